@@ -1,0 +1,54 @@
+//! Bearer-token authentication for every non-public route.
+
+use crate::auth::Caller;
+use crate::error::{Code, Error};
+use crate::state::AppState;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::Response;
+
+/// Middleware: authenticates the request and stores its [`Caller`] for handlers.
+pub async fn require_token(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, Error> {
+    let token = bearer_token(request.headers())?;
+    let caller = state.auth.authenticate(token).await?;
+    tracing::Span::current().record("user", caller.name.as_str());
+    request.extensions_mut().insert(caller);
+    Ok(next.run(request).await)
+}
+
+pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Result<&str, Error> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Err(Error::new(Code::Unauthenticated, "authentication required")
+            .hint("send Authorization: Bearer <token>; `weft admin bootstrap` prints the first admin token"));
+    };
+    let value = value.to_str().unwrap_or_default();
+    match value.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(token.trim())
+        }
+        _ => Err(Error::new(
+            Code::Unauthenticated,
+            "the Authorization header must be 'Bearer <token>'",
+        )),
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Error> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| Error::new(Code::Unauthenticated, "authentication required"))
+    }
+}

@@ -1,0 +1,84 @@
+//! The HTTP API: router assembly, authentication, errors, extractors, OpenAPI and metrics.
+//!
+//! Each domain module owns its routes (`auth::routes`, ...); this module nests them under
+//! `/api/v1`, puts the token check in front of every non-public one, and adds the layers every
+//! request goes through. Handlers stay thin: they call a domain service and shape the answer.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+mod openapi;
+mod system;
+
+pub use error::ErrorBody;
+
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::get;
+use std::time::Duration;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole application: API, docs, metrics.
+pub fn router(state: AppState) -> Router {
+    let (api, spec) = api_router(state.clone()).split_for_parts();
+    let max_body = state.config.api.max_body_bytes;
+    Router::new()
+        .merge(api)
+        .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", spec))
+        .route("/metrics", get(system::metrics))
+        .fallback(error::route_not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .with_state(state.clone())
+        .layer(from_fn_with_state(state.metrics.clone(), metrics::track))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(request_span))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(from_fn(error::ensure_json_errors))
+                .layer(CatchPanicLayer::custom(error::panic_response))
+                .layer(DefaultBodyLimit::max(max_body)),
+        )
+}
+
+/// The documented API: public routes plus the token-protected domain routes under `/api/v1`.
+fn api_router(state: AppState) -> OpenApiRouter<AppState> {
+    let protected = OpenApiRouter::new()
+        .merge(crate::auth::routes::router())
+        .route_layer(from_fn_with_state(state, auth::require_token));
+    let v1 = OpenApiRouter::new()
+        .routes(routes!(system::health))
+        .merge(protected);
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi()).nest("/api/v1", v1)
+}
+
+fn request_span<B>(request: &Request<B>) -> tracing::Span {
+    let id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!(
+        "request",
+        id,
+        method = %request.method(),
+        path = request.uri().path(),
+        user = tracing::field::Empty,
+    )
+}
+
+/// How long a graceful shutdown waits for in-flight requests.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

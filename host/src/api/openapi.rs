@@ -1,0 +1,34 @@
+//! The OpenAPI document's frame; paths are collected from the routers themselves.
+
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Weft API",
+        description = "Workspaces, WebAssembly workflows, a task scheduler and version tracking. \
+                       Every endpoint but /api/v1/health and the docs needs `Authorization: Bearer <token>`. \
+                       Errors are JSON `{code, message, details, hint}` with a five-digit code AABCC."
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    components(schemas(super::ErrorBody)),
+    tags(
+        (name = "system", description = "Health"),
+        (name = "auth", description = "Users and API tokens"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}

@@ -1,0 +1,57 @@
+//! Public and operational endpoints: health and metrics.
+
+use crate::api::extract::Json;
+use crate::error::Result;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`, or `degraded` when a dependency is down.
+    status: &'static str,
+    version: &'static str,
+    /// `ok` or `unavailable`.
+    database: &'static str,
+}
+
+/// Liveness and readiness; public.
+#[utoipa::path(get, path = "/health", tag = "system", security(()),
+    responses((status = 200, body = Health), (status = 503, body = Health)))]
+pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+    let db_ok = state.store.ping().await;
+    let status = if db_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(Health {
+            status: if db_ok { "ok" } else { "degraded" },
+            version: env!("CARGO_PKG_VERSION"),
+            database: if db_ok { "ok" } else { "unavailable" },
+        }),
+    )
+}
+
+/// Prometheus metrics in text format; needs an admin token unless `[api] public_metrics`.
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse> {
+    if !state.config.api.public_metrics {
+        let token = super::auth::bearer_token(&headers)?;
+        state.auth.authenticate(token).await?.require_admin()?;
+    }
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    ))
+}

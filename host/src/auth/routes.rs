@@ -1,0 +1,154 @@
+//! HTTP routes for users and tokens.
+
+use super::{Caller, IssuedToken, Role, TokenInfo, User};
+use crate::api::extract::{Json, Path, Query};
+use crate::error::{Error, Result};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{Duration, Utc};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+/// Routes under `/api/v1` that manage identities; all require a token.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(me))
+        .routes(routes!(create_user, list_users))
+        .routes(routes!(create_token, list_tokens))
+        .routes(routes!(revoke_token))
+}
+
+/// The caller's own user.
+#[utoipa::path(get, path = "/users/me", tag = "auth",
+    responses((status = 200, body = User), (status = 401, body = crate::api::ErrorBody)))]
+async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<User>> {
+    Ok(Json(state.auth.get_user(&caller.user_id).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct CreateUser {
+    /// Unique name: letters, digits, '-', '_', '.', '@'.
+    name: String,
+    /// Defaults to `user`.
+    #[serde(default)]
+    role: Option<Role>,
+}
+
+/// Create a user (admin).
+#[utoipa::path(post, path = "/users", tag = "auth", request_body = CreateUser,
+    responses((status = 201, body = User), (status = 403, body = crate::api::ErrorBody),
+              (status = 409, body = crate::api::ErrorBody), (status = 422, body = crate::api::ErrorBody)))]
+async fn create_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<CreateUser>,
+) -> Result<(StatusCode, Json<User>)> {
+    caller.require_admin()?;
+    let user = state
+        .auth
+        .create_user(&body.name, body.role.unwrap_or(Role::User))
+        .await?;
+    tracing::info!(user = %user.name, role = ?user.role, by = %caller.name, "user created");
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+/// List users (admin).
+#[utoipa::path(get, path = "/users", tag = "auth",
+    responses((status = 200, body = [User]), (status = 403, body = crate::api::ErrorBody)))]
+async fn list_users(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<User>>> {
+    caller.require_admin()?;
+    Ok(Json(state.auth.list_users().await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct CreateToken {
+    /// A label for the token, e.g. the machine or script using it.
+    name: String,
+    /// Whose token; defaults to the caller. Only admins may issue tokens for others.
+    #[serde(default)]
+    user_id: Option<String>,
+    /// Lifetime in seconds; no expiry if absent.
+    #[serde(default)]
+    expires_in_seconds: Option<u64>,
+}
+
+/// Issue an API token. The secret is in this answer only.
+#[utoipa::path(post, path = "/tokens", tag = "auth", request_body = CreateToken,
+    responses((status = 201, body = IssuedToken), (status = 403, body = crate::api::ErrorBody),
+              (status = 404, body = crate::api::ErrorBody), (status = 422, body = crate::api::ErrorBody)))]
+async fn create_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<CreateToken>,
+) -> Result<(StatusCode, Json<IssuedToken>)> {
+    let user_id = body.user_id.unwrap_or_else(|| caller.user_id.clone());
+    caller.require_self_or_admin(&user_id)?;
+    let expires_at = match body.expires_in_seconds {
+        None => None,
+        Some(secs) => {
+            let secs = i64::try_from(secs)
+                .ok()
+                .filter(|s| (1..=10 * 365 * 86_400).contains(s))
+                .ok_or_else(|| {
+                    Error::invalid_field("expires_in_seconds", "must be between 1 and 10 years")
+                })?;
+            Some(Utc::now() + Duration::seconds(secs))
+        }
+    };
+    let issued = state
+        .auth
+        .issue_token(&user_id, &body.name, expires_at)
+        .await?;
+    tracing::info!(token = %issued.info.id, user = %user_id, by = %caller.name, "token issued");
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct TokenFilter {
+    /// Only this user's tokens (admins); defaults to the caller's own, or all for admins.
+    user_id: Option<String>,
+}
+
+/// List tokens: your own, or (admin) anyone's.
+#[utoipa::path(get, path = "/tokens", tag = "auth", params(TokenFilter),
+    responses((status = 200, body = [TokenInfo]), (status = 403, body = crate::api::ErrorBody)))]
+async fn list_tokens(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(filter): Query<TokenFilter>,
+) -> Result<Json<Vec<TokenInfo>>> {
+    let user = match filter.user_id {
+        Some(user) => {
+            caller.require_self_or_admin(&user)?;
+            Some(user)
+        }
+        None if caller.is_admin() => None,
+        None => Some(caller.user_id.clone()),
+    };
+    Ok(Json(state.auth.list_tokens(user.as_deref()).await?))
+}
+
+/// Revoke a token: your own, or (admin) anyone's.
+#[utoipa::path(delete, path = "/tokens/{id}", tag = "auth",
+    params(("id" = String, Path, description = "Token id")),
+    responses((status = 200, body = TokenInfo), (status = 403, body = crate::api::ErrorBody),
+              (status = 404, body = crate::api::ErrorBody)))]
+async fn revoke_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<TokenInfo>> {
+    let token = state.auth.get_token(&id).await?;
+    if caller.require_self_or_admin(&token.user_id).is_err() {
+        // Someone else's token is reported as absent, so ids cannot be probed.
+        return Err(Error::not_found("token", &id));
+    }
+    let token = state.auth.revoke_token(&id).await?;
+    tracing::info!(token = %id, by = %caller.name, "token revoked");
+    Ok(Json(token))
+}

@@ -1,0 +1,56 @@
+//! The `weft` command line.
+
+mod admin;
+
+use crate::config::{Config, LogFormat, Overrides};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Weft: containerized workspaces, WebAssembly workflows, a task scheduler and version tracking.
+#[derive(Debug, Parser)]
+#[command(name = "weft", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file (TOML). Without it, ./weft.toml is read if present.
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "WEFT_CONFIG",
+        value_name = "FILE"
+    )]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the Weft server (API, docs, metrics).
+    ///
+    /// Configuration comes from the TOML file, then WEFT_* environment variables
+    /// (nested keys with a double underscore, e.g. WEFT_API__MAX_BODY_BYTES), then these flags.
+    Serve {
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+    /// Administration on the local data folder or database.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
+}
+
+impl Cli {
+    /// Runs the parsed command.
+    pub async fn run(self) -> anyhow::Result<()> {
+        match self.command {
+            Command::Serve { overrides } => {
+                let config = Config::load(self.config.as_deref(), &overrides)?;
+                crate::telemetry::init(config.log_format, "info");
+                crate::server::serve(config).await
+            }
+            Command::Admin(command) => {
+                crate::telemetry::init(LogFormat::Text, "warn");
+                command.run(self.config.as_deref()).await
+            }
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! Configuration: defaults, then a TOML file, then `WEFT_*` environment variables, then flags.
+//!
+//! Nested sections map to environment variables with a double underscore:
+//! `[api] max_body_bytes` is `WEFT_API__MAX_BODY_BYTES`.
+
+use anyhow::Context as _;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Everything `weft serve` needs to run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the API listens on.
+    pub listen: SocketAddr,
+    /// Folder holding the SQLite file and local storage.
+    pub data_dir: PathBuf,
+    /// Database URL; empty means the SQLite file `<data_dir>/weft.db`.
+    pub database_url: Option<String>,
+    /// Log output: `text` or `json`.
+    pub log_format: LogFormat,
+    pub api: ApiConfig,
+}
+
+/// HTTP API limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Whether `/metrics` can be read without a token (for a scraper on a trusted network).
+    pub public_metrics: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("weft-data"),
+            database_url: None,
+            log_format: LogFormat::Text,
+            api: ApiConfig::default(),
+        }
+    }
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 2 * 1024 * 1024,
+            public_metrics: false,
+        }
+    }
+}
+
+/// Flags that override the file and the environment; `None` leaves the value alone.
+#[derive(Debug, Default, Clone, Serialize, clap::Args)]
+pub struct Overrides {
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// Data folder for the SQLite file and local storage [default: ./weft-data]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL, sqlite://PATH or postgres://USER@HOST/DB [default: <data-dir>/weft.db]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    /// Log format
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+}
+
+impl Config {
+    /// Loads the configuration. `file` is the TOML file to read: an explicit one must exist, the
+    /// default `weft.toml` is read only if present.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) => {
+                anyhow::ensure!(
+                    path.is_file(),
+                    "configuration file {} does not exist",
+                    path.display()
+                );
+                figment = figment.merge(Toml::file_exact(path));
+            }
+            None if Path::new("weft.toml").is_file() => {
+                figment = figment.merge(Toml::file_exact("weft.toml"));
+            }
+            None => {}
+        }
+        // Only variables naming a configuration section count: WEFT_CONFIG names the file and
+        // tools may set other WEFT_ variables of their own.
+        let sections: Vec<String> = match serde_json::to_value(Config::default()) {
+            Ok(serde_json::Value::Object(map)) => map.into_iter().map(|(k, _)| k).collect(),
+            _ => Vec::new(),
+        };
+        let env = Env::prefixed("WEFT_").split("__").filter(move |key| {
+            let head = key.as_str().split('.').next().unwrap_or_default();
+            sections.iter().any(|s| s.eq_ignore_ascii_case(head))
+        });
+        figment
+            .merge(env)
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .context("invalid configuration")
+    }
+
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) if !url.is_empty() => url.clone(),
+            _ => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("weft.db").display()
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closure signature is fixed
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn precedence_is_file_then_env_then_flags() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "weft.toml",
+                "listen = \"0.0.0.0:9000\"\ndata_dir = \"from-file\"\n[api]\nmax_body_bytes = 10\n",
+            )?;
+            let c = Config::load(None, &Overrides::default()).unwrap();
+            assert_eq!(c.listen.port(), 9000);
+            assert_eq!(c.data_dir, PathBuf::from("from-file"));
+            assert_eq!(c.api.max_body_bytes, 10);
+
+            jail.set_env("WEFT_DATA_DIR", "from-env");
+            jail.set_env("WEFT_API__MAX_BODY_BYTES", "20");
+            jail.set_env("WEFT_SOMETHING_ELSE", "ignored");
+            let c = Config::load(None, &Overrides::default()).unwrap();
+            assert_eq!(c.data_dir, PathBuf::from("from-env"));
+            assert_eq!(c.api.max_body_bytes, 20);
+            assert_eq!(c.listen.port(), 9000);
+
+            let flags = Overrides {
+                data_dir: Some("from-flag".into()),
+                ..Default::default()
+            };
+            let c = Config::load(None, &flags).unwrap();
+            assert_eq!(c.data_dir, PathBuf::from("from-flag"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn defaults_work_without_file_and_default_to_sqlite_in_data_dir() {
+        Jail::expect_with(|_| {
+            let c = Config::load(None, &Overrides::default()).unwrap();
+            assert_eq!(c.listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
+            assert_eq!(c.database_url(), "sqlite://weft-data/weft.db?mode=rwc");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_and_missing_explicit_file_are_errors() {
+        Jail::expect_with(|jail| {
+            jail.create_file("weft.toml", "lisen = \"x\"\n")?;
+            let err = Config::load(None, &Overrides::default()).unwrap_err();
+            assert!(format!("{err:#}").contains("lisen"), "{err:#}");
+            let err =
+                Config::load(Some(Path::new("nope.toml")), &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains("does not exist"));
+            Ok(())
+        });
+    }
+}

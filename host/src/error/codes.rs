@@ -1,0 +1,134 @@
+//! The error code table: every code Weft answers with, in one place.
+//!
+//! A code is five digits `AABCC`: `AA` the module (10 containers and workspaces, 20 notebooks and
+//! runtime, 30 versioning, 40 workflows, 50 scheduler, 60 plugins, 90 API and auth), `B` the kind
+//! (1 system, 2 business, 3 permission, 4 data) and `CC` a number. The HTTP status follows the kind.
+
+use serde::Serialize;
+
+/// What went wrong, at the level a client can act on. The numeric code is stable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Code {
+    // 90: API and auth.
+    Internal,
+    Unavailable,
+    RouteNotFound,
+    MethodNotAllowed,
+    NotFound,
+    Conflict,
+    Unauthenticated,
+    InvalidToken,
+    TokenExpired,
+    TokenRevoked,
+    Forbidden,
+    MalformedJson,
+    InvalidField,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    InvalidParameter,
+}
+
+/// The kind digit of a code: it decides the HTTP status family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    System,
+    Business,
+    Permission,
+    Data,
+}
+
+impl Code {
+    /// Every code, for documentation and for tests that check the table's invariants.
+    pub const ALL: &'static [Code] = &[
+        Code::Internal,
+        Code::Unavailable,
+        Code::RouteNotFound,
+        Code::MethodNotAllowed,
+        Code::NotFound,
+        Code::Conflict,
+        Code::Unauthenticated,
+        Code::InvalidToken,
+        Code::TokenExpired,
+        Code::TokenRevoked,
+        Code::Forbidden,
+        Code::MalformedJson,
+        Code::InvalidField,
+        Code::PayloadTooLarge,
+        Code::UnsupportedMediaType,
+        Code::InvalidParameter,
+    ];
+
+    /// The five-digit code and the HTTP status it is answered with.
+    pub const fn spec(self) -> (u32, u16) {
+        match self {
+            Code::Internal => (90101, 500),
+            Code::Unavailable => (90102, 503),
+            Code::RouteNotFound => (90201, 404),
+            Code::MethodNotAllowed => (90202, 405),
+            Code::NotFound => (90203, 404),
+            Code::Conflict => (90204, 409),
+            Code::Unauthenticated => (90301, 401),
+            Code::InvalidToken => (90302, 401),
+            Code::TokenExpired => (90303, 401),
+            Code::TokenRevoked => (90304, 401),
+            Code::Forbidden => (90305, 403),
+            Code::MalformedJson => (90401, 400),
+            Code::InvalidField => (90402, 422),
+            Code::PayloadTooLarge => (90403, 413),
+            Code::UnsupportedMediaType => (90404, 415),
+            Code::InvalidParameter => (90405, 400),
+        }
+    }
+
+    /// The code as the five-character string clients see.
+    pub fn as_string(self) -> String {
+        self.spec().0.to_string()
+    }
+
+    /// The HTTP status for this code.
+    pub const fn status(self) -> u16 {
+        self.spec().1
+    }
+
+    /// The kind digit read back from the code.
+    pub const fn kind(self) -> Kind {
+        match (self.spec().0 / 100) % 10 {
+            1 => Kind::System,
+            2 => Kind::Business,
+            3 => Kind::Permission,
+            _ => Kind::Data,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_unique_five_digit_and_status_follows_kind() {
+        let mut seen = HashSet::new();
+        for &code in Code::ALL {
+            let (n, status) = code.spec();
+            assert!((10000..100000).contains(&n), "{code:?} is not five digits");
+            assert!(seen.insert(n), "{code:?} reuses {n}");
+            let module = n / 1000;
+            assert!(
+                [10, 20, 30, 40, 50, 60, 90].contains(&module),
+                "{code:?}: unknown module {module}"
+            );
+            let ok = match code.kind() {
+                Kind::System => status >= 500,
+                Kind::Business => (400..500).contains(&status) && status != 401 && status != 403,
+                Kind::Permission => status == 401 || status == 403,
+                Kind::Data => [400, 413, 415, 422].contains(&status),
+            };
+            assert!(
+                ok,
+                "{code:?} ({n}) answers {status}, which does not fit its kind"
+            );
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Weft's host: the `weft` binary's library.
+//!
+//! Data flows one way: HTTP -> [`api`] -> a domain service ([`auth`], ...) -> [`store`].
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod server;
+pub mod state;
+pub mod store;
+pub mod telemetry;

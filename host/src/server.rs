@@ -1,0 +1,66 @@
+//! `weft serve`: bind, serve, and shut down gracefully on SIGINT/SIGTERM.
+
+use crate::api;
+use crate::config::Config;
+use crate::state::AppState;
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+
+/// Runs the server until a shutdown signal, then drains in-flight requests for a bounded time.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let state = AppState::open(config).await?;
+    let listener = TcpListener::bind(state.config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", state.config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(
+        %addr,
+        data_dir = %state.config.data_dir.display(),
+        backend = ?state.store.backend(),
+        version = env!("CARGO_PKG_VERSION"),
+        "weft listening on http://{addr}"
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, api::router(state.clone()))
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        })
+        .into_future();
+    let drain_deadline = async move {
+        let mut rx = stop_rx;
+        let _ = rx.wait_for(|stopped| *stopped).await;
+        tokio::time::sleep(api::SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        result = server => result.context("server failed")?,
+        () = drain_deadline => tracing::warn!("connections still open after the grace period; closing them"),
+    }
+    state.store.close().await;
+    tracing::info!("weft stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(%err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT received, shutting down"),
+        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}

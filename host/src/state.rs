@@ -1,0 +1,35 @@
+//! The shared state every request handler sees.
+
+use crate::api::metrics::Metrics;
+use crate::auth::Auth;
+use crate::config::Config;
+use crate::store::Store;
+use std::sync::Arc;
+
+/// Handles to Weft's services, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub auth: Auth,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// Opens the store and builds every service for `config`.
+    pub async fn open(config: Config) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot create the data folder {}: {e}",
+                config.data_dir.display()
+            )
+        })?;
+        let store = Store::open(&config.database_url()).await?;
+        Ok(Self {
+            auth: Auth::new(store.clone()),
+            metrics: Metrics::new(),
+            config: Arc::new(config),
+            store,
+        })
+    }
+}
