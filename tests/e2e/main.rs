@@ -1,2 +1,12 @@
-//! End-to-end tests: a real `weft` (in-process router or the real binary) over real HTTP,
-//! on SQLite and PostgreSQL.
+//! End-to-end tests: a real `weft` (in-process router or the built binary) against real SQLite
+//! and PostgreSQL databases. One test binary so the host links once; one module per area.
+//!
+//! PostgreSQL tests need `WEFT_TEST_POSTGRES_URL` (the test command `tests/run.sh` starts a
+//! throwaway cluster and sets it).
+
+mod support;
+
+mod api_errors;
+mod auth;
+mod cli;
+mod system;

@@ -37,7 +37,8 @@ pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Result<&str, Erro
         _ => Err(Error::new(
             Code::Unauthenticated,
             "the Authorization header must be 'Bearer <token>'",
-        )),
+        )
+        .hint("API tokens are sent as Authorization: Bearer weft_...")),
     }
 }
 

@@ -1,0 +1,150 @@
+//! One JSON error shape for every failure: bad bodies, unknown routes, wrong methods, limits.
+
+use crate::on_both_backends;
+use crate::support::{Backend, TestServer, assert_error, send};
+use reqwest::{Method, StatusCode};
+
+on_both_backends!(
+    unknown_routes_and_wrong_methods,
+    malformed_json_is_400_and_wrong_shapes_name_the_field,
+    wrong_content_type_is_415,
+    oversized_bodies_are_413,
+    bad_path_and_query_parameters_are_400,
+);
+
+async fn unknown_routes_and_wrong_methods(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (status, body) = send(server.admin(Method::GET, "/api/v1/nothing-here")).await;
+    assert_error(status, &body, 404, "90201");
+    assert_eq!(body["details"]["path"], "/api/v1/nothing-here");
+
+    // Unknown routes answer 404 even without a token (nothing to protect there).
+    let (status, body) = send(server.anon(Method::GET, "/no/such/page")).await;
+    assert_error(status, &body, 404, "90201");
+
+    let (status, body) = send(server.admin(Method::PUT, "/api/v1/health")).await;
+    assert_error(status, &body, 405, "90202");
+    let (status, body) = send(server.admin(Method::PATCH, "/api/v1/users")).await;
+    assert_error(status, &body, 405, "90202");
+}
+
+async fn malformed_json_is_400_and_wrong_shapes_name_the_field(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let post = |body: &'static str| {
+        server
+            .admin(Method::POST, "/api/v1/users")
+            .header("content-type", "application/json")
+            .body(body)
+    };
+
+    let (status, body) = send(post("{\"name\": ")).await;
+    assert_error(status, &body, 400, "90401");
+    assert!(body["details"]["line"].is_number(), "{body}");
+
+    let (status, body) = send(post(r#"{"name": 42}"#)).await;
+    assert_error(status, &body, 422, "90402");
+    assert_eq!(body["details"]["field"], "name");
+
+    let (status, body) = send(post(r#"{}"#)).await;
+    assert_error(status, &body, 422, "90402");
+    assert!(body["message"].as_str().unwrap().contains("name"), "{body}");
+
+    let (status, body) = send(post(r#"{"name": "ok", "role": "emperor"}"#)).await;
+    assert_error(status, &body, 422, "90402");
+    assert_eq!(body["details"]["field"], "role");
+
+    let (status, body) = send(post(r#"{"name": "ok", "colour": "red"}"#)).await;
+    assert_error(status, &body, 422, "90402");
+    assert!(
+        body["message"].as_str().unwrap().contains("colour"),
+        "{body}"
+    );
+
+    // A field that parses but breaks a rule is also a 422 naming it.
+    let (status, body) = send(post(r#"{"name": "no spaces allowed"}"#)).await;
+    assert_error(status, &body, 422, "90402");
+    assert_eq!(body["details"]["field"], "name");
+
+    // Nothing was stored by the failed attempts.
+    let (_, users) = send(server.admin(Method::GET, "/api/v1/users")).await;
+    assert_eq!(users.as_array().unwrap().len(), 1, "{users}");
+}
+
+async fn wrong_content_type_is_415(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (status, body) = send(
+        server
+            .admin(Method::POST, "/api/v1/users")
+            .header("content-type", "text/plain")
+            .body(r#"{"name":"x"}"#),
+    )
+    .await;
+    assert_error(status, &body, 415, "90404");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("application/json")
+    );
+}
+
+async fn oversized_bodies_are_413(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| c.api.max_body_bytes = 1024).await;
+    let big = format!(r#"{{"name": "{}"}}"#, "a".repeat(4096));
+    let (status, body) = send(
+        server
+            .admin(Method::POST, "/api/v1/users")
+            .header("content-type", "application/json")
+            .body(big),
+    )
+    .await;
+    assert_error(status, &body, 413, "90403");
+    assert!(body["hint"].as_str().unwrap().contains("max_body_bytes"));
+}
+
+async fn bad_path_and_query_parameters_are_400(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (status, body) = send(server.admin(Method::GET, "/api/v1/tokens?user_id=a&bogus=1")).await;
+    assert_error(status, &body, 400, "90405");
+    assert_eq!(body["details"]["in"], "query");
+}
+
+#[tokio::test]
+async fn a_panicking_handler_is_a_json_500_and_the_server_lives_on() {
+    use axum::Router;
+    use axum::routing::get;
+    use tower::ServiceExt;
+    // The panic route exists only in this test: a fault that cannot be caused through the API.
+    let app: Router = Router::new()
+        .route(
+            "/boom",
+            get(|| async {
+                if true {
+                    panic!("deliberate test panic");
+                }
+                "unreachable"
+            }),
+        )
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            weft::api::error::panic_response,
+        ));
+    let response = app
+        .clone()
+        .oneshot(
+            axum::http::Request::get("/boom")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_error(StatusCode::INTERNAL_SERVER_ERROR, &body, 500, "90101");
+    assert!(
+        !body["message"].as_str().unwrap().contains("deliberate"),
+        "panic text leaked"
+    );
+}

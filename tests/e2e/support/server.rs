@@ -1,0 +1,114 @@
+//! An in-process Weft server on an ephemeral port with its own data folder and database.
+
+use super::Backend;
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde_json::Value;
+use std::net::SocketAddr;
+use tempfile::TempDir;
+use weft::config::Config;
+use weft::state::AppState;
+
+/// A running server plus a client and the bootstrap admin's token.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub admin_token: String,
+    pub client: reqwest::Client,
+    _data: TempDir,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TestServer {
+    /// Starts a server with default configuration on `backend`.
+    pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Starts a server after `customize` adjusted the configuration.
+    pub async fn start_with(backend: Backend, customize: impl FnOnce(&mut Config)) -> Self {
+        let data = tempfile::tempdir().expect("temp dir");
+        let mut config = Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data.path().to_path_buf(),
+            database_url: Some(backend.fresh_database(data.path()).await),
+            ..Config::default()
+        };
+        customize(&mut config);
+        let state = AppState::open(config).await.expect("open state");
+        let (_, admin) = state.auth.bootstrap("admin").await.expect("bootstrap");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let app = weft::api::router(state.clone());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("serve");
+        });
+        Self {
+            addr,
+            state,
+            admin_token: admin.token,
+            client: reqwest::Client::new(),
+            _data: data,
+            task,
+        }
+    }
+
+    /// Absolute URL for `path` (which starts with `/`).
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// A request without credentials.
+    pub fn anon(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    /// A request with `token`.
+    pub fn with_token(&self, token: &str, method: Method, path: &str) -> RequestBuilder {
+        self.anon(method, path).bearer_auth(token)
+    }
+
+    /// A request as the bootstrap admin.
+    pub fn admin(&self, method: Method, path: &str) -> RequestBuilder {
+        self.with_token(&self.admin_token, method, path)
+    }
+
+    /// Creates a user with role `user` and returns (user id, token).
+    pub async fn user(&self, name: &str) -> (String, String) {
+        let (status, user) = send(
+            self.admin(Method::POST, "/api/v1/users")
+                .json(&serde_json::json!({ "name": name })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{user}");
+        let id = user["id"].as_str().expect("user id").to_string();
+        let (status, token) = send(
+            self.admin(Method::POST, "/api/v1/tokens")
+                .json(&serde_json::json!({ "name": "test", "user_id": id })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{token}");
+        (id, token["token"].as_str().expect("token").to_string())
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Sends `request` and returns the status and the body parsed as JSON (`Null` when empty,
+/// a JSON string when the body is not JSON).
+pub async fn send(request: RequestBuilder) -> (StatusCode, Value) {
+    let response = request.send().await.expect("request sent");
+    let status = response.status();
+    let text = response.text().await.expect("body read");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, body)
+}

@@ -1,0 +1,109 @@
+//! Health, docs, OpenAPI and metrics.
+
+use crate::on_both_backends;
+use crate::support::{Backend, TestServer, assert_error, send};
+use reqwest::{Method, StatusCode};
+
+on_both_backends!(
+    health_is_public_and_reports_the_database,
+    docs_and_openapi_are_public,
+    metrics_count_requests_by_route_and_need_an_admin,
+    every_answer_carries_a_request_id,
+);
+
+async fn health_is_public_and_reports_the_database(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (status, body) = send(server.anon(Method::GET, "/api/v1/health")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["database"], "ok");
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+
+    // With the database gone, health says so instead of pretending.
+    server.state.store.close().await;
+    let (status, body) = send(server.anon(Method::GET, "/api/v1/health")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["database"], "unavailable");
+}
+
+async fn docs_and_openapi_are_public(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let response = server
+        .anon(Method::GET, "/docs/")
+        .send()
+        .await
+        .expect("docs");
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("swagger"), "docs page: {html}");
+
+    let (status, spec) = send(server.anon(Method::GET, "/api/v1/openapi.json")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = spec["paths"].as_object().expect("paths");
+    for path in [
+        "/api/v1/health",
+        "/api/v1/users",
+        "/api/v1/tokens",
+        "/api/v1/tokens/{id}",
+    ] {
+        assert!(paths.contains_key(path), "{path} missing from {paths:?}");
+    }
+    assert!(spec["components"]["securitySchemes"]["bearer"].is_object());
+    assert!(spec["components"]["schemas"]["ErrorBody"].is_object());
+}
+
+async fn metrics_count_requests_by_route_and_need_an_admin(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (_, user_token) = server.user("metrics-reader").await;
+    for _ in 0..3 {
+        send(server.anon(Method::GET, "/api/v1/health")).await;
+    }
+    // A raw id must not become a label: the route template is used.
+    send(server.admin(Method::DELETE, "/api/v1/tokens/does-not-exist")).await;
+
+    let (status, body) = send(server.anon(Method::GET, "/metrics")).await;
+    assert_error(status, &body, 401, "90301");
+    let (status, body) = send(server.with_token(&user_token, Method::GET, "/metrics")).await;
+    assert_error(status, &body, 403, "90305");
+
+    let text = server
+        .admin(Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let health_line = text
+        .lines()
+        .find(|l| {
+            l.starts_with("weft_http_requests_total")
+                && l.contains("route=\"/api/v1/health\"")
+                && l.contains("status=\"200\"")
+        })
+        .unwrap_or_else(|| panic!("no health counter in:\n{text}"));
+    assert!(health_line.ends_with(" 3"), "{health_line}");
+    assert!(text.contains("route=\"/api/v1/tokens/{id}\""), "{text}");
+    assert!(!text.contains("does-not-exist"));
+    assert!(text.contains("weft_http_request_duration_seconds_bucket"));
+}
+
+async fn every_answer_carries_a_request_id(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let response = server
+        .anon(Method::GET, "/api/v1/health")
+        .send()
+        .await
+        .unwrap();
+    let id = response.headers()["x-request-id"].to_str().unwrap();
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+
+    let response = server
+        .anon(Method::GET, "/api/v1/health")
+        .header("x-request-id", "caller-chosen-id")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "caller-chosen-id");
+}

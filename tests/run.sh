@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Runs every Weft test on a fresh machine of this kind, or on one already set up: installs and
+# starts what the tests need (idempotently), then checks formatting and lints and runs the suite.
+#
+#   tests/run.sh              everything
+#   tests/run.sh ARGS         extra arguments for `cargo test` (e.g. -- a_test_name)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_install() {
+    log "installing $* from Debian's packages"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# The wasm32-wasip2 target: rust-toolchain.toml lists it, but rustup does not always install it.
+setup_rust() {
+    rustup target add wasm32-wasip2 >/dev/null
+}
+
+# A throwaway PostgreSQL cluster on a private port, trusted local access only.
+PG_PORT="${WEFT_TEST_PG_PORT:-55432}"
+PG_DIR="${WEFT_TEST_PG_DIR:-/tmp/weft-test-pg}"
+setup_postgres() {
+    local bin
+    bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)"
+    if [ -z "$bin" ] || [ ! -x "$bin/pg_ctl" ]; then
+        apt_install postgresql
+        bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)"
+    fi
+    local run=()
+    if [ "$(id -u)" -eq 0 ]; then run=(runuser -u postgres --); fi
+    if ! "${run[@]}" "$bin/pg_ctl" -D "$PG_DIR" status >/dev/null 2>&1; then
+        if [ ! -f "$PG_DIR/PG_VERSION" ]; then
+            log "creating a PostgreSQL test cluster in $PG_DIR"
+            rm -rf "$PG_DIR"
+            mkdir -p "$PG_DIR"
+            [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$PG_DIR"
+            "${run[@]}" "$bin/initdb" -D "$PG_DIR" -U postgres --auth=trust >/dev/null
+        fi
+        log "starting PostgreSQL on port $PG_PORT"
+        "${run[@]}" "$bin/pg_ctl" -D "$PG_DIR" -l "$PG_DIR/server.log" \
+            -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" \
+            -w start >/dev/null
+    fi
+    export WEFT_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PG_PORT"
+}
+
+setup_rust
+setup_postgres
+
+log "cargo fmt --check"
+cargo fmt --all --check
+log "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+log "cargo test"
+cargo test --workspace --locked "$@"
+log "all tests passed"
