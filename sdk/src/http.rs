@@ -2,6 +2,20 @@
 //! the `http` capability. The host only lets requests through to the hosts an administrator
 //! allowed; others fail with [`Error::Denied`].
 //!
+//! The node must declare the capability: `Description::capability("http")`.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), weft_sdk::http::Error> {
+//! let response = weft_sdk::http::get("https://api.example.com/v1/items")?;
+//! if response.status == 200 {
+//!     let items: serde_json::Value = response.json()?;
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! For other methods, headers, a body or a timeout, build a [`Request`]:
+//!
 //! ```no_run
 //! use std::time::Duration;
 //! use weft_sdk::http::Request;
@@ -31,6 +45,25 @@ use crate::node::NodeError;
 /// Largest slice `blocking-write-and-flush` accepts in one call.
 const WRITE_CHUNK: usize = 4096;
 const READ_CHUNK: u64 = 64 * 1024;
+
+/// Sends a `GET` request to `url` and reads the whole response.
+pub fn get(url: &str) -> Result<Response, Error> {
+    Request::new("GET", url).send()
+}
+
+/// Sends a request with `method`, `headers` and `body` to `url` and reads the whole response.
+pub fn request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Vec<u8>>,
+) -> Result<Response, Error> {
+    let mut request = Request::new(method, url).body(body);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    request.send()
+}
 
 /// An HTTP request under construction.
 #[derive(Debug, Clone)]
@@ -96,9 +129,15 @@ impl Request {
         self
     }
 
-    /// Sends the request and reads the whole response.
+    /// Sends the request and reads the whole response, waiting (blocking the guest) on
+    /// `wasi:io` pollables. Outside a Weft host (native tests) this always fails.
     pub fn send(&self) -> Result<Response, Error> {
         let target = Target::parse(&self.url)?;
+        if !cfg!(target_arch = "wasm32") {
+            return Err(Error::Failed(
+                "http requests only work inside a Weft host (wasm32-wasip2)".into(),
+            ));
+        }
         let headers: Vec<(String, Vec<u8>)> = self
             .headers
             .iter()
@@ -155,6 +194,25 @@ impl Response {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the `content-type` header says JSON (`application/json`, `...+json`).
+    pub fn is_json(&self) -> bool {
+        self.header("content-type").is_some_and(|ct| {
+            let mime = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            mime == "application/json" || mime.ends_with("+json")
+        })
+    }
+
+    /// The body parsed as JSON into `T`.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
+        serde_json::from_slice(&self.body)
+            .map_err(|err| Error::Failed(format!("response body is not the expected JSON: {err}")))
     }
 
     /// The body as text, with invalid UTF-8 replaced.
@@ -314,7 +372,7 @@ impl From<Error> for NodeError {
         match err {
             Error::InvalidRequest(_) => NodeError::invalid_input(err.to_string()),
             Error::Denied(_) => NodeError::denied(err.to_string()),
-            Error::Unavailable(_) => NodeError::failed(err.to_string()).retryable(),
+            Error::Unavailable(_) => NodeError::retryable(err.to_string()),
             Error::Failed(_) => NodeError::failed(err.to_string()),
         }
     }
@@ -341,6 +399,25 @@ mod tests {
                 "{url}"
             );
         }
+    }
+
+    #[test]
+    fn recognises_json_responses() {
+        let response = |ct: &str| Response {
+            status: 200,
+            headers: vec![("content-type".into(), ct.into())],
+            body: br#"{"a":1}"#.to_vec(),
+        };
+        assert!(response("application/json; charset=utf-8").is_json());
+        assert!(response("application/problem+json").is_json());
+        assert!(!response("text/plain").is_json());
+        let value: serde_json::Value = response("application/json").json().unwrap();
+        assert_eq!(value["a"], 1);
+    }
+
+    #[test]
+    fn sending_outside_a_host_fails_cleanly() {
+        assert!(matches!(get("http://example.com/"), Err(Error::Failed(_))));
     }
 
     #[test]

@@ -6,6 +6,18 @@
 //!
 //! A plugin is a `cdylib` crate with one type implementing [`node::Node`] (or
 //! [`strategy::Strategy`]) and one macro call, [`export_node!`] (or [`export_strategy!`]).
+//! The result is a component of the `weft:plugin/node` world (exporting the `node-api`
+//! interface) or of the `weft:plugin/strategy` world (exporting `strategy-api`), and of that
+//! world only. The WIT contract ships in the `wit/` folder next to this crate.
+//!
+//! ```toml
+//! [lib]
+//! crate-type = ["cdylib", "rlib"]   # rlib too, so `cargo test` can link the unit tests
+//!
+//! [dependencies]
+//! weft-sdk = { path = "../weft/sdk" }
+//! serde = { version = "1", features = ["derive"] }
+//! ```
 //!
 //! ## A node
 //!
@@ -15,12 +27,14 @@
 //! /// Computes the n-th Fibonacci number.
 //! struct Fibo;
 //!
-//! #[derive(serde::Deserialize)]
+//! #[derive(Deserialize)]
 //! struct Config {
 //!     n: Option<u32>,
 //! }
 //!
 //! impl Node for Fibo {
+//!     type Config = Config;
+//!
 //!     fn describe() -> Description {
 //!         Description::new("fibo", "0.1.0", "The n-th Fibonacci number")
 //!             .input(Port::new("n", Kind::Integer).optional().summary("overrides config.n"))
@@ -31,23 +45,30 @@
 //!             }))
 //!     }
 //!
-//!     fn run(ctx: &Context, _config: Value, inputs: Inputs) -> Result<Outputs, NodeError> {
-//!         let config: Config = ctx.config()?;
+//!     fn run(config: Config, inputs: Inputs) -> Result<Outputs, NodeError> {
 //!         let n = match inputs.opt::<u32>("n")? {
 //!             Some(n) => n,
 //!             None => config.n.ok_or_else(|| NodeError::invalid_config("`n` is required"))?,
 //!         };
+//!         if n > 93 {
+//!             return Err(NodeError::invalid_input(format!("fib({n}) overflows a u64")));
+//!         }
 //!         weft_sdk::info!("computing fib({n})");
 //!         let (mut a, mut b) = (0u64, 1u64);
 //!         for _ in 0..n {
-//!             let next = a.checked_add(b).ok_or_else(|| NodeError::invalid_input("overflow"))?;
-//!             (a, b) = (b, next);
+//!             (a, b) = (b, a.wrapping_add(b));
 //!         }
 //!         Ok(Outputs::new().json("out", a))
 //!     }
 //! }
 //!
 //! weft_sdk::export_node!(Fibo);
+//!
+//! // Natively, in unit tests, run it the way the host does:
+//! let out = weft_sdk::node::call::<Fibo>(r#"{"n": 10}"#, Inputs::new()).unwrap();
+//! assert_eq!(out.get_json("out"), Some(json!(55)));
+//! let err = weft_sdk::node::call::<Fibo>(r#"{"n": "ten"}"#, Inputs::new()).unwrap_err();
+//! assert_eq!(err.kind, ErrorKind::InvalidConfig);
 //! ```
 //!
 //! ## A strategy
@@ -72,12 +93,16 @@
 //!
 //!     fn select(&mut self, _task: &Task, instances: &[Instance]) -> Result<String, String> {
 //!         let healthy = healthy_instances(instances)?;
+//!         let choice = healthy[self.next % healthy.len()];
 //!         self.next = self.next.wrapping_add(1);
-//!         Ok(healthy[self.next % healthy.len()].id.clone())
+//!         Ok(choice.id.clone())
 //!     }
 //!
 //!     fn predict(&mut self, instance: &Instance) -> Prediction {
-//!         Prediction { expected_ms: instance.reported_expected_ms.unwrap_or(0.0), error_ms: 0.0 }
+//!         Prediction {
+//!             expected_ms: instance.reported_expected_ms.unwrap_or(0.0),
+//!             error_ms: instance.reported_error_ms.unwrap_or(0.0),
+//!         }
 //!     }
 //!
 //!     fn observe(&mut self, _completion: &Completion) {}
@@ -93,8 +118,9 @@
 //!   the capability the node declares (`"secrets"`, `"artifacts"`, `"http"`); otherwise the
 //!   host answers with a `denied` error.
 //!
-//! Natively (for `cargo test`) everything compiles, but calling a host service panics: keep
-//! the logic of a plugin in plain functions and test those.
+//! Everything compiles natively too, so `cargo test` works on a plugin crate: logging and
+//! progress then go to standard error, and secrets, artifacts and HTTP return an error.
+//! Keep the logic of a plugin in plain functions (or call [`node::call`]) and test those.
 
 pub mod artifacts;
 pub mod http;
@@ -106,9 +132,13 @@ pub mod strategy;
 #[doc(hidden)]
 pub mod __private;
 
+pub use log::progress;
+pub use serde;
 pub use serde_json;
 
-/// Reports progress of the current call; `fraction` runs from 0.0 to 1.0.
-pub fn progress(fraction: f32, message: &str) {
-    __private::node::weft::plugin::host::progress(fraction, message);
+/// The error host services return when called outside a Weft host (in native tests).
+fn not_in_host(what: &str) -> node::NodeError {
+    node::NodeError::failed(format!(
+        "{what}: host services are only available inside a Weft host (wasm32-wasip2)"
+    ))
 }

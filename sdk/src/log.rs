@@ -2,12 +2,17 @@
 //!
 //! Use the macros [`trace!`](crate::trace), [`debug!`](crate::debug), [`info!`](crate::info),
 //! [`warn!`](crate::warn) and [`error!`](crate::error), which format like `println!`.
+//! Outside a Weft host (native unit tests) lines go to standard error instead.
 
 pub use crate::__private::node::weft::plugin::host::LogLevel as Level;
 
 /// Writes one line to the host log.
 pub fn write(level: Level, message: &str) {
-    crate::__private::node::weft::plugin::host::log(level, message);
+    if cfg!(target_arch = "wasm32") {
+        crate::__private::node::weft::plugin::host::log(level, message);
+    } else {
+        eprintln!("[{level:?}] {message}");
+    }
 }
 
 /// Logs at [`Level::Trace`] with `format!` syntax.
@@ -38,4 +43,14 @@ macro_rules! warn {
 #[macro_export]
 macro_rules! error {
     ($($arg:tt)+) => { $crate::log::write($crate::log::Level::Error, &::std::format!($($arg)+)) };
+}
+
+/// Reports progress of the current call: `fraction` from 0.0 to 1.0 (clamped by the host)
+/// and a short message. Outside a Weft host this writes to standard error.
+pub fn progress(fraction: f32, message: &str) {
+    if cfg!(target_arch = "wasm32") {
+        crate::__private::node::weft::plugin::host::progress(fraction, message);
+    } else {
+        eprintln!("[progress {:.0}%] {message}", fraction * 100.0);
+    }
 }

@@ -104,13 +104,27 @@ fn load_errors<P>(code: &str, errors: jaq_core::load::Errors<&str, P>) -> String
     let mut messages = Vec::new();
     for (_, error) in errors {
         match error {
-            Error::Io(errs) => messages.extend(errs.into_iter().map(|(path, e)| format!("{path}: {e}"))),
+            Error::Io(errs) => {
+                messages.extend(errs.into_iter().map(|(path, e)| format!("{path}: {e}")))
+            }
             Error::Lex(errs) => messages.extend(errs.into_iter().map(|(expect, at)| {
-                format!("expected {} at offset {}", expect.as_str(), offset(code, at))
+                format!(
+                    "expected {} at offset {}",
+                    expect.as_str(),
+                    offset(code, at)
+                )
             })),
             Error::Parse(errs) => messages.extend(errs.into_iter().map(|(expect, at)| {
-                let found = if at.is_empty() { "end of program".to_string() } else { format!("`{at}`") };
-                format!("expected {} at offset {}, found {found}", expect.as_str(), offset(code, at))
+                let found = if at.is_empty() {
+                    "end of program".to_string()
+                } else {
+                    format!("`{at}`")
+                };
+                format!(
+                    "expected {} at offset {}, found {found}",
+                    expect.as_str(),
+                    offset(code, at)
+                )
             })),
         }
     }
@@ -122,7 +136,11 @@ fn compile_errors<P>(code: &str, errors: jaq_core::compile::Errors<&str, P>) -> 
         .into_iter()
         .flat_map(|(_, errs)| errs)
         .map(|(name, undefined)| {
-            format!("undefined {} `{name}` at offset {}", undefined.as_str(), offset(code, name))
+            format!(
+                "undefined {} `{name}` at offset {}",
+                undefined.as_str(),
+                offset(code, name)
+            )
         })
         .collect::<Vec<_>>()
         .join("; ")
@@ -154,7 +172,10 @@ mod tests {
 
     #[test]
     fn standard_library_is_loaded() {
-        assert_eq!(run("map(ascii_upcase) | join(\",\")", json!(["a", "b"])), [json!("A,B")]);
+        assert_eq!(
+            run("map(ascii_upcase) | join(\",\")", json!(["a", "b"])),
+            [json!("A,B")]
+        );
         assert_eq!(run("test(\"^a.c$\")", json!("abc")), [json!(true)]);
     }
 

@@ -12,29 +12,35 @@ impl NodeError {
         }
     }
 
-    /// The node's config is unusable.
+    /// The node's config is unusable (a mistake in the workflow definition).
     pub fn invalid_config(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::InvalidConfig, message)
     }
 
-    /// An input value is unusable.
+    /// An input value is unusable (a mistake upstream or in the data).
     pub fn invalid_input(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::InvalidInput, message)
     }
 
-    /// The node could not do its work.
+    /// The node could not do its work; running it again will not help.
     pub fn failed(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Failed, message)
     }
 
-    /// The host refused a capability.
+    /// The node could not do its work this time, but a retry may succeed (for example a
+    /// remote service timed out). The host retries according to the workflow's policy.
+    pub fn retryable(message: impl Into<String>) -> Self {
+        Self::failed(message).with_retryable(true)
+    }
+
+    /// The host refused a capability the node needs.
     pub fn denied(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Denied, message)
     }
 
-    /// Marks the error as worth retrying (for example a timeout talking to a remote service).
-    pub fn retryable(mut self) -> Self {
-        self.retryable = true;
+    /// Sets whether running the node again with the same config and inputs may succeed.
+    pub fn with_retryable(mut self, retryable: bool) -> Self {
+        self.retryable = retryable;
         self
     }
 
@@ -46,5 +52,25 @@ impl NodeError {
         } else {
             Self::failed(message)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constructors_set_kind_and_retry() {
+        let err = NodeError::retryable("timeout");
+        assert_eq!((err.kind, err.retryable), (ErrorKind::Failed, true));
+        assert!(!NodeError::invalid_input("x").retryable);
+        assert_eq!(
+            NodeError::from_host("denied: no".into()).kind,
+            ErrorKind::Denied
+        );
+        assert_eq!(
+            NodeError::from_host("missing".into()).kind,
+            ErrorKind::Failed
+        );
     }
 }
