@@ -285,6 +285,11 @@ macro_rules! export_strategy {
                 }
             }
 
+            // Natively, mark the type as used, so a private plugin type is no dead code.
+            #[cfg(not(target_arch = "wasm32"))]
+            const _: fn() -> $crate::strategy::StrategyDescription =
+                <$strategy as $crate::strategy::Strategy>::describe;
+
             #[cfg(target_arch = "wasm32")]
             $crate::__private::export_strategy_world!(
                 WeftStrategyExport with_types_in $crate::__private::strategy

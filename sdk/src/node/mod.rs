@@ -120,6 +120,10 @@ macro_rules! export_node {
                 }
             }
 
+            // Natively, mark the type as used, so a private plugin type is no dead code.
+            #[cfg(not(target_arch = "wasm32"))]
+            const _: fn() -> $crate::node::Description = <$node as $crate::node::Node>::describe;
+
             #[cfg(target_arch = "wasm32")]
             $crate::__private::export_node_world!(
                 WeftNodeExport with_types_in $crate::__private::node
