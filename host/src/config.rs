@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -23,6 +24,36 @@ pub struct Config {
     /// Log output: `text` or `json`.
     pub log_format: LogFormat,
     pub api: ApiConfig,
+    pub plugins: PluginsConfig,
+    /// Secrets plugins may read once granted (`[secrets] name = "value"`, or
+    /// `WEFT_SECRETS__NAME=value`).
+    pub secrets: BTreeMap<String, String>,
+}
+
+/// The plugin runtime and registry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginsConfig {
+    /// Largest accepted component upload, in bytes.
+    pub max_upload_bytes: usize,
+    /// Plugin instances that may exist at once.
+    pub max_instances: u32,
+    /// Ceiling for any plugin's memory limit, in bytes.
+    pub max_memory_bytes: u64,
+    /// Folder for compiled components [default: <data_dir>/cache/components]; several Weft
+    /// processes may share one.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        Self {
+            max_upload_bytes: 64 << 20,
+            max_instances: 256,
+            max_memory_bytes: 1 << 30,
+            cache_dir: None,
+        }
+    }
 }
 
 /// HTTP API limits.
@@ -50,6 +81,8 @@ impl Default for Config {
             database_url: None,
             log_format: LogFormat::Text,
             api: ApiConfig::default(),
+            plugins: PluginsConfig::default(),
+            secrets: BTreeMap::new(),
         }
     }
 }

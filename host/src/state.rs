@@ -3,6 +3,7 @@
 use crate::api::metrics::Metrics;
 use crate::auth::Auth;
 use crate::config::Config;
+use crate::plugins::Plugins;
 use crate::store::Store;
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ pub struct AppState {
     pub store: Store,
     pub auth: Auth,
     pub metrics: Arc<Metrics>,
+    pub plugins: Plugins,
 }
 
 impl AppState {
@@ -25,7 +27,9 @@ impl AppState {
             )
         })?;
         let store = Store::open(&config.database_url()).await?;
+        let plugins = Plugins::start(store.clone(), &config).await?;
         Ok(Self {
+            plugins,
             auth: Auth::new(store.clone()),
             metrics: Metrics::new(),
             config: Arc::new(config),

@@ -9,4 +9,5 @@ mod support;
 mod api_errors;
 mod auth;
 mod cli;
+mod plugins;
 mod system;

@@ -58,6 +58,9 @@ pub fn router(state: AppState) -> Router {
 fn api_router(state: AppState) -> OpenApiRouter<AppState> {
     let protected = OpenApiRouter::new()
         .merge(crate::auth::routes::router())
+        .merge(crate::plugins::routes::router(
+            state.config.plugins.max_upload_bytes,
+        ))
         .route_layer(from_fn_with_state(state, auth::require_token));
     let v1 = OpenApiRouter::new()
         .routes(routes!(system::health))

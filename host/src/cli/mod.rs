@@ -1,6 +1,8 @@
 //! The `weft` command line.
 
 mod admin;
+mod client;
+mod plugin;
 
 use crate::config::{Config, LogFormat, Overrides};
 use clap::{Parser, Subcommand};
@@ -36,6 +38,8 @@ enum Command {
     /// Administration on the local data folder or database.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Manage workflow-node and strategy plugins on a running server.
+    Plugin(plugin::PluginArgs),
 }
 
 impl Cli {
@@ -50,6 +54,10 @@ impl Cli {
             Command::Admin(command) => {
                 crate::telemetry::init(LogFormat::Text, "warn");
                 command.run(self.config.as_deref()).await
+            }
+            Command::Plugin(args) => {
+                crate::telemetry::init(LogFormat::Text, "warn");
+                args.run().await
             }
         }
     }

@@ -26,6 +26,20 @@ pub enum Code {
     PayloadTooLarge,
     UnsupportedMediaType,
     InvalidParameter,
+    // 60: plugins and their runtime.
+    PluginCapacity,
+    PluginStorage,
+    PluginExists,
+    PluginInUse,
+    PluginBuiltin,
+    PluginWrongKind,
+    PluginFailed,
+    PluginLimit,
+    PluginNotWasm,
+    PluginNotComponent,
+    PluginWrongWorld,
+    PluginInvalid,
+    PluginBadInputs,
 }
 
 /// The kind digit of a code: it decides the HTTP status family.
@@ -57,6 +71,19 @@ impl Code {
         Code::PayloadTooLarge,
         Code::UnsupportedMediaType,
         Code::InvalidParameter,
+        Code::PluginCapacity,
+        Code::PluginStorage,
+        Code::PluginExists,
+        Code::PluginInUse,
+        Code::PluginBuiltin,
+        Code::PluginWrongKind,
+        Code::PluginFailed,
+        Code::PluginLimit,
+        Code::PluginNotWasm,
+        Code::PluginNotComponent,
+        Code::PluginWrongWorld,
+        Code::PluginInvalid,
+        Code::PluginBadInputs,
     ];
 
     /// The five-digit code and the HTTP status it is answered with.
@@ -78,6 +105,19 @@ impl Code {
             Code::PayloadTooLarge => (90403, 413),
             Code::UnsupportedMediaType => (90404, 415),
             Code::InvalidParameter => (90405, 400),
+            Code::PluginCapacity => (60101, 503),
+            Code::PluginStorage => (60102, 500),
+            Code::PluginExists => (60201, 409),
+            Code::PluginInUse => (60202, 409),
+            Code::PluginBuiltin => (60203, 409),
+            Code::PluginWrongKind => (60204, 409),
+            Code::PluginFailed => (60205, 422),
+            Code::PluginLimit => (60206, 422),
+            Code::PluginNotWasm => (60401, 422),
+            Code::PluginNotComponent => (60402, 422),
+            Code::PluginWrongWorld => (60403, 422),
+            Code::PluginInvalid => (60404, 422),
+            Code::PluginBadInputs => (60405, 422),
         }
     }
 

@@ -2,6 +2,7 @@
 //! JSON error shape.
 
 mod backend;
+pub mod fixtures;
 mod process;
 mod server;
 

@@ -11,6 +11,7 @@ use weft::state::AppState;
 /// A running server plus a client and the bootstrap admin's token.
 pub struct TestServer {
     pub addr: SocketAddr,
+    pub config: Config,
     pub state: AppState,
     pub admin_token: String,
     pub client: reqwest::Client,
@@ -33,8 +34,11 @@ impl TestServer {
             database_url: Some(backend.fresh_database(data.path()).await),
             ..Config::default()
         };
+        // Compiled components are shared by every test server: compile once, load from disk.
+        config.plugins.cache_dir = Some(super::fixtures::shared_cache_dir());
+        config.plugins.max_instances = 32;
         customize(&mut config);
-        let state = AppState::open(config).await.expect("open state");
+        let state = AppState::open(config.clone()).await.expect("open state");
         let (_, admin) = state.auth.bootstrap("admin").await.expect("bootstrap");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -46,12 +50,20 @@ impl TestServer {
         });
         Self {
             addr,
+            config,
             state,
             admin_token: admin.token,
             client: reqwest::Client::new(),
             _data: data,
             task,
         }
+    }
+
+    /// Opens the same data folder and database again, as a restarted Weft would.
+    pub async fn reopen(&self) -> AppState {
+        AppState::open(self.config.clone())
+            .await
+            .expect("reopen state")
     }
 
     /// Absolute URL for `path` (which starts with `/`).

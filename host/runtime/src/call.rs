@@ -1,0 +1,112 @@
+//! One guarded call: a fresh store under limits, a wall-clock timeout, and failures sorted into
+//! [`CallError`]s.
+
+use crate::capabilities::Grants;
+use crate::engine::{EPOCH_TICK, Runtime, chain};
+use crate::error::CallError;
+use crate::limits::{LimitHit, Limits};
+use crate::services::HostServices;
+use crate::state::PluginState;
+use std::sync::Arc;
+use wasmtime::{Store, UpdateDeadline};
+
+/// A store for one call (or one strategy instance) under `limits` and `grants`.
+pub(crate) fn new_store(
+    rt: &Runtime,
+    limits: &Limits,
+    grants: Grants,
+    services: Arc<dyn HostServices>,
+) -> Store<PluginState> {
+    let ticks = limits.cpu_ms.div_ceil(EPOCH_TICK.as_millis() as u64).max(1);
+    let state = PluginState::new(Arc::new(grants), services, limits.memory_bytes, ticks);
+    let mut store = Store::new(&rt.engine, state);
+    store.limiter(|s| &mut s.limiter);
+    // Every epoch tick the guest spends running costs one tick of its CPU budget; yielding
+    // there lets the wall-clock timeout fire even in a tight loop.
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|mut ctx| {
+        let state = ctx.data_mut();
+        state.cpu_ticks += 1;
+        if state.cpu_ticks > state.cpu_budget_ticks {
+            return Err(LimitHit::Cpu.into());
+        }
+        Ok(UpdateDeadline::Yield(1))
+    });
+    store
+}
+
+/// Runs `call` on `store` within the limits' wall-clock timeout and classifies a failure.
+pub(crate) async fn guarded<T>(
+    store: &mut Store<PluginState>,
+    limits: &Limits,
+    call: impl AsyncFnOnce(&mut Store<PluginState>) -> wasmtime::Result<T>,
+) -> Result<T, CallError> {
+    store.data_mut().cpu_ticks = 0;
+    let outcome = tokio::time::timeout(limits.timeout(), call(store)).await;
+    match outcome {
+        Err(_) => Err(CallError::Timeout {
+            limit_ms: limits.timeout_ms,
+        }),
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(err)) => Err(classify(&err, store.data(), limits)),
+    }
+}
+
+fn classify(err: &wasmtime::Error, state: &PluginState, limits: &Limits) -> CallError {
+    for cause in err.chain() {
+        match cause.downcast_ref::<LimitHit>() {
+            Some(LimitHit::Memory) => {
+                return CallError::MemoryLimit {
+                    limit_bytes: limits.memory_bytes,
+                };
+            }
+            Some(LimitHit::Cpu) => {
+                return CallError::CpuLimit {
+                    limit_ms: limits.cpu_ms,
+                };
+            }
+            None => {}
+        }
+    }
+    if state.limiter.hit {
+        return CallError::MemoryLimit {
+            limit_bytes: limits.memory_bytes,
+        };
+    }
+    let text = chain(err);
+    if text.contains("maximum concurrent") || text.contains("pooling allocator") {
+        return CallError::Capacity(text);
+    }
+    let stderr = state.stderr();
+    if let Some(at) = stderr.find("panicked at") {
+        let message = stderr[at..]
+            .trim()
+            .lines()
+            .take(4)
+            .collect::<Vec<_>>()
+            .join(" ");
+        return CallError::Panic { message };
+    }
+    let trap = err
+        .chain()
+        .find_map(|c| c.downcast_ref::<wasmtime::Trap>())
+        .map(|t| t.to_string());
+    let message = match (trap, stderr.trim()) {
+        (Some(trap), "") => trap,
+        (Some(trap), stderr) => format!("{trap} (stderr: {})", tail(stderr, 512)),
+        (None, "") => text,
+        (None, stderr) => format!("{text} (stderr: {})", tail(stderr, 512)),
+    };
+    CallError::Trap { message }
+}
+
+fn tail(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut start = text.len() - max;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}

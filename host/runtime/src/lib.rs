@@ -1,0 +1,53 @@
+//! Weft's WebAssembly runtime: loads node and strategy components and calls them under limits.
+//!
+//! One [`Runtime`] per process owns the wasmtime engine (pooling allocator, epoch interruption),
+//! the linkers for the `node` and `strategy` worlds and the on-disk cache of compiled
+//! components. It knows nothing of HTTP or the database: the host hands it bytes, limits,
+//! grants and a [`HostServices`] implementation, and gets typed results and errors back.
+
+mod bindings;
+mod cache;
+mod call;
+mod capabilities;
+mod engine;
+mod error;
+mod limits;
+mod node;
+mod services;
+mod state;
+mod strategy;
+mod value;
+
+pub use cache::CacheOutcome;
+pub use capabilities::{Capability, Grants};
+pub use engine::{Runtime, RuntimeConfig};
+pub use error::{CallError, LoadError};
+pub use limits::Limits;
+pub use node::{NodeDescription, NodePlugin, Port};
+pub use services::{BoxFuture, HostServices, LogLevel, NoServices};
+pub use strategy::{
+    Completion, Instance, Prediction, StrategyDescription, StrategyInstance, StrategyPlugin, Task,
+};
+pub use value::{Value, ValueKind};
+
+/// A loaded component of either world.
+pub enum Plugin {
+    Node(NodePlugin),
+    Strategy(StrategyPlugin),
+}
+
+impl Plugin {
+    /// `node` or `strategy`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Plugin::Node(_) => "node",
+            Plugin::Strategy(_) => "strategy",
+        }
+    }
+}
+
+/// The SHA-256 of a component's bytes, hex: its identity in caches and storage.
+pub fn content_hash(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}

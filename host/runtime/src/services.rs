@@ -1,0 +1,68 @@
+//! What the host offers plugins beyond computation: logs, progress, secrets and artifacts.
+//! The runtime checks grants; the embedder (the `weft` host) supplies the implementation.
+
+use std::future::Future;
+use std::pin::Pin;
+
+/// A boxed future, so the trait stays object-safe.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Severity of a plugin's log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// Host services for one call (a node run) or one strategy instance.
+pub trait HostServices: Send + Sync + 'static {
+    /// A log line from the plugin.
+    fn log(&self, level: LogLevel, message: &str);
+    /// Progress of the current call, `fraction` already clamped to 0..=1.
+    fn progress(&self, fraction: f32, message: &str);
+    /// A secret's value (the grant was checked already).
+    fn secret(&self, name: &str) -> BoxFuture<'_, Result<String, String>>;
+    /// Stores bytes and returns their key (the grant was checked already).
+    fn put_artifact(&self, name: &str, data: Vec<u8>) -> BoxFuture<'_, Result<String, String>>;
+    /// Reads bytes back by key (the grant was checked already).
+    fn get_artifact(&self, key: &str) -> BoxFuture<'_, Result<Vec<u8>, String>>;
+}
+
+/// Services that log through `tracing` and offer no secrets or artifacts.
+pub struct NoServices {
+    /// Who the log lines are attributed to.
+    pub plugin: String,
+}
+
+impl HostServices for NoServices {
+    fn log(&self, level: LogLevel, message: &str) {
+        match level {
+            LogLevel::Trace => tracing::trace!(plugin = %self.plugin, "{message}"),
+            LogLevel::Debug => tracing::debug!(plugin = %self.plugin, "{message}"),
+            LogLevel::Info => tracing::info!(plugin = %self.plugin, "{message}"),
+            LogLevel::Warn => tracing::warn!(plugin = %self.plugin, "{message}"),
+            LogLevel::Error => tracing::error!(plugin = %self.plugin, "{message}"),
+        }
+    }
+
+    fn progress(&self, fraction: f32, message: &str) {
+        tracing::debug!(plugin = %self.plugin, fraction, "{message}");
+    }
+
+    fn secret(&self, name: &str) -> BoxFuture<'_, Result<String, String>> {
+        let msg = format!("no secret store is available for '{name}'");
+        Box::pin(async move { Err(msg) })
+    }
+
+    fn put_artifact(&self, _name: &str, _data: Vec<u8>) -> BoxFuture<'_, Result<String, String>> {
+        Box::pin(async { Err("no artifact store is available".to_string()) })
+    }
+
+    fn get_artifact(&self, _key: &str) -> BoxFuture<'_, Result<Vec<u8>, String>> {
+        Box::pin(async { Err("no artifact store is available".to_string()) })
+    }
+}

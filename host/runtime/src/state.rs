@@ -1,0 +1,202 @@
+//! The data each wasmtime store carries: WASI with nothing granted, wasi:http behind the grants,
+//! the memory limiter, captured stderr, and the host services of the call.
+
+use crate::bindings::node::weft::plugin::{artifacts, host, secrets};
+use crate::capabilities::Grants;
+use crate::limits::MemoryLimiter;
+use crate::services::{HostServices, LogLevel};
+use std::sync::Arc;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+
+/// How much of a plugin's stderr is kept (panic messages land there).
+const STDERR_CAPACITY: usize = 16 * 1024;
+
+pub(crate) struct PluginState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    policy: HttpPolicy,
+    grants: Arc<Grants>,
+    services: Arc<dyn HostServices>,
+    stderr: MemoryOutputPipe,
+    pub limiter: MemoryLimiter,
+    pub cpu_ticks: u64,
+    pub cpu_budget_ticks: u64,
+}
+
+impl PluginState {
+    pub fn new(
+        grants: Arc<Grants>,
+        services: Arc<dyn HostServices>,
+        memory_bytes: u64,
+        cpu_budget_ticks: u64,
+    ) -> Self {
+        let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
+        // No environment, arguments, preopened directories or sockets: computation only.
+        let wasi = WasiCtx::builder()
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        Self {
+            wasi,
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            policy: HttpPolicy {
+                grants: grants.clone(),
+                services: services.clone(),
+            },
+            grants,
+            services,
+            stderr,
+            limiter: MemoryLimiter {
+                limit_bytes: memory_bytes,
+                hit: false,
+            },
+            cpu_ticks: 0,
+            cpu_budget_ticks,
+        }
+    }
+
+    /// What the plugin wrote to stderr, lossily decoded.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.contents()).into_owned()
+    }
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for PluginState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.policy,
+        }
+    }
+}
+
+/// Sends outgoing requests only to granted hosts.
+struct HttpPolicy {
+    grants: Arc<Grants>,
+    services: Arc<dyn HostServices>,
+}
+
+type ResponseFuture = Box<
+    dyn Future<
+            Output = Result<
+                (
+                    http::Response<wasmtime_wasi_http::WasiBody>,
+                    Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+                ),
+                wasmtime_wasi_http::Error,
+            >,
+        > + Send,
+>;
+
+impl WasiHttpHooks for HttpPolicy {
+    fn send_request(
+        &mut self,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
+        fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> ResponseFuture {
+        let uri = request.uri();
+        let host = uri.host().unwrap_or_default();
+        let port = uri.port_u16().or(match uri.scheme_str() {
+            Some("https") => Some(443),
+            _ => Some(80),
+        });
+        if !self.grants.allows_host(host, port) {
+            let message = format!(
+                "denied: HTTP to {host}:{} is not granted to this plugin",
+                port.unwrap_or_default()
+            );
+            self.services.log(LogLevel::Warn, &message);
+            tracing::warn!(%host, ?port, "plugin HTTP request denied");
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        let _ = fut;
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = _> + Send>,
+            ))
+        })
+    }
+}
+
+impl host::Host for PluginState {
+    async fn log(&mut self, level: host::LogLevel, message: String) {
+        let level = match level {
+            host::LogLevel::Trace => LogLevel::Trace,
+            host::LogLevel::Debug => LogLevel::Debug,
+            host::LogLevel::Info => LogLevel::Info,
+            host::LogLevel::Warn => LogLevel::Warn,
+            host::LogLevel::Error => LogLevel::Error,
+        };
+        self.services.log(level, truncate(&message, 8 * 1024));
+    }
+
+    async fn progress(&mut self, fraction: f32, message: String) {
+        let fraction = if fraction.is_nan() {
+            0.0
+        } else {
+            fraction.clamp(0.0, 1.0)
+        };
+        self.services.progress(fraction, truncate(&message, 1024));
+    }
+}
+
+impl secrets::Host for PluginState {
+    async fn get(&mut self, name: String) -> Result<String, String> {
+        if !self.grants.allows_secret(&name) {
+            return Err(format!(
+                "denied: secret '{name}' is not granted to this plugin"
+            ));
+        }
+        self.services.secret(&name).await
+    }
+}
+
+impl artifacts::Host for PluginState {
+    async fn put(&mut self, name: String, data: Vec<u8>) -> Result<String, String> {
+        if !self.grants.artifacts {
+            return Err("denied: artifacts are not granted to this plugin".into());
+        }
+        self.services.put_artifact(&name, data).await
+    }
+
+    async fn get(&mut self, key: String) -> Result<Vec<u8>, String> {
+        if !self.grants.artifacts {
+            return Err("denied: artifacts are not granted to this plugin".into());
+        }
+        self.services.get_artifact(&key).await
+    }
+}
+
+impl crate::bindings::node::weft::plugin::types::Host for PluginState {}
+
+fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}

@@ -1,0 +1,209 @@
+//! Strategy plugins: one warm, stateful instance per activation, called under limits. A trap
+//! discards the instance (its state is lost); the next call starts a fresh one.
+
+use crate::bindings::strategy::exports::weft::plugin::strategy_api;
+use crate::bindings::strategy::{Strategy, StrategyPre};
+use crate::call::{guarded, new_store};
+use crate::capabilities::Grants;
+use crate::engine::{Runtime, chain};
+use crate::error::{CallError, LoadError};
+use crate::limits::Limits;
+use crate::node::{valid_name, valid_version};
+use crate::services::{HostServices, NoServices};
+use crate::state::PluginState;
+use std::sync::Arc;
+use tokio::sync::Mutex;
+use wasmtime::Store;
+use wasmtime::component::Component;
+
+pub use strategy_api::{Completion, Instance, Prediction, Task};
+
+/// Name, version and summary of a strategy.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StrategyDescription {
+    pub name: String,
+    pub version: String,
+    pub summary: String,
+}
+
+/// A loaded, pre-instantiated strategy component.
+#[derive(Clone)]
+pub struct StrategyPlugin {
+    pre: StrategyPre<PluginState>,
+    description: Arc<StrategyDescription>,
+}
+
+impl StrategyPlugin {
+    pub(crate) async fn new(rt: &Arc<Runtime>, component: &Component) -> Result<Self, LoadError> {
+        let wrong = |e: wasmtime::Error| LoadError::WrongWorld {
+            world: "strategy",
+            reason: chain(&e),
+        };
+        let pre = StrategyPre::new(
+            rt.strategy_linker
+                .instantiate_pre(component)
+                .map_err(wrong)?,
+        )
+        .map_err(wrong)?;
+        let limits = Limits::default();
+        let services = Arc::new(NoServices {
+            plugin: "describe".into(),
+        });
+        let mut store = new_store(rt, &limits, Grants::default(), services);
+        let d = guarded(&mut store, &limits, async |store| {
+            let strategy = pre.instantiate_async(&mut *store).await?;
+            strategy
+                .weft_plugin_strategy_api()
+                .call_describe(&mut *store)
+                .await
+        })
+        .await
+        .map_err(|e| LoadError::Describe(Box::new(e)))?;
+        if !valid_name(&d.name) || !valid_version(&d.version) {
+            return Err(LoadError::BadDescription(format!(
+                "name '{}' must be 1-64 characters of a-z, 0-9, '-', '_' and version '{}' must look like 1.2.3",
+                d.name, d.version
+            )));
+        }
+        Ok(Self {
+            pre,
+            description: Arc::new(StrategyDescription {
+                name: d.name,
+                version: d.version,
+                summary: d.summary,
+            }),
+        })
+    }
+
+    /// The strategy's self-description.
+    pub fn description(&self) -> &StrategyDescription {
+        &self.description
+    }
+
+    /// Starts a warm instance. Limits apply to each call; memory to the instance's lifetime.
+    pub async fn instantiate(
+        &self,
+        rt: &Arc<Runtime>,
+        limits: Limits,
+        services: Arc<dyn HostServices>,
+    ) -> Result<StrategyInstance, CallError> {
+        let instance = StrategyInstance {
+            plugin: self.clone(),
+            rt: rt.clone(),
+            limits,
+            services,
+            live: Mutex::new(None),
+        };
+        instance.live().await?;
+        Ok(instance)
+    }
+}
+
+struct Live {
+    store: Store<PluginState>,
+    strategy: Strategy,
+}
+
+/// A running strategy. Calls are serialised: the strategy's state is single-threaded.
+pub struct StrategyInstance {
+    plugin: StrategyPlugin,
+    rt: Arc<Runtime>,
+    limits: Limits,
+    services: Arc<dyn HostServices>,
+    live: Mutex<Option<Live>>,
+}
+
+impl StrategyInstance {
+    /// The strategy's self-description.
+    pub fn description(&self) -> &StrategyDescription {
+        self.plugin.description()
+    }
+
+    /// Chooses an instance id for `task`; `Refused` when the strategy declines.
+    pub async fn select(&self, task: &Task, instances: &[Instance]) -> Result<String, CallError> {
+        let choice = self
+            .call(async |s, store| {
+                s.weft_plugin_strategy_api()
+                    .call_select(store, task, instances)
+                    .await
+            })
+            .await?
+            .map_err(CallError::Refused)?;
+        if !instances.iter().any(|i| i.id == choice && i.healthy) {
+            return Err(CallError::BadOutputs(format!(
+                "the strategy chose '{choice}', which is not one of the healthy instances offered"
+            )));
+        }
+        Ok(choice)
+    }
+
+    /// Predicts the wait on `instance`.
+    pub async fn predict(&self, instance: &Instance) -> Result<Prediction, CallError> {
+        let p = self
+            .call(async |s, store| {
+                s.weft_plugin_strategy_api()
+                    .call_predict(store, instance)
+                    .await
+            })
+            .await?;
+        if !p.expected_ms.is_finite()
+            || !p.error_ms.is_finite()
+            || p.expected_ms < 0.0
+            || p.error_ms < 0.0
+        {
+            return Err(CallError::BadOutputs(format!(
+                "the strategy predicted expected={} error={}; both must be finite and non-negative",
+                p.expected_ms, p.error_ms
+            )));
+        }
+        Ok(p)
+    }
+
+    /// Tells the strategy a task finished.
+    pub async fn observe(&self, completion: &Completion) -> Result<(), CallError> {
+        self.call(async |s, store| {
+            s.weft_plugin_strategy_api()
+                .call_observe(store, completion)
+                .await
+        })
+        .await
+    }
+
+    async fn live(&self) -> Result<tokio::sync::MutexGuard<'_, Option<Live>>, CallError> {
+        let mut live = self.live.lock().await;
+        if live.is_none() {
+            let mut store = new_store(
+                &self.rt,
+                &self.limits,
+                Grants::default(),
+                self.services.clone(),
+            );
+            let pre = &self.plugin.pre;
+            let strategy = guarded(&mut store, &self.limits, async |store| {
+                pre.instantiate_async(&mut *store).await
+            })
+            .await?;
+            *live = Some(Live { store, strategy });
+        }
+        Ok(live)
+    }
+
+    async fn call<T>(
+        &self,
+        f: impl AsyncFnOnce(&Strategy, &mut Store<PluginState>) -> wasmtime::Result<T>,
+    ) -> Result<T, CallError> {
+        let mut guard = self.live().await?;
+        let Live { store, strategy } = guard.as_mut().expect("instantiated above");
+        let strategy = &*strategy;
+        let result = guarded(store, &self.limits, async |store| f(strategy, store).await).await;
+        if let Err(err) = &result {
+            tracing::warn!(
+                strategy = %self.plugin.description.name,
+                %err,
+                "strategy call failed; its instance is discarded and the next call starts a fresh one"
+            );
+            *guard = None;
+        }
+        result
+    }
+}

@@ -1,0 +1,490 @@
+//! The plugin registry: workflow nodes and scheduling strategies as WebAssembly components.
+//!
+//! Components are stored content-addressed (`<data>/plugins/<sha256>.wasm`), registered as
+//! `name@version` (unique), loaded into the [`weft_runtime::Runtime`] once and kept warm.
+//! Admins upload, remove and grant capabilities; the built-ins from `plugins/` are registered
+//! at start. Other services (workflows, the scheduler) resolve plugins here.
+
+pub mod builtin;
+mod errors;
+mod registry;
+pub mod routes;
+mod services;
+
+pub use errors::call_error;
+pub use registry::{PluginVersion, Settings};
+pub use services::{CallServices, ServiceBackend};
+
+use crate::config::Config;
+use crate::error::{Code, Error, Result};
+use crate::store::Store;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use utoipa::ToSchema;
+use weft_runtime::{
+    CacheOutcome, Grants, Limits, NodePlugin, Plugin, Runtime, RuntimeConfig, StrategyPlugin, Value,
+};
+
+/// Something that may be using a plugin version (a stored workflow, an active strategy).
+pub trait PluginUsers: Send + Sync {
+    /// A description of one user of `name@version`, if any.
+    fn user_of<'a>(
+        &'a self,
+        name: &'a str,
+        version: &'a str,
+    ) -> weft_runtime::BoxFuture<'a, Result<Option<String>>>;
+}
+
+/// The registry service; cheap to clone.
+#[derive(Clone)]
+pub struct Plugins {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    runtime: Arc<Runtime>,
+    store: Store,
+    blobs: PathBuf,
+    backend: Arc<ServiceBackend>,
+    loaded: RwLock<HashMap<(String, String), Loaded>>,
+    users: RwLock<Vec<Arc<dyn PluginUsers>>>,
+}
+
+/// A loaded plugin of either kind.
+#[derive(Clone)]
+pub enum Loaded {
+    Node(NodePlugin),
+    Strategy(StrategyPlugin),
+}
+
+/// A node resolved for a call: the plugin and what an admin set for it.
+#[derive(Clone)]
+pub struct ResolvedNode {
+    pub name: String,
+    pub version: String,
+    pub plugin: NodePlugin,
+    pub settings: Settings,
+}
+
+/// The result of an upload.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Added {
+    pub plugin: PluginVersion,
+    /// False when the same component was already registered under this name@version.
+    pub created: bool,
+    /// Where the compiled code came from: `memory`, `disk` (cache) or `compiled`.
+    #[schema(value_type = String)]
+    pub compiled: CacheOutcome,
+}
+
+/// The result of running a node directly.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NodeRun {
+    pub plugin: String,
+    /// Output port -> value.
+    #[schema(value_type = Object)]
+    pub outputs: serde_json::Map<String, serde_json::Value>,
+    /// Log lines and progress the node reported.
+    #[schema(value_type = Vec<Object>)]
+    pub events: Vec<serde_json::Value>,
+    pub duration_ms: f64,
+}
+
+impl Plugins {
+    /// Starts the runtime, loads every stored plugin and registers the built-ins.
+    pub async fn start(store: Store, config: &Config) -> anyhow::Result<Self> {
+        let cache_dir = match &config.plugins.cache_dir {
+            Some(dir) => dir.clone(),
+            None => config.data_dir.join("cache").join("components"),
+        };
+        let mut runtime_config = RuntimeConfig::new(cache_dir);
+        runtime_config.max_instances = config.plugins.max_instances;
+        runtime_config.max_memory_bytes = config.plugins.max_memory_bytes;
+        let blobs = config.data_dir.join("plugins");
+        std::fs::create_dir_all(&blobs)?;
+        let plugins = Self {
+            inner: Arc::new(Inner {
+                runtime: Runtime::new(runtime_config)?,
+                store,
+                blobs,
+                backend: Arc::new(ServiceBackend {
+                    secrets: config.secrets.clone(),
+                    artifacts_dir: config.data_dir.join("artifacts"),
+                }),
+                loaded: RwLock::default(),
+                users: RwLock::default(),
+            }),
+        };
+        for (crate_name, bytes) in builtin::BUILTIN {
+            plugins
+                .add(bytes, None, true)
+                .await
+                .map_err(|e| anyhow::anyhow!("built-in plugin {crate_name}: {}", e.message))?;
+        }
+        for stored in registry::all(&plugins.inner.store).await? {
+            if plugins.loaded(&stored.name, &stored.version).is_some() {
+                continue;
+            }
+            let path = plugins.blob_path(&stored.hash);
+            let loaded = match std::fs::read(&path) {
+                Ok(bytes) => plugins
+                    .inner
+                    .runtime
+                    .load(&bytes)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(format!("{}: {e}", path.display())),
+            };
+            match loaded {
+                Ok((plugin, _)) => plugins.remember(&stored.name, &stored.version, plugin),
+                Err(err) => {
+                    tracing::error!(plugin = %stored.name, version = %stored.version, %err, "stored plugin cannot be loaded; it stays registered but unusable")
+                }
+            }
+        }
+        Ok(plugins)
+    }
+
+    /// The runtime, for services that call plugins.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.inner.runtime
+    }
+
+    /// Registers a component that checks out something else using plugins.
+    pub fn add_users(&self, users: Arc<dyn PluginUsers>) {
+        self.inner.users.write().expect("users lock").push(users);
+    }
+
+    /// Validates, stores and loads a component. Uploading the same bytes again is a no-op;
+    /// different bytes under an existing name@version are refused.
+    pub async fn add(&self, bytes: &[u8], by: Option<&str>, builtin: bool) -> Result<Added> {
+        let (plugin, compiled) = self
+            .inner
+            .runtime
+            .load(bytes)
+            .await
+            .map_err(errors::load_error)?;
+        let hash = weft_runtime::content_hash(bytes);
+        let (name, version, description) = match &plugin {
+            Plugin::Node(node) => {
+                let d = node.description();
+                (d.name.clone(), d.version.clone(), serde_json::to_value(d))
+            }
+            Plugin::Strategy(s) => {
+                let d = s.description();
+                (d.name.clone(), d.version.clone(), serde_json::to_value(d))
+            }
+        };
+        let existing = registry::versions(&self.inner.store, &name).await?;
+        if let Some(other) = existing.iter().find(|p| p.kind != plugin.kind()) {
+            return Err(Error::new(
+                Code::PluginWrongKind,
+                format!("'{name}' is already registered as a {} plugin", other.kind),
+            )
+            .hint("pick another name; node and strategy names share one namespace"));
+        }
+        if let Some(same) = existing.iter().find(|p| p.version == version) {
+            if same.hash == hash {
+                self.remember(&name, &version, plugin);
+                return Ok(Added {
+                    plugin: same.clone(),
+                    created: false,
+                    compiled,
+                });
+            }
+            if !builtin {
+                return Err(Error::new(
+                    Code::PluginExists,
+                    format!("{name}@{version} is already registered with different content"),
+                )
+                .details(serde_json::json!({ "name": name, "version": version, "hash": same.hash }))
+                .hint("bump the plugin's version, or remove the old one first"));
+            }
+        }
+        self.write_blob(&hash, bytes).await?;
+        let row = PluginVersion {
+            name: name.clone(),
+            version: version.clone(),
+            kind: plugin.kind().into(),
+            hash,
+            size_bytes: bytes.len() as i64,
+            builtin,
+            created_at: chrono::Utc::now(),
+            description: description.map_err(|e| Error::internal(e.to_string()))?,
+        };
+        registry::upsert(&self.inner.store, &row, by).await?;
+        self.remember(&name, &version, plugin);
+        tracing::info!(plugin = %name, %version, kind = %row.kind, builtin, "plugin registered");
+        Ok(Added {
+            plugin: row,
+            created: true,
+            compiled,
+        })
+    }
+
+    /// Every registered version.
+    pub async fn list(&self) -> Result<Vec<PluginVersion>> {
+        registry::all(&self.inner.store).await
+    }
+
+    /// All versions of `name`, newest last, or 404.
+    pub async fn versions(&self, name: &str) -> Result<Vec<PluginVersion>> {
+        let mut versions = registry::versions(&self.inner.store, name).await?;
+        if versions.is_empty() {
+            return Err(Error::not_found("plugin", name)
+                .hint("GET /api/v1/plugins lists the registered plugins"));
+        }
+        versions.sort_by(|a, b| semver_cmp(&a.version, &b.version));
+        Ok(versions)
+    }
+
+    /// Grants and limits of `name`.
+    pub async fn settings(&self, name: &str) -> Result<Settings> {
+        registry::settings(&self.inner.store, name).await
+    }
+
+    /// Replaces the grants of `name`.
+    pub async fn set_grants(&self, name: &str, grants: Grants, by: &str) -> Result<Settings> {
+        self.versions(name).await?;
+        for host in &grants.http {
+            if host.is_empty() || host.contains('/') || host.contains(' ') {
+                return Err(Error::invalid_field(
+                    "http",
+                    format!(
+                        "'{host}' is not a host name (use example.com, example.com:8443 or *.example.com)"
+                    ),
+                ));
+            }
+        }
+        let mut settings = self.settings(name).await?;
+        settings.grants = grants;
+        registry::save_settings(&self.inner.store, name, &settings, by).await?;
+        tracing::info!(plugin = %name, grants = ?settings.grants, %by, "plugin grants changed");
+        Ok(settings)
+    }
+
+    /// Replaces the limits of `name`.
+    pub async fn set_limits(&self, name: &str, limits: Limits, by: &str) -> Result<Settings> {
+        self.versions(name).await?;
+        limits
+            .validate(self.inner.runtime.config().max_memory_bytes)
+            .map_err(|reason| Error::invalid_field("limits", reason))?;
+        let mut settings = self.settings(name).await?;
+        settings.limits = limits;
+        registry::save_settings(&self.inner.store, name, &settings, by).await?;
+        Ok(settings)
+    }
+
+    /// Removes one version (or all) of a plugin unless it is built in or in use.
+    pub async fn remove(&self, name: &str, version: Option<&str>) -> Result<Vec<String>> {
+        let versions = self.versions(name).await?;
+        let targets: Vec<&PluginVersion> = match version {
+            Some(v) => vec![
+                versions
+                    .iter()
+                    .find(|p| p.version == v)
+                    .ok_or_else(|| Error::not_found("plugin version", &format!("{name}@{v}")))?,
+            ],
+            None => versions.iter().collect(),
+        };
+        for target in &targets {
+            if target.builtin {
+                return Err(Error::new(
+                    Code::PluginBuiltin,
+                    format!(
+                        "{name}@{} is built in and cannot be removed",
+                        target.version
+                    ),
+                ));
+            }
+            let users: Vec<_> = self.inner.users.read().expect("users lock").clone();
+            for users in users {
+                if let Some(user) = users.user_of(name, &target.version).await? {
+                    return Err(Error::new(
+                        Code::PluginInUse,
+                        format!("{name}@{} is in use by {user}", target.version),
+                    )
+                    .details(serde_json::json!({ "used_by": user }))
+                    .hint("remove or change what uses it first"));
+                }
+            }
+        }
+        let mut removed = Vec::new();
+        for target in targets {
+            registry::delete(&self.inner.store, name, &target.version).await?;
+            self.inner
+                .loaded
+                .write()
+                .expect("plugins lock")
+                .remove(&(name.to_string(), target.version.clone()));
+            if !registry::hash_in_use(&self.inner.store, &target.hash).await? {
+                let _ = tokio::fs::remove_file(self.blob_path(&target.hash)).await;
+            }
+            tracing::info!(plugin = %name, version = %target.version, "plugin removed");
+            removed.push(target.version.clone());
+        }
+        Ok(removed)
+    }
+
+    /// Resolves `name` (newest version) or `name@version` to a loaded node.
+    pub async fn node(&self, reference: &str) -> Result<ResolvedNode> {
+        let (name, version, loaded) = self.resolve(reference).await?;
+        let Loaded::Node(plugin) = loaded else {
+            return Err(Error::new(
+                Code::PluginWrongKind,
+                format!("'{name}' is a strategy, not a workflow node"),
+            ));
+        };
+        Ok(ResolvedNode {
+            settings: self.settings(&name).await?,
+            name,
+            version,
+            plugin,
+        })
+    }
+
+    /// Resolves `name` or `name@version` to a loaded strategy.
+    pub async fn strategy(&self, reference: &str) -> Result<(String, String, StrategyPlugin)> {
+        let (name, version, loaded) = self.resolve(reference).await?;
+        match loaded {
+            Loaded::Strategy(plugin) => Ok((name, version, plugin)),
+            Loaded::Node(_) => Err(Error::new(
+                Code::PluginWrongKind,
+                format!("'{name}' is a workflow node, not a scheduling strategy"),
+            )),
+        }
+    }
+
+    /// Runs a node once with `config` and `inputs`, as a user would test it.
+    pub async fn run_node(
+        &self,
+        reference: &str,
+        config: &serde_json::Value,
+        inputs: Vec<(String, Value)>,
+    ) -> Result<NodeRun> {
+        let node = self.node(reference).await?;
+        let label = format!("{}@{}", node.name, node.version);
+        let services = Arc::new(CallServices {
+            backend: self.inner.backend.clone(),
+            plugin: label.clone(),
+            events: Arc::default(),
+        });
+        let started = std::time::Instant::now();
+        let result = node
+            .plugin
+            .run(
+                &self.inner.runtime,
+                config,
+                &inputs,
+                &node.settings.limits,
+                &node.settings.grants,
+                services.clone(),
+            )
+            .await;
+        let duration_ms = started.elapsed().as_secs_f64() * 1e3;
+        let outputs = result.map_err(|e| call_error(&label, e))?;
+        let events = std::mem::take(&mut *services.events.lock().expect("events lock"));
+        Ok(NodeRun {
+            plugin: label,
+            outputs: outputs
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::to_value(v).unwrap_or_default()))
+                .collect(),
+            events,
+            duration_ms,
+        })
+    }
+
+    /// Services for one call of `plugin`, recording into `events`.
+    pub fn services(
+        &self,
+        plugin: &str,
+        events: Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    ) -> Arc<CallServices> {
+        Arc::new(CallServices {
+            backend: self.inner.backend.clone(),
+            plugin: plugin.to_string(),
+            events,
+        })
+    }
+
+    async fn resolve(&self, reference: &str) -> Result<(String, String, Loaded)> {
+        let (name, version) = match reference.split_once('@') {
+            Some((n, v)) => (n, Some(v)),
+            None => (reference, None),
+        };
+        let versions = self.versions(name).await?;
+        let chosen = match version {
+            Some(v) => versions.iter().find(|p| p.version == v).ok_or_else(|| {
+                Error::not_found("plugin version", reference).details(serde_json::json!({
+                    "available": versions.iter().map(|p| p.version.as_str()).collect::<Vec<_>>()
+                }))
+            })?,
+            None => versions.last().expect("versions is non-empty"),
+        };
+        let loaded = self.loaded(name, &chosen.version).ok_or_else(|| {
+            Error::new(
+                Code::PluginInvalid,
+                format!(
+                    "{name}@{} is registered but could not be loaded",
+                    chosen.version
+                ),
+            )
+            .hint("see the server log; upload the plugin again")
+        })?;
+        Ok((name.to_string(), chosen.version.clone(), loaded))
+    }
+
+    fn loaded(&self, name: &str, version: &str) -> Option<Loaded> {
+        self.inner
+            .loaded
+            .read()
+            .expect("plugins lock")
+            .get(&(name.to_string(), version.to_string()))
+            .cloned()
+    }
+
+    fn remember(&self, name: &str, version: &str, plugin: Plugin) {
+        let loaded = match plugin {
+            Plugin::Node(n) => Loaded::Node(n),
+            Plugin::Strategy(s) => Loaded::Strategy(s),
+        };
+        self.inner
+            .loaded
+            .write()
+            .expect("plugins lock")
+            .insert((name.to_string(), version.to_string()), loaded);
+    }
+
+    fn blob_path(&self, hash: &str) -> PathBuf {
+        self.inner.blobs.join(format!("{hash}.wasm"))
+    }
+
+    async fn write_blob(&self, hash: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.blob_path(hash);
+        if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+            return Ok(());
+        }
+        let tmp = path.with_extension(format!("tmp{}", uuid::Uuid::new_v4().simple()));
+        let storage = |e: std::io::Error| {
+            Error::new(
+                Code::PluginStorage,
+                format!("cannot store the component: {e}"),
+            )
+        };
+        tokio::fs::write(&tmp, bytes).await.map_err(storage)?;
+        tokio::fs::rename(&tmp, &path).await.map_err(storage)
+    }
+}
+
+/// Orders versions by semantic version, unparsable ones first.
+fn semver_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    match (semver::Version::parse(a), semver::Version::parse(b)) {
+        (Ok(a), Ok(b)) => a.cmp(&b),
+        (Ok(_), Err(_)) => std::cmp::Ordering::Greater,
+        (Err(_), Ok(_)) => std::cmp::Ordering::Less,
+        (Err(_), Err(_)) => a.cmp(b),
+    }
+}

@@ -1,0 +1,98 @@
+//! The host services plugins reach through the runtime: logs, progress, secrets and
+//! content-addressed artifacts in the data folder.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use weft_runtime::{HostServices, LogLevel};
+
+/// Shared backing for every call's services.
+pub struct ServiceBackend {
+    pub secrets: BTreeMap<String, String>,
+    pub artifacts_dir: PathBuf,
+}
+
+/// Services for one call, attributing logs to `plugin`.
+pub struct CallServices {
+    pub backend: Arc<ServiceBackend>,
+    pub plugin: String,
+    /// Log lines and progress of the call, kept for the caller.
+    pub events: Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+}
+
+impl CallServices {
+    fn record(&self, event: serde_json::Value) {
+        let mut events = self.events.lock().expect("events lock");
+        if events.len() < 1_000 {
+            events.push(event);
+        }
+    }
+}
+
+impl HostServices for CallServices {
+    fn log(&self, level: LogLevel, message: &str) {
+        match level {
+            LogLevel::Error => tracing::error!(plugin = %self.plugin, "{message}"),
+            LogLevel::Warn => tracing::warn!(plugin = %self.plugin, "{message}"),
+            LogLevel::Info => tracing::info!(plugin = %self.plugin, "{message}"),
+            LogLevel::Debug => tracing::debug!(plugin = %self.plugin, "{message}"),
+            LogLevel::Trace => tracing::trace!(plugin = %self.plugin, "{message}"),
+        }
+        self.record(serde_json::json!({ "type": "log", "level": level, "message": message }));
+    }
+
+    fn progress(&self, fraction: f32, message: &str) {
+        self.record(
+            serde_json::json!({ "type": "progress", "fraction": fraction, "message": message }),
+        );
+    }
+
+    fn secret(&self, name: &str) -> weft_runtime::BoxFuture<'_, Result<String, String>> {
+        let found = self
+            .backend
+            .secrets
+            .get(name)
+            .cloned()
+            .ok_or_else(|| format!("secret '{name}' is not configured"));
+        Box::pin(async move { found })
+    }
+
+    fn put_artifact(
+        &self,
+        _name: &str,
+        data: Vec<u8>,
+    ) -> weft_runtime::BoxFuture<'_, Result<String, String>> {
+        let dir = self.backend.artifacts_dir.clone();
+        Box::pin(async move {
+            let key = weft_runtime::content_hash(&data);
+            tokio::fs::create_dir_all(&dir)
+                .await
+                .map_err(|e| format!("artifact store unavailable: {e}"))?;
+            let path = dir.join(&key);
+            if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
+                let tmp = dir.join(format!("{key}.tmp{}", uuid::Uuid::new_v4().simple()));
+                tokio::fs::write(&tmp, &data)
+                    .await
+                    .map_err(|e| format!("cannot store artifact: {e}"))?;
+                tokio::fs::rename(&tmp, &path)
+                    .await
+                    .map_err(|e| format!("cannot store artifact: {e}"))?;
+            }
+            Ok(key)
+        })
+    }
+
+    fn get_artifact(&self, key: &str) -> weft_runtime::BoxFuture<'_, Result<Vec<u8>, String>> {
+        let valid = key.len() == 64 && key.chars().all(|c| c.is_ascii_hexdigit());
+        let path = self.backend.artifacts_dir.join(key);
+        let key = key.to_string();
+        Box::pin(async move {
+            if !valid {
+                return Err(format!("'{key}' is not an artifact key"));
+            }
+            tokio::fs::read(&path)
+                .await
+                .map_err(|_| format!("artifact '{key}' not found"))
+        })
+    }
+}
