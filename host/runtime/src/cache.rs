@@ -93,9 +93,4 @@ impl ComponentCache {
             .and_then(|()| std::fs::rename(&tmp, path))
             .map_err(|e| LoadError::Cache(format!("{}: {e}", path.display())))
     }
-
-    /// Forgets the in-memory copy (benchmarks use this to measure disk loads).
-    pub fn forget(&self) {
-        self.loaded.lock().expect("cache lock").clear();
-    }
 }

@@ -94,7 +94,7 @@ impl StrategyPlugin {
             services,
             live: Mutex::new(None),
         };
-        instance.live().await?;
+        drop(instance.live().await?);
         Ok(instance)
     }
 }

@@ -106,7 +106,8 @@ impl Plugins {
         std::fs::create_dir_all(&blobs)?;
         let plugins = Self {
             inner: Arc::new(Inner {
-                runtime: Runtime::new(runtime_config)?,
+                runtime: Runtime::new(runtime_config)
+                    .map_err(|e| anyhow::anyhow!("cannot start the plugin runtime: {e:#}"))?,
                 store,
                 blobs,
                 backend: Arc::new(ServiceBackend {
