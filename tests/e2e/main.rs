@@ -8,6 +8,7 @@ mod support;
 
 mod api_errors;
 mod auth;
+mod capabilities;
 mod cli;
 mod plugins;
 mod system;
