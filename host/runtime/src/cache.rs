@@ -51,7 +51,7 @@ impl ComponentCache {
             return Ok((component.clone(), CacheOutcome::Memory));
         }
         let path = self.dir.join(format!("{hash}-{}.cwasm", self.engine_key));
-        let (component, outcome) = match self.from_disk(engine, &path) {
+        let (component, outcome) = match self.read_disk(engine, &path) {
             Some(component) => (component, CacheOutcome::Disk),
             None => {
                 let component = Component::new(engine, bytes)
@@ -67,7 +67,7 @@ impl ComponentCache {
         Ok((component, outcome))
     }
 
-    fn from_disk(&self, engine: &Engine, path: &std::path::Path) -> Option<Component> {
+    fn read_disk(&self, engine: &Engine, path: &std::path::Path) -> Option<Component> {
         if !path.is_file() {
             return None;
         }
