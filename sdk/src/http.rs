@@ -138,11 +138,24 @@ impl Request {
                 "http requests only work inside a Weft host (wasm32-wasip2)".into(),
             ));
         }
-        let headers: Vec<(String, Vec<u8>)> = self
+        let mut headers: Vec<(String, Vec<u8>)> = self
             .headers
             .iter()
             .map(|(name, value)| (name.clone(), value.clone().into_bytes()))
             .collect();
+        // The whole body is known up front: say how long it is, or it goes out chunked, which
+        // many servers do not accept on requests.
+        if !self.body.is_empty()
+            && !self
+                .headers
+                .iter()
+                .any(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        {
+            headers.push((
+                "content-length".into(),
+                self.body.len().to_string().into_bytes(),
+            ));
+        }
         let fields = Fields::from_list(&headers)
             .map_err(|err| Error::InvalidRequest(format!("headers: {err:?}")))?;
         let request = OutgoingRequest::new(fields);

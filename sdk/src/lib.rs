@@ -8,11 +8,11 @@
 //! [`strategy::Strategy`]) and one macro call, [`export_node!`] (or [`export_strategy!`]).
 //! The result is a component of the `weft:plugin/node` world (exporting the `node-api`
 //! interface) or of the `weft:plugin/strategy` world (exporting `strategy-api`), and of that
-//! world only. The WIT contract ships in the `wit/` folder next to this crate.
+//! world only. The WIT contract is the `wit/` folder of the Weft repository, next to `sdk/`.
 //!
 //! ```toml
 //! [lib]
-//! crate-type = ["cdylib", "rlib"]   # rlib too, so `cargo test` can link the unit tests
+//! crate-type = ["cdylib"]
 //!
 //! [dependencies]
 //! weft-sdk = { path = "../weft/sdk" }

@@ -2,6 +2,19 @@
 
 use super::{ErrorKind, NodeError};
 
+impl ErrorKind {
+    /// The kind's name in the WIT contract: `invalid-config`, `invalid-input`, `failed` or
+    /// `denied`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidConfig => "invalid-config",
+            ErrorKind::InvalidInput => "invalid-input",
+            ErrorKind::Failed => "failed",
+            ErrorKind::Denied => "denied",
+        }
+    }
+}
+
 impl NodeError {
     /// An error of `kind`, not retryable.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
