@@ -134,3 +134,83 @@ async fn bootstrap_then_serve_then_stop_on_sigterm(backend: Backend) {
     assert!(server.stderr_contains("SIGTERM received"));
     assert!(server.stderr_contains("weft stopped"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_commands_manage_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let common = ["--data-dir", data.to_str().unwrap()];
+    let out = weft()
+        .args(["admin", "bootstrap"])
+        .args(common)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let cache = crate::support::fixtures::shared_cache_dir();
+    let server = WeftProcess::serve(
+        weft()
+            .env("WEFT_PLUGINS__CACHE_DIR", &cache)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(common),
+    );
+    let cli = |args: &[&str]| {
+        weft()
+            .env("WEFT_URL", server.base_url())
+            .env("WEFT_TOKEN", &token)
+            .args(["plugin"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+
+    let out = cli(&["list"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("fibo ") && l.contains("node")),
+        "{table}"
+    );
+
+    let file = dir.path().join("echo_node.wasm");
+    std::fs::write(&file, crate::support::fixtures::fixture("echo-node")).unwrap();
+    let out = cli(&["add", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("added echo-node@1.0.0"));
+
+    let out = cli(&["show", "echo-node"]);
+    let detail: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(detail["latest"], "1.0.0");
+
+    let out = cli(&["rm", "fibo"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("60203") && err.contains("built in"), "{err}");
+
+    let out = cli(&["rm", "echo-node"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("removed echo-node@1.0.0"));
+
+    let out = weft()
+        .env("WEFT_URL", server.base_url())
+        .env_remove("WEFT_TOKEN")
+        .args(["plugin", "list"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--token"));
+}
