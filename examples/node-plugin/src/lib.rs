@@ -58,7 +58,7 @@ pub fn stats(text: &str, top: usize) -> Stats {
         .map(|(word, count)| WordCount { word, count })
         .collect();
     // Most frequent first; ties in alphabetical order (the map was sorted, the sort is stable).
-    ranked.sort_by(|a, b| b.count.cmp(&a.count));
+    ranked.sort_by_key(|w| std::cmp::Reverse(w.count));
     ranked.truncate(top);
     Stats {
         chars: text.chars().count(),
