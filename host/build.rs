@@ -26,6 +26,10 @@ fn main() {
     for name in &plugins {
         command.args(["-p", name]);
     }
+    // Line tables make the components ~15x larger; the embedded ones need none.
+    command
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+        .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo");
     // The outer build's settings (clippy's wrapper, host flags) must not leak into the guests.
     for var in [
         "RUSTC_WORKSPACE_WRAPPER",
