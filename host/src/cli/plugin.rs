@@ -33,13 +33,10 @@ enum PluginCommand {
         /// Plugin name.
         name: String,
     },
-    /// Remove a plugin (all versions, or one with --version).
+    /// Remove a plugin: NAME removes every version, NAME@VERSION one.
     Rm {
-        /// Plugin name.
+        /// NAME or NAME@VERSION.
         name: String,
-        /// Only this version.
-        #[arg(long)]
-        version: Option<String>,
     },
 }
 
@@ -114,7 +111,11 @@ impl PluginArgs {
                     .await?;
                 println!("{}", serde_json::to_string_pretty(&detail)?);
             }
-            PluginCommand::Rm { name, version } => {
+            PluginCommand::Rm { name } => {
+                let (name, version) = match name.split_once('@') {
+                    Some((n, v)) => (n.to_string(), Some(v.to_string())),
+                    None => (name, None),
+                };
                 let mut request = client.request(Method::DELETE, &format!("/plugins/{name}"));
                 if let Some(version) = version {
                     request = request.query(&[("version", version)]);
