@@ -47,9 +47,34 @@ impl StrategyDescription {
 }
 
 impl Task {
+    /// A task for `model` without metadata (handy in tests).
+    pub fn new(id: &str, model: &str) -> Self {
+        Self {
+            id: id.into(),
+            model: model.into(),
+            metadata: String::new(),
+        }
+    }
+
     /// The task metadata parsed as JSON (`null` when empty or not JSON).
     pub fn metadata_json(&self) -> serde_json::Value {
         serde_json::from_str(&self.metadata).unwrap_or_default()
+    }
+}
+
+impl Instance {
+    /// A healthy, idle instance of `model` that reports no prediction (handy in tests; adjust
+    /// fields with struct update syntax).
+    pub fn new(id: &str, model: &str) -> Self {
+        Self {
+            id: id.into(),
+            model: model.into(),
+            host: "localhost".into(),
+            queue_length: 0,
+            healthy: true,
+            reported_expected_ms: None,
+            reported_error_ms: None,
+        }
     }
 }
 
@@ -304,13 +329,8 @@ mod tests {
 
     fn instance(id: &str, healthy: bool) -> Instance {
         Instance {
-            id: id.into(),
-            model: "m".into(),
-            host: "h".into(),
-            queue_length: 0,
             healthy,
-            reported_expected_ms: None,
-            reported_error_ms: None,
+            ..Instance::new(id, "m")
         }
     }
 

@@ -17,15 +17,6 @@ async fn local_http_server() -> std::net::SocketAddr {
     addr
 }
 
-async fn run(server: &TestServer, plugin: &str, body: Value) -> (StatusCode, Value) {
-    send(
-        server
-            .admin(Method::POST, &format!("/api/v1/plugins/{plugin}/run"))
-            .json(&body),
-    )
-    .await
-}
-
 async fn grant(server: &TestServer, plugin: &str, grants: Value) {
     let (status, body) = send(
         server
@@ -47,7 +38,9 @@ async fn http_only_to_granted_hosts_of_declaring_nodes() {
     let url = format!("http://{addr}/hello");
 
     // http-request declares `http`, but nothing is granted yet.
-    let (status, err) = run(&server, "http-request", json!({"config": {"url": url}})).await;
+    let (status, err) = server
+        .run_plugin("http-request", json!({"config": {"url": url}}))
+        .await;
     assert_error(status, &err, 422, "60205");
     assert!(
         err["message"]
@@ -60,25 +53,25 @@ async fn http_only_to_granted_hosts_of_declaring_nodes() {
 
     // Granting another host does not help; granting this one does.
     grant(&server, "http-request", json!({"http": ["example.com"]})).await;
-    let (status, _) = run(&server, "http-request", json!({"config": {"url": url}})).await;
+    let (status, _) = server
+        .run_plugin("http-request", json!({"config": {"url": url}}))
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     grant(&server, "http-request", json!({"http": [addr.to_string()]})).await;
-    let (status, out) = run(&server, "http-request", json!({"config": {"url": url}})).await;
+    let (status, out) = server
+        .run_plugin("http-request", json!({"config": {"url": url}}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{out}");
     assert_eq!(out["outputs"]["out"]["status"], 200);
     assert_eq!(out["outputs"]["out"]["body"], "hello from the test server");
 
     // A node that never declared `http` gets nothing, even when an admin grants it.
-    let (status, _) = send(
-        server
-            .admin(Method::POST, "/api/v1/plugins")
-            .header("content-type", "application/wasm")
-            .body(fixture("sneaky-http")),
-    )
-    .await;
+    let (status, _) = server.upload(fixture("sneaky-http")).await;
     assert_eq!(status, StatusCode::CREATED);
     grant(&server, "sneaky-http", json!({"http": [addr.to_string()]})).await;
-    let (status, out) = run(&server, "sneaky-http", json!({"config": {"url": url}})).await;
+    let (status, out) = server
+        .run_plugin("sneaky-http", json!({"config": {"url": url}}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{out}");
     assert_eq!(out["outputs"]["out"]["ok"], false, "{out}");
     let denial_logged = out["events"].as_array().unwrap().iter().any(|e| {
@@ -101,20 +94,11 @@ async fn secrets_need_a_declaration_and_a_grant() {
         c.secrets.insert("api-key".into(), "s3cret".into());
     })
     .await;
-    let (status, _) = send(
-        server
-            .admin(Method::POST, "/api/v1/plugins")
-            .header("content-type", "application/wasm")
-            .body(fixture("sneaky-secret")),
-    )
-    .await;
+    let (status, _) = server.upload(fixture("sneaky-secret")).await;
     assert_eq!(status, StatusCode::CREATED);
-    let (_, out) = run(
-        &server,
-        "sneaky-secret",
-        json!({"config": {"name": "api-key"}}),
-    )
-    .await;
+    let (_, out) = server
+        .run_plugin("sneaky-secret", json!({"config": {"name": "api-key"}}))
+        .await;
     assert_eq!(out["outputs"]["out"]["ok"], false, "{out}");
     assert!(
         out["outputs"]["out"]["error"]
@@ -126,12 +110,9 @@ async fn secrets_need_a_declaration_and_a_grant() {
     assert!(!out.to_string().contains("s3cret"));
 
     grant(&server, "sneaky-secret", json!({"secrets": ["*"]})).await;
-    let (_, out) = run(
-        &server,
-        "sneaky-secret",
-        json!({"config": {"name": "api-key"}}),
-    )
-    .await;
+    let (_, out) = server
+        .run_plugin("sneaky-secret", json!({"config": {"name": "api-key"}}))
+        .await;
     assert_eq!(
         out["outputs"]["out"]["ok"], false,
         "undeclared capability must stay void: {out}"
@@ -195,13 +176,7 @@ async fn strategies_select_and_survive_a_trap() {
     let refused = rr.select(&task, &all_down).await.unwrap_err();
     assert_eq!(refused.kind(), "refused");
 
-    let (status, _) = send(
-        server
-            .admin(Method::POST, "/api/v1/plugins")
-            .header("content-type", "application/wasm")
-            .body(fixture("trap-strategy")),
-    )
-    .await;
+    let (status, _) = server.upload(fixture("trap-strategy")).await;
     assert_eq!(status, StatusCode::CREATED);
     let (_, _, trap) = plugins.strategy("trap-strategy").await.unwrap();
     let trap = trap

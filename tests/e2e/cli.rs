@@ -73,6 +73,22 @@ fn bad_configuration_is_a_clear_error() {
     assert!(err.contains("listen"), "{err}");
 }
 
+/// Runs `weft admin bootstrap ARGS COMMON` and returns the printed token.
+fn bootstrap(args: &[&str], common: &[&str]) -> String {
+    let out = weft()
+        .args(["admin", "bootstrap"])
+        .args(args)
+        .args(common)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
 async fn bootstrap_then_serve_then_stop_on_sigterm(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let db = backend.fresh_database(dir.path()).await;
@@ -83,17 +99,7 @@ async fn bootstrap_then_serve_then_stop_on_sigterm(backend: Backend) {
         &db,
     ];
 
-    let out = weft()
-        .args(["admin", "bootstrap", "--name", "root"])
-        .args(common)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let token = bootstrap(&["--name", "root"], &common);
     assert!(token.starts_with("weft_"), "{token}");
 
     // A second bootstrap is refused: the first admin already exists.
@@ -140,17 +146,7 @@ async fn plugin_commands_manage_a_running_server() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let common = ["--data-dir", data.to_str().unwrap()];
-    let out = weft()
-        .args(["admin", "bootstrap"])
-        .args(common)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let token = bootstrap(&[], &common);
     let cache = crate::support::fixtures::shared_cache_dir();
     let server = WeftProcess::serve(
         weft()

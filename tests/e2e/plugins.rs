@@ -5,31 +5,12 @@ use crate::on_both_backends;
 use crate::support::fixtures::fixture;
 use crate::support::{Backend, TestServer, assert_error, send};
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
 on_both_backends!(
     builtins_are_registered_and_useful,
     uploads_versions_and_removal
 );
-
-async fn upload(server: &TestServer, bytes: Vec<u8>) -> (StatusCode, Value) {
-    send(
-        server
-            .admin(Method::POST, "/api/v1/plugins")
-            .header("content-type", "application/wasm")
-            .body(bytes),
-    )
-    .await
-}
-
-async fn run(server: &TestServer, plugin: &str, body: Value) -> (StatusCode, Value) {
-    send(
-        server
-            .admin(Method::POST, &format!("/api/v1/plugins/{plugin}/run"))
-            .json(&body),
-    )
-    .await
-}
 
 async fn builtins_are_registered_and_useful(backend: Backend) {
     let server = TestServer::start(backend).await;
@@ -75,79 +56,83 @@ async fn builtins_are_registered_and_useful(backend: Backend) {
     assert_eq!(description["outputs"][0]["name"], "out");
     assert!(description["config_schema"].is_object());
 
-    let (status, out) = run(&server, "fibo", json!({"config": {"n": 10}})).await;
+    let (status, out) = server
+        .run_plugin("fibo", json!({"config": {"n": 10}}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{out}");
     assert_eq!(out["outputs"]["out"], 55);
 
-    let (status, out) = run(
-        &server,
-        "json-transform",
-        json!({
-            "config": {"query": "[.items[] | select(.price > 2) | .name]"},
-            "inputs": {"in": {"items": [{"name": "a", "price": 1}, {"name": "b", "price": 3}]}}
-        }),
-    )
-    .await;
+    let (status, out) = server
+        .run_plugin(
+            "json-transform",
+            json!({
+                "config": {"query": "[.items[] | select(.price > 2) | .name]"},
+                "inputs": {"in": {"items": [{"name": "a", "price": 1}, {"name": "b", "price": 3}]}}
+            }),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{out}");
     assert_eq!(out["outputs"]["out"], json!(["b"]));
 
-    let (status, out) = run(
-        &server,
-        "template",
-        json!({
-            "config": {"template": "Hello {{ name }}!"}, "inputs": {"in": {"name": "Ada"}}
-        }),
-    )
-    .await;
+    let (status, out) = server
+        .run_plugin(
+            "template",
+            json!({
+                "config": {"template": "Hello {{ name }}!"}, "inputs": {"in": {"name": "Ada"}}
+            }),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{out}");
     assert_eq!(out["outputs"]["out"], "Hello Ada!");
 
-    let (status, out) = run(
-        &server,
-        "math",
-        json!({"config": {"op": "mean"}, "inputs": {"in": [1, 2, 3, 6]}}),
-    )
-    .await;
+    let (status, out) = server
+        .run_plugin(
+            "math",
+            json!({"config": {"op": "mean"}, "inputs": {"in": [1, 2, 3, 6]}}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{out}");
     assert_eq!(out["outputs"]["out"], 3.0);
 
-    let (status, out) = run(
-        &server,
-        "csv",
-        json!({"config": {"direction": "to-json"}, "inputs": {"in": "a,b\n1,x\n2,y\n"}}),
-    )
-    .await;
+    let (status, out) = server
+        .run_plugin(
+            "csv",
+            json!({"config": {"direction": "to-json"}, "inputs": {"in": "a,b\n1,x\n2,y\n"}}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{out}");
     assert_eq!(out["outputs"]["out"][1]["b"], "y");
 
-    let (status, out) = run(
-        &server,
-        "branch",
-        json!({"config": {"condition": ".score > 5"}, "inputs": {"in": {"score": 7}}}),
-    )
-    .await;
+    let (status, out) = server
+        .run_plugin(
+            "branch",
+            json!({"config": {"condition": ".score > 5"}, "inputs": {"in": {"score": 7}}}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{out}");
     assert_eq!(out["outputs"]["then"], json!({"score": 7}));
     assert!(out["outputs"].get("else").is_none());
 
     // A node's own error is typed and names the problem.
-    let (status, err) = run(
-        &server,
-        "json-transform",
-        json!({"config": {"query": "[[["}, "inputs": {"in": {}}}),
-    )
-    .await;
+    let (status, err) = server
+        .run_plugin(
+            "json-transform",
+            json!({"config": {"query": "[[["}, "inputs": {"in": {}}}),
+        )
+        .await;
     assert_error(status, &err, 422, "60205");
     assert_eq!(err["details"]["node_error"], "invalid-config");
 
     // Inputs are checked against the declared ports before the node runs.
-    let (status, err) = run(&server, "fibo", json!({"inputs": {"nope": 1}})).await;
+    let (status, err) = server
+        .run_plugin("fibo", json!({"inputs": {"nope": 1}}))
+        .await;
     assert_error(status, &err, 422, "60405");
     assert!(err["message"].as_str().unwrap().contains("nope"));
 
-    let (status, err) = run(&server, "round-robin", json!({})).await;
+    let (status, err) = server.run_plugin("round-robin", json!({})).await;
     assert_error(status, &err, 409, "60204");
-    let (status, err) = run(&server, "no-such-node", json!({})).await;
+    let (status, err) = server.run_plugin("no-such-node", json!({})).await;
     assert_error(status, &err, 404, "90203");
 }
 
@@ -155,13 +140,13 @@ async fn uploads_versions_and_removal(backend: Backend) {
     let server = TestServer::start(backend).await;
     let (_, user) = server.user("plugin-user").await;
 
-    let (status, added) = upload(&server, fixture("echo-node")).await;
+    let (status, added) = server.upload(fixture("echo-node")).await;
     assert_eq!(status, StatusCode::CREATED, "{added}");
     assert_eq!(added["plugin"]["name"], "echo-node");
     assert_eq!(added["plugin"]["version"], "1.0.0");
     assert_eq!(added["created"], true);
     // The same bytes again change nothing.
-    let (status, again) = upload(&server, fixture("echo-node")).await;
+    let (status, again) = server.upload(fixture("echo-node")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(again["created"], false);
     assert_eq!(again["compiled"], "memory");
@@ -182,24 +167,23 @@ async fn uploads_versions_and_removal(backend: Backend) {
         send(server.with_token(&user, Method::DELETE, "/api/v1/plugins/echo-node")).await;
     assert_error(status, &body, 403, "90305");
 
-    let (status, _) = upload(&server, fixture("echo-node-v2")).await;
+    let (status, _) = server.upload(fixture("echo-node-v2")).await;
     assert_eq!(status, StatusCode::CREATED);
     let (_, detail) = send(server.admin(Method::GET, "/api/v1/plugins/echo-node")).await;
     assert_eq!(detail["latest"], "2.0.0");
     assert_eq!(detail["versions"].as_array().unwrap().len(), 2);
 
-    let (status, out) = run(
-        &server,
-        "echo-node@1.0.0",
-        json!({"inputs": {"in": [1, 2]}}),
-    )
-    .await;
+    let (status, out) = server
+        .run_plugin("echo-node@1.0.0", json!({"inputs": {"in": [1, 2]}}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{out}");
     assert_eq!(out["plugin"], "echo-node@1.0.0");
     assert_eq!(out["outputs"]["out"], json!([1, 2]));
-    let (_, out) = run(&server, "echo-node", json!({"inputs": {"in": "x"}})).await;
+    let (_, out) = server
+        .run_plugin("echo-node", json!({"inputs": {"in": "x"}}))
+        .await;
     assert_eq!(out["plugin"], "echo-node@2.0.0");
-    let (status, err) = run(&server, "echo-node@9.9.9", json!({})).await;
+    let (status, err) = server.run_plugin("echo-node@9.9.9", json!({})).await;
     assert_error(status, &err, 404, "90203");
     assert_eq!(err["details"]["available"], json!(["1.0.0", "2.0.0"]));
 
@@ -218,7 +202,9 @@ async fn uploads_versions_and_removal(backend: Backend) {
         send(server.admin(Method::DELETE, "/api/v1/plugins/echo-node?version=1.0.0")).await;
     assert_eq!(status, StatusCode::OK, "{removed}");
     assert_eq!(removed["removed"], json!(["1.0.0"]));
-    let (status, _) = run(&server, "echo-node@1.0.0", json!({"inputs": {"in": 1}})).await;
+    let (status, _) = server
+        .run_plugin("echo-node@1.0.0", json!({"inputs": {"in": 1}}))
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = send(server.admin(Method::DELETE, "/api/v1/plugins/echo-node")).await;
     assert_eq!(status, StatusCode::OK);
@@ -229,13 +215,13 @@ async fn uploads_versions_and_removal(backend: Backend) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_uploads_are_refused_clearly() {
     let server = TestServer::start(Backend::Sqlite).await;
-    let (status, body) = upload(&server, b"definitely not wasm".to_vec()).await;
+    let (status, body) = server.upload(b"definitely not wasm".to_vec()).await;
     assert_error(status, &body, 422, "60401");
     let core_module = b"\0asm\x01\0\0\0".to_vec();
-    let (status, body) = upload(&server, core_module).await;
+    let (status, body) = server.upload(core_module).await;
     assert_error(status, &body, 422, "60402");
     assert!(body["hint"].as_str().unwrap().contains("wasm32-wasip2"));
-    let (status, body) = upload(&server, fixture("wrong-world")).await;
+    let (status, body) = server.upload(fixture("wrong-world")).await;
     assert_error(status, &body, 422, "60403");
     assert!(
         body["message"]
@@ -260,7 +246,9 @@ async fn bad_uploads_are_refused_clearly() {
             .iter()
             .all(|p| p["builtin"] == true)
     );
-    let (status, out) = run(&server, "fibo", json!({"config": {"n": 20}})).await;
+    let (status, out) = server
+        .run_plugin("fibo", json!({"config": {"n": 20}}))
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(out["outputs"]["out"], 6765);
 }
@@ -275,7 +263,7 @@ async fn hostile_nodes_are_contained() {
         "trap-node",
         "bad-outputs",
     ] {
-        let (status, body) = upload(&server, fixture(name)).await;
+        let (status, body) = server.upload(fixture(name)).await;
         assert_eq!(status, StatusCode::CREATED, "{name}: {body}");
     }
     let (status, _) = send(
@@ -285,7 +273,7 @@ async fn hostile_nodes_are_contained() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, err) = run(&server, "loop-forever", json!({})).await;
+    let (status, err) = server.run_plugin("loop-forever", json!({})).await;
     assert_error(status, &err, 422, "60206");
     assert_eq!(err["details"]["failure"], "cpu-limit");
 
@@ -296,15 +284,15 @@ async fn hostile_nodes_are_contained() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, err) = run(&server, "loop-forever", json!({})).await;
+    let (status, err) = server.run_plugin("loop-forever", json!({})).await;
     assert_error(status, &err, 422, "60206");
     assert_eq!(err["details"]["failure"], "timeout");
 
-    let (status, err) = run(&server, "alloc-bomb", json!({})).await;
+    let (status, err) = server.run_plugin("alloc-bomb", json!({})).await;
     assert_error(status, &err, 422, "60206");
     assert_eq!(err["details"]["failure"], "memory-limit");
 
-    let (status, err) = run(&server, "panic-node", json!({})).await;
+    let (status, err) = server.run_plugin("panic-node", json!({})).await;
     assert_error(status, &err, 422, "60205");
     assert_eq!(err["details"]["failure"], "panic");
     assert!(
@@ -312,11 +300,11 @@ async fn hostile_nodes_are_contained() {
         "{err}"
     );
 
-    let (status, err) = run(&server, "trap-node", json!({})).await;
+    let (status, err) = server.run_plugin("trap-node", json!({})).await;
     assert_error(status, &err, 422, "60205");
     assert_eq!(err["details"]["failure"], "trap");
 
-    let (status, err) = run(&server, "bad-outputs", json!({})).await;
+    let (status, err) = server.run_plugin("bad-outputs", json!({})).await;
     assert_error(status, &err, 422, "60205");
     assert_eq!(err["details"]["failure"], "bad-outputs");
 
@@ -329,7 +317,9 @@ async fn hostile_nodes_are_contained() {
     assert_error(status, &err, 422, "90402");
 
     // The host is unharmed: good plugins run and health is fine.
-    let (status, out) = run(&server, "fibo", json!({"config": {"n": 10}})).await;
+    let (status, out) = server
+        .run_plugin("fibo", json!({"config": {"n": 10}}))
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(out["outputs"]["out"], 55);
     let (status, _) = send(server.anon(Method::GET, "/api/v1/health")).await;

@@ -3,9 +3,9 @@
 
 use crate::capabilities::Grants;
 use crate::engine::{EPOCH_TICK, Runtime, chain};
-use crate::error::CallError;
+use crate::error::{CallError, LoadError};
 use crate::limits::{LimitHit, Limits};
-use crate::services::HostServices;
+use crate::services::{HostServices, NoServices};
 use crate::state::PluginState;
 use std::sync::Arc;
 use wasmtime::{Store, UpdateDeadline};
@@ -33,6 +33,29 @@ pub(crate) fn new_store(
         Ok(UpdateDeadline::Yield(1))
     });
     store
+}
+
+/// Calls a freshly loaded component's `describe` under default limits, nothing granted.
+pub(crate) async fn describe<T>(
+    rt: &Runtime,
+    call: impl AsyncFnOnce(&mut Store<PluginState>) -> wasmtime::Result<T>,
+) -> Result<T, LoadError> {
+    let limits = Limits::default();
+    let services = Arc::new(NoServices {
+        plugin: "describe".into(),
+    });
+    let mut store = new_store(rt, &limits, Grants::default(), services);
+    guarded(&mut store, &limits, call)
+        .await
+        .map_err(|e| LoadError::Describe(Box::new(e)))
+}
+
+/// A failure to link or type-check a component against `world`.
+pub(crate) fn wrong_world(world: &'static str) -> impl Fn(wasmtime::Error) -> LoadError {
+    move |e| LoadError::WrongWorld {
+        world,
+        reason: chain(&e),
+    }
 }
 
 /// Runs `call` on `store` within the limits' wall-clock timeout and classifies a failure.

@@ -4,12 +4,12 @@
 use crate::bindings::node::exports::weft::plugin::node_api;
 use crate::bindings::node::weft::plugin::types as wit;
 use crate::bindings::node::{Node, NodePre};
-use crate::call::{guarded, new_store};
+use crate::call::{describe, guarded, new_store, wrong_world};
 use crate::capabilities::{Capability, Grants};
-use crate::engine::{Runtime, chain};
+use crate::engine::Runtime;
 use crate::error::{CallError, LoadError};
 use crate::limits::Limits;
-use crate::services::{HostServices, NoServices};
+use crate::services::HostServices;
 use crate::state::PluginState;
 use crate::value::{Value, ValueKind};
 use serde::{Deserialize, Serialize};
@@ -49,20 +49,14 @@ pub struct NodePlugin {
 
 impl NodePlugin {
     pub(crate) async fn new(rt: &Arc<Runtime>, component: &Component) -> Result<Self, LoadError> {
-        let wrong = |e: wasmtime::Error| LoadError::WrongWorld {
-            world: "node",
-            reason: chain(&e),
-        };
-        let pre = NodePre::new(rt.node_linker.instantiate_pre(component).map_err(wrong)?)
-            .map_err(wrong)?;
-        let limits = Limits::default();
-        let mut store = new_store(rt, &limits, Grants::default(), describe_services());
-        let described = guarded(&mut store, &limits, async |store| {
+        let wrong = wrong_world("node");
+        let pre = NodePre::new(rt.node_linker.instantiate_pre(component).map_err(&wrong)?)
+            .map_err(&wrong)?;
+        let described = describe(rt, async |store| {
             let node = pre.instantiate_async(&mut *store).await?;
             node.weft_plugin_node_api().call_describe(&mut *store).await
         })
-        .await
-        .map_err(|e| LoadError::Describe(Box::new(e)))?;
+        .await?;
         Ok(Self {
             pre,
             description: Arc::new(convert_description(described)?),
@@ -112,12 +106,6 @@ impl NodePlugin {
             }),
         }
     }
-}
-
-fn describe_services() -> Arc<dyn HostServices> {
-    Arc::new(NoServices {
-        plugin: "describe".into(),
-    })
 }
 
 fn error_kind(kind: wit::ErrorKind) -> &'static str {

@@ -18,6 +18,19 @@ pub enum LogLevel {
     Error,
 }
 
+impl LogLevel {
+    /// Writes `message` to the host's log at this level, attributed to `plugin`.
+    pub fn emit(self, plugin: &str, message: &str) {
+        match self {
+            LogLevel::Trace => tracing::trace!(plugin, "{message}"),
+            LogLevel::Debug => tracing::debug!(plugin, "{message}"),
+            LogLevel::Info => tracing::info!(plugin, "{message}"),
+            LogLevel::Warn => tracing::warn!(plugin, "{message}"),
+            LogLevel::Error => tracing::error!(plugin, "{message}"),
+        }
+    }
+}
+
 /// Host services for one call (a node run) or one strategy instance.
 pub trait HostServices: Send + Sync + 'static {
     /// A log line from the plugin.
@@ -40,13 +53,7 @@ pub struct NoServices {
 
 impl HostServices for NoServices {
     fn log(&self, level: LogLevel, message: &str) {
-        match level {
-            LogLevel::Trace => tracing::trace!(plugin = %self.plugin, "{message}"),
-            LogLevel::Debug => tracing::debug!(plugin = %self.plugin, "{message}"),
-            LogLevel::Info => tracing::info!(plugin = %self.plugin, "{message}"),
-            LogLevel::Warn => tracing::warn!(plugin = %self.plugin, "{message}"),
-            LogLevel::Error => tracing::error!(plugin = %self.plugin, "{message}"),
-        }
+        level.emit(&self.plugin, message);
     }
 
     fn progress(&self, fraction: f32, message: &str) {

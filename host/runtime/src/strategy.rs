@@ -3,13 +3,13 @@
 
 use crate::bindings::strategy::exports::weft::plugin::strategy_api;
 use crate::bindings::strategy::{Strategy, StrategyPre};
-use crate::call::{guarded, new_store};
+use crate::call::{describe, guarded, new_store, wrong_world};
 use crate::capabilities::Grants;
-use crate::engine::{Runtime, chain};
+use crate::engine::Runtime;
 use crate::error::{CallError, LoadError};
 use crate::limits::Limits;
 use crate::node::{valid_name, valid_version};
-use crate::services::{HostServices, NoServices};
+use crate::services::HostServices;
 use crate::state::PluginState;
 use std::sync::Arc;
 use tokio::sync::Mutex;
@@ -35,30 +35,21 @@ pub struct StrategyPlugin {
 
 impl StrategyPlugin {
     pub(crate) async fn new(rt: &Arc<Runtime>, component: &Component) -> Result<Self, LoadError> {
-        let wrong = |e: wasmtime::Error| LoadError::WrongWorld {
-            world: "strategy",
-            reason: chain(&e),
-        };
+        let wrong = wrong_world("strategy");
         let pre = StrategyPre::new(
             rt.strategy_linker
                 .instantiate_pre(component)
-                .map_err(wrong)?,
+                .map_err(&wrong)?,
         )
-        .map_err(wrong)?;
-        let limits = Limits::default();
-        let services = Arc::new(NoServices {
-            plugin: "describe".into(),
-        });
-        let mut store = new_store(rt, &limits, Grants::default(), services);
-        let d = guarded(&mut store, &limits, async |store| {
+        .map_err(&wrong)?;
+        let d = describe(rt, async |store| {
             let strategy = pre.instantiate_async(&mut *store).await?;
             strategy
                 .weft_plugin_strategy_api()
                 .call_describe(&mut *store)
                 .await
         })
-        .await
-        .map_err(|e| LoadError::Describe(Box::new(e)))?;
+        .await?;
         if !valid_name(&d.name) || !valid_version(&d.version) {
             return Err(LoadError::BadDescription(format!(
                 "name '{}' must be 1-64 characters of a-z, 0-9, '-', '_' and version '{}' must look like 1.2.3",

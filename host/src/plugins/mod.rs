@@ -367,11 +367,7 @@ impl Plugins {
     ) -> Result<NodeRun> {
         let node = self.node(reference).await?;
         let label = format!("{}@{}", node.name, node.version);
-        let services = Arc::new(CallServices {
-            backend: self.inner.backend.clone(),
-            plugin: label.clone(),
-            events: Arc::default(),
-        });
+        let services = self.services(&label, Arc::default());
         let started = std::time::Instant::now();
         let result = node
             .plugin

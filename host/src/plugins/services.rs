@@ -31,13 +31,7 @@ impl CallServices {
 
 impl HostServices for CallServices {
     fn log(&self, level: LogLevel, message: &str) {
-        match level {
-            LogLevel::Error => tracing::error!(plugin = %self.plugin, "{message}"),
-            LogLevel::Warn => tracing::warn!(plugin = %self.plugin, "{message}"),
-            LogLevel::Info => tracing::info!(plugin = %self.plugin, "{message}"),
-            LogLevel::Debug => tracing::debug!(plugin = %self.plugin, "{message}"),
-            LogLevel::Trace => tracing::trace!(plugin = %self.plugin, "{message}"),
-        }
+        level.emit(&self.plugin, message);
         self.record(serde_json::json!({ "type": "log", "level": level, "message": message }));
     }
 

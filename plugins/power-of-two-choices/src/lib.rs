@@ -85,22 +85,14 @@ mod tests {
 
     fn instance(id: &str, queue: u32, healthy: bool) -> Instance {
         Instance {
-            id: id.into(),
-            model: "m".into(),
-            host: "h".into(),
             queue_length: queue,
             healthy,
-            reported_expected_ms: None,
-            reported_error_ms: None,
+            ..Instance::new(id, "m")
         }
     }
 
     fn task(id: usize) -> Task {
-        Task {
-            id: format!("t{id}"),
-            model: "m".into(),
-            metadata: String::new(),
-        }
+        Task::new(&format!("t{id}"), "m")
     }
 
     #[test]

@@ -70,22 +70,14 @@ mod tests {
 
     fn instance(id: &str, expected: f64, error: f64) -> Instance {
         Instance {
-            id: id.into(),
-            model: "m".into(),
-            host: "h".into(),
-            queue_length: 0,
-            healthy: true,
             reported_expected_ms: Some(expected),
             reported_error_ms: Some(error),
+            ..Instance::new(id, "m")
         }
     }
 
     fn task() -> Task {
-        Task {
-            id: "t".into(),
-            model: "m".into(),
-            metadata: String::new(),
-        }
+        Task::new("t", "m")
     }
 
     fn share_of_a(a: Instance, b: Instance) -> f64 {

@@ -54,22 +54,13 @@ mod tests {
 
     fn instance(id: &str, healthy: bool) -> Instance {
         Instance {
-            id: id.into(),
-            model: "m".into(),
-            host: "h".into(),
-            queue_length: 0,
             healthy,
-            reported_expected_ms: None,
-            reported_error_ms: None,
+            ..Instance::new(id, "m")
         }
     }
 
     fn task() -> Task {
-        Task {
-            id: "t".into(),
-            model: "m".into(),
-            metadata: "{}".into(),
-        }
+        Task::new("t", "m")
     }
 
     #[test]

@@ -65,22 +65,14 @@ mod tests {
 
     fn instance(id: &str, queue: u32, reported: Option<f64>) -> Instance {
         Instance {
-            id: id.into(),
-            model: "m".into(),
-            host: "h".into(),
             queue_length: queue,
-            healthy: true,
             reported_expected_ms: reported,
-            reported_error_ms: None,
+            ..Instance::new(id, "m")
         }
     }
 
     fn task() -> Task {
-        Task {
-            id: "t".into(),
-            model: "m".into(),
-            metadata: String::new(),
-        }
+        Task::new("t", "m")
     }
 
     fn done(s: &mut ShortestExpectedWait, instance: &str, ms: f64) {

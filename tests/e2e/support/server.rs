@@ -86,6 +86,25 @@ impl TestServer {
         self.with_token(&self.admin_token, method, path)
     }
 
+    /// Uploads a plugin component as the admin.
+    pub async fn upload(&self, component: Vec<u8>) -> (StatusCode, Value) {
+        send(
+            self.admin(Method::POST, "/api/v1/plugins")
+                .header("content-type", "application/wasm")
+                .body(component),
+        )
+        .await
+    }
+
+    /// Runs a node plugin once as the admin; `body` holds `config` and `inputs`.
+    pub async fn run_plugin(&self, plugin: &str, body: Value) -> (StatusCode, Value) {
+        send(
+            self.admin(Method::POST, &format!("/api/v1/plugins/{plugin}/run"))
+                .json(&body),
+        )
+        .await
+    }
+
     /// Creates a user with role `user` and returns (user id, token).
     pub async fn user(&self, name: &str) -> (String, String) {
         let (status, user) = send(
