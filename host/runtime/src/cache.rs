@@ -88,7 +88,11 @@ impl ComponentCache {
         let bytes = component
             .serialize()
             .map_err(|e| LoadError::Cache(crate::engine::chain(&e)))?;
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        // Unique per writer: threads of one process and other processes may compile the same
+        // component at once; each renames its own complete file into place.
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
         std::fs::write(&tmp, bytes)
             .and_then(|()| std::fs::rename(&tmp, path))
             .map_err(|e| LoadError::Cache(format!("{}: {e}", path.display())))
