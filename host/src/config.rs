@@ -25,6 +25,7 @@ pub struct Config {
     pub log_format: LogFormat,
     pub api: ApiConfig,
     pub plugins: PluginsConfig,
+    pub workflows: WorkflowsConfig,
     /// Secrets plugins may read once granted (`[secrets] name = "value"`, or
     /// `WEFT_SECRETS__NAME=value`).
     pub secrets: BTreeMap<String, String>,
@@ -56,6 +57,28 @@ impl Default for PluginsConfig {
     }
 }
 
+/// The workflow engine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkflowsConfig {
+    /// Nodes of one run that may run at once.
+    pub max_parallel_nodes: usize,
+    /// Nodes of all runs that may run at once.
+    pub max_total_nodes: usize,
+    /// Nodes one workflow may have.
+    pub max_nodes: usize,
+}
+
+impl Default for WorkflowsConfig {
+    fn default() -> Self {
+        Self {
+            max_parallel_nodes: 8,
+            max_total_nodes: 128,
+            max_nodes: 10_000,
+        }
+    }
+}
+
 /// HTTP API limits.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -82,6 +105,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             api: ApiConfig::default(),
             plugins: PluginsConfig::default(),
+            workflows: WorkflowsConfig::default(),
             secrets: BTreeMap::new(),
         }
     }

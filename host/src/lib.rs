@@ -1,6 +1,6 @@
 //! Weft's host: the `weft` binary's library.
 //!
-//! Data flows one way: HTTP -> [`api`] -> a domain service ([`auth`], ...) -> [`store`].
+//! Data flows one way: HTTP -> [`api`] -> a domain service ([`auth`], [`plugins`], [`workflow`], ...) -> [`store`].
 
 pub mod api;
 pub mod auth;
@@ -12,3 +12,4 @@ pub mod server;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod workflow;

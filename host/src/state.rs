@@ -5,6 +5,7 @@ use crate::auth::Auth;
 use crate::config::Config;
 use crate::plugins::Plugins;
 use crate::store::Store;
+use crate::workflow::Workflows;
 use std::sync::Arc;
 
 /// Handles to Weft's services, cheap to clone.
@@ -15,6 +16,7 @@ pub struct AppState {
     pub auth: Auth,
     pub metrics: Arc<Metrics>,
     pub plugins: Plugins,
+    pub workflows: Workflows,
 }
 
 impl AppState {
@@ -28,7 +30,11 @@ impl AppState {
         })?;
         let store = Store::open(&config.database_url()).await?;
         let plugins = Plugins::start(store.clone(), &config).await?;
+        let workflows = Workflows::start(store.clone(), plugins.clone(), config.workflows.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot start the workflow engine: {e}"))?;
         Ok(Self {
+            workflows,
             plugins,
             auth: Auth::new(store.clone()),
             metrics: Metrics::new(),

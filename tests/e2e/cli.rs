@@ -1,7 +1,7 @@
 //! The real `weft` binary: version, help, bootstrap, serve and graceful shutdown.
 
 use crate::on_both_backends;
-use crate::support::{Backend, WeftProcess, weft};
+use crate::support::{Backend, WeftProcess, bootstrap, weft};
 use std::time::Duration;
 
 on_both_backends!(bootstrap_then_serve_then_stop_on_sigterm);
@@ -71,22 +71,6 @@ fn bad_configuration_is_a_clear_error() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("listen"), "{err}");
-}
-
-/// Runs `weft admin bootstrap ARGS COMMON` and returns the printed token.
-fn bootstrap(args: &[&str], common: &[&str]) -> String {
-    let out = weft()
-        .args(["admin", "bootstrap"])
-        .args(args)
-        .args(common)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 async fn bootstrap_then_serve_then_stop_on_sigterm(backend: Backend) {

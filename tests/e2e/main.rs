@@ -12,3 +12,4 @@ mod capabilities;
 mod cli;
 mod plugins;
 mod system;
+mod workflows;

@@ -61,6 +61,7 @@ fn api_router(state: AppState) -> OpenApiRouter<AppState> {
         .merge(crate::plugins::routes::router(
             state.config.plugins.max_upload_bytes,
         ))
+        .merge(crate::workflow::routes::router())
         .route_layer(from_fn_with_state(state, auth::require_token));
     let v1 = OpenApiRouter::new()
         .routes(routes!(system::health))

@@ -17,6 +17,8 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "system", description = "Health"),
         (name = "auth", description = "Users and API tokens"),
+        (name = "plugins", description = "WebAssembly nodes and strategies"),
+        (name = "workflows", description = "Workflows of WebAssembly nodes and their runs"),
     )
 )]
 pub struct ApiDoc;

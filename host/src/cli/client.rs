@@ -60,15 +60,35 @@ impl Client {
         if status.is_success() {
             return Ok(body);
         }
-        let mut message = format!(
-            "{} (error {}, HTTP {})",
-            body["message"].as_str().unwrap_or("request failed"),
-            body["code"].as_str().unwrap_or("?"),
-            status.as_u16()
-        );
-        if let Some(hint) = body["hint"].as_str() {
-            message.push_str(&format!("\nhint: {hint}"));
+        Err(ApiError {
+            status: status.as_u16(),
+            body,
         }
-        anyhow::bail!(message)
+        .into())
     }
 }
+
+/// An error answer of the API, kept whole so commands can show its details.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (error {}, HTTP {})",
+            self.body["message"].as_str().unwrap_or("request failed"),
+            self.body["code"].as_str().unwrap_or("?"),
+            self.status
+        )?;
+        if let Some(hint) = self.body["hint"].as_str() {
+            write!(f, "\nhint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ApiError {}

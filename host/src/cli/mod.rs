@@ -3,6 +3,7 @@
 mod admin;
 mod client;
 mod plugin;
+mod workflow;
 
 use crate::config::{Config, LogFormat, Overrides};
 use clap::{Parser, Subcommand};
@@ -40,6 +41,10 @@ enum Command {
     Admin(admin::AdminCommand),
     /// Manage workflow-node and strategy plugins on a running server.
     Plugin(plugin::PluginArgs),
+    /// Validate and run workflows on a running server.
+    Workflow(workflow::WorkflowArgs),
+    /// Inspect workflow runs on a running server.
+    Run(workflow::RunArgs),
 }
 
 impl Cli {
@@ -56,6 +61,14 @@ impl Cli {
                 command.run(self.config.as_deref()).await
             }
             Command::Plugin(args) => {
+                crate::telemetry::init(LogFormat::Text, "warn");
+                args.run().await
+            }
+            Command::Workflow(args) => {
+                crate::telemetry::init(LogFormat::Text, "warn");
+                args.run().await
+            }
+            Command::Run(args) => {
                 crate::telemetry::init(LogFormat::Text, "warn");
                 args.run().await
             }

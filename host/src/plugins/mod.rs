@@ -13,7 +13,7 @@ mod services;
 
 pub use errors::call_error;
 pub use registry::{PluginVersion, Settings};
-pub use services::{CallServices, ServiceBackend};
+pub use services::{CallServices, LiveEvents, ServiceBackend};
 
 use crate::config::Config;
 use crate::error::{Code, Error, Result};
@@ -29,11 +29,13 @@ use weft_runtime::{
 
 /// Something that may be using a plugin version (a stored workflow, an active strategy).
 pub trait PluginUsers: Send + Sync {
-    /// A description of one user of `name@version`, if any.
+    /// A description of one user of `name@version`, if any. `last` is set when no other
+    /// version of `name` would remain, so users naming `name` alone count too.
     fn user_of<'a>(
         &'a self,
         name: &'a str,
         version: &'a str,
+        last: bool,
     ) -> weft_runtime::BoxFuture<'a, Result<Option<String>>>;
 }
 
@@ -290,6 +292,7 @@ impl Plugins {
             ],
             None => versions.iter().collect(),
         };
+        let last = targets.len() == versions.len();
         for target in &targets {
             if target.builtin {
                 return Err(Error::new(
@@ -302,7 +305,7 @@ impl Plugins {
             }
             let users: Vec<_> = self.inner.users.read().expect("users lock").clone();
             for users in users {
-                if let Some(user) = users.user_of(name, &target.version).await? {
+                if let Some(user) = users.user_of(name, &target.version, last).await? {
                     return Err(Error::new(
                         Code::PluginInUse,
                         format!("{name}@{} is in use by {user}", target.version),
@@ -367,7 +370,7 @@ impl Plugins {
     ) -> Result<NodeRun> {
         let node = self.node(reference).await?;
         let label = format!("{}@{}", node.name, node.version);
-        let services = self.services(&label, Arc::default());
+        let services = self.services(&label, Arc::default(), None);
         let started = std::time::Instant::now();
         let result = node
             .plugin
@@ -394,16 +397,18 @@ impl Plugins {
         })
     }
 
-    /// Services for one call of `plugin`, recording into `events`.
+    /// Services for one call of `plugin`, recording into `events` and telling `live`.
     pub fn services(
         &self,
         plugin: &str,
         events: Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+        live: Option<LiveEvents>,
     ) -> Arc<CallServices> {
         Arc::new(CallServices {
             backend: self.inner.backend.clone(),
             plugin: plugin.to_string(),
             events,
+            live,
         })
     }
 

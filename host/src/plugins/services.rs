@@ -18,10 +18,18 @@ pub struct CallServices {
     pub plugin: String,
     /// Log lines and progress of the call, kept for the caller.
     pub events: Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    /// Where each event also goes as it happens (a workflow run's live stream).
+    pub live: Option<LiveEvents>,
 }
+
+/// A receiver of a call's log and progress events as they happen.
+pub type LiveEvents = Arc<dyn Fn(&serde_json::Value) + Send + Sync>;
 
 impl CallServices {
     fn record(&self, event: serde_json::Value) {
+        if let Some(live) = &self.live {
+            live(&event);
+        }
         let mut events = self.events.lock().expect("events lock");
         if events.len() < 1_000 {
             events.push(event);

@@ -7,8 +7,8 @@ mod process;
 mod server;
 
 pub use backend::Backend;
-pub use process::{WeftProcess, weft};
-pub use server::{TestServer, send};
+pub use process::{WeftProcess, bootstrap, weft};
+pub use server::{TestServer, node, send, wait_for_run};
 
 use serde_json::Value;
 

@@ -12,6 +12,22 @@ pub fn weft() -> Command {
     command
 }
 
+/// Runs `weft admin bootstrap ARGS COMMON` and returns the printed token.
+pub fn bootstrap(args: &[&str], common: &[&str]) -> String {
+    let out = weft()
+        .args(["admin", "bootstrap"])
+        .args(args)
+        .args(common)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
 /// A running `weft serve`, killed if the test ends without stopping it.
 pub struct WeftProcess {
     child: Child,
@@ -79,6 +95,12 @@ impl WeftProcess {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Kills the process with SIGKILL, as a crash or an OOM killer would, and reaps it.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reap");
     }
 
     /// Whether any captured log line contains `needle`.

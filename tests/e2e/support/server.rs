@@ -124,6 +124,85 @@ impl TestServer {
     }
 }
 
+/// Workflow helpers: create, execute and wait, as `token`.
+impl TestServer {
+    /// Creates a workflow and returns its stored form, asserting it was accepted.
+    pub async fn create_workflow(&self, token: &str, definition: Value) -> Value {
+        let (status, body) = send(
+            self.with_token(token, Method::POST, "/api/v1/workflows")
+                .json(&definition),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    /// Starts a run of workflow `id` with `inputs` and returns the run id.
+    pub async fn execute(&self, token: &str, id: &str, inputs: Value) -> String {
+        let (status, run) = send(
+            self.with_token(
+                token,
+                Method::POST,
+                &format!("/api/v1/workflows/{id}/execute"),
+            )
+            .json(&serde_json::json!({ "inputs": inputs })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{run}");
+        run["id"].as_str().expect("run id").to_string()
+    }
+
+    /// Polls run `id` until it finishes (at most a minute) and returns it with its nodes.
+    pub async fn wait_run(&self, token: &str, id: &str) -> Value {
+        wait_for_run(&self.client, &self.url(""), token, id).await
+    }
+
+    /// Creates a workflow, runs it once without inputs and returns the finished run.
+    pub async fn run_workflow(&self, token: &str, definition: Value) -> Value {
+        let workflow = self.create_workflow(token, definition).await;
+        let run = self
+            .execute(
+                token,
+                workflow["id"].as_str().unwrap(),
+                serde_json::json!({}),
+            )
+            .await;
+        self.wait_run(token, &run).await
+    }
+}
+
+/// Polls run `id` on the server at `base` until it finishes (at most a minute).
+pub async fn wait_for_run(client: &reqwest::Client, base: &str, token: &str, id: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (status, run) = send(
+            client
+                .get(format!("{base}/api/v1/runs/{id}"))
+                .bearer_auth(token),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{run}");
+        if ["succeeded", "failed", "cancelled"].contains(&run["status"].as_str().unwrap_or("")) {
+            return run;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "run {id} did not finish: {run}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// The node `id` of a run as returned by the API.
+pub fn node<'a>(run: &'a Value, id: &str) -> &'a Value {
+    run["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|n| n["id"] == id)
+        .unwrap_or_else(|| panic!("no node {id} in {run}"))
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.task.abort();

@@ -1,0 +1,446 @@
+//! The executor: drives one run to its end. Nodes whose predecessors are done run in parallel up
+//! to a limit; outputs flow along wires; retries, timeouts and failure policies apply as
+//! declared. Every state change is stored before it is announced, so a restarted host picks the
+//! run up where the store says it was.
+
+use super::events::{Event, EventHub, RunEvent};
+use super::model::OnError;
+use super::plan::Plan;
+use super::records::{self, NodeFailure, NodeStatus, RunStatus};
+use crate::error::Result;
+use crate::plugins::Plugins;
+use crate::store::{Store, now_ms};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use weft_runtime::{CallError, Value};
+
+/// Values a run supplies to its nodes' inputs: node id -> (port, value).
+pub type RunInputs = HashMap<String, Vec<(String, Value)>>;
+
+/// Everything one run needs while it executes.
+pub struct RunContext {
+    pub store: Store,
+    pub plugins: Plugins,
+    pub hub: EventHub,
+    pub run_id: String,
+    pub workflow_id: String,
+    pub owner_id: String,
+    pub plan: Plan,
+    pub inputs: RunInputs,
+    pub cancel: CancellationToken,
+    pub max_parallel: usize,
+    /// Shared by every run: how many nodes may run in the whole process.
+    pub slots: Arc<Semaphore>,
+}
+
+/// What the store says about a node when the run (re)starts.
+#[derive(Debug, Clone)]
+pub struct Prior {
+    pub status: NodeStatus,
+    /// The attempt to run next, if the node runs.
+    pub next_attempt: u32,
+    pub outputs: Option<HashMap<String, Value>>,
+}
+
+impl Prior {
+    pub fn fresh() -> Self {
+        Self {
+            status: NodeStatus::Pending,
+            next_attempt: 1,
+            outputs: None,
+        }
+    }
+}
+
+enum Finished {
+    Succeeded(HashMap<String, Value>),
+    Failed(NodeFailure),
+}
+
+impl RunContext {
+    fn announce(&self, event: Event) {
+        self.hub.announce(RunEvent {
+            run_id: self.run_id.clone(),
+            workflow_id: self.workflow_id.clone(),
+            owner_id: self.owner_id.clone(),
+            at: chrono::Utc::now(),
+            event,
+        });
+    }
+
+    async fn finish_run(&self, status: RunStatus, error: Option<String>) -> Result<RunStatus> {
+        records::set_run_status(&self.store, &self.run_id, status, error.as_deref()).await?;
+        self.announce(Event::RunFinished { status, error });
+        Ok(status)
+    }
+}
+
+/// Runs `ctx`'s plan to the end, starting from what `prior` says about each node.
+pub async fn drive(ctx: Arc<RunContext>, prior: Vec<Prior>) -> Result<RunStatus> {
+    let nodes = &ctx.plan.nodes;
+    let mut status: Vec<NodeStatus> = prior.iter().map(|p| p.status).collect();
+    let mut outputs: Vec<Option<HashMap<String, Value>>> =
+        prior.iter().map(|p| p.outputs.clone()).collect();
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
+    for (i, node) in nodes.iter().enumerate() {
+        for &before in &node.after {
+            dependents[before].push(i);
+        }
+    }
+    let mut waiting: Vec<usize> = nodes
+        .iter()
+        .map(|n| {
+            n.after
+                .iter()
+                .filter(|&&p| !status[p].is_finished())
+                .count()
+        })
+        .collect();
+    let mut ready: VecDeque<usize> = (0..nodes.len())
+        .filter(|&i| !status[i].is_finished() && waiting[i] == 0)
+        .collect();
+
+    records::set_run_status(&ctx.store, &ctx.run_id, RunStatus::Running, None).await?;
+    ctx.announce(Event::RunStarted);
+
+    let mut tasks: JoinSet<(usize, Result<Finished>)> = JoinSet::new();
+    let mut failure: Option<String> = None;
+    let mut cancelled = false;
+    // A node is done: its dependents wait for one fewer.
+    let release = |i: usize, waiting: &mut Vec<usize>, ready: &mut VecDeque<usize>| {
+        for &d in &dependents[i] {
+            waiting[d] -= 1;
+            if waiting[d] == 0 {
+                ready.push_back(d);
+            }
+        }
+    };
+    loop {
+        while failure.is_none() && tasks.len() < ctx.max_parallel {
+            let Some(i) = ready.pop_front() else { break };
+            if let Some(reason) = blocked(&ctx.plan, i, &status, &outputs) {
+                let error = NodeFailure {
+                    kind: "upstream".into(),
+                    message: reason.clone(),
+                    retryable: false,
+                };
+                records::node_state(
+                    &ctx.store,
+                    &ctx.run_id,
+                    &nodes[i].spec.id,
+                    NodeStatus::Skipped,
+                    None,
+                    Some(&error),
+                    &[],
+                )
+                .await?;
+                status[i] = NodeStatus::Skipped;
+                ctx.announce(Event::NodeSkipped {
+                    node: nodes[i].spec.id.clone(),
+                    reason,
+                });
+                release(i, &mut waiting, &mut ready);
+                continue;
+            }
+            let inputs = gather(&ctx, i, &outputs);
+            status[i] = NodeStatus::Running;
+            let ctx = ctx.clone();
+            let attempt = prior[i].next_attempt;
+            tasks.spawn(async move { (i, run_node(&ctx, i, inputs, attempt).await) });
+        }
+        if tasks.is_empty() {
+            break;
+        }
+        tokio::select! {
+            joined = tasks.join_next() => {
+                let Some(joined) = joined else { continue };
+                let (i, finished) = match joined {
+                    Ok((i, result)) => (i, result?),
+                    Err(e) if e.is_cancelled() => continue,
+                    Err(e) => {
+                        failure = Some(format!("a node task failed inside the host: {e}"));
+                        continue;
+                    }
+                };
+                match finished {
+                    Finished::Succeeded(out) => {
+                        status[i] = NodeStatus::Succeeded;
+                        outputs[i] = Some(out);
+                        release(i, &mut waiting, &mut ready);
+                    }
+                    Finished::Failed(error) => {
+                        status[i] = NodeStatus::Failed;
+                        if nodes[i].spec.on_error == OnError::Fail {
+                            failure = Some(format!("node '{}' failed: {}", nodes[i].spec.id, error.message));
+                        } else {
+                            release(i, &mut waiting, &mut ready);
+                        }
+                    }
+                }
+            }
+            () = ctx.cancel.cancelled() => cancelled = true,
+        }
+        if cancelled || failure.is_some() {
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+            break;
+        }
+    }
+
+    if cancelled {
+        let error = NodeFailure {
+            kind: "cancelled".into(),
+            message: "the run was cancelled".into(),
+            retryable: false,
+        };
+        records::close_open_nodes(&ctx.store, &ctx.run_id, NodeStatus::Cancelled, &error).await?;
+        return ctx.finish_run(RunStatus::Cancelled, None).await;
+    }
+    if let Some(reason) = failure {
+        let error = NodeFailure {
+            kind: "upstream".into(),
+            message: format!("not run: {reason}"),
+            retryable: false,
+        };
+        records::close_open_nodes(&ctx.store, &ctx.run_id, NodeStatus::Cancelled, &error).await?;
+        return ctx.finish_run(RunStatus::Failed, Some(reason)).await;
+    }
+    ctx.finish_run(RunStatus::Succeeded, None).await
+}
+
+/// Why node `i` must be skipped, if it must: an upstream node was skipped or failed with
+/// `skip_dependents`, or a wire's source succeeded without producing the wired output (a branch
+/// not taken).
+fn blocked(
+    plan: &Plan,
+    i: usize,
+    status: &[NodeStatus],
+    outputs: &[Option<HashMap<String, Value>>],
+) -> Option<String> {
+    let node = &plan.nodes[i];
+    for &p in &node.after {
+        let upstream = &plan.nodes[p].spec;
+        match status[p] {
+            NodeStatus::Skipped => {
+                return Some(format!("upstream node '{}' was skipped", upstream.id));
+            }
+            NodeStatus::Failed if upstream.on_error == OnError::SkipDependents => {
+                return Some(format!("upstream node '{}' failed", upstream.id));
+            }
+            _ => {}
+        }
+    }
+    node.wires.iter().find_map(|w| {
+        let produced = outputs[w.source]
+            .as_ref()
+            .is_none_or(|out| out.contains_key(&w.source_port));
+        (status[w.source] == NodeStatus::Succeeded && !produced).then(|| {
+            format!(
+                "'{}' did not produce output '{}'",
+                plan.nodes[w.source].spec.id, w.source_port
+            )
+        })
+    })
+}
+
+/// The inputs of node `i`: what the run supplies, then what its wires carry.
+fn gather(
+    ctx: &RunContext,
+    i: usize,
+    outputs: &[Option<HashMap<String, Value>>],
+) -> Vec<(String, Value)> {
+    let node = &ctx.plan.nodes[i];
+    let mut inputs = ctx.inputs.get(&node.spec.id).cloned().unwrap_or_default();
+    for wire in &node.wires {
+        if let Some(value) = outputs[wire.source]
+            .as_ref()
+            .and_then(|out| out.get(&wire.source_port))
+        {
+            inputs.retain(|(port, _)| port != &wire.target_port);
+            inputs.push((wire.target_port.clone(), value.clone()));
+        }
+    }
+    inputs
+}
+
+/// Whether another attempt may go differently.
+fn worth_retrying(error: &CallError) -> bool {
+    !matches!(
+        error,
+        CallError::Node {
+            retryable: false,
+            ..
+        } | CallError::BadInputs(_)
+            | CallError::BadOutputs(_)
+    )
+}
+
+fn to_object(values: &[(String, Value)]) -> serde_json::Value {
+    serde_json::Value::Object(
+        values
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default()))
+            .collect(),
+    )
+}
+
+/// Runs node `i` from `attempt` on, retrying as declared, and stores each state.
+async fn run_node(
+    ctx: &Arc<RunContext>,
+    i: usize,
+    inputs: Vec<(String, Value)>,
+    mut attempt: u32,
+) -> Result<Finished> {
+    let node = &ctx.plan.nodes[i];
+    let id = node.spec.id.clone();
+    let inputs_json = to_object(&inputs);
+    let max_attempts = node.spec.retry.as_ref().map_or(1, |r| r.max_attempts);
+    let mut limits = node.plugin.settings.limits;
+    if let Some(timeout) = node.spec.timeout {
+        // The node's own timeout may shorten, never lengthen, what the admin allows.
+        limits.timeout_ms = limits.timeout_ms.min((timeout.as_millis() as u64).max(1));
+    }
+    let label = node.pinned_type();
+    loop {
+        let permit = ctx.slots.acquire().await.expect("node slots stay open");
+        records::node_started(
+            &ctx.store,
+            &ctx.run_id,
+            &id,
+            attempt,
+            &inputs_json,
+            now_ms(),
+        )
+        .await?;
+        ctx.announce(Event::NodeStarted {
+            node: id.clone(),
+            attempt,
+        });
+        let events = Arc::default();
+        let services =
+            ctx.plugins
+                .services(&label, Arc::clone(&events), Some(live_events(ctx, &id)));
+        let started = Instant::now();
+        let result = node
+            .plugin
+            .plugin
+            .run(
+                ctx.plugins.runtime(),
+                &node.spec.config,
+                &inputs,
+                &limits,
+                &node.plugin.settings.grants,
+                services,
+            )
+            .await;
+        drop(permit);
+        let duration_ms = started.elapsed().as_secs_f64() * 1e3;
+        let logs: Vec<serde_json::Value> =
+            std::mem::take(&mut *events.lock().expect("events lock"));
+        let error = match result {
+            Ok(outs) => {
+                records::node_state(
+                    &ctx.store,
+                    &ctx.run_id,
+                    &id,
+                    NodeStatus::Succeeded,
+                    Some(&to_object(&outs)),
+                    None,
+                    &logs,
+                )
+                .await?;
+                ctx.announce(Event::NodeSucceeded {
+                    node: id,
+                    attempt,
+                    duration_ms,
+                });
+                return Ok(Finished::Succeeded(outs.into_iter().collect()));
+            }
+            Err(error) => error,
+        };
+        let failure = NodeFailure {
+            kind: error.kind().into(),
+            message: error.to_string(),
+            retryable: worth_retrying(&error),
+        };
+        if failure.retryable && attempt < max_attempts {
+            let delay = node
+                .spec
+                .retry
+                .as_ref()
+                .map(|r| r.delay(attempt))
+                .unwrap_or_default();
+            records::node_state(
+                &ctx.store,
+                &ctx.run_id,
+                &id,
+                NodeStatus::Retrying,
+                None,
+                Some(&failure),
+                &logs,
+            )
+            .await?;
+            ctx.announce(Event::NodeRetried {
+                node: id.clone(),
+                attempt,
+                error: failure,
+                delay_ms: delay.as_millis() as u64,
+            });
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+            continue;
+        }
+        records::node_state(
+            &ctx.store,
+            &ctx.run_id,
+            &id,
+            NodeStatus::Failed,
+            None,
+            Some(&failure),
+            &logs,
+        )
+        .await?;
+        ctx.announce(Event::NodeFailed {
+            node: id,
+            attempt,
+            error: failure.clone(),
+        });
+        return Ok(Finished::Failed(failure));
+    }
+}
+
+/// Forwards a node's log lines and progress to the run's watchers as they happen.
+fn live_events(ctx: &Arc<RunContext>, node: &str) -> crate::plugins::LiveEvents {
+    let ctx = Arc::downgrade(ctx);
+    let node = node.to_string();
+    Arc::new(move |event: &serde_json::Value| {
+        let Some(ctx) = ctx.upgrade() else { return };
+        let text = |key: &str| {
+            event
+                .get(key)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let event = match event.get("type").and_then(|t| t.as_str()) {
+            Some("progress") => Event::NodeProgress {
+                node: node.clone(),
+                fraction: event
+                    .get("fraction")
+                    .and_then(|f| f.as_f64())
+                    .unwrap_or_default() as f32,
+                message: text("message"),
+            },
+            _ => Event::NodeLog {
+                node: node.clone(),
+                level: text("level"),
+                message: text("message"),
+            },
+        };
+        ctx.announce(event);
+    })
+}

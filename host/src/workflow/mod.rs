@@ -1,0 +1,513 @@
+//! Workflows: DAGs of WebAssembly nodes. Definitions are validated against the registered
+//! plugins before they are stored, every save makes a new version, and runs execute in parallel
+//! with retries, timeouts and failure policies, resuming after a host restart.
+//!
+//! Not here: HTTP concerns (see `routes`) and calling plugins (see [`crate::plugins`]).
+
+mod events;
+mod executor;
+pub mod model;
+mod plan;
+mod records;
+pub mod routes;
+
+pub use events::{Event, EventHub, RunEvent};
+pub use model::Definition;
+pub use plan::Fault;
+pub use records::{
+    NodeFailure, NodeRecord, NodeStatus, RunDetail, RunStatus, RunSummary, Workflow,
+};
+
+use crate::auth::Caller;
+use crate::config::WorkflowsConfig;
+use crate::error::{Code, Error, Result};
+use crate::plugins::{PluginUsers, Plugins};
+use crate::store::{Store, new_id};
+use executor::{Prior, RunContext, RunInputs};
+use plan::{Bounds, Plan};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use weft_runtime::Value;
+
+/// The workflow service; cheap to clone.
+#[derive(Clone)]
+pub struct Workflows {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    plugins: Plugins,
+    hub: EventHub,
+    config: WorkflowsConfig,
+    slots: Arc<Semaphore>,
+    /// Runs executing in this process, by id.
+    active: Mutex<HashMap<String, CancellationToken>>,
+}
+
+/// One page of a listing; pass `next_cursor` back as `cursor` for the next.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl Workflows {
+    /// Starts the service and resumes every run a previous process left unfinished.
+    pub async fn start(store: Store, plugins: Plugins, config: WorkflowsConfig) -> Result<Self> {
+        let workflows = Self {
+            inner: Arc::new(Inner {
+                slots: Arc::new(Semaphore::new(config.max_total_nodes.max(1))),
+                store,
+                plugins: plugins.clone(),
+                hub: EventHub::default(),
+                config,
+                active: Mutex::default(),
+            }),
+        };
+        plugins.add_users(Arc::new(workflows.clone()));
+        for id in records::unfinished_runs(&workflows.inner.store).await? {
+            tracing::info!(run = %id, "resuming an unfinished run");
+            if let Err(err) = workflows.resume(&id).await {
+                tracing::error!(run = %id, %err, "cannot resume the run; marking it failed");
+                let reason = format!("cannot resume after a restart: {}", err.message);
+                records::set_run_status(
+                    &workflows.inner.store,
+                    &id,
+                    RunStatus::Failed,
+                    Some(&reason),
+                )
+                .await?;
+            }
+        }
+        Ok(workflows)
+    }
+
+    /// Live run events.
+    pub fn events(&self) -> &EventHub {
+        &self.inner.hub
+    }
+
+    fn bounds(&self) -> Bounds {
+        Bounds {
+            max_nodes: self.inner.config.max_nodes,
+        }
+    }
+
+    /// Checks a definition against the registered plugins, reporting every fault.
+    pub async fn validate(&self, definition: &Definition) -> Result<Plan> {
+        plan::plan(&self.inner.plugins, definition, self.bounds())
+            .await
+            .map_err(invalid)
+    }
+
+    /// Validates and stores a new workflow owned by the caller.
+    pub async fn create(&self, caller: &Caller, definition: Definition) -> Result<Workflow> {
+        self.validate(&definition).await?;
+        let now = chrono::Utc::now();
+        let workflow = Workflow {
+            id: new_id(),
+            owner_id: caller.user_id.clone(),
+            name: definition.name.clone(),
+            version: 1,
+            definition,
+            created_at: now,
+            updated_at: now,
+        };
+        records::insert_workflow(&self.inner.store, &workflow).await?;
+        tracing::info!(workflow = %workflow.id, name = %workflow.name, "workflow created");
+        Ok(workflow)
+    }
+
+    /// Workflows the caller may see (an admin sees all), in creation order.
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> Result<Page<Workflow>> {
+        let owner = (!caller.is_admin()).then_some(caller.user_id.as_str());
+        let items =
+            records::workflows(&self.inner.store, owner, cursor.unwrap_or_default(), limit).await?;
+        let next_cursor = (items.len() as i64 == limit)
+            .then(|| items.last().map(|w| w.id.clone()))
+            .flatten();
+        Ok(Page { items, next_cursor })
+    }
+
+    /// A workflow the caller may see; others' workflows are not found.
+    pub async fn get(&self, caller: &Caller, id: &str) -> Result<Workflow> {
+        match records::workflow(&self.inner.store, id).await? {
+            Some(w) if w.owner_id == caller.user_id || caller.is_admin() => Ok(w),
+            _ => Err(Error::not_found("workflow", id)),
+        }
+    }
+
+    /// A workflow as it was at `version`.
+    pub async fn get_version(&self, caller: &Caller, id: &str, version: i64) -> Result<Workflow> {
+        let mut workflow = self.get(caller, id).await?;
+        if version != workflow.version {
+            workflow.definition = records::workflow_version(&self.inner.store, id, version)
+                .await?
+                .ok_or_else(|| {
+                    Error::not_found("workflow version", &format!("{id} v{version}"))
+                        .hint(format!("versions run from 1 to {}", workflow.version))
+                })?;
+            workflow.name = workflow.definition.name.clone();
+            workflow.version = version;
+        }
+        Ok(workflow)
+    }
+
+    /// Saves a new version; runs keep the version they started with.
+    pub async fn update(
+        &self,
+        caller: &Caller,
+        id: &str,
+        definition: Definition,
+    ) -> Result<Workflow> {
+        let mut workflow = self.get(caller, id).await?;
+        self.validate(&definition).await?;
+        workflow.version += 1;
+        workflow.name = definition.name.clone();
+        workflow.definition = definition;
+        workflow.updated_at = chrono::Utc::now();
+        records::update_workflow(&self.inner.store, &workflow, &caller.user_id).await?;
+        Ok(workflow)
+    }
+
+    /// Deletes a workflow, its versions and its runs; refused while a run is active.
+    pub async fn delete(&self, caller: &Caller, id: &str) -> Result<()> {
+        self.get(caller, id).await?;
+        if records::has_active_run(&self.inner.store, id).await? {
+            return Err(Error::new(
+                Code::WorkflowBusy,
+                format!("workflow '{id}' has a run in progress"),
+            )
+            .hint("cancel its runs (POST /api/v1/runs/{run_id}/cancel) and delete it again"));
+        }
+        records::delete_workflow(&self.inner.store, id).await
+    }
+
+    /// Starts a run of the workflow's current version with `inputs` (node id -> port -> value).
+    pub async fn execute(
+        &self,
+        caller: &Caller,
+        id: &str,
+        inputs: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<RunSummary> {
+        let workflow = self.get(caller, id).await?;
+        let plan = self.validate(&workflow.definition).await?;
+        let run_inputs = check_inputs(&plan, &inputs)?;
+        let run = RunSummary {
+            id: new_id(),
+            workflow_id: workflow.id.clone(),
+            workflow_version: workflow.version,
+            owner_id: workflow.owner_id.clone(),
+            status: RunStatus::Queued,
+            error: None,
+            created_at: chrono::Utc::now(),
+            started_at: None,
+            finished_at: None,
+        };
+        let pinned = plan.pinned_definition();
+        records::insert_run(
+            &self.inner.store,
+            &run,
+            &pinned,
+            &serde_json::Value::Object(inputs),
+        )
+        .await?;
+        let prior = vec![Prior::fresh(); plan.nodes.len()];
+        self.spawn(&run, plan, run_inputs, prior);
+        Ok(run)
+    }
+
+    /// Picks up a run the store says is unfinished.
+    async fn resume(&self, id: &str) -> Result<()> {
+        let detail = records::run_detail(&self.inner.store, id)
+            .await?
+            .ok_or_else(|| Error::not_found("run", id))?;
+        let plan = self.validate(&detail.definition).await?;
+        let inputs = match &detail.inputs {
+            serde_json::Value::Object(map) => check_inputs(&plan, map)?,
+            _ => RunInputs::default(),
+        };
+        let prior = detail
+            .nodes
+            .iter()
+            .map(|node| {
+                let attempts = node.attempts.max(0) as u32;
+                match node.status {
+                    NodeStatus::Succeeded => Prior {
+                        status: node.status,
+                        next_attempt: attempts,
+                        outputs: node
+                            .outputs
+                            .clone()
+                            .and_then(|o| serde_json::from_value(o).ok()),
+                    },
+                    status if status.is_finished() => Prior {
+                        status,
+                        next_attempt: attempts,
+                        outputs: None,
+                    },
+                    // Cut short by the restart: the same attempt runs again.
+                    NodeStatus::Running => Prior {
+                        next_attempt: attempts.max(1),
+                        ..Prior::fresh()
+                    },
+                    NodeStatus::Retrying => Prior {
+                        next_attempt: attempts + 1,
+                        ..Prior::fresh()
+                    },
+                    _ => Prior::fresh(),
+                }
+            })
+            .collect();
+        self.spawn(&detail.run, plan, inputs, prior);
+        Ok(())
+    }
+
+    fn spawn(&self, run: &RunSummary, plan: Plan, inputs: RunInputs, prior: Vec<Prior>) {
+        let cancel = CancellationToken::new();
+        self.inner
+            .active
+            .lock()
+            .expect("active runs lock")
+            .insert(run.id.clone(), cancel.clone());
+        let ctx = Arc::new(RunContext {
+            store: self.inner.store.clone(),
+            plugins: self.inner.plugins.clone(),
+            hub: self.inner.hub.clone(),
+            run_id: run.id.clone(),
+            workflow_id: run.workflow_id.clone(),
+            owner_id: run.owner_id.clone(),
+            plan,
+            inputs,
+            cancel,
+            max_parallel: self.inner.config.max_parallel_nodes.max(1),
+            slots: self.inner.slots.clone(),
+        });
+        let service = self.clone();
+        tokio::spawn(async move {
+            let run_id = ctx.run_id.clone();
+            let outcome = executor::drive(ctx.clone(), prior).await;
+            service
+                .inner
+                .active
+                .lock()
+                .expect("active runs lock")
+                .remove(&run_id);
+            match outcome {
+                Ok(status) => {
+                    tracing::info!(run = %run_id, status = status.as_str(), "run finished")
+                }
+                Err(err) => {
+                    // The store failed under the run; it resumes when the host restarts.
+                    tracing::error!(run = %run_id, %err, "run stopped by a storage error");
+                }
+            }
+        });
+    }
+
+    fn visible(&self, caller: &Caller, owner_id: &str) -> bool {
+        owner_id == caller.user_id || caller.is_admin()
+    }
+
+    /// A run with its nodes, if the caller may see it.
+    pub async fn run(&self, caller: &Caller, run_id: &str) -> Result<RunDetail> {
+        match records::run_detail(&self.inner.store, run_id).await? {
+            Some(d) if self.visible(caller, &d.run.owner_id) => Ok(d),
+            _ => Err(Error::not_found("run", run_id)),
+        }
+    }
+
+    /// The latest run of a workflow.
+    pub async fn latest_run(&self, caller: &Caller, workflow_id: &str) -> Result<RunDetail> {
+        self.get(caller, workflow_id).await?;
+        let latest = records::runs_of(&self.inner.store, workflow_id, None, 1).await?;
+        let Some(run) = latest.first() else {
+            return Err(Error::not_found("run of workflow", workflow_id)
+                .hint("start one with POST /api/v1/workflows/{id}/execute"));
+        };
+        self.run(caller, &run.id).await
+    }
+
+    /// Runs of a workflow, newest first.
+    pub async fn runs(
+        &self,
+        caller: &Caller,
+        workflow_id: &str,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> Result<Page<RunSummary>> {
+        self.get(caller, workflow_id).await?;
+        let items = records::runs_of(&self.inner.store, workflow_id, cursor, limit).await?;
+        let next_cursor = (items.len() as i64 == limit)
+            .then(|| items.last().map(|r| r.id.clone()))
+            .flatten();
+        Ok(Page { items, next_cursor })
+    }
+
+    /// Cancels a run: running nodes stop, nothing new starts.
+    pub async fn cancel(&self, caller: &Caller, run_id: &str) -> Result<RunSummary> {
+        let detail = self.run(caller, run_id).await?;
+        if detail.run.status.is_finished() {
+            return Err(Error::new(
+                Code::RunFinished,
+                format!(
+                    "run '{run_id}' already finished ({})",
+                    detail.run.status.as_str()
+                ),
+            )
+            .details(serde_json::json!({ "status": detail.run.status })));
+        }
+        let token = self
+            .inner
+            .active
+            .lock()
+            .expect("active runs lock")
+            .get(run_id)
+            .cloned();
+        match token {
+            Some(token) => {
+                let mut events = self.inner.hub.subscribe();
+                token.cancel();
+                // Answer once the run has stored its cancellation.
+                let wait = async {
+                    loop {
+                        match events.recv().await {
+                            Ok(e)
+                                if e.run_id == run_id
+                                    && matches!(e.event, Event::RunFinished { .. }) =>
+                            {
+                                break;
+                            }
+                            Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                            _ => {}
+                        }
+                    }
+                };
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(10), wait).await;
+            }
+            None => {
+                records::set_run_status(&self.inner.store, run_id, RunStatus::Cancelled, None)
+                    .await?
+            }
+        }
+        records::run(&self.inner.store, run_id)
+            .await?
+            .ok_or_else(|| Error::not_found("run", run_id))
+    }
+}
+
+/// The validation error: every fault in `details.errors`.
+fn invalid(faults: Vec<Fault>) -> Error {
+    let first = faults
+        .first()
+        .map(|f| format!("{}: {}", f.path, f.message))
+        .unwrap_or_default();
+    let message = if faults.len() == 1 {
+        format!("the workflow is invalid: {first}")
+    } else {
+        format!(
+            "the workflow has {} problems; the first is {first}",
+            faults.len()
+        )
+    };
+    Error::new(Code::WorkflowInvalid, message)
+        .details(serde_json::json!({ "errors": faults }))
+        .hint("fix each entry of details.errors; `weft workflow validate FILE` checks a file")
+}
+
+/// Checks run inputs (`{"node id": {"port": value}}`) against the plan; every required input
+/// that no edge feeds must be given.
+fn check_inputs(
+    plan: &Plan,
+    inputs: &serde_json::Map<String, serde_json::Value>,
+) -> Result<RunInputs> {
+    let mut problems = Vec::new();
+    let mut out = RunInputs::new();
+    for (node_id, ports) in inputs {
+        let Some(i) = plan.index(node_id) else {
+            problems.push(format!("'{node_id}' is not a node of this workflow"));
+            continue;
+        };
+        let node = &plan.nodes[i];
+        let serde_json::Value::Object(ports) = ports else {
+            problems.push(format!(
+                "inputs of '{node_id}' must be an object of port -> value"
+            ));
+            continue;
+        };
+        let declared = &node.plugin.plugin.description().inputs;
+        for (port, value) in ports {
+            let Some(decl) = declared.iter().find(|p| &p.name == port) else {
+                problems.push(format!("'{node_id}' has no input '{port}'"));
+                continue;
+            };
+            let value: Value = match serde_json::from_value(value.clone()) {
+                Ok(v) => v,
+                Err(e) => {
+                    problems.push(format!("input '{node_id}.{port}': {e}"));
+                    continue;
+                }
+            };
+            if !decl.kind.accepts(&value) {
+                problems.push(format!(
+                    "input '{node_id}.{port}' must be {}",
+                    format!("{:?}", decl.kind).to_lowercase()
+                ));
+                continue;
+            }
+            out.entry(node_id.clone())
+                .or_default()
+                .push((port.clone(), value));
+        }
+    }
+    for node in &plan.nodes {
+        for port in node.open_inputs() {
+            let given = out
+                .get(&node.spec.id)
+                .is_some_and(|ports| ports.iter().any(|(p, _)| p == &port.name));
+            if !given {
+                problems.push(format!(
+                    "required input '{}.{}' is not fed by an edge and was not given",
+                    node.spec.id, port.name
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        return Ok(out);
+    }
+    Err(Error::new(
+        Code::WorkflowRunInputs,
+        format!("the run's inputs do not fit the workflow: {}", problems[0]),
+    )
+    .details(serde_json::json!({ "errors": problems }))
+    .hint("send {\"inputs\": {\"<node id>\": {\"<port>\": value}}}"))
+}
+
+impl PluginUsers for Workflows {
+    fn user_of<'a>(
+        &'a self,
+        name: &'a str,
+        version: &'a str,
+        last: bool,
+    ) -> weft_runtime::BoxFuture<'a, Result<Option<String>>> {
+        Box::pin(async move {
+            if let Some((id, wf)) =
+                records::workflow_using(&self.inner.store, name, version, last).await?
+            {
+                return Ok(Some(format!("workflow '{wf}' ({id})")));
+            }
+            Ok(records::run_using(&self.inner.store, name, version)
+                .await?
+                .map(|run| format!("run {run}")))
+        })
+    }
+}

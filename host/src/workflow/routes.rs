@@ -1,0 +1,344 @@
+//! HTTP and WebSocket routes of workflows and runs under `/api/v1`.
+
+use super::{Definition, Event, Page, RunDetail, RunEvent, RunSummary, Workflow};
+use crate::api::extract::{Json, Path, Query, parse_json};
+use crate::auth::Caller;
+use crate::error::Result;
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use tokio::sync::broadcast::error::RecvError;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+/// Routes under `/api/v1`; all require a token.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_workflow, list_workflows))
+        .routes(routes!(validate_workflow))
+        .routes(routes!(get_workflow, update_workflow, delete_workflow))
+        .routes(routes!(execute_workflow))
+        .routes(routes!(workflow_status))
+        .routes(routes!(workflow_runs))
+        .routes(routes!(get_run))
+        .routes(routes!(cancel_run))
+        .routes(routes!(watch_all))
+        .routes(routes!(watch_run))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct PageParams {
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Items per page, 1-200 (default 50).
+    limit: Option<i64>,
+}
+
+impl PageParams {
+    fn limit(&self) -> Result<i64> {
+        match self.limit {
+            None => Ok(50),
+            Some(n) if (1..=200).contains(&n) => Ok(n),
+            Some(_) => Err(crate::error::Error::new(
+                crate::error::Code::InvalidParameter,
+                "limit must be between 1 and 200",
+            )
+            .details(serde_json::json!({ "parameter": "limit" }))),
+        }
+    }
+}
+
+/// Create a workflow (validated first; every fault is reported).
+#[utoipa::path(post, path = "/workflows", tag = "workflows", request_body = Definition,
+    responses((status = 201, body = Workflow), (status = 422, body = crate::api::ErrorBody)))]
+async fn create_workflow(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(definition): Json<Definition>,
+) -> Result<(StatusCode, Json<Workflow>)> {
+    let workflow = state.workflows.create(&caller, definition).await?;
+    Ok((StatusCode::CREATED, Json(workflow)))
+}
+
+/// List the caller's workflows (an admin's lists all).
+#[utoipa::path(get, path = "/workflows", tag = "workflows", params(PageParams),
+    responses((status = 200, body = Page<Workflow>)))]
+async fn list_workflows(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(page): Query<PageParams>,
+) -> Result<Json<Page<Workflow>>> {
+    let limit = page.limit()?;
+    let listed = state
+        .workflows
+        .list(&caller, page.cursor.as_deref(), limit)
+        .await?;
+    Ok(Json(listed))
+}
+
+/// The outcome of a validation.
+#[derive(Debug, Serialize, ToSchema)]
+struct Validated {
+    valid: bool,
+    nodes: usize,
+    edges: usize,
+    /// Every node's type as a run would pin it now: node id -> `name@version`.
+    #[schema(value_type = Object)]
+    plugins: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Validate a definition without storing it.
+#[utoipa::path(post, path = "/workflows/validate", tag = "workflows", request_body = Definition,
+    responses((status = 200, body = Validated), (status = 422, body = crate::api::ErrorBody)))]
+async fn validate_workflow(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Json(definition): Json<Definition>,
+) -> Result<Json<Validated>> {
+    let plan = state.workflows.validate(&definition).await?;
+    Ok(Json(Validated {
+        valid: true,
+        nodes: plan.nodes.len(),
+        edges: definition.edges.len(),
+        plugins: plan
+            .nodes
+            .iter()
+            .map(|n| (n.spec.id.clone(), n.pinned_type().into()))
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct VersionParam {
+    /// An earlier version (default: the current one).
+    version: Option<i64>,
+}
+
+/// A workflow at its current version, or at `?version=N`.
+#[utoipa::path(get, path = "/workflows/{id}", tag = "workflows", params(("id" = String, Path), VersionParam),
+    responses((status = 200, body = Workflow), (status = 404, body = crate::api::ErrorBody)))]
+async fn get_workflow(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(params): Query<VersionParam>,
+) -> Result<Json<Workflow>> {
+    match params.version {
+        Some(version) => state.workflows.get_version(&caller, &id, version).await,
+        None => state.workflows.get(&caller, &id).await,
+    }
+    .map(Json)
+}
+
+/// Save a new version of a workflow.
+#[utoipa::path(put, path = "/workflows/{id}", tag = "workflows", params(("id" = String, Path)),
+    request_body = Definition,
+    responses((status = 200, body = Workflow), (status = 404, body = crate::api::ErrorBody),
+              (status = 422, body = crate::api::ErrorBody)))]
+async fn update_workflow(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(definition): Json<Definition>,
+) -> Result<Json<Workflow>> {
+    state
+        .workflows
+        .update(&caller, &id, definition)
+        .await
+        .map(Json)
+}
+
+/// Delete a workflow with its versions and runs; refused while a run is active.
+#[utoipa::path(delete, path = "/workflows/{id}", tag = "workflows", params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = crate::api::ErrorBody),
+              (status = 409, body = crate::api::ErrorBody)))]
+async fn delete_workflow(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    state.workflows.delete(&caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// What a run starts with.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ExecuteRequest {
+    /// Values for inputs no edge feeds: `{"<node id>": {"<port>": value}}`.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    inputs: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Start a run of the workflow's current version. The body is optional.
+#[utoipa::path(post, path = "/workflows/{id}/execute", tag = "workflows", params(("id" = String, Path)),
+    request_body(content = Option<ExecuteRequest>, content_type = "application/json"),
+    responses((status = 202, body = RunSummary), (status = 404, body = crate::api::ErrorBody),
+              (status = 422, body = crate::api::ErrorBody)))]
+async fn execute_workflow(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: std::result::Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<(StatusCode, Json<RunSummary>)> {
+    let body = body.map_err(crate::api::extract::body_rejection)?;
+    let request: ExecuteRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        ExecuteRequest::default()
+    } else {
+        parse_json(&body)?
+    };
+    let run = state
+        .workflows
+        .execute(&caller, &id, request.inputs)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(run)))
+}
+
+/// The latest run of a workflow, with its nodes.
+#[utoipa::path(get, path = "/workflows/{id}/status", tag = "workflows", params(("id" = String, Path)),
+    responses((status = 200, body = RunDetail), (status = 404, body = crate::api::ErrorBody)))]
+async fn workflow_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<RunDetail>> {
+    state.workflows.latest_run(&caller, &id).await.map(Json)
+}
+
+/// A workflow's runs, newest first.
+#[utoipa::path(get, path = "/workflows/{id}/runs", tag = "workflows",
+    params(("id" = String, Path), PageParams),
+    responses((status = 200, body = Page<RunSummary>), (status = 404, body = crate::api::ErrorBody)))]
+async fn workflow_runs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(page): Query<PageParams>,
+) -> Result<Json<Page<RunSummary>>> {
+    let limit = page.limit()?;
+    state
+        .workflows
+        .runs(&caller, &id, page.cursor.as_deref(), limit)
+        .await
+        .map(Json)
+}
+
+/// A run: per-node state, attempts, inputs and outputs, errors, times and logs.
+#[utoipa::path(get, path = "/runs/{run_id}", tag = "workflows", params(("run_id" = String, Path)),
+    responses((status = 200, body = RunDetail), (status = 404, body = crate::api::ErrorBody)))]
+async fn get_run(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(run_id): Path<String>,
+) -> Result<Json<RunDetail>> {
+    state.workflows.run(&caller, &run_id).await.map(Json)
+}
+
+/// Cancel a run: running nodes are stopped and nothing new starts.
+#[utoipa::path(post, path = "/runs/{run_id}/cancel", tag = "workflows", params(("run_id" = String, Path)),
+    responses((status = 200, body = RunSummary), (status = 404, body = crate::api::ErrorBody),
+              (status = 409, body = crate::api::ErrorBody)))]
+async fn cancel_run(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(run_id): Path<String>,
+) -> Result<Json<RunSummary>> {
+    state.workflows.cancel(&caller, &run_id).await.map(Json)
+}
+
+/// WebSocket: events of every run the caller may see, as JSON text messages.
+#[utoipa::path(get, path = "/workflows/status", tag = "workflows",
+    responses((status = 101, description = "a stream of run events", body = RunEvent)))]
+async fn watch_all(
+    State(state): State<AppState>,
+    caller: Caller,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let events = state.workflows.events().subscribe();
+    ws.on_upgrade(move |socket| {
+        stream(socket, events, None, move |e| {
+            caller.is_admin() || e.owner_id == caller.user_id
+        })
+    })
+}
+
+/// WebSocket: a snapshot of one run, then its events until it finishes.
+#[utoipa::path(get, path = "/runs/{run_id}/events", tag = "workflows", params(("run_id" = String, Path)),
+    responses((status = 101, description = "a snapshot, then the run's events", body = RunEvent),
+              (status = 404, body = crate::api::ErrorBody)))]
+async fn watch_run(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(run_id): Path<String>,
+    ws: WebSocketUpgrade,
+) -> Result<Response> {
+    // Subscribe before reading the snapshot so nothing falls between the two.
+    let events = state.workflows.events().subscribe();
+    let detail = state.workflows.run(&caller, &run_id).await?;
+    let snapshot = serde_json::json!({ "type": "snapshot", "run": detail });
+    let finished = detail.run.status.is_finished();
+    Ok(ws.on_upgrade(move |mut socket| async move {
+        if socket
+            .send(Message::Text(snapshot.to_string().into()))
+            .await
+            .is_err()
+            || finished
+        {
+            let _ = socket.send(Message::Close(None)).await;
+            return;
+        }
+        stream(socket, events, Some(run_id.clone()), move |e| {
+            e.run_id == run_id
+        })
+        .await
+    }))
+}
+
+/// Sends matching events until the client leaves (or, for one run, until it finishes).
+async fn stream(
+    mut socket: WebSocket,
+    mut events: tokio::sync::broadcast::Receiver<Arc<RunEvent>>,
+    until_run_finishes: Option<String>,
+    wanted: impl Fn(&RunEvent) -> bool + Send,
+) {
+    loop {
+        tokio::select! {
+            received = events.recv() => {
+                let event = match received {
+                    Ok(event) => event,
+                    Err(RecvError::Lagged(missed)) => {
+                        let note = serde_json::json!({ "type": "lagged", "missed": missed });
+                        if socket.send(Message::Text(note.to_string().into())).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    Err(RecvError::Closed) => break,
+                };
+                if !wanted(&event) {
+                    continue;
+                }
+                let text = serde_json::to_string(&*event).expect("events serialise");
+                if socket.send(Message::Text(text.into())).await.is_err() {
+                    return;
+                }
+                if until_run_finishes.is_some() && matches!(event.event, Event::RunFinished { .. }) {
+                    break;
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+    let _ = socket.send(Message::Close(None)).await;
+}
