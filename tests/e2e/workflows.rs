@@ -765,3 +765,111 @@ async fn a_killed_host_resumes_its_runs() {
     );
     assert!(node(&run, "last")["outputs"]["out"].as_i64().unwrap() >= 1500);
 }
+
+fn example(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/workflows")
+        .join(name)
+}
+
+/// Every example workflow is valid against the built-in plugins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_workflows_are_valid() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let dir = example("");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let definition: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let (status, body) = send(
+            server
+                .admin(Method::POST, "/api/v1/workflows/validate")
+                .json(&definition),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}: {body}", path.display());
+        checked += 1;
+    }
+    assert!(checked >= 3, "examples found in {}", dir.display());
+}
+
+/// `weft workflow validate|run` and `weft run show` against a real server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_validates_runs_and_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let common = ["--data-dir", dir.path().to_str().unwrap()];
+    let token = crate::support::bootstrap(&[], &common);
+    let server = crate::support::WeftProcess::serve(
+        crate::support::weft()
+            .env("WEFT_LISTEN", "127.0.0.1:0")
+            .env(
+                "WEFT_PLUGINS__CACHE_DIR",
+                crate::support::fixtures::shared_cache_dir(),
+            )
+            .args(["serve"])
+            .args(common),
+    );
+    let cli = |args: &[&str]| {
+        let out = crate::support::weft()
+            .env("WEFT_URL", server.base_url())
+            .env("WEFT_TOKEN", &token)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let report = example("sales-report.json");
+    let report = report.to_str().unwrap();
+    let (ok, stdout, stderr) = cli(&["workflow", "validate", report]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("is valid: 8 nodes"), "{stdout}");
+
+    let broken = dir.path().join("broken.json");
+    std::fs::write(
+        &broken,
+        r#"{"name": "b", "nodes": [{"id": "a", "type": "nope"}, {"id": "a", "type": "fibo"}]}"#,
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = cli(&["workflow", "validate", broken.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        stdout.contains("nodes[0].type") && stdout.contains("nodes[1].id"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("2 problem(s)"), "{stderr}");
+
+    let csv = "region,amount\nnorth,120\nsouth,300\n";
+    let (ok, stdout, stderr) = cli(&[
+        "workflow",
+        "run",
+        report,
+        "--input",
+        &format!("rows.in={}", serde_json::to_string(csv).unwrap()),
+    ]);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(stdout.contains("succeeded"), "{stdout}");
+    assert!(stdout.contains("Big sales: mean 210 per order"), "{stdout}");
+    assert!(
+        stdout.contains("report-small") && stdout.contains("skipped"),
+        "{stdout}"
+    );
+    let run_id = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("run "))
+        .expect("the run id is printed")
+        .trim()
+        .to_string();
+    let (ok, stdout, _) = cli(&["run", "show", &run_id, "--json"]);
+    assert!(ok);
+    let shown: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(shown["status"], "succeeded");
+    assert_eq!(node(&shown, "mean")["outputs"]["out"], 210);
+}

@@ -127,7 +127,7 @@ fn parse_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error>
         Text(String),
     }
     match Raw::deserialize(d)? {
-        Raw::Seconds(s) if s.is_finite() && s >= 0.0 && s < 1e9 => Ok(Duration::from_secs_f64(s)),
+        Raw::Seconds(s) if (0.0..1e9).contains(&s) => Ok(Duration::from_secs_f64(s)),
         Raw::Seconds(s) => Err(serde::de::Error::custom(format!(
             "{s} is not a duration in seconds"
         ))),

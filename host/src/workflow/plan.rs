@@ -278,7 +278,7 @@ pub async fn plan(
             match wire(e, edge, s, src, dst, &wires[t]) {
                 Ok(Some(w)) => wires[t].push(w),
                 Ok(None) => {}
-                Err(fault) => faults.push(fault),
+                Err(fault) => faults.push(*fault),
             }
         }
     }
@@ -368,13 +368,13 @@ fn wire(
     src: &ResolvedNode,
     dst: &ResolvedNode,
     existing: &[Wire],
-) -> Result<Option<Wire>, Fault> {
+) -> Result<Option<Wire>, Box<Fault>> {
+    let fault = |kind, message| Box::new(Fault::edge(e, kind, message));
     let outputs = &src.plugin.description().outputs;
     let inputs = &dst.plugin.description().inputs;
     let Some(target_port) = &edge.target_port else {
         if edge.source_port.is_some() {
-            return Err(Fault::edge(
-                e,
+            return Err(fault(
                 "missing-port",
                 format!(
                     "source_port is set but target_port is not; name the input of '{}' it feeds ({})",
@@ -387,8 +387,7 @@ fn wire(
     };
     let out = match &edge.source_port {
         Some(name) => outputs.iter().find(|p| &p.name == name).ok_or_else(|| {
-            Fault::edge(
-                e,
+            fault(
                 "missing-port",
                 format!(
                     "'{}' ({}) has no output '{name}' (outputs: {})",
@@ -400,8 +399,7 @@ fn wire(
         })?,
         None if outputs.len() == 1 => &outputs[0],
         None => {
-            return Err(Fault::edge(
-                e,
+            return Err(fault(
                 "ambiguous-port",
                 format!(
                     "'{}' ({}) has {} outputs; set source_port to one of: {}",
@@ -417,8 +415,7 @@ fn wire(
         .iter()
         .find(|p| &p.name == target_port)
         .ok_or_else(|| {
-            Fault::edge(
-                e,
+            fault(
                 "missing-port",
                 format!(
                     "'{}' ({}) has no input '{target_port}' (inputs: {})",
@@ -429,8 +426,7 @@ fn wire(
             )
         })?;
     if !out.kind.fits(input.kind) {
-        return Err(Fault::edge(
-            e,
+        return Err(fault(
             "port-kind-mismatch",
             format!(
                 "output '{}' of '{}' is {:?} but input '{}' of '{}' takes {:?}",
@@ -440,8 +436,7 @@ fn wire(
         ));
     }
     if existing.iter().any(|w| &w.target_port == target_port) {
-        return Err(Fault::edge(
-            e,
+        return Err(fault(
             "duplicate-input",
             format!(
                 "input '{target_port}' of '{}' is already fed by another edge",
