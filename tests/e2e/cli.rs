@@ -100,6 +100,10 @@ async fn bootstrap_then_serve_then_stop_on_sigterm(backend: Backend) {
     let mut server = WeftProcess::serve(
         weft()
             .env("WEFT_LISTEN", "127.0.0.1:0")
+            .env(
+                "WEFT_PLUGINS__CACHE_DIR",
+                crate::support::fixtures::shared_cache_dir(),
+            )
             .args(["serve"])
             .args(common),
     );

@@ -56,7 +56,7 @@ impl WeftProcess {
                 sink.lock().unwrap().push(line);
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
+        let addr = match rx.recv_timeout(Duration::from_secs(180)) {
             Ok(addr) => addr,
             Err(_) => {
                 let _ = child.kill();
