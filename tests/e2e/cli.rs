@@ -97,16 +97,7 @@ async fn bootstrap_then_serve_then_stop_on_sigterm(backend: Backend) {
     assert!(out.stdout.is_empty(), "no token may be printed on refusal");
 
     // The configuration also comes from the environment; flags would win over it.
-    let mut server = WeftProcess::serve(
-        weft()
-            .env("WEFT_LISTEN", "127.0.0.1:0")
-            .env(
-                "WEFT_PLUGINS__CACHE_DIR",
-                crate::support::fixtures::shared_cache_dir(),
-            )
-            .args(["serve"])
-            .args(common),
-    );
+    let mut server = WeftProcess::serve_args(&common);
     let base = server.base_url();
     let client = reqwest::Client::new();
     let me: serde_json::Value = client
@@ -135,13 +126,7 @@ async fn plugin_commands_manage_a_running_server() {
     let data = dir.path().join("data");
     let common = ["--data-dir", data.to_str().unwrap()];
     let token = bootstrap(&[], &common);
-    let cache = crate::support::fixtures::shared_cache_dir();
-    let server = WeftProcess::serve(
-        weft()
-            .env("WEFT_PLUGINS__CACHE_DIR", &cache)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(common),
-    );
+    let server = WeftProcess::serve_args(&common);
     let cli = |args: &[&str]| {
         weft()
             .env("WEFT_URL", server.base_url())

@@ -673,16 +673,7 @@ async fn a_killed_host_resumes_its_runs() {
     let dir = tempfile::tempdir().unwrap();
     let common = ["--data-dir", dir.path().to_str().unwrap()];
     let token = crate::support::bootstrap(&[], &common);
-    let cache = crate::support::fixtures::shared_cache_dir();
-    let serve = || {
-        crate::support::WeftProcess::serve(
-            crate::support::weft()
-                .env("WEFT_LISTEN", "127.0.0.1:0")
-                .env("WEFT_PLUGINS__CACHE_DIR", &cache)
-                .args(["serve"])
-                .args(common),
-        )
-    };
+    let serve = || crate::support::WeftProcess::serve_args(&common);
     let client = reqwest::Client::new();
     let mut first_host = serve();
     let base = first_host.base_url();
@@ -803,16 +794,7 @@ async fn the_cli_validates_runs_and_shows() {
     let dir = tempfile::tempdir().unwrap();
     let common = ["--data-dir", dir.path().to_str().unwrap()];
     let token = crate::support::bootstrap(&[], &common);
-    let server = crate::support::WeftProcess::serve(
-        crate::support::weft()
-            .env("WEFT_LISTEN", "127.0.0.1:0")
-            .env(
-                "WEFT_PLUGINS__CACHE_DIR",
-                crate::support::fixtures::shared_cache_dir(),
-            )
-            .args(["serve"])
-            .args(common),
-    );
+    let server = crate::support::WeftProcess::serve_args(&common);
     let cli = |args: &[&str]| {
         let out = crate::support::weft()
             .env("WEFT_URL", server.base_url())

@@ -23,7 +23,7 @@ pub use capabilities::{Capability, Grants};
 pub use engine::{Runtime, RuntimeConfig};
 pub use error::{CallError, LoadError};
 pub use limits::Limits;
-pub use node::{NodeDescription, NodePlugin, Port};
+pub use node::{NodeDescription, NodePlugin, Port, port_names};
 pub use services::{BoxFuture, HostServices, LogLevel, NoServices};
 pub use strategy::{
     Completion, Instance, Prediction, StrategyDescription, StrategyInstance, StrategyPlugin, Task,

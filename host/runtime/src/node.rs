@@ -201,7 +201,7 @@ fn check_inputs(declared: &[Port], inputs: &[(String, Value)]) -> Result<(), Cal
         let port = declared.iter().find(|p| &p.name == name).ok_or_else(|| {
             CallError::BadInputs(format!(
                 "no input port '{name}' (declared: {})",
-                names(declared)
+                port_names(declared)
             ))
         })?;
         if !seen.insert(name.as_str()) {
@@ -239,7 +239,7 @@ fn check_outputs(
                 CallError::BadOutputs(format!(
                     "the node produced undeclared output '{}' (declared: {})",
                     output.name,
-                    names(declared)
+                    port_names(declared)
                 ))
             })?;
         if checked.iter().any(|(n, _)| n == &output.name) {
@@ -270,7 +270,8 @@ fn check_outputs(
     Ok(checked)
 }
 
-fn names(ports: &[Port]) -> String {
+/// Port names for messages: `a, b`, or `none`.
+pub fn port_names(ports: &[Port]) -> String {
     if ports.is_empty() {
         return "none".into();
     }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use utoipa::ToSchema;
-use weft_runtime::Port;
+use weft_runtime::{Port, port_names};
 
 /// One thing wrong with a definition.
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
@@ -41,6 +41,17 @@ impl Fault {
             kind,
             message,
             node: Some(id.to_string()),
+            edge: None,
+            cycle: None,
+        }
+    }
+
+    fn workflow(path: &str, kind: &'static str, message: String) -> Self {
+        Self {
+            path: path.into(),
+            kind,
+            message,
+            node: None,
             edge: None,
             cycle: None,
         }
@@ -131,38 +142,29 @@ pub async fn plan(
 ) -> Result<Plan, Vec<Fault>> {
     let mut faults = Vec::new();
     if definition.name.trim().is_empty() || definition.name.len() > 200 {
-        faults.push(Fault {
-            path: "name".into(),
-            kind: "invalid-name",
-            message: "the workflow's name must be 1-200 characters".into(),
-            node: None,
-            edge: None,
-            cycle: None,
-        });
+        faults.push(Fault::workflow(
+            "name",
+            "invalid-name",
+            "the workflow's name must be 1-200 characters".into(),
+        ));
     }
     if definition.nodes.is_empty() {
-        faults.push(Fault {
-            path: "nodes".into(),
-            kind: "empty",
-            message: "a workflow needs at least one node".into(),
-            node: None,
-            edge: None,
-            cycle: None,
-        });
+        faults.push(Fault::workflow(
+            "nodes",
+            "empty",
+            "a workflow needs at least one node".into(),
+        ));
     }
     if definition.nodes.len() > bounds.max_nodes {
-        faults.push(Fault {
-            path: "nodes".into(),
-            kind: "too-large",
-            message: format!(
+        faults.push(Fault::workflow(
+            "nodes",
+            "too-large",
+            format!(
                 "{} nodes; at most {} are allowed",
                 definition.nodes.len(),
                 bounds.max_nodes
             ),
-            node: None,
-            edge: None,
-            cycle: None,
-        });
+        ));
         return Err(faults);
     }
 
@@ -287,17 +289,15 @@ pub async fn plan(
             .iter()
             .map(|&i| definition.nodes[i].id.clone())
             .collect();
+        let message = format!(
+            "the edges form a cycle: {} -> {}",
+            names.join(" -> "),
+            names[0]
+        );
         faults.push(Fault {
-            path: "edges".into(),
-            kind: "cycle",
-            message: format!(
-                "the edges form a cycle: {} -> {}",
-                names.join(" -> "),
-                names[0]
-            ),
             node: Some(names[0].clone()),
-            edge: None,
             cycle: Some(names),
+            ..Fault::workflow("edges", "cycle", message)
         });
     }
 
@@ -449,17 +449,6 @@ fn wire(
         source_port: out.name.clone(),
         target_port: target_port.clone(),
     }))
-}
-
-fn port_names(ports: &[Port]) -> String {
-    if ports.is_empty() {
-        return "none".into();
-    }
-    ports
-        .iter()
-        .map(|p| p.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn valid_id(id: &str) -> bool {

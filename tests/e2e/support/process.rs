@@ -69,6 +69,21 @@ impl WeftProcess {
         Self { child, log, addr }
     }
 
+    /// `weft serve COMMON` on an ephemeral port (set through the environment), sharing the
+    /// tests' compiled-component cache.
+    pub fn serve_args(common: &[&str]) -> Self {
+        Self::serve(
+            weft()
+                .env("WEFT_LISTEN", "127.0.0.1:0")
+                .env(
+                    "WEFT_PLUGINS__CACHE_DIR",
+                    super::fixtures::shared_cache_dir(),
+                )
+                .args(["serve"])
+                .args(common),
+        )
+    }
+
     /// `http://ADDR` of the running server.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
