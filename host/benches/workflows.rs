@@ -132,7 +132,7 @@ async fn bench() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let app = weft::api::router(state.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    tokio::spawn(async move { weft::api::serve(listener, app).await });
     let server = Server {
         base,
         token: admin.token,

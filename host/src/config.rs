@@ -26,6 +26,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub plugins: PluginsConfig,
     pub workflows: WorkflowsConfig,
+    pub scheduler: SchedulerConfig,
     /// Secrets plugins may read once granted (`[secrets] name = "value"`, or
     /// `WEFT_SECRETS__NAME=value`).
     pub secrets: BTreeMap<String, String>,
@@ -79,6 +80,53 @@ impl Default for WorkflowsConfig {
     }
 }
 
+/// The task scheduler (SwarmPilot API).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchedulerConfig {
+    /// A separate address for the scheduler's SwarmPilot paths; by default they are served at
+    /// the root of the main listener.
+    pub listen: Option<SocketAddr>,
+    /// Networks whose clients may use the SwarmPilot paths without a token (SwarmPilot clients
+    /// and task instances send none); everyone else needs `Authorization: Bearer`.
+    pub trusted_networks: Vec<ipnet::IpNet>,
+    /// Strategy in effect until an admin activates another (`name` or `name@version`).
+    pub default_strategy: String,
+    /// How often every task instance is asked for `/info`, in milliseconds.
+    pub health_interval_ms: u64,
+    /// Failed health checks in a row before an instance is marked unhealthy.
+    pub unhealthy_after: u32,
+    /// Time limit of each call to a task instance, in milliseconds.
+    pub request_timeout_ms: u64,
+    /// How long finished tasks stay queryable, in hours.
+    pub retention_hours: u64,
+    /// Task instances to register at start (YAML or TOML: `instances: [{host, port,
+    /// model_name?}]`); the `SCHEDULER_CONFIG_PATH` variable names one too.
+    pub config_path: Option<PathBuf>,
+    /// Where to record a trace of submits and completions (JSON lines) for
+    /// `weft scheduler replay`; off when unset.
+    pub trace_path: Option<PathBuf>,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            trusted_networks: vec![
+                "127.0.0.0/8".parse().expect("valid network"),
+                "::1/128".parse().expect("valid network"),
+            ],
+            default_strategy: "shortest-expected-wait".into(),
+            health_interval_ms: 2_000,
+            unhealthy_after: 2,
+            request_timeout_ms: 5_000,
+            retention_hours: 24 * 7,
+            config_path: std::env::var_os("SCHEDULER_CONFIG_PATH").map(PathBuf::from),
+            trace_path: None,
+        }
+    }
+}
+
 /// HTTP API limits.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -106,6 +154,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             plugins: PluginsConfig::default(),
             workflows: WorkflowsConfig::default(),
+            scheduler: SchedulerConfig::default(),
             secrets: BTreeMap::new(),
         }
     }

@@ -21,7 +21,23 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         "weft listening on http://{addr}"
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, api::router(state.clone()))
+    if let Some(listen) = state.config.scheduler.listen {
+        let scheduler = TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen} for the scheduler"))?;
+        tracing::info!(addr = %scheduler.local_addr()?, "scheduler listening");
+        let app = api::scheduler_router(state.clone());
+        let mut stopped = stop_tx.subscribe();
+        tokio::spawn(async move {
+            let stop = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            if let Err(err) = api::serve(scheduler, app).with_graceful_shutdown(stop).await {
+                tracing::error!(%err, "the scheduler listener failed");
+            }
+        });
+    }
+    let server = api::serve(listener, api::router(state.clone()))
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             let _ = stop_tx.send(true);
@@ -41,7 +57,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM.
+pub(crate) async fn shutdown_signal() {
     let interrupt = async {
         let _ = tokio::signal::ctrl_c().await;
     };

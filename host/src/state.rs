@@ -4,6 +4,7 @@ use crate::api::metrics::Metrics;
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::plugins::Plugins;
+use crate::scheduler::Scheduler;
 use crate::store::Store;
 use crate::workflow::Workflows;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub plugins: Plugins,
     pub workflows: Workflows,
+    pub scheduler: Scheduler,
 }
 
 impl AppState {
@@ -33,7 +35,11 @@ impl AppState {
         let workflows = Workflows::start(store.clone(), plugins.clone(), config.workflows.clone())
             .await
             .map_err(|e| anyhow::anyhow!("cannot start the workflow engine: {e}"))?;
+        let scheduler = Scheduler::start(store.clone(), plugins.clone(), config.scheduler.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot start the scheduler: {e}"))?;
         Ok(Self {
+            scheduler,
             workflows,
             plugins,
             auth: Auth::new(store.clone()),

@@ -11,5 +11,6 @@ mod auth;
 mod capabilities;
 mod cli;
 mod plugins;
+mod scheduler;
 mod system;
 mod workflows;

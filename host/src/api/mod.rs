@@ -31,15 +31,46 @@ use utoipa_swagger_ui::SwaggerUi;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The whole application: API, docs, metrics.
+/// The whole application: API, docs, metrics, and the scheduler's SwarmPilot paths unless
+/// they have a listener of their own.
 pub fn router(state: AppState) -> Router {
-    let (api, spec) = api_router(state.clone()).split_for_parts();
-    let max_body = state.config.api.max_body_bytes;
-    Router::new()
+    let mut documented = api_router(state.clone());
+    if state.config.scheduler.listen.is_none() {
+        documented = documented.merge(crate::scheduler::routes::swarmpilot_router(state.clone()));
+    }
+    let (api, spec) = documented.split_for_parts();
+    let app = Router::new()
         .merge(api)
         .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", spec))
-        .route("/metrics", get(system::metrics))
-        .fallback(error::route_not_found)
+        .route("/metrics", get(system::metrics));
+    with_layers(app, state)
+}
+
+/// The scheduler's SwarmPilot paths alone, for their own listener.
+pub fn scheduler_router(state: AppState) -> Router {
+    let (app, _) = crate::scheduler::routes::swarmpilot_router(state.clone()).split_for_parts();
+    with_layers(app, state)
+}
+
+/// Serves `app` on `listener`, telling handlers each caller's address.
+pub fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+) -> axum::serve::Serve<
+    tokio::net::TcpListener,
+    axum::extract::connect_info::IntoMakeServiceWithConnectInfo<Router, std::net::SocketAddr>,
+    axum::middleware::AddExtension<Router, axum::extract::ConnectInfo<std::net::SocketAddr>>,
+> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+}
+
+/// The error fallbacks and the layers every request goes through.
+fn with_layers(app: Router<AppState>, state: AppState) -> Router {
+    let max_body = state.config.api.max_body_bytes;
+    app.fallback(error::route_not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state.clone())
         .layer(from_fn_with_state(state.metrics.clone(), metrics::track))
@@ -62,6 +93,7 @@ fn api_router(state: AppState) -> OpenApiRouter<AppState> {
             state.config.plugins.max_upload_bytes,
         ))
         .merge(crate::workflow::routes::router())
+        .merge(crate::scheduler::routes::router())
         .route_layer(from_fn_with_state(state, auth::require_token));
     let v1 = OpenApiRouter::new()
         .routes(routes!(system::health))

@@ -3,6 +3,7 @@
 mod admin;
 mod client;
 mod plugin;
+mod scheduler;
 mod workflow;
 
 use crate::config::{Config, LogFormat, Overrides};
@@ -45,6 +46,10 @@ enum Command {
     Workflow(workflow::WorkflowArgs),
     /// Inspect workflow runs on a running server.
     Run(workflow::RunArgs),
+    /// Scheduling strategies and task instances on a running server; replay traces offline.
+    Scheduler(scheduler::SchedulerArgs),
+    /// Run a simulated SwarmPilot task instance serving one model (for tests and benchmarks).
+    TaskInstance(scheduler::TaskInstanceArgs),
 }
 
 impl Cli {
@@ -70,6 +75,14 @@ impl Cli {
             }
             Command::Run(args) => {
                 crate::telemetry::init(LogFormat::Text, "warn");
+                args.run().await
+            }
+            Command::Scheduler(args) => {
+                crate::telemetry::init(LogFormat::Text, "warn");
+                args.run().await
+            }
+            Command::TaskInstance(args) => {
+                crate::telemetry::init(LogFormat::Text, "info");
                 args.run().await
             }
         }

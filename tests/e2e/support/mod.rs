@@ -3,10 +3,12 @@
 
 mod backend;
 pub mod fixtures;
+mod instance;
 mod process;
 mod server;
 
 pub use backend::Backend;
+pub use instance::TaskInstance;
 pub use process::{WeftProcess, bootstrap, weft};
 pub use server::{TestServer, node, send, wait_for_run};
 

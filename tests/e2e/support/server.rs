@@ -46,7 +46,7 @@ impl TestServer {
         let addr = listener.local_addr().expect("addr");
         let app = weft::api::router(state.clone());
         let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("serve");
+            weft::api::serve(listener, app).await.expect("serve");
         });
         Self {
             addr,

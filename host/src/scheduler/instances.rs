@@ -1,0 +1,210 @@
+//! Registered task instances (TIs) and the client that speaks the SwarmPilot TaskInstance
+//! protocol to them: `GET /info`, `POST /queue/submit`, `POST /queue/predict`.
+
+use crate::error::Result;
+use crate::store::{Store, now_ms};
+use serde::{Deserialize, Serialize};
+use sqlx::Row as _;
+use std::time::Duration;
+use utoipa::ToSchema;
+
+/// A task instance as the scheduler tracks it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TaskInstance {
+    pub ti_uuid: String,
+    pub host: String,
+    pub port: u16,
+    pub model_name: String,
+    /// Answered its last health checks; unhealthy instances get no new tasks.
+    pub healthy: bool,
+    /// Health checks failed in a row.
+    pub failures: u32,
+    /// Tasks routed to it and not finished yet.
+    pub in_flight: u32,
+    /// Its own last prediction (expected, error) in ms, while no task was sent since.
+    #[serde(skip)]
+    pub reported: Option<(f64, f64)>,
+}
+
+impl TaskInstance {
+    pub fn new(ti_uuid: String, host: String, port: u16, model_name: String) -> Self {
+        Self {
+            ti_uuid,
+            host,
+            port,
+            model_name,
+            healthy: true,
+            failures: 0,
+            in_flight: 0,
+            reported: None,
+        }
+    }
+
+    /// Base URL of the instance's API.
+    pub fn url(&self) -> String {
+        base_url(&self.host, self.port)
+    }
+
+    /// The instance as a strategy sees it.
+    pub fn view(&self) -> weft_runtime::Instance {
+        weft_runtime::Instance {
+            id: self.ti_uuid.clone(),
+            model: self.model_name.clone(),
+            host: self.host.clone(),
+            queue_length: self.in_flight,
+            healthy: self.healthy,
+            reported_expected_ms: self.reported.map(|r| r.0),
+            reported_error_ms: self.reported.map(|r| r.1),
+        }
+    }
+}
+
+/// `http://host:port`, bracketing IPv6 addresses.
+pub fn base_url(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("http://[{host}]:{port}")
+    } else {
+        format!("http://{host}:{port}")
+    }
+}
+
+/// What an instance says of itself on `GET /info`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct InstanceInfo {
+    #[serde(default, alias = "model_type", alias = "model")]
+    pub model_name: Option<String>,
+    #[serde(default, alias = "queue_size")]
+    pub queue_length: Option<u64>,
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+/// HTTP client for task instances.
+#[derive(Clone)]
+pub struct TiClient {
+    http: reqwest::Client,
+}
+
+impl TiClient {
+    pub fn new(timeout: Duration) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(2)))
+            .pool_max_idle_per_host(256)
+            .build()
+            .expect("HTTP client builds");
+        Self { http }
+    }
+
+    /// `GET /info`.
+    pub async fn info(&self, base: &str) -> Result<InstanceInfo, String> {
+        let response = self
+            .http
+            .get(format!("{base}/info"))
+            .send()
+            .await
+            .map_err(describe)?;
+        if !response.status().is_success() {
+            return Err(format!("/info answered {}", response.status()));
+        }
+        response
+            .json()
+            .await
+            .map_err(|e| format!("/info is not the TaskInstance shape: {e}"))
+    }
+
+    /// `POST /queue/predict`: the instance's own (expected, error) in ms.
+    pub async fn predict(&self, base: &str) -> Result<(f64, f64), String> {
+        #[derive(Deserialize)]
+        struct Predicted {
+            expected_ms: f64,
+            error_ms: f64,
+        }
+        let response = self
+            .http
+            .post(format!("{base}/queue/predict"))
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .map_err(describe)?;
+        if !response.status().is_success() {
+            return Err(format!("/queue/predict answered {}", response.status()));
+        }
+        let p: Predicted = response.json().await.map_err(|e| e.to_string())?;
+        Ok((p.expected_ms, p.error_ms))
+    }
+
+    /// `POST /queue/submit` with the scheduler's task id.
+    pub async fn submit(&self, base: &str, body: &serde_json::Value) -> Result<(), String> {
+        let response = self
+            .http
+            .post(format!("{base}/queue/submit"))
+            .json(body)
+            .send()
+            .await
+            .map_err(describe)?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let text = response.text().await.unwrap_or_default();
+        Err(format!(
+            "/queue/submit answered {status}: {}",
+            text.chars().take(200).collect::<String>()
+        ))
+    }
+}
+
+fn describe(err: reqwest::Error) -> String {
+    if err.is_timeout() {
+        "timed out".into()
+    } else if err.is_connect() {
+        "connection refused or unreachable".into()
+    } else {
+        err.to_string()
+    }
+}
+
+/// Every stored instance.
+pub async fn all(store: &Store) -> Result<Vec<TaskInstance>> {
+    let rows =
+        sqlx::query("SELECT ti_uuid, host, port, model_name FROM scheduler_instances ORDER BY ti_uuid")
+            .fetch_all(store.pool())
+            .await?;
+    rows.iter()
+        .map(|row| {
+            let port: i64 = row.try_get("port")?;
+            Ok(TaskInstance::new(
+                row.try_get("ti_uuid")?,
+                row.try_get("host")?,
+                u16::try_from(port).unwrap_or_default(),
+                row.try_get("model_name")?,
+            ))
+        })
+        .collect()
+}
+
+/// Stores a registration.
+pub async fn insert(store: &Store, ti: &TaskInstance) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO scheduler_instances (ti_uuid, host, port, model_name, registered_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&ti.ti_uuid)
+    .bind(&ti.host)
+    .bind(i64::from(ti.port))
+    .bind(&ti.model_name)
+    .bind(now_ms())
+    .execute(store.pool())
+    .await?;
+    Ok(())
+}
+
+/// Forgets a registration.
+pub async fn delete(store: &Store, ti_uuid: &str) -> Result<()> {
+    sqlx::query("DELETE FROM scheduler_instances WHERE ti_uuid = $1")
+        .bind(ti_uuid)
+        .execute(store.pool())
+        .await?;
+    Ok(())
+}

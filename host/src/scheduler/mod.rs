@@ -1,0 +1,852 @@
+//! The task scheduler: routes inference tasks for a model to one of the task instances (TIs)
+//! serving it, choosing with a WebAssembly strategy that predicts each instance's wait.
+//!
+//! It speaks SwarmPilot on both sides: clients use the scheduler paths ([`routes`]), instances
+//! the TaskInstance protocol ([`instances`]). Tasks are stored before they are answered for
+//! ([`tasks`]); instances are polled, and the tasks an unreachable one held are routed again
+//! or failed with the reason, never dropped. Strategies are hot-swapped ([`strategies`]).
+
+pub mod instances;
+pub mod replay;
+pub mod routes;
+pub mod simulator;
+pub mod strategies;
+pub mod tasks;
+pub mod trace;
+
+use crate::config::SchedulerConfig;
+use crate::error::{Code, Error, Result};
+use crate::plugins::Plugins;
+use crate::store::{Store, now_ms};
+use instances::{TaskInstance, TiClient};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, Instant};
+use strategies::Strategies;
+use tasks::{TaskRecord, TaskStatus, Writer};
+use trace::{TraceEvent, TraceWriter};
+use utoipa::ToSchema;
+
+/// The scheduler service; cheap to clone.
+#[derive(Clone)]
+pub struct Scheduler {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: SchedulerConfig,
+    store: Store,
+    client: TiClient,
+    instances: RwLock<HashMap<String, TaskInstance>>,
+    strategies: Arc<Strategies>,
+    /// Unfinished tasks (and finished ones until their record is committed).
+    live: Mutex<HashMap<String, TaskRecord>>,
+    writer: Writer,
+    trace: Option<TraceWriter>,
+    decisions: Mutex<VecDeque<f32>>,
+    registering: tokio::sync::Mutex<()>,
+}
+
+/// Decision latencies kept for [`Scheduler::stats`].
+const KEEP_DECISIONS: usize = 100_000;
+/// Instances one task is offered to before it fails.
+const MAX_ROUTES: usize = 4;
+
+/// The answer to a successful submit.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    pub task_id: String,
+    pub ti_uuid: String,
+}
+
+/// A task as `/task/query` shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TaskView {
+    pub task_id: String,
+    /// `queued`, `scheduled`, `completed` or `failed`.
+    pub task_status: TaskStatus,
+    pub scheduled_ti: Option<String>,
+    /// Unix seconds.
+    pub submit_time: f64,
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<serde_json::Value>,
+    pub model_name: String,
+    /// Why the task failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Milliseconds, as the instance reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_time: Option<f64>,
+}
+
+impl From<&TaskRecord> for TaskView {
+    fn from(t: &TaskRecord) -> Self {
+        Self {
+            task_id: t.task_id.clone(),
+            task_status: t.status,
+            scheduled_ti: t.ti_uuid.clone(),
+            submit_time: t.submit_time as f64 / 1e3,
+            result: t.result.clone(),
+            model_name: t.model_name.clone(),
+            error: t.error.clone(),
+            execution_time: t.execution_ms,
+        }
+    }
+}
+
+/// One instance's predicted wait, as `/queue/info` lists it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct QueueItem {
+    pub model_name: String,
+    pub ti_uuid: String,
+    /// Expected wait in ms.
+    pub waiting_time_expect: f64,
+    /// Its uncertainty (standard deviation) in ms.
+    pub waiting_time_error: f64,
+}
+
+/// A completion report from an instance.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct Completion {
+    pub task_id: String,
+    pub instance_id: String,
+    /// Milliseconds the task executed.
+    pub execution_time: f64,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<serde_json::Value>,
+    /// Set when the task failed on the instance.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// Decision latency figures.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DecisionStats {
+    /// Decisions measured (the most recent ones are kept).
+    pub decisions: usize,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub max_us: f64,
+}
+
+/// An instance in a configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfiguredInstance {
+    host: String,
+    port: u16,
+    #[serde(default)]
+    model_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InstancesFile {
+    #[serde(default)]
+    instances: Vec<ConfiguredInstance>,
+}
+
+impl Scheduler {
+    /// Restores instances, unfinished tasks and strategies, then starts health checks.
+    pub async fn start(store: Store, plugins: Plugins, config: SchedulerConfig) -> Result<Self> {
+        let strategies =
+            Arc::new(Strategies::start(plugins.clone(), store.clone(), &config.default_strategy).await?);
+        plugins.add_users(strategies.clone());
+        let trace = match &config.trace_path {
+            Some(path) => Some(
+                TraceWriter::open(path).map_err(|e| Error::internal(format!("{e:#}")))?,
+            ),
+            None => None,
+        };
+        let mut known: HashMap<String, TaskInstance> = instances::all(&store)
+            .await?
+            .into_iter()
+            .map(|ti| (ti.ti_uuid.clone(), ti))
+            .collect();
+        let unfinished = tasks::unfinished(&store).await?;
+        for task in &unfinished {
+            if let Some(ti) = task.ti_uuid.as_ref().and_then(|id| known.get_mut(id)) {
+                ti.in_flight += 1;
+            }
+        }
+        let scheduler = Self {
+            inner: Arc::new(Inner {
+                client: TiClient::new(Duration::from_millis(config.request_timeout_ms)),
+                writer: Writer::start(store.clone()),
+                config,
+                store,
+                instances: RwLock::new(known),
+                strategies,
+                live: Mutex::new(
+                    unfinished
+                        .iter()
+                        .map(|t| (t.task_id.clone(), t.clone()))
+                        .collect(),
+                ),
+                trace,
+                decisions: Mutex::default(),
+                registering: tokio::sync::Mutex::default(),
+            }),
+        };
+        if let Some(path) = scheduler.inner.config.config_path.clone() {
+            scheduler.register_from_file(&path).await?;
+        }
+        // Tasks stored but maybe never handed over: offer them again.
+        for task in unfinished {
+            if task.status == TaskStatus::Queued {
+                let scheduler = scheduler.clone();
+                tokio::spawn(async move { scheduler.reroute(&task.task_id, None).await });
+            }
+        }
+        tokio::spawn(health_loop(Arc::downgrade(&scheduler.inner)));
+        Ok(scheduler)
+    }
+
+    /// The strategy slots, for the admin API.
+    pub fn strategies(&self) -> &Strategies {
+        &self.inner.strategies
+    }
+
+    /// Registers an instance (idempotent for the same host and port). Unless `model_name` is
+    /// given, the instance's `/info` names its model.
+    pub async fn register(
+        &self,
+        host: &str,
+        port: u16,
+        model_name: Option<&str>,
+    ) -> Result<(String, bool)> {
+        let host = host.trim();
+        if host.is_empty() || host.len() > 253 || host.contains(['/', ' ', '?', '#', '@']) {
+            return Err(Error::invalid_field(
+                "host",
+                "must be a host name or an IP address",
+            ));
+        }
+        if port == 0 {
+            return Err(Error::invalid_field("port", "must be 1-65535"));
+        }
+        let model_name = model_name.map(str::trim).filter(|m| !m.is_empty());
+        let _one_at_a_time = self.inner.registering.lock().await;
+        let existing = self
+            .inner
+            .instances
+            .read()
+            .expect("instances lock")
+            .values()
+            .find(|ti| ti.host == host && ti.port == port)
+            .cloned();
+        if let Some(ti) = existing {
+            if let Some(m) = model_name
+                && m != ti.model_name
+            {
+                return Err(Error::new(
+                    Code::SchedulerInstanceExists,
+                    format!(
+                        "{} is already registered as {} serving model '{}'",
+                        ti.url(),
+                        ti.ti_uuid,
+                        ti.model_name
+                    ),
+                )
+                .hint("remove it first (POST /ti/remove) to register it for another model"));
+            }
+            return Ok((ti.ti_uuid, false));
+        }
+        let url = instances::base_url(host, port);
+        let info = self.inner.client.info(&url).await.map_err(|reason| {
+            Error::new(
+                Code::SchedulerInstanceUnreachable,
+                format!("cannot reach the task instance at {url}: {reason}"),
+            )
+            .hint("start the instance first; the scheduler checks its GET /info")
+        })?;
+        let model = match (model_name, info.model_name.as_deref()) {
+            (Some(given), Some(said)) if given != said => {
+                return Err(Error::invalid_field(
+                    "model_name",
+                    format!("the instance at {url} serves '{said}', not '{given}'"),
+                ));
+            }
+            (Some(given), _) => given.to_string(),
+            (None, Some(said)) if !said.is_empty() => said.to_string(),
+            _ => {
+                return Err(Error::invalid_field(
+                    "model_name",
+                    format!("required: the instance at {url} does not name its model on /info"),
+                ));
+            }
+        };
+        let ti = TaskInstance::new(
+            uuid::Uuid::new_v4().to_string(),
+            host.to_string(),
+            port,
+            model,
+        );
+        instances::insert(&self.inner.store, &ti).await?;
+        tracing::info!(ti = %ti.ti_uuid, %url, model = %ti.model_name, "task instance registered");
+        let id = ti.ti_uuid.clone();
+        self.inner
+            .instances
+            .write()
+            .expect("instances lock")
+            .insert(id.clone(), ti);
+        Ok((id, true))
+    }
+
+    /// Removes an instance; the tasks it held are routed again or failed.
+    pub async fn remove(&self, ti_uuid: &str) -> Result<()> {
+        let ti_uuid = parse_uuid("ti_uuid", ti_uuid)?;
+        let removed = self
+            .inner
+            .instances
+            .write()
+            .expect("instances lock")
+            .remove(&ti_uuid);
+        let Some(ti) = removed else {
+            return Err(Error::new(
+                Code::SchedulerUnknownInstance,
+                format!("no task instance '{ti_uuid}' is registered"),
+            )
+            .hint("GET /api/v1/scheduler/instances lists them"));
+        };
+        instances::delete(&self.inner.store, &ti_uuid).await?;
+        tracing::info!(ti = %ti_uuid, url = %ti.url(), "task instance removed");
+        self.reroute_held(&ti_uuid, "its task instance was removed")
+            .await;
+        Ok(())
+    }
+
+    /// Every registered instance.
+    pub fn instances(&self) -> Vec<TaskInstance> {
+        let mut all: Vec<_> = self
+            .inner
+            .instances
+            .read()
+            .expect("instances lock")
+            .values()
+            .cloned()
+            .collect();
+        all.sort_by(|a, b| (&a.model_name, &a.ti_uuid).cmp(&(&b.model_name, &b.ti_uuid)));
+        all
+    }
+
+    /// Stores a new task, routes it and hands it to the chosen instance.
+    pub async fn submit(
+        &self,
+        model_name: &str,
+        task_input: serde_json::Value,
+        metadata: serde_json::Value,
+    ) -> Result<Submitted> {
+        if model_name.trim().is_empty() {
+            return Err(Error::invalid_field("model_name", "must not be empty"));
+        }
+        self.serving(model_name)?;
+        let record = TaskRecord::new(model_name.to_string(), task_input, metadata);
+        let task_id = record.task_id.clone();
+        if let Some(trace) = &self.inner.trace {
+            trace.record(&TraceEvent::Submit {
+                at_ms: trace::now(),
+                task_id: task_id.clone(),
+                model_name: model_name.to_string(),
+            });
+        }
+        let ti_uuid = self.route(record, &[]).await.map_err(|e| {
+            let details = serde_json::json!({ "task_id": task_id });
+            e.details(details)
+        })?;
+        Ok(Submitted { task_id, ti_uuid })
+    }
+
+    /// Fails fast when no healthy instance serves `model`.
+    fn serving(&self, model: &str) -> Result<()> {
+        let instances = self.inner.instances.read().expect("instances lock");
+        let mut serving = instances.values().filter(|ti| ti.model_name == model);
+        let Some(first) = serving.next() else {
+            return Err(Error::new(
+                Code::SchedulerNoInstance,
+                format!("no task instance serves model '{model}'"),
+            )
+            .hint("register one with POST /ti/register"));
+        };
+        if !first.healthy && !serving.any(|ti| ti.healthy) {
+            return Err(Error::new(
+                Code::SchedulerNoInstance,
+                format!("every task instance serving model '{model}' is unhealthy"),
+            )
+            .hint("the scheduler routes to them again as soon as they answer /info"));
+        }
+        Ok(())
+    }
+
+    /// Chooses an instance for `record` (never one in `avoid`) and hands the task over,
+    /// trying others when an instance refuses. A task that no instance takes is failed.
+    async fn route(&self, mut record: TaskRecord, avoid: &[String]) -> Result<String> {
+        let mut avoid = avoid.to_vec();
+        // A task is stored once its first decision is; from then on it is failed, not dropped.
+        let mut stored = record.attempts > 0;
+        loop {
+            let candidates = self.candidates(&record.model_name, &avoid);
+            let chosen = if candidates.iter().any(|i| i.healthy) && avoid.len() < MAX_ROUTES {
+                self.decide(&record, &candidates).await
+            } else {
+                Err(Error::new(
+                    Code::SchedulerNoInstance,
+                    format!(
+                        "no healthy task instance serving model '{}' took the task",
+                        record.model_name
+                    ),
+                ))
+            };
+            let ti_uuid = match chosen {
+                Ok(id) => id,
+                Err(err) => {
+                    if stored {
+                        self.fail_task(&record.task_id, &err.message).await;
+                    }
+                    return Err(err);
+                }
+            };
+            let url = self.note_sent(&ti_uuid, 1);
+            record.ti_uuid = Some(ti_uuid.clone());
+            record.attempts += 1;
+            record.status = TaskStatus::Queued;
+            let committed = {
+                let mut live = self.inner.live.lock().expect("tasks lock");
+                live.insert(record.task_id.clone(), record.clone());
+                self.inner.writer.queue(record.clone())
+            };
+            if !stored {
+                // The first decision is durable before the instance hears of the task.
+                if let Err(err) = committed.wait().await {
+                    self.inner.live.lock().expect("tasks lock").remove(&record.task_id);
+                    self.note_sent(&ti_uuid, -1);
+                    return Err(err);
+                }
+                stored = true;
+            }
+            let body = serde_json::json!({
+                "task_id": record.task_id,
+                "model_name": record.model_name,
+                "task_input": record.task_input,
+                "metadata": record.metadata,
+                "ti_uuid": ti_uuid,
+            });
+            match self.inner.client.submit(&url, &body).await {
+                Ok(()) => {
+                    self.update(&record.task_id, |t| {
+                        if t.status == TaskStatus::Queued && t.ti_uuid.as_deref() == Some(&ti_uuid) {
+                            t.status = TaskStatus::Scheduled;
+                            true
+                        } else {
+                            false
+                        }
+                    });
+                    return Ok(ti_uuid);
+                }
+                Err(reason) => {
+                    tracing::warn!(task = %record.task_id, ti = %ti_uuid, %reason, "task instance refused a task; routing it elsewhere");
+                    self.note_sent(&ti_uuid, -1);
+                    if reason.starts_with("connection") || reason == "timed out" {
+                        self.unreachable(&ti_uuid, &reason);
+                    }
+                    avoid.push(ti_uuid);
+                }
+            }
+        }
+    }
+
+    /// The instances serving `model` as a strategy sees them, minus `avoid`.
+    fn candidates(&self, model: &str, avoid: &[String]) -> Vec<weft_runtime::Instance> {
+        let instances = self.inner.instances.read().expect("instances lock");
+        let mut list: Vec<_> = instances
+            .values()
+            .filter(|ti| ti.model_name == model && !avoid.contains(&ti.ti_uuid))
+            .map(TaskInstance::view)
+            .collect();
+        list.sort_by(|a, b| a.id.cmp(&b.id));
+        list
+    }
+
+    async fn decide(
+        &self,
+        record: &TaskRecord,
+        candidates: &[weft_runtime::Instance],
+    ) -> Result<String> {
+        let task = weft_runtime::Task {
+            id: record.task_id.clone(),
+            model: record.model_name.clone(),
+            metadata: record.metadata.to_string(),
+        };
+        let started = Instant::now();
+        let chosen = self.inner.strategies.select(&task, candidates).await;
+        let micros = started.elapsed().as_secs_f32() * 1e6;
+        let mut decisions = self.inner.decisions.lock().expect("decisions lock");
+        if decisions.len() == KEEP_DECISIONS {
+            decisions.pop_front();
+        }
+        decisions.push_back(micros);
+        chosen
+    }
+
+    /// Counts a task onto (`+1`) or off (`-1`) an instance; returns the instance's URL.
+    fn note_sent(&self, ti_uuid: &str, delta: i32) -> String {
+        let mut instances = self.inner.instances.write().expect("instances lock");
+        let Some(ti) = instances.get_mut(ti_uuid) else {
+            return String::new();
+        };
+        ti.in_flight = ti.in_flight.saturating_add_signed(delta);
+        if delta > 0 {
+            // Its own prediction no longer counts this task.
+            ti.reported = None;
+        }
+        ti.url()
+    }
+
+    /// Changes a live task and queues the change for storing; `change` says whether it did.
+    fn update(&self, task_id: &str, change: impl FnOnce(&mut TaskRecord) -> bool) -> Option<tasks::Committed> {
+        let mut live = self.inner.live.lock().expect("tasks lock");
+        let task = live.get_mut(task_id)?;
+        change(task).then(|| self.inner.writer.queue(task.clone()))
+    }
+
+    /// Fails a live task with `reason` and forgets it once stored.
+    async fn fail_task(&self, task_id: &str, reason: &str) {
+        let committed = self.update(task_id, |t| {
+            t.error = Some(reason.to_string());
+            t.finish(TaskStatus::Failed);
+            true
+        });
+        tracing::warn!(task = %task_id, reason, "task failed");
+        if let Some(c) = committed {
+            let _ = c.wait().await;
+        }
+        self.inner.live.lock().expect("tasks lock").remove(task_id);
+    }
+
+    /// Marks an instance unhealthy at once (it refused a connection) and re-routes its tasks.
+    fn unreachable(&self, ti_uuid: &str, reason: &str) {
+        let newly = {
+            let mut instances = self.inner.instances.write().expect("instances lock");
+            match instances.get_mut(ti_uuid) {
+                Some(ti) if ti.healthy => {
+                    ti.healthy = false;
+                    ti.failures = self.inner.config.unhealthy_after;
+                    true
+                }
+                _ => false,
+            }
+        };
+        if newly {
+            tracing::warn!(ti = %ti_uuid, reason, "task instance unreachable; marked unhealthy");
+            let scheduler = self.clone();
+            let reason = format!("its task instance became unreachable ({reason})");
+            let ti_uuid = ti_uuid.to_string();
+            tokio::spawn(async move { scheduler.reroute_held(&ti_uuid, &reason).await });
+        }
+    }
+
+    /// Routes every unfinished task held by `ti_uuid` to another instance, or fails it.
+    async fn reroute_held(&self, ti_uuid: &str, reason: &str) {
+        let held: Vec<String> = self
+            .inner
+            .live
+            .lock()
+            .expect("tasks lock")
+            .values()
+            .filter(|t| !t.status.is_finished() && t.ti_uuid.as_deref() == Some(ti_uuid))
+            .map(|t| t.task_id.clone())
+            .collect();
+        if held.is_empty() {
+            return;
+        }
+        tracing::info!(ti = %ti_uuid, tasks = held.len(), reason, "routing held tasks again");
+        if let Some(ti) = self
+            .inner
+            .instances
+            .write()
+            .expect("instances lock")
+            .get_mut(ti_uuid)
+        {
+            ti.in_flight = 0;
+        }
+        for task_id in held {
+            self.reroute(&task_id, Some((ti_uuid, reason))).await;
+        }
+    }
+
+    /// Routes a stored task again, away from `from` when given.
+    async fn reroute(&self, task_id: &str, from: Option<(&str, &str)>) {
+        let record = self.inner.live.lock().expect("tasks lock").get(task_id).cloned();
+        let Some(record) = record else { return };
+        if record.status.is_finished() {
+            return;
+        }
+        let avoid: Vec<String> = from.iter().map(|(ti, _)| ti.to_string()).collect();
+        if let Err(err) = self.route(record, &avoid).await {
+            let why = match from {
+                Some((_, reason)) => format!("{reason}; {}", err.message),
+                None => err.message,
+            };
+            self.fail_task(task_id, &why).await;
+        }
+    }
+
+    /// Records a completion reported by the instance that ran the task.
+    pub async fn complete(&self, report: Completion) -> Result<TaskView> {
+        let task_id = report.task_id.trim().to_string();
+        let outcome = {
+            let mut live = self.inner.live.lock().expect("tasks lock");
+            match live.get_mut(&task_id) {
+                None => None,
+                Some(t) => Some(
+                    if t.ti_uuid.as_deref() != Some(report.instance_id.as_str()) {
+                        Err(wrong_instance(t, &report.instance_id))
+                    } else if t.status.is_finished() {
+                        Ok((TaskView::from(&*t), None))
+                    } else {
+                        t.result = report.result.clone();
+                        t.execution_ms = Some(report.execution_time);
+                        t.error = report.error.clone();
+                        t.finish(if report.error.is_some() {
+                            TaskStatus::Failed
+                        } else {
+                            TaskStatus::Completed
+                        });
+                        Ok((TaskView::from(&*t), Some(self.inner.writer.queue(t.clone()))))
+                    },
+                ),
+            }
+        };
+        let (view, committed) = match outcome {
+            Some(result) => result?,
+            None => {
+                let Some(stored) = tasks::get(&self.inner.store, &task_id).await? else {
+                    return Err(task_not_found(&task_id));
+                };
+                if stored.ti_uuid.as_deref() != Some(report.instance_id.as_str()) {
+                    return Err(wrong_instance(&stored, &report.instance_id));
+                }
+                // Already recorded: a repeated report changes nothing.
+                return Ok(TaskView::from(&stored));
+            }
+        };
+        let Some(committed) = committed else {
+            return Ok(view);
+        };
+        committed.wait().await?;
+        self.inner.live.lock().expect("tasks lock").remove(&task_id);
+        self.note_sent(&report.instance_id, -1);
+        if let Some(trace) = &self.inner.trace {
+            trace.record(&TraceEvent::Complete {
+                at_ms: trace::now(),
+                task_id: task_id.clone(),
+                instance_id: report.instance_id.clone(),
+                execution_ms: report.execution_time,
+            });
+        }
+        let completion = weft_runtime::Completion {
+            task_id,
+            instance_id: report.instance_id,
+            execution_ms: report.execution_time,
+            success: report.error.is_none(),
+        };
+        self.inner
+            .strategies
+            .observe(&view.model_name, &completion)
+            .await;
+        Ok(view)
+    }
+
+    /// A task by id, live or stored.
+    pub async fn query(&self, task_id: &str) -> Result<TaskView> {
+        let task_id = task_id.trim();
+        if let Some(t) = self.inner.live.lock().expect("tasks lock").get(task_id) {
+            return Ok(TaskView::from(t));
+        }
+        tasks::get(&self.inner.store, task_id)
+            .await?
+            .map(|t| TaskView::from(&t))
+            .ok_or_else(|| task_not_found(task_id))
+    }
+
+    /// The predicted wait on every instance (of `model` when given).
+    pub async fn queue_info(&self, model: Option<&str>) -> Result<Vec<QueueItem>> {
+        let instances: Vec<_> = self
+            .instances()
+            .into_iter()
+            .filter(|ti| model.is_none_or(|m| ti.model_name == m))
+            .collect();
+        if let Some(m) = model
+            && instances.is_empty()
+        {
+            return Err(Error::new(
+                Code::SchedulerUnknownModel,
+                format!("no task instance serves model '{m}'"),
+            ));
+        }
+        let mut items = Vec::with_capacity(instances.len());
+        for ti in instances {
+            let p = self.inner.strategies.predict(&ti.view()).await?;
+            items.push(QueueItem {
+                model_name: ti.model_name,
+                ti_uuid: ti.ti_uuid,
+                waiting_time_expect: p.expected_ms,
+                waiting_time_error: p.error_ms,
+            });
+        }
+        Ok(items)
+    }
+
+    /// Decision latency over the most recent decisions.
+    pub fn stats(&self) -> DecisionStats {
+        let mut all: Vec<f32> = self
+            .inner
+            .decisions
+            .lock()
+            .expect("decisions lock")
+            .iter()
+            .copied()
+            .collect();
+        all.sort_by(f32::total_cmp);
+        let at = |q: f64| -> f64 {
+            if all.is_empty() {
+                return 0.0;
+            }
+            let i = ((all.len() as f64 * q).ceil() as usize).clamp(1, all.len()) - 1;
+            f64::from(all[i])
+        };
+        DecisionStats {
+            decisions: all.len(),
+            p50_us: at(0.5),
+            p99_us: at(0.99),
+            max_us: all.last().copied().map(f64::from).unwrap_or_default(),
+        }
+    }
+
+    async fn register_from_file(&self, path: &std::path::Path) -> Result<()> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::internal(format!("cannot read the scheduler config {}: {e}", path.display()))
+        })?;
+        let file: InstancesFile = if path.extension().is_some_and(|e| e == "toml") {
+            toml_instances(&text)
+        } else {
+            serde_norway::from_str(&text).map_err(|e| e.to_string())
+        }
+        .map_err(|e| {
+            Error::internal(format!("the scheduler config {} is invalid: {e}", path.display()))
+        })?;
+        for ti in file.instances {
+            match self.register(&ti.host, ti.port, ti.model_name.as_deref()).await {
+                Ok((id, _)) => tracing::info!(ti = %id, host = %ti.host, port = ti.port, "instance from the scheduler config"),
+                Err(err) => tracing::warn!(host = %ti.host, port = ti.port, %err, "instance from the scheduler config not registered"),
+            }
+        }
+        Ok(())
+    }
+
+    /// One round of health checks.
+    async fn check_health(&self) {
+        let targets: Vec<(String, String)> = self
+            .instances()
+            .into_iter()
+            .map(|ti| (ti.ti_uuid.clone(), ti.url()))
+            .collect();
+        let client = &self.inner.client;
+        let checks = targets.iter().map(|(id, url)| async move {
+            let answer = match client.info(url).await {
+                Ok(_) => Ok(client.predict(url).await.ok()),
+                Err(reason) => Err(reason),
+            };
+            (id, answer)
+        });
+        let results = futures::future::join_all(checks).await;
+        let mut lost = Vec::new();
+        {
+            let mut instances = self.inner.instances.write().expect("instances lock");
+            for (id, answer) in results {
+                let Some(ti) = instances.get_mut(id) else { continue };
+                match answer {
+                    Ok(reported) => {
+                        if !ti.healthy {
+                            tracing::info!(ti = %id, url = %ti.url(), "task instance answers again; healthy");
+                        }
+                        ti.healthy = true;
+                        ti.failures = 0;
+                        ti.reported = reported;
+                    }
+                    Err(reason) => {
+                        ti.failures = ti.failures.saturating_add(1);
+                        if ti.healthy && ti.failures >= self.inner.config.unhealthy_after {
+                            ti.healthy = false;
+                            tracing::warn!(ti = %id, url = %ti.url(), %reason, "task instance unhealthy");
+                            lost.push((id.clone(), reason));
+                        }
+                    }
+                }
+            }
+        }
+        for (id, reason) in lost {
+            let why = format!("its task instance became unreachable ({reason})");
+            self.reroute_held(&id, &why).await;
+        }
+    }
+}
+
+fn toml_instances(text: &str) -> Result<InstancesFile, String> {
+    use figment::providers::{Format as _, Toml};
+    figment::Figment::from(Toml::string(text))
+        .extract()
+        .map_err(|e| e.to_string())
+}
+
+/// Polls instances until the scheduler is dropped; purges expired tasks now and then.
+async fn health_loop(inner: Weak<Inner>) {
+    let mut last_purge = Instant::now() - Duration::from_secs(3600);
+    loop {
+        let Some(inner) = inner.upgrade() else { return };
+        let interval = Duration::from_millis(inner.config.health_interval_ms.max(50));
+        let scheduler = Scheduler { inner };
+        scheduler.check_health().await;
+        if last_purge.elapsed() > Duration::from_secs(600) {
+            last_purge = Instant::now();
+            let hours = scheduler.inner.config.retention_hours;
+            let before = now_ms() - i64::try_from(hours * 3_600_000).unwrap_or(i64::MAX);
+            match tasks::purge(&scheduler.inner.store, before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(tasks = n, "expired scheduler tasks purged"),
+                Err(err) => tracing::warn!(%err, "cannot purge expired scheduler tasks"),
+            }
+        }
+        drop(scheduler);
+        tokio::time::sleep(interval).await;
+    }
+}
+
+fn parse_uuid(field: &str, text: &str) -> Result<String> {
+    uuid::Uuid::parse_str(text.trim())
+        .map(|u| u.to_string())
+        .map_err(|e| Error::invalid_field(field, format!("'{text}' is not a UUID: {e}")))
+}
+
+fn task_not_found(task_id: &str) -> Error {
+    Error::new(
+        Code::SchedulerTaskNotFound,
+        format!("task '{task_id}' not found"),
+    )
+    .details(serde_json::json!({ "task_id": task_id }))
+    .hint("task ids come from POST /queue/submit; finished tasks are kept for the configured retention")
+}
+
+fn wrong_instance(task: &TaskRecord, reporter: &str) -> Error {
+    Error::new(
+        Code::SchedulerWrongInstance,
+        format!(
+            "task '{}' is held by instance {}, not {reporter}",
+            task.task_id,
+            task.ti_uuid.as_deref().unwrap_or("(none)")
+        ),
+    )
+    .details(serde_json::json!({ "task_id": task.task_id, "scheduled_ti": task.ti_uuid }))
+}

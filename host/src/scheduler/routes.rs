@@ -1,0 +1,420 @@
+//! HTTP routes of the scheduler.
+//!
+//! The SwarmPilot paths (`/health`, `/ti/*`, `/queue/*`, `/task/query`, `/notify/*`) keep the
+//! exact paths and fields SwarmPilot clients and task instances use, at the root of the
+//! scheduler's listener. Their errors carry `"status": "error"` (and FastAPI's `detail`) next to
+//! Weft's code, message and hint. Callers from a trusted network need no token, as SwarmPilot
+//! clients send none; others need a Bearer token, and an admin's for registering instances.
+//! The admin API lives under `/api/v1/scheduler`.
+
+use super::{Completion, DecisionStats, QueueItem, TaskView};
+use crate::api::extract::{Json, Query};
+use crate::auth::Caller;
+use crate::error::{Error, Result};
+use crate::scheduler::instances::TaskInstance;
+use crate::scheduler::strategies::{ActiveView, InEffect};
+use crate::state::AppState;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+/// The SwarmPilot paths, served at the root of the scheduler's listener.
+pub fn swarmpilot_router(state: AppState) -> OpenApiRouter<AppState> {
+    let guarded = OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(remove))
+        .routes(routes!(submit))
+        .routes(routes!(queue_info))
+        .routes(routes!(task_query))
+        .routes(routes!(task_complete))
+        .route_layer(axum::middleware::from_fn_with_state(state, trusted_or_token));
+    OpenApiRouter::new().routes(routes!(health)).merge(guarded)
+}
+
+/// The admin API under `/api/v1`; all routes require a token.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_instances))
+        .routes(routes!(list_strategies))
+        .routes(routes!(activate, deactivate))
+        .routes(routes!(stats))
+}
+
+/// An error answer in the SwarmPilot shape.
+pub struct SpError(Error);
+
+impl From<Error> for SpError {
+    fn from(err: Error) -> Self {
+        Self(err)
+    }
+}
+
+impl SpError {
+    fn body(&self) -> Value {
+        let e = &self.0;
+        json!({
+            "status": "error",
+            "message": e.message,
+            "detail": e.message,
+            "code": e.code.as_string(),
+            "details": e.details.clone().unwrap_or_else(|| json!({})),
+            "hint": e.hint,
+        })
+    }
+
+    /// The seed answers some failures with 200 and `"status": "error"`.
+    fn with_ok_status(self, extra: Value) -> Response {
+        let mut body = self.body();
+        if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
+            body.extend(extra);
+        }
+        (StatusCode::OK, axum::Json(body)).into_response()
+    }
+}
+
+impl IntoResponse for SpError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.code.status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, axum::Json(self.body())).into_response()
+    }
+}
+
+/// A JSON body whose rejection is a [`SpError`].
+pub struct SpJson<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for SpJson<T> {
+    type Rejection = SpError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, SpError> {
+        let Json(value) = Json::<T>::from_request(req, state).await?;
+        Ok(Self(value))
+    }
+}
+
+/// Query parameters whose rejection is a [`SpError`].
+pub struct SpQuery<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for SpQuery<T> {
+    type Rejection = SpError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, SpError> {
+        let Query(value) = Query::<T>::from_request_parts(parts, state).await?;
+        Ok(Self(value))
+    }
+}
+
+/// Lets trusted networks through; asks everyone else for a token (an admin's to register).
+async fn trusted_or_token(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let trusted = peer.is_some_and(|ip| {
+        state
+            .config
+            .scheduler
+            .trusted_networks
+            .iter()
+            .any(|n| n.contains(&ip))
+    });
+    if trusted {
+        return next.run(request).await;
+    }
+    let admin_only = request.uri().path().starts_with("/ti/");
+    let token = crate::api::auth::bearer_token(request.headers()).map(str::to_string);
+    let caller = async {
+        let caller = state.auth.authenticate(&token?).await?;
+        if admin_only {
+            caller.require_admin()?;
+        }
+        Ok::<_, Error>(caller)
+    }
+    .await;
+    match caller {
+        Ok(caller) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
+        Err(err) => SpError(err).into_response(),
+    }
+}
+
+/// Scheduler health (public).
+#[utoipa::path(get, path = "/health", tag = "scheduler (SwarmPilot)",
+    responses((status = 200, body = Object, example = json!({"status": "healthy", "service": "scheduler", "version": "0.1.0"}))))]
+async fn health() -> axum::Json<Value> {
+    axum::Json(json!({
+        "status": "healthy",
+        "service": "scheduler",
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+struct RegisterRequest {
+    host: String,
+    port: u16,
+    /// The model it serves; by default what its `GET /info` says.
+    #[serde(default)]
+    model_name: Option<String>,
+}
+
+/// Register a task instance (idempotent: the same host and port get the same `ti_uuid`).
+#[utoipa::path(post, path = "/ti/register", tag = "scheduler (SwarmPilot)", request_body = RegisterRequest,
+    responses((status = 200, description = "`status` is `success` or `error` (unreachable instance)", body = Object)))]
+async fn register(
+    State(state): State<AppState>,
+    SpJson(body): SpJson<RegisterRequest>,
+) -> Result<Response, SpError> {
+    match state
+        .scheduler
+        .register(&body.host, body.port, body.model_name.as_deref())
+        .await
+    {
+        Ok((ti_uuid, created)) => Ok(axum::Json(json!({
+            "status": "success",
+            "message": if created { "task instance registered" } else { "task instance already registered" },
+            "ti_uuid": ti_uuid,
+        }))
+        .into_response()),
+        Err(err) if err.code == crate::error::Code::SchedulerInstanceUnreachable => {
+            Ok(SpError(err).with_ok_status(json!({ "ti_uuid": null })))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+struct RemoveRequest {
+    ti_uuid: String,
+}
+
+/// Remove a task instance; the tasks it held are routed to others or failed with the reason.
+#[utoipa::path(post, path = "/ti/remove", tag = "scheduler (SwarmPilot)", request_body = RemoveRequest,
+    responses((status = 200, description = "`status` is `success` or `error` (unknown instance)", body = Object),
+              (status = 422, description = "not a UUID", body = Object)))]
+async fn remove(
+    State(state): State<AppState>,
+    SpJson(body): SpJson<RemoveRequest>,
+) -> Result<Response, SpError> {
+    match state.scheduler.remove(&body.ti_uuid).await {
+        Ok(()) => Ok(axum::Json(json!({
+            "status": "success",
+            "message": "task instance removed",
+            "ti_uuid": body.ti_uuid.trim(),
+        }))
+        .into_response()),
+        Err(err) if err.code == crate::error::Code::SchedulerUnknownInstance => {
+            Ok(SpError(err).with_ok_status(json!({ "ti_uuid": body.ti_uuid })))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+struct SubmitRequest {
+    model_name: String,
+    #[schema(value_type = Object)]
+    task_input: serde_json::Map<String, Value>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    metadata: serde_json::Map<String, Value>,
+}
+
+/// Submit a task: the active strategy picks an instance serving the model.
+#[utoipa::path(post, path = "/queue/submit", tag = "scheduler (SwarmPilot)", request_body = SubmitRequest,
+    responses((status = 200, body = Object, example = json!({"status": "success", "task_id": "…", "scheduled_ti": "…"})),
+              (status = 503, description = "no healthy instance serves the model", body = Object)))]
+async fn submit(
+    State(state): State<AppState>,
+    SpJson(body): SpJson<SubmitRequest>,
+) -> Result<axum::Json<Value>, SpError> {
+    let submitted = state
+        .scheduler
+        .submit(
+            &body.model_name,
+            Value::Object(body.task_input),
+            Value::Object(body.metadata),
+        )
+        .await?;
+    Ok(axum::Json(json!({
+        "status": "success",
+        "task_id": submitted.task_id,
+        "scheduled_ti": submitted.ti_uuid,
+    })))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct ModelParam {
+    /// Only this model's instances.
+    model_name: Option<String>,
+}
+
+/// Predicted waiting time of every instance (ms), from the active strategy.
+#[utoipa::path(get, path = "/queue/info", tag = "scheduler (SwarmPilot)", params(ModelParam),
+    responses((status = 200, body = Object), (status = 404, description = "no instance serves the model", body = Object)))]
+async fn queue_info(
+    State(state): State<AppState>,
+    SpQuery(params): SpQuery<ModelParam>,
+) -> Result<axum::Json<Value>, SpError> {
+    let queues: Vec<QueueItem> = state
+        .scheduler
+        .queue_info(params.model_name.as_deref())
+        .await?;
+    Ok(axum::Json(json!({ "status": "success", "queues": queues })))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct TaskParam {
+    task_id: String,
+}
+
+/// A task's state, instance and result.
+#[utoipa::path(get, path = "/task/query", tag = "scheduler (SwarmPilot)", params(TaskParam),
+    responses((status = 200, body = TaskView), (status = 404, description = "unknown task", body = Object)))]
+async fn task_query(
+    State(state): State<AppState>,
+    SpQuery(params): SpQuery<TaskParam>,
+) -> Result<axum::Json<TaskView>, SpError> {
+    Ok(axum::Json(state.scheduler.query(&params.task_id).await?))
+}
+
+/// Report a finished task (called by the instance that ran it).
+#[utoipa::path(post, path = "/notify/task_complete", tag = "scheduler (SwarmPilot)", request_body = Completion,
+    responses((status = 200, body = Object), (status = 404, description = "unknown task", body = Object),
+              (status = 409, description = "reported by another instance than the one holding it", body = Object)))]
+async fn task_complete(
+    State(state): State<AppState>,
+    SpJson(report): SpJson<Completion>,
+) -> Result<axum::Json<Value>, SpError> {
+    let task = state.scheduler.complete(report).await?;
+    Ok(axum::Json(json!({
+        "status": "success",
+        "message": "completion recorded",
+        "task_id": task.task_id,
+        "task_status": task.task_status,
+    })))
+}
+
+/// Registered task instances and their health.
+#[utoipa::path(get, path = "/scheduler/instances", tag = "scheduler",
+    responses((status = 200, body = Vec<TaskInstance>)))]
+async fn list_instances(State(state): State<AppState>) -> Json<Vec<TaskInstance>> {
+    Json(state.scheduler.instances())
+}
+
+/// A strategy plugin that can be activated.
+#[derive(Debug, serde::Serialize, ToSchema)]
+struct Available {
+    name: String,
+    version: String,
+    builtin: bool,
+    #[schema(value_type = Object)]
+    description: Value,
+}
+
+/// Strategies available, in effect (globally and per model), and recently deactivated.
+#[derive(Debug, serde::Serialize, ToSchema)]
+struct StrategiesView {
+    available: Vec<Available>,
+    #[serde(flatten)]
+    in_effect: InEffect,
+}
+
+/// Scheduling strategies: available, in effect, recently deactivated.
+#[utoipa::path(get, path = "/scheduler/strategies", tag = "scheduler",
+    responses((status = 200, body = StrategiesView)))]
+async fn list_strategies(State(state): State<AppState>) -> Result<Json<StrategiesView>> {
+    let available = state
+        .plugins
+        .list()
+        .await?
+        .into_iter()
+        .filter(|p| p.kind == "strategy")
+        .map(|p| Available {
+            name: p.name,
+            version: p.version,
+            builtin: p.builtin,
+            description: p.description,
+        })
+        .collect();
+    Ok(Json(StrategiesView {
+        available,
+        in_effect: state.scheduler.strategies().in_effect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ActivateRequest {
+    /// `name` (newest version) or `name@version`.
+    strategy: String,
+    /// Only for this model; every model without its own strategy when absent.
+    #[serde(default)]
+    model_name: Option<String>,
+}
+
+/// Activate a strategy globally or for one model (admin). Atomic: decisions under way finish
+/// on the old strategy, the next ones use the new.
+#[utoipa::path(put, path = "/scheduler/strategies/active", tag = "scheduler", request_body = ActivateRequest,
+    responses((status = 200, body = ActiveView), (status = 403, body = crate::api::ErrorBody),
+              (status = 404, body = crate::api::ErrorBody)))]
+async fn activate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<ActivateRequest>,
+) -> Result<Json<ActiveView>> {
+    caller.require_admin()?;
+    let view = state
+        .scheduler
+        .strategies()
+        .activate(&body.strategy, body.model_name.as_deref(), &caller.name)
+        .await?;
+    Ok(Json(view))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct DeactivateParams {
+    /// The model whose own strategy is dropped (the global one then serves it).
+    model_name: String,
+}
+
+/// Drop a model's own strategy (admin).
+#[utoipa::path(delete, path = "/scheduler/strategies/active", tag = "scheduler", params(DeactivateParams),
+    responses((status = 204), (status = 404, body = crate::api::ErrorBody)))]
+async fn deactivate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<DeactivateParams>,
+) -> Result<StatusCode> {
+    caller.require_admin()?;
+    state
+        .scheduler
+        .strategies()
+        .clear(&params.model_name)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Decision latency of the strategy calls (recent decisions).
+#[utoipa::path(get, path = "/scheduler/stats", tag = "scheduler",
+    responses((status = 200, body = DecisionStats)))]
+async fn stats(State(state): State<AppState>) -> Json<DecisionStats> {
+    Json(state.scheduler.stats())
+}

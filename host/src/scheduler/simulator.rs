@@ -1,0 +1,330 @@
+//! A SwarmPilot TaskInstance simulator (`weft task-instance`): serves one model, runs queued
+//! tasks in order with service times drawn from a distribution, and reports each completion
+//! to the scheduler. Tests and the benchmark use it as a real instance process would be used.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+/// How long a task takes, drawn per task.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ServiceTime {
+    /// Always this many ms.
+    Constant(f64),
+    /// Exponential with this mean (ms).
+    Exponential(f64),
+    /// Normal (clamped at 0) with this mean and standard deviation (ms).
+    Normal(f64, f64),
+    /// Uniform between the two bounds (ms).
+    Uniform(f64, f64),
+}
+
+impl FromStr for ServiceTime {
+    type Err = String;
+
+    /// `50ms`, `const:50ms`, `exp:50ms`, `normal:50ms,10ms` or `uniform:10ms,90ms`.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let ms = |t: &str| -> Result<f64, String> {
+            humantime::parse_duration(t.trim())
+                .map(|d| d.as_secs_f64() * 1e3)
+                .map_err(|e| format!("'{t}' is not a duration (like 50ms or 1.5s): {e}"))
+        };
+        let (kind, args) = text.split_once(':').unwrap_or(("const", text));
+        let pair = |args: &str| -> Result<(f64, f64), String> {
+            let (a, b) = args
+                .split_once(',')
+                .ok_or_else(|| format!("'{kind}' takes two durations: {kind}:A,B"))?;
+            Ok((ms(a)?, ms(b)?))
+        };
+        match kind {
+            "const" => Ok(Self::Constant(ms(args)?)),
+            "exp" => Ok(Self::Exponential(ms(args)?)),
+            "normal" => pair(args).map(|(m, s)| Self::Normal(m, s)),
+            "uniform" => {
+                let (lo, hi) = pair(args)?;
+                if lo > hi {
+                    return Err("uniform:A,B needs A <= B".into());
+                }
+                Ok(Self::Uniform(lo, hi))
+            }
+            other => Err(format!(
+                "unknown distribution '{other}': use const, exp, normal or uniform"
+            )),
+        }
+    }
+}
+
+impl ServiceTime {
+    /// One draw, in ms.
+    pub fn sample(&self, rng: &mut impl rand::Rng) -> f64 {
+        let u: f64 = rng.random_range(f64::EPSILON..1.0);
+        match *self {
+            Self::Constant(ms) => ms,
+            Self::Exponential(mean) => -mean * u.ln(),
+            Self::Normal(mean, sd) => {
+                let v: f64 = rng.random();
+                let z = (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos();
+                (mean + sd * z).max(0.0)
+            }
+            Self::Uniform(lo, hi) => lo + (hi - lo) * u,
+        }
+    }
+
+    /// Mean and standard deviation, in ms.
+    pub fn moments(&self) -> (f64, f64) {
+        match *self {
+            Self::Constant(ms) => (ms, 0.0),
+            Self::Exponential(mean) => (mean, mean),
+            Self::Normal(mean, sd) => (mean, sd),
+            Self::Uniform(lo, hi) => ((lo + hi) / 2.0, (hi - lo) / 12f64.sqrt()),
+        }
+    }
+}
+
+/// What the simulated instance serves and where it reports.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub model: String,
+    pub service: ServiceTime,
+    /// Tasks run at once.
+    pub workers: usize,
+    /// Base URL of the scheduler to notify of completions.
+    pub scheduler: Option<String>,
+    /// Bearer token for the scheduler, when this instance is not on a trusted network.
+    pub token: Option<String>,
+}
+
+struct Job {
+    task_id: String,
+    task_input: Value,
+    ti_uuid: Option<String>,
+}
+
+struct Sim {
+    config: SimConfig,
+    jobs: mpsc::UnboundedSender<Job>,
+    /// Tasks queued or running.
+    queued: AtomicU64,
+    done: AtomicU64,
+    results: Mutex<HashMap<String, Value>>,
+    /// The id the scheduler gave this instance (from registering or from submits).
+    ti_uuid: Mutex<Option<String>>,
+    http: reqwest::Client,
+}
+
+/// Serves the simulator on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    config: SimConfig,
+    ti_uuid: Option<String>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (jobs, rx) = mpsc::unbounded_channel();
+    let sim = Arc::new(Sim {
+        jobs,
+        queued: AtomicU64::new(0),
+        done: AtomicU64::new(0),
+        results: Mutex::default(),
+        ti_uuid: Mutex::new(ti_uuid),
+        http: reqwest::Client::new(),
+        config,
+    });
+    let rx = Arc::new(tokio::sync::Mutex::new(rx));
+    for _ in 0..sim.config.workers.max(1) {
+        tokio::spawn(work(sim.clone(), rx.clone()));
+    }
+    let app = Router::new()
+        .route("/info", get(info))
+        .route("/health", get(info))
+        .route("/queue/submit", post(submit))
+        .route("/queue/predict", post(predict))
+        .route("/results/{task_id}", get(result))
+        .with_state(sim);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Registers an instance at `addr` with the scheduler and returns its `ti_uuid`.
+pub async fn register(
+    scheduler: &str,
+    token: Option<&str>,
+    addr: std::net::SocketAddr,
+    model: &str,
+) -> anyhow::Result<String> {
+    let mut request = reqwest::Client::new()
+        .post(format!("{}/ti/register", scheduler.trim_end_matches('/')))
+        .json(&json!({"host": addr.ip().to_string(), "port": addr.port(), "model_name": model}));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let body: Value = request.send().await?.json().await?;
+    match (body["status"].as_str(), body["ti_uuid"].as_str()) {
+        (Some("success"), Some(id)) => Ok(id.to_string()),
+        _ => anyhow::bail!("the scheduler refused the registration: {body}"),
+    }
+}
+
+async fn info(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    let queued = sim.queued.load(Ordering::Relaxed);
+    Json(json!({
+        "model_name": sim.config.model,
+        "queue_length": queued,
+        "completed": sim.done.load(Ordering::Relaxed),
+        "status": if queued > 0 { "running" } else { "idle" },
+        "ti_uuid": *sim.ti_uuid.lock().expect("id lock"),
+    }))
+}
+
+#[derive(Deserialize)]
+struct Submit {
+    task_id: String,
+    #[serde(default)]
+    model_name: Option<String>,
+    #[serde(default)]
+    task_input: Value,
+    #[serde(default)]
+    ti_uuid: Option<String>,
+}
+
+async fn submit(State(sim): State<Arc<Sim>>, body: axum::body::Bytes) -> Response {
+    let job: Submit = match serde_json::from_slice(&body) {
+        Ok(job) => job,
+        Err(e) => {
+            return (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(json!({"status": "error", "message": format!("bad submit: {e}")})),
+            )
+                .into_response();
+        }
+    };
+    if let Some(model) = &job.model_name
+        && model != &sim.config.model
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"status": "error", "message": format!("this instance serves '{}', not '{model}'", sim.config.model)})),
+        )
+            .into_response();
+    }
+    let queue_size = sim.queued.fetch_add(1, Ordering::Relaxed) + 1;
+    let task_id = job.task_id.clone();
+    let _ = sim.jobs.send(Job {
+        task_id: job.task_id,
+        task_input: job.task_input,
+        ti_uuid: job.ti_uuid,
+    });
+    Json(json!({"status": "success", "task_id": task_id, "queue_size": queue_size})).into_response()
+}
+
+async fn predict(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    let queued = sim.queued.load(Ordering::Relaxed);
+    let (mean, sd) = sim.config.service.moments();
+    let ahead = (queued + 1) as f64 / sim.config.workers.max(1) as f64;
+    Json(json!({
+        "expected_ms": mean * ahead,
+        "error_ms": sd * ahead.sqrt(),
+        "queue_size": queued,
+    }))
+}
+
+async fn result(State(sim): State<Arc<Sim>>, Path(task_id): Path<String>) -> Response {
+    match sim.results.lock().expect("results lock").get(&task_id) {
+        Some(r) => Json(r.clone()).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"status": "error", "message": format!("no result for task '{task_id}'")})),
+        )
+            .into_response(),
+    }
+}
+
+async fn work(sim: Arc<Sim>, rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Job>>>) {
+    loop {
+        let Some(job) = rx.lock().await.recv().await else {
+            return;
+        };
+        let ms = sim.config.service.sample(&mut rand::rng());
+        tokio::time::sleep(Duration::from_secs_f64(ms / 1e3)).await;
+        let result = json!({"model": sim.config.model, "output": job.task_input});
+        sim.results.lock().expect("results lock").insert(
+            job.task_id.clone(),
+            json!({"task_id": job.task_id, "status": "completed", "result": result, "execution_time": ms}),
+        );
+        sim.queued.fetch_sub(1, Ordering::Relaxed);
+        sim.done.fetch_add(1, Ordering::Relaxed);
+        let instance = job
+            .ti_uuid
+            .or_else(|| sim.ti_uuid.lock().expect("id lock").clone());
+        if let (Some(scheduler), Some(instance)) = (&sim.config.scheduler, instance) {
+            notify(&sim, scheduler, &job.task_id, &instance, ms, result).await;
+        }
+    }
+}
+
+/// Reports a completion, retrying a few times while the scheduler cannot be reached.
+async fn notify(sim: &Sim, scheduler: &str, task_id: &str, instance: &str, ms: f64, result: Value) {
+    let body = json!({"task_id": task_id, "instance_id": instance, "execution_time": ms, "result": result});
+    let url = format!("{}/notify/task_complete", scheduler.trim_end_matches('/'));
+    for attempt in 0..5u32 {
+        let mut request = sim.http.post(&url).json(&body);
+        if let Some(token) = &sim.config.token {
+            request = request.bearer_auth(token);
+        }
+        match request.send().await {
+            Ok(r) if r.status().is_success() => return,
+            Ok(r) => {
+                tracing::warn!(task = task_id, status = %r.status(), "the scheduler refused a completion");
+                return;
+            }
+            Err(err) => {
+                tracing::warn!(task = task_id, %err, attempt, "cannot reach the scheduler");
+                tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_distributions_and_refuses_nonsense() {
+        assert_eq!("50ms".parse(), Ok(ServiceTime::Constant(50.0)));
+        assert_eq!("exp:1s".parse(), Ok(ServiceTime::Exponential(1000.0)));
+        assert_eq!(
+            "normal:50ms,10ms".parse(),
+            Ok(ServiceTime::Normal(50.0, 10.0))
+        );
+        assert!("uniform:90ms,10ms".parse::<ServiceTime>().is_err());
+        assert!("gamma:1ms".parse::<ServiceTime>().is_err());
+        assert!("exp:fast".parse::<ServiceTime>().is_err());
+    }
+
+    #[test]
+    fn samples_match_their_moments() {
+        let mut rng = rand::rng();
+        for dist in [
+            ServiceTime::Exponential(40.0),
+            ServiceTime::Normal(40.0, 5.0),
+            ServiceTime::Uniform(20.0, 60.0),
+        ] {
+            let n = 20_000;
+            let mean = (0..n).map(|_| dist.sample(&mut rng)).sum::<f64>() / n as f64;
+            assert!((mean - 40.0).abs() < 2.0, "{dist:?}: mean {mean}");
+        }
+    }
+}

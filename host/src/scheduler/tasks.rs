@@ -1,0 +1,239 @@
+//! Routed tasks: their record, and the one writer that persists them in order.
+//!
+//! Every change to a task goes through [`Writer`], which batches whatever is waiting into one
+//! transaction (group commit): thousands of submits a second cost a few commits, and a task's
+//! changes reach the database in the order they were made.
+
+use crate::error::{Error, Result};
+use crate::store::{Store, now_ms};
+use serde::Serialize;
+use sqlx::Row as _;
+use sqlx::any::AnyRow;
+use tokio::sync::{mpsc, oneshot};
+use utoipa::ToSchema;
+
+/// Where a task is. `queued`: routed and stored, not yet accepted by its instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Queued,
+    Scheduled,
+    Completed,
+    Failed,
+}
+
+impl TaskStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Queued => "queued",
+            TaskStatus::Scheduled => "scheduled",
+            TaskStatus::Completed => "completed",
+            TaskStatus::Failed => "failed",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self> {
+        Ok(match text {
+            "queued" => TaskStatus::Queued,
+            "scheduled" => TaskStatus::Scheduled,
+            "completed" => TaskStatus::Completed,
+            "failed" => TaskStatus::Failed,
+            other => return Err(Error::internal(format!("unknown task status '{other}'"))),
+        })
+    }
+
+    pub fn is_finished(self) -> bool {
+        matches!(self, TaskStatus::Completed | TaskStatus::Failed)
+    }
+}
+
+/// One submitted task.
+#[derive(Debug, Clone)]
+pub struct TaskRecord {
+    pub task_id: String,
+    pub model_name: String,
+    /// The instance it was routed to last.
+    pub ti_uuid: Option<String>,
+    pub status: TaskStatus,
+    pub task_input: serde_json::Value,
+    pub metadata: serde_json::Value,
+    pub result: Option<serde_json::Value>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Unix milliseconds.
+    pub submit_time: i64,
+    pub finished_at: Option<i64>,
+    pub execution_ms: Option<f64>,
+    /// Instances it was handed to (more than one after a re-route).
+    pub attempts: i64,
+}
+
+impl TaskRecord {
+    pub fn new(
+        model_name: String,
+        task_input: serde_json::Value,
+        metadata: serde_json::Value,
+    ) -> Self {
+        Self {
+            task_id: uuid::Uuid::new_v4().to_string(),
+            model_name,
+            ti_uuid: None,
+            status: TaskStatus::Queued,
+            task_input,
+            metadata,
+            result: None,
+            error: None,
+            submit_time: now_ms(),
+            finished_at: None,
+            execution_ms: None,
+            attempts: 0,
+        }
+    }
+
+    /// Marks the task finished now.
+    pub fn finish(&mut self, status: TaskStatus) {
+        self.status = status;
+        self.finished_at = Some(now_ms());
+    }
+}
+
+const COLUMNS: &str = "task_id, model_name, ti_uuid, status, task_input, metadata, result, error, \
+                       submit_time, finished_at, execution_ms, attempts";
+
+fn from_row(row: &AnyRow) -> Result<TaskRecord> {
+    let json = |column: &str| -> Result<Option<serde_json::Value>> {
+        let text: Option<String> = row.try_get(column)?;
+        text.map(|t| {
+            serde_json::from_str(&t)
+                .map_err(|e| Error::internal(format!("stored task {column} is unreadable: {e}")))
+        })
+        .transpose()
+    };
+    Ok(TaskRecord {
+        task_id: row.try_get("task_id")?,
+        model_name: row.try_get("model_name")?,
+        ti_uuid: row.try_get("ti_uuid")?,
+        status: TaskStatus::parse(&row.try_get::<String, _>("status")?)?,
+        task_input: json("task_input")?.unwrap_or_default(),
+        metadata: json("metadata")?.unwrap_or_default(),
+        result: json("result")?,
+        error: row.try_get("error")?,
+        submit_time: row.try_get("submit_time")?,
+        finished_at: row.try_get("finished_at")?,
+        execution_ms: row.try_get("execution_ms")?,
+        attempts: row.try_get("attempts")?,
+    })
+}
+
+/// One stored task, if it exists.
+pub async fn get(store: &Store, task_id: &str) -> Result<Option<TaskRecord>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM scheduler_tasks WHERE task_id = $1"
+    ))
+    .bind(task_id)
+    .fetch_optional(store.pool())
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Every task not finished yet, oldest first: what a restarted scheduler picks up again.
+pub async fn unfinished(store: &Store) -> Result<Vec<TaskRecord>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM scheduler_tasks WHERE status IN ('queued', 'scheduled') \
+         ORDER BY submit_time"
+    ))
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Deletes tasks that finished before `before_ms`; returns how many.
+pub async fn purge(store: &Store, before_ms: i64) -> Result<u64> {
+    let done = sqlx::query("DELETE FROM scheduler_tasks WHERE finished_at < $1")
+        .bind(before_ms)
+        .execute(store.pool())
+        .await?;
+    Ok(done.rows_affected())
+}
+
+type Ack = oneshot::Sender<Result<()>>;
+
+
+/// The single writer of task records.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::UnboundedSender<(TaskRecord, Ack)>,
+}
+
+/// Most records written in one transaction.
+const BATCH: usize = 512;
+
+impl Writer {
+    /// Starts the writer task on `store`.
+    pub fn start(store: Store) -> Self {
+        let (tx, mut rx) = mpsc::unbounded_channel::<(TaskRecord, Ack)>();
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(BATCH);
+            while rx.recv_many(&mut batch, BATCH).await > 0 {
+                let result = save_all(&store, &batch).await;
+                if let Err(err) = &result {
+                    tracing::error!(%err, tasks = batch.len(), "cannot store scheduler tasks");
+                }
+                for (_, ack) in batch.drain(..) {
+                    let _ = ack.send(result.clone());
+                }
+            }
+        });
+        Self { tx }
+    }
+
+    /// Queues `record` for storing. Records queued in some order are stored in that order,
+    /// so queue while holding whatever lock orders the changes; wait for the commit after.
+    pub fn queue(&self, record: TaskRecord) -> Committed {
+        let (ack, done) = oneshot::channel();
+        let _ = self.tx.send((record, ack));
+        Committed(done)
+    }
+}
+
+/// The commit of a queued record.
+pub struct Committed(oneshot::Receiver<Result<()>>);
+
+impl Committed {
+    /// Waits until the record is in the database.
+    pub async fn wait(self) -> Result<()> {
+        self.0
+            .await
+            .map_err(|_| Error::internal("the task writer has stopped"))?
+    }
+}
+
+async fn save_all(store: &Store, batch: &[(TaskRecord, Ack)]) -> Result<()> {
+    let mut tx = store.pool().begin().await?;
+    for (t, _) in batch {
+        sqlx::query(&format!(
+            "INSERT INTO scheduler_tasks ({COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             ON CONFLICT (task_id) DO UPDATE SET ti_uuid = excluded.ti_uuid, \
+             status = excluded.status, result = excluded.result, error = excluded.error, \
+             finished_at = excluded.finished_at, execution_ms = excluded.execution_ms, \
+             attempts = excluded.attempts"
+        ))
+        .bind(&t.task_id)
+        .bind(&t.model_name)
+        .bind(&t.ti_uuid)
+        .bind(t.status.as_str())
+        .bind(t.task_input.to_string())
+        .bind(t.metadata.to_string())
+        .bind(t.result.as_ref().map(|r| r.to_string()))
+        .bind(&t.error)
+        .bind(t.submit_time)
+        .bind(t.finished_at)
+        .bind(t.execution_ms)
+        .bind(t.attempts)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
