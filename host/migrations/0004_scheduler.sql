@@ -20,7 +20,7 @@ CREATE TABLE scheduler_tasks (
     error        TEXT,
     submit_time  BIGINT NOT NULL,
     finished_at  BIGINT,
-    execution_ms DOUBLE PRECISION,
+    execution_us BIGINT,
     attempts     BIGINT NOT NULL
 );
 

@@ -32,7 +32,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             let stop = async move {
                 let _ = stopped.wait_for(|s| *s).await;
             };
-            if let Err(err) = api::serve(scheduler, app).with_graceful_shutdown(stop).await {
+            if let Err(err) = api::serve(scheduler, app)
+                .with_graceful_shutdown(stop)
+                .await
+            {
                 tracing::error!(%err, "the scheduler listener failed");
             }
         });

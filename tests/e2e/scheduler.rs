@@ -15,6 +15,11 @@ async fn scheduler_with(
     backend: Backend,
     customize: impl FnOnce(&mut weft::config::Config),
 ) -> TestServer {
+    // The scheduler's log is shown with a failing test's output.
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("weft=info")
+        .try_init();
     TestServer::start_with(backend, |c| {
         c.scheduler.health_interval_ms = 150;
         c.scheduler.unhealthy_after = 2;
@@ -38,7 +43,10 @@ fn assert_sp_error(status: StatusCode, body: &Value, want: u16, code: &str) {
     assert_eq!(status.as_u16(), want, "{body}");
     assert_eq!(body["status"], "error", "{body}");
     assert_eq!(body["code"], code, "{body}");
-    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
 }
 
 async fn register(server: &TestServer, port: u16, model: Option<&str>) -> String {
@@ -75,7 +83,12 @@ async fn wait_finished(server: &TestServer, ids: &[String]) -> HashMap<String, V
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut done = HashMap::new();
     while done.len() < ids.len() {
-        for id in ids.iter().filter(|id| !done.contains_key(*id)).cloned().collect::<Vec<_>>() {
+        for id in ids
+            .iter()
+            .filter(|id| !done.contains_key(*id))
+            .cloned()
+            .collect::<Vec<_>>()
+        {
             let task = query(server, &id).await;
             if task["task_status"] == "completed" || task["task_status"] == "failed" {
                 done.insert(id, task);
@@ -84,7 +97,9 @@ async fn wait_finished(server: &TestServer, ids: &[String]) -> HashMap<String, V
         assert!(
             Instant::now() < deadline,
             "tasks not finished: {:?}",
-            ids.iter().filter(|id| !done.contains_key(*id)).collect::<Vec<_>>()
+            ids.iter()
+                .filter(|id| !done.contains_key(*id))
+                .collect::<Vec<_>>()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -105,7 +120,10 @@ async fn instance_health(server: &TestServer, ti_uuid: &str) -> bool {
 async fn wait_health(server: &TestServer, ti_uuid: &str, healthy: bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while instance_health(server, ti_uuid).await != healthy {
-        assert!(Instant::now() < deadline, "{ti_uuid} never became healthy={healthy}");
+        assert!(
+            Instant::now() < deadline,
+            "{ti_uuid} never became healthy={healthy}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -138,21 +156,46 @@ async fn swarmpilot_paths_route_complete_and_persist_tasks(backend: Backend) {
     let b = TaskInstance::start("llm", 0, "exp:10ms", &base, false);
     let a_id = a.ti_uuid.clone().unwrap();
     let b_id = register(&server, b.port, None).await;
-    assert_eq!(register(&server, b.port, None).await, b_id, "registering twice is idempotent");
+    assert_eq!(
+        register(&server, b.port, None).await,
+        b_id,
+        "registering twice is idempotent"
+    );
     assert_eq!(register(&server, a.port, Some("llm")).await, a_id);
-    let (status, clash) = post(&server, "/ti/register", json!({"host": "127.0.0.1", "port": a.port, "model_name": "other"})).await;
+    let (status, clash) = post(
+        &server,
+        "/ti/register",
+        json!({"host": "127.0.0.1", "port": a.port, "model_name": "other"}),
+    )
+    .await;
     assert_sp_error(status, &clash, 409, "50205");
 
     // Bad registrations.
-    let (status, down) = post(&server, "/ti/register", json!({"host": "127.0.0.1", "port": 1})).await;
+    let (status, down) = post(
+        &server,
+        "/ti/register",
+        json!({"host": "127.0.0.1", "port": 1}),
+    )
+    .await;
     assert_sp_error(status, &down, 200, "50102");
     assert!(down["ti_uuid"].is_null());
-    let (status, bad) = post(&server, "/ti/register", json!({"host": "127.0.0.1", "port": "eighty"})).await;
+    let (status, bad) = post(
+        &server,
+        "/ti/register",
+        json!({"host": "127.0.0.1", "port": "eighty"}),
+    )
+    .await;
     assert_sp_error(status, &bad, 422, "90402");
     assert!(bad["message"].as_str().unwrap().contains("port"), "{bad}");
     let (status, bad) = post(&server, "/ti/register", json!({"host": "a/b", "port": 80})).await;
     assert_sp_error(status, &bad, 422, "90402");
-    let (status, bad) = send(server.anon(Method::POST, "/ti/register").header("content-type", "application/json").body("{oops")).await;
+    let (status, bad) = send(
+        server
+            .anon(Method::POST, "/ti/register")
+            .header("content-type", "application/json")
+            .body("{oops"),
+    )
+    .await;
     assert_sp_error(status, &bad, 400, "90401");
 
     // Tasks are routed, run and completed with their results.
@@ -164,14 +207,24 @@ async fn swarmpilot_paths_route_complete_and_persist_tasks(backend: Backend) {
         ids.push(answer["task_id"].as_str().unwrap().to_string());
     }
     let first = query(&server, &ids[0]).await;
-    assert!(["queued", "scheduled", "completed"].contains(&first["task_status"].as_str().unwrap()), "{first}");
-    assert!(first["submit_time"].as_f64().unwrap() > 1.7e9, "seconds since the epoch: {first}");
+    assert!(
+        ["queued", "scheduled", "completed"].contains(&first["task_status"].as_str().unwrap()),
+        "{first}"
+    );
+    assert!(
+        first["submit_time"].as_f64().unwrap() > 1.7e9,
+        "seconds since the epoch: {first}"
+    );
     let done = wait_finished(&server, &ids).await;
     let mut used = HashSet::new();
     for (i, id) in ids.iter().enumerate() {
         let task = &done[id];
         assert_eq!(task["task_status"], "completed", "{task}");
-        assert_eq!(task["result"]["output"]["prompt"], format!("p{i}"), "{task}");
+        assert_eq!(
+            task["result"]["output"]["prompt"],
+            format!("p{i}"),
+            "{task}"
+        );
         assert!(task["execution_time"].as_f64().unwrap() >= 0.0);
         used.insert(task["scheduled_ti"].as_str().unwrap().to_string());
     }
@@ -188,14 +241,27 @@ async fn swarmpilot_paths_route_complete_and_persist_tasks(backend: Backend) {
         assert!(q["waiting_time_error"].as_f64().unwrap() >= 0.0, "{q}");
     }
     let (status, all) = get(&server, "/queue/info").await;
-    assert_eq!((status, all["queues"].as_array().unwrap().len()), (StatusCode::OK, 2));
+    assert_eq!(
+        (status, all["queues"].as_array().unwrap().len()),
+        (StatusCode::OK, 2)
+    );
     let (status, unknown) = get(&server, "/queue/info?model_name=nope").await;
     assert_sp_error(status, &unknown, 404, "50203");
 
     // Bad submits, queries and completions change nothing.
-    let (status, none) = post(&server, "/queue/submit", json!({"model_name": "nope", "task_input": {}})).await;
+    let (status, none) = post(
+        &server,
+        "/queue/submit",
+        json!({"model_name": "nope", "task_input": {}}),
+    )
+    .await;
     assert_sp_error(status, &none, 503, "50101");
-    let (status, bad) = post(&server, "/queue/submit", json!({"model_name": "llm", "task_input": [1]})).await;
+    let (status, bad) = post(
+        &server,
+        "/queue/submit",
+        json!({"model_name": "llm", "task_input": [1]}),
+    )
+    .await;
     assert_sp_error(status, &bad, 422, "90402");
     let (status, bad) = post(&server, "/queue/submit", json!({"task_input": {}})).await;
     assert_sp_error(status, &bad, 422, "90402");
@@ -204,33 +270,61 @@ async fn swarmpilot_paths_route_complete_and_persist_tasks(backend: Backend) {
     let (status, missing) = get(&server, "/task/query").await;
     assert_sp_error(status, &missing, 400, "90405");
     let report = |task: &str, instance: &str| json!({"task_id": task, "instance_id": instance, "execution_time": 1.0, "result": {"forged": true}});
-    let (status, unknown) = post(&server, "/notify/task_complete", report("no-such-task", &a_id)).await;
+    let (status, unknown) = post(
+        &server,
+        "/notify/task_complete",
+        report("no-such-task", &a_id),
+    )
+    .await;
     assert_sp_error(status, &unknown, 404, "50201");
     let owner = done[&ids[0]]["scheduled_ti"].as_str().unwrap();
     let other = if owner == a_id { &b_id } else { &a_id };
     let (status, wrong) = post(&server, "/notify/task_complete", report(&ids[0], other)).await;
     assert_sp_error(status, &wrong, 409, "50202");
     let (status, again) = post(&server, "/notify/task_complete", report(&ids[0], owner)).await;
-    assert_eq!((status, &again["status"]), (StatusCode::OK, &json!("success")), "{again}");
+    assert_eq!(
+        (status, &again["status"]),
+        (StatusCode::OK, &json!("success")),
+        "{again}"
+    );
     let task = query(&server, &ids[0]).await;
-    assert_eq!(task["result"]["output"]["prompt"], "p0", "a repeated report changes nothing: {task}");
+    assert_eq!(
+        task["result"]["output"]["prompt"], "p0",
+        "a repeated report changes nothing: {task}"
+    );
 
     // Removal.
     let (status, bad) = post(&server, "/ti/remove", json!({"ti_uuid": "not-a-uuid"})).await;
     assert_sp_error(status, &bad, 422, "90402");
-    let (status, unknown) = post(&server, "/ti/remove", json!({"ti_uuid": uuid::Uuid::new_v4()})).await;
+    let (status, unknown) = post(
+        &server,
+        "/ti/remove",
+        json!({"ti_uuid": uuid::Uuid::new_v4()}),
+    )
+    .await;
     assert_sp_error(status, &unknown, 200, "50204");
     let (status, removed) = post(&server, "/ti/remove", json!({"ti_uuid": b_id})).await;
-    assert_eq!((status, &removed["status"]), (StatusCode::OK, &json!("success")), "{removed}");
+    assert_eq!(
+        (status, &removed["status"]),
+        (StatusCode::OK, &json!("success")),
+        "{removed}"
+    );
     for _ in 0..5 {
         let answer = submit(&server, "llm", json!({})).await;
-        assert_eq!(answer["scheduled_ti"], a_id.as_str(), "only the remaining instance");
+        assert_eq!(
+            answer["scheduled_ti"],
+            a_id.as_str(),
+            "only the remaining instance"
+        );
     }
 
     // A restarted Weft answers from the database.
     let reopened = server.reopen().await;
     let stored = reopened.scheduler.query(&ids[3]).await.unwrap();
-    assert_eq!(stored.task_status, weft::scheduler::tasks::TaskStatus::Completed);
+    assert_eq!(
+        stored.task_status,
+        weft::scheduler::tasks::TaskStatus::Completed
+    );
     assert_eq!(stored.result.unwrap()["output"]["prompt"], "p3");
     let instances = reopened.scheduler.instances();
     assert_eq!(instances.len(), 1);
@@ -242,15 +336,39 @@ async fn swarmpilot_paths_route_complete_and_persist_tasks(backend: Backend) {
 async fn untrusted_callers_need_tokens() {
     let server = scheduler_with(Backend::Sqlite, |c| c.scheduler.trusted_networks.clear()).await;
     let (status, body) = get(&server, "/health").await;
-    assert_eq!((status, &body["status"]), (StatusCode::OK, &json!("healthy")), "health stays public");
-    let (status, body) = post(&server, "/queue/submit", json!({"model_name": "m", "task_input": {}})).await;
+    assert_eq!(
+        (status, &body["status"]),
+        (StatusCode::OK, &json!("healthy")),
+        "health stays public"
+    );
+    let (status, body) = post(
+        &server,
+        "/queue/submit",
+        json!({"model_name": "m", "task_input": {}}),
+    )
+    .await;
     assert_sp_error(status, &body, 401, "90301");
     let (_, token) = server.user("client").await;
-    let (status, body) = send(server.with_token(&token, Method::POST, "/queue/submit").json(&json!({"model_name": "m", "task_input": {}}))).await;
+    let (status, body) = send(
+        server
+            .with_token(&token, Method::POST, "/queue/submit")
+            .json(&json!({"model_name": "m", "task_input": {}})),
+    )
+    .await;
     assert_sp_error(status, &body, 503, "50101");
-    let (status, body) = send(server.with_token(&token, Method::POST, "/ti/register").json(&json!({"host": "127.0.0.1", "port": 9}))).await;
+    let (status, body) = send(
+        server
+            .with_token(&token, Method::POST, "/ti/register")
+            .json(&json!({"host": "127.0.0.1", "port": 9})),
+    )
+    .await;
     assert_sp_error(status, &body, 403, "90305");
-    let (status, body) = send(server.admin(Method::POST, "/ti/register").json(&json!({"host": "127.0.0.1", "port": 9}))).await;
+    let (status, body) = send(
+        server
+            .admin(Method::POST, "/ti/register")
+            .json(&json!({"host": "127.0.0.1", "port": 9})),
+    )
+    .await;
     assert_sp_error(status, &body, 200, "50102");
 }
 
@@ -282,30 +400,43 @@ async fn unreachable_instances_lose_no_tasks_and_rejoin() {
         assert_eq!(done[id]["task_status"], "completed", "{}", done[id]);
     }
     for id in &on_a {
-        assert_eq!(done[id]["scheduled_ti"], b_id.as_str(), "re-routed: {}", done[id]);
+        assert_eq!(
+            done[id]["scheduled_ti"],
+            b_id.as_str(),
+            "re-routed: {}",
+            done[id]
+        );
     }
     assert!(!instance_health(&server, &a_id).await);
     for _ in 0..4 {
-        assert_eq!(submit(&server, "vision", json!({})).await["scheduled_ti"], b_id.as_str());
+        assert_eq!(
+            submit(&server, "vision", json!({})).await["scheduled_ti"],
+            b_id.as_str()
+        );
     }
 
     // Back on the same port: healthy again and given tasks.
     let _a = TaskInstance::start("vision", a.port, "300ms", &base, false);
     wait_health(&server, &a_id, true).await;
-    let picks: HashSet<String> = futures::future::join_all((0..4).map(|_| submit(&server, "vision", json!({}))))
-        .await
-        .iter()
-        .map(|s| s["scheduled_ti"].as_str().unwrap().to_string())
-        .collect();
-    assert!(picks.contains(&a_id), "the rejoined instance gets tasks: {picks:?}");
+    let picks: HashSet<String> =
+        futures::future::join_all((0..4).map(|_| submit(&server, "vision", json!({}))))
+            .await
+            .iter()
+            .map(|s| s["scheduled_ti"].as_str().unwrap().to_string())
+            .collect();
+    assert!(
+        picks.contains(&a_id),
+        "the rejoined instance gets tasks: {picks:?}"
+    );
 
     // The only instance of a model dies with tasks: they fail with the reason, none vanish.
     let mut solo = TaskInstance::start("solo", 0, "2s", &base, true);
-    let held: Vec<String> = futures::future::join_all((0..3).map(|_| submit(&server, "solo", json!({}))))
-        .await
-        .iter()
-        .map(|s| s["task_id"].as_str().unwrap().to_string())
-        .collect();
+    let held: Vec<String> =
+        futures::future::join_all((0..3).map(|_| submit(&server, "solo", json!({}))))
+            .await
+            .iter()
+            .map(|s| s["task_id"].as_str().unwrap().to_string())
+            .collect();
     solo.kill();
     let done = wait_finished(&server, &held).await;
     for id in &held {
@@ -313,7 +444,12 @@ async fn unreachable_instances_lose_no_tasks_and_rejoin() {
         let error = done[id]["error"].as_str().unwrap();
         assert!(error.contains("unreachable"), "{error}");
     }
-    let (status, body) = post(&server, "/queue/submit", json!({"model_name": "solo", "task_input": {}})).await;
+    let (status, body) = post(
+        &server,
+        "/queue/submit",
+        json!({"model_name": "solo", "task_input": {}}),
+    )
+    .await;
     assert_sp_error(status, &body, 503, "50101");
 }
 
@@ -324,7 +460,10 @@ async fn hot_swapping_strategies_loses_no_submit_and_the_trace_replays() {
     let trace = tempfile::tempdir().unwrap();
     let trace_path = trace.path().join("trace.jsonl");
     let path = trace_path.clone();
-    let server = scheduler_with(Backend::Sqlite, move |c| c.scheduler.trace_path = Some(path)).await;
+    let server = scheduler_with(Backend::Sqlite, move |c| {
+        c.scheduler.trace_path = Some(path)
+    })
+    .await;
     let base = server.url("");
     let _instances: Vec<TaskInstance> = ["exp:2ms", "exp:6ms", "exp:12ms"]
         .iter()
@@ -335,7 +474,12 @@ async fn hot_swapping_strategies_loses_no_submit_and_the_trace_replays() {
         let stop = stop.clone();
         let server = &server;
         async move {
-            let order = ["round-robin", "shortest-expected-wait", "power-of-two-choices", "probabilistic"];
+            let order = [
+                "round-robin",
+                "shortest-expected-wait",
+                "power-of-two-choices",
+                "probabilistic",
+            ];
             let mut swaps = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let (status, body) = activate(server, order[swaps % order.len()], None).await;
@@ -351,7 +495,7 @@ async fn hot_swapping_strategies_loses_no_submit_and_the_trace_replays() {
         let per_client = futures::future::join_all((0..4).map(|c| async move {
             let mut ids = Vec::new();
             for i in 0..60 {
-                let answer = submit(&server, "swap", json!({"client": c, "i": i})).await;
+                let answer = submit(server, "swap", json!({"client": c, "i": i})).await;
                 ids.push(answer["task_id"].as_str().unwrap().to_string());
             }
             ids
@@ -369,22 +513,49 @@ async fn hot_swapping_strategies_loses_no_submit_and_the_trace_replays() {
     let out = weft()
         .args(["scheduler", "replay"])
         .arg(&trace_path)
-        .args(["--strategy", "round-robin", "--strategy", "shortest-expected-wait", "--json"])
+        .args([
+            "--strategy",
+            "round-robin",
+            "--strategy",
+            "shortest-expected-wait",
+            "--json",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let outcomes: Value = serde_json::from_slice(&out.stdout).unwrap();
     let outcomes = outcomes.as_array().unwrap();
     assert_eq!(outcomes.len(), 2);
-    for (o, name) in outcomes.iter().zip(["round-robin@", "shortest-expected-wait@"]) {
+    for (o, name) in outcomes
+        .iter()
+        .zip(["round-robin@", "shortest-expected-wait@"])
+    {
         assert!(o["strategy"].as_str().unwrap().starts_with(name), "{o}");
         assert_eq!(o["tasks"], 240, "{o}");
-        let (p50, p99, mean) = (o["p50_ms"].as_f64().unwrap(), o["p99_ms"].as_f64().unwrap(), o["mean_ms"].as_f64().unwrap());
+        let (p50, p99, mean) = (
+            o["p50_ms"].as_f64().unwrap(),
+            o["p99_ms"].as_f64().unwrap(),
+            o["mean_ms"].as_f64().unwrap(),
+        );
         assert!(0.0 < p50 && p50 <= p99 && mean > 0.0, "{o}");
-        let ran: u64 = o["per_instance"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum();
+        let ran: u64 = o["per_instance"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|n| n.as_u64().unwrap())
+            .sum();
         assert_eq!(ran, 240, "{o}");
     }
-    let out = weft().args(["scheduler", "replay"]).arg(&trace_path).args(["--strategy", "fastest"]).output().unwrap();
+    let out = weft()
+        .args(["scheduler", "replay"])
+        .arg(&trace_path)
+        .args(["--strategy", "fastest"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("neither a built-in strategy"));
 }
@@ -401,31 +572,63 @@ async fn failing_strategies_fall_back_and_active_ones_stay_installed() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
 
     let (status, body) = activate(&server, "fibo", None).await;
-    assert_eq!((status.as_u16(), body["code"].as_str()), (409, Some("60204")), "{body}");
+    assert_eq!(
+        (status.as_u16(), body["code"].as_str()),
+        (409, Some("60204")),
+        "{body}"
+    );
     let (status, body) = activate(&server, "no-such-strategy", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     let (_, user) = server.user("plain").await;
-    let (status, _) = send(server.with_token(&user, Method::PUT, "/api/v1/scheduler/strategies/active").json(&json!({"strategy": "round-robin"}))).await;
+    let (status, _) = send(
+        server
+            .with_token(&user, Method::PUT, "/api/v1/scheduler/strategies/active")
+            .json(&json!({"strategy": "round-robin"})),
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     let (status, view) = activate(&server, "trap-strategy", Some("other")).await;
     assert_eq!(status, StatusCode::OK, "{view}");
     assert_eq!(view["strategy"], "trap-strategy@1.0.0");
-    let (status, refused) = send(server.admin(Method::DELETE, "/api/v1/plugins/trap-strategy")).await;
-    assert_eq!((status.as_u16(), refused["code"].as_str()), (409, Some("60202")), "{refused}");
-    assert!(refused["message"].as_str().unwrap().contains("model 'other'"), "{refused}");
+    let (status, refused) =
+        send(server.admin(Method::DELETE, "/api/v1/plugins/trap-strategy")).await;
+    assert_eq!(
+        (status.as_u16(), refused["code"].as_str()),
+        (409, Some("60202")),
+        "{refused}"
+    );
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("model 'other'"),
+        "{refused}"
+    );
 
     activate(&server, "trap-strategy", Some("m")).await;
     let answer = submit(&server, "m", json!({"x": 1})).await;
     assert!(answer["scheduled_ti"].is_string());
     let (_, s) = send(server.admin(Method::GET, "/api/v1/scheduler/strategies")).await;
-    assert!(s["models"]["m"]["strategy"].as_str().unwrap().starts_with("round-robin@"), "{s}");
-    assert_eq!(s["models"]["other"]["strategy"], "trap-strategy@1.0.0", "{s}");
+    assert!(
+        s["models"]["m"]["strategy"]
+            .as_str()
+            .unwrap()
+            .starts_with("round-robin@"),
+        "{s}"
+    );
+    assert_eq!(
+        s["models"]["other"]["strategy"], "trap-strategy@1.0.0",
+        "{s}"
+    );
     let deactivated = s["deactivated"].as_array().unwrap();
     assert_eq!(deactivated.len(), 1, "{s}");
     assert_eq!(deactivated[0]["strategy"], "trap-strategy@1.0.0");
     assert_eq!(deactivated[0]["model_name"], "m");
-    assert!(deactivated[0]["reason"].as_str().unwrap().contains("trap"), "{s}");
+    assert!(
+        deactivated[0]["reason"].as_str().unwrap().contains("trap"),
+        "{s}"
+    );
     assert!(s["available"].as_array().unwrap().len() >= 5, "{s}");
     // Submits keep working on the replacement.
     for _ in 0..3 {
@@ -435,22 +638,39 @@ async fn failing_strategies_fall_back_and_active_ones_stay_installed() {
     // Through the CLI: activate, list, drop the model's own strategy.
     let cli = |args: &[&str]| {
         let out = weft()
-            .args(["--url", &base, "--token", &server.admin_token, "scheduler"])
+            .arg("scheduler")
             .args(args)
+            .args(["--url", &base, "--token", &server.admin_token])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     };
-    assert!(cli(&["activate", "probabilistic"]).contains("probabilistic@0.1.0 now serves every model"));
+    assert!(
+        cli(&["activate", "probabilistic"]).contains("probabilistic@0.1.0 now serves every model")
+    );
     let listed = cli(&["strategies"]);
-    assert!(listed.contains("every model") && listed.contains("model other"), "{listed}");
-    assert!(listed.contains("deactivated trap-strategy@1.0.0"), "{listed}");
+    assert!(
+        listed.contains("every model") && listed.contains("model other"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("deactivated trap-strategy@1.0.0"),
+        "{listed}"
+    );
     assert!(cli(&["instances"]).contains("other"));
     cli(&["deactivate", "--model", "other"]);
     let (status, _) = send(server.admin(Method::DELETE, "/api/v1/plugins/trap-strategy")).await;
     assert!(status.is_success(), "removable once nothing uses it");
-    let (status, body) = send(server.admin(Method::DELETE, "/api/v1/scheduler/strategies/active?model_name=other")).await;
+    let (status, body) = send(server.admin(
+        Method::DELETE,
+        "/api/v1/scheduler/strategies/active?model_name=other",
+    ))
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 
     // The activation survives a restart.
@@ -466,9 +686,16 @@ async fn instances_load_from_a_config_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("scheduler.yaml");
     std::fs::write(&path, format!("instances:\n  - host: 127.0.0.1\n    port: {}\n  - host: 127.0.0.1\n    port: 1\n    model_name: gone\n", ti.port)).unwrap();
-    let server = scheduler_with(Backend::Sqlite, move |c| c.scheduler.config_path = Some(path)).await;
+    let server = scheduler_with(Backend::Sqlite, move |c| {
+        c.scheduler.config_path = Some(path)
+    })
+    .await;
     let instances = server.state.scheduler.instances();
-    assert_eq!(instances.len(), 1, "the unreachable one is skipped with a warning");
+    assert_eq!(
+        instances.len(),
+        1,
+        "the unreachable one is skipped with a warning"
+    );
     assert_eq!(instances[0].model_name, "from-file");
     assert_eq!(instances[0].port, ti.port);
 }

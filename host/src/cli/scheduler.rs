@@ -143,11 +143,7 @@ impl SchedulerArgs {
                     table.add_row([
                         ti["ti_uuid"].as_str().unwrap_or_default().to_string(),
                         ti["model_name"].as_str().unwrap_or_default().to_string(),
-                        format!(
-                            "{}:{}",
-                            ti["host"].as_str().unwrap_or_default(),
-                            ti["port"]
-                        ),
+                        format!("{}:{}", ti["host"].as_str().unwrap_or_default(), ti["port"]),
                         ti["healthy"].to_string(),
                         ti["in_flight"].to_string(),
                     ]);
@@ -160,7 +156,11 @@ impl SchedulerArgs {
     }
 }
 
-async fn replay_command(path: &std::path::Path, specs: &[String], json: bool) -> anyhow::Result<()> {
+async fn replay_command(
+    path: &std::path::Path,
+    specs: &[String],
+    json: bool,
+) -> anyhow::Result<()> {
     let workload = Workload::from_trace(&trace::read(path)?)?;
     eprintln!(
         "replaying {} tasks over {} instances from {}",
@@ -284,10 +284,14 @@ impl TaskInstanceArgs {
             None,
             crate::server::shutdown_signal(),
         ));
-        println!("task instance serving model {} on http://{addr}", self.model);
+        println!(
+            "task instance serving model {} on http://{addr}",
+            self.model
+        );
         if self.register {
             let scheduler = self.scheduler.as_deref().expect("clap requires it");
-            let id = simulator::register(scheduler, self.token.as_deref(), addr, &self.model).await?;
+            let id =
+                simulator::register(scheduler, self.token.as_deref(), addr, &self.model).await?;
             println!("registered as {id}");
         }
         server.await??;

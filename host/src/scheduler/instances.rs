@@ -167,10 +167,11 @@ fn describe(err: reqwest::Error) -> String {
 
 /// Every stored instance.
 pub async fn all(store: &Store) -> Result<Vec<TaskInstance>> {
-    let rows =
-        sqlx::query("SELECT ti_uuid, host, port, model_name FROM scheduler_instances ORDER BY ti_uuid")
-            .fetch_all(store.pool())
-            .await?;
+    let rows = sqlx::query(
+        "SELECT ti_uuid, host, port, model_name FROM scheduler_instances ORDER BY ti_uuid",
+    )
+    .fetch_all(store.pool())
+    .await?;
     rows.iter()
         .map(|row| {
             let port: i64 = row.try_get("port")?;

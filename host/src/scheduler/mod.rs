@@ -151,13 +151,14 @@ struct InstancesFile {
 impl Scheduler {
     /// Restores instances, unfinished tasks and strategies, then starts health checks.
     pub async fn start(store: Store, plugins: Plugins, config: SchedulerConfig) -> Result<Self> {
-        let strategies =
-            Arc::new(Strategies::start(plugins.clone(), store.clone(), &config.default_strategy).await?);
+        let strategies = Arc::new(
+            Strategies::start(plugins.clone(), store.clone(), &config.default_strategy).await?,
+        );
         plugins.add_users(strategies.clone());
         let trace = match &config.trace_path {
-            Some(path) => Some(
-                TraceWriter::open(path).map_err(|e| Error::internal(format!("{e:#}")))?,
-            ),
+            Some(path) => {
+                Some(TraceWriter::open(path).map_err(|e| Error::internal(format!("{e:#}")))?)
+            }
             None => None,
         };
         let mut known: HashMap<String, TaskInstance> = instances::all(&store)
@@ -352,10 +353,13 @@ impl Scheduler {
                 model_name: model_name.to_string(),
             });
         }
-        let ti_uuid = self.route(record, &[]).await.map_err(|e| {
-            let details = serde_json::json!({ "task_id": task_id });
-            e.details(details)
-        })?;
+        let ti_uuid = match self.route(record, &[]).await {
+            Ok(id) => id,
+            Err(err) => {
+                self.fail_task(&task_id, &err.message).await;
+                return Err(err.details(serde_json::json!({ "task_id": task_id })));
+            }
+        };
         Ok(Submitted { task_id, ti_uuid })
     }
 
@@ -381,7 +385,7 @@ impl Scheduler {
     }
 
     /// Chooses an instance for `record` (never one in `avoid`) and hands the task over,
-    /// trying others when an instance refuses. A task that no instance takes is failed.
+    /// trying others when an instance refuses. The caller fails a stored task no one took.
     async fn route(&self, mut record: TaskRecord, avoid: &[String]) -> Result<String> {
         let mut avoid = avoid.to_vec();
         // A task is stored once its first decision is; from then on it is failed, not dropped.
@@ -399,15 +403,7 @@ impl Scheduler {
                     ),
                 ))
             };
-            let ti_uuid = match chosen {
-                Ok(id) => id,
-                Err(err) => {
-                    if stored {
-                        self.fail_task(&record.task_id, &err.message).await;
-                    }
-                    return Err(err);
-                }
-            };
+            let ti_uuid = chosen?;
             let url = self.note_sent(&ti_uuid, 1);
             record.ti_uuid = Some(ti_uuid.clone());
             record.attempts += 1;
@@ -420,7 +416,11 @@ impl Scheduler {
             if !stored {
                 // The first decision is durable before the instance hears of the task.
                 if let Err(err) = committed.wait().await {
-                    self.inner.live.lock().expect("tasks lock").remove(&record.task_id);
+                    self.inner
+                        .live
+                        .lock()
+                        .expect("tasks lock")
+                        .remove(&record.task_id);
                     self.note_sent(&ti_uuid, -1);
                     return Err(err);
                 }
@@ -436,7 +436,8 @@ impl Scheduler {
             match self.inner.client.submit(&url, &body).await {
                 Ok(()) => {
                     self.update(&record.task_id, |t| {
-                        if t.status == TaskStatus::Queued && t.ti_uuid.as_deref() == Some(&ti_uuid) {
+                        if t.status == TaskStatus::Queued && t.ti_uuid.as_deref() == Some(&ti_uuid)
+                        {
                             t.status = TaskStatus::Scheduled;
                             true
                         } else {
@@ -505,7 +506,11 @@ impl Scheduler {
     }
 
     /// Changes a live task and queues the change for storing; `change` says whether it did.
-    fn update(&self, task_id: &str, change: impl FnOnce(&mut TaskRecord) -> bool) -> Option<tasks::Committed> {
+    fn update(
+        &self,
+        task_id: &str,
+        change: impl FnOnce(&mut TaskRecord) -> bool,
+    ) -> Option<tasks::Committed> {
         let mut live = self.inner.live.lock().expect("tasks lock");
         let task = live.get_mut(task_id)?;
         change(task).then(|| self.inner.writer.queue(task.clone()))
@@ -578,7 +583,13 @@ impl Scheduler {
 
     /// Routes a stored task again, away from `from` when given.
     async fn reroute(&self, task_id: &str, from: Option<(&str, &str)>) {
-        let record = self.inner.live.lock().expect("tasks lock").get(task_id).cloned();
+        let record = self
+            .inner
+            .live
+            .lock()
+            .expect("tasks lock")
+            .get(task_id)
+            .cloned();
         let Some(record) = record else { return };
         if record.status.is_finished() {
             return;
@@ -614,7 +625,10 @@ impl Scheduler {
                         } else {
                             TaskStatus::Completed
                         });
-                        Ok((TaskView::from(&*t), Some(self.inner.writer.queue(t.clone()))))
+                        Ok((
+                            TaskView::from(&*t),
+                            Some(self.inner.writer.queue(t.clone())),
+                        ))
                     },
                 ),
             }
@@ -727,7 +741,10 @@ impl Scheduler {
 
     async fn register_from_file(&self, path: &std::path::Path) -> Result<()> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::internal(format!("cannot read the scheduler config {}: {e}", path.display()))
+            Error::internal(format!(
+                "cannot read the scheduler config {}: {e}",
+                path.display()
+            ))
         })?;
         let file: InstancesFile = if path.extension().is_some_and(|e| e == "toml") {
             toml_instances(&text)
@@ -735,12 +752,22 @@ impl Scheduler {
             serde_norway::from_str(&text).map_err(|e| e.to_string())
         }
         .map_err(|e| {
-            Error::internal(format!("the scheduler config {} is invalid: {e}", path.display()))
+            Error::internal(format!(
+                "the scheduler config {} is invalid: {e}",
+                path.display()
+            ))
         })?;
         for ti in file.instances {
-            match self.register(&ti.host, ti.port, ti.model_name.as_deref()).await {
-                Ok((id, _)) => tracing::info!(ti = %id, host = %ti.host, port = ti.port, "instance from the scheduler config"),
-                Err(err) => tracing::warn!(host = %ti.host, port = ti.port, %err, "instance from the scheduler config not registered"),
+            match self
+                .register(&ti.host, ti.port, ti.model_name.as_deref())
+                .await
+            {
+                Ok((id, _)) => {
+                    tracing::info!(ti = %id, host = %ti.host, port = ti.port, "instance from the scheduler config")
+                }
+                Err(err) => {
+                    tracing::warn!(host = %ti.host, port = ti.port, %err, "instance from the scheduler config not registered")
+                }
             }
         }
         Ok(())
@@ -766,7 +793,9 @@ impl Scheduler {
         {
             let mut instances = self.inner.instances.write().expect("instances lock");
             for (id, answer) in results {
-                let Some(ti) = instances.get_mut(id) else { continue };
+                let Some(ti) = instances.get_mut(id) else {
+                    continue;
+                };
                 match answer {
                     Ok(reported) => {
                         if !ti.healthy {

@@ -208,7 +208,11 @@ pub async fn run(
             .get_key_value(chosen.as_str())
             .expect("select returns an offered instance");
         let execution_ms = task.work_ms * speed;
-        let start = free_at.get(id.as_str()).copied().unwrap_or(0.0).max(task.at_ms);
+        let start = free_at
+            .get(id.as_str())
+            .copied()
+            .unwrap_or(0.0)
+            .max(task.at_ms);
         let end = start + execution_ms;
         free_at.insert(id, end);
         *queued.entry(id).or_default() += 1;
@@ -222,7 +226,9 @@ pub async fn run(
         }));
     }
     latencies.sort_by(f64::total_cmp);
-    let at = |q: f64| latencies[((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1];
+    let at = |q: f64| {
+        latencies[((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1]
+    };
     Ok(Outcome {
         strategy: label.to_string(),
         tasks: latencies.len(),

@@ -35,7 +35,10 @@ pub fn swarmpilot_router(state: AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(queue_info))
         .routes(routes!(task_query))
         .routes(routes!(task_complete))
-        .route_layer(axum::middleware::from_fn_with_state(state, trusted_or_token));
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            trusted_or_token,
+        ));
     OpenApiRouter::new().routes(routes!(health)).merge(guarded)
 }
 
@@ -82,8 +85,8 @@ impl SpError {
 
 impl IntoResponse for SpError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.code.status())
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(self.0.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         (status, axum::Json(self.body())).into_response()
     }
 }

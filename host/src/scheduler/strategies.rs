@@ -70,9 +70,11 @@ const KEEP_DEACTIVATIONS: usize = 50;
 impl Strategies {
     /// Restores the stored activations; `default` serves every model otherwise.
     pub async fn start(plugins: Plugins, store: Store, default: &str) -> Result<Self> {
-        let rows = sqlx::query("SELECT scope, plugin, version, activated_by, activated_at FROM scheduler_strategies")
-            .fetch_all(store.pool())
-            .await?;
+        let rows = sqlx::query(
+            "SELECT scope, plugin, version, activated_by, activated_at FROM scheduler_strategies",
+        )
+        .fetch_all(store.pool())
+        .await?;
         let mut global = None;
         let mut models = HashMap::new();
         for row in rows {
@@ -95,7 +97,9 @@ impl Strategies {
                         }
                     }
                 }
-                Err(err) => tracing::error!(%reference, scope, %err, "stored strategy activation cannot be restored; the default applies"),
+                Err(err) => {
+                    tracing::error!(%reference, scope, %err, "stored strategy activation cannot be restored; the default applies")
+                }
             }
         }
         let global = match global {
@@ -147,11 +151,7 @@ impl Strategies {
 
     /// Drops the strategy of `model`, so the global one serves it again.
     pub async fn clear(&self, model: &str) -> Result<()> {
-        let removed = self
-            .models
-            .write()
-            .expect("strategies lock")
-            .remove(model);
+        let removed = self.models.write().expect("strategies lock").remove(model);
         if removed.is_none() {
             return Err(Error::not_found("model strategy", model)
                 .hint("GET /api/v1/scheduler/strategies lists what is active"));

@@ -63,6 +63,7 @@ pub struct TaskRecord {
     /// Unix milliseconds.
     pub submit_time: i64,
     pub finished_at: Option<i64>,
+    /// Stored in whole microseconds (floats do not cross sqlx's Any driver to PostgreSQL).
     pub execution_ms: Option<f64>,
     /// Instances it was handed to (more than one after a re-route).
     pub attempts: i64,
@@ -98,7 +99,7 @@ impl TaskRecord {
 }
 
 const COLUMNS: &str = "task_id, model_name, ti_uuid, status, task_input, metadata, result, error, \
-                       submit_time, finished_at, execution_ms, attempts";
+                       submit_time, finished_at, execution_us, attempts";
 
 fn from_row(row: &AnyRow) -> Result<TaskRecord> {
     let json = |column: &str| -> Result<Option<serde_json::Value>> {
@@ -120,7 +121,9 @@ fn from_row(row: &AnyRow) -> Result<TaskRecord> {
         error: row.try_get("error")?,
         submit_time: row.try_get("submit_time")?,
         finished_at: row.try_get("finished_at")?,
-        execution_ms: row.try_get("execution_ms")?,
+        execution_ms: row
+            .try_get::<Option<i64>, _>("execution_us")?
+            .map(|us| us as f64 / 1e3),
         attempts: row.try_get("attempts")?,
     })
 }
@@ -157,7 +160,6 @@ pub async fn purge(store: &Store, before_ms: i64) -> Result<u64> {
 }
 
 type Ack = oneshot::Sender<Result<()>>;
-
 
 /// The single writer of task records.
 #[derive(Clone)]
@@ -216,7 +218,7 @@ async fn save_all(store: &Store, batch: &[(TaskRecord, Ack)]) -> Result<()> {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
              ON CONFLICT (task_id) DO UPDATE SET ti_uuid = excluded.ti_uuid, \
              status = excluded.status, result = excluded.result, error = excluded.error, \
-             finished_at = excluded.finished_at, execution_ms = excluded.execution_ms, \
+             finished_at = excluded.finished_at, execution_us = excluded.execution_us, \
              attempts = excluded.attempts"
         ))
         .bind(&t.task_id)
@@ -229,7 +231,7 @@ async fn save_all(store: &Store, batch: &[(TaskRecord, Ack)]) -> Result<()> {
         .bind(&t.error)
         .bind(t.submit_time)
         .bind(t.finished_at)
-        .bind(t.execution_ms)
+        .bind(t.execution_ms.map(|ms| (ms * 1e3).round() as i64))
         .bind(t.attempts)
         .execute(&mut *tx)
         .await?;

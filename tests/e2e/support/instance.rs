@@ -15,11 +15,28 @@ pub struct TaskInstance {
 impl TaskInstance {
     /// Starts an instance serving `model` on `port` (0 for any) with `service_time`,
     /// reporting to `scheduler`; `register` makes it register itself.
-    pub fn start(model: &str, port: u16, service_time: &str, scheduler: &str, register: bool) -> Self {
+    pub fn start(
+        model: &str,
+        port: u16,
+        service_time: &str,
+        scheduler: &str,
+        register: bool,
+    ) -> Self {
         let mut command = super::weft();
         command
-            .args(["task-instance", "--model", model, "--service-time", service_time])
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--scheduler", scheduler])
+            .args([
+                "task-instance",
+                "--model",
+                model,
+                "--service-time",
+                service_time,
+            ])
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--scheduler",
+                scheduler,
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         if register {
