@@ -154,7 +154,7 @@ async fn strategies_select_and_survive_a_trap() {
         .unwrap();
     let mut chosen = Vec::new();
     for _ in 0..4 {
-        chosen.push(rr.select(&task, &instances).await.unwrap());
+        chosen.push(rr.select(&task, &instances).await.unwrap().instance_id);
     }
     assert!(
         !chosen.contains(&"ti-1".to_string()),

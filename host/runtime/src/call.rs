@@ -21,8 +21,9 @@ pub(crate) fn new_store(
     let state = PluginState::new(Arc::new(grants), services, limits.memory_bytes, ticks);
     let mut store = Store::new(&rt.engine, state);
     store.limiter(|s| &mut s.limiter);
-    // Every epoch tick the guest spends running costs one tick of its CPU budget; yielding
-    // there lets the wall-clock timeout fire even in a tight loop.
+    // Every epoch tick the guest spends running costs one tick of its CPU budget. From the
+    // second tick on the call yields there, so the wall-clock timeout fires even in a tight
+    // loop; short calls never yield, which would put them behind every other ready task.
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(|mut ctx| {
         let state = ctx.data_mut();
@@ -30,7 +31,11 @@ pub(crate) fn new_store(
         if state.cpu_ticks > state.cpu_budget_ticks {
             return Err(LimitHit::Cpu.into());
         }
-        Ok(UpdateDeadline::Yield(1))
+        Ok(if state.cpu_ticks < 2 {
+            UpdateDeadline::Continue(1)
+        } else {
+            UpdateDeadline::Yield(1)
+        })
     });
     store
 }

@@ -26,7 +26,8 @@ pub use limits::Limits;
 pub use node::{NodeDescription, NodePlugin, Port, port_names};
 pub use services::{BoxFuture, HostServices, LogLevel, NoServices};
 pub use strategy::{
-    Completion, Instance, Prediction, StrategyDescription, StrategyInstance, StrategyPlugin, Task,
+    Completion, Decision, Instance, Prediction, StrategyDescription, StrategyInstance,
+    StrategyPlugin, Task,
 };
 pub use value::{Value, ValueKind};
 

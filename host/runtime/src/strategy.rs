@@ -18,6 +18,13 @@ use wasmtime::component::Component;
 
 pub use strategy_api::{Completion, Instance, Prediction, Task};
 
+/// A strategy's choice, and how long the call took (waiting for the instance not counted).
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub instance_id: String,
+    pub took: std::time::Duration,
+}
+
 /// Name, version and summary of a strategy.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StrategyDescription {
@@ -111,26 +118,29 @@ impl StrategyInstance {
     }
 
     /// Chooses an instance id for `task`; `Refused` when the strategy declines.
-    pub async fn select(&self, task: &Task, instances: &[Instance]) -> Result<String, CallError> {
-        let choice = self
+    pub async fn select(&self, task: &Task, instances: &[Instance]) -> Result<Decision, CallError> {
+        let (choice, took) = self
             .call(async |s, store| {
                 s.weft_plugin_strategy_api()
                     .call_select(store, task, instances)
                     .await
             })
-            .await?
-            .map_err(CallError::Refused)?;
+            .await?;
+        let choice = choice.map_err(CallError::Refused)?;
         if !instances.iter().any(|i| i.id == choice && i.healthy) {
             return Err(CallError::BadOutputs(format!(
                 "the strategy chose '{choice}', which is not one of the healthy instances offered"
             )));
         }
-        Ok(choice)
+        Ok(Decision {
+            instance_id: choice,
+            took,
+        })
     }
 
     /// Predicts the wait on `instance`.
     pub async fn predict(&self, instance: &Instance) -> Result<Prediction, CallError> {
-        let p = self
+        let (p, _) = self
             .call(async |s, store| {
                 s.weft_plugin_strategy_api()
                     .call_predict(store, instance)
@@ -158,6 +168,7 @@ impl StrategyInstance {
                 .await
         })
         .await
+        .map(|((), _)| ())
     }
 
     async fn live(&self) -> Result<tokio::sync::MutexGuard<'_, Option<Live>>, CallError> {
@@ -179,11 +190,13 @@ impl StrategyInstance {
         Ok(live)
     }
 
+    /// Calls the warm instance; the duration counts from when the instance was free.
     async fn call<T>(
         &self,
         f: impl AsyncFnOnce(&Strategy, &mut Store<PluginState>) -> wasmtime::Result<T>,
-    ) -> Result<T, CallError> {
+    ) -> Result<(T, std::time::Duration), CallError> {
         let mut guard = self.live().await?;
+        let started = std::time::Instant::now();
         let Live { store, strategy } = guard.as_mut().expect("instantiated above");
         let strategy = &*strategy;
         let result = guarded(store, &self.limits, async |store| f(strategy, store).await).await;
@@ -195,6 +208,6 @@ impl StrategyInstance {
             );
             *guard = None;
         }
-        result
+        result.map(|value| (value, started.elapsed()))
     }
 }

@@ -194,13 +194,6 @@ impl Scheduler {
         if let Some(path) = scheduler.inner.config.config_path.clone() {
             scheduler.register_from_file(&path).await?;
         }
-        // Tasks stored but maybe never handed over: offer them again.
-        for task in unfinished {
-            if task.status == TaskStatus::Queued {
-                let scheduler = scheduler.clone();
-                tokio::spawn(async move { scheduler.reroute(&task.task_id, None).await });
-            }
-        }
         tokio::spawn(health_loop(Arc::downgrade(&scheduler.inner)));
         Ok(scheduler)
     }
@@ -388,8 +381,6 @@ impl Scheduler {
     /// trying others when an instance refuses. The caller fails a stored task no one took.
     async fn route(&self, mut record: TaskRecord, avoid: &[String]) -> Result<String> {
         let mut avoid = avoid.to_vec();
-        // A task is stored once its first decision is; from then on it is failed, not dropped.
-        let mut stored = record.attempts > 0;
         loop {
             let candidates = self.candidates(&record.model_name, &avoid);
             let chosen = if candidates.iter().any(|i| i.healthy) && avoid.len() < MAX_ROUTES {
@@ -408,24 +399,12 @@ impl Scheduler {
             record.ti_uuid = Some(ti_uuid.clone());
             record.attempts += 1;
             record.status = TaskStatus::Queued;
-            let committed = {
-                let mut live = self.inner.live.lock().expect("tasks lock");
-                live.insert(record.task_id.clone(), record.clone());
-                self.inner.writer.queue(record.clone())
-            };
-            if !stored {
-                // The first decision is durable before the instance hears of the task.
-                if let Err(err) = committed.wait().await {
-                    self.inner
-                        .live
-                        .lock()
-                        .expect("tasks lock")
-                        .remove(&record.task_id);
-                    self.note_sent(&ti_uuid, -1);
-                    return Err(err);
-                }
-                stored = true;
-            }
+            // Live before the instance hears of it, so an early completion finds it.
+            self.inner
+                .live
+                .lock()
+                .expect("tasks lock")
+                .insert(record.task_id.clone(), record.clone());
             let body = serde_json::json!({
                 "task_id": record.task_id,
                 "model_name": record.model_name,
@@ -435,15 +414,19 @@ impl Scheduler {
             });
             match self.inner.client.submit(&url, &body).await {
                 Ok(()) => {
-                    self.update(&record.task_id, |t| {
+                    // Stored before the submit is answered. A crash before the commit leaves
+                    // the client without an answer (it retries) and the instance an orphan.
+                    let committed = self.update(&record.task_id, |t| {
                         if t.status == TaskStatus::Queued && t.ti_uuid.as_deref() == Some(&ti_uuid)
                         {
                             t.status = TaskStatus::Scheduled;
-                            true
-                        } else {
-                            false
                         }
+                        // The current state is stored even when a completion overtook us.
+                        true
                     });
+                    if let Some(committed) = committed {
+                        committed.wait().await?;
+                    }
                     return Ok(ti_uuid);
                 }
                 Err(reason) => {
@@ -480,15 +463,13 @@ impl Scheduler {
             model: record.model_name.clone(),
             metadata: record.metadata.to_string(),
         };
-        let started = Instant::now();
-        let chosen = self.inner.strategies.select(&task, candidates).await;
-        let micros = started.elapsed().as_secs_f32() * 1e6;
+        let decision = self.inner.strategies.select(&task, candidates).await?;
         let mut decisions = self.inner.decisions.lock().expect("decisions lock");
         if decisions.len() == KEEP_DECISIONS {
             decisions.pop_front();
         }
-        decisions.push_back(micros);
-        chosen
+        decisions.push_back(decision.took.as_secs_f32() * 1e6);
+        Ok(decision.instance_id)
     }
 
     /// Counts a task onto (`+1`) or off (`-1`) an instance; returns the instance's URL.
@@ -577,12 +558,12 @@ impl Scheduler {
             ti.in_flight = 0;
         }
         for task_id in held {
-            self.reroute(&task_id, Some((ti_uuid, reason))).await;
+            self.reroute(&task_id, ti_uuid, reason).await;
         }
     }
 
-    /// Routes a stored task again, away from `from` when given.
-    async fn reroute(&self, task_id: &str, from: Option<(&str, &str)>) {
+    /// Routes a stored task again, away from `from`, or fails it with `reason`.
+    async fn reroute(&self, task_id: &str, from: &str, reason: &str) {
         let record = self
             .inner
             .live
@@ -594,13 +575,9 @@ impl Scheduler {
         if record.status.is_finished() {
             return;
         }
-        let avoid: Vec<String> = from.iter().map(|(ti, _)| ti.to_string()).collect();
-        if let Err(err) = self.route(record, &avoid).await {
-            let why = match from {
-                Some((_, reason)) => format!("{reason}; {}", err.message),
-                None => err.message,
-            };
-            self.fail_task(task_id, &why).await;
+        if let Err(err) = self.route(record, &[from.to_string()]).await {
+            self.fail_task(task_id, &format!("{reason}; {}", err.message))
+                .await;
         }
     }
 
@@ -737,6 +714,11 @@ impl Scheduler {
             p99_us: at(0.99),
             max_us: all.last().copied().map(f64::from).unwrap_or_default(),
         }
+    }
+
+    /// Starts a new measuring window for [`Scheduler::stats`].
+    pub fn reset_stats(&self) {
+        self.inner.decisions.lock().expect("decisions lock").clear();
     }
 
     async fn register_from_file(&self, path: &std::path::Path) -> Result<()> {

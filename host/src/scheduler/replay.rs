@@ -203,7 +203,8 @@ pub async fn run(
                 &offered,
             )
             .await
-            .map_err(|e| anyhow::anyhow!("{label}: select failed: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("{label}: select failed: {e}"))?
+            .instance_id;
         let (id, speed) = speeds
             .get_key_value(chosen.as_str())
             .expect("select returns an offered instance");

@@ -13,7 +13,7 @@ use sqlx::Row as _;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 use utoipa::ToSchema;
-use weft_runtime::{CallError, Completion, Instance, Prediction, StrategyInstance, Task};
+use weft_runtime::{CallError, Completion, Decision, Instance, Prediction, StrategyInstance, Task};
 
 /// The strategy a failed one is replaced by.
 pub const FALLBACK: &str = "round-robin";
@@ -185,12 +185,12 @@ impl Strategies {
     }
 
     /// Chooses an instance for `task`, falling back when the strategy fails.
-    pub async fn select(&self, task: &Task, instances: &[Instance]) -> Result<String> {
+    pub async fn select(&self, task: &Task, instances: &[Instance]) -> Result<Decision> {
         let mut last = None;
         for _ in 0..3 {
             let active = self.for_model(&task.model);
             match active.instance.select(task, instances).await {
-                Ok(id) => return Ok(id),
+                Ok(decision) => return Ok(decision),
                 Err(CallError::Refused(reason)) => {
                     return Err(Error::new(
                         Code::SchedulerNoInstance,
