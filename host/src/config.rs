@@ -188,6 +188,25 @@ pub struct Overrides {
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<LogFormat>,
+    /// Serve the scheduler's SwarmPilot paths on this address instead of the main one
+    #[arg(long, value_name = "ADDR")]
+    #[serde(
+        rename = "scheduler",
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "scheduler_listen"
+    )]
+    pub scheduler_listen: Option<SocketAddr>,
+}
+
+/// `--scheduler-listen` lands in `[scheduler] listen`.
+fn scheduler_listen<S: serde::Serializer>(
+    addr: &Option<SocketAddr>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap as _;
+    let mut map = serializer.serialize_map(Some(1))?;
+    map.serialize_entry("listen", addr)?;
+    map.end()
 }
 
 impl Config {
@@ -270,6 +289,19 @@ mod tests {
             };
             let c = Config::load(None, &flags).unwrap();
             assert_eq!(c.data_dir, PathBuf::from("from-flag"));
+            assert_eq!(c.scheduler.listen, None);
+
+            jail.set_env("WEFT_SCHEDULER__HEALTH_INTERVAL_MS", "300");
+            let flags = Overrides {
+                scheduler_listen: Some(SocketAddr::from(([127, 0, 0, 1], 8102))),
+                ..Default::default()
+            };
+            let c = Config::load(None, &flags).unwrap();
+            assert_eq!(c.scheduler.listen.unwrap().port(), 8102);
+            assert_eq!(
+                c.scheduler.health_interval_ms, 300,
+                "the rest of the section stays"
+            );
             Ok(())
         });
     }

@@ -120,6 +120,46 @@ async fn secrets_need_a_declaration_and_a_grant() {
     assert!(!out.to_string().contains("s3cret"));
 }
 
+/// Artifacts: denied without a grant (nothing stored); granted, content-addressed in the data
+/// folder and readable from a later call; keys that are not artifact keys are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn artifacts_need_a_grant_and_outlive_the_call() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let (status, _) = server.upload(fixture("artifact-store")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let store = |config: Value| server.run_plugin("artifact-store", json!({ "config": config }));
+    let artifacts = server.config.data_dir.join("artifacts");
+
+    let (_, out) = store(json!({"text": "hello artifacts"})).await;
+    assert_eq!(out["outputs"]["out"]["ok"], false, "{out}");
+    let error = out["outputs"]["out"]["error"].as_str().unwrap();
+    assert!(error.contains("denied"), "{out}");
+    assert!(!artifacts.exists() || std::fs::read_dir(&artifacts).unwrap().next().is_none());
+
+    grant(&server, "artifact-store", json!({"artifacts": true})).await;
+    let (_, out) = store(json!({"text": "hello artifacts"})).await;
+    let written = &out["outputs"]["out"];
+    assert_eq!(written["ok"], true, "{out}");
+    assert_eq!(written["text"], "hello artifacts");
+    let key = written["key"].as_str().unwrap();
+    assert_eq!(
+        key,
+        weft_runtime::content_hash(b"hello artifacts"),
+        "content-addressed"
+    );
+    assert_eq!(
+        std::fs::read(artifacts.join(key)).unwrap(),
+        b"hello artifacts"
+    );
+
+    let (_, out) = store(json!({"key": key})).await;
+    assert_eq!(out["outputs"]["out"]["text"], "hello artifacts", "{out}");
+    for bad in ["../weft.db", &"0".repeat(64)] {
+        let (_, out) = store(json!({"key": bad})).await;
+        assert_eq!(out["outputs"]["out"]["ok"], false, "{bad}: {out}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strategies_select_and_survive_a_trap() {
     use weft_runtime::{Instance, Limits, NoServices, Task};

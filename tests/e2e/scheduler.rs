@@ -1,7 +1,9 @@
 //! The task scheduler through its SwarmPilot paths, with real `weft task-instance` processes.
 
 use crate::on_both_backends;
-use crate::support::{Backend, TaskInstance, TestServer, fixtures::fixture, send, weft};
+use crate::support::{
+    Backend, TaskInstance, TestServer, WeftProcess, bootstrap, fixtures::fixture, send, weft,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
@@ -698,4 +700,61 @@ async fn instances_load_from_a_config_file() {
     );
     assert_eq!(instances[0].model_name, "from-file");
     assert_eq!(instances[0].port, ti.port);
+}
+
+/// `weft serve --scheduler-listen ADDR` serves the SwarmPilot paths there, and only there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduler_can_have_its_own_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_string();
+    let token = bootstrap(&[], &["--data-dir", &data]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut server = WeftProcess::serve_args(&["--data-dir", &data, "--scheduler-listen", &listen]);
+    let (main, scheduler) = (server.base_url(), format!("http://{listen}"));
+    let http = reqwest::Client::new();
+    let (status, health) = send(http.get(format!("{scheduler}/health"))).await;
+    assert_eq!(
+        (status, &health["service"]),
+        (StatusCode::OK, &json!("scheduler"))
+    );
+    let (status, body) = send(http.get(format!("{main}/health"))).await;
+    assert_eq!(
+        (status, &body["code"]),
+        (StatusCode::NOT_FOUND, &json!("90201")),
+        "not on the main listener"
+    );
+    let (status, body) = send(http.get(format!("{scheduler}/api/v1/health"))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+
+    let _ti = TaskInstance::start("own", 0, "1ms", &scheduler, true);
+    let (status, answer) = send(
+        http.post(format!("{scheduler}/queue/submit"))
+            .json(&json!({"model_name": "own", "task_input": {"q": 1}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let id = answer["task_id"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, task) = send(http.get(format!("{scheduler}/task/query?task_id={id}"))).await;
+        if task["task_status"] == "completed" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{task}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, stats) = send(
+        http.get(format!("{main}/api/v1/scheduler/stats"))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{stats}");
+    assert_eq!(stats["decisions"], 1, "{stats}");
+    assert!(stats["p99_us"].as_f64().unwrap() > 0.0, "{stats}");
+    assert!(server.terminate(Duration::from_secs(20)).success());
 }
