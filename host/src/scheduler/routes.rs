@@ -156,7 +156,7 @@ async fn trusted_or_token(
 }
 
 /// Scheduler health (public).
-#[utoipa::path(get, path = "/health", tag = "scheduler (SwarmPilot)",
+#[utoipa::path(get, path = "/health", tag = "scheduler (SwarmPilot)", security(()),
     responses((status = 200, body = Object, example = json!({"status": "healthy", "service": "scheduler", "version": "0.1.0"}))))]
 async fn health() -> axum::Json<Value> {
     axum::Json(json!({
