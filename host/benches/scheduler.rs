@@ -13,13 +13,10 @@
 //! instances share the machine's cores here, so the figures are a lower bound.
 
 use serde_json::json;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
-use weft::config::Config;
 use weft::scheduler::simulator::{self, ServiceTime, SimConfig};
-use weft::state::AppState;
 
 const INSTANCES: usize = 8;
 const CLIENTS: usize = 64;
@@ -32,26 +29,15 @@ const STRATEGIES: [&str; 4] = [
     "probabilistic",
 ];
 
+mod common;
+
 fn main() -> anyhow::Result<()> {
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    tokio.block_on(bench())
+    common::run(bench())
 }
 
 async fn bench() -> anyhow::Result<()> {
-    let data = tempfile::tempdir()?;
-    let config = Config {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        data_dir: data.path().to_path_buf(),
-        ..Config::default()
-    };
-    let state = AppState::open(config).await?;
-    let (_, admin) = state.auth.bootstrap("bench").await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let app = weft::api::router(state.clone());
-    tokio::spawn(async move { weft::api::serve(listener, app).await });
+    let local = common::serve(|_| {}).await?;
+    let (base, admin, state) = (&local.base, &local.token, &local.state);
     let http = reqwest::Client::new();
 
     for _ in 0..INSTANCES {
@@ -82,15 +68,15 @@ async fn bench() -> anyhow::Result<()> {
     for strategy in STRATEGIES {
         let activated = http
             .put(format!("{base}/api/v1/scheduler/strategies/active"))
-            .bearer_auth(&admin.token)
+            .bearer_auth(admin)
             .json(&json!({"strategy": strategy}))
             .send()
             .await?;
         anyhow::ensure!(activated.status().is_success(), "activate {strategy}");
-        submit_all(&http, &base, WARMUP).await?;
+        submit_all(&http, base, WARMUP).await?;
         state.scheduler.reset_stats();
         let started = Instant::now();
-        let round_trips = submit_all(&http, &base, SUBMITS).await?;
+        let round_trips = submit_all(&http, base, SUBMITS).await?;
         let seconds = started.elapsed().as_secs_f64();
         let stats = state.scheduler.stats();
         println!(

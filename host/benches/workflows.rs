@@ -11,17 +11,14 @@
 //! chain, and 19.7 s for Windmill's 400 chain.
 
 use serde_json::{Value, json};
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use weft::config::Config;
 use weft::state::AppState;
 use weft::workflow::Event;
 
+mod common;
+
 fn main() -> anyhow::Result<()> {
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    tokio.block_on(bench())
+    common::run(bench())
 }
 
 struct Server {
@@ -119,24 +116,15 @@ fn stats(mut samples: Vec<f64>) -> String {
 }
 
 async fn bench() -> anyhow::Result<()> {
-    let data = tempfile::tempdir()?;
-    let mut config = Config {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        data_dir: data.path().to_path_buf(),
-        ..Config::default()
-    };
-    config.api.max_body_bytes = 8 << 20;
-    config.workflows.max_parallel_nodes = 16;
-    let state = AppState::open(config).await?;
-    let (_, admin) = state.auth.bootstrap("bench").await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let app = weft::api::router(state.clone());
-    tokio::spawn(async move { weft::api::serve(listener, app).await });
+    let local = common::serve(|config| {
+        config.api.max_body_bytes = 8 << 20;
+        config.workflows.max_parallel_nodes = 16;
+    })
+    .await?;
     let server = Server {
-        base,
-        token: admin.token,
-        state,
+        base: local.base.clone(),
+        token: local.token.clone(),
+        state: local.state.clone(),
         http: reqwest::Client::new(),
     };
 

@@ -2,7 +2,8 @@
 
 use crate::on_both_backends;
 use crate::support::{
-    Backend, TaskInstance, TestServer, WeftProcess, bootstrap, fixtures::fixture, send, weft,
+    Backend, TaskInstance, TestServer, WeftProcess, bootstrap, fixtures::fixture, send, succeed,
+    weft,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -512,24 +513,14 @@ async fn hot_swapping_strategies_loses_no_submit_and_the_trace_replays() {
     let done = wait_finished(&server, &ids).await;
     assert!(done.values().all(|t| t["task_status"] == "completed"));
 
-    let out = weft()
-        .args(["scheduler", "replay"])
-        .arg(&trace_path)
-        .args([
-            "--strategy",
-            "round-robin",
-            "--strategy",
-            "shortest-expected-wait",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeed(
+        weft()
+            .args(["scheduler", "replay"])
+            .arg(&trace_path)
+            .args(["--strategy", "round-robin"])
+            .args(["--strategy", "shortest-expected-wait", "--json"]),
     );
-    let outcomes: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let outcomes: Value = serde_json::from_str(&out).unwrap();
     let outcomes = outcomes.as_array().unwrap();
     assert_eq!(outcomes.len(), 2);
     for (o, name) in outcomes
@@ -639,18 +630,12 @@ async fn failing_strategies_fall_back_and_active_ones_stay_installed() {
 
     // Through the CLI: activate, list, drop the model's own strategy.
     let cli = |args: &[&str]| {
-        let out = weft()
-            .arg("scheduler")
-            .args(args)
-            .args(["--url", &base, "--token", &server.admin_token])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        succeed(weft().arg("scheduler").args(args).args([
+            "--url",
+            &base,
+            "--token",
+            &server.admin_token,
+        ]))
     };
     assert!(
         cli(&["activate", "probabilistic"]).contains("probabilistic@0.1.0 now serves every model")

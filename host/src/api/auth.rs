@@ -15,11 +15,17 @@ pub async fn require_token(
     mut request: Request,
     next: Next,
 ) -> Result<Response, Error> {
-    let token = bearer_token(request.headers())?;
-    let caller = state.auth.authenticate(token).await?;
-    tracing::Span::current().record("user", caller.name.as_str());
-    request.extensions_mut().insert(caller);
+    authenticate(&state, &mut request).await?;
     Ok(next.run(request).await)
+}
+
+/// Authenticates the request's Bearer token and stores its [`Caller`] for handlers.
+pub(crate) async fn authenticate(state: &AppState, request: &mut Request) -> Result<Caller, Error> {
+    let token = bearer_token(request.headers())?.to_string();
+    let caller = state.auth.authenticate(&token).await?;
+    tracing::Span::current().record("user", caller.name.as_str());
+    request.extensions_mut().insert(caller.clone());
+    Ok(caller)
 }
 
 pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Result<&str, Error> {

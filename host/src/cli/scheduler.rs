@@ -57,103 +57,106 @@ enum SchedulerCommand {
 
 impl SchedulerArgs {
     pub async fn run(self) -> anyhow::Result<()> {
-        if let SchedulerCommand::Replay {
-            trace,
-            strategies,
-            json,
-        } = self.command
-        {
-            return replay_command(&trace, &strategies, json).await;
-        }
-        let client = Client::new(&self.remote)?;
         match self.command {
-            SchedulerCommand::Strategies => {
-                let s = client
-                    .send(client.request(Method::GET, "/scheduler/strategies"))
-                    .await?;
-                let mut table = comfy_table::Table::new();
-                table.set_header(["strategy", "builtin", "in effect", "summary"]);
-                for a in s["available"].as_array().into_iter().flatten() {
-                    let label = format!(
-                        "{}@{}",
-                        a["name"].as_str().unwrap_or_default(),
-                        a["version"].as_str().unwrap_or_default()
-                    );
-                    let mut scopes = Vec::new();
-                    if s["global"]["strategy"] == label.as_str() {
-                        scopes.push("every model".to_string());
-                    }
-                    for (model, v) in s["models"].as_object().into_iter().flatten() {
-                        if v["strategy"] == label.as_str() {
-                            scopes.push(format!("model {model}"));
-                        }
-                    }
-                    table.add_row([
-                        label,
-                        a["builtin"].to_string(),
-                        scopes.join(", "),
-                        a["description"]["summary"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_string(),
-                    ]);
+            SchedulerCommand::Replay {
+                trace,
+                strategies,
+                json,
+            } => replay_command(&trace, &strategies, json).await,
+            command => remote_command(&Client::new(&self.remote)?, command).await,
+        }
+    }
+}
+
+/// The subcommands that talk to a running server.
+async fn remote_command(client: &Client, command: SchedulerCommand) -> anyhow::Result<()> {
+    match command {
+        SchedulerCommand::Strategies => {
+            let s = client
+                .send(client.request(Method::GET, "/scheduler/strategies"))
+                .await?;
+            let mut table = comfy_table::Table::new();
+            table.set_header(["strategy", "builtin", "in effect", "summary"]);
+            for a in s["available"].as_array().into_iter().flatten() {
+                let label = format!(
+                    "{}@{}",
+                    a["name"].as_str().unwrap_or_default(),
+                    a["version"].as_str().unwrap_or_default()
+                );
+                let mut scopes = Vec::new();
+                if s["global"]["strategy"] == label.as_str() {
+                    scopes.push("every model".to_string());
                 }
-                println!("{table}");
-                for d in s["deactivated"].as_array().into_iter().flatten() {
-                    println!(
-                        "deactivated {} at {}: {}",
-                        d["strategy"].as_str().unwrap_or_default(),
-                        d["at"].as_str().unwrap_or_default(),
-                        d["reason"].as_str().unwrap_or_default()
-                    );
+                for (model, v) in s["models"].as_object().into_iter().flatten() {
+                    if v["strategy"] == label.as_str() {
+                        scopes.push(format!("model {model}"));
+                    }
                 }
-            }
-            SchedulerCommand::Activate { strategy, model } => {
-                let v = client
-                    .send(
-                        client
-                            .request(Method::PUT, "/scheduler/strategies/active")
-                            .json(&json!({"strategy": strategy, "model_name": model})),
-                    )
-                    .await?;
-                println!(
-                    "{} now serves {}",
-                    v["strategy"].as_str().unwrap_or_default(),
-                    v["model_name"]
+                table.add_row([
+                    label,
+                    a["builtin"].to_string(),
+                    scopes.join(", "),
+                    a["description"]["summary"]
                         .as_str()
-                        .map_or("every model".to_string(), |m| format!("model {m}"))
+                        .unwrap_or_default()
+                        .to_string(),
+                ]);
+            }
+            println!("{table}");
+            for d in s["deactivated"].as_array().into_iter().flatten() {
+                println!(
+                    "deactivated {} at {}: {}",
+                    d["strategy"].as_str().unwrap_or_default(),
+                    d["at"].as_str().unwrap_or_default(),
+                    d["reason"].as_str().unwrap_or_default()
                 );
             }
-            SchedulerCommand::Deactivate { model } => {
-                client
-                    .send(client.request(
-                        Method::DELETE,
-                        &format!("/scheduler/strategies/active?model_name={model}"),
-                    ))
-                    .await?;
-                println!("model {model} now uses the global strategy");
-            }
-            SchedulerCommand::Instances => {
-                let list = client
-                    .send(client.request(Method::GET, "/scheduler/instances"))
-                    .await?;
-                let mut table = comfy_table::Table::new();
-                table.set_header(["ti_uuid", "model", "address", "healthy", "in flight"]);
-                for ti in list.as_array().into_iter().flatten() {
-                    table.add_row([
-                        ti["ti_uuid"].as_str().unwrap_or_default().to_string(),
-                        ti["model_name"].as_str().unwrap_or_default().to_string(),
-                        format!("{}:{}", ti["host"].as_str().unwrap_or_default(), ti["port"]),
-                        ti["healthy"].to_string(),
-                        ti["in_flight"].to_string(),
-                    ]);
-                }
-                println!("{table}");
-            }
-            SchedulerCommand::Replay { .. } => unreachable!("handled above"),
         }
-        Ok(())
+        SchedulerCommand::Activate { strategy, model } => {
+            let v = client
+                .send(
+                    client
+                        .request(Method::PUT, "/scheduler/strategies/active")
+                        .json(&json!({"strategy": strategy, "model_name": model})),
+                )
+                .await?;
+            println!(
+                "{} now serves {}",
+                v["strategy"].as_str().unwrap_or_default(),
+                v["model_name"]
+                    .as_str()
+                    .map_or("every model".to_string(), |m| format!("model {m}"))
+            );
+        }
+        SchedulerCommand::Deactivate { model } => {
+            client
+                .send(client.request(
+                    Method::DELETE,
+                    &format!("/scheduler/strategies/active?model_name={model}"),
+                ))
+                .await?;
+            println!("model {model} now uses the global strategy");
+        }
+        SchedulerCommand::Instances => {
+            let list = client
+                .send(client.request(Method::GET, "/scheduler/instances"))
+                .await?;
+            let mut table = comfy_table::Table::new();
+            table.set_header(["ti_uuid", "model", "address", "healthy", "in flight"]);
+            for ti in list.as_array().into_iter().flatten() {
+                table.add_row([
+                    ti["ti_uuid"].as_str().unwrap_or_default().to_string(),
+                    ti["model_name"].as_str().unwrap_or_default().to_string(),
+                    format!("{}:{}", ti["host"].as_str().unwrap_or_default(), ti["port"]),
+                    ti["healthy"].to_string(),
+                    ti["in_flight"].to_string(),
+                ]);
+            }
+            println!("{table}");
+        }
+        SchedulerCommand::Replay { .. } => anyhow::bail!("replay runs offline"),
     }
+    Ok(())
 }
 
 async fn replay_command(

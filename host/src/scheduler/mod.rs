@@ -336,7 +336,6 @@ impl Scheduler {
         if model_name.trim().is_empty() {
             return Err(Error::invalid_field("model_name", "must not be empty"));
         }
-        self.serving(model_name)?;
         let record = TaskRecord::new(model_name.to_string(), task_input, metadata);
         let task_id = record.task_id.clone();
         if let Some(trace) = &self.inner.trace {
@@ -356,45 +355,33 @@ impl Scheduler {
         Ok(Submitted { task_id, ti_uuid })
     }
 
-    /// Fails fast when no healthy instance serves `model`.
-    fn serving(&self, model: &str) -> Result<()> {
-        let instances = self.inner.instances.read().expect("instances lock");
-        let mut serving = instances.values().filter(|ti| ti.model_name == model);
-        let Some(first) = serving.next() else {
-            return Err(Error::new(
-                Code::SchedulerNoInstance,
-                format!("no task instance serves model '{model}'"),
-            )
-            .hint("register one with POST /ti/register"));
-        };
-        if !first.healthy && !serving.any(|ti| ti.healthy) {
-            return Err(Error::new(
-                Code::SchedulerNoInstance,
-                format!("every task instance serving model '{model}' is unhealthy"),
-            )
-            .hint("the scheduler routes to them again as soon as they answer /info"));
-        }
-        Ok(())
-    }
-
     /// Chooses an instance for `record` (never one in `avoid`) and hands the task over,
     /// trying others when an instance refuses. The caller fails a stored task no one took.
     async fn route(&self, mut record: TaskRecord, avoid: &[String]) -> Result<String> {
         let mut avoid = avoid.to_vec();
         loop {
             let candidates = self.candidates(&record.model_name, &avoid);
-            let chosen = if candidates.iter().any(|i| i.healthy) && avoid.len() < MAX_ROUTES {
-                self.decide(&record, &candidates).await
-            } else {
-                Err(Error::new(
+            let model = &record.model_name;
+            let ti_uuid = if candidates.iter().any(|i| i.healthy) && avoid.len() < MAX_ROUTES {
+                self.decide(&record, &candidates).await?
+            } else if !avoid.is_empty() {
+                return Err(Error::new(
                     Code::SchedulerNoInstance,
-                    format!(
-                        "no healthy task instance serving model '{}' took the task",
-                        record.model_name
-                    ),
-                ))
+                    format!("no healthy task instance serving model '{model}' took the task"),
+                ));
+            } else if candidates.is_empty() {
+                return Err(Error::new(
+                    Code::SchedulerNoInstance,
+                    format!("no task instance serves model '{model}'"),
+                )
+                .hint("register one with POST /ti/register"));
+            } else {
+                return Err(Error::new(
+                    Code::SchedulerNoInstance,
+                    format!("every task instance serving model '{model}' is unhealthy"),
+                )
+                .hint("the scheduler routes to them again as soon as they answer /info"));
             };
-            let ti_uuid = chosen?;
             let url = self.note_sent(&ti_uuid, 1);
             record.ti_uuid = Some(ti_uuid.clone());
             record.attempts += 1;

@@ -61,16 +61,12 @@ impl From<Error> for SpError {
 }
 
 impl SpError {
+    /// Weft's error body plus SwarmPilot's `status` and FastAPI's `detail`.
     fn body(&self) -> Value {
-        let e = &self.0;
-        json!({
-            "status": "error",
-            "message": e.message,
-            "detail": e.message,
-            "code": e.code.as_string(),
-            "details": e.details.clone().unwrap_or_else(|| json!({})),
-            "hint": e.hint,
-        })
+        let mut body = json!(crate::api::ErrorBody::from(&self.0));
+        body["status"] = json!("error");
+        body["detail"] = json!(self.0.message);
+        body
     }
 
     /// The seed answers some failures with 200 and `"status": "error"`.
@@ -137,20 +133,13 @@ async fn trusted_or_token(
         return next.run(request).await;
     }
     let admin_only = request.uri().path().starts_with("/ti/");
-    let token = crate::api::auth::bearer_token(request.headers()).map(str::to_string);
-    let caller = async {
-        let caller = state.auth.authenticate(&token?).await?;
-        if admin_only {
-            caller.require_admin()?;
-        }
-        Ok::<_, Error>(caller)
-    }
-    .await;
-    match caller {
-        Ok(caller) => {
-            request.extensions_mut().insert(caller);
-            next.run(request).await
-        }
+    let allowed = match crate::api::auth::authenticate(&state, &mut request).await {
+        Ok(caller) if admin_only => caller.require_admin(),
+        Ok(_) => Ok(()),
+        Err(err) => Err(err),
+    };
+    match allowed {
+        Ok(()) => next.run(request).await,
         Err(err) => SpError(err).into_response(),
     }
 }

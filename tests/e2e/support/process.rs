@@ -12,20 +12,24 @@ pub fn weft() -> Command {
     command
 }
 
-/// Runs `weft admin bootstrap ARGS COMMON` and returns the printed token.
-pub fn bootstrap(args: &[&str], common: &[&str]) -> String {
-    let out = weft()
-        .args(["admin", "bootstrap"])
-        .args(args)
-        .args(common)
-        .output()
-        .unwrap();
+/// Runs `command` to completion, asserts it succeeded (showing its stderr) and returns its
+/// standard output.
+#[track_caller]
+pub fn succeed(command: &mut Command) -> String {
+    let out = command.output().expect("run weft");
     assert!(
         out.status.success(),
-        "{}",
+        "{command:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// Runs `weft admin bootstrap ARGS COMMON` and returns the printed token.
+pub fn bootstrap(args: &[&str], common: &[&str]) -> String {
+    succeed(weft().args(["admin", "bootstrap"]).args(args).args(common))
+        .trim()
+        .to_string()
 }
 
 /// A running `weft serve`, killed if the test ends without stopping it.

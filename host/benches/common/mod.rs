@@ -1,0 +1,44 @@
+//! What the HTTP benchmarks share: the runtime, and Weft served in-process on a fresh data folder.
+
+use std::net::SocketAddr;
+use weft::config::Config;
+use weft::state::AppState;
+
+/// Runs `bench` on a multi-threaded tokio runtime.
+pub fn run(bench: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(bench)
+}
+
+/// A Weft server on an ephemeral port, its state, and an admin token.
+pub struct Local {
+    pub base: String,
+    pub token: String,
+    pub state: AppState,
+    _data: tempfile::TempDir,
+}
+
+/// Starts Weft on its default SQLite store after `customize` adjusted the configuration.
+pub async fn serve(customize: impl FnOnce(&mut Config)) -> anyhow::Result<Local> {
+    let data = tempfile::tempdir()?;
+    let mut config = Config {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir: data.path().to_path_buf(),
+        ..Config::default()
+    };
+    customize(&mut config);
+    let state = AppState::open(config).await?;
+    let (_, admin) = state.auth.bootstrap("bench").await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let app = weft::api::router(state.clone());
+    tokio::spawn(async move { weft::api::serve(listener, app).await });
+    Ok(Local {
+        base,
+        token: admin.token,
+        state,
+        _data: data,
+    })
+}
