@@ -27,6 +27,7 @@ pub struct Config {
     pub plugins: PluginsConfig,
     pub workflows: WorkflowsConfig,
     pub scheduler: SchedulerConfig,
+    pub containers: ContainersConfig,
     /// Secrets plugins may read once granted (`[secrets] name = "value"`, or
     /// `WEFT_SECRETS__NAME=value`).
     pub secrets: BTreeMap<String, String>,
@@ -127,6 +128,86 @@ impl Default for SchedulerConfig {
     }
 }
 
+/// Containers on the Docker engine: where the engine is, the limits every container gets, and
+/// each user's share. Quantities are Kubernetes-style (`"500m"`, `"2"`, `"512Mi"`, `"4Gi"`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ContainersConfig {
+    /// The engine's address (`unix:///var/run/docker.sock`, `tcp://host:2375`); by default
+    /// `DOCKER_HOST` or the local socket.
+    pub docker_host: Option<String>,
+    /// CPU of a container that asks for none.
+    pub default_cpu: String,
+    /// Memory of a container that asks for none.
+    pub default_memory: String,
+    /// GPUs on this host that Weft may hand out (the engine does not report them).
+    pub gpus: u32,
+    /// How many times the host's cores Weft may hand out as CPU limits (limits cap use; few
+    /// containers use all of theirs at once). Memory is never overcommitted.
+    pub cpu_overcommit: f64,
+    /// Most processes in one container.
+    pub pids_limit: i64,
+    /// Capabilities kept after dropping all: what an entrypoint needs to own its home folder
+    /// and drop to an unprivileged user.
+    pub capabilities: Vec<String>,
+    /// Seconds a stop waits after SIGTERM before killing.
+    pub stop_timeout_secs: u64,
+    /// How long a started container is watched for exiting at once, in milliseconds.
+    pub start_grace_ms: u64,
+    /// Time limit of each call to the engine, in seconds.
+    pub engine_timeout_secs: u64,
+    /// Seconds between reconciliations of the store with the engine.
+    pub reconcile_interval_secs: u64,
+    /// Seconds a labelled container unknown to the store is left alone before it is removed.
+    pub orphan_grace_secs: u64,
+    /// Each user's share; admins are held to it too.
+    pub per_user: UserLimits,
+}
+
+/// What one user's containers may hold at once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UserLimits {
+    /// Containers that exist (any status).
+    pub max_containers: u32,
+    /// CPU held by created and running containers.
+    pub max_cpu: String,
+    /// Memory held by created and running containers.
+    pub max_memory: String,
+}
+
+impl Default for ContainersConfig {
+    fn default() -> Self {
+        Self {
+            docker_host: None,
+            default_cpu: "1".into(),
+            default_memory: "1Gi".into(),
+            gpus: 0,
+            cpu_overcommit: 4.0,
+            pids_limit: 512,
+            capabilities: ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"]
+                .map(String::from)
+                .to_vec(),
+            stop_timeout_secs: 10,
+            start_grace_ms: 200,
+            engine_timeout_secs: 60,
+            reconcile_interval_secs: 30,
+            orphan_grace_secs: 300,
+            per_user: UserLimits::default(),
+        }
+    }
+}
+
+impl Default for UserLimits {
+    fn default() -> Self {
+        Self {
+            max_containers: 20,
+            max_cpu: "8".into(),
+            max_memory: "16Gi".into(),
+        }
+    }
+}
+
 /// HTTP API limits.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -155,6 +236,7 @@ impl Default for Config {
             plugins: PluginsConfig::default(),
             workflows: WorkflowsConfig::default(),
             scheduler: SchedulerConfig::default(),
+            containers: ContainersConfig::default(),
             secrets: BTreeMap::new(),
         }
     }

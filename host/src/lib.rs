@@ -1,11 +1,12 @@
 //! Weft's host: the `weft` binary's library.
 //!
-//! Data flows one way: HTTP -> [`api`] -> a domain service ([`auth`], [`plugins`], [`workflow`], [`scheduler`], ...) -> [`store`].
+//! Data flows one way: HTTP -> [`api`] -> a domain service ([`auth`], [`plugins`], [`workflow`], [`scheduler`], [`containers`], ...) -> [`store`].
 
 pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod containers;
 pub mod error;
 pub mod plugins;
 pub mod scheduler;

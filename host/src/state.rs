@@ -3,6 +3,7 @@
 use crate::api::metrics::Metrics;
 use crate::auth::Auth;
 use crate::config::Config;
+use crate::containers::Containers;
 use crate::plugins::Plugins;
 use crate::scheduler::Scheduler;
 use crate::store::Store;
@@ -19,6 +20,7 @@ pub struct AppState {
     pub plugins: Plugins,
     pub workflows: Workflows,
     pub scheduler: Scheduler,
+    pub containers: Containers,
 }
 
 impl AppState {
@@ -38,7 +40,11 @@ impl AppState {
         let scheduler = Scheduler::start(store.clone(), plugins.clone(), config.scheduler.clone())
             .await
             .map_err(|e| anyhow::anyhow!("cannot start the scheduler: {e}"))?;
+        let containers = Containers::start(store.clone(), &config.containers)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot start the container service: {e}"))?;
         Ok(Self {
+            containers,
             scheduler,
             workflows,
             plugins,

@@ -10,6 +10,7 @@ pub mod extract;
 pub mod metrics;
 mod openapi;
 mod system;
+pub mod ws;
 
 pub use error::ErrorBody;
 
@@ -94,6 +95,7 @@ fn api_router(state: AppState) -> OpenApiRouter<AppState> {
         ))
         .merge(crate::workflow::routes::router())
         .merge(crate::scheduler::routes::router())
+        .merge(crate::containers::routes::router())
         .route_layer(from_fn_with_state(state, auth::require_token));
     let v1 = OpenApiRouter::new()
         .routes(routes!(system::health))

@@ -19,6 +19,7 @@ use utoipa::{Modify, OpenApi};
         (name = "auth", description = "Users and API tokens"),
         (name = "plugins", description = "WebAssembly nodes and strategies"),
         (name = "workflows", description = "Workflows of WebAssembly nodes and their runs"),
+        (name = "containers", description = "Containers on the Docker engine and the host's resources"),
     )
 )]
 pub struct ApiDoc;

@@ -87,6 +87,26 @@ impl Store {
     }
 }
 
+/// Gives a unit-variant enum stored as text its `as_str` and `parse` (an unknown stored word is
+/// an internal error: the store holds something this version did not write).
+macro_rules! text_enum {
+    ($ty:ident { $($variant:ident = $text:literal),* $(,)? }) => {
+        impl $ty {
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $text),* }
+            }
+
+            fn parse(text: &str) -> $crate::error::Result<Self> {
+                match text {
+                    $($text => Ok($ty::$variant),)*
+                    other => Err($crate::error::Error::internal(format!("unknown {} '{other}' in the store", stringify!($ty)))),
+                }
+            }
+        }
+    };
+}
+pub(crate) use text_enum;
+
 /// The current time in Unix milliseconds, the unit of every stored timestamp.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

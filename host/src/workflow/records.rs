@@ -2,7 +2,7 @@
 
 use super::model::Definition;
 use crate::error::{Error, Result};
-use crate::store::{Store, now_ms, time};
+use crate::store::{Store, now_ms, text_enum, time};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::Row as _;
@@ -45,23 +45,6 @@ pub enum NodeStatus {
     Failed,
     Skipped,
     Cancelled,
-}
-
-macro_rules! text_enum {
-    ($ty:ident { $($variant:ident = $text:literal),* $(,)? }) => {
-        impl $ty {
-            pub fn as_str(self) -> &'static str {
-                match self { $($ty::$variant => $text),* }
-            }
-
-            fn parse(text: &str) -> Result<Self> {
-                match text {
-                    $($text => Ok($ty::$variant),)*
-                    other => Err(Error::internal(format!("unknown {} '{other}' in the store", stringify!($ty)))),
-                }
-            }
-        }
-    };
 }
 
 text_enum!(RunStatus { Queued = "queued", Running = "running", Succeeded = "succeeded", Failed = "failed", Cancelled = "cancelled" });

@@ -1,0 +1,159 @@
+//! What Weft needs from a container engine, independent of which engine it is.
+//!
+//! [`super::docker::DockerDriver`] implements it on the Docker Engine API; a Swarm driver can
+//! follow. Every method answers with Weft's [`Error`] so an engine fault reaches clients with a
+//! stable code.
+
+use crate::error::Result;
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Everything needed to create one container. Hardening is not negotiable here: the driver
+/// applies it to every spec (see [`super::hardening`]).
+#[derive(Debug, Clone, Default)]
+pub struct ContainerSpec {
+    /// The engine-side name (unique on the engine).
+    pub name: String,
+    pub image: String,
+    /// Replaces the image's command when set.
+    pub command: Option<Vec<String>>,
+    pub env: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    /// Named volumes only: host paths are never mounted.
+    pub volumes: Vec<VolumeMount>,
+    pub limits: Limits,
+}
+
+/// A named engine volume mounted into a container.
+#[derive(Debug, Clone)]
+pub struct VolumeMount {
+    pub volume: String,
+    pub target: String,
+    pub read_only: bool,
+}
+
+/// The resources a container may use; always set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub cpu_millis: u64,
+    pub memory_bytes: u64,
+    pub gpus: u32,
+}
+
+/// A container as the engine sees it.
+#[derive(Debug, Clone)]
+pub struct EngineContainer {
+    pub id: String,
+    /// The engine's words: created, running, paused, restarting, removing, exited, dead.
+    pub state: String,
+    pub exit_code: Option<i64>,
+    pub oom_killed: bool,
+    /// From the image's health check: starting, healthy, unhealthy; `None` without one.
+    pub health: Option<String>,
+    /// Unix milliseconds.
+    pub created_at: Option<i64>,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub labels: BTreeMap<String, String>,
+    /// The engine's own error for a container that could not run.
+    pub error: Option<String>,
+}
+
+impl EngineContainer {
+    pub fn is_running(&self) -> bool {
+        matches!(self.state.as_str(), "running" | "paused" | "restarting")
+    }
+}
+
+/// What a command run with [`ContainerDriver::exec`] printed and how it ended.
+#[derive(Debug, Clone)]
+pub struct ExecOutput {
+    pub exit_code: i64,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// One sample of a running container's use.
+#[derive(Debug, Clone, Copy)]
+pub struct Stats {
+    /// Of one core: 150.0 is one and a half cores.
+    pub cpu_percent: f64,
+    pub memory_bytes: u64,
+    pub memory_limit_bytes: u64,
+    pub pids: u64,
+}
+
+/// The engine and the host it runs on.
+#[derive(Debug, Clone)]
+pub struct EngineInfo {
+    pub version: String,
+    pub api_version: String,
+    pub cpu_millis: u64,
+    pub memory_bytes: u64,
+    /// Whether the engine remaps container users into a user namespace.
+    pub user_namespaces: bool,
+}
+
+/// Which stream a log line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LogStream {
+    Stdout,
+    Stderr,
+}
+
+/// A chunk of a container's output (usually one line, newline included).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct LogChunk {
+    pub stream: LogStream,
+    pub text: String,
+}
+
+/// Something that happened to a labelled container on the engine.
+#[derive(Debug, Clone)]
+pub struct EngineEvent {
+    pub engine_id: String,
+    /// The engine's action: start, die, stop, kill, oom, destroy, health_status: healthy, ...
+    pub action: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A container engine.
+#[async_trait]
+pub trait ContainerDriver: Send + Sync + 'static {
+    /// The engine's version and the host's capacity; fails when the engine is not reachable.
+    async fn info(&self) -> Result<EngineInfo>;
+    /// Whether `image` is present locally (nothing is ever pulled).
+    async fn has_image(&self, image: &str) -> Result<bool>;
+    /// Creates a container (not started); returns the engine's id.
+    async fn create(&self, spec: &ContainerSpec) -> Result<String>;
+    async fn start(&self, id: &str) -> Result<()>;
+    /// SIGTERM, then SIGKILL after `grace`. Stopping a stopped container is not an error.
+    async fn stop(&self, id: &str, grace: Duration) -> Result<()>;
+    /// Removes a container, running or not, with its anonymous volumes; a missing one is fine.
+    async fn remove(&self, id: &str) -> Result<()>;
+    /// `None` when the engine does not know the container.
+    async fn inspect(&self, id: &str) -> Result<Option<EngineContainer>>;
+    /// Every container (running or not) carrying all of `labels`.
+    async fn list(&self, labels: &BTreeMap<String, String>) -> Result<Vec<EngineContainer>>;
+    /// Runs `command` in a running container and collects its output.
+    async fn exec(&self, id: &str, command: &[String]) -> Result<ExecOutput>;
+    /// The container's output: the last `tail` chunks (all when `None`), then live ones if
+    /// `follow` until the container stops.
+    fn logs(
+        &self,
+        id: &str,
+        follow: bool,
+        tail: Option<u64>,
+    ) -> BoxStream<'static, Result<LogChunk>>;
+    async fn stats(&self, id: &str) -> Result<Stats>;
+    /// Unpacks a tar archive into the folder `path` of the container.
+    async fn copy_in(&self, id: &str, path: &str, tar: Bytes) -> Result<()>;
+    /// A tar archive of `path` in the container.
+    fn copy_out(&self, id: &str, path: &str) -> BoxStream<'static, Result<Bytes>>;
+    /// Events of containers carrying all of `labels`, from now on.
+    fn events(&self, labels: &BTreeMap<String, String>) -> BoxStream<'static, Result<EngineEvent>>;
+}

@@ -1,0 +1,728 @@
+//! Containers on a container engine: create with admission and per-user limits, start, stop,
+//! remove, watch, and keep the store true to what the engine says.
+//!
+//! The store is the ledger of what Weft created; the engine is the truth about what runs. The
+//! engine's events and a periodic reconciliation ([`reconcile`]) bring the ledger in line, so a
+//! container stopped, killed or removed behind Weft's back shows as such, and time is accounted.
+
+pub mod docker;
+pub mod driver;
+pub mod hardening;
+pub mod quantity;
+pub mod reconcile;
+pub mod records;
+pub mod resources;
+pub mod routes;
+
+pub use driver::{ContainerDriver, ContainerSpec, EngineContainer, Limits};
+pub use records::{Container, ContainerStatus};
+
+use crate::auth::Caller;
+use crate::config::ContainersConfig;
+use crate::error::{Code, Error, Result};
+use crate::store::{Store, now_ms, time};
+use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
+use resources::{Capacity, Quota, ResourceTable, Usage};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{OwnedMutexGuard, broadcast};
+use utoipa::ToSchema;
+
+/// Labels on every container Weft creates.
+pub const LABEL_INSTALL: &str = "weft.install";
+pub const LABEL_CONTAINER: &str = "weft.container";
+pub const LABEL_OWNER: &str = "weft.owner";
+/// The data folder (project) a workspace container works on; empty for plain containers.
+pub const LABEL_DATA_FOLDER: &str = "weft.data-folder";
+
+/// A request for a new container.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewContainer {
+    /// A local image (nothing is pulled).
+    pub image: String,
+    /// Replaces the image's command.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    #[serde(default)]
+    pub resources: ResourceRequest,
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    /// Start it at once (default true).
+    #[serde(default = "yes")]
+    pub start: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Resources as Kubernetes-style quantities; absent ones take the configured defaults.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceRequest {
+    /// Cores: `"2"`, `"0.5"`, `"500m"`.
+    pub cpu: Option<String>,
+    /// Bytes with a unit: `"512Mi"`, `"4Gi"`, `"1G"`.
+    pub memory: Option<String>,
+    /// Whole GPUs: `"1"`.
+    pub gpu: Option<String>,
+}
+
+/// A container's status changed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StatusEvent {
+    pub container_id: String,
+    #[serde(skip)]
+    pub owner_id: String,
+    /// `removed` once deleted; otherwise the container's status.
+    pub status: String,
+    pub health: Option<String>,
+    pub exit_code: Option<i64>,
+    pub error: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// The engine, as `GET /resources` reports it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EngineReport {
+    pub available: bool,
+    pub address: String,
+    pub version: Option<String>,
+    pub api_version: Option<String>,
+    /// Whether containers' users are remapped into a user namespace by the engine.
+    pub user_namespaces: bool,
+    /// Why it is not available.
+    pub error: Option<String>,
+}
+
+/// The caller's share.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UserReport {
+    pub containers: u32,
+    pub max_containers: u32,
+    pub cpu: String,
+    pub max_cpu: String,
+    pub memory: String,
+    pub max_memory: String,
+}
+
+/// `GET /resources`: the engine, per-resource capacity/allocated/free, and the caller's share.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ResourcesReport {
+    pub engine: EngineReport,
+    pub resources: ResourceTable,
+    pub user: UserReport,
+}
+
+/// The containers service, cheap to clone.
+#[derive(Clone)]
+pub struct Containers {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    driver: Arc<dyn ContainerDriver>,
+    address: String,
+    install_id: String,
+    defaults: Limits,
+    quota: Quota,
+    cpu_overcommit: f64,
+    gpus: u32,
+    stop_grace: Duration,
+    start_grace: Duration,
+    reconcile_every: Duration,
+    orphan_grace: Duration,
+    /// Held from the admission check until the new record is stored.
+    admission: tokio::sync::Mutex<()>,
+    /// One lock per container: API operations, events and reconciliation change a record one
+    /// at a time.
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    events: broadcast::Sender<StatusEvent>,
+}
+
+fn parse_config_quantity<T>(
+    field: &str,
+    text: &str,
+    parse: fn(&str) -> std::result::Result<T, quantity::QuantityError>,
+) -> anyhow::Result<T> {
+    parse(text).map_err(|e| anyhow::anyhow!("[containers] {field}: {e}"))
+}
+
+impl Containers {
+    /// The service on the Docker engine the configuration names; the engine is contacted
+    /// lazily, so this works without one. Starts the event watcher and reconciliation.
+    pub async fn start(store: Store, config: &ContainersConfig) -> anyhow::Result<Self> {
+        let driver = docker::DockerDriver::new(
+            config.docker_host.as_deref(),
+            Duration::from_secs(config.engine_timeout_secs),
+            hardening::Policy {
+                capabilities: config.capabilities.clone(),
+                pids_limit: config.pids_limit,
+            },
+        );
+        let address = driver.address().to_owned();
+        let containers = Self::with_driver(store, config, Arc::new(driver), address).await?;
+        reconcile::spawn(containers.clone());
+        Ok(containers)
+    }
+
+    async fn with_driver(
+        store: Store,
+        config: &ContainersConfig,
+        driver: Arc<dyn ContainerDriver>,
+        address: String,
+    ) -> anyhow::Result<Self> {
+        let defaults = Limits {
+            cpu_millis: parse_config_quantity(
+                "default_cpu",
+                &config.default_cpu,
+                quantity::cpu_millis,
+            )?,
+            memory_bytes: parse_config_quantity(
+                "default_memory",
+                &config.default_memory,
+                quantity::memory_bytes,
+            )?,
+            gpus: 0,
+        };
+        let quota = Quota {
+            max_containers: config.per_user.max_containers,
+            max_cpu_millis: parse_config_quantity(
+                "per_user.max_cpu",
+                &config.per_user.max_cpu,
+                quantity::cpu_millis,
+            )?,
+            max_memory_bytes: parse_config_quantity(
+                "per_user.max_memory",
+                &config.per_user.max_memory,
+                quantity::memory_bytes,
+            )?,
+        };
+        if !(config.cpu_overcommit >= 1.0 && config.cpu_overcommit.is_finite()) {
+            anyhow::bail!("[containers] cpu_overcommit must be 1 or more");
+        }
+        let install_id = records::install_id(&store).await?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                driver,
+                address,
+                install_id,
+                defaults,
+                quota,
+                cpu_overcommit: config.cpu_overcommit,
+                gpus: config.gpus,
+                stop_grace: Duration::from_secs(config.stop_timeout_secs),
+                start_grace: Duration::from_millis(config.start_grace_ms),
+                reconcile_every: Duration::from_secs(config.reconcile_interval_secs.max(1)),
+                orphan_grace: Duration::from_secs(config.orphan_grace_secs),
+                admission: tokio::sync::Mutex::new(()),
+                locks: Mutex::new(HashMap::new()),
+                events: broadcast::channel(1024).0,
+            }),
+        })
+    }
+
+    /// The engine this service drives.
+    pub fn driver(&self) -> &Arc<dyn ContainerDriver> {
+        &self.inner.driver
+    }
+
+    /// The id labelling every container this installation creates.
+    pub fn install_id(&self) -> &str {
+        &self.inner.install_id
+    }
+
+    /// Status changes from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<StatusEvent> {
+        self.inner.events.subscribe()
+    }
+
+    async fn lock(&self, id: &str) -> OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.inner.locks.lock().expect("container locks poisoned");
+            // Forget locks nobody holds so the map stays as small as the work in progress.
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+            locks.entry(id.to_owned()).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
+
+    fn announce(&self, c: &Container) {
+        let _ = self.inner.events.send(StatusEvent {
+            container_id: c.id.clone(),
+            owner_id: c.owner_id.clone(),
+            status: c.status.as_str().into(),
+            health: c.health.clone(),
+            exit_code: c.exit_code,
+            error: c.error.clone(),
+            at: time(now_ms()),
+        });
+    }
+
+    async fn save(&self, c: &Container) -> Result<()> {
+        records::save(&self.inner.store, c).await?;
+        self.announce(c);
+        Ok(())
+    }
+
+    /// The request's limits, defaults filled in, quantities checked.
+    fn limits(&self, request: &ResourceRequest) -> Result<Limits> {
+        let field = |name: &str, e: quantity::QuantityError| {
+            Error::invalid_field(&format!("resources.{name}"), e)
+        };
+        Ok(Limits {
+            cpu_millis: match &request.cpu {
+                Some(text) => quantity::cpu_millis(text).map_err(|e| field("cpu", e))?,
+                None => self.inner.defaults.cpu_millis,
+            },
+            memory_bytes: match &request.memory {
+                Some(text) => quantity::memory_bytes(text).map_err(|e| field("memory", e))?,
+                None => self.inner.defaults.memory_bytes,
+            },
+            gpus: match &request.gpu {
+                Some(text) => quantity::gpus(text).map_err(|e| field("gpu", e))?,
+                None => 0,
+            },
+        })
+    }
+
+    /// Whether `limits` fit `caller`'s share and the host now.
+    async fn admit(&self, caller: &Caller, limits: Limits) -> Result<()> {
+        let all = records::list(&self.inner.store, None).await?;
+        let capacity = self.capacity().await?;
+        resources::admit(
+            limits,
+            Usage::of(all.iter().filter(|c| c.owner_id == caller.user_id)),
+            self.inner.quota,
+            Usage::of(&all),
+            capacity,
+        )
+    }
+
+    async fn capacity(&self) -> Result<Capacity> {
+        let info = self.inner.driver.info().await?;
+        Ok(Capacity {
+            cpu_millis: (info.cpu_millis as f64 * self.inner.cpu_overcommit) as u64,
+            memory_bytes: info.memory_bytes,
+            gpus: self.inner.gpus,
+        })
+    }
+
+    /// `POST /resources/allocate`: whether a container with `request` would be admitted now.
+    pub async fn check(&self, caller: &Caller, request: &ResourceRequest) -> Result<Limits> {
+        let limits = self.limits(request)?;
+        self.admit(caller, limits).await?;
+        Ok(limits)
+    }
+
+    /// `GET /resources`.
+    pub async fn report(&self, caller: &Caller) -> Result<ResourcesReport> {
+        let all = records::list(&self.inner.store, None).await?;
+        let info = self.inner.driver.info().await;
+        let engine = match &info {
+            Ok(info) => EngineReport {
+                available: true,
+                address: self.inner.address.clone(),
+                version: Some(info.version.clone()),
+                api_version: Some(info.api_version.clone()),
+                user_namespaces: info.user_namespaces,
+                error: None,
+            },
+            Err(e) => EngineReport {
+                available: false,
+                address: self.inner.address.clone(),
+                version: None,
+                api_version: None,
+                user_namespaces: false,
+                error: Some(e.message.clone()),
+            },
+        };
+        let capacity = match info {
+            Ok(info) => Capacity {
+                cpu_millis: (info.cpu_millis as f64 * self.inner.cpu_overcommit) as u64,
+                memory_bytes: info.memory_bytes,
+                gpus: self.inner.gpus,
+            },
+            Err(_) => Capacity::default(),
+        };
+        let mine = Usage::of(all.iter().filter(|c| c.owner_id == caller.user_id));
+        let quota = self.inner.quota;
+        Ok(ResourcesReport {
+            engine,
+            resources: ResourceTable::new(capacity, Usage::of(&all)),
+            user: UserReport {
+                containers: mine.containers,
+                max_containers: quota.max_containers,
+                cpu: quantity::format_cpu(mine.cpu_millis),
+                max_cpu: quantity::format_cpu(quota.max_cpu_millis),
+                memory: quantity::format_memory(mine.memory_bytes),
+                max_memory: quantity::format_memory(quota.max_memory_bytes),
+            },
+        })
+    }
+
+    /// Creates (and by default starts) a container for `caller`.
+    pub async fn create(&self, caller: &Caller, request: NewContainer) -> Result<Container> {
+        self.create_labelled(caller, request, BTreeMap::new(), "")
+            .await
+    }
+
+    /// [`Self::create`] with extra labels and the data folder it works on (for workspaces).
+    pub async fn create_labelled(
+        &self,
+        caller: &Caller,
+        request: NewContainer,
+        extra_labels: BTreeMap<String, String>,
+        data_folder: &str,
+    ) -> Result<Container> {
+        validate(&request)?;
+        let limits = self.limits(&request.resources)?;
+        if !self.inner.driver.has_image(&request.image).await? {
+            return Err(Error::new(
+                Code::ContainerImageMissing,
+                format!("the image '{}' is not on this host's engine", request.image),
+            )
+            .details(serde_json::json!({ "image": request.image }))
+            .hint("Weft never pulls images: build it here (docker build / docker import) or load it (docker load -i IMAGE.tar)"));
+        }
+        let mut record = Container::new(
+            &caller.user_id,
+            &request.image,
+            request.command.clone(),
+            request.environment.clone(),
+            limits,
+        );
+        let _lock = self.lock(&record.id).await;
+        {
+            let _admission = self.inner.admission.lock().await;
+            self.admit(caller, limits).await?;
+            records::insert(&self.inner.store, &record).await?;
+        }
+        let mut labels = extra_labels;
+        labels.insert(LABEL_INSTALL.into(), self.inner.install_id.clone());
+        labels.insert(LABEL_CONTAINER.into(), record.id.clone());
+        labels.insert(LABEL_OWNER.into(), caller.user_id.clone());
+        labels.insert(LABEL_DATA_FOLDER.into(), data_folder.into());
+        let spec = ContainerSpec {
+            name: record.name.clone(),
+            image: request.image.clone(),
+            command: request.command.clone(),
+            env: request.environment.clone(),
+            labels,
+            volumes: Vec::new(),
+            limits,
+        };
+        match self.inner.driver.create(&spec).await {
+            Ok(engine_id) => record.engine_id = Some(engine_id),
+            Err(e) => {
+                // Nothing exists on the engine: the record goes too, and the resources with it.
+                records::delete(&self.inner.store, &record.id).await?;
+                return Err(e);
+            }
+        }
+        self.save(&record).await?;
+        tracing::info!(container = %record.id, owner = %caller.user_id, image = %record.image, "container created");
+        if request.start {
+            self.start_locked(&mut record).await?;
+        }
+        Ok(record)
+    }
+
+    /// The container `id` if `caller` may see it (its owner or an admin); others get 404.
+    pub async fn get(&self, caller: &Caller, id: &str) -> Result<Container> {
+        match records::get(&self.inner.store, id).await? {
+            Some(c) if c.owner_id == caller.user_id || caller.is_admin() => Ok(c),
+            _ => Err(not_found(id)),
+        }
+    }
+
+    /// The caller's containers (an admin's lists all).
+    pub async fn list(&self, caller: &Caller) -> Result<Vec<Container>> {
+        let owner = (!caller.is_admin()).then_some(caller.user_id.as_str());
+        records::list(&self.inner.store, owner).await
+    }
+
+    /// Starts a created or stopped container.
+    pub async fn start_container(&self, caller: &Caller, id: &str) -> Result<Container> {
+        self.get(caller, id).await?;
+        let _lock = self.lock(id).await;
+        let mut record = self.get(caller, id).await?;
+        if record.status != ContainerStatus::Running {
+            if !record.status.holds_resources() {
+                let _admission = self.inner.admission.lock().await;
+                self.admit(caller, record.limits).await?;
+                // Held from here: the record claims its resources before the engine starts it.
+                record.mark_running(now_ms());
+                records::save(&self.inner.store, &record).await?;
+            }
+            self.start_locked(&mut record).await?;
+        }
+        Ok(record)
+    }
+
+    async fn start_locked(&self, record: &mut Container) -> Result<()> {
+        let engine_id = record.engine_id.clone().ok_or_else(|| gone(record))?;
+        if let Err(e) = self.inner.driver.start(&engine_id).await {
+            record.mark_ended(
+                ContainerStatus::Failed,
+                now_ms(),
+                Some(format!("could not start: {}", e.message)),
+            );
+            self.save(record).await?;
+            return Err(Error::new(Code::ContainerStartFailed, format!("the container could not start: {}", e.message))
+                .details(serde_json::json!({ "container_id": record.id }))
+                .hint("check the image's command; the container is kept (status failed) until you delete it"));
+        }
+        record.mark_running(now_ms());
+        self.save(record).await?;
+        // A container that exits at once is a failed start, told to the caller now.
+        tokio::time::sleep(self.inner.start_grace).await;
+        let engine = self.inner.driver.inspect(&engine_id).await?;
+        if let Some(engine) = &engine
+            && engine.is_running()
+        {
+            if let Some(started) = engine.started_at {
+                record.started_at = Some(time(started));
+            }
+            record.health = engine.health.clone();
+            self.save(record).await?;
+            return Ok(());
+        }
+        self.apply(record, engine.as_ref());
+        self.save(record).await?;
+        let logs = self.tail(&engine_id, 20).await;
+        Err(Error::new(
+            Code::ContainerStartFailed,
+            format!(
+                "the container exited right after starting{}",
+                record
+                    .exit_code
+                    .map(|c| format!(" with code {c}"))
+                    .unwrap_or_default()
+            ),
+        )
+        .details(serde_json::json!({
+            "container_id": record.id,
+            "exit_code": record.exit_code,
+            "logs": logs,
+        }))
+        .hint("its last output is in details.logs; the container is kept until you delete it"))
+    }
+
+    /// The last `lines` chunks of output, for error reports (empty when unavailable).
+    async fn tail(&self, engine_id: &str, lines: u64) -> String {
+        use futures::StreamExt;
+        let chunks: Vec<_> = self
+            .inner
+            .driver
+            .logs(engine_id, false, Some(lines))
+            .collect()
+            .await;
+        chunks
+            .into_iter()
+            .filter_map(|c| c.ok())
+            .map(|c| c.text)
+            .collect()
+    }
+
+    /// Stops a container: SIGTERM, then SIGKILL after `grace` (the configured one by default).
+    pub async fn stop(
+        &self,
+        caller: &Caller,
+        id: &str,
+        grace: Option<Duration>,
+    ) -> Result<Container> {
+        self.get(caller, id).await?;
+        let _lock = self.lock(id).await;
+        let mut record = self.get(caller, id).await?;
+        let Some(engine_id) = record.engine_id.clone() else {
+            return Ok(record);
+        };
+        let grace = grace.unwrap_or(self.inner.stop_grace);
+        self.inner.driver.stop(&engine_id, grace).await?;
+        let engine = self.inner.driver.inspect(&engine_id).await?;
+        if record.status.holds_resources() {
+            let at = engine
+                .as_ref()
+                .and_then(|e| e.finished_at)
+                .unwrap_or_else(now_ms);
+            record.exit_code = engine.as_ref().and_then(|e| e.exit_code);
+            let killed = record.exit_code == Some(137);
+            record.mark_ended(
+                ContainerStatus::Stopped,
+                at,
+                killed.then(|| {
+                    format!(
+                        "did not stop within {} s of SIGTERM and was killed",
+                        grace.as_secs()
+                    )
+                }),
+            );
+            self.save(&record).await?;
+            tracing::info!(container = %id, killed, "container stopped");
+        }
+        Ok(record)
+    }
+
+    /// Removes a container from the engine (stopping it first) and forgets it.
+    pub async fn remove(&self, caller: &Caller, id: &str) -> Result<()> {
+        self.get(caller, id).await?;
+        let _lock = self.lock(id).await;
+        let record = self.get(caller, id).await?;
+        if let Some(engine_id) = &record.engine_id {
+            if record.status == ContainerStatus::Running {
+                self.inner
+                    .driver
+                    .stop(engine_id, self.inner.stop_grace)
+                    .await?;
+            }
+            self.inner.driver.remove(engine_id).await?;
+        }
+        records::delete(&self.inner.store, id).await?;
+        let _ = self.inner.events.send(StatusEvent {
+            container_id: record.id.clone(),
+            owner_id: record.owner_id.clone(),
+            status: "removed".into(),
+            health: None,
+            exit_code: record.exit_code,
+            error: None,
+            at: time(now_ms()),
+        });
+        tracing::info!(container = %id, "container removed");
+        Ok(())
+    }
+
+    /// The container's output (`follow`: live until it stops).
+    pub async fn logs(
+        &self,
+        caller: &Caller,
+        id: &str,
+        tail: Option<u64>,
+    ) -> Result<BoxStream<'static, Result<driver::LogChunk>>> {
+        let record = self.get(caller, id).await?;
+        let engine_id = record.engine_id.clone().ok_or_else(|| gone(&record))?;
+        Ok(self.inner.driver.logs(&engine_id, true, tail))
+    }
+
+    /// One sample of a running container's use.
+    pub async fn stats(&self, caller: &Caller, id: &str) -> Result<driver::Stats> {
+        let record = self.get(caller, id).await?;
+        let engine_id = record.engine_id.clone().ok_or_else(|| gone(&record))?;
+        self.inner.driver.stats(&engine_id).await
+    }
+
+    /// Brings `record` in line with the engine's view of it (`None`: the engine lost it).
+    /// Returns whether anything changed.
+    fn apply(&self, record: &mut Container, engine: Option<&EngineContainer>) -> bool {
+        let before = (record.status, record.health.clone(), record.exit_code);
+        match engine {
+            None if record.status.holds_resources() => {
+                record.mark_ended(
+                    ContainerStatus::Stopped,
+                    now_ms(),
+                    Some("the container vanished from the engine".into()),
+                );
+            }
+            None => {}
+            Some(e) if e.is_running() => {
+                if record.status != ContainerStatus::Running {
+                    record.mark_running(e.started_at.unwrap_or_else(now_ms));
+                }
+                record.health = e.health.clone();
+            }
+            Some(e) if e.state == "created" => {}
+            Some(e) => {
+                if record.status.holds_resources() {
+                    let at = e.finished_at.unwrap_or_else(now_ms);
+                    record.exit_code = e.exit_code;
+                    let (status, why) = if e.oom_killed {
+                        (
+                            ContainerStatus::Failed,
+                            Some("killed: out of memory".to_string()),
+                        )
+                    } else if let Some(error) = &e.error {
+                        (ContainerStatus::Failed, Some(error.clone()))
+                    } else {
+                        match e.exit_code {
+                            Some(0) | None => (ContainerStatus::Stopped, None),
+                            Some(code) => (
+                                ContainerStatus::Failed,
+                                Some(format!("exited with code {code}")),
+                            ),
+                        }
+                    };
+                    record.mark_ended(status, at, why);
+                }
+            }
+        }
+        before != (record.status, record.health.clone(), record.exit_code)
+    }
+
+    /// Re-reads one container from the engine and stores what changed (events call this).
+    pub async fn refresh(&self, id: &str) -> Result<()> {
+        let _lock = self.lock(id).await;
+        let Some(mut record) = records::get(&self.inner.store, id).await? else {
+            return Ok(());
+        };
+        let Some(engine_id) = record.engine_id.clone() else {
+            return Ok(());
+        };
+        let engine = self.inner.driver.inspect(&engine_id).await?;
+        if self.apply(&mut record, engine.as_ref()) {
+            self.save(&record).await?;
+        }
+        Ok(())
+    }
+}
+
+fn validate(request: &NewContainer) -> Result<()> {
+    if request.image.trim().is_empty() || request.image.chars().any(char::is_whitespace) {
+        return Err(Error::invalid_field(
+            "image",
+            "must be an image name such as debian:bookworm",
+        ));
+    }
+    if let Some(command) = &request.command
+        && command.is_empty()
+    {
+        return Err(Error::invalid_field(
+            "command",
+            "must hold at least the program to run",
+        ));
+    }
+    for key in request.environment.keys() {
+        let valid = !key.is_empty()
+            && !key.starts_with(|c: char| c.is_ascii_digit())
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(Error::invalid_field(
+                &format!("environment.{key}"),
+                "names are letters, digits and _, not starting with a digit",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn not_found(id: &str) -> Error {
+    Error::new(
+        Code::ContainerNotFound,
+        format!("container '{id}' not found"),
+    )
+    .details(serde_json::json!({ "container_id": id }))
+}
+
+/// A record whose engine container was never made.
+fn gone(record: &Container) -> Error {
+    Error::new(
+        Code::ContainerNotFound,
+        format!("container '{}' does not exist on the engine", record.id),
+    )
+    .hint("delete it and create a new one")
+}
