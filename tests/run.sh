@@ -52,8 +52,36 @@ setup_postgres() {
     export WEFT_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PG_PORT"
 }
 
+# A Docker engine (Debian's docker.io), started if no daemon answers, and the test images built
+# locally: there is no registry to pull from.
+setup_docker() {
+    if ! command -v dockerd >/dev/null 2>&1 || ! command -v docker >/dev/null 2>&1; then
+        apt_install docker.io
+    fi
+    if ! dpkg -s busybox-static >/dev/null 2>&1; then
+        apt_install busybox-static
+    fi
+    if ! as_root docker info >/dev/null 2>&1; then
+        log "starting dockerd"
+        as_root sh -c 'nohup dockerd >/tmp/weft-test-dockerd.log 2>&1 </dev/null &'
+        local waited=0
+        until as_root docker info >/dev/null 2>&1; do
+            if [ "$waited" -ge 60 ]; then
+                echo "dockerd did not answer within 60 s; its log:" >&2
+                tail -n 40 /tmp/weft-test-dockerd.log >&2 || true
+                exit 1
+            fi
+            sleep 1
+            waited=$((waited + 1))
+        done
+    fi
+    as_root tests/images/build.sh
+    export WEFT_TEST_DOCKER=1
+}
+
 setup_rust
 setup_postgres
+setup_docker
 
 log "cargo fmt --check"
 cargo fmt --all --check

@@ -2,7 +2,8 @@
 //! and PostgreSQL databases. One test binary so the host links once; one module per area.
 //!
 //! PostgreSQL tests need `WEFT_TEST_POSTGRES_URL` (the test command `tests/run.sh` starts a
-//! throwaway cluster and sets it).
+//! throwaway cluster and sets it). Container tests need a Docker engine and the images of
+//! tests/images/build.sh (the test command provides both).
 
 mod support;
 
@@ -10,6 +11,7 @@ mod api_errors;
 mod auth;
 mod capabilities;
 mod cli;
+mod containers;
 mod plugins;
 mod scheduler;
 mod system;

@@ -8,7 +8,6 @@ use crate::support::{Backend, TestServer, assert_error, node, send};
 use futures::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 on_both_backends!(
     stored_versioned_and_private,
@@ -500,15 +499,7 @@ async fn cancel_and_event_streams() {
     assert_eq!(status, StatusCode::CREATED);
     let (_, bob_token) = server.user("bob").await;
     let token = server.admin_token.clone();
-    let ws_url = |path: &str| {
-        let mut request = format!("ws://{}{path}", server.addr)
-            .into_client_request()
-            .unwrap();
-        request
-            .headers_mut()
-            .insert("authorization", format!("Bearer {token}").parse().unwrap());
-        request
-    };
+    let ws_url = |path: &str| server.ws_request(&token, path);
     let (mut all, _) = tokio_tungstenite::connect_async(ws_url("/api/v1/workflows/status"))
         .await
         .expect("status stream");

@@ -292,13 +292,17 @@ impl Containers {
         })
     }
 
-    /// Whether `limits` fit `caller`'s share and the host now.
-    async fn admit(&self, caller: &Caller, limits: Limits) -> Result<()> {
+    /// Whether `limits` fit the share of `owner` and the host now; `restart` names a container
+    /// of theirs being started again, which is already counted among their containers.
+    async fn admit(&self, owner: &str, limits: Limits, restart: Option<&str>) -> Result<()> {
         let all = records::list(&self.inner.store, None).await?;
         let capacity = self.capacity().await?;
         resources::admit(
             limits,
-            Usage::of(all.iter().filter(|c| c.owner_id == caller.user_id)),
+            Usage::of(
+                all.iter()
+                    .filter(|c| c.owner_id == owner && Some(c.id.as_str()) != restart),
+            ),
             self.inner.quota,
             Usage::of(&all),
             capacity,
@@ -317,7 +321,7 @@ impl Containers {
     /// `POST /resources/allocate`: whether a container with `request` would be admitted now.
     pub async fn check(&self, caller: &Caller, request: &ResourceRequest) -> Result<Limits> {
         let limits = self.limits(request)?;
-        self.admit(caller, limits).await?;
+        self.admit(&caller.user_id, limits, None).await?;
         Ok(limits)
     }
 
@@ -401,7 +405,7 @@ impl Containers {
         let _lock = self.lock(&record.id).await;
         {
             let _admission = self.inner.admission.lock().await;
-            self.admit(caller, limits).await?;
+            self.admit(&caller.user_id, limits, None).await?;
             records::insert(&self.inner.store, &record).await?;
         }
         let mut labels = extra_labels;
@@ -456,7 +460,8 @@ impl Containers {
         if record.status != ContainerStatus::Running {
             if !record.status.holds_resources() {
                 let _admission = self.inner.admission.lock().await;
-                self.admit(caller, record.limits).await?;
+                self.admit(&record.owner_id, record.limits, Some(id))
+                    .await?;
                 // Held from here: the record claims its resources before the engine starts it.
                 record.mark_running(now_ms());
                 records::save(&self.inner.store, &record).await?;
@@ -650,7 +655,8 @@ impl Containers {
                         (ContainerStatus::Failed, Some(error.clone()))
                     } else {
                         match e.exit_code {
-                            Some(0) | None => (ContainerStatus::Stopped, None),
+                            // 143: ended by SIGTERM, what a stop sends.
+                            Some(0 | 143) | None => (ContainerStatus::Stopped, None),
                             Some(code) => (
                                 ContainerStatus::Failed,
                                 Some(format!("exited with code {code}")),

@@ -2,6 +2,7 @@
 //! JSON error shape.
 
 mod backend;
+pub mod docker;
 pub mod fixtures;
 mod instance;
 mod process;

@@ -105,6 +105,23 @@ impl TestServer {
         .await
     }
 
+    /// A WebSocket request for `path` carrying `token`.
+    pub fn ws_request(
+        &self,
+        token: &str,
+        path: &str,
+    ) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("ws://{}{path}", self.addr)
+            .into_client_request()
+            .expect("WebSocket URL");
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("header"),
+        );
+        request
+    }
+
     /// Creates a user with role `user` and returns (user id, token).
     pub async fn user(&self, name: &str) -> (String, String) {
         let (status, user) = send(

@@ -1,0 +1,832 @@
+//! Containers on the real Docker engine: the API, hardening proven by inspecting real
+//! containers, admission and per-user limits, faults, the driver itself, and reconciliation
+//! after a SIGKILL of a real `weft` process.
+
+use crate::on_both_backends;
+use crate::support::docker::{self, Cleanup, inspect};
+use crate::support::{Backend, TestServer, WeftProcess, assert_error, bootstrap, send};
+use futures::StreamExt;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+const IMAGE: &str = "weft-test/busybox:1";
+
+on_both_backends!(admission_and_user_limits);
+
+async fn server(
+    backend: Backend,
+    customize: impl FnOnce(&mut weft::config::Config),
+) -> (TestServer, Cleanup) {
+    docker::require();
+    let server = TestServer::start_with(backend, customize).await;
+    let cleanup = Cleanup(server.state.containers.install_id().to_string());
+    (server, cleanup)
+}
+
+async fn create(server: &TestServer, token: &str, body: Value) -> (StatusCode, Value) {
+    send(
+        server
+            .with_token(token, Method::POST, "/api/v1/containers")
+            .json(&body),
+    )
+    .await
+}
+
+fn sleeper() -> Value {
+    json!({ "image": IMAGE, "command": ["sleep", "100000"], "resources": { "cpu": "250m", "memory": "64Mi" } })
+}
+
+/// Polls `GET /containers/{id}` until `done` holds (10 s at most).
+async fn wait_until(
+    server: &TestServer,
+    token: &str,
+    id: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, c) =
+            send(server.with_token(token, Method::GET, &format!("/api/v1/containers/{id}"))).await;
+        if done(&c) {
+            return c;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "container never reached the state; last: {c}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn next_json<S>(socket: &mut S) -> Value
+where
+    S: futures::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(15), socket.next())
+            .await
+            .expect("a message within 15 s")
+            .expect("stream open")
+            .expect("message");
+        if let Ok(text) = message.to_text()
+            && !text.is_empty()
+        {
+            return serde_json::from_str(text).expect("JSON message");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_hardening_logs_and_status() {
+    let (server, _cleanup) = server(Backend::Sqlite, |c| c.containers.pids_limit = 64).await;
+    let admin = server.admin_token.clone();
+    let (bob_id, bob) = server.user("bob").await;
+    let (_, eve) = server.user("eve").await;
+    let (mut status_ws, _) =
+        tokio_tungstenite::connect_async(server.ws_request(&bob, "/api/v1/containers/status"))
+            .await
+            .expect("status stream");
+
+    // Create and start, with environment and limits.
+    let mut body = sleeper();
+    body["environment"] = json!({ "GREETING": "hello" });
+    let (status, c) = create(&server, &bob, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{c}");
+    assert_eq!(c["status"], "running");
+    assert_eq!(c["owner_id"], bob_id.as_str());
+    assert_eq!(
+        c["resources"],
+        json!({ "cpu": "250m", "memory": "64Mi", "gpu": "0" })
+    );
+    let id = c["id"].as_str().unwrap().to_string();
+    let engine_id = c["engine_id"].as_str().unwrap().to_string();
+    let event = next_json(&mut status_ws).await;
+    assert_eq!(event["container_id"], id.as_str());
+
+    // The hardening, read back from the engine.
+    let inspected = inspect(&engine_id).expect("the container exists on the engine");
+    let host = &inspected["HostConfig"];
+    assert_eq!(host["Privileged"], false);
+    assert_eq!(host["CapDrop"], json!(["ALL"]));
+    assert_eq!(
+        host["CapAdd"],
+        json!(["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"])
+    );
+    assert!(
+        host["SecurityOpt"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o == "no-new-privileges"),
+        "{host}"
+    );
+    assert_eq!(host["PidsLimit"], 64);
+    assert_eq!(host["Memory"], 64 << 20);
+    assert_eq!(host["MemorySwap"], 64 << 20);
+    assert_eq!(host["NanoCpus"], 250_000_000);
+    assert_eq!(host["Init"], true);
+    assert!(
+        host["Binds"].as_array().is_none_or(|b| b.is_empty()),
+        "{host}"
+    );
+    assert!(
+        inspected["Mounts"].as_array().unwrap().is_empty(),
+        "no host path is mounted"
+    );
+    assert!(!inspected.to_string().contains("docker.sock"));
+    let labels = &inspected["Config"]["Labels"];
+    assert_eq!(labels["weft.container"], id.as_str());
+    assert_eq!(labels["weft.owner"], bob_id.as_str());
+    assert_eq!(labels["weft.install"], server.state.containers.install_id());
+    // ... and from inside: no new privileges, only the five capabilities, the pids limit bites.
+    let (_, proc_status, _) = docker::docker(&["exec", &engine_id, "cat", "/proc/self/status"]);
+    assert!(proc_status.contains("NoNewPrivs:\t1"), "{proc_status}");
+    assert!(
+        proc_status.contains("CapEff:\t00000000000000cb"),
+        "{proc_status}"
+    );
+    let (_, env, _) = docker::docker(&["exec", &engine_id, "env"]);
+    assert!(env.contains("GREETING=hello"));
+    let (_, _, forks) = docker::docker(&[
+        "exec",
+        &engine_id,
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 100 ]; do sleep 30 & i=$((i+1)); done",
+    ]);
+    assert!(
+        forks.contains("can't fork") || forks.contains("Resource temporarily unavailable"),
+        "{forks}"
+    );
+
+    // Stats through the API.
+    let (status, stats) =
+        send(server.with_token(&bob, Method::GET, &format!("/api/v1/containers/{id}/stats"))).await;
+    assert_eq!(status, StatusCode::OK, "{stats}");
+    assert_eq!(stats["memory_limit_bytes"], 64 << 20);
+    assert!(stats["pids"].as_u64().unwrap() >= 1);
+
+    // Nobody else sees it; an admin does.
+    for (method, path) in [
+        (Method::GET, format!("/api/v1/containers/{id}")),
+        (Method::POST, format!("/api/v1/containers/{id}/stop")),
+        (Method::DELETE, format!("/api/v1/containers/{id}")),
+    ] {
+        let (status, body) = send(server.with_token(&eve, method, &path)).await;
+        assert_error(status, &body, 404, "10201");
+    }
+    let (_, listed) = send(server.with_token(&eve, Method::GET, "/api/v1/containers")).await;
+    assert_eq!(listed, json!([]));
+    let (_, listed) = send(server.with_token(&admin, Method::GET, "/api/v1/containers")).await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+
+    // Stop, start again (time adds up), and the status stream follows.
+    let (status, stopped) =
+        send(server.with_token(&bob, Method::POST, &format!("/api/v1/containers/{id}/stop"))).await;
+    assert_eq!(status, StatusCode::OK, "{stopped}");
+    assert_eq!(stopped["status"], "stopped");
+    assert!(stopped["run_seconds"].as_f64().unwrap() > 0.0);
+    assert_eq!(inspect(&engine_id).unwrap()["State"]["Running"], false);
+    loop {
+        let event = next_json(&mut status_ws).await;
+        if event["status"] == "stopped" {
+            assert_eq!(event["container_id"], id.as_str());
+            break;
+        }
+    }
+    let first_run = stopped["run_seconds"].as_f64().unwrap();
+    let (status, started) = send(server.with_token(
+        &bob,
+        Method::POST,
+        &format!("/api/v1/containers/{id}/start"),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    assert_eq!(started["status"], "running");
+    assert_eq!(inspect(&engine_id).unwrap()["State"]["Running"], true);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, again) =
+        send(server.with_token(&bob, Method::GET, &format!("/api/v1/containers/{id}"))).await;
+    assert!(
+        again["run_seconds"].as_f64().unwrap() > first_run,
+        "{again}"
+    );
+
+    // Delete: gone from the engine and the store.
+    let response = server
+        .with_token(&bob, Method::DELETE, &format!("/api/v1/containers/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(inspect(&engine_id).is_none());
+    let (status, body) =
+        send(server.with_token(&bob, Method::GET, &format!("/api/v1/containers/{id}"))).await;
+    assert_error(status, &body, 404, "10201");
+    loop {
+        let event = next_json(&mut status_ws).await;
+        if event["status"] == "removed" {
+            break;
+        }
+    }
+
+    // Logs stream live, line by line, and the stream ends when the container does.
+    let (status, talker) = create(
+        &server,
+        &bob,
+        json!({ "image": IMAGE, "command": ["sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.4; done; echo oops >&2"] }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{talker}");
+    let talker_id = talker["id"].as_str().unwrap();
+    let (mut logs, _) = tokio_tungstenite::connect_async(
+        server.ws_request(&bob, &format!("/api/v1/containers/{talker_id}/logs")),
+    )
+    .await
+    .expect("logs stream");
+    let mut seen = Vec::new();
+    while let Some(Ok(message)) = logs.next().await {
+        if let Ok(text) = message.to_text()
+            && !text.is_empty()
+        {
+            let chunk: Value = serde_json::from_str(text).unwrap();
+            seen.push((
+                chunk["stream"].as_str().unwrap().to_string(),
+                chunk["text"].as_str().unwrap().trim().to_string(),
+            ));
+        }
+    }
+    let want: Vec<(String, String)> = [
+        ("stdout", "line1"),
+        ("stdout", "line2"),
+        ("stdout", "line3"),
+        ("stderr", "oops"),
+    ]
+    .map(|(s, t)| (s.to_string(), t.to_string()))
+    .to_vec();
+    assert_eq!(seen, want);
+    // It exited 0 on its own: stopped, not failed.
+    let ended = wait_until(&server, &bob, talker_id, |c| c["status"] != "running").await;
+    assert_eq!(ended["status"], "stopped", "{ended}");
+    assert_eq!(ended["exit_code"], 0);
+
+    // A container that ignores SIGTERM is killed after the timeout.
+    let (_, stubborn) = create(
+        &server,
+        &bob,
+        json!({ "image": IMAGE, "command": ["sh", "-c", "trap '' TERM; while true; do sleep 1; done"] }),
+    )
+    .await;
+    let stubborn_id = stubborn["id"].as_str().unwrap();
+    let began = Instant::now();
+    let (status, killed) = send(server.with_token(
+        &bob,
+        Method::POST,
+        &format!("/api/v1/containers/{stubborn_id}/stop?timeout=1"),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{killed}");
+    assert!(began.elapsed() >= Duration::from_secs(1));
+    assert_eq!(killed["status"], "stopped");
+    assert_eq!(killed["exit_code"], 137);
+    assert!(
+        killed["error"].as_str().unwrap().contains("killed"),
+        "{killed}"
+    );
+
+    // Health from the image's health check.
+    let (status, healthy) = create(&server, &bob, json!({ "image": "weft-test/healthy:1" })).await;
+    assert_eq!(status, StatusCode::CREATED, "{healthy}");
+    let healthy_id = healthy["id"].as_str().unwrap();
+    let healthy = wait_until(&server, &bob, healthy_id, |c| c["health"] == "healthy").await;
+    assert_eq!(healthy["status"], "running");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_and_engine_faults() {
+    let (server, _cleanup) = server(Backend::Sqlite, |c| {
+        c.containers.cpu_overcommit = 1.0;
+        c.containers.per_user.max_cpu = "1000".into();
+        c.containers.per_user.max_memory = "1000Ti".into();
+    })
+    .await;
+    let token = server.admin_token.clone();
+
+    // More than the host has: refused with what is free.
+    let (_, report) = send(server.admin(Method::GET, "/api/v1/resources")).await;
+    let cores = report["resources"]["cpu"]["capacity"].as_u64().unwrap() / 1000;
+    assert_eq!(
+        cores * 1000,
+        report["resources"]["cpu"]["free"].as_u64().unwrap()
+    );
+    let (status, body) = create(
+        &server,
+        &token,
+        json!({ "image": IMAGE, "resources": { "cpu": (cores + 1).to_string() } }),
+    )
+    .await;
+    assert_error(status, &body, 503, "10101");
+    assert_eq!(
+        body["details"],
+        json!({ "resource_type": "cpu", "required": (cores + 1).to_string(), "available": cores.to_string() })
+    );
+    let (status, body) = send(
+        server
+            .admin(Method::POST, "/api/v1/resources/allocate")
+            .json(&json!({ "resources": { "memory": "512Ti" } })),
+    )
+    .await;
+    assert_error(status, &body, 503, "10101");
+    assert_eq!(body["details"]["resource_type"], "memory");
+
+    // A container that exits at once: a clear error with its output; kept as failed.
+    let (status, body) = create(
+        &server,
+        &token,
+        json!({ "image": IMAGE, "command": ["sh", "-c", "echo boom >&2; exit 3"] }),
+    )
+    .await;
+    assert_error(status, &body, 422, "10204");
+    assert_eq!(body["details"]["exit_code"], 3);
+    assert!(
+        body["details"]["logs"].as_str().unwrap().contains("boom"),
+        "{body}"
+    );
+    let failed_id = body["details"]["container_id"].as_str().unwrap();
+    let (_, failed) =
+        send(server.admin(Method::GET, &format!("/api/v1/containers/{failed_id}"))).await;
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["exit_code"], 3);
+    assert_eq!(failed["error"], "exited with code 3");
+    // A program that is not there cannot start at all.
+    let (status, body) = create(
+        &server,
+        &token,
+        json!({ "image": IMAGE, "command": ["/no/such/program"] }),
+    )
+    .await;
+    assert_error(status, &body, 422, "10204");
+
+    // A missing image is named, with how to get it; nothing is pulled or stored.
+    let (status, body) = create(&server, &token, json!({ "image": "weft-test/missing:1" })).await;
+    assert_error(status, &body, 422, "10203");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("weft-test/missing:1")
+    );
+    assert!(body["hint"].as_str().unwrap().contains("docker load"));
+
+    // Quantities are strict; unknown fields and bad names are refused.
+    for (resources, field) in [
+        (json!({ "memory": "4gi" }), "resources.memory"),
+        (json!({ "memory": "4GB" }), "resources.memory"),
+        (json!({ "cpu": "-1" }), "resources.cpu"),
+        (json!({ "cpu": "0" }), "resources.cpu"),
+        (json!({ "gpu": "0.5" }), "resources.gpu"),
+    ] {
+        let (status, body) = create(
+            &server,
+            &token,
+            json!({ "image": IMAGE, "resources": resources }),
+        )
+        .await;
+        assert_error(status, &body, 422, "90402");
+        assert_eq!(body["details"]["field"], field, "{body}");
+    }
+    let (status, body) = create(
+        &server,
+        &token,
+        json!({ "image": IMAGE, "privileged": true }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, body) = create(
+        &server,
+        &token,
+        json!({ "image": IMAGE, "environment": { "1BAD": "x" } }),
+    )
+    .await;
+    assert_error(status, &body, 422, "90402");
+    let (_, listed) = send(server.admin(Method::GET, "/api/v1/containers")).await;
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        2,
+        "only the two failed starts are kept: {listed}"
+    );
+
+    // No engine: containers say so clearly; the rest of Weft works.
+    let (lonely, _cleanup2) = server_without_engine().await;
+    let (status, body) = create(&lonely, &lonely.admin_token, json!({ "image": IMAGE })).await;
+    assert_error(status, &body, 503, "10102");
+    assert!(
+        body["hint"].as_str().unwrap().contains("docker.io"),
+        "{body}"
+    );
+    let (status, report) = send(lonely.admin(Method::GET, "/api/v1/resources")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(report["engine"]["available"], false);
+    assert!(
+        report["engine"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not reachable")
+    );
+    let (status, _) = send(lonely.admin(Method::GET, "/api/v1/plugins")).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+async fn server_without_engine() -> (TestServer, Cleanup) {
+    let server = TestServer::start_with(Backend::Sqlite, |c| {
+        c.containers.docker_host = Some("unix:///nonexistent/weft-test-docker.sock".into());
+    })
+    .await;
+    let cleanup = Cleanup(server.state.containers.install_id().to_string());
+    (server, cleanup)
+}
+
+async fn admission_and_user_limits(backend: Backend) {
+    let (server, _cleanup) = server(backend, |c| {
+        c.containers.per_user.max_containers = 3;
+        c.containers.per_user.max_cpu = "1".into();
+        c.containers.per_user.max_memory = "256Mi".into();
+    })
+    .await;
+    let (_, bob) = server.user("bob").await;
+    let small = json!({ "image": IMAGE, "command": ["sleep", "100000"], "resources": { "cpu": "500m", "memory": "100Mi" } });
+    let post = |path: String| send(server.with_token(&bob, Method::POST, &path));
+    let allocate = |resources: Value| {
+        send(
+            server
+                .with_token(&bob, Method::POST, "/api/v1/resources/allocate")
+                .json(&json!({ "resources": resources })),
+        )
+    };
+
+    // Five at once with CPU for two: exactly two are admitted.
+    let attempts = (0..5).map(|_| create(&server, &bob, small.clone()));
+    let results = futures::future::join_all(attempts).await;
+    let created: Vec<String> = results
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .map(|(_, b)| b["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(created.len(), 2, "{results:?}");
+    for (status, body) in results.iter().filter(|(s, _)| *s != StatusCode::CREATED) {
+        assert_error(*status, body, 429, "10202");
+        assert_eq!(
+            body["details"],
+            json!({ "resource_type": "cpu", "required": "500m", "available": "0" })
+        );
+    }
+
+    // The report counts what they hold.
+    let (_, report) = send(server.with_token(&bob, Method::GET, "/api/v1/resources")).await;
+    assert_eq!(report["engine"]["available"], true);
+    assert_eq!(report["resources"]["cpu"]["allocated"], 1000);
+    assert_eq!(report["resources"]["memory"]["allocated"], 200 << 20);
+    let free = report["resources"]["cpu"]["free"].as_u64().unwrap();
+    assert_eq!(
+        report["resources"]["cpu"]["capacity"].as_u64().unwrap(),
+        free + 1000
+    );
+    assert_eq!(report["user"]["containers"], 2);
+    assert_eq!(report["user"]["cpu"], "1");
+    assert_eq!(report["user"]["max_memory"], "256Mi");
+
+    // A stopped container releases CPU and memory; the admission check says what fits.
+    let (status, _) = post(format!("/api/v1/containers/{}/stop", created[0])).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = allocate(json!({ "cpu": "600m", "memory": "64Mi" })).await;
+    assert_error(status, &body, 429, "10202");
+    assert_eq!(
+        body["details"],
+        json!({ "resource_type": "cpu", "required": "600m", "available": "500m" })
+    );
+    let (status, body) = allocate(json!({ "cpu": "500m", "memory": "157Mi" })).await;
+    assert_error(status, &body, 429, "10202");
+    assert_eq!(body["details"]["resource_type"], "memory");
+    let (status, body) = allocate(json!({ "cpu": "500m", "memory": "156Mi" })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body,
+        json!({ "admitted": true, "cpu": "500m", "memory": "156Mi", "gpu": "0" })
+    );
+    let (status, body) = allocate(json!({ "cpu": "100m", "memory": "6Mi", "gpu": "1" })).await;
+    assert_error(status, &body, 503, "10101");
+    assert_eq!(
+        body["details"],
+        json!({ "resource_type": "gpu", "required": "1", "available": "0" })
+    );
+
+    // A third fits; a fourth is over the number of containers, stopped ones included.
+    let (status, third) = create(&server, &bob, small.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{third}");
+    let (status, body) = create(
+        &server,
+        &bob,
+        json!({ "image": IMAGE, "resources": { "cpu": "1m", "memory": "6Mi" } }),
+    )
+    .await;
+    assert_error(status, &body, 429, "10202");
+    assert_eq!(body["details"]["resource_type"], "containers");
+
+    // Starting the stopped one again is admitted against the share like a create.
+    let (status, body) = post(format!("/api/v1/containers/{}/start", created[0])).await;
+    assert_error(status, &body, 429, "10202");
+    let (_, still) = send(server.with_token(
+        &bob,
+        Method::GET,
+        &format!("/api/v1/containers/{}", created[0]),
+    ))
+    .await;
+    assert_eq!(still["status"], "stopped");
+    let (status, _) = post(format!(
+        "/api/v1/containers/{}/stop",
+        third["id"].as_str().unwrap()
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = post(format!("/api/v1/containers/{}/start", created[0])).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "running");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn driver_exec_copy_logs_stats_and_volumes() {
+    use weft::containers::driver::{ContainerDriver, ContainerSpec, Limits, VolumeMount};
+    docker::require();
+    let driver = weft::containers::docker::DockerDriver::new(
+        None,
+        Duration::from_secs(30),
+        weft::containers::hardening::Policy {
+            capabilities: vec![],
+            pids_limit: 128,
+        },
+    );
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let _cleanup = Cleanup(tag.clone());
+    let volume = format!("weft-test-{tag}");
+    let labels = BTreeMap::from([("weft.install".to_string(), tag.clone())]);
+    let spec = ContainerSpec {
+        name: format!("weft-driver-{tag}"),
+        image: IMAGE.into(),
+        command: Some(vec![
+            "sh".into(),
+            "-c".into(),
+            "echo started; exec sleep 100000".into(),
+        ]),
+        env: BTreeMap::from([("A".to_string(), "1".to_string())]),
+        labels: labels.clone(),
+        volumes: vec![VolumeMount {
+            volume: volume.clone(),
+            target: "/data".into(),
+            read_only: false,
+        }],
+        limits: Limits {
+            cpu_millis: 500,
+            memory_bytes: 32 << 20,
+            gpus: 0,
+        },
+    };
+    let id = driver.create(&spec).await.expect("create");
+    let created = driver.inspect(&id).await.unwrap().expect("inspect");
+    assert_eq!(created.state, "created");
+    driver.start(&id).await.expect("start");
+    assert!(driver.inspect(&id).await.unwrap().unwrap().is_running());
+    let listed = driver.list(&labels).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, id);
+
+    let out = driver
+        .exec(
+            &id,
+            &[
+                "sh".into(),
+                "-c".into(),
+                "echo out; echo err >&2; echo $A; exit 4".into(),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (out.exit_code, out.stdout.as_str(), out.stderr.as_str()),
+        (4, "out\n1\n", "err\n")
+    );
+
+    // A tar stream in, and the same file out.
+    let mut archive = tar::Builder::new(Vec::new());
+    let content = b"hello from the host\n";
+    let mut header = tar::Header::new_gnu();
+    header.set_size(content.len() as u64);
+    header.set_mode(0o644);
+    archive
+        .append_data(&mut header, "hello.txt", &content[..])
+        .unwrap();
+    driver
+        .copy_in(&id, "/data", archive.into_inner().unwrap().into())
+        .await
+        .unwrap();
+    let cat = driver
+        .exec(&id, &["cat".into(), "/data/hello.txt".into()])
+        .await
+        .unwrap();
+    assert_eq!(cat.stdout.as_bytes(), content);
+    let tarball: Vec<u8> = driver
+        .copy_out(&id, "/data/hello.txt")
+        .map(|chunk| chunk.unwrap().to_vec())
+        .concat()
+        .await;
+    let mut entries = tar::Archive::new(&tarball[..]);
+    let mut entry = entries.entries().unwrap().next().unwrap().unwrap();
+    let mut back = String::new();
+    std::io::Read::read_to_string(&mut entry, &mut back).unwrap();
+    assert_eq!(back.as_bytes(), content);
+
+    // The named volume is what is mounted.
+    let inspected = inspect(&id).unwrap();
+    assert_eq!(inspected["Mounts"][0]["Type"], "volume");
+    assert_eq!(inspected["Mounts"][0]["Name"], volume.as_str());
+
+    let logs: Vec<_> = driver.logs(&id, false, None).collect().await;
+    assert_eq!(
+        logs.into_iter()
+            .map(|c| c.unwrap().text)
+            .collect::<String>(),
+        "started\n"
+    );
+    let stats = driver.stats(&id).await.unwrap();
+    assert_eq!(stats.memory_limit_bytes, 32 << 20);
+
+    driver.stop(&id, Duration::from_secs(5)).await.unwrap();
+    driver
+        .stop(&id, Duration::from_secs(5))
+        .await
+        .expect("stopping twice is fine");
+    assert!(!driver.inspect(&id).await.unwrap().unwrap().is_running());
+    driver.remove(&id).await.unwrap();
+    driver.remove(&id).await.expect("removing twice is fine");
+    assert!(driver.inspect(&id).await.unwrap().is_none());
+    let (removed, _, _) = docker::docker(&["volume", "rm", &volume]);
+    assert!(removed, "the named volume was created by the mount");
+}
+
+/// SIGKILL a real `weft`, change its containers behind its back, restart it: the running one is
+/// adopted, the removed one is marked stopped with its time accounted, the one stopped outside
+/// shows stopped, the orphan is removed, another installation's container is left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_after_sigkill() {
+    docker::require();
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap().to_string();
+    let common = ["--data-dir", dir.as_str()];
+    let token = bootstrap(&["--name", "admin"], &common);
+    let serve = || {
+        WeftProcess::serve(
+            crate::support::weft()
+                .env("WEFT_LISTEN", "127.0.0.1:0")
+                .env(
+                    "WEFT_PLUGINS__CACHE_DIR",
+                    crate::support::fixtures::shared_cache_dir(),
+                )
+                .env("WEFT_CONTAINERS__ORPHAN_GRACE_SECS", "0")
+                .args(["serve"])
+                .args(common),
+        )
+    };
+    let client = reqwest::Client::new();
+    let call = |base: &str, method: Method, path: &str, body: Option<Value>| {
+        let mut request = client
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(&token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        send(request)
+    };
+
+    let mut first = serve();
+    let base = first.base_url();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (status, c) = call(&base, Method::POST, "/api/v1/containers", Some(sleeper())).await;
+        assert_eq!(status, StatusCode::CREATED, "{c}");
+        ids.push((
+            c["id"].as_str().unwrap().to_string(),
+            c["engine_id"].as_str().unwrap().to_string(),
+        ));
+    }
+    let install = inspect(&ids[0].1).unwrap()["Config"]["Labels"]["weft.install"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let _cleanup = Cleanup(install.clone());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    first.kill();
+
+    let [
+        (kept, kept_engine),
+        (removed, removed_engine),
+        (halted, halted_engine),
+    ] = ids.try_into().unwrap();
+    assert!(docker::docker(&["rm", "-f", &removed_engine]).0);
+    assert!(docker::docker(&["stop", "-t", "5", &halted_engine]).0);
+    let orphan_label = format!("weft.install={install}");
+    let (ok, orphan, err) = docker::docker(&[
+        "run",
+        "-d",
+        "--label",
+        &orphan_label,
+        "--label",
+        "weft.container=ghost",
+        IMAGE,
+        "sleep",
+        "1000",
+    ]);
+    assert!(ok, "{err}");
+    let stranger_install = format!("weft-test-stranger-{}", uuid::Uuid::new_v4().simple());
+    let _stranger_cleanup = Cleanup(stranger_install.clone());
+    let (ok, stranger, err) = docker::docker(&[
+        "run",
+        "-d",
+        "--label",
+        &format!("weft.install={stranger_install}"),
+        IMAGE,
+        "sleep",
+        "1000",
+    ]);
+    assert!(ok, "{err}");
+
+    let second = serve();
+    let base = second.base_url();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, removed_now) = call(
+            &base,
+            Method::GET,
+            &format!("/api/v1/containers/{removed}"),
+            None,
+        )
+        .await;
+        let orphan_gone = inspect(orphan.trim()).is_none();
+        if removed_now["status"] == "stopped" && orphan_gone {
+            assert!(
+                removed_now["error"].as_str().unwrap().contains("vanished"),
+                "{removed_now}"
+            );
+            assert!(
+                removed_now["run_seconds"].as_f64().unwrap() > 0.4,
+                "time accounted: {removed_now}"
+            );
+            assert!(removed_now["stopped_at"].is_string());
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not reconciled: {removed_now}, orphan gone: {orphan_gone}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, kept_now) = call(
+        &base,
+        Method::GET,
+        &format!("/api/v1/containers/{kept}"),
+        None,
+    )
+    .await;
+    assert_eq!(kept_now["status"], "running", "{kept_now}");
+    assert_eq!(kept_now["engine_id"], kept_engine.as_str());
+    assert_eq!(inspect(&kept_engine).unwrap()["State"]["Running"], true);
+    let (_, halted_now) = call(
+        &base,
+        Method::GET,
+        &format!("/api/v1/containers/{halted}"),
+        None,
+    )
+    .await;
+    assert_eq!(halted_now["status"], "stopped", "{halted_now}");
+    assert_eq!(halted_now["exit_code"], 143);
+    assert!(
+        inspect(stranger.trim()).is_some(),
+        "another installation's container is not touched"
+    );
+
+    // The adopted container is still managed: it stops through the API.
+    let (status, stopped) = call(
+        &base,
+        Method::POST,
+        &format!("/api/v1/containers/{kept}/stop"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{stopped}");
+    assert_eq!(stopped["status"], "stopped");
+}
