@@ -642,30 +642,29 @@ impl Containers {
                 record.health = e.health.clone();
             }
             Some(e) if e.state == "created" => {}
-            Some(e) => {
-                if record.status.holds_resources() {
-                    let at = e.finished_at.unwrap_or_else(now_ms);
-                    record.exit_code = e.exit_code;
-                    let (status, why) = if e.oom_killed {
-                        (
+            Some(e) if record.status.holds_resources() => {
+                let at = e.finished_at.unwrap_or_else(now_ms);
+                record.exit_code = e.exit_code;
+                let (status, why) = if e.oom_killed {
+                    (
+                        ContainerStatus::Failed,
+                        Some("killed: out of memory".to_string()),
+                    )
+                } else if let Some(error) = &e.error {
+                    (ContainerStatus::Failed, Some(error.clone()))
+                } else {
+                    match e.exit_code {
+                        // 143: ended by SIGTERM, what a stop sends.
+                        Some(0 | 143) | None => (ContainerStatus::Stopped, None),
+                        Some(code) => (
                             ContainerStatus::Failed,
-                            Some("killed: out of memory".to_string()),
-                        )
-                    } else if let Some(error) = &e.error {
-                        (ContainerStatus::Failed, Some(error.clone()))
-                    } else {
-                        match e.exit_code {
-                            // 143: ended by SIGTERM, what a stop sends.
-                            Some(0 | 143) | None => (ContainerStatus::Stopped, None),
-                            Some(code) => (
-                                ContainerStatus::Failed,
-                                Some(format!("exited with code {code}")),
-                            ),
-                        }
-                    };
-                    record.mark_ended(status, at, why);
-                }
+                            Some(format!("exited with code {code}")),
+                        ),
+                    }
+                };
+                record.mark_ended(status, at, why);
             }
+            Some(_) => {}
         }
         before != (record.status, record.health.clone(), record.exit_code)
     }

@@ -115,7 +115,7 @@ pub fn gpus(text: &str) -> Result<u32, QuantityError> {
 
 /// Millicores written back as a quantity (`2000` -> `"2"`, `500` -> `"500m"`).
 pub fn format_cpu(millis: u64) -> String {
-    if millis % 1000 == 0 {
+    if millis.is_multiple_of(1000) {
         (millis / 1000).to_string()
     } else {
         format!("{millis}m")
@@ -125,7 +125,7 @@ pub fn format_cpu(millis: u64) -> String {
 /// Bytes written back in the largest binary unit that divides them (`4294967296` -> `"4Gi"`).
 pub fn format_memory(bytes: u64) -> String {
     for (suffix, shift) in [("Ti", 40), ("Gi", 30), ("Mi", 20), ("Ki", 10)] {
-        if bytes != 0 && bytes % (1 << shift) == 0 {
+        if bytes != 0 && bytes.is_multiple_of(1 << shift) {
             return format!("{}{suffix}", bytes >> shift);
         }
     }
