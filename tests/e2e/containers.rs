@@ -301,6 +301,29 @@ async fn lifecycle_hardening_logs_and_status() {
         "{killed}"
     );
 
+    // Created without starting; started later; killed behind Weft's back: the engine's events
+    // bring the store in line.
+    let mut body = sleeper();
+    body["start"] = json!(false);
+    let (status, idle) = create(&server, &bob, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{idle}");
+    assert_eq!(idle["status"], "created");
+    let idle_id = idle["id"].as_str().unwrap();
+    let idle_engine = idle["engine_id"].as_str().unwrap();
+    assert_eq!(inspect(idle_engine).unwrap()["State"]["Status"], "created");
+    let (_, idle) = send(server.with_token(
+        &bob,
+        Method::POST,
+        &format!("/api/v1/containers/{idle_id}/start"),
+    ))
+    .await;
+    assert_eq!(idle["status"], "running");
+    assert!(docker::docker(&["kill", idle_engine]).0);
+    let killed_outside = wait_until(&server, &bob, idle_id, |c| c["status"] != "running").await;
+    assert_eq!(killed_outside["status"], "failed", "{killed_outside}");
+    assert_eq!(killed_outside["exit_code"], 137);
+    assert_eq!(killed_outside["error"], "exited with code 137");
+
     // Health from the image's health check.
     let (status, healthy) = create(&server, &bob, json!({ "image": "weft-test/healthy:1" })).await;
     assert_eq!(status, StatusCode::CREATED, "{healthy}");
