@@ -28,6 +28,7 @@ pub struct Config {
     pub workflows: WorkflowsConfig,
     pub scheduler: SchedulerConfig,
     pub containers: ContainersConfig,
+    pub workspaces: WorkspacesConfig,
     /// Secrets plugins may read once granted (`[secrets] name = "value"`, or
     /// `WEFT_SECRETS__NAME=value`).
     pub secrets: BTreeMap<String, String>,
@@ -208,6 +209,25 @@ impl Default for UserLimits {
     }
 }
 
+/// Projects and workspace sessions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkspacesConfig {
+    /// Where project files are kept (default `<data_dir>/projects`).
+    pub files_dir: Option<PathBuf>,
+    /// Largest file a project holds, in bytes.
+    pub max_file_bytes: u64,
+}
+
+impl Default for WorkspacesConfig {
+    fn default() -> Self {
+        Self {
+            files_dir: None,
+            max_file_bytes: 100 * 1024 * 1024,
+        }
+    }
+}
+
 /// HTTP API limits.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -237,6 +257,7 @@ impl Default for Config {
             workflows: WorkflowsConfig::default(),
             scheduler: SchedulerConfig::default(),
             containers: ContainersConfig::default(),
+            workspaces: WorkspacesConfig::default(),
             secrets: BTreeMap::new(),
         }
     }

@@ -1,6 +1,6 @@
 //! Weft's host: the `weft` binary's library.
 //!
-//! Data flows one way: HTTP -> [`api`] -> a domain service ([`auth`], [`plugins`], [`workflow`], [`scheduler`], [`containers`], ...) -> [`store`].
+//! Data flows one way: HTTP -> [`api`] -> a domain service ([`auth`], [`plugins`], [`workflow`], [`scheduler`], [`containers`], [`workspaces`], ...) -> [`store`].
 
 pub mod api;
 pub mod auth;
@@ -15,3 +15,4 @@ pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod workflow;
+pub mod workspaces;

@@ -8,6 +8,7 @@ use crate::plugins::Plugins;
 use crate::scheduler::Scheduler;
 use crate::store::Store;
 use crate::workflow::Workflows;
+use crate::workspaces::Projects;
 use std::sync::Arc;
 
 /// Handles to Weft's services, cheap to clone.
@@ -21,6 +22,7 @@ pub struct AppState {
     pub workflows: Workflows,
     pub scheduler: Scheduler,
     pub containers: Containers,
+    pub projects: Projects,
 }
 
 impl AppState {
@@ -43,7 +45,14 @@ impl AppState {
         let containers = Containers::start(store.clone(), &config.containers)
             .await
             .map_err(|e| anyhow::anyhow!("cannot start the container service: {e}"))?;
+        let files_dir = config
+            .workspaces
+            .files_dir
+            .clone()
+            .unwrap_or_else(|| config.data_dir.join("projects"));
+        let projects = Projects::open(store.clone(), &files_dir, config.workspaces.max_file_bytes)?;
         Ok(Self {
+            projects,
             containers,
             scheduler,
             workflows,

@@ -13,6 +13,7 @@ mod capabilities;
 mod cli;
 mod containers;
 mod plugins;
+mod projects;
 mod scheduler;
 mod system;
 mod workflows;

@@ -96,6 +96,9 @@ fn api_router(state: AppState) -> OpenApiRouter<AppState> {
         .merge(crate::workflow::routes::router())
         .merge(crate::scheduler::routes::router())
         .merge(crate::containers::routes::router())
+        .merge(crate::workspaces::routes::router(
+            state.config.workspaces.max_file_bytes,
+        ))
         .route_layer(from_fn_with_state(state, auth::require_token));
     let v1 = OpenApiRouter::new()
         .routes(routes!(system::health))

@@ -20,6 +20,7 @@ use utoipa::{Modify, OpenApi};
         (name = "plugins", description = "WebAssembly nodes and strategies"),
         (name = "workflows", description = "Workflows of WebAssembly nodes and their runs"),
         (name = "containers", description = "Containers on the Docker engine and the host's resources"),
+        (name = "projects", description = "Projects and their files"),
     )
 )]
 pub struct ApiDoc;

@@ -1,0 +1,294 @@
+//! Projects and their files: records in the store, files in storage (opendal; a local folder by
+//! default). A project belongs to one user; others get 404.
+
+use super::paths;
+use crate::auth::Caller;
+use crate::error::{Code, Error, Result};
+use crate::store::{Store, new_id, now_ms, time};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use opendal::{EntryMode, ErrorKind, Operator};
+use serde::Serialize;
+use sqlx::Row as _;
+use sqlx::any::AnyRow;
+use std::path::Path;
+use utoipa::ToSchema;
+
+/// A user's project.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Project {
+    pub id: String,
+    pub owner_id: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One file of a project.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FileEntry {
+    /// Relative to the project, `/`-separated.
+    pub path: String,
+    pub size: u64,
+    pub modified: Option<DateTime<Utc>>,
+}
+
+/// Projects and their files.
+#[derive(Clone)]
+pub struct Projects {
+    store: Store,
+    files: Operator,
+    max_file_bytes: u64,
+}
+
+fn from_row(row: &AnyRow) -> Result<Project> {
+    Ok(Project {
+        id: row.try_get("id")?,
+        owner_id: row.try_get("owner_id")?,
+        name: row.try_get("name")?,
+        created_at: time(row.try_get("created_at")?),
+        updated_at: time(row.try_get("updated_at")?),
+    })
+}
+
+/// A storage failure as an API error; the storage's own words stay in the log.
+pub fn storage_error(err: opendal::Error) -> Error {
+    match err.kind() {
+        ErrorKind::NotFound => Error::new(Code::ProjectFileNotFound, "no such file in the project"),
+        _ => {
+            tracing::error!(error = %err, "project storage failed");
+            Error::new(Code::ProjectStorage, "the project storage is unavailable")
+                .hint("retry shortly; if it persists, check the storage configured in [workspaces]")
+        }
+    }
+}
+
+impl Projects {
+    /// Projects whose files live in the folder `root`.
+    pub fn open(store: Store, root: &Path, max_file_bytes: u64) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(root)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", root.display()))?;
+        let builder = opendal::services::Fs::default().root(&root.to_string_lossy());
+        let files = Operator::new(builder)?;
+        Ok(Self {
+            store,
+            files,
+            max_file_bytes,
+        })
+    }
+
+    /// Creates a project named `name` for `caller`.
+    pub async fn create(&self, caller: &Caller, name: &str) -> Result<Project> {
+        let name = name.trim();
+        if name.is_empty()
+            || name.len() > 100
+            || name.contains('/')
+            || name.chars().any(char::is_control)
+        {
+            return Err(Error::invalid_field(
+                "name",
+                "1-100 characters, no '/' or control characters",
+            ));
+        }
+        let now = now_ms();
+        let project = Project {
+            id: new_id(),
+            owner_id: caller.user_id.clone(),
+            name: name.into(),
+            created_at: time(now),
+            updated_at: time(now),
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO projects (id, owner_id, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (owner_id, name) DO NOTHING",
+        )
+        .bind(&project.id)
+        .bind(&project.owner_id)
+        .bind(&project.name)
+        .bind(now)
+        .bind(now)
+        .execute(self.store.pool())
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(Error::new(
+                Code::ProjectExists,
+                format!("you already have a project named '{name}'"),
+            )
+            .details(serde_json::json!({ "name": name })));
+        }
+        Ok(project)
+    }
+
+    /// The caller's projects (an admin's lists all), oldest first.
+    pub async fn list(&self, caller: &Caller) -> Result<Vec<Project>> {
+        let rows = if caller.is_admin() {
+            sqlx::query("SELECT id, owner_id, name, created_at, updated_at FROM projects ORDER BY created_at, id")
+                .fetch_all(self.store.pool())
+                .await?
+        } else {
+            sqlx::query(
+                "SELECT id, owner_id, name, created_at, updated_at FROM projects WHERE owner_id = $1 \
+                 ORDER BY created_at, id",
+            )
+            .bind(&caller.user_id)
+            .fetch_all(self.store.pool())
+            .await?
+        };
+        rows.iter().map(from_row).collect()
+    }
+
+    /// The project `id` if `caller` may see it (its owner or an admin).
+    pub async fn get(&self, caller: &Caller, id: &str) -> Result<Project> {
+        let row = sqlx::query(
+            "SELECT id, owner_id, name, created_at, updated_at FROM projects WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.store.pool())
+        .await?;
+        match row.as_ref().map(from_row).transpose()? {
+            Some(p) if p.owner_id == caller.user_id || caller.is_admin() => Ok(p),
+            _ => Err(
+                Error::new(Code::ProjectNotFound, format!("project '{id}' not found"))
+                    .details(serde_json::json!({ "project_id": id })),
+            ),
+        }
+    }
+
+    /// Deletes a project and its files.
+    pub async fn delete(&self, caller: &Caller, id: &str) -> Result<()> {
+        let project = self.get(caller, id).await?;
+        self.files
+            .delete_with(&format!("{}/", project.id))
+            .recursive(true)
+            .await
+            .map_err(storage_error)?;
+        sqlx::query("DELETE FROM projects WHERE id = $1")
+            .bind(&project.id)
+            .execute(self.store.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Every file of the project, by path.
+    pub async fn files(&self, caller: &Caller, id: &str) -> Result<Vec<FileEntry>> {
+        let project = self.get(caller, id).await?;
+        self.list_files(&project.id).await
+    }
+
+    /// Every file stored for project `id` (no access check: for the session manager).
+    pub async fn list_files(&self, id: &str) -> Result<Vec<FileEntry>> {
+        let prefix = format!("{id}/");
+        let entries = match self.files.list_with(&prefix).recursive(true).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(storage_error(e)),
+        };
+        let mut files: Vec<FileEntry> = entries
+            .into_iter()
+            .filter(|e| e.metadata().mode() == EntryMode::FILE)
+            .map(|e| FileEntry {
+                path: e.path().trim_start_matches(&prefix).to_string(),
+                size: e.metadata().content_length(),
+                modified: e
+                    .metadata()
+                    .last_modified()
+                    .and_then(|t| DateTime::from_timestamp_millis(t.into_inner().as_millisecond())),
+            })
+            .collect();
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(files)
+    }
+
+    /// The content of one file.
+    pub async fn read(&self, caller: &Caller, id: &str, path: &str) -> Result<Bytes> {
+        let project = self.get(caller, id).await?;
+        self.read_file(&project.id, &paths::checked("path", path)?)
+            .await
+    }
+
+    /// The content of a file of project `id` (no access check; `path` already checked).
+    pub async fn read_file(&self, id: &str, path: &str) -> Result<Bytes> {
+        let buffer = self
+            .files
+            .read(&format!("{id}/{path}"))
+            .await
+            .map_err(storage_error)?;
+        Ok(buffer.to_bytes())
+    }
+
+    /// Stores `content` at `path`, replacing what was there.
+    pub async fn write(
+        &self,
+        caller: &Caller,
+        id: &str,
+        path: &str,
+        content: Bytes,
+    ) -> Result<FileEntry> {
+        let project = self.get(caller, id).await?;
+        let path = paths::checked("path", path)?;
+        self.write_file(&project.id, &path, content).await
+    }
+
+    /// [`Self::write`] without the access check (`path` already checked).
+    pub async fn write_file(&self, id: &str, path: &str, content: Bytes) -> Result<FileEntry> {
+        let size = content.len() as u64;
+        if size > self.max_file_bytes {
+            return Err(self.too_large(path, size));
+        }
+        self.files
+            .write(&format!("{id}/{path}"), content)
+            .await
+            .map_err(storage_error)?;
+        sqlx::query("UPDATE projects SET updated_at = $1 WHERE id = $2")
+            .bind(now_ms())
+            .bind(id)
+            .execute(self.store.pool())
+            .await?;
+        Ok(FileEntry {
+            path: path.into(),
+            size,
+            modified: Some(time(now_ms())),
+        })
+    }
+
+    /// The refusal of a file over the size limit.
+    pub fn too_large(&self, path: &str, size: u64) -> Error {
+        Error::new(
+            Code::ProjectFileTooLarge,
+            format!(
+                "'{path}' is {size} bytes, over the limit of {} bytes",
+                self.max_file_bytes
+            ),
+        )
+        .details(
+            serde_json::json!({ "path": path, "size": size, "max_bytes": self.max_file_bytes }),
+        )
+        .hint("an admin sets the limit with [workspaces] max_file_bytes")
+    }
+
+    /// Deletes one file.
+    pub async fn remove(&self, caller: &Caller, id: &str, path: &str) -> Result<()> {
+        let project = self.get(caller, id).await?;
+        let path = paths::checked("path", path)?;
+        if !self
+            .files
+            .exists(&format!("{}/{path}", project.id))
+            .await
+            .map_err(storage_error)?
+        {
+            return Err(Error::new(
+                Code::ProjectFileNotFound,
+                format!("no file '{path}' in the project"),
+            ));
+        }
+        self.remove_file(&project.id, &path).await
+    }
+
+    /// [`Self::remove`] without the checks.
+    pub async fn remove_file(&self, id: &str, path: &str) -> Result<()> {
+        self.files
+            .delete(&format!("{id}/{path}"))
+            .await
+            .map_err(storage_error)
+    }
+}

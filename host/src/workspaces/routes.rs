@@ -1,0 +1,137 @@
+//! HTTP routes of projects and their files under `/api/v1`.
+
+use super::{FileEntry, Project};
+use crate::api::extract::{Json, Path};
+use crate::auth::Caller;
+use crate::error::Result;
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+/// Routes under `/api/v1`; all require a token. File uploads may be up to `max_file_bytes`.
+pub fn router(max_file_bytes: u64) -> OpenApiRouter<AppState> {
+    let files = OpenApiRouter::new()
+        .routes(routes!(download_file, upload_file, delete_file))
+        .layer(DefaultBodyLimit::max(
+            usize::try_from(max_file_bytes)
+                .unwrap_or(usize::MAX)
+                .saturating_add(1),
+        ));
+    OpenApiRouter::new()
+        .routes(routes!(create_project, list_projects))
+        .routes(routes!(get_project, delete_project))
+        .routes(routes!(list_files))
+        .merge(files)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewProject {
+    /// Unique among the caller's projects.
+    name: String,
+}
+
+#[utoipa::path(post, path = "/projects", tag = "projects", request_body = NewProject,
+    responses((status = 201, body = Project), (status = 409, body = crate::api::ErrorBody)))]
+async fn create_project(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<NewProject>,
+) -> Result<(StatusCode, Json<Project>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(state.projects.create(&caller, &body.name).await?),
+    ))
+}
+
+/// The caller's projects (an admin's lists all).
+#[utoipa::path(get, path = "/projects", tag = "projects", responses((status = 200, body = Vec<Project>)))]
+async fn list_projects(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<Project>>> {
+    Ok(Json(state.projects.list(&caller).await?))
+}
+
+#[utoipa::path(get, path = "/projects/{id}", tag = "projects", params(("id" = String, Path)),
+    responses((status = 200, body = Project), (status = 404, body = crate::api::ErrorBody)))]
+async fn get_project(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Project>> {
+    Ok(Json(state.projects.get(&caller, &id).await?))
+}
+
+/// Delete a project and its files.
+#[utoipa::path(delete, path = "/projects/{id}", tag = "projects", params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = crate::api::ErrorBody)))]
+async fn delete_project(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    state.projects.delete(&caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Every file of the project, by path.
+#[utoipa::path(get, path = "/projects/{id}/files", tag = "projects", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<FileEntry>), (status = 404, body = crate::api::ErrorBody)))]
+async fn list_files(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<FileEntry>>> {
+    Ok(Json(state.projects.files(&caller, &id).await?))
+}
+
+/// Download one file.
+#[utoipa::path(get, path = "/projects/{id}/files/{*path}", tag = "projects",
+    params(("id" = String, Path), ("path" = String, Path, description = "relative, may hold '/'")),
+    responses((status = 200, content_type = "application/octet-stream"), (status = 404, body = crate::api::ErrorBody)))]
+async fn download_file(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, path)): Path<(String, String)>,
+) -> Result<impl IntoResponse> {
+    let content = state.projects.read(&caller, &id, &path).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        content,
+    ))
+}
+
+/// Upload one file (the raw body), replacing what was at that path.
+#[utoipa::path(put, path = "/projects/{id}/files/{*path}", tag = "projects",
+    params(("id" = String, Path), ("path" = String, Path, description = "relative, may hold '/'")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 200, body = FileEntry), (status = 413, body = crate::api::ErrorBody),
+              (status = 422, body = crate::api::ErrorBody)))]
+async fn upload_file(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, path)): Path<(String, String)>,
+    content: Bytes,
+) -> Result<Json<FileEntry>> {
+    Ok(Json(
+        state.projects.write(&caller, &id, &path, content).await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/projects/{id}/files/{*path}", tag = "projects",
+    params(("id" = String, Path), ("path" = String, Path, description = "relative, may hold '/'")),
+    responses((status = 204), (status = 404, body = crate::api::ErrorBody)))]
+async fn delete_file(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, path)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    state.projects.remove(&caller, &id, &path).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,151 @@
+//! Projects and their files: private to their owner, paths checked, sizes limited, stored in
+//! the configured folder.
+
+use crate::on_both_backends;
+use crate::support::{Backend, TestServer, assert_error, send};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+on_both_backends!(projects_and_files);
+
+async fn projects_and_files(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| c.workspaces.max_file_bytes = 1024).await;
+    let (bob_id, bob) = server.user("bob").await;
+    let (_, eve) = server.user("eve").await;
+
+    let (status, project) = send(
+        server
+            .with_token(&bob, Method::POST, "/api/v1/projects")
+            .json(&json!({ "name": "thesis" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{project}");
+    assert_eq!(project["owner_id"], bob_id.as_str());
+    let id = project["id"].as_str().unwrap().to_string();
+    let (status, body) = send(
+        server
+            .with_token(&bob, Method::POST, "/api/v1/projects")
+            .json(&json!({ "name": "thesis" })),
+    )
+    .await;
+    assert_error(status, &body, 409, "10206");
+    let (status, _) = send(
+        server
+            .with_token(&eve, Method::POST, "/api/v1/projects")
+            .json(&json!({ "name": "thesis" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "names are per user");
+    let (status, body) = send(
+        server
+            .with_token(&bob, Method::POST, "/api/v1/projects")
+            .json(&json!({ "name": "a/b" })),
+    )
+    .await;
+    assert_error(status, &body, 422, "90402");
+
+    // Files: nested paths, exact bytes back, a listing with sizes.
+    let file = |path: &str| format!("/api/v1/projects/{id}/files/{path}");
+    let content = b"print('hello')\n\x00\xff binary too";
+    let (status, entry) = send(
+        server
+            .with_token(&bob, Method::PUT, &file("src/main.py"))
+            .body(&content[..]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{entry}");
+    assert_eq!(entry["path"], "src/main.py");
+    assert_eq!(entry["size"], content.len());
+    send(
+        server
+            .with_token(&bob, Method::PUT, &file("notes.md"))
+            .body("# notes"),
+    )
+    .await;
+    let back = server
+        .with_token(&bob, Method::GET, &file("src/main.py"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.status(), StatusCode::OK);
+    assert_eq!(back.bytes().await.unwrap().as_ref(), content);
+    let (_, listed) =
+        send(server.with_token(&bob, Method::GET, &format!("/api/v1/projects/{id}/files"))).await;
+    let paths: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["notes.md", "src/main.py"]);
+    assert_eq!(listed[1]["size"], content.len());
+    let on_disk = server
+        .config
+        .data_dir
+        .join("projects")
+        .join(&id)
+        .join("src/main.py");
+    assert_eq!(std::fs::read(on_disk).unwrap(), content);
+
+    // Paths that escape are refused; nothing is written. (Slashes are encoded: a client
+    // normalises a literal `..` segment away before sending.)
+    for bad in [
+        "..%2Fescape.txt",
+        "src%2F..%2F..%2Fescape.txt",
+        "%2Fetc/passwd",
+    ] {
+        let (status, body) = send(server.with_token(&bob, Method::PUT, &file(bad)).body("x")).await;
+        assert_error(status, &body, 422, "90402");
+    }
+    assert!(!server.config.data_dir.join("projects/escape.txt").exists());
+    assert!(!server.config.data_dir.join("escape.txt").exists());
+
+    // Over the size limit: refused with the limit named.
+    let (status, body) = send(
+        server
+            .with_token(&bob, Method::PUT, &file("big.bin"))
+            .body(vec![7u8; 1025]),
+    )
+    .await;
+    assert_error(status, &body, 413, "10401");
+    assert_eq!(body["details"]["max_bytes"], 1024);
+    let (status, _) = send(
+        server
+            .with_token(&bob, Method::PUT, &file("fits.bin"))
+            .body(vec![7u8; 1024]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Another user sees none of it.
+    for (method, path) in [
+        (Method::GET, format!("/api/v1/projects/{id}")),
+        (Method::GET, format!("/api/v1/projects/{id}/files")),
+        (Method::GET, file("notes.md")),
+        (Method::PUT, file("notes.md")),
+        (Method::DELETE, file("notes.md")),
+        (Method::DELETE, format!("/api/v1/projects/{id}")),
+    ] {
+        let (status, body) = send(server.with_token(&eve, method, &path)).await;
+        assert_error(status, &body, 404, "10205");
+    }
+    let (_, mine) = send(server.with_token(&eve, Method::GET, "/api/v1/projects")).await;
+    assert_eq!(mine.as_array().unwrap().len(), 1);
+    let (_, all) = send(server.admin(Method::GET, "/api/v1/projects")).await;
+    assert_eq!(all.as_array().unwrap().len(), 2);
+
+    // Delete a file, then the project with its files.
+    let (status, _) = send(server.with_token(&bob, Method::DELETE, &file("notes.md"))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = send(server.with_token(&bob, Method::GET, &file("notes.md"))).await;
+    assert_error(status, &body, 404, "10207");
+    let (status, body) = send(server.with_token(&bob, Method::DELETE, &file("notes.md"))).await;
+    assert_error(status, &body, 404, "10207");
+    let (status, _) =
+        send(server.with_token(&bob, Method::DELETE, &format!("/api/v1/projects/{id}"))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(!server.config.data_dir.join("projects").join(&id).exists());
+    let (status, body) =
+        send(server.with_token(&bob, Method::GET, &format!("/api/v1/projects/{id}"))).await;
+    assert_error(status, &body, 404, "10205");
+}
