@@ -2,6 +2,7 @@
 
 mod admin;
 mod client;
+mod image;
 mod plugin;
 mod scheduler;
 mod workflow;
@@ -50,6 +51,8 @@ enum Command {
     Scheduler(scheduler::SchedulerArgs),
     /// Run a simulated SwarmPilot task instance serving one model (for tests and benchmarks).
     TaskInstance(scheduler::TaskInstanceArgs),
+    /// Build workspace images (Jupyter, code-server) on this host; no registry needed.
+    Image(image::ImageArgs),
 }
 
 impl Cli {
@@ -70,6 +73,10 @@ impl Cli {
                 args.run().await
             }
             Command::Workflow(args) => {
+                crate::telemetry::init(LogFormat::Text, "warn");
+                args.run().await
+            }
+            Command::Image(args) => {
                 crate::telemetry::init(LogFormat::Text, "warn");
                 args.run().await
             }
