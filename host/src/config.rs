@@ -217,6 +217,30 @@ pub struct WorkspacesConfig {
     pub files_dir: Option<PathBuf>,
     /// Largest file a project holds, in bytes.
     pub max_file_bytes: u64,
+    /// Seconds a session has to answer on its port before it is failed and its container removed.
+    pub start_timeout_secs: u64,
+    /// Folder and file names never synced back from a workspace.
+    pub sync_ignore: Vec<String>,
+    /// CPU and memory of a session's container.
+    pub cpu: String,
+    pub memory: String,
+    pub jupyter: SessionKindConfig,
+    pub code_server: SessionKindConfig,
+}
+
+/// How one kind of session is run. In `command`, `{base_url}` is the session's path
+/// (`/s/<id>/`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionKindConfig {
+    pub image: String,
+    /// The port the server listens on inside the container.
+    pub port: u16,
+    pub command: Vec<String>,
+    /// Answers 200 once the server is up (below the base URL when it keeps the prefix).
+    pub ready_path: String,
+    /// Whether the proxy removes `/s/<id>` before forwarding (for servers without a base URL).
+    pub strip_prefix: bool,
 }
 
 impl Default for WorkspacesConfig {
@@ -224,6 +248,53 @@ impl Default for WorkspacesConfig {
         Self {
             files_dir: None,
             max_file_bytes: 100 * 1024 * 1024,
+            start_timeout_secs: 30,
+            sync_ignore: [
+                "__pycache__",
+                ".venv",
+                "venv",
+                "node_modules",
+                ".git",
+                ".ipynb_checkpoints",
+            ]
+            .map(String::from)
+            .to_vec(),
+            cpu: "1".into(),
+            memory: "1Gi".into(),
+            jupyter: SessionKindConfig {
+                image: "weft/jupyter:1".into(),
+                port: 8888,
+                command: [
+                    "/opt/venv/bin/jupyter",
+                    "server",
+                    "--ip=0.0.0.0",
+                    "--port=8888",
+                    "--no-browser",
+                    "--ServerApp.base_url={base_url}",
+                    "--ServerApp.root_dir=/workspace",
+                    "--ServerApp.allow_origin=*",
+                ]
+                .map(String::from)
+                .to_vec(),
+                ready_path: "api/status".into(),
+                strip_prefix: false,
+            },
+            code_server: SessionKindConfig {
+                image: "weft/code-server:1".into(),
+                port: 8888,
+                command: [
+                    "/opt/code-server/bin/code-server",
+                    "--bind-addr=0.0.0.0:8888",
+                    "--auth=none",
+                    "--disable-telemetry",
+                    "--disable-update-check",
+                    "/workspace",
+                ]
+                .map(String::from)
+                .to_vec(),
+                ready_path: "healthz".into(),
+                strip_prefix: true,
+            },
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::plugins::Plugins;
 use crate::scheduler::Scheduler;
 use crate::store::Store;
 use crate::workflow::Workflows;
-use crate::workspaces::Projects;
+use crate::workspaces::{Projects, Sessions};
 use std::sync::Arc;
 
 /// Handles to Weft's services, cheap to clone.
@@ -23,6 +23,7 @@ pub struct AppState {
     pub scheduler: Scheduler,
     pub containers: Containers,
     pub projects: Projects,
+    pub sessions: Sessions,
 }
 
 impl AppState {
@@ -51,7 +52,15 @@ impl AppState {
             .clone()
             .unwrap_or_else(|| config.data_dir.join("projects"));
         let projects = Projects::open(store.clone(), &files_dir, config.workspaces.max_file_bytes)?;
+        let sessions = Sessions::new(
+            store.clone(),
+            projects.clone(),
+            containers.clone(),
+            &config.workspaces,
+            config.workspaces.max_file_bytes,
+        );
         Ok(Self {
+            sessions,
             projects,
             containers,
             scheduler,

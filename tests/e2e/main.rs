@@ -15,5 +15,6 @@ mod containers;
 mod plugins;
 mod projects;
 mod scheduler;
+mod sessions;
 mod system;
 mod workflows;

@@ -43,7 +43,8 @@ pub fn router(state: AppState) -> Router {
     let app = Router::new()
         .merge(api)
         .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", spec))
-        .route("/metrics", get(system::metrics));
+        .route("/metrics", get(system::metrics))
+        .merge(crate::workspaces::proxy::router());
     with_layers(app, state)
 }
 

@@ -176,6 +176,15 @@ fn millis(text: Option<&str>) -> Option<i64> {
 
 fn from_inspect(found: ContainerInspectResponse) -> EngineContainer {
     let state = found.state.unwrap_or_default();
+    let address = found
+        .network_settings
+        .and_then(|n| n.networks)
+        .and_then(|networks| {
+            networks
+                .into_values()
+                .filter_map(|e| e.ip_address)
+                .find(|ip| !ip.is_empty())
+        });
     EngineContainer {
         id: found.id.unwrap_or_default(),
         state: state
@@ -199,6 +208,7 @@ fn from_inspect(found: ContainerInspectResponse) -> EngineContainer {
             .into_iter()
             .collect(),
         error: state.error.filter(|e| !e.is_empty()),
+        address,
     }
 }
 

@@ -60,6 +60,8 @@ pub struct EngineContainer {
     pub labels: BTreeMap<String, String>,
     /// The engine's own error for a container that could not run.
     pub error: Option<String>,
+    /// The container's IP address on its network, while running.
+    pub address: Option<String>,
 }
 
 impl EngineContainer {

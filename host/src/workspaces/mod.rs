@@ -4,6 +4,10 @@
 pub mod images;
 pub mod paths;
 pub mod projects;
+pub mod proxy;
 pub mod routes;
+pub mod sessions;
+pub mod sync;
 
 pub use projects::{FileEntry, Project, Projects};
+pub use sessions::Sessions;

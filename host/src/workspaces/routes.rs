@@ -1,14 +1,19 @@
 //! HTTP routes of projects and their files under `/api/v1`.
 
+use super::sessions::{Session, SessionEvent, SessionKind};
+use super::sync::SyncReport;
 use super::{FileEntry, Project};
 use crate::api::extract::{Json, Path};
+use crate::api::ws;
 use crate::auth::Caller;
 use crate::error::Result;
 use crate::state::AppState;
 use axum::body::Bytes;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
+use axum::response::Response;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -26,7 +31,96 @@ pub fn router(max_file_bytes: u64) -> OpenApiRouter<AppState> {
         .routes(routes!(create_project, list_projects))
         .routes(routes!(get_project, delete_project))
         .routes(routes!(list_files))
+        .routes(routes!(open_session, get_session, stop_session))
+        .routes(routes!(sync_session))
+        .routes(routes!(heartbeat))
+        .routes(routes!(session_events))
         .merge(files)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct OpenSession {
+    kind: SessionKind,
+}
+
+/// Open a workspace session on the project, or get the active one; either way the answer
+/// carries a fresh one-time `access_token` for `url?token=...`. 201 when created.
+#[utoipa::path(post, path = "/projects/{id}/session", tag = "projects", params(("id" = String, Path)), request_body = OpenSession,
+    responses((status = 201, body = Session), (status = 200, body = Session), (status = 409, body = crate::api::ErrorBody)))]
+async fn open_session(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<OpenSession>,
+) -> Result<(StatusCode, Json<Session>)> {
+    let (session, created) = state.sessions.open(&caller, &id, body.kind).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(session)))
+}
+
+/// The project's latest session (active or not).
+#[utoipa::path(get, path = "/projects/{id}/session", tag = "projects", params(("id" = String, Path)),
+    responses((status = 200, body = Session), (status = 404, body = crate::api::ErrorBody)))]
+async fn get_session(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Session>> {
+    Ok(Json(state.sessions.get(&caller, &id).await?))
+}
+
+/// Stop the active session: sync its files back first, then remove its container. A failed
+/// sync keeps both (10106).
+#[utoipa::path(delete, path = "/projects/{id}/session", tag = "projects", params(("id" = String, Path)),
+    responses((status = 200, body = Session), (status = 502, body = crate::api::ErrorBody)))]
+async fn stop_session(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Session>> {
+    Ok(Json(state.sessions.stop(&caller, &id).await?))
+}
+
+/// Copy the workspace's changes (added, changed, deleted files) back to the project now.
+#[utoipa::path(post, path = "/projects/{id}/session/sync", tag = "projects", params(("id" = String, Path)),
+    responses((status = 200, body = SyncReport), (status = 502, body = crate::api::ErrorBody)))]
+async fn sync_session(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<SyncReport>> {
+    Ok(Json(state.sessions.sync(&caller, &id).await?))
+}
+
+/// Keep the active session from being reaped as idle.
+#[utoipa::path(post, path = "/projects/{id}/session/heartbeat", tag = "projects", params(("id" = String, Path)),
+    responses((status = 200, body = Session), (status = 404, body = crate::api::ErrorBody)))]
+async fn heartbeat(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Session>> {
+    Ok(Json(state.sessions.heartbeat(&caller, &id).await?))
+}
+
+/// WebSocket: the caller's session events (status changes, sync results, warnings); an
+/// admin's sees all.
+#[utoipa::path(get, path = "/sessions/events", tag = "projects", responses((status = 101, body = SessionEvent)))]
+async fn session_events(
+    State(state): State<AppState>,
+    caller: Caller,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let events = state.sessions.subscribe();
+    let messages = ws::broadcast_stream(events, move |event: &SessionEvent| {
+        caller.is_admin() || event.owner_id == caller.user_id
+    });
+    upgrade.on_upgrade(move |socket| ws::forward(socket, messages))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

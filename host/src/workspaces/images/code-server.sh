@@ -11,6 +11,11 @@ cp "$(command -v node)" "$WEFT_ROOT/usr/local/bin/node"
 mkdir -p "$WEFT_ROOT/usr/local/lib/node_modules"
 cp -a "$(npm root -g)/npm" "$WEFT_ROOT/usr/local/lib/node_modules/npm"
 ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$WEFT_ROOT/usr/local/bin/npm"
+# Native modules build against Node's headers, which node-gyp would fetch from nodejs.org.
+node_headers="$(dirname "$(dirname "$(command -v node)")")/include/node"
+[ -d "$node_headers" ] || { echo "Node's headers ($node_headers) are missing on this host" >&2; exit 1; }
+mkdir -p "$WEFT_ROOT/usr/local/include"
+cp -a "$node_headers" "$WEFT_ROOT/usr/local/include/node"
 step "install code-server $CODE_SERVER_VERSION from npm"
 # @vscode/ripgrep downloads its binary from GitHub, which is out of reach: give it Debian's.
 ripgrep_cache="$WEFT_ROOT/tmp/vscode-ripgrep-cache-1.15.14"
@@ -22,7 +27,7 @@ for version in 1.15.9 1.15.10 1.15.11 1.15.12 1.15.13 1.15.14; do
 done
 unset ripgrep_cache
 mkdir -p "$WEFT_ROOT/opt/code-server"
-in_root env NODE_EXTRA_CA_CERTS=/etc/weft-build-ca.crt npm_config_yes=true TMPDIR=/tmp \
+in_root env NODE_EXTRA_CA_CERTS=/etc/weft-build-ca.crt npm_config_yes=true TMPDIR=/tmp npm_config_nodedir=/usr/local \
     npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false \
     sh -c "cd /opt/code-server && npm install --omit=dev --unsafe-perm code-server@$CODE_SERVER_VERSION >/dev/null"
 ln -sf ../node_modules/.bin/code-server "$WEFT_ROOT/opt/code-server/code-server"
@@ -32,6 +37,6 @@ step "remove the build tools"
 in_root apt-get purge -y -qq g++ make pkg-config libkrb5-dev libxkbfile-dev libsecret-1-dev >/dev/null
 in_root apt-get autoremove -y -qq >/dev/null
 in_root apt-get install -y -qq --no-install-recommends libkrb5-3 libxkbfile1 libsecret-1-0 libstdc++6 >/dev/null
-rm -rf "$WEFT_ROOT"/tmp/vscode-ripgrep-cache-* "$WEFT_ROOT/root/.npm"
+rm -rf "$WEFT_ROOT"/tmp/vscode-ripgrep-cache-* "$WEFT_ROOT/root/.npm" "$WEFT_ROOT/usr/local/include/node"
 workspace_user
 pack '["/usr/bin/tini", "--"]' '["/opt/code-server/bin/code-server", "--bind-addr=0.0.0.0:8888", "--auth=none", "--disable-telemetry", "/workspace"]'

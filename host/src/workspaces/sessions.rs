@@ -1,0 +1,715 @@
+//! Workspace sessions: one active code-server or Jupyter container per (user, project), its
+//! files copied in at start and synced back on demand and at stop, reached through Weft's proxy
+//! at `/s/<session_id>/` with a one-time access token turned into a cookie.
+
+use super::projects::Projects;
+use super::sync::{self, SyncReport};
+use crate::auth::{Caller, Role};
+use crate::config::{SessionKindConfig, WorkspacesConfig};
+use crate::containers::{Containers, NewContainer, ResourceRequest};
+use crate::error::{Code, Error, Result};
+use crate::store::{Store, new_id, now_ms, text_enum, time};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::Row as _;
+use sqlx::any::AnyRow;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::broadcast;
+use utoipa::ToSchema;
+
+/// Labels a session's container with the session's id.
+pub const LABEL_SESSION: &str = "weft.session";
+
+/// What runs in a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum SessionKind {
+    #[serde(rename = "jupyter")]
+    Jupyter,
+    #[serde(rename = "code-server")]
+    CodeServer,
+}
+
+text_enum!(SessionKind { Jupyter = "jupyter", CodeServer = "code-server" });
+
+/// Where a session is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    Pending,
+    Starting,
+    Ready,
+    Syncing,
+    Stopped,
+    Failed,
+}
+
+text_enum!(SessionStatus { Pending = "pending", Starting = "starting", Ready = "ready", Syncing = "syncing", Stopped = "stopped", Failed = "failed" });
+
+impl SessionStatus {
+    pub fn is_active(self) -> bool {
+        matches!(
+            self,
+            Self::Pending | Self::Starting | Self::Ready | Self::Syncing
+        )
+    }
+}
+
+/// A session as a client sees it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Session {
+    pub session_id: String,
+    pub project_id: String,
+    pub owner_id: String,
+    pub kind: SessionKind,
+    pub status: SessionStatus,
+    /// Where the workspace is served: `/s/<session_id>/`.
+    pub url: String,
+    /// The Weft container it runs in.
+    pub container_id: Option<String>,
+    /// Why it failed, or why the last sync did.
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub ready_at: Option<DateTime<Utc>>,
+    pub stopped_at: Option<DateTime<Utc>>,
+    pub last_activity_at: DateTime<Utc>,
+    /// Given once, when the session is opened: open `url?token=...` with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
+    #[serde(skip)]
+    upstream_secret: String,
+}
+
+/// Something that happened to a session.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SessionEvent {
+    pub session_id: String,
+    #[serde(skip)]
+    pub owner_id: String,
+    /// `status`, `sync` or `warning`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub status: SessionStatus,
+    pub message: Option<String>,
+    pub sync: Option<SyncReport>,
+    pub at: DateTime<Utc>,
+}
+
+/// Where the proxy sends a session's traffic.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub session_id: String,
+    pub owner_id: String,
+    pub base: String,
+    pub strip_prefix: bool,
+    pub secret: String,
+    pub kind: SessionKind,
+}
+
+/// The sessions service, cheap to clone.
+#[derive(Clone)]
+pub struct Sessions {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    projects: Projects,
+    containers: Containers,
+    config: WorkspacesConfig,
+    max_file_bytes: u64,
+    events: broadcast::Sender<SessionEvent>,
+    /// One lock per (owner, project): opening, syncing and stopping happen one at a time.
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    http: reqwest::Client,
+}
+
+const COLUMNS: &str = "id, owner_id, project_id, kind, status, container_id, upstream_secret, error, \
+                       created_at, ready_at, stopped_at, last_activity_at";
+
+fn from_row(row: &AnyRow) -> Result<Session> {
+    let id: String = row.try_get("id")?;
+    Ok(Session {
+        url: format!("/s/{id}/"),
+        session_id: id,
+        project_id: row.try_get("project_id")?,
+        owner_id: row.try_get("owner_id")?,
+        kind: SessionKind::parse(&row.try_get::<String, _>("kind")?)?,
+        status: SessionStatus::parse(&row.try_get::<String, _>("status")?)?,
+        container_id: row.try_get("container_id")?,
+        error: row.try_get("error")?,
+        created_at: time(row.try_get("created_at")?),
+        ready_at: row.try_get::<Option<i64>, _>("ready_at")?.map(time),
+        stopped_at: row.try_get::<Option<i64>, _>("stopped_at")?.map(time),
+        last_activity_at: time(row.try_get("last_activity_at")?),
+        access_token: None,
+        upstream_secret: row.try_get("upstream_secret")?,
+    })
+}
+
+fn secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+fn hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The owner as a caller, for the container service.
+fn owner(owner_id: &str) -> Caller {
+    Caller {
+        user_id: owner_id.into(),
+        name: String::new(),
+        role: Role::User,
+        token_id: String::new(),
+    }
+}
+
+fn no_session(project_id: &str) -> Error {
+    Error::new(
+        Code::SessionNotFound,
+        format!("no open session for project '{project_id}'"),
+    )
+    .hint("open one with POST /api/v1/projects/{id}/session")
+}
+
+impl Sessions {
+    pub fn new(
+        store: Store,
+        projects: Projects,
+        containers: Containers,
+        config: &WorkspacesConfig,
+        max_file_bytes: u64,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                projects,
+                containers,
+                config: config.clone(),
+                max_file_bytes,
+                events: broadcast::channel(1024).0,
+                locks: Mutex::new(HashMap::new()),
+                http: reqwest::Client::builder()
+                    .timeout(Duration::from_secs(2))
+                    .build()
+                    .expect("HTTP client"),
+            }),
+        }
+    }
+
+    /// Session events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<SessionEvent> {
+        self.inner.events.subscribe()
+    }
+
+    fn kind_config(&self, kind: SessionKind) -> &SessionKindConfig {
+        match kind {
+            SessionKind::Jupyter => &self.inner.config.jupyter,
+            SessionKind::CodeServer => &self.inner.config.code_server,
+        }
+    }
+
+    async fn lock(&self, owner_id: &str, project_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.inner.locks.lock().expect("session locks poisoned");
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+            locks
+                .entry(format!("{owner_id}/{project_id}"))
+                .or_default()
+                .clone()
+        };
+        lock.lock_owned().await
+    }
+
+    fn announce(
+        &self,
+        session: &Session,
+        kind: &str,
+        message: Option<String>,
+        sync: Option<SyncReport>,
+    ) {
+        let _ = self.inner.events.send(SessionEvent {
+            session_id: session.session_id.clone(),
+            owner_id: session.owner_id.clone(),
+            kind: kind.into(),
+            status: session.status,
+            message,
+            sync,
+            at: time(now_ms()),
+        });
+    }
+
+    async fn save(&self, s: &Session) -> Result<()> {
+        sqlx::query(
+            "UPDATE sessions SET status = $1, container_id = $2, error = $3, ready_at = $4, stopped_at = $5, \
+             last_activity_at = $6 WHERE id = $7",
+        )
+        .bind(s.status.as_str())
+        .bind(&s.container_id)
+        .bind(&s.error)
+        .bind(s.ready_at.map(|t| t.timestamp_millis()))
+        .bind(s.stopped_at.map(|t| t.timestamp_millis()))
+        .bind(s.last_activity_at.timestamp_millis())
+        .bind(&s.session_id)
+        .execute(self.inner.store.pool())
+        .await?;
+        self.announce(s, "status", s.error.clone(), None);
+        Ok(())
+    }
+
+    async fn by_id(&self, id: &str) -> Result<Option<Session>> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM sessions WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.inner.store.pool())
+            .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    async fn latest(&self, owner_id: &str, project_id: &str) -> Result<Option<Session>> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM sessions WHERE owner_id = $1 AND project_id = $2 ORDER BY created_at DESC, id DESC"
+        ))
+        .bind(owner_id)
+        .bind(project_id)
+        .fetch_optional(self.inner.store.pool())
+        .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    async fn active(&self, owner_id: &str, project_id: &str) -> Result<Option<Session>> {
+        Ok(self
+            .latest(owner_id, project_id)
+            .await?
+            .filter(|s| s.status.is_active()))
+    }
+
+    /// Opens a session of `kind` on the caller's project, or returns the active one (with a
+    /// fresh access token). The boolean says whether it was created.
+    pub async fn open(
+        &self,
+        caller: &Caller,
+        project_id: &str,
+        kind: SessionKind,
+    ) -> Result<(Session, bool)> {
+        let project = self.inner.projects.get(caller, project_id).await?;
+        let _lock = self.lock(&caller.user_id, &project.id).await;
+        let token = secret();
+        if let Some(mut active) = self.active(&caller.user_id, &project.id).await? {
+            if active.kind != kind {
+                return Err(Error::new(
+                    Code::SessionConflict,
+                    format!(
+                        "a {} session is already open for this project",
+                        active.kind.as_str()
+                    ),
+                )
+                .details(serde_json::json!({ "session_id": active.session_id }))
+                .hint("stop it first (DELETE /api/v1/projects/{id}/session)"));
+            }
+            sqlx::query("UPDATE sessions SET token_hash = $1 WHERE id = $2")
+                .bind(hash(&token))
+                .bind(&active.session_id)
+                .execute(self.inner.store.pool())
+                .await?;
+            active.access_token = Some(token);
+            return Ok((active, false));
+        }
+        let now = now_ms();
+        let id = new_id();
+        let upstream_secret = secret();
+        sqlx::query(
+            "INSERT INTO sessions (id, owner_id, project_id, kind, status, token_hash, upstream_secret, created_at, \
+             last_activity_at) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8)",
+        )
+        .bind(&id)
+        .bind(&caller.user_id)
+        .bind(&project.id)
+        .bind(kind.as_str())
+        .bind(hash(&token))
+        .bind(&upstream_secret)
+        .bind(now)
+        .bind(now)
+        .execute(self.inner.store.pool())
+        .await?;
+        let mut session = self
+            .by_id(&id)
+            .await?
+            .ok_or_else(|| Error::internal("the new session vanished"))?;
+        self.announce(&session, "status", None, None);
+        let this = self.clone();
+        let starting = session.clone();
+        tokio::spawn(async move { this.start(starting).await });
+        session.access_token = Some(token);
+        Ok((session, true))
+    }
+
+    /// Starts the session's container with the project's files and waits until it answers.
+    async fn start(&self, mut session: Session) {
+        session.status = SessionStatus::Starting;
+        if let Err(e) = self.save(&session).await {
+            tracing::error!(session = %session.session_id, error = %e, "cannot record a starting session");
+            return;
+        }
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_secs(self.inner.config.start_timeout_secs);
+        let outcome = tokio::time::timeout_at(deadline, self.bring_up(&mut session)).await;
+        let failure = match outcome {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.message),
+            Err(_) => Some(format!(
+                "not ready within {} s",
+                self.inner.config.start_timeout_secs
+            )),
+        };
+        match failure {
+            None => {
+                session.status = SessionStatus::Ready;
+                session.ready_at = Some(time(now_ms()));
+                tracing::info!(session = %session.session_id, kind = session.kind.as_str(), "session ready");
+            }
+            Some(reason) => {
+                tracing::warn!(session = %session.session_id, %reason, "session failed to start");
+                // A failed start holds no user work yet: its container goes.
+                if let Some(container) = &session.container_id
+                    && let Err(e) = self
+                        .inner
+                        .containers
+                        .remove(&owner(&session.owner_id), container)
+                        .await
+                {
+                    tracing::warn!(session = %session.session_id, error = %e, "cannot remove a failed session's container");
+                }
+                session.status = SessionStatus::Failed;
+                session.error = Some(reason);
+                session.stopped_at = Some(time(now_ms()));
+            }
+        }
+        if let Err(e) = self.save(&session).await {
+            tracing::error!(session = %session.session_id, error = %e, "cannot record a session's start");
+        }
+    }
+
+    async fn bring_up(&self, session: &mut Session) -> Result<()> {
+        let config = self.kind_config(session.kind).clone();
+        let base_url = format!("/s/{}/", session.session_id);
+        let command = config
+            .command
+            .iter()
+            .map(|part| part.replace("{base_url}", &base_url))
+            .collect();
+        let caller = owner(&session.owner_id);
+        let request = NewContainer {
+            image: config.image.clone(),
+            command: Some(command),
+            resources: ResourceRequest {
+                cpu: Some(self.inner.config.cpu.clone()),
+                memory: Some(self.inner.config.memory.clone()),
+                gpu: None,
+            },
+            environment: BTreeMap::from([(
+                "JUPYTER_TOKEN".to_string(),
+                session.upstream_secret.clone(),
+            )]),
+            start: false,
+        };
+        let labels = BTreeMap::from([(LABEL_SESSION.to_string(), session.session_id.clone())]);
+        let container = self
+            .inner
+            .containers
+            .create_labelled(&caller, request, labels, &session.project_id)
+            .await?;
+        session.container_id = Some(container.id.clone());
+        self.save(session).await?;
+        let engine_id = container
+            .engine_id
+            .clone()
+            .ok_or_else(|| Error::internal("the container has no engine id"))?;
+        let files = sync::pack(
+            &self.inner.projects,
+            &session.project_id,
+            &self.inner.config.sync_ignore,
+        )
+        .await?;
+        self.inner
+            .containers
+            .driver()
+            .copy_in(&engine_id, "/workspace", files)
+            .await?;
+        self.inner
+            .containers
+            .start_container(&caller, &container.id)
+            .await?;
+        loop {
+            let engine = self.inner.containers.driver().inspect(&engine_id).await?;
+            let Some(engine) = engine.filter(|e| e.is_running()) else {
+                return Err(Error::new(
+                    Code::ContainerStartFailed,
+                    "the session's container stopped while starting",
+                ));
+            };
+            if let Some(address) = engine.address {
+                let prefix = if config.strip_prefix {
+                    "/".to_string()
+                } else {
+                    base_url.clone()
+                };
+                let url = format!(
+                    "http://{address}:{}{prefix}{}",
+                    config.port, config.ready_path
+                );
+                let answer = self
+                    .inner
+                    .http
+                    .get(&url)
+                    .header(
+                        "authorization",
+                        format!("token {}", session.upstream_secret),
+                    )
+                    .send()
+                    .await;
+                if answer.is_ok_and(|r| r.status().is_success()) {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The caller's latest session on the project (an admin's: the owner's).
+    pub async fn get(&self, caller: &Caller, project_id: &str) -> Result<Session> {
+        let project = self.inner.projects.get(caller, project_id).await?;
+        self.latest(&project.owner_id, &project.id)
+            .await?
+            .ok_or_else(|| no_session(project_id))
+    }
+
+    /// Keeps the active session from being reaped as idle.
+    pub async fn heartbeat(&self, caller: &Caller, project_id: &str) -> Result<Session> {
+        let project = self.inner.projects.get(caller, project_id).await?;
+        let mut session = self
+            .active(&project.owner_id, &project.id)
+            .await?
+            .ok_or_else(|| no_session(project_id))?;
+        session.last_activity_at = time(now_ms());
+        self.touch(&session.session_id).await?;
+        Ok(session)
+    }
+
+    /// Records activity on a session (proxied traffic, heartbeats).
+    pub async fn touch(&self, session_id: &str) -> Result<()> {
+        sqlx::query("UPDATE sessions SET last_activity_at = $1 WHERE id = $2")
+            .bind(now_ms())
+            .bind(session_id)
+            .execute(self.inner.store.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Copies the workspace's changes back to the project now.
+    pub async fn sync(&self, caller: &Caller, project_id: &str) -> Result<SyncReport> {
+        let project = self.inner.projects.get(caller, project_id).await?;
+        let _lock = self.lock(&project.owner_id, &project.id).await;
+        let mut session = self
+            .active(&project.owner_id, &project.id)
+            .await?
+            .ok_or_else(|| no_session(project_id))?;
+        if session.status != SessionStatus::Ready {
+            return Err(Error::new(
+                Code::SessionConflict,
+                format!("the session is {}, not ready", session.status.as_str()),
+            ));
+        }
+        let report = self.sync_back(&mut session).await?;
+        session.status = SessionStatus::Ready;
+        self.save(&session).await?;
+        Ok(report)
+    }
+
+    /// Syncs (status `syncing`), reporting the result as an event; on failure the session says
+    /// so and keeps its container.
+    async fn sync_back(&self, session: &mut Session) -> Result<SyncReport> {
+        session.status = SessionStatus::Syncing;
+        self.save(session).await?;
+        let result = self.pull(session).await;
+        match &result {
+            Ok(report) => {
+                session.error = None;
+                self.announce(session, "sync", None, Some(report.clone()));
+            }
+            Err(e) => {
+                session.status = SessionStatus::Ready;
+                session.error = Some(format!("sync failed: {}", e.message));
+                self.save(session).await?;
+                self.announce(session, "sync", session.error.clone(), None);
+            }
+        }
+        result.map_err(|e| {
+            Error::new(
+                Code::SessionSyncFailed,
+                format!("the workspace could not be synced: {}", e.message),
+            )
+            .hint("the container is kept with your files; retry the sync")
+        })
+    }
+
+    async fn pull(&self, session: &Session) -> Result<SyncReport> {
+        let container_id = session
+            .container_id
+            .as_deref()
+            .ok_or_else(|| Error::internal("the session has no container"))?;
+        let container = self
+            .inner
+            .containers
+            .get(&owner(&session.owner_id), container_id)
+            .await?;
+        let engine_id = container
+            .engine_id
+            .ok_or_else(|| Error::internal("the container has no engine id"))?;
+        let tar: Vec<Bytes> = self
+            .inner
+            .containers
+            .driver()
+            .copy_out(&engine_id, "/workspace")
+            .try_collect()
+            .await?;
+        let tar: Bytes = tar.concat().into();
+        sync::apply(
+            &self.inner.projects,
+            &session.project_id,
+            tar,
+            &self.inner.config.sync_ignore,
+            self.inner.max_file_bytes,
+        )
+        .await
+    }
+
+    /// Syncs the workspace back, then stops and removes its container. A failed sync keeps the
+    /// container and the session open.
+    pub async fn stop(&self, caller: &Caller, project_id: &str) -> Result<Session> {
+        let project = self.inner.projects.get(caller, project_id).await?;
+        let _lock = self.lock(&project.owner_id, &project.id).await;
+        let mut session = self
+            .active(&project.owner_id, &project.id)
+            .await?
+            .ok_or_else(|| no_session(project_id))?;
+        if session.status == SessionStatus::Ready {
+            self.sync_back(&mut session).await?;
+        }
+        if let Some(container) = &session.container_id {
+            self.inner
+                .containers
+                .remove(&owner(&session.owner_id), container)
+                .await?;
+        }
+        session.status = SessionStatus::Stopped;
+        session.stopped_at = Some(time(now_ms()));
+        self.save(&session).await?;
+        Ok(session)
+    }
+
+    /// The upstream of a ready session, if `credential` opens it: the one-time access token
+    /// (then spent; the answer carries the cookie secret to set), the cookie secret, or the
+    /// owner's API identity. Another user gets 403; an unknown or stopped session 404.
+    pub async fn authorize(
+        &self,
+        session_id: &str,
+        credential: Credential<'_>,
+    ) -> Result<(Upstream, Option<String>)> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS}, token_hash, cookie_hash FROM sessions WHERE id = $1"
+        ))
+        .bind(session_id)
+        .fetch_optional(self.inner.store.pool())
+        .await?;
+        let Some(row) = row else {
+            return Err(Error::new(
+                Code::SessionNotFound,
+                format!("no session '{session_id}'"),
+            ));
+        };
+        let session = from_row(&row)?;
+        let token_hash: Option<String> = row.try_get("token_hash")?;
+        let cookie_hash: Option<String> = row.try_get("cookie_hash")?;
+        let mut new_cookie = None;
+        let allowed = match credential {
+            Credential::Token(token) => {
+                let ok = token_hash.as_deref() == Some(hash(token).as_str());
+                if ok {
+                    let cookie = secret();
+                    // The token is spent; the cookie takes its place.
+                    sqlx::query(
+                        "UPDATE sessions SET token_hash = NULL, cookie_hash = $1 WHERE id = $2",
+                    )
+                    .bind(hash(&cookie))
+                    .bind(session_id)
+                    .execute(self.inner.store.pool())
+                    .await?;
+                    new_cookie = Some(cookie);
+                }
+                ok
+            }
+            Credential::Cookie(cookie) => cookie_hash.as_deref() == Some(hash(cookie).as_str()),
+            Credential::Caller(caller) => caller.user_id == session.owner_id,
+            Credential::None => false,
+        };
+        if !allowed {
+            return Err(Error::forbidden("this session is not yours, or the access token was already used")
+                .hint("open the session again (POST /api/v1/projects/{id}/session) for a new access token"));
+        }
+        if session.status != SessionStatus::Ready && session.status != SessionStatus::Syncing {
+            return Err(Error::new(
+                Code::SessionNotReady,
+                format!("the session is {}", session.status.as_str()),
+            )
+            .details(serde_json::json!({ "status": session.status }))
+            .hint("wait until it is ready, or open a new one"));
+        }
+        let container_id = session.container_id.clone().unwrap_or_default();
+        let container = self
+            .inner
+            .containers
+            .get(&owner(&session.owner_id), &container_id)
+            .await?;
+        let engine = match container.engine_id {
+            Some(id) => self.inner.containers.driver().inspect(&id).await?,
+            None => None,
+        };
+        let address = engine
+            .filter(|e| e.is_running())
+            .and_then(|e| e.address)
+            .ok_or_else(|| {
+                Error::new(
+                    Code::SessionNotReady,
+                    "the session's container is not running",
+                )
+            })?;
+        let config = self.kind_config(session.kind);
+        Ok((
+            Upstream {
+                session_id: session.session_id.clone(),
+                owner_id: session.owner_id.clone(),
+                base: format!("http://{address}:{}", config.port),
+                strip_prefix: config.strip_prefix,
+                secret: session.upstream_secret.clone(),
+                kind: session.kind,
+            },
+            new_cookie,
+        ))
+    }
+}
+
+/// What a proxied request carries to open a session.
+pub enum Credential<'a> {
+    Token(&'a str),
+    Cookie(&'a str),
+    Caller(&'a Caller),
+    None,
+}

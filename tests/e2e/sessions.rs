@@ -1,0 +1,341 @@
+//! Workspace sessions on the real engine with the real Jupyter image (`weft/jupyter:1`, built
+//! by the test command): files in, Jupyter's REST API and a kernel WebSocket through the proxy,
+//! a file written by the kernel synced back, stop, reopen, and the file is there.
+
+use crate::support::docker::{self, Cleanup};
+use crate::support::{Backend, TestServer, assert_error, send};
+use futures::{SinkExt, StreamExt};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+async fn wait_ready(server: &TestServer, token: &str, project: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let (_, session) = send(server.with_token(
+            token,
+            Method::GET,
+            &format!("/api/v1/projects/{project}/session"),
+        ))
+        .await;
+        match session["status"].as_str() {
+            Some("ready") => return session,
+            Some("failed") => panic!("the session failed: {session}"),
+            _ => {}
+        }
+        assert!(Instant::now() < deadline, "not ready in time: {session}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Runs `code` in a kernel over its WebSocket (through the proxy) and returns its stdout.
+async fn run_in_kernel(
+    server: &TestServer,
+    token: &str,
+    session: &str,
+    kernel: &str,
+    code: &str,
+) -> String {
+    let request = server.ws_request(
+        token,
+        &format!("/s/{session}/api/kernels/{kernel}/channels"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("kernel WebSocket through the proxy");
+    let msg_id = uuid::Uuid::new_v4().to_string();
+    let execute = json!({
+        "header": { "msg_id": msg_id, "username": "test", "session": "test", "msg_type": "execute_request", "version": "5.3", "date": "" },
+        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+        "content": { "code": code, "silent": false, "store_history": true, "user_expressions": {}, "allow_stdin": false, "stop_on_error": true }
+    });
+    socket
+        .send(Message::Text(execute.to_string().into()))
+        .await
+        .unwrap();
+    let mut stdout = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let message = tokio::time::timeout_at(deadline.into(), socket.next())
+            .await
+            .expect("the kernel answered in time")
+            .expect("socket open")
+            .expect("message");
+        let Ok(text) = message.to_text() else {
+            continue;
+        };
+        let Ok(reply) = serde_json::from_str::<Value>(text) else {
+            continue;
+        };
+        if reply["parent_header"]["msg_id"] != msg_id.as_str() {
+            continue;
+        }
+        match reply["header"]["msg_type"].as_str() {
+            Some("stream") => {
+                stdout.push_str(reply["content"]["text"].as_str().unwrap_or_default())
+            }
+            Some("error") => panic!("the kernel raised: {reply}"),
+            Some("execute_reply") => return stdout,
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jupyter_session_round_trip() {
+    docker::require();
+    let image = weft::config::WorkspacesConfig::default().jupyter.image;
+    assert!(
+        docker::docker(&["image", "inspect", &image]).0,
+        "{image} is missing: run tests/run.sh (it builds it)"
+    );
+    let server = TestServer::start_with(Backend::Sqlite, |c| {
+        c.workspaces.start_timeout_secs = 90;
+        c.workspaces.memory = "512Mi".into();
+    })
+    .await;
+    let _cleanup = Cleanup(server.state.containers.install_id().to_string());
+    let (_, bob) = server.user("bob").await;
+    let (_, eve) = server.user("eve").await;
+    let (_, project) = send(
+        server
+            .with_token(&bob, Method::POST, "/api/v1/projects")
+            .json(&json!({ "name": "analysis" })),
+    )
+    .await;
+    let project = project["id"].as_str().unwrap().to_string();
+    let files = |path: &str| format!("/api/v1/projects/{project}/files/{path}");
+    send(
+        server
+            .with_token(&bob, Method::PUT, &files("data/input.txt"))
+            .body("21"),
+    )
+    .await;
+    send(
+        server
+            .with_token(&bob, Method::PUT, &files("stale.txt"))
+            .body("delete me in the workspace"),
+    )
+    .await;
+
+    // Open: a one-time token, then ready.
+    let (status, opened) = send(
+        server
+            .with_token(
+                &bob,
+                Method::POST,
+                &format!("/api/v1/projects/{project}/session"),
+            )
+            .json(&json!({ "kind": "jupyter" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{opened}");
+    let session = opened["session_id"].as_str().unwrap().to_string();
+    let access = opened["access_token"].as_str().unwrap().to_string();
+    assert_eq!(opened["url"], format!("/s/{session}/"));
+    let (status, body) = send(
+        server
+            .with_token(
+                &bob,
+                Method::POST,
+                &format!("/api/v1/projects/{project}/session"),
+            )
+            .json(&json!({ "kind": "code-server" })),
+    )
+    .await;
+    assert_error(status, &body, 409, "10209");
+    let ready = wait_ready(&server, &bob, &project).await;
+    assert_eq!(ready["session_id"], session.as_str());
+    assert!(
+        ready.get("access_token").is_none(),
+        "the token is shown once"
+    );
+
+    // The token is spent on first use for a cookie scoped to the session's path.
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = |path: &str| format!("http://{}/s/{session}/{path}", server.addr);
+    let first = no_redirects
+        .get(url(&format!("api/contents/data/input.txt?token={access}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        first.headers()["location"],
+        format!("/s/{session}/api/contents/data/input.txt")
+    );
+    let set_cookie = first.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains(&format!("Path=/s/{session}/")),
+        "{set_cookie}"
+    );
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    let content: Value = no_redirects
+        .get(url("api/contents/data/input.txt"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        content["content"], "21",
+        "the project's files are in /workspace"
+    );
+    let again = no_redirects
+        .get(url(&format!("api/status?token={access}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        again.status(),
+        StatusCode::FORBIDDEN,
+        "a spent token opens nothing"
+    );
+    let (status, body) = send(no_redirects.get(url("api/status")).bearer_auth(&eve)).await;
+    assert_error(status, &body, 403, "90305");
+    let (status, _) = send(no_redirects.get(url("api/status"))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Jupyter's own errors pass through untouched.
+    let missing = no_redirects
+        .get(url("api/contents/nope.txt"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let answer = missing.text().await.unwrap();
+    assert!(
+        answer.contains("nope.txt") && !answer.contains("\"code\""),
+        "Jupyter's answer, not Weft's: {answer}"
+    );
+
+    // A kernel through the proxy: REST to start it, its WebSocket to run code that writes a file.
+    let (status, kernel) = send(
+        no_redirects
+            .post(url("api/kernels"))
+            .header("cookie", &cookie)
+            .json(&json!({ "name": "python3" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{kernel}");
+    let kernel = kernel["id"].as_str().unwrap().to_string();
+    let out = run_in_kernel(
+        &server,
+        &bob,
+        &session,
+        &kernel,
+        "import os\nn = int(open('data/input.txt').read())\nopen('result.txt', 'w').write(str(n * 2))\nos.remove('stale.txt')\nos.makedirs('__pycache__', exist_ok=True)\nopen('__pycache__/x.pyc', 'w').write('junk')\nprint(n * 2)",
+    )
+    .await;
+    assert_eq!(out.trim(), "42");
+
+    // Sync now: the new file in, the deleted one out, the ignored folder left out.
+    let (status, report) = send(server.with_token(
+        &bob,
+        Method::POST,
+        &format!("/api/v1/projects/{project}/session/sync"),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["written"], json!(["result.txt"]));
+    assert_eq!(report["deleted"], json!(["stale.txt"]));
+    let stored = server
+        .with_token(&bob, Method::GET, &files("result.txt"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(stored, "42");
+    let (_, listed) = send(server.with_token(
+        &bob,
+        Method::GET,
+        &format!("/api/v1/projects/{project}/files"),
+    ))
+    .await;
+    let paths: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["data/input.txt", "result.txt"]);
+
+    // A change after the sync is saved by the stop.
+    run_in_kernel(
+        &server,
+        &bob,
+        &session,
+        &kernel,
+        "open('late.txt', 'w').write('saved at stop')",
+    )
+    .await;
+    let (status, stopped) = send(server.with_token(
+        &bob,
+        Method::DELETE,
+        &format!("/api/v1/projects/{project}/session"),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{stopped}");
+    assert_eq!(stopped["status"], "stopped");
+    let container = stopped["container_id"].as_str().unwrap();
+    let (status, _) = send(server.with_token(
+        &bob,
+        Method::GET,
+        &format!("/api/v1/containers/{container}"),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the container is gone");
+    let (status, body) = send(no_redirects.get(url("api/status")).bearer_auth(&bob)).await;
+    assert_error(status, &body, 409, "10210");
+    let late = server
+        .with_token(&bob, Method::GET, &files("late.txt"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(late, "saved at stop");
+
+    // Reopen: the files are there.
+    let (status, reopened) = send(
+        server
+            .with_token(
+                &bob,
+                Method::POST,
+                &format!("/api/v1/projects/{project}/session"),
+            )
+            .json(&json!({ "kind": "jupyter" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{reopened}");
+    let second = reopened["session_id"].as_str().unwrap().to_string();
+    assert_ne!(second, session);
+    wait_ready(&server, &bob, &project).await;
+    let (status, content) = send(
+        no_redirects
+            .get(format!(
+                "http://{}/s/{second}/api/contents/late.txt",
+                server.addr
+            ))
+            .bearer_auth(&bob),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{content}");
+    assert_eq!(content["content"], "saved at stop");
+    let (status, _) = send(server.with_token(
+        &bob,
+        Method::DELETE,
+        &format!("/api/v1/projects/{project}/session"),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
