@@ -79,14 +79,35 @@ setup_docker() {
     export WEFT_TEST_DOCKER=1
 }
 
+# The workspace images (minutes: debootstrap, PyPI, npm), built in the background while the
+# lints run; the tests wait for them.
+WORKSPACE_IMAGES_LOG=/tmp/weft-test-workspace-images.log
+start_workspace_images() {
+    if ! command -v debootstrap >/dev/null 2>&1; then
+        apt_install debootstrap
+    fi
+    as_root tests/images/workspaces.sh jupyter >"$WORKSPACE_IMAGES_LOG" 2>&1 &
+    WORKSPACE_IMAGES_PID=$!
+}
+wait_workspace_images() {
+    if ! wait "$WORKSPACE_IMAGES_PID"; then
+        echo "building the workspace images failed; the end of $WORKSPACE_IMAGES_LOG:" >&2
+        tail -n 40 "$WORKSPACE_IMAGES_LOG" >&2
+        exit 1
+    fi
+    log "workspace images ready"
+}
+
 setup_rust
 setup_postgres
 setup_docker
+start_workspace_images
 
 log "cargo fmt --check"
 cargo fmt --all --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+wait_workspace_images
 log "cargo test"
 cargo test --workspace --locked "$@"
 log "all tests passed"

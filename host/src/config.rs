@@ -221,6 +221,15 @@ pub struct WorkspacesConfig {
     pub start_timeout_secs: u64,
     /// Folder and file names never synced back from a workspace.
     pub sync_ignore: Vec<String>,
+    /// A session with no activity (proxied traffic, heartbeats, a busy Jupyter kernel) for
+    /// this long is synced and stopped.
+    pub idle_timeout_secs: u64,
+    /// A session is synced and stopped this long after it started, whatever it is doing.
+    pub max_lifetime_secs: u64,
+    /// How long before the hard limit a warning event is sent.
+    pub warn_before_secs: u64,
+    /// Seconds between the reaper's rounds.
+    pub reap_interval_secs: u64,
     /// CPU and memory of a session's container.
     pub cpu: String,
     pub memory: String,
@@ -259,6 +268,10 @@ impl Default for WorkspacesConfig {
             ]
             .map(String::from)
             .to_vec(),
+            idle_timeout_secs: 30 * 60,
+            max_lifetime_secs: 4 * 60 * 60,
+            warn_before_secs: 5 * 60,
+            reap_interval_secs: 15,
             cpu: "1".into(),
             memory: "1Gi".into(),
             jupyter: SessionKindConfig {

@@ -59,6 +59,7 @@ impl AppState {
             &config.workspaces,
             config.workspaces.max_file_bytes,
         );
+        crate::workspaces::reaper::spawn(sessions.clone());
         Ok(Self {
             sessions,
             projects,

@@ -339,3 +339,183 @@ async fn jupyter_session_round_trip() {
     .await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// Opens a Jupyter session on a new project, waits until ready, and saves `file` in the
+/// workspace through Jupyter's contents API (through the proxy). Returns (project, session).
+async fn ready_with_file(
+    server: &TestServer,
+    token: &str,
+    name: &str,
+    file: &str,
+    text: &str,
+) -> (String, Value) {
+    let (_, project) = send(
+        server
+            .with_token(token, Method::POST, "/api/v1/projects")
+            .json(&json!({ "name": name })),
+    )
+    .await;
+    let project = project["id"].as_str().unwrap().to_string();
+    let (status, opened) = send(
+        server
+            .with_token(
+                token,
+                Method::POST,
+                &format!("/api/v1/projects/{project}/session"),
+            )
+            .json(&json!({ "kind": "jupyter" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{opened}");
+    let session = wait_ready(server, token, &project).await;
+    let id = session["session_id"].as_str().unwrap();
+    let (status, saved) = send(
+        server
+            .client
+            .put(format!("http://{}/s/{id}/api/contents/{file}", server.addr))
+            .bearer_auth(token)
+            .json(&json!({ "type": "file", "format": "text", "content": text })),
+    )
+    .await;
+    assert!(status.is_success(), "{saved}");
+    (project, session)
+}
+
+async fn wait_ended(server: &TestServer, token: &str, project: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, session) = send(server.with_token(
+            token,
+            Method::GET,
+            &format!("/api/v1/projects/{project}/session"),
+        ))
+        .await;
+        if matches!(session["status"].as_str(), Some("stopped" | "failed")) {
+            return session;
+        }
+        assert!(Instant::now() < deadline, "never ended: {session}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn stored(server: &TestServer, token: &str, project: &str, path: &str) -> String {
+    let response = server
+        .with_token(
+            token,
+            Method::GET,
+            &format!("/api/v1/projects/{project}/files/{path}"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{path} was not saved");
+    response.text().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reaper_saves_idle_old_and_dead_sessions() {
+    docker::require();
+    let server = TestServer::start_with(Backend::Sqlite, |c| {
+        c.workspaces.start_timeout_secs = 90;
+        c.workspaces.memory = "512Mi".into();
+        c.workspaces.idle_timeout_secs = 3;
+        c.workspaces.max_lifetime_secs = 10;
+        c.workspaces.warn_before_secs = 9;
+        c.workspaces.reap_interval_secs = 1;
+    })
+    .await;
+    let _cleanup = Cleanup(server.state.containers.install_id().to_string());
+    let (_, bob) = server.user("bob").await;
+    let (mut events, _) =
+        tokio_tungstenite::connect_async(server.ws_request(&bob, "/api/v1/sessions/events"))
+            .await
+            .expect("events");
+
+    // Idle: synced and stopped.
+    let (idle, _) = ready_with_file(&server, &bob, "idle", "idle.txt", "saved when idle").await;
+    let ended = wait_ended(&server, &bob, &idle).await;
+    assert_eq!(ended["status"], "stopped", "{ended}");
+    assert!(ended["error"].as_str().unwrap().contains("idle"), "{ended}");
+    assert_eq!(
+        stored(&server, &bob, &idle, "idle.txt").await,
+        "saved when idle"
+    );
+
+    // Kept busy with heartbeats: warned, then stopped at its maximum lifetime, synced.
+    let (old, _) = ready_with_file(&server, &bob, "old", "old.txt", "saved at the limit").await;
+    let ended = loop {
+        let (_, session) = send(server.with_token(
+            &bob,
+            Method::POST,
+            &format!("/api/v1/projects/{old}/session/heartbeat"),
+        ))
+        .await;
+        if session["code"].is_string() {
+            break wait_ended(&server, &bob, &old).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(ended["status"], "stopped", "{ended}");
+    assert!(
+        ended["error"]
+            .as_str()
+            .unwrap()
+            .contains("maximum lifetime"),
+        "{ended}"
+    );
+    assert_eq!(
+        stored(&server, &bob, &old, "old.txt").await,
+        "saved at the limit"
+    );
+
+    // The container dies under the session: failed, and what it held is still saved.
+    let (dead, session) =
+        ready_with_file(&server, &bob, "dead", "dead.txt", "saved from the dead").await;
+    let container = session["container_id"].as_str().unwrap();
+    let (_, c) = send(server.with_token(
+        &bob,
+        Method::GET,
+        &format!("/api/v1/containers/{container}"),
+    ))
+    .await;
+    assert!(docker::docker(&["kill", c["engine_id"].as_str().unwrap()]).0);
+    let ended = wait_ended(&server, &bob, &dead).await;
+    assert_eq!(ended["status"], "failed", "{ended}");
+    assert!(
+        ended["error"]
+            .as_str()
+            .unwrap()
+            .contains("container stopped"),
+        "{ended}"
+    );
+    assert_eq!(
+        stored(&server, &bob, &dead, "dead.txt").await,
+        "saved from the dead"
+    );
+
+    // The events told all of it: a warning before the limit, sync results, the ends.
+    let mut kinds = Vec::new();
+    while let Ok(Some(Ok(message))) =
+        tokio::time::timeout(Duration::from_millis(200), events.next()).await
+    {
+        if let Ok(event) = serde_json::from_str::<Value>(message.to_text().unwrap_or_default()) {
+            kinds.push((
+                event["type"].as_str().unwrap_or_default().to_string(),
+                event["status"].as_str().unwrap_or_default().to_string(),
+            ));
+        }
+    }
+    for wanted in [
+        ("warning", "ready"),
+        ("sync", "syncing"),
+        ("status", "stopped"),
+        ("status", "failed"),
+    ] {
+        assert!(
+            kinds
+                .iter()
+                .any(|(k, s)| (k.as_str(), s.as_str()) == wanted),
+            "no {wanted:?} in {kinds:?}"
+        );
+    }
+}

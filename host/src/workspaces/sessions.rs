@@ -82,7 +82,7 @@ pub struct Session {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_token: Option<String>,
     #[serde(skip)]
-    upstream_secret: String,
+    pub(super) upstream_secret: String,
 }
 
 /// Something that happened to a session.
@@ -114,25 +114,25 @@ pub struct Upstream {
 /// The sessions service, cheap to clone.
 #[derive(Clone)]
 pub struct Sessions {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
-struct Inner {
-    store: Store,
+pub(super) struct Inner {
+    pub(super) store: Store,
     projects: Projects,
-    containers: Containers,
-    config: WorkspacesConfig,
+    pub(super) containers: Containers,
+    pub(super) config: WorkspacesConfig,
     max_file_bytes: u64,
     events: broadcast::Sender<SessionEvent>,
     /// One lock per (owner, project): opening, syncing and stopping happen one at a time.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    http: reqwest::Client,
+    pub(super) http: reqwest::Client,
 }
 
-const COLUMNS: &str = "id, owner_id, project_id, kind, status, container_id, upstream_secret, error, \
+pub(super) const COLUMNS: &str = "id, owner_id, project_id, kind, status, container_id, upstream_secret, error, \
                        created_at, ready_at, stopped_at, last_activity_at";
 
-fn from_row(row: &AnyRow) -> Result<Session> {
+pub(super) fn from_row(row: &AnyRow) -> Result<Session> {
     let id: String = row.try_get("id")?;
     Ok(Session {
         url: format!("/s/{id}/"),
@@ -163,7 +163,7 @@ fn hash(token: &str) -> String {
 }
 
 /// The owner as a caller, for the container service.
-fn owner(owner_id: &str) -> Caller {
+pub(super) fn owner(owner_id: &str) -> Caller {
     Caller {
         user_id: owner_id.into(),
         name: String::new(),
@@ -217,7 +217,11 @@ impl Sessions {
         }
     }
 
-    async fn lock(&self, owner_id: &str, project_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+    pub(super) async fn lock(
+        &self,
+        owner_id: &str,
+        project_id: &str,
+    ) -> tokio::sync::OwnedMutexGuard<()> {
         let lock = {
             let mut locks = self.inner.locks.lock().expect("session locks poisoned");
             locks.retain(|_, l| Arc::strong_count(l) > 1);
@@ -229,7 +233,7 @@ impl Sessions {
         lock.lock_owned().await
     }
 
-    fn announce(
+    pub(super) fn announce(
         &self,
         session: &Session,
         kind: &str,
@@ -247,7 +251,7 @@ impl Sessions {
         });
     }
 
-    async fn save(&self, s: &Session) -> Result<()> {
+    pub(super) async fn save(&self, s: &Session) -> Result<()> {
         sqlx::query(
             "UPDATE sessions SET status = $1, container_id = $2, error = $3, ready_at = $4, stopped_at = $5, \
              last_activity_at = $6 WHERE id = $7",
@@ -265,7 +269,7 @@ impl Sessions {
         Ok(())
     }
 
-    async fn by_id(&self, id: &str) -> Result<Option<Session>> {
+    pub(super) async fn by_id(&self, id: &str) -> Result<Option<Session>> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM sessions WHERE id = $1"))
             .bind(id)
             .fetch_optional(self.inner.store.pool())
@@ -600,19 +604,42 @@ impl Sessions {
             .active(&project.owner_id, &project.id)
             .await?
             .ok_or_else(|| no_session(project_id))?;
-        if session.status == SessionStatus::Ready {
-            self.sync_back(&mut session).await?;
+        self.shut(&mut session, SessionStatus::Stopped, None)
+            .await?;
+        Ok(session)
+    }
+
+    /// Syncs a session back (when its server was up), removes its container and records it
+    /// as `status` with `reason`. The caller holds the session's lock.
+    pub(super) async fn shut(
+        &self,
+        session: &mut Session,
+        status: SessionStatus,
+        reason: Option<String>,
+    ) -> Result<()> {
+        if matches!(
+            session.status,
+            SessionStatus::Ready | SessionStatus::Syncing
+        ) {
+            self.sync_back(session).await?;
         }
         if let Some(container) = &session.container_id {
-            self.inner
+            match self
+                .inner
                 .containers
                 .remove(&owner(&session.owner_id), container)
-                .await?;
+                .await
+            {
+                Err(e) if e.code != Code::ContainerNotFound => return Err(e),
+                _ => {}
+            }
         }
-        session.status = SessionStatus::Stopped;
+        session.status = status;
+        session.error = reason;
         session.stopped_at = Some(time(now_ms()));
-        self.save(&session).await?;
-        Ok(session)
+        self.save(session).await?;
+        tracing::info!(session = %session.session_id, status = status.as_str(), reason = ?session.error, "session ended");
+        Ok(())
     }
 
     /// The upstream of a ready session, if `credential` opens it: the one-time access token
@@ -672,6 +699,11 @@ impl Sessions {
             .details(serde_json::json!({ "status": session.status }))
             .hint("wait until it is ready, or open a new one"));
         }
+        Ok((self.upstream_of(&session).await?, new_cookie))
+    }
+
+    /// Where a session's server answers now.
+    pub(super) async fn upstream_of(&self, session: &Session) -> Result<Upstream> {
         let container_id = session.container_id.clone().unwrap_or_default();
         let container = self
             .inner
@@ -692,17 +724,14 @@ impl Sessions {
                 )
             })?;
         let config = self.kind_config(session.kind);
-        Ok((
-            Upstream {
-                session_id: session.session_id.clone(),
-                owner_id: session.owner_id.clone(),
-                base: format!("http://{address}:{}", config.port),
-                strip_prefix: config.strip_prefix,
-                secret: session.upstream_secret.clone(),
-                kind: session.kind,
-            },
-            new_cookie,
-        ))
+        Ok(Upstream {
+            session_id: session.session_id.clone(),
+            owner_id: session.owner_id.clone(),
+            base: format!("http://{address}:{}", config.port),
+            strip_prefix: config.strip_prefix,
+            secret: session.upstream_secret.clone(),
+            kind: session.kind,
+        })
     }
 }
 

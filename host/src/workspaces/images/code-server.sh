@@ -11,6 +11,7 @@ cp "$(command -v node)" "$WEFT_ROOT/usr/local/bin/node"
 mkdir -p "$WEFT_ROOT/usr/local/lib/node_modules"
 cp -a "$(npm root -g)/npm" "$WEFT_ROOT/usr/local/lib/node_modules/npm"
 ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$WEFT_ROOT/usr/local/bin/npm"
+ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$WEFT_ROOT/usr/local/bin/npx"
 # Native modules build against Node's headers, which node-gyp would fetch from nodejs.org.
 node_headers="$(dirname "$(dirname "$(command -v node)")")/include/node"
 [ -d "$node_headers" ] || { echo "Node's headers ($node_headers) are missing on this host" >&2; exit 1; }
@@ -29,7 +30,7 @@ unset ripgrep_cache
 mkdir -p "$WEFT_ROOT/opt/code-server"
 in_root env NODE_EXTRA_CA_CERTS=/etc/weft-build-ca.crt npm_config_yes=true TMPDIR=/tmp npm_config_nodedir=/usr/local \
     npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false \
-    sh -c "cd /opt/code-server && npm install --omit=dev --unsafe-perm code-server@$CODE_SERVER_VERSION >/dev/null"
+    sh -c "cd /opt/code-server && npm install --omit=dev code-server@$CODE_SERVER_VERSION >/dev/null"
 ln -sf ../node_modules/.bin/code-server "$WEFT_ROOT/opt/code-server/code-server"
 mkdir -p "$WEFT_ROOT/opt/code-server/bin"
 ln -sf ../node_modules/.bin/code-server "$WEFT_ROOT/opt/code-server/bin/code-server"

@@ -1,0 +1,172 @@
+//! The session reaper: every `reap_interval_secs` it stops (after syncing) sessions idle for
+//! `idle_timeout_secs` or older than `max_lifetime_secs` (warning `warn_before_secs` ahead),
+//! counts a busy Jupyter kernel as activity, and ends sessions whose container died (syncing
+//! what the stopped container still holds). At start it fails sessions a restart interrupted
+//! while starting.
+
+use super::sessions::{COLUMNS, Session, SessionKind, SessionStatus, Sessions, from_row, owner};
+use crate::error::Result;
+use crate::store::now_ms;
+use std::collections::HashSet;
+use std::time::Duration;
+
+/// Starts the reaper.
+pub fn spawn(sessions: Sessions) {
+    tokio::spawn(async move {
+        if let Err(e) = sessions.recover().await {
+            tracing::warn!(error = %e, "cannot recover sessions interrupted by a restart");
+        }
+        let mut warned = HashSet::new();
+        let every = Duration::from_secs(sessions.inner.config.reap_interval_secs.max(1));
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(e) = sessions.reap(&mut warned).await {
+                tracing::warn!(error = %e, "the session reaper failed a round");
+            }
+        }
+    });
+}
+
+impl Sessions {
+    async fn with_status(&self, statuses: &str) -> Result<Vec<Session>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM sessions WHERE status IN ({statuses})"
+        ))
+        .fetch_all(self.inner.store.pool())
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Sessions a restart caught while starting: failed, their containers removed.
+    async fn recover(&self) -> Result<()> {
+        for mut session in self.with_status("'pending', 'starting'").await? {
+            let _lock = self.lock(&session.owner_id, &session.project_id).await;
+            tracing::warn!(session = %session.session_id, "a restart interrupted this session's start");
+            self.shut(
+                &mut session,
+                SessionStatus::Failed,
+                Some("interrupted by a restart of Weft while starting".into()),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// One round of the reaper.
+    pub async fn reap(&self, warned: &mut HashSet<String>) -> Result<()> {
+        let config = &self.inner.config;
+        let now = now_ms();
+        for listed in self.with_status("'ready'").await? {
+            let _lock = self.lock(&listed.owner_id, &listed.project_id).await;
+            let Some(mut session) = self
+                .by_id(&listed.session_id)
+                .await?
+                .filter(|s| s.status == SessionStatus::Ready)
+            else {
+                continue;
+            };
+            if !self.container_running(&session).await? {
+                // Docker still copies from a stopped container: save what it holds.
+                let reason = "the session's container stopped".to_string();
+                if let Err(e) = self
+                    .shut(&mut session, SessionStatus::Failed, Some(reason))
+                    .await
+                {
+                    tracing::warn!(session = %session.session_id, error = %e, "cannot save a dead session's files; its container is kept");
+                }
+                continue;
+            }
+            if session.kind == SessionKind::Jupyter && self.kernel_busy(&session).await {
+                self.touch(&session.session_id).await?;
+                continue;
+            }
+            let idle_ms = now - session.last_activity_at.timestamp_millis();
+            let age_ms = now
+                - session
+                    .ready_at
+                    .unwrap_or(session.created_at)
+                    .timestamp_millis();
+            let max_ms = (config.max_lifetime_secs * 1000) as i64;
+            let (ending, reason) = if age_ms >= max_ms {
+                (
+                    true,
+                    format!(
+                        "reached the maximum lifetime of {} s",
+                        config.max_lifetime_secs
+                    ),
+                )
+            } else if idle_ms >= (config.idle_timeout_secs * 1000) as i64 {
+                (true, format!("idle for {} s", config.idle_timeout_secs))
+            } else {
+                (false, String::new())
+            };
+            if ending {
+                warned.remove(&session.session_id);
+                if let Err(e) = self
+                    .shut(&mut session, SessionStatus::Stopped, Some(reason))
+                    .await
+                {
+                    tracing::warn!(session = %session.session_id, error = %e, "cannot reap a session; it stays open");
+                }
+            } else if age_ms >= max_ms - (config.warn_before_secs * 1000) as i64
+                && warned.insert(session.session_id.clone())
+            {
+                let left = (max_ms - age_ms).max(0) / 1000;
+                self.announce(
+                    &session,
+                    "warning",
+                    Some(format!("the session stops in {left} s (maximum lifetime)")),
+                    None,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    async fn container_running(&self, session: &Session) -> Result<bool> {
+        let Some(id) = &session.container_id else {
+            return Ok(false);
+        };
+        let container = match self
+            .inner
+            .containers
+            .get(&owner(&session.owner_id), id)
+            .await
+        {
+            Ok(container) => container,
+            Err(e) if e.code == crate::error::Code::ContainerNotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let Some(engine_id) = container.engine_id else {
+            return Ok(false);
+        };
+        Ok(self
+            .inner
+            .containers
+            .driver()
+            .inspect(&engine_id)
+            .await?
+            .is_some_and(|e| e.is_running()))
+    }
+
+    /// Whether a kernel of the session's Jupyter server is running code.
+    async fn kernel_busy(&self, session: &Session) -> bool {
+        let Ok(upstream) = self.upstream_of(session).await else {
+            return false;
+        };
+        let url = format!("{}/s/{}/api/kernels", upstream.base, session.session_id);
+        let answer = self
+            .inner
+            .http
+            .get(url)
+            .header(
+                "authorization",
+                format!("token {}", session.upstream_secret),
+            )
+            .send()
+            .await;
+        let Ok(answer) = answer else { return false };
+        let kernels: Vec<serde_json::Value> = answer.json().await.unwrap_or_default();
+        kernels.iter().any(|k| k["execution_state"] == "busy")
+    }
+}
