@@ -519,3 +519,17 @@ async fn reaper_saves_idle_old_and_dead_sessions() {
         );
     }
 }
+
+#[test]
+fn image_build_keeps_a_built_image() {
+    docker::require();
+    let image = weft::config::WorkspacesConfig::default().jupyter.image;
+    assert!(
+        docker::docker(&["image", "inspect", &image]).0,
+        "{image} is missing: run tests/run.sh (it builds it)"
+    );
+    let out = crate::support::succeed(crate::support::weft().args(["image", "build", "jupyter"]));
+    assert!(out.contains("already on this host"), "{out}");
+    let (ok, _, err) = docker::docker(&["image", "inspect", &image]);
+    assert!(ok, "{err}");
+}

@@ -29,7 +29,7 @@ done
 unset ripgrep_cache
 mkdir -p "$WEFT_ROOT/opt/code-server"
 in_root env NODE_EXTRA_CA_CERTS=/etc/weft-build-ca.crt npm_config_yes=true TMPDIR=/tmp npm_config_nodedir=/usr/local \
-    npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false \
+    npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false npm_config_unsafe_perm=true \
     sh -c "cd /opt/code-server && npm install --omit=dev code-server@$CODE_SERVER_VERSION >/dev/null"
 ln -sf ../node_modules/.bin/code-server "$WEFT_ROOT/opt/code-server/code-server"
 mkdir -p "$WEFT_ROOT/opt/code-server/bin"
