@@ -127,6 +127,7 @@ pub(super) struct Inner {
     /// One lock per (owner, project): opening, syncing and stopping happen one at a time.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     pub(super) http: reqwest::Client,
+    upstreams: Mutex<HashMap<String, (Upstream, std::time::Instant)>>,
 }
 
 pub(super) const COLUMNS: &str = "id, owner_id, project_id, kind, status, container_id, upstream_secret, error, \
@@ -197,6 +198,7 @@ impl Sessions {
                 max_file_bytes,
                 events: broadcast::channel(1024).0,
                 locks: Mutex::new(HashMap::new()),
+                upstreams: Mutex::new(HashMap::new()),
                 http: reqwest::Client::builder()
                     .timeout(Duration::from_secs(2))
                     .build()
@@ -702,8 +704,33 @@ impl Sessions {
         Ok((self.upstream_of(&session).await?, new_cookie))
     }
 
-    /// Where a session's server answers now.
+    /// Where a session's server answers now; remembered for a few seconds, so proxied requests
+    /// do not each ask the engine.
     pub(super) async fn upstream_of(&self, session: &Session) -> Result<Upstream> {
+        const FRESH: Duration = Duration::from_secs(5);
+        if let Some((upstream, at)) = self
+            .inner
+            .upstreams
+            .lock()
+            .expect("upstreams poisoned")
+            .get(&session.session_id)
+            && at.elapsed() < FRESH
+        {
+            return Ok(upstream.clone());
+        }
+        let upstream = self.find_upstream(session).await?;
+        self.inner
+            .upstreams
+            .lock()
+            .expect("upstreams poisoned")
+            .insert(
+                session.session_id.clone(),
+                (upstream.clone(), std::time::Instant::now()),
+            );
+        Ok(upstream)
+    }
+
+    async fn find_upstream(&self, session: &Session) -> Result<Upstream> {
         let container_id = session.container_id.clone().unwrap_or_default();
         let container = self
             .inner
