@@ -533,3 +533,112 @@ fn image_build_keeps_a_built_image() {
     let (ok, _, err) = docker::docker(&["image", "inspect", &image]);
     assert!(ok, "{err}");
 }
+
+/// SIGKILL a real `weft` with a session open, restart it: the session is still ready, reached
+/// through the proxy (routes come from the store), and stops with its files synced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_survives_a_restart() {
+    docker::require();
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap().to_string();
+    let common = ["--data-dir", dir.as_str()];
+    let token = crate::support::bootstrap(&["--name", "admin"], &common);
+    let serve = || crate::support::WeftProcess::serve_args(&common);
+    let client = reqwest::Client::new();
+    let call = |base: &str, method: Method, path: &str, body: Option<Value>| {
+        let mut request = client
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(&token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        send(request)
+    };
+    let mut first = serve();
+    let base = first.base_url();
+    let (_, project) = call(
+        &base,
+        Method::POST,
+        "/api/v1/projects",
+        Some(json!({ "name": "durable" })),
+    )
+    .await;
+    let project = project["id"].as_str().unwrap().to_string();
+    let (status, opened) = call(
+        &base,
+        Method::POST,
+        &format!("/api/v1/projects/{project}/session"),
+        Some(json!({ "kind": "jupyter" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{opened}");
+    let session = opened["session_id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let (_, s) = call(
+            &base,
+            Method::GET,
+            &format!("/api/v1/projects/{project}/session"),
+            None,
+        )
+        .await;
+        if s["status"] == "ready" {
+            break;
+        }
+        assert!(Instant::now() < deadline && s["status"] != "failed", "{s}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let (_, container) = call(&base, Method::GET, "/api/v1/containers", None).await;
+    let install = docker::inspect(container[0]["engine_id"].as_str().unwrap()).unwrap()["Config"]["Labels"]["weft.install"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let _cleanup = Cleanup(install);
+    let (status, _) = call(
+        &base,
+        Method::PUT,
+        &format!("/s/{session}/api/contents/kept.txt"),
+        Some(json!({ "type": "file", "format": "text", "content": "written before the crash" })),
+    )
+    .await;
+    assert!(status.is_success());
+    first.kill();
+
+    let second = serve();
+    let base = second.base_url();
+    let (_, s) = call(
+        &base,
+        Method::GET,
+        &format!("/api/v1/projects/{project}/session"),
+        None,
+    )
+    .await;
+    assert_eq!(s["status"], "ready", "{s}");
+    let (status, content) = call(
+        &base,
+        Method::GET,
+        &format!("/s/{session}/api/contents/kept.txt"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{content}");
+    assert_eq!(content["content"], "written before the crash");
+    let (status, stopped) = call(
+        &base,
+        Method::DELETE,
+        &format!("/api/v1/projects/{project}/session"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{stopped}");
+    let saved = client
+        .get(format!("{base}/api/v1/projects/{project}/files/kept.txt"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(saved, "written before the crash");
+}
