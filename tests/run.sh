@@ -86,7 +86,7 @@ start_workspace_images() {
     if ! command -v debootstrap >/dev/null 2>&1; then
         apt_install debootstrap
     fi
-    as_root tests/images/workspaces.sh jupyter >"$WORKSPACE_IMAGES_LOG" 2>&1 &
+    as_root tests/images/workspaces.sh jupyter code-server >"$WORKSPACE_IMAGES_LOG" 2>&1 &
     WORKSPACE_IMAGES_PID=$!
 }
 wait_workspace_images() {

@@ -642,3 +642,119 @@ async fn a_session_survives_a_restart() {
         .unwrap();
     assert_eq!(saved, "written before the crash");
 }
+
+/// The real code-server image behind the proxy: its `/healthz`, its page, and a WebSocket
+/// upgrade with the browser's Origin (code-server refuses a cross-origin one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_server_behind_the_proxy() {
+    docker::require();
+    let image = weft::config::WorkspacesConfig::default().code_server.image;
+    assert!(
+        docker::docker(&["image", "inspect", &image]).0,
+        "{image} is missing: run tests/run.sh (it builds it)"
+    );
+    let server =
+        TestServer::start_with(Backend::Sqlite, |c| c.workspaces.start_timeout_secs = 90).await;
+    let _cleanup = Cleanup(server.state.containers.install_id().to_string());
+    let (_, bob) = server.user("bob").await;
+    let (_, eve) = server.user("eve").await;
+    let (_, project) = send(
+        server
+            .with_token(&bob, Method::POST, "/api/v1/projects")
+            .json(&json!({ "name": "code" })),
+    )
+    .await;
+    let project = project["id"].as_str().unwrap().to_string();
+    send(
+        server
+            .with_token(
+                &bob,
+                Method::PUT,
+                &format!("/api/v1/projects/{project}/files/main.rs"),
+            )
+            .body("fn main() {}"),
+    )
+    .await;
+    let (status, opened) = send(
+        server
+            .with_token(
+                &bob,
+                Method::POST,
+                &format!("/api/v1/projects/{project}/session"),
+            )
+            .json(&json!({ "kind": "code-server" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{opened}");
+    let session = opened["session_id"].as_str().unwrap().to_string();
+    wait_ready(&server, &bob, &project).await;
+
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = |path: &str| format!("http://{}/s/{session}/{path}", server.addr);
+    let (status, health) = send(no_redirects.get(url("healthz")).bearer_auth(&bob)).await;
+    assert_eq!(status, StatusCode::OK, "{health}");
+    assert!(
+        health["status"].is_string(),
+        "code-server's own answer: {health}"
+    );
+    let page = no_redirects
+        .get(url(""))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        page.status().is_success() || page.status().is_redirection(),
+        "{}",
+        page.status()
+    );
+    let (status, _) = send(no_redirects.get(url("healthz")).bearer_auth(&eve)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let mut request = server.ws_request(
+        &bob,
+        &format!(
+            "/s/{session}/?reconnectionToken=weft-test&reconnection=false&skipWebSocketFrames=false"
+        ),
+    );
+    request
+        .headers_mut()
+        .insert("origin", format!("http://{}", server.addr).parse().unwrap());
+    let (_, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("code-server's WebSocket through the proxy");
+    assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+    let mut foreign = server.ws_request(&bob, &format!("/s/{session}/?reconnectionToken=weft-test-2&reconnection=false&skipWebSocketFrames=false"));
+    foreign
+        .headers_mut()
+        .insert("origin", "http://evil.example".parse().unwrap());
+    assert!(
+        tokio_tungstenite::connect_async(foreign).await.is_err(),
+        "a cross-origin upgrade is refused by code-server"
+    );
+
+    let (status, stopped) = send(server.with_token(
+        &bob,
+        Method::DELETE,
+        &format!("/api/v1/projects/{project}/session"),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{stopped}");
+    let (_, files) = send(server.with_token(
+        &bob,
+        Method::GET,
+        &format!("/api/v1/projects/{project}/files"),
+    ))
+    .await;
+    assert!(
+        files
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["path"] == "main.rs"),
+        "{files}"
+    );
+}
