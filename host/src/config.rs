@@ -230,11 +230,33 @@ pub struct WorkspacesConfig {
     pub warn_before_secs: u64,
     /// Seconds between the reaper's rounds.
     pub reap_interval_secs: u64,
+    /// Session minutes each user has per period (fractions allowed); 0 for no quota.
+    pub quota_minutes: f64,
+    pub quota_period: QuotaPeriod,
     /// CPU and memory of a session's container.
     pub cpu: String,
     pub memory: String,
     pub jupyter: SessionKindConfig,
     pub code_server: SessionKindConfig,
+}
+
+/// The calendar period (UTC) a session time quota covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum QuotaPeriod {
+    Day,
+    Week,
+    Month,
+}
+
+impl QuotaPeriod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuotaPeriod::Day => "day",
+            QuotaPeriod::Week => "week",
+            QuotaPeriod::Month => "month",
+        }
+    }
 }
 
 /// How one kind of session is run. In `command`, `{base_url}` is the session's path
@@ -272,6 +294,8 @@ impl Default for WorkspacesConfig {
             max_lifetime_secs: 4 * 60 * 60,
             warn_before_secs: 5 * 60,
             reap_interval_secs: 15,
+            quota_minutes: 0.0,
+            quota_period: QuotaPeriod::Month,
             cpu: "1".into(),
             memory: "1Gi".into(),
             jupyter: SessionKindConfig {

@@ -758,3 +758,82 @@ async fn code_server_behind_the_proxy() {
         "{files}"
     );
 }
+
+/// A time quota of 8 seconds: a warning, then the session is synced and stopped; the next
+/// start is refused with the time left (none) and when it resets; the usage says the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_quota_stops_and_refuses() {
+    docker::require();
+    let server = TestServer::start_with(Backend::Sqlite, |c| {
+        c.workspaces.start_timeout_secs = 90;
+        c.workspaces.memory = "512Mi".into();
+        c.workspaces.quota_minutes = 8.0 / 60.0;
+        c.workspaces.warn_before_secs = 5;
+        c.workspaces.reap_interval_secs = 1;
+    })
+    .await;
+    let _cleanup = Cleanup(server.state.containers.install_id().to_string());
+    let (_, bob) = server.user("bob").await;
+    let (_, fresh) = send(server.with_token(&bob, Method::GET, "/api/v1/users/me/usage")).await;
+    assert_eq!(fresh["used_seconds"], 0.0);
+    assert_eq!(fresh["remaining_seconds"], 8.0);
+    assert_eq!(fresh["period"], "month");
+    let (mut events, _) =
+        tokio_tungstenite::connect_async(server.ws_request(&bob, "/api/v1/sessions/events"))
+            .await
+            .expect("events");
+
+    let (project, _) = ready_with_file(
+        &server,
+        &bob,
+        "metered",
+        "work.txt",
+        "saved when the quota ran out",
+    )
+    .await;
+    let ended = wait_ended(&server, &bob, &project).await;
+    assert_eq!(ended["status"], "stopped", "{ended}");
+    assert!(
+        ended["error"].as_str().unwrap().contains("quota"),
+        "{ended}"
+    );
+    assert_eq!(
+        stored(&server, &bob, &project, "work.txt").await,
+        "saved when the quota ran out"
+    );
+    let mut warned = false;
+    while let Ok(Some(Ok(message))) =
+        tokio::time::timeout(Duration::from_millis(200), events.next()).await
+    {
+        let event: Value =
+            serde_json::from_str(message.to_text().unwrap_or("{}")).unwrap_or_default();
+        warned |= event["type"] == "warning"
+            && event["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("time quota");
+    }
+    assert!(warned, "a warning came before the stop");
+
+    let (status, body) = send(
+        server
+            .with_token(
+                &bob,
+                Method::POST,
+                &format!("/api/v1/projects/{project}/session"),
+            )
+            .json(&json!({ "kind": "jupyter" })),
+    )
+    .await;
+    assert_error(status, &body, 429, "10211");
+    assert_eq!(body["details"]["remaining_seconds"], 0);
+    assert!(body["details"]["resets_at"].is_string());
+    let (_, usage) = send(server.with_token(&bob, Method::GET, "/api/v1/users/me/usage")).await;
+    assert!(usage["used_seconds"].as_f64().unwrap() >= 8.0, "{usage}");
+    assert_eq!(usage["remaining_seconds"], 0.0);
+    assert_eq!(usage["active_sessions"], 0);
+    // Another user's time is their own.
+    let (_, eve) = server.user("eve").await;
+    let (_, theirs) = send(server.with_token(&eve, Method::GET, "/api/v1/users/me/usage")).await;
+    assert_eq!(theirs["used_seconds"], 0.0);
+}

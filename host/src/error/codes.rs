@@ -44,6 +44,7 @@ pub enum Code {
     SessionNotFound,
     SessionConflict,
     SessionNotReady,
+    SessionQuotaExceeded,
     // 40: workflows.
     RunFinished,
     WorkflowBusy,
@@ -119,6 +120,7 @@ impl Code {
         Code::SessionNotFound,
         Code::SessionConflict,
         Code::SessionNotReady,
+        Code::SessionQuotaExceeded,
         Code::RunFinished,
         Code::WorkflowBusy,
         Code::WorkflowInvalid,
@@ -181,6 +183,7 @@ impl Code {
             Code::SessionNotFound => (10208, 404),
             Code::SessionConflict => (10209, 409),
             Code::SessionNotReady => (10210, 409),
+            Code::SessionQuotaExceeded => (10211, 429),
             Code::RunFinished => (40201, 409),
             Code::WorkflowBusy => (40202, 409),
             Code::WorkflowInvalid => (40401, 422),

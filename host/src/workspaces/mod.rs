@@ -5,6 +5,7 @@ pub mod images;
 pub mod paths;
 pub mod projects;
 pub mod proxy;
+pub mod quota;
 pub mod reaper;
 pub mod routes;
 pub mod sessions;

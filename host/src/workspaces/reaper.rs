@@ -87,7 +87,20 @@ impl Sessions {
                     .unwrap_or(session.created_at)
                     .timestamp_millis();
             let max_ms = (config.max_lifetime_secs * 1000) as i64;
-            let (ending, reason) = if age_ms >= max_ms {
+            let left_ms = self
+                .usage(&session.owner_id)
+                .await?
+                .remaining_seconds
+                .map(|s| (s * 1000.0) as i64);
+            let (ending, reason) = if left_ms.is_some_and(|left| left <= 0) {
+                (
+                    true,
+                    format!(
+                        "the {} session time quota is spent",
+                        config.quota_period.as_str()
+                    ),
+                )
+            } else if age_ms >= max_ms {
                 (
                     true,
                     format!(
@@ -108,16 +121,26 @@ impl Sessions {
                 {
                     tracing::warn!(session = %session.session_id, error = %e, "cannot reap a session; it stays open");
                 }
-            } else if age_ms >= max_ms - (config.warn_before_secs * 1000) as i64
-                && warned.insert(session.session_id.clone())
-            {
-                let left = (max_ms - age_ms).max(0) / 1000;
-                self.announce(
-                    &session,
-                    "warning",
-                    Some(format!("the session stops in {left} s (maximum lifetime)")),
-                    None,
-                );
+            } else {
+                let warn_ms = (config.warn_before_secs * 1000) as i64;
+                let quota_soon = left_ms.filter(|left| *left <= warn_ms && *left < max_ms - age_ms);
+                let lifetime_soon = (age_ms >= max_ms - warn_ms).then_some(max_ms - age_ms);
+                let warning = match (quota_soon, lifetime_soon) {
+                    (Some(left), _) => Some(format!(
+                        "the session stops in {} s (time quota)",
+                        left.max(0) / 1000
+                    )),
+                    (None, Some(left)) => Some(format!(
+                        "the session stops in {} s (maximum lifetime)",
+                        left.max(0) / 1000
+                    )),
+                    (None, None) => None,
+                };
+                if let Some(warning) = warning
+                    && warned.insert(session.session_id.clone())
+                {
+                    self.announce(&session, "warning", Some(warning), None);
+                }
             }
         }
         Ok(())

@@ -35,6 +35,7 @@ pub fn router(max_file_bytes: u64) -> OpenApiRouter<AppState> {
         .routes(routes!(sync_session))
         .routes(routes!(heartbeat))
         .routes(routes!(session_events))
+        .routes(routes!(my_usage))
         .merge(files)
 }
 
@@ -228,4 +229,13 @@ async fn delete_file(
 ) -> Result<StatusCode> {
     state.projects.remove(&caller, &id, &path).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller's session time in the current quota period.
+#[utoipa::path(get, path = "/users/me/usage", tag = "projects", responses((status = 200, body = super::quota::Usage)))]
+async fn my_usage(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<super::quota::Usage>> {
+    Ok(Json(state.sessions.usage(&caller.user_id).await?))
 }

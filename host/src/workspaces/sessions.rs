@@ -207,6 +207,11 @@ impl Sessions {
         }
     }
 
+    /// `owner`'s session time in the current quota period.
+    pub async fn usage(&self, owner: &str) -> Result<super::quota::Usage> {
+        super::quota::usage(&self.inner.store, &self.inner.config, owner).await
+    }
+
     /// Session events from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<SessionEvent> {
         self.inner.events.subscribe()
@@ -328,6 +333,7 @@ impl Sessions {
             active.access_token = Some(token);
             return Ok((active, false));
         }
+        super::quota::check(&self.usage(&caller.user_id).await?)?;
         let now = now_ms();
         let id = new_id();
         let upstream_secret = secret();
