@@ -837,3 +837,168 @@ async fn time_quota_stops_and_refuses() {
     let (_, theirs) = send(server.with_token(&eve, Method::GET, "/api/v1/users/me/usage")).await;
     assert_eq!(theirs["used_seconds"], 0.0);
 }
+
+/// A session whose server never answers is failed after the start timeout, with the reason, and
+/// its container removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_not_ready_in_time_fails() {
+    docker::require();
+    let server = TestServer::start_with(Backend::Sqlite, |c| {
+        c.workspaces.start_timeout_secs = 3;
+        c.workspaces.jupyter.ready_path = "never/answers".into();
+    })
+    .await;
+    let _cleanup = Cleanup(server.state.containers.install_id().to_string());
+    let (_, bob) = server.user("bob").await;
+    let (_, project) = send(
+        server
+            .with_token(&bob, Method::POST, "/api/v1/projects")
+            .json(&json!({ "name": "slow" })),
+    )
+    .await;
+    let project = project["id"].as_str().unwrap().to_string();
+    let (status, _) = send(
+        server
+            .with_token(
+                &bob,
+                Method::POST,
+                &format!("/api/v1/projects/{project}/session"),
+            )
+            .json(&json!({ "kind": "jupyter" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let ended = wait_ended(&server, &bob, &project).await;
+    assert_eq!(ended["status"], "failed", "{ended}");
+    assert_eq!(ended["error"], "not ready within 3 s");
+    let (_, containers) = send(server.with_token(&bob, Method::GET, "/api/v1/containers")).await;
+    assert_eq!(
+        containers,
+        json!([]),
+        "the failed session's container is removed"
+    );
+}
+
+/// Storage failing under a sync: the sync is refused with 10106, the session stays open with
+/// the reason and keeps its container; once storage is back, the sync goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_sync_keeps_the_session() {
+    docker::require();
+    let server = TestServer::start_with(Backend::Sqlite, |c| {
+        c.workspaces.start_timeout_secs = 90;
+        c.workspaces.memory = "512Mi".into();
+    })
+    .await;
+    let _cleanup = Cleanup(server.state.containers.install_id().to_string());
+    let (_, bob) = server.user("bob").await;
+    let (project, session) =
+        ready_with_file(&server, &bob, "fragile", "precious.txt", "do not lose me").await;
+    // The fault: the project's storage folder replaced by a plain file (named as such: it
+    // stands in for a storage outage, which a local folder cannot otherwise have).
+    let folder = server.config.data_dir.join("projects").join(&project);
+    let aside = server.config.data_dir.join("projects").join("aside");
+    if folder.exists() {
+        std::fs::rename(&folder, &aside).unwrap();
+    }
+    std::fs::write(&folder, b"not a folder").unwrap();
+    let (status, body) = send(server.with_token(
+        &bob,
+        Method::POST,
+        &format!("/api/v1/projects/{project}/session/sync"),
+    ))
+    .await;
+    assert_error(status, &body, 502, "10106");
+    let (status, body) = send(server.with_token(
+        &bob,
+        Method::DELETE,
+        &format!("/api/v1/projects/{project}/session"),
+    ))
+    .await;
+    assert_error(status, &body, 502, "10106");
+    let (_, now) = send(server.with_token(
+        &bob,
+        Method::GET,
+        &format!("/api/v1/projects/{project}/session"),
+    ))
+    .await;
+    assert_eq!(now["status"], "ready", "{now}");
+    assert!(
+        now["error"].as_str().unwrap().starts_with("sync failed"),
+        "{now}"
+    );
+    let container = session["container_id"].as_str().unwrap();
+    let (status, _) = send(server.with_token(
+        &bob,
+        Method::GET,
+        &format!("/api/v1/containers/{container}"),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "the container is kept");
+
+    std::fs::remove_file(&folder).unwrap();
+    if aside.exists() {
+        std::fs::rename(&aside, &folder).unwrap();
+    }
+    let (status, stopped) = send(server.with_token(
+        &bob,
+        Method::DELETE,
+        &format!("/api/v1/projects/{project}/session"),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{stopped}");
+    assert_eq!(
+        stored(&server, &bob, &project, "precious.txt").await,
+        "do not lose me"
+    );
+}
+
+/// A busy Jupyter kernel is activity: the session outlives the idle timeout while code runs,
+/// and is reaped once the kernel is idle again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_kernel_keeps_the_session() {
+    docker::require();
+    let server = TestServer::start_with(Backend::Sqlite, |c| {
+        c.workspaces.start_timeout_secs = 90;
+        c.workspaces.memory = "512Mi".into();
+        c.workspaces.idle_timeout_secs = 3;
+        c.workspaces.reap_interval_secs = 1;
+    })
+    .await;
+    let _cleanup = Cleanup(server.state.containers.install_id().to_string());
+    let (_, bob) = server.user("bob").await;
+    let (project, session) = ready_with_file(&server, &bob, "busy", "x.txt", "x").await;
+    let session = session["session_id"].as_str().unwrap().to_string();
+    let (status, kernel) = send(
+        server
+            .client
+            .post(format!("http://{}/s/{session}/api/kernels", server.addr))
+            .bearer_auth(&bob)
+            .json(&json!({ "name": "python3" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{kernel}");
+    let kernel = kernel["id"].as_str().unwrap().to_string();
+    let began = Instant::now();
+    let out = run_in_kernel(
+        &server,
+        &bob,
+        &session,
+        &kernel,
+        "import time\ntime.sleep(9)\nprint('done')",
+    )
+    .await;
+    assert_eq!(out.trim(), "done");
+    assert!(began.elapsed() >= Duration::from_secs(9));
+    let (_, now) = send(server.with_token(
+        &bob,
+        Method::GET,
+        &format!("/api/v1/projects/{project}/session"),
+    ))
+    .await;
+    assert_eq!(
+        now["status"], "ready",
+        "kept while the kernel was busy: {now}"
+    );
+    let ended = wait_ended(&server, &bob, &project).await;
+    assert!(ended["error"].as_str().unwrap().contains("idle"), "{ended}");
+}
