@@ -79,6 +79,17 @@ setup_docker() {
     export WEFT_TEST_DOCKER=1
 }
 
+# An S3-compatible server for the storage tests: moto's, from PyPI, in its own virtualenv.
+setup_s3() {
+    local venv="${WEFT_TEST_VENV:-/tmp/weft-test-venv}"
+    if [ ! -x "$venv/bin/moto_server" ]; then
+        log "installing moto's S3 server from PyPI"
+        python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$venv"; }
+        "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]'
+    fi
+    export WEFT_TEST_MOTO_SERVER="$venv/bin/moto_server"
+}
+
 # The workspace images (minutes: debootstrap, PyPI, npm), built in the background while the
 # lints run; the tests wait for them.
 WORKSPACE_IMAGES_LOG=/tmp/weft-test-workspace-images.log
@@ -102,6 +113,7 @@ setup_rust
 setup_postgres
 setup_docker
 start_workspace_images
+setup_s3
 
 log "cargo fmt --check"
 cargo fmt --all --check

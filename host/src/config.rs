@@ -213,8 +213,11 @@ impl Default for UserLimits {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkspacesConfig {
-    /// Where project files are kept (default `<data_dir>/projects`).
+    /// Where project files are kept with the local `fs` storage (default `<data_dir>/projects`).
     pub files_dir: Option<PathBuf>,
+    /// `fs` (a local folder) or `s3` (an S3-compatible bucket, see `[workspaces.s3]`).
+    pub storage: StorageKind,
+    pub s3: S3Config,
     /// Largest file a project holds, in bytes.
     pub max_file_bytes: u64,
     /// Seconds a session has to answer on its port before it is failed and its container removed.
@@ -238,6 +241,29 @@ pub struct WorkspacesConfig {
     pub memory: String,
     pub jupyter: SessionKindConfig,
     pub code_server: SessionKindConfig,
+}
+
+/// Where project files are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageKind {
+    Fs,
+    S3,
+}
+
+/// An S3-compatible bucket for project files (AWS, MinIO, Ceph, ...).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3Config {
+    pub bucket: String,
+    /// e.g. `https://s3.eu-west-1.amazonaws.com` or `http://minio:9000`.
+    pub endpoint: String,
+    pub region: String,
+    /// A folder inside the bucket (default its root).
+    pub root: String,
+    pub access_key_id: String,
+    /// Better given as `WEFT_WORKSPACES__S3__SECRET_ACCESS_KEY` than in the file.
+    pub secret_access_key: String,
 }
 
 /// The calendar period (UTC) a session time quota covers.
@@ -278,6 +304,8 @@ impl Default for WorkspacesConfig {
     fn default() -> Self {
         Self {
             files_dir: None,
+            storage: StorageKind::Fs,
+            s3: S3Config::default(),
             max_file_bytes: 100 * 1024 * 1024,
             start_timeout_secs: 30,
             sync_ignore: [

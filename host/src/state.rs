@@ -46,12 +46,7 @@ impl AppState {
         let containers = Containers::start(store.clone(), &config.containers)
             .await
             .map_err(|e| anyhow::anyhow!("cannot start the container service: {e}"))?;
-        let files_dir = config
-            .workspaces
-            .files_dir
-            .clone()
-            .unwrap_or_else(|| config.data_dir.join("projects"));
-        let projects = Projects::open(store.clone(), &files_dir, config.workspaces.max_file_bytes)?;
+        let projects = Projects::open(store.clone(), &config.workspaces, &config.data_dir)?;
         let sessions = Sessions::new(
             store.clone(),
             projects.clone(),

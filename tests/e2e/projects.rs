@@ -149,3 +149,79 @@ async fn projects_and_files(backend: Backend) {
         send(server.with_token(&bob, Method::GET, &format!("/api/v1/projects/{id}"))).await;
     assert_error(status, &body, 404, "10205");
 }
+
+/// Project files in an S3-compatible bucket (a real S3 server: moto's), by configuration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn project_files_in_s3() {
+    let s3 = crate::support::s3::S3Server::start().await;
+    let server = TestServer::start_with(Backend::Sqlite, |c| {
+        c.workspaces.storage = weft::config::StorageKind::S3;
+        c.workspaces.s3 = weft::config::S3Config {
+            bucket: s3.bucket.clone(),
+            endpoint: s3.endpoint.clone(),
+            region: "us-east-1".into(),
+            root: "/weft".into(),
+            access_key_id: "test".into(),
+            secret_access_key: "test".into(),
+        };
+    })
+    .await;
+    let (_, bob) = server.user("bob").await;
+    let (status, project) = send(
+        server
+            .with_token(&bob, Method::POST, "/api/v1/projects")
+            .json(&json!({ "name": "cloud" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{project}");
+    let id = project["id"].as_str().unwrap().to_string();
+    let file = |path: &str| format!("/api/v1/projects/{id}/files/{path}");
+    for (path, content) in [("a.txt", "first"), ("deep/b.txt", "second")] {
+        let (status, entry) = send(
+            server
+                .with_token(&bob, Method::PUT, &file(path))
+                .body(content),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{entry}");
+    }
+    let mut keys = s3.keys().await;
+    keys.sort();
+    assert_eq!(
+        keys,
+        [format!("weft/{id}/a.txt"), format!("weft/{id}/deep/b.txt")],
+        "stored in the bucket"
+    );
+    assert!(
+        !server.config.data_dir.join("projects").exists(),
+        "nothing on the local disk"
+    );
+    let (_, listed) =
+        send(server.with_token(&bob, Method::GET, &format!("/api/v1/projects/{id}/files"))).await;
+    let paths: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["a.txt", "deep/b.txt"]);
+    let back = server
+        .with_token(&bob, Method::GET, &file("deep/b.txt"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(back, "second");
+    let (status, _) = send(server.with_token(&bob, Method::DELETE, &file("a.txt"))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(s3.keys().await, [format!("weft/{id}/deep/b.txt")]);
+    let (status, _) =
+        send(server.with_token(&bob, Method::DELETE, &format!("/api/v1/projects/{id}"))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(
+        s3.keys().await.is_empty(),
+        "the project's objects are deleted with it"
+    );
+}

@@ -3,6 +3,7 @@
 
 use super::paths;
 use crate::auth::Caller;
+use crate::config::{StorageKind, WorkspacesConfig};
 use crate::error::{Code, Error, Result};
 use crate::store::{Store, new_id, now_ms, time};
 use bytes::Bytes;
@@ -64,16 +65,52 @@ pub fn storage_error(err: opendal::Error) -> Error {
 }
 
 impl Projects {
-    /// Projects whose files live in the folder `root`.
-    pub fn open(store: Store, root: &Path, max_file_bytes: u64) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(root)
-            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", root.display()))?;
-        let builder = opendal::services::Fs::default().root(&root.to_string_lossy());
-        let files = Operator::new(builder)?;
+    /// Projects whose files live where `config` says: a local folder (`files_dir`, default
+    /// `<data_dir>/projects`) or an S3-compatible bucket.
+    pub fn open(store: Store, config: &WorkspacesConfig, data_dir: &Path) -> anyhow::Result<Self> {
+        let files = match config.storage {
+            StorageKind::Fs => {
+                let root = config
+                    .files_dir
+                    .clone()
+                    .unwrap_or_else(|| data_dir.join("projects"));
+                std::fs::create_dir_all(&root)
+                    .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", root.display()))?;
+                Operator::new(opendal::services::Fs::default().root(&root.to_string_lossy()))?
+            }
+            StorageKind::S3 => {
+                // The S3 service talks HTTP through reqwest with rustls on ring (the provider
+                // the rest of Weft uses); first installed wins, so repeated opens are fine.
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                opendal_http_transport_reqwest::install_default();
+                let s3 = &config.s3;
+                if s3.bucket.is_empty() || s3.endpoint.is_empty() {
+                    anyhow::bail!(
+                        "[workspaces.s3] needs bucket and endpoint when storage = \"s3\""
+                    );
+                }
+                let mut builder = opendal::services::S3::default()
+                    .bucket(&s3.bucket)
+                    .endpoint(&s3.endpoint)
+                    .region(if s3.region.is_empty() {
+                        "us-east-1"
+                    } else {
+                        &s3.region
+                    })
+                    .root(if s3.root.is_empty() { "/" } else { &s3.root })
+                    .disable_config_load();
+                if !s3.access_key_id.is_empty() {
+                    builder = builder
+                        .access_key_id(&s3.access_key_id)
+                        .secret_access_key(&s3.secret_access_key);
+                }
+                Operator::new(builder)?
+            }
+        };
         Ok(Self {
             store,
             files,
-            max_file_bytes,
+            max_file_bytes: config.max_file_bytes,
         })
     }
 

@@ -6,6 +6,7 @@ pub mod docker;
 pub mod fixtures;
 mod instance;
 mod process;
+pub mod s3;
 mod server;
 
 pub use backend::Backend;
