@@ -52,7 +52,6 @@ impl AppState {
             projects.clone(),
             containers.clone(),
             &config.workspaces,
-            config.workspaces.max_file_bytes,
         );
         crate::workspaces::reaper::spawn(sessions.clone());
         Ok(Self {

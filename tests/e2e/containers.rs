@@ -15,16 +15,6 @@ const IMAGE: &str = "weft-test/busybox:1";
 
 on_both_backends!(admission_and_user_limits);
 
-async fn server(
-    backend: Backend,
-    customize: impl FnOnce(&mut weft::config::Config),
-) -> (TestServer, Cleanup) {
-    docker::require();
-    let server = TestServer::start_with(backend, customize).await;
-    let cleanup = Cleanup(server.state.containers.install_id().to_string());
-    (server, cleanup)
-}
-
 async fn create(server: &TestServer, token: &str, body: Value) -> (StatusCode, Value) {
     send(
         server
@@ -85,7 +75,8 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lifecycle_hardening_logs_and_status() {
-    let (server, _cleanup) = server(Backend::Sqlite, |c| c.containers.pids_limit = 64).await;
+    let (server, _cleanup) =
+        docker::server(Backend::Sqlite, |c| c.containers.pids_limit = 64).await;
     let admin = server.admin_token.clone();
     let (bob_id, bob) = server.user("bob").await;
     let (_, eve) = server.user("eve").await;
@@ -334,7 +325,7 @@ async fn lifecycle_hardening_logs_and_status() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_and_engine_faults() {
-    let (server, _cleanup) = server(Backend::Sqlite, |c| {
+    let (server, _cleanup) = docker::server(Backend::Sqlite, |c| {
         c.containers.cpu_overcommit = 1.0;
         c.containers.per_user.max_cpu = "1000".into();
         c.containers.per_user.max_memory = "1000Ti".into();
@@ -447,7 +438,11 @@ async fn bad_input_and_engine_faults() {
     );
 
     // No engine: containers say so clearly; the rest of Weft works.
-    let (lonely, _cleanup2) = server_without_engine().await;
+    // (Nothing can be created there, so nothing needs cleaning up.)
+    let lonely = TestServer::start_with(Backend::Sqlite, |c| {
+        c.containers.docker_host = Some("unix:///nonexistent/weft-test-docker.sock".into());
+    })
+    .await;
     let (status, body) = create(&lonely, &lonely.admin_token, json!({ "image": IMAGE })).await;
     assert_error(status, &body, 503, "10102");
     assert!(
@@ -467,17 +462,8 @@ async fn bad_input_and_engine_faults() {
     assert_eq!(status, StatusCode::OK);
 }
 
-async fn server_without_engine() -> (TestServer, Cleanup) {
-    let server = TestServer::start_with(Backend::Sqlite, |c| {
-        c.containers.docker_host = Some("unix:///nonexistent/weft-test-docker.sock".into());
-    })
-    .await;
-    let cleanup = Cleanup(server.state.containers.install_id().to_string());
-    (server, cleanup)
-}
-
 async fn admission_and_user_limits(backend: Backend) {
-    let (server, _cleanup) = server(backend, |c| {
+    let (server, _cleanup) = docker::server(backend, |c| {
         c.containers.per_user.max_containers = 3;
         c.containers.per_user.max_cpu = "1".into();
         c.containers.per_user.max_memory = "256Mi".into();
@@ -727,13 +713,7 @@ async fn reconcile_after_sigkill() {
     };
     let client = reqwest::Client::new();
     let call = |base: &str, method: Method, path: &str, body: Option<Value>| {
-        let mut request = client
-            .request(method, format!("{base}{path}"))
-            .bearer_auth(&token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        send(request)
+        crate::support::call(&client, base, &token, method, path, body)
     };
 
     let mut first = serve();

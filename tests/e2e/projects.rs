@@ -205,14 +205,7 @@ async fn project_files_in_s3() {
         .map(|f| f["path"].as_str().unwrap())
         .collect();
     assert_eq!(paths, ["a.txt", "deep/b.txt"]);
-    let back = server
-        .with_token(&bob, Method::GET, &file("deep/b.txt"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let back = server.download(&bob, &file("deep/b.txt")).await;
     assert_eq!(back, "second");
     let (status, _) = send(server.with_token(&bob, Method::DELETE, &file("a.txt"))).await;
     assert_eq!(status, StatusCode::NO_CONTENT);

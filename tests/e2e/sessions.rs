@@ -90,21 +90,14 @@ async fn jupyter_session_round_trip() {
         docker::docker(&["image", "inspect", &image]).0,
         "{image} is missing: run tests/run.sh (it builds it)"
     );
-    let server = TestServer::start_with(Backend::Sqlite, |c| {
+    let (server, _cleanup) = docker::server(Backend::Sqlite, |c| {
         c.workspaces.start_timeout_secs = 90;
         c.workspaces.memory = "512Mi".into();
     })
     .await;
-    let _cleanup = Cleanup(server.state.containers.install_id().to_string());
     let (_, bob) = server.user("bob").await;
     let (_, eve) = server.user("eve").await;
-    let (_, project) = send(
-        server
-            .with_token(&bob, Method::POST, "/api/v1/projects")
-            .json(&json!({ "name": "analysis" })),
-    )
-    .await;
-    let project = project["id"].as_str().unwrap().to_string();
+    let project = server.project(&bob, "analysis").await;
     let files = |path: &str| format!("/api/v1/projects/{project}/files/{path}");
     send(
         server
@@ -120,30 +113,12 @@ async fn jupyter_session_round_trip() {
     .await;
 
     // Open: a one-time token, then ready.
-    let (status, opened) = send(
-        server
-            .with_token(
-                &bob,
-                Method::POST,
-                &format!("/api/v1/projects/{project}/session"),
-            )
-            .json(&json!({ "kind": "jupyter" })),
-    )
-    .await;
+    let (status, opened) = server.open_session(&bob, &project, "jupyter").await;
     assert_eq!(status, StatusCode::CREATED, "{opened}");
     let session = opened["session_id"].as_str().unwrap().to_string();
     let access = opened["access_token"].as_str().unwrap().to_string();
     assert_eq!(opened["url"], format!("/s/{session}/"));
-    let (status, body) = send(
-        server
-            .with_token(
-                &bob,
-                Method::POST,
-                &format!("/api/v1/projects/{project}/session"),
-            )
-            .json(&json!({ "kind": "code-server" })),
-    )
-    .await;
+    let (status, body) = server.open_session(&bob, &project, "code-server").await;
     assert_error(status, &body, 409, "10209");
     let ready = wait_ready(&server, &bob, &project).await;
     assert_eq!(ready["session_id"], session.as_str());
@@ -245,14 +220,7 @@ async fn jupyter_session_round_trip() {
     assert_eq!(status, StatusCode::OK, "{report}");
     assert_eq!(report["written"], json!(["result.txt"]));
     assert_eq!(report["deleted"], json!(["stale.txt"]));
-    let stored = server
-        .with_token(&bob, Method::GET, &files("result.txt"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let stored = server.download(&bob, &files("result.txt")).await;
     assert_eq!(stored, "42");
     let (_, listed) = send(server.with_token(
         &bob,
@@ -295,27 +263,11 @@ async fn jupyter_session_round_trip() {
     assert_eq!(status, StatusCode::NOT_FOUND, "the container is gone");
     let (status, body) = send(no_redirects.get(url("api/status")).bearer_auth(&bob)).await;
     assert_error(status, &body, 409, "10210");
-    let late = server
-        .with_token(&bob, Method::GET, &files("late.txt"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let late = server.download(&bob, &files("late.txt")).await;
     assert_eq!(late, "saved at stop");
 
     // Reopen: the files are there.
-    let (status, reopened) = send(
-        server
-            .with_token(
-                &bob,
-                Method::POST,
-                &format!("/api/v1/projects/{project}/session"),
-            )
-            .json(&json!({ "kind": "jupyter" })),
-    )
-    .await;
+    let (status, reopened) = server.open_session(&bob, &project, "jupyter").await;
     assert_eq!(status, StatusCode::CREATED, "{reopened}");
     let second = reopened["session_id"].as_str().unwrap().to_string();
     assert_ne!(second, session);
@@ -356,16 +308,7 @@ async fn ready_with_file(
     )
     .await;
     let project = project["id"].as_str().unwrap().to_string();
-    let (status, opened) = send(
-        server
-            .with_token(
-                token,
-                Method::POST,
-                &format!("/api/v1/projects/{project}/session"),
-            )
-            .json(&json!({ "kind": "jupyter" })),
-    )
-    .await;
+    let (status, opened) = server.open_session(token, &project, "jupyter").await;
     assert_eq!(status, StatusCode::CREATED, "{opened}");
     let session = wait_ready(server, token, &project).await;
     let id = session["session_id"].as_str().unwrap();
@@ -399,23 +342,15 @@ async fn wait_ended(server: &TestServer, token: &str, project: &str) -> Value {
 }
 
 async fn stored(server: &TestServer, token: &str, project: &str, path: &str) -> String {
-    let response = server
-        .with_token(
-            token,
-            Method::GET,
-            &format!("/api/v1/projects/{project}/files/{path}"),
-        )
-        .send()
+    server
+        .download(token, &format!("/api/v1/projects/{project}/files/{path}"))
         .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK, "{path} was not saved");
-    response.text().await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reaper_saves_idle_old_and_dead_sessions() {
     docker::require();
-    let server = TestServer::start_with(Backend::Sqlite, |c| {
+    let (server, _cleanup) = docker::server(Backend::Sqlite, |c| {
         c.workspaces.start_timeout_secs = 90;
         c.workspaces.memory = "512Mi".into();
         c.workspaces.idle_timeout_secs = 3;
@@ -424,7 +359,6 @@ async fn reaper_saves_idle_old_and_dead_sessions() {
         c.workspaces.reap_interval_secs = 1;
     })
     .await;
-    let _cleanup = Cleanup(server.state.containers.install_id().to_string());
     let (_, bob) = server.user("bob").await;
     let (mut events, _) =
         tokio_tungstenite::connect_async(server.ws_request(&bob, "/api/v1/sessions/events"))
@@ -546,13 +480,7 @@ async fn a_session_survives_a_restart() {
     let serve = || crate::support::WeftProcess::serve_args(&common);
     let client = reqwest::Client::new();
     let call = |base: &str, method: Method, path: &str, body: Option<Value>| {
-        let mut request = client
-            .request(method, format!("{base}{path}"))
-            .bearer_auth(&token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        send(request)
+        crate::support::call(&client, base, &token, method, path, body)
     };
     let mut first = serve();
     let base = first.base_url();
@@ -653,18 +581,11 @@ async fn code_server_behind_the_proxy() {
         docker::docker(&["image", "inspect", &image]).0,
         "{image} is missing: run tests/run.sh (it builds it)"
     );
-    let server =
-        TestServer::start_with(Backend::Sqlite, |c| c.workspaces.start_timeout_secs = 90).await;
-    let _cleanup = Cleanup(server.state.containers.install_id().to_string());
+    let (server, _cleanup) =
+        docker::server(Backend::Sqlite, |c| c.workspaces.start_timeout_secs = 90).await;
     let (_, bob) = server.user("bob").await;
     let (_, eve) = server.user("eve").await;
-    let (_, project) = send(
-        server
-            .with_token(&bob, Method::POST, "/api/v1/projects")
-            .json(&json!({ "name": "code" })),
-    )
-    .await;
-    let project = project["id"].as_str().unwrap().to_string();
+    let project = server.project(&bob, "code").await;
     send(
         server
             .with_token(
@@ -675,16 +596,7 @@ async fn code_server_behind_the_proxy() {
             .body("fn main() {}"),
     )
     .await;
-    let (status, opened) = send(
-        server
-            .with_token(
-                &bob,
-                Method::POST,
-                &format!("/api/v1/projects/{project}/session"),
-            )
-            .json(&json!({ "kind": "code-server" })),
-    )
-    .await;
+    let (status, opened) = server.open_session(&bob, &project, "code-server").await;
     assert_eq!(status, StatusCode::CREATED, "{opened}");
     let session = opened["session_id"].as_str().unwrap().to_string();
     wait_ready(&server, &bob, &project).await;
@@ -764,7 +676,7 @@ async fn code_server_behind_the_proxy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn time_quota_stops_and_refuses() {
     docker::require();
-    let server = TestServer::start_with(Backend::Sqlite, |c| {
+    let (server, _cleanup) = docker::server(Backend::Sqlite, |c| {
         c.workspaces.start_timeout_secs = 90;
         c.workspaces.memory = "512Mi".into();
         c.workspaces.quota_minutes = 8.0 / 60.0;
@@ -772,7 +684,6 @@ async fn time_quota_stops_and_refuses() {
         c.workspaces.reap_interval_secs = 1;
     })
     .await;
-    let _cleanup = Cleanup(server.state.containers.install_id().to_string());
     let (_, bob) = server.user("bob").await;
     let (_, fresh) = send(server.with_token(&bob, Method::GET, "/api/v1/users/me/usage")).await;
     assert_eq!(fresh["used_seconds"], 0.0);
@@ -815,16 +726,7 @@ async fn time_quota_stops_and_refuses() {
     }
     assert!(warned, "a warning came before the stop");
 
-    let (status, body) = send(
-        server
-            .with_token(
-                &bob,
-                Method::POST,
-                &format!("/api/v1/projects/{project}/session"),
-            )
-            .json(&json!({ "kind": "jupyter" })),
-    )
-    .await;
+    let (status, body) = server.open_session(&bob, &project, "jupyter").await;
     assert_error(status, &body, 429, "10211");
     assert_eq!(body["details"]["remaining_seconds"], 0);
     assert!(body["details"]["resets_at"].is_string());
@@ -843,30 +745,14 @@ async fn time_quota_stops_and_refuses() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_not_ready_in_time_fails() {
     docker::require();
-    let server = TestServer::start_with(Backend::Sqlite, |c| {
+    let (server, _cleanup) = docker::server(Backend::Sqlite, |c| {
         c.workspaces.start_timeout_secs = 3;
         c.workspaces.jupyter.ready_path = "never/answers".into();
     })
     .await;
-    let _cleanup = Cleanup(server.state.containers.install_id().to_string());
     let (_, bob) = server.user("bob").await;
-    let (_, project) = send(
-        server
-            .with_token(&bob, Method::POST, "/api/v1/projects")
-            .json(&json!({ "name": "slow" })),
-    )
-    .await;
-    let project = project["id"].as_str().unwrap().to_string();
-    let (status, _) = send(
-        server
-            .with_token(
-                &bob,
-                Method::POST,
-                &format!("/api/v1/projects/{project}/session"),
-            )
-            .json(&json!({ "kind": "jupyter" })),
-    )
-    .await;
+    let project = server.project(&bob, "slow").await;
+    let (status, _) = server.open_session(&bob, &project, "jupyter").await;
     assert_eq!(status, StatusCode::CREATED);
     let ended = wait_ended(&server, &bob, &project).await;
     assert_eq!(ended["status"], "failed", "{ended}");
@@ -884,12 +770,11 @@ async fn a_session_not_ready_in_time_fails() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_sync_keeps_the_session() {
     docker::require();
-    let server = TestServer::start_with(Backend::Sqlite, |c| {
+    let (server, _cleanup) = docker::server(Backend::Sqlite, |c| {
         c.workspaces.start_timeout_secs = 90;
         c.workspaces.memory = "512Mi".into();
     })
     .await;
-    let _cleanup = Cleanup(server.state.containers.install_id().to_string());
     let (_, bob) = server.user("bob").await;
     let (project, session) =
         ready_with_file(&server, &bob, "fragile", "precious.txt", "do not lose me").await;
@@ -957,14 +842,13 @@ async fn a_failed_sync_keeps_the_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_kernel_keeps_the_session() {
     docker::require();
-    let server = TestServer::start_with(Backend::Sqlite, |c| {
+    let (server, _cleanup) = docker::server(Backend::Sqlite, |c| {
         c.workspaces.start_timeout_secs = 90;
         c.workspaces.memory = "512Mi".into();
         c.workspaces.idle_timeout_secs = 3;
         c.workspaces.reap_interval_secs = 1;
     })
     .await;
-    let _cleanup = Cleanup(server.state.containers.install_id().to_string());
     let (_, bob) = server.user("bob").await;
     let (project, session) = ready_with_file(&server, &bob, "busy", "x.txt", "x").await;
     let session = session["session_id"].as_str().unwrap().to_string();

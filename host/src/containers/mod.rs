@@ -310,12 +310,17 @@ impl Containers {
     }
 
     async fn capacity(&self) -> Result<Capacity> {
-        let info = self.inner.driver.info().await?;
-        Ok(Capacity {
+        Ok(self.capacity_of(&self.inner.driver.info().await?))
+    }
+
+    /// What Weft may hand out on the engine's host: its cores times the overcommit, its
+    /// memory, and the declared GPUs.
+    fn capacity_of(&self, info: &driver::EngineInfo) -> Capacity {
+        Capacity {
             cpu_millis: (info.cpu_millis as f64 * self.inner.cpu_overcommit) as u64,
             memory_bytes: info.memory_bytes,
             gpus: self.inner.gpus,
-        })
+        }
     }
 
     /// `POST /resources/allocate`: whether a container with `request` would be admitted now.
@@ -347,14 +352,7 @@ impl Containers {
                 error: Some(e.message.clone()),
             },
         };
-        let capacity = match info {
-            Ok(info) => Capacity {
-                cpu_millis: (info.cpu_millis as f64 * self.inner.cpu_overcommit) as u64,
-                memory_bytes: info.memory_bytes,
-                gpus: self.inner.gpus,
-            },
-            Err(_) => Capacity::default(),
-        };
+        let capacity = info.map(|info| self.capacity_of(&info)).unwrap_or_default();
         let mine = Usage::of(all.iter().filter(|c| c.owner_id == caller.user_id));
         let quota = self.inner.quota;
         Ok(ResourcesReport {
@@ -454,7 +452,6 @@ impl Containers {
 
     /// Starts a created or stopped container.
     pub async fn start_container(&self, caller: &Caller, id: &str) -> Result<Container> {
-        self.get(caller, id).await?;
         let _lock = self.lock(id).await;
         let mut record = self.get(caller, id).await?;
         if record.status != ContainerStatus::Running {
@@ -543,7 +540,6 @@ impl Containers {
         id: &str,
         grace: Option<Duration>,
     ) -> Result<Container> {
-        self.get(caller, id).await?;
         let _lock = self.lock(id).await;
         let mut record = self.get(caller, id).await?;
         let Some(engine_id) = record.engine_id.clone() else {
@@ -577,7 +573,6 @@ impl Containers {
 
     /// Removes a container from the engine (stopping it first) and forgets it.
     pub async fn remove(&self, caller: &Caller, id: &str) -> Result<()> {
-        self.get(caller, id).await?;
         let _lock = self.lock(id).await;
         let record = self.get(caller, id).await?;
         if let Some(engine_id) = &record.engine_id {

@@ -138,11 +138,12 @@ async fn forward(state: &AppState, session_id: &str, mut request: Request) -> Re
         .expect("cookie header")
     });
     touch(state, &upstream.session_id).await;
+    let upgrade = is_upgrade(request.headers());
 
     // A page opened with the token: set the cookie and take the token out of the address bar.
     if let Some(set_cookie) = &set_cookie
         && request.method() == axum::http::Method::GET
-        && !is_upgrade(request.headers())
+        && !upgrade
     {
         let path = request.uri().path();
         let location = match without_token(request.uri().query()) {
@@ -156,9 +157,8 @@ async fn forward(state: &AppState, session_id: &str, mut request: Request) -> Re
         return Ok(response);
     }
 
-    let upgrade = is_upgrade(request.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
-    let outgoing = upstream_request(&upstream, request)?;
+    let outgoing = upstream_request(&upstream, request, upgrade)?;
     let mut response = CLIENT.request(outgoing).await.map_err(|e| {
         Error::new(
             crate::error::Code::SessionNotReady,
@@ -193,7 +193,11 @@ async fn forward(state: &AppState, session_id: &str, mut request: Request) -> Re
 }
 
 /// The request as the session's server should see it.
-fn upstream_request(upstream: &Upstream, request: Request) -> Result<hyper::Request<Body>> {
+fn upstream_request(
+    upstream: &Upstream,
+    request: Request,
+    upgrade: bool,
+) -> Result<hyper::Request<Body>> {
     let (mut parts, body) = request.into_parts();
     let path = parts.uri.path();
     let path = if upstream.strip_prefix {
@@ -216,7 +220,6 @@ fn upstream_request(upstream: &Upstream, request: Request) -> Result<hyper::Requ
         .parse()
         .map_err(|e| Error::internal(format!("bad upstream address: {e}")))?;
     let headers = &mut parts.headers;
-    let upgrade = is_upgrade(headers);
     for hop in [
         "keep-alive",
         "proxy-connection",

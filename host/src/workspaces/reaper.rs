@@ -87,11 +87,15 @@ impl Sessions {
                     .unwrap_or(session.created_at)
                     .timestamp_millis();
             let max_ms = (config.max_lifetime_secs * 1000) as i64;
-            let left_ms = self
-                .usage(&session.owner_id)
-                .await?
-                .remaining_seconds
-                .map(|s| (s * 1000.0) as i64);
+            // Session time left in the quota period (no store read without a quota).
+            let left_ms = if config.quota_minutes > 0.0 {
+                self.usage(&session.owner_id)
+                    .await?
+                    .remaining_seconds
+                    .map(|s| (s * 1000.0) as i64)
+            } else {
+                None
+            };
             let (ending, reason) = if left_ms.is_some_and(|left| left <= 0) {
                 (
                     true,

@@ -122,7 +122,6 @@ pub(super) struct Inner {
     projects: Projects,
     pub(super) containers: Containers,
     pub(super) config: WorkspacesConfig,
-    max_file_bytes: u64,
     events: broadcast::Sender<SessionEvent>,
     /// One lock per (owner, project): opening, syncing and stopping happen one at a time.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -187,7 +186,6 @@ impl Sessions {
         projects: Projects,
         containers: Containers,
         config: &WorkspacesConfig,
-        max_file_bytes: u64,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -195,7 +193,6 @@ impl Sessions {
                 projects,
                 containers,
                 config: config.clone(),
-                max_file_bytes,
                 events: broadcast::channel(1024).0,
                 locks: Mutex::new(HashMap::new()),
                 upstreams: Mutex::new(HashMap::new()),
@@ -333,7 +330,9 @@ impl Sessions {
             active.access_token = Some(token);
             return Ok((active, false));
         }
-        super::quota::check(&self.usage(&caller.user_id).await?)?;
+        if self.inner.config.quota_minutes > 0.0 {
+            super::quota::check(&self.usage(&caller.user_id).await?)?;
+        }
         let now = now_ms();
         let id = new_id();
         let upstream_secret = secret();
@@ -385,6 +384,9 @@ impl Sessions {
             None => {
                 session.status = SessionStatus::Ready;
                 session.ready_at = Some(time(now_ms()));
+                // Idle time counts from when the user could first use it, not from the request:
+                // a slow start must not make a fresh session look idle.
+                session.last_activity_at = session.ready_at.unwrap_or(session.last_activity_at);
                 tracing::info!(session = %session.session_id, kind = session.kind.as_str(), "session ready");
             }
             Some(reason) => {
@@ -525,14 +527,24 @@ impl Sessions {
         Ok(())
     }
 
-    /// Copies the workspace's changes back to the project now.
-    pub async fn sync(&self, caller: &Caller, project_id: &str) -> Result<SyncReport> {
+    /// The active session on a project `caller` may see, with its lock held.
+    async fn active_locked(
+        &self,
+        caller: &Caller,
+        project_id: &str,
+    ) -> Result<(tokio::sync::OwnedMutexGuard<()>, Session)> {
         let project = self.inner.projects.get(caller, project_id).await?;
-        let _lock = self.lock(&project.owner_id, &project.id).await;
-        let mut session = self
+        let lock = self.lock(&project.owner_id, &project.id).await;
+        let session = self
             .active(&project.owner_id, &project.id)
             .await?
             .ok_or_else(|| no_session(project_id))?;
+        Ok((lock, session))
+    }
+
+    /// Copies the workspace's changes back to the project now.
+    pub async fn sync(&self, caller: &Caller, project_id: &str) -> Result<SyncReport> {
+        let (_lock, mut session) = self.active_locked(caller, project_id).await?;
         if session.status != SessionStatus::Ready {
             return Err(Error::new(
                 Code::SessionConflict,
@@ -598,7 +610,7 @@ impl Sessions {
             &session.project_id,
             tar,
             &self.inner.config.sync_ignore,
-            self.inner.max_file_bytes,
+            self.inner.config.max_file_bytes,
         )
         .await
     }
@@ -606,12 +618,7 @@ impl Sessions {
     /// Syncs the workspace back, then stops and removes its container. A failed sync keeps the
     /// container and the session open.
     pub async fn stop(&self, caller: &Caller, project_id: &str) -> Result<Session> {
-        let project = self.inner.projects.get(caller, project_id).await?;
-        let _lock = self.lock(&project.owner_id, &project.id).await;
-        let mut session = self
-            .active(&project.owner_id, &project.id)
-            .await?
-            .ok_or_else(|| no_session(project_id))?;
+        let (_lock, mut session) = self.active_locked(caller, project_id).await?;
         self.shut(&mut session, SessionStatus::Stopped, None)
             .await?;
         Ok(session)

@@ -17,6 +17,18 @@ pub fn require() {
     );
 }
 
+/// A test server on `backend` with a Docker engine required, and the cleanup of its
+/// containers.
+pub async fn server(
+    backend: super::Backend,
+    customize: impl FnOnce(&mut weft::config::Config),
+) -> (super::TestServer, Cleanup) {
+    require();
+    let server = super::TestServer::start_with(backend, customize).await;
+    let cleanup = Cleanup(server.state.containers.install_id().to_string());
+    (server, cleanup)
+}
+
 /// Runs `docker ARGS`, returning (success, stdout, stderr).
 pub fn docker(args: &[&str]) -> (bool, String, String) {
     let out = Command::new("docker")

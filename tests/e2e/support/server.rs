@@ -141,6 +141,49 @@ impl TestServer {
     }
 }
 
+/// Project and session helpers, as `token`.
+impl TestServer {
+    /// Creates a project named `name` and returns its id, asserting it was created.
+    pub async fn project(&self, token: &str, name: &str) -> String {
+        let (status, project) = send(
+            self.with_token(token, Method::POST, "/api/v1/projects")
+                .json(&serde_json::json!({ "name": name })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{project}");
+        project["id"].as_str().expect("project id").to_string()
+    }
+
+    /// `POST /projects/{project}/session` for `kind`.
+    pub async fn open_session(
+        &self,
+        token: &str,
+        project: &str,
+        kind: &str,
+    ) -> (StatusCode, Value) {
+        send(
+            self.with_token(
+                token,
+                Method::POST,
+                &format!("/api/v1/projects/{project}/session"),
+            )
+            .json(&serde_json::json!({ "kind": kind })),
+        )
+        .await
+    }
+
+    /// The body of `GET path` as text, asserting 200.
+    pub async fn download(&self, token: &str, path: &str) -> String {
+        let response = self
+            .with_token(token, Method::GET, path)
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.text().await.expect("body read")
+    }
+}
+
 /// Workflow helpers: create, execute and wait, as `token`.
 impl TestServer {
     /// Creates a workflow and returns its stored form, asserting it was accepted.
@@ -224,6 +267,25 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// Calls a running `weft` at `base` as `token`, with an optional JSON body. The request is
+/// built at once, so the answer's future borrows nothing.
+pub fn call(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> impl Future<Output = (StatusCode, Value)> + use<> {
+    let mut request = client
+        .request(method, format!("{base}{path}"))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    send(request)
 }
 
 /// Sends `request` and returns the status and the body parsed as JSON (`Null` when empty,
