@@ -79,15 +79,17 @@ setup_docker() {
     export WEFT_TEST_DOCKER=1
 }
 
-# An S3-compatible server for the storage tests: moto's, from PyPI, in its own virtualenv.
-setup_s3() {
+# Python tools the tests use, from PyPI in one virtualenv: moto's S3-compatible server for the
+# storage tests, and nbformat (Jupyter's own validator) to check the notebooks Weft saves.
+setup_python() {
     local venv="${WEFT_TEST_VENV:-/tmp/weft-test-venv}"
-    if [ ! -x "$venv/bin/moto_server" ]; then
-        log "installing moto's S3 server from PyPI"
-        python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$venv"; }
-        "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]'
+    if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python" -c 'import nbformat' 2>/dev/null; then
+        log "installing moto's S3 server and nbformat from PyPI"
+        [ -x "$venv/bin/pip" ] || python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$venv"; }
+        "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]' nbformat
     fi
     export WEFT_TEST_MOTO_SERVER="$venv/bin/moto_server"
+    export WEFT_TEST_PYTHON="$venv/bin/python"
 }
 
 # The workspace images (minutes: debootstrap, PyPI, npm), built in the background while the
@@ -113,7 +115,7 @@ setup_rust
 setup_postgres
 setup_docker
 start_workspace_images
-setup_s3
+setup_python
 
 log "cargo fmt --check"
 cargo fmt --all --check

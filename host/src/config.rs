@@ -29,6 +29,7 @@ pub struct Config {
     pub scheduler: SchedulerConfig,
     pub containers: ContainersConfig,
     pub workspaces: WorkspacesConfig,
+    pub notebooks: NotebooksConfig,
     /// Secrets plugins may read once granted (`[secrets] name = "value"`, or
     /// `WEFT_SECRETS__NAME=value`).
     pub secrets: BTreeMap<String, String>,
@@ -364,6 +365,34 @@ impl Default for WorkspacesConfig {
     }
 }
 
+/// Notebooks: code run in the kernel of a project's Jupyter session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotebooksConfig {
+    /// The Jupyter kernel spec new notebooks run on.
+    pub kernel: String,
+    /// An execution running longer is interrupted (a request may ask for less or more, up to
+    /// `max_execution_timeout_secs`).
+    pub execution_timeout_secs: u64,
+    pub max_execution_timeout_secs: u64,
+    /// How long an interrupted kernel has to stop before it is restarted.
+    pub interrupt_grace_secs: u64,
+    /// How long a new kernel has to answer before the execution fails.
+    pub kernel_start_timeout_secs: u64,
+}
+
+impl Default for NotebooksConfig {
+    fn default() -> Self {
+        Self {
+            kernel: "python3".into(),
+            execution_timeout_secs: 600,
+            max_execution_timeout_secs: 24 * 60 * 60,
+            interrupt_grace_secs: 10,
+            kernel_start_timeout_secs: 60,
+        }
+    }
+}
+
 /// HTTP API limits.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -394,6 +423,7 @@ impl Default for Config {
             scheduler: SchedulerConfig::default(),
             containers: ContainersConfig::default(),
             workspaces: WorkspacesConfig::default(),
+            notebooks: NotebooksConfig::default(),
             secrets: BTreeMap::new(),
         }
     }

@@ -1,6 +1,6 @@
 //! Weft's host: the `weft` binary's library.
 //!
-//! Data flows one way: HTTP -> [`api`] -> a domain service ([`auth`], [`plugins`], [`workflow`], [`scheduler`], [`containers`], [`workspaces`], ...) -> [`store`].
+//! Data flows one way: HTTP -> [`api`] -> a domain service ([`auth`], [`plugins`], [`workflow`], [`scheduler`], [`containers`], [`workspaces`], [`notebook`], ...) -> [`store`].
 
 pub mod api;
 pub mod auth;
@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod containers;
 pub mod error;
+pub mod notebook;
 pub mod plugins;
 pub mod scheduler;
 pub mod server;

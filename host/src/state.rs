@@ -4,6 +4,7 @@ use crate::api::metrics::Metrics;
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::containers::Containers;
+use crate::notebook::Notebooks;
 use crate::plugins::Plugins;
 use crate::scheduler::Scheduler;
 use crate::store::Store;
@@ -24,6 +25,7 @@ pub struct AppState {
     pub containers: Containers,
     pub projects: Projects,
     pub sessions: Sessions,
+    pub notebooks: Notebooks,
 }
 
 impl AppState {
@@ -53,8 +55,18 @@ impl AppState {
             containers.clone(),
             &config.workspaces,
         );
+        let notebooks = Notebooks::start(
+            store.clone(),
+            projects.clone(),
+            sessions.clone(),
+            &config.notebooks,
+            &config.workspaces,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot start the notebook service: {e}"))?;
         crate::workspaces::reaper::spawn(sessions.clone());
         Ok(Self {
+            notebooks,
             sessions,
             projects,
             containers,

@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi};
         (name = "workflows", description = "Workflows of WebAssembly nodes and their runs"),
         (name = "containers", description = "Containers on the Docker engine and the host's resources"),
         (name = "projects", description = "Projects and their files"),
+        (name = "notebooks", description = "Notebooks run in the kernel of a project's Jupyter session"),
     )
 )]
 pub struct ApiDoc;

@@ -12,6 +12,7 @@ use crate::store::{Store, new_id, now_ms, text_enum, time};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
+use futures::future::BoxFuture;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -127,7 +128,11 @@ pub(super) struct Inner {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     pub(super) http: reqwest::Client,
     upstreams: Mutex<HashMap<String, (Upstream, std::time::Instant)>>,
+    stop_hooks: Mutex<Vec<StopHook>>,
 }
+
+/// Called with a session whose server is about to go, after its files were synced back.
+pub type StopHook = Arc<dyn Fn(Session) -> BoxFuture<'static, ()> + Send + Sync>;
 
 pub(super) const COLUMNS: &str = "id, owner_id, project_id, kind, status, container_id, upstream_secret, error, \
                        created_at, ready_at, stopped_at, last_activity_at";
@@ -162,8 +167,8 @@ fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// The owner as a caller, for the container service.
-pub(super) fn owner(owner_id: &str) -> Caller {
+/// The owner as a caller, for the services working on their behalf (containers, notebooks).
+pub fn owner(owner_id: &str) -> Caller {
     Caller {
         user_id: owner_id.into(),
         name: String::new(),
@@ -196,6 +201,7 @@ impl Sessions {
                 events: broadcast::channel(1024).0,
                 locks: Mutex::new(HashMap::new()),
                 upstreams: Mutex::new(HashMap::new()),
+                stop_hooks: Mutex::new(Vec::new()),
                 http: reqwest::Client::builder()
                     .timeout(Duration::from_secs(2))
                     .build()
@@ -207,6 +213,16 @@ impl Sessions {
     /// `owner`'s session time in the current quota period.
     pub async fn usage(&self, owner: &str) -> Result<super::quota::Usage> {
         super::quota::usage(&self.inner.store, &self.inner.config, owner).await
+    }
+
+    /// Runs `hook` for every session whose server stops from now on, before its container goes
+    /// (e.g. to shut its kernels down cleanly).
+    pub fn on_stop(&self, hook: StopHook) {
+        self.inner
+            .stop_hooks
+            .lock()
+            .expect("stop hooks poisoned")
+            .push(hook);
     }
 
     /// Session events from now on.
@@ -307,6 +323,27 @@ impl Sessions {
         project_id: &str,
         kind: SessionKind,
     ) -> Result<(Session, bool)> {
+        self.open_with(caller, project_id, kind, true).await
+    }
+
+    /// Like [`Self::open`], for services working in a session on the user's behalf: the
+    /// active session comes back without a new access token, so the user's stays valid.
+    pub async fn ensure(
+        &self,
+        caller: &Caller,
+        project_id: &str,
+        kind: SessionKind,
+    ) -> Result<(Session, bool)> {
+        self.open_with(caller, project_id, kind, false).await
+    }
+
+    async fn open_with(
+        &self,
+        caller: &Caller,
+        project_id: &str,
+        kind: SessionKind,
+        fresh_token: bool,
+    ) -> Result<(Session, bool)> {
         let project = self.inner.projects.get(caller, project_id).await?;
         let _lock = self.lock(&caller.user_id, &project.id).await;
         let token = secret();
@@ -322,12 +359,14 @@ impl Sessions {
                 .details(serde_json::json!({ "session_id": active.session_id }))
                 .hint("stop it first (DELETE /api/v1/projects/{id}/session)"));
             }
-            sqlx::query("UPDATE sessions SET token_hash = $1 WHERE id = $2")
-                .bind(hash(&token))
-                .bind(&active.session_id)
-                .execute(self.inner.store.pool())
-                .await?;
-            active.access_token = Some(token);
+            if fresh_token {
+                sqlx::query("UPDATE sessions SET token_hash = $1 WHERE id = $2")
+                    .bind(hash(&token))
+                    .bind(&active.session_id)
+                    .execute(self.inner.store.pool())
+                    .await?;
+                active.access_token = Some(token);
+            }
             return Ok((active, false));
         }
         if self.inner.config.quota_minutes > 0.0 {
@@ -358,7 +397,7 @@ impl Sessions {
         let this = self.clone();
         let starting = session.clone();
         tokio::spawn(async move { this.start(starting).await });
-        session.access_token = Some(token);
+        session.access_token = fresh_token.then_some(token);
         Ok((session, true))
     }
 
@@ -494,6 +533,49 @@ impl Sessions {
                 }
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Waits until session `id` is ready (or fails, stops, or `timeout` passes).
+    pub async fn wait_ready(&self, id: &str, timeout: Duration) -> Result<Session> {
+        let mut events = self.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let session = self
+                .by_id(id)
+                .await?
+                .ok_or_else(|| Error::new(Code::SessionNotFound, format!("no session '{id}'")))?;
+            match session.status {
+                SessionStatus::Ready | SessionStatus::Syncing => return Ok(session),
+                SessionStatus::Pending | SessionStatus::Starting => {}
+                status => {
+                    return Err(Error::new(
+                        Code::SessionNotReady,
+                        format!(
+                            "the session is {}: {}",
+                            status.as_str(),
+                            session.error.as_deref().unwrap_or("no reason recorded")
+                        ),
+                    )
+                    .details(serde_json::json!({ "session_id": id, "status": status })));
+                }
+            }
+            loop {
+                match tokio::time::timeout_at(deadline, events.recv()).await {
+                    Ok(Ok(event)) if event.session_id != id => continue,
+                    // Its own event, or events missed: the store says where it is now.
+                    Ok(Ok(_) | Err(broadcast::error::RecvError::Lagged(_))) => break,
+                    Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => {
+                        return Err(Error::new(
+                            Code::SessionNotReady,
+                            format!("the session was not ready within {} s", timeout.as_secs()),
+                        )
+                        .details(
+                            serde_json::json!({ "session_id": id, "status": session.status }),
+                        ));
+                    }
+                }
+            }
         }
     }
 
@@ -637,6 +719,15 @@ impl Sessions {
             SessionStatus::Ready | SessionStatus::Syncing
         ) {
             self.sync_back(session).await?;
+            let hooks = self
+                .inner
+                .stop_hooks
+                .lock()
+                .expect("stop hooks poisoned")
+                .clone();
+            for hook in hooks {
+                hook(session.clone()).await;
+            }
         }
         if let Some(container) = &session.container_id {
             match self
@@ -719,7 +810,7 @@ impl Sessions {
 
     /// Where a session's server answers now; remembered for a few seconds, so proxied requests
     /// do not each ask the engine.
-    pub(super) async fn upstream_of(&self, session: &Session) -> Result<Upstream> {
+    pub async fn upstream_of(&self, session: &Session) -> Result<Upstream> {
         const FRESH: Duration = Duration::from_secs(5);
         if let Some((upstream, at)) = self
             .inner

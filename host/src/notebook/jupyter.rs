@@ -1,0 +1,198 @@
+//! A client of one Jupyter Server's REST API, reached at a session's container address with
+//! the secret Weft gave it: contents (the `.ipynb` files), Jupyter sessions (a notebook bound to
+//! a kernel), and kernel interrupt and restart. The kernel's message channels are in
+//! [`super::kernel`].
+
+use crate::error::{Code, Error, Result};
+use crate::workspaces::sessions::Upstream;
+use reqwest::{Method, StatusCode, Url};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
+
+/// One Jupyter Server.
+#[derive(Clone)]
+pub struct Jupyter {
+    http: reqwest::Client,
+    base: Url,
+    secret: String,
+    /// The Weft session whose container runs it.
+    pub session_id: String,
+}
+
+fn unavailable(what: &str, why: impl std::fmt::Display) -> Error {
+    Error::new(
+        Code::KernelUnavailable,
+        format!("Jupyter did not {what}: {why}"),
+    )
+    .hint("the session may be restarting; retry, or look at the session's status")
+}
+
+impl Jupyter {
+    /// The server behind a Jupyter session's upstream.
+    pub fn new(http: reqwest::Client, upstream: &Upstream) -> Result<Self> {
+        let prefix = if upstream.strip_prefix {
+            String::new()
+        } else {
+            format!("/s/{}", upstream.session_id)
+        };
+        let base = Url::parse(&format!("{}{prefix}/", upstream.base))
+            .map_err(|e| Error::internal(format!("bad Jupyter address: {e}")))?;
+        Ok(Self {
+            http,
+            base,
+            secret: upstream.secret.clone(),
+            session_id: upstream.session_id.clone(),
+        })
+    }
+
+    /// `api/<parts...>/<path segments>`, each segment escaped.
+    fn url(&self, parts: &[&str], path: Option<&str>) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().push("api").extend(parts);
+            if let Some(path) = path {
+                segments.extend(path.split('/'));
+            }
+        }
+        url
+    }
+
+    async fn call(
+        &self,
+        what: &str,
+        method: Method,
+        url: Url,
+        body: Option<Value>,
+    ) -> Result<reqwest::Response> {
+        let mut request = self
+            .http
+            .request(method, url)
+            .header("authorization", format!("token {}", self.secret));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.map_err(|e| unavailable(what, e))
+    }
+
+    async fn expect(&self, what: &str, response: reqwest::Response) -> Result<Value> {
+        let status = response.status();
+        let text = response.text().await.map_err(|e| unavailable(what, e))?;
+        if !status.is_success() {
+            return Err(unavailable(what, format!("{status} {text}")));
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// The text of the file at `path`, or `None` when the server has no such file.
+    pub async fn read(&self, path: &str) -> Result<Option<String>> {
+        let mut url = self.url(&["contents"], Some(path));
+        url.query_pairs_mut()
+            .append_pair("type", "file")
+            .append_pair("format", "text")
+            .append_pair("content", "1");
+        let response = self
+            .call("read the notebook", Method::GET, url, None)
+            .await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let model = self.expect("read the notebook", response).await?;
+        Ok(model["content"].as_str().map(String::from))
+    }
+
+    /// Writes `text` to `path` as it is (Jupyter's own editor sees the change).
+    pub async fn write(&self, path: &str, text: &str) -> Result<()> {
+        let url = self.url(&["contents"], Some(path));
+        let body = json!({"type": "file", "format": "text", "content": text});
+        let response = self
+            .call("save the notebook", Method::PUT, url, Some(body))
+            .await?;
+        self.expect("save the notebook", response).await.map(drop)
+    }
+
+    /// Deletes the file at `path`; a missing file is no error.
+    pub async fn delete(&self, path: &str) -> Result<()> {
+        let url = self.url(&["contents"], Some(path));
+        let response = self
+            .call("delete the notebook", Method::DELETE, url, None)
+            .await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(());
+        }
+        self.expect("delete the notebook", response).await.map(drop)
+    }
+
+    /// Binds the notebook at `path` to a kernel of `kernel_name` (the one already bound, if
+    /// any): returns the Jupyter session's id and the kernel's.
+    pub async fn open_session(&self, path: &str, kernel_name: &str) -> Result<(String, String)> {
+        let body = json!({
+            "path": path, "name": path, "type": "notebook",
+            "kernel": {"name": kernel_name},
+        });
+        let url = self.url(&["sessions"], None);
+        let response = self
+            .call("start a kernel", Method::POST, url, Some(body))
+            .await?;
+        let model = self.expect("start a kernel", response).await?;
+        match (model["id"].as_str(), model["kernel"]["id"].as_str()) {
+            (Some(session), Some(kernel)) => Ok((session.into(), kernel.into())),
+            _ => Err(unavailable("start a kernel", format!("answered {model}"))),
+        }
+    }
+
+    /// Ends a Jupyter session, shutting its kernel down.
+    pub async fn close_session(&self, id: &str) -> Result<()> {
+        let url = self.url(&["sessions", id], None);
+        let response = self
+            .call("shut the kernel down", Method::DELETE, url, None)
+            .await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(());
+        }
+        self.expect("shut the kernel down", response)
+            .await
+            .map(drop)
+    }
+
+    /// Sends the kernel SIGINT (Python raises KeyboardInterrupt).
+    pub async fn interrupt(&self, kernel_id: &str) -> Result<()> {
+        let url = self.url(&["kernels", kernel_id, "interrupt"], None);
+        let response = self
+            .call("interrupt the kernel", Method::POST, url, None)
+            .await?;
+        self.expect("interrupt the kernel", response)
+            .await
+            .map(drop)
+    }
+
+    /// Restarts the kernel: a new process, its variables gone.
+    pub async fn restart(&self, kernel_id: &str) -> Result<()> {
+        let url = self.url(&["kernels", kernel_id, "restart"], None);
+        let response = self
+            .call("restart the kernel", Method::POST, url, None)
+            .await?;
+        self.expect("restart the kernel", response).await.map(drop)
+    }
+
+    /// The WebSocket request for the kernel's message channels, as client `client_session`.
+    pub fn channels(&self, kernel_id: &str, client_session: &str) -> Result<Request> {
+        let mut url = self.url(&["kernels", kernel_id, "channels"], None);
+        url.query_pairs_mut()
+            .append_pair("session_id", client_session);
+        let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
+        url.set_scheme(scheme)
+            .map_err(|()| Error::internal("cannot make a WebSocket address"))?;
+        let mut request = url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| Error::internal(format!("bad kernel address: {e}")))?;
+        request.headers_mut().insert(
+            "authorization",
+            format!("token {}", self.secret)
+                .parse()
+                .map_err(|_| Error::internal("bad Jupyter secret"))?,
+        );
+        Ok(request)
+    }
+}

@@ -1,0 +1,622 @@
+//! Notebooks against a real Jupyter session (the `weft/jupyter:1` image the test command
+//! builds): outputs of every kind, streamed over the WebSocket and saved to a `.ipynb` that
+//! Jupyter's own nbformat validates; timeouts, a crashing kernel, queued executions, history.
+
+use crate::support::docker::{self, Cleanup};
+use crate::support::{Backend, TestServer, assert_error, send};
+use base64::Engine as _;
+use futures::StreamExt;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+async fn server(backend: Backend) -> (TestServer, Cleanup) {
+    let image = weft::config::WorkspacesConfig::default().jupyter.image;
+    docker::require();
+    assert!(
+        docker::docker(&["image", "inspect", &image]).0,
+        "{image} is missing: run tests/run.sh (it builds it)"
+    );
+    docker::server(backend, |c| {
+        c.workspaces.start_timeout_secs = 90;
+        c.workspaces.memory = "512Mi".into();
+        c.notebooks.interrupt_grace_secs = 5;
+    })
+    .await
+}
+
+async fn create(server: &TestServer, token: &str, body: Value) -> (StatusCode, Value) {
+    send(
+        server
+            .with_token(token, Method::POST, "/api/v1/notebooks")
+            .json(&body),
+    )
+    .await
+}
+
+async fn execute(server: &TestServer, token: &str, notebook: &str, body: Value) -> Value {
+    let (status, execution) = send(
+        server
+            .with_token(
+                token,
+                Method::POST,
+                &format!("/api/v1/notebooks/{notebook}/execute"),
+            )
+            .json(&body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{execution}");
+    execution
+}
+
+async fn run(server: &TestServer, token: &str, notebook: &str, code: &str) -> Value {
+    execute(server, token, notebook, json!({ "code": code })).await
+}
+
+async fn get(server: &TestServer, token: &str, path: &str) -> Value {
+    let (status, body) = send(server.with_token(token, Method::GET, path)).await;
+    assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    body
+}
+
+/// The text of a stream output (a string while streamed, lines once saved).
+fn text(output: &Value) -> String {
+    match &output["text"] {
+        Value::Array(lines) => lines.iter().filter_map(Value::as_str).collect(),
+        other => other.as_str().unwrap_or_default().to_string(),
+    }
+}
+
+fn stdout(execution: &Value) -> String {
+    execution["outputs"]
+        .as_array()
+        .expect("outputs")
+        .iter()
+        .filter(|o| o["output_type"] == "stream" && o["name"] == "stdout")
+        .map(text)
+        .collect()
+}
+
+/// Polls the notebook's status until `done` holds (at most 60 s).
+async fn wait_status(
+    server: &TestServer,
+    token: &str,
+    notebook: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = get(
+            server,
+            token,
+            &format!("/api/v1/notebooks/{notebook}/status"),
+        )
+        .await;
+        if done(&status) {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "status never came: {status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Validates `ipynb` with Jupyter's own nbformat (from PyPI; the test command installs it).
+fn nbformat_validate(ipynb: &str) {
+    let python = std::env::var("WEFT_TEST_PYTHON").unwrap_or_else(|_| {
+        panic!(
+            "WEFT_TEST_PYTHON is not set: run the tests with tests/run.sh, which installs nbformat"
+        )
+    });
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), ipynb).unwrap();
+    let out = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import sys, nbformat; nb = nbformat.read(sys.argv[1], as_version=4); \
+             nbformat.validate(nb); print(len(nb.cells))",
+        ])
+        .arg(file.path())
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "nbformat refuses the saved notebook: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+const PNG: &str = r#"
+import struct, zlib
+from IPython.display import Image, display
+def chunk(kind, data):
+    return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data) & 0xffffffff)
+rows = b'\x00\xff\x00\x00\x00\x00\xff'  # one row: filter 0, a red and a blue pixel
+png = b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 2, 1, 8, 2, 0, 0, 0)) \
+    + chunk(b'IDAT', zlib.compress(rows)) + chunk(b'IEND', b'')
+display(Image(data=png))
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outputs_streamed_saved_and_reopened() {
+    let (server, _cleanup) = server(Backend::Sqlite).await;
+    let (bob_id, bob) = server.user("bob").await;
+    let (_, eve) = server.user("eve").await;
+    let project = server.project(&bob, "analysis").await;
+
+    // Bad requests first: nothing is created by them.
+    for (path, code) in [("notes.txt", "90402"), ("../up.ipynb", "90402")] {
+        let (status, body) =
+            create(&server, &bob, json!({"project_id": project, "path": path})).await;
+        assert_error(status, &body, 422, code);
+    }
+    let (status, body) = create(&server, &eve, json!({"project_id": project})).await;
+    assert_error(status, &body, 404, "10205");
+    let files = format!("/api/v1/projects/{project}/files/broken.ipynb");
+    send(
+        server
+            .with_token(&bob, Method::PUT, &files)
+            .body("{\"cells\": 1}"),
+    )
+    .await;
+    let (status, body) = create(
+        &server,
+        &bob,
+        json!({"project_id": project, "path": "broken.ipynb"}),
+    )
+    .await;
+    assert_error(status, &body, 422, "20401");
+
+    let (status, notebook) = create(
+        &server,
+        &bob,
+        json!({"project_id": project, "path": "work/first.ipynb"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{notebook}");
+    let id = notebook["id"].as_str().unwrap().to_string();
+    assert_eq!(notebook["path"], "work/first.ipynb");
+    assert_eq!(notebook["cells"], json!([]));
+    assert_eq!(notebook["kernel"]["state"], "starting");
+    let (status, body) = create(
+        &server,
+        &bob,
+        json!({"project_id": project, "path": "work/first.ipynb"}),
+    )
+    .await;
+    assert_error(status, &body, 409, "20202");
+    assert_eq!(body["details"]["notebook_id"], id.as_str());
+    let (status, body) =
+        send(server.with_token(&eve, Method::GET, &format!("/api/v1/notebooks/{id}"))).await;
+    assert_error(status, &body, 404, "20201");
+    let listed = get(
+        &server,
+        &bob,
+        &format!("/api/v1/notebooks?project_id={project}"),
+    )
+    .await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(get(&server, &eve, "/api/v1/notebooks").await, json!([]));
+    // The file is a valid, empty notebook in the project at once.
+    let saved = server
+        .download(
+            &bob,
+            &format!("/api/v1/projects/{project}/files/work/first.ipynb"),
+        )
+        .await;
+    nbformat_validate(&saved);
+
+    // Open the output stream before running anything.
+    let (mut socket, _) = tokio_tungstenite::connect_async(
+        server.ws_request(&bob, &format!("/api/v1/notebooks/{id}/output")),
+    )
+    .await
+    .expect("output WebSocket");
+
+    let printed = run(&server, &bob, &id, "print('hello')").await;
+    assert_eq!(printed["status"], "ok", "{printed}");
+    assert_eq!(stdout(&printed), "hello\n");
+    assert_eq!(printed["user_id"], bob_id.as_str());
+    let print_cell = printed["cell_id"].as_str().unwrap().to_string();
+
+    let result = run(&server, &bob, &id, "x = 20\nx + 22").await;
+    assert_eq!(result["status"], "ok", "{result}");
+    let value = &result["outputs"][0];
+    assert_eq!(value["output_type"], "execute_result");
+    assert_eq!(value["data"]["text/plain"], "42");
+    assert!(
+        result["execution_count"].as_i64().unwrap() > printed["execution_count"].as_i64().unwrap()
+    );
+
+    let image = run(&server, &bob, &id, PNG).await;
+    assert_eq!(image["status"], "ok", "{image}");
+    let display = &image["outputs"][0];
+    assert_eq!(display["output_type"], "display_data");
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(
+            display["data"]["image/png"]
+                .as_str()
+                .unwrap()
+                .replace('\n', ""),
+        )
+        .expect("base64 PNG");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert_eq!(
+        &png[16..24],
+        &[0, 0, 0, 2, 0, 0, 0, 1],
+        "2 x 1 pixels, as drawn"
+    );
+
+    let raised = run(
+        &server,
+        &bob,
+        &id,
+        "def f():\n    raise ValueError('bad value')\nf()",
+    )
+    .await;
+    assert_eq!(raised["status"], "error", "{raised}");
+    assert_eq!(raised["error"]["ename"], "ValueError");
+    assert_eq!(raised["error"]["evalue"], "bad value");
+    let traceback = raised["error"]["traceback"].as_array().unwrap();
+    assert!(
+        traceback
+            .iter()
+            .any(|l| l.as_str().unwrap().contains("f()")),
+        "the traceback shows the call: {traceback:?}"
+    );
+    assert_eq!(raised["outputs"][0]["output_type"], "error");
+
+    // A loop printing once a second: each line comes over the WebSocket as it is printed.
+    let looping = {
+        let (client, url, token) = (
+            server.client.clone(),
+            server.url(&format!("/api/v1/notebooks/{id}/execute")),
+            bob.clone(),
+        );
+        tokio::spawn(async move {
+            let code = "import time\nfor i in range(3):\n    print(f'tick {i}', flush=True)\n    time.sleep(1)";
+            send(
+                client
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&json!({ "code": code })),
+            )
+            .await
+        })
+    };
+    let mut ticks = Vec::new();
+    let mut kinds = Vec::new();
+    let finished_at = loop {
+        let message = tokio::time::timeout(Duration::from_secs(60), socket.next())
+            .await
+            .expect("events in time")
+            .expect("socket open")
+            .expect("message");
+        let Message::Text(message) = message else {
+            continue;
+        };
+        let event: Value = serde_json::from_str(&message).unwrap();
+        assert_eq!(event["notebook_id"], id.as_str());
+        if event["type"] == "kernel" {
+            continue;
+        }
+        kinds.push(event["type"].as_str().unwrap().to_string());
+        let streamed = event["type"] == "output" && text(&event["output"]).starts_with("tick");
+        if streamed {
+            ticks.push((text(&event["output"]), Instant::now()));
+        }
+        if event["type"] == "execution_finished" && !ticks.is_empty() {
+            assert_eq!(event["status"], "ok");
+            break Instant::now();
+        }
+    };
+    let (status, looped) = looping.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{looped}");
+    assert_eq!(stdout(&looped), "tick 0\ntick 1\ntick 2\n");
+    let lines: Vec<&str> = ticks.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        lines,
+        ["tick 0\n", "tick 1\n", "tick 2\n"],
+        "one event per line, in order"
+    );
+    assert!(
+        finished_at - ticks[0].1 >= Duration::from_millis(1500),
+        "the first line came as it was printed, not with the end"
+    );
+    assert!(kinds.contains(&"execution_started".to_string()));
+
+    // Run an existing cell again with new code: the cell is replaced, not added.
+    let again = execute(
+        &server,
+        &bob,
+        &id,
+        json!({"cell_id": print_cell, "code": "print('again')"}),
+    )
+    .await;
+    assert_eq!(stdout(&again), "again\n");
+    assert_eq!(again["cell_id"], print_cell.as_str());
+    let rerun = execute(&server, &bob, &id, json!({"cell_id": print_cell})).await;
+    assert_eq!(stdout(&rerun), "again\n", "the cell's own source ran");
+
+    let status = get(&server, &bob, &format!("/api/v1/notebooks/{id}/status")).await;
+    assert_eq!(status["kernel"]["state"], "idle", "{status}");
+    assert_eq!(status["running"], Value::Null);
+    assert_eq!(status["queued"], 0);
+    let session = status["kernel"]["session_id"].as_str().unwrap().to_string();
+
+    let history = get(&server, &bob, &format!("/api/v1/notebooks/{id}/history")).await;
+    let statuses: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["ok", "ok", "ok", "error", "ok", "ok", "ok"],
+        "newest first"
+    );
+    assert_eq!(history[0]["code"], "print('again')");
+    assert_eq!(history[6]["code"], "print('hello')");
+    for entry in history.as_array().unwrap() {
+        assert_eq!(entry["user_id"], bob_id.as_str());
+        assert!(entry["duration_ms"].as_i64().unwrap() >= 0);
+        assert!(
+            entry.get("outputs").is_none(),
+            "the history holds no outputs"
+        );
+    }
+    assert!(
+        history[2]["duration_ms"].as_i64().unwrap() >= 2000,
+        "the loop took its seconds"
+    );
+
+    // The notebook as Weft shows it: five cells, outputs saved.
+    let shown = get(&server, &bob, &format!("/api/v1/notebooks/{id}")).await;
+    let cells = shown["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 5);
+    assert_eq!(cells[0]["id"], print_cell.as_str());
+    assert_eq!(cells[0]["source"], "print('again')");
+    assert_eq!(cells[1]["outputs"][0]["data"]["text/plain"], "42");
+    assert_eq!(cells[3]["outputs"][0]["ename"], "ValueError");
+
+    // Stopping the session shuts the kernel down; the saved file holds every output.
+    let (status, stopped) = send(server.with_token(
+        &bob,
+        Method::DELETE,
+        &format!("/api/v1/projects/{project}/session"),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{stopped}");
+    let status = get(&server, &bob, &format!("/api/v1/notebooks/{id}/status")).await;
+    assert_eq!(status["kernel"]["state"], "shutdown", "{status}");
+    let saved = server
+        .download(
+            &bob,
+            &format!("/api/v1/projects/{project}/files/work/first.ipynb"),
+        )
+        .await;
+    nbformat_validate(&saved);
+    let ipynb: Value = serde_json::from_str(&saved).unwrap();
+    assert_eq!(ipynb["nbformat"], 4);
+    assert_eq!(ipynb["metadata"]["kernelspec"]["name"], "python3");
+    let saved_cells = ipynb["cells"].as_array().unwrap();
+    assert_eq!(saved_cells.len(), 5);
+    assert_eq!(text(&saved_cells[0]["outputs"][0]), "again\n");
+    assert_eq!(saved_cells[1]["execution_count"], result["execution_count"]);
+    assert!(saved_cells[2]["outputs"][0]["data"]["image/png"].is_string());
+    assert_eq!(saved_cells[3]["outputs"][0]["evalue"], "bad value");
+    assert_eq!(
+        text(&saved_cells[4]["outputs"][0]),
+        "tick 0\ntick 1\ntick 2\n"
+    );
+
+    // Reopened: the notebook reads back from the project, and runs again in a new session.
+    let reopened = get(&server, &bob, &format!("/api/v1/notebooks/{id}")).await;
+    assert_eq!(reopened["cells"].as_array().unwrap().len(), 5);
+    assert_eq!(reopened["kernel"]["state"], "shutdown");
+    let fresh = run(&server, &bob, &id, "x").await;
+    assert_eq!(fresh["status"], "error", "a new kernel: {fresh}");
+    assert_eq!(fresh["error"]["ename"], "NameError");
+    let status = get(&server, &bob, &format!("/api/v1/notebooks/{id}/status")).await;
+    assert_ne!(
+        status["kernel"]["session_id"],
+        session.as_str(),
+        "a new session"
+    );
+    assert_eq!(
+        get(&server, &bob, &format!("/api/v1/notebooks/{id}")).await["cells"]
+            .as_array()
+            .unwrap()
+            .len(),
+        6
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_crashes_queues_and_deletion() {
+    let (server, _cleanup) = server(Backend::Postgres).await;
+    let (_, bob) = server.user("bob").await;
+    let project = server.project(&bob, "jobs").await;
+    let (status, notebook) = create(&server, &bob, json!({"project_id": project})).await;
+    assert_eq!(status, StatusCode::CREATED, "{notebook}");
+    assert_eq!(notebook["path"], "Untitled.ipynb");
+    let id = notebook["id"].as_str().unwrap().to_string();
+    let (_, second) = create(&server, &bob, json!({"project_id": project})).await;
+    assert_eq!(second["path"], "Untitled1.ipynb");
+
+    // Bad executions change nothing.
+    let execute_path = format!("/api/v1/notebooks/{id}/execute");
+    for (body, status, code) in [
+        (json!({}), 422, "90402"),
+        (json!({"code": "1", "timeout_secs": -1}), 422, "90402"),
+        (json!({"code": "1", "what": 1}), 422, "90402"),
+        (json!({"cell_id": "nope"}), 404, "20203"),
+    ] {
+        let (got, answer) = send(
+            server
+                .with_token(&bob, Method::POST, &execute_path)
+                .json(&body),
+        )
+        .await;
+        assert_error(got, &answer, status, code);
+    }
+    let (got, answer) = send(
+        server
+            .with_token(&bob, Method::POST, "/api/v1/notebooks/nope/execute")
+            .json(&json!({"code": "1"})),
+    )
+    .await;
+    assert_error(got, &answer, 404, "20201");
+
+    // A timeout interrupts the kernel, which lives on.
+    let slow = execute(
+        &server,
+        &bob,
+        &id,
+        json!({"code": "x = 7\nimport time\ntime.sleep(120)", "timeout_secs": 2}),
+    )
+    .await;
+    assert_eq!(slow["status"], "timeout", "{slow}");
+    assert!(
+        slow["message"].as_str().unwrap().contains("interrupted"),
+        "{slow}"
+    );
+    assert_eq!(slow["error"]["ename"], "KeyboardInterrupt");
+    assert!(
+        slow["duration_ms"].as_i64().unwrap() < 60_000,
+        "it did not run to its end"
+    );
+    let alive = run(&server, &bob, &id, "x * 6").await;
+    assert_eq!(
+        alive["outputs"][0]["data"]["text/plain"], "42",
+        "same kernel: {alive}"
+    );
+
+    // Executions sent while one runs wait their turn, in order.
+    let send_code = |code: &'static str| {
+        let (client, url, token) = (
+            server.client.clone(),
+            server.url(&execute_path),
+            bob.clone(),
+        );
+        tokio::spawn(async move {
+            send(
+                client
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&json!({ "code": code })),
+            )
+            .await
+        })
+    };
+    let first = send_code("import time\ntime.sleep(2)\nprint('first')");
+    wait_status(&server, &bob, &id, |s| {
+        s["running"]["code"]
+            .as_str()
+            .is_some_and(|c| c.contains("first"))
+    })
+    .await;
+    let second = send_code("print('second')");
+    wait_status(&server, &bob, &id, |s| s["queued"] == 1).await;
+    let third = send_code("print('third')");
+    let busy = wait_status(&server, &bob, &id, |s| s["queued"] == 2).await;
+    assert_eq!(busy["kernel"]["state"], "busy");
+    let mut done = Vec::new();
+    for handle in [first, second, third] {
+        let (status, execution) = handle.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{execution}");
+        done.push(execution);
+    }
+    assert_eq!(
+        done.iter().map(stdout).collect::<Vec<_>>(),
+        ["first\n", "second\n", "third\n"]
+    );
+    let counts: Vec<i64> = done
+        .iter()
+        .map(|e| e["execution_count"].as_i64().unwrap())
+        .collect();
+    assert!(
+        counts[0] < counts[1] && counts[1] < counts[2],
+        "ran in order: {counts:?}"
+    );
+    let time = |e: &Value, field: &str| {
+        chrono::DateTime::parse_from_rfc3339(e[field].as_str().unwrap()).unwrap()
+    };
+    assert!(
+        time(&done[1], "started_at") >= time(&done[0], "finished_at"),
+        "one at a time"
+    );
+
+    // A kernel that dies is restarted and the failure reported; its variables are gone.
+    let (mut socket, _) = tokio_tungstenite::connect_async(
+        server.ws_request(&bob, &format!("/api/v1/notebooks/{id}/output")),
+    )
+    .await
+    .expect("output WebSocket");
+    let crashed = run(&server, &bob, &id, "import os\nos._exit(1)").await;
+    assert_eq!(crashed["status"], "kernel_died", "{crashed}");
+    assert!(
+        crashed["message"].as_str().unwrap().contains("restarted"),
+        "{crashed}"
+    );
+    let mut states = Vec::new();
+    while let Ok(Some(Ok(Message::Text(message)))) =
+        tokio::time::timeout(Duration::from_millis(500), socket.next()).await
+    {
+        let event: Value = serde_json::from_str(&message).unwrap();
+        if event["type"] == "kernel" {
+            states.push(event["kernel_state"].as_str().unwrap().to_string());
+        }
+    }
+    assert!(states.contains(&"restarting".to_string()), "{states:?}");
+    let after = run(&server, &bob, &id, "print('back')\nx").await;
+    assert_eq!(stdout(&after), "back\n", "{after}");
+    assert_eq!(after["error"]["ename"], "NameError", "a new kernel process");
+
+    let history = get(
+        &server,
+        &bob,
+        &format!("/api/v1/notebooks/{id}/history?limit=3"),
+    )
+    .await;
+    let statuses: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["error", "kernel_died", "ok"]);
+    let all = get(&server, &bob, &format!("/api/v1/notebooks/{id}/history")).await;
+    assert_eq!(all.as_array().unwrap().len(), 7);
+    assert_eq!(all[6]["status"], "timeout");
+
+    // Deleted: the kernel, the file and the history go.
+    let (status, _) =
+        send(server.with_token(&bob, Method::DELETE, &format!("/api/v1/notebooks/{id}"))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) =
+        send(server.with_token(&bob, Method::GET, &format!("/api/v1/notebooks/{id}"))).await;
+    assert_error(status, &body, 404, "20201");
+    let files = get(&server, &bob, &format!("/api/v1/projects/{project}/files")).await;
+    let paths: Vec<&str> = files
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["Untitled1.ipynb"]);
+    let (status, report) = send(server.with_token(
+        &bob,
+        Method::POST,
+        &format!("/api/v1/projects/{project}/session/sync"),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let files = get(&server, &bob, &format!("/api/v1/projects/{project}/files")).await;
+    assert_eq!(
+        files.as_array().unwrap().len(),
+        1,
+        "the session's copy went too: {files}"
+    );
+}
