@@ -5,6 +5,7 @@
 
 use super::execution::ExecutionStatus;
 use super::jupyter::Jupyter;
+use super::quickack::QuickAck;
 use crate::error::{Code, Error, Result};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
@@ -12,13 +13,12 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use utoipa::ToSchema;
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+type Socket = WebSocketStream<QuickAck>;
 
 /// Where a notebook's kernel is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -126,7 +126,12 @@ impl Kernel {
         let (jupyter_session, kernel_id) = jupyter.open_session(path, kernel_name).await?;
         let client_session = uuid::Uuid::new_v4().to_string();
         let request = jupyter.channels(&kernel_id, &client_session)?;
-        let (socket, _) = tokio_tungstenite::connect_async(request)
+        let (host, port) = match (request.uri().host(), request.uri().port_u16()) {
+            (Some(host), port) => (host.to_string(), port.unwrap_or(80)),
+            _ => return Err(lost("the kernel's address has no host")),
+        };
+        let stream = QuickAck::connect(&host, port).await.map_err(lost)?;
+        let (socket, _) = tokio_tungstenite::client_async(request, stream)
             .await
             .map_err(lost)?;
         let (sink, stream) = socket.split();

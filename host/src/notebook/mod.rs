@@ -10,6 +10,7 @@ pub mod document;
 pub mod execution;
 pub mod jupyter;
 pub mod kernel;
+mod quickack;
 pub mod routes;
 
 use crate::auth::Caller;
@@ -642,25 +643,35 @@ impl Notebooks {
         Document::parse(&record.path, &content)
     }
 
-    /// Writes the document to the session (when a kernel is attached) and to the project.
+    /// Writes the document to the session (when a kernel is attached) and to the project, both
+    /// at once.
     async fn save(&self, record: &Record, kernel: Option<&Kernel>, doc: &Document) -> Result<()> {
         let bytes = doc.to_bytes();
-        if let Some(kernel) = kernel {
-            kernel
-                .jupyter
-                .write(&record.path, &String::from_utf8_lossy(&bytes))
+        let live_copy = async {
+            match kernel {
+                Some(kernel) => {
+                    kernel
+                        .jupyter
+                        .write(&record.path, &String::from_utf8_lossy(&bytes))
+                        .await
+                }
+                None => Ok(()),
+            }
+        };
+        let stored = async {
+            self.inner
+                .projects
+                .write_file(&record.project_id, &record.path, bytes.clone())
                 .await?;
-        }
-        self.inner
-            .projects
-            .write_file(&record.project_id, &record.path, bytes)
-            .await?;
-        sqlx::query("UPDATE notebooks SET updated_at = $1 WHERE id = $2")
-            .bind(now_ms())
-            .bind(&record.id)
-            .execute(self.inner.store.pool())
-            .await?;
-        Ok(())
+            sqlx::query("UPDATE notebooks SET updated_at = $1 WHERE id = $2")
+                .bind(now_ms())
+                .bind(&record.id)
+                .execute(self.inner.store.pool())
+                .await?;
+            Ok(())
+        };
+        let (live_copy, stored) = tokio::join!(live_copy, stored);
+        live_copy.and(stored)
     }
 
     /// Runs code in the notebook's kernel after the executions queued before it, and answers
