@@ -101,8 +101,10 @@ pub struct SchedulerConfig {
     pub unhealthy_after: u32,
     /// Time limit of each call to a task instance, in milliseconds.
     pub request_timeout_ms: u64,
-    /// How long finished tasks stay queryable, in hours.
-    pub retention_hours: u64,
+    /// How long finished tasks stay queryable, in hours (fractions allowed).
+    pub retention_hours: f64,
+    /// Seconds between purges of tasks past their retention.
+    pub purge_interval_secs: u64,
     /// Task instances to register at start (YAML or TOML: `instances: [{host, port,
     /// model_name?}]`); the `SCHEDULER_CONFIG_PATH` variable names one too.
     pub config_path: Option<PathBuf>,
@@ -123,7 +125,8 @@ impl Default for SchedulerConfig {
             health_interval_ms: 2_000,
             unhealthy_after: 2,
             request_timeout_ms: 5_000,
-            retention_hours: 24 * 7,
+            retention_hours: 24.0 * 7.0,
+            purge_interval_secs: 600,
             config_path: std::env::var_os("SCHEDULER_CONFIG_PATH").map(PathBuf::from),
             trace_path: None,
         }

@@ -743,3 +743,36 @@ async fn the_scheduler_can_have_its_own_listener() {
     assert!(stats["p99_us"].as_f64().unwrap() > 0.0, "{stats}");
     assert!(server.terminate(Duration::from_secs(20)).success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_tasks_are_purged_after_their_retention() {
+    let server = scheduler_with(Backend::Sqlite, |c| {
+        c.scheduler.retention_hours = 2.0 / 3600.0;
+        c.scheduler.purge_interval_secs = 1;
+    })
+    .await;
+    let base = server.url("");
+    let _fast = TaskInstance::start("fast", 0, "1ms", &base, true);
+    let _slow = TaskInstance::start("slow", 0, "120s", &base, true);
+    let done = submit(&server, "fast", json!({"n": 1})).await;
+    let done = done["task_id"].as_str().unwrap().to_string();
+    let waiting = submit(&server, "slow", json!({"n": 2})).await;
+    let waiting = waiting["task_id"].as_str().unwrap().to_string();
+    let finished = wait_finished(&server, std::slice::from_ref(&done)).await;
+    assert_eq!(finished[&done]["task_status"], "completed");
+
+    // Two seconds after it finished it is gone; the unfinished one is kept, however old.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = get(&server, &format!("/task/query?task_id={done}")).await;
+        if status == StatusCode::NOT_FOUND {
+            assert_sp_error(status, &body, 404, "50201");
+            break;
+        }
+        assert_eq!(body["task_status"], "completed", "{body}");
+        assert!(Instant::now() < deadline, "never purged: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(query(&server, &waiting).await["task_status"], "scheduled");
+}

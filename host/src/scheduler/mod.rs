@@ -801,16 +801,19 @@ fn toml_instances(text: &str) -> Result<InstancesFile, String> {
 
 /// Polls instances until the scheduler is dropped; purges expired tasks now and then.
 async fn health_loop(inner: Weak<Inner>) {
-    let mut last_purge = Instant::now() - Duration::from_secs(3600);
+    let mut last_purge: Option<Instant> = None;
     loop {
         let Some(inner) = inner.upgrade() else { return };
         let interval = Duration::from_millis(inner.config.health_interval_ms.max(50));
         let scheduler = Scheduler { inner };
         scheduler.check_health().await;
-        if last_purge.elapsed() > Duration::from_secs(600) {
-            last_purge = Instant::now();
-            let hours = scheduler.inner.config.retention_hours;
-            let before = now_ms() - i64::try_from(hours * 3_600_000).unwrap_or(i64::MAX);
+        let config = &scheduler.inner.config;
+        if last_purge.is_none_or(|at: Instant| {
+            at.elapsed() >= Duration::from_secs(config.purge_interval_secs)
+        }) {
+            last_purge = Some(Instant::now());
+            let retention_ms = (config.retention_hours.max(0.0) * 3_600_000.0).min(i64::MAX as f64);
+            let before = now_ms().saturating_sub(retention_ms as i64);
             match tasks::purge(&scheduler.inner.store, before).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(tasks = n, "expired scheduler tasks purged"),

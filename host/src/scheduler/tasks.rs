@@ -210,31 +210,57 @@ impl Committed {
     }
 }
 
+/// Rows per statement: 12 parameters each stays far below SQLite's and PostgreSQL's limits.
+const ROWS_PER_STATEMENT: usize = 256;
+
+/// Stores a batch in one transaction, one multi-row upsert per [`ROWS_PER_STATEMENT`]: each
+/// statement is a round trip to the database (for SQLite, to its worker thread). A task changed
+/// twice in the batch is written once, as it is last.
 async fn save_all(store: &Store, batch: &[(TaskRecord, Ack)]) -> Result<()> {
+    let mut last = std::collections::HashMap::with_capacity(batch.len());
+    for (i, (t, _)) in batch.iter().enumerate() {
+        last.insert(t.task_id.as_str(), i);
+    }
+    let latest: Vec<&TaskRecord> = batch
+        .iter()
+        .enumerate()
+        .filter(|(i, (t, _))| last.get(t.task_id.as_str()) == Some(i))
+        .map(|(_, (t, _))| t)
+        .collect();
     let mut tx = store.pool().begin().await?;
-    for (t, _) in batch {
-        sqlx::query(&format!(
-            "INSERT INTO scheduler_tasks ({COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+    for rows in latest.chunks(ROWS_PER_STATEMENT) {
+        let values: Vec<String> = (0..rows.len())
+            .map(|r| {
+                let n = r * 12;
+                let params: Vec<String> = (1..=12).map(|c| format!("${}", n + c)).collect();
+                format!("({})", params.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO scheduler_tasks ({COLUMNS}) VALUES {} \
              ON CONFLICT (task_id) DO UPDATE SET ti_uuid = excluded.ti_uuid, \
              status = excluded.status, result = excluded.result, error = excluded.error, \
              finished_at = excluded.finished_at, execution_us = excluded.execution_us, \
-             attempts = excluded.attempts"
-        ))
-        .bind(&t.task_id)
-        .bind(&t.model_name)
-        .bind(&t.ti_uuid)
-        .bind(t.status.as_str())
-        .bind(t.task_input.to_string())
-        .bind(t.metadata.to_string())
-        .bind(t.result.as_ref().map(|r| r.to_string()))
-        .bind(&t.error)
-        .bind(t.submit_time)
-        .bind(t.finished_at)
-        .bind(t.execution_ms.map(|ms| (ms * 1e3).round() as i64))
-        .bind(t.attempts)
-        .execute(&mut *tx)
-        .await?;
+             attempts = excluded.attempts",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for t in rows {
+            query = query
+                .bind(&t.task_id)
+                .bind(&t.model_name)
+                .bind(&t.ti_uuid)
+                .bind(t.status.as_str())
+                .bind(t.task_input.to_string())
+                .bind(t.metadata.to_string())
+                .bind(t.result.as_ref().map(|r| r.to_string()))
+                .bind(&t.error)
+                .bind(t.submit_time)
+                .bind(t.finished_at)
+                .bind(t.execution_ms.map(|ms| (ms * 1e3).round() as i64))
+                .bind(t.attempts);
+        }
+        query.execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(())
