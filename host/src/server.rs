@@ -12,6 +12,16 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = TcpListener::bind(state.config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", state.config.listen))?;
+    // Every listener is bound before Weft says it listens: a client that waits for the line
+    // can use any of them at once.
+    let scheduler = match state.config.scheduler.listen {
+        Some(listen) => Some(
+            TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen} for the scheduler"))?,
+        ),
+        None => None,
+    };
     let addr = listener.local_addr()?;
     tracing::info!(
         %addr,
@@ -21,10 +31,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         "weft listening on http://{addr}"
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    if let Some(listen) = state.config.scheduler.listen {
-        let scheduler = TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("cannot listen on {listen} for the scheduler"))?;
+    if let Some(scheduler) = scheduler {
         tracing::info!(addr = %scheduler.local_addr()?, "scheduler listening");
         let app = api::scheduler_router(state.clone());
         let mut stopped = stop_tx.subscribe();

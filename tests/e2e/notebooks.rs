@@ -78,6 +78,29 @@ fn stdout(execution: &Value) -> String {
         .collect()
 }
 
+/// The notebook's output WebSocket.
+async fn output(
+    server: &TestServer,
+    token: &str,
+    notebook: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let request = server.ws_request(token, &format!("/api/v1/notebooks/{notebook}/output"));
+    let (socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("output WebSocket");
+    socket
+}
+
+/// The statuses of a notebook's history, newest first.
+fn statuses(history: &Value) -> Vec<&str> {
+    history
+        .as_array()
+        .expect("a history")
+        .iter()
+        .map(|e| e["status"].as_str().expect("a status"))
+        .collect()
+}
+
 /// Polls the notebook's status until `done` holds (at most 60 s).
 async fn wait_status(
     server: &TestServer,
@@ -207,11 +230,7 @@ async fn outputs_streamed_saved_and_reopened() {
     nbformat_validate(&saved);
 
     // Open the output stream before running anything.
-    let (mut socket, _) = tokio_tungstenite::connect_async(
-        server.ws_request(&bob, &format!("/api/v1/notebooks/{id}/output")),
-    )
-    .await
-    .expect("output WebSocket");
+    let mut socket = output(&server, &bob, &id).await;
 
     let printed = run(&server, &bob, &id, "print('hello')").await;
     assert_eq!(printed["status"], "ok", "{printed}");
@@ -345,14 +364,8 @@ async fn outputs_streamed_saved_and_reopened() {
     let session = status["kernel"]["session_id"].as_str().unwrap().to_string();
 
     let history = get(&server, &bob, &format!("/api/v1/notebooks/{id}/history")).await;
-    let statuses: Vec<&str> = history
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["status"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        statuses,
+        statuses(&history),
         ["ok", "ok", "ok", "error", "ok", "ok", "ok"],
         "newest first"
     );
@@ -549,11 +562,7 @@ async fn timeouts_crashes_queues_and_deletion() {
     );
 
     // A kernel that dies is restarted and the failure reported; its variables are gone.
-    let (mut socket, _) = tokio_tungstenite::connect_async(
-        server.ws_request(&bob, &format!("/api/v1/notebooks/{id}/output")),
-    )
-    .await
-    .expect("output WebSocket");
+    let mut socket = output(&server, &bob, &id).await;
     let crashed = run(&server, &bob, &id, "import os\nos._exit(1)").await;
     assert_eq!(crashed["status"], "kernel_died", "{crashed}");
     assert!(
@@ -580,13 +589,7 @@ async fn timeouts_crashes_queues_and_deletion() {
         &format!("/api/v1/notebooks/{id}/history?limit=3"),
     )
     .await;
-    let statuses: Vec<&str> = history
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["status"].as_str().unwrap())
-        .collect();
-    assert_eq!(statuses, ["error", "kernel_died", "ok"]);
+    assert_eq!(statuses(&history), ["error", "kernel_died", "ok"]);
     let all = get(&server, &bob, &format!("/api/v1/notebooks/{id}/history")).await;
     assert_eq!(all.as_array().unwrap().len(), 7);
     assert_eq!(all[6]["status"], "timeout");
@@ -598,14 +601,7 @@ async fn timeouts_crashes_queues_and_deletion() {
     let (status, body) =
         send(server.with_token(&bob, Method::GET, &format!("/api/v1/notebooks/{id}"))).await;
     assert_error(status, &body, 404, "20201");
-    let files = get(&server, &bob, &format!("/api/v1/projects/{project}/files")).await;
-    let paths: Vec<&str> = files
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["path"].as_str().unwrap())
-        .collect();
-    assert_eq!(paths, ["Untitled1.ipynb"]);
+    assert_eq!(server.file_paths(&bob, &project).await, ["Untitled1.ipynb"]);
     let (status, report) = send(server.with_token(
         &bob,
         Method::POST,
@@ -613,10 +609,9 @@ async fn timeouts_crashes_queues_and_deletion() {
     ))
     .await;
     assert_eq!(status, StatusCode::OK, "{report}");
-    let files = get(&server, &bob, &format!("/api/v1/projects/{project}/files")).await;
     assert_eq!(
-        files.as_array().unwrap().len(),
-        1,
-        "the session's copy went too: {files}"
+        server.file_paths(&bob, &project).await,
+        ["Untitled1.ipynb"],
+        "the session's copy went too"
     );
 }

@@ -196,15 +196,7 @@ async fn project_files_in_s3() {
         !server.config.data_dir.join("projects").exists(),
         "nothing on the local disk"
     );
-    let (_, listed) =
-        send(server.with_token(&bob, Method::GET, &format!("/api/v1/projects/{id}/files"))).await;
-    let paths: Vec<&str> = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["path"].as_str().unwrap())
-        .collect();
-    assert_eq!(paths, ["a.txt", "deep/b.txt"]);
+    assert_eq!(server.file_paths(&bob, &id).await, ["a.txt", "deep/b.txt"]);
     let back = server.download(&bob, &file("deep/b.txt")).await;
     assert_eq!(back, "second");
     let (status, _) = send(server.with_token(&bob, Method::DELETE, &file("a.txt"))).await;

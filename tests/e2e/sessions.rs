@@ -222,19 +222,10 @@ async fn jupyter_session_round_trip() {
     assert_eq!(report["deleted"], json!(["stale.txt"]));
     let stored = server.download(&bob, &files("result.txt")).await;
     assert_eq!(stored, "42");
-    let (_, listed) = send(server.with_token(
-        &bob,
-        Method::GET,
-        &format!("/api/v1/projects/{project}/files"),
-    ))
-    .await;
-    let paths: Vec<&str> = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["path"].as_str().unwrap())
-        .collect();
-    assert_eq!(paths, ["data/input.txt", "result.txt"]);
+    assert_eq!(
+        server.file_paths(&bob, &project).await,
+        ["data/input.txt", "result.txt"]
+    );
 
     // A change after the sync is saved by the stop.
     run_in_kernel(

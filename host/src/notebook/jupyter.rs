@@ -157,22 +157,19 @@ impl Jupyter {
 
     /// Sends the kernel SIGINT (Python raises KeyboardInterrupt).
     pub async fn interrupt(&self, kernel_id: &str) -> Result<()> {
-        let url = self.url(&["kernels", kernel_id, "interrupt"], None);
-        let response = self
-            .call("interrupt the kernel", Method::POST, url, None)
-            .await?;
-        self.expect("interrupt the kernel", response)
-            .await
-            .map(drop)
+        self.kernel_action(kernel_id, "interrupt").await
     }
 
     /// Restarts the kernel: a new process, its variables gone.
     pub async fn restart(&self, kernel_id: &str) -> Result<()> {
-        let url = self.url(&["kernels", kernel_id, "restart"], None);
-        let response = self
-            .call("restart the kernel", Method::POST, url, None)
-            .await?;
-        self.expect("restart the kernel", response).await.map(drop)
+        self.kernel_action(kernel_id, "restart").await
+    }
+
+    async fn kernel_action(&self, kernel_id: &str, action: &str) -> Result<()> {
+        let what = format!("{action} the kernel");
+        let url = self.url(&["kernels", kernel_id, action], None);
+        let response = self.call(&what, Method::POST, url, None).await?;
+        self.expect(&what, response).await.map(drop)
     }
 
     /// The WebSocket request for the kernel's message channels, as client `client_session`.

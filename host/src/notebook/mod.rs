@@ -727,6 +727,11 @@ impl Notebooks {
         let turn = live.turn.lock().await;
         live.queued.fetch_sub(1, Ordering::SeqCst);
         let kernel = self.kernel_for(&record, &live).await?;
+        // Code run through the API keeps the session from looking idle, as its traffic does.
+        self.inner
+            .sessions
+            .activity(&kernel.jupyter.session_id)
+            .await;
         let mut doc = self.load(&record, Some(&kernel)).await?;
         let (cell_id, code) = doc.prepare(request.cell_id.as_deref(), request.code)?;
         let mut execution =

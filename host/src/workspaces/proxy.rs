@@ -18,8 +18,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::LazyLock;
+use std::time::Duration;
 
 const COOKIE: &str = "weft_session";
 
@@ -40,9 +40,6 @@ static CLIENT: LazyLock<Client<HttpConnector, Body>> = LazyLock::new(|| {
     connector.set_connect_timeout(Some(Duration::from_secs(5)));
     Client::builder(TokioExecutor::new()).build(connector)
 });
-
-/// When each session's activity was last recorded: at most one write per session every 10 s.
-static TOUCHED: LazyLock<Mutex<HashMap<String, Instant>>> = LazyLock::new(Default::default);
 
 fn query_token(uri: &Uri) -> Option<String> {
     uri.query()?.split('&').find_map(|pair| {
@@ -137,7 +134,7 @@ async fn forward(state: &AppState, session_id: &str, mut request: Request) -> Re
         ))
         .expect("cookie header")
     });
-    touch(state, &upstream.session_id).await;
+    state.sessions.activity(&upstream.session_id).await;
     let upgrade = is_upgrade(request.headers());
 
     // A page opened with the token: set the cookie and take the token out of the address bar.
@@ -255,21 +252,4 @@ fn upstream_request(
     }
     headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
     Ok(hyper::Request::from_parts(parts, body))
-}
-
-async fn touch(state: &AppState, session_id: &str) {
-    let due = {
-        let mut touched = TOUCHED.lock().expect("touch map poisoned");
-        let now = Instant::now();
-        let due = touched
-            .get(session_id)
-            .is_none_or(|last| now.duration_since(*last) > Duration::from_secs(10));
-        if due {
-            touched.insert(session_id.to_string(), now);
-        }
-        due
-    };
-    if due && let Err(e) = state.sessions.touch(session_id).await {
-        tracing::warn!(session = %session_id, error = %e, "cannot record session activity");
-    }
 }

@@ -129,6 +129,8 @@ pub(super) struct Inner {
     pub(super) http: reqwest::Client,
     upstreams: Mutex<HashMap<String, (Upstream, std::time::Instant)>>,
     stop_hooks: Mutex<Vec<StopHook>>,
+    /// When each session's activity was last recorded by [`Sessions::activity`].
+    touched: Mutex<HashMap<String, std::time::Instant>>,
 }
 
 /// Called with a session whose server is about to go, after its files were synced back.
@@ -202,6 +204,7 @@ impl Sessions {
                 locks: Mutex::new(HashMap::new()),
                 upstreams: Mutex::new(HashMap::new()),
                 stop_hooks: Mutex::new(Vec::new()),
+                touched: Mutex::new(HashMap::new()),
                 http: reqwest::Client::builder()
                     .timeout(Duration::from_secs(2))
                     .build()
@@ -607,6 +610,25 @@ impl Sessions {
             .execute(self.inner.store.pool())
             .await?;
         Ok(())
+    }
+
+    /// Records that a session is in use (proxied traffic, notebook executions), at most once
+    /// every 10 s per session: enough for the idle reaper, cheap on a busy session.
+    pub async fn activity(&self, session_id: &str) {
+        let due = {
+            let mut touched = self.inner.touched.lock().expect("touch map poisoned");
+            let now = std::time::Instant::now();
+            let due = touched
+                .get(session_id)
+                .is_none_or(|last| now.duration_since(*last) > Duration::from_secs(10));
+            if due {
+                touched.insert(session_id.to_string(), now);
+            }
+            due
+        };
+        if due && let Err(e) = self.touch(session_id).await {
+            tracing::warn!(session = %session_id, error = %e, "cannot record session activity");
+        }
     }
 
     /// The active session on a project `caller` may see, with its lock held.

@@ -172,6 +172,23 @@ impl TestServer {
         .await
     }
 
+    /// The paths of the project's files, sorted.
+    pub async fn file_paths(&self, token: &str, project: &str) -> Vec<String> {
+        let (status, listed) = send(self.with_token(
+            token,
+            Method::GET,
+            &format!("/api/v1/projects/{project}/files"),
+        ))
+        .await;
+        assert_eq!(status, StatusCode::OK, "{listed}");
+        listed
+            .as_array()
+            .expect("a list of files")
+            .iter()
+            .map(|f| f["path"].as_str().expect("a path").to_string())
+            .collect()
+    }
+
     /// The body of `GET path` as text, asserting 200.
     pub async fn download(&self, token: &str, path: &str) -> String {
         let response = self
