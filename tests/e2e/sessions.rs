@@ -55,6 +55,7 @@ async fn run_in_kernel(
         .await
         .unwrap();
     let mut stdout = String::new();
+    let (mut replied, mut idle) = (false, false);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let message = tokio::time::timeout_at(deadline.into(), socket.next())
@@ -71,13 +72,19 @@ async fn run_in_kernel(
         if reply["parent_header"]["msg_id"] != msg_id.as_str() {
             continue;
         }
+        // The reply (shell) can overtake the output (iopub): done once both the reply and
+        // the kernel's return to idle have come.
         match reply["header"]["msg_type"].as_str() {
             Some("stream") => {
                 stdout.push_str(reply["content"]["text"].as_str().unwrap_or_default())
             }
             Some("error") => panic!("the kernel raised: {reply}"),
-            Some("execute_reply") => return stdout,
+            Some("execute_reply") => replied = true,
+            Some("status") if reply["content"]["execution_state"] == "idle" => idle = true,
             _ => {}
+        }
+        if replied && idle {
+            return stdout;
         }
     }
 }
