@@ -394,12 +394,7 @@ async fn outputs_streamed_saved_and_reopened() {
     assert_eq!(cells[3]["outputs"][0]["ename"], "ValueError");
 
     // Stopping the session shuts the kernel down; the saved file holds every output.
-    let (status, stopped) = send(server.with_token(
-        &bob,
-        Method::DELETE,
-        &format!("/api/v1/projects/{project}/session"),
-    ))
-    .await;
+    let (status, stopped) = server.stop_session(&bob, &project).await;
     assert_eq!(status, StatusCode::OK, "{stopped}");
     let status = get(&server, &bob, &format!("/api/v1/notebooks/{id}/status")).await;
     assert_eq!(status["kernel"]["state"], "shutdown", "{status}");

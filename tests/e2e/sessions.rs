@@ -243,12 +243,7 @@ async fn jupyter_session_round_trip() {
         "open('late.txt', 'w').write('saved at stop')",
     )
     .await;
-    let (status, stopped) = send(server.with_token(
-        &bob,
-        Method::DELETE,
-        &format!("/api/v1/projects/{project}/session"),
-    ))
-    .await;
+    let (status, stopped) = server.stop_session(&bob, &project).await;
     assert_eq!(status, StatusCode::OK, "{stopped}");
     assert_eq!(stopped["status"], "stopped");
     let container = stopped["container_id"].as_str().unwrap();
@@ -281,12 +276,7 @@ async fn jupyter_session_round_trip() {
     .await;
     assert_eq!(status, StatusCode::OK, "{content}");
     assert_eq!(content["content"], "saved at stop");
-    let (status, _) = send(server.with_token(
-        &bob,
-        Method::DELETE,
-        &format!("/api/v1/projects/{project}/session"),
-    ))
-    .await;
+    let (status, _) = server.stop_session(&bob, &project).await;
     assert_eq!(status, StatusCode::OK);
 }
 
@@ -646,12 +636,7 @@ async fn code_server_behind_the_proxy() {
         "a cross-origin upgrade is refused by code-server"
     );
 
-    let (status, stopped) = send(server.with_token(
-        &bob,
-        Method::DELETE,
-        &format!("/api/v1/projects/{project}/session"),
-    ))
-    .await;
+    let (status, stopped) = server.stop_session(&bob, &project).await;
     assert_eq!(status, StatusCode::OK, "{stopped}");
     let (_, files) = send(server.with_token(
         &bob,
@@ -791,12 +776,7 @@ async fn a_failed_sync_keeps_the_session() {
     ))
     .await;
     assert_error(status, &body, 502, "10106");
-    let (status, body) = send(server.with_token(
-        &bob,
-        Method::DELETE,
-        &format!("/api/v1/projects/{project}/session"),
-    ))
-    .await;
+    let (status, body) = server.stop_session(&bob, &project).await;
     assert_error(status, &body, 502, "10106");
     let (_, now) = send(server.with_token(
         &bob,
@@ -822,12 +802,7 @@ async fn a_failed_sync_keeps_the_session() {
     if aside.exists() {
         std::fs::rename(&aside, &folder).unwrap();
     }
-    let (status, stopped) = send(server.with_token(
-        &bob,
-        Method::DELETE,
-        &format!("/api/v1/projects/{project}/session"),
-    ))
-    .await;
+    let (status, stopped) = server.stop_session(&bob, &project).await;
     assert_eq!(status, StatusCode::OK, "{stopped}");
     assert_eq!(
         stored(&server, &bob, &project, "precious.txt").await,

@@ -766,6 +766,11 @@ impl Sessions {
         session.error = reason;
         session.stopped_at = Some(time(now_ms()));
         self.save(session).await?;
+        self.inner
+            .touched
+            .lock()
+            .expect("touch map poisoned")
+            .remove(&session.session_id);
         tracing::info!(session = %session.session_id, status = status.as_str(), reason = ?session.error, "session ended");
         Ok(())
     }

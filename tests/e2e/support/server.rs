@@ -172,6 +172,16 @@ impl TestServer {
         .await
     }
 
+    /// `DELETE /projects/{project}/session`: sync, then stop.
+    pub async fn stop_session(&self, token: &str, project: &str) -> (StatusCode, Value) {
+        send(self.with_token(
+            token,
+            Method::DELETE,
+            &format!("/api/v1/projects/{project}/session"),
+        ))
+        .await
+    }
+
     /// The paths of the project's files, sorted.
     pub async fn file_paths(&self, token: &str, project: &str) -> Vec<String> {
         let (status, listed) = send(self.with_token(
