@@ -1,27 +1,37 @@
 //! Scheduler benchmark: prints figures, asserts nothing.
 //!
-//! `cargo bench -p weft --bench scheduler` starts Weft in-process on its default SQLite store
-//! and 8 simulated task instances (the `weft task-instance` simulator, in-process, instant
-//! service time, reporting every completion back), then for each built-in strategy submits
-//! tasks through `POST /queue/submit` from 64 concurrent keep-alive clients and prints:
+//! `cargo bench -p weft --bench scheduler` serves Weft (its router, on the default SQLite store)
+//! on a runtime of its own in this process, starts 8 simulated task instances as one
+//! `weft task-instance --instances 8` process (instant service time, every completion
+//! reported back), and for each built-in strategy submits tasks through `POST /queue/submit`
+//! from 64 keep-alive HTTP/1.1 connections driven by one thread (like `wrk -t1 -c64`). It
+//! prints:
 //! - submits per second (each answered after its task is stored and accepted by its instance);
 //! - the strategy's decision latency p50 / p99 (the `select` call, measured by the scheduler
 //!   from when the warm instance is free: calls to one strategy instance take turns);
-//! - the submit round trip p50 / p99 seen by the clients (queueing under load included).
+//! - the submit round trip p50 / p99 seen by the clients (queueing under load included);
+//! - CPU time per task of the scheduler (every thread of Weft's: HTTP, strategy, SQLite), of
+//!   the instances and of the load generator, and from the scheduler's share the submits per
+//!   second it would sustain on 2 cores of its own.
 //!
-//! Targets: decision p99 under 1 ms, over 10,000 submits/s on 2 cores. Client, scheduler and
-//! instances share the machine's cores here, so the figures are a lower bound.
+//! Targets: decision p99 under 1 ms, over 10,000 submits/s on 2 cores. The scheduler, the
+//! instances and the clients share this machine's cores, so the first figure is a lower bound.
 
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
 use serde_json::json;
+use std::io::BufRead as _;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
-use weft::scheduler::simulator::{self, ServiceTime, SimConfig};
 
 const INSTANCES: usize = 8;
 const CLIENTS: usize = 64;
-const WARMUP: usize = 2_000;
-const SUBMITS: usize = 20_000;
+const WARMUP: usize = 5_000;
+const SUBMITS: usize = 40_000;
 const STRATEGIES: [&str; 4] = [
     "round-robin",
     "shortest-expected-wait",
@@ -29,41 +39,42 @@ const STRATEGIES: [&str; 4] = [
     "probabilistic",
 ];
 
+#[allow(dead_code)] // this bench builds its own runtimes
 mod common;
 
 fn main() -> anyhow::Result<()> {
-    common::run(bench())
+    let weft = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("weft")
+        .enable_all()
+        .build()?;
+    let local = weft.block_on(common::serve(|_| {}))?;
+    let instances = Instances::start(&local.base)?;
+    // The load generator: this (main) thread alone, so its CPU time is told apart.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(bench(&local, &instances))
 }
 
-async fn bench() -> anyhow::Result<()> {
-    let local = common::serve(|_| {}).await?;
+async fn bench(local: &common::Local, instances: &Instances) -> anyhow::Result<()> {
     let (base, admin, state) = (&local.base, &local.token, &local.state);
+    let registered = state.scheduler.instances().len();
+    anyhow::ensure!(registered == INSTANCES, "{registered} instances registered");
+    let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse()?;
     let http = reqwest::Client::new();
-
-    for _ in 0..INSTANCES {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let sim = SimConfig {
-            model: "bench".into(),
-            service: ServiceTime::Constant(0.0),
-            workers: 4,
-            scheduler: Some(base.clone()),
-            token: None,
-        };
-        tokio::spawn(simulator::serve(
-            listener,
-            sim,
-            None,
-            std::future::pending(),
-        ));
-        let (id, _) = state
-            .scheduler
-            .register("127.0.0.1", addr.port(), None)
-            .await?;
-        anyhow::ensure!(!id.is_empty());
-    }
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
-        "scheduler benchmark: {INSTANCES} simulated instances, {CLIENTS} clients, {SUBMITS} submits per strategy"
+        "scheduler benchmark: {INSTANCES} simulated instances (one process), {CLIENTS} keep-alive \
+         clients on one thread, {SUBMITS} submits per strategy; all on this machine's {cores} cores"
+    );
+    println!(
+        "{:<24} {:>9}  {:>20}  {:>18}  {:>32}  {:>12}",
+        "strategy",
+        "submits/s",
+        "decision p50/p99 us",
+        "submit p50/p99 ms",
+        "CPU us/task: sched / TIs / load",
+        "sched 2 cores"
     );
     for strategy in STRATEGIES {
         let activated = http
@@ -73,45 +84,64 @@ async fn bench() -> anyhow::Result<()> {
             .send()
             .await?;
         anyhow::ensure!(activated.status().is_success(), "activate {strategy}");
-        submit_all(&http, base, WARMUP).await?;
+        submit_all(addr, WARMUP).await?;
         state.scheduler.reset_stats();
+        let (weft_before, instances_before) = (weft_cpu_ns(), instances.cpu_ns());
+        let load_before = thread_cpu_ns(std::process::id(), std::process::id());
         let started = Instant::now();
-        let round_trips = submit_all(&http, base, SUBMITS).await?;
+        let round_trips = submit_all(addr, SUBMITS).await?;
         let seconds = started.elapsed().as_secs_f64();
+        let per_task = |ns: u64| ns as f64 / 1e3 / SUBMITS as f64;
+        let weft = per_task(weft_cpu_ns() - weft_before);
+        let tis = per_task(instances.cpu_ns() - instances_before);
+        let load = per_task(thread_cpu_ns(std::process::id(), std::process::id()) - load_before);
         let stats = state.scheduler.stats();
         println!(
-            "{strategy:<24} {:>6.0} submits/s  decision p50 {:>5.1} us p99 {:>6.1} us ({} decisions)  submit p50 {:>5.1} ms p99 {:>5.1} ms",
+            "{strategy:<24} {:>9.0}  {:>9.1} / {:>8.1}  {:>8.2} / {:>7.2}  {:>14.0} / {:>6.0} / {:>6.0}  {:>12.0}",
             SUBMITS as f64 / seconds,
             stats.p50_us,
             stats.p99_us,
-            stats.decisions,
             percentile(&round_trips, 0.5),
             percentile(&round_trips, 0.99),
+            weft,
+            tis,
+            load,
+            2e6 / weft,
         );
     }
     Ok(())
 }
 
-/// `n` submits from [`CLIENTS`] concurrent clients; every answer must be a success.
+/// `n` submits over [`CLIENTS`] connections; every answer must be a success.
 /// Returns each submit's round trip in ms.
-async fn submit_all(http: &reqwest::Client, base: &str, n: usize) -> anyhow::Result<Vec<f64>> {
+async fn submit_all(addr: std::net::SocketAddr, n: usize) -> anyhow::Result<Vec<f64>> {
     let next = Arc::new(AtomicUsize::new(0));
+    let body =
+        Bytes::from_static(br#"{"model_name":"bench","task_input":{"prompt":"hi"},"metadata":{}}"#);
     let clients = (0..CLIENTS).map(|_| {
-        let (http, next) = (http.clone(), next.clone());
-        let url = format!("{base}/queue/submit");
+        let (next, body) = (next.clone(), body.clone());
         tokio::spawn(async move {
+            let stream = tokio::net::TcpStream::connect(addr).await?;
+            stream.set_nodelay(true)?;
+            let (mut sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
+            tokio::spawn(connection);
             let mut took = Vec::new();
             while next.fetch_add(1, Ordering::Relaxed) < n {
+                let request = http::Request::post("/queue/submit")
+                    .header(http::header::HOST, addr.to_string())
+                    .header(http::header::CONTENT_TYPE, "application/json")
+                    .body(Full::new(body.clone()))?;
                 let started = Instant::now();
-                let answer: serde_json::Value = http
-                    .post(&url)
-                    .json(&json!({"model_name": "bench", "task_input": {"prompt": "hi"}, "metadata": {}}))
-                    .send()
-                    .await?
-                    .json()
-                    .await?;
+                sender.ready().await?;
+                let response = sender.send_request(request).await?;
+                let status = response.status();
+                let answer = response.into_body().collect().await?.to_bytes();
                 took.push(started.elapsed().as_secs_f64() * 1e3);
-                anyhow::ensure!(answer["status"] == "success", "{answer}");
+                anyhow::ensure!(
+                    status.is_success() && answer.starts_with(br#"{"status":"success""#),
+                    "{status}: {}",
+                    String::from_utf8_lossy(&answer)
+                );
             }
             Ok(took)
         })
@@ -126,4 +156,87 @@ async fn submit_all(http: &reqwest::Client, base: &str, n: usize) -> anyhow::Res
 
 fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+/// The simulated instances: one `weft task-instance --instances 8` process, registered with
+/// the scheduler at `base`; stopped when dropped.
+struct Instances(Child);
+
+impl Instances {
+    fn start(base: &str) -> anyhow::Result<Self> {
+        let mut instances = Self(
+            Command::new(env!("CARGO_BIN_EXE_weft"))
+                .args([
+                    "task-instance",
+                    "--model",
+                    "bench",
+                    "--listen",
+                    "127.0.0.1:0",
+                ])
+                .args(["--instances", &INSTANCES.to_string(), "--workers", "4"])
+                .args([
+                    "--service-time",
+                    "const:0ms",
+                    "--register",
+                    "--scheduler",
+                    base,
+                ])
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::piped())
+                .spawn()?,
+        );
+        let stdout = instances.0.stdout.take().expect("stdout is piped");
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let mut registered = 0;
+        while registered < INSTANCES {
+            let Some(line) = lines.next() else {
+                anyhow::bail!(
+                    "weft task-instance stopped after registering {registered} instances"
+                );
+            };
+            if line?.starts_with("registered as ") {
+                registered += 1;
+            }
+        }
+        // Keep reading, so the process never writes to a closed pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Ok(instances)
+    }
+
+    fn cpu_ns(&self) -> u64 {
+        let pid = self.0.id();
+        tasks(pid).map(|tid| thread_cpu_ns(pid, tid)).sum()
+    }
+}
+
+impl Drop for Instances {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// CPU time of every thread of this process but the main one (the load generator's): the
+/// scheduler's runtime, SQLite's worker threads, the strategy runtime's epoch thread.
+fn weft_cpu_ns() -> u64 {
+    let pid = std::process::id();
+    tasks(pid)
+        .filter(|&tid| tid != pid)
+        .map(|tid| thread_cpu_ns(pid, tid))
+        .sum()
+}
+
+fn tasks(pid: u32) -> impl Iterator<Item = u32> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+}
+
+/// Nanoseconds thread `tid` of `pid` ran on a CPU (`schedstat`'s first field).
+fn thread_cpu_ns(pid: u32, tid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/schedstat"))
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or_default()
 }

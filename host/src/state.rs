@@ -12,9 +12,13 @@ use crate::workflow::Workflows;
 use crate::workspaces::{Projects, Sessions};
 use std::sync::Arc;
 
-/// Handles to Weft's services, cheap to clone.
+/// Handles to Weft's services, shared by every request: one pointer to clone (each layer and
+/// extractor of a request takes its own copy).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+/// Weft's services.
+pub struct Services {
     pub config: Arc<Config>,
     pub store: Store,
     pub auth: Auth,
@@ -65,7 +69,7 @@ impl AppState {
         .await
         .map_err(|e| anyhow::anyhow!("cannot start the notebook service: {e}"))?;
         crate::workspaces::reaper::spawn(sessions.clone());
-        Ok(Self {
+        Ok(Self(Arc::new(Services {
             notebooks,
             sessions,
             projects,
@@ -77,6 +81,14 @@ impl AppState {
             metrics: Metrics::new(),
             config: Arc::new(config),
             store,
-        })
+        })))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
     }
 }

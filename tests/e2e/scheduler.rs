@@ -201,10 +201,14 @@ async fn swarmpilot_paths_route_complete_and_persist_tasks(backend: Backend) {
     .await;
     assert_sp_error(status, &bad, 400, "90401");
 
-    // Tasks are routed, run and completed with their results.
+    // Tasks are routed, run and completed with their results. Round-robin spreads them for
+    // sure (the default, shortest expected wait, may rightly send them all to the instance
+    // that has no history yet or answers fastest).
+    let (status, _) = activate(&server, "round-robin", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let submits = (0..20).map(|i| submit(&server, "llm", json!({"prompt": format!("p{i}")})));
     let mut ids = Vec::new();
-    for i in 0..20 {
-        let answer = submit(&server, "llm", json!({"prompt": format!("p{i}")})).await;
+    for answer in futures::future::join_all(submits).await {
         let ti = answer["scheduled_ti"].as_str().unwrap();
         assert!(ti == a_id || ti == b_id, "{answer}");
         ids.push(answer["task_id"].as_str().unwrap().to_string());
@@ -328,7 +332,7 @@ async fn swarmpilot_paths_route_complete_and_persist_tasks(backend: Backend) {
         stored.task_status,
         weft::scheduler::tasks::TaskStatus::Completed
     );
-    assert_eq!(stored.result.unwrap()["output"]["prompt"], "p3");
+    assert_eq!(stored.result.unwrap().to_value()["output"]["prompt"], "p3");
     let instances = reopened.scheduler.instances();
     assert_eq!(instances.len(), 1);
     assert_eq!(instances[0].ti_uuid, a_id);

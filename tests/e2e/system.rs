@@ -106,4 +106,9 @@ async fn every_answer_carries_a_request_id(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.headers()["x-request-id"], "caller-chosen-id");
+
+    // The scheduler's SwarmPilot paths too.
+    let response = server.anon(Method::GET, "/health").send().await.unwrap();
+    let id = response.headers()["x-request-id"].to_str().unwrap();
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
 }

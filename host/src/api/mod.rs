@@ -35,23 +35,49 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The whole application: API, docs, metrics, and the scheduler's SwarmPilot paths unless
 /// they have a listener of their own.
 pub fn router(state: AppState) -> Router {
-    let mut documented = api_router(state.clone());
-    if state.config.scheduler.listen.is_none() {
-        documented = documented.merge(crate::scheduler::routes::swarmpilot_router(state.clone()));
-    }
-    let (api, spec) = documented.split_for_parts();
+    let (api, mut spec) = api_router(state.clone()).split_for_parts();
+    let swarmpilot = state.config.scheduler.listen.is_none().then(|| {
+        let (paths, paths_spec) =
+            crate::scheduler::routes::swarmpilot_router(state.clone()).split_for_parts();
+        spec.merge(paths_spec);
+        paths
+    });
     let app = Router::new()
         .merge(api)
         .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", spec))
         .route("/metrics", get(system::metrics))
         .merge(crate::workspaces::proxy::router());
-    with_layers(app, state)
+    let app = with_layers(app, state.clone());
+    match swarmpilot {
+        Some(paths) => with_lean_layers(paths, &state)
+            .with_state(state)
+            .fallback_service(app),
+        None => app,
+    }
 }
 
 /// The scheduler's SwarmPilot paths alone, for their own listener.
 pub fn scheduler_router(state: AppState) -> Router {
-    let (app, _) = crate::scheduler::routes::swarmpilot_router(state.clone()).split_for_parts();
-    with_layers(app, state)
+    let (paths, _) = crate::scheduler::routes::swarmpilot_router(state.clone()).split_for_parts();
+    with_lean_layers(paths, &state)
+        .fallback(error::route_not_found)
+        .with_state(state)
+}
+
+/// The layers of the SwarmPilot paths: a task costs a submit and a completion, thousands a
+/// second, so they skip the per-request span and the error rewriting (their answers are JSON
+/// already) and keep metrics, request ids, the body limit and panic safety.
+fn with_lean_layers(paths: Router<AppState>, state: &AppState) -> Router<AppState> {
+    paths
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .route_layer(
+            ServiceBuilder::new()
+                .layer(from_fn_with_state(state.metrics.clone(), metrics::track))
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(CatchPanicLayer::custom(error::panic_response))
+                .layer(DefaultBodyLimit::max(state.config.api.max_body_bytes)),
+        )
 }
 
 /// Serves `app` on `listener`, telling handlers each caller's address.

@@ -251,6 +251,10 @@ pub struct TaskInstanceArgs {
     /// Address to listen on (port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:8100")]
     listen: SocketAddr,
+    /// Instances to run in this process, on consecutive ports from --listen's (each its own
+    /// instance with its own queue, registered on its own).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    instances: u16,
     /// Service time per task: 50ms, const:50ms, exp:50ms, normal:50ms,10ms or uniform:10ms,90ms.
     #[arg(long, default_value = "exp:50ms")]
     service_time: ServiceTime,
@@ -270,34 +274,50 @@ pub struct TaskInstanceArgs {
 
 impl TaskInstanceArgs {
     pub async fn run(self) -> anyhow::Result<()> {
-        let listener = tokio::net::TcpListener::bind(self.listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", self.listen))?;
-        let addr = listener.local_addr()?;
-        let config = SimConfig {
-            model: self.model.clone(),
-            service: self.service_time,
-            workers: self.workers,
-            scheduler: self.scheduler.clone(),
-            token: self.token.clone(),
-        };
-        let server = tokio::spawn(simulator::serve(
-            listener,
-            config,
-            None,
-            crate::server::shutdown_signal(),
-        ));
-        println!(
-            "task instance serving model {} on http://{addr}",
-            self.model
-        );
-        if self.register {
-            let scheduler = self.scheduler.as_deref().expect("clap requires it");
-            let id =
-                simulator::register(scheduler, self.token.as_deref(), addr, &self.model).await?;
-            println!("registered as {id}");
+        let mut servers = Vec::new();
+        for i in 0..self.instances {
+            let mut listen = self.listen;
+            if listen.port() != 0 {
+                let port = listen.port().checked_add(i).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "{} instances from port {} pass 65535",
+                        self.instances,
+                        listen.port()
+                    )
+                })?;
+                listen.set_port(port);
+            }
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+            let addr = listener.local_addr()?;
+            let config = SimConfig {
+                model: self.model.clone(),
+                service: self.service_time,
+                workers: self.workers,
+                scheduler: self.scheduler.clone(),
+                token: self.token.clone(),
+            };
+            servers.push(tokio::spawn(simulator::serve(
+                listener,
+                config,
+                None,
+                crate::server::shutdown_signal(),
+            )));
+            println!(
+                "task instance serving model {} on http://{addr}",
+                self.model
+            );
+            if self.register {
+                let scheduler = self.scheduler.as_deref().expect("clap requires it");
+                let id = simulator::register(scheduler, self.token.as_deref(), addr, &self.model)
+                    .await?;
+                println!("registered as {id}");
+            }
         }
-        server.await??;
+        for server in servers {
+            server.await??;
+        }
         Ok(())
     }
 }

@@ -1,8 +1,12 @@
 //! Registered task instances (TIs) and the client that speaks the SwarmPilot TaskInstance
 //! protocol to them: `GET /info`, `POST /queue/submit`, `POST /queue/predict`.
 
+use super::http::HttpClient;
+use super::raw::RawJson;
 use crate::error::Result;
 use crate::store::{Store, now_ms};
+use bytes::Bytes;
+use http::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use sqlx::Row as _;
 use std::time::Duration;
@@ -79,37 +83,45 @@ pub struct InstanceInfo {
     pub status: Option<String>,
 }
 
+/// The body of `POST /queue/submit` to an instance.
+#[derive(Debug, Serialize)]
+pub struct Submit<'a> {
+    pub task_id: &'a str,
+    pub model_name: &'a str,
+    pub task_input: &'a RawJson,
+    pub metadata: &'a RawJson,
+    pub ti_uuid: &'a str,
+}
+
 /// HTTP client for task instances.
 #[derive(Clone)]
 pub struct TiClient {
-    http: reqwest::Client,
+    http: HttpClient,
 }
 
 impl TiClient {
     pub fn new(timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(2)))
-            .pool_max_idle_per_host(256)
-            .build()
-            .expect("HTTP client builds");
-        Self { http }
+        Self {
+            http: HttpClient::new(timeout),
+        }
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        url: String,
+        body: Option<Vec<u8>>,
+    ) -> Result<(StatusCode, Bytes), String> {
+        self.http.call(method, &url, body, None).await
     }
 
     /// `GET /info`.
     pub async fn info(&self, base: &str) -> Result<InstanceInfo, String> {
-        let response = self
-            .http
-            .get(format!("{base}/info"))
-            .send()
-            .await
-            .map_err(describe)?;
-        if !response.status().is_success() {
-            return Err(format!("/info answered {}", response.status()));
+        let (status, body) = self.call(Method::GET, format!("{base}/info"), None).await?;
+        if !status.is_success() {
+            return Err(format!("/info answered {status}"));
         }
-        response
-            .json()
-            .await
+        serde_json::from_slice(&body)
             .map_err(|e| format!("/info is not the TaskInstance shape: {e}"))
     }
 
@@ -120,48 +132,30 @@ impl TiClient {
             expected_ms: f64,
             error_ms: f64,
         }
-        let response = self
-            .http
-            .post(format!("{base}/queue/predict"))
-            .json(&serde_json::json!({}))
-            .send()
-            .await
-            .map_err(describe)?;
-        if !response.status().is_success() {
-            return Err(format!("/queue/predict answered {}", response.status()));
+        let url = format!("{base}/queue/predict");
+        let (status, body) = self.call(Method::POST, url, Some(b"{}".to_vec())).await?;
+        if !status.is_success() {
+            return Err(format!("/queue/predict answered {status}"));
         }
-        let p: Predicted = response.json().await.map_err(|e| e.to_string())?;
+        let p: Predicted = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
         Ok((p.expected_ms, p.error_ms))
     }
 
     /// `POST /queue/submit` with the scheduler's task id.
-    pub async fn submit(&self, base: &str, body: &serde_json::Value) -> Result<(), String> {
-        let response = self
-            .http
-            .post(format!("{base}/queue/submit"))
-            .json(body)
-            .send()
-            .await
-            .map_err(describe)?;
-        let status = response.status();
+    pub async fn submit(&self, base: &str, task: &Submit<'_>) -> Result<(), String> {
+        let body = serde_json::to_vec(task).map_err(|e| e.to_string())?;
+        let url = format!("{base}/queue/submit");
+        let (status, answer) = self.call(Method::POST, url, Some(body)).await?;
         if status.is_success() {
             return Ok(());
         }
-        let text = response.text().await.unwrap_or_default();
         Err(format!(
             "/queue/submit answered {status}: {}",
-            text.chars().take(200).collect::<String>()
+            String::from_utf8_lossy(&answer)
+                .chars()
+                .take(200)
+                .collect::<String>()
         ))
-    }
-}
-
-fn describe(err: reqwest::Error) -> String {
-    if err.is_timeout() {
-        "timed out".into()
-    } else if err.is_connect() {
-        "connection refused or unreachable".into()
-    } else {
-        err.to_string()
     }
 }
 

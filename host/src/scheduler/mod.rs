@@ -6,7 +6,9 @@
 //! ([`tasks`]); instances are polled, and the tasks an unreachable one held are routed again
 //! or failed with the reason, never dropped. Strategies are hot-swapped ([`strategies`]).
 
+mod http;
 pub mod instances;
+pub mod raw;
 pub mod replay;
 pub mod routes;
 pub mod simulator;
@@ -19,6 +21,7 @@ use crate::error::{Code, Error, Result};
 use crate::plugins::Plugins;
 use crate::store::{Store, now_ms};
 use instances::{TaskInstance, TiClient};
+use raw::RawJson;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock, Weak};
@@ -70,7 +73,7 @@ pub struct TaskView {
     /// Unix seconds.
     pub submit_time: f64,
     #[schema(value_type = Option<Object>)]
-    pub result: Option<serde_json::Value>,
+    pub result: Option<RawJson>,
     pub model_name: String,
     /// Why the task failed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -115,7 +118,7 @@ pub struct Completion {
     pub execution_time: f64,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    pub result: Option<serde_json::Value>,
+    pub result: Option<RawJson>,
     /// Set when the task failed on the instance.
     #[serde(default)]
     pub error: Option<String>,
@@ -330,8 +333,8 @@ impl Scheduler {
     pub async fn submit(
         &self,
         model_name: &str,
-        task_input: serde_json::Value,
-        metadata: serde_json::Value,
+        task_input: RawJson,
+        metadata: RawJson,
     ) -> Result<Submitted> {
         if model_name.trim().is_empty() {
             return Err(Error::invalid_field("model_name", "must not be empty"));
@@ -392,13 +395,13 @@ impl Scheduler {
                 .lock()
                 .expect("tasks lock")
                 .insert(record.task_id.clone(), record.clone());
-            let body = serde_json::json!({
-                "task_id": record.task_id,
-                "model_name": record.model_name,
-                "task_input": record.task_input,
-                "metadata": record.metadata,
-                "ti_uuid": ti_uuid,
-            });
+            let body = instances::Submit {
+                task_id: &record.task_id,
+                model_name: &record.model_name,
+                task_input: &record.task_input,
+                metadata: &record.metadata,
+                ti_uuid: &ti_uuid,
+            };
             match self.inner.client.submit(&url, &body).await {
                 Ok(()) => {
                     // Stored before the submit is answered. A crash before the commit leaves
@@ -448,7 +451,7 @@ impl Scheduler {
         let task = weft_runtime::Task {
             id: record.task_id.clone(),
             model: record.model_name.clone(),
-            metadata: record.metadata.to_string(),
+            metadata: record.metadata.get().to_string(),
         };
         let decision = self.inner.strategies.select(&task, candidates).await?;
         let mut decisions = self.inner.decisions.lock().expect("decisions lock");

@@ -7,6 +7,7 @@
 //! clients send none; others need a Bearer token, and an admin's for registering instances.
 //! The admin API lives under `/api/v1/scheduler`.
 
+use super::raw::{self, RawJson};
 use super::{Completion, DecisionStats, QueueItem, TaskView};
 use crate::api::extract::{Json, Query};
 use crate::auth::Caller;
@@ -19,8 +20,8 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use utoipa::{IntoParams, ToSchema};
@@ -219,11 +220,19 @@ async fn remove(
 #[derive(Debug, Deserialize, ToSchema)]
 struct SubmitRequest {
     model_name: String,
+    #[serde(deserialize_with = "raw::object")]
     #[schema(value_type = Object)]
-    task_input: serde_json::Map<String, Value>,
-    #[serde(default)]
+    task_input: RawJson,
+    #[serde(default = "RawJson::empty_object", deserialize_with = "raw::object")]
     #[schema(value_type = Object)]
-    metadata: serde_json::Map<String, Value>,
+    metadata: RawJson,
+}
+
+#[derive(Serialize)]
+struct SubmitAnswer {
+    status: &'static str,
+    task_id: String,
+    scheduled_ti: String,
 }
 
 /// Submit a task: the active strategy picks an instance serving the model.
@@ -233,20 +242,16 @@ struct SubmitRequest {
 async fn submit(
     State(state): State<AppState>,
     SpJson(body): SpJson<SubmitRequest>,
-) -> Result<axum::Json<Value>, SpError> {
+) -> Result<axum::Json<SubmitAnswer>, SpError> {
     let submitted = state
         .scheduler
-        .submit(
-            &body.model_name,
-            Value::Object(body.task_input),
-            Value::Object(body.metadata),
-        )
+        .submit(&body.model_name, body.task_input, body.metadata)
         .await?;
-    Ok(axum::Json(json!({
-        "status": "success",
-        "task_id": submitted.task_id,
-        "scheduled_ti": submitted.ti_uuid,
-    })))
+    Ok(axum::Json(SubmitAnswer {
+        status: "success",
+        task_id: submitted.task_id,
+        scheduled_ti: submitted.ti_uuid,
+    }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -2,12 +2,14 @@
 //! tasks in order with service times drawn from a distribution, and reports each completion
 //! to the scheduler. Tests and the benchmark use it as a real instance process would be used.
 
+use super::http::HttpClient;
+use super::raw::RawJson;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -107,7 +109,7 @@ pub struct SimConfig {
 
 struct Job {
     task_id: String,
-    task_input: Value,
+    task_input: RawJson,
     ti_uuid: Option<String>,
 }
 
@@ -117,10 +119,11 @@ struct Sim {
     /// Tasks queued or running.
     queued: AtomicU64,
     done: AtomicU64,
-    results: Mutex<HashMap<String, Value>>,
+    /// Each finished task's `GET /results/{task_id}` answer.
+    results: Mutex<HashMap<String, String>>,
     /// The id the scheduler gave this instance (from registering or from submits).
     ti_uuid: Mutex<Option<String>>,
-    http: reqwest::Client,
+    http: HttpClient,
 }
 
 /// Serves the simulator on `listener` until `shutdown` resolves.
@@ -137,7 +140,7 @@ pub async fn serve(
         done: AtomicU64::new(0),
         results: Mutex::default(),
         ti_uuid: Mutex::new(ti_uuid),
-        http: reqwest::Client::new(),
+        http: HttpClient::new(Duration::from_secs(30)),
         config,
     });
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
@@ -193,10 +196,33 @@ struct Submit {
     task_id: String,
     #[serde(default)]
     model_name: Option<String>,
-    #[serde(default)]
-    task_input: Value,
+    #[serde(default = "RawJson::empty_object")]
+    task_input: RawJson,
     #[serde(default)]
     ti_uuid: Option<String>,
+}
+
+/// What a task returns: its input, echoed.
+#[derive(Serialize)]
+struct Output<'a> {
+    model: &'a str,
+    output: &'a RawJson,
+}
+
+#[derive(Serialize)]
+struct Finished<'a> {
+    task_id: &'a str,
+    status: &'static str,
+    result: &'a Output<'a>,
+    execution_time: f64,
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    task_id: &'a str,
+    instance_id: &'a str,
+    execution_time: f64,
+    result: &'a Output<'a>,
 }
 
 async fn submit(State(sim): State<Arc<Sim>>, body: axum::body::Bytes) -> Response {
@@ -242,7 +268,7 @@ async fn predict(State(sim): State<Arc<Sim>>) -> Json<Value> {
 
 async fn result(State(sim): State<Arc<Sim>>, Path(task_id): Path<String>) -> Response {
     match sim.results.lock().expect("results lock").get(&task_id) {
-        Some(r) => Json(r.clone()).into_response(),
+        Some(r) => ([(header::CONTENT_TYPE, "application/json")], r.clone()).into_response(),
         None => (
             StatusCode::NOT_FOUND,
             Json(json!({"status": "error", "message": format!("no result for task '{task_id}'")})),
@@ -257,40 +283,64 @@ async fn work(sim: Arc<Sim>, rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<
             return;
         };
         let ms = sim.config.service.sample(&mut rand::rng());
-        tokio::time::sleep(Duration::from_secs_f64(ms / 1e3)).await;
-        let result = json!({"model": sim.config.model, "output": job.task_input});
-        sim.results.lock().expect("results lock").insert(
-            job.task_id.clone(),
-            json!({"task_id": job.task_id, "status": "completed", "result": result, "execution_time": ms}),
-        );
+        if ms > 0.0 {
+            tokio::time::sleep(Duration::from_secs_f64(ms / 1e3)).await;
+        }
+        let output = Output {
+            model: &sim.config.model,
+            output: &job.task_input,
+        };
+        let finished = Finished {
+            task_id: &job.task_id,
+            status: "completed",
+            result: &output,
+            execution_time: ms,
+        };
+        let answer = serde_json::to_string(&finished).unwrap_or_default();
+        sim.results
+            .lock()
+            .expect("results lock")
+            .insert(job.task_id.clone(), answer);
         sim.queued.fetch_sub(1, Ordering::Relaxed);
         sim.done.fetch_add(1, Ordering::Relaxed);
         let instance = job
             .ti_uuid
+            .clone()
             .or_else(|| sim.ti_uuid.lock().expect("id lock").clone());
-        if let (Some(scheduler), Some(instance)) = (&sim.config.scheduler, instance) {
-            notify(&sim, scheduler, &job.task_id, &instance, ms, result).await;
+        if let (Some(_), Some(instance)) = (&sim.config.scheduler, instance) {
+            let report = Report {
+                task_id: &job.task_id,
+                instance_id: &instance,
+                execution_time: ms,
+                result: &output,
+            };
+            let body = serde_json::to_vec(&report).unwrap_or_default();
+            // Reported on the side: the next task starts while the report is on its way.
+            tokio::spawn(notify(sim.clone(), job.task_id, body));
         }
     }
 }
 
 /// Reports a completion, retrying a few times while the scheduler cannot be reached.
-async fn notify(sim: &Sim, scheduler: &str, task_id: &str, instance: &str, ms: f64, result: Value) {
-    let body = json!({"task_id": task_id, "instance_id": instance, "execution_time": ms, "result": result});
+async fn notify(sim: Arc<Sim>, task_id: String, body: Vec<u8>) {
+    let Some(scheduler) = &sim.config.scheduler else {
+        return;
+    };
     let url = format!("{}/notify/task_complete", scheduler.trim_end_matches('/'));
     for attempt in 0..5u32 {
-        let mut request = sim.http.post(&url).json(&body);
-        if let Some(token) = &sim.config.token {
-            request = request.bearer_auth(token);
-        }
-        match request.send().await {
-            Ok(r) if r.status().is_success() => return,
-            Ok(r) => {
-                tracing::warn!(task = task_id, status = %r.status(), "the scheduler refused a completion");
+        let token = sim.config.token.as_deref();
+        match sim
+            .http
+            .call(Method::POST, &url, Some(body.clone()), token)
+            .await
+        {
+            Ok((status, _)) if status.is_success() => return,
+            Ok((status, _)) => {
+                tracing::warn!(task = %task_id, %status, "the scheduler refused a completion");
                 return;
             }
             Err(err) => {
-                tracing::warn!(task = task_id, %err, attempt, "cannot reach the scheduler");
+                tracing::warn!(task = %task_id, %err, attempt, "cannot reach the scheduler");
                 tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
             }
         }

@@ -4,8 +4,9 @@
 //! transaction (group commit): thousands of submits a second cost a few commits, and a task's
 //! changes reach the database in the order they were made.
 
+use super::raw::RawJson;
 use crate::error::{Error, Result};
-use crate::store::{Store, now_ms};
+use crate::store::{Backend, Store, now_ms};
 use serde::Serialize;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
@@ -55,9 +56,9 @@ pub struct TaskRecord {
     /// The instance it was routed to last.
     pub ti_uuid: Option<String>,
     pub status: TaskStatus,
-    pub task_input: serde_json::Value,
-    pub metadata: serde_json::Value,
-    pub result: Option<serde_json::Value>,
+    pub task_input: RawJson,
+    pub metadata: RawJson,
+    pub result: Option<RawJson>,
     /// Why it failed.
     pub error: Option<String>,
     /// Unix milliseconds.
@@ -70,13 +71,10 @@ pub struct TaskRecord {
 }
 
 impl TaskRecord {
-    pub fn new(
-        model_name: String,
-        task_input: serde_json::Value,
-        metadata: serde_json::Value,
-    ) -> Self {
+    /// A new task; its id is time-ordered, so stored tasks append to the table's index.
+    pub fn new(model_name: String, task_input: RawJson, metadata: RawJson) -> Self {
         Self {
-            task_id: uuid::Uuid::new_v4().to_string(),
+            task_id: crate::store::new_id(),
             model_name,
             ti_uuid: None,
             status: TaskStatus::Queued,
@@ -102,10 +100,10 @@ const COLUMNS: &str = "task_id, model_name, ti_uuid, status, task_input, metadat
                        submit_time, finished_at, execution_us, attempts";
 
 fn from_row(row: &AnyRow) -> Result<TaskRecord> {
-    let json = |column: &str| -> Result<Option<serde_json::Value>> {
+    let json = |column: &str| -> Result<Option<RawJson>> {
         let text: Option<String> = row.try_get(column)?;
         text.map(|t| {
-            serde_json::from_str(&t)
+            RawJson::from_text(t)
                 .map_err(|e| Error::internal(format!("stored task {column} is unreadable: {e}")))
         })
         .transpose()
@@ -115,8 +113,8 @@ fn from_row(row: &AnyRow) -> Result<TaskRecord> {
         model_name: row.try_get("model_name")?,
         ti_uuid: row.try_get("ti_uuid")?,
         status: TaskStatus::parse(&row.try_get::<String, _>("status")?)?,
-        task_input: json("task_input")?.unwrap_or_default(),
-        metadata: json("metadata")?.unwrap_or_default(),
+        task_input: json("task_input")?.unwrap_or_else(RawJson::empty_object),
+        metadata: json("metadata")?.unwrap_or_else(RawJson::empty_object),
         result: json("result")?,
         error: row.try_get("error")?,
         submit_time: row.try_get("submit_time")?,
@@ -169,6 +167,8 @@ pub struct Writer {
 
 /// Most records written in one transaction.
 const BATCH: usize = 512;
+/// Times the writer lets other tasks run before it commits what it has.
+const LINGER_YIELDS: usize = 2;
 
 impl Writer {
     /// Starts the writer task on `store`.
@@ -177,6 +177,20 @@ impl Writer {
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
             while rx.recv_many(&mut batch, BATCH).await > 0 {
+                // Let the tasks that are ready run first: under load they queue more
+                // changes, and one larger commit writes each changed page once.
+                for _ in 0..LINGER_YIELDS {
+                    if batch.len() >= BATCH {
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                    while batch.len() < BATCH {
+                        match rx.try_recv() {
+                            Ok(item) => batch.push(item),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 let result = save_all(&store, &batch).await;
                 if let Err(err) = &result {
                     tracing::error!(%err, tasks = batch.len(), "cannot store scheduler tasks");
@@ -212,6 +226,7 @@ impl Committed {
 
 /// Rows per statement: 12 parameters each stays far below SQLite's and PostgreSQL's limits.
 const ROWS_PER_STATEMENT: usize = 256;
+const PARAMS_PER_ROW: usize = 12;
 
 /// Stores a batch in one transaction, one multi-row upsert per [`ROWS_PER_STATEMENT`]: each
 /// statement is a round trip to the database (for SQLite, to its worker thread). A task changed
@@ -227,14 +242,11 @@ async fn save_all(store: &Store, batch: &[(TaskRecord, Ack)]) -> Result<()> {
         .filter(|(i, (t, _))| last.get(t.task_id.as_str()) == Some(i))
         .map(|(_, (t, _))| t)
         .collect();
+    let backend = store.backend();
     let mut tx = store.pool().begin().await?;
     for rows in latest.chunks(ROWS_PER_STATEMENT) {
         let values: Vec<String> = (0..rows.len())
-            .map(|r| {
-                let n = r * 12;
-                let params: Vec<String> = (1..=12).map(|c| format!("${}", n + c)).collect();
-                format!("({})", params.join(", "))
-            })
+            .map(|r| row_placeholders(backend, r * PARAMS_PER_ROW))
             .collect();
         let sql = format!(
             "INSERT INTO scheduler_tasks ({COLUMNS}) VALUES {} \
@@ -251,9 +263,9 @@ async fn save_all(store: &Store, batch: &[(TaskRecord, Ack)]) -> Result<()> {
                 .bind(&t.model_name)
                 .bind(&t.ti_uuid)
                 .bind(t.status.as_str())
-                .bind(t.task_input.to_string())
-                .bind(t.metadata.to_string())
-                .bind(t.result.as_ref().map(|r| r.to_string()))
+                .bind(t.task_input.get())
+                .bind(t.metadata.get())
+                .bind(t.result.as_ref().map(RawJson::get))
                 .bind(&t.error)
                 .bind(t.submit_time)
                 .bind(t.finished_at)
@@ -264,4 +276,16 @@ async fn save_all(store: &Store, batch: &[(TaskRecord, Ack)]) -> Result<()> {
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// One row's placeholders after `before` others. SQLite gets anonymous `?`: it looks a named
+/// `$n` up by scanning every name, which makes binding a many-row statement quadratic.
+fn row_placeholders(backend: Backend, before: usize) -> String {
+    let params: Vec<String> = (1..=PARAMS_PER_ROW)
+        .map(|c| match backend {
+            Backend::Sqlite => "?".to_string(),
+            Backend::Postgres => format!("${}", before + c),
+        })
+        .collect();
+    format!("({})", params.join(", "))
 }
