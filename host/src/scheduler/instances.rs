@@ -1,7 +1,7 @@
 //! Registered task instances (TIs) and the client that speaks the SwarmPilot TaskInstance
 //! protocol to them: `GET /info`, `POST /queue/submit`, `POST /queue/predict`.
 
-use super::http::HttpClient;
+use super::client::HttpClient;
 use super::raw::RawJson;
 use crate::error::Result;
 use crate::store::{Store, now_ms};

@@ -2,7 +2,7 @@
 //! tasks in order with service times drawn from a distribution, and reports each completion
 //! to the scheduler. Tests and the benchmark use it as a real instance process would be used.
 
-use super::http::HttpClient;
+use super::client::HttpClient;
 use super::raw::RawJson;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode, header};
