@@ -204,8 +204,7 @@ impl Instances {
     }
 
     fn cpu_ns(&self) -> u64 {
-        let pid = self.0.id();
-        tasks(pid).map(|tid| thread_cpu_ns(pid, tid)).sum()
+        process_cpu_ns(self.0.id(), None)
     }
 }
 
@@ -219,18 +218,18 @@ impl Drop for Instances {
 /// CPU time of every thread of this process but the main one (the load generator's): the
 /// scheduler's runtime, SQLite's worker threads, the strategy runtime's epoch thread.
 fn weft_cpu_ns() -> u64 {
-    let pid = std::process::id();
-    tasks(pid)
-        .filter(|&tid| tid != pid)
-        .map(|tid| thread_cpu_ns(pid, tid))
-        .sum()
+    process_cpu_ns(std::process::id(), Some(std::process::id()))
 }
 
-fn tasks(pid: u32) -> impl Iterator<Item = u32> {
+/// CPU time of every thread of `pid` but `except`.
+fn process_cpu_ns(pid: u32, except: Option<u32>) -> u64 {
     std::fs::read_dir(format!("/proc/{pid}/task"))
         .into_iter()
         .flatten()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&tid| Some(tid) != except)
+        .map(|tid| thread_cpu_ns(pid, tid))
+        .sum()
 }
 
 /// Nanoseconds thread `tid` of `pid` ran on a CPU (`schedstat`'s first field).

@@ -332,7 +332,10 @@ async fn swarmpilot_paths_route_complete_and_persist_tasks(backend: Backend) {
         stored.task_status,
         weft::scheduler::tasks::TaskStatus::Completed
     );
-    assert_eq!(stored.result.unwrap().to_value()["output"]["prompt"], "p3");
+    assert_eq!(
+        serde_json::from_str::<Value>(stored.result.unwrap().get()).unwrap()["output"]["prompt"],
+        "p3"
+    );
     let instances = reopened.scheduler.instances();
     assert_eq!(instances.len(), 1);
     assert_eq!(instances[0].ti_uuid, a_id);

@@ -32,6 +32,19 @@ use utoipa_swagger_ui::SwaggerUi;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The layers every request goes through: metrics, request ids, panic safety, the body
+/// limit (a macro: the stack's type cannot be named, and routers take it two ways).
+macro_rules! request_layers {
+    ($state:expr) => {
+        ServiceBuilder::new()
+            .layer(from_fn_with_state($state.metrics.clone(), metrics::track))
+            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(CatchPanicLayer::custom(error::panic_response))
+            .layer(DefaultBodyLimit::max($state.config.api.max_body_bytes))
+    };
+}
+
 /// The whole application: API, docs, metrics, and the scheduler's SwarmPilot paths unless
 /// they have a listener of their own.
 pub fn router(state: AppState) -> Router {
@@ -66,18 +79,11 @@ pub fn scheduler_router(state: AppState) -> Router {
 
 /// The layers of the SwarmPilot paths: a task costs a submit and a completion, thousands a
 /// second, so they skip the per-request span and the error rewriting (their answers are JSON
-/// already) and keep metrics, request ids, the body limit and panic safety.
+/// already).
 fn with_lean_layers(paths: Router<AppState>, state: &AppState) -> Router<AppState> {
     paths
         .method_not_allowed_fallback(error::method_not_allowed)
-        .route_layer(
-            ServiceBuilder::new()
-                .layer(from_fn_with_state(state.metrics.clone(), metrics::track))
-                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                .layer(CatchPanicLayer::custom(error::panic_response))
-                .layer(DefaultBodyLimit::max(state.config.api.max_body_bytes)),
-        )
+        .route_layer(request_layers!(state))
 }
 
 /// Serves `app` on `listener`, telling handlers each caller's address.
@@ -95,22 +101,18 @@ pub fn serve(
     )
 }
 
-/// The error fallbacks and the layers every request goes through.
+/// The error fallbacks, and the request layers plus a span per request and error answers
+/// rewritten as JSON.
 fn with_layers(app: Router<AppState>, state: AppState) -> Router {
-    let max_body = state.config.api.max_body_bytes;
     app.fallback(error::route_not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state.clone())
-        .layer(from_fn_with_state(state.metrics.clone(), metrics::track))
         .layer(
             ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(TraceLayer::new_for_http().make_span_with(request_span))
-                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                .layer(from_fn(error::ensure_json_errors))
-                .layer(CatchPanicLayer::custom(error::panic_response))
-                .layer(DefaultBodyLimit::max(max_body)),
+                .layer(from_fn(error::ensure_json_errors)),
         )
+        .layer(request_layers!(state))
 }
 
 /// The documented API: public routes plus the token-protected domain routes under `/api/v1`.

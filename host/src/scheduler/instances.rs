@@ -6,7 +6,7 @@ use super::raw::RawJson;
 use crate::error::Result;
 use crate::store::{Store, now_ms};
 use bytes::Bytes;
-use http::{Method, StatusCode};
+use http::Method;
 use serde::{Deserialize, Serialize};
 use sqlx::Row as _;
 use std::time::Duration;
@@ -106,21 +106,34 @@ impl TiClient {
         }
     }
 
-    async fn call(
+    /// One exchange with the instance at `base`; an answer other than 2xx is an error
+    /// naming `path`, the status and the start of the answer.
+    async fn exchange(
         &self,
         method: Method,
-        url: String,
+        base: &str,
+        path: &str,
         body: Option<Vec<u8>>,
-    ) -> Result<(StatusCode, Bytes), String> {
-        self.http.call(method, &url, body, None).await
+    ) -> Result<Bytes, String> {
+        let (status, answer) = self
+            .http
+            .call(method, &format!("{base}{path}"), body, None)
+            .await?;
+        if status.is_success() {
+            return Ok(answer);
+        }
+        Err(format!(
+            "{path} answered {status}: {}",
+            String::from_utf8_lossy(&answer)
+                .chars()
+                .take(200)
+                .collect::<String>()
+        ))
     }
 
     /// `GET /info`.
     pub async fn info(&self, base: &str) -> Result<InstanceInfo, String> {
-        let (status, body) = self.call(Method::GET, format!("{base}/info"), None).await?;
-        if !status.is_success() {
-            return Err(format!("/info answered {status}"));
-        }
+        let body = self.exchange(Method::GET, base, "/info", None).await?;
         serde_json::from_slice(&body)
             .map_err(|e| format!("/info is not the TaskInstance shape: {e}"))
     }
@@ -132,11 +145,9 @@ impl TiClient {
             expected_ms: f64,
             error_ms: f64,
         }
-        let url = format!("{base}/queue/predict");
-        let (status, body) = self.call(Method::POST, url, Some(b"{}".to_vec())).await?;
-        if !status.is_success() {
-            return Err(format!("/queue/predict answered {status}"));
-        }
+        let body = self
+            .exchange(Method::POST, base, "/queue/predict", Some(b"{}".to_vec()))
+            .await?;
         let p: Predicted = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
         Ok((p.expected_ms, p.error_ms))
     }
@@ -144,18 +155,9 @@ impl TiClient {
     /// `POST /queue/submit` with the scheduler's task id.
     pub async fn submit(&self, base: &str, task: &Submit<'_>) -> Result<(), String> {
         let body = serde_json::to_vec(task).map_err(|e| e.to_string())?;
-        let url = format!("{base}/queue/submit");
-        let (status, answer) = self.call(Method::POST, url, Some(body)).await?;
-        if status.is_success() {
-            return Ok(());
-        }
-        Err(format!(
-            "/queue/submit answered {status}: {}",
-            String::from_utf8_lossy(&answer)
-                .chars()
-                .take(200)
-                .collect::<String>()
-        ))
+        self.exchange(Method::POST, base, "/queue/submit", Some(body))
+            .await
+            .map(drop)
     }
 }
 

@@ -5,7 +5,7 @@
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 /// Valid JSON text, cheap to clone.
 #[derive(Debug, Clone)]
@@ -17,9 +17,11 @@ impl RawJson {
         RawValue::from_string(text).map(|raw| Self(Arc::from(raw)))
     }
 
-    /// `{}`.
+    /// `{}` (one shared copy).
     pub fn empty_object() -> Self {
-        Self::from_text("{}".to_string()).expect("{} is JSON")
+        static EMPTY: LazyLock<RawJson> =
+            LazyLock::new(|| RawJson::from_text("{}".to_string()).expect("{} is JSON"));
+        EMPTY.clone()
     }
 
     /// The JSON text (no surrounding whitespace).
@@ -29,11 +31,6 @@ impl RawJson {
 
     pub fn is_object(&self) -> bool {
         self.get().starts_with('{')
-    }
-
-    /// A tree of the value, for callers that read into it.
-    pub fn to_value(&self) -> serde_json::Value {
-        serde_json::from_str(self.get()).unwrap_or_default()
     }
 }
 
