@@ -1,15 +1,19 @@
 //! Prometheus metrics: requests by route and status, and a latency histogram.
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::extract::MatchedPath;
+use axum::http::Request;
+use axum::http::Response;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
+use tower::{Layer, Service};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -66,30 +70,101 @@ impl Metrics {
     }
 }
 
-/// Middleware: counts and times each request by its route template (never the raw path).
-pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
-    let method = request.method().as_str().to_string();
-    let start = Instant::now();
-    let response = next.run(request).await;
-    metrics
-        .latency
-        .get_or_create(&RouteLabels {
-            method: method.clone(),
-            route: route.clone(),
-        })
-        .observe(start.elapsed().as_secs_f64());
-    metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            method,
+/// Middleware: counts and times each request by its route template (never the raw path). A
+/// tower layer rather than a `from_fn` one: it runs on every request, and a `from_fn` layer
+/// clones the inner service and boxes a future on each.
+#[derive(Clone)]
+pub struct TrackLayer(Arc<Metrics>);
+
+impl TrackLayer {
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self(metrics)
+    }
+}
+
+impl<S> Layer<S> for TrackLayer {
+    type Service = Track<S>;
+
+    fn layer(&self, inner: S) -> Track<S> {
+        Track {
+            inner,
+            metrics: self.0.clone(),
+        }
+    }
+}
+
+/// The service [`TrackLayer`] wraps around `S`.
+#[derive(Clone)]
+pub struct Track<S> {
+    inner: S,
+    metrics: Arc<Metrics>,
+}
+
+impl<S, B, RB> Service<Request<B>> for Track<S>
+where
+    S: Service<Request<B>, Response = Response<RB>>,
+{
+    type Response = Response<RB>;
+    type Error = S::Error;
+    type Future = Tracked<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let route = request
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or("unmatched", |p| p.as_str())
+            .to_string();
+        let labels = RouteLabels {
+            method: request.method().as_str().to_string(),
             route,
-            status: response.status().as_u16(),
-        })
-        .inc();
-    response
+        };
+        Tracked {
+            inner: self.inner.call(request),
+            metrics: self.metrics.clone(),
+            labels: Some(labels),
+            start: Instant::now(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request being answered; counted when the answer is ready.
+    pub struct Tracked<F> {
+        #[pin]
+        inner: F,
+        metrics: Arc<Metrics>,
+        labels: Option<RouteLabels>,
+        start: Instant,
+    }
+}
+
+impl<F, RB, E> Future for Tracked<F>
+where
+    F: Future<Output = Result<Response<RB>, E>>,
+{
+    type Output = Result<Response<RB>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = std::task::ready!(this.inner.poll(cx));
+        if let (Ok(response), Some(labels)) = (&result, this.labels.take()) {
+            this.metrics
+                .latency
+                .get_or_create(&labels)
+                .observe(this.start.elapsed().as_secs_f64());
+            this.metrics
+                .requests
+                .get_or_create(&RequestLabels {
+                    method: labels.method,
+                    route: labels.route,
+                    status: response.status().as_u16(),
+                })
+                .inc();
+        }
+        Poll::Ready(result)
+    }
 }

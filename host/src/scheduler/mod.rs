@@ -6,6 +6,7 @@
 //! ([`tasks`]); instances are polled, and the tasks an unreachable one held are routed again
 //! or failed with the reason, never dropped. Strategies are hot-swapped ([`strategies`]).
 
+mod access;
 mod client;
 pub mod instances;
 pub mod raw;

@@ -15,15 +15,13 @@ use crate::error::{Error, Result};
 use crate::scheduler::instances::TaskInstance;
 use crate::scheduler::strategies::{ActiveView, InEffect};
 use crate::state::AppState;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::net::SocketAddr;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -36,10 +34,7 @@ pub fn swarmpilot_router(state: AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(queue_info))
         .routes(routes!(task_query))
         .routes(routes!(task_complete))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state,
-            trusted_or_token,
-        ));
+        .route_layer(super::access::TrustedOrTokenLayer::new(state));
     OpenApiRouter::new().routes(routes!(health)).merge(guarded)
 }
 
@@ -109,39 +104,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for SpQuery<T> {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, SpError> {
         let Query(value) = Query::<T>::from_request_parts(parts, state).await?;
         Ok(Self(value))
-    }
-}
-
-/// Lets trusted networks through; asks everyone else for a token (an admin's to register).
-async fn trusted_or_token(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    let trusted = peer.is_some_and(|ip| {
-        state
-            .config
-            .scheduler
-            .trusted_networks
-            .iter()
-            .any(|n| n.contains(&ip))
-    });
-    if trusted {
-        return next.run(request).await;
-    }
-    let admin_only = request.uri().path().starts_with("/ti/");
-    let allowed = match crate::api::auth::authenticate(&state, &mut request).await {
-        Ok(caller) if admin_only => caller.require_admin(),
-        Ok(_) => Ok(()),
-        Err(err) => Err(err),
-    };
-    match allowed {
-        Ok(()) => next.run(request).await,
-        Err(err) => SpError(err).into_response(),
     }
 }
 

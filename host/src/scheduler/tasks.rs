@@ -228,9 +228,10 @@ impl Committed {
 const ROWS_PER_STATEMENT: usize = 256;
 const PARAMS_PER_ROW: usize = 12;
 
-/// Stores a batch in one transaction, one multi-row upsert per [`ROWS_PER_STATEMENT`]: each
-/// statement is a round trip to the database (for SQLite, to its worker thread). A task changed
-/// twice in the batch is written once, as it is last.
+/// Stores a batch atomically, one multi-row upsert per [`ROWS_PER_STATEMENT`]: each statement
+/// is a round trip to the database (for SQLite, to its worker thread), so a batch that fits one
+/// statement is written without BEGIN and COMMIT around it (a statement is atomic by itself). A
+/// task changed twice in the batch is written once, as it is last.
 async fn save_all(store: &Store, batch: &[(TaskRecord, Ack)]) -> Result<()> {
     let mut last = std::collections::HashMap::with_capacity(batch.len());
     for (i, (t, _)) in batch.iter().enumerate() {
@@ -243,39 +244,57 @@ async fn save_all(store: &Store, batch: &[(TaskRecord, Ack)]) -> Result<()> {
         .map(|(_, (t, _))| t)
         .collect();
     let backend = store.backend();
+    if latest.len() <= ROWS_PER_STATEMENT {
+        let sql = upsert_sql(backend, latest.len());
+        upsert(&sql, &latest).execute(store.pool()).await?;
+        return Ok(());
+    }
     let mut tx = store.pool().begin().await?;
     for rows in latest.chunks(ROWS_PER_STATEMENT) {
-        let values: Vec<String> = (0..rows.len())
-            .map(|r| row_placeholders(backend, r * PARAMS_PER_ROW))
-            .collect();
-        let sql = format!(
-            "INSERT INTO scheduler_tasks ({COLUMNS}) VALUES {} \
-             ON CONFLICT (task_id) DO UPDATE SET ti_uuid = excluded.ti_uuid, \
-             status = excluded.status, result = excluded.result, error = excluded.error, \
-             finished_at = excluded.finished_at, execution_us = excluded.execution_us, \
-             attempts = excluded.attempts",
-            values.join(", ")
-        );
-        let mut query = sqlx::query(&sql);
-        for t in rows {
-            query = query
-                .bind(&t.task_id)
-                .bind(&t.model_name)
-                .bind(&t.ti_uuid)
-                .bind(t.status.as_str())
-                .bind(t.task_input.get())
-                .bind(t.metadata.get())
-                .bind(t.result.as_ref().map(RawJson::get))
-                .bind(&t.error)
-                .bind(t.submit_time)
-                .bind(t.finished_at)
-                .bind(t.execution_ms.map(|ms| (ms * 1e3).round() as i64))
-                .bind(t.attempts);
-        }
-        query.execute(&mut *tx).await?;
+        let sql = upsert_sql(backend, rows.len());
+        upsert(&sql, rows).execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// The upsert of `rows` tasks.
+fn upsert_sql(backend: Backend, rows: usize) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|r| row_placeholders(backend, r * PARAMS_PER_ROW))
+        .collect();
+    format!(
+        "INSERT INTO scheduler_tasks ({COLUMNS}) VALUES {} \
+         ON CONFLICT (task_id) DO UPDATE SET ti_uuid = excluded.ti_uuid, \
+         status = excluded.status, result = excluded.result, error = excluded.error, \
+         finished_at = excluded.finished_at, execution_us = excluded.execution_us, \
+         attempts = excluded.attempts",
+        values.join(", ")
+    )
+}
+
+/// `sql` (from [`upsert_sql`]) with every row's values bound.
+fn upsert<'q>(
+    sql: &'q str,
+    rows: &[&'q TaskRecord],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    let mut query = sqlx::query(sql);
+    for t in rows {
+        query = query
+            .bind(&t.task_id)
+            .bind(&t.model_name)
+            .bind(&t.ti_uuid)
+            .bind(t.status.as_str())
+            .bind(t.task_input.get())
+            .bind(t.metadata.get())
+            .bind(t.result.as_ref().map(RawJson::get))
+            .bind(&t.error)
+            .bind(t.submit_time)
+            .bind(t.finished_at)
+            .bind(t.execution_ms.map(|ms| (ms * 1e3).round() as i64))
+            .bind(t.attempts);
+    }
+    query
 }
 
 /// One row's placeholders after `before` others. SQLite gets anonymous `?`: it looks a named

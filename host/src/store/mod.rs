@@ -46,6 +46,9 @@ impl Store {
             // SQLite allows one writer at a time; a small pool avoids busy waits between writers.
             .max_connections(if backend == Backend::Sqlite { 4 } else { 16 })
             .acquire_timeout(Duration::from_secs(10))
+            // A pinged connection costs a round trip per query; an embedded SQLite connection
+            // cannot go stale the way a server's can.
+            .test_before_acquire(backend == Backend::Postgres)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
