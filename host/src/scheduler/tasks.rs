@@ -258,19 +258,33 @@ async fn save_all(store: &Store, batch: &[(TaskRecord, Ack)]) -> Result<()> {
     Ok(())
 }
 
-/// The upsert of `rows` tasks.
+/// The upsert of `rows` tasks. SQLite gets anonymous `?` placeholders: it looks a named `$n` up
+/// by scanning every name, which makes binding a many-row statement quadratic.
 fn upsert_sql(backend: Backend, rows: usize) -> String {
-    let values: Vec<String> = (0..rows)
-        .map(|r| row_placeholders(backend, r * PARAMS_PER_ROW))
-        .collect();
-    format!(
-        "INSERT INTO scheduler_tasks ({COLUMNS}) VALUES {} \
-         ON CONFLICT (task_id) DO UPDATE SET ti_uuid = excluded.ti_uuid, \
+    use std::fmt::Write as _;
+    let mut sql = format!("INSERT INTO scheduler_tasks ({COLUMNS}) VALUES ");
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 1..=PARAMS_PER_ROW {
+            if c > 1 {
+                sql.push_str(", ");
+            }
+            match backend {
+                Backend::Sqlite => sql.push('?'),
+                Backend::Postgres => {
+                    let _ = write!(sql, "${}", r * PARAMS_PER_ROW + c);
+                }
+            }
+        }
+        sql.push(')');
+    }
+    sql.push_str(
+        " ON CONFLICT (task_id) DO UPDATE SET ti_uuid = excluded.ti_uuid, \
          status = excluded.status, result = excluded.result, error = excluded.error, \
          finished_at = excluded.finished_at, execution_us = excluded.execution_us, \
          attempts = excluded.attempts",
-        values.join(", ")
-    )
+    );
+    sql
 }
 
 /// `sql` (from [`upsert_sql`]) with every row's values bound.
@@ -297,14 +311,21 @@ fn upsert<'q>(
     query
 }
 
-/// One row's placeholders after `before` others. SQLite gets anonymous `?`: it looks a named
-/// `$n` up by scanning every name, which makes binding a many-row statement quadratic.
-fn row_placeholders(backend: Backend, before: usize) -> String {
-    let params: Vec<String> = (1..=PARAMS_PER_ROW)
-        .map(|c| match backend {
-            Backend::Sqlite => "?".to_string(),
-            Backend::Postgres => format!("${}", before + c),
-        })
-        .collect();
-    format!("({})", params.join(", "))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upserts_number_postgres_placeholders_across_rows_and_leave_sqlite_anonymous() {
+        let pg = upsert_sql(Backend::Postgres, 2);
+        assert!(
+            pg.contains("VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12), ($13, "),
+            "{pg}"
+        );
+        assert!(pg.contains("$24) ON CONFLICT (task_id)"), "{pg}");
+        assert!(!pg.contains("$25"), "{pg}");
+        let sqlite = upsert_sql(Backend::Sqlite, 3);
+        assert_eq!(sqlite.matches('?').count(), 3 * PARAMS_PER_ROW, "{sqlite}");
+        assert!(!sqlite.contains('$'), "{sqlite}");
+    }
 }
