@@ -154,7 +154,10 @@ impl TiClient {
 
     /// `POST /queue/submit` with the scheduler's task id.
     pub async fn submit(&self, base: &str, task: &Submit<'_>) -> Result<(), String> {
-        let body = serde_json::to_vec(task).map_err(|e| e.to_string())?;
+        // Sized up front: grown from empty, the body would be copied several times.
+        let mut body =
+            Vec::with_capacity(160 + task.task_input.get().len() + task.metadata.get().len());
+        serde_json::to_writer(&mut body, task).map_err(|e| e.to_string())?;
         self.exchange(Method::POST, base, "/queue/submit", Some(body))
             .await
             .map(drop)
