@@ -1,8 +1,7 @@
 //! Prometheus metrics: requests by route and status, and a latency histogram.
 
 use axum::extract::MatchedPath;
-use axum::http::Request;
-use axum::http::Response;
+use axum::http::{Request, Response};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
