@@ -38,7 +38,7 @@ impl HttpClient {
         &self,
         method: Method,
         url: &str,
-        json_body: Option<Vec<u8>>,
+        json_body: Option<Bytes>,
         bearer: Option<&str>,
     ) -> Result<(StatusCode, Bytes), String> {
         let mut request = http::Request::builder().method(method).uri(url);
@@ -49,7 +49,7 @@ impl HttpClient {
             request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
         }
         let request = request
-            .body(Full::new(Bytes::from(json_body.unwrap_or_default())))
+            .body(Full::new(json_body.unwrap_or_default()))
             .map_err(|e| format!("bad request to {url}: {e}"))?;
         let exchange = async {
             let response = self.http.request(request).await.map_err(describe)?;

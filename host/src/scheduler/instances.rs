@@ -113,7 +113,7 @@ impl TiClient {
         method: Method,
         base: &str,
         path: &str,
-        body: Option<Vec<u8>>,
+        body: Option<Bytes>,
     ) -> Result<Bytes, String> {
         let (status, answer) = self
             .http
@@ -146,7 +146,12 @@ impl TiClient {
             error_ms: f64,
         }
         let body = self
-            .exchange(Method::POST, base, "/queue/predict", Some(b"{}".to_vec()))
+            .exchange(
+                Method::POST,
+                base,
+                "/queue/predict",
+                Some(Bytes::from_static(b"{}")),
+            )
             .await?;
         let p: Predicted = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
         Ok((p.expected_ms, p.error_ms))
@@ -158,7 +163,7 @@ impl TiClient {
         let mut body =
             Vec::with_capacity(160 + task.task_input.get().len() + task.metadata.get().len());
         serde_json::to_writer(&mut body, task).map_err(|e| e.to_string())?;
-        self.exchange(Method::POST, base, "/queue/submit", Some(body))
+        self.exchange(Method::POST, base, "/queue/submit", Some(body.into()))
             .await
             .map(drop)
     }

@@ -314,7 +314,7 @@ async fn work(sim: Arc<Sim>, rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<
                 execution_time: ms,
                 result: &output,
             };
-            let body = serde_json::to_vec(&report).unwrap_or_default();
+            let body = serde_json::to_vec(&report).unwrap_or_default().into();
             // Reported on the side: the next task starts while the report is on its way.
             tokio::spawn(notify(sim.clone(), job.task_id, body));
         }
@@ -322,7 +322,7 @@ async fn work(sim: Arc<Sim>, rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<
 }
 
 /// Reports a completion, retrying a few times while the scheduler cannot be reached.
-async fn notify(sim: Arc<Sim>, task_id: String, body: Vec<u8>) {
+async fn notify(sim: Arc<Sim>, task_id: String, body: bytes::Bytes) {
     let Some(scheduler) = &sim.config.scheduler else {
         return;
     };
