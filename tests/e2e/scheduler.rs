@@ -341,6 +341,70 @@ async fn swarmpilot_paths_route_complete_and_persist_tasks(backend: Backend) {
     assert_eq!(instances[0].ti_uuid, a_id);
 }
 
+/// The simulator's own TaskInstance paths: `/info`, `/queue/predict`, `/queue/submit` and
+/// `/results/{task_id}`, which keeps only the newest results it is told to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_speaks_the_task_instance_protocol() {
+    let server = scheduler(Backend::Sqlite).await;
+    let ti = TaskInstance::start_with(
+        "llm",
+        0,
+        "const:1ms",
+        &server.url(""),
+        true,
+        &["--keep-results", "2"],
+    );
+    let at = |path: &str| format!("http://127.0.0.1:{}{path}", ti.port);
+    let http = reqwest::Client::new();
+    let (status, info) = send(http.get(at("/info"))).await;
+    assert_eq!(status, StatusCode::OK, "{info}");
+    assert_eq!(info["model_name"], "llm", "{info}");
+    assert_eq!(info["queue_length"], 0, "{info}");
+    assert_eq!(info["ti_uuid"], ti.ti_uuid.as_deref().unwrap(), "{info}");
+    let (status, predicted) = send(http.post(at("/queue/predict")).json(&json!({}))).await;
+    assert_eq!(status, StatusCode::OK, "{predicted}");
+    assert_eq!(
+        (&predicted["expected_ms"], &predicted["queue_size"]),
+        (&json!(1.0), &json!(0)),
+        "{predicted}"
+    );
+    let (status, refused) = send(
+        http.post(at("/queue/submit"))
+            .json(&json!({"task_id": "t", "model_name": "other"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(refused["status"], "error", "{refused}");
+
+    // One worker runs tasks in the order they came, so the first result is the oldest.
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let answer = submit(&server, "llm", json!({"prompt": format!("p{i}")})).await;
+        ids.push(answer["task_id"].as_str().unwrap().to_string());
+    }
+    wait_finished(&server, &ids).await;
+    for (i, id) in ids.iter().enumerate().skip(1) {
+        let (status, result) = send(http.get(at(&format!("/results/{id}")))).await;
+        assert_eq!(status, StatusCode::OK, "{result}");
+        assert_eq!(result["task_id"], id.as_str(), "{result}");
+        assert_eq!(result["status"], "completed", "{result}");
+        assert_eq!(
+            result["result"]["output"]["prompt"],
+            format!("p{i}"),
+            "{result}"
+        );
+    }
+    let (status, gone) = send(http.get(at(&format!("/results/{}", ids[0])))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{gone}");
+    assert!(
+        gone["message"]
+            .as_str()
+            .unwrap()
+            .contains("last 2 finished"),
+        "{gone}"
+    );
+}
+
 /// Outside the trusted networks a token is needed, and an admin's to register instances.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn untrusted_callers_need_tokens() {

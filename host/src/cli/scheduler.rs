@@ -270,6 +270,9 @@ pub struct TaskInstanceArgs {
     /// Token for a scheduler that does not trust this instance's network.
     #[arg(long, env = "WEFT_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Results kept for GET /results/{task_id}, per instance: the newest; older ones answer 404.
+    #[arg(long, default_value_t = 100_000)]
+    keep_results: usize,
 }
 
 impl TaskInstanceArgs {
@@ -297,11 +300,13 @@ impl TaskInstanceArgs {
                 workers: self.workers,
                 scheduler: self.scheduler.clone(),
                 token: self.token.clone(),
+                keep_results: self.keep_results,
             };
+            let id = simulator::InstanceId::default();
             servers.push(tokio::spawn(simulator::serve(
                 listener,
                 config,
-                None,
+                id.clone(),
                 crate::server::shutdown_signal(),
             )));
             println!(
@@ -310,9 +315,11 @@ impl TaskInstanceArgs {
             );
             if self.register {
                 let scheduler = self.scheduler.as_deref().expect("clap requires it");
-                let id = simulator::register(scheduler, self.token.as_deref(), addr, &self.model)
-                    .await?;
-                println!("registered as {id}");
+                let registered =
+                    simulator::register(scheduler, self.token.as_deref(), addr, &self.model)
+                        .await?;
+                id.set(&registered);
+                println!("registered as {registered}");
             }
         }
         for server in servers {

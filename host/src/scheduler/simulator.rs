@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -105,6 +105,8 @@ pub struct SimConfig {
     pub scheduler: Option<String>,
     /// Bearer token for the scheduler, when this instance is not on a trusted network.
     pub token: Option<String>,
+    /// Finished tasks whose results `GET /results/{task_id}` still answers (the newest).
+    pub keep_results: usize,
 }
 
 struct Job {
@@ -119,18 +121,34 @@ struct Sim {
     /// Tasks queued or running.
     queued: AtomicU64,
     done: AtomicU64,
-    /// Each finished task's `GET /results/{task_id}` answer.
-    results: Mutex<HashMap<String, String>>,
-    /// The id the scheduler gave this instance (from registering or from submits).
-    ti_uuid: Mutex<Option<String>>,
+    results: Mutex<Results>,
+    ti_uuid: InstanceId,
     http: HttpClient,
+}
+
+/// The id the scheduler gave an instance, from registering or from its submits; shown on
+/// `/info` and used to report completions. Clones share it.
+#[derive(Clone, Default)]
+pub struct InstanceId(Arc<Mutex<Option<String>>>);
+
+impl InstanceId {
+    pub fn get(&self) -> Option<String> {
+        self.0.lock().expect("id lock").clone()
+    }
+
+    pub fn set(&self, id: &str) {
+        let mut current = self.0.lock().expect("id lock");
+        if current.as_deref() != Some(id) {
+            *current = Some(id.to_string());
+        }
+    }
 }
 
 /// Serves the simulator on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
     config: SimConfig,
-    ti_uuid: Option<String>,
+    ti_uuid: InstanceId,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (jobs, rx) = mpsc::unbounded_channel();
@@ -138,8 +156,8 @@ pub async fn serve(
         jobs,
         queued: AtomicU64::new(0),
         done: AtomicU64::new(0),
-        results: Mutex::default(),
-        ti_uuid: Mutex::new(ti_uuid),
+        results: Mutex::new(Results::new(config.keep_results)),
+        ti_uuid,
         http: HttpClient::new(Duration::from_secs(30)),
         config,
     });
@@ -187,7 +205,7 @@ async fn info(State(sim): State<Arc<Sim>>) -> Json<Value> {
         "queue_length": queued,
         "completed": sim.done.load(Ordering::Relaxed),
         "status": if queued > 0 { "running" } else { "idle" },
-        "ti_uuid": *sim.ti_uuid.lock().expect("id lock"),
+        "ti_uuid": sim.ti_uuid.get(),
     }))
 }
 
@@ -245,6 +263,9 @@ async fn submit(State(sim): State<Arc<Sim>>, body: axum::body::Bytes) -> Respons
         )
             .into_response();
     }
+    if let Some(id) = &job.ti_uuid {
+        sim.ti_uuid.set(id);
+    }
     let queue_size = sim.queued.fetch_add(1, Ordering::Relaxed) + 1;
     let task_id = job.task_id.clone();
     let _ = sim.jobs.send(Job {
@@ -267,13 +288,58 @@ async fn predict(State(sim): State<Arc<Sim>>) -> Json<Value> {
 }
 
 async fn result(State(sim): State<Arc<Sim>>, Path(task_id): Path<String>) -> Response {
-    match sim.results.lock().expect("results lock").get(&task_id) {
-        Some(r) => ([(header::CONTENT_TYPE, "application/json")], r.clone()).into_response(),
+    let results = sim.results.lock().expect("results lock");
+    match results.get(&task_id) {
+        Some(r) => ([(header::CONTENT_TYPE, "application/json")], r.to_string()).into_response(),
         None => (
             StatusCode::NOT_FOUND,
-            Json(json!({"status": "error", "message": format!("no result for task '{task_id}'")})),
+            Json(json!({
+                "status": "error",
+                "message": format!(
+                    "no result for task '{task_id}' (results of the last {} finished tasks are kept)",
+                    results.capacity
+                ),
+            })),
         )
             .into_response(),
+    }
+}
+
+/// Each finished task's `GET /results/{task_id}` answer, the newest `capacity` of them: an
+/// instance that runs for days must not grow without bound.
+struct Results {
+    answers: HashMap<String, String>,
+    /// Task ids, oldest first.
+    order: VecDeque<String>,
+    capacity: usize,
+}
+
+impl Results {
+    fn new(capacity: usize) -> Self {
+        Self {
+            answers: HashMap::new(),
+            order: VecDeque::new(),
+            capacity,
+        }
+    }
+
+    fn get(&self, task_id: &str) -> Option<&str> {
+        self.answers.get(task_id).map(String::as_str)
+    }
+
+    /// Keeps `answer`, forgetting the oldest result past capacity.
+    fn insert(&mut self, task_id: String, answer: String) {
+        if self.capacity == 0 {
+            return;
+        }
+        if self.answers.insert(task_id.clone(), answer).is_none() {
+            self.order.push_back(task_id);
+        }
+        while self.order.len() > self.capacity {
+            if let Some(oldest) = self.order.pop_front() {
+                self.answers.remove(&oldest);
+            }
+        }
     }
 }
 
@@ -303,10 +369,7 @@ async fn work(sim: Arc<Sim>, rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<
             .insert(job.task_id.clone(), answer);
         sim.queued.fetch_sub(1, Ordering::Relaxed);
         sim.done.fetch_add(1, Ordering::Relaxed);
-        let instance = job
-            .ti_uuid
-            .clone()
-            .or_else(|| sim.ti_uuid.lock().expect("id lock").clone());
+        let instance = job.ti_uuid.clone().or_else(|| sim.ti_uuid.get());
         if let (Some(_), Some(instance)) = (&sim.config.scheduler, instance) {
             let report = Report {
                 task_id: &job.task_id,
@@ -362,6 +425,22 @@ mod tests {
         assert!("uniform:90ms,10ms".parse::<ServiceTime>().is_err());
         assert!("gamma:1ms".parse::<ServiceTime>().is_err());
         assert!("exp:fast".parse::<ServiceTime>().is_err());
+    }
+
+    #[test]
+    fn results_keep_the_newest_and_forget_the_oldest() {
+        let mut results = Results::new(2);
+        results.insert("a".into(), "1".into());
+        results.insert("b".into(), "2".into());
+        results.insert("a".into(), "1 again".into());
+        assert_eq!(results.get("a"), Some("1 again"));
+        results.insert("c".into(), "3".into());
+        assert_eq!(results.get("a"), None, "the oldest is forgotten");
+        assert_eq!((results.get("b"), results.get("c")), (Some("2"), Some("3")));
+        assert_eq!(results.answers.len(), results.order.len());
+        let mut none = Results::new(0);
+        none.insert("a".into(), "1".into());
+        assert_eq!(none.get("a"), None);
     }
 
     #[test]

@@ -22,6 +22,18 @@ impl TaskInstance {
         scheduler: &str,
         register: bool,
     ) -> Self {
+        Self::start_with(model, port, service_time, scheduler, register, &[])
+    }
+
+    /// [`TaskInstance::start`] with more `weft task-instance` arguments.
+    pub fn start_with(
+        model: &str,
+        port: u16,
+        service_time: &str,
+        scheduler: &str,
+        register: bool,
+        extra: &[&str],
+    ) -> Self {
         let mut command = super::weft();
         command
             .args([
@@ -37,6 +49,7 @@ impl TaskInstance {
                 "--scheduler",
                 scheduler,
             ])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         if register {
