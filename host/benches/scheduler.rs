@@ -4,15 +4,16 @@
 //! on a runtime of its own in this process, starts 8 simulated task instances as one
 //! `weft task-instance --instances 8` process (instant service time, every completion
 //! reported back), and for each built-in strategy submits tasks through `POST /queue/submit`
-//! from 64 keep-alive HTTP/1.1 connections driven by one thread (like `wrk -t1 -c64`). It
-//! prints:
+//! from 64 keep-alive HTTP/1.1 connections driven by one thread (like `wrk -t1 -c64`), in
+//! three rounds. It prints, from the round with the median scheduler CPU per task:
 //! - submits per second (each answered after its task is stored and accepted by its instance);
 //! - the strategy's decision latency p50 / p99 (the `select` call, measured by the scheduler
 //!   from when the warm instance is free: calls to one strategy instance take turns);
 //! - the submit round trip p50 / p99 seen by the clients (queueing under load included);
 //! - CPU time per task of the scheduler (every thread of Weft's: HTTP, strategy, SQLite), of
 //!   the instances and of the load generator, and from the scheduler's share the submits per
-//!   second it would sustain on 2 cores of its own.
+//!   second it would sustain on 2 cores of its own (for the median and the best round: on a
+//!   shared machine other work only adds to a round's CPU time).
 //!
 //! Targets: decision p99 under 1 ms, over 10,000 submits/s on 2 cores. The scheduler, the
 //! instances and the clients share this machine's cores, so the first figure is a lower bound.
@@ -31,7 +32,9 @@ use std::time::Instant;
 const INSTANCES: usize = 8;
 const CLIENTS: usize = 64;
 const WARMUP: usize = 5_000;
-const SUBMITS: usize = 40_000;
+const ROUNDS: usize = 3;
+/// Submits per round.
+const SUBMITS: usize = 20_000;
 const STRATEGIES: [&str; 4] = [
     "round-robin",
     "shortest-expected-wait",
@@ -65,16 +68,19 @@ async fn bench(local: &common::Local, instances: &Instances) -> anyhow::Result<(
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
         "scheduler benchmark: {INSTANCES} simulated instances (one process), {CLIENTS} keep-alive \
-         clients on one thread, {SUBMITS} submits per strategy; all on this machine's {cores} cores"
+         clients on one thread, {ROUNDS} rounds of {SUBMITS} submits per strategy; all on this \
+         machine's {cores} cores. Each row is the round with the median scheduler CPU per task; \
+         the last column is the best round's (other processes on a shared machine only add to \
+         a round's CPU time, never take from it)."
     );
     println!(
-        "{:<24} {:>9}  {:>20}  {:>18}  {:>32}  {:>12}",
+        "{:<24} {:>9}  {:>20}  {:>18}  {:>32}  {:>22}",
         "strategy",
         "submits/s",
         "decision p50/p99 us",
         "submit p50/p99 ms",
         "CPU us/task: sched / TIs / load",
-        "sched 2 cores"
+        "sched 2 cores med/best"
     );
     for strategy in STRATEGIES {
         let activated = http
@@ -85,6 +91,47 @@ async fn bench(local: &common::Local, instances: &Instances) -> anyhow::Result<(
             .await?;
         anyhow::ensure!(activated.status().is_success(), "activate {strategy}");
         submit_all(addr, WARMUP).await?;
+        let mut rounds = Vec::with_capacity(ROUNDS);
+        for _ in 0..ROUNDS {
+            rounds.push(Round::run(addr, state, instances).await?);
+        }
+        rounds.sort_by(|a, b| a.weft.total_cmp(&b.weft));
+        let (median, best) = (&rounds[ROUNDS / 2], &rounds[0]);
+        println!(
+            "{strategy:<24} {:>9.0}  {:>9.1} / {:>8.1}  {:>8.2} / {:>7.2}  {:>14.0} / {:>6.0} / {:>6.0}  {:>12.0} / {:>7.0}",
+            median.rate,
+            median.decision_us.0,
+            median.decision_us.1,
+            median.round_trip_ms.0,
+            median.round_trip_ms.1,
+            median.weft,
+            median.tis,
+            median.load,
+            2e6 / median.weft,
+            2e6 / best.weft,
+        );
+    }
+    Ok(())
+}
+
+/// The figures of one round of [`SUBMITS`] submits.
+struct Round {
+    /// Submits per second.
+    rate: f64,
+    decision_us: (f64, f64),
+    round_trip_ms: (f64, f64),
+    /// CPU time per task (us) of the scheduler, the instances and the load generator.
+    weft: f64,
+    tis: f64,
+    load: f64,
+}
+
+impl Round {
+    async fn run(
+        addr: std::net::SocketAddr,
+        state: &weft::state::AppState,
+        instances: &Instances,
+    ) -> anyhow::Result<Self> {
         state.scheduler.reset_stats();
         let (weft_before, instances_before) = (weft_cpu_ns(), instances.cpu_ns());
         let load_before = thread_cpu_ns(std::process::id(), std::process::id());
@@ -92,24 +139,19 @@ async fn bench(local: &common::Local, instances: &Instances) -> anyhow::Result<(
         let round_trips = submit_all(addr, SUBMITS).await?;
         let seconds = started.elapsed().as_secs_f64();
         let per_task = |ns: u64| ns as f64 / 1e3 / SUBMITS as f64;
-        let weft = per_task(weft_cpu_ns() - weft_before);
-        let tis = per_task(instances.cpu_ns() - instances_before);
-        let load = per_task(thread_cpu_ns(std::process::id(), std::process::id()) - load_before);
         let stats = state.scheduler.stats();
-        println!(
-            "{strategy:<24} {:>9.0}  {:>9.1} / {:>8.1}  {:>8.2} / {:>7.2}  {:>14.0} / {:>6.0} / {:>6.0}  {:>12.0}",
-            SUBMITS as f64 / seconds,
-            stats.p50_us,
-            stats.p99_us,
-            percentile(&round_trips, 0.5),
-            percentile(&round_trips, 0.99),
-            weft,
-            tis,
-            load,
-            2e6 / weft,
-        );
+        Ok(Self {
+            rate: SUBMITS as f64 / seconds,
+            decision_us: (stats.p50_us, stats.p99_us),
+            round_trip_ms: (
+                percentile(&round_trips, 0.5),
+                percentile(&round_trips, 0.99),
+            ),
+            weft: per_task(weft_cpu_ns() - weft_before),
+            tis: per_task(instances.cpu_ns() - instances_before),
+            load: per_task(thread_cpu_ns(std::process::id(), std::process::id()) - load_before),
+        })
     }
-    Ok(())
 }
 
 /// `n` submits over [`CLIENTS`] connections; every answer must be a success.
