@@ -12,7 +12,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
-use tower::{Layer, Service};
+use tower::Service;
+use tower::layer::LayerFn;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -72,27 +73,14 @@ impl Metrics {
 /// Middleware: counts and times each request by its route template (never the raw path). A
 /// tower layer rather than a `from_fn` one: it runs on every request, and a `from_fn` layer
 /// clones the inner service and boxes a future on each.
-#[derive(Clone)]
-pub struct TrackLayer(Arc<Metrics>);
-
-impl TrackLayer {
-    pub fn new(metrics: Arc<Metrics>) -> Self {
-        Self(metrics)
-    }
+pub fn track<S>(metrics: Arc<Metrics>) -> LayerFn<impl Fn(S) -> Track<S> + Clone> {
+    tower::layer::layer_fn(move |inner| Track {
+        inner,
+        metrics: metrics.clone(),
+    })
 }
 
-impl<S> Layer<S> for TrackLayer {
-    type Service = Track<S>;
-
-    fn layer(&self, inner: S) -> Track<S> {
-        Track {
-            inner,
-            metrics: self.0.clone(),
-        }
-    }
-}
-
-/// The service [`TrackLayer`] wraps around `S`.
+/// The service [`track`] wraps around `S`.
 #[derive(Clone)]
 pub struct Track<S> {
     inner: S,

@@ -37,7 +37,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 macro_rules! request_layers {
     ($state:expr) => {
         ServiceBuilder::new()
-            .layer(metrics::TrackLayer::new($state.metrics.clone()))
+            .layer(metrics::track($state.metrics.clone()))
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
             .layer(CatchPanicLayer::custom(error::panic_response))

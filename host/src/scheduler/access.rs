@@ -14,30 +14,18 @@ use futures::future::{BoxFuture, Either};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::task::{Context, Poll};
-use tower::{Layer, Service};
+use tower::Service;
+use tower::layer::LayerFn;
 
 /// Lets trusted networks through; asks everyone else for a token.
-#[derive(Clone)]
-pub struct TrustedOrTokenLayer(AppState);
-
-impl TrustedOrTokenLayer {
-    pub fn new(state: AppState) -> Self {
-        Self(state)
-    }
+pub fn trusted_or_token<S>(state: AppState) -> LayerFn<impl Fn(S) -> TrustedOrToken<S> + Clone> {
+    tower::layer::layer_fn(move |inner| TrustedOrToken {
+        inner,
+        state: state.clone(),
+    })
 }
 
-impl<S> Layer<S> for TrustedOrTokenLayer {
-    type Service = TrustedOrToken<S>;
-
-    fn layer(&self, inner: S) -> TrustedOrToken<S> {
-        TrustedOrToken {
-            inner,
-            state: self.0.clone(),
-        }
-    }
-}
-
-/// The service [`TrustedOrTokenLayer`] wraps around `S`.
+/// The service [`trusted_or_token`] wraps around `S`.
 #[derive(Clone)]
 pub struct TrustedOrToken<S> {
     inner: S,

@@ -34,7 +34,7 @@ pub fn swarmpilot_router(state: AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(queue_info))
         .routes(routes!(task_query))
         .routes(routes!(task_complete))
-        .route_layer(super::access::TrustedOrTokenLayer::new(state));
+        .route_layer(super::access::trusted_or_token(state));
     OpenApiRouter::new().routes(routes!(health)).merge(guarded)
 }
 
