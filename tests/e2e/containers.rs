@@ -719,6 +719,7 @@ async fn reconcile_after_sigkill() {
                     crate::support::fixtures::shared_cache_dir(),
                 )
                 .env("WEFT_CONTAINERS__ORPHAN_GRACE_SECS", "0")
+                .env("WEFT_CONTAINERS__ALLOWED_IMAGES", r#"["weft-test/*"]"#)
                 .args(["serve"])
                 .args(common),
         )

@@ -144,12 +144,14 @@ fn host_service() -> u16 {
 }
 
 /// What a container on the engine's default bridge (no Weft network, no Weft firewall) gets
-/// from `url`, where `{gateway}` is its bridge's gateway.
-fn from_default_bridge(url: &str) -> String {
-    let script = format!(
-        "gw=$(ip route | awk '/^default/ {{print $3}}'); wget -T 5 -qO- \"{}\"",
-        url.replace("{gateway}", "$gw")
-    );
+/// for an HTTP request to `host:port`, where the host `gateway` is its bridge's gateway.
+fn from_default_bridge(host: &str, port: u16) -> String {
+    let host = if host == "gateway" {
+        "$(ip route | awk '/^default/ {print $3}')"
+    } else {
+        host
+    };
+    let script = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 {host} {port}");
     let (_, out, err) = docker::docker(&[
         "run",
         "--rm",
@@ -270,13 +272,12 @@ async fn users_reach_neither_each_other_nor_the_host_nor_metadata() {
     let metadata = FakeMetadata::start();
     let host_port = host_service();
     // Without Weft's networks and firewall, a container reaches both.
-    let url = format!("http://{METADATA}/latest/meta-data/");
     assert!(
-        from_default_bridge(&url).contains("metadata-secret"),
+        from_default_bridge(METADATA, 80).contains("metadata-secret"),
         "the fake metadata service answers containers on the default bridge"
     );
     assert!(
-        from_default_bridge(&format!("http://{{gateway}}:{host_port}/")).contains("host-secret"),
+        from_default_bridge("gateway", host_port).contains("host-secret"),
         "the host service answers containers on the default bridge"
     );
 
