@@ -167,6 +167,69 @@ pub struct ContainersConfig {
     pub orphan_grace_secs: u64,
     /// Each user's share; admins are held to it too.
     pub per_user: UserLimits,
+    /// Images users may run through `POST /containers`, as patterns where `*` matches any run
+    /// of characters (`/` and `:` included): `["weft-test/*", "python:3.12*"]`. The workspace
+    /// images are always allowed; any other image is refused (10301).
+    pub allowed_images: Vec<String>,
+    /// Images allowed to run as the user their image names when that user is root; every other
+    /// image whose user is root runs as `65534:65534` (nobody).
+    pub root_images: Vec<String>,
+    /// Open files per process (the `nofile` ulimit, soft and hard).
+    pub nofile: u64,
+    /// Largest writable layer a container may fill (`"20Gi"`; `"0"` for no limit): the engine
+    /// enforces it where its storage driver can (overlay2 on xfs with pquota), elsewhere a
+    /// watcher stops a container over it.
+    pub disk_limit: String,
+    /// Largest single file a process may write (the `fsize` ulimit); by default `disk_limit`.
+    pub max_file_size: Option<String>,
+    /// Seconds between the disk watcher's rounds (when the engine cannot enforce the limit).
+    pub disk_check_interval_secs: u64,
+    pub network: NetworkConfig,
+    pub firewall: FirewallConfig,
+}
+
+/// The per-user bridge networks containers join.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// Where each user network's subnet is drawn from.
+    pub subnet_pool: ipnet::Ipv4Net,
+    /// The prefix length of each user network (27: 30 containers per user).
+    pub subnet_prefix: u8,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            subnet_pool: "10.213.0.0/16".parse().expect("valid network"),
+            subnet_prefix: 27,
+        }
+    }
+}
+
+/// The host firewall (iptables) between containers and the host.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FirewallConfig {
+    /// Whether Weft installs its chains at start (needs root and iptables on the engine's
+    /// host).
+    pub enabled: bool,
+    /// TCP ports of the host containers may reach (e.g. Weft's public API port); every other
+    /// connection from a container to the host is refused.
+    pub host_ports: Vec<u16>,
+    /// Networks containers may never reach (link-local, which holds cloud metadata services,
+    /// by default).
+    pub deny: Vec<ipnet::IpNet>,
+}
+
+impl Default for FirewallConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            host_ports: Vec::new(),
+            deny: vec!["169.254.0.0/16".parse().expect("valid network")],
+        }
+    }
 }
 
 /// What one user's containers may hold at once.
@@ -199,6 +262,14 @@ impl Default for ContainersConfig {
             reconcile_interval_secs: 30,
             orphan_grace_secs: 300,
             per_user: UserLimits::default(),
+            allowed_images: Vec::new(),
+            root_images: Vec::new(),
+            nofile: 4096,
+            disk_limit: "20Gi".into(),
+            max_file_size: None,
+            disk_check_interval_secs: 30,
+            network: NetworkConfig::default(),
+            firewall: FirewallConfig::default(),
         }
     }
 }

@@ -12,6 +12,7 @@ mod auth;
 mod capabilities;
 mod cli;
 mod containers;
+mod isolation;
 mod notebooks;
 mod plugins;
 mod projects;

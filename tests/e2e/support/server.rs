@@ -37,6 +37,8 @@ impl TestServer {
         // Compiled components are shared by every test server: compile once, load from disk.
         config.plugins.cache_dir = Some(super::fixtures::shared_cache_dir());
         config.plugins.max_instances = 32;
+        // The images tests/images/build.sh makes, as an admin would allow them.
+        config.containers.allowed_images = vec!["weft-test/*".into()];
         customize(&mut config);
         let state = AppState::open(config.clone()).await.expect("open state");
         let (_, admin) = state.auth.bootstrap("admin").await.expect("bootstrap");
