@@ -90,9 +90,19 @@ pub struct SchedulerConfig {
     /// A separate address for the scheduler's SwarmPilot paths; by default they are served at
     /// the root of the main listener.
     pub listen: Option<SocketAddr>,
-    /// Networks whose clients may use the SwarmPilot paths without a token (SwarmPilot clients
-    /// and task instances send none); everyone else needs `Authorization: Bearer`.
+    /// Networks whose clients may use the SwarmPilot paths without a token, as an admin would
+    /// (SwarmPilot clients send none); empty by default: everyone else needs a token. List only
+    /// networks where every host is yours: not a reverse proxy's address.
     pub trusted_networks: Vec<ipnet::IpNet>,
+    /// A header the SwarmPilot paths also read a token from (the bare token, or
+    /// `Bearer <token>`), for clients that can add one header but not `Authorization`.
+    #[serde(deserialize_with = "header_name")]
+    pub token_header: String,
+    /// Whether a completion sent from the registered address of the instance a task was sent
+    /// to is accepted without a credential (SwarmPilot's instances send none). Turn off when
+    /// anything else can connect from the instances' addresses, e.g. a reverse proxy on their
+    /// host: instances then send their secret (from the registration) or an admin's token.
+    pub completions_by_address: bool,
     /// Strategy in effect until an admin activates another (`name` or `name@version`).
     pub default_strategy: String,
     /// How often every task instance is asked for `/info`, in milliseconds.
@@ -117,10 +127,9 @@ impl Default for SchedulerConfig {
     fn default() -> Self {
         Self {
             listen: None,
-            trusted_networks: vec![
-                "127.0.0.0/8".parse().expect("valid network"),
-                "::1/128".parse().expect("valid network"),
-            ],
+            trusted_networks: Vec::new(),
+            token_header: "x-weft-token".into(),
+            completions_by_address: true,
             default_strategy: "shortest-expected-wait".into(),
             health_interval_ms: 2_000,
             unhealthy_after: 2,
@@ -475,6 +484,14 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// Whether `/metrics` can be read without a token (for a scraper on a trusted network).
     pub public_metrics: bool,
+    /// Failed sign-ins (a presented token that does not authenticate) one client address may
+    /// make within `sign_in_window_secs`; then it is answered 429 with `Retry-After` until the
+    /// oldest failure leaves the window. 0 turns the limit off. Behind a reverse proxy every
+    /// client has the proxy's address.
+    pub sign_in_max_failures: u32,
+    pub sign_in_window_secs: u64,
+    /// Client addresses whose failures are remembered at once (memory stays bounded).
+    pub sign_in_tracked_addresses: usize,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
@@ -508,6 +525,9 @@ impl Default for ApiConfig {
         Self {
             max_body_bytes: 2 * 1024 * 1024,
             public_metrics: false,
+            sign_in_max_failures: 10,
+            sign_in_window_secs: 60,
+            sign_in_tracked_addresses: 10_000,
         }
     }
 }
@@ -550,6 +570,14 @@ fn scheduler_listen<S: serde::Serializer>(
     let mut map = serializer.serialize_map(Some(1))?;
     map.serialize_entry("listen", addr)?;
     map.end()
+}
+
+/// A valid HTTP header name, lower-cased.
+fn header_name<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let name = String::deserialize(deserializer)?;
+    http::HeaderName::from_bytes(name.as_bytes())
+        .map(|h| h.as_str().to_string())
+        .map_err(|_| serde::de::Error::custom(format!("'{name}' is not an HTTP header name")))
 }
 
 impl Config {

@@ -81,7 +81,7 @@ impl AppState {
             scheduler,
             workflows,
             plugins,
-            auth: Auth::new(store.clone()),
+            auth: Auth::new(store.clone(), &config.api),
             metrics: Metrics::new(),
             config: Arc::new(config),
             store,

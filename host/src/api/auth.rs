@@ -3,7 +3,7 @@
 use crate::auth::Caller;
 use crate::error::{Code, Error};
 use crate::state::AppState;
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::middleware::Next;
@@ -22,10 +22,28 @@ pub async fn require_token(
 /// Authenticates the request's Bearer token and stores its [`Caller`] for handlers.
 pub(crate) async fn authenticate(state: &AppState, request: &mut Request) -> Result<Caller, Error> {
     let token = bearer_token(request.headers())?.to_string();
-    let caller = state.auth.authenticate(&token).await?;
+    sign_in(state, &token, request).await
+}
+
+/// Signs in with `token`, presented by `request`'s client, and stores the [`Caller`] for
+/// handlers.
+pub(crate) async fn sign_in(
+    state: &AppState,
+    token: &str,
+    request: &mut Request,
+) -> Result<Caller, Error> {
+    let caller = state.auth.sign_in(token, peer(request)).await?;
     tracing::Span::current().record("user", caller.name.as_str());
     request.extensions_mut().insert(caller.clone());
     Ok(caller)
+}
+
+/// The client's address (IPv4-mapped IPv6 addresses as IPv4), when the listener tells it.
+pub fn peer<B>(request: &axum::http::Request<B>) -> Option<std::net::IpAddr> {
+    request
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_canonical())
 }
 
 pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Result<&str, Error> {

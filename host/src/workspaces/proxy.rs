@@ -92,13 +92,25 @@ fn is_upgrade(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
-async fn credential_caller(state: &AppState, headers: &HeaderMap) -> Option<crate::auth::Caller> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")?;
-    state.auth.authenticate(bearer.trim()).await.ok()
+/// The owner's API token, if the request carries one; signing in through the auth service
+/// counts a bad one against the client's address, and an address over its limit is refused.
+async fn credential_caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<std::net::IpAddr>,
+) -> Result<Option<crate::auth::Caller>> {
+    let Some(bearer) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return Ok(None);
+    };
+    match state.auth.sign_in(bearer.trim(), peer).await {
+        Ok(caller) => Ok(Some(caller)),
+        Err(err) if err.code == crate::error::Code::SignInRateLimited => Err(err),
+        Err(_) => Ok(None),
+    }
 }
 
 async fn proxy(
@@ -117,7 +129,8 @@ async fn forward(state: &AppState, session_id: &str, mut request: Request) -> Re
     let token = query_token(request.uri());
     let jar = cookie(request.headers());
     let caller = if token.is_none() && jar.is_none() {
-        credential_caller(state, request.headers()).await
+        let peer = crate::api::auth::peer(&request);
+        credential_caller(state, request.headers(), peer).await?
     } else {
         None
     };
@@ -128,6 +141,8 @@ async fn forward(state: &AppState, session_id: &str, mut request: Request) -> Re
         _ => Credential::None,
     };
     let (upstream, new_cookie) = state.sessions.authorize(session_id, credential).await?;
+    // The link and cookie stand for the owner: they stop working while the owner is disabled.
+    state.auth.require_enabled(&upstream.owner_id).await?;
     let set_cookie = new_cookie.map(|secret| {
         HeaderValue::from_str(&format!(
             "{COOKIE}={secret}; Path=/s/{session_id}/; HttpOnly; SameSite=Lax"
