@@ -18,4 +18,5 @@ mod projects;
 mod scheduler;
 mod sessions;
 mod system;
+mod user_limits;
 mod workflows;
