@@ -71,6 +71,11 @@ pub struct WorkflowsConfig {
     pub max_total_nodes: usize,
     /// Nodes one workflow may have.
     pub max_nodes: usize,
+    /// Unfinished (queued or running) runs one user may have; more are refused (40203).
+    pub max_runs_per_user: usize,
+    /// Nodes of one user's runs and direct runs that may run at once; further nodes of their
+    /// runs wait, further direct runs are refused (60207).
+    pub max_running_nodes_per_user: usize,
 }
 
 impl Default for WorkflowsConfig {
@@ -79,6 +84,8 @@ impl Default for WorkflowsConfig {
             max_parallel_nodes: 8,
             max_total_nodes: 128,
             max_nodes: 10_000,
+            max_runs_per_user: 16,
+            max_running_nodes_per_user: 32,
         }
     }
 }
@@ -462,6 +469,9 @@ pub struct NotebooksConfig {
     pub interrupt_grace_secs: u64,
     /// How long a new kernel has to answer before the execution fails.
     pub kernel_start_timeout_secs: u64,
+    /// Executions one user may have running or waiting at once, over all notebooks; more are
+    /// refused (20301).
+    pub max_pending_per_user: usize,
 }
 
 impl Default for NotebooksConfig {
@@ -472,6 +482,7 @@ impl Default for NotebooksConfig {
             max_execution_timeout_secs: 24 * 60 * 60,
             interrupt_grace_secs: 10,
             kernel_start_timeout_secs: 60,
+            max_pending_per_user: 16,
         }
     }
 }

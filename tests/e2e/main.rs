@@ -19,4 +19,5 @@ mod projects;
 mod scheduler;
 mod sessions;
 mod system;
+mod user_limits;
 mod workflows;

@@ -1,6 +1,6 @@
 //! Bearer-token authentication for every non-public route.
 
-use crate::auth::Caller;
+use crate::auth::{Admin, Caller};
 use crate::error::{Code, Error};
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
@@ -75,5 +75,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             .get::<Caller>()
             .cloned()
             .ok_or_else(|| Error::new(Code::Unauthenticated, "authentication required"))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Admin {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        caller.require_admin()?;
+        Ok(Admin(caller))
     }
 }

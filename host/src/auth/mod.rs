@@ -96,6 +96,11 @@ impl Caller {
     }
 }
 
+/// A caller known to be an admin. As an extractor it refuses anyone else before the handler
+/// runs, and so before the request body is read: a non-admin's upload is refused unread.
+#[derive(Debug, Clone)]
+pub struct Admin(pub Caller);
+
 /// Token metadata; the secret itself is never stored.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TokenInfo {

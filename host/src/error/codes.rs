@@ -55,11 +55,13 @@ pub enum Code {
     NotebookExists,
     NotebookCellNotFound,
     NotebookInvalid,
+    NotebookQueueFull,
     // 40: workflows.
     RunFinished,
     WorkflowBusy,
     WorkflowInvalid,
     WorkflowRunInputs,
+    WorkflowRunLimit,
     // 50: scheduler.
     SchedulerNoInstance,
     SchedulerInstanceUnreachable,
@@ -83,6 +85,7 @@ pub enum Code {
     PluginWrongWorld,
     PluginInvalid,
     PluginBadInputs,
+    PluginUserBusy,
 }
 
 /// The kind digit of a code: it decides the HTTP status family.
@@ -141,10 +144,12 @@ impl Code {
         Code::NotebookExists,
         Code::NotebookCellNotFound,
         Code::NotebookInvalid,
+        Code::NotebookQueueFull,
         Code::RunFinished,
         Code::WorkflowBusy,
         Code::WorkflowInvalid,
         Code::WorkflowRunInputs,
+        Code::WorkflowRunLimit,
         Code::SchedulerNoInstance,
         Code::SchedulerInstanceUnreachable,
         Code::SchedulerTaskNotFound,
@@ -166,6 +171,7 @@ impl Code {
         Code::PluginWrongWorld,
         Code::PluginInvalid,
         Code::PluginBadInputs,
+        Code::PluginUserBusy,
     ];
 
     /// The five-digit code and the HTTP status it is answered with.
@@ -214,10 +220,12 @@ impl Code {
             Code::NotebookExists => (20202, 409),
             Code::NotebookCellNotFound => (20203, 404),
             Code::NotebookInvalid => (20401, 422),
+            Code::NotebookQueueFull => (20301, 403),
             Code::RunFinished => (40201, 409),
             Code::WorkflowBusy => (40202, 409),
             Code::WorkflowInvalid => (40401, 422),
             Code::WorkflowRunInputs => (40402, 422),
+            Code::WorkflowRunLimit => (40203, 429),
             Code::SchedulerNoInstance => (50101, 503),
             Code::SchedulerInstanceUnreachable => (50102, 502),
             Code::SchedulerTaskNotFound => (50201, 404),
@@ -239,6 +247,7 @@ impl Code {
             Code::PluginWrongWorld => (60403, 422),
             Code::PluginInvalid => (60404, 422),
             Code::PluginBadInputs => (60405, 422),
+            Code::PluginUserBusy => (60207, 429),
         }
     }
 

@@ -220,6 +220,49 @@ struct Inner {
     http: reqwest::Client,
     events: broadcast::Sender<NotebookEvent>,
     live: Mutex<HashMap<String, Arc<Live>>>,
+    /// Executions running or waiting, per user (`[notebooks] max_pending_per_user`).
+    pending: Mutex<HashMap<String, usize>>,
+}
+
+/// One of a user's pending executions; its place is given back when it is dropped.
+struct Pending {
+    inner: Arc<Inner>,
+    user_id: String,
+}
+
+impl Pending {
+    /// A place for one more execution of `user_id`, unless they have all they may.
+    fn take(inner: &Arc<Inner>, user_id: &str) -> Result<Self> {
+        let limit = inner.config.max_pending_per_user;
+        let mut pending = inner.pending.lock().expect("pending poisoned");
+        let count = pending.entry(user_id.to_string()).or_default();
+        if *count >= limit {
+            return Err(Error::new(
+                Code::NotebookQueueFull,
+                format!("you already have {count} notebook executions running or waiting, the most one user may"),
+            )
+            .details(serde_json::json!({ "limit": limit, "pending": *count }))
+            .hint("wait for your executions to end (GET /api/v1/notebooks/{id}/status shows the \
+                   queue); an admin sets the limit with [notebooks] max_pending_per_user"));
+        }
+        *count += 1;
+        Ok(Self {
+            inner: inner.clone(),
+            user_id: user_id.to_string(),
+        })
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let mut pending = self.inner.pending.lock().expect("pending poisoned");
+        if let Some(count) = pending.get_mut(&self.user_id) {
+            *count -= 1;
+            if *count == 0 {
+                pending.remove(&self.user_id);
+            }
+        }
+    }
 }
 
 fn not_found(id: &str) -> Error {
@@ -257,6 +300,7 @@ impl Notebooks {
                     .map_err(|e| Error::internal(format!("HTTP client: {e}")))?,
                 events: broadcast::channel(4096).0,
                 live: Mutex::new(HashMap::new()),
+                pending: Mutex::new(HashMap::new()),
             }),
         };
         let hook = this.clone();
@@ -675,7 +719,8 @@ impl Notebooks {
     }
 
     /// Runs code in the notebook's kernel after the executions queued before it, and answers
-    /// with its outputs once it ended. It goes on if the caller leaves.
+    /// with its outputs once it ended. It goes on if the caller leaves. Refused while the
+    /// caller has `[notebooks] max_pending_per_user` executions running or waiting.
     pub async fn execute(
         &self,
         caller: &Caller,
@@ -702,17 +747,22 @@ impl Notebooks {
                         "{s} is not within 0 and {} seconds",
                         config.max_execution_timeout_secs
                     ),
-                ));
+                )
+                .hint("ask for less; an admin sets the most with [notebooks] max_execution_timeout_secs"));
             }
         };
         let limits = Limits {
             timeout,
             interrupt_grace: Duration::from_secs(config.interrupt_grace_secs),
         };
+        let pending = Pending::take(&self.inner, &caller.user_id)?;
         let (this, user) = (self.clone(), caller.user_id.clone());
-        tokio::spawn(async move { this.run(record, user, request, limits).await })
-            .await
-            .map_err(|e| Error::internal(format!("the execution failed: {e}")))?
+        tokio::spawn(async move {
+            let _pending = pending;
+            this.run(record, user, request, limits).await
+        })
+        .await
+        .map_err(|e| Error::internal(format!("the execution failed: {e}")))?
     }
 
     async fn run(
