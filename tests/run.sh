@@ -97,6 +97,18 @@ setup_python() {
     export WEFT_TEST_PYTHON="$venv/bin/python"
 }
 
+# Headless Chromium (Debian's) and playwright-core (npm, pinned by tests/browser's lock file)
+# for the tests whose victim is a browser.
+setup_browser() {
+    if [ ! -x /usr/bin/chromium ]; then
+        apt_install chromium
+    fi
+    if [ ! -d tests/browser/node_modules/playwright-core ]; then
+        log "installing playwright-core (npm ci in tests/browser)"
+        (cd tests/browser && npm ci --no-audit --no-fund >/dev/null)
+    fi
+}
+
 # The workspace images (minutes: debootstrap, PyPI, npm), built in the background while the
 # lints run; the tests wait for them.
 WORKSPACE_IMAGES_LOG=/tmp/weft-test-workspace-images.log
@@ -121,6 +133,7 @@ setup_postgres
 setup_docker
 start_workspace_images
 setup_python
+setup_browser
 
 log "cargo fmt --check"
 cargo fmt --all --check

@@ -274,8 +274,11 @@ async fn bench() -> anyhow::Result<()> {
     let mut routes = vec![
         (
             "weft proxy",
-            local.base.clone(),
-            vec![("authorization", format!("Bearer {}", local.token))],
+            format!("http://{}", local.sessions),
+            vec![
+                ("authorization", format!("Bearer {}", local.token)),
+                ("host", format!("{id}.localhost:{}", local.sessions.port())),
+            ],
         ),
         (
             "direct",
@@ -294,8 +297,8 @@ async fn bench() -> anyhow::Result<()> {
     }
     for (label, base, headers) in &routes {
         let headers: Vec<(&str, String)> = headers.iter().map(|(k, v)| (*k, v.clone())).collect();
-        let small = request_rate(&format!("{base}/s/{id}/api/status"), &headers).await?;
-        let big = download_rate(&format!("{base}/s/{id}/files/big.bin"), &headers).await?;
+        let small = request_rate(&format!("{base}/api/status"), &headers).await?;
+        let big = download_rate(&format!("{base}/files/big.bin"), &headers).await?;
         println!(
             "{label:<12} GET api/status {small:>8.0} req/s   64 MiB download {big:>7.0} MiB/s"
         );

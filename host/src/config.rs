@@ -332,6 +332,15 @@ pub struct WorkspacesConfig {
     pub memory: String,
     pub jupyter: SessionKindConfig,
     pub code_server: SessionKindConfig,
+    /// Where sessions are served, each on an origin of its own: `{session}` is the session's
+    /// id (one DNS label), `{port}` the port of `sessions_listen`. Behind a TLS reverse proxy,
+    /// e.g. `https://{session}.ws.example.com` with a wildcard DNS name and certificate.
+    pub sessions_url: String,
+    /// Address the session proxy listens on, apart from the API.
+    pub sessions_listen: SocketAddr,
+    /// The key session secrets are derived from [default: <data_dir>/keys/sessions.key];
+    /// created on first start. Weft hosts sharing a database must share it.
+    pub secret_key_file: Option<PathBuf>,
 }
 
 /// Where project files are stored.
@@ -376,8 +385,8 @@ impl QuotaPeriod {
     }
 }
 
-/// How one kind of session is run. In `command`, `{base_url}` is the session's path
-/// (`/s/<id>/`).
+/// How one kind of session is run, at the root of its session's origin. In `command`,
+/// `{origin}` is that origin (`http://<id>.localhost:8081`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionKindConfig {
@@ -385,10 +394,8 @@ pub struct SessionKindConfig {
     /// The port the server listens on inside the container.
     pub port: u16,
     pub command: Vec<String>,
-    /// Answers 200 once the server is up (below the base URL when it keeps the prefix).
+    /// Answers 200 once the server is up.
     pub ready_path: String,
-    /// Whether the proxy removes `/s/<id>` before forwarding (for servers without a base URL).
-    pub strip_prefix: bool,
 }
 
 impl Default for WorkspacesConfig {
@@ -426,14 +433,12 @@ impl Default for WorkspacesConfig {
                     "--ip=0.0.0.0",
                     "--port=8888",
                     "--no-browser",
-                    "--ServerApp.base_url={base_url}",
                     "--ServerApp.root_dir=/workspace",
-                    "--ServerApp.allow_origin=*",
+                    "--ServerApp.allow_origin={origin}",
                 ]
                 .map(String::from)
                 .to_vec(),
                 ready_path: "api/status".into(),
-                strip_prefix: false,
             },
             code_server: SessionKindConfig {
                 image: "weft/code-server:1".into(),
@@ -441,7 +446,7 @@ impl Default for WorkspacesConfig {
                 command: [
                     "/opt/code-server/bin/code-server",
                     "--bind-addr=0.0.0.0:8888",
-                    "--auth=none",
+                    "--auth=password",
                     "--disable-telemetry",
                     "--disable-update-check",
                     "/workspace",
@@ -449,8 +454,10 @@ impl Default for WorkspacesConfig {
                 .map(String::from)
                 .to_vec(),
                 ready_path: "healthz".into(),
-                strip_prefix: true,
             },
+            sessions_url: "http://{session}.localhost:{port}".into(),
+            sessions_listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            secret_key_file: None,
         }
     }
 }

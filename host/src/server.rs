@@ -7,7 +7,18 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 
 /// Runs the server until a shutdown signal, then drains in-flight requests for a bounded time.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
+pub async fn serve(mut config: Config) -> anyhow::Result<()> {
+    // The sessions listener is bound first: session origins carry its port (`{port}`), so an
+    // ephemeral one must be known before the services start.
+    let sessions = TcpListener::bind(config.workspaces.sessions_listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} for workspace sessions",
+                config.workspaces.sessions_listen
+            )
+        })?;
+    config.workspaces.sessions_listen = sessions.local_addr()?;
     let state = AppState::open(config).await?;
     let listener = TcpListener::bind(state.config.listen)
         .await
@@ -22,6 +33,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    let sessions_addr = sessions.local_addr()?;
+    tracing::info!(
+        addr = %sessions_addr,
+        sessions_url = %state.config.workspaces.sessions_url,
+        "sessions listening on http://{sessions_addr}"
+    );
     let addr = listener.local_addr()?;
     tracing::info!(
         %addr,
@@ -31,22 +48,26 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         "weft listening on http://{addr}"
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    if let Some(scheduler) = scheduler {
-        tracing::info!(addr = %scheduler.local_addr()?, "scheduler listening");
-        let app = api::scheduler_router(state.clone());
+    let beside = |listener: TcpListener, app: axum::Router, name: &'static str| {
         let mut stopped = stop_tx.subscribe();
         tokio::spawn(async move {
             let stop = async move {
                 let _ = stopped.wait_for(|s| *s).await;
             };
-            if let Err(err) = api::serve(scheduler, app)
-                .with_graceful_shutdown(stop)
-                .await
-            {
-                tracing::error!(%err, "the scheduler listener failed");
+            if let Err(err) = api::serve(listener, app).with_graceful_shutdown(stop).await {
+                tracing::error!(%err, "the {name} listener failed");
             }
         });
+    };
+    if let Some(scheduler) = scheduler {
+        tracing::info!(addr = %scheduler.local_addr()?, "scheduler listening");
+        beside(scheduler, api::scheduler_router(state.clone()), "scheduler");
     }
+    beside(
+        sessions,
+        crate::workspaces::proxy::router(state.clone()),
+        "sessions",
+    );
     let server = api::serve(listener, api::router(state.clone()))
         .with_graceful_shutdown(async move {
             shutdown_signal().await;

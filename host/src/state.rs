@@ -62,7 +62,9 @@ impl AppState {
             projects.clone(),
             containers.clone(),
             &config.workspaces,
-        );
+            &config.data_dir,
+        )
+        .map_err(|e| anyhow::anyhow!("cannot start the session service: {e:#}"))?;
         let notebooks = Notebooks::start(
             store.clone(),
             projects.clone(),

@@ -3,12 +3,14 @@
 //!
 //! PostgreSQL tests need `WEFT_TEST_POSTGRES_URL` (the test command `tests/run.sh` starts a
 //! throwaway cluster and sets it). Container tests need a Docker engine and the images of
-//! tests/images/build.sh (the test command provides both).
+//! tests/images/build.sh (the test command provides both). Browser tests need Debian's
+//! `chromium` and `npm ci` in tests/browser (the test command does both).
 
 mod support;
 
 mod api_errors;
 mod auth;
+mod browser;
 mod capabilities;
 mod cli;
 mod containers;

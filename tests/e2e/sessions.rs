@@ -1,14 +1,18 @@
 //! Workspace sessions on the real engine with the real Jupyter image (`weft/jupyter:1`, built
-//! by the test command): files in, Jupyter's REST API and a kernel WebSocket through the proxy,
-//! a file written by the kernel synced back, stop, reopen, and the file is there.
+//! by the test command): files in, Jupyter's REST API and a kernel WebSocket through the proxy
+//! on the session's own origin, a file written by the kernel synced back, stop, reopen, and the
+//! file is there.
 
 use crate::support::docker::{self, Cleanup};
+use crate::support::loopback::{self, ws_connect};
 use crate::support::{Backend, TestServer, assert_error, send};
 use futures::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
 
 async fn wait_ready(server: &TestServer, token: &str, project: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -29,23 +33,43 @@ async fn wait_ready(server: &TestServer, token: &str, project: &str) -> Value {
     }
 }
 
-type KernelSocket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+/// A WebSocket request for `path` on the session served at `site` (its origin's root URL), as
+/// `token`.
+fn session_ws(site: &str, token: &str, path: &str) -> Request {
+    let mut request = format!("{}{path}", site.replacen("http", "ws", 1))
+        .into_client_request()
+        .expect("WebSocket URL");
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    request
+}
+
+/// The address of a Weft container on the engine's network, from `docker inspect`.
+fn container_ip(server_container: &Value) -> String {
+    let engine = docker::inspect(server_container["engine_id"].as_str().unwrap()).unwrap();
+    let networks = engine["NetworkSettings"]["Networks"].as_object().unwrap();
+    networks
+        .values()
+        .find_map(|n| n["IPAddress"].as_str().filter(|ip| !ip.is_empty()))
+        .expect("the container has an address")
+        .to_string()
+}
 
 /// Sends `code` to a kernel over its WebSocket (through the proxy) without waiting for it: the
 /// socket and the request's id.
 async fn begin_in_kernel(
-    server: &TestServer,
     token: &str,
-    session: &str,
+    site: &str,
     kernel: &str,
     code: &str,
-) -> (KernelSocket, String) {
-    let request = server.ws_request(
-        token,
-        &format!("/s/{session}/api/kernels/{kernel}/channels"),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+) -> (
+    tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    String,
+) {
+    let request = session_ws(site, token, &format!("api/kernels/{kernel}/channels"));
+    let (mut socket, _) = ws_connect(request)
         .await
         .expect("kernel WebSocket through the proxy");
     let msg_id = uuid::Uuid::new_v4().to_string();
@@ -62,14 +86,8 @@ async fn begin_in_kernel(
 }
 
 /// Runs `code` in a kernel over its WebSocket (through the proxy) and returns its stdout.
-async fn run_in_kernel(
-    server: &TestServer,
-    token: &str,
-    session: &str,
-    kernel: &str,
-    code: &str,
-) -> String {
-    let (mut socket, msg_id) = begin_in_kernel(server, token, session, kernel, code).await;
+async fn run_in_kernel(token: &str, site: &str, kernel: &str, code: &str) -> String {
+    let (mut socket, msg_id) = begin_in_kernel(token, site, kernel, code).await;
     let mut stdout = String::new();
     let (mut replied, mut idle) = (false, false);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -140,36 +158,38 @@ async fn jupyter_session_round_trip() {
     assert_eq!(status, StatusCode::CREATED, "{opened}");
     let session = opened["session_id"].as_str().unwrap().to_string();
     let access = opened["access_token"].as_str().unwrap().to_string();
-    assert_eq!(opened["url"], format!("/s/{session}/"));
+    // Its own origin, on the sessions listener.
+    let site = format!(
+        "http://{session}.localhost:{}/",
+        server.sessions_addr.port()
+    );
+    assert_eq!(opened["url"], site.as_str());
+    assert_eq!(opened["link"], format!("{site}?token={access}"));
     let (status, body) = server.open_session(&bob, &project, "code-server").await;
     assert_error(status, &body, 409, "10209");
     let ready = wait_ready(&server, &bob, &project).await;
     assert_eq!(ready["session_id"], session.as_str());
     assert!(
-        ready.get("access_token").is_none(),
+        ready.get("access_token").is_none() && ready.get("link").is_none(),
         "the token is shown once"
     );
 
-    // The token is spent on first use for a cookie scoped to the session's path.
-    let no_redirects = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let url = |path: &str| format!("http://{}/s/{session}/{path}", server.addr);
+    // The token is spent on first use for a cookie of the session's host alone.
+    let no_redirects = loopback::no_redirects();
+    let url = |path: &str| format!("{site}{path}");
     let first = no_redirects
         .get(url(&format!("api/contents/data/input.txt?token={access}")))
         .send()
         .await
         .unwrap();
     assert_eq!(first.status(), StatusCode::SEE_OTHER);
-    assert_eq!(
-        first.headers()["location"],
-        format!("/s/{session}/api/contents/data/input.txt")
-    );
+    assert_eq!(first.headers()["location"], "/api/contents/data/input.txt");
     let set_cookie = first.headers()["set-cookie"].to_str().unwrap().to_string();
-    assert!(
-        set_cookie.contains("HttpOnly") && set_cookie.contains(&format!("Path=/s/{session}/")),
-        "{set_cookie}"
+    let attributes: Vec<&str> = set_cookie.split("; ").skip(1).collect();
+    assert_eq!(
+        attributes,
+        ["Path=/", "HttpOnly", "SameSite=Lax"],
+        "host-only (no Domain), not Secure over http: {set_cookie}"
     );
     let cookie = set_cookie.split(';').next().unwrap().to_string();
     let content: Value = no_redirects
@@ -199,6 +219,62 @@ async fn jupyter_session_round_trip() {
     assert_error(status, &body, 403, "90305");
     let (status, _) = send(no_redirects.get(url("api/status"))).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    // Another site's page cannot use the cookie; a link from anywhere opens the page.
+    let (status, body) = send(
+        no_redirects
+            .post(url("api/kernels"))
+            .header("cookie", &cookie)
+            .header("origin", "http://attacker.localhost")
+            .header("sec-fetch-site", "cross-site"),
+    )
+    .await;
+    assert_error(status, &body, 403, "10305");
+    let navigation = no_redirects
+        .get(url("api/status"))
+        .header("cookie", &cookie)
+        .header("sec-fetch-site", "cross-site")
+        .header("sec-fetch-mode", "navigate")
+        .header("sec-fetch-dest", "document")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(navigation.status(), StatusCode::OK);
+    // Neither the API's listener nor another host name serves the session.
+    let (status, _) = send(
+        no_redirects
+            .get(format!("http://{}/s/{session}/api/status", server.addr))
+            .bearer_auth(&bob),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    for host in [
+        format!("127.0.0.1:{}", server.sessions_addr.port()),
+        format!("{session}.evil.localhost:{}", server.sessions_addr.port()),
+    ] {
+        let (status, body) = send(
+            no_redirects
+                .get(format!("http://{}/api/status", server.sessions_addr))
+                .header("host", host)
+                .header("cookie", &cookie),
+        )
+        .await;
+        assert_error(status, &body, 404, "10208");
+    }
+    // Jupyter itself, reached around Weft, demands its token.
+    let (_, container) = send(server.with_token(
+        &bob,
+        Method::GET,
+        &format!(
+            "/api/v1/containers/{}",
+            ready["container_id"].as_str().unwrap()
+        ),
+    ))
+    .await;
+    let direct = format!("http://{}:8888/api/kernels", container_ip(&container));
+    let (status, _) = send(no_redirects.get(&direct)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "no token");
+    let (status, _) = send(no_redirects.get(&direct).header("cookie", &cookie)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "Weft's cookie is no token");
     // Jupyter's own errors pass through untouched.
     let missing = no_redirects
         .get(url("api/contents/nope.txt"))
@@ -224,9 +300,8 @@ async fn jupyter_session_round_trip() {
     assert_eq!(status, StatusCode::CREATED, "{kernel}");
     let kernel = kernel["id"].as_str().unwrap().to_string();
     let out = run_in_kernel(
-        &server,
         &bob,
-        &session,
+        &site,
         &kernel,
         "import os\nn = int(open('data/input.txt').read())\nopen('result.txt', 'w').write(str(n * 2))\nos.remove('stale.txt')\nos.makedirs('__pycache__', exist_ok=True)\nopen('__pycache__/x.pyc', 'w').write('junk')\nprint(n * 2)",
     )
@@ -252,9 +327,8 @@ async fn jupyter_session_round_trip() {
 
     // A change after the sync is saved by the stop.
     run_in_kernel(
-        &server,
         &bob,
-        &session,
+        &site,
         &kernel,
         "open('late.txt', 'w').write('saved at stop')",
     )
@@ -284,8 +358,8 @@ async fn jupyter_session_round_trip() {
     let (status, content) = send(
         no_redirects
             .get(format!(
-                "http://{}/s/{second}/api/contents/late.txt",
-                server.addr
+                "{}api/contents/late.txt",
+                reopened["url"].as_str().unwrap()
             ))
             .bearer_auth(&bob),
     )
@@ -315,11 +389,11 @@ async fn ready_with_file(
     let (status, opened) = server.open_session(token, &project, "jupyter").await;
     assert_eq!(status, StatusCode::CREATED, "{opened}");
     let session = wait_ready(server, token, &project).await;
-    let id = session["session_id"].as_str().unwrap();
+    let site = session["url"].as_str().unwrap();
     let (status, saved) = send(
         server
             .client
-            .put(format!("http://{}/s/{id}/api/contents/{file}", server.addr))
+            .put(format!("{site}api/contents/{file}"))
             .bearer_auth(token)
             .json(&json!({ "type": "file", "format": "text", "content": text })),
     )
@@ -482,7 +556,7 @@ async fn a_session_survives_a_restart() {
     let common = ["--data-dir", dir.as_str()];
     let token = crate::support::bootstrap(&["--name", "admin"], &common);
     let serve = || crate::support::WeftProcess::serve_args(&common);
-    let client = reqwest::Client::new();
+    let client = loopback::client_builder().build().unwrap();
     let call = |base: &str, method: Method, path: &str, body: Option<Value>| {
         crate::support::call(&client, base, &token, method, path, body)
     };
@@ -504,7 +578,11 @@ async fn a_session_survives_a_restart() {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{opened}");
-    let session = opened["session_id"].as_str().unwrap().to_string();
+    let site = opened["url"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_string();
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let (_, s) = call(
@@ -527,9 +605,9 @@ async fn a_session_survives_a_restart() {
         .to_string();
     let _cleanup = Cleanup(install);
     let (status, _) = call(
-        &base,
+        &site,
         Method::PUT,
-        &format!("/s/{session}/api/contents/kept.txt"),
+        "/api/contents/kept.txt",
         Some(json!({ "type": "file", "format": "text", "content": "written before the crash" })),
     )
     .await;
@@ -546,13 +624,9 @@ async fn a_session_survives_a_restart() {
     )
     .await;
     assert_eq!(s["status"], "ready", "{s}");
-    let (status, content) = call(
-        &base,
-        Method::GET,
-        &format!("/s/{session}/api/contents/kept.txt"),
-        None,
-    )
-    .await;
+    // The new process listens on another ephemeral port: the session's origin follows it.
+    let site = s["url"].as_str().unwrap().trim_end_matches('/').to_string();
+    let (status, content) = call(&site, Method::GET, "/api/contents/kept.txt", None).await;
     assert_eq!(status, StatusCode::OK, "{content}");
     assert_eq!(content["content"], "written before the crash");
     let (status, stopped) = call(
@@ -575,8 +649,10 @@ async fn a_session_survives_a_restart() {
     assert_eq!(saved, "written before the crash");
 }
 
-/// The real code-server image behind the proxy: its `/healthz`, its page, and a WebSocket
-/// upgrade with the browser's Origin (code-server refuses a cross-origin one).
+/// The real code-server image behind the proxy, password-protected: opened with the link, its
+/// `/healthz` and workbench answer with no password page, while code-server reached directly
+/// wants its password; a WebSocket upgrade with the session's Origin (a cross-origin one is
+/// refused).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn code_server_behind_the_proxy() {
     docker::require();
@@ -602,54 +678,108 @@ async fn code_server_behind_the_proxy() {
     .await;
     let (status, opened) = server.open_session(&bob, &project, "code-server").await;
     assert_eq!(status, StatusCode::CREATED, "{opened}");
-    let session = opened["session_id"].as_str().unwrap().to_string();
-    wait_ready(&server, &bob, &project).await;
+    let link = opened["link"].as_str().unwrap().to_string();
+    let site = opened["url"].as_str().unwrap().to_string();
+    let origin = site.trim_end_matches('/').to_string();
+    let ready = wait_ready(&server, &bob, &project).await;
 
-    let no_redirects = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let url = |path: &str| format!("http://{}/s/{session}/{path}", server.addr);
-    let (status, health) = send(no_redirects.get(url("healthz")).bearer_auth(&bob)).await;
+    // The link signs the browser in; the workbench opens with no password page.
+    let no_redirects = loopback::no_redirects();
+    let url = |path: &str| format!("{site}{path}");
+    let first = no_redirects.get(&link).send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let cookie = first.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    let (status, health) = send(no_redirects.get(url("healthz")).header("cookie", &cookie)).await;
     assert_eq!(status, StatusCode::OK, "{health}");
     assert!(
         health["status"].is_string(),
         "code-server's own answer: {health}"
     );
-    let page = no_redirects
+    let root = no_redirects
         .get(url(""))
-        .bearer_auth(&bob)
+        .header("cookie", &cookie)
         .send()
         .await
         .unwrap();
+    assert_eq!(
+        root.headers().get("location").map(|l| l.to_str().unwrap()),
+        Some("./?folder=/workspace"),
+        "to the workspace, not to a login page"
+    );
+    let page = no_redirects
+        .get(url("?folder=/workspace"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let page = page.text().await.unwrap();
     assert!(
-        page.status().is_success() || page.status().is_redirection(),
-        "{}",
-        page.status()
+        page.contains("workbench") && !page.contains("name=\"password\""),
+        "the workbench: {page}"
     );
     let (status, _) = send(no_redirects.get(url("healthz")).bearer_auth(&eve)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
-    let mut request = server.ws_request(
+    // code-server itself, reached around Weft, wants its password: Weft's cookie is not it.
+    let (_, container) = send(server.with_token(
         &bob,
+        Method::GET,
         &format!(
-            "/s/{session}/?reconnectionToken=weft-test&reconnection=false&skipWebSocketFrames=false"
+            "/api/v1/containers/{}",
+            ready["container_id"].as_str().unwrap()
         ),
+    ))
+    .await;
+    let direct = format!("http://{}:8888/", container_ip(&container));
+    for jar in ["", cookie.as_str(), "code-server-session=guess"] {
+        let answer = no_redirects
+            .get(&direct)
+            .header("cookie", jar)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::FOUND, "cookie '{jar}'");
+        let location = answer.headers()["location"].to_str().unwrap();
+        assert!(location.contains("login"), "{location}");
+    }
+    let login = no_redirects
+        .get(format!("{direct}login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        login.contains("name=\"password\""),
+        "the login page: {login}"
+    );
+
+    let mut request = session_ws(
+        &site,
+        &bob,
+        "?reconnectionToken=weft-test&reconnection=false&skipWebSocketFrames=false",
     );
     request
         .headers_mut()
-        .insert("origin", format!("http://{}", server.addr).parse().unwrap());
-    let (_, response) = tokio_tungstenite::connect_async(request)
+        .insert("origin", origin.parse().unwrap());
+    let (_, response) = ws_connect(request)
         .await
         .expect("code-server's WebSocket through the proxy");
     assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
-    let mut foreign = server.ws_request(&bob, &format!("/s/{session}/?reconnectionToken=weft-test-2&reconnection=false&skipWebSocketFrames=false"));
+    let mut foreign = session_ws(
+        &site,
+        &bob,
+        "?reconnectionToken=weft-test-2&reconnection=false&skipWebSocketFrames=false",
+    );
     foreign
         .headers_mut()
-        .insert("origin", "http://evil.example".parse().unwrap());
+        .insert("origin", "http://evil.localhost".parse().unwrap());
     assert!(
-        tokio_tungstenite::connect_async(foreign).await.is_err(),
-        "a cross-origin upgrade is refused by code-server"
+        ws_connect(foreign).await.is_err(),
+        "a cross-origin upgrade is refused"
     );
 
     let (status, stopped) = server.stop_session(&bob, &project).await;
@@ -840,11 +970,11 @@ async fn a_busy_kernel_keeps_the_session() {
     .await;
     let (_, bob) = server.user("bob").await;
     let (project, session) = ready_with_file(&server, &bob, "busy", "x.txt", "x").await;
-    let session = session["session_id"].as_str().unwrap().to_string();
+    let site = session["url"].as_str().unwrap().to_string();
     let (status, kernel) = send(
         server
             .client
-            .post(format!("http://{}/s/{session}/api/kernels", server.addr))
+            .post(format!("{site}api/kernels"))
             .bearer_auth(&bob)
             .json(&json!({ "name": "python3" })),
     )
@@ -853,9 +983,8 @@ async fn a_busy_kernel_keeps_the_session() {
     let kernel = kernel["id"].as_str().unwrap().to_string();
     let began = Instant::now();
     let out = run_in_kernel(
-        &server,
         &bob,
-        &session,
+        &site,
         &kernel,
         "import time\ntime.sleep(9)\nprint('done')",
     )
@@ -896,25 +1025,18 @@ async fn a_busy_kernel_ends_at_lifetime_and_quota() {
         .await;
         let (_, bob) = server.user("bob").await;
         let (project, session) = ready_with_file(&server, &bob, limit, "x.txt", "x").await;
-        let session = session["session_id"].as_str().unwrap().to_string();
+        let site = session["url"].as_str().unwrap().to_string();
         let (status, kernel) = send(
             server
                 .client
-                .post(format!("http://{}/s/{session}/api/kernels", server.addr))
+                .post(format!("{site}api/kernels"))
                 .bearer_auth(&bob)
                 .json(&json!({ "name": "python3" })),
         )
         .await;
         assert_eq!(status, StatusCode::CREATED, "{kernel}");
         let kernel = kernel["id"].as_str().unwrap();
-        let _busy = begin_in_kernel(
-            &server,
-            &bob,
-            &session,
-            kernel,
-            "import time\ntime.sleep(10**9)",
-        )
-        .await;
+        let _busy = begin_in_kernel(&bob, &site, kernel, "import time\ntime.sleep(10**9)").await;
         let ended = wait_ended(&server, &bob, &project).await;
         assert_eq!(ended["status"], "stopped", "{limit}: {ended}");
         assert!(

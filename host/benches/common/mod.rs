@@ -12,9 +12,12 @@ pub fn run(bench: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()
         .block_on(bench)
 }
 
-/// A Weft server on an ephemeral port, its state, and an admin token.
+/// A Weft server on ephemeral ports (the API's and the sessions'), its state, and an admin
+/// token.
 pub struct Local {
     pub base: String,
+    /// The sessions listener: a session answers there for host `<id>.localhost:<its port>`.
+    pub sessions: SocketAddr,
     pub token: String,
     pub state: AppState,
     _data: tempfile::TempDir,
@@ -29,14 +32,20 @@ pub async fn serve(customize: impl FnOnce(&mut Config)) -> anyhow::Result<Local>
         ..Config::default()
     };
     customize(&mut config);
+    let sessions = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    config.workspaces.sessions_listen = sessions.local_addr()?;
     let state = AppState::open(config).await?;
     let (_, admin) = state.auth.bootstrap("bench").await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let app = weft::api::router(state.clone());
     tokio::spawn(async move { weft::api::serve(listener, app).await });
+    let proxy = weft::workspaces::proxy::router(state.clone());
+    let sessions_addr = sessions.local_addr()?;
+    tokio::spawn(async move { weft::api::serve(sessions, proxy).await });
     Ok(Local {
         base,
+        sessions: sessions_addr,
         token: admin.token,
         state,
         _data: data,

@@ -98,13 +98,6 @@ pub async fn ensure_json_errors(
     next: axum::middleware::Next,
 ) -> Response {
     let response = next.run(request).await;
-    if response
-        .extensions()
-        .get::<crate::workspaces::proxy::Proxied>()
-        .is_some()
-    {
-        return response;
-    }
     let status = response.status();
     let is_json = response
         .headers()

@@ -58,8 +58,7 @@ pub fn router(state: AppState) -> Router {
     let app = Router::new()
         .merge(api)
         .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", spec))
-        .route("/metrics", get(system::metrics))
-        .merge(crate::workspaces::proxy::router());
+        .route("/metrics", get(system::metrics));
     let app = with_layers(app, state.clone());
     match swarmpilot {
         Some(paths) => with_lean_layers(paths, &state)

@@ -49,6 +49,7 @@ pub enum Code {
     SessionConflict,
     SessionNotReady,
     SessionQuotaExceeded,
+    SessionForeignRequest,
     // 20: notebooks and their kernels.
     KernelUnavailable,
     NotebookNotFound,
@@ -139,6 +140,7 @@ impl Code {
         Code::SessionConflict,
         Code::SessionNotReady,
         Code::SessionQuotaExceeded,
+        Code::SessionForeignRequest,
         Code::KernelUnavailable,
         Code::NotebookNotFound,
         Code::NotebookExists,
@@ -215,6 +217,7 @@ impl Code {
             Code::SessionConflict => (10209, 409),
             Code::SessionNotReady => (10210, 409),
             Code::SessionQuotaExceeded => (10211, 429),
+            Code::SessionForeignRequest => (10305, 403),
             Code::KernelUnavailable => (20101, 502),
             Code::NotebookNotFound => (20201, 404),
             Code::NotebookExists => (20202, 409),

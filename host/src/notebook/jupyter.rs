@@ -31,12 +31,7 @@ fn unavailable(what: &str, why: impl std::fmt::Display) -> Error {
 impl Jupyter {
     /// The server behind a Jupyter session's upstream.
     pub fn new(http: reqwest::Client, upstream: &Upstream) -> Result<Self> {
-        let prefix = if upstream.strip_prefix {
-            String::new()
-        } else {
-            format!("/s/{}", upstream.session_id)
-        };
-        let base = Url::parse(&format!("{}{prefix}/", upstream.base))
+        let base = Url::parse(&format!("{}/", upstream.base))
             .map_err(|e| Error::internal(format!("bad Jupyter address: {e}")))?;
         Ok(Self {
             http,

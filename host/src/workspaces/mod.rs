@@ -2,6 +2,8 @@
 //! sessions (code-server or Jupyter in a container).
 
 pub mod images;
+pub mod keys;
+pub mod origin;
 pub mod paths;
 pub mod projects;
 pub mod proxy;

@@ -1,38 +1,57 @@
-//! The reverse proxy to workspace sessions: `/s/<session_id>/...` to the session's container,
-//! HTTP and WebSocket, streaming both ways.
+//! The reverse proxy to workspace sessions, on a listener of its own: a request for host
+//! `<session>.<sessions domain>` goes to that session's container, HTTP and WebSocket,
+//! streaming both ways. Every session has its own origin (see [`super::origin`]); the API is
+//! never served here, nor a session on the API's listener.
 //!
-//! The one-time access token (`?token=`) is spent on first use and replaced by an HttpOnly
-//! cookie scoped to the session's path; the owner's API token works too. Jupyter is given its
-//! own secret by the proxy, so the container is useless to anyone who reaches it directly.
+//! What opens a session: its one-time access token (`?token=`), spent on first use for an
+//! HttpOnly cookie of the session's host alone; or the owner's API token. A request made by
+//! another site's page (its `Origin` or `Sec-Fetch-Site` says so) is refused unless it is a
+//! top-level navigation, so a page on another session's origin cannot use the cookie. The
+//! workspace server's own secret is added here, never shown to the browser.
+//!
+//! Upstream answers are confined to the session's origin: hop-by-hop headers,
+//! `Service-Worker-Allowed`, and cookies set for a domain or named like Weft's or like the
+//! server's secret are taken out.
 
-use super::sessions::{Credential, SessionKind, Upstream};
-use crate::error::{Error, Result};
+use super::sessions::{Credential, Upstream};
+use crate::error::{Code, Error, Result};
 use crate::state::AppState;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use std::collections::HashMap;
 use std::sync::LazyLock;
 use std::time::Duration;
+use tower_http::catch_panic::CatchPanicLayer;
 
+/// Weft's cookie on a session's origin over plain HTTP.
 const COOKIE: &str = "weft_session";
+/// Over HTTPS: the `__Host-` prefix makes browsers refuse the name from a sibling host's page
+/// (`document.cookie = "...; domain=<sessions domain>"`).
+const SECURE_COOKIE: &str = "__Host-weft_session";
 
-/// Marks a response as the upstream's own, so the API's error shaping leaves it alone.
-#[derive(Clone, Copy)]
-pub struct Proxied;
+/// Headers meaningful for one connection only (RFC 9110 7.6.1), never forwarded.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+];
 
-/// The proxy's routes (outside `/api/v1`: browsers reach them with the session cookie).
-pub fn router() -> Router<AppState> {
+/// The sessions listener's whole application.
+pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/s/{session_id}", any(proxy))
-        .route("/s/{session_id}/", any(proxy))
-        .route("/s/{session_id}/{*rest}", any(proxy))
+        .fallback(proxy)
+        .with_state(state)
+        .layer(CatchPanicLayer::custom(crate::api::error::panic_response))
 }
 
 static CLIENT: LazyLock<Client<HttpConnector, Body>> = LazyLock::new(|| {
@@ -56,33 +75,18 @@ fn without_token(query: Option<&str>) -> Option<String> {
     (!kept.is_empty()).then(|| kept.join("&"))
 }
 
-fn cookie(headers: &HeaderMap) -> Option<String> {
+/// The request's cookies as `name=value` pairs.
+fn cookies(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find_map(|line| {
-            line.split(';').find_map(|pair| {
-                let (key, value) = pair.trim().split_once('=')?;
-                (key == COOKIE).then(|| value.to_string())
-            })
-        })
+        .flat_map(|line| line.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
 }
 
-/// The request's cookies without Weft's own.
-fn other_cookies(headers: &HeaderMap) -> Option<String> {
-    let kept: Vec<String> = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|line| {
-            line.split(';')
-                .map(|p| p.trim().to_string())
-                .collect::<Vec<_>>()
-        })
-        .filter(|p| !p.is_empty() && !p.starts_with(&format!("{COOKIE}=")))
-        .collect();
-    (!kept.is_empty()).then(|| kept.join("; "))
+fn is_weft_cookie(name: &str) -> bool {
+    name == COOKIE || name == SECURE_COOKIE
 }
 
 fn is_upgrade(headers: &HeaderMap) -> bool {
@@ -92,8 +96,31 @@ fn is_upgrade(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
-/// The owner's API token, if the request carries one; signing in through the auth service
-/// counts a bad one against the client's address, and an address over its limit is refused.
+/// The host the request was sent to (HTTP/1.1's `Host`, or HTTP/2's authority).
+fn host<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<&'a str> {
+    headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| uri.authority().map(|a| a.as_str()))
+}
+
+/// Whether a page of another origin made this request (a script's `fetch`, a form, an image,
+/// a frame): its browser says so in `Origin` or `Sec-Fetch-Site`. Top-level navigations by
+/// GET are not foreign: a link from anywhere may open the session (as its owner, or not at
+/// all), but nothing else may use the session's cookie from another page.
+fn foreign(method: &Method, headers: &HeaderMap, origin: &str) -> bool {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if header("origin").is_some_and(|o| o != origin) {
+        return true;
+    }
+    let navigation = header("sec-fetch-mode") == Some("navigate")
+        && header("sec-fetch-dest") == Some("document")
+        && (method == Method::GET || method == Method::HEAD);
+    let elsewhere =
+        matches!(header("sec-fetch-site"), Some(site) if site != "same-origin" && site != "none");
+    elsewhere && !navigation
+}
+
 async fn credential_caller(
     state: &AppState,
     headers: &HeaderMap,
@@ -113,39 +140,93 @@ async fn credential_caller(
     }
 }
 
-async fn proxy(
-    State(state): State<AppState>,
-    Path(params): Path<HashMap<String, String>>,
-    request: Request,
-) -> Response {
-    let session_id = params.get("session_id").cloned().unwrap_or_default();
-    match forward(&state, &session_id, request).await {
+async fn proxy(State(state): State<AppState>, request: Request) -> Response {
+    match forward(&state, request).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
 }
 
-async fn forward(state: &AppState, session_id: &str, mut request: Request) -> Result<Response> {
-    let token = query_token(request.uri());
-    let jar = cookie(request.headers());
-    let caller = if token.is_none() && jar.is_none() {
-        let peer = crate::api::auth::peer(&request);
-        credential_caller(state, request.headers(), peer).await?
-    } else {
-        None
-    };
-    let credential = match (&token, &jar, &caller) {
-        (Some(token), _, _) => Credential::Token(token),
-        (None, Some(cookie), _) => Credential::Cookie(cookie),
-        (None, None, Some(caller)) => Credential::Caller(caller),
-        _ => Credential::None,
-    };
-    let (upstream, new_cookie) = state.sessions.authorize(session_id, credential).await?;
+/// Checks the request's credentials for the session its host names and opens it: the
+/// upstream, and the cookie secret to set when a token was spent. (The request's parts come
+/// one by one: a `&Request` cannot be held across an await, its body not being `Sync`.)
+async fn open(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    peer: Option<std::net::IpAddr>,
+) -> Result<(Upstream, Option<String>)> {
+    let origins = state.sessions.origins();
+    let host = host(uri, headers).unwrap_or_default();
+    let session_id = origins.session_of(host).ok_or_else(|| {
+        Error::new(
+            Code::SessionNotFound,
+            format!("'{host}' is not the address of a session"),
+        )
+        .hint("open the session's url from POST /api/v1/projects/{id}/session")
+    })?;
+    if foreign(method, headers, &origins.origin(session_id)) {
+        return Err(Error::new(
+            Code::SessionForeignRequest,
+            "a page of another site cannot use this session",
+        )
+        .hint("open the session's url in its own tab"));
+    }
+    if let Some(token) = query_token(uri) {
+        return state
+            .sessions
+            .authorize(session_id, Credential::Token(&token))
+            .await;
+    }
+    // Another site may have planted a cookie of the same name (a sibling host over plain
+    // HTTP): any of them may be the session's.
+    let mut refused = None;
+    for (_, secret) in cookies(headers).filter(|(name, _)| is_weft_cookie(name)) {
+        match state
+            .sessions
+            .authorize(session_id, Credential::Cookie(secret))
+            .await
+        {
+            Ok(opened) => return Ok(opened),
+            Err(e) => refused = Some(e),
+        }
+    }
+    if let Some(refused) = refused {
+        return Err(refused);
+    }
+    match credential_caller(state, headers, peer).await? {
+        Some(caller) => {
+            state
+                .sessions
+                .authorize(session_id, Credential::Caller(&caller))
+                .await
+        }
+        None => state.sessions.authorize(session_id, Credential::None).await,
+    }
+}
+
+async fn forward(state: &AppState, mut request: Request) -> Result<Response> {
+    let peer = crate::api::auth::peer(&request);
+    let (upstream, new_cookie) = open(
+        state,
+        request.method(),
+        request.uri(),
+        request.headers(),
+        peer,
+    )
+    .await?;
     // The link and cookie stand for the owner: they stop working while the owner is disabled.
     state.auth.require_enabled(&upstream.owner_id).await?;
+    let origins = state.sessions.origins();
     let set_cookie = new_cookie.map(|secret| {
+        let (name, secure) = if origins.secure() {
+            (SECURE_COOKIE, "; Secure")
+        } else {
+            (COOKIE, "")
+        };
         HeaderValue::from_str(&format!(
-            "{COOKIE}={secret}; Path=/s/{session_id}/; HttpOnly; SameSite=Lax"
+            "{name}={secret}; Path=/; HttpOnly; SameSite=Lax{secure}"
         ))
         .expect("cookie header")
     });
@@ -154,7 +235,7 @@ async fn forward(state: &AppState, session_id: &str, mut request: Request) -> Re
 
     // A page opened with the token: set the cookie and take the token out of the address bar.
     if let Some(set_cookie) = &set_cookie
-        && request.method() == axum::http::Method::GET
+        && request.method() == Method::GET
         && !upgrade
     {
         let path = request.uri().path();
@@ -170,17 +251,16 @@ async fn forward(state: &AppState, session_id: &str, mut request: Request) -> Re
     }
 
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
-    let outgoing = upstream_request(&upstream, request, upgrade)?;
+    let outgoing = upstream_request(&upstream, request, upgrade, origins.scheme())?;
     let mut response = CLIENT.request(outgoing).await.map_err(|e| {
         Error::new(
-            crate::error::Code::SessionNotReady,
+            Code::SessionNotReady,
             format!("the workspace did not answer: {e}"),
         )
         .hint("it may be restarting; retry in a moment")
     })?;
-    if response.status() == StatusCode::SWITCHING_PROTOCOLS
-        && let Some(client_upgrade) = client_upgrade
-    {
+    let switched = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+    if switched && let Some(client_upgrade) = client_upgrade {
         let upstream_upgrade = hyper::upgrade::on(&mut response);
         let session = upstream.session_id.clone();
         tokio::spawn(async move {
@@ -197,33 +277,90 @@ async fn forward(state: &AppState, session_id: &str, mut request: Request) -> Re
         });
     }
     let (mut parts, body) = response.into_parts();
+    confine(
+        &mut parts.headers,
+        switched,
+        upstream.cookie().map(|(n, _)| n),
+    );
     if let Some(set_cookie) = set_cookie {
         parts.headers.append(header::SET_COOKIE, set_cookie);
     }
-    parts.extensions.insert(Proxied);
     Ok(Response::from_parts(parts, Body::new(body)))
 }
 
-/// The request as the session's server should see it.
+/// Takes out of `headers` the ones naming other hops (`Connection` and what it lists; on a
+/// protocol switch, `Connection` and `Upgrade` stay).
+fn strip_hop_by_hop(headers: &mut HeaderMap, switching: bool) {
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .filter(|name| !switching || *name != header::UPGRADE)
+        .collect();
+    for name in listed {
+        headers.remove(name);
+    }
+    for hop in HOP_BY_HOP {
+        if !(switching && hop == "connection") {
+            headers.remove(hop);
+        }
+    }
+    if !switching {
+        headers.remove(header::UPGRADE);
+    }
+}
+
+/// Keeps an upstream answer to what the session's own origin may do: no hop-by-hop headers,
+/// no `Service-Worker-Allowed` (a service worker's scope stays below its script), and no
+/// cookie with a `Domain` (it would reach sibling hosts), named like Weft's, or named like
+/// the server's own secret `server_cookie`.
+fn confine(headers: &mut HeaderMap, switching: bool, server_cookie: Option<&str>) {
+    strip_hop_by_hop(headers, switching);
+    headers.remove("service-worker-allowed");
+    let cookies: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .cloned()
+        .collect();
+    headers.remove(header::SET_COOKIE);
+    for cookie in cookies {
+        let Ok(text) = cookie.to_str() else { continue };
+        let mut attributes = text.split(';');
+        let name = attributes
+            .next()
+            .and_then(|pair| pair.split_once('='))
+            .map(|(name, _)| name.trim())
+            .unwrap_or_default();
+        let has_domain = attributes.any(|a| {
+            a.split('=')
+                .next()
+                .is_some_and(|key| key.trim().eq_ignore_ascii_case("domain"))
+        });
+        let kept =
+            !name.is_empty() && !has_domain && !is_weft_cookie(name) && Some(name) != server_cookie;
+        if kept {
+            headers.append(header::SET_COOKIE, cookie);
+        } else {
+            tracing::debug!(
+                cookie = name,
+                "a session's server set a cookie beyond its origin; dropped"
+            );
+        }
+    }
+}
+
+/// The request as the session's server should see it: its own secret instead of Weft's
+/// credentials.
 fn upstream_request(
     upstream: &Upstream,
     request: Request,
     upgrade: bool,
+    scheme: &str,
 ) -> Result<hyper::Request<Body>> {
     let (mut parts, body) = request.into_parts();
     let path = parts.uri.path();
-    let path = if upstream.strip_prefix {
-        let rest = path
-            .strip_prefix(&format!("/s/{}", upstream.session_id))
-            .unwrap_or(path);
-        if rest.is_empty() {
-            "/".to_string()
-        } else {
-            rest.to_string()
-        }
-    } else {
-        path.to_string()
-    };
     let target = match without_token(parts.uri.query()) {
         Some(query) => format!("{}{path}?{query}", upstream.base),
         None => format!("{}{path}", upstream.base),
@@ -232,39 +369,141 @@ fn upstream_request(
         .parse()
         .map_err(|e| Error::internal(format!("bad upstream address: {e}")))?;
     let headers = &mut parts.headers;
-    for hop in [
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-    ] {
-        headers.remove(hop);
+    strip_hop_by_hop(headers, upgrade);
+    let server_cookie = upstream.cookie();
+    let mut kept: Vec<String> = cookies(headers)
+        .filter(|(name, _)| !is_weft_cookie(name) && Some(*name) != server_cookie.map(|(n, _)| n))
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    if let Some((name, value)) = server_cookie {
+        kept.push(format!("{name}={value}"));
     }
-    if !upgrade {
-        headers.remove(header::CONNECTION);
-        headers.remove(header::UPGRADE);
-    }
-    match other_cookies(headers) {
-        Some(cookies) => {
-            headers.insert(
-                header::COOKIE,
-                HeaderValue::from_str(&cookies).map_err(|e| Error::internal(e.to_string()))?,
-            );
-        }
-        None => {
-            headers.remove(header::COOKIE);
-        }
-    }
-    headers.remove(header::AUTHORIZATION);
-    if upstream.kind == SessionKind::Jupyter {
+    headers.remove(header::COOKIE);
+    if !kept.is_empty() {
         headers.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_str(&format!("token {}", upstream.secret))
-                .map_err(|e| Error::internal(e.to_string()))?,
+            header::COOKIE,
+            HeaderValue::from_str(&kept.join("; ")).map_err(|e| Error::internal(e.to_string()))?,
         );
     }
-    headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    headers.remove(header::AUTHORIZATION);
+    if let Some(authorization) = upstream.authorization() {
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&authorization).map_err(|e| Error::internal(e.to_string()))?,
+        );
+    }
+    headers.insert(
+        "x-forwarded-proto",
+        HeaderValue::from_str(scheme).map_err(|e| Error::internal(e.to_string()))?,
+    );
     Ok(hyper::Request::from_parts(parts, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORIGIN: &str = "http://a.localhost:8081";
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn requests_made_by_other_sites_pages_are_foreign() {
+        let get = Method::GET;
+        // A script on another session's origin.
+        for pairs in [
+            &[("origin", "http://b.localhost:8081")][..],
+            &[("origin", "null")],
+            &[("sec-fetch-site", "cross-site"), ("sec-fetch-mode", "cors")],
+            &[
+                ("sec-fetch-site", "same-site"),
+                ("sec-fetch-mode", "no-cors"),
+            ],
+            &[
+                ("sec-fetch-site", "same-site"),
+                ("sec-fetch-mode", "navigate"),
+                ("sec-fetch-dest", "iframe"),
+            ],
+        ] {
+            assert!(foreign(&get, &headers(pairs), ORIGIN), "{pairs:?}");
+        }
+        // A form posted from elsewhere, even as a navigation.
+        let post = headers(&[
+            ("sec-fetch-site", "cross-site"),
+            ("sec-fetch-mode", "navigate"),
+            ("sec-fetch-dest", "document"),
+        ]);
+        assert!(foreign(&Method::POST, &post, ORIGIN));
+    }
+
+    #[test]
+    fn the_sessions_own_pages_links_and_non_browsers_are_not_foreign() {
+        for pairs in [
+            &[][..],
+            &[("origin", ORIGIN), ("sec-fetch-site", "same-origin")],
+            &[("sec-fetch-site", "none"), ("sec-fetch-mode", "navigate")],
+            &[
+                ("sec-fetch-site", "cross-site"),
+                ("sec-fetch-mode", "navigate"),
+                ("sec-fetch-dest", "document"),
+            ],
+        ] {
+            assert!(!foreign(&Method::GET, &headers(pairs), ORIGIN), "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn upstream_answers_are_confined_to_the_session() {
+        let mut answer = headers(&[
+            ("connection", "close, x-private"),
+            ("x-private", "1"),
+            ("keep-alive", "timeout=5"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "h2c"),
+            ("service-worker-allowed", "/"),
+            ("content-type", "text/html"),
+            ("set-cookie", "_xsrf=abc; Path=/"),
+            ("set-cookie", "kept=1; Path=/files; HttpOnly"),
+            ("set-cookie", "wide=1; Domain=localhost; Path=/"),
+            ("set-cookie", "wide2=1; path=/;  domain=.example.com"),
+            ("set-cookie", "weft_session=forged; Path=/"),
+            ("set-cookie", "__Host-weft_session=forged; Path=/; Secure"),
+            ("set-cookie", "code-server-session=leak; Path=/"),
+        ]);
+        confine(&mut answer, false, Some("code-server-session"));
+        for gone in [
+            "connection",
+            "x-private",
+            "keep-alive",
+            "transfer-encoding",
+            "upgrade",
+            "service-worker-allowed",
+        ] {
+            assert!(!answer.contains_key(gone), "{gone} kept");
+        }
+        let cookies: Vec<&str> = answer
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(
+            cookies,
+            ["_xsrf=abc; Path=/", "kept=1; Path=/files; HttpOnly"]
+        );
+        assert_eq!(answer["content-type"], "text/html");
+
+        let mut switch = headers(&[("connection", "Upgrade"), ("upgrade", "websocket")]);
+        confine(&mut switch, true, None);
+        assert_eq!(switch["upgrade"], "websocket");
+        assert_eq!(switch["connection"], "Upgrade");
+    }
 }

@@ -4,7 +4,7 @@
 //! what the stopped container still holds). At start it fails sessions a restart interrupted
 //! while starting.
 
-use super::sessions::{COLUMNS, Session, SessionKind, SessionStatus, Sessions, from_row, owner};
+use super::sessions::{COLUMNS, Session, SessionKind, SessionStatus, Sessions, owner};
 use crate::error::Result;
 use crate::store::now_ms;
 use std::collections::HashSet;
@@ -34,7 +34,7 @@ impl Sessions {
         ))
         .fetch_all(self.inner.store.pool())
         .await?;
-        rows.iter().map(from_row).collect()
+        rows.iter().map(|r| self.from_row(r)).collect()
     }
 
     /// Sessions a restart caught while starting: failed, their containers removed.
@@ -184,17 +184,14 @@ impl Sessions {
         let Ok(upstream) = self.upstream_of(session).await else {
             return false;
         };
-        let url = format!("{}/s/{}/api/kernels", upstream.base, session.session_id);
-        let answer = self
+        let mut request = self
             .inner
             .http
-            .get(url)
-            .header(
-                "authorization",
-                format!("token {}", session.upstream_secret),
-            )
-            .send()
-            .await;
+            .get(format!("{}/api/kernels", upstream.base));
+        if let Some(authorization) = upstream.authorization() {
+            request = request.header("authorization", authorization);
+        }
+        let answer = request.send().await;
         let Ok(answer) = answer else { return false };
         let kernels: Vec<serde_json::Value> = answer.json().await.unwrap_or_default();
         kernels.iter().any(|k| k["execution_state"] == "busy")

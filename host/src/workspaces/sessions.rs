@@ -1,7 +1,10 @@
 //! Workspace sessions: one active code-server or Jupyter container per (user, project), its
 //! files copied in at start and synced back on demand and at stop, reached through Weft's proxy
-//! at `/s/<session_id>/` with a one-time access token turned into a cookie.
+//! on an origin of its own (see [`super::origin`]) with a one-time access token turned into a
+//! cookie.
 
+use super::keys::SessionKeys;
+use super::origin::Origins;
 use super::projects::Projects;
 use super::sync::{self, SyncReport};
 use crate::auth::{Caller, Role};
@@ -69,7 +72,8 @@ pub struct Session {
     pub owner_id: String,
     pub kind: SessionKind,
     pub status: SessionStatus,
-    /// Where the workspace is served: `/s/<session_id>/`.
+    /// Where the workspace is served: the root of the session's own origin
+    /// (`http://<session_id>.localhost:8081/` by default).
     pub url: String,
     /// The Weft container it runs in.
     pub container_id: Option<String>,
@@ -82,8 +86,18 @@ pub struct Session {
     /// Given once, when the session is opened: open `url?token=...` with it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_token: Option<String>,
-    #[serde(skip)]
-    pub(super) upstream_secret: String,
+    /// Given with `access_token`: `url?token=...`, the link that signs a browser in to the
+    /// session once (the token is then spent for a cookie of that origin).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+}
+
+impl Session {
+    fn with_access_token(mut self, token: String) -> Self {
+        self.link = Some(format!("{}?token={token}", self.url));
+        self.access_token = Some(token);
+        self
+    }
 }
 
 /// Something that happened to a session.
@@ -101,15 +115,33 @@ pub struct SessionEvent {
     pub at: DateTime<Utc>,
 }
 
+/// The cookie code-server accepts instead of its password: its value is the hashed password.
+pub const CODE_SERVER_COOKIE: &str = "code-server-session";
+
 /// Where the proxy sends a session's traffic.
 #[derive(Debug, Clone)]
 pub struct Upstream {
     pub session_id: String,
     pub owner_id: String,
+    /// `http://<container address>:<port>`.
     pub base: String,
-    pub strip_prefix: bool,
+    /// The session's origin, as browsers send it in `Origin`.
+    pub origin: String,
+    /// The secret the server demands (see [`super::keys`]).
     pub secret: String,
     pub kind: SessionKind,
+}
+
+impl Upstream {
+    /// The `Authorization` header the server demands: Jupyter's token.
+    pub fn authorization(&self) -> Option<String> {
+        (self.kind == SessionKind::Jupyter).then(|| format!("token {}", self.secret))
+    }
+
+    /// The cookie (name, value) the server demands: code-server's session cookie.
+    pub fn cookie(&self) -> Option<(&'static str, &str)> {
+        (self.kind == SessionKind::CodeServer).then_some((CODE_SERVER_COOKIE, &*self.secret))
+    }
 }
 
 /// The sessions service, cheap to clone.
@@ -123,6 +155,8 @@ pub(super) struct Inner {
     projects: Projects,
     pub(super) containers: Containers,
     pub(super) config: WorkspacesConfig,
+    origins: Origins,
+    keys: SessionKeys,
     events: broadcast::Sender<SessionEvent>,
     /// One lock per (owner, project): opening, syncing and stopping happen one at a time.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -136,13 +170,13 @@ pub(super) struct Inner {
 /// Called with a session whose server is about to go, after its files were synced back.
 pub type StopHook = Arc<dyn Fn(Session) -> BoxFuture<'static, ()> + Send + Sync>;
 
-pub(super) const COLUMNS: &str = "id, owner_id, project_id, kind, status, container_id, upstream_secret, error, \
+pub(super) const COLUMNS: &str = "id, owner_id, project_id, kind, status, container_id, error, \
                        created_at, ready_at, stopped_at, last_activity_at";
 
-pub(super) fn from_row(row: &AnyRow) -> Result<Session> {
+fn from_row(row: &AnyRow, origins: &Origins) -> Result<Session> {
     let id: String = row.try_get("id")?;
     Ok(Session {
-        url: format!("/s/{id}/"),
+        url: origins.url(&id),
         session_id: id,
         project_id: row.try_get("project_id")?,
         owner_id: row.try_get("owner_id")?,
@@ -155,7 +189,7 @@ pub(super) fn from_row(row: &AnyRow) -> Result<Session> {
         stopped_at: row.try_get::<Option<i64>, _>("stopped_at")?.map(time),
         last_activity_at: time(row.try_get("last_activity_at")?),
         access_token: None,
-        upstream_secret: row.try_get("upstream_secret")?,
+        link: None,
     })
 }
 
@@ -188,18 +222,29 @@ fn no_session(project_id: &str) -> Error {
 }
 
 impl Sessions {
+    /// The sessions service, its origins from `config` and its key from
+    /// `config.secret_key_file` (default `<data_dir>/keys/sessions.key`, created if missing).
     pub fn new(
         store: Store,
         projects: Projects,
         containers: Containers,
         config: &WorkspacesConfig,
-    ) -> Self {
-        Self {
+        data_dir: &std::path::Path,
+    ) -> anyhow::Result<Self> {
+        let origins = Origins::new(&config.sessions_url, config.sessions_listen.port())?;
+        let key_file = config
+            .secret_key_file
+            .clone()
+            .unwrap_or_else(|| data_dir.join("keys").join("sessions.key"));
+        let keys = SessionKeys::load_or_create(&key_file)?;
+        Ok(Self {
             inner: Arc::new(Inner {
                 store,
                 projects,
                 containers,
                 config: config.clone(),
+                origins,
+                keys,
                 events: broadcast::channel(1024).0,
                 locks: Mutex::new(HashMap::new()),
                 upstreams: Mutex::new(HashMap::new()),
@@ -210,7 +255,17 @@ impl Sessions {
                     .build()
                     .expect("HTTP client"),
             }),
-        }
+        })
+    }
+
+    /// Where sessions are served.
+    pub fn origins(&self) -> &Origins {
+        &self.inner.origins
+    }
+
+    /// A session as read from the store.
+    pub(super) fn from_row(&self, row: &AnyRow) -> Result<Session> {
+        from_row(row, &self.inner.origins)
     }
 
     /// `owner`'s session time in the current quota period.
@@ -297,7 +352,7 @@ impl Sessions {
             .bind(id)
             .fetch_optional(self.inner.store.pool())
             .await?;
-        row.as_ref().map(from_row).transpose()
+        row.as_ref().map(|r| self.from_row(r)).transpose()
     }
 
     async fn latest(&self, owner_id: &str, project_id: &str) -> Result<Option<Session>> {
@@ -308,7 +363,7 @@ impl Sessions {
         .bind(project_id)
         .fetch_optional(self.inner.store.pool())
         .await?;
-        row.as_ref().map(from_row).transpose()
+        row.as_ref().map(|r| self.from_row(r)).transpose()
     }
 
     async fn active(&self, owner_id: &str, project_id: &str) -> Result<Option<Session>> {
@@ -368,7 +423,7 @@ impl Sessions {
                     .bind(&active.session_id)
                     .execute(self.inner.store.pool())
                     .await?;
-                active.access_token = Some(token);
+                active = active.with_access_token(token);
             }
             return Ok((active, false));
         }
@@ -377,17 +432,15 @@ impl Sessions {
         }
         let now = now_ms();
         let id = new_id();
-        let upstream_secret = secret();
         sqlx::query(
-            "INSERT INTO sessions (id, owner_id, project_id, kind, status, token_hash, upstream_secret, created_at, \
-             last_activity_at) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8)",
+            "INSERT INTO sessions (id, owner_id, project_id, kind, status, token_hash, created_at, \
+             last_activity_at) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7)",
         )
         .bind(&id)
         .bind(&caller.user_id)
         .bind(&project.id)
         .bind(kind.as_str())
         .bind(hash(&token))
-        .bind(&upstream_secret)
         .bind(now)
         .bind(now)
         .execute(self.inner.store.pool())
@@ -400,7 +453,9 @@ impl Sessions {
         let this = self.clone();
         let starting = session.clone();
         tokio::spawn(async move { this.start(starting).await });
-        session.access_token = fresh_token.then_some(token);
+        if fresh_token {
+            session = session.with_access_token(token);
+        }
         Ok((session, true))
     }
 
@@ -455,11 +510,11 @@ impl Sessions {
 
     async fn bring_up(&self, session: &mut Session) -> Result<()> {
         let config = self.kind_config(session.kind).clone();
-        let base_url = format!("/s/{}/", session.session_id);
+        let origin = self.inner.origins.origin(&session.session_id);
         let command = config
             .command
             .iter()
-            .map(|part| part.replace("{base_url}", &base_url))
+            .map(|part| part.replace("{origin}", &origin))
             .collect();
         let caller = owner(&session.owner_id);
         let request = NewContainer {
@@ -470,10 +525,7 @@ impl Sessions {
                 memory: Some(self.inner.config.memory.clone()),
                 gpu: None,
             },
-            environment: BTreeMap::from([(
-                "JUPYTER_TOKEN".to_string(),
-                session.upstream_secret.clone(),
-            )]),
+            environment: BTreeMap::from([self.server_secret(session)]),
             start: false,
         };
         let labels = BTreeMap::from([(LABEL_SESSION.to_string(), session.session_id.clone())]);
@@ -512,25 +564,16 @@ impl Sessions {
                 ));
             };
             if let Some(address) = engine.address {
-                let prefix = if config.strip_prefix {
-                    "/".to_string()
-                } else {
-                    base_url.clone()
-                };
-                let url = format!(
-                    "http://{address}:{}{prefix}{}",
-                    config.port, config.ready_path
-                );
-                let answer = self
-                    .inner
-                    .http
-                    .get(&url)
-                    .header(
-                        "authorization",
-                        format!("token {}", session.upstream_secret),
-                    )
-                    .send()
-                    .await;
+                let upstream = self.upstream_at(session, &address);
+                let url = format!("{}/{}", upstream.base, config.ready_path);
+                let mut probe = self.inner.http.get(&url);
+                if let Some(authorization) = upstream.authorization() {
+                    probe = probe.header("authorization", authorization);
+                }
+                if let Some((name, value)) = upstream.cookie() {
+                    probe = probe.header("cookie", format!("{name}={value}"));
+                }
+                let answer = probe.send().await;
                 if answer.is_ok_and(|r| r.status().is_success()) {
                     return Ok(());
                 }
@@ -795,7 +838,7 @@ impl Sessions {
                 format!("no session '{session_id}'"),
             ));
         };
-        let session = from_row(&row)?;
+        let session = self.from_row(&row)?;
         let token_hash: Option<String> = row.try_get("token_hash")?;
         let cookie_hash: Option<String> = row.try_get("cookie_hash")?;
         let mut new_cookie = None;
@@ -881,15 +924,38 @@ impl Sessions {
                     "the session's container is not running",
                 )
             })?;
-        let config = self.kind_config(session.kind);
-        Ok(Upstream {
+        Ok(self.upstream_at(session, &address))
+    }
+
+    /// The session's server at container address `address`, with the secret it demands.
+    fn upstream_at(&self, session: &Session, address: &str) -> Upstream {
+        let keys = &self.inner.keys;
+        Upstream {
             session_id: session.session_id.clone(),
             owner_id: session.owner_id.clone(),
-            base: format!("http://{address}:{}", config.port),
-            strip_prefix: config.strip_prefix,
-            secret: session.upstream_secret.clone(),
+            base: format!("http://{address}:{}", self.kind_config(session.kind).port),
+            origin: self.inner.origins.origin(&session.session_id),
+            secret: match session.kind {
+                SessionKind::Jupyter => keys.jupyter_token(&session.session_id),
+                SessionKind::CodeServer => keys.code_server_hash(&session.session_id),
+            },
             kind: session.kind,
-        })
+        }
+    }
+
+    /// The environment variable that gives the session's server its secret.
+    fn server_secret(&self, session: &Session) -> (String, String) {
+        let keys = &self.inner.keys;
+        match session.kind {
+            SessionKind::Jupyter => (
+                "JUPYTER_TOKEN".into(),
+                keys.jupyter_token(&session.session_id),
+            ),
+            SessionKind::CodeServer => (
+                "HASHED_PASSWORD".into(),
+                keys.code_server_hash(&session.session_id),
+            ),
+        }
     }
 }
 

@@ -5,6 +5,7 @@ mod backend;
 pub mod docker;
 pub mod fixtures;
 mod instance;
+pub mod loopback;
 mod process;
 pub mod s3;
 mod server;

@@ -8,7 +8,11 @@ use std::time::{Duration, Instant};
 /// A `weft` command for the binary cargo built for these tests.
 pub fn weft() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_weft"));
-    command.env_remove("RUST_LOG").env_remove("WEFT_CONFIG");
+    command
+        .env_remove("RUST_LOG")
+        .env_remove("WEFT_CONFIG")
+        // Tests run side by side: no fixed port for the sessions listener.
+        .env("WEFT_WORKSPACES__SESSIONS_LISTEN", "127.0.0.1:0");
     command
 }
 

@@ -1,4 +1,5 @@
-//! An in-process Weft server on an ephemeral port with its own data folder and database.
+//! An in-process Weft server on ephemeral ports (the API's and the sessions') with its own data
+//! folder and database.
 
 use super::Backend;
 use reqwest::{Method, RequestBuilder, StatusCode};
@@ -11,12 +12,15 @@ use weft::state::AppState;
 /// A running server plus a client and the bootstrap admin's token.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The sessions listener (session origins are `http://<id>.localhost:<its port>`).
+    pub sessions_addr: SocketAddr,
     pub config: Config,
     pub state: AppState,
     pub admin_token: String,
+    /// Reaches the API and session origins.
     pub client: reqwest::Client,
     _data: TempDir,
-    task: tokio::task::JoinHandle<()>,
+    tasks: [tokio::task::JoinHandle<()>; 2],
 }
 
 impl TestServer {
@@ -40,6 +44,12 @@ impl TestServer {
         // The images tests/images/build.sh makes, as an admin would allow them.
         config.containers.allowed_images = vec!["weft-test/*".into()];
         customize(&mut config);
+        // As `weft serve` does: the sessions listener first, its port in the session origins.
+        let sessions = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let sessions_addr = sessions.local_addr().expect("addr");
+        config.workspaces.sessions_listen = sessions_addr;
         let state = AppState::open(config.clone()).await.expect("open state");
         let (_, admin) = state.auth.bootstrap("admin").await.expect("bootstrap");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -47,17 +57,24 @@ impl TestServer {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let app = weft::api::router(state.clone());
-        let task = tokio::spawn(async move {
+        let api = tokio::spawn(async move {
             weft::api::serve(listener, app).await.expect("serve");
+        });
+        let proxy = weft::workspaces::proxy::router(state.clone());
+        let proxy = tokio::spawn(async move {
+            weft::api::serve(sessions, proxy).await.expect("serve");
         });
         Self {
             addr,
+            sessions_addr,
             config,
             state,
             admin_token: admin.token,
-            client: reqwest::Client::new(),
+            client: super::loopback::client_builder()
+                .build()
+                .expect("HTTP client"),
             _data: data,
-            task,
+            tasks: [api, proxy],
         }
     }
 
@@ -294,7 +311,9 @@ pub fn node<'a>(run: &'a Value, id: &str) -> &'a Value {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        self.task.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
     }
 }
 

@@ -40,4 +40,5 @@ in_root apt-get autoremove -y -qq >/dev/null
 in_root apt-get install -y -qq --no-install-recommends libkrb5-3 libxkbfile1 libsecret-1-0 libstdc++6 >/dev/null
 rm -rf "$WEFT_ROOT"/tmp/vscode-ripgrep-cache-* "$WEFT_ROOT/root/.npm" "$WEFT_ROOT/usr/local/include/node"
 workspace_user
-pack '["/usr/bin/tini", "--"]' '["/opt/code-server/bin/code-server", "--bind-addr=0.0.0.0:8888", "--auth=none", "--disable-telemetry", "/workspace"]'
+# Weft runs its own command with HASHED_PASSWORD; run by hand, code-server makes up a password.
+pack '["/usr/bin/tini", "--"]' '["/opt/code-server/bin/code-server", "--bind-addr=0.0.0.0:8888", "--auth=password", "--disable-telemetry", "/workspace"]'

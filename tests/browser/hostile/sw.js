@@ -1,0 +1,2 @@
+// A service worker that would see every request of the origin it controls.
+self.addEventListener("fetch", () => {});
