@@ -9,6 +9,7 @@ mod support;
 
 mod api_errors;
 mod auth;
+mod bounded;
 mod capabilities;
 mod cli;
 mod containers;
