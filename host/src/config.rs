@@ -311,6 +311,10 @@ pub struct WorkspacesConfig {
     pub s3: S3Config,
     /// Largest file a project holds, in bytes.
     pub max_file_bytes: u64,
+    /// Most bytes a sync brings into one project; files past it are reported and skipped.
+    pub project_max_bytes: u64,
+    /// Most files a sync brings into one project; files past it are reported and skipped.
+    pub project_max_files: u64,
     /// Seconds a session has to answer on its port before it is failed and its container removed.
     pub start_timeout_secs: u64,
     /// Folder and file names never synced back from a workspace.
@@ -405,6 +409,8 @@ impl Default for WorkspacesConfig {
             storage: StorageKind::Fs,
             s3: S3Config::default(),
             max_file_bytes: 100 * 1024 * 1024,
+            project_max_bytes: 10 * 1024 * 1024 * 1024,
+            project_max_files: 100_000,
             start_timeout_secs: 30,
             sync_ignore: [
                 "__pycache__",
@@ -479,6 +485,9 @@ pub struct NotebooksConfig {
     /// Executions one user may have running or waiting at once, over all notebooks; more are
     /// refused (20301).
     pub max_pending_per_user: usize,
+    /// Outputs one execution keeps, in bytes: past it the oldest are dropped (the tail is
+    /// kept) and a note says so.
+    pub max_output_bytes: u64,
 }
 
 impl Default for NotebooksConfig {
@@ -490,6 +499,7 @@ impl Default for NotebooksConfig {
             interrupt_grace_secs: 10,
             kernel_start_timeout_secs: 60,
             max_pending_per_user: 16,
+            max_output_bytes: 1024 * 1024,
         }
     }
 }

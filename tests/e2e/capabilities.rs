@@ -168,7 +168,7 @@ async fn artifacts_need_a_grant_and_outlive_the_call() {
     let admin = server
         .state
         .auth
-        .authenticate(&server.admin_token)
+        .sign_in(&server.admin_token, None)
         .await
         .unwrap();
 

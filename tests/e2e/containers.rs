@@ -642,6 +642,31 @@ async fn driver_exec_copy_logs_stats_and_volumes() {
         (out.exit_code, out.stdout.as_str(), out.stderr.as_str()),
         (4, "out\n1\n", "err\n")
     );
+    // The same as a stream: output as it comes, then the exit code last.
+    let events: Vec<_> = driver
+        .exec_stream(
+            &id,
+            &[
+                "sh".into(),
+                "-c".into(),
+                "echo out; echo err >&2; exit 3".into(),
+            ],
+        )
+        .collect()
+        .await;
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    for event in &events[..events.len() - 1] {
+        match event.as_ref().unwrap() {
+            weft::containers::driver::ExecEvent::Stdout(b) => stdout.extend_from_slice(b),
+            weft::containers::driver::ExecEvent::Stderr(b) => stderr.extend_from_slice(b),
+            other => panic!("{other:?} before the end"),
+        }
+    }
+    assert!(matches!(
+        events.last().unwrap(),
+        Ok(weft::containers::driver::ExecEvent::Exited(3))
+    ));
+    assert_eq!((&stdout[..], &stderr[..]), (&b"out\n"[..], &b"err\n"[..]));
 
     // A tar stream in, and the same file out.
     let mut archive = tar::Builder::new(Vec::new());
@@ -653,7 +678,11 @@ async fn driver_exec_copy_logs_stats_and_volumes() {
         .append_data(&mut header, "hello.txt", &content[..])
         .unwrap();
     driver
-        .copy_in(&id, "/data", archive.into_inner().unwrap().into())
+        .copy_in(
+            &id,
+            "/data",
+            futures::stream::iter([Ok(archive.into_inner().unwrap().into())]).boxed(),
+        )
         .await
         .unwrap();
     let cat = driver

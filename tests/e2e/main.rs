@@ -10,6 +10,7 @@ mod support;
 
 mod api_errors;
 mod auth;
+mod bounded;
 mod browser;
 mod capabilities;
 mod cli;

@@ -306,7 +306,15 @@ async fn grants_stored_before_scopes_are_kept_for_admins(backend: Backend) {
         &server
             .state
             .plugins
-            .grantee(&server.state.auth.authenticate(&user).await.unwrap().user_id)
+            .grantee(
+                &server
+                    .state
+                    .auth
+                    .sign_in(&user, None)
+                    .await
+                    .unwrap()
+                    .user_id,
+            )
             .await
             .unwrap(),
     );

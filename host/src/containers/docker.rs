@@ -2,7 +2,7 @@
 
 use super::driver::{
     ContainerDriver, ContainerSpec, EngineContainer, EngineEvent, EngineInfo, EngineNetwork,
-    ExecOutput, ImageInfo, LogChunk, LogStream, NetworkCreated, NetworkSpec, Stats,
+    ExecEvent, ExecOutput, ImageInfo, LogChunk, LogStream, NetworkCreated, NetworkSpec, Stats,
 };
 use super::hardening::{self, Policy};
 use crate::error::{Code, Error, Result};
@@ -427,6 +427,57 @@ impl ContainerDriver for DockerDriver {
         Ok(out)
     }
 
+    fn exec_stream(&self, id: &str, command: &[String]) -> BoxStream<'static, Result<ExecEvent>> {
+        let (id, command) = (id.to_owned(), command.to_vec());
+        let inner = self.inner.clone();
+        futures::stream::once(async move {
+            let docker = inner.client().await?.clone();
+            let exec = docker
+                .create_exec(
+                    &id,
+                    CreateExecOptions {
+                        cmd: Some(command),
+                        attach_stdout: Some(true),
+                        attach_stderr: Some(true),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(|e| inner.fault(e))?;
+            let output = match docker
+                .start_exec(&exec.id, None)
+                .await
+                .map_err(|e| inner.fault(e))?
+            {
+                StartExecResults::Attached { output, .. } => output,
+                StartExecResults::Detached => futures::stream::empty().boxed(),
+            };
+            let fault = inner.clone();
+            let output =
+                output
+                    .map_err(move |e| fault.fault(e))
+                    .try_filter_map(|part| async move {
+                        Ok(match part {
+                            LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                                Some(ExecEvent::Stdout(message))
+                            }
+                            LogOutput::StdErr { message } => Some(ExecEvent::Stderr(message)),
+                            LogOutput::StdIn { .. } => None,
+                        })
+                    });
+            let exited = futures::stream::once(async move {
+                let inspected = docker
+                    .inspect_exec(&exec.id)
+                    .await
+                    .map_err(|e| inner.fault(e))?;
+                Ok(ExecEvent::Exited(inspected.exit_code.unwrap_or(-1)))
+            });
+            Ok::<_, Error>(output.chain(exited))
+        })
+        .try_flatten()
+        .boxed()
+    }
+
     fn logs(
         &self,
         id: &str,
@@ -486,13 +537,19 @@ impl ContainerDriver for DockerDriver {
         })
     }
 
-    async fn copy_in(&self, id: &str, path: &str, tar: Bytes) -> Result<()> {
+    async fn copy_in(
+        &self,
+        id: &str,
+        path: &str,
+        tar: BoxStream<'static, Result<Bytes>>,
+    ) -> Result<()> {
         let options = UploadToContainerOptionsBuilder::default()
             .path(path)
             .build();
+        let body = tar.map_err(|e| std::io::Error::other(e.message));
         self.client()
             .await?
-            .upload_to_container(id, Some(options), bollard::body_full(tar))
+            .upload_to_container(id, Some(options), bollard::body_try_stream(body))
             .await
             .map_err(|e| self.fault(e))
     }

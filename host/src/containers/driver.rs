@@ -121,6 +121,16 @@ pub struct ExecOutput {
     pub stderr: String,
 }
 
+/// A piece of what a command run with [`ContainerDriver::exec_stream`] does: its output as it
+/// comes, then how it ended.
+#[derive(Debug, Clone)]
+pub enum ExecEvent {
+    Stdout(Bytes),
+    Stderr(Bytes),
+    /// The last item: the command's exit code.
+    Exited(i64),
+}
+
 /// One sample of a running container's use.
 #[derive(Debug, Clone, Copy)]
 pub struct Stats {
@@ -192,6 +202,9 @@ pub trait ContainerDriver: Send + Sync + 'static {
     async fn list(&self, labels: &BTreeMap<String, String>) -> Result<Vec<EngineContainer>>;
     /// Runs `command` in a running container and collects its output.
     async fn exec(&self, id: &str, command: &[String]) -> Result<ExecOutput>;
+    /// Runs `command` in a running container; its output comes as it is produced (the engine
+    /// waits while the stream is not read), then its exit code.
+    fn exec_stream(&self, id: &str, command: &[String]) -> BoxStream<'static, Result<ExecEvent>>;
     /// The container's output: the last `tail` chunks (all when `None`), then live ones if
     /// `follow` until the container stops.
     fn logs(
@@ -201,8 +214,14 @@ pub trait ContainerDriver: Send + Sync + 'static {
         tail: Option<u64>,
     ) -> BoxStream<'static, Result<LogChunk>>;
     async fn stats(&self, id: &str) -> Result<Stats>;
-    /// Unpacks a tar archive into the folder `path` of the container.
-    async fn copy_in(&self, id: &str, path: &str, tar: Bytes) -> Result<()>;
+    /// Unpacks a tar archive, read as the engine takes it, into the folder `path` of the
+    /// container.
+    async fn copy_in(
+        &self,
+        id: &str,
+        path: &str,
+        tar: BoxStream<'static, Result<Bytes>>,
+    ) -> Result<()>;
     /// A tar archive of `path` in the container.
     fn copy_out(&self, id: &str, path: &str) -> BoxStream<'static, Result<Bytes>>;
     /// Creates a bridge network with inter-container traffic off.

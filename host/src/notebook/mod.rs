@@ -10,6 +10,7 @@ pub mod document;
 pub mod execution;
 pub mod jupyter;
 pub mod kernel;
+mod outputs;
 mod quickack;
 pub mod routes;
 
@@ -217,6 +218,8 @@ struct Inner {
     sessions: Sessions,
     config: NotebooksConfig,
     session_start_timeout: Duration,
+    /// The largest notebook read from a session's Jupyter.
+    max_file_bytes: u64,
     http: reqwest::Client,
     events: broadcast::Sender<NotebookEvent>,
     live: Mutex<HashMap<String, Arc<Live>>>,
@@ -294,10 +297,8 @@ impl Notebooks {
                 sessions: sessions.clone(),
                 config: config.clone(),
                 session_start_timeout: Duration::from_secs(workspaces.start_timeout_secs + 5),
-                http: reqwest::Client::builder()
-                    .timeout(Duration::from_secs(30))
-                    .build()
-                    .map_err(|e| Error::internal(format!("HTTP client: {e}")))?,
+                max_file_bytes: workspaces.max_file_bytes,
+                http: crate::workspaces::upstream::client(Duration::from_secs(30)),
                 events: broadcast::channel(4096).0,
                 live: Mutex::new(HashMap::new()),
                 pending: Mutex::new(HashMap::new()),
@@ -599,7 +600,12 @@ impl Notebooks {
             Err(e) => return Err(e),
         };
         let upstream = self.inner.sessions.upstream_of(&session).await?;
-        Jupyter::new(self.inner.http.clone(), &upstream).map(Some)
+        Jupyter::new(
+            self.inner.http.clone(),
+            &upstream,
+            self.inner.max_file_bytes,
+        )
+        .map(Some)
     }
 
     /// The notebook's kernel, attached (and the session opened and the kernel started) if
@@ -628,7 +634,11 @@ impl Notebooks {
             .wait_ready(&session.session_id, self.inner.session_start_timeout)
             .await?;
         let upstream = sessions.upstream_of(&session).await?;
-        let jupyter = Jupyter::new(self.inner.http.clone(), &upstream)?;
+        let jupyter = Jupyter::new(
+            self.inner.http.clone(),
+            &upstream,
+            self.inner.max_file_bytes,
+        )?;
         if jupyter.read(&record.path).await?.is_none() {
             // Made after the session started: its files were copied in before.
             let content = self
@@ -754,6 +764,7 @@ impl Notebooks {
         let limits = Limits {
             timeout,
             interrupt_grace: Duration::from_secs(config.interrupt_grace_secs),
+            max_output_bytes: usize::try_from(config.max_output_bytes).unwrap_or(usize::MAX),
         };
         let pending = Pending::take(&self.inner, &caller.user_id)?;
         let (this, user) = (self.clone(), caller.user_id.clone());

@@ -178,6 +178,7 @@ mod tests {
             name: name.into(),
             role: Role::User,
             created_at: chrono::Utc::now(),
+            disabled_at: None,
         }
     }
 

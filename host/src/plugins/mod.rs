@@ -117,7 +117,7 @@ impl Plugins {
             inner: Arc::new(Inner {
                 runtime: Runtime::new(runtime_config)
                     .map_err(|e| anyhow::anyhow!("cannot start the plugin runtime: {e:#}"))?,
-                auth: Auth::new(store.clone()),
+                auth: Auth::new(store.clone(), &config.api),
                 store,
                 blobs,
                 backend: Arc::new(ServiceBackend {

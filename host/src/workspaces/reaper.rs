@@ -193,7 +193,10 @@ impl Sessions {
         }
         let answer = request.send().await;
         let Ok(answer) = answer else { return false };
-        let kernels: Vec<serde_json::Value> = answer.json().await.unwrap_or_default();
+        let Ok(body) = super::upstream::read_limited(answer, 1024 * 1024).await else {
+            return false;
+        };
+        let kernels: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap_or_default();
         kernels.iter().any(|k| k["execution_state"] == "busy")
     }
 }
