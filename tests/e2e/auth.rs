@@ -530,7 +530,7 @@ async fn a_disabled_users_session_links_stop_working() {
     let project = server.project(&bob, "work").await;
     let (status, opened) = server.open_session(&bob, &project, "jupyter").await;
     assert_eq!(status, StatusCode::CREATED, "{opened}");
-    let session = opened["session_id"].as_str().unwrap().to_string();
+    let site = opened["url"].as_str().unwrap().to_string();
     let access = opened["access_token"].as_str().unwrap().to_string();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
     loop {
@@ -549,11 +549,8 @@ async fn a_disabled_users_session_links_stop_working() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let url = |path: &str| format!("http://{}/s/{session}/{path}", server.addr);
+    let browser = crate::support::loopback::no_redirects();
+    let url = |path: &str| format!("{site}{path}");
     let first = browser
         .get(url(&format!("api/status?token={access}")))
         .send()
