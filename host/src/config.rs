@@ -234,7 +234,8 @@ pub struct FirewallConfig {
     /// connection from a container to the host is refused.
     pub host_ports: Vec<u16>,
     /// Networks containers may never reach (link-local, which holds cloud metadata services,
-    /// by default).
+    /// by default). IPv4 only: user networks have no IPv6. Where the host's DNS resolver has a
+    /// link-local address (some clouds), narrow this to the metadata address.
     pub deny: Vec<ipnet::IpNet>,
 }
 

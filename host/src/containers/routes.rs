@@ -33,9 +33,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Create a container from a local image and (by default) start it. Refused with 10101 when
 /// the host lacks the resources, 10202 over the caller's limits, 10203 for a missing image,
-/// 10204 when it exits at once (it is kept, status failed).
+/// 10204 when it exits at once (it is kept, status failed), 10301 for an image not on
+/// `[containers] allowed_images`.
 #[utoipa::path(post, path = "/containers", tag = "containers", request_body = NewContainer,
-    responses((status = 201, body = Container), (status = 422, body = crate::api::ErrorBody),
+    responses((status = 201, body = Container), (status = 403, body = crate::api::ErrorBody),
+              (status = 422, body = crate::api::ErrorBody),
               (status = 503, body = crate::api::ErrorBody)))]
 async fn create_container(
     State(state): State<AppState>,
