@@ -61,6 +61,11 @@ setup_docker() {
     if ! dpkg -s busybox-static >/dev/null 2>&1; then
         apt_install busybox-static
     fi
+    # The container firewall Weft installs, and the network namespaces the isolation tests
+    # build (a fake metadata service behind a veth pair).
+    if ! command -v iptables >/dev/null 2>&1 || ! command -v ip >/dev/null 2>&1; then
+        apt_install iptables iproute2
+    fi
     if ! as_root docker info >/dev/null 2>&1; then
         log "starting dockerd"
         as_root sh -c 'nohup dockerd >/tmp/weft-test-dockerd.log 2>&1 </dev/null &'

@@ -42,11 +42,18 @@ fn show(label: &str, samples: Vec<Duration>) {
 }
 
 async fn bench() -> anyhow::Result<()> {
-    let local = common::serve(|_| {}).await?;
+    let local = common::serve(|c| c.containers.allowed_images = vec![IMAGE.into()]).await?;
     let info = local.state.containers.driver().info().await.map_err(|e| {
         anyhow::anyhow!("{e}: start dockerd (tests/run.sh does) and build the test images")
     })?;
-    if !local.state.containers.driver().has_image(IMAGE).await? {
+    if local
+        .state
+        .containers
+        .driver()
+        .image(IMAGE)
+        .await?
+        .is_none()
+    {
         anyhow::bail!("the image {IMAGE} is missing: run tests/images/build.sh");
     }
     println!(

@@ -71,6 +71,11 @@ pub struct WorkflowsConfig {
     pub max_total_nodes: usize,
     /// Nodes one workflow may have.
     pub max_nodes: usize,
+    /// Unfinished (queued or running) runs one user may have; more are refused (40203).
+    pub max_runs_per_user: usize,
+    /// Nodes of one user's runs and direct runs that may run at once; further nodes of their
+    /// runs wait, further direct runs are refused (60207).
+    pub max_running_nodes_per_user: usize,
 }
 
 impl Default for WorkflowsConfig {
@@ -79,6 +84,8 @@ impl Default for WorkflowsConfig {
             max_parallel_nodes: 8,
             max_total_nodes: 128,
             max_nodes: 10_000,
+            max_runs_per_user: 16,
+            max_running_nodes_per_user: 32,
         }
     }
 }
@@ -90,9 +97,19 @@ pub struct SchedulerConfig {
     /// A separate address for the scheduler's SwarmPilot paths; by default they are served at
     /// the root of the main listener.
     pub listen: Option<SocketAddr>,
-    /// Networks whose clients may use the SwarmPilot paths without a token (SwarmPilot clients
-    /// and task instances send none); everyone else needs `Authorization: Bearer`.
+    /// Networks whose clients may use the SwarmPilot paths without a token, as an admin would
+    /// (SwarmPilot clients send none); empty by default: everyone else needs a token. List only
+    /// networks where every host is yours: not a reverse proxy's address.
     pub trusted_networks: Vec<ipnet::IpNet>,
+    /// A header the SwarmPilot paths also read a token from (the bare token, or
+    /// `Bearer <token>`), for clients that can add one header but not `Authorization`.
+    #[serde(deserialize_with = "header_name")]
+    pub token_header: String,
+    /// Whether a completion sent from the registered address of the instance a task was sent
+    /// to is accepted without a credential (SwarmPilot's instances send none). Turn off when
+    /// anything else can connect from the instances' addresses, e.g. a reverse proxy on their
+    /// host: instances then send their secret (from the registration) or an admin's token.
+    pub completions_by_address: bool,
     /// Strategy in effect until an admin activates another (`name` or `name@version`).
     pub default_strategy: String,
     /// How often every task instance is asked for `/info`, in milliseconds.
@@ -117,10 +134,9 @@ impl Default for SchedulerConfig {
     fn default() -> Self {
         Self {
             listen: None,
-            trusted_networks: vec![
-                "127.0.0.0/8".parse().expect("valid network"),
-                "::1/128".parse().expect("valid network"),
-            ],
+            trusted_networks: Vec::new(),
+            token_header: "x-weft-token".into(),
+            completions_by_address: true,
             default_strategy: "shortest-expected-wait".into(),
             health_interval_ms: 2_000,
             unhealthy_after: 2,
@@ -167,6 +183,69 @@ pub struct ContainersConfig {
     pub orphan_grace_secs: u64,
     /// Each user's share; admins are held to it too.
     pub per_user: UserLimits,
+    /// Images users may run through `POST /containers`, as patterns where `*` matches any run
+    /// of characters (`/` and `:` included): `["weft-test/*", "python:3.12*"]`. The workspace
+    /// images are always allowed; any other image is refused (10301).
+    pub allowed_images: Vec<String>,
+    /// Images allowed to run as the user their image names when that user is root; every other
+    /// image whose user is root runs as `65534:65534` (nobody).
+    pub root_images: Vec<String>,
+    /// Open files per process (the `nofile` ulimit, soft and hard).
+    pub nofile: u64,
+    /// Largest writable layer a container may fill (`"20Gi"`; `"0"` for no limit): the engine
+    /// enforces it where its storage driver can (overlay2 on xfs with pquota), elsewhere a
+    /// watcher stops a container over it.
+    pub disk_limit: String,
+    /// Largest single file a process may write (the `fsize` ulimit); by default `disk_limit`.
+    pub max_file_size: Option<String>,
+    /// Seconds between the disk watcher's rounds (when the engine cannot enforce the limit).
+    pub disk_check_interval_secs: u64,
+    pub network: NetworkConfig,
+    pub firewall: FirewallConfig,
+}
+
+/// The per-user bridge networks containers join.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// Where each user network's subnet is drawn from.
+    pub subnet_pool: ipnet::Ipv4Net,
+    /// The prefix length of each user network (27: 30 containers per user).
+    pub subnet_prefix: u8,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            subnet_pool: "10.213.0.0/16".parse().expect("valid network"),
+            subnet_prefix: 27,
+        }
+    }
+}
+
+/// The host firewall (iptables) between containers and the host.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FirewallConfig {
+    /// Whether Weft installs its chains at start (needs root and iptables on the engine's
+    /// host).
+    pub enabled: bool,
+    /// TCP ports of the host containers may reach (e.g. Weft's public API port); every other
+    /// connection from a container to the host is refused.
+    pub host_ports: Vec<u16>,
+    /// Networks containers may never reach (link-local, which holds cloud metadata services,
+    /// by default).
+    pub deny: Vec<ipnet::IpNet>,
+}
+
+impl Default for FirewallConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            host_ports: Vec::new(),
+            deny: vec!["169.254.0.0/16".parse().expect("valid network")],
+        }
+    }
 }
 
 /// What one user's containers may hold at once.
@@ -199,6 +278,14 @@ impl Default for ContainersConfig {
             reconcile_interval_secs: 30,
             orphan_grace_secs: 300,
             per_user: UserLimits::default(),
+            allowed_images: Vec::new(),
+            root_images: Vec::new(),
+            nofile: 4096,
+            disk_limit: "20Gi".into(),
+            max_file_size: None,
+            disk_check_interval_secs: 30,
+            network: NetworkConfig::default(),
+            firewall: FirewallConfig::default(),
         }
     }
 }
@@ -224,6 +311,10 @@ pub struct WorkspacesConfig {
     pub s3: S3Config,
     /// Largest file a project holds, in bytes.
     pub max_file_bytes: u64,
+    /// Most bytes a sync brings into one project; files past it are reported and skipped.
+    pub project_max_bytes: u64,
+    /// Most files a sync brings into one project; files past it are reported and skipped.
+    pub project_max_files: u64,
     /// Seconds a session has to answer on its port before it is failed and its container removed.
     pub start_timeout_secs: u64,
     /// Folder and file names never synced back from a workspace.
@@ -318,6 +409,8 @@ impl Default for WorkspacesConfig {
             storage: StorageKind::Fs,
             s3: S3Config::default(),
             max_file_bytes: 100 * 1024 * 1024,
+            project_max_bytes: 10 * 1024 * 1024 * 1024,
+            project_max_files: 100_000,
             start_timeout_secs: 30,
             sync_ignore: [
                 "__pycache__",
@@ -389,6 +482,12 @@ pub struct NotebooksConfig {
     pub interrupt_grace_secs: u64,
     /// How long a new kernel has to answer before the execution fails.
     pub kernel_start_timeout_secs: u64,
+    /// Executions one user may have running or waiting at once, over all notebooks; more are
+    /// refused (20301).
+    pub max_pending_per_user: usize,
+    /// Outputs one execution keeps, in bytes: past it the oldest are dropped (the tail is
+    /// kept) and a note says so.
+    pub max_output_bytes: u64,
 }
 
 impl Default for NotebooksConfig {
@@ -399,6 +498,8 @@ impl Default for NotebooksConfig {
             max_execution_timeout_secs: 24 * 60 * 60,
             interrupt_grace_secs: 10,
             kernel_start_timeout_secs: 60,
+            max_pending_per_user: 16,
+            max_output_bytes: 1024 * 1024,
         }
     }
 }
@@ -411,6 +512,14 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// Whether `/metrics` can be read without a token (for a scraper on a trusted network).
     pub public_metrics: bool,
+    /// Failed sign-ins (a presented token that does not authenticate) one client address may
+    /// make within `sign_in_window_secs`; then it is answered 429 with `Retry-After` until the
+    /// oldest failure leaves the window. 0 turns the limit off. Behind a reverse proxy every
+    /// client has the proxy's address.
+    pub sign_in_max_failures: u32,
+    pub sign_in_window_secs: u64,
+    /// Client addresses whose failures are remembered at once (memory stays bounded).
+    pub sign_in_tracked_addresses: usize,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
@@ -444,6 +553,9 @@ impl Default for ApiConfig {
         Self {
             max_body_bytes: 2 * 1024 * 1024,
             public_metrics: false,
+            sign_in_max_failures: 10,
+            sign_in_window_secs: 60,
+            sign_in_tracked_addresses: 10_000,
         }
     }
 }
@@ -486,6 +598,14 @@ fn scheduler_listen<S: serde::Serializer>(
     let mut map = serializer.serialize_map(Some(1))?;
     map.serialize_entry("listen", addr)?;
     map.end()
+}
+
+/// A valid HTTP header name, lower-cased.
+fn header_name<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let name = String::deserialize(deserializer)?;
+    http::HeaderName::from_bytes(name.as_bytes())
+        .map(|h| h.as_str().to_string())
+        .map_err(|_| serde::de::Error::custom(format!("'{name}' is not an HTTP header name")))
 }
 
 impl Config {

@@ -49,7 +49,11 @@ impl AppState {
         let scheduler = Scheduler::start(store.clone(), plugins.clone(), config.scheduler.clone())
             .await
             .map_err(|e| anyhow::anyhow!("cannot start the scheduler: {e}"))?;
-        let containers = Containers::start(store.clone(), &config.containers)
+        let workspace_images = [
+            config.workspaces.jupyter.image.clone(),
+            config.workspaces.code_server.image.clone(),
+        ];
+        let containers = Containers::start(store.clone(), &config.containers, &workspace_images)
             .await
             .map_err(|e| anyhow::anyhow!("cannot start the container service: {e}"))?;
         let projects = Projects::open(store.clone(), &config.workspaces, &config.data_dir)?;
@@ -79,7 +83,7 @@ impl AppState {
             scheduler,
             workflows,
             plugins,
-            auth: Auth::new(store.clone()),
+            auth: Auth::new(store.clone(), &config.api),
             metrics: Metrics::new(),
             config: Arc::new(config),
             store,

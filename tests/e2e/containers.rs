@@ -136,11 +136,20 @@ async fn lifecycle_hardening_logs_and_status() {
     assert_eq!(labels["weft.container"], id.as_str());
     assert_eq!(labels["weft.owner"], bob_id.as_str());
     assert_eq!(labels["weft.install"], server.state.containers.install_id());
-    // ... and from inside: no new privileges, only the five capabilities, the pids limit bites.
+    // ... and from inside: nobody (the image's user is root), no new privileges, at most the
+    // five capabilities (none in effect for a user who is not root), the pids limit bites.
     let (_, proc_status, _) = docker::docker(&["exec", &engine_id, "cat", "/proc/self/status"]);
     assert!(proc_status.contains("NoNewPrivs:\t1"), "{proc_status}");
     assert!(
-        proc_status.contains("CapEff:\t00000000000000cb"),
+        proc_status.contains("Uid:\t65534\t65534\t65534\t65534"),
+        "{proc_status}"
+    );
+    assert!(
+        proc_status.contains("CapBnd:\t00000000000000cb"),
+        "{proc_status}"
+    );
+    assert!(
+        proc_status.contains("CapEff:\t0000000000000000"),
         "{proc_status}"
     );
     let (_, env, _) = docker::docker(&["exec", &engine_id, "env"]);
@@ -579,6 +588,8 @@ async fn driver_exec_copy_logs_stats_and_volumes() {
         weft::containers::hardening::Policy {
             capabilities: vec![],
             pids_limit: 128,
+            nofile: 1024,
+            max_file_bytes: 0,
         },
     );
     let tag = uuid::Uuid::new_v4().simple().to_string();
@@ -605,6 +616,7 @@ async fn driver_exec_copy_logs_stats_and_volumes() {
             memory_bytes: 32 << 20,
             gpus: 0,
         },
+        ..Default::default()
     };
     let id = driver.create(&spec).await.expect("create");
     let created = driver.inspect(&id).await.unwrap().expect("inspect");
@@ -630,6 +642,31 @@ async fn driver_exec_copy_logs_stats_and_volumes() {
         (out.exit_code, out.stdout.as_str(), out.stderr.as_str()),
         (4, "out\n1\n", "err\n")
     );
+    // The same as a stream: output as it comes, then the exit code last.
+    let events: Vec<_> = driver
+        .exec_stream(
+            &id,
+            &[
+                "sh".into(),
+                "-c".into(),
+                "echo out; echo err >&2; exit 3".into(),
+            ],
+        )
+        .collect()
+        .await;
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    for event in &events[..events.len() - 1] {
+        match event.as_ref().unwrap() {
+            weft::containers::driver::ExecEvent::Stdout(b) => stdout.extend_from_slice(b),
+            weft::containers::driver::ExecEvent::Stderr(b) => stderr.extend_from_slice(b),
+            other => panic!("{other:?} before the end"),
+        }
+    }
+    assert!(matches!(
+        events.last().unwrap(),
+        Ok(weft::containers::driver::ExecEvent::Exited(3))
+    ));
+    assert_eq!((&stdout[..], &stderr[..]), (&b"out\n"[..], &b"err\n"[..]));
 
     // A tar stream in, and the same file out.
     let mut archive = tar::Builder::new(Vec::new());
@@ -641,7 +678,11 @@ async fn driver_exec_copy_logs_stats_and_volumes() {
         .append_data(&mut header, "hello.txt", &content[..])
         .unwrap();
     driver
-        .copy_in(&id, "/data", archive.into_inner().unwrap().into())
+        .copy_in(
+            &id,
+            "/data",
+            futures::stream::iter([Ok(archive.into_inner().unwrap().into())]).boxed(),
+        )
         .await
         .unwrap();
     let cat = driver
@@ -707,6 +748,7 @@ async fn reconcile_after_sigkill() {
                     crate::support::fixtures::shared_cache_dir(),
                 )
                 .env("WEFT_CONTAINERS__ORPHAN_GRACE_SECS", "0")
+                .env("WEFT_CONTAINERS__ALLOWED_IMAGES", r#"["weft-test/*"]"#)
                 .args(["serve"])
                 .args(common),
         )

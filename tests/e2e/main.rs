@@ -10,14 +10,17 @@ mod support;
 
 mod api_errors;
 mod auth;
+mod bounded;
 mod browser;
 mod capabilities;
 mod cli;
 mod containers;
+mod isolation;
 mod notebooks;
 mod plugins;
 mod projects;
 mod scheduler;
 mod sessions;
 mod system;
+mod user_limits;
 mod workflows;

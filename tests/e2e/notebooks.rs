@@ -12,6 +12,13 @@ use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
 async fn server(backend: Backend) -> (TestServer, Cleanup) {
+    server_with(backend, |_| {}).await
+}
+
+async fn server_with(
+    backend: Backend,
+    customize: impl FnOnce(&mut weft::config::Config),
+) -> (TestServer, Cleanup) {
     let image = weft::config::WorkspacesConfig::default().jupyter.image;
     docker::require();
     assert!(
@@ -22,6 +29,7 @@ async fn server(backend: Backend) -> (TestServer, Cleanup) {
         c.workspaces.start_timeout_secs = 90;
         c.workspaces.memory = "512Mi".into();
         c.notebooks.interrupt_grace_secs = 5;
+        customize(c);
     })
     .await
 }
@@ -609,4 +617,47 @@ async fn timeouts_crashes_queues_and_deletion() {
         ["Untitled1.ipynb"],
         "the session's copy went too"
     );
+}
+
+/// With `max_pending_per_user = 1`, an execution sent while the user's first one runs is
+/// refused with 20301 (not queued); once the first ended, the next runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn executions_per_user_are_capped() {
+    let (server, _cleanup) = server_with(Backend::Sqlite, |c| {
+        c.notebooks.max_pending_per_user = 1;
+    })
+    .await;
+    let (_, bob) = server.user("bob").await;
+    let project = server.project(&bob, "capped").await;
+    let (status, notebook) = create(&server, &bob, json!({"project_id": project})).await;
+    assert_eq!(status, StatusCode::CREATED, "{notebook}");
+    let id = notebook["id"].as_str().unwrap().to_string();
+    let execute_path = format!("/api/v1/notebooks/{id}/execute");
+
+    let first = {
+        let request = server
+            .with_token(&bob, Method::POST, &execute_path)
+            .json(&json!({"code": "import time\ntime.sleep(2)\nprint('first')"}));
+        tokio::spawn(send(request))
+    };
+    wait_status(&server, &bob, &id, |s| !s["running"].is_null()).await;
+    let (status, err) = send(
+        server
+            .with_token(&bob, Method::POST, &execute_path)
+            .json(&json!({"code": "print('second')"})),
+    )
+    .await;
+    assert_error(status, &err, 403, "20301");
+    assert_eq!(err["details"]["limit"], 1, "{err}");
+    let queue = get(&server, &bob, &format!("/api/v1/notebooks/{id}/status")).await;
+    assert_eq!(
+        queue["queued"], 0,
+        "the refused execution was not queued: {queue}"
+    );
+
+    let (status, done) = first.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(stdout(&done), "first\n");
+    let next = run(&server, &bob, &id, "print('next')").await;
+    assert_eq!(stdout(&next), "next\n");
 }

@@ -5,11 +5,12 @@ use crate::on_both_backends;
 use crate::support::fixtures::fixture;
 use crate::support::{Backend, TestServer, assert_error, send};
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
 on_both_backends!(
     builtins_are_registered_and_useful,
-    uploads_versions_and_removal
+    uploads_versions_and_removal,
+    grants_stored_before_scopes_are_kept_for_admins
 );
 
 async fn builtins_are_registered_and_useful(backend: Backend) {
@@ -48,10 +49,7 @@ async fn builtins_are_registered_and_useful(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{fibo}");
     assert_eq!(fibo["kind"], "node");
     assert_eq!(fibo["versions"][0]["hash"].as_str().unwrap().len(), 64);
-    assert_eq!(
-        fibo["grants"],
-        json!({"http": [], "secrets": [], "artifacts": false})
-    );
+    assert_eq!(fibo["grants"], json!([]), "nothing granted");
     let description = &fibo["versions"][0]["description"];
     assert_eq!(description["outputs"][0]["name"], "out");
     assert!(description["config_schema"].is_object());
@@ -210,6 +208,121 @@ async fn uploads_versions_and_removal(backend: Backend) {
     assert_eq!(status, StatusCode::OK);
     let (status, body) = send(server.admin(Method::GET, "/api/v1/plugins/echo-node")).await;
     assert_error(status, &body, 404, "90203");
+}
+
+/// The first line of the answer to an upload's headers sent with `Expect: 100-continue` and a
+/// 60 MiB `Content-Length` (under the upload limit), before any of the body is sent; and the
+/// JSON body of that answer when it is a final one.
+async fn answer_to_upload_headers(server: &TestServer, token: &str) -> (String, Value) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/plugins HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/wasm\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+        server.addr,
+        60 << 20
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).await.unwrap();
+    if status_line.contains(" 100 ") {
+        return (status_line, Value::Null);
+    }
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).await.unwrap();
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().unwrap();
+        }
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).await.unwrap();
+    (status_line, serde_json::from_slice(&body).unwrap())
+}
+
+/// A non-admin's upload is refused on its headers: Weft answers 403 without asking for the
+/// body, where an admin's upload is asked for it (`100 Continue`): the body is read only once
+/// the caller is known to be an admin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_are_refused_before_the_body_is_read() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let (_, user) = server.user("uploader").await;
+    let (status_line, body) = answer_to_upload_headers(&server, &user).await;
+    assert!(status_line.starts_with("HTTP/1.1 403"), "{status_line}");
+    assert_error(StatusCode::FORBIDDEN, &body, 403, "90305");
+    let admin = server.admin_token.clone();
+    let (status_line, _) = answer_to_upload_headers(&server, &admin).await;
+    assert!(
+        status_line.starts_with("HTTP/1.1 100"),
+        "an admin's upload body is read: {status_line}"
+    );
+}
+
+/// Grants stored before grants had scopes applied to everyone without saying so: migration
+/// 0011 keeps them for admins only (the real migration file over rows of the old shape).
+async fn grants_stored_before_scopes_are_kept_for_admins(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (_, user) = server.user("plain-user").await;
+    let pool = server.state.store.pool();
+    for (name, grants) in [
+        ("fibo", r#"{"http":[],"secrets":[],"artifacts":false}"#),
+        (
+            "http-request",
+            r#"{"http":["api.example.com"],"secrets":["*"],"artifacts":true}"#,
+        ),
+    ] {
+        sqlx::query(
+            "INSERT INTO plugin_settings (name, grants, limits, updated_at) VALUES ($1, $2, '{}', 0)",
+        )
+        .bind(name)
+        .bind(grants)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    sqlx::raw_sql(include_str!("../../host/migrations/0011_scoped_grants.sql"))
+        .execute(pool)
+        .await
+        .unwrap();
+    let (_, fibo) = send(server.admin(Method::GET, "/api/v1/plugins/fibo")).await;
+    assert_eq!(fibo["grants"], json!([]), "{fibo}");
+    let (_, http) = send(server.admin(Method::GET, "/api/v1/plugins/http-request")).await;
+    assert_eq!(
+        http["grants"],
+        json!([{"scope": {"users": [], "roles": ["admin"]}, "http": ["api.example.com"],
+                "secrets": ["*"], "artifacts": true}]),
+        "{http}"
+    );
+    let settings = server.state.plugins.settings("http-request").await.unwrap();
+    let for_user = weft::plugins::effective(
+        &settings.grants,
+        &server
+            .state
+            .plugins
+            .grantee(
+                &server
+                    .state
+                    .auth
+                    .sign_in(&user, None)
+                    .await
+                    .unwrap()
+                    .user_id,
+            )
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        for_user,
+        weft_runtime::Grants::default(),
+        "an ordinary user gets nothing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

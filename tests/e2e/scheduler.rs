@@ -32,12 +32,23 @@ async fn scheduler_with(
     .await
 }
 
+/// The header a SwarmPilot client that cannot set `Authorization` sends its token in
+/// (`[scheduler] token_header`'s default).
+const TOKEN_HEADER: &str = "x-weft-token";
+
+/// A SwarmPilot client's request as the admin, the token in [`TOKEN_HEADER`].
+fn as_admin(server: &TestServer, method: Method, path: &str) -> reqwest::RequestBuilder {
+    server
+        .anon(method, path)
+        .header(TOKEN_HEADER, &server.admin_token)
+}
+
 async fn post(server: &TestServer, path: &str, body: Value) -> (StatusCode, Value) {
-    send(server.anon(Method::POST, path).json(&body)).await
+    send(as_admin(server, Method::POST, path).json(&body)).await
 }
 
 async fn get(server: &TestServer, path: &str) -> (StatusCode, Value) {
-    send(server.anon(Method::GET, path)).await
+    send(as_admin(server, Method::GET, path)).await
 }
 
 /// Asserts the SwarmPilot error shape with a Weft `code`.
@@ -155,8 +166,8 @@ async fn swarmpilot_paths_route_complete_and_persist_tasks(backend: Backend) {
 
     // One instance registers itself; the other is registered by a client, its model read
     // from its /info.
-    let a = TaskInstance::start("llm", 0, "20ms", &base, true);
-    let b = TaskInstance::start("llm", 0, "exp:10ms", &base, false);
+    let a = TaskInstance::start("llm", 0, "20ms", &base, Some(&server.admin_token));
+    let b = TaskInstance::start("llm", 0, "exp:10ms", &base, None);
     let a_id = a.ti_uuid.clone().unwrap();
     let b_id = register(&server, b.port, None).await;
     assert_eq!(
@@ -195,6 +206,7 @@ async fn swarmpilot_paths_route_complete_and_persist_tasks(backend: Backend) {
     let (status, bad) = send(
         server
             .anon(Method::POST, "/ti/register")
+            .bearer_auth(&server.admin_token)
             .header("content-type", "application/json")
             .body("{oops"),
     )
@@ -327,7 +339,11 @@ async fn swarmpilot_paths_route_complete_and_persist_tasks(backend: Backend) {
 
     // A restarted Weft answers from the database.
     let reopened = server.reopen().await;
-    let stored = reopened.scheduler.query(&ids[3]).await.unwrap();
+    let stored = reopened
+        .scheduler
+        .query(&ids[3], weft::scheduler::Viewer::All)
+        .await
+        .unwrap();
     assert_eq!(
         stored.task_status,
         weft::scheduler::tasks::TaskStatus::Completed
@@ -348,10 +364,10 @@ async fn the_simulator_speaks_the_task_instance_protocol() {
     let server = scheduler(Backend::Sqlite).await;
     let ti = TaskInstance::start_with(
         "llm",
-        0,
+        "127.0.0.1:0",
         "const:1ms",
         &server.url(""),
-        true,
+        Some(&server.admin_token),
         &["--keep-results", "2"],
     );
     let at = |path: &str| format!("http://127.0.0.1:{}{path}", ti.port);
@@ -405,28 +421,70 @@ async fn the_simulator_speaks_the_task_instance_protocol() {
     );
 }
 
-/// Outside the trusted networks a token is needed, and an admin's to register instances.
+/// By default nothing is trusted by network, loopback included: a token is needed (in
+/// `Authorization` or the token header), and an admin's to register instances.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn untrusted_callers_need_tokens() {
-    let server = scheduler_with(Backend::Sqlite, |c| c.scheduler.trusted_networks.clear()).await;
-    let (status, body) = get(&server, "/health").await;
+async fn loopback_callers_need_tokens_by_default() {
+    let server = scheduler(Backend::Sqlite).await;
+    let (status, body) = send(server.anon(Method::GET, "/health")).await;
     assert_eq!(
         (status, &body["status"]),
         (StatusCode::OK, &json!("healthy")),
         "health stays public"
     );
-    let (status, body) = post(
-        &server,
-        "/queue/submit",
-        json!({"model_name": "m", "task_input": {}}),
+    let submit_body = json!({"model_name": "m", "task_input": {}});
+    let (status, body) = send(
+        server
+            .anon(Method::POST, "/queue/submit")
+            .json(&submit_body),
     )
     .await;
     assert_sp_error(status, &body, 401, "90301");
+    assert!(
+        body["hint"].as_str().unwrap().contains(TOKEN_HEADER),
+        "{body}"
+    );
+    for path in ["/task/query?task_id=x", "/queue/info"] {
+        let (status, body) = send(server.anon(Method::GET, path)).await;
+        assert_sp_error(status, &body, 401, "90301");
+    }
+    let (status, body) = send(
+        server
+            .anon(Method::POST, "/ti/register")
+            .json(&json!({"host": "127.0.0.1", "port": 9})),
+    )
+    .await;
+    assert_sp_error(status, &body, 401, "90301");
+    let (status, body) = send(
+        server
+            .anon(Method::POST, "/queue/submit")
+            .header("authorization", "Basic dXNlcjpwYXNz")
+            .json(&submit_body),
+    )
+    .await;
+    assert_sp_error(status, &body, 401, "90301");
+    let (status, body) = send(
+        server
+            .anon(Method::POST, "/queue/submit")
+            .header(TOKEN_HEADER, "weft_not-a-real-token")
+            .json(&submit_body),
+    )
+    .await;
+    assert_sp_error(status, &body, 401, "90302");
+
     let (_, token) = server.user("client").await;
     let (status, body) = send(
         server
             .with_token(&token, Method::POST, "/queue/submit")
-            .json(&json!({"model_name": "m", "task_input": {}})),
+            .json(&submit_body),
+    )
+    .await;
+    assert_sp_error(status, &body, 503, "50101");
+    let (status, body) = send(
+        server
+            .anon(Method::POST, "/queue/submit")
+            .header(TOKEN_HEADER, format!("Bearer {token}"))
+            .json(&submit_body),
     )
     .await;
     assert_sp_error(status, &body, 503, "50101");
@@ -454,8 +512,8 @@ async fn unreachable_instances_lose_no_tasks_and_rejoin() {
     let base = server.url("");
     let (status, _) = activate(&server, "round-robin", None).await;
     assert_eq!(status, StatusCode::OK);
-    let mut a = TaskInstance::start("vision", 0, "300ms", &base, true);
-    let b = TaskInstance::start("vision", 0, "300ms", &base, true);
+    let mut a = TaskInstance::start("vision", 0, "300ms", &base, Some(&server.admin_token));
+    let b = TaskInstance::start("vision", 0, "300ms", &base, Some(&server.admin_token));
     let (a_id, b_id) = (a.ti_uuid.clone().unwrap(), b.ti_uuid.clone().unwrap());
     let mut ids = Vec::new();
     let mut on_a = Vec::new();
@@ -490,7 +548,7 @@ async fn unreachable_instances_lose_no_tasks_and_rejoin() {
     }
 
     // Back on the same port: healthy again and given tasks.
-    let _a = TaskInstance::start("vision", a.port, "300ms", &base, false);
+    let _a = TaskInstance::start("vision", a.port, "300ms", &base, None);
     wait_health(&server, &a_id, true).await;
     let picks: HashSet<String> =
         futures::future::join_all((0..4).map(|_| submit(&server, "vision", json!({}))))
@@ -504,7 +562,7 @@ async fn unreachable_instances_lose_no_tasks_and_rejoin() {
     );
 
     // The only instance of a model dies with tasks: they fail with the reason, none vanish.
-    let mut solo = TaskInstance::start("solo", 0, "2s", &base, true);
+    let mut solo = TaskInstance::start("solo", 0, "2s", &base, Some(&server.admin_token));
     let held: Vec<String> =
         futures::future::join_all((0..3).map(|_| submit(&server, "solo", json!({}))))
             .await
@@ -541,7 +599,7 @@ async fn hot_swapping_strategies_loses_no_submit_and_the_trace_replays() {
     let base = server.url("");
     let _instances: Vec<TaskInstance> = ["exp:2ms", "exp:6ms", "exp:12ms"]
         .iter()
-        .map(|t| TaskInstance::start("swap", 0, t, &base, true))
+        .map(|t| TaskInstance::start("swap", 0, t, &base, Some(&server.admin_token)))
         .collect();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let swapper = {
@@ -630,8 +688,8 @@ async fn hot_swapping_strategies_loses_no_submit_and_the_trace_replays() {
 async fn failing_strategies_fall_back_and_active_ones_stay_installed() {
     let server = scheduler(Backend::Sqlite).await;
     let base = server.url("");
-    let _ti = TaskInstance::start("m", 0, "1ms", &base, true);
-    let _other = TaskInstance::start("other", 0, "1ms", &base, true);
+    let _ti = TaskInstance::start("m", 0, "1ms", &base, Some(&server.admin_token));
+    let _other = TaskInstance::start("other", 0, "1ms", &base, Some(&server.admin_token));
     let (status, body) = server.upload(fixture("trap-strategy")).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 
@@ -740,7 +798,7 @@ async fn failing_strategies_fall_back_and_active_ones_stay_installed() {
 /// Instances listed in a SwarmPilot config file are registered at start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_load_from_a_config_file() {
-    let ti = TaskInstance::start("from-file", 0, "1ms", "http://127.0.0.1:9", false);
+    let ti = TaskInstance::start("from-file", 0, "1ms", "http://127.0.0.1:9", None);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("scheduler.yaml");
     std::fs::write(&path, format!("instances:\n  - host: 127.0.0.1\n    port: {}\n  - host: 127.0.0.1\n    port: 1\n    model_name: gone\n", ti.port)).unwrap();
@@ -787,9 +845,10 @@ async fn the_scheduler_can_have_its_own_listener() {
     let (status, body) = send(http.get(format!("{scheduler}/api/v1/health"))).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 
-    let _ti = TaskInstance::start("own", 0, "1ms", &scheduler, true);
+    let _ti = TaskInstance::start("own", 0, "1ms", &scheduler, Some(&token));
     let (status, answer) = send(
         http.post(format!("{scheduler}/queue/submit"))
+            .header(TOKEN_HEADER, &token)
             .json(&json!({"model_name": "own", "task_input": {"q": 1}})),
     )
     .await;
@@ -797,7 +856,11 @@ async fn the_scheduler_can_have_its_own_listener() {
     let id = answer["task_id"].as_str().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let (_, task) = send(http.get(format!("{scheduler}/task/query?task_id={id}"))).await;
+        let (_, task) = send(
+            http.get(format!("{scheduler}/task/query?task_id={id}"))
+                .header(TOKEN_HEADER, &token),
+        )
+        .await;
         if task["task_status"] == "completed" {
             break;
         }
@@ -823,8 +886,8 @@ async fn finished_tasks_are_purged_after_their_retention() {
     })
     .await;
     let base = server.url("");
-    let _fast = TaskInstance::start("fast", 0, "1ms", &base, true);
-    let _slow = TaskInstance::start("slow", 0, "120s", &base, true);
+    let _fast = TaskInstance::start("fast", 0, "1ms", &base, Some(&server.admin_token));
+    let _slow = TaskInstance::start("slow", 0, "120s", &base, Some(&server.admin_token));
     let done = submit(&server, "fast", json!({"n": 1})).await;
     let done = done["task_id"].as_str().unwrap().to_string();
     let waiting = submit(&server, "slow", json!({"n": 2})).await;
@@ -846,4 +909,225 @@ async fn finished_tasks_are_purged_after_their_retention() {
     }
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(query(&server, &waiting).await["task_status"], "scheduled");
+}
+
+/// A client whose connections come from `ip` (another loopback address stands for another
+/// machine).
+fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+on_both_backends!(tasks_are_their_submitters_and_completions_their_instances);
+
+/// The attack of issue 18: a second user reports a completion for the first user's task and
+/// reads it. Both are refused; only the instance a task was sent to reports its completion,
+/// from its registered address or with the secret its registration returned.
+async fn tasks_are_their_submitters_and_completions_their_instances(backend: Backend) {
+    let server = scheduler(backend).await;
+    let base = server.url("");
+    let admin = server.admin_token.clone();
+    // "held" never finishes during the test; it registered itself at 127.0.0.2, so its own
+    // reports (sent from 127.0.0.1) carry its secret, as those of "remote" do. "local" was
+    // registered by the admin at 127.0.0.1 and reports from there without a credential.
+    let held = TaskInstance::start_with("held", "127.0.0.2:0", "120s", &base, Some(&admin), &[]);
+    let _remote =
+        TaskInstance::start_with("remote", "127.0.0.2:0", "1ms", &base, Some(&admin), &[]);
+    let local = TaskInstance::start("local", 0, "1ms", &base, None);
+    let local_id = register(&server, local.port, None).await;
+    let held_id = held.ti_uuid.clone().unwrap();
+
+    let (_, alice) = server.user("alice").await;
+    let (_, mallory) = server.user("mallory").await;
+    let submit_as = |token: &str, model: &str| {
+        server
+            .with_token(token, Method::POST, "/queue/submit")
+            .json(&json!({"model_name": model, "task_input": {"who": "alice"}}))
+    };
+    let query_as = |token: &str, id: &str| {
+        server.with_token(token, Method::GET, &format!("/task/query?task_id={id}"))
+    };
+    let mut ids = HashMap::new();
+    for model in ["held", "remote", "local"] {
+        let (status, answer) = send(submit_as(&alice, model)).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        ids.insert(model, answer["task_id"].as_str().unwrap().to_string());
+    }
+    let task = &ids["held"];
+
+    // The forged completions: by another user, by nobody, with a made-up secret, by the owner
+    // herself; and by a caller at another instance's address, which names that instance.
+    let forged = |instance: &str| json!({"task_id": task, "instance_id": instance, "execution_time": 1.0, "result": {"forged": true}});
+    let http = reqwest::Client::new();
+    let url = server.url("/notify/task_complete");
+    let attempts = [
+        http.post(&url)
+            .bearer_auth(&mallory)
+            .json(&forged(&held_id)),
+        http.post(&url)
+            .header(TOKEN_HEADER, &mallory)
+            .json(&forged(&held_id)),
+        http.post(&url).json(&forged(&held_id)),
+        http.post(&url)
+            .bearer_auth("wefti_made-up")
+            .json(&forged(&held_id)),
+        http.post(&url).bearer_auth(&alice).json(&forged(&held_id)),
+        http.post(&url)
+            .bearer_auth(&mallory)
+            .json(&forged("no-such-instance")),
+    ];
+    for attempt in attempts {
+        let (status, body) = send(attempt).await;
+        assert_sp_error(status, &body, 403, "50301");
+    }
+    let (status, body) = send(http.post(&url).json(&forged(&local_id))).await;
+    assert_sp_error(status, &body, 409, "50202");
+
+    // Only the owner (and an admin) sees the task, still unfinished; anyone else is told it
+    // does not exist, exactly as for a task that does not.
+    let (status, mine) = send(query_as(&alice, task)).await;
+    assert_eq!(status, StatusCode::OK, "{mine}");
+    assert_eq!(mine["task_status"], "scheduled", "{mine}");
+    assert!(mine["result"].is_null(), "{mine}");
+    let (status, theirs) = send(query_as(&mallory, task)).await;
+    assert_sp_error(status, &theirs, 404, "50201");
+    let (_, missing) = send(query_as(&mallory, "no-such-task")).await;
+    assert_eq!(
+        theirs["message"]
+            .as_str()
+            .unwrap()
+            .replace(task.as_str(), "ID"),
+        missing["message"]
+            .as_str()
+            .unwrap()
+            .replace("no-such-task", "ID"),
+    );
+    let (status, by_admin) = send(query_as(&admin, task)).await;
+    assert_eq!(
+        (status, &by_admin["task_status"]),
+        (StatusCode::OK, &json!("scheduled"))
+    );
+
+    // The real instances' reports go through: by address, and by secret from elsewhere.
+    for model in ["remote", "local"] {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, task) = send(query_as(&alice, &ids[model])).await;
+            assert_eq!(status, StatusCode::OK, "{task}");
+            if task["task_status"] == "completed" {
+                assert_eq!(task["result"]["output"]["who"], "alice", "{task}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "{model} never completed: {task}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    // A registration hands out a new secret each time; the answer carries it.
+    let (_, again) = post(
+        &server,
+        "/ti/register",
+        json!({"host": "127.0.0.1", "port": local.port}),
+    )
+    .await;
+    assert!(
+        again["ti_secret"].as_str().unwrap().starts_with("wefti_"),
+        "{again}"
+    );
+    // A caller at the instance's registered address is taken for it, unless that is turned
+    // off for hosts where others can connect from the same address.
+    let (status, body) = send(client_from("127.0.0.2").post(&url).json(&forged(&held_id))).await;
+    assert_eq!(
+        (status, &body["task_status"]),
+        (StatusCode::OK, &json!("completed")),
+        "{body}"
+    );
+}
+
+/// `completions_by_address = false`: the instance's address alone is not enough.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completions_by_address_can_be_turned_off() {
+    let server = scheduler_with(Backend::Sqlite, |c| {
+        c.scheduler.completions_by_address = false
+    })
+    .await;
+    let local = TaskInstance::start("held", 0, "120s", &server.url(""), None);
+    let local_id = register(&server, local.port, None).await;
+    let (_, alice) = server.user("alice").await;
+    let (status, answer) = send(
+        server
+            .with_token(&alice, Method::POST, "/queue/submit")
+            .json(&json!({"model_name": "held", "task_input": {}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let report =
+        json!({"task_id": answer["task_id"], "instance_id": local_id, "execution_time": 1.0});
+    let (status, body) = send(
+        server
+            .anon(Method::POST, "/notify/task_complete")
+            .json(&report),
+    )
+    .await;
+    assert_sp_error(status, &body, 403, "50301");
+    assert!(
+        !body["hint"].as_str().unwrap().contains("address"),
+        "{body}"
+    );
+}
+
+/// `trusted_networks` lets callers from those networks in without a token, as an admin, and
+/// no one else; a custom token header works for the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trusted_networks_need_no_token() {
+    let server = scheduler_with(Backend::Sqlite, |c| {
+        c.scheduler.trusted_networks = vec!["127.0.0.2/32".parse().unwrap()];
+        c.scheduler.token_header = "x-api-key".into();
+    })
+    .await;
+    let ti = TaskInstance::start("m", 0, "1ms", &server.url(""), None);
+    let register_body = json!({"host": "127.0.0.1", "port": ti.port});
+    let trusted = client_from("127.0.0.2");
+    let (status, body) = send(
+        trusted
+            .post(server.url("/ti/register"))
+            .json(&register_body),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["status"]),
+        (StatusCode::OK, &json!("success")),
+        "{body}"
+    );
+    let (status, submitted) = send(
+        trusted
+            .post(server.url("/queue/submit"))
+            .json(&json!({"model_name": "m", "task_input": {}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{submitted}");
+    let id = submitted["task_id"].as_str().unwrap();
+    let (status, task) = send(trusted.get(server.url(&format!("/task/query?task_id={id}")))).await;
+    assert_eq!(status, StatusCode::OK, "{task}");
+
+    let untrusted = client_from("127.0.0.1");
+    let (status, body) =
+        send(untrusted.get(server.url(&format!("/task/query?task_id={id}")))).await;
+    assert_sp_error(status, &body, 401, "90301");
+    let (_, user) = server.user("user").await;
+    let (status, body) = send(
+        untrusted
+            .get(server.url(&format!("/task/query?task_id={id}")))
+            .header("x-api-key", &user),
+    )
+    .await;
+    assert_sp_error(status, &body, 404, "50201");
+    let (status, body) = send(
+        untrusted
+            .get(server.url(&format!("/task/query?task_id={id}")))
+            .header("x-api-key", &server.admin_token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }

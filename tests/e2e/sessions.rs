@@ -57,8 +57,17 @@ fn container_ip(server_container: &Value) -> String {
         .to_string()
 }
 
-/// Runs `code` in a kernel over its WebSocket (through the proxy) and returns its stdout.
-async fn run_in_kernel(token: &str, site: &str, kernel: &str, code: &str) -> String {
+/// Sends `code` to a kernel over its WebSocket (through the proxy) without waiting for it: the
+/// socket and the request's id.
+async fn begin_in_kernel(
+    token: &str,
+    site: &str,
+    kernel: &str,
+    code: &str,
+) -> (
+    tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    String,
+) {
     let request = session_ws(site, token, &format!("api/kernels/{kernel}/channels"));
     let (mut socket, _) = ws_connect(request)
         .await
@@ -73,6 +82,12 @@ async fn run_in_kernel(token: &str, site: &str, kernel: &str, code: &str) -> Str
         .send(Message::Text(execute.to_string().into()))
         .await
         .unwrap();
+    (socket, msg_id)
+}
+
+/// Runs `code` in a kernel over its WebSocket (through the proxy) and returns its stdout.
+async fn run_in_kernel(token: &str, site: &str, kernel: &str, code: &str) -> String {
+    let (mut socket, msg_id) = begin_in_kernel(token, site, kernel, code).await;
     let mut stdout = String::new();
     let (mut replied, mut idle) = (false, false);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -988,4 +1003,45 @@ async fn a_busy_kernel_keeps_the_session() {
     );
     let ended = wait_ended(&server, &bob, &project).await;
     assert!(ended["error"].as_str().unwrap().contains("idle"), "{ended}");
+}
+
+/// A kernel busy for ever postpones only the idle timeout: the session still ends at its maximum
+/// lifetime, and when the user's time quota is spent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_kernel_ends_at_lifetime_and_quota() {
+    docker::require();
+    for (limit, reason) in [("lifetime", "maximum lifetime"), ("quota", "quota")] {
+        let (server, _cleanup) = docker::server(Backend::Sqlite, |c| {
+            c.workspaces.start_timeout_secs = 90;
+            c.workspaces.memory = "512Mi".into();
+            c.workspaces.idle_timeout_secs = 2;
+            c.workspaces.reap_interval_secs = 1;
+            if limit == "lifetime" {
+                c.workspaces.max_lifetime_secs = 10;
+            } else {
+                c.workspaces.quota_minutes = 10.0 / 60.0;
+            }
+        })
+        .await;
+        let (_, bob) = server.user("bob").await;
+        let (project, session) = ready_with_file(&server, &bob, limit, "x.txt", "x").await;
+        let site = session["url"].as_str().unwrap().to_string();
+        let (status, kernel) = send(
+            server
+                .client
+                .post(format!("{site}api/kernels"))
+                .bearer_auth(&bob)
+                .json(&json!({ "name": "python3" })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{kernel}");
+        let kernel = kernel["id"].as_str().unwrap();
+        let _busy = begin_in_kernel(&bob, &site, kernel, "import time\ntime.sleep(10**9)").await;
+        let ended = wait_ended(&server, &bob, &project).await;
+        assert_eq!(ended["status"], "stopped", "{limit}: {ended}");
+        assert!(
+            ended["error"].as_str().unwrap().contains(reason),
+            "{limit}: {ended}"
+        );
+    }
 }

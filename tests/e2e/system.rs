@@ -8,6 +8,7 @@ on_both_backends!(
     health_is_public_and_reports_the_database,
     docs_and_openapi_are_public,
     metrics_count_requests_by_route_and_need_an_admin,
+    made_up_methods_share_one_metrics_label,
     every_answer_carries_a_request_id,
 );
 
@@ -87,6 +88,39 @@ async fn metrics_count_requests_by_route_and_need_an_admin(backend: Backend) {
     assert!(text.contains("route=\"/api/v1/tokens/{id}\""), "{text}");
     assert!(!text.contains("does-not-exist"));
     assert!(text.contains("weft_http_request_duration_seconds_bucket"));
+}
+
+/// Clients choose the method: made-up ones must not each grow the metrics (and Weft's
+/// memory) by a label value of their own.
+async fn made_up_methods_share_one_metrics_label(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    for method in ["FOO", "BAR-1", "PROPFIND"] {
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let (status, _) = send(server.anon(method.clone(), "/api/v1/health")).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method}");
+    }
+    send(server.anon(Method::GET, "/api/v1/health")).await;
+    let text = server
+        .admin(Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for made_up in ["FOO", "BAR-1", "PROPFIND"] {
+        assert!(!text.contains(made_up), "{made_up} became a label:\n{text}");
+    }
+    let counted: u64 = text
+        .lines()
+        .filter(|l| l.starts_with("weft_http_requests_total") && l.contains("method=\"other\""))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(
+        counted, 3,
+        "every made-up method is counted as 'other':\n{text}"
+    );
+    assert!(text.contains("method=\"GET\""), "{text}");
 }
 
 async fn every_answer_carries_a_request_id(backend: Backend) {

@@ -1,6 +1,8 @@
 //! Capabilities: deny by default; a plugin may use what it declared AND an admin granted.
 
+use crate::destinations::HostPattern;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// A host capability a node can declare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -30,7 +32,10 @@ impl Capability {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Grants {
-    /// Hosts the plugin may reach over HTTP: `example.com`, `example.com:8443`, `*.example.com`.
+    /// Hosts the plugin may reach over HTTP: `example.com` (ports 80 and 443), `example.com:8443`,
+    /// `*.example.com`, and addresses or networks (`10.0.0.5`, `10.0.0.0/8:5432`, `[fd00::/8]`).
+    /// A name that resolves to a loopback, link-local, private or other special address reaches
+    /// it only when an address or network entry names it too.
     pub http: Vec<String>,
     /// Secret names the plugin may read; `*` for all.
     pub secrets: Vec<String>,
@@ -56,23 +61,31 @@ impl Grants {
         }
     }
 
-    /// Whether a request to `host` (and `port`) is allowed.
-    pub fn allows_host(&self, host: &str, port: Option<u16>) -> bool {
-        let host = host.to_ascii_lowercase();
-        self.http.iter().any(|pattern| {
-            let pattern = pattern.to_ascii_lowercase();
-            let (pat_host, pat_port) = match pattern.rsplit_once(':') {
-                Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => {
-                    (h.to_string(), p.parse::<u16>().ok())
-                }
-                _ => (pattern.clone(), None),
-            };
-            let host_ok = match pat_host.strip_prefix("*.") {
-                Some(domain) => host.ends_with(&format!(".{domain}")),
-                None => host == pat_host,
-            };
-            host_ok && (pat_port.is_none() || pat_port == port)
-        })
+    /// Checks that every `http` entry is a host pattern; the error says which is not and why.
+    pub fn validate(&self) -> Result<(), String> {
+        self.http
+            .iter()
+            .try_for_each(|p| p.parse::<HostPattern>().map(drop))
+    }
+
+    /// The `http` entries as patterns (entries that do not parse allow nothing).
+    pub(crate) fn http_patterns(&self) -> Arc<[HostPattern]> {
+        self.http.iter().filter_map(|p| p.parse().ok()).collect()
+    }
+
+    /// Adds what `other` grants to what `self` grants.
+    pub fn merge(&mut self, other: &Grants) {
+        for host in &other.http {
+            if !self.http.contains(host) {
+                self.http.push(host.clone());
+            }
+        }
+        for secret in &other.secrets {
+            if !self.secrets.contains(secret) {
+                self.secrets.push(secret.clone());
+            }
+        }
+        self.artifacts |= other.artifacts;
     }
 
     /// Whether the secret `name` may be read.
@@ -86,23 +99,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hosts_match_exactly_by_port_or_by_wildcard() {
+    fn validation_names_the_bad_entry() {
         let grants = Grants {
-            http: vec![
-                "api.example.com".into(),
-                "*.internal".into(),
-                "127.0.0.1:8080".into(),
-            ],
+            http: vec!["api.example.com".into(), "http://bad/url".into()],
             ..Grants::default()
         };
-        assert!(grants.allows_host("api.example.com", Some(443)));
-        assert!(grants.allows_host("API.example.com", None));
-        assert!(!grants.allows_host("evil.example.com", None));
-        assert!(!grants.allows_host("example.com.evil", None));
-        assert!(grants.allows_host("db.internal", Some(5432)));
-        assert!(!grants.allows_host("internal", None));
-        assert!(grants.allows_host("127.0.0.1", Some(8080)));
-        assert!(!grants.allows_host("127.0.0.1", Some(8081)));
+        let err = grants.validate().unwrap_err();
+        assert!(err.contains("http://bad/url"), "{err}");
+        assert!(Grants::default().validate().is_ok());
+    }
+
+    #[test]
+    fn merged_grants_add_up_without_repeats() {
+        let mut a = Grants {
+            http: vec!["a".into()],
+            secrets: vec!["x".into()],
+            artifacts: false,
+        };
+        a.merge(&Grants {
+            http: vec!["a".into(), "b".into()],
+            secrets: vec![],
+            artifacts: true,
+        });
+        assert_eq!(a.http, ["a", "b"]);
+        assert_eq!(a.secrets, ["x"]);
+        assert!(a.artifacts);
     }
 
     #[test]
@@ -115,7 +136,7 @@ mod tests {
         let none = grants.restricted_to(&[]);
         assert_eq!(none, Grants::default());
         let http = grants.restricted_to(&[Capability::Http]);
-        assert!(http.allows_host("a", None));
+        assert_eq!(http.http, ["a"]);
         assert!(!http.allows_secret("x"));
     }
 }

@@ -3,7 +3,9 @@
 
 use crate::bindings::node::weft::plugin::{artifacts, host, secrets};
 use crate::capabilities::Grants;
+use crate::destinations::HostPattern;
 use crate::limits::MemoryLimiter;
+use crate::outgoing::{self, SendError, Sent};
 use crate::services::{HostServices, LogLevel};
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
@@ -47,7 +49,7 @@ impl PluginState {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             policy: HttpPolicy {
-                grants: grants.clone(),
+                patterns: grants.http_patterns(),
                 services: services.clone(),
             },
             grants,
@@ -87,54 +89,33 @@ impl WasiHttpView for PluginState {
     }
 }
 
-/// Sends outgoing requests only to granted hosts.
+/// Sends outgoing requests only to granted hosts and addresses (see `outgoing`).
 struct HttpPolicy {
-    grants: Arc<Grants>,
+    patterns: Arc<[HostPattern]>,
     services: Arc<dyn HostServices>,
 }
 
-type ResponseFuture = Box<
-    dyn Future<
-            Output = Result<
-                (
-                    http::Response<wasmtime_wasi_http::WasiBody>,
-                    Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-                ),
-                wasmtime_wasi_http::Error,
-            >,
-        > + Send,
->;
+type ResponseFuture = Box<dyn Future<Output = Result<Sent, wasmtime_wasi_http::Error>> + Send>;
 
 impl WasiHttpHooks for HttpPolicy {
     fn send_request(
         &mut self,
         request: http::Request<wasmtime_wasi_http::WasiBody>,
         options: Option<wasmtime_wasi_http::RequestOptions>,
-        fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
     ) -> ResponseFuture {
-        let uri = request.uri();
-        let host = uri.host().unwrap_or_default();
-        let port = uri.port_u16().or(match uri.scheme_str() {
-            Some("https") => Some(443),
-            _ => Some(80),
-        });
-        if !self.grants.allows_host(host, port) {
-            let message = format!(
-                "denied: HTTP to {host}:{} is not granted to this plugin",
-                port.unwrap_or_default()
-            );
-            self.services.log(LogLevel::Warn, &message);
-            tracing::warn!(%host, ?port, "plugin HTTP request denied");
-            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
-        }
-        let _ = fut;
+        let patterns = self.patterns.clone();
+        let services = self.services.clone();
         Box::new(async move {
-            use http_body_util::BodyExt;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = _> + Send>,
-            ))
+            match outgoing::send(request, options, patterns).await {
+                Ok(sent) => Ok(sent),
+                Err(SendError::Failed(error)) => Err(error),
+                Err(SendError::Denied(why)) => {
+                    services.log(LogLevel::Warn, &format!("denied: {why}"));
+                    tracing::warn!(%why, "plugin HTTP request denied");
+                    Err(wasmtime_wasi_http::Error::HttpRequestDenied)
+                }
+            }
         })
     }
 }

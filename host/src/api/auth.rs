@@ -1,9 +1,9 @@
 //! Bearer-token authentication for every non-public route.
 
-use crate::auth::Caller;
+use crate::auth::{Admin, Caller};
 use crate::error::{Code, Error};
 use crate::state::AppState;
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::middleware::Next;
@@ -22,10 +22,28 @@ pub async fn require_token(
 /// Authenticates the request's Bearer token and stores its [`Caller`] for handlers.
 pub(crate) async fn authenticate(state: &AppState, request: &mut Request) -> Result<Caller, Error> {
     let token = bearer_token(request.headers())?.to_string();
-    let caller = state.auth.authenticate(&token).await?;
+    sign_in(state, &token, request).await
+}
+
+/// Signs in with `token`, presented by `request`'s client, and stores the [`Caller`] for
+/// handlers.
+pub(crate) async fn sign_in(
+    state: &AppState,
+    token: &str,
+    request: &mut Request,
+) -> Result<Caller, Error> {
+    let caller = state.auth.sign_in(token, peer(request)).await?;
     tracing::Span::current().record("user", caller.name.as_str());
     request.extensions_mut().insert(caller.clone());
     Ok(caller)
+}
+
+/// The client's address (IPv4-mapped IPv6 addresses as IPv4), when the listener tells it.
+pub fn peer<B>(request: &axum::http::Request<B>) -> Option<std::net::IpAddr> {
+    request
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_canonical())
 }
 
 pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Result<&str, Error> {
@@ -57,5 +75,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             .get::<Caller>()
             .cloned()
             .ok_or_else(|| Error::new(Code::Unauthenticated, "authentication required"))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Admin {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        caller.require_admin()?;
+        Ok(Admin(caller))
     }
 }

@@ -39,16 +39,34 @@ impl IntoResponse for Error {
         let status =
             StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = (status, Json(ErrorBody::from(&self))).into_response();
-        if matches!(
-            self.code,
-            Code::Unauthenticated | Code::InvalidToken | Code::TokenExpired | Code::TokenRevoked
-        ) && let Ok(value) = header::HeaderValue::from_str("Bearer realm=\"weft\"")
-        {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, value);
-        }
+        add_headers(&self, response.headers_mut());
         response
+    }
+}
+
+/// The headers some errors come with: how to authenticate (401), when to retry (429).
+pub fn add_headers(err: &Error, headers: &mut header::HeaderMap) {
+    match err.code {
+        Code::Unauthenticated
+        | Code::InvalidToken
+        | Code::TokenExpired
+        | Code::TokenRevoked
+        | Code::UserDisabled => {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"weft\""),
+            );
+        }
+        Code::SignInRateLimited => {
+            if let Some(secs) = err
+                .details
+                .as_ref()
+                .and_then(|d| d["retry_after_secs"].as_u64())
+            {
+                headers.insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+            }
+        }
+        _ => {}
     }
 }
 

@@ -1,7 +1,7 @@
 //! Prometheus metrics: requests by route and status, and a latency histogram.
 
 use axum::extract::MatchedPath;
-use axum::http::{Request, Response};
+use axum::http::{Method, Request, Response};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -17,15 +17,32 @@ use tower::layer::LayerFn;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    method: String,
+    method: &'static str,
     route: String,
     status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    method: String,
+    method: &'static str,
     route: String,
+}
+
+/// The method as a label: the standard ones by name, any other as `other`, so that clients
+/// sending made-up methods cannot grow the label set (and the memory it takes) without bound.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
 }
 
 /// The server's metric registry.
@@ -106,7 +123,7 @@ where
             .map_or("unmatched", |p| p.as_str())
             .to_string();
         let labels = RouteLabels {
-            method: request.method().as_str().to_string(),
+            method: method_label(request.method()),
             route,
         };
         Tracked {
@@ -153,5 +170,20 @@ where
                 .inc();
         }
         Poll::Ready(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_standard_methods_are_labels_of_their_own() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        for made_up in ["FOO", "get", "PROPFIND", "X-1"] {
+            let method = Method::from_bytes(made_up.as_bytes()).unwrap();
+            assert_eq!(method_label(&method), "other", "{made_up}");
+        }
     }
 }

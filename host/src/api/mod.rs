@@ -124,9 +124,7 @@ fn api_router(state: AppState) -> OpenApiRouter<AppState> {
         .merge(crate::workflow::routes::router())
         .merge(crate::scheduler::routes::router())
         .merge(crate::containers::routes::router())
-        .merge(crate::workspaces::routes::router(
-            state.config.workspaces.max_file_bytes,
-        ))
+        .merge(crate::workspaces::routes::router())
         .merge(crate::notebook::routes::router())
         .route_layer(from_fn_with_state(state, auth::require_token));
     let v1 = OpenApiRouter::new()

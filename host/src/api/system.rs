@@ -3,8 +3,8 @@
 use crate::api::extract::Json;
 use crate::error::Result;
 use crate::state::AppState;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -39,13 +39,14 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
 }
 
 /// Prometheus metrics in text format; needs an admin token unless `[api] public_metrics`.
-pub async fn metrics(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<impl IntoResponse> {
+pub async fn metrics(State(state): State<AppState>, request: Request) -> Result<impl IntoResponse> {
     if !state.config.api.public_metrics {
-        let token = super::auth::bearer_token(&headers)?;
-        state.auth.authenticate(token).await?.require_admin()?;
+        let token = super::auth::bearer_token(request.headers())?;
+        state
+            .auth
+            .sign_in(token, super::auth::peer(&request))
+            .await?
+            .require_admin()?;
     }
     Ok((
         [(

@@ -1,17 +1,28 @@
 //! Users, roles and API tokens: who is calling, and what they may do.
 //!
 //! Tokens are random and stored only as a hash. Every request but the public ones carries
-//! `Authorization: Bearer <token>`; [`Auth::authenticate`] turns it into a [`Caller`].
+//! `Authorization: Bearer <token>`; [`Auth::sign_in`] turns it into a [`Caller`], refusing
+//! addresses with too many failed sign-ins ([`limit`]).
+//!
+//! A token minted with another token is its child: it never outlives its parent and is
+//! revoked with it. A disabled user's tokens all stop at once, since every sign-in reads the
+//! user's state (there is no cache to invalidate).
 
+mod limit;
 pub mod routes;
 mod token;
 
+use crate::config::ApiConfig;
 use crate::error::{Code, Error, Result};
 use crate::store::{Store, new_id, now_ms, time};
 use chrono::{DateTime, Utc};
+use limit::SignInLimiter;
 use serde::{Deserialize, Serialize};
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
 use utoipa::ToSchema;
 
 /// A user's role: admins manage users, tokens, plugins and limits.
@@ -46,6 +57,8 @@ pub struct User {
     pub name: String,
     pub role: Role,
     pub created_at: DateTime<Utc>,
+    /// Set while an admin has disabled the user: every token of theirs is refused.
+    pub disabled_at: Option<DateTime<Utc>>,
 }
 
 /// The authenticated identity behind a request.
@@ -83,6 +96,11 @@ impl Caller {
     }
 }
 
+/// A caller known to be an admin. As an extractor it refuses anyone else before the handler
+/// runs, and so before the request body is read: a non-admin's upload is refused unread.
+#[derive(Debug, Clone)]
+pub struct Admin(pub Caller);
+
 /// Token metadata; the secret itself is never stored.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TokenInfo {
@@ -95,6 +113,8 @@ pub struct TokenInfo {
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
+    /// The token this one was minted with: it expires no later and is revoked with it.
+    pub parent_id: Option<String>,
 }
 
 /// A freshly issued token: the only time its secret is shown.
@@ -113,18 +133,57 @@ const LAST_USED_RESOLUTION_MS: i64 = 60_000;
 #[derive(Clone)]
 pub struct Auth {
     store: Store,
+    limiter: Arc<SignInLimiter>,
 }
 
 impl Auth {
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    /// The service on `store`, limiting failed sign-ins as `api` says.
+    pub fn new(store: Store, api: &ApiConfig) -> Self {
+        Self {
+            store,
+            limiter: Arc::new(SignInLimiter::new(
+                api.sign_in_max_failures,
+                Duration::from_secs(api.sign_in_window_secs),
+                api.sign_in_tracked_addresses,
+            )),
+        }
+    }
+
+    /// Signs in with a bearer token presented from `peer` (when known): refused without a
+    /// look-up while `peer` is over its limit of failed sign-ins; a token that does not
+    /// authenticate counts against it.
+    pub async fn sign_in(&self, token: &str, peer: Option<IpAddr>) -> Result<Caller> {
+        if let Some(peer) = peer {
+            self.limiter.check(peer).map_err(too_many_failures)?;
+        }
+        let result = self.authenticate(token).await;
+        if let (Some(peer), Err(err)) = (peer, &result)
+            && is_credential_failure(err.code)
+        {
+            self.limiter.failed(peer);
+            tracing::info!(%peer, code = %err.code.as_string(), "failed sign-in");
+        }
+        result
+    }
+
+    /// Counts a credential other than an API token (an instance secret) that `peer`
+    /// presented and that did not match, as a failed sign-in.
+    pub fn sign_in_failed(&self, peer: IpAddr) {
+        self.limiter.failed(peer);
+    }
+
+    /// Refused with 429 while `peer` is over its limit of failed sign-ins.
+    pub fn check_sign_in_limit(&self, peer: IpAddr) -> Result<()> {
+        self.limiter.check(peer).map_err(too_many_failures)
     }
 
     /// Resolves a bearer token to its caller, or says why it is refused.
-    pub async fn authenticate(&self, token: &str) -> Result<Caller> {
+    async fn authenticate(&self, token: &str) -> Result<Caller> {
         let row = sqlx::query(
-            "SELECT t.id, t.user_id, t.expires_at, t.revoked_at, t.last_used_at, u.name, u.role \
-             FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
+            "SELECT t.id, t.user_id, t.expires_at, t.revoked_at, t.last_used_at, \
+             p.revoked_at AS parent_revoked_at, u.name, u.role, u.disabled_at \
+             FROM api_tokens t JOIN users u ON u.id = t.user_id \
+             LEFT JOIN api_tokens p ON p.id = t.parent_id WHERE t.token_hash = $1",
         )
         .bind(token::hash(token))
         .fetch_optional(self.store.pool())
@@ -136,7 +195,13 @@ impl Auth {
             );
         };
         let now = now_ms();
-        if row.try_get::<Option<i64>, _>("revoked_at")?.is_some() {
+        // The parent's revocation is read too: a child minted while its parent was being
+        // revoked may have escaped the cascade.
+        if row.try_get::<Option<i64>, _>("revoked_at")?.is_some()
+            || row
+                .try_get::<Option<i64>, _>("parent_revoked_at")?
+                .is_some()
+        {
             return Err(Error::new(
                 Code::TokenRevoked,
                 "the bearer token has been revoked",
@@ -148,6 +213,13 @@ impl Auth {
             return Err(
                 Error::new(Code::TokenExpired, "the bearer token has expired")
                     .details(serde_json::json!({ "expired_at": time(expires) })),
+            );
+        }
+        if let Some(disabled) = row.try_get::<Option<i64>, _>("disabled_at")? {
+            return Err(
+                Error::new(Code::UserDisabled, "the token's user has been disabled")
+                    .details(serde_json::json!({ "disabled_at": time(disabled) }))
+                    .hint("ask an admin to enable the user again"),
             );
         }
         let token_id: String = row.try_get("id")?;
@@ -167,6 +239,32 @@ impl Auth {
         })
     }
 
+    /// Fails unless `user_id` exists and is not disabled: for credentials that stand for a
+    /// user without being their API token (a session's link and cookie).
+    pub async fn require_enabled(&self, user_id: &str) -> Result<()> {
+        let user = self.get_user(user_id).await?;
+        match user.disabled_at {
+            None => Ok(()),
+            Some(at) => Err(
+                Error::new(Code::UserDisabled, "this user has been disabled")
+                    .details(serde_json::json!({ "disabled_at": at }))
+                    .hint("ask an admin to enable the user again"),
+            ),
+        }
+    }
+
+    /// Disables (`true`) or enables a user. Disabling stops every token of theirs and their
+    /// sessions' links at once; what they started keeps running.
+    pub async fn set_disabled(&self, user_id: &str, disabled: bool) -> Result<User> {
+        let at = disabled.then(now_ms);
+        sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(user_id)
+            .execute(self.store.pool())
+            .await?;
+        self.get_user(user_id).await
+    }
+
     /// Creates a user; names are unique.
     pub async fn create_user(&self, name: &str, role: Role) -> Result<User> {
         validate_name("name", name)?;
@@ -175,6 +273,7 @@ impl Auth {
             name: name.to_string(),
             role,
             created_at: Utc::now(),
+            disabled_at: None,
         };
         let inserted = sqlx::query(
             "INSERT INTO users (id, name, role, created_at) VALUES ($1, $2, $3, $4) \
@@ -197,16 +296,18 @@ impl Auth {
     }
 
     pub async fn list_users(&self) -> Result<Vec<User>> {
-        sqlx::query("SELECT id, name, role, created_at FROM users ORDER BY created_at, id")
-            .fetch_all(self.store.pool())
-            .await?
-            .iter()
-            .map(user_from_row)
-            .collect()
+        sqlx::query(
+            "SELECT id, name, role, created_at, disabled_at FROM users ORDER BY created_at, id",
+        )
+        .fetch_all(self.store.pool())
+        .await?
+        .iter()
+        .map(user_from_row)
+        .collect()
     }
 
     pub async fn get_user(&self, id: &str) -> Result<User> {
-        sqlx::query("SELECT id, name, role, created_at FROM users WHERE id = $1")
+        sqlx::query("SELECT id, name, role, created_at, disabled_at FROM users WHERE id = $1")
             .bind(id)
             .fetch_optional(self.store.pool())
             .await?
@@ -216,14 +317,19 @@ impl Auth {
     }
 
     /// Issues a new token for `user_id`, valid until `expires_at` (forever if `None`).
+    /// `parent` is the token it is minted with, if any: the new token may not outlive it.
     pub async fn issue_token(
         &self,
         user_id: &str,
         name: &str,
         expires_at: Option<DateTime<Utc>>,
+        parent: Option<&str>,
     ) -> Result<IssuedToken> {
         validate_name("name", name)?;
         self.get_user(user_id).await?;
+        if let Some(parent) = parent {
+            within_parent(&self.get_token(parent).await?, expires_at)?;
+        }
         let secret = token::generate();
         let info = TokenInfo {
             id: new_id(),
@@ -234,10 +340,11 @@ impl Auth {
             expires_at,
             revoked_at: None,
             last_used_at: None,
+            parent_id: parent.map(str::to_string),
         };
         sqlx::query(
-            "INSERT INTO api_tokens (id, user_id, name, token_hash, prefix, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO api_tokens (id, user_id, name, token_hash, prefix, created_at, expires_at, \
+             parent_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&info.id)
         .bind(&info.user_id)
@@ -246,6 +353,7 @@ impl Auth {
         .bind(&info.prefix)
         .bind(info.created_at.timestamp_millis())
         .bind(expires_at.map(|t| t.timestamp_millis()))
+        .bind(&info.parent_id)
         .execute(self.store.pool())
         .await?;
         Ok(IssuedToken {
@@ -256,8 +364,8 @@ impl Auth {
 
     /// Tokens of one user, or of everyone when `user_id` is `None`.
     pub async fn list_tokens(&self, user_id: Option<&str>) -> Result<Vec<TokenInfo>> {
-        const COLUMNS: &str =
-            "id, user_id, name, prefix, created_at, expires_at, revoked_at, last_used_at";
+        const COLUMNS: &str = "id, user_id, name, prefix, created_at, expires_at, revoked_at, \
+                               last_used_at, parent_id";
         let rows =
             match user_id {
                 Some(user) => sqlx::query(&format!(
@@ -279,8 +387,8 @@ impl Auth {
 
     pub async fn get_token(&self, id: &str) -> Result<TokenInfo> {
         sqlx::query(
-            "SELECT id, user_id, name, prefix, created_at, expires_at, revoked_at, last_used_at \
-             FROM api_tokens WHERE id = $1",
+            "SELECT id, user_id, name, prefix, created_at, expires_at, revoked_at, last_used_at, \
+             parent_id FROM api_tokens WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(self.store.pool())
@@ -290,14 +398,29 @@ impl Auth {
         .unwrap_or_else(|| Err(Error::not_found("token", id)))
     }
 
-    /// Revokes a token; revoking it again changes nothing.
-    pub async fn revoke_token(&self, id: &str) -> Result<TokenInfo> {
+    /// Revokes a token and every token minted from it, at any depth; revoking again
+    /// changes nothing. Returns the token and how many descendants were revoked with it.
+    pub async fn revoke_token(&self, id: &str) -> Result<(TokenInfo, u64)> {
+        let now = now_ms();
         sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(now_ms())
+            .bind(now)
             .bind(id)
             .execute(self.store.pool())
             .await?;
-        self.get_token(id).await
+        // A second statement: it sees children minted until the parent's revocation committed.
+        let descendants = sqlx::query(
+            "WITH RECURSIVE tree(id) AS ( \
+                 SELECT id FROM api_tokens WHERE parent_id = $1 \
+                 UNION SELECT t.id FROM api_tokens t JOIN tree ON t.parent_id = tree.id) \
+             UPDATE api_tokens SET revoked_at = $2 \
+             WHERE id IN (SELECT id FROM tree) AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(self.store.pool())
+        .await?
+        .rows_affected();
+        Ok((self.get_token(id).await?, descendants))
     }
 
     /// Creates the first admin and its token on a store with no admin yet.
@@ -310,9 +433,55 @@ impl Auth {
                 .hint("create further users and tokens with an admin token: POST /api/v1/users, POST /api/v1/tokens"));
         }
         let user = self.create_user(name, Role::Admin).await?;
-        let token = self.issue_token(&user.id, "bootstrap", None).await?;
+        let token = self.issue_token(&user.id, "bootstrap", None, None).await?;
         Ok((user, token))
     }
+}
+
+/// Refuses an expiry later than the parent token's (or none while the parent has one):
+/// clamping would hand out a token that silently dies earlier than asked.
+fn within_parent(parent: &TokenInfo, expires_at: Option<DateTime<Utc>>) -> Result<()> {
+    let Some(limit) = parent.expires_at else {
+        return Ok(());
+    };
+    if expires_at.is_some_and(|at| at <= limit) {
+        return Ok(());
+    }
+    let left = (limit - Utc::now()).num_seconds().max(0);
+    Err(Error::new(
+        Code::TokenOutlivesParent,
+        "a token cannot outlive the token it is minted with",
+    )
+    .details(serde_json::json!({
+        "field": "expires_in_seconds",
+        "parent_expires_at": limit,
+        "max_expires_in_seconds": left,
+    }))
+    .hint(format!(
+        "ask for expires_in_seconds of at most {left}, or mint it with a token that lives longer"
+    )))
+}
+
+/// Codes of a presented credential that did not authenticate: what counts as a failed
+/// sign-in (a request without any credential does not).
+fn is_credential_failure(code: Code) -> bool {
+    matches!(
+        code,
+        Code::InvalidToken | Code::TokenExpired | Code::TokenRevoked | Code::UserDisabled
+    )
+}
+
+fn too_many_failures(wait: Duration) -> Error {
+    // Whole seconds, rounded up: a client waiting this long finds the address let in.
+    let secs = wait.as_millis().div_ceil(1000).max(1) as u64;
+    Error::new(
+        Code::SignInRateLimited,
+        "too many failed sign-ins from this address",
+    )
+    .details(serde_json::json!({ "retry_after_secs": secs }))
+    .hint(format!(
+        "wait {secs} s before trying again, with a valid token"
+    ))
 }
 
 /// Names of users and tokens: short, printable, no surprises in URLs or logs.
@@ -338,6 +507,7 @@ fn user_from_row(row: &AnyRow) -> Result<User> {
         name: row.try_get("name")?,
         role: Role::parse(&row.try_get::<String, _>("role")?)?,
         created_at: time(row.try_get("created_at")?),
+        disabled_at: row.try_get::<Option<i64>, _>("disabled_at")?.map(time),
     })
 }
 
@@ -351,5 +521,6 @@ fn token_from_row(row: &AnyRow) -> Result<TokenInfo> {
         expires_at: row.try_get::<Option<i64>, _>("expires_at")?.map(time),
         revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(time),
         last_used_at: row.try_get::<Option<i64>, _>("last_used_at")?.map(time),
+        parent_id: row.try_get("parent_id")?,
     })
 }

@@ -2,12 +2,12 @@
 
 use super::{Caller, IssuedToken, Role, TokenInfo, User};
 use crate::api::extract::{Json, Path, Query};
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{Duration, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -16,6 +16,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(me))
         .routes(routes!(create_user, list_users))
+        .routes(routes!(disable_user))
+        .routes(routes!(enable_user))
         .routes(routes!(create_token, list_tokens))
         .routes(routes!(revoke_token))
 }
@@ -63,6 +65,46 @@ async fn list_users(State(state): State<AppState>, caller: Caller) -> Result<Jso
     Ok(Json(state.auth.list_users().await?))
 }
 
+/// Disable a user (admin): every token of theirs and their sessions' links stop working at
+/// once; their sessions, runs and tasks are left running. Admins cannot disable themselves.
+#[utoipa::path(post, path = "/users/{id}/disable", tag = "auth",
+    params(("id" = String, Path, description = "User id")),
+    responses((status = 200, body = User), (status = 403, body = crate::api::ErrorBody),
+              (status = 404, body = crate::api::ErrorBody), (status = 409, body = crate::api::ErrorBody)))]
+async fn disable_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<User>> {
+    caller.require_admin()?;
+    if id == caller.user_id {
+        return Err(
+            Error::new(Code::Conflict, "admins cannot disable themselves")
+                .hint("ask another admin, so that someone can still enable users"),
+        );
+    }
+    let user = state.auth.set_disabled(&id, true).await?;
+    tracing::info!(user = %user.name, by = %caller.name, "user disabled");
+    Ok(Json(user))
+}
+
+/// Enable a disabled user again (admin): their tokens that are neither revoked nor expired
+/// work again.
+#[utoipa::path(post, path = "/users/{id}/enable", tag = "auth",
+    params(("id" = String, Path, description = "User id")),
+    responses((status = 200, body = User), (status = 403, body = crate::api::ErrorBody),
+              (status = 404, body = crate::api::ErrorBody)))]
+async fn enable_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<User>> {
+    caller.require_admin()?;
+    let user = state.auth.set_disabled(&id, false).await?;
+    tracing::info!(user = %user.name, by = %caller.name, "user enabled");
+    Ok(Json(user))
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateToken {
@@ -71,12 +113,14 @@ struct CreateToken {
     /// Whose token; defaults to the caller. Only admins may issue tokens for others.
     #[serde(default)]
     user_id: Option<String>,
-    /// Lifetime in seconds; no expiry if absent.
+    /// Lifetime in seconds; no expiry if absent. A token minted with an expiring token must
+    /// expire no later than it (refused with 90306 otherwise, naming the longest allowed).
     #[serde(default)]
     expires_in_seconds: Option<u64>,
 }
 
-/// Issue an API token. The secret is in this answer only.
+/// Issue an API token. The secret is in this answer only. The new token is a child of the
+/// caller's: revoking the caller's token revokes it too.
 #[utoipa::path(post, path = "/tokens", tag = "auth", request_body = CreateToken,
     responses((status = 201, body = IssuedToken), (status = 403, body = crate::api::ErrorBody),
               (status = 404, body = crate::api::ErrorBody), (status = 422, body = crate::api::ErrorBody)))]
@@ -101,7 +145,7 @@ async fn create_token(
     };
     let issued = state
         .auth
-        .issue_token(&user_id, &body.name, expires_at)
+        .issue_token(&user_id, &body.name, expires_at, Some(&caller.token_id))
         .await?;
     tracing::info!(token = %issued.info.id, user = %user_id, by = %caller.name, "token issued");
     Ok((StatusCode::CREATED, Json(issued)))
@@ -133,22 +177,33 @@ async fn list_tokens(
     Ok(Json(state.auth.list_tokens(user.as_deref()).await?))
 }
 
-/// Revoke a token: your own, or (admin) anyone's.
+/// A revoked token, and how many tokens minted from it (at any depth) went with it.
+#[derive(Debug, Serialize, ToSchema)]
+struct Revoked {
+    #[serde(flatten)]
+    token: TokenInfo,
+    revoked_descendants: u64,
+}
+
+/// Revoke a token, your own or (admin) anyone's, and every token minted from it.
 #[utoipa::path(delete, path = "/tokens/{id}", tag = "auth",
     params(("id" = String, Path, description = "Token id")),
-    responses((status = 200, body = TokenInfo), (status = 403, body = crate::api::ErrorBody),
+    responses((status = 200, body = Revoked), (status = 403, body = crate::api::ErrorBody),
               (status = 404, body = crate::api::ErrorBody)))]
 async fn revoke_token(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<TokenInfo>> {
+) -> Result<Json<Revoked>> {
     let token = state.auth.get_token(&id).await?;
     if caller.require_self_or_admin(&token.user_id).is_err() {
         // Someone else's token is reported as absent, so ids cannot be probed.
         return Err(Error::not_found("token", &id));
     }
-    let token = state.auth.revoke_token(&id).await?;
-    tracing::info!(token = %id, by = %caller.name, "token revoked");
-    Ok(Json(token))
+    let (token, revoked_descendants) = state.auth.revoke_token(&id).await?;
+    tracing::info!(token = %id, by = %caller.name, revoked_descendants, "token revoked");
+    Ok(Json(Revoked {
+        token,
+        revoked_descendants,
+    }))
 }

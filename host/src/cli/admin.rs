@@ -28,7 +28,7 @@ impl AdminCommand {
                 let config = Config::load(config_file, &overrides)?;
                 std::fs::create_dir_all(&config.data_dir)?;
                 let store = Store::open(&config.database_url()).await?;
-                let result = Auth::new(store.clone()).bootstrap(&name).await;
+                let result = Auth::new(store.clone(), &config.api).bootstrap(&name).await;
                 store.close().await;
                 let (user, token) = result.map_err(|e| match &e.hint {
                     Some(hint) => anyhow::anyhow!("{}\nhint: {hint}", e.message),

@@ -267,7 +267,8 @@ pub struct TaskInstanceArgs {
     /// Register with the scheduler after starting.
     #[arg(long, requires = "scheduler")]
     register: bool,
-    /// Token for a scheduler that does not trust this instance's network.
+    /// Token for a scheduler that does not trust this instance's network: an admin's to
+    /// --register (completions then go with the secret the registration returns).
     #[arg(long, env = "WEFT_TOKEN", hide_env_values = true)]
     token: Option<String>,
     /// Results kept for GET /results/{task_id}, per instance: the newest; older ones answer 404.
@@ -303,10 +304,12 @@ impl TaskInstanceArgs {
                 keep_results: self.keep_results,
             };
             let id = simulator::InstanceId::default();
+            let secret = std::sync::Arc::default();
             servers.push(tokio::spawn(simulator::serve(
                 listener,
                 config,
                 id.clone(),
+                std::sync::Arc::clone(&secret),
                 crate::server::shutdown_signal(),
             )));
             println!(
@@ -318,8 +321,9 @@ impl TaskInstanceArgs {
                 let registered =
                     simulator::register(scheduler, self.token.as_deref(), addr, &self.model)
                         .await?;
-                id.set(&registered);
-                println!("registered as {registered}");
+                id.set(&registered.ti_uuid);
+                *secret.lock().expect("secret lock") = registered.secret;
+                println!("registered as {}", registered.ti_uuid);
             }
         }
         for server in servers {

@@ -1,8 +1,8 @@
 //! [`ContainerDriver`] on the Docker Engine API (bollard), local socket or TCP.
 
 use super::driver::{
-    ContainerDriver, ContainerSpec, EngineContainer, EngineEvent, EngineInfo, ExecOutput, LogChunk,
-    LogStream, Stats,
+    ContainerDriver, ContainerSpec, EngineContainer, EngineEvent, EngineInfo, EngineNetwork,
+    ExecEvent, ExecOutput, ImageInfo, LogChunk, LogStream, NetworkCreated, NetworkSpec, Stats,
 };
 use super::hardening::{self, Policy};
 use crate::error::{Code, Error, Result};
@@ -10,11 +10,14 @@ use async_trait::async_trait;
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecResults};
-use bollard::models::{ContainerCreateBody, ContainerInspectResponse};
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, Ipam, IpamConfig, NetworkCreateRequest,
+};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder, EventsOptionsBuilder,
-    ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    StatsOptionsBuilder, StopContainerOptionsBuilder, UploadToContainerOptionsBuilder,
+    InspectContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, StatsOptionsBuilder,
+    StopContainerOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 use bytes::Bytes;
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
@@ -86,8 +89,20 @@ impl DockerDriver {
         .boxed()
     }
 
-    async fn inspect_raw(&self, id: &str) -> Result<Option<ContainerInspectResponse>> {
-        match self.client().await?.inspect_container(id, None).await {
+    async fn inspect_raw(
+        &self,
+        id: &str,
+        with_size: bool,
+    ) -> Result<Option<ContainerInspectResponse>> {
+        let options = InspectContainerOptionsBuilder::default()
+            .size(with_size)
+            .build();
+        match self
+            .client()
+            .await?
+            .inspect_container(id, Some(options))
+            .await
+        {
             Ok(found) => Ok(Some(found)),
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
@@ -176,14 +191,23 @@ fn millis(text: Option<&str>) -> Option<i64> {
 
 fn from_inspect(found: ContainerInspectResponse) -> EngineContainer {
     let state = found.state.unwrap_or_default();
+    // The address on the network the container was created on (its owner's), whatever else
+    // it may have been connected to since.
+    let joined = found.host_config.and_then(|h| h.network_mode);
     let address = found
         .network_settings
         .and_then(|n| n.networks)
-        .and_then(|networks| {
-            networks
-                .into_values()
-                .filter_map(|e| e.ip_address)
-                .find(|ip| !ip.is_empty())
+        .and_then(|mut networks| {
+            let own = joined
+                .and_then(|name| networks.remove(&name))
+                .and_then(|e| e.ip_address)
+                .filter(|ip| !ip.is_empty());
+            own.or_else(|| {
+                networks
+                    .into_values()
+                    .filter_map(|e| e.ip_address)
+                    .find(|ip| !ip.is_empty())
+            })
         });
     EngineContainer {
         id: found.id.unwrap_or_default(),
@@ -241,15 +265,25 @@ impl ContainerDriver for DockerDriver {
                 .unwrap_or_default()
                 .iter()
                 .any(|o| o.contains("name=userns")),
+            backing_filesystem: info
+                .driver_status
+                .unwrap_or_default()
+                .into_iter()
+                .find(|pair| pair.first().is_some_and(|k| k == "Backing Filesystem"))
+                .and_then(|pair| pair.into_iter().nth(1))
+                .unwrap_or_default(),
+            storage_driver: info.driver.unwrap_or_default(),
         })
     }
 
-    async fn has_image(&self, image: &str) -> Result<bool> {
+    async fn image(&self, image: &str) -> Result<Option<ImageInfo>> {
         match self.client().await?.inspect_image(image).await {
-            Ok(_) => Ok(true),
+            Ok(found) => Ok(Some(ImageInfo {
+                user: found.config.and_then(|c| c.user).unwrap_or_default(),
+            })),
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
-            }) => Ok(false),
+            }) => Ok(None),
             Err(e) => Err(self.fault(e)),
         }
     }
@@ -260,6 +294,7 @@ impl ContainerDriver for DockerDriver {
             cmd: spec.command.clone(),
             env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             labels: Some(spec.labels.clone().into_iter().collect()),
+            user: spec.user.clone(),
             host_config: Some(hardening::host_config(spec, &self.inner.policy)),
             ..Default::default()
         };
@@ -317,7 +352,14 @@ impl ContainerDriver for DockerDriver {
     }
 
     async fn inspect(&self, id: &str) -> Result<Option<EngineContainer>> {
-        Ok(self.inspect_raw(id).await?.map(from_inspect))
+        Ok(self.inspect_raw(id, false).await?.map(from_inspect))
+    }
+
+    async fn disk_usage(&self, id: &str) -> Result<Option<u64>> {
+        Ok(self
+            .inspect_raw(id, true)
+            .await?
+            .map(|found| found.size_rw.unwrap_or(0).max(0) as u64))
     }
 
     async fn list(&self, labels: &BTreeMap<String, String>) -> Result<Vec<EngineContainer>> {
@@ -385,6 +427,57 @@ impl ContainerDriver for DockerDriver {
         Ok(out)
     }
 
+    fn exec_stream(&self, id: &str, command: &[String]) -> BoxStream<'static, Result<ExecEvent>> {
+        let (id, command) = (id.to_owned(), command.to_vec());
+        let inner = self.inner.clone();
+        futures::stream::once(async move {
+            let docker = inner.client().await?.clone();
+            let exec = docker
+                .create_exec(
+                    &id,
+                    CreateExecOptions {
+                        cmd: Some(command),
+                        attach_stdout: Some(true),
+                        attach_stderr: Some(true),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(|e| inner.fault(e))?;
+            let output = match docker
+                .start_exec(&exec.id, None)
+                .await
+                .map_err(|e| inner.fault(e))?
+            {
+                StartExecResults::Attached { output, .. } => output,
+                StartExecResults::Detached => futures::stream::empty().boxed(),
+            };
+            let fault = inner.clone();
+            let output =
+                output
+                    .map_err(move |e| fault.fault(e))
+                    .try_filter_map(|part| async move {
+                        Ok(match part {
+                            LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                                Some(ExecEvent::Stdout(message))
+                            }
+                            LogOutput::StdErr { message } => Some(ExecEvent::Stderr(message)),
+                            LogOutput::StdIn { .. } => None,
+                        })
+                    });
+            let exited = futures::stream::once(async move {
+                let inspected = docker
+                    .inspect_exec(&exec.id)
+                    .await
+                    .map_err(|e| inner.fault(e))?;
+                Ok(ExecEvent::Exited(inspected.exit_code.unwrap_or(-1)))
+            });
+            Ok::<_, Error>(output.chain(exited))
+        })
+        .try_flatten()
+        .boxed()
+    }
+
     fn logs(
         &self,
         id: &str,
@@ -444,13 +537,19 @@ impl ContainerDriver for DockerDriver {
         })
     }
 
-    async fn copy_in(&self, id: &str, path: &str, tar: Bytes) -> Result<()> {
+    async fn copy_in(
+        &self,
+        id: &str,
+        path: &str,
+        tar: BoxStream<'static, Result<Bytes>>,
+    ) -> Result<()> {
         let options = UploadToContainerOptionsBuilder::default()
             .path(path)
             .build();
+        let body = tar.map_err(|e| std::io::Error::other(e.message));
         self.client()
             .await?
-            .upload_to_container(id, Some(options), bollard::body_full(tar))
+            .upload_to_container(id, Some(options), bollard::body_try_stream(body))
             .await
             .map_err(|e| self.fault(e))
     }
@@ -465,6 +564,86 @@ impl ContainerDriver for DockerDriver {
                 .download_from_container(&id, Some(options))
                 .map_err(move |e| inner.fault(e))
         })
+    }
+
+    async fn create_network(&self, spec: &NetworkSpec) -> Result<NetworkCreated> {
+        let request = NetworkCreateRequest {
+            name: spec.name.clone(),
+            driver: Some("bridge".into()),
+            ipam: Some(Ipam {
+                config: Some(vec![IpamConfig {
+                    subnet: Some(spec.subnet.to_string()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            options: Some(HashMap::from([
+                ("com.docker.network.bridge.name".into(), spec.bridge.clone()),
+                (
+                    "com.docker.network.bridge.enable_icc".into(),
+                    "false".into(),
+                ),
+            ])),
+            labels: Some(spec.labels.clone().into_iter().collect()),
+            ..Default::default()
+        };
+        match self.client().await?.create_network(request).await {
+            Ok(_) => Ok(NetworkCreated::Created),
+            Err(bollard::errors::Error::DockerResponseServerError { message, .. })
+                if message.contains("overlaps") =>
+            {
+                Ok(NetworkCreated::SubnetTaken)
+            }
+            // Engines before API 1.44 check names only on request; the bridge name, derived
+            // from the network's name, is always checked.
+            Err(bollard::errors::Error::DockerResponseServerError { message, .. })
+                if message.contains("already exists") || message.contains("same bridge name") =>
+            {
+                Ok(NetworkCreated::Exists)
+            }
+            Err(e) => Err(self.fault(e)),
+        }
+    }
+
+    async fn networks(&self, labels: &BTreeMap<String, String>) -> Result<Vec<EngineNetwork>> {
+        let options = ListNetworksOptionsBuilder::default()
+            .filters(&label_filters(labels))
+            .build();
+        let found = self
+            .client()
+            .await?
+            .list_networks(Some(options))
+            .await
+            .map_err(|e| self.fault(e))?;
+        Ok(found
+            .into_iter()
+            .map(|n| EngineNetwork {
+                name: n.name.unwrap_or_default(),
+                labels: n.labels.unwrap_or_default().into_iter().collect(),
+                subnets: n
+                    .ipam
+                    .and_then(|i| i.config)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|c| c.subnet?.parse().ok())
+                    .collect(),
+            })
+            .collect())
+    }
+
+    async fn remove_network(&self, name: &str) -> Result<bool> {
+        match self.client().await?.remove_network(name).await {
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(true),
+            Err(bollard::errors::Error::DockerResponseServerError { message, .. })
+                if message.contains("active endpoints") =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(self.fault(e)),
+        }
     }
 
     fn events(&self, labels: &BTreeMap<String, String>) -> BoxStream<'static, Result<EngineEvent>> {

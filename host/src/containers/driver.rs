@@ -25,6 +25,49 @@ pub struct ContainerSpec {
     /// Named volumes only: host paths are never mounted.
     pub volumes: Vec<VolumeMount>,
     pub limits: Limits,
+    /// `uid:gid` to run as; `None` keeps the image's own user.
+    pub user: Option<String>,
+    /// The network it joins (its owner's, see [`super::network`]); `None`: the engine's default.
+    pub network: Option<String>,
+    /// A size limit of the writable layer the engine enforces (only where its storage driver
+    /// can, see [`super::disk`]).
+    pub disk_bytes: Option<u64>,
+}
+
+/// What Weft reads from a local image.
+#[derive(Debug, Clone)]
+pub struct ImageInfo {
+    /// The user the image runs as (`USER`); empty means root.
+    pub user: String,
+}
+
+/// A bridge network for one user's containers.
+#[derive(Debug, Clone)]
+pub struct NetworkSpec {
+    pub name: String,
+    /// The host-side bridge interface (at most 15 characters), so the host firewall can match
+    /// every Weft bridge by prefix.
+    pub bridge: String,
+    pub subnet: ipnet::Ipv4Net,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// How a network creation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkCreated {
+    Created,
+    /// A network of that name (or bridge) is already there.
+    Exists,
+    /// The subnet overlaps one the engine already uses: try another.
+    SubnetTaken,
+}
+
+/// A network as the engine sees it.
+#[derive(Debug, Clone)]
+pub struct EngineNetwork {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub subnets: Vec<ipnet::IpNet>,
 }
 
 /// A named engine volume mounted into a container.
@@ -78,6 +121,16 @@ pub struct ExecOutput {
     pub stderr: String,
 }
 
+/// A piece of what a command run with [`ContainerDriver::exec_stream`] does: its output as it
+/// comes, then how it ended.
+#[derive(Debug, Clone)]
+pub enum ExecEvent {
+    Stdout(Bytes),
+    Stderr(Bytes),
+    /// The last item: the command's exit code.
+    Exited(i64),
+}
+
 /// One sample of a running container's use.
 #[derive(Debug, Clone, Copy)]
 pub struct Stats {
@@ -97,6 +150,10 @@ pub struct EngineInfo {
     pub memory_bytes: u64,
     /// Whether the engine remaps container users into a user namespace.
     pub user_namespaces: bool,
+    /// The engine's storage driver (`overlay2`, ...) and the file system under it (`xfs`,
+    /// `extfs`, ...), which decide whether it can limit a writable layer's size.
+    pub storage_driver: String,
+    pub backing_filesystem: String,
 }
 
 /// Which stream a log line came from.
@@ -128,8 +185,8 @@ pub struct EngineEvent {
 pub trait ContainerDriver: Send + Sync + 'static {
     /// The engine's version and the host's capacity; fails when the engine is not reachable.
     async fn info(&self) -> Result<EngineInfo>;
-    /// Whether `image` is present locally (nothing is ever pulled).
-    async fn has_image(&self, image: &str) -> Result<bool>;
+    /// `image` when it is present locally (nothing is ever pulled).
+    async fn image(&self, image: &str) -> Result<Option<ImageInfo>>;
     /// Creates a container (not started); returns the engine's id.
     async fn create(&self, spec: &ContainerSpec) -> Result<String>;
     async fn start(&self, id: &str) -> Result<()>;
@@ -139,10 +196,15 @@ pub trait ContainerDriver: Send + Sync + 'static {
     async fn remove(&self, id: &str) -> Result<()>;
     /// `None` when the engine does not know the container.
     async fn inspect(&self, id: &str) -> Result<Option<EngineContainer>>;
+    /// The bytes a container's writable layer holds; `None` when the engine does not know it.
+    async fn disk_usage(&self, id: &str) -> Result<Option<u64>>;
     /// Every container (running or not) carrying all of `labels`.
     async fn list(&self, labels: &BTreeMap<String, String>) -> Result<Vec<EngineContainer>>;
     /// Runs `command` in a running container and collects its output.
     async fn exec(&self, id: &str, command: &[String]) -> Result<ExecOutput>;
+    /// Runs `command` in a running container; its output comes as it is produced (the engine
+    /// waits while the stream is not read), then its exit code.
+    fn exec_stream(&self, id: &str, command: &[String]) -> BoxStream<'static, Result<ExecEvent>>;
     /// The container's output: the last `tail` chunks (all when `None`), then live ones if
     /// `follow` until the container stops.
     fn logs(
@@ -152,10 +214,22 @@ pub trait ContainerDriver: Send + Sync + 'static {
         tail: Option<u64>,
     ) -> BoxStream<'static, Result<LogChunk>>;
     async fn stats(&self, id: &str) -> Result<Stats>;
-    /// Unpacks a tar archive into the folder `path` of the container.
-    async fn copy_in(&self, id: &str, path: &str, tar: Bytes) -> Result<()>;
+    /// Unpacks a tar archive, read as the engine takes it, into the folder `path` of the
+    /// container.
+    async fn copy_in(
+        &self,
+        id: &str,
+        path: &str,
+        tar: BoxStream<'static, Result<Bytes>>,
+    ) -> Result<()>;
     /// A tar archive of `path` in the container.
     fn copy_out(&self, id: &str, path: &str) -> BoxStream<'static, Result<Bytes>>;
+    /// Creates a bridge network with inter-container traffic off.
+    async fn create_network(&self, spec: &NetworkSpec) -> Result<NetworkCreated>;
+    /// Every network carrying all of `labels` (every network when `labels` is empty).
+    async fn networks(&self, labels: &BTreeMap<String, String>) -> Result<Vec<EngineNetwork>>;
+    /// Removes a network; `false` when containers still use it. A missing one is fine.
+    async fn remove_network(&self, name: &str) -> Result<bool>;
     /// Events of containers carrying all of `labels`, from now on.
     fn events(&self, labels: &BTreeMap<String, String>) -> BoxStream<'static, Result<EngineEvent>>;
 }

@@ -5,9 +5,12 @@
 //! engine's events and a periodic reconciliation ([`reconcile`]) bring the ledger in line, so a
 //! container stopped, killed or removed behind Weft's back shows as such, and time is accounted.
 
+pub mod disk;
 pub mod docker;
 pub mod driver;
+pub mod firewall;
 pub mod hardening;
+pub mod network;
 pub mod quantity;
 pub mod reconcile;
 pub mod records;
@@ -97,6 +100,10 @@ pub struct EngineReport {
     pub user_namespaces: bool,
     /// Why it is not available.
     pub error: Option<String>,
+    /// The host firewall between containers and the host, link-local addresses and each other.
+    pub firewall: firewall::FirewallReport,
+    /// How the writable-layer size limit is enforced.
+    pub disk_quota: disk::DiskQuotaReport,
 }
 
 /// The caller's share.
@@ -137,6 +144,10 @@ struct Inner {
     start_grace: Duration,
     reconcile_every: Duration,
     orphan_grace: Duration,
+    images: hardening::Images,
+    networks: network::Networks,
+    disk: disk::DiskQuota,
+    firewall: firewall::FirewallReport,
     /// Held from the admission check until the new record is stored.
     admission: tokio::sync::Mutex<()>,
     /// One lock per container: API operations, events and reconciliation change a record one
@@ -155,19 +166,55 @@ fn parse_config_quantity<T>(
 
 impl Containers {
     /// The service on the Docker engine the configuration names; the engine is contacted
-    /// lazily, so this works without one. Starts the event watcher and reconciliation.
-    pub async fn start(store: Store, config: &ContainersConfig) -> anyhow::Result<Self> {
+    /// lazily, so this works without one. Installs the host firewall, starts the event watcher,
+    /// reconciliation and the disk watcher. `workspace_images` may always run.
+    pub async fn start(
+        store: Store,
+        config: &ContainersConfig,
+        workspace_images: &[String],
+    ) -> anyhow::Result<Self> {
+        let disk_limit =
+            parse_config_quantity("disk_limit", &config.disk_limit, quantity::memory_bytes)?;
+        let max_file_bytes = match &config.max_file_size {
+            Some(text) => parse_config_quantity("max_file_size", text, quantity::memory_bytes)?,
+            None => disk_limit,
+        };
         let driver = docker::DockerDriver::new(
             config.docker_host.as_deref(),
             Duration::from_secs(config.engine_timeout_secs),
             hardening::Policy {
                 capabilities: config.capabilities.clone(),
                 pids_limit: config.pids_limit,
+                nofile: config.nofile,
+                max_file_bytes,
             },
         );
         let address = driver.address().to_owned();
-        let containers = Self::with_driver(store, config, Arc::new(driver), address).await?;
+        let firewall = firewall::install(&config.firewall, &address).await;
+        let images = hardening::Images {
+            allowed: config
+                .allowed_images
+                .iter()
+                .chain(workspace_images)
+                .cloned()
+                .collect(),
+            root: config.root_images.clone(),
+        };
+        let containers = Self::with_driver(
+            store,
+            config,
+            Arc::new(driver),
+            address,
+            images,
+            disk::DiskQuota::new(disk_limit),
+            firewall,
+        )
+        .await?;
         reconcile::spawn(containers.clone());
+        disk::spawn(
+            containers.clone(),
+            Duration::from_secs(config.disk_check_interval_secs.max(1)),
+        );
         Ok(containers)
     }
 
@@ -176,6 +223,9 @@ impl Containers {
         config: &ContainersConfig,
         driver: Arc<dyn ContainerDriver>,
         address: String,
+        images: hardening::Images,
+        disk: disk::DiskQuota,
+        firewall: firewall::FirewallReport,
     ) -> anyhow::Result<Self> {
         let defaults = Limits {
             cpu_millis: parse_config_quantity(
@@ -207,8 +257,13 @@ impl Containers {
             anyhow::bail!("[containers] cpu_overcommit must be 1 or more");
         }
         let install_id = records::install_id(&store).await?;
+        let networks = network::Networks::new(driver.clone(), &install_id, &config.network)?;
         Ok(Self {
             inner: Arc::new(Inner {
+                images,
+                networks,
+                disk,
+                firewall,
                 store,
                 driver,
                 address,
@@ -334,23 +389,15 @@ impl Containers {
     pub async fn report(&self, caller: &Caller) -> Result<ResourcesReport> {
         let all = records::list(&self.inner.store, None).await?;
         let info = self.inner.driver.info().await;
-        let engine = match &info {
-            Ok(info) => EngineReport {
-                available: true,
-                address: self.inner.address.clone(),
-                version: Some(info.version.clone()),
-                api_version: Some(info.api_version.clone()),
-                user_namespaces: info.user_namespaces,
-                error: None,
-            },
-            Err(e) => EngineReport {
-                available: false,
-                address: self.inner.address.clone(),
-                version: None,
-                api_version: None,
-                user_namespaces: false,
-                error: Some(e.message.clone()),
-            },
+        let engine = EngineReport {
+            available: info.is_ok(),
+            address: self.inner.address.clone(),
+            version: info.as_ref().ok().map(|i| i.version.clone()),
+            api_version: info.as_ref().ok().map(|i| i.api_version.clone()),
+            user_namespaces: info.as_ref().is_ok_and(|i| i.user_namespaces),
+            error: info.as_ref().err().map(|e| e.message.clone()),
+            firewall: self.inner.firewall.clone(),
+            disk_quota: self.inner.disk.report(info.as_ref().ok()),
         };
         let capacity = info.map(|info| self.capacity_of(&info)).unwrap_or_default();
         let mine = Usage::of(all.iter().filter(|c| c.owner_id == caller.user_id));
@@ -385,14 +432,15 @@ impl Containers {
     ) -> Result<Container> {
         validate(&request)?;
         let limits = self.limits(&request.resources)?;
-        if !self.inner.driver.has_image(&request.image).await? {
+        self.inner.images.check(&request.image)?;
+        let Some(image) = self.inner.driver.image(&request.image).await? else {
             return Err(Error::new(
                 Code::ContainerImageMissing,
                 format!("the image '{}' is not on this host's engine", request.image),
             )
             .details(serde_json::json!({ "image": request.image }))
             .hint("Weft never pulls images: build it here (docker build / docker import) or load it (docker load -i IMAGE.tar)"));
-        }
+        };
         let mut record = Container::new(
             &caller.user_id,
             &request.image,
@@ -419,8 +467,11 @@ impl Containers {
             labels,
             volumes: Vec::new(),
             limits,
+            user: self.inner.images.user(&request.image, &image.user),
+            network: None,
+            disk_bytes: None,
         };
-        match self.inner.driver.create(&spec).await {
+        match self.create_on_engine(spec, &caller.user_id).await {
             Ok(engine_id) => record.engine_id = Some(engine_id),
             Err(e) => {
                 // Nothing exists on the engine: the record goes too, and the resources with it.
@@ -434,6 +485,24 @@ impl Containers {
             self.start_locked(&mut record).await?;
         }
         Ok(record)
+    }
+
+    /// Creates `spec` on the engine on `owner`'s network (made if missing, and kept while this
+    /// runs), with the disk limit where the engine enforces it.
+    async fn create_on_engine(&self, mut spec: ContainerSpec, owner: &str) -> Result<String> {
+        let _network = self.inner.networks.lock(owner).await;
+        spec.network = Some(self.inner.networks.ensure(owner).await?);
+        let disk = &self.inner.disk;
+        if disk.mode(self.inner.driver.as_ref()).await? == disk::Mode::Engine {
+            spec.disk_bytes = Some(disk.limit_bytes());
+        }
+        match self.inner.driver.create(&spec).await {
+            Err(e) if spec.disk_bytes.is_some() && disk.engine_refused(&e) => {
+                spec.disk_bytes = None;
+                self.inner.driver.create(&spec).await
+            }
+            created => created,
+        }
     }
 
     /// The container `id` if `caller` may see it (its owner or an admin); others get 404.

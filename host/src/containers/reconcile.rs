@@ -4,9 +4,10 @@
 //! Reconciliation lists the engine's containers labelled with this installation's id: a stored
 //! container found running is adopted; one gone from the engine is marked stopped (its running
 //! time accounted up to now); a labelled container the store does not know is removed once it
-//! is older than `orphan_grace_secs`.
+//! is older than `orphan_grace_secs`; a user network no container of its owner needs any more
+//! is removed.
 
-use super::{Containers, LABEL_CONTAINER, LABEL_INSTALL, records};
+use super::{Containers, LABEL_CONTAINER, LABEL_INSTALL, LABEL_OWNER, records};
 use crate::error::Result;
 use crate::store::now_ms;
 use futures::StreamExt;
@@ -25,6 +26,8 @@ pub struct Report {
     pub vanished: usize,
     /// Labelled containers unknown to the store, removed.
     pub orphans_removed: usize,
+    /// User networks whose owner has no container left, removed.
+    pub networks_removed: usize,
 }
 
 /// Starts the event watcher and the periodic reconciliation.
@@ -123,6 +126,32 @@ impl Containers {
                 report.orphans_removed += 1;
             }
         }
+        let needed: HashSet<String> = engine
+            .iter()
+            .filter_map(|e| e.labels.get(LABEL_OWNER).cloned())
+            .chain(stored.iter().map(|c| c.owner_id.clone()))
+            .collect();
+        report.networks_removed = self
+            .inner
+            .networks
+            .prune(&needed, |owner| self.owner_has_containers(owner))
+            .await?;
         Ok(report)
+    }
+
+    /// Whether `owner` has a container in the store or, labelled by this installation, on the
+    /// engine.
+    async fn owner_has_containers(&self, owner: String) -> Result<bool> {
+        if !records::list(&self.inner.store, Some(&owner))
+            .await?
+            .is_empty()
+        {
+            return Ok(true);
+        }
+        let labels = BTreeMap::from([
+            (LABEL_INSTALL.to_string(), self.inner.install_id.clone()),
+            (LABEL_OWNER.to_string(), owner),
+        ]);
+        Ok(!self.inner.driver.list(&labels).await?.is_empty())
     }
 }

@@ -45,6 +45,9 @@ pub struct Execution {
     pub execution_count: Option<i64>,
     /// Why it did not end normally.
     pub message: Option<String>,
+    /// Whether outputs were dropped to stay within `[notebooks] max_output_bytes` (the tail
+    /// is kept, after a note).
+    pub truncated: bool,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub duration_ms: Option<i64>,
@@ -59,7 +62,7 @@ pub struct Execution {
 }
 
 const COLUMNS: &str = "id, notebook_id, user_id, cell_id, code, status, execution_count, message, \
-                       started_at, finished_at, duration_ms";
+                       truncated, started_at, finished_at, duration_ms";
 
 fn from_row(row: &AnyRow) -> Result<Execution> {
     Ok(Execution {
@@ -71,6 +74,7 @@ fn from_row(row: &AnyRow) -> Result<Execution> {
         status: ExecutionStatus::parse(&row.try_get::<String, _>("status")?)?,
         execution_count: row.try_get("execution_count")?,
         message: row.try_get("message")?,
+        truncated: row.try_get::<i64, _>("truncated")? != 0,
         started_at: time(row.try_get("started_at")?),
         finished_at: row.try_get::<Option<i64>, _>("finished_at")?.map(time),
         duration_ms: row.try_get("duration_ms")?,
@@ -110,6 +114,7 @@ pub async fn begin(
         status: ExecutionStatus::Running,
         execution_count: None,
         message: None,
+        truncated: false,
         started_at: time(started),
         finished_at: None,
         duration_ms: None,
@@ -124,6 +129,7 @@ pub async fn finish(store: &Store, execution: &mut Execution, outcome: Outcome) 
     execution.status = outcome.status;
     execution.execution_count = outcome.execution_count;
     execution.message = outcome.message;
+    execution.truncated = outcome.truncated;
     execution.finished_at = Some(time(finished));
     execution.duration_ms = Some(finished - execution.started_at.timestamp_millis());
     execution.error = outcome
@@ -136,13 +142,14 @@ pub async fn finish(store: &Store, execution: &mut Execution, outcome: Outcome) 
     execution.outputs = Some(outcome.outputs);
     sqlx::query(
         "UPDATE notebook_executions SET status = $1, execution_count = $2, message = $3, finished_at = $4, \
-         duration_ms = $5 WHERE id = $6",
+         duration_ms = $5, truncated = $6 WHERE id = $7",
     )
     .bind(execution.status.as_str())
     .bind(execution.execution_count)
     .bind(&execution.message)
     .bind(finished)
     .bind(execution.duration_ms)
+    .bind(i64::from(execution.truncated))
     .bind(&execution.execution_id)
     .execute(store.pool())
     .await?;

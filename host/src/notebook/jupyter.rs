@@ -5,17 +5,25 @@
 
 use crate::error::{Code, Error, Result};
 use crate::workspaces::sessions::Upstream;
+use crate::workspaces::upstream::{EXCERPT_CHARS, excerpt, read_limited, read_prefix};
 use reqwest::{Method, StatusCode, Url};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
 
-/// One Jupyter Server.
+/// Longest answer read from Jupyter but for a notebook's content.
+const MAX_ANSWER: u64 = 1024 * 1024;
+
+/// One Jupyter Server: the user's, so its answers are read with a bound, its redirects are not
+/// followed (the client is [`crate::workspaces::upstream::client`]) and its words reach callers
+/// only as short excerpts.
 #[derive(Clone)]
 pub struct Jupyter {
     http: reqwest::Client,
     base: Url,
     secret: String,
+    /// Longest notebook read (its JSON model holds the file's text, escaped).
+    max_notebook_answer: u64,
     /// The Weft session whose container runs it.
     pub session_id: String,
 }
@@ -29,14 +37,16 @@ fn unavailable(what: &str, why: impl std::fmt::Display) -> Error {
 }
 
 impl Jupyter {
-    /// The server behind a Jupyter session's upstream.
-    pub fn new(http: reqwest::Client, upstream: &Upstream) -> Result<Self> {
+    /// The server behind a Jupyter session's upstream, for notebooks of at most
+    /// `max_file_bytes`.
+    pub fn new(http: reqwest::Client, upstream: &Upstream, max_file_bytes: u64) -> Result<Self> {
         let base = Url::parse(&format!("{}/", upstream.base))
             .map_err(|e| Error::internal(format!("bad Jupyter address: {e}")))?;
         Ok(Self {
             http,
             base,
             secret: upstream.secret.clone(),
+            max_notebook_answer: max_file_bytes.saturating_mul(2).saturating_add(MAX_ANSWER),
             session_id: upstream.session_id.clone(),
         })
     }
@@ -70,13 +80,40 @@ impl Jupyter {
         request.send().await.map_err(|e| unavailable(what, e))
     }
 
-    async fn expect(&self, what: &str, response: reqwest::Response) -> Result<Value> {
+    /// The JSON of a successful answer of at most `limit` bytes; anything else is an error
+    /// quoting at most a short, cleaned excerpt of what the server said.
+    async fn expect_within(
+        &self,
+        what: &str,
+        response: reqwest::Response,
+        limit: u64,
+    ) -> Result<Value> {
         let status = response.status();
-        let text = response.text().await.map_err(|e| unavailable(what, e))?;
-        if !status.is_success() {
-            return Err(unavailable(what, format!("{status} {text}")));
+        if status.is_redirection() {
+            let to = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .map(excerpt)
+                .unwrap_or_default();
+            return Err(unavailable(
+                what,
+                format!("it answered {status} to '{to}'; redirects are not followed"),
+            ));
         }
-        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+        if !status.is_success() {
+            let said = read_prefix(response, 4 * EXCERPT_CHARS).await;
+            let said = excerpt(&String::from_utf8_lossy(&said));
+            return Err(unavailable(what, format!("{status} {said}")));
+        }
+        let body = read_limited(response, limit)
+            .await
+            .map_err(|e| unavailable(what, e))?;
+        Ok(serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    async fn expect(&self, what: &str, response: reqwest::Response) -> Result<Value> {
+        self.expect_within(what, response, MAX_ANSWER).await
     }
 
     /// The text of the file at `path`, or `None` when the server has no such file.
@@ -92,7 +129,9 @@ impl Jupyter {
         if response.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
-        let model = self.expect("read the notebook", response).await?;
+        let model = self
+            .expect_within("read the notebook", response, self.max_notebook_answer)
+            .await?;
         Ok(model["content"].as_str().map(String::from))
     }
 
@@ -132,7 +171,10 @@ impl Jupyter {
         let model = self.expect("start a kernel", response).await?;
         match (model["id"].as_str(), model["kernel"]["id"].as_str()) {
             (Some(session), Some(kernel)) => Ok((session.into(), kernel.into())),
-            _ => Err(unavailable("start a kernel", format!("answered {model}"))),
+            _ => Err(unavailable(
+                "start a kernel",
+                format!("answered {}", excerpt(&model.to_string())),
+            )),
         }
     }
 

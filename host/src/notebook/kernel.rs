@@ -5,6 +5,7 @@
 
 use super::execution::ExecutionStatus;
 use super::jupyter::Jupyter;
+use super::outputs::{self, Outputs};
 use super::quickack::QuickAck;
 use crate::error::{Code, Error, Result};
 use futures::stream::{SplitSink, SplitStream};
@@ -16,6 +17,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use utoipa::ToSchema;
 
 type Socket = WebSocketStream<QuickAck>;
@@ -65,18 +67,31 @@ impl KernelState {
 pub struct Outcome {
     pub status: ExecutionStatus,
     pub execution_count: Option<i64>,
-    /// nbformat outputs, in the order the kernel sent them.
+    /// nbformat outputs, in the order the kernel sent them (streams merged; within
+    /// `max_output_bytes`, after a note when older ones were dropped).
     pub outputs: Vec<Value>,
+    /// Whether outputs were dropped to stay within `max_output_bytes`.
+    pub truncated: bool,
     /// Why it did not end normally.
     pub message: Option<String>,
 }
 
-/// How long an execution may run, and how long an interrupted one has to stop.
+/// How long an execution may run, how long an interrupted one has to stop, and how much of
+/// its output is kept.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub timeout: Duration,
     pub interrupt_grace: Duration,
+    pub max_output_bytes: usize,
 }
+
+/// Kernel messages waiting for the execution that asked; past it the kernel's connection is
+/// not read (the kernel waits) until the execution catches up.
+const REPLIES: usize = 64;
+
+/// Largest kernel message read (a larger one closes the connection): well above any output
+/// kept, far below what would strain Weft.
+const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
 /// Called on every change of the kernel's state.
 pub type StateHook = Arc<dyn Fn(KernelState) + Send + Sync>;
@@ -84,7 +99,7 @@ pub type StateHook = Arc<dyn Fn(KernelState) + Send + Sync>;
 /// The request whose replies the reader hands over.
 struct Waiter {
     msg_id: String,
-    replies: mpsc::UnboundedSender<Value>,
+    replies: mpsc::Sender<Value>,
 }
 
 /// A notebook's kernel and the connection to its channels.
@@ -131,9 +146,11 @@ impl Kernel {
             _ => return Err(lost("the kernel's address has no host")),
         };
         let stream = QuickAck::connect(&host, port).await.map_err(lost)?;
-        let (socket, _) = tokio_tungstenite::client_async(request, stream)
-            .await
-            .map_err(lost)?;
+        let config = WebSocketConfig::default().max_message_size(Some(MAX_MESSAGE));
+        let (socket, _) =
+            tokio_tungstenite::client_async_with_config(request, stream, Some(config))
+                .await
+                .map_err(lost)?;
         let (sink, stream) = socket.split();
         let (state_tx, state) = watch::channel(KernelState::Starting);
         let waiter = Arc::new(Mutex::new(None));
@@ -188,7 +205,7 @@ impl Kernel {
         channel: &str,
         msg_type: &str,
         content: Value,
-    ) -> Result<mpsc::UnboundedReceiver<Value>> {
+    ) -> Result<mpsc::Receiver<Value>> {
         let msg_id = uuid::Uuid::new_v4().to_string();
         let message = json!({
             "header": {
@@ -199,7 +216,7 @@ impl Kernel {
             "parent_header": {}, "metadata": {}, "content": content,
             "channel": channel, "buffers": [],
         });
-        let (replies, receiver) = mpsc::unbounded_channel();
+        let (replies, receiver) = mpsc::channel(REPLIES);
         *self.waiter.lock().expect("waiter poisoned") = Some(Waiter { msg_id, replies });
         self.sink
             .lock()
@@ -226,7 +243,7 @@ impl Kernel {
             "code": code, "silent": false, "store_history": true,
             "user_expressions": {}, "allow_stdin": false, "stop_on_error": true,
         });
-        let mut collected = Collected::default();
+        let mut collected = Collected::new(limits.max_output_bytes);
         let mut replies = match self.request("shell", "execute_request", content).await {
             Ok(replies) => replies,
             Err(e) => return collected.end(ExecutionStatus::Failed, Some(e.message)),
@@ -240,7 +257,7 @@ impl Kernel {
 
     async fn collect(
         &self,
-        replies: &mut mpsc::UnboundedReceiver<Value>,
+        replies: &mut mpsc::Receiver<Value>,
         collected: &mut Collected,
         limits: Limits,
         on_output: &mut (dyn FnMut(&Value) + Send),
@@ -341,11 +358,16 @@ async fn read(
                 on_state(now);
             }
         }
-        let waiter = waiter.lock().expect("waiter poisoned");
-        if let Some(waiter) = waiter.as_ref()
-            && (dying || message["parent_header"]["msg_id"] == waiter.msg_id.as_str())
-        {
-            let _ = waiter.replies.send(message);
+        let replies = waiter
+            .lock()
+            .expect("waiter poisoned")
+            .as_ref()
+            .filter(|w| dying || message["parent_header"]["msg_id"] == w.msg_id.as_str())
+            .map(|w| w.replies.clone());
+        if let Some(replies) = replies {
+            // Waits while the execution is behind: the kernel's output is not read faster
+            // than it is handled. An execution that ended dropped its receiver.
+            let _ = replies.send(message).await;
         }
     }
     state.send_replace(KernelState::Disconnected);
@@ -355,17 +377,52 @@ async fn read(
 }
 
 /// An execution's outputs and replies so far.
-#[derive(Default)]
 struct Collected {
-    outputs: Vec<Value>,
+    outputs: Outputs,
     execution_count: Option<i64>,
     raised: bool,
     replied: bool,
     idle: bool,
     clear_on_next: bool,
+    /// Output bytes announced live; past the budget they are not, once a note said so.
+    announced: usize,
+    max_output_bytes: usize,
+    muted: bool,
 }
 
 impl Collected {
+    fn new(max_output_bytes: usize) -> Self {
+        Self {
+            outputs: Outputs::new(max_output_bytes),
+            execution_count: None,
+            raised: false,
+            replied: false,
+            idle: false,
+            clear_on_next: false,
+            announced: 0,
+            max_output_bytes,
+            muted: false,
+        }
+    }
+
+    /// Announces `output` live while the execution's budget allows.
+    fn announce(&mut self, output: &Value, on_output: &mut (dyn FnMut(&Value) + Send)) {
+        let weight = outputs::size(output);
+        if !self.muted && self.announced + weight <= self.max_output_bytes {
+            self.announced += weight;
+            on_output(output);
+        } else if !std::mem::replace(&mut self.muted, true) {
+            on_output(&json!({
+                "output_type": "display_data",
+                "data": {"text/plain": format!(
+                    "[live output stopped after {} bytes; the execution's result keeps its last {} bytes]",
+                    self.announced, self.max_output_bytes
+                )},
+                "metadata": {"weft": {"truncated": true}},
+            }));
+        }
+    }
+
     /// Takes one message; returns the kernel's state if it died.
     fn take(
         &mut self,
@@ -427,7 +484,7 @@ impl Collected {
             if std::mem::take(&mut self.clear_on_next) {
                 self.outputs.clear();
             }
-            on_output(&output);
+            self.announce(&output, on_output);
             self.outputs.push(output);
         }
         None
@@ -442,7 +499,8 @@ impl Collected {
         Outcome {
             status,
             execution_count: self.execution_count,
-            outputs: std::mem::take(&mut self.outputs),
+            truncated: self.outputs.truncated(),
+            outputs: self.outputs.take(),
             message,
         }
     }
@@ -458,7 +516,7 @@ mod tests {
 
     #[test]
     fn kernel_messages_become_nbformat_outputs_and_end_on_reply_and_idle() {
-        let mut collected = Collected::default();
+        let mut collected = Collected::new(1 << 20);
         let mut seen = Vec::new();
         let mut on_output = |o: &Value| seen.push(o["output_type"].as_str().unwrap().to_string());
         for m in [
@@ -510,7 +568,7 @@ mod tests {
 
     #[test]
     fn a_restarting_or_dead_status_is_a_dead_kernel() {
-        let mut collected = Collected::default();
+        let mut collected = Collected::new(1 << 20);
         let mut ignore = |_: &Value| {};
         for (state, want) in [
             ("restarting", KernelState::Restarting),

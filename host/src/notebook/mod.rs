@@ -10,6 +10,7 @@ pub mod document;
 pub mod execution;
 pub mod jupyter;
 pub mod kernel;
+mod outputs;
 mod quickack;
 pub mod routes;
 
@@ -217,9 +218,54 @@ struct Inner {
     sessions: Sessions,
     config: NotebooksConfig,
     session_start_timeout: Duration,
+    /// The largest notebook read from a session's Jupyter.
+    max_file_bytes: u64,
     http: reqwest::Client,
     events: broadcast::Sender<NotebookEvent>,
     live: Mutex<HashMap<String, Arc<Live>>>,
+    /// Executions running or waiting, per user (`[notebooks] max_pending_per_user`).
+    pending: Mutex<HashMap<String, usize>>,
+}
+
+/// One of a user's pending executions; its place is given back when it is dropped.
+struct Pending {
+    inner: Arc<Inner>,
+    user_id: String,
+}
+
+impl Pending {
+    /// A place for one more execution of `user_id`, unless they have all they may.
+    fn take(inner: &Arc<Inner>, user_id: &str) -> Result<Self> {
+        let limit = inner.config.max_pending_per_user;
+        let mut pending = inner.pending.lock().expect("pending poisoned");
+        let count = pending.entry(user_id.to_string()).or_default();
+        if *count >= limit {
+            return Err(Error::new(
+                Code::NotebookQueueFull,
+                format!("you already have {count} notebook executions running or waiting, the most one user may"),
+            )
+            .details(serde_json::json!({ "limit": limit, "pending": *count }))
+            .hint("wait for your executions to end (GET /api/v1/notebooks/{id}/status shows the \
+                   queue); an admin sets the limit with [notebooks] max_pending_per_user"));
+        }
+        *count += 1;
+        Ok(Self {
+            inner: inner.clone(),
+            user_id: user_id.to_string(),
+        })
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let mut pending = self.inner.pending.lock().expect("pending poisoned");
+        if let Some(count) = pending.get_mut(&self.user_id) {
+            *count -= 1;
+            if *count == 0 {
+                pending.remove(&self.user_id);
+            }
+        }
+    }
 }
 
 fn not_found(id: &str) -> Error {
@@ -251,12 +297,11 @@ impl Notebooks {
                 sessions: sessions.clone(),
                 config: config.clone(),
                 session_start_timeout: Duration::from_secs(workspaces.start_timeout_secs + 5),
-                http: reqwest::Client::builder()
-                    .timeout(Duration::from_secs(30))
-                    .build()
-                    .map_err(|e| Error::internal(format!("HTTP client: {e}")))?,
+                max_file_bytes: workspaces.max_file_bytes,
+                http: crate::workspaces::upstream::client(Duration::from_secs(30)),
                 events: broadcast::channel(4096).0,
                 live: Mutex::new(HashMap::new()),
+                pending: Mutex::new(HashMap::new()),
             }),
         };
         let hook = this.clone();
@@ -555,7 +600,12 @@ impl Notebooks {
             Err(e) => return Err(e),
         };
         let upstream = self.inner.sessions.upstream_of(&session).await?;
-        Jupyter::new(self.inner.http.clone(), &upstream).map(Some)
+        Jupyter::new(
+            self.inner.http.clone(),
+            &upstream,
+            self.inner.max_file_bytes,
+        )
+        .map(Some)
     }
 
     /// The notebook's kernel, attached (and the session opened and the kernel started) if
@@ -584,7 +634,11 @@ impl Notebooks {
             .wait_ready(&session.session_id, self.inner.session_start_timeout)
             .await?;
         let upstream = sessions.upstream_of(&session).await?;
-        let jupyter = Jupyter::new(self.inner.http.clone(), &upstream)?;
+        let jupyter = Jupyter::new(
+            self.inner.http.clone(),
+            &upstream,
+            self.inner.max_file_bytes,
+        )?;
         if jupyter.read(&record.path).await?.is_none() {
             // Made after the session started: its files were copied in before.
             let content = self
@@ -675,7 +729,8 @@ impl Notebooks {
     }
 
     /// Runs code in the notebook's kernel after the executions queued before it, and answers
-    /// with its outputs once it ended. It goes on if the caller leaves.
+    /// with its outputs once it ended. It goes on if the caller leaves. Refused while the
+    /// caller has `[notebooks] max_pending_per_user` executions running or waiting.
     pub async fn execute(
         &self,
         caller: &Caller,
@@ -702,17 +757,23 @@ impl Notebooks {
                         "{s} is not within 0 and {} seconds",
                         config.max_execution_timeout_secs
                     ),
-                ));
+                )
+                .hint("ask for less; an admin sets the most with [notebooks] max_execution_timeout_secs"));
             }
         };
         let limits = Limits {
             timeout,
             interrupt_grace: Duration::from_secs(config.interrupt_grace_secs),
+            max_output_bytes: usize::try_from(config.max_output_bytes).unwrap_or(usize::MAX),
         };
+        let pending = Pending::take(&self.inner, &caller.user_id)?;
         let (this, user) = (self.clone(), caller.user_id.clone());
-        tokio::spawn(async move { this.run(record, user, request, limits).await })
-            .await
-            .map_err(|e| Error::internal(format!("the execution failed: {e}")))?
+        tokio::spawn(async move {
+            let _pending = pending;
+            this.run(record, user, request, limits).await
+        })
+        .await
+        .map_err(|e| Error::internal(format!("the execution failed: {e}")))?
     }
 
     async fn run(

@@ -7,14 +7,19 @@
 
 pub mod builtin;
 mod errors;
+mod grants;
 mod registry;
 pub mod routes;
 mod services;
+mod slots;
 
 pub use errors::call_error;
+pub use grants::{GrantList, Grantee, Scope, ScopedGrant, effective};
 pub use registry::{PluginVersion, Settings};
 pub use services::{CallServices, LiveEvents, ServiceBackend};
+pub use slots::UserSlots;
 
+use crate::auth::Auth;
 use crate::config::Config;
 use crate::error::{Code, Error, Result};
 use crate::store::Store;
@@ -24,7 +29,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use utoipa::ToSchema;
 use weft_runtime::{
-    CacheOutcome, Grants, Limits, NodePlugin, Plugin, Runtime, RuntimeConfig, StrategyPlugin, Value,
+    CacheOutcome, Limits, NodePlugin, Plugin, Runtime, RuntimeConfig, StrategyPlugin, Value,
 };
 
 /// Something that may be using a plugin version (a stored workflow, an active strategy).
@@ -48,8 +53,10 @@ pub struct Plugins {
 struct Inner {
     runtime: Arc<Runtime>,
     store: Store,
+    auth: Auth,
     blobs: PathBuf,
     backend: Arc<ServiceBackend>,
+    slots: Arc<UserSlots>,
     loaded: RwLock<HashMap<(String, String), Loaded>>,
     users: RwLock<Vec<Arc<dyn PluginUsers>>>,
 }
@@ -110,12 +117,14 @@ impl Plugins {
             inner: Arc::new(Inner {
                 runtime: Runtime::new(runtime_config)
                     .map_err(|e| anyhow::anyhow!("cannot start the plugin runtime: {e:#}"))?,
+                auth: Auth::new(store.clone(), &config.api),
                 store,
                 blobs,
                 backend: Arc::new(ServiceBackend {
                     secrets: config.secrets.clone(),
                     artifacts_dir: config.data_dir.join("artifacts"),
                 }),
+                slots: Arc::new(UserSlots::new(config.workflows.max_running_nodes_per_user)),
                 loaded: RwLock::default(),
                 users: RwLock::default(),
             }),
@@ -248,24 +257,38 @@ impl Plugins {
         registry::settings(&self.inner.store, name).await
     }
 
-    /// Replaces the grants of `name`.
-    pub async fn set_grants(&self, name: &str, grants: Grants, by: &str) -> Result<Settings> {
+    /// Replaces the grants of `name`; each must say whom it is for.
+    pub async fn set_grants(
+        &self,
+        name: &str,
+        grants: Vec<ScopedGrant>,
+        by: &str,
+    ) -> Result<Settings> {
         self.versions(name).await?;
-        for host in &grants.http {
-            if host.is_empty() || host.contains('/') || host.contains(' ') {
-                return Err(Error::invalid_field(
-                    "http",
-                    format!(
-                        "'{host}' is not a host name (use example.com, example.com:8443 or *.example.com)"
-                    ),
-                ));
-            }
-        }
+        let grants = grants::checked(grants, &self.inner.auth.list_users().await?)?;
         let mut settings = self.settings(name).await?;
         settings.grants = grants;
         registry::save_settings(&self.inner.store, name, &settings, by).await?;
         tracing::info!(plugin = %name, grants = ?settings.grants, %by, "plugin grants changed");
         Ok(settings)
+    }
+
+    /// Whom a node runs for, as grants see them: `user_id` and their role.
+    pub async fn grantee(&self, user_id: &str) -> Result<Grantee> {
+        let role = match self.inner.auth.get_user(user_id).await {
+            Ok(user) => Some(user.role),
+            Err(e) if e.code == Code::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        Ok(Grantee {
+            user_id: user_id.to_string(),
+            role,
+        })
+    }
+
+    /// Every user's node slots (`[workflows] max_running_nodes_per_user`).
+    pub fn slots(&self) -> &Arc<UserSlots> {
+        &self.inner.slots
     }
 
     /// Replaces the limits of `name`.
@@ -361,16 +384,31 @@ impl Plugins {
         }
     }
 
-    /// Runs a node once with `config` and `inputs`, as a user would test it.
+    /// Runs a node once with `config` and `inputs` for `who`, as a user would test it, with
+    /// the capabilities granted to them; refused while all their node slots are taken.
     pub async fn run_node(
         &self,
         reference: &str,
         config: &serde_json::Value,
         inputs: Vec<(String, Value)>,
+        who: &Grantee,
     ) -> Result<NodeRun> {
         let node = self.node(reference).await?;
         let label = format!("{}@{}", node.name, node.version);
-        let services = self.services(&label, Arc::default(), None);
+        let Some(_slot) = self.inner.slots.try_acquire(&who.user_id) else {
+            let limit = self.inner.slots.per_user();
+            return Err(Error::new(
+                Code::PluginUserBusy,
+                format!("you already have {limit} nodes running, the most one user may"),
+            )
+            .details(serde_json::json!({ "limit": limit }))
+            .hint(
+                "wait for your running nodes and workflow runs to finish; an admin sets the \
+                   limit with [workflows] max_running_nodes_per_user",
+            ));
+        };
+        let grants = effective(&node.settings.grants, who);
+        let services = self.services(&label, &who.user_id, Arc::default(), None);
         let started = std::time::Instant::now();
         let result = node
             .plugin
@@ -379,7 +417,7 @@ impl Plugins {
                 config,
                 &inputs,
                 &node.settings.limits,
-                &node.settings.grants,
+                &grants,
                 services.clone(),
             )
             .await;
@@ -397,16 +435,19 @@ impl Plugins {
         })
     }
 
-    /// Services for one call of `plugin`, recording into `events` and telling `live`.
+    /// Services for one call of `plugin` run for `owner` (whose artifacts it reaches),
+    /// recording into `events` and telling `live`.
     pub fn services(
         &self,
         plugin: &str,
+        owner: &str,
         events: Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
         live: Option<LiveEvents>,
     ) -> Arc<CallServices> {
         Arc::new(CallServices {
             backend: self.inner.backend.clone(),
             plugin: plugin.to_string(),
+            owner: owner.to_string(),
             events,
             live,
         })

@@ -1,5 +1,6 @@
 //! Stored plugin rows and settings (grants, limits).
 
+use super::grants::ScopedGrant;
 use crate::error::Result;
 use crate::store::{Store, new_id, now_ms, time};
 use chrono::{DateTime, Utc};
@@ -7,7 +8,7 @@ use serde::Serialize;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 use utoipa::ToSchema;
-use weft_runtime::{Grants, Limits};
+use weft_runtime::Limits;
 
 /// One stored version of a plugin.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -109,8 +110,8 @@ pub async fn hash_in_use(store: &Store, hash: &str) -> Result<bool> {
 /// Grants and limits for a plugin name (defaults: nothing granted, default limits).
 #[derive(Debug, Clone, Default, Serialize, ToSchema)]
 pub struct Settings {
-    #[schema(value_type = Object)]
-    pub grants: Grants,
+    /// Capabilities and whom they are granted to.
+    pub grants: Vec<ScopedGrant>,
     #[schema(value_type = Object)]
     pub limits: Limits,
 }

@@ -1,8 +1,8 @@
 //! HTTP routes of the plugin registry under `/api/v1/plugins`.
 
-use super::{Added, NodeRun, PluginVersion, Settings};
+use super::{Added, GrantList, Grantee, NodeRun, PluginVersion, ScopedGrant, Settings};
 use crate::api::extract::{Json, Path, Query};
-use crate::auth::Caller;
+use crate::auth::{Admin, Caller};
 use crate::error::{Code, Error, Result};
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
-use weft_runtime::{Grants, Limits, Value};
+use weft_runtime::{Limits, Value};
 
 /// Routes under `/api/v1`; all require a token.
 pub fn router(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
@@ -39,7 +39,8 @@ struct PluginDetail {
     settings: Settings,
 }
 
-/// Upload a plugin component (admin). The body is the `.wasm` file.
+/// Upload a plugin component (admin). The body is the `.wasm` file; a non-admin is refused
+/// before it is read.
 #[utoipa::path(post, path = "/plugins", tag = "plugins",
     request_body(content = Vec<u8>, content_type = "application/wasm"),
     responses((status = 201, body = Added), (status = 200, description = "already registered", body = Added),
@@ -47,11 +48,10 @@ struct PluginDetail {
               (status = 413, body = crate::api::ErrorBody), (status = 422, body = crate::api::ErrorBody)))]
 async fn add_plugin(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     headers: HeaderMap,
     body: std::result::Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<(StatusCode, Json<Added>)> {
-    caller.require_admin()?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -142,11 +142,10 @@ struct Removed {
               (status = 409, body = crate::api::ErrorBody)))]
 async fn remove_plugin(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Admin,
     Path(name): Path<String>,
     Query(filter): Query<RemoveFilter>,
 ) -> Result<Json<Removed>> {
-    caller.require_admin()?;
     let removed = state
         .plugins
         .remove(&name, filter.version.as_deref())
@@ -154,18 +153,19 @@ async fn remove_plugin(
     Ok(Json(Removed { name, removed }))
 }
 
-/// Replace the capabilities granted to a plugin (admin).
+/// Replace the capabilities granted to a plugin (admin): one grant or a list, each for
+/// `"everyone": true` or a `"scope"` of users (ids or names) and roles. A node run for a user
+/// gets what the grants for that user, their role and everyone add up to.
 #[utoipa::path(put, path = "/plugins/{name}/grants", tag = "plugins", params(("name" = String, Path)),
-    request_body(content = Object, description = r#"{"http": ["api.example.com"], "secrets": ["token"], "artifacts": true}"#),
+    request_body(content = Vec<ScopedGrant>, description = r#"{"scope": {"users": ["alice"], "roles": ["admin"]}, "http": ["api.example.com", "10.0.0.0/8:5432"], "secrets": ["token"], "artifacts": true}, or a list of such grants ("everyone": true instead of "scope" grants every user)"#),
     responses((status = 200, body = PluginDetail), (status = 403, body = crate::api::ErrorBody),
               (status = 404, body = crate::api::ErrorBody), (status = 422, body = crate::api::ErrorBody)))]
 async fn set_grants(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Path(name): Path<String>,
-    Json(grants): Json<Grants>,
+    Json(GrantList(grants)): Json<GrantList>,
 ) -> Result<Json<PluginDetail>> {
-    caller.require_admin()?;
     state
         .plugins
         .set_grants(&name, grants, &caller.user_id)
@@ -180,11 +180,10 @@ async fn set_grants(
               (status = 404, body = crate::api::ErrorBody), (status = 422, body = crate::api::ErrorBody)))]
 async fn set_limits(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Path(name): Path<String>,
     Json(limits): Json<Limits>,
 ) -> Result<Json<PluginDetail>> {
-    caller.require_admin()?;
     state
         .plugins
         .set_limits(&name, limits, &caller.user_id)
@@ -205,15 +204,16 @@ struct RunRequest {
     inputs: std::collections::BTreeMap<String, Value>,
 }
 
-/// Run a node once with a config and inputs (`name` or `name@version`).
+/// Run a node once with a config and inputs (`name` or `name@version`), with the capabilities
+/// granted to the caller.
 #[utoipa::path(post, path = "/plugins/{name}/run", tag = "plugins", params(("name" = String, Path)),
     request_body = RunRequest,
     responses((status = 200, body = NodeRun), (status = 404, body = crate::api::ErrorBody),
               (status = 409, body = crate::api::ErrorBody), (status = 422, body = crate::api::ErrorBody),
-              (status = 503, body = crate::api::ErrorBody)))]
+              (status = 429, body = crate::api::ErrorBody), (status = 503, body = crate::api::ErrorBody)))]
 async fn run_node(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(name): Path<String>,
     Json(request): Json<RunRequest>,
 ) -> Result<Json<NodeRun>> {
@@ -223,9 +223,13 @@ async fn run_node(
         request.config
     };
     let inputs = request.inputs.into_iter().collect();
+    let who = Grantee {
+        user_id: caller.user_id,
+        role: Some(caller.role),
+    };
     state
         .plugins
-        .run_node(&name, &config, inputs)
+        .run_node(&name, &config, inputs, &who)
         .await
         .map(Json)
 }

@@ -1,5 +1,7 @@
 //! The host services plugins reach through the runtime: logs, progress, secrets and
-//! content-addressed artifacts in the data folder.
+//! content-addressed artifacts in the data folder, one namespace per user
+//! (`<data>/artifacts/<user id>/<sha256>`): a node reads and writes only the artifacts of the
+//! user it runs for, so a key learnt from another user's run reads nothing.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -16,6 +18,8 @@ pub struct ServiceBackend {
 pub struct CallServices {
     pub backend: Arc<ServiceBackend>,
     pub plugin: String,
+    /// The user the call runs for: the caller of a direct run, a workflow run's owner.
+    pub owner: String,
     /// Log lines and progress of the call, kept for the caller.
     pub events: Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
     /// Where each event also goes as it happens (a workflow run's live stream).
@@ -26,6 +30,17 @@ pub struct CallServices {
 pub type LiveEvents = Arc<dyn Fn(&serde_json::Value) + Send + Sync>;
 
 impl CallServices {
+    /// The owner's artifact folder; `None` for an owner id that is no safe folder name (ids are
+    /// generated UUIDs, so this is a guard, not a path anyone should hit).
+    fn artifacts_dir(&self) -> Option<PathBuf> {
+        let safe = !self.owner.is_empty()
+            && self
+                .owner
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        safe.then(|| self.backend.artifacts_dir.join(&self.owner))
+    }
+
     fn record(&self, event: serde_json::Value) {
         if let Some(live) = &self.live {
             live(&event);
@@ -64,8 +79,9 @@ impl HostServices for CallServices {
         _name: &str,
         data: Vec<u8>,
     ) -> weft_runtime::BoxFuture<'_, Result<String, String>> {
-        let dir = self.backend.artifacts_dir.clone();
+        let dir = self.artifacts_dir();
         Box::pin(async move {
+            let dir = dir.ok_or("artifact store unavailable for this user")?;
             let key = weft_runtime::content_hash(&data);
             tokio::fs::create_dir_all(&dir)
                 .await
@@ -86,13 +102,14 @@ impl HostServices for CallServices {
 
     fn get_artifact(&self, key: &str) -> weft_runtime::BoxFuture<'_, Result<Vec<u8>, String>> {
         let valid = key.len() == 64 && key.chars().all(|c| c.is_ascii_hexdigit());
-        let path = self.backend.artifacts_dir.join(key);
+        let dir = self.artifacts_dir();
         let key = key.to_string();
         Box::pin(async move {
             if !valid {
                 return Err(format!("'{key}' is not an artifact key"));
             }
-            tokio::fs::read(&path)
+            let dir = dir.ok_or("artifact store unavailable for this user")?;
+            tokio::fs::read(dir.join(&key))
                 .await
                 .map_err(|_| format!("artifact '{key}' not found"))
         })

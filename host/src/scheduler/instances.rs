@@ -1,16 +1,30 @@
 //! Registered task instances (TIs) and the client that speaks the SwarmPilot TaskInstance
-//! protocol to them: `GET /info`, `POST /queue/submit`, `POST /queue/predict`.
+//! protocol to them: `GET /info`, `POST /queue/submit`, `POST /queue/predict`. An instance is
+//! known for its completions by the addresses its host resolves to, or by the secret it was
+//! given when it registered (stored as a hash only).
 
 use super::client::HttpClient;
 use super::raw::RawJson;
 use crate::error::Result;
 use crate::store::{Store, now_ms};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use http::Method;
+use rand::RngCore as _;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use sqlx::Row as _;
-use std::time::Duration;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
 use utoipa::ToSchema;
+
+/// Every instance secret starts with this; API tokens start with `weft_`, so the two are told
+/// apart before any look-up.
+pub const SECRET_PREFIX: &str = "wefti_";
+
+/// How often the addresses of an instance registered by host name are looked up again.
+const RESOLVE_EVERY: Duration = Duration::from_secs(30);
 
 /// A task instance as the scheduler tracks it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -28,6 +42,14 @@ pub struct TaskInstance {
     /// Its own last prediction (expected, error) in ms, while no task was sent since.
     #[serde(skip)]
     pub reported: Option<(f64, f64)>,
+    /// What `host` resolved to, and when: completions from these addresses are its own.
+    #[serde(skip)]
+    pub addresses: Vec<IpAddr>,
+    #[serde(skip)]
+    pub resolved_at: Option<Instant>,
+    /// The hash of the secret it was given at registration, if any.
+    #[serde(skip)]
+    pub secret_hash: Option<String>,
 }
 
 impl TaskInstance {
@@ -41,7 +63,31 @@ impl TaskInstance {
             failures: 0,
             in_flight: 0,
             reported: None,
+            addresses: Vec::new(),
+            resolved_at: None,
+            secret_hash: None,
         }
+    }
+
+    /// Whether its addresses are due to be looked up (again): at first, and now and then for
+    /// a host name (an IP address never changes).
+    pub fn needs_resolving(&self) -> bool {
+        match self.resolved_at {
+            None => true,
+            Some(at) => self.host.parse::<IpAddr>().is_err() && at.elapsed() >= RESOLVE_EVERY,
+        }
+    }
+
+    /// Whether a completion from `peer` comes from this instance's host.
+    pub fn is_at(&self, peer: IpAddr) -> bool {
+        self.addresses.contains(&peer.to_canonical())
+    }
+
+    /// Whether `secret` is the one this instance was given.
+    pub fn has_secret(&self, secret: &str) -> bool {
+        self.secret_hash
+            .as_deref()
+            .is_some_and(|stored| stored == hash_secret(secret))
     }
 
     /// Base URL of the instance's API.
@@ -61,6 +107,37 @@ impl TaskInstance {
             reported_error_ms: self.reported.map(|r| r.1),
         }
     }
+}
+
+/// The addresses `host` resolves to (itself when it is one); none when it does not resolve.
+pub async fn resolve(host: &str, port: u16) -> Vec<IpAddr> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return vec![ip.to_canonical()];
+    }
+    match tokio::net::lookup_host((host, port)).await {
+        Ok(found) => {
+            let mut ips: Vec<IpAddr> = found.map(|a| a.ip().to_canonical()).collect();
+            ips.sort();
+            ips.dedup();
+            ips
+        }
+        Err(err) => {
+            tracing::warn!(%host, %err, "cannot resolve a task instance's host; its completions need its secret");
+            Vec::new()
+        }
+    }
+}
+
+/// A new instance secret (256 random bits).
+pub fn new_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("{SECRET_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// The stored form of a secret.
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 /// `http://host:port`, bracketing IPv6 addresses.
@@ -172,19 +249,22 @@ impl TiClient {
 /// Every stored instance.
 pub async fn all(store: &Store) -> Result<Vec<TaskInstance>> {
     let rows = sqlx::query(
-        "SELECT ti_uuid, host, port, model_name FROM scheduler_instances ORDER BY ti_uuid",
+        "SELECT ti_uuid, host, port, model_name, secret_hash FROM scheduler_instances \
+         ORDER BY ti_uuid",
     )
     .fetch_all(store.pool())
     .await?;
     rows.iter()
         .map(|row| {
             let port: i64 = row.try_get("port")?;
-            Ok(TaskInstance::new(
+            let mut ti = TaskInstance::new(
                 row.try_get("ti_uuid")?,
                 row.try_get("host")?,
                 u16::try_from(port).unwrap_or_default(),
                 row.try_get("model_name")?,
-            ))
+            );
+            ti.secret_hash = row.try_get("secret_hash")?;
+            Ok(ti)
         })
         .collect()
 }
@@ -192,16 +272,27 @@ pub async fn all(store: &Store) -> Result<Vec<TaskInstance>> {
 /// Stores a registration.
 pub async fn insert(store: &Store, ti: &TaskInstance) -> Result<()> {
     sqlx::query(
-        "INSERT INTO scheduler_instances (ti_uuid, host, port, model_name, registered_at) \
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO scheduler_instances (ti_uuid, host, port, model_name, registered_at, \
+         secret_hash) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(&ti.ti_uuid)
     .bind(&ti.host)
     .bind(i64::from(ti.port))
     .bind(&ti.model_name)
     .bind(now_ms())
+    .bind(&ti.secret_hash)
     .execute(store.pool())
     .await?;
+    Ok(())
+}
+
+/// Stores the hash of an instance's new secret.
+pub async fn set_secret(store: &Store, ti_uuid: &str, secret_hash: &str) -> Result<()> {
+    sqlx::query("UPDATE scheduler_instances SET secret_hash = $1 WHERE ti_uuid = $2")
+        .bind(secret_hash)
+        .bind(ti_uuid)
+        .execute(store.pool())
+        .await?;
     Ok(())
 }
 

@@ -5,6 +5,10 @@
 //! the TaskInstance protocol ([`instances`]). Tasks are stored before they are answered for
 //! ([`tasks`]); instances are polled, and the tasks an unreachable one held are routed again
 //! or failed with the reason, never dropped. Strategies are hot-swapped ([`strategies`]).
+//!
+//! Tasks belong to whoever submitted them: only the owner or an admin sees one ([`Viewer`]),
+//! and only the instance a task was sent to reports its completion ([`Reporter`]): from the
+//! address it registered, or with the secret its registration returned.
 
 mod access;
 mod client;
@@ -25,6 +29,7 @@ use instances::{TaskInstance, TiClient};
 use raw::RawJson;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 use strategies::Strategies;
@@ -56,6 +61,57 @@ struct Inner {
 const KEEP_DECISIONS: usize = 100_000;
 /// Instances one task is offered to before it fails.
 const MAX_ROUTES: usize = 4;
+
+/// Which tasks a caller may see.
+#[derive(Debug, Clone, Copy)]
+pub enum Viewer<'a> {
+    /// Every task: an admin, or a caller from a trusted network.
+    All,
+    /// Only the tasks this user submitted.
+    Owner(&'a str),
+    /// None (an instance, which only reports completions).
+    Nobody,
+}
+
+impl Viewer<'_> {
+    fn sees(&self, task: &TaskRecord) -> bool {
+        match self {
+            Viewer::All => true,
+            Viewer::Owner(user) => task.owner_id.as_deref() == Some(*user),
+            Viewer::Nobody => false,
+        }
+    }
+}
+
+/// Who reports a completion, as far as the scheduler can tell.
+#[derive(Debug, Clone, Copy)]
+pub enum Reporter<'a> {
+    /// An admin, or a caller from a trusted network: may report for any instance.
+    Admin,
+    /// Anyone else: connecting from `peer`, presenting an instance's `secret` if any. Accepted
+    /// as the instance it names when `peer` is that instance's registered address (unless
+    /// `[scheduler] completions_by_address` is off) or `secret` is its secret.
+    Peer {
+        peer: Option<IpAddr>,
+        secret: Option<&'a str>,
+    },
+}
+
+/// Whether a presented credential is an instance's secret rather than an API token.
+pub fn is_instance_secret(credential: &str) -> bool {
+    credential.starts_with(instances::SECRET_PREFIX)
+}
+
+/// The answer to a registration.
+#[derive(Debug, Clone)]
+pub struct Registered {
+    pub ti_uuid: String,
+    /// Whether this registration added the instance (else it was registered already).
+    pub created: bool,
+    /// A new secret for the instance to report completions with (replacing any earlier one);
+    /// shown only here.
+    pub secret: Option<String>,
+}
 
 /// The answer to a successful submit.
 #[derive(Debug, Clone)]
@@ -165,11 +221,12 @@ impl Scheduler {
             }
             None => None,
         };
-        let mut known: HashMap<String, TaskInstance> = instances::all(&store)
-            .await?
-            .into_iter()
-            .map(|ti| (ti.ti_uuid.clone(), ti))
-            .collect();
+        let mut known = HashMap::new();
+        for mut ti in instances::all(&store).await? {
+            ti.addresses = instances::resolve(&ti.host, ti.port).await;
+            ti.resolved_at = Some(Instant::now());
+            known.insert(ti.ti_uuid.clone(), ti);
+        }
         let unfinished = tasks::unfinished(&store).await?;
         for task in &unfinished {
             if let Some(ti) = task.ti_uuid.as_ref().and_then(|id| known.get_mut(id)) {
@@ -208,13 +265,15 @@ impl Scheduler {
     }
 
     /// Registers an instance (idempotent for the same host and port). Unless `model_name` is
-    /// given, the instance's `/info` names its model.
+    /// given, the instance's `/info` names its model. With `issue_secret`, the instance is
+    /// given a new secret to report completions with; the one it had before stops working.
     pub async fn register(
         &self,
         host: &str,
         port: u16,
         model_name: Option<&str>,
-    ) -> Result<(String, bool)> {
+        issue_secret: bool,
+    ) -> Result<Registered> {
         let host = host.trim();
         if host.is_empty() || host.len() > 253 || host.contains(['/', ' ', '?', '#', '@']) {
             return Err(Error::invalid_field(
@@ -250,7 +309,15 @@ impl Scheduler {
                 )
                 .hint("remove it first (POST /ti/remove) to register it for another model"));
             }
-            return Ok((ti.ti_uuid, false));
+            let secret = match issue_secret {
+                true => Some(self.new_secret(&ti.ti_uuid).await?),
+                false => None,
+            };
+            return Ok(Registered {
+                ti_uuid: ti.ti_uuid,
+                created: false,
+                secret,
+            });
         }
         let url = instances::base_url(host, port);
         let info = self.inner.client.info(&url).await.map_err(|reason| {
@@ -276,21 +343,76 @@ impl Scheduler {
                 ));
             }
         };
-        let ti = TaskInstance::new(
+        let mut ti = TaskInstance::new(
             uuid::Uuid::new_v4().to_string(),
             host.to_string(),
             port,
             model,
         );
+        ti.addresses = instances::resolve(host, port).await;
+        ti.resolved_at = Some(Instant::now());
+        let secret = issue_secret.then(instances::new_secret);
+        ti.secret_hash = secret.as_deref().map(instances::hash_secret);
         instances::insert(&self.inner.store, &ti).await?;
-        tracing::info!(ti = %ti.ti_uuid, %url, model = %ti.model_name, "task instance registered");
+        tracing::info!(ti = %ti.ti_uuid, %url, model = %ti.model_name, addresses = ?ti.addresses, "task instance registered");
         let id = ti.ti_uuid.clone();
         self.inner
             .instances
             .write()
             .expect("instances lock")
             .insert(id.clone(), ti);
-        Ok((id, true))
+        Ok(Registered {
+            ti_uuid: id,
+            created: true,
+            secret,
+        })
+    }
+
+    /// Gives a registered instance a new secret, stored before it takes effect.
+    async fn new_secret(&self, ti_uuid: &str) -> Result<String> {
+        let secret = instances::new_secret();
+        let hash = instances::hash_secret(&secret);
+        instances::set_secret(&self.inner.store, ti_uuid, &hash).await?;
+        if let Some(ti) = self
+            .inner
+            .instances
+            .write()
+            .expect("instances lock")
+            .get_mut(ti_uuid)
+        {
+            ti.secret_hash = Some(hash);
+        }
+        Ok(secret)
+    }
+
+    /// Fails unless `reporter` may report completions as instance `instance_id`.
+    fn check_reporter(&self, reporter: Reporter<'_>, instance_id: &str) -> Result<()> {
+        let Reporter::Peer { peer, secret } = reporter else {
+            return Ok(());
+        };
+        let by_address = self.inner.config.completions_by_address;
+        let instances = self.inner.instances.read().expect("instances lock");
+        let known = instances.get(instance_id.trim()).is_some_and(|ti| {
+            (by_address && peer.is_some_and(|p| ti.is_at(p)))
+                || secret.is_some_and(|s| ti.has_secret(s))
+        });
+        if known {
+            return Ok(());
+        }
+        let how = if by_address {
+            "report from the instance's registered address, or send the secret its registration returned"
+        } else {
+            "send the secret the instance's registration returned"
+        };
+        Err(Error::new(
+            Code::SchedulerNotInstance,
+            format!("only task instance {instance_id} itself reports completions for it"),
+        )
+        .details(serde_json::json!({
+            "instance_id": instance_id,
+            "peer": peer.map(|p| p.to_string()),
+        }))
+        .hint(format!("{how}, or an admin's token")))
     }
 
     /// Removes an instance; the tasks it held are routed again or failed.
@@ -330,17 +452,23 @@ impl Scheduler {
         all
     }
 
-    /// Stores a new task, routes it and hands it to the chosen instance.
+    /// Stores a new task of `owner`, routes it and hands it to the chosen instance.
     pub async fn submit(
         &self,
         model_name: &str,
         task_input: RawJson,
         metadata: RawJson,
+        owner: Option<&str>,
     ) -> Result<Submitted> {
         if model_name.trim().is_empty() {
             return Err(Error::invalid_field("model_name", "must not be empty"));
         }
-        let record = TaskRecord::new(model_name.to_string(), task_input, metadata);
+        let record = TaskRecord::new(
+            model_name.to_string(),
+            task_input,
+            metadata,
+            owner.map(str::to_string),
+        );
         let task_id = record.task_id.clone();
         if let Some(trace) = &self.inner.trace {
             trace.record(&TraceEvent::Submit {
@@ -572,8 +700,10 @@ impl Scheduler {
         }
     }
 
-    /// Records a completion reported by the instance that ran the task.
-    pub async fn complete(&self, report: Completion) -> Result<TaskView> {
+    /// Records a completion reported by the instance that ran the task; `reporter` must be
+    /// that instance (or an admin), else nothing is looked up.
+    pub async fn complete(&self, report: Completion, reporter: Reporter<'_>) -> Result<TaskView> {
+        self.check_reporter(reporter, &report.instance_id)?;
         let task_id = report.task_id.trim().to_string();
         let outcome = {
             let mut live = self.inner.live.lock().expect("tasks lock");
@@ -641,14 +771,19 @@ impl Scheduler {
         Ok(view)
     }
 
-    /// A task by id, live or stored.
-    pub async fn query(&self, task_id: &str) -> Result<TaskView> {
+    /// A task by id, live or stored, if `viewer` may see it: a task of someone else's is
+    /// answered as one that does not exist.
+    pub async fn query(&self, task_id: &str, viewer: Viewer<'_>) -> Result<TaskView> {
         let task_id = task_id.trim();
         if let Some(t) = self.inner.live.lock().expect("tasks lock").get(task_id) {
-            return Ok(TaskView::from(t));
+            return match viewer.sees(t) {
+                true => Ok(TaskView::from(t)),
+                false => Err(task_not_found(task_id)),
+            };
         }
         tasks::get(&self.inner.store, task_id)
             .await?
+            .filter(|t| viewer.sees(t))
             .map(|t| TaskView::from(&t))
             .ok_or_else(|| task_not_found(task_id))
     }
@@ -732,11 +867,11 @@ impl Scheduler {
         })?;
         for ti in file.instances {
             match self
-                .register(&ti.host, ti.port, ti.model_name.as_deref())
+                .register(&ti.host, ti.port, ti.model_name.as_deref(), false)
                 .await
             {
-                Ok((id, _)) => {
-                    tracing::info!(ti = %id, host = %ti.host, port = ti.port, "instance from the scheduler config")
+                Ok(registered) => {
+                    tracing::info!(ti = %registered.ti_uuid, host = %ti.host, port = ti.port, "instance from the scheduler config")
                 }
                 Err(err) => {
                     tracing::warn!(host = %ti.host, port = ti.port, %err, "instance from the scheduler config not registered")
@@ -746,8 +881,35 @@ impl Scheduler {
         Ok(())
     }
 
+    /// Looks up again the addresses of instances registered by host name, now and then.
+    async fn refresh_addresses(&self) {
+        let due: Vec<(String, String, u16)> = self
+            .inner
+            .instances
+            .read()
+            .expect("instances lock")
+            .values()
+            .filter(|ti| ti.needs_resolving())
+            .map(|ti| (ti.ti_uuid.clone(), ti.host.clone(), ti.port))
+            .collect();
+        for (id, host, port) in due {
+            let addresses = instances::resolve(&host, port).await;
+            if let Some(ti) = self
+                .inner
+                .instances
+                .write()
+                .expect("instances lock")
+                .get_mut(&id)
+            {
+                ti.addresses = addresses;
+                ti.resolved_at = Some(Instant::now());
+            }
+        }
+    }
+
     /// One round of health checks.
     async fn check_health(&self) {
+        self.refresh_addresses().await;
         let targets: Vec<(String, String)> = self
             .instances()
             .into_iter()

@@ -3,10 +3,10 @@
 //! The SwarmPilot paths (`/health`, `/ti/*`, `/queue/*`, `/task/query`, `/notify/*`) keep the
 //! exact paths and fields SwarmPilot clients and task instances use, at the root of the
 //! scheduler's listener. Their errors carry `"status": "error"` (and FastAPI's `detail`) next to
-//! Weft's code, message and hint. Callers from a trusted network need no token, as SwarmPilot
-//! clients send none; others need a Bearer token, and an admin's for registering instances.
+//! Weft's code, message and hint. Who may call them is [`super::access`]'s to say.
 //! The admin API lives under `/api/v1/scheduler`.
 
+use super::access::{SpAccess, Who};
 use super::raw::{self, RawJson};
 use super::{Completion, DecisionStats, QueueItem, TaskView};
 use crate::api::extract::{Json, Query};
@@ -79,7 +79,9 @@ impl IntoResponse for SpError {
     fn into_response(self) -> Response {
         let status =
             StatusCode::from_u16(self.0.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, axum::Json(self.body())).into_response()
+        let mut response = (status, axum::Json(self.body())).into_response();
+        crate::api::error::add_headers(&self.0, response.headers_mut());
+        response
     }
 }
 
@@ -128,6 +130,9 @@ struct RegisterRequest {
 }
 
 /// Register a task instance (idempotent: the same host and port get the same `ti_uuid`).
+/// The answer's `ti_secret` is a new secret the instance may send (as `Authorization: Bearer`
+/// or in the token header) with its completions when it reports from another address than
+/// its registered one; it replaces the instance's earlier secret.
 #[utoipa::path(post, path = "/ti/register", tag = "scheduler (SwarmPilot)", request_body = RegisterRequest,
     responses((status = 200, description = "`status` is `success` or `error` (unreachable instance)", body = Object)))]
 async fn register(
@@ -136,13 +141,14 @@ async fn register(
 ) -> Result<Response, SpError> {
     match state
         .scheduler
-        .register(&body.host, body.port, body.model_name.as_deref())
+        .register(&body.host, body.port, body.model_name.as_deref(), true)
         .await
     {
-        Ok((ti_uuid, created)) => Ok(axum::Json(json!({
+        Ok(registered) => Ok(axum::Json(json!({
             "status": "success",
-            "message": if created { "task instance registered" } else { "task instance already registered" },
-            "ti_uuid": ti_uuid,
+            "message": if registered.created { "task instance registered" } else { "task instance already registered" },
+            "ti_uuid": registered.ti_uuid,
+            "ti_secret": registered.secret,
         }))
         .into_response()),
         Err(err) if err.code == crate::error::Code::SchedulerInstanceUnreachable => {
@@ -197,17 +203,24 @@ struct SubmitAnswer {
     scheduled_ti: String,
 }
 
-/// Submit a task: the active strategy picks an instance serving the model.
+/// Submit a task: the active strategy picks an instance serving the model. The task is the
+/// caller's: only they (or an admin) can query it.
 #[utoipa::path(post, path = "/queue/submit", tag = "scheduler (SwarmPilot)", request_body = SubmitRequest,
     responses((status = 200, body = Object, example = json!({"status": "success", "task_id": "…", "scheduled_ti": "…"})),
               (status = 503, description = "no healthy instance serves the model", body = Object)))]
 async fn submit(
     State(state): State<AppState>,
+    access: SpAccess,
     SpJson(body): SpJson<SubmitRequest>,
 ) -> Result<axum::Json<SubmitAnswer>, SpError> {
     let submitted = state
         .scheduler
-        .submit(&body.model_name, body.task_input, body.metadata)
+        .submit(
+            &body.model_name,
+            body.task_input,
+            body.metadata,
+            access.owner(),
+        )
         .await?;
     Ok(axum::Json(SubmitAnswer {
         status: "success",
@@ -243,25 +256,48 @@ struct TaskParam {
     task_id: String,
 }
 
-/// A task's state, instance and result.
+/// A task's state, instance and result: the caller's own tasks (an admin's: any).
 #[utoipa::path(get, path = "/task/query", tag = "scheduler (SwarmPilot)", params(TaskParam),
-    responses((status = 200, body = TaskView), (status = 404, description = "unknown task", body = Object)))]
+    responses((status = 200, body = TaskView), (status = 404, description = "unknown task, or someone else's", body = Object)))]
 async fn task_query(
     State(state): State<AppState>,
+    access: SpAccess,
     SpQuery(params): SpQuery<TaskParam>,
 ) -> Result<axum::Json<TaskView>, SpError> {
-    Ok(axum::Json(state.scheduler.query(&params.task_id).await?))
+    Ok(axum::Json(
+        state
+            .scheduler
+            .query(&params.task_id, access.viewer())
+            .await?,
+    ))
 }
 
-/// Report a finished task (called by the instance that ran it).
+/// Report a finished task. Only the instance the task was sent to does: from its registered
+/// address without a token, or with the secret its registration returned; or an admin.
 #[utoipa::path(post, path = "/notify/task_complete", tag = "scheduler (SwarmPilot)", request_body = Completion,
+    security((), ("bearer" = [])),
     responses((status = 200, body = Object), (status = 404, description = "unknown task", body = Object),
+              (status = 403, description = "the reporter is not the instance it names", body = Object),
               (status = 409, description = "reported by another instance than the one holding it", body = Object)))]
 async fn task_complete(
     State(state): State<AppState>,
+    access: SpAccess,
     SpJson(report): SpJson<Completion>,
 ) -> Result<axum::Json<Value>, SpError> {
-    let task = state.scheduler.complete(report).await?;
+    if let (Who::InstanceSecret(_), Some(peer)) = (&access.who, access.peer) {
+        state.auth.check_sign_in_limit(peer)?;
+    }
+    let task = match state.scheduler.complete(report, access.reporter()).await {
+        Ok(task) => task,
+        Err(err) => {
+            if let (Who::InstanceSecret(_), Some(peer)) = (&access.who, access.peer)
+                && err.code == crate::error::Code::SchedulerNotInstance
+            {
+                state.auth.sign_in_failed(peer);
+            }
+            return Err(err.into());
+        }
+    };
     Ok(axum::Json(json!({
         "status": "success",
         "message": "completion recorded",

@@ -103,7 +103,8 @@ pub struct SimConfig {
     pub workers: usize,
     /// Base URL of the scheduler to notify of completions.
     pub scheduler: Option<String>,
-    /// Bearer token for the scheduler, when this instance is not on a trusted network.
+    /// Token for the scheduler: an admin's registers the instance; completions are sent
+    /// with the secret the registration returned instead, when there is one.
     pub token: Option<String>,
     /// Finished tasks whose results `GET /results/{task_id}` still answers (the newest).
     pub keep_results: usize,
@@ -123,6 +124,8 @@ struct Sim {
     done: AtomicU64,
     results: Mutex<Results>,
     ti_uuid: InstanceId,
+    /// The secret from the registration, once registered.
+    secret: Arc<Mutex<Option<String>>>,
     http: HttpClient,
 }
 
@@ -144,11 +147,19 @@ impl InstanceId {
     }
 }
 
+/// What a registration answered: the instance's id, and the secret it reports completions
+/// with (when the scheduler handed one out).
+pub struct Registration {
+    pub ti_uuid: String,
+    pub secret: Option<String>,
+}
+
 /// Serves the simulator on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
     config: SimConfig,
     ti_uuid: InstanceId,
+    secret: Arc<Mutex<Option<String>>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (jobs, rx) = mpsc::unbounded_channel();
@@ -158,6 +169,7 @@ pub async fn serve(
         done: AtomicU64::new(0),
         results: Mutex::new(Results::new(config.keep_results)),
         ti_uuid,
+        secret,
         http: HttpClient::new(Duration::from_secs(30)),
         config,
     });
@@ -178,13 +190,13 @@ pub async fn serve(
     Ok(())
 }
 
-/// Registers an instance at `addr` with the scheduler and returns its `ti_uuid`.
+/// Registers an instance at `addr` with the scheduler.
 pub async fn register(
     scheduler: &str,
     token: Option<&str>,
     addr: std::net::SocketAddr,
     model: &str,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Registration> {
     let mut request = reqwest::Client::new()
         .post(format!("{}/ti/register", scheduler.trim_end_matches('/')))
         .json(&json!({"host": addr.ip().to_string(), "port": addr.port(), "model_name": model}));
@@ -193,7 +205,10 @@ pub async fn register(
     }
     let body: Value = request.send().await?.json().await?;
     match (body["status"].as_str(), body["ti_uuid"].as_str()) {
-        (Some("success"), Some(id)) => Ok(id.to_string()),
+        (Some("success"), Some(id)) => Ok(Registration {
+            ti_uuid: id.to_string(),
+            secret: body["ti_secret"].as_str().map(str::to_string),
+        }),
         _ => anyhow::bail!("the scheduler refused the registration: {body}"),
     }
 }
@@ -390,11 +405,12 @@ async fn notify(sim: Arc<Sim>, task_id: String, body: bytes::Bytes) {
         return;
     };
     let url = format!("{}/notify/task_complete", scheduler.trim_end_matches('/'));
+    let secret = sim.secret.lock().expect("secret lock").clone();
+    let credential = secret.as_deref().or(sim.config.token.as_deref());
     for attempt in 0..5u32 {
-        let token = sim.config.token.as_deref();
         match sim
             .http
-            .call(Method::POST, &url, Some(body.clone()), token)
+            .call(Method::POST, &url, Some(body.clone()), credential)
             .await
         {
             Ok((status, _)) if status.is_success() => return,

@@ -334,7 +334,8 @@ async fn load(
     let (name, version, plugin) = plugins.strategy(reference).await?;
     let settings = plugins.settings(&name).await?;
     let label = format!("{name}@{version}");
-    let services = plugins.services(&label, Arc::default(), None);
+    // The strategy world imports no artifacts or secrets: the instance runs for no user.
+    let services = plugins.services(&label, "", Arc::default(), None);
     let instance = plugin
         .instantiate(plugins.runtime(), settings.limits, services)
         .await

@@ -68,11 +68,19 @@ pub struct TaskRecord {
     pub execution_ms: Option<f64>,
     /// Instances it was handed to (more than one after a re-route).
     pub attempts: i64,
+    /// The user who submitted it; `None` for a caller from a trusted network (and for tasks
+    /// stored before owners were recorded). Only the owner or an admin sees it.
+    pub owner_id: Option<String>,
 }
 
 impl TaskRecord {
     /// A new task; its id is time-ordered, so stored tasks append to the table's index.
-    pub fn new(model_name: String, task_input: RawJson, metadata: RawJson) -> Self {
+    pub fn new(
+        model_name: String,
+        task_input: RawJson,
+        metadata: RawJson,
+        owner_id: Option<String>,
+    ) -> Self {
         Self {
             task_id: crate::store::new_id(),
             model_name,
@@ -86,6 +94,7 @@ impl TaskRecord {
             finished_at: None,
             execution_ms: None,
             attempts: 0,
+            owner_id,
         }
     }
 
@@ -97,7 +106,7 @@ impl TaskRecord {
 }
 
 const COLUMNS: &str = "task_id, model_name, ti_uuid, status, task_input, metadata, result, error, \
-                       submit_time, finished_at, execution_us, attempts";
+                       submit_time, finished_at, execution_us, attempts, owner_id";
 
 fn from_row(row: &AnyRow) -> Result<TaskRecord> {
     let json = |column: &str| -> Result<Option<RawJson>> {
@@ -123,6 +132,7 @@ fn from_row(row: &AnyRow) -> Result<TaskRecord> {
             .try_get::<Option<i64>, _>("execution_us")?
             .map(|us| us as f64 / 1e3),
         attempts: row.try_get("attempts")?,
+        owner_id: row.try_get("owner_id")?,
     })
 }
 
@@ -224,9 +234,9 @@ impl Committed {
     }
 }
 
-/// Rows per statement: 12 parameters each stays far below SQLite's and PostgreSQL's limits.
+/// Rows per statement: 13 parameters each stays far below SQLite's and PostgreSQL's limits.
 const ROWS_PER_STATEMENT: usize = 256;
-const PARAMS_PER_ROW: usize = 12;
+const PARAMS_PER_ROW: usize = 13;
 
 /// Stores a batch atomically, one multi-row upsert per [`ROWS_PER_STATEMENT`]: each statement
 /// is a round trip to the database (for SQLite, to its worker thread), so a batch that fits one
@@ -306,7 +316,8 @@ fn upsert<'q>(
             .bind(t.submit_time)
             .bind(t.finished_at)
             .bind(t.execution_ms.map(|ms| (ms * 1e3).round() as i64))
-            .bind(t.attempts);
+            .bind(t.attempts)
+            .bind(&t.owner_id);
     }
     query
 }
@@ -319,11 +330,11 @@ mod tests {
     fn upserts_number_postgres_placeholders_across_rows_and_leave_sqlite_anonymous() {
         let pg = upsert_sql(Backend::Postgres, 2);
         assert!(
-            pg.contains("VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12), ($13, "),
+            pg.contains("VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13), ($14, "),
             "{pg}"
         );
-        assert!(pg.contains("$24) ON CONFLICT (task_id)"), "{pg}");
-        assert!(!pg.contains("$25"), "{pg}");
+        assert!(pg.contains("$26) ON CONFLICT (task_id)"), "{pg}");
+        assert!(!pg.contains("$27"), "{pg}");
         let sqlite = upsert_sql(Backend::Sqlite, 3);
         assert_eq!(sqlite.matches('?').count(), 3 * PARAMS_PER_ROW, "{sqlite}");
         assert!(!sqlite.contains('$'), "{sqlite}");

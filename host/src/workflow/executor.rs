@@ -8,7 +8,7 @@ use super::model::OnError;
 use super::plan::Plan;
 use super::records::{self, NodeFailure, NodeStatus, RunStatus};
 use crate::error::Result;
-use crate::plugins::Plugins;
+use crate::plugins::{Grantee, Plugins};
 use crate::store::{Store, now_ms};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -29,6 +29,8 @@ pub struct RunContext {
     pub run_id: String,
     pub workflow_id: String,
     pub owner_id: String,
+    /// The owner as grants see them: nodes get the capabilities granted to the owner.
+    pub grantee: Grantee,
     pub plan: Plan,
     pub inputs: RunInputs,
     pub cancel: CancellationToken,
@@ -305,7 +307,10 @@ async fn run_node(
         limits.timeout_ms = limits.timeout_ms.min((timeout.as_millis() as u64).max(1));
     }
     let label = node.pinned_type();
+    let grants = crate::plugins::effective(&node.plugin.settings.grants, &ctx.grantee);
     loop {
+        // The owner's slot first, so a user's waiting nodes hold none of the host's.
+        let user_slot = ctx.plugins.slots().acquire(&ctx.owner_id).await;
         let permit = ctx.slots.acquire().await.expect("node slots stay open");
         records::node_started(
             &ctx.store,
@@ -321,9 +326,12 @@ async fn run_node(
             attempt,
         });
         let events = Arc::default();
-        let services =
-            ctx.plugins
-                .services(&label, Arc::clone(&events), Some(live_events(ctx, &id)));
+        let services = ctx.plugins.services(
+            &label,
+            &ctx.owner_id,
+            Arc::clone(&events),
+            Some(live_events(ctx, &id)),
+        );
         let started = Instant::now();
         let result = node
             .plugin
@@ -333,11 +341,12 @@ async fn run_node(
                 &node.spec.config,
                 &inputs,
                 &limits,
-                &node.plugin.settings.grants,
+                &grants,
                 services,
             )
             .await;
         drop(permit);
+        drop(user_slot);
         let duration_ms = started.elapsed().as_secs_f64() * 1e3;
         let logs: Vec<serde_json::Value> =
             std::mem::take(&mut *events.lock().expect("events lock"));

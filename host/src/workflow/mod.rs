@@ -21,7 +21,7 @@ pub use records::{
 use crate::auth::Caller;
 use crate::config::WorkflowsConfig;
 use crate::error::{Code, Error, Result};
-use crate::plugins::{PluginUsers, Plugins};
+use crate::plugins::{Grantee, PluginUsers, Plugins};
 use crate::store::{Store, new_id};
 use executor::{Prior, RunContext, RunInputs};
 use plan::{Bounds, Plan};
@@ -43,6 +43,9 @@ struct Inner {
     hub: EventHub,
     config: WorkflowsConfig,
     slots: Arc<Semaphore>,
+    /// Held while a run is admitted (counted against its owner's limit, then stored), so two
+    /// runs started at once cannot both take a user's last place.
+    admission: tokio::sync::Mutex<()>,
     /// Runs executing in this process, by id.
     active: Mutex<HashMap<String, CancellationToken>>,
 }
@@ -64,6 +67,7 @@ impl Workflows {
                 plugins: plugins.clone(),
                 hub: EventHub::default(),
                 config,
+                admission: tokio::sync::Mutex::default(),
                 active: Mutex::default(),
             }),
         };
@@ -191,7 +195,8 @@ impl Workflows {
         records::delete_workflow(&self.inner.store, id).await
     }
 
-    /// Starts a run of the workflow's current version with `inputs` (node id -> port -> value).
+    /// Starts a run of the workflow's current version with `inputs` (node id -> port -> value);
+    /// refused while the workflow's owner has `[workflows] max_runs_per_user` unfinished runs.
     pub async fn execute(
         &self,
         caller: &Caller,
@@ -212,7 +217,20 @@ impl Workflows {
             started_at: None,
             finished_at: None,
         };
+        let grantee = self.inner.plugins.grantee(&run.owner_id).await?;
         let pinned = plan.pinned_definition();
+        let admission = self.inner.admission.lock().await;
+        let limit = self.inner.config.max_runs_per_user;
+        let active = records::active_runs_of(&self.inner.store, &run.owner_id).await?;
+        if active >= limit as i64 {
+            return Err(Error::new(
+                Code::WorkflowRunLimit,
+                format!("the workflow's owner already has {active} unfinished runs, the most one user may"),
+            )
+            .details(serde_json::json!({ "limit": limit, "active": active, "owner_id": run.owner_id }))
+            .hint("wait for a run to finish or cancel one (POST /api/v1/runs/{id}/cancel); an \
+                   admin sets the limit with [workflows] max_runs_per_user"));
+        }
         records::insert_run(
             &self.inner.store,
             &run,
@@ -220,8 +238,9 @@ impl Workflows {
             &serde_json::Value::Object(inputs),
         )
         .await?;
+        drop(admission);
         let prior = vec![Prior::fresh(); plan.nodes.len()];
-        self.spawn(&run, plan, run_inputs, prior);
+        self.spawn(&run, grantee, plan, run_inputs, prior);
         Ok(run)
     }
 
@@ -267,11 +286,19 @@ impl Workflows {
                 }
             })
             .collect();
-        self.spawn(&detail.run, plan, inputs, prior);
+        let grantee = self.inner.plugins.grantee(&detail.run.owner_id).await?;
+        self.spawn(&detail.run, grantee, plan, inputs, prior);
         Ok(())
     }
 
-    fn spawn(&self, run: &RunSummary, plan: Plan, inputs: RunInputs, prior: Vec<Prior>) {
+    fn spawn(
+        &self,
+        run: &RunSummary,
+        grantee: Grantee,
+        plan: Plan,
+        inputs: RunInputs,
+        prior: Vec<Prior>,
+    ) {
         let cancel = CancellationToken::new();
         self.inner
             .active
@@ -285,6 +312,7 @@ impl Workflows {
             run_id: run.id.clone(),
             workflow_id: run.workflow_id.clone(),
             owner_id: run.owner_id.clone(),
+            grantee,
             plan,
             inputs,
             cancel,

@@ -526,6 +526,17 @@ pub async fn unfinished_runs(store: &Store) -> Result<Vec<String>> {
         .collect()
 }
 
+/// How many runs of `owner_id` are not finished.
+pub async fn active_runs_of(store: &Store, owner_id: &str) -> Result<i64> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM runs WHERE owner_id = $1 AND status IN ('queued', 'running')",
+    )
+    .bind(owner_id)
+    .fetch_one(store.pool())
+    .await?;
+    Ok(n)
+}
+
 /// Whether a workflow has a run that is not finished.
 pub async fn has_active_run(store: &Store, workflow_id: &str) -> Result<bool> {
     let (n,): (i64,) = sqlx::query_as(

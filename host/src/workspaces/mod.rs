@@ -11,7 +11,9 @@ pub mod quota;
 pub mod reaper;
 pub mod routes;
 pub mod sessions;
+mod staging;
 pub mod sync;
+pub mod upstream;
 
 pub use projects::{FileEntry, Project, Projects};
 pub use sessions::Sessions;

@@ -6,6 +6,9 @@ use crate::error::{Error, Result};
 /// Longest accepted path, in bytes.
 const MAX_PATH: usize = 1024;
 
+/// Longest accepted part of a path (a file or folder name), in bytes: what file systems hold.
+const MAX_NAME: usize = 255;
+
 /// `path` as a clean relative path (`a/b.txt`), or why it is refused.
 pub fn check(path: &str) -> std::result::Result<String, String> {
     if path.is_empty() {
@@ -25,6 +28,12 @@ pub fn check(path: &str) -> std::result::Result<String, String> {
         match part {
             "" | "." => continue,
             ".." => return Err("'..' is not allowed".into()),
+            part if part.len() > MAX_NAME => {
+                return Err(format!(
+                    "a name in the path is {} bytes, over the limit of {MAX_NAME}",
+                    part.len()
+                ));
+            }
             part => parts.push(part),
         }
     }
@@ -69,5 +78,7 @@ mod tests {
             assert!(check(bad).is_err(), "{bad:?} was accepted");
         }
         assert!(check(&"a".repeat(2000)).is_err());
+        assert!(check(&format!("dir/{}", "n".repeat(256))).is_err());
+        assert!(check(&format!("dir/{}", "n".repeat(255))).is_ok());
     }
 }

@@ -2,6 +2,7 @@
 //! default). A project belongs to one user; others get 404.
 
 use super::paths;
+use super::staging::Staging;
 use crate::auth::Caller;
 use crate::config::{StorageKind, WorkspacesConfig};
 use crate::error::{Code, Error, Result};
@@ -243,6 +244,21 @@ impl Projects {
             .await
     }
 
+    /// The storage the files live in (for sync, which stages and commits on its own).
+    pub(super) fn storage(&self) -> &Operator {
+        &self.files
+    }
+
+    /// Records that project `id`'s files changed.
+    pub(super) async fn touch(&self, id: &str) -> Result<()> {
+        sqlx::query("UPDATE projects SET updated_at = $1 WHERE id = $2")
+            .bind(now_ms())
+            .bind(id)
+            .execute(self.store.pool())
+            .await?;
+        Ok(())
+    }
+
     /// The content of a file of project `id` (no access check; `path` already checked).
     pub async fn read_file(&self, id: &str, path: &str) -> Result<Bytes> {
         let buffer = self
@@ -253,34 +269,22 @@ impl Projects {
         Ok(buffer.to_bytes())
     }
 
-    /// Stores `content` at `path`, replacing what was there.
-    pub async fn write(
-        &self,
-        caller: &Caller,
-        id: &str,
-        path: &str,
-        content: Bytes,
-    ) -> Result<FileEntry> {
-        let project = self.get(caller, id).await?;
-        let path = paths::checked("path", path)?;
-        self.write_file(&project.id, &path, content).await
-    }
-
-    /// [`Self::write`] without the access check (`path` already checked).
+    /// Stores `content` at `path` of project `id`, replacing what was there in one step (no
+    /// access check; `path` already checked).
     pub async fn write_file(&self, id: &str, path: &str, content: Bytes) -> Result<FileEntry> {
         let size = content.len() as u64;
         if size > self.max_file_bytes {
-            return Err(self.too_large(path, size));
+            return Err(self.too_large(path, Some(size)));
         }
-        self.files
-            .write(&format!("{id}/{path}"), content)
-            .await
-            .map_err(storage_error)?;
-        sqlx::query("UPDATE projects SET updated_at = $1 WHERE id = $2")
-            .bind(now_ms())
-            .bind(id)
-            .execute(self.store.pool())
-            .await?;
+        let staging = Staging::new(&self.files);
+        let stored = async {
+            let staged = staging.put(0, content).await?;
+            staging.commit(&staged.path, &format!("{id}/{path}")).await
+        }
+        .await;
+        staging.discard().await;
+        stored?;
+        self.touch(id).await?;
         Ok(FileEntry {
             path: path.into(),
             size,
@@ -288,12 +292,112 @@ impl Projects {
         })
     }
 
-    /// The refusal of a file over the size limit.
-    pub fn too_large(&self, path: &str, size: u64) -> Error {
+    /// Stores the body at `path` as it arrives: it is staged, and replaces what was at `path`
+    /// only once it is whole. Past `max_file_bytes` (or a `declared` length over it) it is
+    /// refused while reading, and nothing is replaced.
+    pub async fn write_stream<E: std::fmt::Display>(
+        &self,
+        caller: &Caller,
+        id: &str,
+        path: &str,
+        declared: Option<u64>,
+        mut body: impl futures::Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+    ) -> Result<FileEntry> {
+        use futures::StreamExt;
+        let project = self.get(caller, id).await?;
+        let path = paths::checked("path", path)?;
+        if let Some(size) = declared.filter(|size| *size > self.max_file_bytes) {
+            return Err(self.too_large(&path, Some(size)));
+        }
+        self.check_free(&project.id, &path).await?;
+        let staging = Staging::new(&self.files);
+        let stored = async {
+            let mut writer = staging.writer(0).await?;
+            while let Some(chunk) = body.next().await {
+                let chunk = match chunk {
+                    Ok(chunk) => chunk,
+                    Err(e) => {
+                        writer.abort().await;
+                        return Err(Error::new(
+                            Code::UploadIncomplete,
+                            format!("the upload broke off: {e}"),
+                        )
+                        .hint("send the file again; the stored one is unchanged"));
+                    }
+                };
+                if writer.size + chunk.len() as u64 > self.max_file_bytes {
+                    writer.abort().await;
+                    return Err(self.too_large(&path, None));
+                }
+                writer.write(chunk).await?;
+            }
+            let staged = writer.finish().await?;
+            staging
+                .commit(&staged.path, &format!("{}/{path}", project.id))
+                .await?;
+            Ok(staged.size)
+        }
+        .await;
+        staging.discard().await;
+        let size = stored?;
+        self.touch(&project.id).await?;
+        Ok(FileEntry {
+            path,
+            size,
+            modified: Some(time(now_ms())),
+        })
+    }
+
+    /// Refuses a `path` where the project has a file and a folder of the same name would be
+    /// needed (or the other way round).
+    async fn check_free(&self, id: &str, path: &str) -> Result<()> {
+        let conflict = |why: String| {
+            Error::new(Code::ProjectPathConflict, why)
+                .details(serde_json::json!({ "path": path }))
+                .hint("delete or rename the one in the way first")
+        };
+        let mut ancestor = path;
+        while let Some((parent, _)) = ancestor.rsplit_once('/') {
+            match self.files.stat(&format!("{id}/{parent}")).await {
+                Ok(meta) if meta.mode() == EntryMode::FILE => {
+                    return Err(conflict(format!(
+                        "'{parent}' is a file in the project, so '{path}' cannot be in a folder of that name"
+                    )));
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(storage_error(e)),
+            }
+            ancestor = parent;
+        }
+        let inside = match self
+            .files
+            .list_with(&format!("{id}/{path}/"))
+            .limit(1)
+            .await
+        {
+            Ok(entries) => !entries.is_empty(),
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => false,
+            Err(e) => return Err(storage_error(e)),
+        };
+        if inside {
+            return Err(conflict(format!(
+                "'{path}' is a folder in the project, so it cannot also be a file"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The refusal of a file over the size limit (of `size` bytes, when known).
+    pub fn too_large(&self, path: &str, size: Option<u64>) -> Error {
+        let is = match size {
+            Some(size) => format!("is {size} bytes"),
+            None => "is longer".into(),
+        };
         Error::new(
             Code::ProjectFileTooLarge,
             format!(
-                "'{path}' is {size} bytes, over the limit of {} bytes",
+                "'{path}' {is}, over the limit of {} bytes",
                 self.max_file_bytes
             ),
         )
@@ -323,9 +427,11 @@ impl Projects {
 
     /// [`Self::remove`] without the checks.
     pub async fn remove_file(&self, id: &str, path: &str) -> Result<()> {
-        self.files
-            .delete(&format!("{id}/{path}"))
-            .await
-            .map_err(storage_error)
+        self.remove_file_at(format!("{id}/{path}")).await
+    }
+
+    /// Deletes the stored file at `full` (`<project>/<path>`).
+    pub(super) async fn remove_file_at(&self, full: String) -> Result<()> {
+        self.files.delete(&full).await.map_err(storage_error)
     }
 }

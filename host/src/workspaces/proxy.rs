@@ -121,13 +121,23 @@ fn foreign(method: &Method, headers: &HeaderMap, origin: &str) -> bool {
     elsewhere && !navigation
 }
 
-async fn credential_caller(state: &AppState, headers: &HeaderMap) -> Option<crate::auth::Caller> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")?;
-    state.auth.authenticate(bearer.trim()).await.ok()
+async fn credential_caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<std::net::IpAddr>,
+) -> Result<Option<crate::auth::Caller>> {
+    let Some(bearer) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return Ok(None);
+    };
+    match state.auth.sign_in(bearer.trim(), peer).await {
+        Ok(caller) => Ok(Some(caller)),
+        Err(err) if err.code == crate::error::Code::SignInRateLimited => Err(err),
+        Err(_) => Ok(None),
+    }
 }
 
 async fn proxy(State(state): State<AppState>, request: Request) -> Response {
@@ -145,6 +155,7 @@ async fn open(
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
+    peer: Option<std::net::IpAddr>,
 ) -> Result<(Upstream, Option<String>)> {
     let origins = state.sessions.origins();
     let host = host(uri, headers).unwrap_or_default();
@@ -184,7 +195,7 @@ async fn open(
     if let Some(refused) = refused {
         return Err(refused);
     }
-    match credential_caller(state, headers).await {
+    match credential_caller(state, headers, peer).await? {
         Some(caller) => {
             state
                 .sessions
@@ -196,8 +207,17 @@ async fn open(
 }
 
 async fn forward(state: &AppState, mut request: Request) -> Result<Response> {
-    let (upstream, new_cookie) =
-        open(state, request.method(), request.uri(), request.headers()).await?;
+    let peer = crate::api::auth::peer(&request);
+    let (upstream, new_cookie) = open(
+        state,
+        request.method(),
+        request.uri(),
+        request.headers(),
+        peer,
+    )
+    .await?;
+    // The link and cookie stand for the owner: they stop working while the owner is disabled.
+    state.auth.require_enabled(&upstream.owner_id).await?;
     let origins = state.sessions.origins();
     let set_cookie = new_cookie.map(|secret| {
         let (name, secure) = if origins.secure() {

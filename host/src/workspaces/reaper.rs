@@ -1,6 +1,6 @@
 //! The session reaper: every `reap_interval_secs` it stops (after syncing) sessions idle for
 //! `idle_timeout_secs` or older than `max_lifetime_secs` (warning `warn_before_secs` ahead),
-//! counts a busy Jupyter kernel as activity, and ends sessions whose container died (syncing
+//! counts a busy Jupyter kernel as activity (against the idle timeout only), and ends sessions whose container died (syncing
 //! what the stopped container still holds). At start it fails sessions a restart interrupted
 //! while starting.
 
@@ -76,10 +76,6 @@ impl Sessions {
                 }
                 continue;
             }
-            if session.kind == SessionKind::Jupyter && self.kernel_busy(&session).await {
-                self.touch(&session.session_id).await?;
-                continue;
-            }
             let idle_ms = now - session.last_activity_at.timestamp_millis();
             let age_ms = now
                 - session
@@ -113,7 +109,14 @@ impl Sessions {
                     ),
                 )
             } else if idle_ms >= (config.idle_timeout_secs * 1000) as i64 {
-                (true, format!("idle for {} s", config.idle_timeout_secs))
+                // A running cell is activity: it postpones the idle timeout, never the maximum
+                // lifetime or the quota (a `sleep` forever must not keep a session alive).
+                if session.kind == SessionKind::Jupyter && self.kernel_busy(&session).await {
+                    self.touch(&session.session_id).await?;
+                    (false, String::new())
+                } else {
+                    (true, format!("idle for {} s", config.idle_timeout_secs))
+                }
             } else {
                 (false, String::new())
             };
@@ -190,7 +193,10 @@ impl Sessions {
         }
         let answer = request.send().await;
         let Ok(answer) = answer else { return false };
-        let kernels: Vec<serde_json::Value> = answer.json().await.unwrap_or_default();
+        let Ok(body) = super::upstream::read_limited(answer, 1024 * 1024).await else {
+            return false;
+        };
+        let kernels: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap_or_default();
         kernels.iter().any(|k| k["execution_state"] == "busy")
     }
 }

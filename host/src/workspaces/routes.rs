@@ -8,25 +8,19 @@ use crate::api::ws;
 use crate::auth::Caller;
 use crate::error::Result;
 use crate::state::AppState;
-use axum::body::Bytes;
+use axum::body::Body;
+use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::response::Response;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-/// Routes under `/api/v1`; all require a token. File uploads may be up to `max_file_bytes`.
-pub fn router(max_file_bytes: u64) -> OpenApiRouter<AppState> {
-    let files = OpenApiRouter::new()
-        .routes(routes!(download_file, upload_file, delete_file))
-        .layer(DefaultBodyLimit::max(
-            usize::try_from(max_file_bytes)
-                .unwrap_or(usize::MAX)
-                .saturating_add(1),
-        ));
+/// Routes under `/api/v1`; all require a token. File uploads stream to storage, up to
+/// `[workspaces] max_file_bytes` (checked as they arrive, not by a body limit).
+pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_project, list_projects))
         .routes(routes!(get_project, delete_project))
@@ -36,7 +30,7 @@ pub fn router(max_file_bytes: u64) -> OpenApiRouter<AppState> {
         .routes(routes!(heartbeat))
         .routes(routes!(session_events))
         .routes(routes!(my_usage))
-        .merge(files)
+        .routes(routes!(download_file, upload_file, delete_file))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -202,21 +196,28 @@ async fn download_file(
     ))
 }
 
-/// Upload one file (the raw body), replacing what was at that path.
+/// Upload one file (the raw body), replacing what was at that path once it arrived whole.
 #[utoipa::path(put, path = "/projects/{id}/files/{*path}", tag = "projects",
     params(("id" = String, Path), ("path" = String, Path, description = "relative, may hold '/'")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 200, body = FileEntry), (status = 413, body = crate::api::ErrorBody),
-              (status = 422, body = crate::api::ErrorBody)))]
+              (status = 409, body = crate::api::ErrorBody), (status = 422, body = crate::api::ErrorBody)))]
 async fn upload_file(
     State(state): State<AppState>,
     caller: Caller,
     Path((id, path)): Path<(String, String)>,
-    content: Bytes,
+    headers: HeaderMap,
+    body: Body,
 ) -> Result<Json<FileEntry>> {
-    Ok(Json(
-        state.projects.write(&caller, &id, &path, content).await?,
-    ))
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let stored = state
+        .projects
+        .write_stream(&caller, &id, &path, declared, body.into_data_stream())
+        .await?;
+    Ok(Json(stored))
 }
 
 #[utoipa::path(delete, path = "/projects/{id}/files/{*path}", tag = "projects",

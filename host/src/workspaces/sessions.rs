@@ -12,9 +12,7 @@ use crate::config::{SessionKindConfig, WorkspacesConfig};
 use crate::containers::{Containers, NewContainer, ResourceRequest};
 use crate::error::{Code, Error, Result};
 use crate::store::{Store, new_id, now_ms, text_enum, time};
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use futures::TryStreamExt;
 use futures::future::BoxFuture;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -250,10 +248,7 @@ impl Sessions {
                 upstreams: Mutex::new(HashMap::new()),
                 stop_hooks: Mutex::new(Vec::new()),
                 touched: Mutex::new(HashMap::new()),
-                http: reqwest::Client::builder()
-                    .timeout(Duration::from_secs(2))
-                    .build()
-                    .expect("HTTP client"),
+                http: super::upstream::client(Duration::from_secs(2)),
             }),
         })
     }
@@ -540,12 +535,23 @@ impl Sessions {
             .engine_id
             .clone()
             .ok_or_else(|| Error::internal("the container has no engine id"))?;
-        let files = sync::pack(
+        let (files, left_out) = sync::pack(
             &self.inner.projects,
             &session.project_id,
             &self.inner.config.sync_ignore,
         )
         .await?;
+        if let Some(first) = left_out.first() {
+            let warning = format!(
+                "{} stored files cannot be in a workspace and were left out: '{}' ({}){}",
+                left_out.len(),
+                first.path,
+                first.reason,
+                if left_out.len() > 1 { ", ..." } else { "" }
+            );
+            tracing::warn!(session = %session.session_id, %warning);
+            self.announce(session, "warning", Some(warning), None);
+        }
         self.inner
             .containers
             .driver()
@@ -712,8 +718,9 @@ impl Sessions {
         let result = self.pull(session).await;
         match &result {
             Ok(report) => {
-                session.error = None;
-                self.announce(session, "sync", None, Some(report.clone()));
+                // What was not synced stays visible on the session until the next sync.
+                session.error = report.summary();
+                self.announce(session, "sync", session.error.clone(), Some(report.clone()));
             }
             Err(e) => {
                 session.status = SessionStatus::Ready;
@@ -744,20 +751,12 @@ impl Sessions {
         let engine_id = container
             .engine_id
             .ok_or_else(|| Error::internal("the container has no engine id"))?;
-        let tar: Vec<Bytes> = self
-            .inner
-            .containers
-            .driver()
-            .copy_out(&engine_id, "/workspace")
-            .try_collect()
-            .await?;
-        let tar: Bytes = tar.concat().into();
-        sync::apply(
+        sync::pull(
             &self.inner.projects,
+            self.inner.containers.driver(),
+            &engine_id,
             &session.project_id,
-            tar,
-            &self.inner.config.sync_ignore,
-            self.inner.config.max_file_bytes,
+            &self.inner.config,
         )
         .await
     }
@@ -779,11 +778,12 @@ impl Sessions {
         status: SessionStatus,
         reason: Option<String>,
     ) -> Result<()> {
+        let mut note = None;
         if matches!(
             session.status,
             SessionStatus::Ready | SessionStatus::Syncing
         ) {
-            self.sync_back(session).await?;
+            note = self.sync_back(session).await?.summary();
             let hooks = self
                 .inner
                 .stop_hooks
@@ -806,7 +806,10 @@ impl Sessions {
             }
         }
         session.status = status;
-        session.error = reason;
+        session.error = match (reason, note) {
+            (Some(reason), Some(note)) => Some(format!("{reason}; {note}")),
+            (reason, note) => reason.or(note),
+        };
         session.stopped_at = Some(time(now_ms()));
         self.save(session).await?;
         self.inner

@@ -48,23 +48,25 @@ pub fn inspect(id: &str) -> Option<Value> {
     ok.then(|| serde_json::from_str::<Value>(&out).expect("inspect JSON")[0].clone())
 }
 
-/// Removes every container labelled with `weft.install=ID` when dropped, so a failing test
-/// leaves nothing running.
+/// Removes every container and network labelled with `weft.install=ID` when dropped, so a
+/// failing test leaves nothing running.
 pub struct Cleanup(pub String);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let (_, ids, _) = docker(&[
-            "ps",
-            "-aq",
-            "--filter",
-            &format!("label=weft.install={}", self.0),
-        ]);
-        let ids: Vec<&str> = ids.split_whitespace().collect();
-        if !ids.is_empty() {
-            let mut args = vec!["rm", "-f"];
-            args.extend(ids);
-            docker(&args);
+        let filter = format!("label=weft.install={}", self.0);
+        for (list, remove) in [
+            (vec!["ps", "-aq", "--filter", &filter], vec!["rm", "-f"]),
+            (
+                vec!["network", "ls", "-q", "--filter", &filter],
+                vec!["network", "rm"],
+            ),
+        ] {
+            let (_, ids, _) = docker(&list);
+            let ids: Vec<&str> = ids.split_whitespace().collect();
+            if !ids.is_empty() {
+                docker(&[remove, ids].concat());
+            }
         }
     }
 }

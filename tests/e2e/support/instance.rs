@@ -13,25 +13,28 @@ pub struct TaskInstance {
 }
 
 impl TaskInstance {
-    /// Starts an instance serving `model` on `port` (0 for any) with `service_time`,
-    /// reporting to `scheduler`; `register` makes it register itself.
+    /// Starts an instance serving `model` on 127.0.0.1:`port` (0 for any) with
+    /// `service_time`, reporting to `scheduler`; `register` is an admin token it registers
+    /// itself with.
     pub fn start(
         model: &str,
         port: u16,
         service_time: &str,
         scheduler: &str,
-        register: bool,
+        register: Option<&str>,
     ) -> Self {
-        Self::start_with(model, port, service_time, scheduler, register, &[])
+        let listen = format!("127.0.0.1:{port}");
+        Self::start_with(model, &listen, service_time, scheduler, register, &[])
     }
 
-    /// [`TaskInstance::start`] with more `weft task-instance` arguments.
+    /// [`TaskInstance::start`] on `listen` (`IP:PORT`) with more `weft task-instance`
+    /// arguments.
     pub fn start_with(
         model: &str,
-        port: u16,
+        listen: &str,
         service_time: &str,
         scheduler: &str,
-        register: bool,
+        register: Option<&str>,
         extra: &[&str],
     ) -> Self {
         let mut command = super::weft();
@@ -43,17 +46,12 @@ impl TaskInstance {
                 "--service-time",
                 service_time,
             ])
-            .args([
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--scheduler",
-                scheduler,
-            ])
+            .args(["--listen", listen, "--scheduler", scheduler])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
-        if register {
-            command.arg("--register");
+        if let Some(token) = register {
+            command.args(["--register", "--token", token]);
         }
         let mut child = command.spawn().expect("spawn weft task-instance");
         let stdout = child.stdout.take().expect("stdout");
@@ -71,7 +69,7 @@ impl TaskInstance {
             .next()
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("no port in '{first}'"));
-        let ti_uuid = register.then(|| {
+        let ti_uuid = register.map(|_| {
             let line = rx
                 .recv_timeout(Duration::from_secs(30))
                 .expect("the task instance registered");

@@ -92,6 +92,11 @@ impl WeftProcess {
         )
     }
 
+    /// The process id (to read its memory use from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `http://ADDR` of the running server.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)

@@ -41,6 +41,8 @@ impl TestServer {
         // Compiled components are shared by every test server: compile once, load from disk.
         config.plugins.cache_dir = Some(super::fixtures::shared_cache_dir());
         config.plugins.max_instances = 32;
+        // The images tests/images/build.sh makes, as an admin would allow them.
+        config.containers.allowed_images = vec!["weft-test/*".into()];
         customize(&mut config);
         // As `weft serve` does: the sessions listener first, its port in the session origins.
         let sessions = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -1,0 +1,626 @@
+//! What a user controls is read with a bound: a workspace of a sparse 50 GiB file and 200,000
+//! files, a kernel printing without end, a 90 MiB upload. Each runs against a real `weft`
+//! process (the real Docker engine, the real `weft/jupyter:1` image) whose memory is read from
+//! `/proc`: its peak resident set (VmHWM, reset before each step through `clear_refs`) stays
+//! under a bound the test prints with what it measured. Also: a user's Jupyter answering a
+//! redirect to a host-local address is not followed, and names a project cannot hold are
+//! reported and skipped instead of failing every sync.
+
+use crate::support::docker::{self, Cleanup};
+use crate::support::{Backend, WeftProcess, assert_error, bootstrap, send, weft};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+const MIB: u64 = 1024 * 1024;
+
+/// A real `weft serve` on a data folder of its own, with `env` as configuration.
+struct Weft {
+    process: WeftProcess,
+    base: String,
+    token: String,
+    client: reqwest::Client,
+    _data: tempfile::TempDir,
+}
+
+impl Weft {
+    fn start(env: &[(&str, &str)]) -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let dir = data.path().to_str().unwrap().to_string();
+        let token = bootstrap(&["--name", "admin"], &["--data-dir", &dir]);
+        let process = WeftProcess::serve(
+            weft()
+                .env("WEFT_LISTEN", "127.0.0.1:0")
+                .env(
+                    "WEFT_PLUGINS__CACHE_DIR",
+                    crate::support::fixtures::shared_cache_dir(),
+                )
+                .env("WEFT_WORKSPACES__START_TIMEOUT_SECS", "90")
+                .envs(env.iter().copied())
+                .args(["serve", "--data-dir", &dir]),
+        );
+        Self {
+            base: process.base_url(),
+            process,
+            token,
+            client: reqwest::Client::new(),
+            _data: data,
+        }
+    }
+
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self.request(method, path);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        send(request).await
+    }
+
+    async fn project(&self, name: &str) -> String {
+        let (status, project) = self
+            .call(
+                Method::POST,
+                "/api/v1/projects",
+                Some(json!({ "name": name })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{project}");
+        project["id"].as_str().unwrap().to_string()
+    }
+
+    /// Opens a Jupyter session on `project`, waits until it is ready, and returns it with the
+    /// cleanup of its container and its engine id.
+    async fn ready_session(&self, project: &str) -> (Value, Cleanup, String) {
+        let path = format!("/api/v1/projects/{project}/session");
+        let (status, opened) = self
+            .call(Method::POST, &path, Some(json!({ "kind": "jupyter" })))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{opened}");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let session = loop {
+            let (_, session) = self.call(Method::GET, &path, None).await;
+            if session["status"] == "ready" {
+                break session;
+            }
+            assert!(
+                Instant::now() < deadline && session["status"] != "failed",
+                "{session}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        let container = session["container_id"].as_str().unwrap();
+        let (_, container) = self
+            .call(
+                Method::GET,
+                &format!("/api/v1/containers/{container}"),
+                None,
+            )
+            .await;
+        let engine = container["engine_id"].as_str().unwrap().to_string();
+        let install = docker::inspect(&engine).unwrap()["Config"]["Labels"]["weft.install"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (session, Cleanup(install), engine)
+    }
+
+    /// The process's resident set now, in bytes.
+    fn rss(&self) -> u64 {
+        status_bytes(self.process.pid(), "VmRSS:")
+    }
+
+    /// Starts a new peak: VmHWM is set to the resident set now.
+    fn reset_peak(&self) {
+        std::fs::write(format!("/proc/{}/clear_refs", self.process.pid()), "5")
+            .expect("reset the peak resident set (needs Linux 4.0+ and the process's owner)");
+    }
+
+    /// The peak resident set since [`Self::reset_peak`], in bytes.
+    fn peak(&self) -> u64 {
+        status_bytes(self.process.pid(), "VmHWM:")
+    }
+}
+
+/// A `kB` field of `/proc/<pid>/status`, in bytes.
+fn status_bytes(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+/// Runs `script` with `sh -c` in container `engine` (as the workspace user), asserting it worked.
+fn exec(engine: &str, script: &str) {
+    let (ok, out, err) = docker::docker(&["exec", engine, "sh", "-c", script]);
+    assert!(ok, "{script}: {out} {err}");
+}
+
+/// A sparse 50 GiB file and 200,000 small files: the sync reads neither whole, keeps Weft's
+/// memory flat, syncs up to the project's file quota, reports the rest, and the session stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_workspace_syncs_in_flat_memory() {
+    docker::require();
+    let weft = Weft::start(&[("WEFT_WORKSPACES__PROJECT_MAX_FILES", "20000")]);
+    let project = weft.project("huge").await;
+    let (_, _cleanup, engine) = weft.ready_session(&project).await;
+    exec(
+        &engine,
+        "cd /workspace && truncate -s 50G sparse.bin && mkdir many && cd many && \
+         python3 -c 'for i in range(200000): open(str(i), \"w\").write(str(i))'",
+    );
+
+    let before = weft.rss();
+    weft.reset_peak();
+    let began = Instant::now();
+    let (status, report) = weft
+        .call(
+            Method::POST,
+            &format!("/api/v1/projects/{project}/session/sync"),
+            None,
+        )
+        .await;
+    let sync_time = began.elapsed();
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let sync_peak = weft.peak();
+    assert_eq!(report["incomplete"], Value::Null, "{report}");
+    assert_eq!(report["written_count"], 20000);
+    assert_eq!(
+        report["refused_count"], 180001,
+        "the 50 GiB file and 179,999 files past the quota"
+    );
+    let refused = report["refused"].as_array().unwrap();
+    assert_eq!(refused[0]["path"], "sparse.bin");
+    assert!(
+        refused[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("53687091200 bytes, over the file size limit"),
+        "{report}"
+    );
+    assert!(
+        refused[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("limit of 20000 files"),
+        "{report}"
+    );
+    assert!(refused.len() <= 100, "the report lists at most 100 paths");
+
+    weft.reset_peak();
+    let (status, stopped) = weft
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/projects/{project}/session"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{stopped}");
+    assert_eq!(stopped["status"], "stopped");
+    assert!(
+        stopped["error"].as_str().unwrap().contains("sparse.bin"),
+        "the stopped session says what was not synced: {stopped}"
+    );
+    let stop_peak = weft.peak();
+
+    let bound = before + 64 * MIB;
+    println!(
+        "weft RSS before the sync {} MiB; peak during the sync {} MiB (took {:.1} s), during the stop \
+         {} MiB; bound {} MiB",
+        before / MIB,
+        sync_peak / MIB,
+        sync_time.as_secs_f64(),
+        stop_peak / MIB,
+        bound / MIB
+    );
+    assert!(sync_peak < bound && stop_peak < bound);
+    let (_, files) = weft
+        .call(
+            Method::GET,
+            &format!("/api/v1/projects/{project}/files"),
+            None,
+        )
+        .await;
+    assert_eq!(files.as_array().unwrap().len(), 20000);
+}
+
+/// `while True: print('x' * 100000)` for 30 s: Weft keeps the last 1 MiB of it, says the
+/// output was truncated, and its memory stays flat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endless_output_is_kept_within_its_budget() {
+    docker::require();
+    let weft = Weft::start(&[("WEFT_NOTEBOOKS__INTERRUPT_GRACE_SECS", "5")]);
+    let project = weft.project("loud").await;
+    let (_, _cleanup, _) = weft.ready_session(&project).await;
+    let (status, notebook) = weft
+        .call(
+            Method::POST,
+            "/api/v1/notebooks",
+            Some(json!({ "project_id": project, "path": "loud.ipynb" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{notebook}");
+    let id = notebook["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/notebooks/{id}/execute");
+    let execute = |code: &str, timeout: f64| {
+        weft.call(
+            Method::POST,
+            &path,
+            Some(json!({ "code": code, "timeout_secs": timeout })),
+        )
+    };
+    let (status, warm) = execute("print('warm')", 60.0).await;
+    assert_eq!(status, StatusCode::OK, "{warm}");
+    assert_eq!(warm["truncated"], false);
+
+    let before = weft.rss();
+    weft.reset_peak();
+    let (status, loud) = execute("while True:\n    print('x' * 100000)", 30.0).await;
+    let peak = weft.peak();
+    assert_eq!(status, StatusCode::OK, "{loud}");
+    assert_eq!(loud["status"], "timeout", "{}", loud["message"]);
+    assert_eq!(loud["truncated"], true);
+    let outputs = loud["outputs"].as_array().unwrap();
+    assert_eq!(outputs[0]["output_type"], "display_data");
+    assert_eq!(outputs[0]["metadata"]["weft"]["truncated"], true);
+    assert!(
+        outputs[0]["data"]["text/plain"]
+            .as_str()
+            .unwrap()
+            .contains("output truncated"),
+        "{}",
+        outputs[0]
+    );
+    let kept: usize = outputs[1..].iter().map(|o| o.to_string().len()).sum();
+    assert!(kept <= (MIB + 64 * 1024) as usize, "{kept} bytes kept");
+    assert!(
+        outputs.iter().any(|o| o["output_type"] == "stream"
+            && o["text"].as_str().unwrap().contains(&"x".repeat(100000))),
+        "the tail of the stream is kept"
+    );
+    let bound = before + 128 * MIB;
+    println!(
+        "weft RSS before the loop {} MiB; peak during 30 s of `print('x' * 100000)` {} MiB; bound {} MiB",
+        before / MIB,
+        peak / MIB,
+        bound / MIB
+    );
+    assert!(peak < bound);
+
+    // The saved notebook carries the note and the tail, and the history says truncated.
+    let (_, saved) = weft
+        .call(Method::GET, &format!("/api/v1/notebooks/{id}"), None)
+        .await;
+    let cell = &saved["cells"][1];
+    assert_eq!(
+        cell["outputs"][0]["metadata"]["weft"]["truncated"], true,
+        "{cell}"
+    );
+    let (_, history) = weft
+        .call(
+            Method::GET,
+            &format!("/api/v1/notebooks/{id}/history"),
+            None,
+        )
+        .await;
+    assert_eq!(history[0]["truncated"], true);
+    assert_eq!(history[1]["truncated"], false);
+}
+
+/// A 90 MiB upload streams to storage (memory stays flat); one over the limit is refused while
+/// it streams, or at once when its length says so, and the stored file is left as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_stream_within_the_limit() {
+    let weft = Weft::start(&[]);
+    let project = weft.project("uploads").await;
+    let file = format!("/api/v1/projects/{project}/files/data/big.bin");
+    let chunks =
+        |n: u64, fill: u8| {
+            futures::stream::iter((0..n).map(move |_| {
+                Ok::<_, std::io::Error>(bytes::Bytes::from(vec![fill; MIB as usize]))
+            }))
+        };
+
+    let before = weft.rss();
+    weft.reset_peak();
+    let (status, stored) = send(
+        weft.request(Method::PUT, &file)
+            .body(reqwest::Body::wrap_stream(chunks(90, 1))),
+    )
+    .await;
+    let peak = weft.peak();
+    assert_eq!(status, StatusCode::OK, "{stored}");
+    assert_eq!(stored["size"], 90 * MIB);
+    let bound = before + 32 * MIB;
+    println!(
+        "weft RSS before the upload {} MiB; peak during a 90 MiB upload {} MiB; bound {} MiB",
+        before / MIB,
+        peak / MIB,
+        bound / MIB
+    );
+    assert!(peak < bound);
+
+    // Over the limit (100 MiB), without a length: refused once 100 MiB came.
+    let (status, body) = send(
+        weft.request(Method::PUT, &file)
+            .body(reqwest::Body::wrap_stream(chunks(120, 2))),
+    )
+    .await;
+    assert_error(status, &body, 413, "10401");
+    // With a length that says so: refused before the body is read.
+    let (status, body) = send(
+        weft.request(Method::PUT, &file)
+            .header("content-length", (101 * MIB).to_string())
+            .body(vec![3u8; 16]),
+    )
+    .await;
+    assert_error(status, &body, 413, "10401");
+    assert_eq!(body["details"]["size"], 101 * MIB);
+    let back = weft
+        .request(Method::GET, &file)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(back.len() as u64, 90 * MIB, "the stored file is unchanged");
+    assert!(back.iter().all(|b| *b == 1));
+    let (status, _) = send(
+        weft.request(
+            Method::PUT,
+            &format!("/api/v1/projects/{project}/files/data/big.bin/inside"),
+        )
+        .body("x"),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "a file is in the way of that folder"
+    );
+}
+
+/// A TCP server on the host's loopback that counts who reaches it and answers a secret.
+async fn host_local_secret() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/secret", listener.local_addr().unwrap());
+    let hits = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut buf = [0u8; 4096];
+            let _ = socket.read(&mut buf).await;
+            let body = "HOST-LOCAL-SECRET";
+            let answer = format!(
+                "HTTP/1.1 500 Internal Server Error\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(answer.as_bytes()).await;
+        }
+    });
+    (url, hits)
+}
+
+/// Fault injection: the session's "Jupyter" is a hostile server (run from the real
+/// `weft/jupyter:1` image in place of Jupyter, as a user who took over their server would): it
+/// answers Weft's notebook client with a redirect to a host-local address, then with an error
+/// page full of control characters. Weft follows no redirect and quotes a short, clean excerpt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_jupyter_cannot_redirect_weft() {
+    const HOSTILE: &str = r#"
+import http.server, sys
+base, target = sys.argv[1], sys.argv[2]
+class Hostile(http.server.BaseHTTPRequestHandler):
+    redirects = 0
+    def answer(self, status, body, headers=()):
+        self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_GET(self):
+        if self.path.startswith(base + "api/status"):
+            return self.answer(200, b"{}")
+        # Weft reads the notebook twice before the test's second execution (once to start
+        # its kernel in the background, once for the first execution): both are redirected.
+        if "api/contents" in self.path and Hostile.redirects < 2:
+            Hostile.redirects += 1
+            return self.answer(302, b"", [("location", target)])
+        self.answer(404, b"{}")
+    def do_PUT(self):
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.answer(500, b"\x1b[31mboom\r\n" + b"\x07junk " * 2000)
+    do_POST = do_DELETE = do_GET
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("0.0.0.0", 8888), Hostile).serve_forever()
+"#;
+    docker::require();
+    let (secret_url, hits) = host_local_secret().await;
+    let (server, _cleanup) = docker::server(Backend::Sqlite, |c| {
+        c.workspaces.start_timeout_secs = 90;
+        c.workspaces.jupyter.command = vec![
+            "/usr/bin/python3".into(),
+            "-c".into(),
+            HOSTILE.into(),
+            "{base_url}".into(),
+            secret_url.clone(),
+        ];
+    })
+    .await;
+    let (_, bob) = server.user("bob").await;
+    let project = server.project(&bob, "hostile").await;
+    let (status, notebook) = send(
+        server
+            .with_token(&bob, Method::POST, "/api/v1/notebooks")
+            .json(&json!({ "project_id": project, "path": "n.ipynb" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{notebook}");
+    let id = notebook["id"].as_str().unwrap();
+    let execute = || {
+        send(
+            server
+                .with_token(
+                    &bob,
+                    Method::POST,
+                    &format!("/api/v1/notebooks/{id}/execute"),
+                )
+                .json(&json!({ "code": "1" })),
+        )
+    };
+    let (status, body) = execute().await;
+    assert_error(status, &body, 502, "20101");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("redirects are not followed"), "{message}");
+    assert!(!message.contains("HOST-LOCAL-SECRET"), "{message}");
+    let (status, body) = execute().await;
+    assert_error(status, &body, 502, "20101");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("500") && message.contains("boom junk"),
+        "{message}"
+    );
+    assert!(!message.chars().any(char::is_control), "{message:?}");
+    assert!(message.len() < 400, "an excerpt, not the page: {message}");
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "Weft never reached the host-local address"
+    );
+}
+
+/// Names a project cannot hold: a stored object whose name part is 256 bytes (an object store
+/// takes it, a workspace cannot), a workspace name that is not UTF-8, a file where the project
+/// keeps a folder. Each is reported and skipped; the session starts, syncs and stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_a_project_cannot_hold_are_skipped() {
+    docker::require();
+    let s3 = crate::support::s3::S3Server::start().await;
+    let (server, _cleanup) = docker::server(Backend::Sqlite, |c| {
+        c.workspaces.start_timeout_secs = 90;
+        c.workspaces.memory = "512Mi".into();
+        c.workspaces.storage = weft::config::StorageKind::S3;
+        c.workspaces.s3 = weft::config::S3Config {
+            bucket: s3.bucket.clone(),
+            endpoint: s3.endpoint.clone(),
+            region: "us-east-1".into(),
+            root: "/".into(),
+            access_key_id: "test".into(),
+            secret_access_key: "test".into(),
+        };
+    })
+    .await;
+    let (_, bob) = server.user("bob").await;
+    let project = server.project(&bob, "odd").await;
+    let files = |path: &str| format!("/api/v1/projects/{project}/files/{path}");
+    let long = "n".repeat(256);
+    let (status, body) = send(
+        server
+            .with_token(&bob, Method::PUT, &files(&long))
+            .body("x"),
+    )
+    .await;
+    assert_error(status, &body, 422, "90402");
+    // Stored behind Weft's back, as an older Weft or another tool could have.
+    let put = reqwest::Client::new()
+        .put(format!("{}/{}/{project}/{long}", s3.endpoint, s3.bucket))
+        .body("too long a name")
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success());
+    for (path, content) in [("keep.txt", "kept"), ("d/__pycache__/c.pyc", "ignored")] {
+        let (status, body) = send(
+            server
+                .with_token(&bob, Method::PUT, &files(path))
+                .body(content),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    let (status, opened) = server.open_session(&bob, &project, "jupyter").await;
+    assert_eq!(status, StatusCode::CREATED, "{opened}");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let session = loop {
+        let (_, s) = send(server.with_token(
+            &bob,
+            Method::GET,
+            &format!("/api/v1/projects/{project}/session"),
+        ))
+        .await;
+        if s["status"] == "ready" {
+            break s;
+        }
+        assert!(Instant::now() < deadline && s["status"] != "failed", "{s}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let container = session["container_id"].as_str().unwrap();
+    let (_, container) = send(server.with_token(
+        &bob,
+        Method::GET,
+        &format!("/api/v1/containers/{container}"),
+    ))
+    .await;
+    let engine = container["engine_id"].as_str().unwrap();
+    exec(
+        engine,
+        "cd /workspace && python3 -c 'open(b\"caf\\xe9.txt\", \"w\").write(\"latin-1\")' && \
+         echo file > d && echo fine > ok.txt",
+    );
+
+    let (status, report) = send(server.with_token(
+        &bob,
+        Method::POST,
+        &format!("/api/v1/projects/{project}/session/sync"),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let refused: Vec<(&str, &str)> = report["refused"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["path"].as_str().unwrap(), r["reason"].as_str().unwrap()))
+        .collect();
+    assert!(
+        refused
+            .iter()
+            .any(|(p, why)| p.starts_with("caf") && why.contains("UTF-8")),
+        "{report}"
+    );
+    assert!(
+        refused
+            .iter()
+            .any(|(p, why)| *p == "d" && why.contains("folder")),
+        "{report}"
+    );
+    assert_eq!(report["written"], json!(["ok.txt"]), "{report}");
+    let (status, stopped) = server.stop_session(&bob, &project).await;
+    assert_eq!(status, StatusCode::OK, "{stopped}");
+    assert_eq!(stopped["status"], "stopped");
+    let mut stored = server.file_paths(&bob, &project).await;
+    stored.sort();
+    assert_eq!(
+        stored,
+        ["d/__pycache__/c.pyc", "keep.txt", long.as_str(), "ok.txt"],
+        "nothing is lost, nothing lossy is added"
+    );
+}

@@ -1,0 +1,503 @@
+//! What a user's code can reach, attacked from inside a real container: another user's
+//! Jupyter and code-server (the real workspace images), the host's own services through the
+//! bridge's gateway, and a cloud-style metadata service at 169.254.169.254 (a fake one in a
+//! network namespace, reached through a veth pair as on a cloud VM). Each target is also shown
+//! reachable from a container on the engine's default bridge, where Weft put every container
+//! before, so the refusals are the firewall's and the networks' doing. Then the container
+//! hardening: the image allow-list (10301), nobody as the default user, ulimits, and the disk
+//! watcher stopping a container that writes past its limit.
+
+use crate::support::docker::{self, Cleanup, inspect};
+use crate::support::{Backend, TestServer, assert_error, send};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs `ip ARGS`, failing the test when it fails.
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("run ip");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A fake metadata service answering `metadata-secret` on 169.254.169.254:80, in a network
+/// namespace joined to the host by a veth pair (169.254.250.1/30 on the host's side), with a
+/// host route to it: what a cloud VM's link-local metadata address looks like. Removed on drop.
+struct FakeMetadata {
+    namespace: String,
+    host_link: String,
+    server: Child,
+}
+
+const METADATA: &str = "169.254.169.254";
+
+impl FakeMetadata {
+    fn start() -> Self {
+        let tag = &uuid::Uuid::new_v4().simple().to_string()[..6];
+        let namespace = format!("weft-meta-{tag}");
+        let (host_link, inner_link) = (format!("wm{tag}h"), format!("wm{tag}n"));
+        let in_ns = |args: &[&str]| {
+            let mut all = vec!["netns", "exec", namespace.as_str(), "ip"];
+            all.extend(args);
+            ip(&all);
+        };
+        ip(&["netns", "add", &namespace]);
+        ip(&[
+            "link",
+            "add",
+            &host_link,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &inner_link,
+        ]);
+        ip(&["link", "set", &inner_link, "netns", &namespace]);
+        ip(&["addr", "add", "169.254.250.1/30", "dev", &host_link]);
+        ip(&["link", "set", &host_link, "up"]);
+        in_ns(&["addr", "add", "169.254.250.2/30", "dev", &inner_link]);
+        in_ns(&["addr", "add", &format!("{METADATA}/32"), "dev", &inner_link]);
+        in_ns(&["link", "set", &inner_link, "up"]);
+        in_ns(&["link", "set", "lo", "up"]);
+        in_ns(&["route", "add", "default", "via", "169.254.250.1"]);
+        let server = Command::new("ip")
+            .args(["netns", "exec", &namespace, "python3", "-c"])
+            .arg(
+                "import http.server as h\n\
+                 class H(h.BaseHTTPRequestHandler):\n    \
+                     def do_GET(self):\n        \
+                         self.send_response(200); self.end_headers(); self.wfile.write(b'metadata-secret')\n    \
+                     def log_message(self, *a): pass\n\
+                 h.HTTPServer(('169.254.169.254', 80), H).serve_forever()",
+            )
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start the fake metadata server");
+        let this = Self {
+            namespace,
+            host_link,
+            server,
+        };
+        ip(&[
+            "route",
+            "add",
+            &format!("{METADATA}/32"),
+            "via",
+            "169.254.250.2",
+        ]);
+        // Ready once the host itself gets an answer through the route.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(mut s) = std::net::TcpStream::connect_timeout(
+                &format!("{METADATA}:80").parse().unwrap(),
+                Duration::from_secs(1),
+            ) {
+                s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+                let mut answer = String::new();
+                let _ = s.read_to_string(&mut answer);
+                if answer.ends_with("metadata-secret") {
+                    return this;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the fake metadata server never answered"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for FakeMetadata {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+        let _ = Command::new("ip")
+            .args(["route", "del", &format!("{METADATA}/32")])
+            .status();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.host_link])
+            .status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.namespace])
+            .status();
+    }
+}
+
+/// A service of the host's own on every address (as a database or a local admin page bound to
+/// 0.0.0.0 would be): answers `host-secret` to any connection. Returns its port.
+fn host_service() -> u16 {
+    let listener = std::net::TcpListener::bind("0.0.0.0:0").expect("bind a host service");
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let _ = stream.write_all(b"HTTP/1.0 200 OK\r\n\r\nhost-secret");
+        }
+    });
+    port
+}
+
+/// What a container on the engine's default bridge (no Weft network, no Weft firewall) gets
+/// for an HTTP request to `host:port`, where the host `gateway` is its bridge's gateway.
+fn from_default_bridge(host: &str, port: u16) -> String {
+    let host = if host == "gateway" {
+        "$(ip route | awk '/^default/ {print $3}')"
+    } else {
+        host
+    };
+    let script = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 {host} {port}");
+    let (_, out, err) = docker::docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "bridge",
+        "weft-test/busybox:1",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    format!("{out}{err}")
+}
+
+/// Executes `code` in a new notebook of `project` (its Jupyter kernel) as `token`; its stdout.
+async fn in_kernel(server: &TestServer, token: &str, project: &str, code: &str) -> String {
+    let (status, notebook) = send(
+        server
+            .with_token(token, Method::POST, "/api/v1/notebooks")
+            .json(&json!({ "project_id": project })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{notebook}");
+    let id = notebook["id"].as_str().unwrap();
+    let (status, execution) = send(
+        server
+            .with_token(
+                token,
+                Method::POST,
+                &format!("/api/v1/notebooks/{id}/execute"),
+            )
+            .json(&json!({ "code": code })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{execution}");
+    assert_eq!(execution["status"], "ok", "{execution}");
+    execution["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["name"] == "stdout")
+        .map(|o| o["text"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// The engine container of `project`'s session, once it is ready.
+async fn session_container(server: &TestServer, token: &str, project: &str) -> Value {
+    let (_, session) = send(server.with_token(
+        token,
+        Method::GET,
+        &format!("/api/v1/projects/{project}/session"),
+    ))
+    .await;
+    let id = session["session_id"].as_str().expect("a session");
+    let ready = server
+        .state
+        .sessions
+        .wait_ready(id, Duration::from_secs(90))
+        .await
+        .expect("the session is ready");
+    let container = ready.container_id.expect("a container");
+    let (_, container) = send(server.with_token(
+        token,
+        Method::GET,
+        &format!("/api/v1/containers/{container}"),
+    ))
+    .await;
+    inspect(container["engine_id"].as_str().unwrap()).expect("on the engine")
+}
+
+/// The container's network (its only one) and its address there.
+fn network_of(container: &Value) -> (String, String) {
+    let networks = container["NetworkSettings"]["Networks"]
+        .as_object()
+        .unwrap();
+    assert_eq!(networks.len(), 1, "one network only: {networks:?}");
+    let (name, endpoint) = networks.iter().next().unwrap();
+    (
+        name.clone(),
+        endpoint["IPAddress"].as_str().unwrap().to_string(),
+    )
+}
+
+const PROBE: &str = r#"
+import json, socket, struct
+from concurrent.futures import ThreadPoolExecutor
+def gateway():
+    for line in open('/proc/net/route').read().splitlines()[1:]:
+        f = line.split()
+        if f[1] == '00000000':
+            return socket.inet_ntoa(struct.pack('<L', int(f[2], 16)))
+def probe(target):
+    host, port = target
+    host = gateway() if host == 'gateway' else host
+    s = socket.socket()
+    s.settimeout(5)
+    try:
+        s.connect((host, port))
+        return 'open'
+    except socket.timeout:
+        return 'timeout'
+    except OSError as e:
+        return 'refused' if e.errno == 111 else 'error %s' % e.errno
+    finally:
+        s.close()
+with ThreadPoolExecutor(8) as pool:
+    print(json.dumps(dict(zip([str(t) for t in TARGETS], pool.map(probe, TARGETS)))))
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_reach_neither_each_other_nor_the_host_nor_metadata() {
+    docker::require();
+    for image in ["weft/jupyter:1", "weft/code-server:1"] {
+        assert!(
+            docker::docker(&["image", "inspect", image]).0,
+            "{image} is missing: run tests/run.sh (it builds it)"
+        );
+    }
+    let metadata = FakeMetadata::start();
+    let host_port = host_service();
+    // Without Weft's networks and firewall, a container reaches both.
+    assert!(
+        from_default_bridge(METADATA, 80).contains("metadata-secret"),
+        "the fake metadata service answers containers on the default bridge"
+    );
+    assert!(
+        from_default_bridge("gateway", host_port).contains("host-secret"),
+        "the host service answers containers on the default bridge"
+    );
+
+    let (server, _cleanup): (TestServer, Cleanup) = docker::server(Backend::Sqlite, |c| {
+        c.workspaces.start_timeout_secs = 90;
+        c.workspaces.memory = "512Mi".into();
+    })
+    .await;
+    let (_, report) = send(server.admin(Method::GET, "/api/v1/resources")).await;
+    assert_eq!(report["engine"]["firewall"]["status"], "active", "{report}");
+    assert_eq!(
+        report["engine"]["firewall"]["deny"],
+        json!(["169.254.0.0/16"])
+    );
+
+    let (alice_id, alice) = server.user("alice").await;
+    let (_, bob) = server.user("bob").await;
+    let notes = server.project(&alice, "notes").await;
+    let code = server.project(&alice, "code").await;
+    let attack = server.project(&bob, "attack").await;
+    for (project, kind) in [(&notes, "jupyter"), (&code, "code-server")] {
+        let (status, opened) = server.open_session(&alice, project, kind).await;
+        assert_eq!(status, StatusCode::CREATED, "{opened}");
+    }
+    let jupyter = session_container(&server, &alice, &notes).await;
+    let code_server = session_container(&server, &alice, &code).await;
+    let (network, jupyter_ip) = network_of(&jupyter);
+    let (code_network, code_ip) = network_of(&code_server);
+    assert_eq!(network, code_network, "one network per user");
+    assert_eq!(
+        network,
+        weft::containers::network::name(&alice_id),
+        "Alice's own network"
+    );
+    let (_, found, _) = docker::docker(&["network", "inspect", &network]);
+    let found: Value = serde_json::from_str::<Value>(&found).unwrap()[0].clone();
+    assert_eq!(
+        found["Options"]["com.docker.network.bridge.enable_icc"],
+        "false"
+    );
+    assert!(
+        found["Options"]["com.docker.network.bridge.name"]
+            .as_str()
+            .unwrap()
+            .starts_with("weft")
+    );
+    let subnet: ipnet::Ipv4Net = found["IPAM"]["Config"][0]["Subnet"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(subnet.prefix_len(), 27);
+    assert!(
+        "10.213.0.0/16"
+            .parse::<ipnet::Ipv4Net>()
+            .unwrap()
+            .contains(&subnet)
+    );
+
+    // Alice's own containers do not reach each other either (inter-container traffic off).
+    let (_, out, err) = docker::docker(&[
+        "exec",
+        code_server["Id"].as_str().unwrap(),
+        "bash",
+        "-c",
+        &format!(
+            "timeout 5 bash -c 'echo > /dev/tcp/{jupyter_ip}/8888' && echo open || echo closed"
+        ),
+    ]);
+    assert_eq!(out.trim(), "closed", "{err}");
+
+    // Bob, from his own kernel: his own server answers; nothing else does.
+    let targets = format!(
+        "TARGETS = [('127.0.0.1', 8888), ('{jupyter_ip}', 8888), ('{code_ip}', 8888), \
+         ('gateway', {host_port}), ('{gateway_a}', {host_port}), ('{METADATA}', 80)]\n",
+        gateway_a = subnet.hosts().next().unwrap(),
+    );
+    let out = in_kernel(&server, &bob, &attack, &format!("{targets}{PROBE}")).await;
+    let results: Value = serde_json::from_str(out.trim()).expect("the probe's JSON");
+    assert_eq!(results["('127.0.0.1', 8888)"], "open", "{results}");
+    for (target, outcome) in results.as_object().unwrap() {
+        if !target.contains("127.0.0.1") {
+            assert_ne!(outcome, "open", "Bob reached {target}: {results}");
+        }
+    }
+    let bob_container = session_container(&server, &bob, &attack).await;
+    assert_ne!(
+        network_of(&bob_container).0,
+        network,
+        "Bob has his own network"
+    );
+    drop(metadata);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_users_ulimits_and_the_disk_limit() {
+    let (server, _cleanup) = docker::server(Backend::Sqlite, |c| {
+        c.containers.allowed_images = vec!["weft-test/busybox:*".into()];
+        c.containers.disk_limit = "20Mi".into();
+        c.containers.disk_check_interval_secs = 1;
+    })
+    .await;
+    let (bob_id, bob) = server.user("bob").await;
+    let create = |body: Value| {
+        send(
+            server
+                .with_token(&bob, Method::POST, "/api/v1/containers")
+                .json(&body),
+        )
+    };
+
+    // An image on the engine but not on the list is refused, before anything is made.
+    let (status, body) = create(json!({ "image": "weft-test/healthy:1" })).await;
+    assert_error(status, &body, 403, "10301");
+    assert_eq!(body["details"]["image"], "weft-test/healthy:1");
+    assert!(body["hint"].as_str().unwrap().contains("allowed_images"));
+    // The workspace images are always allowed, and keep their own (non-root) user.
+    let (status, jupyter) = create(json!({
+        "image": "weft/jupyter:1", "command": ["sleep", "100000"],
+        "resources": { "memory": "64Mi" }
+    }))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{jupyter}");
+    let jupyter_engine = jupyter["engine_id"].as_str().unwrap();
+    let (_, uid, _) = docker::docker(&["exec", jupyter_engine, "id", "-u"]);
+    assert_eq!(uid.trim(), "1000");
+
+    // An image whose user is root runs as nobody, with the ulimits.
+    let (status, busybox) = create(json!({
+        "image": "weft-test/busybox:1",
+        "command": ["sh", "-c", "echo uid=$(id -u) gid=$(id -g) nofile=$(ulimit -n) fsize=$(ulimit -f); exec sleep 100000"],
+        "resources": { "memory": "64Mi" }
+    }))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{busybox}");
+    let engine = busybox["engine_id"].as_str().unwrap();
+    let (_, logs, _) = docker::docker(&["logs", engine]);
+    assert!(
+        logs.starts_with("uid=65534 gid=65534 nofile=4096 fsize="),
+        "{logs}"
+    );
+    assert!(!logs.contains("unlimited"), "{logs}");
+    assert_eq!(inspect(engine).unwrap()["Config"]["User"], "65534:65534");
+
+    // Both are on Bob's network.
+    let network = weft::containers::network::name(&bob_id);
+    for id in [jupyter_engine, engine] {
+        assert_eq!(network_of(&inspect(id).unwrap()).0, network);
+    }
+
+    // Writing past the disk limit: the engine here cannot limit a layer, so the watcher stops
+    // the container and says why.
+    let (_, report) = send(server.with_token(&bob, Method::GET, "/api/v1/resources")).await;
+    let (_, info, _) = docker::docker(&["info", "--format", "{{json .DriverStatus}}"]);
+    let mode = if info.contains("xfs") {
+        "engine"
+    } else {
+        "watcher"
+    };
+    assert_eq!(
+        report["engine"]["disk_quota"],
+        json!({ "mode": mode, "limit": "20Mi" })
+    );
+    let (status, writer) = create(json!({
+        "image": "weft-test/busybox:1",
+        "command": ["sh", "-c", "for i in 1 2 3 4 5 6 7 8; do dd if=/dev/zero of=/tmp/f$i bs=1M count=5; done; exec sleep 100000"],
+        "resources": { "memory": "64Mi" }
+    }))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{writer}");
+    let writer_id = writer["id"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, now) = send(server.with_token(
+            &bob,
+            Method::GET,
+            &format!("/api/v1/containers/{writer_id}"),
+        ))
+        .await;
+        let (_, _, written) = docker::docker(&["logs", writer["engine_id"].as_str().unwrap()]);
+        if mode == "engine" && written.contains("exceeded") {
+            break; // The engine refused the write past the limit.
+        }
+        if mode == "watcher" && now["status"] != "running" {
+            assert_eq!(now["status"], "failed", "{now}");
+            assert!(
+                now["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("over the disk limit of 20Mi"),
+                "{now}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing stopped a container writing past its disk limit: {now} {written}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The others were left alone.
+    let (_, still) = send(server.with_token(
+        &bob,
+        Method::GET,
+        &format!("/api/v1/containers/{}", busybox["id"].as_str().unwrap()),
+    ))
+    .await;
+    assert_eq!(still["status"], "running");
+
+    // Once Bob has no container, reconciliation removes his network.
+    for c in [&jupyter, &busybox, &writer] {
+        let (status, _) = send(server.with_token(
+            &bob,
+            Method::DELETE,
+            &format!("/api/v1/containers/{}", c["id"].as_str().unwrap()),
+        ))
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+    }
+    let report = server.state.containers.reconcile().await.unwrap();
+    assert_eq!(report.networks_removed, 1, "{report:?}");
+    assert!(!docker::docker(&["network", "inspect", &network]).0);
+}
