@@ -17,6 +17,7 @@ pub fn run(bench: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()
 pub struct Local {
     pub base: String,
     /// The sessions listener: a session answers there for host `<id>.localhost:<its port>`.
+    #[allow(dead_code)] // read by the sessions bench alone
     pub sessions: SocketAddr,
     pub token: String,
     pub state: AppState,

@@ -34,7 +34,7 @@ impl Sessions {
         ))
         .fetch_all(self.inner.store.pool())
         .await?;
-        rows.iter().map(|r| self.from_row(r)).collect()
+        rows.iter().map(|r| self.stored(r)).collect()
     }
 
     /// Sessions a restart caught while starting: failed, their containers removed.

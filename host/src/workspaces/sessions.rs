@@ -259,7 +259,7 @@ impl Sessions {
     }
 
     /// A session as read from the store.
-    pub(super) fn from_row(&self, row: &AnyRow) -> Result<Session> {
+    pub(super) fn stored(&self, row: &AnyRow) -> Result<Session> {
         from_row(row, &self.inner.origins)
     }
 
@@ -347,7 +347,7 @@ impl Sessions {
             .bind(id)
             .fetch_optional(self.inner.store.pool())
             .await?;
-        row.as_ref().map(|r| self.from_row(r)).transpose()
+        row.as_ref().map(|r| self.stored(r)).transpose()
     }
 
     async fn latest(&self, owner_id: &str, project_id: &str) -> Result<Option<Session>> {
@@ -358,7 +358,7 @@ impl Sessions {
         .bind(project_id)
         .fetch_optional(self.inner.store.pool())
         .await?;
-        row.as_ref().map(|r| self.from_row(r)).transpose()
+        row.as_ref().map(|r| self.stored(r)).transpose()
     }
 
     async fn active(&self, owner_id: &str, project_id: &str) -> Result<Option<Session>> {
@@ -841,7 +841,7 @@ impl Sessions {
                 format!("no session '{session_id}'"),
             ));
         };
-        let session = self.from_row(&row)?;
+        let session = self.stored(&row)?;
         let token_hash: Option<String> = row.try_get("token_hash")?;
         let cookie_hash: Option<String> = row.try_get("cookie_hash")?;
         let mut new_cookie = None;
