@@ -432,7 +432,7 @@ impl Default for WorkspacesConfig {
             cpu: "1".into(),
             memory: "1Gi".into(),
             jupyter: SessionKindConfig {
-                image: "weft/jupyter:1".into(),
+                image: "weft/jupyter:2".into(),
                 port: 8888,
                 command: [
                     "/opt/venv/bin/jupyter",
@@ -441,6 +441,7 @@ impl Default for WorkspacesConfig {
                     "--port=8888",
                     "--no-browser",
                     "--ServerApp.root_dir=/workspace",
+                    "--ServerApp.default_url=/lab",
                     "--ServerApp.allow_origin={origin}",
                 ]
                 .map(String::from)
@@ -448,7 +449,7 @@ impl Default for WorkspacesConfig {
                 ready_path: "api/status".into(),
             },
             code_server: SessionKindConfig {
-                image: "weft/code-server:1".into(),
+                image: "weft/code-server:2".into(),
                 port: 8888,
                 command: [
                     "/opt/code-server/bin/code-server",
@@ -456,6 +457,7 @@ impl Default for WorkspacesConfig {
                     "--auth=password",
                     "--disable-telemetry",
                     "--disable-update-check",
+                    "--disable-workspace-trust",
                     "/workspace",
                 ]
                 .map(String::from)

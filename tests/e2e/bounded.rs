@@ -1,6 +1,6 @@
 //! What a user controls is read with a bound: a workspace of a sparse 50 GiB file and 200,000
 //! files, a kernel printing without end, a 90 MiB upload. Each runs against a real `weft`
-//! process (the real Docker engine, the real `weft/jupyter:1` image) whose memory is read from
+//! process (the real Docker engine, the real `weft/jupyter:2` image) whose memory is read from
 //! `/proc`: its peak resident set (VmHWM, reset before each step through `clear_refs`) stays
 //! under a bound the test prints with what it measured. Also: a user's Jupyter answering a
 //! redirect to a host-local address is not followed, and names a project cannot hold are
@@ -418,7 +418,7 @@ async fn host_local_secret() -> (String, std::sync::Arc<std::sync::atomic::Atomi
 }
 
 /// Fault injection: the session's "Jupyter" is a hostile server (run from the real
-/// `weft/jupyter:1` image in place of Jupyter, as a user who took over their server would): it
+/// `weft/jupyter:2` image in place of Jupyter, as a user who took over their server would): it
 /// answers Weft's notebook client with a redirect to a host-local address, then with an error
 /// page full of control characters. Weft follows no redirect and quotes a short, clean excerpt.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

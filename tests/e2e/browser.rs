@@ -187,3 +187,137 @@ async fn a_hostile_session_page_reaches_neither_the_victims_session_nor_the_api(
         "the page started a kernel in the victim's session: {seen}"
     );
 }
+
+/// Where workspace-ui.mjs saves its screenshot when a flow fails (printed by the test).
+fn screenshot_dir() -> String {
+    let dir = std::env::temp_dir().join(format!("weft-browser-shots-{}", std::process::id()));
+    dir.to_string_lossy().into_owned()
+}
+
+/// Runs the person at work (tests/browser/workspace-ui.mjs) in `kind`'s session from its
+/// one-time link, and asserts the flow finished with no failed response in the browser.
+fn work_in_browser(kind: &str, link: &str) -> Value {
+    let shots = screenshot_dir();
+    let seen = node("workspace-ui.mjs", &[kind, "work", link, &shots]);
+    assert_eq!(
+        seen["ok"], true,
+        "the {kind} flow failed (screenshot in {shots}): {seen}"
+    );
+    assert_eq!(
+        seen["failed"],
+        serde_json::json!([]),
+        "failed responses in the browser: {seen}"
+    );
+    seen
+}
+
+/// A notebook's multiline string (nbformat stores one as a string or a list of lines).
+fn multiline(value: &Value) -> String {
+    match value {
+        Value::Array(lines) => lines.iter().filter_map(Value::as_str).collect(),
+        other => other.as_str().unwrap_or_default().to_string(),
+    }
+}
+
+/// Puts `text` in the project as `path`.
+async fn put_file(server: &TestServer, token: &str, project: &str, path: &str, text: &str) {
+    let (status, body) = send(
+        server
+            .with_token(
+                token,
+                Method::PUT,
+                &format!("/api/v1/projects/{project}/files/{path}"),
+            )
+            .body(text.to_string()),
+    )
+    .await;
+    assert!(status.is_success(), "{body}");
+}
+
+/// A student opens their Jupyter session's link: JupyterLab shows the project's files; they
+/// open the project's notebook, type `6*7` in a cell, run it, see `42`, save; on stop (which
+/// syncs) the notebook in the project holds the cell and its output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_student_runs_and_saves_a_notebook_in_jupyterlab() {
+    docker::require();
+    require_browser();
+    let (server, _cleanup) = docker::server(Backend::Sqlite, |c| {
+        c.workspaces.start_timeout_secs = 90;
+    })
+    .await;
+    let (_, alice) = server.user("alice").await;
+    let project = server.project(&alice, "course").await;
+    let empty = serde_json::json!({
+        "nbformat": 4, "nbformat_minor": 5,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "cells": [{"cell_type": "code", "id": "first", "source": "", "metadata": {},
+                   "outputs": [], "execution_count": null}],
+    });
+    put_file(&server, &alice, &project, "hello.ipynb", &empty.to_string()).await;
+    let (status, session) = server.open_session(&alice, &project, "jupyter").await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    ready(&server, &alice, &project).await;
+
+    let seen = work_in_browser("jupyter", session["link"].as_str().unwrap());
+    assert!(
+        seen["url"].as_str().unwrap().contains("/lab"),
+        "the link opens JupyterLab: {seen}"
+    );
+    assert_eq!(seen["output"], "42", "{seen}");
+    assert_eq!(seen["save_status"], 200, "{seen}");
+
+    let (status, stopped) = server.stop_session(&alice, &project).await;
+    assert!(status.is_success(), "{stopped}");
+    let saved: Value = serde_json::from_str(
+        &server
+            .download(
+                &alice,
+                &format!("/api/v1/projects/{project}/files/hello.ipynb"),
+            )
+            .await,
+    )
+    .expect("the saved notebook is JSON");
+    let cell = &saved["cells"][0];
+    assert_eq!(multiline(&cell["source"]), "6*7", "{saved}");
+    assert_eq!(
+        multiline(&cell["outputs"][0]["data"]["text/plain"]),
+        "42",
+        "the output reached the project: {saved}"
+    );
+}
+
+/// A student opens their code-server session's link: the workbench shows the project with no
+/// trust dialog; they open a file with Quick Open, type, save, and run python3 in a terminal;
+/// on stop (which syncs) the project has both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_student_edits_saves_and_runs_python_in_code_server() {
+    docker::require();
+    require_browser();
+    let (server, _cleanup) = docker::server(Backend::Sqlite, |c| {
+        c.workspaces.start_timeout_secs = 90;
+    })
+    .await;
+    let (_, alice) = server.user("alice").await;
+    let project = server.project(&alice, "course").await;
+    put_file(&server, &alice, &project, "notes.txt", "first line\n").await;
+    let (status, session) = server.open_session(&alice, &project, "code-server").await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    ready(&server, &alice, &project).await;
+
+    let seen = work_in_browser("code-server", session["link"].as_str().unwrap());
+    assert_eq!(seen["trust_dialog"], 0, "a trust dialog showed: {seen}");
+
+    let (status, stopped) = server.stop_session(&alice, &project).await;
+    assert!(status.is_success(), "{stopped}");
+    let file = |path: &str| format!("/api/v1/projects/{project}/files/{path}");
+    assert_eq!(
+        server.download(&alice, &file("notes.txt")).await,
+        "first line\ntyped in the browser",
+        "the typed line reached the project"
+    );
+    assert_eq!(
+        server.download(&alice, &file("terminal-out.txt")).await,
+        "42\n",
+        "the terminal ran python3"
+    );
+}

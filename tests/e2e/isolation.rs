@@ -263,7 +263,7 @@ with ThreadPoolExecutor(8) as pool:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_reach_neither_each_other_nor_the_host_nor_metadata() {
     docker::require();
-    for image in ["weft/jupyter:1", "weft/code-server:1"] {
+    for image in ["weft/jupyter:2", "weft/code-server:2"] {
         assert!(
             docker::docker(&["image", "inspect", image]).0,
             "{image} is missing: run tests/run.sh (it builds it)"
@@ -396,7 +396,7 @@ async fn images_users_ulimits_and_the_disk_limit() {
     assert!(body["hint"].as_str().unwrap().contains("allowed_images"));
     // The workspace images are always allowed, and keep their own (non-root) user.
     let (status, jupyter) = create(json!({
-        "image": "weft/jupyter:1", "command": ["sleep", "100000"],
+        "image": "weft/jupyter:2", "command": ["sleep", "100000"],
         "resources": { "memory": "64Mi" }
     }))
     .await;

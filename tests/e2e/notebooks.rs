@@ -1,4 +1,4 @@
-//! Notebooks against a real Jupyter session (the `weft/jupyter:1` image the test command
+//! Notebooks against a real Jupyter session (the `weft/jupyter:2` image the test command
 //! builds): outputs of every kind, streamed over the WebSocket and saved to a `.ipynb` that
 //! Jupyter's own nbformat validates; timeouts, a crashing kernel, queued executions, history.
 

@@ -1,4 +1,4 @@
-//! Workspace sessions on the real engine with the real Jupyter image (`weft/jupyter:1`, built
+//! Workspace sessions on the real engine with the real Jupyter image (`weft/jupyter:2`, built
 //! by the test command): files in, Jupyter's REST API and a kernel WebSocket through the proxy
 //! on the session's own origin, a file written by the kernel synced back, stop, reopen, and the
 //! file is there.

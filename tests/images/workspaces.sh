@@ -5,7 +5,7 @@
 set -euo pipefail
 recipes="$(cd "$(dirname "$0")/../../host/src/workspaces/images" && pwd)"
 for kind in "$@"; do
-    image="weft/$kind:1"
+    image="weft/$kind:2"
     if docker image inspect "$image" >/dev/null 2>&1; then
         echo "$image is already built"
         continue

@@ -18,7 +18,7 @@ enum ImageCommand {
     Build {
         /// jupyter (Jupyter Server + ipykernel from PyPI) or code-server (from npm).
         kind: ImageKind,
-        /// The image's tag [default: weft/jupyter:1 or weft/code-server:1].
+        /// The image's tag [default: weft/jupyter:2 or weft/code-server:2].
         #[arg(long)]
         tag: Option<String>,
         /// Build even if the tag already exists.

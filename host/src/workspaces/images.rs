@@ -20,8 +20,8 @@ impl ImageKind {
     /// The tag built by default, which the session configuration names by default.
     pub fn default_tag(self) -> &'static str {
         match self {
-            ImageKind::Jupyter => "weft/jupyter:1",
-            ImageKind::CodeServer => "weft/code-server:1",
+            ImageKind::Jupyter => "weft/jupyter:2",
+            ImageKind::CodeServer => "weft/code-server:2",
         }
     }
 

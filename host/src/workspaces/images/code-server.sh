@@ -40,5 +40,26 @@ in_root apt-get autoremove -y -qq >/dev/null
 in_root apt-get install -y -qq --no-install-recommends libkrb5-3 libxkbfile1 libsecret-1-0 libstdc++6 >/dev/null
 rm -rf "$WEFT_ROOT"/tmp/vscode-ripgrep-cache-* "$WEFT_ROOT/root/.npm" "$WEFT_ROOT/usr/local/include/node"
 workspace_user
+# A student's workspace opens without friction: /workspace trusted, no welcome walkthrough,
+# no telemetry, update or extension-update checks (the machine is often offline anyway).
+settings="$WEFT_ROOT/home/weft/.local/share/code-server/User"
+mkdir -p "$settings"
+cat >"$settings/settings.json" <<'JSON'
+{
+  "security.workspace.trust.enabled": false,
+  "security.workspace.trust.startupPrompt": "never",
+  "workbench.startupEditor": "none",
+  "workbench.welcomePage.walkthroughs.openOnInstall": false,
+  "workbench.tips.enabled": false,
+  "telemetry.telemetryLevel": "off",
+  "update.mode": "none",
+  "extensions.autoCheckUpdates": false,
+  "extensions.autoUpdate": false,
+  "extensions.ignoreRecommendations": true,
+  "chat.commandCenter.enabled": false,
+  "chat.disableAIFeatures": true
+}
+JSON
+chown -R 1000:1000 "$WEFT_ROOT/home/weft/.local"
 # Weft runs its own command with HASHED_PASSWORD; run by hand, code-server makes up a password.
-pack '["/usr/bin/tini", "--"]' '["/opt/code-server/bin/code-server", "--bind-addr=0.0.0.0:8888", "--auth=password", "--disable-telemetry", "/workspace"]'
+pack '["/usr/bin/tini", "--"]' '["/opt/code-server/bin/code-server", "--bind-addr=0.0.0.0:8888", "--auth=password", "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust", "/workspace"]'
