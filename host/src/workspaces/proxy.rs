@@ -91,6 +91,20 @@ fn cookies(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
         .filter_map(|pair| pair.trim().split_once('='))
 }
 
+/// The cookie a spent token becomes: for the session's host alone (no `Domain`), out of
+/// scripts' reach, not sent with other sites' subrequests, and over TLS `Secure`.
+fn session_cookie(secret: &str, secure: bool) -> HeaderValue {
+    let (name, secure) = if secure {
+        (SECURE_COOKIE, "; Secure")
+    } else {
+        (COOKIE, "")
+    };
+    HeaderValue::from_str(&format!(
+        "{name}={secret}; Path=/; HttpOnly; SameSite=Lax{secure}"
+    ))
+    .expect("a hex secret makes a valid header")
+}
+
 fn is_weft_cookie(name: &str) -> bool {
     name == COOKIE || name == SECURE_COOKIE
 }
@@ -226,17 +240,7 @@ async fn forward(proxy: &Proxy, mut request: Request) -> Result<Response> {
     // The link and cookie stand for the owner: they stop working while the owner is disabled.
     state.auth.require_enabled(&upstream.owner_id).await?;
     let origins = state.sessions.origins();
-    let set_cookie = new_cookie.map(|secret| {
-        let (name, secure) = if origins.secure() {
-            (SECURE_COOKIE, "; Secure")
-        } else {
-            (COOKIE, "")
-        };
-        HeaderValue::from_str(&format!(
-            "{name}={secret}; Path=/; HttpOnly; SameSite=Lax{secure}"
-        ))
-        .expect("cookie header")
-    });
+    let set_cookie = new_cookie.map(|secret| session_cookie(&secret, origins.secure()));
     state.sessions.activity(&upstream.session_id).await;
     let upgrade = is_upgrade(request.headers());
 
@@ -466,6 +470,18 @@ mod tests {
         ] {
             assert!(!foreign(&Method::GET, &headers(pairs), ORIGIN), "{pairs:?}");
         }
+    }
+
+    #[test]
+    fn the_session_cookie_is_host_only_and_secure_over_tls() {
+        assert_eq!(
+            session_cookie("abc", false),
+            "weft_session=abc; Path=/; HttpOnly; SameSite=Lax"
+        );
+        assert_eq!(
+            session_cookie("abc", true),
+            "__Host-weft_session=abc; Path=/; HttpOnly; SameSite=Lax; Secure"
+        );
     }
 
     #[test]
