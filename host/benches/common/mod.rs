@@ -20,6 +20,7 @@ pub struct Local {
     #[allow(dead_code)] // read by the sessions bench alone
     pub sessions: SocketAddr,
     pub token: String,
+    #[allow(dead_code)] // the browser bench (sessions_ui) goes through HTTP alone
     pub state: AppState,
     _data: tempfile::TempDir,
 }
