@@ -2,8 +2,8 @@
 // waits for an interactive UI (JupyterLab's shell with the project's files / VS Code's workbench
 // with the project's explorer); with `work`, then does what a student does there. Prints, as
 // JSON, how long the link took to become interactive, what the page showed and every failed
-// response (4xx/5xx, failed requests) seen on the way. On failure, saves a screenshot in
-// SHOT_DIR and prints its path. Used by tests/e2e/browser.rs and host/benches/sessions_ui.rs.
+// response (4xx/5xx, failed requests) seen on the way. Saves a screenshot in SHOT_DIR at the
+// end of a `work` flow (KIND.png), or of a failure (KIND-failure.png, its path printed). Used by tests/e2e/browser.rs and host/benches/sessions_ui.rs.
 //
 //   node workspace-ui.mjs jupyter|code-server open|work LINK SHOT_DIR
 //
@@ -75,6 +75,11 @@ try {
     else await codeServerWork();
   }
   result.ok = true;
+  // The last view of a flow that worked (the README shows one of each).
+  if (mode === "work") {
+    mkdirSync(shotDir, { recursive: true });
+    await page.screenshot({ path: join(shotDir, `${kind}.png`) });
+  }
 } catch (e) {
   mkdirSync(shotDir, { recursive: true });
   result.screenshot = join(shotDir, `${kind}-failure.png`);
