@@ -20,7 +20,7 @@ pub struct Local {
     #[allow(dead_code)] // read by the sessions bench alone
     pub sessions: SocketAddr,
     pub token: String,
-    #[allow(dead_code)] // the browser bench (sessions_ui) goes through HTTP alone
+    #[allow(dead_code)] // the sessions_ui bench goes through the HTTP API alone
     pub state: AppState,
     _data: tempfile::TempDir,
 }
