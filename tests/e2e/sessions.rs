@@ -1014,12 +1014,12 @@ async fn a_busy_kernel_ends_at_lifetime_and_quota() {
         let (server, _cleanup) = docker::server(Backend::Sqlite, |c| {
             c.workspaces.start_timeout_secs = 90;
             c.workspaces.memory = "512Mi".into();
-            c.workspaces.idle_timeout_secs = 2;
+            c.workspaces.idle_timeout_secs = 4;
             c.workspaces.reap_interval_secs = 1;
             if limit == "lifetime" {
-                c.workspaces.max_lifetime_secs = 10;
+                c.workspaces.max_lifetime_secs = 20;
             } else {
-                c.workspaces.quota_minutes = 10.0 / 60.0;
+                c.workspaces.quota_minutes = 20.0 / 60.0;
             }
         })
         .await;
@@ -1036,7 +1036,25 @@ async fn a_busy_kernel_ends_at_lifetime_and_quota() {
         .await;
         assert_eq!(status, StatusCode::CREATED, "{kernel}");
         let kernel = kernel["id"].as_str().unwrap();
-        let _busy = begin_in_kernel(&bob, &site, kernel, "import time\ntime.sleep(10**9)").await;
+        let (mut busy, msg_id) =
+            begin_in_kernel(&bob, &site, kernel, "import time\ntime.sleep(10**9)").await;
+        // The reaper must find it running: wait for the kernel to say it is busy with it.
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(60), busy.next())
+                .await
+                .expect("the kernel started the code in time")
+                .expect("socket open")
+                .expect("message");
+            let Ok(reply) = serde_json::from_str::<Value>(message.to_text().unwrap_or_default())
+            else {
+                continue;
+            };
+            if reply["parent_header"]["msg_id"] == msg_id.as_str()
+                && reply["content"]["execution_state"] == "busy"
+            {
+                break;
+            }
+        }
         let ended = wait_ended(&server, &bob, &project).await;
         assert_eq!(ended["status"], "stopped", "{limit}: {ended}");
         assert!(
