@@ -460,7 +460,8 @@ http.server.ThreadingHTTPServer(("0.0.0.0", 8888), Hostile).serve_forever()
             "/usr/bin/python3".into(),
             "-c".into(),
             HOSTILE.into(),
-            "{base_url}".into(),
+            // Sessions are served at the root of their own origin.
+            "/".into(),
             secret_url.clone(),
         ];
     })

@@ -24,7 +24,6 @@ use axum::response::{IntoResponse, Response};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use std::sync::LazyLock;
 use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -46,19 +45,26 @@ const HOP_BY_HOP: [&str; 8] = [
     "transfer-encoding",
 ];
 
-/// The sessions listener's whole application.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .fallback(proxy)
-        .with_state(state)
-        .layer(CatchPanicLayer::custom(crate::api::error::panic_response))
+/// The proxy's services, and its client to the containers.
+#[derive(Clone)]
+struct Proxy {
+    state: AppState,
+    /// Keeps idle connections to containers for reuse. One per router, not one per process: a
+    /// pooled connection lives on the runtime that opened it, and serving the same Weft from
+    /// another runtime must not pick up connections whose runtime is gone.
+    client: Client<HttpConnector, Body>,
 }
 
-static CLIENT: LazyLock<Client<HttpConnector, Body>> = LazyLock::new(|| {
+/// The sessions listener's whole application.
+pub fn router(state: AppState) -> Router {
     let mut connector = HttpConnector::new();
     connector.set_connect_timeout(Some(Duration::from_secs(5)));
-    Client::builder(TokioExecutor::new()).build(connector)
-});
+    let client = Client::builder(TokioExecutor::new()).build(connector);
+    Router::new()
+        .fallback(proxy)
+        .with_state(Proxy { state, client })
+        .layer(CatchPanicLayer::custom(crate::api::error::panic_response))
+}
 
 fn query_token(uri: &Uri) -> Option<String> {
     uri.query()?.split('&').find_map(|pair| {
@@ -83,6 +89,20 @@ fn cookies(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|line| line.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
+}
+
+/// The cookie a spent token becomes: for the session's host alone (no `Domain`), out of
+/// scripts' reach, not sent with other sites' subrequests, and over TLS `Secure`.
+fn session_cookie(secret: &str, secure: bool) -> HeaderValue {
+    let (name, secure) = if secure {
+        (SECURE_COOKIE, "; Secure")
+    } else {
+        (COOKIE, "")
+    };
+    HeaderValue::from_str(&format!(
+        "{name}={secret}; Path=/; HttpOnly; SameSite=Lax{secure}"
+    ))
+    .expect("a hex secret makes a valid header")
 }
 
 fn is_weft_cookie(name: &str) -> bool {
@@ -140,8 +160,8 @@ async fn credential_caller(
     }
 }
 
-async fn proxy(State(state): State<AppState>, request: Request) -> Response {
-    match forward(&state, request).await {
+async fn proxy(State(proxy): State<Proxy>, request: Request) -> Response {
+    match forward(&proxy, request).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
@@ -206,7 +226,8 @@ async fn open(
     }
 }
 
-async fn forward(state: &AppState, mut request: Request) -> Result<Response> {
+async fn forward(proxy: &Proxy, mut request: Request) -> Result<Response> {
+    let state = &proxy.state;
     let peer = crate::api::auth::peer(&request);
     let (upstream, new_cookie) = open(
         state,
@@ -219,17 +240,7 @@ async fn forward(state: &AppState, mut request: Request) -> Result<Response> {
     // The link and cookie stand for the owner: they stop working while the owner is disabled.
     state.auth.require_enabled(&upstream.owner_id).await?;
     let origins = state.sessions.origins();
-    let set_cookie = new_cookie.map(|secret| {
-        let (name, secure) = if origins.secure() {
-            (SECURE_COOKIE, "; Secure")
-        } else {
-            (COOKIE, "")
-        };
-        HeaderValue::from_str(&format!(
-            "{name}={secret}; Path=/; HttpOnly; SameSite=Lax{secure}"
-        ))
-        .expect("cookie header")
-    });
+    let set_cookie = new_cookie.map(|secret| session_cookie(&secret, origins.secure()));
     state.sessions.activity(&upstream.session_id).await;
     let upgrade = is_upgrade(request.headers());
 
@@ -252,7 +263,7 @@ async fn forward(state: &AppState, mut request: Request) -> Result<Response> {
 
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
     let outgoing = upstream_request(&upstream, request, upgrade, origins.scheme())?;
-    let mut response = CLIENT.request(outgoing).await.map_err(|e| {
+    let mut response = proxy.client.request(outgoing).await.map_err(|e| {
         Error::new(
             Code::SessionNotReady,
             format!("the workspace did not answer: {e}"),
@@ -459,6 +470,18 @@ mod tests {
         ] {
             assert!(!foreign(&Method::GET, &headers(pairs), ORIGIN), "{pairs:?}");
         }
+    }
+
+    #[test]
+    fn the_session_cookie_is_host_only_and_secure_over_tls() {
+        assert_eq!(
+            session_cookie("abc", false),
+            "weft_session=abc; Path=/; HttpOnly; SameSite=Lax"
+        );
+        assert_eq!(
+            session_cookie("abc", true),
+            "__Host-weft_session=abc; Path=/; HttpOnly; SameSite=Lax; Secure"
+        );
     }
 
     #[test]
