@@ -334,12 +334,14 @@ impl Auth {
             within_parent(&self.get_token(parent).await?, expires_at)?;
         }
         let secret = token::generate();
+        // Times as stored (milliseconds), so this answer and later listings agree.
+        let expires_at = expires_at.map(|t| time(t.timestamp_millis()));
         let info = TokenInfo {
             id: new_id(),
             user_id: user_id.to_string(),
             name: name.to_string(),
             prefix: token::display_prefix(&secret),
-            created_at: Utc::now(),
+            created_at: time(now_ms()),
             expires_at,
             revoked_at: None,
             last_used_at: None,
