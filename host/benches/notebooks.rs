@@ -91,7 +91,11 @@ async fn bench() -> anyhow::Result<()> {
     let owner = weft::workspaces::sessions::owner(&local.state.auth.list_users().await?[0].id);
     let session = sessions.get(&owner, &project).await?;
     let upstream = sessions.upstream_of(&session).await?;
-    let jupyter = Jupyter::new(reqwest::Client::new(), &upstream)?;
+    let jupyter = Jupyter::new(
+        weft::workspaces::upstream::client(Duration::from_secs(30)),
+        &upstream,
+        local.state.config.workspaces.max_file_bytes,
+    )?;
     let kernel = Kernel::connect(
         jupyter,
         "direct.ipynb",
@@ -103,6 +107,7 @@ async fn bench() -> anyhow::Result<()> {
     let limits = Limits {
         timeout: Duration::from_secs(30),
         interrupt_grace: Duration::from_secs(5),
+        max_output_bytes: 1 << 20,
     };
     let mut direct = Vec::new();
     for i in 0..WARMUP + RUNS {
