@@ -318,8 +318,8 @@ for d in range(200):
     assert_eq!(files.as_array().unwrap().len(), 20000);
 }
 
-/// `while True: print('x' * 100000)` (paced, see below) for 30 s: Weft keeps the last 1 MiB of it, says the
-/// output was truncated, and its memory stays flat.
+/// `while True: print('x' * 100000)` (paced, see below) for 30 s: Weft keeps the last 1 MiB
+/// of it, says the output was truncated, and its memory stays flat.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endless_output_is_kept_within_its_budget() {
     docker::require();
