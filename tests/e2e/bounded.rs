@@ -306,8 +306,8 @@ for d in range(200):
         sync_time.as_secs_f64(),
         stop_time.as_secs_f64()
     );
-    sync_memory.assert_grew_less_than(64 * MIB, "the sync");
-    stop_memory.assert_grew_less_than(64 * MIB, "the stop");
+    sync_memory.assert_grew_less_than(32 * MIB, "the sync");
+    stop_memory.assert_grew_less_than(32 * MIB, "the stop");
     let (_, files) = weft
         .call(
             Method::GET,

@@ -107,11 +107,14 @@ impl StagedWriter {
     }
 }
 
-/// The SHA-256 of a stored file, read as a stream.
-pub async fn sha256_of(op: &Operator, path: &str) -> Result<[u8; 32]> {
+/// The SHA-256 of the stored file at `path`, of `size` bytes, read as a stream.
+pub async fn sha256_of(op: &Operator, path: &str, size: u64) -> Result<[u8; 32]> {
     use futures::TryStreamExt;
     let reader = op.reader(path).await.map_err(storage_error)?;
-    let mut stream = reader.into_bytes_stream(..).await.map_err(storage_error)?;
+    let mut stream = reader
+        .into_bytes_stream(0..size)
+        .await
+        .map_err(storage_error)?;
     let mut digest = Sha256::new();
     while let Some(chunk) = stream.try_next().await.map_err(|e| {
         storage_error(opendal::Error::new(

@@ -140,9 +140,13 @@ pub async fn pack(
             {
                 return;
             }
+            if size == 0 {
+                continue;
+            }
             let path = format!("{prefix}{name}");
             let stream = match op.reader(&path).await {
-                Ok(reader) => reader.into_bytes_stream(..).await,
+                // A bounded range: an open one makes the storage read in 2 MiB buffers.
+                Ok(reader) => reader.into_bytes_stream(0..size).await,
                 Err(e) => Err(e),
             };
             let mut stream = match stream {
