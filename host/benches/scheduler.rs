@@ -15,6 +15,10 @@
 //!   second it would sustain on 2 cores of its own (for the median and the best round: on a
 //!   shared machine other work only adds to a round's CPU time).
 //!
+//! As Weft is configured by default, the clients send a user's token (in the `x-weft-token`
+//! header) and the instances, registered with an admin's token, report with the secret their
+//! registration returned. `WEFT_BENCH_TRUSTED=1` trusts loopback instead: no tokens at all.
+//!
 //! Targets: decision p99 under 1 ms, over 10,000 submits/s on 2 cores. The scheduler, the
 //! instances and the clients share this machine's cores, so the first figure is a lower bound.
 
@@ -50,8 +54,13 @@ fn main() -> anyhow::Result<()> {
         .thread_name("weft")
         .enable_all()
         .build()?;
-    let local = weft.block_on(common::serve(|_| {}))?;
-    let instances = Instances::start(&local.base)?;
+    let trusted = std::env::var_os("WEFT_BENCH_TRUSTED").is_some();
+    let local = weft.block_on(common::serve(|c| {
+        if trusted {
+            c.scheduler.trusted_networks = vec!["127.0.0.0/8".parse().expect("a network")];
+        }
+    }))?;
+    let instances = Instances::start(&local.base, &local.token)?;
     // The load generator: this (main) thread alone, so its CPU time is told apart.
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -65,13 +74,22 @@ async fn bench(local: &common::Local, instances: &Instances) -> anyhow::Result<(
     anyhow::ensure!(registered == INSTANCES, "{registered} instances registered");
     let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse()?;
     let http = reqwest::Client::new();
+    let client_token = match state.config.scheduler.trusted_networks.is_empty() {
+        true => Some(user_token(&http, base, admin).await?),
+        false => None,
+    };
+    let token = client_token.as_deref();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
         "scheduler benchmark: {INSTANCES} simulated instances (one process), {CLIENTS} keep-alive \
          clients on one thread, {ROUNDS} rounds of {SUBMITS} submits per strategy; all on this \
-         machine's {cores} cores. Each row is the round with the median scheduler CPU per task; \
-         the last column is the best round's (other processes on a shared machine only add to \
-         a round's CPU time, never take from it)."
+         machine's {cores} cores; {}. Each row is the round with the median scheduler CPU per \
+         task; the last column is the best round's (other processes on a shared machine only \
+         add to a round's CPU time, never take from it).",
+        match token {
+            Some(_) => "clients send a user's token, instances their secrets",
+            None => "loopback trusted, no tokens",
+        }
     );
     println!(
         "{:<24} {:>9}  {:>20}  {:>18}  {:>32}  {:>22}",
@@ -90,10 +108,10 @@ async fn bench(local: &common::Local, instances: &Instances) -> anyhow::Result<(
             .send()
             .await?;
         anyhow::ensure!(activated.status().is_success(), "activate {strategy}");
-        submit_all(addr, WARMUP).await?;
+        submit_all(addr, token, WARMUP).await?;
         let mut rounds = Vec::with_capacity(ROUNDS);
         for _ in 0..ROUNDS {
-            rounds.push(Round::run(addr, state, instances).await?);
+            rounds.push(Round::run(addr, token, state, instances).await?);
         }
         rounds.sort_by(|a, b| a.weft.total_cmp(&b.weft));
         let (median, best) = (&rounds[ROUNDS / 2], &rounds[0]);
@@ -129,6 +147,7 @@ struct Round {
 impl Round {
     async fn run(
         addr: std::net::SocketAddr,
+        token: Option<&str>,
         state: &weft::state::AppState,
         instances: &Instances,
     ) -> anyhow::Result<Self> {
@@ -136,7 +155,7 @@ impl Round {
         let (weft_before, instances_before) = (weft_cpu_ns(), instances.cpu_ns());
         let load_before = thread_cpu_ns(std::process::id(), std::process::id());
         let started = Instant::now();
-        let round_trips = submit_all(addr, SUBMITS).await?;
+        let round_trips = submit_all(addr, token, SUBMITS).await?;
         let seconds = started.elapsed().as_secs_f64();
         let per_task = |ns: u64| ns as f64 / 1e3 / SUBMITS as f64;
         let stats = state.scheduler.stats();
@@ -156,12 +175,41 @@ impl Round {
 
 /// `n` submits over [`CLIENTS`] connections; every answer must be a success.
 /// Returns each submit's round trip in ms.
-async fn submit_all(addr: std::net::SocketAddr, n: usize) -> anyhow::Result<Vec<f64>> {
+/// A user and their token, for the clients.
+async fn user_token(http: &reqwest::Client, base: &str, admin: &str) -> anyhow::Result<String> {
+    let user: serde_json::Value = http
+        .post(format!("{base}/api/v1/users"))
+        .bearer_auth(admin)
+        .json(&json!({"name": "bench-client"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let issued: serde_json::Value = http
+        .post(format!("{base}/api/v1/tokens"))
+        .bearer_auth(admin)
+        .json(&json!({"name": "bench", "user_id": user["id"]}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    issued["token"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("no token issued: {issued}"))
+}
+
+async fn submit_all(
+    addr: std::net::SocketAddr,
+    token: Option<&str>,
+    n: usize,
+) -> anyhow::Result<Vec<f64>> {
     let next = Arc::new(AtomicUsize::new(0));
     let body =
         Bytes::from_static(br#"{"model_name":"bench","task_input":{"prompt":"hi"},"metadata":{}}"#);
+    let token = token.map(http::HeaderValue::from_str).transpose()?;
     let clients = (0..CLIENTS).map(|_| {
-        let (next, body) = (next.clone(), body.clone());
+        let (next, body, token) = (next.clone(), body.clone(), token.clone());
         tokio::spawn(async move {
             let stream = tokio::net::TcpStream::connect(addr).await?;
             stream.set_nodelay(true)?;
@@ -169,10 +217,13 @@ async fn submit_all(addr: std::net::SocketAddr, n: usize) -> anyhow::Result<Vec<
             tokio::spawn(connection);
             let mut took = Vec::new();
             while next.fetch_add(1, Ordering::Relaxed) < n {
-                let request = http::Request::post("/queue/submit")
+                let mut request = http::Request::post("/queue/submit")
                     .header(http::header::HOST, addr.to_string())
                     .header(http::header::CONTENT_TYPE, "application/json")
                     .body(Full::new(body.clone()))?;
+                if let Some(token) = &token {
+                    request.headers_mut().insert("x-weft-token", token.clone());
+                }
                 let started = Instant::now();
                 sender.ready().await?;
                 let response = sender.send_request(request).await?;
@@ -205,7 +256,7 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 struct Instances(Child);
 
 impl Instances {
-    fn start(base: &str) -> anyhow::Result<Self> {
+    fn start(base: &str, admin: &str) -> anyhow::Result<Self> {
         let mut instances = Self(
             Command::new(env!("CARGO_BIN_EXE_weft"))
                 .args([
@@ -222,6 +273,8 @@ impl Instances {
                     "--register",
                     "--scheduler",
                     base,
+                    "--token",
+                    admin,
                 ])
                 .env("RUST_LOG", "warn")
                 .stdout(Stdio::piped())
