@@ -2,6 +2,7 @@
 //! `playwright-core` from tests/browser; the test command installs both) against real sessions
 //! on the real engine and images.
 
+use crate::sessions::wait_ready;
 use crate::support::docker;
 use crate::support::{Backend, TestServer, send};
 use reqwest::{Method, StatusCode};
@@ -42,25 +43,6 @@ fn node(script: &str, args: &[&str]) -> Value {
             String::from_utf8_lossy(&out.stdout)
         )
     })
-}
-
-async fn ready(server: &TestServer, token: &str, project: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let (_, session) = send(server.with_token(
-            token,
-            Method::GET,
-            &format!("/api/v1/projects/{project}/session"),
-        ))
-        .await;
-        match session["status"].as_str() {
-            Some("ready") => return session,
-            Some("failed") => panic!("the session failed: {session}"),
-            _ => {}
-        }
-        assert!(Instant::now() < deadline, "not ready in time: {session}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 /// A victim signed in to their Jupyter session opens the link to an attacker's session. The
@@ -104,8 +86,8 @@ async fn a_hostile_session_page_reaches_neither_the_victims_session_nor_the_api(
     }
     let (status, attacker) = server.open_session(&mallory, &bait, "code-server").await;
     assert_eq!(status, StatusCode::CREATED, "{attacker}");
-    ready(&server, &alice, &thesis).await;
-    let attacker = ready(&server, &mallory, &bait).await;
+    wait_ready(&server, &alice, &thesis).await;
+    let attacker = wait_ready(&server, &mallory, &bait).await;
     let victim_site = victim["url"].as_str().unwrap();
     let attacker_site = attacker["url"].as_str().unwrap();
 
@@ -256,7 +238,7 @@ async fn a_student_runs_and_saves_a_notebook_in_jupyterlab() {
     put_file(&server, &alice, &project, "hello.ipynb", &empty.to_string()).await;
     let (status, session) = server.open_session(&alice, &project, "jupyter").await;
     assert_eq!(status, StatusCode::CREATED, "{session}");
-    ready(&server, &alice, &project).await;
+    wait_ready(&server, &alice, &project).await;
 
     let seen = work_in_browser("jupyter", session["link"].as_str().unwrap());
     assert!(
@@ -302,7 +284,7 @@ async fn a_student_edits_saves_and_runs_python_in_code_server() {
     put_file(&server, &alice, &project, "notes.txt", "first line\n").await;
     let (status, session) = server.open_session(&alice, &project, "code-server").await;
     assert_eq!(status, StatusCode::CREATED, "{session}");
-    ready(&server, &alice, &project).await;
+    wait_ready(&server, &alice, &project).await;
 
     let seen = work_in_browser("code-server", session["link"].as_str().unwrap());
     assert_eq!(seen["trust_dialog"], 0, "a trust dialog showed: {seen}");

@@ -14,7 +14,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
 
-async fn wait_ready(server: &TestServer, token: &str, project: &str) -> Value {
+/// Waits for the project's session to be ready and returns it.
+pub(crate) async fn wait_ready(server: &TestServer, token: &str, project: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let (_, session) = send(server.with_token(
