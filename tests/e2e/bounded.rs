@@ -25,8 +25,15 @@ struct Weft {
 
 impl Weft {
     fn start(env: &[(&str, &str)]) -> Self {
+        Self::start_with(env, "")
+    }
+
+    /// With `toml` as its configuration file too.
+    fn start_with(env: &[(&str, &str)], toml: &str) -> Self {
         let data = tempfile::tempdir().unwrap();
         let dir = data.path().to_str().unwrap().to_string();
+        let config = data.path().join("weft.toml");
+        std::fs::write(&config, toml).unwrap();
         let token = bootstrap(&["--name", "admin"], &["--data-dir", &dir]);
         let process = WeftProcess::serve(
             weft()
@@ -37,6 +44,8 @@ impl Weft {
                 )
                 .env("WEFT_WORKSPACES__START_TIMEOUT_SECS", "90")
                 .envs(env.iter().copied())
+                .arg("--config")
+                .arg(&config)
                 .args(["serve", "--data-dir", &dir]),
         );
         Self {
@@ -318,12 +327,26 @@ for d in range(200):
     assert_eq!(files.as_array().unwrap().len(), 20000);
 }
 
-/// `while True: print('x' * 100000)` (paced, see below) for 30 s: Weft keeps the last 1 MiB
-/// of it, says the output was truncated, and its memory stays flat.
+/// A kernel printing without end, through a Jupyter server that passes all of it (not 1 MB/s).
+/// Flushed (a megabyte a print, paced so that the kernel's own server keeps up) for its 30 s
+/// timeout, it all reaches Weft: Weft keeps the last 1 MiB, says
+/// the output was truncated, and its memory stays flat. `while True: print('x' * 100000)` as
+/// such fills the kernel's own buffer (ipykernel sends what was printed between flushes, and a
+/// loop this fast outruns them) until its container's memory kills the kernel or its server:
+/// Weft stays flat.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endless_output_is_kept_within_its_budget() {
     docker::require();
-    let weft = Weft::start(&[("WEFT_NOTEBOOKS__INTERRUPT_GRACE_SECS", "5")]);
+    // Jupyter passes at most 1 MB/s of a kernel's output by default; a user who runs their own
+    // server passes all of it. The session's server here is told to, as theirs would.
+    let jupyter = weft::config::WorkspacesConfig::default().jupyter;
+    let mut command = jupyter.command.clone();
+    command.push("--ZMQChannelsWebsocketConnection.limit_rate=False".into());
+    let toml = format!(
+        "[workspaces.jupyter]\nimage = {:?}\nport = {}\ncommand = {:?}\nready_path = {:?}\nstrip_prefix = {}\n",
+        jupyter.image, jupyter.port, command, jupyter.ready_path, jupyter.strip_prefix
+    );
+    let weft = Weft::start_with(&[("WEFT_NOTEBOOKS__INTERRUPT_GRACE_SECS", "5")], &toml);
     let project = weft.project("loud").await;
     let (_, _cleanup, _) = weft.ready_session(&project).await;
     let (status, notebook) = weft
@@ -349,29 +372,22 @@ async fn endless_output_is_kept_within_its_budget() {
 
     let memory = weft.watch();
     let (status, loud) = execute(
-        // 10 MB/s, 300 MB in all: as fast as the kernel itself keeps up with. Without the pause
-        // ipykernel buffers what it has not flushed yet until its container runs out of memory
-        // (the kernel dies in Jupyter too), and Weft would see less than its budget.
-        "import time\nwhile True:\n    print('x' * 100000)\n    time.sleep(0.01)",
+        "import time\nwhile True:\n    print('x' * 1000000, flush=True)\n    time.sleep(0.1)",
         30.0,
     )
     .await;
     let memory = memory.stop();
     assert_eq!(status, StatusCode::OK, "{loud}");
-    println!("the loop ended as {}: {}", loud["status"], loud["message"]);
     assert_eq!(loud["status"], "timeout", "{}", loud["message"]);
     assert_eq!(loud["truncated"], true);
     let outputs = loud["outputs"].as_array().unwrap();
     assert_eq!(outputs[0]["output_type"], "display_data");
     assert_eq!(outputs[0]["metadata"]["weft"]["truncated"], true);
-    assert!(
-        outputs[0]["data"]["text/plain"]
-            .as_str()
-            .unwrap()
-            .contains("output truncated"),
-        "{}",
-        outputs[0]
-    );
+    let note = outputs[0]["data"]["text/plain"].as_str().unwrap();
+    assert!(note.contains("output truncated"), "{note}");
+    let dropped = outputs[0]["metadata"]["weft"]["dropped_bytes"]
+        .as_u64()
+        .unwrap();
     let kept: usize = outputs[1..].iter().map(|o| o.to_string().len()).sum();
     assert!(kept <= (MIB + 64 * 1024) as usize, "{kept} bytes kept");
     assert!(
@@ -379,7 +395,24 @@ async fn endless_output_is_kept_within_its_budget() {
             && o["text"].as_str().unwrap().contains(&"x".repeat(100000))),
         "the tail of the stream is kept"
     );
-    memory.assert_grew_less_than(128 * MIB, "30 s of `print('x' * 100000)`");
+    let kinds: Vec<(&Value, &Value)> = outputs
+        .iter()
+        .map(|o| (&o["output_type"], &o["ename"]))
+        .collect();
+    assert!(
+        outputs.iter().any(|o| o["ename"] == "KeyboardInterrupt"),
+        "the interrupt's traceback is kept: {kinds:?}"
+    );
+    println!(
+        "30 s of flushed `print('x' * 1000000)`: {} MiB printed, {} KiB kept",
+        dropped / MIB,
+        kept / 1024
+    );
+    assert!(
+        dropped > 64 * MIB,
+        "far more went through Weft than it may keep"
+    );
+    memory.assert_grew_less_than(32 * MIB, "30 s of flushed `print('x' * 1000000)`");
 
     // The saved notebook carries the note and the tail, and the history says truncated.
     let (_, saved) = weft
@@ -399,6 +432,22 @@ async fn endless_output_is_kept_within_its_budget() {
         .await;
     assert_eq!(history[0]["truncated"], true);
     assert_eq!(history[1]["truncated"], false);
+
+    // The loop as such: the kernel's own buffer fills its container.
+    let memory = weft.watch();
+    let (status, raw) = execute("while True:\n    print('x' * 100000)", 30.0).await;
+    let memory = memory.stop();
+    assert_eq!(status, StatusCode::OK, "{raw}");
+    println!(
+        "the unflushed loop ended as {}: {}",
+        raw["status"], raw["message"]
+    );
+    // The kernel, or the Jupyter server beside it, is killed by its container's memory limit.
+    assert!(
+        ["kernel_died", "failed", "timeout"].contains(&raw["status"].as_str().unwrap()),
+        "{raw}"
+    );
+    memory.assert_grew_less_than(32 * MIB, "`while True: print('x' * 100000)`");
 }
 
 /// A 90 MiB upload streams to storage (memory stays flat); one over the limit is refused while

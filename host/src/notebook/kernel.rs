@@ -86,12 +86,13 @@ pub struct Limits {
 }
 
 /// Kernel messages waiting for the execution that asked; past it the kernel's connection is
-/// not read (the kernel waits) until the execution catches up.
-const REPLIES: usize = 64;
+/// not read (the kernel waits) until the execution catches up. With [`MAX_MESSAGE`], what an
+/// execution holds at worst.
+const REPLIES: usize = 4;
 
-/// Largest kernel message read (a larger one closes the connection): well above any output
-/// kept, far below what would strain Weft.
-const MAX_MESSAGE: usize = 64 * 1024 * 1024;
+/// Largest kernel message read (a larger one closes the connection): far above any output an
+/// execution keeps, and what bounds the memory of a reply in flight.
+const MAX_MESSAGE: usize = 32 * 1024 * 1024;
 
 /// Called on every change of the kernel's state.
 pub type StateHook = Arc<dyn Fn(KernelState) + Send + Sync>;
