@@ -343,8 +343,8 @@ async fn endless_output_is_kept_within_its_budget() {
     let mut command = jupyter.command.clone();
     command.push("--ZMQChannelsWebsocketConnection.limit_rate=False".into());
     let toml = format!(
-        "[workspaces.jupyter]\nimage = {:?}\nport = {}\ncommand = {:?}\nready_path = {:?}\nstrip_prefix = {}\n",
-        jupyter.image, jupyter.port, command, jupyter.ready_path, jupyter.strip_prefix
+        "[workspaces.jupyter]\nimage = {:?}\nport = {}\ncommand = {:?}\nready_path = {:?}\n",
+        jupyter.image, jupyter.port, command, jupyter.ready_path
     );
     let weft = Weft::start_with(&[("WEFT_NOTEBOOKS__INTERRUPT_GRACE_SECS", "5")], &toml);
     let project = weft.project("loud").await;
