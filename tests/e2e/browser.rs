@@ -176,11 +176,26 @@ fn screenshot_dir() -> String {
     dir.to_string_lossy().into_owned()
 }
 
-/// Runs the person at work (tests/browser/workspace-ui.mjs) in `kind`'s session from its
+/// Runs the person at work (tests/browser/workspace-ui.mjs) in `kind`'s session from a fresh
 /// one-time link, and asserts the flow finished with no failed response in the browser.
-fn work_in_browser(kind: &str, link: &str) -> Value {
+/// Chromium aborts what is in flight when the host's interfaces change (`ERR_NETWORK_CHANGED`),
+/// as they do whenever a test running alongside creates a user network: a flow cut short by
+/// that alone runs once more from a new link.
+async fn work_in_browser(server: &TestServer, token: &str, project: &str, kind: &str) -> Value {
     let shots = screenshot_dir();
-    let seen = node("workspace-ui.mjs", &[kind, "work", link, &shots]);
+    let mut attempts = 0;
+    let seen = loop {
+        attempts += 1;
+        let (status, session) = server.open_session(token, project, kind).await;
+        assert!(status.is_success(), "{session}");
+        let link = session["link"].as_str().unwrap().to_string();
+        let seen = node("workspace-ui.mjs", &[kind, "work", &link, &shots]);
+        let network_changed = seen["failed"].to_string().contains("ERR_NETWORK_CHANGED");
+        if seen["ok"] == true || !network_changed || attempts == 2 {
+            break seen;
+        }
+        println!("the {kind} flow was cut short by a change of the host's network; once more");
+    };
     assert_eq!(
         seen["ok"], true,
         "the {kind} flow failed (screenshot in {shots}): {seen}"
@@ -240,7 +255,7 @@ async fn a_student_runs_and_saves_a_notebook_in_jupyterlab() {
     assert_eq!(status, StatusCode::CREATED, "{session}");
     wait_ready(&server, &alice, &project).await;
 
-    let seen = work_in_browser("jupyter", session["link"].as_str().unwrap());
+    let seen = work_in_browser(&server, &alice, &project, "jupyter").await;
     assert!(
         seen["url"].as_str().unwrap().contains("/lab"),
         "the link opens JupyterLab: {seen}"
@@ -286,7 +301,7 @@ async fn a_student_edits_saves_and_runs_python_in_code_server() {
     assert_eq!(status, StatusCode::CREATED, "{session}");
     wait_ready(&server, &alice, &project).await;
 
-    let seen = work_in_browser("code-server", session["link"].as_str().unwrap());
+    let seen = work_in_browser(&server, &alice, &project, "code-server").await;
     assert_eq!(seen["trust_dialog"], 0, "a trust dialog showed: {seen}");
 
     let (status, stopped) = server.stop_session(&alice, &project).await;
