@@ -57,6 +57,10 @@ impl AppState {
             .await
             .map_err(|e| anyhow::anyhow!("cannot start the container service: {e}"))?;
         let projects = Projects::open(store.clone(), &config.workspaces, &config.data_dir)?;
+        tokio::spawn({
+            let projects = projects.clone();
+            async move { projects.sweep_staging().await }
+        });
         let sessions = Sessions::new(
             store.clone(),
             projects.clone(),

@@ -450,8 +450,9 @@ async fn endless_output_is_kept_within_its_budget() {
     memory.assert_grew_less_than(32 * MIB, "`while True: print('x' * 100000)`");
 }
 
-/// A 90 MiB upload streams to storage (memory stays flat); one over the limit is refused while
-/// it streams, or at once when its length says so, and the stored file is left as it was.
+/// A 90 MiB upload streams to storage and back (memory stays flat); one over the limit is
+/// refused while it streams, or at once when its length says so, and the stored file is left
+/// as it was.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploads_stream_within_the_limit() {
     let weft = Weft::start(&[]);
@@ -491,16 +492,18 @@ async fn uploads_stream_within_the_limit() {
     .await;
     assert_error(status, &body, 413, "10401");
     assert_eq!(body["details"]["size"], 101 * MIB);
-    let back = weft
-        .request(Method::GET, &file)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert_eq!(back.len() as u64, 90 * MIB, "the stored file is unchanged");
-    assert!(back.iter().all(|b| *b == 1));
+    let memory = weft.watch();
+    let mut back = weft.request(Method::GET, &file).send().await.unwrap();
+    let (mut length, mut unchanged) = (0u64, true);
+    while let Some(chunk) = back.chunk().await.unwrap() {
+        length += chunk.len() as u64;
+        unchanged &= chunk.iter().all(|b| *b == 1);
+    }
+    memory
+        .stop()
+        .assert_grew_less_than(32 * MIB, "a 90 MiB download");
+    assert_eq!(length, 90 * MIB, "the stored file is unchanged");
+    assert!(unchanged);
     let (status, _) = send(
         weft.request(
             Method::PUT,

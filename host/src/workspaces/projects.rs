@@ -238,10 +238,36 @@ impl Projects {
     }
 
     /// The content of one file.
-    pub async fn read(&self, caller: &Caller, id: &str, path: &str) -> Result<Bytes> {
+    /// The content of one file as a stream of chunks (never held whole), with its size.
+    pub async fn read(
+        &self,
+        caller: &Caller,
+        id: &str,
+        path: &str,
+    ) -> Result<(
+        u64,
+        futures::stream::BoxStream<'static, std::io::Result<Bytes>>,
+    )> {
+        use futures::StreamExt;
         let project = self.get(caller, id).await?;
-        self.read_file(&project.id, &paths::checked("path", path)?)
+        let full = format!("{}/{}", project.id, paths::checked("path", path)?);
+        let size = self
+            .files
+            .stat(&full)
             .await
+            .map_err(storage_error)?
+            .content_length();
+        let reader = self.files.reader(&full).await.map_err(storage_error)?;
+        let chunks = reader
+            .into_bytes_stream(0..size)
+            .await
+            .map_err(storage_error)?;
+        Ok((size, chunks.boxed()))
+    }
+
+    /// Removes files a crash left staged.
+    pub async fn sweep_staging(&self) {
+        super::staging::sweep(&self.files).await;
     }
 
     /// The storage the files live in (for sync, which stages and commits on its own).

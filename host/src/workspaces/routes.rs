@@ -180,7 +180,7 @@ async fn list_files(
     Ok(Json(state.projects.files(&caller, &id).await?))
 }
 
-/// Download one file.
+/// Download one file (streamed from storage).
 #[utoipa::path(get, path = "/projects/{id}/files/{*path}", tag = "projects",
     params(("id" = String, Path), ("path" = String, Path, description = "relative, may hold '/'")),
     responses((status = 200, content_type = "application/octet-stream"), (status = 404, body = crate::api::ErrorBody)))]
@@ -189,10 +189,13 @@ async fn download_file(
     caller: Caller,
     Path((id, path)): Path<(String, String)>,
 ) -> Result<impl IntoResponse> {
-    let content = state.projects.read(&caller, &id, &path).await?;
+    let (size, chunks) = state.projects.read(&caller, &id, &path).await?;
     Ok((
-        [(header::CONTENT_TYPE, "application/octet-stream")],
-        content,
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::CONTENT_LENGTH, size.to_string()),
+        ],
+        Body::from_stream(chunks),
     ))
 }
 

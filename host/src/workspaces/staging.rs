@@ -2,7 +2,8 @@
 //! short or a sync that fails half way leaves the project as it was, not with half a file.
 //!
 //! Staged files live under `.staging/<batch>/` in the projects' storage (project ids never
-//! start with a dot), named by number so that no user path ever names a staging file.
+//! start with a dot), named by number so that no user path ever names a staging file. A batch
+//! is named by a time-ordered id, so that what a crash left behind is recognised and swept.
 
 use super::projects::storage_error;
 use crate::error::Result;
@@ -39,7 +40,7 @@ impl Staging {
     pub fn new(op: &Operator) -> Self {
         Self {
             op: op.clone(),
-            root: format!("{ROOT}{}/", uuid::Uuid::new_v4()),
+            root: format!("{ROOT}{}/", crate::store::new_id()),
         }
     }
 
@@ -107,6 +108,36 @@ impl StagedWriter {
     }
 }
 
+/// A batch this old was left by a crash (syncs and uploads take minutes, not hours).
+const STALE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes the batches a crash left behind (best effort).
+pub async fn sweep(op: &Operator) {
+    let batches = match op.list(ROOT).await {
+        Ok(batches) => batches,
+        Err(e) if e.kind() == opendal::ErrorKind::NotFound => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list staged files");
+            return;
+        }
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    for batch in batches {
+        let started = uuid::Uuid::parse_str(batch.name().trim_end_matches('/'))
+            .ok()
+            .and_then(|id| id.get_timestamp())
+            .map(|t| std::time::Duration::from_secs(t.to_unix().0));
+        if started.is_some_and(|started| now.saturating_sub(started) > STALE) {
+            tracing::info!(batch = %batch.path(), "removing files staged before a crash");
+            if let Err(e) = op.delete_with(batch.path()).recursive(true).await {
+                tracing::warn!(batch = %batch.path(), error = %e, "cannot remove staged files");
+            }
+        }
+    }
+}
+
 /// The SHA-256 of the stored file at `path`, of `size` bytes, read as a stream.
 pub async fn sha256_of(op: &Operator, path: &str, size: u64) -> Result<[u8; 32]> {
     use futures::TryStreamExt;
@@ -125,4 +156,40 @@ pub async fn sha256_of(op: &Operator, path: &str, size: u64) -> Result<[u8; 32]>
         digest.update(&chunk);
     }
     Ok(digest.finalize().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn batches_left_by_a_crash_are_swept_fresh_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let op =
+            Operator::new(opendal::services::Fs::default().root(&dir.path().to_string_lossy()))
+                .unwrap();
+        let two_hours_ago = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            - 7200;
+        let old = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            two_hours_ago,
+            0,
+        ));
+        op.write(&format!("{ROOT}{old}/0"), "left by a crash")
+            .await
+            .unwrap();
+        let fresh = Staging::new(&op);
+        fresh
+            .put(0, Bytes::from_static(b"in progress"))
+            .await
+            .unwrap();
+        sweep(&op).await;
+        assert!(!op.exists(&format!("{ROOT}{old}/0")).await.unwrap());
+        assert!(op.exists(&format!("{}0", fresh.root)).await.unwrap());
+        fresh.discard().await;
+        assert!(!op.exists(&format!("{}0", fresh.root)).await.unwrap());
+    }
 }

@@ -23,6 +23,10 @@ use tokio_util::io::StreamReader;
 /// A workspace whose archive stalls this long is given up on (what came is kept).
 const IDLE: Duration = Duration::from_secs(60);
 
+/// `find` listing the files over the limit prints nothing while it walks: it may stay silent
+/// longer than a stalled archive (past it, the engine's archive is read instead).
+const LIST_IDLE: Duration = Duration::from_secs(600);
+
 /// Files over the size limit listed by name, at most.
 const LISTED: usize = 1000;
 
@@ -155,7 +159,7 @@ async fn list_oversize(
     let mut events = driver.exec_stream(engine_id, &oversize_command(ignore, max));
     let (mut listed, mut unlisted, mut partial) = (Vec::new(), 0u64, Vec::new());
     let mut exit = None;
-    while let Some(event) = tokio::time::timeout(IDLE, events.next()).await.ok()? {
+    while let Some(event) = tokio::time::timeout(LIST_IDLE, events.next()).await.ok()? {
         match event.ok()? {
             ExecEvent::Stdout(chunk) => {
                 partial.extend_from_slice(&chunk);
