@@ -176,8 +176,22 @@ fn screenshot_dir() -> String {
     dir.to_string_lossy().into_owned()
 }
 
-/// Runs the person at work (tests/browser/workspace-ui.mjs) in `kind`'s session from a fresh
-/// one-time link, and asserts the flow finished with no failed response in the browser.
+/// A student's server, token and project (a test's engine cleaned up with the guard).
+async fn student() -> (TestServer, docker::Cleanup, String, String) {
+    docker::require();
+    require_browser();
+    let (server, cleanup) = docker::server(Backend::Sqlite, |c| {
+        c.workspaces.start_timeout_secs = 90;
+    })
+    .await;
+    let (_, alice) = server.user("alice").await;
+    let project = server.project(&alice, "course").await;
+    (server, cleanup, alice, project)
+}
+
+/// Opens `kind`'s session, waits for it and runs the person at work
+/// (tests/browser/workspace-ui.mjs) from a fresh one-time link, and asserts the flow finished
+/// with no failed response in the browser.
 /// Chromium aborts what is in flight when the host's interfaces change (`ERR_NETWORK_CHANGED`),
 /// as they do whenever a test running alongside creates a user network: a flow cut short by
 /// that alone runs once more from a new link.
@@ -188,6 +202,7 @@ async fn work_in_browser(server: &TestServer, token: &str, project: &str, kind: 
         attempts += 1;
         let (status, session) = server.open_session(token, project, kind).await;
         assert!(status.is_success(), "{session}");
+        wait_ready(server, token, project).await;
         let link = session["link"].as_str().unwrap().to_string();
         let seen = node("workspace-ui.mjs", &[kind, "work", &link, &shots]);
         let network_changed = seen["failed"].to_string().contains("ERR_NETWORK_CHANGED");
@@ -236,14 +251,7 @@ async fn put_file(server: &TestServer, token: &str, project: &str, path: &str, t
 /// syncs) the notebook in the project holds the cell and its output.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_student_runs_and_saves_a_notebook_in_jupyterlab() {
-    docker::require();
-    require_browser();
-    let (server, _cleanup) = docker::server(Backend::Sqlite, |c| {
-        c.workspaces.start_timeout_secs = 90;
-    })
-    .await;
-    let (_, alice) = server.user("alice").await;
-    let project = server.project(&alice, "course").await;
+    let (server, _cleanup, alice, project) = student().await;
     let empty = serde_json::json!({
         "nbformat": 4, "nbformat_minor": 5,
         "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
@@ -251,9 +259,6 @@ async fn a_student_runs_and_saves_a_notebook_in_jupyterlab() {
                    "outputs": [], "execution_count": null}],
     });
     put_file(&server, &alice, &project, "hello.ipynb", &empty.to_string()).await;
-    let (status, session) = server.open_session(&alice, &project, "jupyter").await;
-    assert_eq!(status, StatusCode::CREATED, "{session}");
-    wait_ready(&server, &alice, &project).await;
 
     let seen = work_in_browser(&server, &alice, &project, "jupyter").await;
     assert!(
@@ -288,18 +293,8 @@ async fn a_student_runs_and_saves_a_notebook_in_jupyterlab() {
 /// on stop (which syncs) the project has both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_student_edits_saves_and_runs_python_in_code_server() {
-    docker::require();
-    require_browser();
-    let (server, _cleanup) = docker::server(Backend::Sqlite, |c| {
-        c.workspaces.start_timeout_secs = 90;
-    })
-    .await;
-    let (_, alice) = server.user("alice").await;
-    let project = server.project(&alice, "course").await;
+    let (server, _cleanup, alice, project) = student().await;
     put_file(&server, &alice, &project, "notes.txt", "first line\n").await;
-    let (status, session) = server.open_session(&alice, &project, "code-server").await;
-    assert_eq!(status, StatusCode::CREATED, "{session}");
-    wait_ready(&server, &alice, &project).await;
 
     let seen = work_in_browser(&server, &alice, &project, "code-server").await;
     assert_eq!(seen["trust_dialog"], 0, "a trust dialog showed: {seen}");

@@ -47,9 +47,18 @@ fn session_ws(site: &str, token: &str, path: &str) -> Request {
     request
 }
 
-/// The address of a Weft container on the engine's network, from `docker inspect`.
-fn container_ip(server_container: &Value) -> String {
-    let engine = docker::inspect(server_container["engine_id"].as_str().unwrap()).unwrap();
+/// The address of a ready session's container on its engine network, from `docker inspect`.
+async fn session_ip(server: &TestServer, token: &str, session: &Value) -> String {
+    let (_, container) = send(server.with_token(
+        token,
+        Method::GET,
+        &format!(
+            "/api/v1/containers/{}",
+            session["container_id"].as_str().unwrap()
+        ),
+    ))
+    .await;
+    let engine = docker::inspect(container["engine_id"].as_str().unwrap()).unwrap();
     let networks = engine["NetworkSettings"]["Networks"].as_object().unwrap();
     networks
         .values()
@@ -262,16 +271,10 @@ async fn jupyter_session_round_trip() {
         assert_error(status, &body, 404, "10208");
     }
     // Jupyter itself, reached around Weft, demands its token.
-    let (_, container) = send(server.with_token(
-        &bob,
-        Method::GET,
-        &format!(
-            "/api/v1/containers/{}",
-            ready["container_id"].as_str().unwrap()
-        ),
-    ))
-    .await;
-    let direct = format!("http://{}:8888/api/kernels", container_ip(&container));
+    let direct = format!(
+        "http://{}:8888/api/kernels",
+        session_ip(&server, &bob, &ready).await
+    );
     let (status, _) = send(no_redirects.get(&direct)).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "no token");
     let (status, _) = send(no_redirects.get(&direct).header("cookie", &cookie)).await;
@@ -724,16 +727,7 @@ async fn code_server_behind_the_proxy() {
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     // code-server itself, reached around Weft, wants its password: Weft's cookie is not it.
-    let (_, container) = send(server.with_token(
-        &bob,
-        Method::GET,
-        &format!(
-            "/api/v1/containers/{}",
-            ready["container_id"].as_str().unwrap()
-        ),
-    ))
-    .await;
-    let direct = format!("http://{}:8888/", container_ip(&container));
+    let direct = format!("http://{}:8888/", session_ip(&server, &bob, &ready).await);
     for jar in ["", cookie.as_str(), "code-server-session=guess"] {
         let answer = no_redirects
             .get(&direct)
