@@ -118,6 +118,12 @@ pub struct SchedulerConfig {
     pub unhealthy_after: u32,
     /// Time limit of each call to a task instance, in milliseconds.
     pub request_timeout_ms: u64,
+    /// Seconds after its submission a task whose instance has not reported it fails, with
+    /// the reason (its instance may have lost it); 0: never.
+    pub task_timeout_secs: u64,
+    /// Most tasks submitted and not finished at once; a submit beyond is refused (503, code
+    /// 50103) until some finish or time out. Bounds the scheduler's memory.
+    pub max_unfinished_tasks: usize,
     /// How long finished tasks stay queryable, in hours (fractions allowed).
     pub retention_hours: f64,
     /// Seconds between purges of tasks past their retention.
@@ -141,6 +147,8 @@ impl Default for SchedulerConfig {
             health_interval_ms: 2_000,
             unhealthy_after: 2,
             request_timeout_ms: 5_000,
+            task_timeout_secs: 1_800,
+            max_unfinished_tasks: 200_000,
             retention_hours: 24.0 * 7.0,
             purge_interval_secs: 600,
             config_path: std::env::var_os("SCHEDULER_CONFIG_PATH").map(PathBuf::from),

@@ -21,6 +21,7 @@ mod plugins;
 mod projects;
 mod scheduler;
 mod sessions;
+mod swarmpilot;
 mod system;
 mod user_limits;
 mod workflows;

@@ -374,9 +374,21 @@ async fn the_simulator_speaks_the_task_instance_protocol() {
     let http = reqwest::Client::new();
     let (status, info) = send(http.get(at("/info"))).await;
     assert_eq!(status, StatusCode::OK, "{info}");
-    assert_eq!(info["model_name"], "llm", "{info}");
-    assert_eq!(info["queue_length"], 0, "{info}");
-    assert_eq!(info["ti_uuid"], ti.ti_uuid.as_deref().unwrap(), "{info}");
+    // SwarmPilot's InstanceInfoResponse, as its TaskInstanceClient reads it.
+    assert_eq!(info["status"], "success", "{info}");
+    assert_eq!(info["deployed_model"]["model_name"], "llm", "{info}");
+    assert_eq!(info["deployed_model"]["replicas"], 1, "{info}");
+    assert_eq!(info["queue_info"]["length_of_queue"], 0, "{info}");
+    assert_eq!(info["instance_status"], "idle", "{info}");
+    assert!(info["timestamp"].as_f64().unwrap() > 1.7e9, "{info}");
+    assert!(info["uptime"].as_f64().unwrap() >= 0.0, "{info}");
+    let (status, queue) = send(http.get(at("/queue/status"))).await;
+    assert_eq!(status, StatusCode::OK, "{queue}");
+    assert_eq!(
+        (&queue["queue_size"], &queue["model_type"]),
+        (&json!(0), &json!("llm")),
+        "{queue}"
+    );
     let (status, predicted) = send(http.post(at("/queue/predict")).json(&json!({}))).await;
     assert_eq!(status, StatusCode::OK, "{predicted}");
     assert_eq!(
@@ -404,6 +416,18 @@ async fn the_simulator_speaks_the_task_instance_protocol() {
         assert_eq!(status, StatusCode::OK, "{result}");
         assert_eq!(result["task_id"], id.as_str(), "{result}");
         assert_eq!(result["status"], "completed", "{result}");
+        for field in [
+            "enqueue_time",
+            "completion_time",
+            "wait_time",
+            "execution_time",
+            "total_time",
+        ] {
+            assert!(
+                result[field].as_f64().is_some(),
+                "TaskResult.{field}: {result}"
+            );
+        }
         assert_eq!(
             result["result"]["output"]["prompt"],
             format!("p{i}"),
@@ -974,14 +998,23 @@ async fn tasks_are_their_submitters_and_completions_their_instances(backend: Bac
             .bearer_auth("wefti_made-up")
             .json(&forged(&held_id)),
         http.post(&url).bearer_auth(&alice).json(&forged(&held_id)),
-        http.post(&url)
-            .bearer_auth(&mallory)
-            .json(&forged("no-such-instance")),
     ];
     for attempt in attempts {
         let (status, body) = send(attempt).await;
         assert_sp_error(status, &body, 403, "50301");
     }
+    // Naming no registered instance gets the seed's warning, and touches no task.
+    let (status, body) = send(
+        http.post(&url)
+            .bearer_auth(&mallory)
+            .json(&forged("no-such-instance")),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["status"]),
+        (StatusCode::OK, &json!("warning")),
+        "{body}"
+    );
     let (status, body) = send(http.post(&url).json(&forged(&local_id))).await;
     assert_sp_error(status, &body, 409, "50202");
 

@@ -274,6 +274,10 @@ pub struct TaskInstanceArgs {
     /// Results kept for GET /results/{task_id}, per instance: the newest; older ones answer 404.
     #[arg(long, default_value_t = 100_000)]
     keep_results: usize,
+    /// How it names itself when it reports a finished task: by `host:port` as SwarmPilot's
+    /// instances do, or by the ti_uuid the scheduler gave it.
+    #[arg(long, value_enum, default_value = "address")]
+    report_as: simulator::ReportAs,
 }
 
 impl TaskInstanceArgs {
@@ -302,6 +306,8 @@ impl TaskInstanceArgs {
                 scheduler: self.scheduler.clone(),
                 token: self.token.clone(),
                 keep_results: self.keep_results,
+                report_as: self.report_as,
+                address: addr.to_string(),
             };
             let id = simulator::InstanceId::default();
             let secret = std::sync::Arc::default();
@@ -319,8 +325,7 @@ impl TaskInstanceArgs {
             if self.register {
                 let scheduler = self.scheduler.as_deref().expect("clap requires it");
                 let registered =
-                    simulator::register(scheduler, self.token.as_deref(), addr, &self.model)
-                        .await?;
+                    simulator::register(scheduler, self.token.as_deref(), addr).await?;
                 id.set(&registered.ti_uuid);
                 *secret.lock().expect("secret lock") = registered.secret;
                 println!("registered as {}", registered.ti_uuid);

@@ -68,6 +68,7 @@ pub enum Code {
     // 50: scheduler.
     SchedulerNoInstance,
     SchedulerInstanceUnreachable,
+    SchedulerBusy,
     SchedulerTaskNotFound,
     SchedulerWrongInstance,
     SchedulerUnknownModel,
@@ -158,6 +159,7 @@ impl Code {
         Code::WorkflowRunLimit,
         Code::SchedulerNoInstance,
         Code::SchedulerInstanceUnreachable,
+        Code::SchedulerBusy,
         Code::SchedulerTaskNotFound,
         Code::SchedulerWrongInstance,
         Code::SchedulerUnknownModel,
@@ -237,6 +239,7 @@ impl Code {
             Code::WorkflowRunLimit => (40203, 429),
             Code::SchedulerNoInstance => (50101, 503),
             Code::SchedulerInstanceUnreachable => (50102, 502),
+            Code::SchedulerBusy => (50103, 503),
             Code::SchedulerTaskNotFound => (50201, 404),
             Code::SchedulerWrongInstance => (50202, 409),
             Code::SchedulerUnknownModel => (50203, 404),

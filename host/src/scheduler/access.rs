@@ -32,6 +32,14 @@ use tower::layer::LayerFn;
 
 /// The path task instances report completions on.
 pub const COMPLETION_PATH: &str = "/notify/task_complete";
+/// SwarmPilot's newer paths for results: the body and the WebSocket.
+pub const RESULT_PATH: &str = "/result/submit";
+pub const RESULT_SOCKET_PATH: &str = "/ws/result_submit";
+
+/// Whether `path` is one an instance reports finished tasks on.
+fn is_completion(path: &str) -> bool {
+    matches!(path, COMPLETION_PATH | RESULT_PATH | RESULT_SOCKET_PATH)
+}
 
 /// Who is calling a SwarmPilot path.
 #[derive(Clone)]
@@ -166,7 +174,7 @@ where
 
     fn call(&mut self, mut request: Request) -> Self::Future {
         let peer = crate::api::auth::peer(&request);
-        let completion = request.uri().path() == COMPLETION_PATH;
+        let completion = is_completion(request.uri().path());
         let who = if self.trusted(peer) {
             Who::Trusted
         } else {

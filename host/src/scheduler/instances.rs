@@ -39,6 +39,14 @@ pub struct TaskInstance {
     pub failures: u32,
     /// Tasks routed to it and not finished yet.
     pub in_flight: u32,
+    /// The length of its queue as it last said on `/info` (SwarmPilot's
+    /// `queue_info.length_of_queue`), counted up and down with the tasks sent and finished
+    /// since: its queue may hold tasks from elsewhere.
+    pub reported_queue: Option<u64>,
+    /// Its own `instance_status` (SwarmPilot: `idle` or `running`) and model replicas, from
+    /// its last `/info`.
+    pub instance_status: Option<String>,
+    pub replicas: Option<u64>,
     /// Its own last prediction (expected, error) in ms, while no task was sent since.
     #[serde(skip)]
     pub reported: Option<(f64, f64)>,
@@ -62,6 +70,9 @@ impl TaskInstance {
             healthy: true,
             failures: 0,
             in_flight: 0,
+            reported_queue: None,
+            instance_status: None,
+            replicas: None,
             reported: None,
             addresses: Vec::new(),
             resolved_at: None,
@@ -90,6 +101,32 @@ impl TaskInstance {
             .is_some_and(|stored| stored == hash_secret(secret))
     }
 
+    /// Takes in what the instance said on `/info`.
+    pub fn heard(&mut self, info: InstanceInfo) {
+        self.reported_queue = info.queue_length;
+        self.instance_status = info.status;
+        self.replicas = info.replicas;
+    }
+
+    /// Whether `id` names this instance: its ti_uuid, or its address as SwarmPilot's
+    /// instances name themselves (`host:port`, also with `http://`), as it registered.
+    pub fn is_named(&self, id: &str) -> bool {
+        let id = id.trim().trim_end_matches('/');
+        if id.eq_ignore_ascii_case(&self.ti_uuid) {
+            return true;
+        }
+        let address = id
+            .strip_prefix("http://")
+            .or_else(|| id.strip_prefix("https://"))
+            .unwrap_or(id);
+        let Some((host, port)) = address.rsplit_once(':') else {
+            return false;
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        port.parse() == Ok(self.port)
+            && host.eq_ignore_ascii_case(self.host.trim_start_matches('[').trim_end_matches(']'))
+    }
+
     /// Base URL of the instance's API.
     pub fn url(&self) -> String {
         base_url(&self.host, self.port)
@@ -101,7 +138,9 @@ impl TaskInstance {
             id: self.ti_uuid.clone(),
             model: self.model_name.clone(),
             host: self.host.clone(),
-            queue_length: self.in_flight,
+            queue_length: self.reported_queue.map_or(self.in_flight, |q| {
+                self.in_flight.max(u32::try_from(q).unwrap_or(u32::MAX))
+            }),
             healthy: self.healthy,
             reported_expected_ms: self.reported.map(|r| r.0),
             reported_error_ms: self.reported.map(|r| r.1),
@@ -149,15 +188,74 @@ pub fn base_url(host: &str, port: u16) -> String {
     }
 }
 
-/// What an instance says of itself on `GET /info`.
+/// What an instance says of itself on `GET /info`: SwarmPilot's shape (`{"status",
+/// "timestamp", "deployed_model": {"model_name", "replicas"}, "queue_info":
+/// {"length_of_queue"}, "instance_status", "uptime"}`, as its scheduler's `TaskInstanceClient`
+/// reads it), or the flat `model_name`/`queue_length` form some instances send.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(from = "InfoAnswer")]
 pub struct InstanceInfo {
-    #[serde(default, alias = "model_type", alias = "model")]
     pub model_name: Option<String>,
-    #[serde(default, alias = "queue_size")]
+    pub replicas: Option<u64>,
     pub queue_length: Option<u64>,
-    #[serde(default)]
+    /// SwarmPilot's `instance_status` (`idle`, `running`, ...).
     pub status: Option<String>,
+}
+
+impl InstanceInfo {
+    /// Whether the instance says it cannot take tasks (SwarmPilot's scheduler skips instances
+    /// in `error`).
+    pub fn is_failing(&self) -> bool {
+        self.status
+            .as_deref()
+            .is_some_and(|s| matches!(s, "error" | "failed" | "stopped"))
+    }
+}
+
+/// `GET /info` as sent, before the two shapes are merged.
+#[derive(Deserialize)]
+struct InfoAnswer {
+    #[serde(default)]
+    deployed_model: Option<DeployedModel>,
+    #[serde(default)]
+    queue_info: Option<QueueInfo>,
+    #[serde(default)]
+    instance_status: Option<String>,
+    #[serde(default, alias = "model_type", alias = "model")]
+    model_name: Option<String>,
+    #[serde(default, alias = "queue_size")]
+    queue_length: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct DeployedModel {
+    #[serde(default)]
+    model_name: Option<String>,
+    #[serde(default)]
+    replicas: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct QueueInfo {
+    #[serde(default)]
+    length_of_queue: Option<u64>,
+}
+
+impl From<InfoAnswer> for InstanceInfo {
+    fn from(a: InfoAnswer) -> Self {
+        let (deployed, replicas) = a
+            .deployed_model
+            .map_or((None, None), |d| (d.model_name, d.replicas));
+        Self {
+            model_name: deployed.or(a.model_name).filter(|m| !m.trim().is_empty()),
+            replicas,
+            queue_length: a
+                .queue_info
+                .and_then(|q| q.length_of_queue)
+                .or(a.queue_length),
+            status: a.instance_status,
+        }
+    }
 }
 
 /// The body of `POST /queue/submit` to an instance.

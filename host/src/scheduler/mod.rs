@@ -15,6 +15,7 @@ mod client;
 pub mod instances;
 pub mod raw;
 pub mod replay;
+mod result_socket;
 pub mod routes;
 pub mod simulator;
 pub mod strategies;
@@ -349,6 +350,7 @@ impl Scheduler {
             port,
             model,
         );
+        ti.heard(info);
         ti.addresses = instances::resolve(host, port).await;
         ti.resolved_at = Some(Instant::now());
         let secret = issue_secret.then(instances::new_secret);
@@ -385,14 +387,42 @@ impl Scheduler {
         Ok(secret)
     }
 
-    /// Fails unless `reporter` may report completions as instance `instance_id`.
+    /// The ti_uuid of the instance `id` names: its ti_uuid, or its address as SwarmPilot's
+    /// instances send it (`host:port`, as registered).
+    pub fn instance_named(&self, id: &str) -> Result<String> {
+        let instances = self.inner.instances.read().expect("instances lock");
+        if let Some(ti) = instances.get(id.trim()) {
+            return Ok(ti.ti_uuid.clone());
+        }
+        instances
+            .values()
+            .find(|ti| ti.is_named(id))
+            .map(|ti| ti.ti_uuid.clone())
+            .ok_or_else(|| {
+                Error::new(
+                    Code::SchedulerUnknownInstance,
+                    format!("Instance {id} not found"),
+                )
+                .details(serde_json::json!({ "instance_id": id }))
+                .hint("instances are named by their ti_uuid or by the host:port they registered")
+            })
+    }
+
+    /// The ti_uuid of the instance `id` names, if `reporter` may report as that instance.
+    pub fn reporting_instance(&self, id: &str, reporter: Reporter<'_>) -> Result<String> {
+        let ti_uuid = self.instance_named(id)?;
+        self.check_reporter(reporter, &ti_uuid)?;
+        Ok(ti_uuid)
+    }
+
+    /// Fails unless `reporter` may report completions as instance `instance_id` (a ti_uuid).
     fn check_reporter(&self, reporter: Reporter<'_>, instance_id: &str) -> Result<()> {
         let Reporter::Peer { peer, secret } = reporter else {
             return Ok(());
         };
         let by_address = self.inner.config.completions_by_address;
         let instances = self.inner.instances.read().expect("instances lock");
-        let known = instances.get(instance_id.trim()).is_some_and(|ti| {
+        let known = instances.get(instance_id).is_some_and(|ti| {
             (by_address && peer.is_some_and(|p| ti.is_at(p)))
                 || secret.is_some_and(|s| ti.has_secret(s))
         });
@@ -462,6 +492,14 @@ impl Scheduler {
     ) -> Result<Submitted> {
         if model_name.trim().is_empty() {
             return Err(Error::invalid_field("model_name", "must not be empty"));
+        }
+        let limit = self.inner.config.max_unfinished_tasks;
+        if self.inner.live.lock().expect("tasks lock").len() >= limit {
+            return Err(Error::new(
+                Code::SchedulerBusy,
+                format!("{limit} tasks are unfinished; no more are taken until some finish"),
+            )
+            .hint("retry later; an admin can raise [scheduler] max_unfinished_tasks"));
         }
         let record = TaskRecord::new(
             model_name.to_string(),
@@ -598,6 +636,9 @@ impl Scheduler {
             return String::new();
         };
         ti.in_flight = ti.in_flight.saturating_add_signed(delta);
+        if let Some(queue) = &mut ti.reported_queue {
+            *queue = queue.saturating_add_signed(i64::from(delta));
+        }
         if delta > 0 {
             // Its own prediction no longer counts this task.
             ti.reported = None;
@@ -618,16 +659,69 @@ impl Scheduler {
 
     /// Fails a live task with `reason` and forgets it once stored.
     async fn fail_task(&self, task_id: &str, reason: &str) {
-        let committed = self.update(task_id, |t| {
-            t.error = Some(reason.to_string());
-            t.finish(TaskStatus::Failed);
-            true
-        });
         tracing::warn!(task = %task_id, reason, "task failed");
-        if let Some(c) = committed {
+        self.fail_tasks(&[task_id.to_string()], reason).await;
+    }
+
+    /// Fails live tasks with `reason`, all queued for storing before any commit is awaited,
+    /// and forgets them once stored.
+    async fn fail_tasks(&self, task_ids: &[String], reason: &str) {
+        let committed: Vec<_> = task_ids
+            .iter()
+            .filter_map(|id| {
+                self.update(id, |t| {
+                    t.error = Some(reason.to_string());
+                    t.finish(TaskStatus::Failed);
+                    true
+                })
+            })
+            .collect();
+        for c in committed {
             let _ = c.wait().await;
         }
-        self.inner.live.lock().expect("tasks lock").remove(task_id);
+        let mut live = self.inner.live.lock().expect("tasks lock");
+        for id in task_ids {
+            live.remove(id);
+        }
+    }
+
+    /// Fails the tasks submitted longer than `task_timeout_secs` ago that their instance has
+    /// not reported: without this, an instance that lost tasks would hold them (and the
+    /// scheduler's memory) forever.
+    async fn expire_unreported(&self) {
+        let timeout_secs = self.inner.config.task_timeout_secs;
+        if timeout_secs == 0 {
+            return;
+        }
+        let cutoff =
+            now_ms().saturating_sub(i64::try_from(timeout_secs * 1000).unwrap_or(i64::MAX));
+        let mut by_instance: HashMap<Option<String>, Vec<String>> = HashMap::new();
+        for t in self.inner.live.lock().expect("tasks lock").values() {
+            if !t.status.is_finished() && t.submit_time < cutoff {
+                by_instance
+                    .entry(t.ti_uuid.clone())
+                    .or_default()
+                    .push(t.task_id.clone());
+            }
+        }
+        for (ti_uuid, expired) in by_instance {
+            let instance = ti_uuid.as_deref().unwrap_or("(none)");
+            tracing::warn!(
+                ti = instance,
+                tasks = expired.len(),
+                timeout_secs,
+                "tasks unreported past their timeout; failed"
+            );
+            if let Some(ti) = &ti_uuid {
+                for _ in &expired {
+                    self.note_sent(ti, -1);
+                }
+            }
+            let reason = format!(
+                "task instance {instance} did not report the task within {timeout_secs} s of its submission (task_timeout_secs)"
+            );
+            self.fail_tasks(&expired, &reason).await;
+        }
     }
 
     /// Marks an instance unhealthy at once (it refused a connection) and re-routes its tasks.
@@ -702,8 +796,12 @@ impl Scheduler {
 
     /// Records a completion reported by the instance that ran the task; `reporter` must be
     /// that instance (or an admin), else nothing is looked up.
-    pub async fn complete(&self, report: Completion, reporter: Reporter<'_>) -> Result<TaskView> {
-        self.check_reporter(reporter, &report.instance_id)?;
+    pub async fn complete(
+        &self,
+        mut report: Completion,
+        reporter: Reporter<'_>,
+    ) -> Result<TaskView> {
+        report.instance_id = self.reporting_instance(&report.instance_id, reporter)?;
         let task_id = report.task_id.trim().to_string();
         let outcome = {
             let mut live = self.inner.live.lock().expect("tasks lock");
@@ -918,7 +1016,11 @@ impl Scheduler {
         let client = &self.inner.client;
         let checks = targets.iter().map(|(id, url)| async move {
             let answer = match client.info(url).await {
-                Ok(_) => Ok(client.predict(url).await.ok()),
+                Ok(info) if info.is_failing() => Err(format!(
+                    "its /info says instance_status '{}'",
+                    info.status.as_deref().unwrap_or_default()
+                )),
+                Ok(info) => Ok((info, client.predict(url).await.ok())),
                 Err(reason) => Err(reason),
             };
             (id, answer)
@@ -932,13 +1034,14 @@ impl Scheduler {
                     continue;
                 };
                 match answer {
-                    Ok(reported) => {
+                    Ok((info, reported)) => {
                         if !ti.healthy {
                             tracing::info!(ti = %id, url = %ti.url(), "task instance answers again; healthy");
                         }
                         ti.healthy = true;
                         ti.failures = 0;
                         ti.reported = reported;
+                        ti.heard(info);
                     }
                     Err(reason) => {
                         ti.failures = ti.failures.saturating_add(1);
@@ -973,6 +1076,7 @@ async fn health_loop(inner: Weak<Inner>) {
         let interval = Duration::from_millis(inner.config.health_interval_ms.max(50));
         let scheduler = Scheduler { inner };
         scheduler.check_health().await;
+        scheduler.expire_unreported().await;
         let config = &scheduler.inner.config;
         if last_purge.is_none_or(|at: Instant| {
             at.elapsed() >= Duration::from_secs(config.purge_interval_secs)

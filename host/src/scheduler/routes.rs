@@ -34,6 +34,11 @@ pub fn swarmpilot_router(state: AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(queue_info))
         .routes(routes!(task_query))
         .routes(routes!(task_complete))
+        .routes(routes!(result_submit))
+        .route(
+            super::access::RESULT_SOCKET_PATH,
+            axum::routing::get(super::result_socket::serve),
+        )
         .route_layer(super::access::trusted_or_token(state));
     OpenApiRouter::new().routes(routes!(health)).merge(guarded)
 }
@@ -158,28 +163,61 @@ async fn register(
     }
 }
 
+/// The seed names the instance by `ti_uuid`; SwarmPilot's newer scheduler by `host` and
+/// `port`. Either is accepted.
 #[derive(Debug, Deserialize, ToSchema)]
 struct RemoveRequest {
-    ti_uuid: String,
+    #[serde(default)]
+    ti_uuid: Option<String>,
+    #[serde(default)]
+    host: Option<String>,
+    #[serde(default)]
+    port: Option<u16>,
 }
 
 /// Remove a task instance; the tasks it held are routed to others or failed with the reason.
 #[utoipa::path(post, path = "/ti/remove", tag = "scheduler (SwarmPilot)", request_body = RemoveRequest,
     responses((status = 200, description = "`status` is `success` or `error` (unknown instance)", body = Object),
-              (status = 422, description = "not a UUID", body = Object)))]
+              (status = 422, description = "not a UUID, or no instance named", body = Object)))]
 async fn remove(
     State(state): State<AppState>,
     SpJson(body): SpJson<RemoveRequest>,
 ) -> Result<Response, SpError> {
-    match state.scheduler.remove(&body.ti_uuid).await {
-        Ok(()) => Ok(axum::Json(json!({
-            "status": "success",
-            "message": "task instance removed",
-            "ti_uuid": body.ti_uuid.trim(),
-        }))
-        .into_response()),
+    let ti_uuid = match (&body.ti_uuid, &body.host, body.port) {
+        (Some(id), _, _) => id.trim().to_string(),
+        (None, Some(host), Some(port)) => match state
+            .scheduler
+            .instance_named(&format!("{}:{port}", host.trim()))
+        {
+            Ok(id) => id,
+            Err(err) => {
+                return Ok(SpError(err).with_ok_status(json!({
+                    "ti_uuid": null, "host": host, "port": port,
+                })));
+            }
+        },
+        _ => {
+            return Err(crate::error::Error::invalid_field(
+                "ti_uuid",
+                "name the instance by ti_uuid, or by host and port",
+            )
+            .into());
+        }
+    };
+    let named = json!({ "ti_uuid": ti_uuid, "host": body.host, "port": body.port });
+    match state.scheduler.remove(&ti_uuid).await {
+        Ok(()) => {
+            let mut answer = json!({
+                "status": "success",
+                "message": "task instance removed",
+            });
+            if let (Some(answer), Value::Object(named)) = (answer.as_object_mut(), named) {
+                answer.extend(named.into_iter().filter(|(_, v)| !v.is_null()));
+            }
+            Ok(axum::Json(answer).into_response())
+        }
         Err(err) if err.code == crate::error::Code::SchedulerUnknownInstance => {
-            Ok(SpError(err).with_ok_status(json!({ "ti_uuid": body.ti_uuid })))
+            Ok(SpError(err).with_ok_status(named))
         }
         Err(err) => Err(err.into()),
     }
@@ -272,8 +310,11 @@ async fn task_query(
     ))
 }
 
-/// Report a finished task. Only the instance the task was sent to does: from its registered
-/// address without a token, or with the secret its registration returned; or an admin.
+/// Report a finished task (SwarmPilot's legacy path). Only the instance the task was sent to
+/// does: from its registered address without a token, or with the secret its registration
+/// returned; or an admin. `instance_id` is the instance's ti_uuid or its `host:port` as
+/// registered (SwarmPilot's instances send the latter); an unknown one is answered as
+/// SwarmPilot's scheduler does: 200 with `"status": "warning"`.
 #[utoipa::path(post, path = "/notify/task_complete", tag = "scheduler (SwarmPilot)", request_body = Completion,
     security((), ("bearer" = [])),
     responses((status = 200, body = Object), (status = 404, description = "unknown task", body = Object),
@@ -283,27 +324,67 @@ async fn task_complete(
     State(state): State<AppState>,
     access: SpAccess,
     SpJson(report): SpJson<Completion>,
-) -> Result<axum::Json<Value>, SpError> {
+) -> Result<Response, SpError> {
+    match record(&state, &access, report).await {
+        Ok(task) => Ok(axum::Json(json!({
+            "status": "success",
+            "message": format!("Task {} completion processed", task.task_id),
+            "task_id": task.task_id,
+            "task_status": task.task_status,
+        }))
+        .into_response()),
+        Err(err) if err.code == crate::error::Code::SchedulerUnknownInstance => {
+            Ok(axum::Json(json!({"status": "warning", "message": err.message})).into_response())
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Submit a finished task's result (SwarmPilot's `ResultSubmitRequest`: `task_id`,
+/// `instance_id`, `execution_time`, `result`, `metadata`, `replica_id`). Who may report, and
+/// how instances are named, as for `/notify/task_complete`; an unknown instance is answered
+/// 200 with `"status": "error"`, as SwarmPilot's scheduler does.
+#[utoipa::path(post, path = "/result/submit", tag = "scheduler (SwarmPilot)", request_body = Completion,
+    security((), ("bearer" = [])),
+    responses((status = 200, body = Object, example = json!({"status": "success", "message": "Result for task … received"})),
+              (status = 404, description = "unknown task", body = Object),
+              (status = 403, description = "the reporter is not the instance it names", body = Object),
+              (status = 409, description = "reported by another instance than the one holding it", body = Object)))]
+async fn result_submit(
+    State(state): State<AppState>,
+    access: SpAccess,
+    SpJson(report): SpJson<Completion>,
+) -> Result<Response, SpError> {
+    match record(&state, &access, report).await {
+        Ok(task) => Ok(axum::Json(json!({
+            "status": "success",
+            "message": format!("Result for task {} received", task.task_id),
+        }))
+        .into_response()),
+        Err(err) if err.code == crate::error::Code::SchedulerUnknownInstance => {
+            Ok(SpError(err).with_ok_status(json!({})))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Records a completion reported over HTTP or the result socket; a reporter presenting a
+/// wrong instance secret counts as a failed sign-in of its address.
+pub(super) async fn record(
+    state: &AppState,
+    access: &SpAccess,
+    report: Completion,
+) -> crate::error::Result<TaskView> {
     if let (Who::InstanceSecret(_), Some(peer)) = (&access.who, access.peer) {
         state.auth.check_sign_in_limit(peer)?;
     }
-    let task = match state.scheduler.complete(report, access.reporter()).await {
-        Ok(task) => task,
-        Err(err) => {
-            if let (Who::InstanceSecret(_), Some(peer)) = (&access.who, access.peer)
-                && err.code == crate::error::Code::SchedulerNotInstance
-            {
-                state.auth.sign_in_failed(peer);
-            }
-            return Err(err.into());
-        }
-    };
-    Ok(axum::Json(json!({
-        "status": "success",
-        "message": "completion recorded",
-        "task_id": task.task_id,
-        "task_status": task.task_status,
-    })))
+    let recorded = state.scheduler.complete(report, access.reporter()).await;
+    if let (Err(err), Who::InstanceSecret(_), Some(peer)) = (&recorded, &access.who, access.peer)
+        && err.code == crate::error::Code::SchedulerNotInstance
+    {
+        state.auth.sign_in_failed(peer);
+    }
+    recorded
 }
 
 /// Registered task instances and their health.

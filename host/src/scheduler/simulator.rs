@@ -1,6 +1,11 @@
 //! A SwarmPilot TaskInstance simulator (`weft task-instance`): serves one model, runs queued
 //! tasks in order with service times drawn from a distribution, and reports each completion
 //! to the scheduler. Tests and the benchmark use it as a real instance process would be used.
+//!
+//! It speaks SwarmPilot's TaskInstance protocol as SwarmPilot's scheduler (its
+//! `TaskInstanceClient`) reads it, not Weft's own reading: `/info` answers `deployed_model`
+//! and `queue_info`, it registers with `{"host", "port"}` only, and it names itself in its
+//! reports by `host:port`, as SwarmPilot's instances do (`--report-as uuid` for the ti_uuid).
 
 use super::client::HttpClient;
 use super::raw::RawJson;
@@ -108,12 +113,27 @@ pub struct SimConfig {
     pub token: Option<String>,
     /// Finished tasks whose results `GET /results/{task_id}` still answers (the newest).
     pub keep_results: usize,
+    /// How it names itself in its reports.
+    pub report_as: ReportAs,
+    /// Its `host:port` as registered.
+    pub address: String,
+}
+
+/// How an instance names itself when it reports a finished task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportAs {
+    /// `host:port`, as registered (SwarmPilot's instances).
+    Address,
+    /// The ti_uuid the scheduler gave it.
+    Uuid,
 }
 
 struct Job {
     task_id: String,
     task_input: RawJson,
     ti_uuid: Option<String>,
+    /// Unix seconds.
+    enqueued: f64,
 }
 
 struct Sim {
@@ -127,6 +147,7 @@ struct Sim {
     /// The secret from the registration, once registered.
     secret: Arc<Mutex<Option<String>>>,
     http: HttpClient,
+    started: std::time::Instant,
 }
 
 /// The id the scheduler gave an instance, from registering or from its submits; shown on
@@ -171,6 +192,7 @@ pub async fn serve(
         ti_uuid,
         secret,
         http: HttpClient::new(Duration::from_secs(30)),
+        started: std::time::Instant::now(),
         config,
     });
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
@@ -182,6 +204,7 @@ pub async fn serve(
         .route("/health", get(info))
         .route("/queue/submit", post(submit))
         .route("/queue/predict", post(predict))
+        .route("/queue/status", get(status))
         .route("/results/{task_id}", get(result))
         .with_state(sim);
     axum::serve(listener, app)
@@ -190,16 +213,16 @@ pub async fn serve(
     Ok(())
 }
 
-/// Registers an instance at `addr` with the scheduler.
+/// Registers an instance at `addr` with the scheduler, with the seed's body: the scheduler
+/// learns the model from `/info`.
 pub async fn register(
     scheduler: &str,
     token: Option<&str>,
     addr: std::net::SocketAddr,
-    model: &str,
 ) -> anyhow::Result<Registration> {
     let mut request = reqwest::Client::new()
         .post(format!("{}/ti/register", scheduler.trim_end_matches('/')))
-        .json(&json!({"host": addr.ip().to_string(), "port": addr.port(), "model_name": model}));
+        .json(&json!({"host": addr.ip().to_string(), "port": addr.port()}));
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
@@ -213,15 +236,24 @@ pub async fn register(
     }
 }
 
+/// SwarmPilot's `InstanceInfoResponse`.
 async fn info(State(sim): State<Arc<Sim>>) -> Json<Value> {
     let queued = sim.queued.load(Ordering::Relaxed);
     Json(json!({
-        "model_name": sim.config.model,
-        "queue_length": queued,
-        "completed": sim.done.load(Ordering::Relaxed),
-        "status": if queued > 0 { "running" } else { "idle" },
-        "ti_uuid": sim.ti_uuid.get(),
+        "status": "success",
+        "timestamp": unix_now(),
+        "deployed_model": {"model_name": sim.config.model, "replicas": sim.config.workers},
+        "queue_info": {"length_of_queue": queued},
+        "instance_status": if queued > 0 { "running" } else { "idle" },
+        "uptime": sim.started.elapsed().as_secs_f64(),
     }))
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
 }
 
 #[derive(Deserialize)]
@@ -242,12 +274,18 @@ struct Output<'a> {
     output: &'a RawJson,
 }
 
+/// SwarmPilot's `TaskResult` (times in seconds, durations in ms).
 #[derive(Serialize)]
 struct Finished<'a> {
     task_id: &'a str,
-    status: &'static str,
     result: &'a Output<'a>,
+    status: &'static str,
+    error: Option<&'a str>,
+    enqueue_time: f64,
+    completion_time: f64,
+    wait_time: f64,
     execution_time: f64,
+    total_time: f64,
 }
 
 #[derive(Serialize)]
@@ -287,6 +325,7 @@ async fn submit(State(sim): State<Arc<Sim>>, body: axum::body::Bytes) -> Respons
         task_id: job.task_id,
         task_input: job.task_input,
         ti_uuid: job.ti_uuid,
+        enqueued: unix_now(),
     });
     Json(json!({"status": "success", "task_id": task_id, "queue_size": queue_size})).into_response()
 }
@@ -299,6 +338,19 @@ async fn predict(State(sim): State<Arc<Sim>>) -> Json<Value> {
         "expected_ms": mean * ahead,
         "error_ms": sd * ahead.sqrt(),
         "queue_size": queued,
+    }))
+}
+
+/// SwarmPilot's `QueueStatusResponse`.
+async fn status(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    let queued = sim.queued.load(Ordering::Relaxed);
+    let (mean, sd) = sim.config.service.moments();
+    let ahead = queued as f64 / sim.config.workers.max(1) as f64;
+    Json(json!({
+        "queue_size": queued,
+        "model_type": sim.config.model,
+        "expected_ms": mean * ahead,
+        "error_ms": sd * ahead.sqrt(),
     }))
 }
 
@@ -363,6 +415,7 @@ async fn work(sim: Arc<Sim>, rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<
         let Some(job) = rx.lock().await.recv().await else {
             return;
         };
+        let started = unix_now();
         let ms = sim.config.service.sample(&mut rand::rng());
         if ms > 0.0 {
             tokio::time::sleep(Duration::from_secs_f64(ms / 1e3)).await;
@@ -371,11 +424,17 @@ async fn work(sim: Arc<Sim>, rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<
             model: &sim.config.model,
             output: &job.task_input,
         };
+        let completion_time = unix_now();
         let finished = Finished {
             task_id: &job.task_id,
-            status: "completed",
             result: &output,
+            status: "completed",
+            error: None,
+            enqueue_time: job.enqueued,
+            completion_time,
+            wait_time: (started - job.enqueued).max(0.0) * 1e3,
             execution_time: ms,
+            total_time: (completion_time - job.enqueued).max(0.0) * 1e3,
         };
         let answer = serde_json::to_string(&finished).unwrap_or_default();
         sim.results
@@ -384,7 +443,10 @@ async fn work(sim: Arc<Sim>, rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<
             .insert(job.task_id.clone(), answer);
         sim.queued.fetch_sub(1, Ordering::Relaxed);
         sim.done.fetch_add(1, Ordering::Relaxed);
-        let instance = job.ti_uuid.clone().or_else(|| sim.ti_uuid.get());
+        let instance = match sim.config.report_as {
+            ReportAs::Address => Some(sim.config.address.clone()),
+            ReportAs::Uuid => job.ti_uuid.clone().or_else(|| sim.ti_uuid.get()),
+        };
         if let (Some(_), Some(instance)) = (&sim.config.scheduler, instance) {
             let report = Report {
                 task_id: &job.task_id,
@@ -404,7 +466,7 @@ async fn notify(sim: Arc<Sim>, task_id: String, body: bytes::Bytes) {
     let Some(scheduler) = &sim.config.scheduler else {
         return;
     };
-    let url = format!("{}/notify/task_complete", scheduler.trim_end_matches('/'));
+    let url = format!("{}/result/submit", scheduler.trim_end_matches('/'));
     let secret = sim.secret.lock().expect("secret lock").clone();
     let credential = secret.as_deref().or(sim.config.token.as_deref());
     for attempt in 0..5u32 {
