@@ -21,6 +21,12 @@
 //!
 //! Targets: decision p99 under 1 ms, over 10,000 submits/s on 2 cores. The scheduler, the
 //! instances and the clients share this machine's cores, so the first figure is a lower bound.
+//!
+//! `cargo bench -p weft --bench scheduler -- memory` measures memory instead: 1,000,000 tasks
+//! to instances that report every completion, then 1,000,000 to instances that report none
+//! (`weft task-instance --report-as none`: their tasks fail after `task_timeout_secs`, set to
+//! 10 s here), printing after every 100,000 the process's resident memory, the tasks the
+//! scheduler holds unfinished, and the submit rate and latency. Target: flat memory in both.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
@@ -39,6 +45,11 @@ const WARMUP: usize = 5_000;
 const ROUNDS: usize = 3;
 /// Submits per round.
 const SUBMITS: usize = 20_000;
+/// Tasks per phase of the memory run, and how often it prints.
+const MEMORY_TASKS: usize = 1_000_000;
+const MEMORY_STEP: usize = 100_000;
+/// `task_timeout_secs` in the memory run.
+const MEMORY_TIMEOUT_SECS: u64 = 10;
 const STRATEGIES: [&str; 4] = [
     "round-robin",
     "shortest-expected-wait",
@@ -55,17 +66,75 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let trusted = std::env::var_os("WEFT_BENCH_TRUSTED").is_some();
+    let memory_run = std::env::args().any(|a| a == "memory");
     let local = weft.block_on(common::serve(|c| {
         if trusted {
             c.scheduler.trusted_networks = vec!["127.0.0.0/8".parse().expect("a network")];
         }
+        c.scheduler.task_timeout_secs = MEMORY_TIMEOUT_SECS;
     }))?;
-    let instances = Instances::start(&local.base, &local.token)?;
     // The load generator: this (main) thread alone, so its CPU time is told apart.
-    tokio::runtime::Builder::new_current_thread()
+    let load = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()?
-        .block_on(bench(&local, &instances))
+        .build()?;
+    if memory_run {
+        return load.block_on(memory(&local));
+    }
+    let instances = Instances::start(&local.base, &local.token, "bench", "address")?;
+    load.block_on(bench(&local, &instances))
+}
+
+/// The memory run: see the module's documentation.
+async fn memory(local: &common::Local) -> anyhow::Result<()> {
+    let (base, admin, state) = (&local.base, &local.token, &local.state);
+    let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse()?;
+    let http = reqwest::Client::new();
+    let client_token = match state.config.scheduler.trusted_networks.is_empty() {
+        true => Some(user_token(&http, base, admin).await?),
+        false => None,
+    };
+    println!(
+        "scheduler memory: {MEMORY_TASKS} tasks per phase from {CLIENTS} clients to          {INSTANCES} simulated instances; tasks unreported for {MEMORY_TIMEOUT_SECS} s fail"
+    );
+    println!(
+        "{:<11} {:>9}  {:>7}  {:>10}  {:>9}  {:>17}",
+        "instances", "tasks", "RSS MB", "unfinished", "submits/s", "submit p50/p99 ms"
+    );
+    for (model, report_as) in [("reporting", "address"), ("silent", "none")] {
+        let _instances = Instances::start(base, admin, model, report_as)?;
+        let body = Bytes::from(format!(
+            r#"{{"model_name":"{model}","task_input":{{"prompt":"hi"}},"metadata":{{}}}}"#
+        ));
+        for done in (MEMORY_STEP..=MEMORY_TASKS).step_by(MEMORY_STEP) {
+            let started = Instant::now();
+            let trips = submit_all(addr, client_token.as_deref(), MEMORY_STEP, &body).await?;
+            let rate = MEMORY_STEP as f64 / started.elapsed().as_secs_f64();
+            println!(
+                "{model:<11} {done:>9}  {:>7.0}  {:>10}  {rate:>9.0}  {:>8.2} / {:>6.2}",
+                rss_mb(),
+                state.scheduler.unfinished(),
+                percentile(&trips, 0.5),
+                percentile(&trips, 0.99),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// This process's resident memory, in MB.
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))?
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 async fn bench(local: &common::Local, instances: &Instances) -> anyhow::Result<()> {
@@ -108,7 +177,7 @@ async fn bench(local: &common::Local, instances: &Instances) -> anyhow::Result<(
             .send()
             .await?;
         anyhow::ensure!(activated.status().is_success(), "activate {strategy}");
-        submit_all(addr, token, WARMUP).await?;
+        submit_all(addr, token, WARMUP, &bench_body()).await?;
         let mut rounds = Vec::with_capacity(ROUNDS);
         for _ in 0..ROUNDS {
             rounds.push(Round::run(addr, token, state, instances).await?);
@@ -155,7 +224,7 @@ impl Round {
         let (weft_before, instances_before) = (weft_cpu_ns(), instances.cpu_ns());
         let load_before = thread_cpu_ns(std::process::id(), std::process::id());
         let started = Instant::now();
-        let round_trips = submit_all(addr, token, SUBMITS).await?;
+        let round_trips = submit_all(addr, token, SUBMITS, &bench_body()).await?;
         let seconds = started.elapsed().as_secs_f64();
         let per_task = |ns: u64| ns as f64 / 1e3 / SUBMITS as f64;
         let stats = state.scheduler.stats();
@@ -199,14 +268,17 @@ async fn user_token(http: &reqwest::Client, base: &str, admin: &str) -> anyhow::
         .ok_or_else(|| anyhow::anyhow!("no token issued: {issued}"))
 }
 
+fn bench_body() -> Bytes {
+    Bytes::from_static(br#"{"model_name":"bench","task_input":{"prompt":"hi"},"metadata":{}}"#)
+}
+
 async fn submit_all(
     addr: std::net::SocketAddr,
     token: Option<&str>,
     n: usize,
+    body: &Bytes,
 ) -> anyhow::Result<Vec<f64>> {
     let next = Arc::new(AtomicUsize::new(0));
-    let body =
-        Bytes::from_static(br#"{"model_name":"bench","task_input":{"prompt":"hi"},"metadata":{}}"#);
     let token = token.map(http::HeaderValue::from_str).transpose()?;
     let clients = (0..CLIENTS).map(|_| {
         let (next, body, token) = (next.clone(), body.clone(), token.clone());
@@ -251,20 +323,23 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
-/// The simulated instances: one `weft task-instance --instances 8` process, registered with
-/// the scheduler at `base`; stopped when dropped.
+/// The simulated instances: one `weft task-instance --instances 8` process serving `model`,
+/// registered with the scheduler at `base`, reporting as `report_as` says; stopped when
+/// dropped.
 struct Instances(Child);
 
 impl Instances {
-    fn start(base: &str, admin: &str) -> anyhow::Result<Self> {
+    fn start(base: &str, admin: &str, model: &str, report_as: &str) -> anyhow::Result<Self> {
         let mut instances = Self(
             Command::new(env!("CARGO_BIN_EXE_weft"))
                 .args([
                     "task-instance",
                     "--model",
-                    "bench",
+                    model,
                     "--listen",
                     "127.0.0.1:0",
+                    "--report-as",
+                    report_as,
                 ])
                 .args(["--instances", &INSTANCES.to_string(), "--workers", "4"])
                 .args([

@@ -275,7 +275,7 @@ pub struct TaskInstanceArgs {
     #[arg(long, default_value_t = 100_000)]
     keep_results: usize,
     /// How it names itself when it reports a finished task: by `host:port` as SwarmPilot's
-    /// instances do, or by the ti_uuid the scheduler gave it.
+    /// instances do, or by the ti_uuid the scheduler gave it; `none` reports nothing.
     #[arg(long, value_enum, default_value = "address")]
     report_as: simulator::ReportAs,
 }

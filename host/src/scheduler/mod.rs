@@ -468,6 +468,11 @@ impl Scheduler {
         Ok(())
     }
 
+    /// Tasks submitted and not finished: what the scheduler holds in memory.
+    pub fn unfinished(&self) -> usize {
+        self.inner.live.lock().expect("tasks lock").len()
+    }
+
     /// Every registered instance.
     pub fn instances(&self) -> Vec<TaskInstance> {
         let mut all: Vec<_> = self

@@ -126,6 +126,8 @@ pub enum ReportAs {
     Address,
     /// The ti_uuid the scheduler gave it.
     Uuid,
+    /// It reports nothing: an instance that loses its reports.
+    None,
 }
 
 struct Job {
@@ -446,6 +448,7 @@ async fn work(sim: Arc<Sim>, rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<
         let instance = match sim.config.report_as {
             ReportAs::Address => Some(sim.config.address.clone()),
             ReportAs::Uuid => job.ti_uuid.clone().or_else(|| sim.ti_uuid.get()),
+            ReportAs::None => None,
         };
         if let (Some(_), Some(instance)) = (&sim.config.scheduler, instance) {
             let report = Report {
