@@ -438,3 +438,82 @@ async fn hostile_nodes_are_contained() {
     let (status, _) = send(server.anon(Method::GET, "/api/v1/health")).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// A plugin that floods its log and its stderr: the call succeeds (32 KiB of stderr once
+/// trapped it), each stderr line reaches the call's log, and past the call's allowance
+/// messages are dropped and counted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn floods_of_logs_and_stderr_are_capped_never_fatal() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let (status, body) = server.upload(fixture("noisy-node")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let logs = |out: &Value| -> Vec<String> {
+        out["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == "log")
+            .map(|e| e["message"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    let (status, out) = server
+        .run_plugin("noisy-node", json!({"config": {"stderr_lines": 330}}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["outputs"]["out"]["ok"], true, "{out}");
+    let lines = logs(&out);
+    assert_eq!(lines.len(), 330, "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l == &format!("stderr: {}", "e".repeat(100)))
+    );
+
+    let (status, _) = send(
+        server
+            .admin(Method::PUT, "/api/v1/plugins/noisy-node/limits")
+            .json(&json!({"log_messages": 50})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, out) = server
+        .run_plugin(
+            "noisy-node",
+            json!({"config": {"logs": 5000, "stderr_lines": 2000, "line_bytes": 100}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    let lines = logs(&out);
+    assert_eq!(lines.len(), 51, "50 allowed and the count: {lines:?}");
+    assert_eq!(lines[0], "log line 0");
+    assert!(
+        lines[50].starts_with("6950 log messages of this call dropped"),
+        "{}",
+        lines[50]
+    );
+}
+
+/// `describe` runs once, at upload, within a few seconds: a slow one is refused, and a stored
+/// plugin is loaded at start from the description stored at upload, never described again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_runs_once_at_upload_within_a_limit() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let (status, err) = server.upload(fixture("slow-describe")).await;
+    assert_error(status, &err, 422, "60404");
+    assert_eq!(err["details"]["failure"], "timeout", "{err}");
+
+    let (status, body) = server.upload(fixture("noisy-node")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let state = server.reopen().await;
+    sqlx::query("UPDATE plugins SET description = REPLACE(description, $1, $2) WHERE name = $3")
+        .bind("Floods its log and stderr (test fixture)")
+        .bind("as stored at upload")
+        .bind("noisy-node")
+        .execute(state.store.pool())
+        .await
+        .unwrap();
+    let restarted = server.reopen().await;
+    let node = restarted.plugins.node("noisy-node").await.unwrap();
+    assert_eq!(node.plugin.description().summary, "as stored at upload");
+}

@@ -10,6 +10,15 @@ use crate::state::PluginState;
 use std::sync::Arc;
 use wasmtime::{Store, UpdateDeadline};
 
+/// `describe` only returns constants: an upload whose `describe` takes longer is refused.
+const DESCRIBE_LIMITS: Limits = Limits {
+    memory_bytes: 64 << 20,
+    cpu_ms: 2_000,
+    timeout_ms: 5_000,
+    log_messages: 100,
+    log_bytes: 64 << 10,
+};
+
 /// A store for one call (or one strategy instance) under `limits` and `grants`.
 pub(crate) fn new_store(
     rt: &Runtime,
@@ -18,7 +27,7 @@ pub(crate) fn new_store(
     services: Arc<dyn HostServices>,
 ) -> Store<PluginState> {
     let ticks = limits.cpu_ms.div_ceil(EPOCH_TICK.as_millis() as u64).max(1);
-    let state = PluginState::new(Arc::new(grants), services, limits.memory_bytes, ticks);
+    let state = PluginState::new(Arc::new(grants), services, limits, ticks);
     let mut store = Store::new(&rt.engine, state);
     store.limiter(|s| &mut s.limiter);
     // Every epoch tick the guest spends running costs one tick of its CPU budget. From the
@@ -40,12 +49,12 @@ pub(crate) fn new_store(
     store
 }
 
-/// Calls a freshly loaded component's `describe` under default limits, nothing granted.
+/// Calls a freshly loaded component's `describe`, nothing granted, within [`DESCRIBE_LIMITS`].
 pub(crate) async fn describe<T>(
     rt: &Runtime,
     call: impl AsyncFnOnce(&mut Store<PluginState>) -> wasmtime::Result<T>,
 ) -> Result<T, LoadError> {
-    let limits = Limits::default();
+    let limits = DESCRIBE_LIMITS;
     let services = Arc::new(NoServices {
         plugin: "describe".into(),
     });
@@ -71,6 +80,7 @@ pub(crate) async fn guarded<T>(
 ) -> Result<T, CallError> {
     store.data_mut().cpu_ticks = 0;
     let outcome = tokio::time::timeout(limits.timeout(), call(store)).await;
+    store.data().finish_logs();
     match outcome {
         Err(_) => Err(CallError::Timeout {
             limit_ms: limits.timeout_ms,

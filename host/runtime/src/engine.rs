@@ -108,10 +108,28 @@ impl Runtime {
 
     /// Compiles (or loads from the cache) a component, checks its world and describes it.
     pub async fn load(self: &Arc<Self>, bytes: &[u8]) -> Result<(Plugin, CacheOutcome), LoadError> {
+        self.load_described(bytes, None).await
+    }
+
+    /// [`Runtime::load`], taking the description stored when the component was added instead
+    /// of calling its `describe` again: a slow `describe` must not delay every start. A
+    /// description that does not fit the component's world is asked for again.
+    pub async fn load_described(
+        self: &Arc<Self>,
+        bytes: &[u8],
+        stored: Option<&serde_json::Value>,
+    ) -> Result<(Plugin, CacheOutcome), LoadError> {
         let (component, outcome) = self.compile(bytes).await?;
+        let known = stored.cloned();
         let plugin = match world_of(&self.engine, &component)? {
-            World::Node => Plugin::Node(NodePlugin::new(self, &component).await?),
-            World::Strategy => Plugin::Strategy(StrategyPlugin::new(self, &component).await?),
+            World::Node => {
+                let known = known.and_then(|d| serde_json::from_value(d).ok());
+                Plugin::Node(NodePlugin::new(self, &component, known).await?)
+            }
+            World::Strategy => {
+                let known = known.and_then(|d| serde_json::from_value(d).ok());
+                Plugin::Strategy(StrategyPlugin::new(self, &component, known).await?)
+            }
         };
         Ok((plugin, outcome))
     }

@@ -13,10 +13,12 @@ mod destinations;
 mod engine;
 mod error;
 mod limits;
+mod log_budget;
 mod node;
 mod outgoing;
 mod services;
 mod state;
+mod stderr;
 mod strategy;
 mod value;
 

@@ -13,6 +13,11 @@ pub struct Limits {
     pub cpu_ms: u64,
     /// Wall-clock time one call may take, in milliseconds, waits included (default 30 s).
     pub timeout_ms: u64,
+    /// Log messages (`host.log` and stderr lines) one call may write (default 1,000); more
+    /// are dropped and counted.
+    pub log_messages: u32,
+    /// Bytes of log messages one call may write (default 1 MiB); more are dropped and counted.
+    pub log_bytes: u64,
 }
 
 impl Default for Limits {
@@ -21,6 +26,8 @@ impl Default for Limits {
             memory_bytes: 64 << 20,
             cpu_ms: 5_000,
             timeout_ms: 30_000,
+            log_messages: 1_000,
+            log_bytes: 1 << 20,
         }
     }
 }

@@ -48,10 +48,22 @@ pub struct NodePlugin {
 }
 
 impl NodePlugin {
-    pub(crate) async fn new(rt: &Arc<Runtime>, component: &Component) -> Result<Self, LoadError> {
+    /// The node in `component`, described by `known` (its description stored when it was
+    /// added) or else by calling its `describe`.
+    pub(crate) async fn new(
+        rt: &Arc<Runtime>,
+        component: &Component,
+        known: Option<NodeDescription>,
+    ) -> Result<Self, LoadError> {
         let wrong = wrong_world("node");
         let pre = NodePre::new(rt.node_linker.instantiate_pre(component).map_err(&wrong)?)
             .map_err(&wrong)?;
+        if let Some(description) = known {
+            return Ok(Self {
+                pre,
+                description: Arc::new(description),
+            });
+        }
         let described = describe(rt, async |store| {
             let node = pre.instantiate_async(&mut *store).await?;
             node.weft_plugin_node_api().call_describe(&mut *store).await

@@ -4,17 +4,15 @@
 use crate::bindings::node::weft::plugin::{artifacts, host, secrets};
 use crate::capabilities::Grants;
 use crate::destinations::HostPattern;
-use crate::limits::MemoryLimiter;
+use crate::limits::{Limits, MemoryLimiter};
+use crate::log_budget::LogBudget;
 use crate::outgoing::{self, SendError, Sent};
 use crate::services::{HostServices, LogLevel};
-use std::sync::Arc;
+use crate::stderr::Stderr;
+use std::sync::{Arc, Mutex};
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
-
-/// How much of a plugin's stderr is kept (panic messages land there).
-const STDERR_CAPACITY: usize = 16 * 1024;
 
 pub(crate) struct PluginState {
     wasi: WasiCtx,
@@ -23,7 +21,8 @@ pub(crate) struct PluginState {
     policy: HttpPolicy,
     grants: Arc<Grants>,
     services: Arc<dyn HostServices>,
-    stderr: MemoryOutputPipe,
+    stderr: Stderr,
+    log_budget: Arc<Mutex<LogBudget>>,
     pub limiter: MemoryLimiter,
     pub cpu_ticks: u64,
     pub cpu_budget_ticks: u64,
@@ -33,10 +32,11 @@ impl PluginState {
     pub fn new(
         grants: Arc<Grants>,
         services: Arc<dyn HostServices>,
-        memory_bytes: u64,
+        limits: &Limits,
         cpu_budget_ticks: u64,
     ) -> Self {
-        let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
+        let log_budget = Arc::new(Mutex::new(LogBudget::new(limits)));
+        let stderr = Stderr::new(services.clone(), log_budget.clone());
         // No environment, arguments, preopened directories or sockets: computation only.
         let wasi = WasiCtx::builder()
             .stderr(stderr.clone())
@@ -55,8 +55,9 @@ impl PluginState {
             grants,
             services,
             stderr,
+            log_budget,
             limiter: MemoryLimiter {
-                limit_bytes: memory_bytes,
+                limit_bytes: limits.memory_bytes,
                 hit: false,
             },
             cpu_ticks: 0,
@@ -64,9 +65,19 @@ impl PluginState {
         }
     }
 
-    /// What the plugin wrote to stderr, lossily decoded.
+    /// The last of what the plugin wrote to stderr, lossily decoded.
     pub fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.contents()).into_owned()
+        self.stderr.tail()
+    }
+
+    /// Ends a call's logging: logs an unfinished stderr line and how many messages were over
+    /// the call's allowance.
+    pub fn finish_logs(&self) {
+        self.stderr.finish();
+        let note = self.log_budget.lock().expect("budget lock").dropped_note();
+        if let Some(note) = note {
+            self.services.log(LogLevel::Warn, &note);
+        }
     }
 }
 
@@ -129,7 +140,15 @@ impl host::Host for PluginState {
             host::LogLevel::Warn => LogLevel::Warn,
             host::LogLevel::Error => LogLevel::Error,
         };
-        self.services.log(level, truncate(&message, 8 * 1024));
+        let message = truncate(&message, 8 * 1024);
+        if self
+            .log_budget
+            .lock()
+            .expect("budget lock")
+            .take(message.len())
+        {
+            self.services.log(level, message);
+        }
     }
 
     async fn progress(&mut self, fraction: f32, message: String) {

@@ -41,7 +41,13 @@ pub struct StrategyPlugin {
 }
 
 impl StrategyPlugin {
-    pub(crate) async fn new(rt: &Arc<Runtime>, component: &Component) -> Result<Self, LoadError> {
+    /// The strategy in `component`, described by `known` (its description stored when it
+    /// was added) or else by calling its `describe`.
+    pub(crate) async fn new(
+        rt: &Arc<Runtime>,
+        component: &Component,
+        known: Option<StrategyDescription>,
+    ) -> Result<Self, LoadError> {
         let wrong = wrong_world("strategy");
         let pre = StrategyPre::new(
             rt.strategy_linker
@@ -49,6 +55,12 @@ impl StrategyPlugin {
                 .map_err(&wrong)?,
         )
         .map_err(&wrong)?;
+        if let Some(description) = known {
+            return Ok(Self {
+                pre,
+                description: Arc::new(description),
+            });
+        }
         let d = describe(rt, async |store| {
             let strategy = pre.instantiate_async(&mut *store).await?;
             strategy

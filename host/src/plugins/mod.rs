@@ -144,7 +144,7 @@ impl Plugins {
                 Ok(bytes) => plugins
                     .inner
                     .runtime
-                    .load(&bytes)
+                    .load_described(&bytes, Some(&stored.description))
                     .await
                     .map_err(|e| e.to_string()),
                 Err(e) => Err(format!("{}: {e}", path.display())),
