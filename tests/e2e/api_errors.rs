@@ -10,6 +10,7 @@ on_both_backends!(
     wrong_content_type_is_415,
     oversized_bodies_are_413,
     bad_path_and_query_parameters_are_400,
+    nul_characters_are_refused_on_every_backend,
 );
 
 async fn unknown_routes_and_wrong_methods(backend: Backend) {
@@ -107,6 +108,57 @@ async fn bad_path_and_query_parameters_are_400(backend: Backend) {
     let (status, body) = send(server.admin(Method::GET, "/api/v1/tokens?user_id=a&bogus=1")).await;
     assert_error(status, &body, 400, "90405");
     assert_eq!(body["details"]["in"], "query");
+}
+
+/// PostgreSQL cannot store a NUL in text (it answered 500); both backends refuse one, naming
+/// the field, in bodies, queries and paths, and store nothing.
+async fn nul_characters_are_refused_on_every_backend(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let definition = serde_json::json!({
+        "name": "a\u{0}b",
+        "nodes": [{"id": "f", "type": "fibo", "config": {"n": 3}}],
+        "edges": []
+    });
+    let (status, body) = send(
+        server
+            .admin(Method::POST, "/api/v1/workflows")
+            .json(&definition),
+    )
+    .await;
+    assert_error(status, &body, 422, "90402");
+    assert_eq!(body["details"]["field"], "name", "{body}");
+    let mut nested = definition.clone();
+    nested["name"] = "fine".into();
+    nested["nodes"][0]["id"] = "f\u{0}".into();
+    let (status, body) = send(
+        server
+            .admin(Method::POST, "/api/v1/workflows")
+            .json(&nested),
+    )
+    .await;
+    assert_error(status, &body, 422, "90402");
+    assert_eq!(body["details"]["field"], "nodes[0].id", "{body}");
+    let (status, body) = send(server.admin(Method::GET, "/api/v1/workflows")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body["items"],
+        serde_json::json!([]),
+        "nothing stored: {body}"
+    );
+    let (status, body) = send(server.admin(Method::GET, "/api/v1/tokens?user_id=a%00b")).await;
+    assert_error(status, &body, 400, "90405");
+    let (status, body) = send(server.admin(Method::GET, "/api/v1/workflows/a%00b")).await;
+    assert_error(status, &body, 400, "90405");
+    // A backslash before "u0000" is text, not a NUL.
+    nested["nodes"][0]["id"] = "f".into();
+    nested["description"] = "a \\u0000 b".into();
+    let (status, body) = send(
+        server
+            .admin(Method::POST, "/api/v1/workflows")
+            .json(&nested),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
 #[tokio::test]

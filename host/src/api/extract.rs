@@ -49,6 +49,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
 /// Parses JSON text, telling malformed syntax (400) from a well-formed body of the wrong shape
 /// (422, naming the field).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    refuse_nul(bytes)?;
     // Tracking the path costs on every field; only a body that fails needs it, so that one is
     // parsed again to name where.
     if let Ok(value) = serde_json::from_slice(bytes) {
@@ -61,6 +62,58 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     })?;
     de.end().map_err(|err| json_error(".", err))?;
     Ok(value)
+}
+
+/// Refuses a body with a NUL character in any string: PostgreSQL cannot store one in text (it
+/// answered 500 where SQLite stored it), so no backend gets one. Only a body with the escape
+/// `\u0000` in it is parsed again, to name the field.
+fn refuse_nul(bytes: &[u8]) -> Result<(), Error> {
+    const ESCAPE: &[u8] = b"\\u0000";
+    if !bytes.windows(ESCAPE.len()).any(|w| w == ESCAPE) {
+        return Ok(());
+    }
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return Ok(()); // malformed: the parse that follows says so
+    };
+    match nul_at(&value, String::new()) {
+        None => Ok(()),
+        Some(field) => Err(Error::new(
+            Code::InvalidField,
+            format!("invalid field '{field}': text must not contain NUL (\\u0000) characters"),
+        )
+        .details(serde_json::json!({ "field": field }))),
+    }
+}
+
+/// The path (`nodes[0].name`) of the first string or key holding a NUL.
+fn nul_at(value: &serde_json::Value, path: String) -> Option<String> {
+    use serde_json::Value;
+    let named = |path: &str| {
+        if path.is_empty() {
+            ".".to_string()
+        } else {
+            path.to_string()
+        }
+    };
+    match value {
+        Value::String(text) if text.contains('\0') => Some(named(&path)),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_at(item, format!("{path}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(key, item)| {
+            let at = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            if key.contains('\0') {
+                return Some(at);
+            }
+            nul_at(item, at)
+        }),
+        _ => None,
+    }
 }
 
 fn json_error(path: &str, inner: serde_json::Error) -> Error {
@@ -106,6 +159,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        refuse_encoded_nul(parts.uri.query().unwrap_or_default(), "query")?;
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| Query(q.0))
@@ -124,6 +178,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        refuse_encoded_nul(parts.uri.path(), "path")?;
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| Path(p.0))
@@ -132,6 +187,22 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
                     .details(serde_json::json!({ "in": "path" }))
             })
     }
+}
+
+/// Refuses a NUL (`%00`) in a query string or path, for the reason of [`refuse_nul`].
+fn refuse_encoded_nul(text: &str, part: &str) -> Result<(), Error> {
+    if text
+        .as_bytes()
+        .windows(3)
+        .any(|w| w.eq_ignore_ascii_case(b"%00"))
+    {
+        return Err(Error::new(
+            Code::InvalidParameter,
+            format!("the {part} must not contain NUL (%00) characters"),
+        )
+        .details(serde_json::json!({ "in": part })));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
