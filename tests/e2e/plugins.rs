@@ -517,3 +517,43 @@ async fn describe_runs_once_at_upload_within_a_limit() {
     let node = restarted.plugins.node("noisy-node").await.unwrap();
     assert_eq!(node.plugin.description().summary, "as stored at upload");
 }
+
+/// Clear words for what went wrong: a plugin that exits is said to have exited (not a wasm
+/// backtrace), an oversized upload names the upload setting, and an upload that would shadow
+/// a built-in for every unversioned reference is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn misbehaving_uploads_and_calls_are_explained() {
+    let server = TestServer::start_with(Backend::Sqlite, |c| {
+        c.plugins.max_upload_bytes = 8 << 20;
+    })
+    .await;
+    let (status, body) = server.upload(fixture("noisy-node")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, err) = server
+        .run_plugin("noisy-node", json!({"config": {"exit": 3}}))
+        .await;
+    assert_error(status, &err, 422, "60205");
+    let message = err["message"].as_str().unwrap();
+    // WASI preview 2 keeps only whether the status was 0.
+    assert!(message.contains("the plugin exited (status 1)"), "{message}");
+    assert!(!message.contains("wasm backtrace"), "{message}");
+
+    let (status, err) = server.upload(fixture("fake-fibo")).await;
+    assert_error(status, &err, 409, "60201");
+    assert!(
+        err["message"].as_str().unwrap().contains("built-in"),
+        "{err}"
+    );
+    let (status, out) = server
+        .run_plugin("fibo", json!({"config": {"n": 10}}))
+        .await;
+    assert_eq!(
+        (status, &out["outputs"]["out"]),
+        (StatusCode::OK, &json!(55))
+    );
+
+    let (status, err) = server.upload(vec![0u8; 9 << 20]).await;
+    assert_error(status, &err, 413, "90403");
+    let hint = err["hint"].as_str().unwrap();
+    assert!(hint.contains("[plugins] max_upload_bytes"), "{hint}");
+}

@@ -115,6 +115,14 @@ fn classify(err: &wasmtime::Error, state: &PluginState, limits: &Limits) -> Call
     if text.contains("maximum concurrent") || text.contains("pooling allocator") {
         return CallError::Capacity(text);
     }
+    if let Some(exit) = err
+        .chain()
+        .find_map(|c| c.downcast_ref::<wasmtime_wasi::I32Exit>())
+    {
+        return CallError::Trap {
+            message: format!("the plugin exited (status {}) instead of returning", exit.0),
+        };
+    }
     let stderr = state.stderr();
     if let Some(at) = stderr.find("panicked at") {
         let message = stderr[at..]

@@ -20,6 +20,7 @@ mod services;
 mod state;
 mod stderr;
 mod strategy;
+mod text;
 mod value;
 
 pub use cache::CacheOutcome;

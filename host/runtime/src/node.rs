@@ -11,6 +11,7 @@ use crate::error::{CallError, LoadError};
 use crate::limits::Limits;
 use crate::services::HostServices;
 use crate::state::PluginState;
+use crate::text::{MAX_MESSAGE, MAX_SUMMARY, cap};
 use crate::value::{Value, ValueKind};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -113,7 +114,17 @@ impl NodePlugin {
             Ok(outputs) => check_outputs(&self.description.outputs, outputs),
             Err(err) => Err(CallError::Node {
                 kind: error_kind(err.kind).into(),
-                message: err.message,
+                // The SDK's refusals start with their kind: "denied: denied: ..." said it twice.
+                message: cap(
+                    match err
+                        .message
+                        .strip_prefix(&format!("{}: ", error_kind(err.kind)))
+                    {
+                        Some(rest) => rest.to_string(),
+                        None => err.message,
+                    },
+                    MAX_MESSAGE,
+                ),
                 retryable: err.retryable,
             }),
         }
@@ -174,7 +185,7 @@ fn convert_description(d: node_api::NodeDescription) -> Result<NodeDescription, 
                 Ok(Port {
                     name: p.name,
                     kind: ValueKind::from_wit(p.kind),
-                    summary: p.summary,
+                    summary: cap(p.summary, MAX_SUMMARY),
                     optional: p.optional,
                 })
             })
@@ -201,7 +212,7 @@ fn convert_description(d: node_api::NodeDescription) -> Result<NodeDescription, 
         outputs: ports(d.outputs, "output")?,
         name: d.name,
         version: d.version,
-        summary: d.summary,
+        summary: cap(d.summary, MAX_SUMMARY),
         config_schema,
         capabilities,
     })

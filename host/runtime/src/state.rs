@@ -9,6 +9,7 @@ use crate::log_budget::LogBudget;
 use crate::outgoing::{self, SendError, Sent};
 use crate::services::{HostServices, LogLevel};
 use crate::stderr::Stderr;
+use crate::text::truncate;
 use std::sync::{Arc, Mutex};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -189,14 +190,3 @@ impl artifacts::Host for PluginState {
 }
 
 impl crate::bindings::node::weft::plugin::types::Host for PluginState {}
-
-fn truncate(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}

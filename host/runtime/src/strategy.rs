@@ -11,6 +11,7 @@ use crate::limits::Limits;
 use crate::node::{valid_name, valid_version};
 use crate::services::HostServices;
 use crate::state::PluginState;
+use crate::text::{MAX_MESSAGE, MAX_SUMMARY, cap, truncate};
 use std::sync::Arc;
 use tokio::sync::Mutex;
 use wasmtime::Store;
@@ -80,7 +81,7 @@ impl StrategyPlugin {
             description: Arc::new(StrategyDescription {
                 name: d.name,
                 version: d.version,
-                summary: d.summary,
+                summary: cap(d.summary, MAX_SUMMARY),
             }),
         })
     }
@@ -138,10 +139,11 @@ impl StrategyInstance {
                     .await
             })
             .await?;
-        let choice = choice.map_err(CallError::Refused)?;
+        let choice = choice.map_err(|reason| CallError::Refused(cap(reason, MAX_MESSAGE)))?;
         if !instances.iter().any(|i| i.id == choice && i.healthy) {
             return Err(CallError::BadOutputs(format!(
-                "the strategy chose '{choice}', which is not one of the healthy instances offered"
+                "the strategy chose '{}', which is not one of the healthy instances offered",
+                truncate(&choice, 200)
             )));
         }
         Ok(Decision {

@@ -143,9 +143,15 @@ fn json_error(path: &str, inner: serde_json::Error) -> Error {
 
 /// Maps a failure to read the body; an over-limit body is 413.
 pub fn body_rejection(rejection: BytesRejection) -> Error {
+    limited_body_rejection(rejection, "[api] max_body_bytes")
+}
+
+/// [`body_rejection`] for a route whose body limit is the `setting` named.
+pub fn limited_body_rejection(rejection: BytesRejection, setting: &str) -> Error {
     if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-        Error::new(Code::PayloadTooLarge, "the request body is too large")
-            .hint("send a smaller body; the limit is set by [api] max_body_bytes")
+        Error::new(Code::PayloadTooLarge, "the request body is too large").hint(format!(
+            "send a smaller body; the limit is set by {setting}"
+        ))
     } else {
         Error::new(Code::MalformedJson, rejection.body_text())
     }

@@ -197,6 +197,16 @@ impl Plugins {
             )
             .hint("pick another name; node and strategy names share one namespace"));
         }
+        // A newer upload would silently replace the built-in for every workflow naming it
+        // without a version.
+        if !builtin && existing.iter().any(|p| p.builtin && p.version != version) {
+            return Err(Error::new(
+                Code::PluginExists,
+                format!("'{name}' is a built-in plugin; uploads cannot add versions of it"),
+            )
+            .details(serde_json::json!({ "name": name, "version": version }))
+            .hint("give your plugin another name in its describe"));
+        }
         if let Some(same) = existing.iter().find(|p| p.version == version) {
             if same.hash == hash {
                 self.remember(&name, &version, plugin);

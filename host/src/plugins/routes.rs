@@ -64,7 +64,9 @@ async fn add_plugin(
             "send the component bytes with Content-Type: application/wasm",
         ));
     }
-    let body = body.map_err(crate::api::extract::body_rejection)?;
+    let body = body.map_err(|r| {
+        crate::api::extract::limited_body_rejection(r, "[plugins] max_upload_bytes")
+    })?;
     let added = state
         .plugins
         .add(&body, Some(&caller.user_id), false)
