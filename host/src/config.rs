@@ -166,8 +166,10 @@ pub struct ContainersConfig {
     /// `DOCKER_HOST` or the local socket.
     pub docker_host: Option<String>,
     /// CPU of a container that asks for none.
+    #[serde(deserialize_with = "quantity")]
     pub default_cpu: String,
     /// Memory of a container that asks for none.
+    #[serde(deserialize_with = "quantity")]
     pub default_memory: String,
     /// GPUs on this host that Weft may hand out (the engine does not report them).
     pub gpus: u32,
@@ -203,8 +205,10 @@ pub struct ContainersConfig {
     /// Largest writable layer a container may fill (`"20Gi"`; `"0"` for no limit): the engine
     /// enforces it where its storage driver can (overlay2 on xfs with pquota), elsewhere a
     /// watcher stops a container over it.
+    #[serde(deserialize_with = "quantity")]
     pub disk_limit: String,
     /// Largest single file a process may write (the `fsize` ulimit); by default `disk_limit`.
+    #[serde(deserialize_with = "optional_quantity")]
     pub max_file_size: Option<String>,
     /// Seconds between the disk watcher's rounds (when the engine cannot enforce the limit).
     pub disk_check_interval_secs: u64,
@@ -264,8 +268,10 @@ pub struct UserLimits {
     /// Containers that exist (any status).
     pub max_containers: u32,
     /// CPU held by created and running containers.
+    #[serde(deserialize_with = "quantity")]
     pub max_cpu: String,
     /// Memory held by created and running containers.
+    #[serde(deserialize_with = "quantity")]
     pub max_memory: String,
 }
 
@@ -341,7 +347,9 @@ pub struct WorkspacesConfig {
     pub quota_minutes: f64,
     pub quota_period: QuotaPeriod,
     /// CPU and memory of a session's container.
+    #[serde(deserialize_with = "quantity")]
     pub cpu: String,
+    #[serde(deserialize_with = "quantity")]
     pub memory: String,
     pub jupyter: SessionKindConfig,
     pub code_server: SessionKindConfig,
@@ -612,6 +620,32 @@ fn scheduler_listen<S: serde::Serializer>(
 }
 
 /// A valid HTTP header name, lower-cased.
+/// A quantity (`"2"`, `"500m"`, `"4Gi"`) as text, also when it arrives as a number: the
+/// environment's `16` and a file's `max_cpu = 16` are numbers to the loader.
+fn quantity<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        Text(String),
+        Whole(u64),
+        Fraction(f64),
+    }
+    Ok(match Given::deserialize(deserializer)? {
+        Given::Text(text) => text,
+        Given::Whole(n) => n.to_string(),
+        Given::Fraction(x) => x.to_string(),
+    })
+}
+
+/// [`quantity`], optional.
+fn optional_quantity<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    struct Wrapped(#[serde(deserialize_with = "quantity")] String);
+    Ok(Option::<Wrapped>::deserialize(deserializer)?.map(|w| w.0))
+}
+
 fn header_name<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     let name = String::deserialize(deserializer)?;
     http::HeaderName::from_bytes(name.as_bytes())
@@ -672,6 +706,25 @@ impl Config {
 mod tests {
     use super::*;
     use figment::Jail;
+
+    #[test]
+    fn quantities_are_text_or_numbers_in_the_file_and_the_environment() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "weft.toml",
+                "[containers]\ndefault_cpu = 2\nmax_file_size = 1073741824\n[containers.per_user]\nmax_memory = \"8Gi\"\n",
+            )?;
+            jail.set_env("WEFT_CONTAINERS__PER_USER__MAX_CPU", "16");
+            jail.set_env("WEFT_WORKSPACES__CPU", "0.5");
+            let c = Config::load(None, &Overrides::default()).unwrap();
+            assert_eq!(c.containers.default_cpu, "2");
+            assert_eq!(c.containers.max_file_size.as_deref(), Some("1073741824"));
+            assert_eq!(c.containers.per_user.max_memory, "8Gi");
+            assert_eq!(c.containers.per_user.max_cpu, "16");
+            assert_eq!(c.workspaces.cpu, "0.5");
+            Ok(())
+        });
+    }
 
     #[test]
     fn precedence_is_file_then_env_then_flags() {
