@@ -12,6 +12,7 @@ pub mod notebook;
 pub mod plugins;
 pub mod scheduler;
 pub mod server;
+pub mod simulation;
 pub mod state;
 pub mod store;
 pub mod telemetry;

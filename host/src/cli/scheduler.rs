@@ -1,8 +1,8 @@
 //! `weft scheduler` (strategies, instances, replay) and `weft task-instance` (the simulator).
 
 use super::client::{Client, Remote};
-use crate::scheduler::replay::{self, Workload};
-use crate::scheduler::simulator::{self, ServiceTime, SimConfig};
+use crate::simulation::replay::{self, Workload};
+use crate::simulation::task_instance::{self as simulator, ServiceTime, SimConfig};
 use crate::scheduler::trace;
 use reqwest::Method;
 use serde_json::json;

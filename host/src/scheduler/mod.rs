@@ -11,13 +11,11 @@
 //! address it registered, or with the secret its registration returned.
 
 mod access;
-mod client;
+pub(crate) mod client;
 pub mod instances;
 pub mod raw;
-pub mod replay;
 mod result_socket;
 pub mod routes;
-pub mod simulator;
 pub mod strategies;
 pub mod tasks;
 pub mod trace;

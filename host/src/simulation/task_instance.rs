@@ -7,8 +7,8 @@
 //! and `queue_info`, it registers with `{"host", "port"}` only, and it names itself in its
 //! reports by `host:port`, as SwarmPilot's instances do (`--report-as uuid` for the ti_uuid).
 
-use super::client::HttpClient;
-use super::raw::RawJson;
+use crate::scheduler::client::HttpClient;
+use crate::scheduler::raw::RawJson;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};

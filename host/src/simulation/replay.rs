@@ -6,7 +6,7 @@
 //! strategy sees queue lengths and learns from completions as they happen on the simulated
 //! clock, exactly as it would in the scheduler.
 
-use super::trace::TraceEvent;
+use crate::scheduler::trace::TraceEvent;
 use serde::Serialize;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
