@@ -8,18 +8,17 @@
 
 use super::access::{SpAccess, Who};
 use super::raw::{self, RawJson};
+use super::sp_http::{SpError, SpJson, SpQuery};
 use super::{Completion, DecisionStats, QueueItem, TaskView};
 use crate::api::extract::{Json, Query};
 use crate::auth::Caller;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::scheduler::instances::TaskInstance;
 use crate::scheduler::strategies::{ActiveView, InEffect};
 use crate::state::AppState;
-use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -50,68 +49,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_strategies))
         .routes(routes!(activate, deactivate))
         .routes(routes!(stats))
-}
-
-/// An error answer in the SwarmPilot shape.
-pub struct SpError(Error);
-
-impl From<Error> for SpError {
-    fn from(err: Error) -> Self {
-        Self(err)
-    }
-}
-
-impl SpError {
-    /// Weft's error body plus SwarmPilot's `status` and FastAPI's `detail`.
-    fn body(&self) -> Value {
-        let mut body = json!(crate::api::ErrorBody::from(&self.0));
-        body["status"] = json!("error");
-        body["detail"] = json!(self.0.message);
-        body
-    }
-
-    /// The seed answers some failures with 200 and `"status": "error"`.
-    fn with_ok_status(self, extra: Value) -> Response {
-        let mut body = self.body();
-        if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
-            body.extend(extra);
-        }
-        (StatusCode::OK, axum::Json(body)).into_response()
-    }
-}
-
-impl IntoResponse for SpError {
-    fn into_response(self) -> Response {
-        let status =
-            StatusCode::from_u16(self.0.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = (status, axum::Json(self.body())).into_response();
-        crate::api::error::add_headers(&self.0, response.headers_mut());
-        response
-    }
-}
-
-/// A JSON body whose rejection is a [`SpError`].
-pub struct SpJson<T>(T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for SpJson<T> {
-    type Rejection = SpError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, SpError> {
-        let Json(value) = Json::<T>::from_request(req, state).await?;
-        Ok(Self(value))
-    }
-}
-
-/// Query parameters whose rejection is a [`SpError`].
-pub struct SpQuery<T>(T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for SpQuery<T> {
-    type Rejection = SpError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, SpError> {
-        let Query(value) = Query::<T>::from_request_parts(parts, state).await?;
-        Ok(Self(value))
-    }
 }
 
 /// Scheduler health (public).
