@@ -52,7 +52,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Scheduler health (public).
-#[utoipa::path(get, path = "/health", tag = "scheduler (SwarmPilot)", security(()),
+#[utoipa::path(get, path = "/health", operation_id = "scheduler_health", tag = "scheduler (SwarmPilot)", security(()),
     responses((status = 200, body = Object, example = json!({"status": "healthy", "service": "scheduler", "version": "0.1.0"}))))]
 async fn health() -> axum::Json<Value> {
     axum::Json(json!({
@@ -205,6 +205,7 @@ async fn submit(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ModelParam {
     /// Only this model's instances.
@@ -226,6 +227,7 @@ async fn queue_info(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct TaskParam {
     task_id: String,
@@ -402,6 +404,7 @@ async fn activate(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct DeactivateParams {
     /// The model whose own strategy is dropped (the global one then serves it).
