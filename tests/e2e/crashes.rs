@@ -18,6 +18,7 @@ use weft::store::Store;
 
 on_both_backends!(
     a_crash_between_two_writes_never_changes_a_result,
+    a_run_an_older_host_left_ends_as_its_nodes_say,
     values_read_back_as_written_after_a_crash
 );
 
@@ -201,6 +202,26 @@ fn assert_node(point: &str, run: &Value, id: &str, status: &str, attempts: i64) 
     assert_eq!(n["attempts"], attempts, "crash at {point}: {id} in {run}");
 }
 
+/// `a`, then `r` (retried, then failed with `on_error: continue`), then `f` (fails the run), then
+/// `d`, which must never run.
+fn fails() -> Value {
+    json!({
+        "name": "fails",
+        "nodes": [
+            {"id": "a", "type": "fibo", "config": {"n": 10}},
+            {"id": "r", "type": "flaky-node", "config": {"succeed_on": 99},
+             "retry": {"max_attempts": 2, "backoff": 0.01}, "on_error": "continue"},
+            {"id": "f", "type": "flaky-node", "config": {"succeed_on": 99}},
+            {"id": "d", "type": "fibo", "config": {"n": 3}}
+        ],
+        "edges": [
+            {"source": "a", "target": "r"},
+            {"source": "r", "target": "f"},
+            {"source": "f", "target": "d"}
+        ]
+    })
+}
+
 /// Two workflows whose runs pass every crash point: one a node fails (after another node
 /// retried and failed with `on_error: continue`), one where a node is skipped and the run
 /// succeeds. A host stopped at each point, then restarted, ends each run as it would have ended
@@ -211,21 +232,7 @@ async fn a_crash_between_two_writes_never_changes_a_result(backend: Backend) {
         .prepare(
             &["flaky-node"],
             &[
-                json!({
-                    "name": "fails",
-                    "nodes": [
-                        {"id": "a", "type": "fibo", "config": {"n": 10}},
-                        {"id": "r", "type": "flaky-node", "config": {"succeed_on": 99},
-                         "retry": {"max_attempts": 2, "backoff": 0.01}, "on_error": "continue"},
-                        {"id": "f", "type": "flaky-node", "config": {"succeed_on": 99}},
-                        {"id": "d", "type": "fibo", "config": {"n": 3}}
-                    ],
-                    "edges": [
-                        {"source": "a", "target": "r"},
-                        {"source": "r", "target": "f"},
-                        {"source": "f", "target": "d"}
-                    ]
-                }),
+                fails(),
                 json!({
                     "name": "skips",
                     "nodes": [
@@ -283,6 +290,61 @@ async fn a_crash_between_two_writes_never_changes_a_result(backend: Backend) {
         assert_never_ran(point, &run, "k", "skipped");
         assert_node(point, &run, "y", "succeeded", 1);
         assert_eq!(node(&run, "y")["outputs"]["out"], 5);
+    }
+}
+
+/// An older version stored a node's end and its consequence for the run in two writes; a
+/// database it left between them (the run still running, its nodes already failed or closed)
+/// ends as its nodes say when a host resumes it: failed by a failed node (whose dependents never
+/// run), cancelled, or failed while closing.
+async fn a_run_an_older_host_left_ends_as_its_nodes_say(backend: Backend) {
+    let site = Site::new(backend).await;
+    let ids = site.prepare(&["flaky-node"], &[fails()]).await;
+    let cases = [
+        // (node updated, status, error, what closes the run)
+        (
+            "f",
+            "failed",
+            json!({"kind": "node-error", "message": "it broke", "retryable": false}),
+            ("failed", Some("node 'f' failed: it broke")),
+        ),
+        (
+            "%",
+            "cancelled",
+            json!({"kind": "cancelled", "message": "the run was cancelled", "retryable": false}),
+            ("cancelled", None),
+        ),
+        (
+            "%",
+            "cancelled",
+            json!({"kind": "upstream", "message": "not run: the host broke", "retryable": false}),
+            ("failed", Some("the host broke")),
+        ),
+    ];
+    for (target, status, error, (run_status, run_error)) in cases {
+        let point = "node-started:f";
+        let (run_id, before) = site.crash_at(point, &ids[0], &json!({})).await;
+        let store = Store::open(&site.database_url).await.unwrap();
+        sqlx::query(
+            "UPDATE run_nodes SET status = $1, error = $2, finished_at = started_at \
+             WHERE run_id = $3 AND node_id LIKE $4 AND status IN ('pending', 'running')",
+        )
+        .bind(status)
+        .bind(error.to_string())
+        .bind(&run_id)
+        .bind(target)
+        .execute(store.pool())
+        .await
+        .unwrap();
+        store.close().await;
+        let run = site.resume(&run_id).await;
+        let case = format!("{status} {error}");
+        assert_eq!(run["status"], run_status, "{case}: {run}");
+        assert_eq!(run["error"].as_str(), run_error, "{case}: {run}");
+        assert_finished_nodes_kept(&case, &before, &run);
+        assert_never_ran(&case, &run, "d", "cancelled");
+        assert_eq!(node(&run, "f")["status"], status, "{case}: {run}");
+        assert_eq!(node(&run, "f")["attempts"], 1, "{case}: f ran again: {run}");
     }
 }
 
