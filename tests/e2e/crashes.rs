@@ -11,6 +11,7 @@ use crate::support::fixtures::fixture;
 use crate::support::{Backend, WeftProcess, bootstrap, node, send, wait_for_run};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use sqlx::Row as _;
 use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt as _;
 use std::time::{Duration, Instant};
@@ -128,21 +129,26 @@ impl Site {
         .fetch_one(store.pool())
         .await
         .unwrap();
-        let rows: Vec<(String, String, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+        let nodes = sqlx::query(
             "SELECT node_id, status, attempts, started_at, finished_at FROM run_nodes \
              WHERE run_id = $1",
         )
         .bind(&run_id)
         .fetch_all(store.pool())
         .await
-        .unwrap();
+        .unwrap()
+        .iter()
+        .map(|row| {
+            let stored = (
+                row.get("status"),
+                row.get("attempts"),
+                row.get("started_at"),
+                row.get("finished_at"),
+            );
+            (row.get("node_id"), stored)
+        })
+        .collect();
         store.close().await;
-        let nodes = rows
-            .into_iter()
-            .map(|(id, status, attempts, started, finished)| {
-                (id, (status, attempts, started, finished))
-            })
-            .collect();
         (run_id, nodes)
     }
 
