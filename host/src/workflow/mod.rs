@@ -4,6 +4,8 @@
 //!
 //! Not here: HTTP concerns (see `routes`) and calling plugins (see [`crate::plugins`]).
 
+mod crash;
+mod encoding;
 mod events;
 mod executor;
 pub mod model;
@@ -77,11 +79,12 @@ impl Workflows {
             if let Err(err) = workflows.resume(&id).await {
                 tracing::error!(run = %id, %err, "cannot resume the run; marking it failed");
                 let reason = format!("cannot resume after a restart: {}", err.message);
-                records::set_run_status(
+                records::close_run(
                     &workflows.inner.store,
                     &id,
                     RunStatus::Failed,
                     Some(&reason),
+                    &records::not_run(&reason),
                 )
                 .await?;
             }
@@ -244,12 +247,27 @@ impl Workflows {
         Ok(run)
     }
 
-    /// Picks up a run the store says is unfinished.
+    /// Picks up a run the store says is unfinished, or ends it if its nodes say it has ended.
     async fn resume(&self, id: &str) -> Result<()> {
         let detail = records::run_detail(&self.inner.store, id)
             .await?
             .ok_or_else(|| Error::not_found("run", id))?;
         let plan = self.validate(&detail.definition).await?;
+        if let Some((status, error)) = executor::settled(&plan, &detail.nodes) {
+            tracing::info!(run = %id, status = status.as_str(), "the run's nodes say it has ended");
+            let node_error = match &error {
+                Some(reason) => records::not_run(reason),
+                None => records::cancelled(),
+            };
+            return records::close_run(
+                &self.inner.store,
+                id,
+                status,
+                error.as_deref(),
+                &node_error,
+            )
+            .await;
+        }
         let inputs = match &detail.inputs {
             serde_json::Value::Object(map) => check_inputs(&plan, map)?,
             _ => RunInputs::default(),
@@ -263,10 +281,7 @@ impl Workflows {
                     NodeStatus::Succeeded => Prior {
                         status: node.status,
                         next_attempt: attempts,
-                        outputs: node
-                            .outputs
-                            .clone()
-                            .and_then(|o| serde_json::from_value(o).ok()),
+                        outputs: node.outputs.clone().map(|o| o.into_iter().collect()),
                     },
                     status if status.is_finished() => Prior {
                         status,
@@ -423,8 +438,14 @@ impl Workflows {
                 let _ = tokio::time::timeout(std::time::Duration::from_secs(10), wait).await;
             }
             None => {
-                records::set_run_status(&self.inner.store, run_id, RunStatus::Cancelled, None)
-                    .await?
+                records::close_run(
+                    &self.inner.store,
+                    run_id,
+                    RunStatus::Cancelled,
+                    None,
+                    &records::cancelled(),
+                )
+                .await?
             }
         }
         records::run(&self.inner.store, run_id)

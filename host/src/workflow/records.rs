@@ -1,5 +1,6 @@
 //! What is stored about workflows and runs, as the API shows it, and the queries that keep it.
 
+use super::encoding::{self, PortValues};
 use super::model::Definition;
 use crate::error::{Error, Result};
 use crate::store::{Store, now_ms, text_enum, time};
@@ -8,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 use utoipa::ToSchema;
+use weft_runtime::Value;
 
 /// A stored workflow at its current version.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -105,10 +107,11 @@ pub struct NodeRecord {
     pub status: NodeStatus,
     /// Attempts started (an attempt cut short by a host restart is run again, not counted twice).
     pub attempts: i64,
+    /// Port -> value; bytes show as `{"$bytes": "<base64>"}`.
     #[schema(value_type = Option<Object>)]
-    pub inputs: Option<serde_json::Value>,
+    pub inputs: Option<PortValues>,
     #[schema(value_type = Option<Object>)]
-    pub outputs: Option<serde_json::Value>,
+    pub outputs: Option<PortValues>,
     pub error: Option<NodeFailure>,
     /// Log lines and progress the node reported (its last attempt).
     #[schema(value_type = Vec<Object>)]
@@ -459,21 +462,27 @@ pub async fn run_detail(store: &Store, id: &str) -> Result<Option<RunDetail>> {
         return Ok(None);
     };
     let nodes = sqlx::query(
-        "SELECT node_id, plugin, status, attempts, inputs, outputs, error, logs, started_at, finished_at \
-         FROM run_nodes WHERE run_id = $1 ORDER BY position",
+        "SELECT node_id, plugin, status, attempts, inputs, outputs, value_format, error, logs, \
+         started_at, finished_at FROM run_nodes WHERE run_id = $1 ORDER BY position",
     )
     .bind(id)
     .fetch_all(store.pool())
     .await?
     .iter()
     .map(|r| {
+        let format: i64 = r.try_get("value_format")?;
+        let values = |column: &str| -> Result<Option<PortValues>> {
+            r.try_get::<Option<String>, _>(column)?
+                .map(|text| encoding::decode(&text, format))
+                .transpose()
+        };
         Ok(NodeRecord {
             id: r.try_get("node_id")?,
             plugin: r.try_get("plugin")?,
             status: NodeStatus::parse(&r.try_get::<String, _>("status")?)?,
             attempts: r.try_get("attempts")?,
-            inputs: opt_json(r, "inputs")?,
-            outputs: opt_json(r, "outputs")?,
+            inputs: values("inputs")?,
+            outputs: values("outputs")?,
             error: opt_json(r, "error")?,
             logs: opt_json(r, "logs")?.unwrap_or_default(),
             started_at: r.try_get::<Option<i64>, _>("started_at")?.map(time),
@@ -561,6 +570,11 @@ pub async fn run_using(store: &Store, plugin: &str, version: &str) -> Result<Opt
         .transpose()
 }
 
+/// A node state a write may still change. A finished node stays as stored: when a node fails the
+/// run, its siblings are closed in the same transaction, and their own late writes change
+/// nothing.
+const OPEN_NODE: &str = "status IN ('pending', 'running', 'retrying')";
+
 /// Sets a run's status (and start or finish time, once).
 pub async fn set_run_status(
     store: &Store,
@@ -583,72 +597,173 @@ pub async fn set_run_status(
     Ok(())
 }
 
-/// A node attempt started with `inputs`.
+/// A node attempt started with `inputs`; false if the node was closed in the meantime.
 pub async fn node_started(
     store: &Store,
     run_id: &str,
     node_id: &str,
     attempt: u32,
-    inputs: &serde_json::Value,
+    inputs: &[(String, Value)],
     at: i64,
-) -> Result<()> {
-    sqlx::query(
-        "UPDATE run_nodes SET status = 'running', attempts = $1, inputs = $2, error = NULL, \
-         started_at = $3, finished_at = NULL WHERE run_id = $4 AND node_id = $5",
-    )
+) -> Result<bool> {
+    let done = sqlx::query(&format!(
+        "UPDATE run_nodes SET status = 'running', attempts = $1, inputs = $2, value_format = $3, \
+         error = NULL, started_at = $4, finished_at = NULL \
+         WHERE run_id = $5 AND node_id = $6 AND {OPEN_NODE}"
+    ))
     .bind(i64::from(attempt))
-    .bind(to_json(inputs))
+    .bind(encoding::encode(inputs.iter().map(|(k, v)| (k, v))))
+    .bind(encoding::TAGGED)
     .bind(at)
     .bind(run_id)
     .bind(node_id)
     .execute(store.pool())
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
-/// A node reached `status` (finished, or retrying after a failed attempt).
+/// What a node reached: finished, or retrying after a failed attempt.
+pub struct NodeState<'a> {
+    pub status: NodeStatus,
+    pub outputs: Option<&'a [(String, Value)]>,
+    pub error: Option<&'a NodeFailure>,
+    pub logs: &'a [serde_json::Value],
+}
+
+/// Stores `state` for an open node; false if the node was closed in the meantime.
 pub async fn node_state(
     store: &Store,
     run_id: &str,
     node_id: &str,
-    status: NodeStatus,
-    outputs: Option<&serde_json::Value>,
-    error: Option<&NodeFailure>,
-    logs: &[serde_json::Value],
-) -> Result<()> {
-    let finished = status.is_finished().then(now_ms);
-    sqlx::query(
-        "UPDATE run_nodes SET status = $1, outputs = $2, error = $3, logs = $4, finished_at = $5 \
-         WHERE run_id = $6 AND node_id = $7",
+    state: &NodeState<'_>,
+) -> Result<bool> {
+    write_node_state(store.pool(), run_id, node_id, state).await
+}
+
+// The format is written with the outputs: the row's inputs were written in it by
+// `node_started` of the same attempt (a skipped node has none).
+async fn write_node_state<'c>(
+    db: impl sqlx::Executor<'c, Database = sqlx::Any>,
+    run_id: &str,
+    node_id: &str,
+    state: &NodeState<'_>,
+) -> Result<bool> {
+    let finished = state.status.is_finished().then(now_ms);
+    let done = sqlx::query(&format!(
+        "UPDATE run_nodes SET status = $1, outputs = $2, value_format = $3, error = $4, \
+         logs = $5, finished_at = $6 WHERE run_id = $7 AND node_id = $8 AND {OPEN_NODE}"
+    ))
+    .bind(state.status.as_str())
+    .bind(
+        state
+            .outputs
+            .map(|outs| encoding::encode(outs.iter().map(|(k, v)| (k, v)))),
     )
-    .bind(status.as_str())
-    .bind(outputs.map(to_json))
-    .bind(error.map(to_json))
-    .bind(to_json(&logs))
+    .bind(encoding::TAGGED)
+    .bind(state.error.map(to_json))
+    .bind(to_json(&state.logs))
     .bind(finished)
     .bind(run_id)
     .bind(node_id)
-    .execute(store.pool())
+    .execute(db)
     .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A node failed the run (its `on_error` is `fail`): the node's failure, every other open node
+/// closed as cancelled and the run failed with `reason`, in one transaction, so no crash can
+/// leave a failed node in a run that goes on. False (and nothing written) if the node was
+/// closed in the meantime.
+pub async fn node_failed_run(
+    store: &Store,
+    run_id: &str,
+    node_id: &str,
+    failure: &NodeFailure,
+    logs: &[serde_json::Value],
+    reason: &str,
+) -> Result<bool> {
+    let mut tx = store.pool().begin().await?;
+    let state = NodeState {
+        status: NodeStatus::Failed,
+        outputs: None,
+        error: Some(failure),
+        logs,
+    };
+    if !write_node_state(&mut *tx, run_id, node_id, &state).await? {
+        return Ok(false);
+    }
+    close_in(
+        &mut tx,
+        run_id,
+        RunStatus::Failed,
+        Some(reason),
+        &not_run(reason),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Ends an unfinished run with `status` and closes its open nodes as cancelled with
+/// `node_error`, in one transaction.
+pub async fn close_run(
+    store: &Store,
+    run_id: &str,
+    status: RunStatus,
+    error: Option<&str>,
+    node_error: &NodeFailure,
+) -> Result<()> {
+    let mut tx = store.pool().begin().await?;
+    close_in(&mut tx, run_id, status, error, node_error).await?;
+    tx.commit().await?;
     Ok(())
 }
 
-/// Marks every unfinished node of a run with `status` (when the run fails or is cancelled).
-pub async fn close_open_nodes(
-    store: &Store,
+/// Why a node that never ran was closed when the run failed for `reason`.
+pub fn not_run(reason: &str) -> NodeFailure {
+    NodeFailure {
+        kind: "upstream".into(),
+        message: format!("not run: {reason}"),
+        retryable: false,
+    }
+}
+
+/// Why a node was closed when its run was cancelled.
+pub fn cancelled() -> NodeFailure {
+    NodeFailure {
+        kind: "cancelled".into(),
+        message: "the run was cancelled".into(),
+        retryable: false,
+    }
+}
+
+async fn close_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     run_id: &str,
-    status: NodeStatus,
-    error: &NodeFailure,
+    status: RunStatus,
+    error: Option<&str>,
+    node_error: &NodeFailure,
 ) -> Result<()> {
+    let now = now_ms();
+    sqlx::query(&format!(
+        "UPDATE run_nodes SET status = 'cancelled', error = $1, finished_at = $2 \
+         WHERE run_id = $3 AND {OPEN_NODE}"
+    ))
+    .bind(to_json(node_error))
+    .bind(now)
+    .bind(run_id)
+    .execute(&mut **tx)
+    .await?;
     sqlx::query(
-        "UPDATE run_nodes SET status = $1, error = $2, finished_at = $3 \
-         WHERE run_id = $4 AND status IN ('pending', 'running', 'retrying')",
+        "UPDATE runs SET status = $1, error = $2, started_at = COALESCE(started_at, $3), \
+         finished_at = $4 WHERE id = $5 AND status IN ('queued', 'running')",
     )
     .bind(status.as_str())
-    .bind(to_json(error))
-    .bind(now_ms())
+    .bind(error)
+    .bind(now)
+    .bind(now)
     .bind(run_id)
-    .execute(store.pool())
+    .execute(&mut **tx)
     .await?;
     Ok(())
 }
