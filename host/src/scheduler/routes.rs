@@ -264,19 +264,18 @@ async fn task_complete(
     access: SpAccess,
     SpJson(report): SpJson<Completion>,
 ) -> Result<Response, SpError> {
-    match record(&state, &access, report).await {
-        Ok(task) => Ok(axum::Json(json!({
-            "status": "success",
-            "message": format!("Task {} completion processed", task.task_id),
-            "task_id": task.task_id,
-            "task_status": task.task_status,
-        }))
-        .into_response()),
-        Err(err) if err.code == crate::error::Code::SchedulerUnknownInstance => {
-            Ok(axum::Json(json!({"status": "warning", "message": err.message})).into_response())
-        }
-        Err(err) => Err(err.into()),
-    }
+    answer(
+        record(&state, &access, report).await,
+        |task| {
+            json!({
+                "status": "success",
+                "message": format!("Task {} completion processed", task.task_id),
+                "task_id": task.task_id,
+                "task_status": task.task_status,
+            })
+        },
+        |err| axum::Json(json!({"status": "warning", "message": err.message})).into_response(),
+    )
 }
 
 /// Submit a finished task's result (SwarmPilot's `ResultSubmitRequest`: `task_id`,
@@ -294,15 +293,28 @@ async fn result_submit(
     access: SpAccess,
     SpJson(report): SpJson<Completion>,
 ) -> Result<Response, SpError> {
-    match record(&state, &access, report).await {
-        Ok(task) => Ok(axum::Json(json!({
-            "status": "success",
-            "message": format!("Result for task {} received", task.task_id),
-        }))
-        .into_response()),
-        Err(err) if err.code == crate::error::Code::SchedulerUnknownInstance => {
-            Ok(SpError(err).with_ok_status(json!({})))
-        }
+    answer(
+        record(&state, &access, report).await,
+        |task| {
+            json!({
+                "status": "success",
+                "message": format!("Result for task {} received", task.task_id),
+            })
+        },
+        |err| SpError(err).with_ok_status(json!({})),
+    )
+}
+
+/// The answer to a report: `success` built from the recorded task; a report naming no
+/// registered instance answered as `unknown` says (SwarmPilot answers those with 200).
+fn answer(
+    recorded: crate::error::Result<TaskView>,
+    success: impl FnOnce(TaskView) -> Value,
+    unknown: impl FnOnce(crate::error::Error) -> Response,
+) -> Result<Response, SpError> {
+    match recorded {
+        Ok(task) => Ok(axum::Json(success(task)).into_response()),
+        Err(err) if err.code == crate::error::Code::SchedulerUnknownInstance => Ok(unknown(err)),
         Err(err) => Err(err.into()),
     }
 }
