@@ -27,6 +27,7 @@ import { basename, join } from "node:path";
 const [kind, mode, link, shotDir, upload] = process.argv.slice(2);
 const TYPED = "typed in the browser";
 const TIMEOUT = 60_000;
+mkdirSync(shotDir, { recursive: true });
 
 const browser = await chromium.launch({
   executablePath: process.env.WEFT_TEST_CHROMIUM || "/usr/bin/chromium",
@@ -104,12 +105,8 @@ try {
   }
   result.ok = true;
   // The last view of a flow that worked (the README shows one of each).
-  if (mode === "work") {
-    mkdirSync(shotDir, { recursive: true });
-    await page.screenshot({ path: join(shotDir, `${kind}.png`) });
-  }
+  if (mode === "work") await page.screenshot({ path: join(shotDir, `${kind}.png`) });
 } catch (e) {
-  mkdirSync(shotDir, { recursive: true });
   result.screenshot = join(shotDir, `${kind}-failure.png`);
   await page.screenshot({ path: result.screenshot }).catch(() => {});
   result.ok = false;
@@ -118,7 +115,6 @@ try {
   await browser.close();
 }
 result.responses = network.filter((entry) => entry.status).length;
-mkdirSync(shotDir, { recursive: true });
 writeFileSync(join(shotDir, `${kind}-network.json`), JSON.stringify(network, null, 1));
 console.log(JSON.stringify(result));
 
