@@ -118,6 +118,13 @@ result.responses = network.filter((entry) => entry.status).length;
 writeFileSync(join(shotDir, `${kind}-network.json`), JSON.stringify(network, null, 1));
 console.log(JSON.stringify(result));
 
+// `waiter` (set up before the action it waits for), marked handled: a flow that fails before
+// awaiting it ends with its own error, not an unhandled rejection when the browser closes.
+function before(waiter) {
+  waiter.catch(() => {});
+  return waiter;
+}
+
 // `promise`, or an error naming `what` after TIMEOUT (for promises Playwright does not time).
 function within(promise, what) {
   let timer;
@@ -139,21 +146,21 @@ async function jupyterUpload() {
   const size = statSync(upload).size;
   step = `upload ${name} (${size} bytes) with the file browser's upload button`;
   // Chunked or not, the upload ends with the answer whose model has the whole file.
-  const uploaded = page.waitForResponse(
+  const uploaded = before(page.waitForResponse(
     async (r) =>
       r.request().method() === "PUT" &&
       new URL(r.url()).pathname.endsWith(`/api/contents/${name}`) &&
       (r.status() >= 400 || (await r.json()).size === size),
     { timeout: 2 * TIMEOUT },
-  );
-  const chooser = page.waitForEvent("filechooser");
+  ));
+  const chooser = before(page.waitForEvent("filechooser"));
   await page.locator(".jp-FileBrowser-toolbar [data-jp-item-name='uploader'] [title='Upload Files']").click();
   await (await chooser).setFiles(upload);
   // JupyterLab asks before uploading a large file, and before overwriting one (as when a flow
   // runs again in the same session): a person says yes.
   const accept = page.locator(".jp-Dialog .jp-mod-accept");
   const dialog = () => accept.waitFor().then(() => true, () => false);
-  while (await Promise.race([uploaded.then(() => false), dialog()])) {
+  while (await Promise.race([uploaded.then(() => false, () => false), dialog()])) {
     await accept.click();
     await accept.waitFor({ state: "detached" });
   }
@@ -164,7 +171,7 @@ async function jupyterUpload() {
 async function jupyterDownload() {
   step = "download data.bin from the file browser's context menu";
   await page.locator(".jp-DirListing-item", { hasText: "data.bin" }).click({ button: "right" });
-  const started = page.waitForEvent("download");
+  const started = before(page.waitForEvent("download"));
   await page.locator(".lm-Menu-item[data-command='filebrowser:download']").click();
   const download = await started;
   const path = await within(download.path(), "end of the download");
@@ -187,9 +194,9 @@ async function jupyterTerminal() {
   const screenReader = page.getByRole("checkbox", { name: "Screen Reader Mode" });
   // (Already on when a flow runs again in the same session.)
   if (!(await screenReader.isChecked())) {
-    const saved = page.waitForResponse(
+    const saved = before(page.waitForResponse(
       (r) => r.request().method() === "PUT" && r.url().includes("/api/settings/@jupyterlab/terminal-extension"),
-    );
+    ));
     await screenReader.check();
     result.settings_status = (await saved).status();
   }
@@ -225,9 +232,9 @@ async function jupyterNotebook() {
   await notebook.locator(".jp-OutputArea-output", { hasText: "42" }).first().waitFor();
   result.output = await notebook.locator(".jp-OutputArea-output").first().innerText();
   step = "save with Ctrl+S";
-  const saved = page.waitForResponse(
+  const saved = before(page.waitForResponse(
     (r) => r.request().method() === "PUT" && r.url().includes("/api/contents/hello.ipynb"),
-  );
+  ));
   await page.keyboard.press("Control+s");
   result.save_status = (await saved).status();
 }

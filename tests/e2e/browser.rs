@@ -196,8 +196,9 @@ async fn student() -> (TestServer, docker::Cleanup, String, String) {
 /// link, and asserts the flow finished with no failed response (404/5xx or any other 4xx, failed
 /// request, WebSocket error) in the browser's network log, bar the benign ones the script names.
 /// Chromium aborts what is in flight when the host's interfaces change (`ERR_NETWORK_CHANGED`),
-/// as they do whenever a test running alongside creates a user network: a flow cut short by
-/// that alone runs once more from a new link.
+/// as they do whenever a test running alongside creates a user network: a flow that lost a
+/// request that way (cut short, or only missing a file loaded on the side) runs again from a
+/// new link, up to 3 times in all (the flows do the same work when run again in a session).
 async fn work_in_browser(
     server: &TestServer,
     token: &str,
@@ -218,10 +219,10 @@ async fn work_in_browser(
             &[&[kind, "work", &link, &shots], args].concat(),
         );
         let network_changed = seen["failed"].to_string().contains("ERR_NETWORK_CHANGED");
-        if seen["ok"] == true || !network_changed || attempts == 2 {
+        if !network_changed || attempts == 3 {
             break seen;
         }
-        println!("the {kind} flow was cut short by a change of the host's network; once more");
+        println!("the {kind} flow lost a request to a change of the host's network; once more");
     };
     assert_eq!(
         seen["ok"], true,

@@ -13,6 +13,7 @@
 //! `Service-Worker-Allowed`, and cookies set for a domain or named like Weft's or like the
 //! server's secret are taken out.
 
+use super::proxy_client::{self, ProxyClient};
 use super::sessions::{Credential, Upstream};
 use crate::error::{Code, Error, Result};
 use crate::state::AppState;
@@ -21,7 +22,6 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use super::proxy_client::{self, ProxyClient};
 use hyper_util::rt::TokioIo;
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -259,13 +259,15 @@ async fn forward(proxy: &Proxy, mut request: Request) -> Result<Response> {
 
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
     let outgoing = upstream_request(&upstream, request, upgrade, origins.scheme())?;
-    let mut response = proxy_client::send(&proxy.client, outgoing).await.map_err(|e| {
-        Error::new(
-            Code::SessionNotReady,
-            format!("the workspace did not answer: {e}"),
-        )
-        .hint("it may be restarting; retry in a moment")
-    })?;
+    let mut response = proxy_client::send(&proxy.client, outgoing)
+        .await
+        .map_err(|e| {
+            Error::new(
+                Code::SessionNotReady,
+                format!("the workspace did not answer: {e}"),
+            )
+            .hint("it may be restarting; retry in a moment")
+        })?;
     let switched = response.status() == StatusCode::SWITCHING_PROTOCOLS;
     if switched && let Some(client_upgrade) = client_upgrade {
         let upstream_upgrade = hyper::upgrade::on(&mut response);
