@@ -94,7 +94,8 @@ async fn memory(local: &common::Local) -> anyhow::Result<()> {
         false => None,
     };
     println!(
-        "scheduler memory: {MEMORY_TASKS} tasks per phase from {CLIENTS} clients to          {INSTANCES} simulated instances; tasks unreported for {MEMORY_TIMEOUT_SECS} s fail"
+        "scheduler memory: {MEMORY_TASKS} tasks per phase from {CLIENTS} clients to {INSTANCES} \
+         simulated instances; tasks unreported for {MEMORY_TIMEOUT_SECS} s fail"
     );
     println!(
         "{:<11} {:>9}  {:>7}  {:>10}  {:>9}  {:>17}",

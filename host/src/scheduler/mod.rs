@@ -256,6 +256,7 @@ impl Scheduler {
             scheduler.register_from_file(&path).await?;
         }
         tokio::spawn(health_loop(Arc::downgrade(&scheduler.inner)));
+        tokio::spawn(expiry_loop(Arc::downgrade(&scheduler.inner)));
         Ok(scheduler)
     }
 
@@ -1072,6 +1073,19 @@ fn toml_instances(text: &str) -> Result<InstancesFile, String> {
         .map_err(|e| e.to_string())
 }
 
+/// How often tasks past their timeout are looked for: often, so that each round fails few
+/// (a round failing many at once delays the submits whose writes queue behind them).
+const EXPIRY_EVERY: Duration = Duration::from_millis(250);
+
+/// Fails unreported tasks past their timeout until the scheduler is dropped.
+async fn expiry_loop(inner: Weak<Inner>) {
+    loop {
+        let Some(inner) = inner.upgrade() else { return };
+        Scheduler { inner }.expire_unreported().await;
+        tokio::time::sleep(EXPIRY_EVERY).await;
+    }
+}
+
 /// Polls instances until the scheduler is dropped; purges expired tasks now and then.
 async fn health_loop(inner: Weak<Inner>) {
     let mut last_purge: Option<Instant> = None;
@@ -1080,7 +1094,6 @@ async fn health_loop(inner: Weak<Inner>) {
         let interval = Duration::from_millis(inner.config.health_interval_ms.max(50));
         let scheduler = Scheduler { inner };
         scheduler.check_health().await;
-        scheduler.expire_unreported().await;
         let config = &scheduler.inner.config;
         if last_purge.is_none_or(|at: Instant| {
             at.elapsed() >= Duration::from_secs(config.purge_interval_secs)
