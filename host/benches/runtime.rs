@@ -68,7 +68,7 @@ async fn bench() -> anyhow::Result<()> {
             .await?;
         let elapsed = start.elapsed();
         if i == 0 {
-            assert_eq!(out[0].1, Value::Json(55.into()));
+            assert_eq!(out[0].1, Value::from_json(&55.into()));
         }
         calls.push(elapsed);
     }

@@ -337,7 +337,7 @@ mod tests {
                 optional: true,
             },
         ];
-        let n = |v: serde_json::Value| Value::Json(v);
+        let n = |v: serde_json::Value| Value::from_json(&v);
         assert!(check_inputs(&ports, &[("a".into(), n(1.into()))]).is_ok());
         let err = check_inputs(&ports, &[]).unwrap_err().to_string();
         assert!(err.contains("required input 'a'"), "{err}");

@@ -1,12 +1,14 @@
 //! What is stored about workflows and runs, as the API shows it, and the queries that keep it.
 
 use super::model::Definition;
+use super::values::{self, Ports, Stored};
 use crate::error::{Error, Result};
 use crate::store::{Store, now_ms, text_enum, time};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
+use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 /// A stored workflow at its current version.
@@ -79,6 +81,10 @@ pub struct NodeFailure {
     pub kind: String,
     pub message: String,
     pub retryable: bool,
+    /// The error code of a failure that has one of its own: `40204` (`output-limit`) for
+    /// outputs over `[workflows] max_output_bytes` or `max_run_output_bytes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 /// A run without its nodes.
@@ -105,10 +111,19 @@ pub struct NodeRecord {
     pub status: NodeStatus,
     /// Attempts started (an attempt cut short by a host restart is run again, not counted twice).
     pub attempts: i64,
+    /// Input port -> value, for values up to `[workflows] inline_value_bytes`.
     #[schema(value_type = Option<Object>)]
     pub inputs: Option<serde_json::Value>,
+    /// Input port -> the output it was given, for larger values (kept out of line).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub stored_inputs: BTreeMap<String, Stored>,
+    /// Output port -> value, for values up to `[workflows] inline_value_bytes`.
     #[schema(value_type = Option<Object>)]
     pub outputs: Option<serde_json::Value>,
+    /// Output port -> where the larger values are (download them from
+    /// `GET /api/v1/runs/{run_id}/nodes/{node_id}/outputs/{port}`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub stored_outputs: BTreeMap<String, Stored>,
     pub error: Option<NodeFailure>,
     /// Log lines and progress the node reported (its last attempt).
     #[schema(value_type = Vec<Object>)]
@@ -467,13 +482,17 @@ pub async fn run_detail(store: &Store, id: &str) -> Result<Option<RunDetail>> {
     .await?
     .iter()
     .map(|r| {
+        let (inputs, stored_inputs) = values::split(opt_json(r, "inputs")?)?;
+        let (outputs, stored_outputs) = values::split(opt_json(r, "outputs")?)?;
         Ok(NodeRecord {
             id: r.try_get("node_id")?,
             plugin: r.try_get("plugin")?,
             status: NodeStatus::parse(&r.try_get::<String, _>("status")?)?,
             attempts: r.try_get("attempts")?,
-            inputs: opt_json(r, "inputs")?,
-            outputs: opt_json(r, "outputs")?,
+            inputs,
+            stored_inputs,
+            outputs,
+            stored_outputs,
             error: opt_json(r, "error")?,
             logs: opt_json(r, "logs")?.unwrap_or_default(),
             started_at: r.try_get::<Option<i64>, _>("started_at")?.map(time),
@@ -513,6 +532,33 @@ pub async fn runs_of(
         .await?
         .iter()
         .map(run_from_row)
+        .collect()
+}
+
+/// The outputs row of one node of a run: `None` for no such node.
+pub async fn node_outputs(
+    store: &Store,
+    run_id: &str,
+    node_id: &str,
+) -> Result<Option<Option<serde_json::Value>>> {
+    sqlx::query("SELECT outputs FROM run_nodes WHERE run_id = $1 AND node_id = $2")
+        .bind(run_id)
+        .bind(node_id)
+        .fetch_optional(store.pool())
+        .await?
+        .as_ref()
+        .map(|r| opt_json(r, "outputs"))
+        .transpose()
+}
+
+/// Ids of a workflow's runs.
+pub async fn runs_of_workflow(store: &Store, workflow_id: &str) -> Result<Vec<String>> {
+    let rows = sqlx::query("SELECT id FROM runs WHERE workflow_id = $1")
+        .bind(workflow_id)
+        .fetch_all(store.pool())
+        .await?;
+    rows.iter()
+        .map(|r| r.try_get("id").map_err(Error::from))
         .collect()
 }
 
@@ -589,7 +635,7 @@ pub async fn node_started(
     run_id: &str,
     node_id: &str,
     attempt: u32,
-    inputs: &serde_json::Value,
+    inputs: &Ports<'_>,
     at: i64,
 ) -> Result<()> {
     sqlx::query(
@@ -612,7 +658,7 @@ pub async fn node_state(
     run_id: &str,
     node_id: &str,
     status: NodeStatus,
-    outputs: Option<&serde_json::Value>,
+    outputs: Option<&Ports<'_>>,
     error: Option<&NodeFailure>,
     logs: &[serde_json::Value],
 ) -> Result<()> {
