@@ -82,7 +82,7 @@ impl Server {
     /// Waits for run `run_id`'s `run_finished` event, which must say it succeeded.
     async fn wait(
         &self,
-        events: &mut tokio::sync::broadcast::Receiver<weft::workflow::RunEvent>,
+        events: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<weft::workflow::RunEvent>>,
         run_id: &str,
     ) -> anyhow::Result<()> {
         loop {
