@@ -214,11 +214,14 @@ impl Value {
         }
     }
 
-    /// A copy for the guest; dropped when the call returns.
-    pub(crate) fn to_wit(&self) -> wit::Value {
+    /// The value for the guest: moved when nothing else holds it, copied otherwise.
+    pub(crate) fn into_wit(self) -> wit::Value {
         match self {
-            Value::Json(json) => wit::Value::Json(json.text().to_string()),
-            Value::Bytes(bytes) => wit::Value::Bytes(bytes.to_vec()),
+            Value::Json(json) => wit::Value::Json(match Arc::try_unwrap(json.text) {
+                Ok(raw) => String::from(Box::<str>::from(raw)),
+                Err(shared) => shared.get().to_string(),
+            }),
+            Value::Bytes(bytes) => wit::Value::Bytes(Vec::from(bytes)),
         }
     }
 

@@ -425,7 +425,7 @@ impl Plugins {
             .run(
                 &self.inner.runtime,
                 config,
-                &inputs,
+                inputs,
                 &node.settings.limits,
                 &grants,
                 services.clone(),

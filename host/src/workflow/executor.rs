@@ -410,13 +410,12 @@ async fn run_node(
             .run(
                 ctx.plugins.runtime(),
                 &node.spec.config,
-                &values,
+                values,
                 &limits,
                 &grants,
                 services,
             )
             .await;
-        drop(values);
         drop(permit);
         drop(user_slot);
         let duration_ms = started.elapsed().as_secs_f64() * 1e3;

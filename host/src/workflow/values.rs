@@ -184,15 +184,19 @@ impl RunValues {
             Held::Inline(value) => return Ok(value.clone()),
             Held::Stored(stored) => stored,
         };
-        let bytes = self
-            .storage
-            .read(&key(run, &stored.node, &stored.port))
+        // Into one buffer of the final size: the value is in memory once, not once per chunk
+        // and again whole.
+        let mut bytes = Vec::with_capacity(stored.size as usize);
+        self.storage
+            .reader(&key(run, &stored.node, &stored.port))
             .await
             .map_err(storage_error)?
-            .to_bytes();
+            .read_into(&mut bytes, 0..stored.size)
+            .await
+            .map_err(storage_error)?;
         match stored.kind {
-            StoredKind::Bytes => Ok(Value::Bytes(bytes)),
-            StoredKind::Json => String::from_utf8(Vec::from(bytes))
+            StoredKind::Bytes => Ok(Value::Bytes(bytes.into())),
+            StoredKind::Json => String::from_utf8(bytes)
                 .map_err(|e| e.to_string())
                 .and_then(|text| Value::json_text(text).map_err(|e| e.to_string()))
                 .map_err(|e| Error::internal(format!("a stored value is unreadable: {e}"))),
