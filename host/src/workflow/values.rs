@@ -261,7 +261,7 @@ mod tests {
         let (inline, stored) = split(Some(row)).unwrap();
         assert_eq!(inline, Some(json!({"x": {"$stored": 1}})));
         let held = held(inline.as_ref(), &stored);
-        assert!(matches!(&held["x"], Held::Inline(v) if v.len() == 12));
+        assert!(matches!(&held["x"], Held::Inline(v) if v.len() == 13));
         assert!(matches!(&held["out"], Held::Stored(s) if s.size == 9));
     }
 
