@@ -64,7 +64,14 @@ async fn bench() -> anyhow::Result<()> {
     for i in 0..2_000 {
         let start = Instant::now();
         let out = node
-            .run(&runtime, &config, Vec::new(), &limits, &grants, services.clone())
+            .run(
+                &runtime,
+                &config,
+                Vec::new(),
+                &limits,
+                &grants,
+                services.clone(),
+            )
             .await?;
         let elapsed = start.elapsed();
         if i == 0 {
