@@ -113,13 +113,13 @@ pub struct NodeRecord {
     pub attempts: i64,
     /// Input port -> value, for values up to `[workflows] inline_value_bytes`.
     #[schema(value_type = Option<Object>)]
-    pub inputs: Option<serde_json::Value>,
+    pub inputs: Option<values::Row>,
     /// Input port -> the output it was given, for larger values (kept out of line).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub stored_inputs: BTreeMap<String, Stored>,
     /// Output port -> value, for values up to `[workflows] inline_value_bytes`.
     #[schema(value_type = Option<Object>)]
-    pub outputs: Option<serde_json::Value>,
+    pub outputs: Option<values::Row>,
     /// Output port -> where the larger values are (download them from
     /// `GET /api/v1/runs/{run_id}/nodes/{node_id}/outputs/{port}`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -540,7 +540,7 @@ pub async fn node_outputs(
     store: &Store,
     run_id: &str,
     node_id: &str,
-) -> Result<Option<Option<serde_json::Value>>> {
+) -> Result<Option<Option<values::Row>>> {
     sqlx::query("SELECT outputs FROM run_nodes WHERE run_id = $1 AND node_id = $2")
         .bind(run_id)
         .bind(node_id)

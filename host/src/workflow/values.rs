@@ -16,6 +16,7 @@ use futures::StreamExt as _;
 use futures::stream::BoxStream;
 use opendal::Operator;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use utoipa::ToSchema;
@@ -85,35 +86,29 @@ impl Serialize for Ports<'_> {
     }
 }
 
-/// Splits a row's JSON into its inline ports and the references of the values kept out of
-/// line.
-pub fn split(
-    row: Option<serde_json::Value>,
-) -> Result<(Option<serde_json::Value>, BTreeMap<String, Stored>)> {
-    let Some(serde_json::Value::Object(mut map)) = row else {
-        return Ok((row, BTreeMap::new()));
+/// A row's inline values by port, each kept as its JSON text: reading a run back builds no
+/// tree of its values.
+pub type Row = BTreeMap<String, Box<RawValue>>;
+
+/// Splits a row into its inline values and the references of the values kept out of line.
+pub fn split(row: Option<Row>) -> Result<(Option<Row>, BTreeMap<String, Stored>)> {
+    let Some(mut row) = row else {
+        return Ok((None, BTreeMap::new()));
     };
-    let stored = match map.remove(STORED_KEY) {
-        Some(refs) => serde_json::from_value(refs)
+    let stored = match row.remove(STORED_KEY) {
+        Some(refs) => serde_json::from_str(refs.get())
             .map_err(|e| Error::internal(format!("stored value references are unreadable: {e}")))?,
         None => BTreeMap::new(),
     };
-    Ok((Some(serde_json::Value::Object(map)), stored))
+    Ok((Some(row), stored))
 }
 
 /// The values by port of a row split by [`split`]; an unreadable inline value is left out.
-pub fn held(
-    inline: Option<&serde_json::Value>,
-    stored: &BTreeMap<String, Stored>,
-) -> HashMap<String, Held> {
-    let inline = inline
-        .and_then(serde_json::Value::as_object)
-        .into_iter()
-        .flatten()
-        .filter_map(|(port, value)| {
-            let value = serde_json::from_value(value.clone()).ok()?;
-            Some((port.clone(), Held::Inline(value)))
-        });
+pub fn held(inline: Option<&Row>, stored: &BTreeMap<String, Stored>) -> HashMap<String, Held> {
+    let inline = inline.into_iter().flatten().filter_map(|(port, raw)| {
+        let value = serde_json::from_str(raw.get()).ok()?;
+        Some((port.clone(), Held::Inline(value)))
+    });
     let stored = stored
         .iter()
         .map(|(port, reference)| (port.clone(), Held::Stored(reference.clone())));
@@ -252,14 +247,16 @@ mod tests {
             port: "out".into(),
         });
         let text = serde_json::to_string(&Ports(vec![("x", &small), ("out", &big)])).unwrap();
-        let row: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(
-            row,
+            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
             json!({"x": {"$stored": 1},
                    "$stored": {"out": {"kind": "json", "size": 9, "node": "a", "port": "out"}}})
         );
-        let (inline, stored) = split(Some(row)).unwrap();
-        assert_eq!(inline, Some(json!({"x": {"$stored": 1}})));
+        let (inline, stored) = split(Some(serde_json::from_str(&text).unwrap())).unwrap();
+        assert_eq!(
+            serde_json::to_value(&inline).unwrap(),
+            json!({"x": {"$stored": 1}})
+        );
         let held = held(inline.as_ref(), &stored);
         assert!(matches!(&held["x"], Held::Inline(v) if v.len() == 13));
         assert!(matches!(&held["out"], Held::Stored(s) if s.size == 9));
