@@ -2,7 +2,7 @@
 //! backends: an output over `[workflows] max_output_bytes`, or outputs going past
 //! `max_run_output_bytes`, fail their node with 40204 and the run cleanly; a large output under
 //! the caps is kept out of line (a file, not the database row), reaches the next node whole and
-//! reads back whole through the API.
+//! reads back whole through the API, also after the host was killed and restarted.
 
 use crate::on_both_backends;
 use crate::support::fixtures::fixture;
@@ -10,7 +10,10 @@ use crate::support::{Backend, TestServer, assert_error, node, send};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-on_both_backends!(large_outputs_are_capped_and_kept_out_of_line);
+on_both_backends!(
+    large_outputs_are_capped_and_kept_out_of_line,
+    stored_outputs_survive_a_killed_host
+);
 
 /// The JSON text `big-output` returns for `zeros` elements.
 fn zeros_text(zeros: usize) -> String {
@@ -213,4 +216,100 @@ async fn large_outputs_are_capped_and_kept_out_of_line(backend: Backend) {
     .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert!(!values_dir.join(&run_id).exists());
+}
+
+/// `weft serve` is killed while a node runs after one whose large output was kept out of line;
+/// the restarted host resumes the run and the next node takes that output, read back from
+/// storage.
+async fn stored_outputs_survive_a_killed_host(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = backend.fresh_database(dir.path()).await;
+    let common = [
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--database-url",
+        &url,
+    ];
+    let token = crate::support::bootstrap(&[], &common);
+    let serve = || crate::support::WeftProcess::serve_args(&common);
+    let client = reqwest::Client::new();
+    let mut first_host = serve();
+    let base = first_host.base_url();
+    for name in ["big-output", "slow-node", "echo-node"] {
+        let (status, body) = send(
+            client
+                .post(format!("{base}/api/v1/plugins"))
+                .bearer_auth(&token)
+                .header("content-type", "application/wasm")
+                .body(fixture(name)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let zeros = 100_000;
+    let (status, workflow) = send(
+        client
+            .post(format!("{base}/api/v1/workflows"))
+            .bearer_auth(&token)
+            .json(&json!({
+                "name": "survives",
+                "nodes": [big("big", zeros),
+                          {"id": "nap", "type": "slow-node", "config": {"ms": 1500}},
+                          {"id": "echo", "type": "echo-node"}],
+                "edges": [{"source": "big", "target": "nap"},
+                          {"source": "nap", "target": "echo"},
+                          {"source": "big", "target": "echo", "target_port": "in"}]
+            })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{workflow}");
+    let (status, run) = send(
+        client
+            .post(format!(
+                "{base}/api/v1/workflows/{}/execute",
+                workflow["id"].as_str().unwrap()
+            ))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{run}");
+    let run_id = run["id"].as_str().unwrap().to_string();
+
+    // Kill while `nap` runs, after `big` succeeded and its output was stored.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let before = loop {
+        let (_, run) = send(
+            client
+                .get(format!("{base}/api/v1/runs/{run_id}"))
+                .bearer_auth(&token),
+        )
+        .await;
+        if node(&run, "nap")["status"] == "running" {
+            break run;
+        }
+        assert!(std::time::Instant::now() < deadline, "{run}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    first_host.kill();
+    let stored = json!({"kind": "json", "size": 2 * zeros + 1, "node": "big", "port": "out"});
+    assert_eq!(node(&before, "big")["stored_outputs"]["out"], stored);
+
+    let second_host = serve();
+    let base = second_host.base_url();
+    let run = crate::support::wait_for_run(&client, &base, &token, &run_id).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let big_node = node(&run, "big");
+    assert_eq!(big_node["attempts"], 1, "{big_node}");
+    assert_eq!(big_node["started_at"], node(&before, "big")["started_at"]);
+    assert_eq!(node(&run, "echo")["stored_inputs"]["in"], stored);
+    let response = client
+        .get(format!(
+            "{base}/api/v1/runs/{run_id}/nodes/echo/outputs/out"
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.bytes().await.unwrap() == zeros_text(zeros).as_bytes());
 }
