@@ -85,14 +85,16 @@ setup_docker() {
 }
 
 # Python tools the tests use, from PyPI in one virtualenv: moto's S3-compatible server for the
-# storage tests, nbformat (Jupyter's own validator) to check the notebooks Weft saves, and
-# websockets for the SwarmPilot task instance peer (tests/peers) reporting over a WebSocket.
+# storage tests, nbformat (Jupyter's own validator) to check the notebooks Weft saves,
+# websockets for the SwarmPilot task instance peer (tests/peers) reporting over a WebSocket, and
+# openapi-spec-validator to check the API's OpenAPI document.
 setup_python() {
     local venv="${WEFT_TEST_VENV:-/tmp/weft-test-venv}"
-    if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python" -c 'import nbformat, websockets' 2>/dev/null; then
-        log "installing moto's S3 server, nbformat and websockets from PyPI"
+    if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python" -c 'import nbformat, websockets, openapi_spec_validator' 2>/dev/null; then
+        log "installing moto's S3 server, nbformat, websockets and openapi-spec-validator from PyPI"
         [ -x "$venv/bin/pip" ] || python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$venv"; }
-        "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]' nbformat 'websockets==15.0.1'
+        "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]' nbformat 'websockets==15.0.1' \
+            'openapi-spec-validator==0.7.2'
     fi
     export WEFT_TEST_MOTO_SERVER="$venv/bin/moto_server"
     export WEFT_TEST_PYTHON="$venv/bin/python"

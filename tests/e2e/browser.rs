@@ -5,8 +5,10 @@
 use crate::sessions::wait_ready;
 use crate::support::docker;
 use crate::support::{Backend, TestServer, send};
+use rand::RngCore as _;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use sha2::{Digest as _, Sha256};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -190,12 +192,20 @@ async fn student() -> (TestServer, docker::Cleanup, String, String) {
 }
 
 /// Opens `kind`'s session, waits for it and runs the person at work
-/// (tests/browser/workspace-ui.mjs) from a fresh one-time link, and asserts the flow finished
-/// with no failed response in the browser.
+/// (tests/browser/workspace-ui.mjs, with `args` after the flow's own) from a fresh one-time
+/// link, and asserts the flow finished with no failed response (404/5xx or any other 4xx, failed
+/// request, WebSocket error) in the browser's network log, bar the benign ones the script names.
 /// Chromium aborts what is in flight when the host's interfaces change (`ERR_NETWORK_CHANGED`),
-/// as they do whenever a test running alongside creates a user network: a flow cut short by
-/// that alone runs once more from a new link.
-async fn work_in_browser(server: &TestServer, token: &str, project: &str, kind: &str) -> Value {
+/// as they do whenever a test running alongside creates a user network: a flow that lost a
+/// request that way (cut short, or only missing a file loaded on the side) runs again from a
+/// new link, up to 3 times in all (the flows do the same work when run again in a session).
+async fn work_in_browser(
+    server: &TestServer,
+    token: &str,
+    project: &str,
+    kind: &str,
+    args: &[&str],
+) -> Value {
     let shots = screenshot_dir();
     let mut attempts = 0;
     let seen = loop {
@@ -204,21 +214,29 @@ async fn work_in_browser(server: &TestServer, token: &str, project: &str, kind: 
         assert!(status.is_success(), "{session}");
         wait_ready(server, token, project).await;
         let link = session["link"].as_str().unwrap().to_string();
-        let seen = node("workspace-ui.mjs", &[kind, "work", &link, &shots]);
+        let seen = node(
+            "workspace-ui.mjs",
+            &[&[kind, "work", &link, &shots], args].concat(),
+        );
         let network_changed = seen["failed"].to_string().contains("ERR_NETWORK_CHANGED");
-        if seen["ok"] == true || !network_changed || attempts == 2 {
+        if !network_changed || attempts == 3 {
             break seen;
         }
-        println!("the {kind} flow was cut short by a change of the host's network; once more");
+        println!("the {kind} flow lost a request to a change of the host's network; once more");
     };
     assert_eq!(
         seen["ok"], true,
         "the {kind} flow failed (screenshot in {shots}): {seen}"
     );
+    assert!(
+        seen["responses"].as_u64() > Some(0),
+        "the browser's network log is empty: {seen}"
+    );
     assert_eq!(
         seen["failed"],
         serde_json::json!([]),
-        "failed responses in the browser: {seen}"
+        "failed responses in the browser (the network log is in {shots}/{kind}-network.json): \
+         {seen}"
     );
     seen
 }
@@ -231,8 +249,8 @@ fn multiline(value: &Value) -> String {
     }
 }
 
-/// Puts `text` in the project as `path`.
-async fn put_file(server: &TestServer, token: &str, project: &str, path: &str, text: &str) {
+/// Puts `content` in the project as `path`.
+async fn put_file(server: &TestServer, token: &str, project: &str, path: &str, content: &[u8]) {
     let (status, body) = send(
         server
             .with_token(
@@ -240,15 +258,40 @@ async fn put_file(server: &TestServer, token: &str, project: &str, path: &str, t
                 Method::PUT,
                 &format!("/api/v1/projects/{project}/files/{path}"),
             )
-            .body(text.to_string()),
+            .body(content.to_vec()),
     )
     .await;
     assert!(status.is_success(), "{body}");
 }
 
+/// The project's file at `path`, as bytes.
+async fn project_file(server: &TestServer, token: &str, project: &str, path: &str) -> Vec<u8> {
+    let response = server
+        .with_token(
+            token,
+            Method::GET,
+            &format!("/api/v1/projects/{project}/files/{path}"),
+        )
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+    response.bytes().await.expect("body read").to_vec()
+}
+
+/// `len` random bytes.
+fn random_bytes(len: usize) -> Vec<u8> {
+    let mut bytes = vec![0; len];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes
+}
+
 /// A student opens their Jupyter session's link: JupyterLab shows the project's files; they
-/// open the project's notebook, type `6*7` in a cell, run it, see `42`, save; on stop (which
-/// syncs) the notebook in the project holds the cell and its output.
+/// upload a 16 MB file with the file browser (over 15 MiB, so JupyterLab sends it in chunks),
+/// download one of the project's files from it, run `python3` in a Terminal opened from the
+/// launcher and read `42` there, then open the project's notebook, type `6*7` in a cell, run it,
+/// see `42`, save. On stop (which syncs) the project holds the uploaded file, byte for byte, and
+/// the notebook with the cell and its output.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_student_runs_and_saves_a_notebook_in_jupyterlab() {
     let (server, _cleanup, alice, project) = student().await;
@@ -258,27 +301,70 @@ async fn a_student_runs_and_saves_a_notebook_in_jupyterlab() {
         "cells": [{"cell_type": "code", "id": "first", "source": "", "metadata": {},
                    "outputs": [], "execution_count": null}],
     });
-    put_file(&server, &alice, &project, "hello.ipynb", &empty.to_string()).await;
+    put_file(
+        &server,
+        &alice,
+        &project,
+        "hello.ipynb",
+        empty.to_string().as_bytes(),
+    )
+    .await;
+    let data = random_bytes(64 * 1024);
+    put_file(&server, &alice, &project, "data.bin", &data).await;
+    let upload_dir = tempfile::tempdir().unwrap();
+    let upload = upload_dir.path().join("dataset.bin");
+    let dataset = random_bytes(16_000_000);
+    std::fs::write(&upload, &dataset).unwrap();
 
-    let seen = work_in_browser(&server, &alice, &project, "jupyter").await;
+    let seen = work_in_browser(
+        &server,
+        &alice,
+        &project,
+        "jupyter",
+        &[upload.to_str().unwrap()],
+    )
+    .await;
     assert!(
         seen["url"].as_str().unwrap().contains("/lab"),
         "the link opens JupyterLab: {seen}"
+    );
+    let download = &seen["download"];
+    assert!(
+        download["url"]
+            .as_str()
+            .unwrap()
+            .contains("/files/data.bin"),
+        "{seen}"
+    );
+    assert_eq!(download["size"], data.len(), "{seen}");
+    assert_eq!(
+        download["sha256"],
+        hex::encode(Sha256::digest(&data)),
+        "the browser downloaded the project's bytes: {seen}"
+    );
+    assert!(
+        seen["terminal"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|row| row == "42"),
+        "{seen}"
     );
     assert_eq!(seen["output"], "42", "{seen}");
     assert_eq!(seen["save_status"], 200, "{seen}");
 
     let (status, stopped) = server.stop_session(&alice, &project).await;
     assert!(status.is_success(), "{stopped}");
-    let saved: Value = serde_json::from_str(
-        &server
-            .download(
-                &alice,
-                &format!("/api/v1/projects/{project}/files/hello.ipynb"),
-            )
-            .await,
-    )
-    .expect("the saved notebook is JSON");
+    let uploaded = project_file(&server, &alice, &project, "dataset.bin").await;
+    assert!(
+        uploaded == dataset,
+        "the uploaded file reached the project changed: {} bytes of {}",
+        uploaded.len(),
+        dataset.len()
+    );
+    let saved: Value =
+        serde_json::from_slice(&project_file(&server, &alice, &project, "hello.ipynb").await)
+            .expect("the saved notebook is JSON");
     let cell = &saved["cells"][0];
     assert_eq!(multiline(&cell["source"]), "6*7", "{saved}");
     assert_eq!(
@@ -289,15 +375,24 @@ async fn a_student_runs_and_saves_a_notebook_in_jupyterlab() {
 }
 
 /// A student opens their code-server session's link: the workbench shows the project with no
-/// trust dialog; they open a file with Quick Open, type, save, and run python3 in a terminal;
-/// on stop (which syncs) the project has both.
+/// trust dialog; they open a file with Quick Open, type, save, run python3 in a terminal, and
+/// open the Extensions view, which lists the built-in ones (the marketplace is out of reach
+/// here); on stop (which syncs) the project has the file and the terminal's output.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_student_edits_saves_and_runs_python_in_code_server() {
     let (server, _cleanup, alice, project) = student().await;
-    put_file(&server, &alice, &project, "notes.txt", "first line\n").await;
+    put_file(&server, &alice, &project, "notes.txt", b"first line\n").await;
 
-    let seen = work_in_browser(&server, &alice, &project, "code-server").await;
+    let seen = work_in_browser(&server, &alice, &project, "code-server", &[]).await;
     assert_eq!(seen["trust_dialog"], 0, "a trust dialog showed: {seen}");
+    assert!(
+        seen["extensions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|name| name == "Python Language Basics"),
+        "the Extensions view lists the built-in ones: {seen}"
+    );
 
     let (status, stopped) = server.stop_session(&alice, &project).await;
     assert!(status.is_success(), "{stopped}");

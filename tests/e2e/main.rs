@@ -15,6 +15,9 @@ mod browser;
 mod capabilities;
 mod cli;
 mod containers;
+// Crash points exist in debug builds only.
+#[cfg(debug_assertions)]
+mod crashes;
 mod isolation;
 mod notebooks;
 mod plugins;

@@ -535,7 +535,10 @@ async fn misbehaving_uploads_and_calls_are_explained() {
     assert_error(status, &err, 422, "60205");
     let message = err["message"].as_str().unwrap();
     // WASI preview 2 keeps only whether the status was 0.
-    assert!(message.contains("the plugin exited (status 1)"), "{message}");
+    assert!(
+        message.contains("the plugin exited (status 1)"),
+        "{message}"
+    );
     assert!(!message.contains("wasm backtrace"), "{message}");
 
     let (status, err) = server.upload(fixture("fake-fibo")).await;

@@ -93,7 +93,7 @@ async fn query(server: &TestServer, task_id: &str) -> Value {
 }
 
 /// Waits until every task is finished and returns them by id.
-async fn wait_finished(server: &TestServer, ids: &[String]) -> HashMap<String, Value> {
+pub(crate) async fn wait_finished(server: &TestServer, ids: &[String]) -> HashMap<String, Value> {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut done = HashMap::new();
     while done.len() < ids.len() {

@@ -3,6 +3,7 @@
 //! registered with the seed's exact body and reporting as SwarmPilot's instances do.
 
 use crate::on_both_backends;
+use crate::scheduler::wait_finished;
 use crate::support::{Backend, TestServer, send};
 use futures::{SinkExt as _, StreamExt as _};
 use reqwest::{Method, StatusCode};
@@ -109,35 +110,6 @@ async fn submit(server: &TestServer, input: Value) -> (StatusCode, Value) {
             .json(&json!({"model_name": "sp", "task_input": input, "metadata": {}})),
     )
     .await
-}
-
-/// Polls `/task/query` until every task is finished; returns them by id.
-async fn wait_finished(server: &TestServer, ids: &[String]) -> HashMap<String, Value> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut done = HashMap::new();
-    while done.len() < ids.len() {
-        for id in ids
-            .iter()
-            .filter(|id| !done.contains_key(*id))
-            .cloned()
-            .collect::<Vec<_>>()
-        {
-            let (status, task) =
-                send(server.admin(Method::GET, &format!("/task/query?task_id={id}"))).await;
-            assert_eq!(status, StatusCode::OK, "{task}");
-            if ["completed", "failed"].contains(&task["task_status"].as_str().unwrap_or("")) {
-                done.insert(id, task);
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "tasks never finished: {} of {}",
-            done.len(),
-            ids.len()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    done
 }
 
 async fn instances(server: &TestServer) -> Vec<Value> {

@@ -52,6 +52,29 @@ async fn docs_and_openapi_are_public(backend: Backend) {
     }
     assert!(spec["components"]["securitySchemes"]["bearer"].is_object());
     assert!(spec["components"]["schemas"]["ErrorBody"].is_object());
+    assert_valid_openapi(&spec);
+}
+
+/// Checks the document with a real validator (openapi-spec-validator, from PyPI): clients and
+/// the web app generate code from it.
+fn assert_valid_openapi(spec: &serde_json::Value) {
+    let python = std::env::var("WEFT_TEST_PYTHON").unwrap_or_else(|_| {
+        panic!("WEFT_TEST_PYTHON is not set: run the tests with tests/run.sh, which installs openapi-spec-validator")
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, spec.to_string()).unwrap();
+    let checked = std::process::Command::new(python)
+        .args(["-m", "openapi_spec_validator", "--errors", "all"])
+        .arg(&file)
+        .output()
+        .expect("run openapi-spec-validator");
+    assert!(
+        checked.status.success(),
+        "the OpenAPI document is invalid:\n{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
 }
 
 async fn metrics_count_requests_by_route_and_need_an_admin(backend: Backend) {

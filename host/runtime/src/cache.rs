@@ -55,7 +55,7 @@ impl ComponentCache {
             Some(component) => (component, CacheOutcome::Disk),
             None => {
                 let component = Component::new(engine, bytes)
-                    .map_err(|e| LoadError::Invalid(crate::engine::chain(&e)))?;
+                    .map_err(|e| LoadError::Invalid(crate::error::chain(&e)))?;
                 self.write(&component, &path)?;
                 (component, CacheOutcome::Compiled)
             }
@@ -77,7 +77,7 @@ impl ComponentCache {
         match unsafe { Component::deserialize_file(engine, path) } {
             Ok(component) => Some(component),
             Err(err) => {
-                tracing::warn!(path = %path.display(), err = %crate::engine::chain(&err), "discarding unusable cached component");
+                tracing::warn!(path = %path.display(), err = %crate::error::chain(&err), "discarding unusable cached component");
                 let _ = std::fs::remove_file(path);
                 None
             }
@@ -87,7 +87,7 @@ impl ComponentCache {
     fn write(&self, component: &Component, path: &std::path::Path) -> Result<(), LoadError> {
         let bytes = component
             .serialize()
-            .map_err(|e| LoadError::Cache(crate::engine::chain(&e)))?;
+            .map_err(|e| LoadError::Cache(crate::error::chain(&e)))?;
         // Unique per writer: threads of one process and other processes may compile the same
         // component at once; each renames its own complete file into place.
         static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

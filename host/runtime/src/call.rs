@@ -2,8 +2,8 @@
 //! [`CallError`]s.
 
 use crate::capabilities::Grants;
-use crate::engine::{EPOCH_TICK, Runtime, chain};
-use crate::error::{CallError, LoadError};
+use crate::engine::{EPOCH_TICK, Runtime};
+use crate::error::{CallError, LoadError, chain};
 use crate::limits::{LimitHit, Limits};
 use crate::services::{HostServices, NoServices};
 use crate::state::PluginState;

@@ -184,11 +184,3 @@ fn world_of(engine: &Engine, component: &Component) -> Result<World, LoadError> 
         }),
     }
 }
-
-/// Turns a wasmtime error into one line with its whole cause chain.
-pub(crate) fn chain(err: &wasmtime::Error) -> String {
-    err.chain()
-        .map(|c| c.to_string())
-        .collect::<Vec<_>>()
-        .join(": ")
-}

@@ -80,3 +80,11 @@ impl CallError {
         }
     }
 }
+
+/// Turns a wasmtime error into one line with its whole cause chain.
+pub(crate) fn chain(err: &wasmtime::Error) -> String {
+    err.chain()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
+}

@@ -43,10 +43,23 @@ impl Json {
     /// Checks `text` is one JSON document; keeps it without copying unless it has surrounding
     /// whitespace.
     pub fn from_text(text: String) -> Result<Self, serde_json::Error> {
-        Ok(Self::from_raw(RawValue::from_string(text)?))
+        Ok(RawValue::from_string(text)?.into())
     }
 
-    fn from_raw(raw: Box<RawValue>) -> Self {
+    /// The document's text.
+    pub fn text(&self) -> &str {
+        self.text.get()
+    }
+
+    /// The document's text, for serialising as it is.
+    pub fn raw(&self) -> &RawValue {
+        &self.text
+    }
+}
+
+impl From<Box<RawValue>> for Json {
+    /// A document serde_json already checked, kept as it is.
+    fn from(raw: Box<RawValue>) -> Self {
         let text = raw.get();
         let kind = match text.as_bytes().first() {
             Some(b'n') => JsonKind::Null,
@@ -63,11 +76,6 @@ impl Json {
             text: Arc::new(raw),
             kind,
         }
-    }
-
-    /// The document's text.
-    pub fn text(&self) -> &str {
-        self.text.get()
     }
 }
 
@@ -112,7 +120,7 @@ impl<'de> Deserialize<'de> for Value {
                 .map(|b| Value::Bytes(b.into()))
                 .map_err(|e| serde::de::Error::custom(format!("invalid base64 in $bytes: {e}")));
         }
-        Ok(Value::Json(Json::from_raw(raw)))
+        Ok(Value::Json(raw.into()))
     }
 }
 
@@ -178,7 +186,7 @@ impl Value {
     /// A JSON value from a parsed document (for values that are small or already parsed).
     pub fn from_json(json: &serde_json::Value) -> Self {
         let raw = serde_json::value::to_raw_value(json).expect("a JSON value serialises");
-        Value::Json(Json::from_raw(raw))
+        Value::Json(raw.into())
     }
 
     /// JSON text, checked.

@@ -57,7 +57,7 @@ pub fn router(state: AppState) -> Router {
     });
     let app = Router::new()
         .merge(api)
-        .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", spec))
+        .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", openapi_paths(spec)))
         .route("/metrics", get(system::metrics));
     let app = with_layers(app, state.clone());
     match swarmpilot {
@@ -66,6 +66,16 @@ pub fn router(state: AppState) -> Router {
             .fallback_service(app),
         None => app,
     }
+}
+
+/// The document with axum's wildcard segments (`{*path}`) written as OpenAPI's (`{path}`):
+/// the routes are declared once, for both.
+fn openapi_paths(mut spec: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    spec.paths.paths = std::mem::take(&mut spec.paths.paths)
+        .into_iter()
+        .map(|(path, item)| (path.replace("{*", "{"), item))
+        .collect();
+    spec
 }
 
 /// The scheduler's SwarmPilot paths alone, for their own listener.

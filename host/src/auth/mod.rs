@@ -9,6 +9,7 @@
 //! user's state (there is no cache to invalidate).
 
 mod limit;
+mod records;
 pub mod routes;
 mod token;
 
@@ -18,8 +19,6 @@ use crate::store::{Store, new_id, now_ms, time};
 use chrono::{DateTime, Utc};
 use limit::SignInLimiter;
 use serde::{Deserialize, Serialize};
-use sqlx::Row as _;
-use sqlx::any::AnyRow;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,14 +33,14 @@ pub enum Role {
 }
 
 impl Role {
-    fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Role::Admin => "admin",
             Role::User => "user",
         }
     }
 
-    fn parse(s: &str) -> Result<Self> {
+    pub(super) fn parse(s: &str) -> Result<Self> {
         match s {
             "admin" => Ok(Role::Admin),
             "user" => Ok(Role::User),
@@ -179,16 +178,7 @@ impl Auth {
 
     /// Resolves a bearer token to its caller, or says why it is refused.
     async fn authenticate(&self, token: &str) -> Result<Caller> {
-        let row = sqlx::query(
-            "SELECT t.id, t.user_id, t.expires_at, t.revoked_at, t.last_used_at, \
-             p.revoked_at AS parent_revoked_at, u.name, u.role, u.disabled_at \
-             FROM api_tokens t JOIN users u ON u.id = t.user_id \
-             LEFT JOIN api_tokens p ON p.id = t.parent_id WHERE t.token_hash = $1",
-        )
-        .bind(token::hash(token))
-        .fetch_optional(self.store.pool())
-        .await?;
-        let Some(row) = row else {
+        let Some(row) = records::sign_in_row(&self.store, &token::hash(token)).await? else {
             return Err(
                 Error::new(Code::InvalidToken, "the bearer token is not valid")
                     .hint("check the token, or ask an admin for a new one"),
@@ -197,17 +187,13 @@ impl Auth {
         let now = now_ms();
         // The parent's revocation is read too: a child minted while its parent was being
         // revoked may have escaped the cascade.
-        if row.try_get::<Option<i64>, _>("revoked_at")?.is_some()
-            || row
-                .try_get::<Option<i64>, _>("parent_revoked_at")?
-                .is_some()
-        {
+        if row.revoked_at.is_some() || row.parent_revoked_at.is_some() {
             return Err(Error::new(
                 Code::TokenRevoked,
                 "the bearer token has been revoked",
             ));
         }
-        if let Some(expires) = row.try_get::<Option<i64>, _>("expires_at")?
+        if let Some(expires) = row.expires_at
             && expires <= now
         {
             return Err(
@@ -215,27 +201,24 @@ impl Auth {
                     .details(serde_json::json!({ "expired_at": time(expires) })),
             );
         }
-        if let Some(disabled) = row.try_get::<Option<i64>, _>("disabled_at")? {
+        if let Some(disabled) = row.disabled_at {
             return Err(
                 Error::new(Code::UserDisabled, "the token's user has been disabled")
                     .details(serde_json::json!({ "disabled_at": time(disabled) }))
                     .hint("ask an admin to enable the user again"),
             );
         }
-        let token_id: String = row.try_get("id")?;
-        let last_used: Option<i64> = row.try_get("last_used_at")?;
-        if last_used.is_none_or(|t| now - t > LAST_USED_RESOLUTION_MS) {
-            sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
-                .bind(now)
-                .bind(&token_id)
-                .execute(self.store.pool())
-                .await?;
+        if row
+            .last_used_at
+            .is_none_or(|t| now - t > LAST_USED_RESOLUTION_MS)
+        {
+            records::touch_token(&self.store, &row.token_id, now).await?;
         }
         Ok(Caller {
-            user_id: row.try_get("user_id")?,
-            name: row.try_get("name")?,
-            role: Role::parse(&row.try_get::<String, _>("role")?)?,
-            token_id,
+            user_id: row.user_id,
+            name: row.name,
+            role: row.role,
+            token_id: row.token_id,
         })
     }
 
@@ -256,12 +239,7 @@ impl Auth {
     /// Disables (`true`) or enables a user. Disabling stops every token of theirs and their
     /// sessions' links at once; what they started keeps running.
     pub async fn set_disabled(&self, user_id: &str, disabled: bool) -> Result<User> {
-        let at = disabled.then(now_ms);
-        sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2")
-            .bind(at)
-            .bind(user_id)
-            .execute(self.store.pool())
-            .await?;
+        records::set_disabled(&self.store, user_id, disabled.then(now_ms)).await?;
         self.get_user(user_id).await
     }
 
@@ -275,17 +253,8 @@ impl Auth {
             created_at: Utc::now(),
             disabled_at: None,
         };
-        let inserted = sqlx::query(
-            "INSERT INTO users (id, name, role, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(&user.id)
-        .bind(&user.name)
-        .bind(role.as_str())
-        .bind(user.created_at.timestamp_millis())
-        .execute(self.store.pool())
-        .await?;
-        if inserted.rows_affected() == 0 {
+        let inserted = records::insert_user(&self.store, &user).await?;
+        if !inserted {
             return Err(Error::new(
                 Code::Conflict,
                 format!("a user named '{name}' already exists"),
@@ -296,24 +265,13 @@ impl Auth {
     }
 
     pub async fn list_users(&self) -> Result<Vec<User>> {
-        sqlx::query(
-            "SELECT id, name, role, created_at, disabled_at FROM users ORDER BY created_at, id",
-        )
-        .fetch_all(self.store.pool())
-        .await?
-        .iter()
-        .map(user_from_row)
-        .collect()
+        records::users(&self.store).await
     }
 
     pub async fn get_user(&self, id: &str) -> Result<User> {
-        sqlx::query("SELECT id, name, role, created_at, disabled_at FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.store.pool())
+        records::user(&self.store, id)
             .await?
-            .as_ref()
-            .map(user_from_row)
-            .unwrap_or_else(|| Err(Error::not_found("user", id)))
+            .ok_or_else(|| Error::not_found("user", id))
     }
 
     /// Issues a new token for `user_id`, valid until `expires_at` (forever if `None`).
@@ -344,20 +302,7 @@ impl Auth {
             last_used_at: None,
             parent_id: parent.map(str::to_string),
         };
-        sqlx::query(
-            "INSERT INTO api_tokens (id, user_id, name, token_hash, prefix, created_at, expires_at, \
-             parent_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&info.id)
-        .bind(&info.user_id)
-        .bind(&info.name)
-        .bind(token::hash(&secret))
-        .bind(&info.prefix)
-        .bind(info.created_at.timestamp_millis())
-        .bind(expires_at.map(|t| t.timestamp_millis()))
-        .bind(&info.parent_id)
-        .execute(self.store.pool())
-        .await?;
+        records::insert_token(&self.store, &info, &token::hash(&secret)).await?;
         Ok(IssuedToken {
             token: secret,
             info,
@@ -366,71 +311,25 @@ impl Auth {
 
     /// Tokens of one user, or of everyone when `user_id` is `None`.
     pub async fn list_tokens(&self, user_id: Option<&str>) -> Result<Vec<TokenInfo>> {
-        const COLUMNS: &str = "id, user_id, name, prefix, created_at, expires_at, revoked_at, \
-                               last_used_at, parent_id";
-        let rows =
-            match user_id {
-                Some(user) => sqlx::query(&format!(
-                    "SELECT {COLUMNS} FROM api_tokens WHERE user_id = $1 ORDER BY created_at, id"
-                ))
-                .bind(user)
-                .fetch_all(self.store.pool())
-                .await?,
-                None => {
-                    sqlx::query(&format!(
-                        "SELECT {COLUMNS} FROM api_tokens ORDER BY created_at, id"
-                    ))
-                    .fetch_all(self.store.pool())
-                    .await?
-                }
-            };
-        rows.iter().map(token_from_row).collect()
+        records::tokens(&self.store, user_id).await
     }
 
     pub async fn get_token(&self, id: &str) -> Result<TokenInfo> {
-        sqlx::query(
-            "SELECT id, user_id, name, prefix, created_at, expires_at, revoked_at, last_used_at, \
-             parent_id FROM api_tokens WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(self.store.pool())
-        .await?
-        .as_ref()
-        .map(token_from_row)
-        .unwrap_or_else(|| Err(Error::not_found("token", id)))
+        records::token(&self.store, id)
+            .await?
+            .ok_or_else(|| Error::not_found("token", id))
     }
 
     /// Revokes a token and every token minted from it, at any depth; revoking again
     /// changes nothing. Returns the token and how many descendants were revoked with it.
     pub async fn revoke_token(&self, id: &str) -> Result<(TokenInfo, u64)> {
-        let now = now_ms();
-        sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(now)
-            .bind(id)
-            .execute(self.store.pool())
-            .await?;
-        // A second statement: it sees children minted until the parent's revocation committed.
-        let descendants = sqlx::query(
-            "WITH RECURSIVE tree(id) AS ( \
-                 SELECT id FROM api_tokens WHERE parent_id = $1 \
-                 UNION SELECT t.id FROM api_tokens t JOIN tree ON t.parent_id = tree.id) \
-             UPDATE api_tokens SET revoked_at = $2 \
-             WHERE id IN (SELECT id FROM tree) AND revoked_at IS NULL",
-        )
-        .bind(id)
-        .bind(now)
-        .execute(self.store.pool())
-        .await?
-        .rows_affected();
+        let descendants = records::revoke_tree(&self.store, id, now_ms()).await?;
         Ok((self.get_token(id).await?, descendants))
     }
 
     /// Creates the first admin and its token on a store with no admin yet.
     pub async fn bootstrap(&self, name: &str) -> Result<(User, IssuedToken)> {
-        let (admins,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users WHERE role = 'admin'")
-            .fetch_one(self.store.pool())
-            .await?;
-        if admins > 0 {
+        if records::admins(&self.store).await? > 0 {
             return Err(Error::new(Code::Conflict, "this Weft already has an admin")
                 .hint("create further users and tokens with an admin token: POST /api/v1/users, POST /api/v1/tokens"));
         }
@@ -501,28 +400,4 @@ fn validate_name(field: &str, name: &str) -> Result<()> {
             "must be 1-64 characters of letters, digits, '-', '_', '.', '@'",
         ))
     }
-}
-
-fn user_from_row(row: &AnyRow) -> Result<User> {
-    Ok(User {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        role: Role::parse(&row.try_get::<String, _>("role")?)?,
-        created_at: time(row.try_get("created_at")?),
-        disabled_at: row.try_get::<Option<i64>, _>("disabled_at")?.map(time),
-    })
-}
-
-fn token_from_row(row: &AnyRow) -> Result<TokenInfo> {
-    Ok(TokenInfo {
-        id: row.try_get("id")?,
-        user_id: row.try_get("user_id")?,
-        name: row.try_get("name")?,
-        prefix: row.try_get("prefix")?,
-        created_at: time(row.try_get("created_at")?),
-        expires_at: row.try_get::<Option<i64>, _>("expires_at")?.map(time),
-        revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(time),
-        last_used_at: row.try_get::<Option<i64>, _>("last_used_at")?.map(time),
-        parent_id: row.try_get("parent_id")?,
-    })
 }

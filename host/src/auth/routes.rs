@@ -152,6 +152,7 @@ async fn create_token(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct TokenFilter {
     /// Only this user's tokens (admins); defaults to the caller's own, or all for admins.

@@ -1,9 +1,9 @@
 //! `weft scheduler` (strategies, instances, replay) and `weft task-instance` (the simulator).
 
 use super::client::{Client, Remote};
+use crate::scheduler::trace;
 use crate::simulation::replay::{self, Workload};
 use crate::simulation::task_instance::{self as simulator, ServiceTime, SimConfig};
-use crate::scheduler::trace;
 use reqwest::Method;
 use serde_json::json;
 use std::net::SocketAddr;

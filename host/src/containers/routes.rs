@@ -91,6 +91,7 @@ async fn start_container(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct StopParams {
     /// Seconds between SIGTERM and SIGKILL (default from the configuration).
@@ -137,6 +138,7 @@ async fn container_stats(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct LogParams {
     /// Start with only the last N chunks (all by default).

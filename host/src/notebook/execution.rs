@@ -1,7 +1,6 @@
 //! Executions: how each ended, and the stored history of who ran what in a notebook, when,
 //! for how long and with what result.
 
-use super::kernel::Outcome;
 use crate::error::Result;
 use crate::store::{Store, new_id, now_ms, text_enum, time};
 use chrono::{DateTime, Utc};
@@ -31,6 +30,20 @@ pub enum ExecutionStatus {
 }
 
 text_enum!(ExecutionStatus { Running = "running", Ok = "ok", Error = "error", Timeout = "timeout", KernelDied = "kernel_died", Failed = "failed", Interrupted = "interrupted" });
+
+/// What an execution produced.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub status: ExecutionStatus,
+    pub execution_count: Option<i64>,
+    /// nbformat outputs, in the order the kernel sent them (streams merged; within
+    /// `max_output_bytes`, after a note when older ones were dropped).
+    pub outputs: Vec<Value>,
+    /// Whether outputs were dropped to stay within `max_output_bytes`.
+    pub truncated: bool,
+    /// Why it did not end normally.
+    pub message: Option<String>,
+}
 
 /// One execution of code in a notebook.
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -3,7 +3,7 @@
 //! `/api/kernels/<id>/channels`). Runs one execution at a time, turning the kernel's messages
 //! into nbformat outputs as they come, and notices a kernel that dies or stops answering.
 
-use super::execution::ExecutionStatus;
+use super::execution::{ExecutionStatus, Outcome};
 use super::jupyter::Jupyter;
 use super::outputs::{self, Outputs};
 use super::quickack::QuickAck;
@@ -60,20 +60,6 @@ impl KernelState {
             Self::Starting | Self::Idle | Self::Busy | Self::Restarting
         )
     }
-}
-
-/// What an execution produced.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    pub status: ExecutionStatus,
-    pub execution_count: Option<i64>,
-    /// nbformat outputs, in the order the kernel sent them (streams merged; within
-    /// `max_output_bytes`, after a note when older ones were dropped).
-    pub outputs: Vec<Value>,
-    /// Whether outputs were dropped to stay within `max_output_bytes`.
-    pub truncated: bool,
-    /// Why it did not end normally.
-    pub message: Option<String>,
 }
 
 /// How long an execution may run, how long an interrupted one has to stop, and how much of

@@ -80,6 +80,7 @@ async fn add_plugin(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListFilter {
     /// Only `node` or `strategy` plugins.
@@ -126,6 +127,7 @@ async fn detail(state: &AppState, name: &str) -> Result<PluginDetail> {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct RemoveFilter {
     /// Remove only this version; all versions if absent.

@@ -14,7 +14,7 @@
 //! and boxes a future on each request. Only a caller whose token must be looked up pays for
 //! that here.
 
-use super::routes::SpError;
+use super::sp_http::SpError;
 use super::{Reporter, Viewer};
 use crate::auth::Caller;
 use crate::error::{Code, Error};

@@ -16,6 +16,7 @@ pub mod instances;
 pub mod raw;
 mod result_socket;
 pub mod routes;
+mod sp_http;
 pub mod strategies;
 pub mod tasks;
 pub mod trace;

@@ -8,18 +8,17 @@
 
 use super::access::{SpAccess, Who};
 use super::raw::{self, RawJson};
+use super::sp_http::{SpError, SpJson, SpQuery};
 use super::{Completion, DecisionStats, QueueItem, TaskView};
 use crate::api::extract::{Json, Query};
 use crate::auth::Caller;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::scheduler::instances::TaskInstance;
 use crate::scheduler::strategies::{ActiveView, InEffect};
 use crate::state::AppState;
-use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -52,70 +51,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(stats))
 }
 
-/// An error answer in the SwarmPilot shape.
-pub struct SpError(Error);
-
-impl From<Error> for SpError {
-    fn from(err: Error) -> Self {
-        Self(err)
-    }
-}
-
-impl SpError {
-    /// Weft's error body plus SwarmPilot's `status` and FastAPI's `detail`.
-    fn body(&self) -> Value {
-        let mut body = json!(crate::api::ErrorBody::from(&self.0));
-        body["status"] = json!("error");
-        body["detail"] = json!(self.0.message);
-        body
-    }
-
-    /// The seed answers some failures with 200 and `"status": "error"`.
-    fn with_ok_status(self, extra: Value) -> Response {
-        let mut body = self.body();
-        if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
-            body.extend(extra);
-        }
-        (StatusCode::OK, axum::Json(body)).into_response()
-    }
-}
-
-impl IntoResponse for SpError {
-    fn into_response(self) -> Response {
-        let status =
-            StatusCode::from_u16(self.0.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = (status, axum::Json(self.body())).into_response();
-        crate::api::error::add_headers(&self.0, response.headers_mut());
-        response
-    }
-}
-
-/// A JSON body whose rejection is a [`SpError`].
-pub struct SpJson<T>(T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for SpJson<T> {
-    type Rejection = SpError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, SpError> {
-        let Json(value) = Json::<T>::from_request(req, state).await?;
-        Ok(Self(value))
-    }
-}
-
-/// Query parameters whose rejection is a [`SpError`].
-pub struct SpQuery<T>(T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for SpQuery<T> {
-    type Rejection = SpError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, SpError> {
-        let Query(value) = Query::<T>::from_request_parts(parts, state).await?;
-        Ok(Self(value))
-    }
-}
-
 /// Scheduler health (public).
-#[utoipa::path(get, path = "/health", tag = "scheduler (SwarmPilot)", security(()),
+#[utoipa::path(get, path = "/health", operation_id = "scheduler_health", tag = "scheduler (SwarmPilot)", security(()),
     responses((status = 200, body = Object, example = json!({"status": "healthy", "service": "scheduler", "version": "0.1.0"}))))]
 async fn health() -> axum::Json<Value> {
     axum::Json(json!({
@@ -268,6 +205,7 @@ async fn submit(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ModelParam {
     /// Only this model's instances.
@@ -289,6 +227,7 @@ async fn queue_info(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct TaskParam {
     task_id: String,
@@ -325,19 +264,18 @@ async fn task_complete(
     access: SpAccess,
     SpJson(report): SpJson<Completion>,
 ) -> Result<Response, SpError> {
-    match record(&state, &access, report).await {
-        Ok(task) => Ok(axum::Json(json!({
-            "status": "success",
-            "message": format!("Task {} completion processed", task.task_id),
-            "task_id": task.task_id,
-            "task_status": task.task_status,
-        }))
-        .into_response()),
-        Err(err) if err.code == crate::error::Code::SchedulerUnknownInstance => {
-            Ok(axum::Json(json!({"status": "warning", "message": err.message})).into_response())
-        }
-        Err(err) => Err(err.into()),
-    }
+    answer(
+        record(&state, &access, report).await,
+        |task| {
+            json!({
+                "status": "success",
+                "message": format!("Task {} completion processed", task.task_id),
+                "task_id": task.task_id,
+                "task_status": task.task_status,
+            })
+        },
+        |err| axum::Json(json!({"status": "warning", "message": err.message})).into_response(),
+    )
 }
 
 /// Submit a finished task's result (SwarmPilot's `ResultSubmitRequest`: `task_id`,
@@ -355,15 +293,28 @@ async fn result_submit(
     access: SpAccess,
     SpJson(report): SpJson<Completion>,
 ) -> Result<Response, SpError> {
-    match record(&state, &access, report).await {
-        Ok(task) => Ok(axum::Json(json!({
-            "status": "success",
-            "message": format!("Result for task {} received", task.task_id),
-        }))
-        .into_response()),
-        Err(err) if err.code == crate::error::Code::SchedulerUnknownInstance => {
-            Ok(SpError(err).with_ok_status(json!({})))
-        }
+    answer(
+        record(&state, &access, report).await,
+        |task| {
+            json!({
+                "status": "success",
+                "message": format!("Result for task {} received", task.task_id),
+            })
+        },
+        |err| SpError(err).with_ok_status(json!({})),
+    )
+}
+
+/// The answer to a report: `success` built from the recorded task; a report naming no
+/// registered instance answered as `unknown` says (SwarmPilot answers those with 200).
+fn answer(
+    recorded: crate::error::Result<TaskView>,
+    success: impl FnOnce(TaskView) -> Value,
+    unknown: impl FnOnce(crate::error::Error) -> Response,
+) -> Result<Response, SpError> {
+    match recorded {
+        Ok(task) => Ok(axum::Json(success(task)).into_response()),
+        Err(err) if err.code == crate::error::Code::SchedulerUnknownInstance => Ok(unknown(err)),
         Err(err) => Err(err.into()),
     }
 }
@@ -465,6 +416,7 @@ async fn activate(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct DeactivateParams {
     /// The model whose own strategy is dropped (the global one then serves it).

@@ -1,15 +1,18 @@
 //! The executor: drives one run to its end. Nodes whose predecessors are done run in parallel up
 //! to a limit; outputs flow along wires; retries, timeouts and failure policies apply as
 //! declared. Every state change is stored before it is announced, so a restarted host picks the
-//! run up where the store says it was. Outputs are checked against the caps on their size, and
-//! large ones are kept out of line (see [`super::values`]): they are read back only while a node
-//! takes them.
+//! run up where the store says it was. A node's end and what it means for the run are one write
+//! (a node failing the run closes the run with it), and a resumed run's state comes from its
+//! nodes' stored states ([`settled`]), so no crash between two writes can change a run's result.
+//! Outputs are checked against the caps on their size, and large ones are kept out of line
+//! (see [`super::values`]): they are read back only while a node takes them.
 
+use super::crash;
 use super::events::{Event, EventHub, RunEvent};
 use super::model::OnError;
 use super::plan::Plan;
-use super::records::{self, NodeFailure, NodeStatus, RunStatus};
-use super::values::{Held, Ports, RunValues};
+use super::records::{self, NodeFailure, NodeRecord, NodeState, NodeStatus, RunStatus};
+use super::values::{Held, RunValues};
 use crate::error::{Code, Result};
 use crate::plugins::{Grantee, Plugins};
 use crate::store::{Store, now_ms};
@@ -71,7 +74,40 @@ impl Prior {
 
 enum Finished {
     Succeeded(HashMap<String, Held>),
+    /// Stored as failed; with `on_error: fail`, stored with the run's failure.
     Failed(NodeFailure),
+    /// The run was closed while the node ran: nothing of it was stored.
+    Closed,
+}
+
+/// Why a node's failure fails a run.
+fn failure_reason(node: &str, message: &str) -> String {
+    format!("node '{node}' failed: {message}")
+}
+
+/// How an unfinished run ends, judging by its nodes' stored states alone (a host that stopped
+/// between two writes of an older version may have left them ahead of the run's state): a node
+/// that failed with `on_error: fail` failed the run, a node closed as cancelled means the run
+/// was being cancelled or failed. `None`: the run goes on.
+pub fn settled(plan: &Plan, nodes: &[NodeRecord]) -> Option<(RunStatus, Option<String>)> {
+    let failed = plan.nodes.iter().zip(nodes).find(|(node, record)| {
+        record.status == NodeStatus::Failed && node.spec.on_error == OnError::Fail
+    });
+    if let Some((_, record)) = failed {
+        let message = record.error.as_ref().map_or("", |e| e.message.as_str());
+        return Some((RunStatus::Failed, Some(failure_reason(&record.id, message))));
+    }
+    let closed = nodes.iter().find(|n| n.status == NodeStatus::Cancelled)?;
+    Some(match &closed.error {
+        Some(error) if error.kind != "cancelled" => {
+            let reason = error.message.strip_prefix("not run: ");
+            (
+                RunStatus::Failed,
+                Some(reason.unwrap_or(&error.message).to_string()),
+            )
+        }
+        _ => (RunStatus::Cancelled, None),
+    })
 }
 
 impl RunContext {
@@ -83,12 +119,6 @@ impl RunContext {
             at: chrono::Utc::now(),
             event,
         });
-    }
-
-    async fn finish_run(&self, status: RunStatus, error: Option<String>) -> Result<RunStatus> {
-        records::set_run_status(&self.store, &self.run_id, status, error.as_deref()).await?;
-        self.announce(Event::RunFinished { status, error });
-        Ok(status)
     }
 }
 
@@ -118,11 +148,12 @@ pub async fn drive(ctx: Arc<RunContext>, prior: Vec<Prior>) -> Result<RunStatus>
         .collect();
 
     records::set_run_status(&ctx.store, &ctx.run_id, RunStatus::Running, None).await?;
+    crash::point("run-started", None);
     ctx.announce(Event::RunStarted);
 
     let mut tasks: JoinSet<(usize, Result<Finished>)> = JoinSet::new();
-    let mut failure: Option<String> = None;
-    let mut cancelled = false;
+    // How the run ended early, already stored.
+    let mut stopped: Option<(RunStatus, Option<String>)> = None;
     // A node is done: its dependents wait for one fewer.
     let release = |i: usize, waiting: &mut Vec<usize>, ready: &mut VecDeque<usize>| {
         for &d in &dependents[i] {
@@ -132,9 +163,10 @@ pub async fn drive(ctx: Arc<RunContext>, prior: Vec<Prior>) -> Result<RunStatus>
             }
         }
     };
-    loop {
-        while failure.is_none() && tasks.len() < ctx.max_parallel {
+    while stopped.is_none() {
+        while tasks.len() < ctx.max_parallel {
             let Some(i) = ready.pop_front() else { break };
+            let id = &nodes[i].spec.id;
             if let Some(reason) = blocked(&ctx.plan, i, &status, &outputs) {
                 let error = NodeFailure {
                     kind: "upstream".into(),
@@ -142,19 +174,17 @@ pub async fn drive(ctx: Arc<RunContext>, prior: Vec<Prior>) -> Result<RunStatus>
                     retryable: false,
                     code: None,
                 };
-                records::node_state(
-                    &ctx.store,
-                    &ctx.run_id,
-                    &nodes[i].spec.id,
-                    NodeStatus::Skipped,
-                    None,
-                    Some(&error),
-                    &[],
-                )
-                .await?;
+                let state = NodeState {
+                    status: NodeStatus::Skipped,
+                    outputs: None,
+                    error: Some(&error),
+                    logs: &[],
+                };
+                records::node_state(&ctx.store, &ctx.run_id, id, &state).await?;
+                crash::point("node-skipped", Some(id));
                 status[i] = NodeStatus::Skipped;
                 ctx.announce(Event::NodeSkipped {
-                    node: nodes[i].spec.id.clone(),
+                    node: id.clone(),
                     reason,
                 });
                 release(i, &mut waiting, &mut ready);
@@ -176,7 +206,16 @@ pub async fn drive(ctx: Arc<RunContext>, prior: Vec<Prior>) -> Result<RunStatus>
                     Ok((i, result)) => (i, result?),
                     Err(e) if e.is_cancelled() => continue,
                     Err(e) => {
-                        failure = Some(format!("a node task failed inside the host: {e}"));
+                        let reason = format!("a node task failed inside the host: {e}");
+                        records::close_run(
+                            &ctx.store,
+                            &ctx.run_id,
+                            RunStatus::Failed,
+                            Some(&reason),
+                            &records::not_run(&reason),
+                        )
+                        .await?;
+                        stopped = Some((RunStatus::Failed, Some(reason)));
                         continue;
                     }
                 };
@@ -189,43 +228,42 @@ pub async fn drive(ctx: Arc<RunContext>, prior: Vec<Prior>) -> Result<RunStatus>
                     Finished::Failed(error) => {
                         status[i] = NodeStatus::Failed;
                         if nodes[i].spec.on_error == OnError::Fail {
-                            failure = Some(format!("node '{}' failed: {}", nodes[i].spec.id, error.message));
+                            let reason = failure_reason(&nodes[i].spec.id, &error.message);
+                            stopped = Some((RunStatus::Failed, Some(reason)));
                         } else {
                             release(i, &mut waiting, &mut ready);
                         }
                     }
+                    Finished::Closed => {}
                 }
             }
-            () = ctx.cancel.cancelled() => cancelled = true,
-        }
-        if cancelled || failure.is_some() {
-            tasks.abort_all();
-            while tasks.join_next().await.is_some() {}
-            break;
+            () = ctx.cancel.cancelled() => {
+                records::close_run(
+                    &ctx.store,
+                    &ctx.run_id,
+                    RunStatus::Cancelled,
+                    None,
+                    &records::cancelled(),
+                )
+                .await?;
+                stopped = Some((RunStatus::Cancelled, None));
+            }
         }
     }
 
-    if cancelled {
-        let error = NodeFailure {
-            kind: "cancelled".into(),
-            message: "the run was cancelled".into(),
-            retryable: false,
-            code: None,
-        };
-        records::close_open_nodes(&ctx.store, &ctx.run_id, NodeStatus::Cancelled, &error).await?;
-        return ctx.finish_run(RunStatus::Cancelled, None).await;
-    }
-    if let Some(reason) = failure {
-        let error = NodeFailure {
-            kind: "upstream".into(),
-            message: format!("not run: {reason}"),
-            retryable: false,
-            code: None,
-        };
-        records::close_open_nodes(&ctx.store, &ctx.run_id, NodeStatus::Cancelled, &error).await?;
-        return ctx.finish_run(RunStatus::Failed, Some(reason)).await;
-    }
-    ctx.finish_run(RunStatus::Succeeded, None).await
+    let (status, error) = match stopped {
+        Some(stopped) => {
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+            stopped
+        }
+        None => {
+            records::set_run_status(&ctx.store, &ctx.run_id, RunStatus::Succeeded, None).await?;
+            (RunStatus::Succeeded, None)
+        }
+    };
+    ctx.announce(Event::RunFinished { status, error });
+    Ok(status)
 }
 
 /// Why node `i` must be skipped, if it must: an upstream node was skipped or failed with
@@ -301,16 +339,6 @@ fn worth_retrying(error: &CallError) -> bool {
     )
 }
 
-/// A node's values by port, as its row keeps them.
-fn ports(values: &[(String, Held)]) -> Ports<'_> {
-    Ports(
-        values
-            .iter()
-            .map(|(port, held)| (port.as_str(), held))
-            .collect(),
-    )
-}
-
 /// The values of `inputs`, the large ones read back from storage: held only while the node
 /// runs.
 async fn load(ctx: &RunContext, inputs: &[(String, Held)]) -> Result<Vec<(String, Value)>> {
@@ -377,7 +405,6 @@ async fn run_node(
 ) -> Result<Finished> {
     let node = &ctx.plan.nodes[i];
     let id = node.spec.id.clone();
-    let inputs_row = ports(&inputs);
     let max_attempts = node.spec.retry.as_ref().map_or(1, |r| r.max_attempts);
     let mut limits = node.plugin.settings.limits;
     if let Some(timeout) = node.spec.timeout {
@@ -390,7 +417,10 @@ async fn run_node(
         // The owner's slot first, so a user's waiting nodes hold none of the host's.
         let user_slot = ctx.plugins.slots().acquire(&ctx.owner_id).await;
         let permit = ctx.slots.acquire().await.expect("node slots stay open");
-        records::node_started(&ctx.store, &ctx.run_id, &id, attempt, &inputs_row, now_ms()).await?;
+        if !records::node_started(&ctx.store, &ctx.run_id, &id, attempt, &inputs, now_ms()).await? {
+            return Ok(Finished::Closed);
+        }
+        crash::point("node-started", Some(&id));
         ctx.announce(Event::NodeStarted {
             node: id.clone(),
             attempt,
@@ -424,16 +454,16 @@ async fn run_node(
         let failure = match result {
             Ok(outs) => match keep_outputs(ctx, &id, outs).await? {
                 Ok(kept) => {
-                    records::node_state(
-                        &ctx.store,
-                        &ctx.run_id,
-                        &id,
-                        NodeStatus::Succeeded,
-                        Some(&ports(&kept)),
-                        None,
-                        &logs,
-                    )
-                    .await?;
+                    let state = NodeState {
+                        status: NodeStatus::Succeeded,
+                        outputs: Some(&kept),
+                        error: None,
+                        logs: &logs,
+                    };
+                    if !records::node_state(&ctx.store, &ctx.run_id, &id, &state).await? {
+                        return Ok(Finished::Closed);
+                    }
+                    crash::point("node-succeeded", Some(&id));
                     ctx.announce(Event::NodeSucceeded {
                         node: id,
                         attempt,
@@ -457,16 +487,16 @@ async fn run_node(
                 .as_ref()
                 .map(|r| r.delay(attempt))
                 .unwrap_or_default();
-            records::node_state(
-                &ctx.store,
-                &ctx.run_id,
-                &id,
-                NodeStatus::Retrying,
-                None,
-                Some(&failure),
-                &logs,
-            )
-            .await?;
+            let state = NodeState {
+                status: NodeStatus::Retrying,
+                outputs: None,
+                error: Some(&failure),
+                logs: &logs,
+            };
+            if !records::node_state(&ctx.store, &ctx.run_id, &id, &state).await? {
+                return Ok(Finished::Closed);
+            }
+            crash::point("node-retrying", Some(&id));
             ctx.announce(Event::NodeRetried {
                 node: id.clone(),
                 attempt,
@@ -477,16 +507,22 @@ async fn run_node(
             attempt += 1;
             continue;
         }
-        records::node_state(
-            &ctx.store,
-            &ctx.run_id,
-            &id,
-            NodeStatus::Failed,
-            None,
-            Some(&failure),
-            &logs,
-        )
-        .await?;
+        let stored = if node.spec.on_error == OnError::Fail {
+            let reason = failure_reason(&id, &failure.message);
+            records::node_failed_run(&ctx.store, &ctx.run_id, &id, &failure, &logs, &reason).await?
+        } else {
+            let state = NodeState {
+                status: NodeStatus::Failed,
+                outputs: None,
+                error: Some(&failure),
+                logs: &logs,
+            };
+            records::node_state(&ctx.store, &ctx.run_id, &id, &state).await?
+        };
+        if !stored {
+            return Ok(Finished::Closed);
+        }
+        crash::point("node-failed", Some(&id));
         ctx.announce(Event::NodeFailed {
             node: id,
             attempt,

@@ -4,6 +4,8 @@
 //!
 //! Not here: HTTP concerns (see `routes`) and calling plugins (see [`crate::plugins`]).
 
+mod crash;
+mod encoding;
 mod events;
 mod executor;
 pub mod model;
@@ -86,11 +88,12 @@ impl Workflows {
             if let Err(err) = workflows.resume(&id).await {
                 tracing::error!(run = %id, %err, "cannot resume the run; marking it failed");
                 let reason = format!("cannot resume after a restart: {}", err.message);
-                records::set_run_status(
+                records::close_run(
                     &workflows.inner.store,
                     &id,
                     RunStatus::Failed,
                     Some(&reason),
+                    &records::not_run(&reason),
                 )
                 .await?;
             }
@@ -260,12 +263,27 @@ impl Workflows {
         Ok(run)
     }
 
-    /// Picks up a run the store says is unfinished.
+    /// Picks up a run the store says is unfinished, or ends it if its nodes say it has ended.
     async fn resume(&self, id: &str) -> Result<()> {
         let detail = records::run_detail(&self.inner.store, id)
             .await?
             .ok_or_else(|| Error::not_found("run", id))?;
         let plan = self.validate(&detail.definition).await?;
+        if let Some((status, error)) = executor::settled(&plan, &detail.nodes) {
+            tracing::info!(run = %id, status = status.as_str(), "the run's nodes say it has ended");
+            let node_error = match &error {
+                Some(reason) => records::not_run(reason),
+                None => records::cancelled(),
+            };
+            return records::close_run(
+                &self.inner.store,
+                id,
+                status,
+                error.as_deref(),
+                &node_error,
+            )
+            .await;
+        }
         let inputs = match &detail.inputs {
             serde_json::Value::Object(map) => check_inputs(&plan, map)?,
             _ => RunInputs::default(),
@@ -279,7 +297,7 @@ impl Workflows {
                     NodeStatus::Succeeded => Prior {
                         status: node.status,
                         next_attempt: attempts,
-                        outputs: Some(values::held(node.outputs.as_ref(), &node.stored_outputs)),
+                        outputs: Some(values::join(node.outputs.as_ref(), &node.stored_outputs)),
                     },
                     status if status.is_finished() => Prior {
                         status,
@@ -388,12 +406,10 @@ impl Workflows {
             Some(run) if self.visible(caller, &run.owner_id) => {}
             _ => return Err(Error::not_found("run", run_id)),
         }
-        let row = records::node_outputs(&self.inner.store, run_id, node_id)
+        let outputs = records::node_outputs(&self.inner.store, run_id, node_id)
             .await?
             .ok_or_else(|| Error::not_found("node", node_id))?;
-        let (inline, stored) = values::split(row)?;
-        let held = values::held(inline.as_ref(), &stored);
-        let Some(held) = held.get(port) else {
+        let Some(held) = outputs.as_ref().and_then(|o| o.get(port)) else {
             return Err(Error::not_found("output", &format!("{node_id}.{port}"))
                 .hint("a node has outputs once it succeeded, and only those it produced"));
         };
@@ -470,8 +486,14 @@ impl Workflows {
                 let _ = tokio::time::timeout(std::time::Duration::from_secs(10), wait).await;
             }
             None => {
-                records::set_run_status(&self.inner.store, run_id, RunStatus::Cancelled, None)
-                    .await?
+                records::close_run(
+                    &self.inner.store,
+                    run_id,
+                    RunStatus::Cancelled,
+                    None,
+                    &records::cancelled(),
+                )
+                .await?
             }
         }
         records::run(&self.inner.store, run_id)

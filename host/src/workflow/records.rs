@@ -1,7 +1,8 @@
 //! What is stored about workflows and runs, as the API shows it, and the queries that keep it.
 
+use super::encoding::{self, PortValues};
 use super::model::Definition;
-use super::values::{self, Ports, Stored};
+use super::values::{self, Held, Stored};
 use crate::error::{Error, Result};
 use crate::store::{Store, now_ms, text_enum, time};
 use chrono::{DateTime, Utc};
@@ -10,6 +11,7 @@ use sqlx::Row as _;
 use sqlx::any::AnyRow;
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
+use weft_runtime::Value;
 
 /// A stored workflow at its current version.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -111,15 +113,16 @@ pub struct NodeRecord {
     pub status: NodeStatus,
     /// Attempts started (an attempt cut short by a host restart is run again, not counted twice).
     pub attempts: i64,
-    /// Input port -> value, for values up to `[workflows] inline_value_bytes`.
+    /// Port -> value, for values up to `[workflows] inline_value_bytes`; bytes show as
+    /// `{"$bytes": "<base64>"}`.
     #[schema(value_type = Option<Object>)]
-    pub inputs: Option<values::Row>,
+    pub inputs: Option<BTreeMap<String, Value>>,
     /// Input port -> the output it was given, for larger values (kept out of line).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub stored_inputs: BTreeMap<String, Stored>,
-    /// Output port -> value, for values up to `[workflows] inline_value_bytes`.
+    /// Port -> value, for values up to `[workflows] inline_value_bytes`.
     #[schema(value_type = Option<Object>)]
-    pub outputs: Option<values::Row>,
+    pub outputs: Option<BTreeMap<String, Value>>,
     /// Output port -> where the larger values are (download them from
     /// `GET /api/v1/runs/{run_id}/nodes/{node_id}/outputs/{port}`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -474,16 +477,16 @@ pub async fn run_detail(store: &Store, id: &str) -> Result<Option<RunDetail>> {
         return Ok(None);
     };
     let nodes = sqlx::query(
-        "SELECT node_id, plugin, status, attempts, inputs, outputs, error, logs, started_at, finished_at \
-         FROM run_nodes WHERE run_id = $1 ORDER BY position",
+        "SELECT node_id, plugin, status, attempts, inputs, outputs, value_format, error, logs, \
+         started_at, finished_at FROM run_nodes WHERE run_id = $1 ORDER BY position",
     )
     .bind(id)
     .fetch_all(store.pool())
     .await?
     .iter()
     .map(|r| {
-        let (inputs, stored_inputs) = values::split(opt_json(r, "inputs")?)?;
-        let (outputs, stored_outputs) = values::split(opt_json(r, "outputs")?)?;
+        let (inputs, stored_inputs) = split(port_values(r, "inputs")?);
+        let (outputs, stored_outputs) = split(port_values(r, "outputs")?);
         Ok(NodeRecord {
             id: r.try_get("node_id")?,
             plugin: r.try_get("plugin")?,
@@ -535,33 +538,6 @@ pub async fn runs_of(
         .collect()
 }
 
-/// The outputs row of one node of a run: `None` for no such node.
-pub async fn node_outputs(
-    store: &Store,
-    run_id: &str,
-    node_id: &str,
-) -> Result<Option<Option<values::Row>>> {
-    sqlx::query("SELECT outputs FROM run_nodes WHERE run_id = $1 AND node_id = $2")
-        .bind(run_id)
-        .bind(node_id)
-        .fetch_optional(store.pool())
-        .await?
-        .as_ref()
-        .map(|r| opt_json(r, "outputs"))
-        .transpose()
-}
-
-/// Ids of a workflow's runs.
-pub async fn runs_of_workflow(store: &Store, workflow_id: &str) -> Result<Vec<String>> {
-    let rows = sqlx::query("SELECT id FROM runs WHERE workflow_id = $1")
-        .bind(workflow_id)
-        .fetch_all(store.pool())
-        .await?;
-    rows.iter()
-        .map(|r| r.try_get("id").map_err(Error::from))
-        .collect()
-}
-
 /// Ids of runs that were not finished, oldest first.
 pub async fn unfinished_runs(store: &Store) -> Result<Vec<String>> {
     let rows = sqlx::query("SELECT id FROM runs WHERE status IN ('queued', 'running') ORDER BY id")
@@ -607,6 +583,11 @@ pub async fn run_using(store: &Store, plugin: &str, version: &str) -> Result<Opt
         .transpose()
 }
 
+/// A node state a write may still change. A finished node stays as stored: when a node fails the
+/// run, its siblings are closed in the same transaction, and their own late writes change
+/// nothing.
+const OPEN_NODE: &str = "status IN ('pending', 'running', 'retrying')";
+
 /// Sets a run's status (and start or finish time, once).
 pub async fn set_run_status(
     store: &Store,
@@ -629,72 +610,223 @@ pub async fn set_run_status(
     Ok(())
 }
 
-/// A node attempt started with `inputs`.
+/// A node's values in `column` (`inputs` or `outputs`) of a row that also has `value_format`.
+fn port_values(row: &AnyRow, column: &str) -> Result<Option<PortValues>> {
+    let format: i64 = row.try_get("value_format")?;
+    row.try_get::<Option<String>, _>(column)?
+        .map(|text| encoding::decode(&text, format))
+        .transpose()
+}
+
+/// A node's values as the API shows them: inline ones, and references of the others.
+fn split(
+    values: Option<PortValues>,
+) -> (Option<BTreeMap<String, Value>>, BTreeMap<String, Stored>) {
+    match values {
+        Some(values) => {
+            let (inline, stored) = values::split(values);
+            (Some(inline), stored)
+        }
+        None => (None, BTreeMap::new()),
+    }
+}
+
+/// The outputs of one node of a run: `None` for no such node.
+pub async fn node_outputs(
+    store: &Store,
+    run_id: &str,
+    node_id: &str,
+) -> Result<Option<Option<PortValues>>> {
+    sqlx::query("SELECT outputs, value_format FROM run_nodes WHERE run_id = $1 AND node_id = $2")
+        .bind(run_id)
+        .bind(node_id)
+        .fetch_optional(store.pool())
+        .await?
+        .as_ref()
+        .map(|r| port_values(r, "outputs"))
+        .transpose()
+}
+
+/// Ids of a workflow's runs.
+pub async fn runs_of_workflow(store: &Store, workflow_id: &str) -> Result<Vec<String>> {
+    let rows = sqlx::query("SELECT id FROM runs WHERE workflow_id = $1")
+        .bind(workflow_id)
+        .fetch_all(store.pool())
+        .await?;
+    rows.iter()
+        .map(|r| r.try_get("id").map_err(Error::from))
+        .collect()
+}
+
+/// A node attempt started with `inputs`; false if the node was closed in the meantime.
 pub async fn node_started(
     store: &Store,
     run_id: &str,
     node_id: &str,
     attempt: u32,
-    inputs: &Ports<'_>,
+    inputs: &[(String, Held)],
     at: i64,
-) -> Result<()> {
-    sqlx::query(
-        "UPDATE run_nodes SET status = 'running', attempts = $1, inputs = $2, error = NULL, \
-         started_at = $3, finished_at = NULL WHERE run_id = $4 AND node_id = $5",
-    )
+) -> Result<bool> {
+    let done = sqlx::query(&format!(
+        "UPDATE run_nodes SET status = 'running', attempts = $1, inputs = $2, value_format = $3, \
+         error = NULL, started_at = $4, finished_at = NULL \
+         WHERE run_id = $5 AND node_id = $6 AND {OPEN_NODE}"
+    ))
     .bind(i64::from(attempt))
-    .bind(to_json(inputs))
+    .bind(encoding::encode(inputs.iter().map(|(k, v)| (k, v))))
+    .bind(encoding::TAGGED)
     .bind(at)
     .bind(run_id)
     .bind(node_id)
     .execute(store.pool())
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
-/// A node reached `status` (finished, or retrying after a failed attempt).
+/// What a node reached: finished, or retrying after a failed attempt.
+pub struct NodeState<'a> {
+    pub status: NodeStatus,
+    pub outputs: Option<&'a [(String, Held)]>,
+    pub error: Option<&'a NodeFailure>,
+    pub logs: &'a [serde_json::Value],
+}
+
+/// Stores `state` for an open node; false if the node was closed in the meantime.
 pub async fn node_state(
     store: &Store,
     run_id: &str,
     node_id: &str,
-    status: NodeStatus,
-    outputs: Option<&Ports<'_>>,
-    error: Option<&NodeFailure>,
-    logs: &[serde_json::Value],
-) -> Result<()> {
-    let finished = status.is_finished().then(now_ms);
-    sqlx::query(
-        "UPDATE run_nodes SET status = $1, outputs = $2, error = $3, logs = $4, finished_at = $5 \
-         WHERE run_id = $6 AND node_id = $7",
+    state: &NodeState<'_>,
+) -> Result<bool> {
+    write_node_state(store.pool(), run_id, node_id, state).await
+}
+
+// The format is written with the outputs: the row's inputs were written in it by
+// `node_started` of the same attempt (a skipped node has none).
+async fn write_node_state<'c>(
+    db: impl sqlx::Executor<'c, Database = sqlx::Any>,
+    run_id: &str,
+    node_id: &str,
+    state: &NodeState<'_>,
+) -> Result<bool> {
+    let finished = state.status.is_finished().then(now_ms);
+    let done = sqlx::query(&format!(
+        "UPDATE run_nodes SET status = $1, outputs = $2, value_format = $3, error = $4, \
+         logs = $5, finished_at = $6 WHERE run_id = $7 AND node_id = $8 AND {OPEN_NODE}"
+    ))
+    .bind(state.status.as_str())
+    .bind(
+        state
+            .outputs
+            .map(|outs| encoding::encode(outs.iter().map(|(k, v)| (k, v)))),
     )
-    .bind(status.as_str())
-    .bind(outputs.map(to_json))
-    .bind(error.map(to_json))
-    .bind(to_json(&logs))
+    .bind(encoding::TAGGED)
+    .bind(state.error.map(to_json))
+    .bind(to_json(&state.logs))
     .bind(finished)
     .bind(run_id)
     .bind(node_id)
-    .execute(store.pool())
+    .execute(db)
     .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A node failed the run (its `on_error` is `fail`): the node's failure, every other open node
+/// closed as cancelled and the run failed with `reason`, in one transaction, so no crash can
+/// leave a failed node in a run that goes on. False (and nothing written) if the node was
+/// closed in the meantime.
+pub async fn node_failed_run(
+    store: &Store,
+    run_id: &str,
+    node_id: &str,
+    failure: &NodeFailure,
+    logs: &[serde_json::Value],
+    reason: &str,
+) -> Result<bool> {
+    let mut tx = store.pool().begin().await?;
+    let state = NodeState {
+        status: NodeStatus::Failed,
+        outputs: None,
+        error: Some(failure),
+        logs,
+    };
+    if !write_node_state(&mut *tx, run_id, node_id, &state).await? {
+        return Ok(false);
+    }
+    close_in(
+        &mut tx,
+        run_id,
+        RunStatus::Failed,
+        Some(reason),
+        &not_run(reason),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Ends an unfinished run with `status` and closes its open nodes as cancelled with
+/// `node_error`, in one transaction.
+pub async fn close_run(
+    store: &Store,
+    run_id: &str,
+    status: RunStatus,
+    error: Option<&str>,
+    node_error: &NodeFailure,
+) -> Result<()> {
+    let mut tx = store.pool().begin().await?;
+    close_in(&mut tx, run_id, status, error, node_error).await?;
+    tx.commit().await?;
     Ok(())
 }
 
-/// Marks every unfinished node of a run with `status` (when the run fails or is cancelled).
-pub async fn close_open_nodes(
-    store: &Store,
+/// Why a node that never ran was closed when the run failed for `reason`.
+pub fn not_run(reason: &str) -> NodeFailure {
+    NodeFailure {
+        kind: "upstream".into(),
+        message: format!("not run: {reason}"),
+        retryable: false,
+        code: None,
+    }
+}
+
+/// Why a node was closed when its run was cancelled.
+pub fn cancelled() -> NodeFailure {
+    NodeFailure {
+        kind: "cancelled".into(),
+        message: "the run was cancelled".into(),
+        retryable: false,
+        code: None,
+    }
+}
+
+async fn close_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     run_id: &str,
-    status: NodeStatus,
-    error: &NodeFailure,
+    status: RunStatus,
+    error: Option<&str>,
+    node_error: &NodeFailure,
 ) -> Result<()> {
+    let now = now_ms();
+    sqlx::query(&format!(
+        "UPDATE run_nodes SET status = 'cancelled', error = $1, finished_at = $2 \
+         WHERE run_id = $3 AND {OPEN_NODE}"
+    ))
+    .bind(to_json(node_error))
+    .bind(now)
+    .bind(run_id)
+    .execute(&mut **tx)
+    .await?;
     sqlx::query(
-        "UPDATE run_nodes SET status = $1, error = $2, finished_at = $3 \
-         WHERE run_id = $4 AND status IN ('pending', 'running', 'retrying')",
+        "UPDATE runs SET status = $1, error = $2, started_at = COALESCE(started_at, $3), \
+         finished_at = $4 WHERE id = $5 AND status IN ('queued', 'running')",
     )
     .bind(status.as_str())
-    .bind(to_json(error))
-    .bind(now_ms())
+    .bind(error)
+    .bind(now)
+    .bind(now)
     .bind(run_id)
-    .execute(store.pool())
+    .execute(&mut **tx)
     .await?;
     Ok(())
 }

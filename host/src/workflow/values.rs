@@ -5,10 +5,8 @@
 //! client downloads it. So a run holds in memory its small values and the values of the nodes
 //! running, never every large output until it ends.
 //!
-//! In a row's JSON the references sit under the key `$stored`, next to the inline ports: port
-//! names never start with `$`, so that key is never a port.
-//!
-//! Not here: the caps on outputs (see the executor).
+//! Not here: how a row stores values and references (see `encoding`), the caps on outputs (see
+//! the executor).
 
 use crate::error::{Error, Result};
 use bytes::Bytes;
@@ -16,14 +14,10 @@ use futures::StreamExt as _;
 use futures::stream::BoxStream;
 use opendal::Operator;
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use utoipa::ToSchema;
 use weft_runtime::Value;
-
-/// The key holding the references of a row's values kept out of line.
-const STORED_KEY: &str = "$stored";
 
 /// A value kept out of line: output `port` of node `node` in the same run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -46,7 +40,7 @@ pub enum StoredKind {
 }
 
 /// A port's value as a run holds it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Held {
     Inline(Value),
     Stored(Stored),
@@ -62,53 +56,35 @@ impl Held {
     }
 }
 
-/// Values by port in the JSON form a node's row keeps: the inline ones by port, the others'
-/// references under `$stored`.
-pub struct Ports<'a>(pub Vec<(&'a str, &'a Held)>);
-
-impl Serialize for Ports<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap as _;
-        let mut stored = BTreeMap::new();
-        let mut map = s.serialize_map(None)?;
-        for (port, held) in &self.0 {
-            match held {
-                Held::Inline(value) => map.serialize_entry(port, value)?,
-                Held::Stored(reference) => {
-                    stored.insert(*port, reference);
-                }
+/// Splits a node's values into those kept inline and the references of those kept out of line,
+/// as the API shows them.
+pub fn split(
+    values: BTreeMap<String, Held>,
+) -> (BTreeMap<String, Value>, BTreeMap<String, Stored>) {
+    let mut inline = BTreeMap::new();
+    let mut stored = BTreeMap::new();
+    for (port, held) in values {
+        match held {
+            Held::Inline(value) => {
+                inline.insert(port, value);
+            }
+            Held::Stored(reference) => {
+                stored.insert(port, reference);
             }
         }
-        if !stored.is_empty() {
-            map.serialize_entry(STORED_KEY, &stored)?;
-        }
-        map.end()
     }
+    (inline, stored)
 }
 
-/// A row's inline values by port, each kept as its JSON text: reading a run back builds no
-/// tree of its values.
-pub type Row = BTreeMap<String, Box<RawValue>>;
-
-/// Splits a row into its inline values and the references of the values kept out of line.
-pub fn split(row: Option<Row>) -> Result<(Option<Row>, BTreeMap<String, Stored>)> {
-    let Some(mut row) = row else {
-        return Ok((None, BTreeMap::new()));
-    };
-    let stored = match row.remove(STORED_KEY) {
-        Some(refs) => serde_json::from_str(refs.get())
-            .map_err(|e| Error::internal(format!("stored value references are unreadable: {e}")))?,
-        None => BTreeMap::new(),
-    };
-    Ok((Some(row), stored))
-}
-
-/// The values by port of a row split by [`split`]; an unreadable inline value is left out.
-pub fn held(inline: Option<&Row>, stored: &BTreeMap<String, Stored>) -> HashMap<String, Held> {
-    let inline = inline.into_iter().flatten().filter_map(|(port, raw)| {
-        let value = serde_json::from_str(raw.get()).ok()?;
-        Some((port.clone(), Held::Inline(value)))
-    });
+/// The values [`split`] parted, together again.
+pub fn join(
+    inline: Option<&BTreeMap<String, Value>>,
+    stored: &BTreeMap<String, Stored>,
+) -> HashMap<String, Held> {
+    let inline = inline
+        .into_iter()
+        .flatten()
+        .map(|(port, value)| (port.clone(), Held::Inline(value.clone())));
     let stored = stored
         .iter()
         .map(|(port, reference)| (port.clone(), Held::Stored(reference.clone())));
@@ -238,28 +214,21 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn rows_keep_inline_values_by_port_and_references_apart() {
-        let small = Held::Inline(Value::from_json(&json!({"$stored": 1})));
+    fn values_split_by_where_they_are_and_join_again() {
+        let small = Held::Inline(Value::from_json(&json!({"a": 1})));
         let big = Held::Stored(Stored {
             kind: StoredKind::Json,
             size: 9,
             node: "a".into(),
             port: "out".into(),
         });
-        let text = serde_json::to_string(&Ports(vec![("x", &small), ("out", &big)])).unwrap();
-        assert_eq!(
-            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
-            json!({"x": {"$stored": 1},
-                   "$stored": {"out": {"kind": "json", "size": 9, "node": "a", "port": "out"}}})
-        );
-        let (inline, stored) = split(Some(serde_json::from_str(&text).unwrap())).unwrap();
-        assert_eq!(
-            serde_json::to_value(&inline).unwrap(),
-            json!({"x": {"$stored": 1}})
-        );
-        let held = held(inline.as_ref(), &stored);
-        assert!(matches!(&held["x"], Held::Inline(v) if v.len() == 13));
-        assert!(matches!(&held["out"], Held::Stored(s) if s.size == 9));
+        let values: BTreeMap<String, Held> =
+            [("x".into(), small.clone()), ("out".into(), big.clone())].into();
+        let (inline, stored) = split(values);
+        assert_eq!(inline.keys().collect::<Vec<_>>(), ["x"]);
+        assert_eq!(stored.keys().collect::<Vec<_>>(), ["out"]);
+        let joined = join(Some(&inline), &stored);
+        assert_eq!((&joined["x"], &joined["out"]), (&small, &big));
     }
 
     #[tokio::test]

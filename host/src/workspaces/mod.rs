@@ -7,6 +7,7 @@ pub mod origin;
 pub mod paths;
 pub mod projects;
 pub mod proxy;
+mod proxy_client;
 pub mod quota;
 pub mod reaper;
 pub mod routes;

@@ -13,6 +13,7 @@
 //! `Service-Worker-Allowed`, and cookies set for a domain or named like Weft's or like the
 //! server's secret are taken out.
 
+use super::proxy_client::{self, ProxyClient};
 use super::sessions::{Credential, Upstream};
 use crate::error::{Code, Error, Result};
 use crate::state::AppState;
@@ -21,10 +22,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use std::time::Duration;
+use hyper_util::rt::TokioIo;
 use tower_http::catch_panic::CatchPanicLayer;
 
 /// Weft's cookie on a session's origin over plain HTTP.
@@ -52,14 +50,12 @@ struct Proxy {
     /// Keeps idle connections to containers for reuse. One per router, not one per process: a
     /// pooled connection lives on the runtime that opened it, and serving the same Weft from
     /// another runtime must not pick up connections whose runtime is gone.
-    client: Client<HttpConnector, Body>,
+    client: ProxyClient,
 }
 
 /// The sessions listener's whole application.
 pub fn router(state: AppState) -> Router {
-    let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(Duration::from_secs(5)));
-    let client = Client::builder(TokioExecutor::new()).build(connector);
+    let client = proxy_client::client(proxy_client::POOL_IDLE);
     Router::new()
         .fallback(proxy)
         .with_state(Proxy { state, client })
@@ -263,13 +259,15 @@ async fn forward(proxy: &Proxy, mut request: Request) -> Result<Response> {
 
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
     let outgoing = upstream_request(&upstream, request, upgrade, origins.scheme())?;
-    let mut response = proxy.client.request(outgoing).await.map_err(|e| {
-        Error::new(
-            Code::SessionNotReady,
-            format!("the workspace did not answer: {e}"),
-        )
-        .hint("it may be restarting; retry in a moment")
-    })?;
+    let mut response = proxy_client::send(&proxy.client, outgoing)
+        .await
+        .map_err(|e| {
+            Error::new(
+                Code::SessionNotReady,
+                format!("the workspace did not answer: {e}"),
+            )
+            .hint("it may be restarting; retry in a moment")
+        })?;
     let switched = response.status() == StatusCode::SWITCHING_PROTOCOLS;
     if switched && let Some(client_upgrade) = client_upgrade {
         let upstream_upgrade = hyper::upgrade::on(&mut response);

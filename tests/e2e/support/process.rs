@@ -80,6 +80,11 @@ impl WeftProcess {
     /// `weft serve COMMON` on an ephemeral port (set through the environment), sharing the
     /// tests' compiled-component cache.
     pub fn serve_args(common: &[&str]) -> Self {
+        Self::serve_with(common, &[])
+    }
+
+    /// [`Self::serve_args`] with extra environment variables.
+    pub fn serve_with(common: &[&str], env: &[(&str, &str)]) -> Self {
         Self::serve(
             weft()
                 .env("WEFT_LISTEN", "127.0.0.1:0")
@@ -87,6 +92,7 @@ impl WeftProcess {
                     "WEFT_PLUGINS__CACHE_DIR",
                     super::fixtures::shared_cache_dir(),
                 )
+                .envs(env.iter().copied())
                 .args(["serve"])
                 .args(common),
         )
@@ -110,6 +116,11 @@ impl WeftProcess {
             .status()
             .expect("kill");
         assert!(sent.success());
+        self.wait_exit(within)
+    }
+
+    /// Waits up to `within` for the process to end by itself and returns its exit status.
+    pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
