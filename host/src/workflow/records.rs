@@ -79,7 +79,8 @@ impl NodeStatus {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct NodeFailure {
     /// `node-error`, `timeout`, `cpu-limit`, `memory-limit`, `panic`, `trap`, `bad-inputs`,
-    /// `bad-outputs`, `capacity`, `unavailable` (the plugin is gone), `upstream` (for skips).
+    /// `bad-outputs`, `capacity`, `unavailable` (the plugin is gone), `upstream` (for skips),
+    /// `output-limit` (outputs over a cap, with `code` 40204).
     pub kind: String,
     pub message: String,
     pub retryable: bool,
