@@ -64,11 +64,18 @@ async fn bench() -> anyhow::Result<()> {
     for i in 0..2_000 {
         let start = Instant::now();
         let out = node
-            .run(&runtime, &config, &[], &limits, &grants, services.clone())
+            .run(
+                &runtime,
+                &config,
+                Vec::new(),
+                &limits,
+                &grants,
+                services.clone(),
+            )
             .await?;
         let elapsed = start.elapsed();
         if i == 0 {
-            assert_eq!(out[0].1, Value::Json(55.into()));
+            assert_eq!(out[0].1, Value::from_json(&55.into()));
         }
         calls.push(elapsed);
     }

@@ -112,7 +112,7 @@ async fn memory(local: &common::Local) -> anyhow::Result<()> {
             let rate = MEMORY_STEP as f64 / started.elapsed().as_secs_f64();
             println!(
                 "{model:<11} {done:>9}  {:>7.0}  {:>10}  {rate:>9.0}  {:>8.2} / {:>6.2}",
-                rss_mb(),
+                common::status_mb("VmRSS"),
                 state.scheduler.unfinished(),
                 percentile(&trips, 0.5),
                 percentile(&trips, 0.99),
@@ -120,22 +120,6 @@ async fn memory(local: &common::Local) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// This process's resident memory, in MB.
-fn rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))?
-                .trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<f64>()
-                .ok()
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 async fn bench(local: &common::Local, instances: &Instances) -> anyhow::Result<()> {

@@ -8,7 +8,7 @@ use crate::notebook::Notebooks;
 use crate::plugins::Plugins;
 use crate::scheduler::Scheduler;
 use crate::store::Store;
-use crate::workflow::Workflows;
+use crate::workflow::{RunValues, Workflows};
 use crate::workspaces::{Projects, Sessions};
 use std::sync::Arc;
 
@@ -43,9 +43,20 @@ impl AppState {
         })?;
         let store = Store::open(&config.database_url()).await?;
         let plugins = Plugins::start(store.clone(), &config).await?;
-        let workflows = Workflows::start(store.clone(), plugins.clone(), config.workflows.clone())
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot start the workflow engine: {e}"))?;
+        let values_dir = config
+            .workflows
+            .values_dir
+            .clone()
+            .unwrap_or_else(|| config.data_dir.join("run-values"));
+        let values = RunValues::open(&values_dir, config.workflows.inline_value_bytes)?;
+        let workflows = Workflows::start(
+            store.clone(),
+            plugins.clone(),
+            values,
+            config.workflows.clone(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot start the workflow engine: {e}"))?;
         let scheduler = Scheduler::start(store.clone(), plugins.clone(), config.scheduler.clone())
             .await
             .map_err(|e| anyhow::anyhow!("cannot start the scheduler: {e}"))?;

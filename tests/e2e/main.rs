@@ -27,4 +27,5 @@ mod sessions;
 mod swarmpilot;
 mod system;
 mod user_limits;
+mod workflow_values;
 mod workflows;

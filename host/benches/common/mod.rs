@@ -4,6 +4,23 @@ use std::net::SocketAddr;
 use weft::config::Config;
 use weft::state::AppState;
 
+/// A figure of this process from `/proc/self/status` (`VmRSS`, `VmHWM`, ...), in MB.
+#[allow(dead_code)] // read by the memory runs alone
+pub fn status_mb(field: &str) -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
 /// Runs `bench` on a multi-threaded tokio runtime.
 pub fn run(bench: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread()

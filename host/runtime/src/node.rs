@@ -82,22 +82,24 @@ impl NodePlugin {
     }
 
     /// Runs the node once. `grants` are the admin's; only declared capabilities take effect.
+    /// The inputs are handed to the guest, moved rather than copied where nothing else holds
+    /// them: a large value is in the host once while the call runs.
     pub async fn run(
         &self,
         rt: &Runtime,
         config: &serde_json::Value,
-        inputs: &[(String, Value)],
+        inputs: Vec<(String, Value)>,
         limits: &Limits,
         grants: &Grants,
         services: Arc<dyn HostServices>,
     ) -> Result<Vec<(String, Value)>, CallError> {
-        check_inputs(&self.description.inputs, inputs)?;
+        check_inputs(&self.description.inputs, &inputs)?;
         let config = config.to_string();
         let inputs: Vec<wit::NamedValue> = inputs
-            .iter()
+            .into_iter()
             .map(|(name, value)| wit::NamedValue {
-                name: name.clone(),
-                value: value.to_wit(),
+                name,
+                value: value.into_wit(),
             })
             .collect();
         let grants = grants.restricted_to(&self.description.capabilities);
@@ -110,6 +112,9 @@ impl NodePlugin {
                 .await
         })
         .await?;
+        // The outputs are the host's now: the guest's memory and the inputs can go first.
+        drop(store);
+        drop(inputs);
         match result {
             Ok(outputs) => check_outputs(&self.description.outputs, outputs),
             Err(err) => Err(CallError::Node {
@@ -337,7 +342,7 @@ mod tests {
                 optional: true,
             },
         ];
-        let n = |v: serde_json::Value| Value::Json(v);
+        let n = |v: serde_json::Value| Value::from_json(&v);
         assert!(check_inputs(&ports, &[("a".into(), n(1.into()))]).is_ok());
         let err = check_inputs(&ports, &[]).unwrap_err().to_string();
         assert!(err.contains("required input 'a'"), "{err}");

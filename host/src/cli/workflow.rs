@@ -327,7 +327,14 @@ fn print_run(run: &Value, json: bool) -> anyhow::Result<()> {
             _ => String::new(),
         };
         let result = match &node["error"] {
-            Value::Null => abbreviate(&node["outputs"].to_string()),
+            Value::Null => {
+                // Large outputs are kept out of line: say where, not what.
+                let mut result = node["outputs"].to_string();
+                for (port, stored) in node["stored_outputs"].as_object().into_iter().flatten() {
+                    result.push_str(&format!(" {port}: {} bytes stored", stored["size"]));
+                }
+                abbreviate(&result)
+            }
             error => abbreviate(error["message"].as_str().unwrap_or_default()),
         };
         table.add_row([

@@ -65,6 +65,7 @@ pub enum Code {
     WorkflowInvalid,
     WorkflowRunInputs,
     WorkflowRunLimit,
+    WorkflowOutputLimit,
     // 50: scheduler.
     SchedulerNoInstance,
     SchedulerInstanceUnreachable,
@@ -157,6 +158,7 @@ impl Code {
         Code::WorkflowInvalid,
         Code::WorkflowRunInputs,
         Code::WorkflowRunLimit,
+        Code::WorkflowOutputLimit,
         Code::SchedulerNoInstance,
         Code::SchedulerInstanceUnreachable,
         Code::SchedulerBusy,
@@ -237,6 +239,7 @@ impl Code {
             Code::WorkflowInvalid => (40401, 422),
             Code::WorkflowRunInputs => (40402, 422),
             Code::WorkflowRunLimit => (40203, 429),
+            Code::WorkflowOutputLimit => (40204, 422),
             Code::SchedulerNoInstance => (50101, 503),
             Code::SchedulerInstanceUnreachable => (50102, 502),
             Code::SchedulerBusy => (50103, 503),

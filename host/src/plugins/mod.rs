@@ -92,9 +92,9 @@ pub struct Added {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NodeRun {
     pub plugin: String,
-    /// Output port -> value.
+    /// Output port -> value (bytes as `{"$bytes": "<base64>"}`).
     #[schema(value_type = Object)]
-    pub outputs: serde_json::Map<String, serde_json::Value>,
+    pub outputs: std::collections::BTreeMap<String, Value>,
     /// Log lines and progress the node reported.
     #[schema(value_type = Vec<Object>)]
     pub events: Vec<serde_json::Value>,
@@ -425,7 +425,7 @@ impl Plugins {
             .run(
                 &self.inner.runtime,
                 config,
-                &inputs,
+                inputs,
                 &node.settings.limits,
                 &grants,
                 services.clone(),
@@ -436,10 +436,7 @@ impl Plugins {
         let events = std::mem::take(&mut *services.events.lock().expect("events lock"));
         Ok(NodeRun {
             plugin: label,
-            outputs: outputs
-                .into_iter()
-                .map(|(k, v)| (k, serde_json::to_value(v).unwrap_or_default()))
-                .collect(),
+            outputs: outputs.into_iter().collect(),
             events,
             duration_ms,
         })

@@ -1,6 +1,7 @@
 //! How a node's inputs and outputs are stored: an object of port -> value with each value's kind
 //! outside it, `{"json": <any JSON>}` or `{"bytes": "<base64>"}`, so what a run reads back after a
-//! restart is exactly what the node produced. The API's way of showing bytes inside JSON
+//! restart is exactly what the node produced. A value kept out of line (see [`super::values`])
+//! is `{"stored": {"kind", "size", "node", "port"}}`. The API's way of showing bytes inside JSON
 //! (`{"$bytes": "<base64>"}`) cannot tell such bytes from a JSON object of that shape, so it is
 //! never used for storage.
 //!
@@ -9,14 +10,16 @@
 //!
 //! Not here: the queries (see `records`).
 
+use super::values::{Held, Stored};
 use crate::error::{Error, Result};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 use weft_runtime::Value;
 
 /// Port name -> value, as stored for one node.
-pub type PortValues = BTreeMap<String, Value>;
+pub type PortValues = BTreeMap<String, Held>;
 
 /// The old encoding: plain JSON, bytes as `{"$bytes": "<base64>"}`.
 pub const LEGACY: i64 = 1;
@@ -26,27 +29,31 @@ pub const TAGGED: i64 = 2;
 #[derive(Serialize)]
 #[serde(rename_all = "lowercase")]
 enum TaggedRef<'a> {
-    Json(&'a serde_json::Value),
+    /// JSON as its text: stored as it came, never parsed into a tree.
+    Json(&'a RawValue),
     Bytes(String),
+    Stored(&'a Stored),
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
 enum Tagged {
-    Json(serde_json::Value),
+    Json(Box<RawValue>),
     Bytes(String),
+    Stored(Stored),
 }
 
 /// The stored text of `values` (in the [`TAGGED`] encoding).
-pub fn encode<'a>(values: impl IntoIterator<Item = (&'a String, &'a Value)>) -> String {
+pub fn encode<'a>(values: impl IntoIterator<Item = (&'a String, &'a Held)>) -> String {
     let tagged: BTreeMap<&str, TaggedRef<'_>> = values
         .into_iter()
-        .map(|(port, value)| {
-            let tagged = match value {
-                Value::Json(json) => TaggedRef::Json(json),
-                Value::Bytes(bytes) => {
+        .map(|(port, held)| {
+            let tagged = match held {
+                Held::Inline(Value::Json(json)) => TaggedRef::Json(json.raw()),
+                Held::Inline(Value::Bytes(bytes)) => {
                     TaggedRef::Bytes(base64::engine::general_purpose::STANDARD.encode(bytes))
                 }
+                Held::Stored(stored) => TaggedRef::Stored(stored),
             };
             (port.as_str(), tagged)
         })
@@ -60,7 +67,14 @@ pub fn decode(text: &str, format: i64) -> Result<PortValues> {
         Error::internal(format!("stored node values are unreadable: {e}"))
     };
     match format {
-        LEGACY => serde_json::from_str(text).map_err(|e| unreadable(&e)),
+        LEGACY => serde_json::from_str::<BTreeMap<String, Value>>(text)
+            .map(|values| {
+                values
+                    .into_iter()
+                    .map(|(port, value)| (port, Held::Inline(value)))
+                    .collect()
+            })
+            .map_err(|e| unreadable(&e)),
         TAGGED => {
             let tagged: BTreeMap<String, Tagged> =
                 serde_json::from_str(text).map_err(|e| unreadable(&e))?;
@@ -68,12 +82,14 @@ pub fn decode(text: &str, format: i64) -> Result<PortValues> {
                 .into_iter()
                 .map(|(port, value)| {
                     let value = match value {
-                        Tagged::Json(json) => Value::Json(json),
-                        Tagged::Bytes(text) => Value::Bytes(
+                        Tagged::Json(json) => Held::Inline(Value::Json(json.into())),
+                        Tagged::Bytes(text) => Held::Inline(Value::Bytes(
                             base64::engine::general_purpose::STANDARD
                                 .decode(text)
-                                .map_err(|e| unreadable(&e))?,
-                        ),
+                                .map_err(|e| unreadable(&e))?
+                                .into(),
+                        )),
+                        Tagged::Stored(stored) => Held::Stored(stored),
                     };
                     Ok((port, value))
                 })
@@ -89,26 +105,42 @@ pub fn decode(text: &str, format: i64) -> Result<PortValues> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::workflow::values::StoredKind;
     use serde_json::json;
+
+    fn json(value: serde_json::Value) -> Held {
+        Held::Inline(Value::from_json(&value))
+    }
+
+    fn bytes(bytes: &[u8]) -> Held {
+        Held::Inline(Value::Bytes(bytes.to_vec().into()))
+    }
 
     fn every_kind() -> PortValues {
         [
-            ("null", Value::Json(json!(null))),
-            ("bool", Value::Json(json!(true))),
-            ("int", Value::Json(json!(-9_007_199_254_740_993_i64))),
-            ("uint", Value::Json(json!(u64::MAX))),
-            ("float", Value::Json(json!(1.5e300))),
-            ("string", Value::Json(json!("{\"$bytes\": \"AQI=\"}"))),
+            ("null", json(json!(null))),
+            ("bool", json(json!(true))),
+            ("int", json(json!(-9_007_199_254_740_993_i64))),
+            ("uint", json(json!(u64::MAX))),
+            ("float", json(json!(1.5e300))),
+            ("string", json(json!("{\"$bytes\": \"AQI=\"}"))),
+            ("array", json(json!([1, "two", null, {"$bytes": "AQI="}]))),
+            ("object", json(json!({"a": {"b": [1]}}))),
+            ("tag_like", json(json!({"$bytes": "AQI="}))),
+            ("tag_like_bad", json(json!({"$bytes": "!!"}))),
+            ("new_tag_like", json(json!({"bytes": "AQI="}))),
+            ("stored_like", json(json!({"stored": {"kind": "json"}}))),
+            ("bytes", bytes(&[0, 1, 2, 255])),
+            ("empty_bytes", bytes(&[])),
             (
-                "array",
-                Value::Json(json!([1, "two", null, {"$bytes": "AQI="}])),
+                "stored",
+                Held::Stored(Stored {
+                    kind: StoredKind::Json,
+                    size: 40_000_001,
+                    node: "big".into(),
+                    port: "out".into(),
+                }),
             ),
-            ("object", Value::Json(json!({"a": {"b": [1]}}))),
-            ("tag_like", Value::Json(json!({"$bytes": "AQI="}))),
-            ("tag_like_bad", Value::Json(json!({"$bytes": "!!"}))),
-            ("new_tag_like", Value::Json(json!({"bytes": "AQI="}))),
-            ("bytes", Value::Bytes(vec![0, 1, 2, 255])),
-            ("empty_bytes", Value::Bytes(Vec::new())),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -125,14 +157,24 @@ mod tests {
     #[test]
     fn the_kind_is_outside_the_value() {
         let values: PortValues = [
-            ("a".to_string(), Value::Json(json!({"$bytes": "AQI="}))),
-            ("b".to_string(), Value::Bytes(vec![1, 2])),
+            ("a".to_string(), json(json!({"$bytes": "AQI="}))),
+            ("b".to_string(), bytes(&[1, 2])),
+            (
+                "c".to_string(),
+                Held::Stored(Stored {
+                    kind: StoredKind::Bytes,
+                    size: 9,
+                    node: "n".into(),
+                    port: "out".into(),
+                }),
+            ),
         ]
         .into();
         let stored: serde_json::Value = serde_json::from_str(&encode(&values)).unwrap();
         assert_eq!(
             stored,
-            json!({"a": {"json": {"$bytes": "AQI="}}, "b": {"bytes": "AQI="}})
+            json!({"a": {"json": {"$bytes": "AQI="}}, "b": {"bytes": "AQI="},
+                   "c": {"stored": {"kind": "bytes", "size": 9, "node": "n", "port": "out"}}})
         );
     }
 
@@ -140,9 +182,13 @@ mod tests {
     fn old_rows_read_as_before() {
         let old = r#"{"out": 3, "raw": {"$bytes": "AQI="}, "obj": {"a": 1}}"#;
         let values = decode(old, LEGACY).unwrap();
-        assert_eq!(values["out"], Value::Json(json!(3)));
-        assert_eq!(values["raw"], Value::Bytes(vec![1, 2]));
-        assert_eq!(values["obj"], Value::Json(json!({"a": 1})));
+        assert_eq!(values["out"], json(json!(3)));
+        assert_eq!(values["raw"], bytes(&[1, 2]));
+        // Kept as written (JSON values are compared by their text).
+        let Held::Inline(Value::Json(obj)) = &values["obj"] else {
+            panic!("{:?}", values["obj"])
+        };
+        assert_eq!(obj.text(), r#"{"a": 1}"#);
     }
 
     #[test]

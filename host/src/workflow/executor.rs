@@ -4,17 +4,21 @@
 //! run up where the store says it was. A node's end and what it means for the run are one write
 //! (a node failing the run closes the run with it), and a resumed run's state comes from its
 //! nodes' stored states ([`settled`]), so no crash between two writes can change a run's result.
+//! Outputs are checked against the caps on their size, and large ones are kept out of line
+//! (see [`super::values`]): they are read back only while a node takes them.
 
 use super::crash;
 use super::events::{Event, EventHub, RunEvent};
 use super::model::OnError;
 use super::plan::Plan;
 use super::records::{self, NodeFailure, NodeRecord, NodeState, NodeStatus, RunStatus};
-use crate::error::Result;
+use super::values::{Held, RunValues};
+use crate::error::{Code, Result};
 use crate::plugins::{Grantee, Plugins};
 use crate::store::{Store, now_ms};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -40,6 +44,13 @@ pub struct RunContext {
     pub max_parallel: usize,
     /// Shared by every run: how many nodes may run in the whole process.
     pub slots: Arc<Semaphore>,
+    /// Where large values go.
+    pub values: RunValues,
+    /// `[workflows] max_output_bytes` and `max_run_output_bytes`.
+    pub max_output_bytes: u64,
+    pub max_run_output_bytes: u64,
+    /// Bytes of the outputs the run's nodes produced so far.
+    pub output_bytes: AtomicU64,
 }
 
 /// What the store says about a node when the run (re)starts.
@@ -48,7 +59,7 @@ pub struct Prior {
     pub status: NodeStatus,
     /// The attempt to run next, if the node runs.
     pub next_attempt: u32,
-    pub outputs: Option<HashMap<String, Value>>,
+    pub outputs: Option<HashMap<String, Held>>,
 }
 
 impl Prior {
@@ -62,7 +73,7 @@ impl Prior {
 }
 
 enum Finished {
-    Succeeded(HashMap<String, Value>),
+    Succeeded(HashMap<String, Held>),
     /// Stored as failed; with `on_error: fail`, stored with the run's failure.
     Failed(NodeFailure),
     /// The run was closed while the node ran: nothing of it was stored.
@@ -115,7 +126,7 @@ impl RunContext {
 pub async fn drive(ctx: Arc<RunContext>, prior: Vec<Prior>) -> Result<RunStatus> {
     let nodes = &ctx.plan.nodes;
     let mut status: Vec<NodeStatus> = prior.iter().map(|p| p.status).collect();
-    let mut outputs: Vec<Option<HashMap<String, Value>>> =
+    let mut outputs: Vec<Option<HashMap<String, Held>>> =
         prior.iter().map(|p| p.outputs.clone()).collect();
     let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
     for (i, node) in nodes.iter().enumerate() {
@@ -161,6 +172,7 @@ pub async fn drive(ctx: Arc<RunContext>, prior: Vec<Prior>) -> Result<RunStatus>
                     kind: "upstream".into(),
                     message: reason.clone(),
                     retryable: false,
+                    code: None,
                 };
                 let state = NodeState {
                     status: NodeStatus::Skipped,
@@ -261,7 +273,7 @@ fn blocked(
     plan: &Plan,
     i: usize,
     status: &[NodeStatus],
-    outputs: &[Option<HashMap<String, Value>>],
+    outputs: &[Option<HashMap<String, Held>>],
 ) -> Option<String> {
     let node = &plan.nodes[i];
     for &p in &node.after {
@@ -293,10 +305,16 @@ fn blocked(
 fn gather(
     ctx: &RunContext,
     i: usize,
-    outputs: &[Option<HashMap<String, Value>>],
-) -> Vec<(String, Value)> {
+    outputs: &[Option<HashMap<String, Held>>],
+) -> Vec<(String, Held)> {
     let node = &ctx.plan.nodes[i];
-    let mut inputs = ctx.inputs.get(&node.spec.id).cloned().unwrap_or_default();
+    let mut inputs: Vec<(String, Held)> = ctx
+        .inputs
+        .get(&node.spec.id)
+        .into_iter()
+        .flatten()
+        .map(|(port, value)| (port.clone(), Held::Inline(value.clone())))
+        .collect();
     for wire in &node.wires {
         if let Some(value) = outputs[wire.source]
             .as_ref()
@@ -321,11 +339,68 @@ fn worth_retrying(error: &CallError) -> bool {
     )
 }
 
+/// The values of `inputs`, the large ones read back from storage: held only while the node
+/// runs.
+async fn load(ctx: &RunContext, inputs: &[(String, Held)]) -> Result<Vec<(String, Value)>> {
+    let mut values = Vec::with_capacity(inputs.len());
+    for (port, held) in inputs {
+        values.push((port.clone(), ctx.values.load(&ctx.run_id, held).await?));
+    }
+    Ok(values)
+}
+
+/// A node failure for outputs over a cap: not worth retrying, the node would produce the same.
+fn output_limit(message: String) -> NodeFailure {
+    NodeFailure {
+        kind: "output-limit".into(),
+        message,
+        retryable: false,
+        code: Some(Code::WorkflowOutputLimit.as_string()),
+    }
+}
+
+/// Checks node `node`'s outputs against the caps (one output, the whole run), then keeps them,
+/// the large ones in storage. `Ok(Err(_))` is the node's failure.
+async fn keep_outputs(
+    ctx: &RunContext,
+    node: &str,
+    outputs: Vec<(String, Value)>,
+) -> Result<std::result::Result<Vec<(String, Held)>, NodeFailure>> {
+    let max = ctx.max_output_bytes;
+    if let Some((port, value)) = outputs.iter().find(|(_, v)| v.len() as u64 > max) {
+        return Ok(Err(output_limit(format!(
+            "output '{port}' is {} bytes, more than the {max} one output may carry \
+             ([workflows] max_output_bytes)",
+            value.len()
+        ))));
+    }
+    let size: u64 = outputs.iter().map(|(_, v)| v.len() as u64).sum();
+    let max = ctx.max_run_output_bytes;
+    let reserved = ctx
+        .output_bytes
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
+            used.checked_add(size).filter(|total| *total <= max)
+        });
+    if let Err(used) = reserved {
+        return Ok(Err(output_limit(format!(
+            "its outputs ({size} bytes) would bring the run's outputs to {} bytes, more than \
+             the {max} one run may produce ([workflows] max_run_output_bytes)",
+            used.saturating_add(size)
+        ))));
+    }
+    let mut kept = Vec::with_capacity(outputs.len());
+    for (port, value) in outputs {
+        let held = ctx.values.keep(&ctx.run_id, node, &port, value).await?;
+        kept.push((port, held));
+    }
+    Ok(Ok(kept))
+}
+
 /// Runs node `i` from `attempt` on, retrying as declared, and stores each state.
 async fn run_node(
     ctx: &Arc<RunContext>,
     i: usize,
-    inputs: Vec<(String, Value)>,
+    inputs: Vec<(String, Held)>,
     mut attempt: u32,
 ) -> Result<Finished> {
     let node = &ctx.plan.nodes[i];
@@ -357,6 +432,7 @@ async fn run_node(
             Arc::clone(&events),
             Some(live_events(ctx, &id)),
         );
+        let values = load(ctx, &inputs).await?;
         let started = Instant::now();
         let result = node
             .plugin
@@ -364,7 +440,7 @@ async fn run_node(
             .run(
                 ctx.plugins.runtime(),
                 &node.spec.config,
-                &inputs,
+                values,
                 &limits,
                 &grants,
                 services,
@@ -375,31 +451,34 @@ async fn run_node(
         let duration_ms = started.elapsed().as_secs_f64() * 1e3;
         let logs: Vec<serde_json::Value> =
             std::mem::take(&mut *events.lock().expect("events lock"));
-        let error = match result {
-            Ok(outs) => {
-                let state = NodeState {
-                    status: NodeStatus::Succeeded,
-                    outputs: Some(&outs),
-                    error: None,
-                    logs: &logs,
-                };
-                if !records::node_state(&ctx.store, &ctx.run_id, &id, &state).await? {
-                    return Ok(Finished::Closed);
+        let failure = match result {
+            Ok(outs) => match keep_outputs(ctx, &id, outs).await? {
+                Ok(kept) => {
+                    let state = NodeState {
+                        status: NodeStatus::Succeeded,
+                        outputs: Some(&kept),
+                        error: None,
+                        logs: &logs,
+                    };
+                    if !records::node_state(&ctx.store, &ctx.run_id, &id, &state).await? {
+                        return Ok(Finished::Closed);
+                    }
+                    crash::point("node-succeeded", Some(&id));
+                    ctx.announce(Event::NodeSucceeded {
+                        node: id,
+                        attempt,
+                        duration_ms,
+                    });
+                    return Ok(Finished::Succeeded(kept.into_iter().collect()));
                 }
-                crash::point("node-succeeded", Some(&id));
-                ctx.announce(Event::NodeSucceeded {
-                    node: id,
-                    attempt,
-                    duration_ms,
-                });
-                return Ok(Finished::Succeeded(outs.into_iter().collect()));
-            }
-            Err(error) => error,
-        };
-        let failure = NodeFailure {
-            kind: error.kind().into(),
-            message: error.to_string(),
-            retryable: worth_retrying(&error),
+                Err(failure) => failure,
+            },
+            Err(error) => NodeFailure {
+                kind: error.kind().into(),
+                message: error.to_string(),
+                retryable: worth_retrying(&error),
+                code: None,
+            },
         };
         if failure.retryable && attempt < max_attempts {
             let delay = node

@@ -12,6 +12,7 @@ pub mod model;
 mod plan;
 mod records;
 pub mod routes;
+mod values;
 
 pub use events::{Event, EventHub, RunEvent};
 pub use model::Definition;
@@ -19,6 +20,7 @@ pub use plan::Fault;
 pub use records::{
     NodeFailure, NodeRecord, NodeStatus, RunDetail, RunStatus, RunSummary, Workflow,
 };
+pub use values::{RunValues, Stored, StoredKind};
 
 use crate::auth::Caller;
 use crate::config::WorkflowsConfig;
@@ -42,6 +44,7 @@ pub struct Workflows {
 struct Inner {
     store: Store,
     plugins: Plugins,
+    values: RunValues,
     hub: EventHub,
     config: WorkflowsConfig,
     slots: Arc<Semaphore>,
@@ -61,12 +64,18 @@ pub struct Page<T> {
 
 impl Workflows {
     /// Starts the service and resumes every run a previous process left unfinished.
-    pub async fn start(store: Store, plugins: Plugins, config: WorkflowsConfig) -> Result<Self> {
+    pub async fn start(
+        store: Store,
+        plugins: Plugins,
+        values: RunValues,
+        config: WorkflowsConfig,
+    ) -> Result<Self> {
         let workflows = Self {
             inner: Arc::new(Inner {
                 slots: Arc::new(Semaphore::new(config.max_total_nodes.max(1))),
                 store,
                 plugins: plugins.clone(),
+                values,
                 hub: EventHub::default(),
                 config,
                 admission: tokio::sync::Mutex::default(),
@@ -195,7 +204,14 @@ impl Workflows {
             )
             .hint("cancel its runs (POST /api/v1/runs/{run_id}/cancel) and delete it again"));
         }
-        records::delete_workflow(&self.inner.store, id).await
+        let runs = records::runs_of_workflow(&self.inner.store, id).await?;
+        records::delete_workflow(&self.inner.store, id).await?;
+        for run in runs {
+            if let Err(err) = self.inner.values.remove_run(&run).await {
+                tracing::warn!(run = %run, %err, "cannot remove the stored values of a deleted run");
+            }
+        }
+        Ok(())
     }
 
     /// Starts a run of the workflow's current version with `inputs` (node id -> port -> value);
@@ -281,7 +297,7 @@ impl Workflows {
                     NodeStatus::Succeeded => Prior {
                         status: node.status,
                         next_attempt: attempts,
-                        outputs: node.outputs.clone().map(|o| o.into_iter().collect()),
+                        outputs: Some(values::join(node.outputs.as_ref(), &node.stored_outputs)),
                     },
                     status if status.is_finished() => Prior {
                         status,
@@ -320,6 +336,11 @@ impl Workflows {
             .lock()
             .expect("active runs lock")
             .insert(run.id.clone(), cancel.clone());
+        let produced: u64 = prior
+            .iter()
+            .flat_map(|p| p.outputs.iter().flatten())
+            .map(|(_, held)| held.size())
+            .sum();
         let ctx = Arc::new(RunContext {
             store: self.inner.store.clone(),
             plugins: self.inner.plugins.clone(),
@@ -333,6 +354,10 @@ impl Workflows {
             cancel,
             max_parallel: self.inner.config.max_parallel_nodes.max(1),
             slots: self.inner.slots.clone(),
+            values: self.inner.values.clone(),
+            max_output_bytes: self.inner.config.max_output_bytes,
+            max_run_output_bytes: self.inner.config.max_run_output_bytes,
+            output_bytes: produced.into(),
         });
         let service = self.clone();
         tokio::spawn(async move {
@@ -366,6 +391,29 @@ impl Workflows {
             Some(d) if self.visible(caller, &d.run.owner_id) => Ok(d),
             _ => Err(Error::not_found("run", run_id)),
         }
+    }
+
+    /// Output `port` of node `node_id` of a run the caller may see: its kind, its size and its
+    /// content as a stream (a stored value is never read whole).
+    pub async fn output(
+        &self,
+        caller: &Caller,
+        run_id: &str,
+        node_id: &str,
+        port: &str,
+    ) -> Result<(StoredKind, u64, values::Chunks)> {
+        match records::run(&self.inner.store, run_id).await? {
+            Some(run) if self.visible(caller, &run.owner_id) => {}
+            _ => return Err(Error::not_found("run", run_id)),
+        }
+        let outputs = records::node_outputs(&self.inner.store, run_id, node_id)
+            .await?
+            .ok_or_else(|| Error::not_found("node", node_id))?;
+        let Some(held) = outputs.as_ref().and_then(|o| o.get(port)) else {
+            return Err(Error::not_found("output", &format!("{node_id}.{port}"))
+                .hint("a node has outputs once it succeeded, and only those it produced"));
+        };
+        self.inner.values.read(run_id, held).await
     }
 
     /// The latest run of a workflow.

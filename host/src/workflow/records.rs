@@ -2,12 +2,14 @@
 
 use super::encoding::{self, PortValues};
 use super::model::Definition;
+use super::values::{self, Held, Stored};
 use crate::error::{Error, Result};
 use crate::store::{Store, now_ms, text_enum, time};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
+use std::collections::BTreeMap;
 use utoipa::ToSchema;
 use weft_runtime::Value;
 
@@ -77,10 +79,15 @@ impl NodeStatus {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct NodeFailure {
     /// `node-error`, `timeout`, `cpu-limit`, `memory-limit`, `panic`, `trap`, `bad-inputs`,
-    /// `bad-outputs`, `capacity`, `unavailable` (the plugin is gone), `upstream` (for skips).
+    /// `bad-outputs`, `capacity`, `unavailable` (the plugin is gone), `upstream` (for skips),
+    /// `output-limit` (outputs over a cap, with `code` 40204).
     pub kind: String,
     pub message: String,
     pub retryable: bool,
+    /// The error code of a failure that has one of its own: `40204` (`output-limit`) for
+    /// outputs over `[workflows] max_output_bytes` or `max_run_output_bytes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 /// A run without its nodes.
@@ -107,11 +114,20 @@ pub struct NodeRecord {
     pub status: NodeStatus,
     /// Attempts started (an attempt cut short by a host restart is run again, not counted twice).
     pub attempts: i64,
-    /// Port -> value; bytes show as `{"$bytes": "<base64>"}`.
+    /// Port -> value, for values up to `[workflows] inline_value_bytes`; bytes show as
+    /// `{"$bytes": "<base64>"}`.
     #[schema(value_type = Option<Object>)]
-    pub inputs: Option<PortValues>,
+    pub inputs: Option<BTreeMap<String, Value>>,
+    /// Input port -> the output it was given, for larger values (kept out of line).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub stored_inputs: BTreeMap<String, Stored>,
+    /// Port -> value, for values up to `[workflows] inline_value_bytes`.
     #[schema(value_type = Option<Object>)]
-    pub outputs: Option<PortValues>,
+    pub outputs: Option<BTreeMap<String, Value>>,
+    /// Output port -> where the larger values are (download them from
+    /// `GET /api/v1/runs/{run_id}/nodes/{node_id}/outputs/{port}`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub stored_outputs: BTreeMap<String, Stored>,
     pub error: Option<NodeFailure>,
     /// Log lines and progress the node reported (its last attempt).
     #[schema(value_type = Vec<Object>)]
@@ -470,19 +486,17 @@ pub async fn run_detail(store: &Store, id: &str) -> Result<Option<RunDetail>> {
     .await?
     .iter()
     .map(|r| {
-        let format: i64 = r.try_get("value_format")?;
-        let values = |column: &str| -> Result<Option<PortValues>> {
-            r.try_get::<Option<String>, _>(column)?
-                .map(|text| encoding::decode(&text, format))
-                .transpose()
-        };
+        let (inputs, stored_inputs) = split(port_values(r, "inputs")?);
+        let (outputs, stored_outputs) = split(port_values(r, "outputs")?);
         Ok(NodeRecord {
             id: r.try_get("node_id")?,
             plugin: r.try_get("plugin")?,
             status: NodeStatus::parse(&r.try_get::<String, _>("status")?)?,
             attempts: r.try_get("attempts")?,
-            inputs: values("inputs")?,
-            outputs: values("outputs")?,
+            inputs,
+            stored_inputs,
+            outputs,
+            stored_outputs,
             error: opt_json(r, "error")?,
             logs: opt_json(r, "logs")?.unwrap_or_default(),
             started_at: r.try_get::<Option<i64>, _>("started_at")?.map(time),
@@ -597,13 +611,61 @@ pub async fn set_run_status(
     Ok(())
 }
 
+/// A node's values in `column` (`inputs` or `outputs`) of a row that also has `value_format`.
+fn port_values(row: &AnyRow, column: &str) -> Result<Option<PortValues>> {
+    let format: i64 = row.try_get("value_format")?;
+    row.try_get::<Option<String>, _>(column)?
+        .map(|text| encoding::decode(&text, format))
+        .transpose()
+}
+
+/// A node's values as the API shows them: inline ones, and references of the others.
+fn split(
+    values: Option<PortValues>,
+) -> (Option<BTreeMap<String, Value>>, BTreeMap<String, Stored>) {
+    match values {
+        Some(values) => {
+            let (inline, stored) = values::split(values);
+            (Some(inline), stored)
+        }
+        None => (None, BTreeMap::new()),
+    }
+}
+
+/// The outputs of one node of a run: `None` for no such node.
+pub async fn node_outputs(
+    store: &Store,
+    run_id: &str,
+    node_id: &str,
+) -> Result<Option<Option<PortValues>>> {
+    sqlx::query("SELECT outputs, value_format FROM run_nodes WHERE run_id = $1 AND node_id = $2")
+        .bind(run_id)
+        .bind(node_id)
+        .fetch_optional(store.pool())
+        .await?
+        .as_ref()
+        .map(|r| port_values(r, "outputs"))
+        .transpose()
+}
+
+/// Ids of a workflow's runs.
+pub async fn runs_of_workflow(store: &Store, workflow_id: &str) -> Result<Vec<String>> {
+    let rows = sqlx::query("SELECT id FROM runs WHERE workflow_id = $1")
+        .bind(workflow_id)
+        .fetch_all(store.pool())
+        .await?;
+    rows.iter()
+        .map(|r| r.try_get("id").map_err(Error::from))
+        .collect()
+}
+
 /// A node attempt started with `inputs`; false if the node was closed in the meantime.
 pub async fn node_started(
     store: &Store,
     run_id: &str,
     node_id: &str,
     attempt: u32,
-    inputs: &[(String, Value)],
+    inputs: &[(String, Held)],
     at: i64,
 ) -> Result<bool> {
     let done = sqlx::query(&format!(
@@ -625,7 +687,7 @@ pub async fn node_started(
 /// What a node reached: finished, or retrying after a failed attempt.
 pub struct NodeState<'a> {
     pub status: NodeStatus,
-    pub outputs: Option<&'a [(String, Value)]>,
+    pub outputs: Option<&'a [(String, Held)]>,
     pub error: Option<&'a NodeFailure>,
     pub logs: &'a [serde_json::Value],
 }
@@ -725,6 +787,7 @@ pub fn not_run(reason: &str) -> NodeFailure {
         kind: "upstream".into(),
         message: format!("not run: {reason}"),
         retryable: false,
+        code: None,
     }
 }
 
@@ -734,6 +797,7 @@ pub fn cancelled() -> NodeFailure {
         kind: "cancelled".into(),
         message: "the run was cancelled".into(),
         retryable: false,
+        code: None,
     }
 }
 

@@ -1,6 +1,6 @@
 //! HTTP and WebSocket routes of workflows and runs under `/api/v1`.
 
-use super::{Definition, Event, Page, RunDetail, RunEvent, RunSummary, Workflow};
+use super::{Definition, Event, Page, RunDetail, RunEvent, RunSummary, StoredKind, Workflow};
 use crate::api::extract::{Json, Path, Query, parse_json};
 use crate::auth::Caller;
 use crate::error::Result;
@@ -26,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(workflow_status))
         .routes(routes!(workflow_runs))
         .routes(routes!(get_run))
+        .routes(routes!(get_output))
         .routes(routes!(cancel_run))
         .routes(routes!(watch_all))
         .routes(routes!(watch_run))
@@ -242,6 +243,38 @@ async fn get_run(
     Path(run_id): Path<String>,
 ) -> Result<Json<RunDetail>> {
     state.workflows.run(&caller, &run_id).await.map(Json)
+}
+
+/// One output of a node of a run, as it was produced: JSON text (`application/json`) or bytes
+/// (`application/octet-stream`), streamed. Outputs larger than `[workflows] inline_value_bytes`
+/// are listed by the run under `stored_outputs` and read here.
+#[utoipa::path(get, path = "/runs/{run_id}/nodes/{node_id}/outputs/{port}", tag = "workflows",
+    params(("run_id" = String, Path), ("node_id" = String, Path), ("port" = String, Path)),
+    responses((status = 200, content_type = "application/json"),
+              (status = 200, content_type = "application/octet-stream"),
+              (status = 404, body = crate::api::ErrorBody)))]
+async fn get_output(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((run_id, node_id, port)): Path<(String, String, String)>,
+) -> Result<Response> {
+    use axum::response::IntoResponse as _;
+    let (kind, size, chunks) = state
+        .workflows
+        .output(&caller, &run_id, &node_id, &port)
+        .await?;
+    let content_type = match kind {
+        StoredKind::Json => "application/json",
+        StoredKind::Bytes => "application/octet-stream",
+    };
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, content_type.to_string()),
+            (axum::http::header::CONTENT_LENGTH, size.to_string()),
+        ],
+        axum::body::Body::from_stream(chunks),
+    )
+        .into_response())
 }
 
 /// Cancel a run: running nodes are stopped and nothing new starts.
