@@ -263,33 +263,9 @@ async fn stored_outputs_survive_a_killed_host(backend: Backend) {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{workflow}");
-    let (status, run) = send(
-        client
-            .post(format!(
-                "{base}/api/v1/workflows/{}/execute",
-                workflow["id"].as_str().unwrap()
-            ))
-            .bearer_auth(&token),
-    )
-    .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{run}");
-    let run_id = run["id"].as_str().unwrap().to_string();
-
     // Kill while `nap` runs, after `big` succeeded and its output was stored.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let before = loop {
-        let (_, run) = send(
-            client
-                .get(format!("{base}/api/v1/runs/{run_id}"))
-                .bearer_auth(&token),
-        )
-        .await;
-        if node(&run, "nap")["status"] == "running" {
-            break run;
-        }
-        assert!(std::time::Instant::now() < deadline, "{run}");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    };
+    let (run_id, before) =
+        crate::support::execute_until_running(&client, &base, &token, &workflow, "nap").await;
     first_host.kill();
     let stored = json!({"kind": "json", "size": 2 * zeros + 1, "node": "big", "port": "out"});
     assert_eq!(node(&before, "big")["stored_outputs"]["out"], stored);

@@ -13,7 +13,7 @@ mod server;
 pub use backend::Backend;
 pub use instance::TaskInstance;
 pub use process::{WeftProcess, bootstrap, succeed, weft};
-pub use server::{TestServer, call, node, send, wait_for_run};
+pub use server::{TestServer, call, execute_until_running, node, send, wait_for_run};
 
 use serde_json::Value;
 

@@ -299,6 +299,42 @@ pub async fn wait_for_run(client: &reqwest::Client, base: &str, token: &str, id:
     }
 }
 
+/// Starts a run of `workflow` on the running `weft` at `base` and waits until its node
+/// `running` runs (to kill the host there); returns the run's id and the run as it was then.
+pub async fn execute_until_running(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    workflow: &Value,
+    running: &str,
+) -> (String, Value) {
+    let (status, run) = send(
+        client
+            .post(format!(
+                "{base}/api/v1/workflows/{}/execute",
+                workflow["id"].as_str().expect("workflow id")
+            ))
+            .bearer_auth(token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{run}");
+    let run_id = run["id"].as_str().expect("run id").to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, run) = send(
+            client
+                .get(format!("{base}/api/v1/runs/{run_id}"))
+                .bearer_auth(token),
+        )
+        .await;
+        if node(&run, running)["status"] == "running" {
+            return (run_id, run);
+        }
+        assert!(std::time::Instant::now() < deadline, "{run}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// The node `id` of a run as returned by the API.
 pub fn node<'a>(run: &'a Value, id: &str) -> &'a Value {
     run["nodes"]
