@@ -63,7 +63,7 @@ fn assert_sp_error(status: StatusCode, body: &Value, want: u16, code: &str) {
     );
 }
 
-async fn register(server: &TestServer, port: u16, model: Option<&str>) -> String {
+pub(crate) async fn register(server: &TestServer, port: u16, model: Option<&str>) -> String {
     let mut body = json!({"host": "127.0.0.1", "port": port});
     if let Some(m) = model {
         body["model_name"] = json!(m);

@@ -89,18 +89,7 @@ async fn server(backend: Backend, customize: impl FnOnce(&mut weft::config::Conf
 
 /// `/ti/register` with the seed's exact body, `{"host", "port"}`: no model name.
 async fn register(server: &TestServer, peer: &Peer) -> String {
-    let (status, answer) = send(
-        server
-            .admin(Method::POST, "/ti/register")
-            .json(&json!({"host": "127.0.0.1", "port": peer.port})),
-    )
-    .await;
-    assert_eq!(
-        (status, &answer["status"]),
-        (StatusCode::OK, &json!("success")),
-        "{answer}"
-    );
-    answer["ti_uuid"].as_str().expect("ti_uuid").to_string()
+    crate::scheduler::register(server, peer.port, None).await
 }
 
 async fn submit(server: &TestServer, input: Value) -> (StatusCode, Value) {

@@ -120,14 +120,15 @@ impl Runtime {
         stored: Option<&serde_json::Value>,
     ) -> Result<(Plugin, CacheOutcome), LoadError> {
         let (component, outcome) = self.compile(bytes).await?;
-        let known = stored.cloned();
+        // Read in place: `&Value` is a deserializer, so the stored description is not copied.
+        use serde::Deserialize as _;
         let plugin = match world_of(&self.engine, &component)? {
             World::Node => {
-                let known = known.and_then(|d| serde_json::from_value(d).ok());
+                let known = stored.and_then(|d| crate::NodeDescription::deserialize(d).ok());
                 Plugin::Node(NodePlugin::new(self, &component, known).await?)
             }
             World::Strategy => {
-                let known = known.and_then(|d| serde_json::from_value(d).ok());
+                let known = stored.and_then(|d| crate::StrategyDescription::deserialize(d).ok());
                 Plugin::Strategy(StrategyPlugin::new(self, &component, known).await?)
             }
         };

@@ -718,9 +718,7 @@ impl Scheduler {
                 "tasks unreported past their timeout; failed"
             );
             if let Some(ti) = &ti_uuid {
-                for _ in &expired {
-                    self.note_sent(ti, -1);
-                }
+                self.note_sent(ti, -i32::try_from(expired.len()).unwrap_or(i32::MAX));
             }
             let reason = format!(
                 "task instance {instance} did not report the task within {timeout_secs} s of its submission (task_timeout_secs)"
