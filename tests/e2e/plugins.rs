@@ -343,6 +343,10 @@ async fn bad_uploads_are_refused_clearly() {
             .contains("weft:plugin/node-api"),
         "{body}"
     );
+    // The real interface name with a `run` of another signature is the wrong world too, named.
+    let (status, body) = server.upload(fixture("wrong-signature")).await;
+    assert_error(status, &body, 422, "60403");
+    assert!(body["message"].as_str().unwrap().contains("run"), "{body}");
     let (status, body) = send(
         server
             .admin(Method::POST, "/api/v1/plugins")
@@ -375,6 +379,7 @@ async fn hostile_nodes_are_contained() {
         "panic-node",
         "trap-node",
         "bad-outputs",
+        "big-output",
     ] {
         let (status, body) = server.upload(fixture(name)).await;
         assert_eq!(status, StatusCode::CREATED, "{name}: {body}");
@@ -402,6 +407,13 @@ async fn hostile_nodes_are_contained() {
     assert_eq!(err["details"]["failure"], "timeout");
 
     let (status, err) = server.run_plugin("alloc-bomb", json!({})).await;
+    assert_error(status, &err, 422, "60206");
+    assert_eq!(err["details"]["failure"], "memory-limit");
+    // An output larger than the plugin's memory is that limit too, not a trap: 80 MB of JSON in
+    // one allocation under the default 64 MiB.
+    let (status, err) = server
+        .run_plugin("big-output", json!({"config": {"zeros": 40_000_000}}))
+        .await;
     assert_error(status, &err, 422, "60206");
     assert_eq!(err["details"]["failure"], "memory-limit");
 
