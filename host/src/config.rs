@@ -45,9 +45,28 @@ pub struct PluginsConfig {
     pub max_instances: u32,
     /// Ceiling for any plugin's memory limit, in bytes.
     pub max_memory_bytes: u64,
-    /// Folder for compiled components [default: <data_dir>/cache/components]; several Weft
-    /// processes may share one.
+    /// Folder for compiled components [default: `$XDG_CACHE_HOME/weft/components`, else
+    /// `~/.cache/weft/components`, else `<data_dir>/cache/components`]. Outside the data folder
+    /// so that a fresh data folder does not compile the built-ins again; entries are keyed by
+    /// content hash and the engine's compatibility (wasmtime version and settings), so several
+    /// Weft processes and versions may share one.
     pub cache_dir: Option<PathBuf>,
+}
+
+impl PluginsConfig {
+    /// Where compiled components are cached for a server whose data folder is `data_dir`.
+    pub fn cache_dir(&self, data_dir: &std::path::Path) -> PathBuf {
+        if let Some(dir) = &self.cache_dir {
+            return dir.clone();
+        }
+        let home_cache = || std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache"));
+        std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(home_cache)
+            .map(|c| c.join("weft").join("components"))
+            .unwrap_or_else(|| data_dir.join("cache").join("components"))
+    }
 }
 
 impl Default for PluginsConfig {

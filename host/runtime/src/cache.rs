@@ -30,7 +30,9 @@ pub(crate) struct ComponentCache {
 
 impl ComponentCache {
     pub fn new(engine: &Engine, dir: PathBuf) -> wasmtime::Result<Self> {
-        std::fs::create_dir_all(&dir)?;
+        // Only this user may write here: what is in this folder is loaded as native code.
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(&dir)?;
         let mut hasher = std::hash::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         Ok(Self {

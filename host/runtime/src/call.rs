@@ -8,6 +8,7 @@ use crate::limits::{LimitHit, Limits};
 use crate::services::{HostServices, NoServices};
 use crate::state::PluginState;
 use std::sync::Arc;
+use wasmtime::component::{Component, types::ComponentItem};
 use wasmtime::{Store, UpdateDeadline};
 
 /// `describe` only returns constants: an upload whose `describe` takes longer is refused.
@@ -69,6 +70,44 @@ pub(crate) fn wrong_world(world: &'static str) -> impl Fn(wasmtime::Error) -> Lo
     move |e| LoadError::WrongWorld {
         world,
         reason: chain(&e),
+    }
+}
+
+/// Exports under the contract's interface name that do not type-check against `world`. Names
+/// the functions the component has, since wasmtime's reason ("expected 2-tuple, found
+/// 1-tuple") names none.
+pub(crate) fn wrong_signature(
+    world: &'static str,
+    rt: &Runtime,
+    component: &Component,
+    interface: &str,
+    err: wasmtime::Error,
+) -> LoadError {
+    let functions: Vec<String> = component
+        .component_type()
+        .exports(&rt.engine)
+        .filter(|(name, _)| name.split('@').next() == Some(interface))
+        .flat_map(|(_, export)| match export.ty {
+            ComponentItem::ComponentInstance(api) => api
+                .exports(&rt.engine)
+                .filter_map(|(name, item)| match item.ty {
+                    ComponentItem::ComponentFunc(func) => {
+                        let params: Vec<&str> = func.params().map(|(p, _)| p).collect();
+                        Some(format!("{name}({})", params.join(", ")))
+                    }
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    LoadError::WrongWorld {
+        world,
+        reason: format!(
+            "{}; its {interface} exports {}",
+            chain(&err),
+            functions.join(", ")
+        ),
     }
 }
 

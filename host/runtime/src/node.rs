@@ -4,7 +4,7 @@
 use crate::bindings::node::exports::weft::plugin::node_api;
 use crate::bindings::node::weft::plugin::types as wit;
 use crate::bindings::node::{Node, NodePre};
-use crate::call::{describe, guarded, new_store, wrong_world};
+use crate::call::{describe, guarded, new_store, wrong_signature, wrong_world};
 use crate::capabilities::{Capability, Grants};
 use crate::engine::Runtime;
 use crate::error::{CallError, LoadError};
@@ -66,10 +66,27 @@ impl NodePlugin {
             });
         }
         let described = describe(rt, async |store| {
-            let node = pre.instantiate_async(&mut *store).await?;
-            node.weft_plugin_node_api().call_describe(&mut *store).await
+            let instance = pre.instance_pre().instantiate_async(&mut *store).await?;
+            // Exports are type-checked here, not by `NodePre::new`: a `run` of another
+            // signature under the contract's name is the wrong world, not a trap.
+            let node = match Node::new(&mut *store, &instance) {
+                Ok(node) => node,
+                Err(err) => {
+                    return Ok(Err(wrong_signature(
+                        "node",
+                        rt,
+                        component,
+                        "weft:plugin/node-api",
+                        err,
+                    )));
+                }
+            };
+            node.weft_plugin_node_api()
+                .call_describe(&mut *store)
+                .await
+                .map(Ok)
         })
-        .await?;
+        .await??;
         Ok(Self {
             pre,
             description: Arc::new(convert_description(described)?),

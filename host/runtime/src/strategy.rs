@@ -3,7 +3,7 @@
 
 use crate::bindings::strategy::exports::weft::plugin::strategy_api;
 use crate::bindings::strategy::{Strategy, StrategyPre};
-use crate::call::{describe, guarded, new_store, wrong_world};
+use crate::call::{describe, guarded, new_store, wrong_signature, wrong_world};
 use crate::capabilities::Grants;
 use crate::engine::Runtime;
 use crate::error::{CallError, LoadError};
@@ -63,13 +63,27 @@ impl StrategyPlugin {
             });
         }
         let d = describe(rt, async |store| {
-            let strategy = pre.instantiate_async(&mut *store).await?;
+            let instance = pre.instance_pre().instantiate_async(&mut *store).await?;
+            // Exports are type-checked here, not by `StrategyPre::new` (see the node's).
+            let strategy = match Strategy::new(&mut *store, &instance) {
+                Ok(strategy) => strategy,
+                Err(err) => {
+                    return Ok(Err(wrong_signature(
+                        "strategy",
+                        rt,
+                        component,
+                        "weft:plugin/strategy-api",
+                        err,
+                    )));
+                }
+            };
             strategy
                 .weft_plugin_strategy_api()
                 .call_describe(&mut *store)
                 .await
+                .map(Ok)
         })
-        .await?;
+        .await??;
         if !valid_name(&d.name) || !valid_version(&d.version) {
             return Err(LoadError::BadDescription(format!(
                 "name '{}' must be 1-64 characters of a-z, 0-9, '-', '_' and version '{}' must look like 1.2.3",

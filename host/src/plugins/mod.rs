@@ -104,11 +104,7 @@ pub struct NodeRun {
 impl Plugins {
     /// Starts the runtime, loads every stored plugin and registers the built-ins.
     pub async fn start(store: Store, config: &Config) -> anyhow::Result<Self> {
-        let cache_dir = match &config.plugins.cache_dir {
-            Some(dir) => dir.clone(),
-            None => config.data_dir.join("cache").join("components"),
-        };
-        let mut runtime_config = RuntimeConfig::new(cache_dir);
+        let mut runtime_config = RuntimeConfig::new(config.plugins.cache_dir(&config.data_dir));
         runtime_config.max_instances = config.plugins.max_instances;
         runtime_config.max_memory_bytes = config.plugins.max_memory_bytes;
         let blobs = config.data_dir.join("plugins");
