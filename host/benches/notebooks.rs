@@ -88,11 +88,11 @@ async fn bench() -> anyhow::Result<()> {
 
     // The kernel client alone, on a kernel of its own in the same Jupyter server.
     let sessions = &local.state.sessions;
-    let owner = weft::workspaces::sessions::owner(&local.state.auth.list_users().await?[0].id);
+    let owner = weft::workspace::sessions::owner(&local.state.auth.list_users().await?[0].id);
     let session = sessions.get(&owner, &project).await?;
     let upstream = sessions.upstream_of(&session).await?;
     let jupyter = Jupyter::new(
-        weft::workspaces::upstream::client(Duration::from_secs(30)),
+        weft::workspace::upstream::client(Duration::from_secs(30)),
         &upstream,
         local.state.config.workspaces.max_file_bytes,
     )?;

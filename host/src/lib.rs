@@ -1,15 +1,19 @@
 //! Weft's host: the `weft` binary's library.
 //!
-//! Data flows one way: HTTP -> [`api`] -> a domain service ([`auth`], [`plugins`], [`workflow`], [`scheduler`], [`containers`], [`workspaces`], [`notebook`], ...) -> [`store`].
+//! Data flows one way: HTTP -> [`api`] -> a domain service ([`auth`], [`registry`], [`workflow`], [`scheduler`], [`container`], [`workspace`], [`notebook`], ...) -> [`store`].
+//!
+//! Folders are named in the singular, after the concern they own (`workflow`, `container`,
+//! `workspace`, `registry`): a module is one concern, not a collection. The host's plugin
+//! registry is `registry`, apart from the top-level `plugins/` folder of built-in guests.
 
 pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod config;
-pub mod containers;
+pub mod container;
 pub mod error;
 pub mod notebook;
-pub mod plugins;
+pub mod registry;
 pub mod scheduler;
 pub mod server;
 pub mod simulation;
@@ -17,7 +21,7 @@ pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod workflow;
-pub mod workspaces;
+pub mod workspace;
 
 /// jemalloc: under the scheduler's load (thousands of small requests a second on every
 /// thread) glibc's allocator spent a seventh of the CPU time in malloc and free.

@@ -65,7 +65,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     }
     beside(
         sessions,
-        crate::workspaces::proxy::router(state.clone()),
+        crate::workspace::proxy::router(state.clone()),
         "sessions",
     );
     let server = api::serve(listener, api::router(state.clone()))

@@ -3,13 +3,13 @@
 use crate::api::metrics::Metrics;
 use crate::auth::Auth;
 use crate::config::Config;
-use crate::containers::Containers;
+use crate::container::Containers;
 use crate::notebook::Notebooks;
-use crate::plugins::Plugins;
+use crate::registry::Plugins;
 use crate::scheduler::Scheduler;
 use crate::store::Store;
 use crate::workflow::{RunValues, Workflows};
-use crate::workspaces::{Projects, Sessions};
+use crate::workspace::{Projects, Sessions};
 use std::sync::Arc;
 
 /// Handles to Weft's services, shared by every request: one pointer to clone (each layer and
@@ -89,7 +89,7 @@ impl AppState {
         )
         .await
         .map_err(|e| anyhow::anyhow!("cannot start the notebook service: {e}"))?;
-        crate::workspaces::reaper::spawn(sessions.clone());
+        crate::workspace::reaper::spawn(sessions.clone());
         Ok(Self(Arc::new(Services {
             notebooks,
             sessions,

@@ -580,12 +580,12 @@ async fn admission_and_user_limits(backend: Backend) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn driver_exec_copy_logs_stats_and_volumes() {
-    use weft::containers::driver::{ContainerDriver, ContainerSpec, Limits, VolumeMount};
+    use weft::container::driver::{ContainerDriver, ContainerSpec, Limits, VolumeMount};
     docker::require();
-    let driver = weft::containers::docker::DockerDriver::new(
+    let driver = weft::container::docker::DockerDriver::new(
         None,
         Duration::from_secs(30),
-        weft::containers::hardening::Policy {
+        weft::container::hardening::Policy {
             capabilities: vec![],
             pids_limit: 128,
             nofile: 1024,
@@ -657,14 +657,14 @@ async fn driver_exec_copy_logs_stats_and_volumes() {
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
     for event in &events[..events.len() - 1] {
         match event.as_ref().unwrap() {
-            weft::containers::driver::ExecEvent::Stdout(b) => stdout.extend_from_slice(b),
-            weft::containers::driver::ExecEvent::Stderr(b) => stderr.extend_from_slice(b),
+            weft::container::driver::ExecEvent::Stdout(b) => stdout.extend_from_slice(b),
+            weft::container::driver::ExecEvent::Stderr(b) => stderr.extend_from_slice(b),
             other => panic!("{other:?} before the end"),
         }
     }
     assert!(matches!(
         events.last().unwrap(),
-        Ok(weft::containers::driver::ExecEvent::Exited(3))
+        Ok(weft::container::driver::ExecEvent::Exited(3))
     ));
     assert_eq!((&stdout[..], &stderr[..]), (&b"out\n"[..], &b"err\n"[..]));
 

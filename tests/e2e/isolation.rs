@@ -309,7 +309,7 @@ async fn users_reach_neither_each_other_nor_the_host_nor_metadata() {
     assert_eq!(network, code_network, "one network per user");
     assert_eq!(
         network,
-        weft::containers::network::name(&alice_id),
+        weft::container::network::name(&alice_id),
         "Alice's own network"
     );
     let (_, found, _) = docker::docker(&["network", "inspect", &network]);
@@ -423,7 +423,7 @@ async fn images_users_ulimits_and_the_disk_limit() {
     assert_eq!(inspect(engine).unwrap()["Config"]["User"], "65534:65534");
 
     // Both are on Bob's network.
-    let network = weft::containers::network::name(&bob_id);
+    let network = weft::container::network::name(&bob_id);
     for id in [jupyter_engine, engine] {
         assert_eq!(network_of(&inspect(id).unwrap()).0, network);
     }

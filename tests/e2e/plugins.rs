@@ -301,7 +301,7 @@ async fn grants_stored_before_scopes_are_kept_for_admins(backend: Backend) {
         "{http}"
     );
     let settings = server.state.plugins.settings("http-request").await.unwrap();
-    let for_user = weft::plugins::effective(
+    let for_user = weft::registry::effective(
         &settings.grants,
         &server
             .state

@@ -59,7 +59,7 @@ pub async fn serve(customize: impl FnOnce(&mut Config)) -> anyhow::Result<Local>
     let base = format!("http://{}", listener.local_addr()?);
     let app = weft::api::router(state.clone());
     tokio::spawn(async move { weft::api::serve(listener, app).await });
-    let proxy = weft::workspaces::proxy::router(state.clone());
+    let proxy = weft::workspace::proxy::router(state.clone());
     let sessions_addr = sessions.local_addr()?;
     tokio::spawn(async move { weft::api::serve(sessions, proxy).await });
     Ok(Local {

@@ -128,13 +128,13 @@ fn with_layers(app: Router<AppState>, state: AppState) -> Router {
 fn api_router(state: AppState) -> OpenApiRouter<AppState> {
     let protected = OpenApiRouter::new()
         .merge(crate::auth::routes::router())
-        .merge(crate::plugins::routes::router(
+        .merge(crate::registry::routes::router(
             state.config.plugins.max_upload_bytes,
         ))
         .merge(crate::workflow::routes::router())
         .merge(crate::scheduler::routes::router())
-        .merge(crate::containers::routes::router())
-        .merge(crate::workspaces::routes::router())
+        .merge(crate::container::routes::router())
+        .merge(crate::workspace::routes::router())
         .merge(crate::notebook::routes::router())
         .route_layer(from_fn_with_state(state, auth::require_token));
     let v1 = OpenApiRouter::new()

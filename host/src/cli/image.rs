@@ -1,6 +1,6 @@
 //! `weft image build`: workspace images made on this host, with no registry.
 
-use crate::workspaces::images::{self, ImageKind, Progress};
+use crate::workspace::images::{self, ImageKind, Progress};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;

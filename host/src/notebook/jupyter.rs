@@ -4,8 +4,8 @@
 //! [`super::kernel`].
 
 use crate::error::{Code, Error, Result};
-use crate::workspaces::sessions::Upstream;
-use crate::workspaces::upstream::{EXCERPT_CHARS, excerpt, read_limited, read_prefix};
+use crate::workspace::sessions::Upstream;
+use crate::workspace::upstream::{EXCERPT_CHARS, excerpt, read_limited, read_prefix};
 use reqwest::{Method, StatusCode, Url};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::handshake::client::Request;
 const MAX_ANSWER: u64 = 1024 * 1024;
 
 /// One Jupyter Server: the user's, so its answers are read with a bound, its redirects are not
-/// followed (the client is [`crate::workspaces::upstream::client`]) and its words reach callers
+/// followed (the client is [`crate::workspace::upstream::client`]) and its words reach callers
 /// only as short excerpts.
 #[derive(Clone)]
 pub struct Jupyter {

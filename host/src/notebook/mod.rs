@@ -4,7 +4,7 @@
 //! session and in the project's storage), and keeps the history of executions.
 //!
 //! Executions on one notebook run one at a time, in the order they came. Not here: the
-//! sessions themselves ([`crate::workspaces`]) and Jupyter's own UI, which the proxy serves.
+//! sessions themselves ([`crate::workspace`]) and Jupyter's own UI, which the proxy serves.
 
 pub mod document;
 pub mod execution;
@@ -18,8 +18,8 @@ use crate::auth::Caller;
 use crate::config::{NotebooksConfig, WorkspacesConfig};
 use crate::error::{Code, Error, Result};
 use crate::store::{Store, new_id, now_ms, time};
-use crate::workspaces::sessions::{Session, SessionKind, SessionStatus, owner};
-use crate::workspaces::{Projects, Sessions, paths};
+use crate::workspace::sessions::{Session, SessionKind, SessionStatus, owner};
+use crate::workspace::{Projects, Sessions, paths};
 use chrono::{DateTime, Utc};
 use document::{Cell, Document};
 use execution::{Execution, ExecutionStatus};
@@ -298,7 +298,7 @@ impl Notebooks {
                 config: config.clone(),
                 session_start_timeout: Duration::from_secs(workspaces.start_timeout_secs + 5),
                 max_file_bytes: workspaces.max_file_bytes,
-                http: crate::workspaces::upstream::client(Duration::from_secs(30)),
+                http: crate::workspace::upstream::client(Duration::from_secs(30)),
                 events: broadcast::channel(4096).0,
                 live: Mutex::new(HashMap::new()),
                 pending: Mutex::new(HashMap::new()),

@@ -23,7 +23,7 @@ pub mod trace;
 
 use crate::config::SchedulerConfig;
 use crate::error::{Code, Error, Result};
-use crate::plugins::Plugins;
+use crate::registry::Plugins;
 use crate::store::{Store, now_ms};
 use instances::{TaskInstance, TiClient};
 use raw::RawJson;

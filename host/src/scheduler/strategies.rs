@@ -6,7 +6,7 @@
 //! round-robin for its scope; the call that found out is answered by the replacement.
 
 use crate::error::{Code, Error, Result};
-use crate::plugins::{PluginUsers, Plugins, call_error};
+use crate::registry::{PluginUsers, Plugins, call_error};
 use crate::store::{Store, now_ms};
 use serde::Serialize;
 use sqlx::Row as _;

@@ -14,7 +14,7 @@ use super::plan::Plan;
 use super::records::{self, NodeFailure, NodeRecord, NodeState, NodeStatus, RunStatus};
 use super::values::{Held, RunValues};
 use crate::error::{Code, Result};
-use crate::plugins::{Grantee, Plugins};
+use crate::registry::{Grantee, Plugins};
 use crate::store::{Store, now_ms};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -412,7 +412,7 @@ async fn run_node(
         limits.timeout_ms = limits.timeout_ms.min((timeout.as_millis() as u64).max(1));
     }
     let label = node.pinned_type();
-    let grants = crate::plugins::effective(&node.plugin.settings.grants, &ctx.grantee);
+    let grants = crate::registry::effective(&node.plugin.settings.grants, &ctx.grantee);
     loop {
         // The owner's slot first, so a user's waiting nodes hold none of the host's.
         let user_slot = ctx.plugins.slots().acquire(&ctx.owner_id).await;
@@ -533,7 +533,7 @@ async fn run_node(
 }
 
 /// Forwards a node's log lines and progress to the run's watchers as they happen.
-fn live_events(ctx: &Arc<RunContext>, node: &str) -> crate::plugins::LiveEvents {
+fn live_events(ctx: &Arc<RunContext>, node: &str) -> crate::registry::LiveEvents {
     let ctx = Arc::downgrade(ctx);
     let node = node.to_string();
     Arc::new(move |event: &serde_json::Value| {

@@ -2,7 +2,7 @@
 //! plugins before they are stored, every save makes a new version, and runs execute in parallel
 //! with retries, timeouts and failure policies, resuming after a host restart.
 //!
-//! Not here: HTTP concerns (see `routes`) and calling plugins (see [`crate::plugins`]).
+//! Not here: HTTP concerns (see `routes`) and calling plugins (see [`crate::registry`]).
 
 mod crash;
 mod encoding;
@@ -25,7 +25,7 @@ pub use values::{RunValues, Stored, StoredKind};
 use crate::auth::Caller;
 use crate::config::WorkflowsConfig;
 use crate::error::{Code, Error, Result};
-use crate::plugins::{Grantee, PluginUsers, Plugins};
+use crate::registry::{Grantee, PluginUsers, Plugins};
 use crate::store::{Store, new_id};
 use executor::{Prior, RunContext, RunInputs};
 use plan::{Bounds, Plan};

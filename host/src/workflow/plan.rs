@@ -2,7 +2,7 @@
 //! every fault found is reported (not just the first), each naming its node or edge.
 
 use super::model::{Definition, EdgeSpec, NodeSpec};
-use crate::plugins::{Plugins, ResolvedNode};
+use crate::registry::{Plugins, ResolvedNode};
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};

@@ -60,7 +60,7 @@ impl TestServer {
         let api = tokio::spawn(async move {
             weft::api::serve(listener, app).await.expect("serve");
         });
-        let proxy = weft::workspaces::proxy::router(state.clone());
+        let proxy = weft::workspace::proxy::router(state.clone());
         let proxy = tokio::spawn(async move {
             weft::api::serve(sessions, proxy).await.expect("serve");
         });

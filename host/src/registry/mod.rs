@@ -8,14 +8,14 @@
 pub mod builtin;
 mod errors;
 mod grants;
-mod registry;
+mod records;
 pub mod routes;
 mod services;
 mod slots;
 
 pub use errors::call_error;
 pub use grants::{GrantList, Grantee, Scope, ScopedGrant, effective};
-pub use registry::{PluginVersion, Settings};
+pub use records::{PluginVersion, Settings};
 pub use services::{CallServices, LiveEvents, ServiceBackend};
 pub use slots::UserSlots;
 
@@ -131,7 +131,7 @@ impl Plugins {
                 .await
                 .map_err(|e| anyhow::anyhow!("built-in plugin {crate_name}: {}", e.message))?;
         }
-        for stored in registry::all(&plugins.inner.store).await? {
+        for stored in records::all(&plugins.inner.store).await? {
             if plugins.loaded(&stored.name, &stored.version).is_some() {
                 continue;
             }
@@ -185,7 +185,7 @@ impl Plugins {
                 (d.name.clone(), d.version.clone(), serde_json::to_value(d))
             }
         };
-        let existing = registry::versions(&self.inner.store, &name).await?;
+        let existing = records::versions(&self.inner.store, &name).await?;
         if let Some(other) = existing.iter().find(|p| p.kind != plugin.kind()) {
             return Err(Error::new(
                 Code::PluginWrongKind,
@@ -232,7 +232,7 @@ impl Plugins {
             created_at: chrono::Utc::now(),
             description: description.map_err(|e| Error::internal(e.to_string()))?,
         };
-        registry::upsert(&self.inner.store, &row, by).await?;
+        records::upsert(&self.inner.store, &row, by).await?;
         self.remember(&name, &version, plugin);
         tracing::info!(plugin = %name, %version, kind = %row.kind, builtin, "plugin registered");
         Ok(Added {
@@ -244,12 +244,12 @@ impl Plugins {
 
     /// Every registered version.
     pub async fn list(&self) -> Result<Vec<PluginVersion>> {
-        registry::all(&self.inner.store).await
+        records::all(&self.inner.store).await
     }
 
     /// All versions of `name`, newest last, or 404.
     pub async fn versions(&self, name: &str) -> Result<Vec<PluginVersion>> {
-        let mut versions = registry::versions(&self.inner.store, name).await?;
+        let mut versions = records::versions(&self.inner.store, name).await?;
         if versions.is_empty() {
             return Err(Error::not_found("plugin", name)
                 .hint("GET /api/v1/plugins lists the registered plugins"));
@@ -260,7 +260,7 @@ impl Plugins {
 
     /// Grants and limits of `name`.
     pub async fn settings(&self, name: &str) -> Result<Settings> {
-        registry::settings(&self.inner.store, name).await
+        records::settings(&self.inner.store, name).await
     }
 
     /// Replaces the grants of `name`; each must say whom it is for.
@@ -274,7 +274,7 @@ impl Plugins {
         let grants = grants::checked(grants, &self.inner.auth.list_users().await?)?;
         let mut settings = self.settings(name).await?;
         settings.grants = grants;
-        registry::save_settings(&self.inner.store, name, &settings, by).await?;
+        records::save_settings(&self.inner.store, name, &settings, by).await?;
         tracing::info!(plugin = %name, grants = ?settings.grants, %by, "plugin grants changed");
         Ok(settings)
     }
@@ -305,7 +305,7 @@ impl Plugins {
             .map_err(|reason| Error::invalid_field("limits", reason))?;
         let mut settings = self.settings(name).await?;
         settings.limits = limits;
-        registry::save_settings(&self.inner.store, name, &settings, by).await?;
+        records::save_settings(&self.inner.store, name, &settings, by).await?;
         Ok(settings)
     }
 
@@ -346,13 +346,13 @@ impl Plugins {
         }
         let mut removed = Vec::new();
         for target in targets {
-            registry::delete(&self.inner.store, name, &target.version).await?;
+            records::delete(&self.inner.store, name, &target.version).await?;
             self.inner
                 .loaded
                 .write()
                 .expect("plugins lock")
                 .remove(&(name.to_string(), target.version.clone()));
-            if !registry::hash_in_use(&self.inner.store, &target.hash).await? {
+            if !records::hash_in_use(&self.inner.store, &target.hash).await? {
                 let _ = tokio::fs::remove_file(self.blob_path(&target.hash)).await;
             }
             tracing::info!(plugin = %name, version = %target.version, "plugin removed");

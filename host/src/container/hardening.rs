@@ -151,7 +151,7 @@ pub fn host_config(spec: &ContainerSpec, policy: &Policy) -> HostConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::containers::driver::{Limits, VolumeMount};
+    use crate::container::driver::{Limits, VolumeMount};
 
     #[test]
     fn every_spec_gets_the_hardening() {

@@ -12,7 +12,7 @@ mod tar_reader;
 
 use super::projects::Projects;
 use crate::config::WorkspacesConfig;
-use crate::containers::driver::ContainerDriver;
+use crate::container::driver::ContainerDriver;
 use crate::error::Result;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;

@@ -9,7 +9,7 @@ use super::projects::Projects;
 use super::sync::{self, SyncReport};
 use crate::auth::{Caller, Role};
 use crate::config::{SessionKindConfig, WorkspacesConfig};
-use crate::containers::{Containers, NewContainer, ResourceRequest};
+use crate::container::{Containers, NewContainer, ResourceRequest};
 use crate::error::{Code, Error, Result};
 use crate::store::{Store, new_id, now_ms, text_enum, time};
 use chrono::{DateTime, Utc};

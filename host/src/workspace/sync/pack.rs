@@ -7,8 +7,8 @@
 
 use super::{Refused, ignored};
 use crate::error::{Error, Result};
-use crate::workspaces::paths;
-use crate::workspaces::projects::{Projects, storage_error};
+use crate::workspace::paths;
+use crate::workspace::projects::{Projects, storage_error};
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;

@@ -11,7 +11,7 @@
 //! ([`super::tar_reader`]); a workspace that sends nothing for [`IDLE`] is given up on.
 
 use super::tar_reader::Reader;
-use crate::containers::driver::{ContainerDriver, ExecEvent};
+use crate::container::driver::{ContainerDriver, ExecEvent};
 use crate::error::{Error, Result};
 use bytes::Bytes;
 use futures::stream::{BoxStream, StreamExt};
@@ -367,7 +367,7 @@ impl Source {
         if self.layout == Layout::Folder {
             return Ok(None);
         }
-        let said = crate::workspaces::upstream::excerpt(&String::from_utf8_lossy(&state.stderr));
+        let said = crate::workspace::upstream::excerpt(&String::from_utf8_lossy(&state.stderr));
         Ok(match state.exit {
             Some(0) if said.is_empty() => None,
             Some(code) => Some(format!(
