@@ -5,7 +5,7 @@
 
 use crate::support::docker::{self, Cleanup};
 use crate::support::loopback::{self, ws_connect};
-use crate::support::{Backend, TestServer, assert_error, send};
+use crate::support::{Backend, TestServer, assert_error, send, wait};
 use futures::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -13,26 +13,6 @@ use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
-
-/// Waits for the project's session to be ready and returns it.
-pub(crate) async fn wait_ready(server: &TestServer, token: &str, project: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let (_, session) = send(server.with_token(
-            token,
-            Method::GET,
-            &format!("/api/v1/projects/{project}/session"),
-        ))
-        .await;
-        match session["status"].as_str() {
-            Some("ready") => return session,
-            Some("failed") => panic!("the session failed: {session}"),
-            _ => {}
-        }
-        assert!(Instant::now() < deadline, "not ready in time: {session}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
 
 /// A WebSocket request for `path` on the session served at `site` (its origin's root URL), as
 /// `token`.
@@ -177,7 +157,7 @@ async fn jupyter_session_round_trip() {
     assert_eq!(opened["link"], format!("{site}?token={access}"));
     let (status, body) = server.open_session(&bob, &project, "code-server").await;
     assert_error(status, &body, 409, "10209");
-    let ready = wait_ready(&server, &bob, &project).await;
+    let ready = server.session_ready(&bob, &project).await;
     assert_eq!(ready["session_id"], session.as_str());
     assert!(
         ready.get("access_token").is_none() && ready.get("link").is_none(),
@@ -358,7 +338,7 @@ async fn jupyter_session_round_trip() {
     assert_eq!(status, StatusCode::CREATED, "{reopened}");
     let second = reopened["session_id"].as_str().unwrap().to_string();
     assert_ne!(second, session);
-    wait_ready(&server, &bob, &project).await;
+    server.session_ready(&bob, &project).await;
     let (status, content) = send(
         no_redirects
             .get(format!(
@@ -392,7 +372,7 @@ async fn ready_with_file(
     let project = project["id"].as_str().unwrap().to_string();
     let (status, opened) = server.open_session(token, &project, "jupyter").await;
     assert_eq!(status, StatusCode::CREATED, "{opened}");
-    let session = wait_ready(server, token, &project).await;
+    let session = server.session_ready(token, &project).await;
     let site = session["url"].as_str().unwrap();
     let (status, saved) = send(
         server
@@ -406,21 +386,30 @@ async fn ready_with_file(
     (project, session)
 }
 
-async fn wait_ended(server: &TestServer, token: &str, project: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, session) = send(server.with_token(
-            token,
-            Method::GET,
-            &format!("/api/v1/projects/{project}/session"),
-        ))
-        .await;
-        if matches!(session["status"].as_str(), Some("stopped" | "failed")) {
-            return session;
-        }
-        assert!(Instant::now() < deadline, "never ended: {session}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+/// Polls the project's session until it stopped or failed (at most a minute) and returns it.
+#[track_caller]
+fn wait_ended<'a>(
+    server: &'a TestServer,
+    token: &'a str,
+    project: &'a str,
+) -> impl Future<Output = Value> + 'a {
+    wait::until(
+        "the session to end",
+        Duration::from_secs(60),
+        move || async move {
+            let (_, session) = send(server.with_token(
+                token,
+                Method::GET,
+                &format!("/api/v1/projects/{project}/session"),
+            ))
+            .await;
+            if matches!(session["status"].as_str(), Some("stopped" | "failed")) {
+                Ok(session)
+            } else {
+                Err(session)
+            }
+        },
+    )
 }
 
 async fn stored(server: &TestServer, token: &str, project: &str, path: &str) -> String {
@@ -587,21 +576,7 @@ async fn a_session_survives_a_restart() {
         .unwrap()
         .trim_end_matches('/')
         .to_string();
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let (_, s) = call(
-            &base,
-            Method::GET,
-            &format!("/api/v1/projects/{project}/session"),
-            None,
-        )
-        .await;
-        if s["status"] == "ready" {
-            break;
-        }
-        assert!(Instant::now() < deadline && s["status"] != "failed", "{s}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    crate::support::wait_for_session(&client, &base, &token, &project).await;
     let (_, container) = call(&base, Method::GET, "/api/v1/containers", None).await;
     let install = docker::inspect(container[0]["engine_id"].as_str().unwrap()).unwrap()["Config"]["Labels"]["weft.install"]
         .as_str()
@@ -685,7 +660,7 @@ async fn code_server_behind_the_proxy() {
     let link = opened["link"].as_str().unwrap().to_string();
     let site = opened["url"].as_str().unwrap().to_string();
     let origin = site.trim_end_matches('/').to_string();
-    let ready = wait_ready(&server, &bob, &project).await;
+    let ready = server.session_ready(&bob, &project).await;
 
     // The link signs the browser in; the workbench opens with no password page.
     let no_redirects = loopback::no_redirects();
