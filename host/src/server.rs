@@ -33,6 +33,10 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    if let Some(scheduler) = &scheduler {
+        let addr = scheduler.local_addr()?;
+        tracing::info!(%addr, "scheduler listening on http://{addr}");
+    }
     let sessions_addr = sessions.local_addr()?;
     tracing::info!(
         addr = %sessions_addr,
@@ -60,7 +64,6 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         });
     };
     if let Some(scheduler) = scheduler {
-        tracing::info!(addr = %scheduler.local_addr()?, "scheduler listening");
         beside(scheduler, api::scheduler_router(state.clone()), "scheduler");
     }
     beside(

@@ -532,23 +532,7 @@ async fn a_disabled_users_session_links_stop_working() {
     assert_eq!(status, StatusCode::CREATED, "{opened}");
     let site = opened["url"].as_str().unwrap().to_string();
     let access = opened["access_token"].as_str().unwrap().to_string();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
-    loop {
-        let (_, state) = send(server.with_token(
-            &bob,
-            Method::GET,
-            &format!("/api/v1/projects/{project}/session"),
-        ))
-        .await;
-        if state["status"] == "ready" {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline && state["status"] != "failed",
-            "{state}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
+    server.session_ready(&bob, &project).await;
     let browser = crate::support::loopback::no_redirects();
     let url = |path: &str| format!("{site}{path}");
     let first = browser

@@ -91,18 +91,8 @@ impl Weft {
             .call(Method::POST, &path, Some(json!({ "kind": "jupyter" })))
             .await;
         assert_eq!(status, StatusCode::CREATED, "{opened}");
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let session = loop {
-            let (_, session) = self.call(Method::GET, &path, None).await;
-            if session["status"] == "ready" {
-                break session;
-            }
-            assert!(
-                Instant::now() < deadline && session["status"] != "failed",
-                "{session}"
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        };
+        let session =
+            crate::support::wait_for_session(&self.client, &self.base, &self.token, project).await;
         let container = session["container_id"].as_str().unwrap();
         let (_, container) = self
             .call(
@@ -686,20 +676,7 @@ async fn names_a_project_cannot_hold_are_skipped() {
 
     let (status, opened) = server.open_session(&bob, &project, "jupyter").await;
     assert_eq!(status, StatusCode::CREATED, "{opened}");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let session = loop {
-        let (_, s) = send(server.with_token(
-            &bob,
-            Method::GET,
-            &format!("/api/v1/projects/{project}/session"),
-        ))
-        .await;
-        if s["status"] == "ready" {
-            break s;
-        }
-        assert!(Instant::now() < deadline && s["status"] != "failed", "{s}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let session = server.session_ready(&bob, &project).await;
     let container = session["container_id"].as_str().unwrap();
     let (_, container) = send(server.with_token(
         &bob,

@@ -2,15 +2,14 @@
 //! `playwright-core` from tests/browser; the test command installs both) against real sessions
 //! on the real engine and images.
 
-use crate::sessions::wait_ready;
 use crate::support::docker;
-use crate::support::{Backend, TestServer, send};
+use crate::support::{Backend, TestServer, send, wait};
 use rand::RngCore as _;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const BROWSER_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/browser");
 
@@ -88,8 +87,8 @@ async fn a_hostile_session_page_reaches_neither_the_victims_session_nor_the_api(
     }
     let (status, attacker) = server.open_session(&mallory, &bait, "code-server").await;
     assert_eq!(status, StatusCode::CREATED, "{attacker}");
-    wait_ready(&server, &alice, &thesis).await;
-    let attacker = wait_ready(&server, &mallory, &bait).await;
+    server.session_ready(&alice, &thesis).await;
+    let attacker = server.session_ready(&mallory, &bait).await;
     let victim_site = victim["url"].as_str().unwrap();
     let attacker_site = attacker["url"].as_str().unwrap();
 
@@ -117,14 +116,19 @@ async fn a_hostile_session_page_reaches_neither_the_victims_session_nor_the_api(
     ]);
     assert!(ok, "{err}");
     let page = format!("{attacker_site}proxy/9000/evil.html");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while send(server.client.get(&page).bearer_auth(&mallory)).await.0 != StatusCode::OK {
-        assert!(
-            Instant::now() < deadline,
-            "the attacker's server never answered"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait::until(
+        "the attacker's server to answer",
+        Duration::from_secs(20),
+        || async {
+            let (status, body) = send(server.client.get(&page).bearer_auth(&mallory)).await;
+            if status == StatusCode::OK {
+                Ok(())
+            } else {
+                Err((status, body))
+            }
+        },
+    )
+    .await;
 
     // The link the attacker sends: their session's, with a fresh one-time token.
     let (_, again) = server.open_session(&mallory, &bait, "code-server").await;
@@ -212,7 +216,7 @@ async fn work_in_browser(
         attempts += 1;
         let (status, session) = server.open_session(token, project, kind).await;
         assert!(status.is_success(), "{session}");
-        wait_ready(server, token, project).await;
+        server.session_ready(token, project).await;
         let link = session["link"].as_str().unwrap().to_string();
         let seen = node(
             "workspace-ui.mjs",

@@ -8,12 +8,12 @@
 //! watcher stopping a container that writes past its limit.
 
 use crate::support::docker::{self, Cleanup, inspect};
-use crate::support::{Backend, TestServer, assert_error, send};
+use crate::support::{Backend, TestServer, assert_error, send, wait};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Runs `ip ARGS`, failing the test when it fails.
 fn ip(args: &[&str]) {
@@ -92,25 +92,26 @@ impl FakeMetadata {
             "169.254.250.2",
         ]);
         // Ready once the host itself gets an answer through the route.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(mut s) = std::net::TcpStream::connect_timeout(
-                &format!("{METADATA}:80").parse().unwrap(),
-                Duration::from_secs(1),
-            ) {
+        wait::until_blocking(
+            "the fake metadata server to answer",
+            Duration::from_secs(20),
+            || {
+                let mut s = std::net::TcpStream::connect_timeout(
+                    &format!("{METADATA}:80").parse().unwrap(),
+                    Duration::from_secs(1),
+                )
+                .map_err(|e| e.to_string())?;
                 s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
                 let mut answer = String::new();
                 let _ = s.read_to_string(&mut answer);
                 if answer.ends_with("metadata-secret") {
-                    return this;
+                    Ok(())
+                } else {
+                    Err(answer)
                 }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the fake metadata server never answered"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            },
+        );
+        this
     }
 }
 
@@ -449,34 +450,39 @@ async fn images_users_ulimits_and_the_disk_limit() {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{writer}");
     let writer_id = writer["id"].as_str().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, now) = send(server.with_token(
-            &bob,
-            Method::GET,
-            &format!("/api/v1/containers/{writer_id}"),
-        ))
-        .await;
-        let (_, _, written) = docker::docker(&["logs", writer["engine_id"].as_str().unwrap()]);
-        if mode == "engine" && written.contains("exceeded") {
-            break; // The engine refused the write past the limit.
-        }
-        if mode == "watcher" && now["status"] != "running" {
-            assert_eq!(now["status"], "failed", "{now}");
-            assert!(
-                now["error"]
-                    .as_str()
-                    .unwrap()
-                    .contains("over the disk limit of 20Mi"),
-                "{now}"
-            );
-            break;
-        }
+    let (now, _) = wait::until(
+        "something to stop a container writing past its disk limit",
+        Duration::from_secs(60),
+        || async {
+            let (_, now) = send(server.with_token(
+                &bob,
+                Method::GET,
+                &format!("/api/v1/containers/{writer_id}"),
+            ))
+            .await;
+            let (_, _, written) = docker::docker(&["logs", writer["engine_id"].as_str().unwrap()]);
+            // The engine refuses the write past the limit; the watcher stops the container.
+            let stopped = match mode {
+                "engine" => written.contains("exceeded"),
+                _ => now["status"] != "running",
+            };
+            if stopped {
+                Ok((now, written))
+            } else {
+                Err((now, written))
+            }
+        },
+    )
+    .await;
+    if mode == "watcher" {
+        assert_eq!(now["status"], "failed", "{now}");
         assert!(
-            Instant::now() < deadline,
-            "nothing stopped a container writing past its disk limit: {now} {written}"
+            now["error"]
+                .as_str()
+                .unwrap()
+                .contains("over the disk limit of 20Mi"),
+            "{now}"
         );
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // The others were left alone.
     let (_, still) = send(server.with_token(

@@ -3,7 +3,7 @@
 //! Jupyter's own nbformat validates; timeouts, a crashing kernel, queued executions, history.
 
 use crate::support::docker::{self, Cleanup};
-use crate::support::{Backend, TestServer, assert_error, send};
+use crate::support::{Backend, TestServer, assert_error, send, wait};
 use base64::Engine as _;
 use futures::StreamExt;
 use reqwest::{Method, StatusCode};
@@ -110,26 +110,30 @@ fn statuses(history: &Value) -> Vec<&str> {
 }
 
 /// Polls the notebook's status until `done` holds (at most 60 s).
-async fn wait_status(
-    server: &TestServer,
-    token: &str,
-    notebook: &str,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let status = get(
-            server,
-            token,
-            &format!("/api/v1/notebooks/{notebook}/status"),
-        )
-        .await;
-        if done(&status) {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "status never came: {status}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+#[track_caller]
+fn wait_status<'a>(
+    server: &'a TestServer,
+    token: &'a str,
+    notebook: &'a str,
+    done: fn(&Value) -> bool,
+) -> impl Future<Output = Value> + 'a {
+    wait::until(
+        "the notebook's status",
+        Duration::from_secs(60),
+        move || async move {
+            let status = get(
+                server,
+                token,
+                &format!("/api/v1/notebooks/{notebook}/status"),
+            )
+            .await;
+            if done(&status) {
+                Ok(status)
+            } else {
+                Err(status)
+            }
+        },
+    )
 }
 
 /// Validates `ipynb` with Jupyter's own nbformat (from PyPI; the test command installs it).

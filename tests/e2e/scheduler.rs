@@ -3,12 +3,12 @@
 use crate::on_both_backends;
 use crate::support::{
     Backend, TaskInstance, TestServer, WeftProcess, bootstrap, fixtures::fixture, send, succeed,
-    weft,
+    wait, weft,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 async fn scheduler(backend: Backend) -> TestServer {
     scheduler_with(backend, |_| {}).await
@@ -93,31 +93,32 @@ async fn query(server: &TestServer, task_id: &str) -> Value {
 }
 
 /// Waits until every task is finished and returns them by id.
-pub(crate) async fn wait_finished(server: &TestServer, ids: &[String]) -> HashMap<String, Value> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut done = HashMap::new();
-    while done.len() < ids.len() {
-        for id in ids
-            .iter()
-            .filter(|id| !done.contains_key(*id))
-            .cloned()
-            .collect::<Vec<_>>()
-        {
-            let task = query(server, &id).await;
-            if task["task_status"] == "completed" || task["task_status"] == "failed" {
-                done.insert(id, task);
+#[track_caller]
+pub(crate) fn wait_finished<'a>(
+    server: &'a TestServer,
+    ids: &'a [String],
+) -> impl Future<Output = HashMap<String, Value>> + 'a {
+    wait::until(
+        "every task to finish",
+        Duration::from_secs(60),
+        move || async move {
+            let mut tasks = HashMap::new();
+            let mut unfinished = Vec::new();
+            for id in ids {
+                let task = query(server, id).await;
+                if task["task_status"] == "completed" || task["task_status"] == "failed" {
+                    tasks.insert(id.clone(), task);
+                } else {
+                    unfinished.push(task);
+                }
             }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "tasks not finished: {:?}",
-            ids.iter()
-                .filter(|id| !done.contains_key(*id))
-                .collect::<Vec<_>>()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    done
+            if unfinished.is_empty() {
+                Ok(tasks)
+            } else {
+                Err(unfinished)
+            }
+        },
+    )
 }
 
 async fn instance_health(server: &TestServer, ti_uuid: &str) -> bool {
@@ -131,15 +132,20 @@ async fn instance_health(server: &TestServer, ti_uuid: &str) -> bool {
         .unwrap()
 }
 
-async fn wait_health(server: &TestServer, ti_uuid: &str, healthy: bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while instance_health(server, ti_uuid).await != healthy {
-        assert!(
-            Instant::now() < deadline,
-            "{ti_uuid} never became healthy={healthy}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+#[track_caller]
+fn wait_health<'a>(
+    server: &'a TestServer,
+    ti_uuid: &'a str,
+    healthy: bool,
+) -> impl Future<Output = ()> + 'a {
+    wait::until(
+        "the instance's health",
+        Duration::from_secs(20),
+        move || async move {
+            let now = instance_health(server, ti_uuid).await;
+            if now == healthy { Ok(()) } else { Err(now) }
+        },
+    )
 }
 
 async fn activate(server: &TestServer, strategy: &str, model: Option<&str>) -> (StatusCode, Value) {
@@ -625,44 +631,48 @@ async fn hot_swapping_strategies_loses_no_submit_and_the_trace_replays() {
         .iter()
         .map(|t| TaskInstance::start("swap", 0, t, &base, Some(&server.admin_token)))
         .collect();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let swapper = {
-        let stop = stop.clone();
-        let server = &server;
-        async move {
-            let order = [
-                "round-robin",
-                "shortest-expected-wait",
-                "power-of-two-choices",
-                "probabilistic",
-            ];
-            let mut swaps = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let (status, body) = activate(server, order[swaps % order.len()], None).await;
-                assert_eq!(status, StatusCode::OK, "{body}");
-                swaps += 1;
-                tokio::time::sleep(Duration::from_millis(15)).await;
-            }
-            swaps
+    // The clients submit 60 tasks each, and go on until at least four swaps happened while
+    // they were submitting: overlap by construction, however slow the machine.
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    const SWAPS: usize = 4;
+    let (stop, swaps) = (AtomicBool::new(false), AtomicUsize::new(0));
+    let swapper = async {
+        let order = [
+            "round-robin",
+            "shortest-expected-wait",
+            "power-of-two-choices",
+            "probabilistic",
+        ];
+        while !stop.load(Ordering::SeqCst) {
+            let n = swaps.load(Ordering::SeqCst);
+            let (status, body) = activate(&server, order[n % order.len()], None).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            swaps.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(15)).await;
         }
     };
     let clients = async {
-        let server = &server;
-        let per_client = futures::future::join_all((0..4).map(|c| async move {
-            let mut ids = Vec::new();
-            for i in 0..60 {
-                let answer = submit(server, "swap", json!({"client": c, "i": i})).await;
-                ids.push(answer["task_id"].as_str().unwrap().to_string());
+        let per_client = futures::future::join_all((0..4).map(|c| {
+            let (server, swaps) = (&server, &swaps);
+            async move {
+                let mut ids = Vec::new();
+                let started_at = swaps.load(Ordering::SeqCst);
+                while ids.len() < 60 || swaps.load(Ordering::SeqCst) < started_at + SWAPS {
+                    let i = ids.len();
+                    let answer = submit(server, "swap", json!({"client": c, "i": i})).await;
+                    ids.push(answer["task_id"].as_str().unwrap().to_string());
+                }
+                ids
             }
-            ids
         }))
         .await;
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        stop.store(true, Ordering::SeqCst);
         per_client.concat()
     };
-    let (ids, swaps) = tokio::join!(clients, swapper);
-    assert!(swaps >= 4, "only {swaps} swaps happened during the submits");
-    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 240);
+    let (ids, ()) = tokio::join!(clients, swapper);
+    let submitted = ids.len();
+    assert!(submitted >= 240, "{submitted}");
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), submitted);
     let done = wait_finished(&server, &ids).await;
     assert!(done.values().all(|t| t["task_status"] == "completed"));
 
@@ -681,7 +691,7 @@ async fn hot_swapping_strategies_loses_no_submit_and_the_trace_replays() {
         .zip(["round-robin@", "shortest-expected-wait@"])
     {
         assert!(o["strategy"].as_str().unwrap().starts_with(name), "{o}");
-        assert_eq!(o["tasks"], 240, "{o}");
+        assert_eq!(o["tasks"], submitted, "{o}");
         let (p50, p99, mean) = (
             o["p50_ms"].as_f64().unwrap(),
             o["p99_ms"].as_f64().unwrap(),
@@ -694,7 +704,7 @@ async fn hot_swapping_strategies_loses_no_submit_and_the_trace_replays() {
             .values()
             .map(|n| n.as_u64().unwrap())
             .sum();
-        assert_eq!(ran, 240, "{o}");
+        assert_eq!(ran as usize, submitted, "{o}");
     }
     let out = weft()
         .args(["scheduler", "replay"])
@@ -846,14 +856,10 @@ async fn the_scheduler_can_have_its_own_listener() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap().to_string();
     let token = bootstrap(&[], &["--data-dir", &data]);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("127.0.0.1:{port}");
-    let mut server = WeftProcess::serve_args(&["--data-dir", &data, "--scheduler-listen", &listen]);
-    let (main, scheduler) = (server.base_url(), format!("http://{listen}"));
+    let mut server =
+        WeftProcess::serve_args(&["--data-dir", &data, "--scheduler-listen", "127.0.0.1:0"]);
+    let main = server.base_url();
+    let scheduler = server.logged_url("scheduler listening on ");
     let http = reqwest::Client::new();
     let (status, health) = send(http.get(format!("{scheduler}/health"))).await;
     assert_eq!(
@@ -878,19 +884,19 @@ async fn the_scheduler_can_have_its_own_listener() {
     .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     let id = answer["task_id"].as_str().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    wait::until("the task to complete", Duration::from_secs(30), || async {
         let (_, task) = send(
             http.get(format!("{scheduler}/task/query?task_id={id}"))
                 .header(TOKEN_HEADER, &token),
         )
         .await;
         if task["task_status"] == "completed" {
-            break;
+            Ok(())
+        } else {
+            Err(task)
         }
-        assert!(Instant::now() < deadline, "{task}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
     let (status, stats) = send(
         http.get(format!("{main}/api/v1/scheduler/stats"))
             .bearer_auth(&token),
@@ -912,26 +918,30 @@ async fn finished_tasks_are_purged_after_their_retention() {
     let base = server.url("");
     let _fast = TaskInstance::start("fast", 0, "1ms", &base, Some(&server.admin_token));
     let _slow = TaskInstance::start("slow", 0, "120s", &base, Some(&server.admin_token));
-    let done = submit(&server, "fast", json!({"n": 1})).await;
-    let done = done["task_id"].as_str().unwrap().to_string();
+    // The unfinished task is older than the finished one from the start.
     let waiting = submit(&server, "slow", json!({"n": 2})).await;
     let waiting = waiting["task_id"].as_str().unwrap().to_string();
+    let done = submit(&server, "fast", json!({"n": 1})).await;
+    let done = done["task_id"].as_str().unwrap().to_string();
     let finished = wait_finished(&server, std::slice::from_ref(&done)).await;
     assert_eq!(finished[&done]["task_status"], "completed");
 
-    // Two seconds after it finished it is gone; the unfinished one is kept, however old.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (status, body) = get(&server, &format!("/task/query?task_id={done}")).await;
-        if status == StatusCode::NOT_FOUND {
-            assert_sp_error(status, &body, 404, "50201");
-            break;
-        }
-        assert_eq!(body["task_status"], "completed", "{body}");
-        assert!(Instant::now() < deadline, "never purged: {body}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Two seconds after it finished it is gone.
+    let (status, body) = wait::until(
+        "the finished task to be purged",
+        Duration::from_secs(30),
+        || async {
+            let (status, body) = get(&server, &format!("/task/query?task_id={done}")).await;
+            if status == StatusCode::NOT_FOUND {
+                return Ok((status, body));
+            }
+            assert_eq!(body["task_status"], "completed", "{body}");
+            Err(body)
+        },
+    )
+    .await;
+    assert_sp_error(status, &body, 404, "50201");
+    // The purge that took it saw the unfinished one, older still, and kept it.
     assert_eq!(query(&server, &waiting).await["task_status"], "scheduled");
 }
 
@@ -1045,17 +1055,17 @@ async fn tasks_are_their_submitters_and_completions_their_instances(backend: Bac
 
     // The real instances' reports go through: by address, and by secret from elsewhere.
     for model in ["remote", "local"] {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        let task = wait::until("the task to complete", Duration::from_secs(30), || async {
             let (status, task) = send(query_as(&alice, &ids[model])).await;
             assert_eq!(status, StatusCode::OK, "{task}");
             if task["task_status"] == "completed" {
-                assert_eq!(task["result"]["output"]["who"], "alice", "{task}");
-                break;
+                Ok(task)
+            } else {
+                Err(task)
             }
-            assert!(Instant::now() < deadline, "{model} never completed: {task}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await;
+        assert_eq!(task["result"]["output"]["who"], "alice", "{task}");
     }
     // A registration hands out a new secret each time; the answer carries it.
     let (_, again) = post(

@@ -5,34 +5,14 @@
 
 use crate::support::docker::{self, Cleanup};
 use crate::support::loopback::{self, ws_connect};
-use crate::support::{Backend, TestServer, assert_error, send};
+use crate::support::{Backend, TestServer, assert_error, send, wait};
 use futures::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
-
-/// Waits for the project's session to be ready and returns it.
-pub(crate) async fn wait_ready(server: &TestServer, token: &str, project: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let (_, session) = send(server.with_token(
-            token,
-            Method::GET,
-            &format!("/api/v1/projects/{project}/session"),
-        ))
-        .await;
-        match session["status"].as_str() {
-            Some("ready") => return session,
-            Some("failed") => panic!("the session failed: {session}"),
-            _ => {}
-        }
-        assert!(Instant::now() < deadline, "not ready in time: {session}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
 
 /// A WebSocket request for `path` on the session served at `site` (its origin's root URL), as
 /// `token`.
@@ -74,10 +54,7 @@ async fn begin_in_kernel(
     site: &str,
     kernel: &str,
     code: &str,
-) -> (
-    tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
-    String,
-) {
+) -> (KernelSocket, String) {
     let request = session_ws(site, token, &format!("api/kernels/{kernel}/channels"));
     let (mut socket, _) = ws_connect(request)
         .await
@@ -95,14 +72,13 @@ async fn begin_in_kernel(
     (socket, msg_id)
 }
 
-/// Runs `code` in a kernel over its WebSocket (through the proxy) and returns its stdout.
-async fn run_in_kernel(token: &str, site: &str, kernel: &str, code: &str) -> String {
-    let (mut socket, msg_id) = begin_in_kernel(token, site, kernel, code).await;
-    let mut stdout = String::new();
-    let (mut replied, mut idle) = (false, false);
-    let deadline = Instant::now() + Duration::from_secs(30);
+/// A kernel's WebSocket, as [`begin_in_kernel`] opened it.
+type KernelSocket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+/// The next message of `socket` answering request `msg_id` (within a minute).
+async fn next_reply(socket: &mut KernelSocket, msg_id: &str) -> Value {
     loop {
-        let message = tokio::time::timeout_at(deadline.into(), socket.next())
+        let message = tokio::time::timeout(Duration::from_secs(60), socket.next())
             .await
             .expect("the kernel answered in time")
             .expect("socket open")
@@ -113,9 +89,23 @@ async fn run_in_kernel(token: &str, site: &str, kernel: &str, code: &str) -> Str
         let Ok(reply) = serde_json::from_str::<Value>(text) else {
             continue;
         };
-        if reply["parent_header"]["msg_id"] != msg_id.as_str() {
-            continue;
+        if reply["parent_header"]["msg_id"] == msg_id {
+            return reply;
         }
+    }
+}
+
+/// Reads `socket` until the kernel says it is busy with request `msg_id`.
+async fn wait_busy(socket: &mut KernelSocket, msg_id: &str) {
+    while next_reply(socket, msg_id).await["content"]["execution_state"] != "busy" {}
+}
+
+/// Reads `socket` until request `msg_id` is done; returns its stdout.
+async fn finish_in_kernel(socket: &mut KernelSocket, msg_id: &str) -> String {
+    let mut stdout = String::new();
+    let (mut replied, mut idle) = (false, false);
+    while !(replied && idle) {
+        let reply = next_reply(socket, msg_id).await;
         // The reply (shell) can overtake the output (iopub): done once both the reply and
         // the kernel's return to idle have come.
         match reply["header"]["msg_type"].as_str() {
@@ -127,10 +117,14 @@ async fn run_in_kernel(token: &str, site: &str, kernel: &str, code: &str) -> Str
             Some("status") if reply["content"]["execution_state"] == "idle" => idle = true,
             _ => {}
         }
-        if replied && idle {
-            return stdout;
-        }
     }
+    stdout
+}
+
+/// Runs `code` in a kernel over its WebSocket (through the proxy) and returns its stdout.
+async fn run_in_kernel(token: &str, site: &str, kernel: &str, code: &str) -> String {
+    let (mut socket, msg_id) = begin_in_kernel(token, site, kernel, code).await;
+    finish_in_kernel(&mut socket, &msg_id).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -177,7 +171,7 @@ async fn jupyter_session_round_trip() {
     assert_eq!(opened["link"], format!("{site}?token={access}"));
     let (status, body) = server.open_session(&bob, &project, "code-server").await;
     assert_error(status, &body, 409, "10209");
-    let ready = wait_ready(&server, &bob, &project).await;
+    let ready = server.session_ready(&bob, &project).await;
     assert_eq!(ready["session_id"], session.as_str());
     assert!(
         ready.get("access_token").is_none() && ready.get("link").is_none(),
@@ -358,7 +352,7 @@ async fn jupyter_session_round_trip() {
     assert_eq!(status, StatusCode::CREATED, "{reopened}");
     let second = reopened["session_id"].as_str().unwrap().to_string();
     assert_ne!(second, session);
-    wait_ready(&server, &bob, &project).await;
+    server.session_ready(&bob, &project).await;
     let (status, content) = send(
         no_redirects
             .get(format!(
@@ -374,25 +368,48 @@ async fn jupyter_session_round_trip() {
     assert_eq!(status, StatusCode::OK);
 }
 
+/// Heartbeats for a project's session every 200 ms until dropped: the session is not idle
+/// while a test sets it up, however slow the machine, and idles from the drop on.
+struct KeepAlive(tokio::task::JoinHandle<()>);
+
+impl KeepAlive {
+    fn start(server: &TestServer, token: &str, project: &str) -> Self {
+        let heartbeat = server.with_token(
+            token,
+            Method::POST,
+            &format!("/api/v1/projects/{project}/session/heartbeat"),
+        );
+        Self(tokio::spawn(async move {
+            loop {
+                // Refused while the session starts: only the beats of a ready one count.
+                let _ = heartbeat.try_clone().expect("a plain request").send().await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }))
+    }
+}
+
+impl Drop for KeepAlive {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Opens a Jupyter session on a new project, waits until ready, and saves `file` in the
-/// workspace through Jupyter's contents API (through the proxy). Returns (project, session).
+/// workspace through Jupyter's contents API (through the proxy). Returns (project, session,
+/// the heartbeats that kept it from idling meanwhile: drop them to let it idle).
 async fn ready_with_file(
     server: &TestServer,
     token: &str,
     name: &str,
     file: &str,
     text: &str,
-) -> (String, Value) {
-    let (_, project) = send(
-        server
-            .with_token(token, Method::POST, "/api/v1/projects")
-            .json(&json!({ "name": name })),
-    )
-    .await;
-    let project = project["id"].as_str().unwrap().to_string();
+) -> (String, Value, KeepAlive) {
+    let project = server.project(token, name).await;
     let (status, opened) = server.open_session(token, &project, "jupyter").await;
     assert_eq!(status, StatusCode::CREATED, "{opened}");
-    let session = wait_ready(server, token, &project).await;
+    let alive = KeepAlive::start(server, token, &project);
+    let session = server.session_ready(token, &project).await;
     let site = session["url"].as_str().unwrap();
     let (status, saved) = send(
         server
@@ -403,24 +420,33 @@ async fn ready_with_file(
     )
     .await;
     assert!(status.is_success(), "{saved}");
-    (project, session)
+    (project, session, alive)
 }
 
-async fn wait_ended(server: &TestServer, token: &str, project: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, session) = send(server.with_token(
-            token,
-            Method::GET,
-            &format!("/api/v1/projects/{project}/session"),
-        ))
-        .await;
-        if matches!(session["status"].as_str(), Some("stopped" | "failed")) {
-            return session;
-        }
-        assert!(Instant::now() < deadline, "never ended: {session}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+/// Polls the project's session until it stopped or failed (at most a minute) and returns it.
+#[track_caller]
+fn wait_ended<'a>(
+    server: &'a TestServer,
+    token: &'a str,
+    project: &'a str,
+) -> impl Future<Output = Value> + 'a {
+    wait::until(
+        "the session to end",
+        Duration::from_secs(60),
+        move || async move {
+            let (_, session) = send(server.with_token(
+                token,
+                Method::GET,
+                &format!("/api/v1/projects/{project}/session"),
+            ))
+            .await;
+            if matches!(session["status"].as_str(), Some("stopped" | "failed")) {
+                Ok(session)
+            } else {
+                Err(session)
+            }
+        },
+    )
 }
 
 async fn stored(server: &TestServer, token: &str, project: &str, path: &str) -> String {
@@ -429,26 +455,69 @@ async fn stored(server: &TestServer, token: &str, project: &str, path: &str) -> 
         .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reaper_saves_idle_old_and_dead_sessions() {
+/// A Docker test server whose reaper runs every second, `customize`d, with user bob and the
+/// session events as he sees them.
+async fn reaping_server(
+    customize: impl FnOnce(&mut weft::config::Config),
+) -> (
+    TestServer,
+    Cleanup,
+    String,
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+) {
     docker::require();
-    let (server, _cleanup) = docker::server(Backend::Sqlite, |c| {
+    let (server, cleanup) = docker::server(Backend::Sqlite, |c| {
         c.workspaces.start_timeout_secs = 90;
         c.workspaces.memory = "512Mi".into();
-        c.workspaces.idle_timeout_secs = 3;
-        c.workspaces.max_lifetime_secs = 10;
-        c.workspaces.warn_before_secs = 9;
         c.workspaces.reap_interval_secs = 1;
+        customize(c);
     })
     .await;
     let (_, bob) = server.user("bob").await;
-    let (mut events, _) =
+    let (events, _) =
         tokio_tungstenite::connect_async(server.ws_request(&bob, "/api/v1/sessions/events"))
             .await
             .expect("events");
+    (server, cleanup, bob, events)
+}
 
-    // Idle: synced and stopped.
-    let (idle, _) = ready_with_file(&server, &bob, "idle", "idle.txt", "saved when idle").await;
+/// The (type, status) of the session events that came so far.
+async fn event_kinds<S>(events: &mut S) -> Vec<(String, String)>
+where
+    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    let mut kinds = Vec::new();
+    while let Ok(Some(Ok(message))) =
+        tokio::time::timeout(Duration::from_millis(200), events.next()).await
+    {
+        if let Ok(event) = serde_json::from_str::<Value>(message.to_text().unwrap_or_default()) {
+            kinds.push((
+                event["type"].as_str().unwrap_or_default().to_string(),
+                event["status"].as_str().unwrap_or_default().to_string(),
+            ));
+        }
+    }
+    kinds
+}
+
+#[track_caller]
+fn assert_event(kinds: &[(String, String)], wanted: (&str, &str)) {
+    assert!(
+        kinds
+            .iter()
+            .any(|(k, s)| (k.as_str(), s.as_str()) == wanted),
+        "no {wanted:?} in {kinds:?}"
+    );
+}
+
+/// An idle session is synced and stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reaper_saves_and_stops_idle_sessions() {
+    let (server, _cleanup, bob, mut events) =
+        reaping_server(|c| c.workspaces.idle_timeout_secs = 3).await;
+    let (idle, _, alive) =
+        ready_with_file(&server, &bob, "idle", "idle.txt", "saved when idle").await;
+    drop(alive);
     let ended = wait_ended(&server, &bob, &idle).await;
     assert_eq!(ended["status"], "stopped", "{ended}");
     assert!(ended["error"].as_str().unwrap().contains("idle"), "{ended}");
@@ -456,21 +525,23 @@ async fn reaper_saves_idle_old_and_dead_sessions() {
         stored(&server, &bob, &idle, "idle.txt").await,
         "saved when idle"
     );
+    let kinds = event_kinds(&mut events).await;
+    assert_event(&kinds, ("sync", "syncing"));
+    assert_event(&kinds, ("status", "stopped"));
+}
 
-    // Kept busy with heartbeats: warned, then stopped at its maximum lifetime, synced.
-    let (old, _) = ready_with_file(&server, &bob, "old", "old.txt", "saved at the limit").await;
-    let ended = loop {
-        let (_, session) = send(server.with_token(
-            &bob,
-            Method::POST,
-            &format!("/api/v1/projects/{old}/session/heartbeat"),
-        ))
-        .await;
-        if session["code"].is_string() {
-            break wait_ended(&server, &bob, &old).await;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+/// A session kept busy with heartbeats is warned, then synced and stopped at its maximum
+/// lifetime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reaper_stops_sessions_at_their_maximum_lifetime() {
+    let (server, _cleanup, bob, mut events) = reaping_server(|c| {
+        c.workspaces.max_lifetime_secs = 10;
+        c.workspaces.warn_before_secs = 9;
+    })
+    .await;
+    let (old, _, _alive) =
+        ready_with_file(&server, &bob, "old", "old.txt", "saved at the limit").await;
+    let ended = wait_ended(&server, &bob, &old).await;
     assert_eq!(ended["status"], "stopped", "{ended}");
     assert!(
         ended["error"]
@@ -483,9 +554,16 @@ async fn reaper_saves_idle_old_and_dead_sessions() {
         stored(&server, &bob, &old, "old.txt").await,
         "saved at the limit"
     );
+    let kinds = event_kinds(&mut events).await;
+    assert_event(&kinds, ("warning", "ready"));
+    assert_event(&kinds, ("status", "stopped"));
+}
 
-    // The container dies under the session: failed, and what it held is still saved.
-    let (dead, session) =
+/// The container dies under the session: failed, and what it held is still saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reaper_fails_dead_sessions_and_saves_their_files() {
+    let (server, _cleanup, bob, mut events) = reaping_server(|_| {}).await;
+    let (dead, session, _alive) =
         ready_with_file(&server, &bob, "dead", "dead.txt", "saved from the dead").await;
     let container = session["container_id"].as_str().unwrap();
     let (_, c) = send(server.with_token(
@@ -508,32 +586,8 @@ async fn reaper_saves_idle_old_and_dead_sessions() {
         stored(&server, &bob, &dead, "dead.txt").await,
         "saved from the dead"
     );
-
-    // The events told all of it: a warning before the limit, sync results, the ends.
-    let mut kinds = Vec::new();
-    while let Ok(Some(Ok(message))) =
-        tokio::time::timeout(Duration::from_millis(200), events.next()).await
-    {
-        if let Ok(event) = serde_json::from_str::<Value>(message.to_text().unwrap_or_default()) {
-            kinds.push((
-                event["type"].as_str().unwrap_or_default().to_string(),
-                event["status"].as_str().unwrap_or_default().to_string(),
-            ));
-        }
-    }
-    for wanted in [
-        ("warning", "ready"),
-        ("sync", "syncing"),
-        ("status", "stopped"),
-        ("status", "failed"),
-    ] {
-        assert!(
-            kinds
-                .iter()
-                .any(|(k, s)| (k.as_str(), s.as_str()) == wanted),
-            "no {wanted:?} in {kinds:?}"
-        );
-    }
+    let kinds = event_kinds(&mut events).await;
+    assert_event(&kinds, ("status", "failed"));
 }
 
 #[test]
@@ -587,21 +641,7 @@ async fn a_session_survives_a_restart() {
         .unwrap()
         .trim_end_matches('/')
         .to_string();
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let (_, s) = call(
-            &base,
-            Method::GET,
-            &format!("/api/v1/projects/{project}/session"),
-            None,
-        )
-        .await;
-        if s["status"] == "ready" {
-            break;
-        }
-        assert!(Instant::now() < deadline && s["status"] != "failed", "{s}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    crate::support::wait_for_session(&client, &base, &token, &project).await;
     let (_, container) = call(&base, Method::GET, "/api/v1/containers", None).await;
     let install = docker::inspect(container[0]["engine_id"].as_str().unwrap()).unwrap()["Config"]["Labels"]["weft.install"]
         .as_str()
@@ -685,7 +725,7 @@ async fn code_server_behind_the_proxy() {
     let link = opened["link"].as_str().unwrap().to_string();
     let site = opened["url"].as_str().unwrap().to_string();
     let origin = site.trim_end_matches('/').to_string();
-    let ready = wait_ready(&server, &bob, &project).await;
+    let ready = server.session_ready(&bob, &project).await;
 
     // The link signs the browser in; the workbench opens with no password page.
     let no_redirects = loopback::no_redirects();
@@ -818,7 +858,7 @@ async fn time_quota_stops_and_refuses() {
             .await
             .expect("events");
 
-    let (project, _) = ready_with_file(
+    let (project, _, _) = ready_with_file(
         &server,
         &bob,
         "metered",
@@ -900,7 +940,7 @@ async fn a_failed_sync_keeps_the_session() {
     })
     .await;
     let (_, bob) = server.user("bob").await;
-    let (project, session) =
+    let (project, session, _) =
         ready_with_file(&server, &bob, "fragile", "precious.txt", "do not lose me").await;
     // The fault: the project's storage folder replaced by a plain file (named as such: it
     // stands in for a storage outage, which a local folder cannot otherwise have).
@@ -964,7 +1004,7 @@ async fn a_busy_kernel_keeps_the_session() {
     })
     .await;
     let (_, bob) = server.user("bob").await;
-    let (project, session) = ready_with_file(&server, &bob, "busy", "x.txt", "x").await;
+    let (project, session, alive) = ready_with_file(&server, &bob, "busy", "x.txt", "x").await;
     let site = session["url"].as_str().unwrap().to_string();
     let (status, kernel) = send(
         server
@@ -976,16 +1016,18 @@ async fn a_busy_kernel_keeps_the_session() {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{kernel}");
     let kernel = kernel["id"].as_str().unwrap().to_string();
-    let began = Instant::now();
-    let out = run_in_kernel(
+    // Three idle timeouts of work; the session idles (no heartbeat) from the moment it began.
+    let (mut socket, msg_id) = begin_in_kernel(
         &bob,
         &site,
         &kernel,
         "import time\ntime.sleep(9)\nprint('done')",
     )
     .await;
+    wait_busy(&mut socket, &msg_id).await;
+    drop(alive);
+    let out = finish_in_kernel(&mut socket, &msg_id).await;
     assert_eq!(out.trim(), "done");
-    assert!(began.elapsed() >= Duration::from_secs(9));
     let (_, now) = send(server.with_token(
         &bob,
         Method::GET,
@@ -1019,7 +1061,7 @@ async fn a_busy_kernel_ends_at_lifetime_and_quota() {
         })
         .await;
         let (_, bob) = server.user("bob").await;
-        let (project, session) = ready_with_file(&server, &bob, limit, "x.txt", "x").await;
+        let (project, session, alive) = ready_with_file(&server, &bob, limit, "x.txt", "x").await;
         let site = session["url"].as_str().unwrap().to_string();
         let (status, kernel) = send(
             server
@@ -1034,22 +1076,8 @@ async fn a_busy_kernel_ends_at_lifetime_and_quota() {
         let (mut busy, msg_id) =
             begin_in_kernel(&bob, &site, kernel, "import time\ntime.sleep(10**9)").await;
         // The reaper must find it running: wait for the kernel to say it is busy with it.
-        loop {
-            let message = tokio::time::timeout(Duration::from_secs(60), busy.next())
-                .await
-                .expect("the kernel started the code in time")
-                .expect("socket open")
-                .expect("message");
-            let Ok(reply) = serde_json::from_str::<Value>(message.to_text().unwrap_or_default())
-            else {
-                continue;
-            };
-            if reply["parent_header"]["msg_id"] == msg_id.as_str()
-                && reply["content"]["execution_state"] == "busy"
-            {
-                break;
-            }
-        }
+        wait_busy(&mut busy, &msg_id).await;
+        drop(alive);
         let ended = wait_ended(&server, &bob, &project).await;
         assert_eq!(ended["status"], "stopped", "{limit}: {ended}");
         assert!(

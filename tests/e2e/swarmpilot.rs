@@ -4,7 +4,7 @@
 
 use crate::on_both_backends;
 use crate::scheduler::wait_finished;
-use crate::support::{Backend, TestServer, send};
+use crate::support::{Backend, TestServer, send, wait};
 use futures::{SinkExt as _, StreamExt as _};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
 /// A running Python peer; killed when dropped.
@@ -193,7 +193,6 @@ async fn a_swarmpilot_instance_serves_tasks_end_to_end(backend: Backend) {
     }
 
     // The queue the socket peer reports (40 waiting) shows in its predicted wait.
-    let deadline = Instant::now() + Duration::from_secs(10);
     let socket_id = ids.iter().find(|(_, how)| *how == "ws").unwrap().0.clone();
     let result_id = ids
         .iter()
@@ -201,22 +200,25 @@ async fn a_swarmpilot_instance_serves_tasks_end_to_end(backend: Backend) {
         .unwrap()
         .0
         .clone();
-    loop {
-        let listed = instances(&server).await;
-        let heard = listed
-            .iter()
-            .find(|ti| ti["ti_uuid"] == socket_id.as_str())
-            .unwrap();
-        if heard["reported_queue"] == 40 {
-            assert_eq!(heard["instance_status"], "running", "{heard}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the reported queue never showed: {heard}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let heard = wait::until(
+        "the socket peer's reported queue",
+        Duration::from_secs(10),
+        || async {
+            let listed = instances(&server).await;
+            let heard = listed
+                .iter()
+                .find(|ti| ti["ti_uuid"] == socket_id.as_str())
+                .unwrap()
+                .clone();
+            if heard["reported_queue"] == 40 {
+                Ok(heard)
+            } else {
+                Err(heard)
+            }
+        },
+    )
+    .await;
+    assert_eq!(heard["instance_status"], "running", "{heard}");
     let (status, info) = send(server.admin(Method::GET, "/queue/info?model_name=sp")).await;
     assert_eq!(status, StatusCode::OK, "{info}");
     let wait = |id: &str| {

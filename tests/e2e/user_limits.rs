@@ -3,7 +3,7 @@
 //! not held up. (Notebook executions: `notebooks::executions_per_user_are_capped`.)
 
 use crate::support::fixtures::fixture;
-use crate::support::{Backend, TestServer, assert_error, node, send};
+use crate::support::{Backend, TestServer, assert_error, send};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -32,20 +32,6 @@ async fn cancel(server: &TestServer, token: &str, run: &str) {
         send(server.with_token(token, Method::POST, &format!("/api/v1/runs/{run}/cancel"))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "cancelled", "{body}");
-}
-
-/// Polls run `run` until its node `wait` runs.
-async fn wait_running(server: &TestServer, token: &str, run: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let (_, detail) =
-            send(server.with_token(token, Method::GET, &format!("/api/v1/runs/{run}"))).await;
-        if node(&detail, "wait")["status"] == "running" {
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline, "never ran: {detail}");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
 }
 
 /// With `max_runs_per_user = 2`, alice's third unfinished run is refused with 40203 while bob
@@ -121,7 +107,7 @@ async fn running_nodes_per_user_are_capped() {
     let run = server
         .execute(&alice, workflow["id"].as_str().unwrap(), json!({}))
         .await;
-    wait_running(&server, &alice, &run).await;
+    server.wait_node_running(&alice, &run, "wait").await;
 
     let (status, err) = fibo(&alice).await;
     assert_error(status, &err, 429, "60207");

@@ -8,6 +8,7 @@ use crate::support::{Backend, TestServer, assert_error, node, send};
 use futures::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
 
 on_both_backends!(
     stored_versioned_and_private,
@@ -420,76 +421,213 @@ async fn validation_reports_every_fault() {
     assert_error(status, &body, 413, "90403");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retries_timeouts_and_failure_policies() {
+/// A server with `plugins` uploaded; returns it with the admin's token.
+async fn server_with(plugins: &[&str]) -> (TestServer, String) {
     let server = TestServer::start(Backend::Sqlite).await;
-    for name in ["flaky-node", "slow-node"] {
+    for name in plugins {
         let (status, body) = server.upload(fixture(name)).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
     let token = server.admin_token.clone();
-    let until = chrono::Utc::now().timestamp_millis() + 300;
+    (server, token)
+}
+
+/// Reads the events of `stream` until the run finishes; returns them.
+async fn events_until_finished<S>(stream: &mut S) -> Vec<Value>
+where
+    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    let mut events = Vec::new();
+    loop {
+        let message = tokio::time::timeout(std::time::Duration::from_secs(60), stream.next())
+            .await
+            .expect("an event within a minute")
+            .expect("the stream stays open")
+            .expect("a message");
+        let Ok(text) = message.to_text() else {
+            continue;
+        };
+        let Ok(event) = serde_json::from_str::<Value>(text) else {
+            continue;
+        };
+        let last = event["type"] == "run_finished";
+        events.push(event);
+        if last {
+            return events;
+        }
+    }
+}
+
+/// A node failing retryably is tried again after its backoff, each failure announced as
+/// `node_retried`, until an attempt succeeds. The node counts its attempts itself (in the
+/// artifact store), so nothing depends on timing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retryable_failures_are_retried_until_one_succeeds() {
+    let (server, token) = server_with(&["flaky-node"]).await;
+    let (status, body) = send(
+        server
+            .admin(Method::PUT, "/api/v1/plugins/flaky-node/grants")
+            .json(&json!({"everyone": true, "artifacts": true})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let workflow = server
+        .create_workflow(
+            &token,
+            json!({"name": "retried", "nodes": [
+                {"id": "flaky", "type": "flaky-node",
+                 "config": {"succeed_on": 3, "count_as": uuid::Uuid::new_v4().to_string()},
+                 "retry": {"max_attempts": 5, "backoff": "20ms", "max_backoff": "40ms",
+                           "jitter": false}}
+            ]}),
+        )
+        .await;
+    let (mut events, _) =
+        tokio_tungstenite::connect_async(server.ws_request(&token, "/api/v1/workflows/status"))
+            .await
+            .expect("status stream");
+    let run_id = server
+        .execute(&token, workflow["id"].as_str().unwrap(), json!({}))
+        .await;
+    let events = events_until_finished(&mut events).await;
+    let run = server.wait_run(&token, &run_id).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let flaky = node(&run, "flaky");
+    assert_eq!(flaky["attempts"], 3, "{flaky}");
+    assert_eq!(flaky["outputs"]["out"], json!({"attempt": 3}), "{flaky}");
+
+    let seen: Vec<String> = events
+        .iter()
+        .map(|e| format!("{} {}", e["type"].as_str().unwrap(), e["attempt"]))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "run_started null",
+            "node_started 1",
+            "node_retried 1",
+            "node_started 2",
+            "node_retried 2",
+            "node_started 3",
+            "node_succeeded 3",
+            "run_finished null"
+        ]
+    );
+    let retried: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "node_retried")
+        .collect();
+    for (i, event) in retried.iter().enumerate() {
+        assert_eq!(event["node"], "flaky", "{event}");
+        assert_eq!(event["error"]["retryable"], true, "{event}");
+        assert!(
+            event["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("fails on purpose"),
+            "{event}"
+        );
+        // Exponential from 20 ms, at most 40 ms.
+        assert_eq!(event["delay_ms"], [20, 40][i], "{event}");
+    }
+}
+
+/// A node over its timeout fails with kind `timeout` and, with `on_error = skip_dependents`,
+/// what depends on it is skipped while the run succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_fails_the_node_and_skips_its_dependents() {
+    let (server, token) = server_with(&["slow-node"]).await;
     let run = server
         .run_workflow(
             &token,
             json!({
-                "name": "policies",
+                "name": "timeout",
                 "nodes": [
-                    {"id": "flaky", "type": "flaky-node",
-                     "config": {"succeed_on": 1, "until_unix_ms": until},
-                     "retry": {"max_attempts": 30, "backoff": "50ms", "max_backoff": "100ms"}},
                     {"id": "too-slow", "type": "slow-node", "config": {"ms": 5000},
                      "timeout": "200ms", "on_error": "skip_dependents"},
-                    {"id": "after-slow", "type": "fibo", "config": {"n": 2}},
-                    {"id": "gives-up", "type": "flaky-node", "config": {"succeed_on": 99},
-                     "retry": {"max_attempts": 2, "backoff": 0.01}, "on_error": "continue"},
-                    {"id": "after-give-up", "type": "fibo", "config": {"n": 3}}
+                    {"id": "after-slow", "type": "fibo", "config": {"n": 2}}
                 ],
-                "edges": [
-                    {"source": "too-slow", "target": "after-slow"},
-                    {"source": "gives-up", "target": "after-give-up"}
-                ]
+                "edges": [{"source": "too-slow", "target": "after-slow"}]
             }),
         )
         .await;
     assert_eq!(run["status"], "succeeded", "{run}");
-    let flaky = node(&run, "flaky");
-    assert_eq!(flaky["status"], "succeeded");
-    assert!(flaky["attempts"].as_i64().unwrap() > 1, "{flaky}");
     let slow = node(&run, "too-slow");
     assert_eq!(slow["status"], "failed");
     assert_eq!(slow["error"]["kind"], "timeout", "{slow}");
+    let ran = millis(&slow["finished_at"]) - millis(&slow["started_at"]);
+    assert!(
+        ran < 5000,
+        "stopped at its timeout, not at its end: {ran} ms"
+    );
     assert_eq!(node(&run, "after-slow")["status"], "skipped");
+}
+
+/// With `on_error = continue`, a node that gave up after its retries lets its dependents run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_error_continue_runs_the_dependents_of_a_failed_node() {
+    let (server, token) = server_with(&["flaky-node"]).await;
+    let run = server
+        .run_workflow(
+            &token,
+            json!({
+                "name": "continues",
+                "nodes": [
+                    {"id": "gives-up", "type": "flaky-node", "config": {"succeed_on": 99},
+                     "retry": {"max_attempts": 2, "backoff": 0.01}, "on_error": "continue"},
+                    {"id": "after-give-up", "type": "fibo", "config": {"n": 3}}
+                ],
+                "edges": [{"source": "gives-up", "target": "after-give-up"}]
+            }),
+        )
+        .await;
+    assert_eq!(run["status"], "succeeded", "{run}");
     let gave_up = node(&run, "gives-up");
     assert_eq!(gave_up["status"], "failed");
     assert_eq!(gave_up["attempts"], 2);
     assert_eq!(gave_up["error"]["kind"], "node-error");
     assert_eq!(node(&run, "after-give-up")["status"], "succeeded");
+}
 
-    // on_error fail (the default): the run fails and what has not run is not run.
+/// With `on_error = fail` (the default) a failed node fails the run: its dependents are not
+/// run and a node still running is stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_error_fail_stops_the_run() {
+    let (server, token) = server_with(&["flaky-node", "slow-node"]).await;
+    // `bad` fails only after `gate` (which starts with `slow`) took half a second, so `slow`
+    // runs when the run fails.
     let run = server
         .run_workflow(
             &token,
             json!({
                 "name": "fails",
                 "nodes": [
+                    {"id": "gate", "type": "slow-node", "config": {"ms": 500}},
                     {"id": "bad", "type": "flaky-node", "config": {"succeed_on": 99}},
-                    {"id": "slow", "type": "slow-node", "config": {"ms": 5000}},
+                    {"id": "slow", "type": "slow-node", "config": {"ms": 20000}},
                     {"id": "next", "type": "fibo", "config": {"n": 1}}
                 ],
-                "edges": [{"source": "bad", "target": "next"}]
+                "edges": [
+                    {"source": "gate", "target": "bad"},
+                    {"source": "bad", "target": "next"}
+                ]
             }),
         )
         .await;
     assert_eq!(run["status"], "failed", "{run}");
     assert!(run["error"].as_str().unwrap().contains("'bad'"), "{run}");
     assert_eq!(node(&run, "bad")["attempts"], 1);
-    assert_eq!(node(&run, "next")["status"], "cancelled");
+    let next = node(&run, "next");
+    assert_eq!(next["status"], "cancelled", "{next}");
+    assert!(next["started_at"].is_null(), "never run: {next}");
+    let slow = node(&run, "slow");
+    assert!(slow["started_at"].is_string(), "it was running: {slow}");
     assert_eq!(
-        node(&run, "slow")["status"],
-        "cancelled",
-        "running nodes are stopped"
+        slow["status"], "cancelled",
+        "a running node is stopped: {slow}"
     );
+    let ran = millis(&slow["finished_at"]) - millis(&slow["started_at"]);
+    assert!(ran < 20000, "stopped, not finished: {ran} ms");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -568,15 +706,7 @@ async fn cancel_and_event_streams() {
     .await;
     assert_error(status, &body, 404, "90203");
     // Wait until the node runs, then cancel.
-    let started = std::time::Instant::now();
-    loop {
-        let (_, run) = send(server.admin(Method::GET, &format!("/api/v1/runs/{run_id}"))).await;
-        if node(&run, "nap")["status"] == "running" {
-            break;
-        }
-        assert!(started.elapsed().as_secs() < 30, "{run}");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    server.wait_node_running(&token, &run_id, "nap").await;
     let (status, cancelled) =
         send(server.admin(Method::POST, &format!("/api/v1/runs/{run_id}/cancel"))).await;
     assert_eq!(status, StatusCode::OK, "{cancelled}");

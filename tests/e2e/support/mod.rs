@@ -9,11 +9,14 @@ pub mod loopback;
 mod process;
 pub mod s3;
 mod server;
+pub mod wait;
 
 pub use backend::Backend;
 pub use instance::TaskInstance;
 pub use process::{WeftProcess, bootstrap, succeed, weft};
-pub use server::{TestServer, call, execute_until_running, node, send, wait_for_run};
+pub use server::{
+    TestServer, call, execute_until_running, node, send, wait_for_run, wait_for_session,
+};
 
 use serde_json::Value;
 

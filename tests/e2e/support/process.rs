@@ -2,8 +2,9 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A `weft` command for the binary cargo built for these tests.
 pub fn weft() -> Command {
@@ -40,6 +41,8 @@ pub fn bootstrap(args: &[&str], common: &[&str]) -> String {
 pub struct WeftProcess {
     child: Child,
     log: Arc<Mutex<Vec<String>>>,
+    /// Disconnected once the log reader saw the end of the process's stderr.
+    log_ended: Receiver<()>,
     addr: String,
 }
 
@@ -55,7 +58,9 @@ impl WeftProcess {
         let (tx, rx) = std::sync::mpsc::channel();
         let stderr = child.stderr.take().expect("stderr");
         let sink = log.clone();
+        let (end_of_log, log_ended) = std::sync::mpsc::channel::<()>();
         std::thread::spawn(move || {
+            let _end_of_log = end_of_log;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(addr) = line.split("weft listening on http://").nth(1) {
                     let addr: String = addr.chars().take_while(|c| !c.is_whitespace()).collect();
@@ -74,7 +79,12 @@ impl WeftProcess {
                 );
             }
         };
-        Self { child, log, addr }
+        Self {
+            child,
+            log,
+            log_ended,
+            addr,
+        }
     }
 
     /// `weft serve COMMON` on an ephemeral port (set through the environment), sharing the
@@ -109,6 +119,7 @@ impl WeftProcess {
     }
 
     /// Sends SIGTERM and waits up to `within` for the exit status.
+    #[track_caller]
     pub fn terminate(&mut self, within: Duration) -> ExitStatus {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill")
@@ -119,27 +130,39 @@ impl WeftProcess {
         self.wait_exit(within)
     }
 
-    /// Waits up to `within` for the process to end by itself and returns its exit status.
+    /// Waits up to `within` for the process to end by itself and returns its exit status,
+    /// once its log is complete.
+    #[track_caller]
     pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                // Let the reader thread drain the last lines.
-                std::thread::sleep(Duration::from_millis(50));
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "weft did not stop within {within:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let child = &mut self.child;
+        let status = super::wait::until_blocking("weft to exit", within, || {
+            child.try_wait().expect("wait").ok_or("running")
+        });
+        // The log is complete once the reader reached the end of stderr.
+        let ended = self.log_ended.recv_timeout(Duration::from_secs(10));
+        assert!(
+            matches!(ended, Err(RecvTimeoutError::Disconnected)),
+            "weft's stderr stayed open after it exited"
+        );
+        status
     }
 
     /// Kills the process with SIGKILL, as a crash or an OOM killer would, and reaps it.
     pub fn kill(&mut self) {
         self.child.kill().expect("SIGKILL");
         self.child.wait().expect("reap");
+    }
+
+    /// The `http://ADDR` a log line before the "listening" one gave after `prefix` (e.g.
+    /// "scheduler listening on "), for a listener on port 0.
+    #[track_caller]
+    pub fn logged_url(&self, prefix: &str) -> String {
+        let log = self.log.lock().unwrap();
+        let at = log
+            .iter()
+            .find_map(|l| l.split(prefix).nth(1))
+            .unwrap_or_else(|| panic!("no '{prefix}' in the log:\n{}", log.join("\n")));
+        at.chars().take_while(|c| !c.is_whitespace()).collect()
     }
 
     /// Whether any captured log line contains `needle`.

@@ -12,6 +12,8 @@ use weft::state::AppState;
 /// A running server plus a client and the bootstrap admin's token.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// `http://ADDR`, the API's root.
+    pub base: String,
     /// The sessions listener (session origins are `http://<id>.localhost:<its port>`).
     pub sessions_addr: SocketAddr,
     pub config: Config,
@@ -66,6 +68,7 @@ impl TestServer {
         });
         Self {
             addr,
+            base: format!("http://{addr}"),
             sessions_addr,
             config,
             state,
@@ -87,7 +90,7 @@ impl TestServer {
 
     /// Absolute URL for `path` (which starts with `/`).
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("{}{path}", self.base)
     }
 
     /// A request without credentials.
@@ -259,8 +262,32 @@ impl TestServer {
     }
 
     /// Polls run `id` until it finishes (at most a minute) and returns it with its nodes.
-    pub async fn wait_run(&self, token: &str, id: &str) -> Value {
-        wait_for_run(&self.client, &self.url(""), token, id).await
+    #[track_caller]
+    pub fn wait_run<'a>(&'a self, token: &'a str, id: &'a str) -> impl Future<Output = Value> + 'a {
+        let base = self.base.as_str();
+        wait_for_run(&self.client, base, token, id)
+    }
+
+    /// Polls run `id` until its node `running` runs (at most 30 s) and returns the run.
+    #[track_caller]
+    pub fn wait_node_running<'a>(
+        &'a self,
+        token: &'a str,
+        id: &'a str,
+        running: &'a str,
+    ) -> impl Future<Output = Value> + 'a {
+        wait_for_node_running(&self.client, &self.base, token, id, running)
+    }
+
+    /// Polls the project's session until it is ready (at most 2 minutes; a failed session fails
+    /// the test at once) and returns it.
+    #[track_caller]
+    pub fn session_ready<'a>(
+        &'a self,
+        token: &'a str,
+        project: &'a str,
+    ) -> impl Future<Output = Value> + 'a {
+        wait_for_session(&self.client, &self.base, token, project)
     }
 
     /// Creates a workflow, runs it once without inputs and returns the finished run.
@@ -278,25 +305,86 @@ impl TestServer {
 }
 
 /// Polls run `id` on the server at `base` until it finishes (at most a minute).
-pub async fn wait_for_run(client: &reqwest::Client, base: &str, token: &str, id: &str) -> Value {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let (status, run) = send(
-            client
-                .get(format!("{base}/api/v1/runs/{id}"))
-                .bearer_auth(token),
-        )
-        .await;
-        assert_eq!(status, StatusCode::OK, "{run}");
-        if ["succeeded", "failed", "cancelled"].contains(&run["status"].as_str().unwrap_or("")) {
-            return run;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "run {id} did not finish: {run}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+#[track_caller]
+pub fn wait_for_run<'a>(
+    client: &'a reqwest::Client,
+    base: &'a str,
+    token: &'a str,
+    id: &'a str,
+) -> impl Future<Output = Value> + 'a {
+    super::wait::until(
+        "the run to finish",
+        std::time::Duration::from_secs(60),
+        move || async move {
+            let (status, run) = send(
+                client
+                    .get(format!("{base}/api/v1/runs/{id}"))
+                    .bearer_auth(token),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{run}");
+            let finished = ["succeeded", "failed", "cancelled"]
+                .contains(&run["status"].as_str().unwrap_or(""));
+            if finished { Ok(run) } else { Err(run) }
+        },
+    )
+}
+
+/// Polls the project's session on the server at `base` until it is ready (at most 2 minutes; a
+/// failed session fails the test at once) and returns it.
+#[track_caller]
+pub fn wait_for_session<'a>(
+    client: &'a reqwest::Client,
+    base: &'a str,
+    token: &'a str,
+    project: &'a str,
+) -> impl Future<Output = Value> + 'a {
+    super::wait::until(
+        "the session to be ready",
+        std::time::Duration::from_secs(120),
+        move || async move {
+            let (_, session) = send(
+                client
+                    .get(format!("{base}/api/v1/projects/{project}/session"))
+                    .bearer_auth(token),
+            )
+            .await;
+            match session["status"].as_str() {
+                Some("ready") => Ok(session),
+                Some("failed") => panic!("the session failed: {session}"),
+                _ => Err(session),
+            }
+        },
+    )
+}
+
+/// Polls run `id` on the server at `base` until its node `running` runs (at most 30 s) and
+/// returns the run as it was then.
+#[track_caller]
+pub fn wait_for_node_running<'a>(
+    client: &'a reqwest::Client,
+    base: &'a str,
+    token: &'a str,
+    id: &'a str,
+    running: &'a str,
+) -> impl Future<Output = Value> + 'a {
+    super::wait::until(
+        "the node to run",
+        std::time::Duration::from_secs(30),
+        move || async move {
+            let (_, run) = send(
+                client
+                    .get(format!("{base}/api/v1/runs/{id}"))
+                    .bearer_auth(token),
+            )
+            .await;
+            if node(&run, running)["status"] == "running" {
+                Ok(run)
+            } else {
+                Err(run)
+            }
+        },
+    )
 }
 
 /// Starts a run of `workflow` on the running `weft` at `base` and waits until its node
@@ -319,20 +407,8 @@ pub async fn execute_until_running(
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{run}");
     let run_id = run["id"].as_str().expect("run id").to_string();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let (_, run) = send(
-            client
-                .get(format!("{base}/api/v1/runs/{run_id}"))
-                .bearer_auth(token),
-        )
-        .await;
-        if node(&run, running)["status"] == "running" {
-            return (run_id, run);
-        }
-        assert!(std::time::Instant::now() < deadline, "{run}");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let run = wait_for_node_running(client, base, token, &run_id, running).await;
+    (run_id, run)
 }
 
 /// The node `id` of a run as returned by the API.
