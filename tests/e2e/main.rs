@@ -27,5 +27,6 @@ mod sessions;
 mod swarmpilot;
 mod system;
 mod user_limits;
+mod web_app;
 mod workflow_values;
 mod workflows;
