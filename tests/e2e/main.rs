@@ -24,6 +24,7 @@ mod plugins;
 mod projects;
 mod scheduler;
 mod sessions;
+mod sign_in;
 mod swarmpilot;
 mod system;
 mod user_limits;

@@ -139,6 +139,7 @@ fn api_router(state: AppState) -> OpenApiRouter<AppState> {
         .route_layer(from_fn_with_state(state, auth::require_token));
     let v1 = OpenApiRouter::new()
         .routes(routes!(system::health))
+        .merge(crate::auth::sign_in_routes::router())
         .merge(protected);
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi()).nest("/api/v1", v1)
 }
