@@ -1,5 +1,9 @@
-//! Builds the built-in plugins in `plugins/` to wasm32-wasip2 components and embeds them, so
-//! `cargo run` alone yields a `weft` that registers them at start.
+//! Builds the built-in plugins in `plugins/` to wasm32-wasip2 components and the web app in
+//! `ui/`, and embeds both, so `cargo run` alone yields a `weft` that registers the plugins and
+//! serves the app at start.
+
+#[path = "build/ui.rs"]
+mod ui;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -67,6 +71,8 @@ fn main() {
     code.push_str("];\n");
     let dest = PathBuf::from(std::env::var("OUT_DIR").expect("out dir")).join("builtin_plugins.rs");
     std::fs::write(dest, code).expect("write builtin_plugins.rs");
+
+    ui::build(&root);
 }
 
 /// Package names of the cdylib crates under `plugins/` (libraries shared by plugins are skipped).

@@ -20,6 +20,7 @@ pub mod simulation;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod ui;
 pub mod workflow;
 pub mod workspace;
 

@@ -51,7 +51,8 @@ pub fn add_headers(err: &Error, headers: &mut header::HeaderMap) {
         | Code::InvalidToken
         | Code::TokenExpired
         | Code::TokenRevoked
-        | Code::UserDisabled => {
+        | Code::UserDisabled
+        | Code::BadCredentials => {
             headers.insert(
                 header::WWW_AUTHENTICATE,
                 header::HeaderValue::from_static("Bearer realm=\"weft\""),

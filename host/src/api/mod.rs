@@ -110,10 +110,10 @@ pub fn serve(
     )
 }
 
-/// The error fallbacks, and the request layers plus a span per request and error answers
+/// The web app (or the JSON 404) for paths no route serves, the error fallbacks, and the request layers plus a span per request and error answers
 /// rewritten as JSON.
 fn with_layers(app: Router<AppState>, state: AppState) -> Router {
-    app.fallback(error::route_not_found)
+    app.fallback(crate::ui::serve)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state.clone())
         .layer(
@@ -139,6 +139,7 @@ fn api_router(state: AppState) -> OpenApiRouter<AppState> {
         .route_layer(from_fn_with_state(state, auth::require_token));
     let v1 = OpenApiRouter::new()
         .routes(routes!(system::health))
+        .merge(crate::auth::sign_in_routes::router())
         .merge(protected);
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi()).nest("/api/v1", v1)
 }

@@ -8,9 +8,12 @@
 //! revoked with it. A disabled user's tokens all stop at once, since every sign-in reads the
 //! user's state (there is no cache to invalidate).
 
+mod browser;
 mod limit;
+mod password;
 mod records;
 pub mod routes;
+pub mod sign_in_routes;
 mod token;
 
 use crate::config::ApiConfig;
@@ -45,6 +48,35 @@ impl Role {
             "admin" => Ok(Role::Admin),
             "user" => Ok(Role::User),
             other => Err(Error::internal(format!("stored role '{other}' is unknown"))),
+        }
+    }
+}
+
+/// What a stored token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    /// A Bearer token for the API (also the short-lived ones a sign-in hands out).
+    Api,
+    /// A sign-in's refresh secret: kept in an HttpOnly cookie, it only mints short-lived API
+    /// tokens (its children) and is refused as a Bearer token.
+    Refresh,
+}
+
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Api => "api",
+            Purpose::Refresh => "refresh",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self> {
+        match s {
+            "api" => Ok(Purpose::Api),
+            "refresh" => Ok(Purpose::Refresh),
+            other => Err(Error::internal(format!(
+                "stored token purpose '{other}' is unknown"
+            ))),
         }
     }
 }
@@ -178,7 +210,29 @@ impl Auth {
 
     /// Resolves a bearer token to its caller, or says why it is refused.
     async fn authenticate(&self, token: &str) -> Result<Caller> {
-        let Some(row) = records::sign_in_row(&self.store, &token::hash(token)).await? else {
+        let row = self.valid_row(token, Purpose::Api).await?;
+        let now = now_ms();
+        if row
+            .last_used_at
+            .is_none_or(|t| now - t > LAST_USED_RESOLUTION_MS)
+        {
+            records::touch_token(&self.store, &row.token_id, now).await?;
+        }
+        Ok(Caller {
+            user_id: row.user_id,
+            name: row.name,
+            role: row.role,
+            token_id: row.token_id,
+        })
+    }
+
+    /// The stored token whose secret is `token`, if it is for `purpose`, neither revoked
+    /// nor expired, and its user is enabled; else why it is refused.
+    async fn valid_row(&self, token: &str, purpose: Purpose) -> Result<records::SignInRow> {
+        let row = records::sign_in_row(&self.store, &token::hash(token))
+            .await?
+            .filter(|row| row.purpose == purpose);
+        let Some(row) = row else {
             return Err(
                 Error::new(Code::InvalidToken, "the bearer token is not valid")
                     .hint("check the token, or ask an admin for a new one"),
@@ -208,18 +262,7 @@ impl Auth {
                     .hint("ask an admin to enable the user again"),
             );
         }
-        if row
-            .last_used_at
-            .is_none_or(|t| now - t > LAST_USED_RESOLUTION_MS)
-        {
-            records::touch_token(&self.store, &row.token_id, now).await?;
-        }
-        Ok(Caller {
-            user_id: row.user_id,
-            name: row.name,
-            role: row.role,
-            token_id: row.token_id,
-        })
+        Ok(row)
     }
 
     /// Fails unless `user_id` exists and is not disabled: for credentials that stand for a
@@ -283,6 +326,18 @@ impl Auth {
         expires_at: Option<DateTime<Utc>>,
         parent: Option<&str>,
     ) -> Result<IssuedToken> {
+        self.issue(user_id, name, expires_at, parent, Purpose::Api)
+            .await
+    }
+
+    async fn issue(
+        &self,
+        user_id: &str,
+        name: &str,
+        expires_at: Option<DateTime<Utc>>,
+        parent: Option<&str>,
+        purpose: Purpose,
+    ) -> Result<IssuedToken> {
         validate_name("name", name)?;
         self.get_user(user_id).await?;
         if let Some(parent) = parent {
@@ -302,7 +357,7 @@ impl Auth {
             last_used_at: None,
             parent_id: parent.map(str::to_string),
         };
-        records::insert_token(&self.store, &info, &token::hash(&secret)).await?;
+        records::insert_token(&self.store, &info, &token::hash(&secret), purpose).await?;
         Ok(IssuedToken {
             token: secret,
             info,
@@ -337,6 +392,11 @@ impl Auth {
         let token = self.issue_token(&user.id, "bootstrap", None, None).await?;
         Ok((user, token))
     }
+}
+
+/// Refuses a password the policy does not allow (its length), before anything is stored.
+pub fn check_password_policy(password: &str) -> Result<()> {
+    password::check_policy("password", password)
 }
 
 /// Refuses an expiry later than the parent token's (or none while the parent has one):

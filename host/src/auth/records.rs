@@ -1,7 +1,7 @@
 //! The auth domain's SQL: users and API tokens as stored. No other module reads or writes
 //! these tables.
 
-use super::{Role, TokenInfo, User};
+use super::{Purpose, Role, TokenInfo, User};
 use crate::error::Result;
 use crate::store::{Store, time};
 use sqlx::Row as _;
@@ -18,12 +18,13 @@ pub(super) struct SignInRow {
     pub parent_revoked_at: Option<i64>,
     pub last_used_at: Option<i64>,
     pub disabled_at: Option<i64>,
+    pub purpose: Purpose,
 }
 
 /// The token whose hash is `token_hash`, with what decides whether it signs in.
 pub(super) async fn sign_in_row(store: &Store, token_hash: &str) -> Result<Option<SignInRow>> {
     let row = sqlx::query(
-        "SELECT t.id, t.user_id, t.expires_at, t.revoked_at, t.last_used_at, \
+        "SELECT t.id, t.user_id, t.expires_at, t.revoked_at, t.last_used_at, t.purpose, \
          p.revoked_at AS parent_revoked_at, u.name, u.role, u.disabled_at \
          FROM api_tokens t JOIN users u ON u.id = t.user_id \
          LEFT JOIN api_tokens p ON p.id = t.parent_id WHERE t.token_hash = $1",
@@ -42,6 +43,7 @@ pub(super) async fn sign_in_row(store: &Store, token_hash: &str) -> Result<Optio
             parent_revoked_at: row.try_get("parent_revoked_at")?,
             last_used_at: row.try_get("last_used_at")?,
             disabled_at: row.try_get("disabled_at")?,
+            purpose: Purpose::parse(&row.try_get::<String, _>("purpose")?)?,
         })
     })
     .transpose()
@@ -111,10 +113,15 @@ pub(super) async fn admins(store: &Store) -> Result<i64> {
 }
 
 /// Stores a new token under the hash of its secret.
-pub(super) async fn insert_token(store: &Store, info: &TokenInfo, token_hash: &str) -> Result<()> {
+pub(super) async fn insert_token(
+    store: &Store,
+    info: &TokenInfo,
+    token_hash: &str,
+    purpose: Purpose,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO api_tokens (id, user_id, name, token_hash, prefix, created_at, expires_at, \
-         parent_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         parent_id, purpose) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&info.id)
     .bind(&info.user_id)
@@ -124,6 +131,7 @@ pub(super) async fn insert_token(store: &Store, info: &TokenInfo, token_hash: &s
     .bind(info.created_at.timestamp_millis())
     .bind(info.expires_at.map(|t| t.timestamp_millis()))
     .bind(&info.parent_id)
+    .bind(purpose.as_str())
     .execute(store.pool())
     .await?;
     Ok(())
@@ -187,6 +195,48 @@ pub(super) async fn revoke_tree(store: &Store, id: &str, now: i64) -> Result<u64
     .await?
     .rows_affected();
     Ok(descendants)
+}
+
+/// The user named `name` and their password hash (`None` while none is set).
+pub(super) async fn password_of(
+    store: &Store,
+    name: &str,
+) -> Result<Option<(User, Option<String>)>> {
+    sqlx::query(&format!(
+        "SELECT {USER_COLUMNS}, password_hash FROM users WHERE name = $1"
+    ))
+    .bind(name)
+    .fetch_optional(store.pool())
+    .await?
+    .map(|row| Ok((user_from_row(&row)?, row.try_get("password_hash")?)))
+    .transpose()
+}
+
+/// The password hash of user `id`, if they have one.
+pub(super) async fn password_hash(store: &Store, id: &str) -> Result<Option<String>> {
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT password_hash FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(store.pool())
+            .await?;
+    Ok(row.and_then(|(hash,)| hash))
+}
+
+/// Replaces user `id`'s password hash; `false` when there is no such user.
+pub(super) async fn set_password_hash(
+    store: &Store,
+    id: &str,
+    hash: &str,
+    now: i64,
+) -> Result<bool> {
+    let updated =
+        sqlx::query("UPDATE users SET password_hash = $1, password_set_at = $2 WHERE id = $3")
+            .bind(hash)
+            .bind(now)
+            .bind(id)
+            .execute(store.pool())
+            .await?;
+    Ok(updated.rows_affected() > 0)
 }
 
 fn user_from_row(row: &AnyRow) -> Result<User> {

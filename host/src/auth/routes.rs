@@ -1,5 +1,6 @@
 //! HTTP routes for users and tokens.
 
+use super::sign_in_routes::Peer;
 use super::{Caller, IssuedToken, Role, TokenInfo, User};
 use crate::api::extract::{Json, Path, Query};
 use crate::error::{Code, Error, Result};
@@ -18,6 +19,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_user, list_users))
         .routes(routes!(disable_user))
         .routes(routes!(enable_user))
+        .routes(routes!(set_password))
         .routes(routes!(create_token, list_tokens))
         .routes(routes!(revoke_token))
 }
@@ -103,6 +105,42 @@ async fn enable_user(
     let user = state.auth.set_disabled(&id, false).await?;
     tracing::info!(user = %user.name, by = %caller.name, "user enabled");
     Ok(Json(user))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct SetPassword {
+    /// The new password: 8 to 1024 characters.
+    password: String,
+    /// Your current password, when you change your own (admins setting another user's leave
+    /// it out).
+    #[serde(default)]
+    current_password: Option<String>,
+}
+
+/// Set a user's password for signing in to the web app: an admin sets or resets anyone's;
+/// users change their own, giving their current one (if they have one).
+#[utoipa::path(put, path = "/users/{id}/password", tag = "auth", request_body = SetPassword,
+    params(("id" = String, Path, description = "User id")),
+    responses((status = 204), (status = 403, body = crate::api::ErrorBody),
+              (status = 404, body = crate::api::ErrorBody), (status = 422, body = crate::api::ErrorBody)))]
+async fn set_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    Peer(peer): Peer,
+    Path(id): Path<String>,
+    Json(body): Json<SetPassword>,
+) -> Result<StatusCode> {
+    caller.require_self_or_admin(&id)?;
+    if !caller.is_admin() {
+        state
+            .auth
+            .check_password(&id, body.current_password.as_deref().unwrap_or(""), peer)
+            .await?;
+    }
+    state.auth.set_password(&id, &body.password).await?;
+    tracing::info!(user = %id, by = %caller.name, "password set");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

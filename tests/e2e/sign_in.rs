@@ -1,0 +1,271 @@
+//! The web app's sign-in: name + password give a short-lived token and an HttpOnly,
+//! SameSite=Strict refresh cookie scoped to /api/v1/auth; admins set passwords; wrong ones are
+//! refused alike for unknown names, counted and limited; signing out ends every token the
+//! sign-in handed out.
+
+use crate::on_both_backends;
+use crate::support::{Backend, TestServer, assert_error, send};
+use reqwest::header::{CACHE_CONTROL, COOKIE, RETRY_AFTER, SET_COOKIE};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+on_both_backends!(
+    password_sign_in_refresh_and_sign_out,
+    only_admins_set_others_passwords_and_users_change_their_own,
+    failed_password_sign_ins_are_limited_per_address,
+);
+
+/// Signs in; returns the answer's status and body, and the refresh cookie's `name=value` and
+/// its attributes when one was set.
+async fn sign_in(
+    server: &TestServer,
+    name: &str,
+    password: &str,
+) -> (StatusCode, Value, Option<String>) {
+    let response = server
+        .anon(Method::POST, "/api/v1/auth/sign-in")
+        .json(&json!({ "name": name, "password": password }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let cookie = response
+        .headers()
+        .get(SET_COOKIE)
+        .map(|v| v.to_str().unwrap().to_string());
+    if status.is_success() {
+        assert_eq!(response.headers()[CACHE_CONTROL], "no-store");
+    }
+    (status, response.json().await.unwrap(), cookie)
+}
+
+async fn set_password(
+    server: &TestServer,
+    as_token: &str,
+    user: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    send(
+        server
+            .with_token(
+                as_token,
+                Method::PUT,
+                &format!("/api/v1/users/{user}/password"),
+            )
+            .json(&body),
+    )
+    .await
+}
+
+async fn me(server: &TestServer, token: &str) -> (StatusCode, Value) {
+    send(server.with_token(token, Method::GET, "/api/v1/users/me")).await
+}
+
+async fn password_sign_in_refresh_and_sign_out(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (alice, _) = server.user("alice").await;
+    // No password yet: no sign-in, and the same answer as a wrong one.
+    let (status, body, cookie) = sign_in(&server, "alice", "anything-at-all").await;
+    assert_error(status, &body, 401, "90308");
+    assert!(cookie.is_none());
+    let (status, body) = set_password(
+        &server,
+        &server.admin_token,
+        &alice,
+        json!({"password": "short"}),
+    )
+    .await;
+    assert_error(status, &body, 422, "90402");
+    let (status, body) = set_password(
+        &server,
+        &server.admin_token,
+        &alice,
+        json!({"password": "correct horse"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+
+    for (name, password) in [("alice", "wrong horse"), ("nobody", "correct horse")] {
+        let (status, body, cookie) = sign_in(&server, name, password).await;
+        assert_error(status, &body, 401, "90308");
+        assert_eq!(body["message"], "wrong name or password");
+        assert!(cookie.is_none());
+    }
+
+    let (status, session, cookie) = sign_in(&server, "alice", "correct horse").await;
+    assert_eq!(status, StatusCode::OK, "{session}");
+    assert_eq!(session["user"]["name"], "alice");
+    let cookie = cookie.expect("a refresh cookie");
+    for attribute in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/api/v1/auth",
+        "Max-Age=43200",
+    ] {
+        assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
+    }
+    let expires: chrono::DateTime<chrono::Utc> =
+        session["expires_at"].as_str().unwrap().parse().unwrap();
+    let left = expires - chrono::Utc::now();
+    assert!(left <= chrono::Duration::minutes(15) && left > chrono::Duration::minutes(14));
+    let token = session["token"].as_str().unwrap().to_string();
+    let (status, body) = me(&server, &token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["id"], alice);
+
+    // The cookie's secret refreshes, and is no Bearer token.
+    let refresh_pair = cookie.split(';').next().unwrap().to_string();
+    let secret = refresh_pair.split_once('=').unwrap().1.to_string();
+    let (status, body) = me(&server, &secret).await;
+    assert_error(status, &body, 401, "90302");
+    let refresh = || {
+        send(
+            server
+                .anon(Method::POST, "/api/v1/auth/refresh")
+                .header(COOKIE, format!("theme=dark; {refresh_pair}")),
+        )
+    };
+    let (status, again) = refresh().await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    let second = again["token"].as_str().unwrap().to_string();
+    assert_ne!(second, token);
+    assert_eq!(me(&server, &second).await.0, StatusCode::OK);
+    let (status, body) = send(server.anon(Method::POST, "/api/v1/auth/refresh")).await;
+    assert_error(status, &body, 401, "90301");
+
+    // Signing out ends the sign-in, both tokens it handed out, and clears the cookie.
+    let out = server
+        .anon(Method::POST, "/api/v1/auth/sign-out")
+        .header(COOKIE, &refresh_pair)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    let cleared = out.headers()[SET_COOKIE].to_str().unwrap();
+    assert!(
+        cleared.starts_with("weft_refresh=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+    for token in [&token, &second] {
+        let (status, body) = me(&server, token).await;
+        assert_error(status, &body, 401, "90304");
+    }
+    let (status, body) = refresh().await;
+    assert_error(status, &body, 401, "90304");
+
+    // A disabled user's right password signs nobody in.
+    let (status, _, _) = sign_in(&server, "alice", "correct horse").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) =
+        send(server.admin(Method::POST, &format!("/api/v1/users/{alice}/disable"))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body, cookie) = sign_in(&server, "alice", "correct horse").await;
+    assert_error(status, &body, 401, "90307");
+    assert!(cookie.is_none());
+}
+
+async fn only_admins_set_others_passwords_and_users_change_their_own(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (alice, alice_token) = server.user("alice").await;
+    let (bob, _) = server.user("bob").await;
+    let (status, body) = set_password(
+        &server,
+        &alice_token,
+        &bob,
+        json!({"password": "mallory's choice"}),
+    )
+    .await;
+    assert_error(status, &body, 403, "90305");
+    let (status, body) = set_password(
+        &server,
+        &server.admin_token,
+        &alice,
+        json!({"password": "first password"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    // Her own: only with the current one.
+    let (status, body) = set_password(
+        &server,
+        &alice_token,
+        &alice,
+        json!({"password": "second password"}),
+    )
+    .await;
+    assert_error(status, &body, 403, "90309");
+    let (status, body) = set_password(
+        &server,
+        &alice_token,
+        &alice,
+        json!({"password": "second password", "current_password": "not it at all"}),
+    )
+    .await;
+    assert_error(status, &body, 403, "90309");
+    let (status, body) = set_password(
+        &server,
+        &alice_token,
+        &alice,
+        json!({"password": "second password", "current_password": "first password"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(
+        sign_in(&server, "alice", "first password").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        sign_in(&server, "alice", "second password").await.0,
+        StatusCode::OK
+    );
+    let (status, body) = set_password(
+        &server,
+        &server.admin_token,
+        "no-such-user",
+        json!({"password": "whatever it is"}),
+    )
+    .await;
+    assert_error(status, &body, 404, "90203");
+}
+
+async fn failed_password_sign_ins_are_limited_per_address(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| {
+        c.api.sign_in_max_failures = 3;
+        c.api.sign_in_window_secs = 600;
+    })
+    .await;
+    let (alice, _) = server.user("alice").await;
+    set_password(
+        &server,
+        &server.admin_token,
+        &alice,
+        json!({"password": "correct horse"}),
+    )
+    .await;
+    for guess in ["guess one", "guess two", "guess three"] {
+        let (status, body, _) = sign_in(&server, "alice", guess).await;
+        assert_error(status, &body, 401, "90308");
+    }
+    // Now even the right password is refused from this address, unchecked.
+    let response = server
+        .anon(Method::POST, "/api/v1/auth/sign-in")
+        .json(&json!({ "name": "alice", "password": "correct horse" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().get(RETRY_AFTER).is_some());
+    let body: Value = response.json().await.unwrap();
+    assert_error(StatusCode::TOO_MANY_REQUESTS, &body, 429, "90205");
+    // Another address is not affected.
+    let other = reqwest::Client::builder()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let (status, body) = send(
+        other
+            .post(server.url("/api/v1/auth/sign-in"))
+            .json(&json!({ "name": "alice", "password": "correct horse" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}

@@ -1,0 +1,3 @@
+export function App() {
+  return <main><h1>Weft</h1></main>;
+}
