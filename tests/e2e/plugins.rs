@@ -346,7 +346,10 @@ async fn bad_uploads_are_refused_clearly() {
     // The real interface name with a `run` of another signature is the wrong world too, named.
     let (status, body) = server.upload(fixture("wrong-signature")).await;
     assert_error(status, &body, 422, "60403");
-    assert!(body["message"].as_str().unwrap().contains("run(config)"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("run(config)"),
+        "{body}"
+    );
     let (status, body) = send(
         server
             .admin(Method::POST, "/api/v1/plugins")
