@@ -10,6 +10,7 @@ pub mod proxy;
 mod proxy_client;
 pub mod quota;
 pub mod reaper;
+mod records;
 pub mod routes;
 pub mod sessions;
 mod staging;
