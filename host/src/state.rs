@@ -10,6 +10,7 @@ use crate::scheduler::Scheduler;
 use crate::store::Store;
 use crate::workflow::{RunValues, Workflows};
 use crate::workspace::{Projects, Sessions};
+use axum::extract::FromRef;
 use std::sync::Arc;
 
 /// Handles to Weft's services, shared by every request: one pointer to clone (each layer and
@@ -104,6 +105,31 @@ impl AppState {
             store,
         })))
     }
+}
+
+/// The substates domain routers take (axum's [`FromRef`]): each domain's router and handlers
+/// name only the services they use, never `AppState`. Written out rather than derived:
+/// `#[derive(FromRef)]` wants the services as fields of `AppState` itself, which would make
+/// every clone of the state (one per layer and extractor of a request) clone each service.
+macro_rules! substates {
+    ($($field:ident: $ty:ty),* $(,)?) => {
+        $(impl FromRef<AppState> for $ty {
+            fn from_ref(state: &AppState) -> Self {
+                state.$field.clone()
+            }
+        })*
+    };
+}
+
+substates! {
+    auth: Auth,
+    plugins: Plugins,
+    workflows: Workflows,
+    scheduler: Scheduler,
+    containers: Containers,
+    projects: Projects,
+    sessions: Sessions,
+    notebooks: Notebooks,
 }
 
 impl std::ops::Deref for AppState {

@@ -9,9 +9,13 @@
 //! user's state (there is no cache to invalidate).
 
 mod limit;
+mod middleware;
 mod records;
 pub mod routes;
 mod token;
+
+pub(crate) use middleware::{bearer_token, sign_in};
+pub use middleware::{peer, require_token};
 
 use crate::config::ApiConfig;
 use crate::error::{Code, Error, Result};
