@@ -5,7 +5,7 @@ use crate::auth::Auth;
 use crate::config::Config;
 use crate::container::Containers;
 use crate::notebook::Notebooks;
-use crate::registry::Plugins;
+use crate::registry::{Plugins, Setup};
 use crate::scheduler::Scheduler;
 use crate::store::Store;
 use crate::workflow::{RunValues, Workflows};
@@ -43,7 +43,14 @@ impl AppState {
             )
         })?;
         let store = Store::open(&config.database_url()).await?;
-        let plugins = Plugins::start(store.clone(), &config).await?;
+        let setup = Setup {
+            plugins: &config.plugins,
+            data_dir: &config.data_dir,
+            api: &config.api,
+            secrets: &config.secrets,
+            max_running_nodes_per_user: config.workflows.max_running_nodes_per_user,
+        };
+        let plugins = Plugins::start(store.clone(), setup).await?;
         let values_dir = config
             .workflows
             .values_dir

@@ -3,6 +3,7 @@
 //! ([`metrics`]) and serving a router on a listener. It knows no domain: the application's
 //! router is assembled in [`crate::app`].
 
+pub mod config;
 pub mod error;
 pub mod extract;
 pub mod metrics;

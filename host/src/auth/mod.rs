@@ -17,7 +17,7 @@ mod token;
 pub(crate) use middleware::{bearer_token, sign_in};
 pub use middleware::{peer, require_token};
 
-use crate::config::ApiConfig;
+use crate::api::config::ApiConfig;
 use crate::error::{Code, Error, Result};
 use crate::store::{Store, new_id, now_ms, time};
 use chrono::{DateTime, Utc};

@@ -6,6 +6,7 @@
 //! Executions on one notebook run one at a time, in the order they came. Not here: the
 //! sessions themselves ([`crate::workspace`]) and Jupyter's own UI, which the proxy serves.
 
+pub mod config;
 pub mod document;
 pub mod execution;
 pub mod jupyter;
@@ -16,12 +17,13 @@ mod records;
 pub mod routes;
 
 use crate::auth::Caller;
-use crate::config::{NotebooksConfig, WorkspacesConfig};
 use crate::error::{Code, Error, Result};
 use crate::store::{Store, new_id, now_ms, time};
+use crate::workspace::config::WorkspacesConfig;
 use crate::workspace::sessions::{Session, SessionKind, SessionStatus, owner};
 use crate::workspace::{Projects, Sessions, paths};
 use chrono::{DateTime, Utc};
+use config::NotebooksConfig;
 use document::{Cell, Document};
 use execution::{Execution, ExecutionStatus};
 use jupyter::Jupyter;

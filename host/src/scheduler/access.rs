@@ -14,10 +14,10 @@
 //! and boxes a future on each request. Only a caller whose token must be looked up pays for
 //! that here.
 
+use super::config::SchedulerConfig;
 use super::sp_http::SpError;
 use super::{Reporter, Viewer};
 use crate::auth::{Auth, Caller};
-use crate::config::SchedulerConfig;
 use crate::error::{Code, Error};
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;

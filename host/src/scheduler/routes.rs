@@ -7,13 +7,13 @@
 //! The admin API lives under `/api/v1/scheduler`.
 
 use super::access::{SpAccess, Who};
+use super::config::SchedulerConfig;
 use super::raw::{self, RawJson};
 use super::sp_http::{SpError, SpJson, SpQuery};
 use super::{Completion, DecisionStats, QueueItem, Scheduler, TaskView};
 use crate::api::extract::{Json, Query};
 use crate::auth::Auth;
 use crate::auth::Caller;
-use crate::config::SchedulerConfig;
 use crate::error::Result;
 use crate::registry::Plugins;
 use crate::scheduler::instances::TaskInstance;

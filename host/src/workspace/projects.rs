@@ -1,11 +1,11 @@
 //! Projects and their files: records in the store, files in storage (opendal; a local folder by
 //! default). A project belongs to one user; others get 404.
 
+use super::config::{StorageKind, WorkspacesConfig};
 use super::paths;
 use super::records;
 use super::staging::Staging;
 use crate::auth::Caller;
-use crate::config::{StorageKind, WorkspacesConfig};
 use crate::error::{Code, Error, Result};
 use crate::store::{Store, new_id, now_ms, time};
 use bytes::Bytes;

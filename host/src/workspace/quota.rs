@@ -2,7 +2,7 @@
 //! (UTC day, week or month), counted from the stored sessions (ready until stopped), so every
 //! stop counts, including those the reaper or a reconciliation found.
 
-use crate::config::{QuotaPeriod, WorkspacesConfig};
+use super::config::{QuotaPeriod, WorkspacesConfig};
 use crate::error::{Code, Error, Result};
 use crate::store::{Store, now_ms, time};
 use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};

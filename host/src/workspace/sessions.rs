@@ -3,13 +3,13 @@
 //! on an origin of its own (see [`super::origin`]) with a one-time access token turned into a
 //! cookie.
 
+use super::config::{SessionKindConfig, WorkspacesConfig};
 use super::keys::SessionKeys;
 use super::origin::Origins;
 use super::projects::Projects;
 use super::records;
 use super::sync::{self, SyncReport};
 use crate::auth::{Caller, Role};
-use crate::config::{SessionKindConfig, WorkspacesConfig};
 use crate::container::{Containers, NewContainer, ResourceRequest};
 use crate::error::{Code, Error, Result};
 use crate::store::{Store, new_id, now_ms, text_enum, time};
