@@ -7,6 +7,7 @@
 //! registry is `registry`, apart from the top-level `plugins/` folder of built-in guests.
 
 pub mod api;
+pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;

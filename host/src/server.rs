@@ -1,8 +1,8 @@
 //! `weft serve`: bind, serve, and shut down gracefully on SIGINT/SIGTERM.
 
-use crate::api;
 use crate::config::Config;
 use crate::state::AppState;
+use crate::{api, app};
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
@@ -64,14 +64,14 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         });
     };
     if let Some(scheduler) = scheduler {
-        beside(scheduler, api::scheduler_router(state.clone()), "scheduler");
+        beside(scheduler, app::scheduler_router(state.clone()), "scheduler");
     }
     beside(
         sessions,
         crate::workspace::proxy::router(state.clone()),
         "sessions",
     );
-    let server = api::serve(listener, api::router(state.clone()))
+    let server = api::serve(listener, app::router(state.clone()))
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             let _ = stop_tx.send(true);

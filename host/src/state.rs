@@ -5,11 +5,12 @@ use crate::auth::Auth;
 use crate::config::Config;
 use crate::container::Containers;
 use crate::notebook::Notebooks;
-use crate::registry::Plugins;
+use crate::registry::{Plugins, Setup};
 use crate::scheduler::Scheduler;
 use crate::store::Store;
 use crate::workflow::{RunValues, Workflows};
 use crate::workspace::{Projects, Sessions};
+use axum::extract::FromRef;
 use std::sync::Arc;
 
 /// Handles to Weft's services, shared by every request: one pointer to clone (each layer and
@@ -42,7 +43,14 @@ impl AppState {
             )
         })?;
         let store = Store::open(&config.database_url()).await?;
-        let plugins = Plugins::start(store.clone(), &config).await?;
+        let setup = Setup {
+            plugins: &config.plugins,
+            data_dir: &config.data_dir,
+            api: &config.api,
+            secrets: &config.secrets,
+            max_running_nodes_per_user: config.workflows.max_running_nodes_per_user,
+        };
+        let plugins = Plugins::start(store.clone(), setup).await?;
         let values_dir = config
             .workflows
             .values_dir
@@ -104,6 +112,31 @@ impl AppState {
             store,
         })))
     }
+}
+
+/// The substates domain routers take (axum's [`FromRef`]): each domain's router and handlers
+/// name only the services they use, never `AppState`. Written out rather than derived:
+/// `#[derive(FromRef)]` wants the services as fields of `AppState` itself, which would make
+/// every clone of the state (one per layer and extractor of a request) clone each service.
+macro_rules! substates {
+    ($($field:ident: $ty:ty),* $(,)?) => {
+        $(impl FromRef<AppState> for $ty {
+            fn from_ref(state: &AppState) -> Self {
+                state.$field.clone()
+            }
+        })*
+    };
+}
+
+substates! {
+    auth: Auth,
+    plugins: Plugins,
+    workflows: Workflows,
+    scheduler: Scheduler,
+    containers: Containers,
+    projects: Projects,
+    sessions: Sessions,
+    notebooks: Notebooks,
 }
 
 impl std::ops::Deref for AppState {

@@ -57,7 +57,7 @@ pub async fn serve(customize: impl FnOnce(&mut Config)) -> anyhow::Result<Local>
     let (_, admin) = state.auth.bootstrap("bench").await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
-    let app = weft::api::router(state.clone());
+    let app = weft::app::router(state.clone());
     tokio::spawn(async move { weft::api::serve(listener, app).await });
     let proxy = weft::workspace::proxy::router(state.clone());
     let sessions_addr = sessions.local_addr()?;

@@ -10,13 +10,17 @@
 
 mod browser;
 mod limit;
+mod middleware;
 mod password;
 mod records;
 pub mod routes;
 pub mod sign_in_routes;
 mod token;
 
-use crate::config::ApiConfig;
+pub(crate) use middleware::{bearer_token, sign_in};
+pub use middleware::{peer, require_token};
+
+use crate::api::config::ApiConfig;
 use crate::error::{Code, Error, Result};
 use crate::store::{Store, new_id, now_ms, time};
 use chrono::{DateTime, Utc};

@@ -1,11 +1,10 @@
 //! HTTP routes for users and tokens.
 
 use super::sign_in_routes::Peer;
-use super::{Caller, IssuedToken, Role, TokenInfo, User};
+use super::{Auth, Caller, IssuedToken, Role, TokenInfo, User};
 use crate::api::extract::{Json, Path, Query};
 use crate::error::{Code, Error, Result};
-use crate::state::AppState;
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use chrono::{Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -13,7 +12,11 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// Routes under `/api/v1` that manage identities; all require a token.
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Auth: FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(me))
         .routes(routes!(create_user, list_users))
@@ -27,8 +30,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// The caller's own user.
 #[utoipa::path(get, path = "/users/me", tag = "auth",
     responses((status = 200, body = User), (status = 401, body = crate::api::ErrorBody)))]
-async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<User>> {
-    Ok(Json(state.auth.get_user(&caller.user_id).await?))
+async fn me(State(auth): State<Auth>, caller: Caller) -> Result<Json<User>> {
+    Ok(Json(auth.get_user(&caller.user_id).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -46,13 +49,12 @@ struct CreateUser {
     responses((status = 201, body = User), (status = 403, body = crate::api::ErrorBody),
               (status = 409, body = crate::api::ErrorBody), (status = 422, body = crate::api::ErrorBody)))]
 async fn create_user(
-    State(state): State<AppState>,
+    State(auth): State<Auth>,
     caller: Caller,
     Json(body): Json<CreateUser>,
 ) -> Result<(StatusCode, Json<User>)> {
     caller.require_admin()?;
-    let user = state
-        .auth
+    let user = auth
         .create_user(&body.name, body.role.unwrap_or(Role::User))
         .await?;
     tracing::info!(user = %user.name, role = ?user.role, by = %caller.name, "user created");
@@ -62,9 +64,9 @@ async fn create_user(
 /// List users (admin).
 #[utoipa::path(get, path = "/users", tag = "auth",
     responses((status = 200, body = [User]), (status = 403, body = crate::api::ErrorBody)))]
-async fn list_users(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<User>>> {
+async fn list_users(State(auth): State<Auth>, caller: Caller) -> Result<Json<Vec<User>>> {
     caller.require_admin()?;
-    Ok(Json(state.auth.list_users().await?))
+    Ok(Json(auth.list_users().await?))
 }
 
 /// Disable a user (admin): every token of theirs and their sessions' links stop working at
@@ -74,7 +76,7 @@ async fn list_users(State(state): State<AppState>, caller: Caller) -> Result<Jso
     responses((status = 200, body = User), (status = 403, body = crate::api::ErrorBody),
               (status = 404, body = crate::api::ErrorBody), (status = 409, body = crate::api::ErrorBody)))]
 async fn disable_user(
-    State(state): State<AppState>,
+    State(auth): State<Auth>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<User>> {
@@ -85,7 +87,7 @@ async fn disable_user(
                 .hint("ask another admin, so that someone can still enable users"),
         );
     }
-    let user = state.auth.set_disabled(&id, true).await?;
+    let user = auth.set_disabled(&id, true).await?;
     tracing::info!(user = %user.name, by = %caller.name, "user disabled");
     Ok(Json(user))
 }
@@ -97,12 +99,12 @@ async fn disable_user(
     responses((status = 200, body = User), (status = 403, body = crate::api::ErrorBody),
               (status = 404, body = crate::api::ErrorBody)))]
 async fn enable_user(
-    State(state): State<AppState>,
+    State(auth): State<Auth>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<User>> {
     caller.require_admin()?;
-    let user = state.auth.set_disabled(&id, false).await?;
+    let user = auth.set_disabled(&id, false).await?;
     tracing::info!(user = %user.name, by = %caller.name, "user enabled");
     Ok(Json(user))
 }
@@ -125,7 +127,7 @@ struct SetPassword {
     responses((status = 204), (status = 403, body = crate::api::ErrorBody),
               (status = 404, body = crate::api::ErrorBody), (status = 422, body = crate::api::ErrorBody)))]
 async fn set_password(
-    State(state): State<AppState>,
+    State(auth): State<Auth>,
     caller: Caller,
     Peer(peer): Peer,
     Path(id): Path<String>,
@@ -133,12 +135,10 @@ async fn set_password(
 ) -> Result<StatusCode> {
     caller.require_self_or_admin(&id)?;
     if !caller.is_admin() {
-        state
-            .auth
-            .check_password(&id, body.current_password.as_deref().unwrap_or(""), peer)
+        auth.check_password(&id, body.current_password.as_deref().unwrap_or(""), peer)
             .await?;
     }
-    state.auth.set_password(&id, &body.password).await?;
+    auth.set_password(&id, &body.password).await?;
     tracing::info!(user = %id, by = %caller.name, "password set");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -163,7 +163,7 @@ struct CreateToken {
     responses((status = 201, body = IssuedToken), (status = 403, body = crate::api::ErrorBody),
               (status = 404, body = crate::api::ErrorBody), (status = 422, body = crate::api::ErrorBody)))]
 async fn create_token(
-    State(state): State<AppState>,
+    State(auth): State<Auth>,
     caller: Caller,
     Json(body): Json<CreateToken>,
 ) -> Result<(StatusCode, Json<IssuedToken>)> {
@@ -181,8 +181,7 @@ async fn create_token(
             Some(Utc::now() + Duration::seconds(secs))
         }
     };
-    let issued = state
-        .auth
+    let issued = auth
         .issue_token(&user_id, &body.name, expires_at, Some(&caller.token_id))
         .await?;
     tracing::info!(token = %issued.info.id, user = %user_id, by = %caller.name, "token issued");
@@ -201,7 +200,7 @@ struct TokenFilter {
 #[utoipa::path(get, path = "/tokens", tag = "auth", params(TokenFilter),
     responses((status = 200, body = [TokenInfo]), (status = 403, body = crate::api::ErrorBody)))]
 async fn list_tokens(
-    State(state): State<AppState>,
+    State(auth): State<Auth>,
     caller: Caller,
     Query(filter): Query<TokenFilter>,
 ) -> Result<Json<Vec<TokenInfo>>> {
@@ -213,7 +212,7 @@ async fn list_tokens(
         None if caller.is_admin() => None,
         None => Some(caller.user_id.clone()),
     };
-    Ok(Json(state.auth.list_tokens(user.as_deref()).await?))
+    Ok(Json(auth.list_tokens(user.as_deref()).await?))
 }
 
 /// A revoked token, and how many tokens minted from it (at any depth) went with it.
@@ -230,16 +229,16 @@ struct Revoked {
     responses((status = 200, body = Revoked), (status = 403, body = crate::api::ErrorBody),
               (status = 404, body = crate::api::ErrorBody)))]
 async fn revoke_token(
-    State(state): State<AppState>,
+    State(auth): State<Auth>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Revoked>> {
-    let token = state.auth.get_token(&id).await?;
+    let token = auth.get_token(&id).await?;
     if caller.require_self_or_admin(&token.user_id).is_err() {
         // Someone else's token is reported as absent, so ids cannot be probed.
         return Err(Error::not_found("token", &id));
     }
-    let (token, revoked_descendants) = state.auth.revoke_token(&id).await?;
+    let (token, revoked_descendants) = auth.revoke_token(&id).await?;
     tracing::info!(token = %id, by = %caller.name, revoked_descendants, "token revoked");
     Ok(Json(Revoked {
         token,

@@ -5,12 +5,11 @@
 //! SameSite=Strict (no other site's page sends it, so no cross-site request refreshes or signs
 //! out). The app keeps the token in memory only; after a reload it calls `refresh`.
 
-use super::User;
 use super::browser::REFRESH_TTL;
+use super::{Auth, User};
 use crate::api::extract::Json;
 use crate::error::{Code, Error, Result};
-use crate::state::AppState;
-use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -26,7 +25,11 @@ pub const COOKIE: &str = "weft_refresh";
 pub const COOKIE_PATH: &str = "/api/v1/auth";
 
 /// Routes under `/api/v1` that need no token: they are how the app gets one.
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Auth: FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(sign_in))
         .routes(routes!(refresh))
@@ -56,13 +59,12 @@ struct Session {
     responses((status = 200, body = Session), (status = 401, body = crate::api::ErrorBody),
               (status = 429, body = crate::api::ErrorBody)))]
 async fn sign_in(
-    State(state): State<AppState>,
+    State(auth): State<Auth>,
     Peer(peer): Peer,
     headers: HeaderMap,
     Json(body): Json<SignInRequest>,
 ) -> Result<Response> {
-    let signed = state
-        .auth
+    let signed = auth
         .sign_in_with_password(&body.name, &body.password, peer)
         .await?;
     let mut response = Json(Session {
@@ -88,7 +90,7 @@ async fn sign_in(
     responses((status = 200, body = Session), (status = 401, body = crate::api::ErrorBody),
               (status = 429, body = crate::api::ErrorBody)))]
 async fn refresh(
-    State(state): State<AppState>,
+    State(auth): State<Auth>,
     Peer(peer): Peer,
     headers: HeaderMap,
 ) -> Result<Response> {
@@ -96,7 +98,7 @@ async fn refresh(
         return Err(Error::new(Code::Unauthenticated, "not signed in")
             .hint("sign in with your name and password: POST /api/v1/auth/sign-in"));
     };
-    let signed = state.auth.refresh(secret, peer).await?;
+    let signed = auth.refresh(secret, peer).await?;
     let mut response = Json(Session {
         token: signed.access.token,
         expires_at: signed.access.info.expires_at,
@@ -111,9 +113,9 @@ async fn refresh(
 /// clears the cookie.
 #[utoipa::path(post, path = "/auth/sign-out", tag = "auth", security(()),
     responses((status = 204)))]
-async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
+async fn sign_out(State(auth): State<Auth>, headers: HeaderMap) -> Result<Response> {
     if let Some(secret) = refresh_cookie(&headers) {
-        state.auth.sign_out(secret).await?;
+        auth.sign_out(secret).await?;
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
     response

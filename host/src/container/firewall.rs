@@ -16,8 +16,8 @@
 //! `engine.firewall`), never fatal. Not here: which network a container joins
 //! ([`super::network`]).
 
+use super::config::FirewallConfig;
 use super::network::BRIDGE_PREFIX;
-use crate::config::FirewallConfig;
 use serde::Serialize;
 use std::process::Command;
 use utoipa::ToSchema;

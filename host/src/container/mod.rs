@@ -5,6 +5,7 @@
 //! engine's events and a periodic reconciliation ([`reconcile`]) bring the ledger in line, so a
 //! container stopped, killed or removed behind Weft's back shows as such, and time is accounted.
 
+pub mod config;
 pub mod disk;
 pub mod docker;
 pub mod driver;
@@ -21,10 +22,10 @@ pub use driver::{ContainerDriver, ContainerSpec, EngineContainer, Limits};
 pub use records::{Container, ContainerStatus};
 
 use crate::auth::Caller;
-use crate::config::ContainersConfig;
 use crate::error::{Code, Error, Result};
 use crate::store::{Store, now_ms, time};
 use chrono::{DateTime, Utc};
+use config::ContainersConfig;
 use futures::stream::BoxStream;
 use resources::{Capacity, Quota, ResourceTable, Usage};
 use serde::{Deserialize, Serialize};

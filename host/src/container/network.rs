@@ -10,9 +10,9 @@
 //!
 //! Not here: what a container may reach outside its network (the firewall's job).
 
+use super::config::NetworkConfig;
 use super::driver::{ContainerDriver, NetworkCreated, NetworkSpec};
 use super::{LABEL_INSTALL, LABEL_OWNER};
-use crate::config::NetworkConfig;
 use crate::error::{Code, Error, Result};
 use ipnet::{IpNet, Ipv4Net};
 use sha2::{Digest, Sha256};

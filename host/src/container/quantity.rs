@@ -1,6 +1,7 @@
 //! Kubernetes-style resource quantities (`"500m"`, `"2"`, `"512Mi"`, `"4Gi"`), parsed strictly:
 //! anything a reader could take two ways is refused rather than guessed.
 
+use serde::Deserialize;
 use std::fmt;
 
 /// Why a quantity was refused.
@@ -130,6 +131,34 @@ pub fn format_memory(bytes: u64) -> String {
         }
     }
     bytes.to_string()
+}
+
+/// A quantity (`"2"`, `"500m"`, `"4Gi"`) as text, also when it arrives as a number: the
+/// environment's `16` and a file's `max_cpu = 16` are numbers to the loader.
+pub(crate) fn quantity<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        Text(String),
+        Whole(u64),
+        Fraction(f64),
+    }
+    Ok(match Given::deserialize(deserializer)? {
+        Given::Text(text) => text,
+        Given::Whole(n) => n.to_string(),
+        Given::Fraction(x) => x.to_string(),
+    })
+}
+
+/// [`quantity`], optional.
+pub(crate) fn optional_quantity<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    struct Wrapped(#[serde(deserialize_with = "quantity")] String);
+    Ok(Option::<Wrapped>::deserialize(deserializer)?.map(|w| w.0))
 }
 
 #[cfg(test)]

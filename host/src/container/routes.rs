@@ -1,14 +1,13 @@
 //! HTTP and WebSocket routes of containers and resources under `/api/v1`.
 
 use super::driver::LogChunk;
-use super::{Container, NewContainer, ResourceRequest, ResourcesReport, StatusEvent};
+use super::{Container, Containers, NewContainer, ResourceRequest, ResourcesReport, StatusEvent};
 use crate::api::extract::{Json, Path, Query};
 use crate::api::ws;
 use crate::auth::Caller;
 use crate::error::Result;
-use crate::state::AppState;
-use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use futures::StreamExt;
@@ -18,7 +17,11 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// Routes under `/api/v1`; all require a token.
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Containers: FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(create_container, list_containers))
         .routes(routes!(watch_status))
@@ -40,11 +43,11 @@ pub fn router() -> OpenApiRouter<AppState> {
               (status = 422, body = crate::api::ErrorBody),
               (status = 503, body = crate::api::ErrorBody)))]
 async fn create_container(
-    State(state): State<AppState>,
+    State(containers): State<Containers>,
     caller: Caller,
     Json(request): Json<NewContainer>,
 ) -> Result<(StatusCode, Json<Container>)> {
-    let created = state.containers.create(&caller, request).await?;
+    let created = containers.create(&caller, request).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -52,42 +55,42 @@ async fn create_container(
 #[utoipa::path(get, path = "/containers", tag = "containers",
     responses((status = 200, body = Vec<Container>)))]
 async fn list_containers(
-    State(state): State<AppState>,
+    State(containers): State<Containers>,
     caller: Caller,
 ) -> Result<Json<Vec<Container>>> {
-    Ok(Json(state.containers.list(&caller).await?))
+    Ok(Json(containers.list(&caller).await?))
 }
 
 #[utoipa::path(get, path = "/containers/{id}", tag = "containers", params(("id" = String, Path)),
     responses((status = 200, body = Container), (status = 404, body = crate::api::ErrorBody)))]
 async fn get_container(
-    State(state): State<AppState>,
+    State(containers): State<Containers>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Container>> {
-    Ok(Json(state.containers.get(&caller, &id).await?))
+    Ok(Json(containers.get(&caller, &id).await?))
 }
 
 /// Stop (if running) and remove a container.
 #[utoipa::path(delete, path = "/containers/{id}", tag = "containers", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = crate::api::ErrorBody)))]
 async fn delete_container(
-    State(state): State<AppState>,
+    State(containers): State<Containers>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    state.containers.remove(&caller, &id).await?;
+    containers.remove(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(post, path = "/containers/{id}/start", tag = "containers", params(("id" = String, Path)),
     responses((status = 200, body = Container), (status = 404, body = crate::api::ErrorBody)))]
 async fn start_container(
-    State(state): State<AppState>,
+    State(containers): State<Containers>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Container>> {
-    Ok(Json(state.containers.start_container(&caller, &id).await?))
+    Ok(Json(containers.start_container(&caller, &id).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -102,13 +105,13 @@ struct StopParams {
 #[utoipa::path(post, path = "/containers/{id}/stop", tag = "containers", params(("id" = String, Path), StopParams),
     responses((status = 200, body = Container), (status = 404, body = crate::api::ErrorBody)))]
 async fn stop_container(
-    State(state): State<AppState>,
+    State(containers): State<Containers>,
     caller: Caller,
     Path(id): Path<String>,
     Query(params): Query<StopParams>,
 ) -> Result<Json<Container>> {
     let grace = params.timeout.map(Duration::from_secs);
-    Ok(Json(state.containers.stop(&caller, &id, grace).await?))
+    Ok(Json(containers.stop(&caller, &id, grace).await?))
 }
 
 /// One sample of a running container's use.
@@ -124,11 +127,11 @@ struct StatsView {
 #[utoipa::path(get, path = "/containers/{id}/stats", tag = "containers", params(("id" = String, Path)),
     responses((status = 200, body = StatsView), (status = 404, body = crate::api::ErrorBody)))]
 async fn container_stats(
-    State(state): State<AppState>,
+    State(containers): State<Containers>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<StatsView>> {
-    let s = state.containers.stats(&caller, &id).await?;
+    let s = containers.stats(&caller, &id).await?;
     Ok(Json(StatsView {
         cpu_percent: s.cpu_percent,
         memory_bytes: s.memory_bytes,
@@ -149,13 +152,13 @@ struct LogParams {
 #[utoipa::path(get, path = "/containers/{id}/logs", tag = "containers", params(("id" = String, Path), LogParams),
     responses((status = 101, body = LogChunk), (status = 404, body = crate::api::ErrorBody)))]
 async fn container_logs(
-    State(state): State<AppState>,
+    State(containers): State<Containers>,
     caller: Caller,
     Path(id): Path<String>,
     Query(params): Query<LogParams>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response> {
-    let logs = state.containers.logs(&caller, &id, params.tail).await?;
+    let logs = containers.logs(&caller, &id, params.tail).await?;
     let messages = logs.map(|chunk| match chunk {
         Ok(chunk) => serde_json::to_value(chunk).expect("log chunks serialise"),
         Err(e) => {
@@ -169,11 +172,11 @@ async fn container_logs(
 #[utoipa::path(get, path = "/containers/status", tag = "containers",
     responses((status = 101, body = StatusEvent)))]
 async fn watch_status(
-    State(state): State<AppState>,
+    State(containers): State<Containers>,
     caller: Caller,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let events = state.containers.subscribe();
+    let events = containers.subscribe();
     let messages = ws::broadcast_stream(events, move |event: &StatusEvent| {
         caller.is_admin() || event.owner_id == caller.user_id
     });
@@ -184,8 +187,11 @@ async fn watch_status(
 /// resource, and the caller's share.
 #[utoipa::path(get, path = "/resources", tag = "containers",
     responses((status = 200, body = ResourcesReport)))]
-async fn resources(State(state): State<AppState>, caller: Caller) -> Result<Json<ResourcesReport>> {
-    Ok(Json(state.containers.report(&caller).await?))
+async fn resources(
+    State(containers): State<Containers>,
+    caller: Caller,
+) -> Result<Json<ResourcesReport>> {
+    Ok(Json(containers.report(&caller).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -208,11 +214,11 @@ struct Admitted {
 #[utoipa::path(post, path = "/resources/allocate", tag = "containers", request_body = AllocateRequest,
     responses((status = 200, body = Admitted), (status = 503, body = crate::api::ErrorBody)))]
 async fn allocate(
-    State(state): State<AppState>,
+    State(containers): State<Containers>,
     caller: Caller,
     Json(request): Json<AllocateRequest>,
 ) -> Result<Json<Admitted>> {
-    let limits = state.containers.check(&caller, &request.resources).await?;
+    let limits = containers.check(&caller, &request.resources).await?;
     Ok(Json(Admitted {
         admitted: true,
         cpu: super::quantity::format_cpu(limits.cpu_millis),

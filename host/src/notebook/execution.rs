@@ -1,13 +1,12 @@
 //! Executions: how each ended, and the stored history of who ran what in a notebook, when,
 //! for how long and with what result.
 
+use super::records;
 use crate::error::Result;
 use crate::store::{Store, new_id, now_ms, text_enum, time};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::Row as _;
-use sqlx::any::AnyRow;
 use utoipa::ToSchema;
 
 /// How an execution ended.
@@ -74,28 +73,6 @@ pub struct Execution {
     pub error: Option<Value>,
 }
 
-const COLUMNS: &str = "id, notebook_id, user_id, cell_id, code, status, execution_count, message, \
-                       truncated, started_at, finished_at, duration_ms";
-
-fn from_row(row: &AnyRow) -> Result<Execution> {
-    Ok(Execution {
-        execution_id: row.try_get("id")?,
-        notebook_id: row.try_get("notebook_id")?,
-        user_id: row.try_get("user_id")?,
-        cell_id: row.try_get("cell_id")?,
-        code: row.try_get("code")?,
-        status: ExecutionStatus::parse(&row.try_get::<String, _>("status")?)?,
-        execution_count: row.try_get("execution_count")?,
-        message: row.try_get("message")?,
-        truncated: row.try_get::<i64, _>("truncated")? != 0,
-        started_at: time(row.try_get("started_at")?),
-        finished_at: row.try_get::<Option<i64>, _>("finished_at")?.map(time),
-        duration_ms: row.try_get("duration_ms")?,
-        outputs: None,
-        error: None,
-    })
-}
-
 /// Records an execution that starts now.
 pub async fn begin(
     store: &Store,
@@ -104,22 +81,9 @@ pub async fn begin(
     cell_id: &str,
     code: &str,
 ) -> Result<Execution> {
-    let id = new_id();
     let started = now_ms();
-    sqlx::query(
-        "INSERT INTO notebook_executions (id, notebook_id, user_id, cell_id, code, status, started_at) \
-         VALUES ($1, $2, $3, $4, $5, 'running', $6)",
-    )
-    .bind(&id)
-    .bind(notebook_id)
-    .bind(user_id)
-    .bind(cell_id)
-    .bind(code)
-    .bind(started)
-    .execute(store.pool())
-    .await?;
-    Ok(Execution {
-        execution_id: id,
+    let execution = Execution {
+        execution_id: new_id(),
         notebook_id: notebook_id.into(),
         user_id: user_id.into(),
         cell_id: cell_id.into(),
@@ -133,7 +97,9 @@ pub async fn begin(
         duration_ms: None,
         outputs: None,
         error: None,
-    })
+    };
+    records::insert_execution(store, &execution).await?;
+    Ok(execution)
 }
 
 /// Records how `execution` ended and fills it in from `outcome`.
@@ -153,44 +119,16 @@ pub async fn finish(store: &Store, execution: &mut Execution, outcome: Outcome) 
             serde_json::json!({"ename": o["ename"], "evalue": o["evalue"], "traceback": o["traceback"]})
         });
     execution.outputs = Some(outcome.outputs);
-    sqlx::query(
-        "UPDATE notebook_executions SET status = $1, execution_count = $2, message = $3, finished_at = $4, \
-         duration_ms = $5, truncated = $6 WHERE id = $7",
-    )
-    .bind(execution.status.as_str())
-    .bind(execution.execution_count)
-    .bind(&execution.message)
-    .bind(finished)
-    .bind(execution.duration_ms)
-    .bind(i64::from(execution.truncated))
-    .bind(&execution.execution_id)
-    .execute(store.pool())
-    .await?;
-    Ok(())
+    records::save_execution_end(store, execution).await
 }
 
 /// A notebook's executions, newest first.
 pub async fn history(store: &Store, notebook_id: &str, limit: i64) -> Result<Vec<Execution>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM notebook_executions WHERE notebook_id = $1 \
-         ORDER BY started_at DESC, id DESC LIMIT $2"
-    ))
-    .bind(notebook_id)
-    .bind(limit)
-    .fetch_all(store.pool())
-    .await?;
-    rows.iter().map(from_row).collect()
+    records::executions(store, notebook_id, limit).await
 }
 
 /// Executions a restart of Weft caught running: their kernel may have finished them, but
 /// nobody saw how.
 pub async fn interrupt_running(store: &Store) -> Result<u64> {
-    let done = sqlx::query(
-        "UPDATE notebook_executions SET status = 'interrupted', finished_at = $1, \
-         message = 'Weft restarted while this ran; its outputs were not saved' WHERE status = 'running'",
-    )
-    .bind(now_ms())
-    .execute(store.pool())
-    .await?;
-    Ok(done.rows_affected())
+    records::interrupt_running_executions(store, now_ms()).await
 }

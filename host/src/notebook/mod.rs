@@ -6,29 +6,31 @@
 //! Executions on one notebook run one at a time, in the order they came. Not here: the
 //! sessions themselves ([`crate::workspace`]) and Jupyter's own UI, which the proxy serves.
 
+pub mod config;
 pub mod document;
 pub mod execution;
 pub mod jupyter;
 pub mod kernel;
 mod outputs;
 mod quickack;
+mod records;
 pub mod routes;
 
 use crate::auth::Caller;
-use crate::config::{NotebooksConfig, WorkspacesConfig};
 use crate::error::{Code, Error, Result};
 use crate::store::{Store, new_id, now_ms, time};
+use crate::workspace::config::WorkspacesConfig;
 use crate::workspace::sessions::{Session, SessionKind, SessionStatus, owner};
 use crate::workspace::{Projects, Sessions, paths};
 use chrono::{DateTime, Utc};
+use config::NotebooksConfig;
 use document::{Cell, Document};
 use execution::{Execution, ExecutionStatus};
 use jupyter::Jupyter;
 use kernel::{Kernel, KernelState, Limits};
+use records::Record;
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::Row as _;
-use sqlx::any::AnyRow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -136,32 +138,6 @@ pub struct ExecuteRequest {
     pub cell_id: Option<String>,
     /// Seconds before the kernel is interrupted (default `[notebooks] execution_timeout_secs`).
     pub timeout_secs: Option<f64>,
-}
-
-/// A notebook's stored record.
-#[derive(Debug, Clone)]
-struct Record {
-    id: String,
-    project_id: String,
-    owner_id: String,
-    path: String,
-    created_by: String,
-    created_at: i64,
-    updated_at: i64,
-}
-
-const COLUMNS: &str = "id, project_id, owner_id, path, created_by, created_at, updated_at";
-
-fn from_row(row: &AnyRow) -> Result<Record> {
-    Ok(Record {
-        id: row.try_get("id")?,
-        project_id: row.try_get("project_id")?,
-        owner_id: row.try_get("owner_id")?,
-        path: row.try_get("path")?,
-        created_by: row.try_get("created_by")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
 }
 
 /// A notebook's kernel and executions in this process.
@@ -341,11 +317,7 @@ impl Notebooks {
     }
 
     async fn record(&self, caller: &Caller, id: &str) -> Result<Record> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM notebooks WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(self.inner.store.pool())
-            .await?;
-        match row.as_ref().map(from_row).transpose()? {
+        match records::notebook(&self.inner.store, id).await? {
             Some(r) if r.owner_id == caller.user_id || caller.is_admin() => Ok(r),
             _ => Err(not_found(id)),
         }
@@ -388,13 +360,8 @@ impl Notebooks {
             Some(path) => notebook_path(path)?,
             None => self.free_path(&project.id).await?,
         };
-        let taken = sqlx::query("SELECT id FROM notebooks WHERE project_id = $1 AND path = $2")
-            .bind(&project.id)
-            .bind(&path)
-            .fetch_optional(self.inner.store.pool())
-            .await?;
-        if let Some(row) = taken {
-            let id: String = row.try_get("id")?;
+        let taken = records::notebook_at(&self.inner.store, &project.id, &path).await?;
+        if let Some(id) = taken {
             return Err(Error::new(
                 Code::NotebookExists,
                 format!("'{path}' is already a notebook of this project"),
@@ -431,28 +398,12 @@ impl Notebooks {
             created_at: now,
             updated_at: now,
         };
-        let inserted = sqlx::query(
-            "INSERT INTO notebooks (id, project_id, owner_id, path, created_by, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&record.id)
-        .bind(&record.project_id)
-        .bind(&record.owner_id)
-        .bind(&record.path)
-        .bind(&record.created_by)
-        .bind(now)
-        .bind(now)
-        .execute(self.inner.store.pool())
-        .await;
-        if let Err(sqlx::Error::Database(e)) = &inserted
-            && e.is_unique_violation()
-        {
+        if !records::insert_notebook(&self.inner.store, &record).await? {
             return Err(Error::new(
                 Code::NotebookExists,
                 format!("'{}' became a notebook meanwhile", record.path),
             ));
         }
-        inserted?;
         tracing::info!(notebook = %record.id, project = %record.project_id, path = %record.path, "notebook created");
         let live = self.live(&record.id);
         *live.last_state.lock().expect("state poisoned") = Some(KernelState::Starting);
@@ -471,15 +422,9 @@ impl Notebooks {
     /// `Untitled.ipynb`, `Untitled1.ipynb`, ...: the first free in the project.
     async fn free_path(&self, project_id: &str) -> Result<String> {
         let files = self.inner.projects.list_files(project_id).await?;
-        let rows = sqlx::query("SELECT path FROM notebooks WHERE project_id = $1")
-            .bind(project_id)
-            .fetch_all(self.inner.store.pool())
-            .await?;
         let mut taken: std::collections::HashSet<String> =
             files.into_iter().map(|f| f.path).collect();
-        for row in rows {
-            taken.insert(row.try_get("path")?);
-        }
+        taken.extend(records::notebook_paths(&self.inner.store, project_id).await?);
         Ok((0..)
             .map(|n| match n {
                 0 => "Untitled.ipynb".to_string(),
@@ -491,25 +436,9 @@ impl Notebooks {
 
     /// The caller's notebooks (an admin's: everyone's), optionally of one project.
     pub async fn list(&self, caller: &Caller, project_id: Option<&str>) -> Result<Vec<Notebook>> {
-        let mut sql = format!("SELECT {COLUMNS} FROM notebooks WHERE 1 = 1");
-        let mut binds = Vec::new();
-        if !caller.is_admin() {
-            binds.push(caller.user_id.clone());
-            sql.push_str(&format!(" AND owner_id = ${}", binds.len()));
-        }
-        if let Some(project) = project_id {
-            binds.push(project.to_string());
-            sql.push_str(&format!(" AND project_id = ${}", binds.len()));
-        }
-        sql.push_str(" ORDER BY created_at, id");
-        let mut query = sqlx::query(&sql);
-        for bind in &binds {
-            query = query.bind(bind);
-        }
-        let rows = query.fetch_all(self.inner.store.pool()).await?;
-        rows.iter()
-            .map(|row| Ok(self.view(&from_row(row)?, None)))
-            .collect()
+        let owner = (!caller.is_admin()).then_some(caller.user_id.as_str());
+        let records = records::notebooks(&self.inner.store, owner, project_id).await?;
+        Ok(records.iter().map(|r| self.view(r, None)).collect())
     }
 
     /// One notebook with its cells and outputs (the live copy in its session while a kernel is
@@ -573,10 +502,7 @@ impl Notebooks {
             Err(e) if e.code != Code::ProjectFileNotFound => return Err(e),
             _ => {}
         }
-        sqlx::query("DELETE FROM notebooks WHERE id = $1")
-            .bind(&record.id)
-            .execute(self.inner.store.pool())
-            .await?;
+        records::delete_notebook(&self.inner.store, &record.id).await?;
         self.inner
             .live
             .lock()
@@ -717,12 +643,7 @@ impl Notebooks {
                 .projects
                 .write_file(&record.project_id, &record.path, bytes.clone())
                 .await?;
-            sqlx::query("UPDATE notebooks SET updated_at = $1 WHERE id = $2")
-                .bind(now_ms())
-                .bind(&record.id)
-                .execute(self.inner.store.pool())
-                .await?;
-            Ok(())
+            records::touch_notebook(&self.inner.store, &record.id, now_ms()).await
         };
         let (live_copy, stored) = tokio::join!(live_copy, stored);
         live_copy.and(stored)

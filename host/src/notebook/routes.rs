@@ -1,14 +1,13 @@
 //! HTTP routes of notebooks under `/api/v1/notebooks`.
 
 use super::execution::Execution;
-use super::{ExecuteRequest, Notebook, NotebookEvent, NotebookStatus};
+use super::{ExecuteRequest, Notebook, NotebookEvent, NotebookStatus, Notebooks};
 use crate::api::extract::{Json, Path, Query};
 use crate::api::ws;
 use crate::auth::Caller;
 use crate::error::Result;
-use crate::state::AppState;
-use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -16,7 +15,11 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// Routes under `/api/v1`; all require a token.
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Notebooks: FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(create_notebook, list_notebooks))
         .routes(routes!(get_notebook, delete_notebook))
@@ -41,12 +44,11 @@ struct NewNotebook {
     responses((status = 201, body = Notebook), (status = 409, body = crate::api::ErrorBody),
               (status = 422, body = crate::api::ErrorBody)))]
 async fn create_notebook(
-    State(state): State<AppState>,
+    State(notebooks): State<Notebooks>,
     caller: Caller,
     Json(body): Json<NewNotebook>,
 ) -> Result<(StatusCode, Json<Notebook>)> {
-    let notebook = state
-        .notebooks
+    let notebook = notebooks
         .create(&caller, &body.project_id, body.path.as_deref())
         .await?;
     Ok((StatusCode::CREATED, Json(notebook)))
@@ -64,15 +66,12 @@ struct ListQuery {
 #[utoipa::path(get, path = "/notebooks", tag = "notebooks", params(ListQuery),
     responses((status = 200, body = Vec<Notebook>)))]
 async fn list_notebooks(
-    State(state): State<AppState>,
+    State(notebooks): State<Notebooks>,
     caller: Caller,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Vec<Notebook>>> {
     Ok(Json(
-        state
-            .notebooks
-            .list(&caller, query.project_id.as_deref())
-            .await?,
+        notebooks.list(&caller, query.project_id.as_deref()).await?,
     ))
 }
 
@@ -80,11 +79,11 @@ async fn list_notebooks(
 #[utoipa::path(get, path = "/notebooks/{id}", tag = "notebooks", params(("id" = String, Path)),
     responses((status = 200, body = Notebook), (status = 404, body = crate::api::ErrorBody)))]
 async fn get_notebook(
-    State(state): State<AppState>,
+    State(notebooks): State<Notebooks>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Notebook>> {
-    Ok(Json(state.notebooks.get(&caller, &id).await?))
+    Ok(Json(notebooks.get(&caller, &id).await?))
 }
 
 /// Delete a notebook: its kernel is shut down, its `.ipynb` file removed from the project (and
@@ -92,11 +91,11 @@ async fn get_notebook(
 #[utoipa::path(delete, path = "/notebooks/{id}", tag = "notebooks", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = crate::api::ErrorBody)))]
 async fn delete_notebook(
-    State(state): State<AppState>,
+    State(notebooks): State<Notebooks>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    state.notebooks.delete(&caller, &id).await?;
+    notebooks.delete(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -110,23 +109,23 @@ async fn delete_notebook(
     responses((status = 200, body = Execution), (status = 404, body = crate::api::ErrorBody),
               (status = 502, body = crate::api::ErrorBody)))]
 async fn execute(
-    State(state): State<AppState>,
+    State(notebooks): State<Notebooks>,
     caller: Caller,
     Path(id): Path<String>,
     Json(body): Json<ExecuteRequest>,
 ) -> Result<Json<Execution>> {
-    Ok(Json(state.notebooks.execute(&caller, &id, body).await?))
+    Ok(Json(notebooks.execute(&caller, &id, body).await?))
 }
 
 /// The kernel's state, the running execution and how many wait.
 #[utoipa::path(get, path = "/notebooks/{id}/status", tag = "notebooks", params(("id" = String, Path)),
     responses((status = 200, body = NotebookStatus), (status = 404, body = crate::api::ErrorBody)))]
 async fn status(
-    State(state): State<AppState>,
+    State(notebooks): State<Notebooks>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<NotebookStatus>> {
-    Ok(Json(state.notebooks.status(&caller, &id).await?))
+    Ok(Json(notebooks.status(&caller, &id).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -141,13 +140,13 @@ struct HistoryQuery {
 #[utoipa::path(get, path = "/notebooks/{id}/history", tag = "notebooks", params(("id" = String, Path), HistoryQuery),
     responses((status = 200, body = Vec<Execution>), (status = 404, body = crate::api::ErrorBody)))]
 async fn history(
-    State(state): State<AppState>,
+    State(notebooks): State<Notebooks>,
     caller: Caller,
     Path(id): Path<String>,
     Query(query): Query<HistoryQuery>,
 ) -> Result<Json<Vec<Execution>>> {
     let limit = query.limit.unwrap_or(100);
-    Ok(Json(state.notebooks.history(&caller, &id, limit).await?))
+    Ok(Json(notebooks.history(&caller, &id, limit).await?))
 }
 
 /// WebSocket: the notebook's outputs as the kernel produces them, with execution starts and
@@ -155,13 +154,13 @@ async fn history(
 #[utoipa::path(get, path = "/notebooks/{id}/output", tag = "notebooks", params(("id" = String, Path)),
     responses((status = 101, body = NotebookEvent), (status = 404, body = crate::api::ErrorBody)))]
 async fn output(
-    State(state): State<AppState>,
+    State(notebooks): State<Notebooks>,
     caller: Caller,
     Path(id): Path<String>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response> {
-    state.notebooks.check(&caller, &id).await?;
-    let events = state.notebooks.subscribe();
+    notebooks.check(&caller, &id).await?;
+    let events = notebooks.subscribe();
     let messages =
         ws::broadcast_stream(events, move |event: &NotebookEvent| event.notebook_id == id);
     Ok(upgrade.on_upgrade(move |socket| ws::forward(socket, messages)))

@@ -6,6 +6,7 @@
 //! at start. Other services (workflows, the scheduler) resolve plugins here.
 
 pub mod builtin;
+pub mod config;
 mod errors;
 mod grants;
 mod records;
@@ -13,6 +14,7 @@ pub mod routes;
 mod services;
 mod slots;
 
+pub use config::Setup;
 pub use errors::call_error;
 pub use grants::{GrantList, Grantee, Scope, ScopedGrant, effective};
 pub use records::{PluginVersion, Settings};
@@ -20,7 +22,6 @@ pub use services::{CallServices, LiveEvents, ServiceBackend};
 pub use slots::UserSlots;
 
 use crate::auth::Auth;
-use crate::config::Config;
 use crate::error::{Code, Error, Result};
 use crate::store::Store;
 use serde::Serialize;
@@ -103,8 +104,8 @@ pub struct NodeRun {
 
 impl Plugins {
     /// Starts the runtime, loads every stored plugin and registers the built-ins.
-    pub async fn start(store: Store, config: &Config) -> anyhow::Result<Self> {
-        let mut runtime_config = RuntimeConfig::new(config.plugins.cache_dir(&config.data_dir));
+    pub async fn start(store: Store, config: Setup<'_>) -> anyhow::Result<Self> {
+        let mut runtime_config = RuntimeConfig::new(config.plugins.cache_dir(config.data_dir));
         runtime_config.max_instances = config.plugins.max_instances;
         runtime_config.max_memory_bytes = config.plugins.max_memory_bytes;
         let blobs = config.data_dir.join("plugins");
@@ -113,14 +114,14 @@ impl Plugins {
             inner: Arc::new(Inner {
                 runtime: Runtime::new(runtime_config)
                     .map_err(|e| anyhow::anyhow!("cannot start the plugin runtime: {e:#}"))?,
-                auth: Auth::new(store.clone(), &config.api),
+                auth: Auth::new(store.clone(), config.api),
                 store,
                 blobs,
                 backend: Arc::new(ServiceBackend {
                     secrets: config.secrets.clone(),
                     artifacts_dir: config.data_dir.join("artifacts"),
                 }),
-                slots: Arc::new(UserSlots::new(config.workflows.max_running_nodes_per_user)),
+                slots: Arc::new(UserSlots::new(config.max_running_nodes_per_user)),
                 loaded: RwLock::default(),
                 users: RwLock::default(),
             }),

@@ -1,13 +1,12 @@
 //! HTTP routes of the plugin registry under `/api/v1/plugins`.
 
-use super::{Added, GrantList, Grantee, NodeRun, PluginVersion, ScopedGrant, Settings};
+use super::{Added, GrantList, Grantee, NodeRun, PluginVersion, Plugins, ScopedGrant, Settings};
 use crate::api::extract::{Json, Path, Query};
 use crate::auth::{Admin, Caller};
 use crate::error::{Code, Error, Result};
-use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -15,7 +14,11 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use weft_runtime::{Limits, Value};
 
 /// Routes under `/api/v1`; all require a token.
-pub fn router(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
+pub fn router<S>(max_upload_bytes: usize) -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Plugins: FromRef<S>,
+{
     let upload = OpenApiRouter::new()
         .routes(routes!(add_plugin, list_plugins))
         .layer(DefaultBodyLimit::max(max_upload_bytes));
@@ -47,7 +50,7 @@ struct PluginDetail {
               (status = 403, body = crate::api::ErrorBody), (status = 409, body = crate::api::ErrorBody),
               (status = 413, body = crate::api::ErrorBody), (status = 422, body = crate::api::ErrorBody)))]
 async fn add_plugin(
-    State(state): State<AppState>,
+    State(plugins): State<Plugins>,
     Admin(caller): Admin,
     headers: HeaderMap,
     body: std::result::Result<Bytes, axum::extract::rejection::BytesRejection>,
@@ -67,10 +70,7 @@ async fn add_plugin(
     let body = body.map_err(|r| {
         crate::api::extract::limited_body_rejection(r, "[plugins] max_upload_bytes")
     })?;
-    let added = state
-        .plugins
-        .add(&body, Some(&caller.user_id), false)
-        .await?;
+    let added = plugins.add(&body, Some(&caller.user_id), false).await?;
     let status = if added.created {
         StatusCode::CREATED
     } else {
@@ -91,11 +91,11 @@ struct ListFilter {
 #[utoipa::path(get, path = "/plugins", tag = "plugins", params(ListFilter),
     responses((status = 200, body = [PluginVersion])))]
 async fn list_plugins(
-    State(state): State<AppState>,
+    State(plugins): State<Plugins>,
     _caller: Caller,
     Query(filter): Query<ListFilter>,
 ) -> Result<Json<Vec<PluginVersion>>> {
-    let mut all = state.plugins.list().await?;
+    let mut all = plugins.list().await?;
     if let Some(kind) = filter.kind {
         all.retain(|p| p.kind == kind);
     }
@@ -107,21 +107,21 @@ async fn list_plugins(
     params(("name" = String, Path, description = "Plugin name")),
     responses((status = 200, body = PluginDetail), (status = 404, body = crate::api::ErrorBody)))]
 async fn show_plugin(
-    State(state): State<AppState>,
+    State(plugins): State<Plugins>,
     _caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<PluginDetail>> {
-    detail(&state, &name).await.map(Json)
+    detail(&plugins, &name).await.map(Json)
 }
 
-async fn detail(state: &AppState, name: &str) -> Result<PluginDetail> {
-    let versions = state.plugins.versions(name).await?;
+async fn detail(plugins: &Plugins, name: &str) -> Result<PluginDetail> {
+    let versions = plugins.versions(name).await?;
     let newest = versions.last().expect("versions is non-empty");
     Ok(PluginDetail {
         name: name.to_string(),
         kind: newest.kind.clone(),
         latest: newest.version.clone(),
-        settings: state.plugins.settings(name).await?,
+        settings: plugins.settings(name).await?,
         versions,
     })
 }
@@ -145,15 +145,12 @@ struct Removed {
     responses((status = 200, body = Removed), (status = 404, body = crate::api::ErrorBody),
               (status = 409, body = crate::api::ErrorBody)))]
 async fn remove_plugin(
-    State(state): State<AppState>,
+    State(plugins): State<Plugins>,
     _admin: Admin,
     Path(name): Path<String>,
     Query(filter): Query<RemoveFilter>,
 ) -> Result<Json<Removed>> {
-    let removed = state
-        .plugins
-        .remove(&name, filter.version.as_deref())
-        .await?;
+    let removed = plugins.remove(&name, filter.version.as_deref()).await?;
     Ok(Json(Removed { name, removed }))
 }
 
@@ -165,16 +162,13 @@ async fn remove_plugin(
     responses((status = 200, body = PluginDetail), (status = 403, body = crate::api::ErrorBody),
               (status = 404, body = crate::api::ErrorBody), (status = 422, body = crate::api::ErrorBody)))]
 async fn set_grants(
-    State(state): State<AppState>,
+    State(plugins): State<Plugins>,
     Admin(caller): Admin,
     Path(name): Path<String>,
     Json(GrantList(grants)): Json<GrantList>,
 ) -> Result<Json<PluginDetail>> {
-    state
-        .plugins
-        .set_grants(&name, grants, &caller.user_id)
-        .await?;
-    detail(&state, &name).await.map(Json)
+    plugins.set_grants(&name, grants, &caller.user_id).await?;
+    detail(&plugins, &name).await.map(Json)
 }
 
 /// Replace the per-call limits of a plugin (admin).
@@ -183,16 +177,13 @@ async fn set_grants(
     responses((status = 200, body = PluginDetail), (status = 403, body = crate::api::ErrorBody),
               (status = 404, body = crate::api::ErrorBody), (status = 422, body = crate::api::ErrorBody)))]
 async fn set_limits(
-    State(state): State<AppState>,
+    State(plugins): State<Plugins>,
     Admin(caller): Admin,
     Path(name): Path<String>,
     Json(limits): Json<Limits>,
 ) -> Result<Json<PluginDetail>> {
-    state
-        .plugins
-        .set_limits(&name, limits, &caller.user_id)
-        .await?;
-    detail(&state, &name).await.map(Json)
+    plugins.set_limits(&name, limits, &caller.user_id).await?;
+    detail(&plugins, &name).await.map(Json)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -216,7 +207,7 @@ struct RunRequest {
               (status = 409, body = crate::api::ErrorBody), (status = 422, body = crate::api::ErrorBody),
               (status = 429, body = crate::api::ErrorBody), (status = 503, body = crate::api::ErrorBody)))]
 async fn run_node(
-    State(state): State<AppState>,
+    State(plugins): State<Plugins>,
     caller: Caller,
     Path(name): Path<String>,
     Json(request): Json<RunRequest>,
@@ -231,8 +222,7 @@ async fn run_node(
         user_id: caller.user_id,
         role: Some(caller.role),
     };
-    state
-        .plugins
+    plugins
         .run_node(&name, &config, inputs, &who)
         .await
         .map(Json)

@@ -14,11 +14,11 @@
 //! and boxes a future on each request. Only a caller whose token must be looked up pays for
 //! that here.
 
+use super::config::SchedulerConfig;
 use super::sp_http::SpError;
 use super::{Reporter, Viewer};
-use crate::auth::Caller;
+use crate::auth::{Auth, Caller};
 use crate::error::{Code, Error};
-use crate::state::AppState;
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, header};
@@ -26,6 +26,7 @@ use axum::response::{IntoResponse, Response};
 use futures::future::{BoxFuture, Either};
 use std::convert::Infallible;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower::Service;
 use tower::layer::LayerFn;
@@ -110,12 +111,17 @@ impl<S: Send + Sync> FromRequestParts<S> for SpAccess {
 
 /// Lets trusted networks through; asks everyone else for a token (or, for completions, leaves
 /// the question to the scheduler).
-pub fn trusted_or_token<S>(state: AppState) -> LayerFn<impl Fn(S) -> TrustedOrToken<S> + Clone> {
-    let header = HeaderName::from_bytes(state.config.scheduler.token_header.as_bytes())
-        .unwrap_or(header::AUTHORIZATION);
+pub fn trusted_or_token<S>(
+    auth: Auth,
+    config: &SchedulerConfig,
+) -> LayerFn<impl Fn(S) -> TrustedOrToken<S> + Clone + use<S>> {
+    let header =
+        HeaderName::from_bytes(config.token_header.as_bytes()).unwrap_or(header::AUTHORIZATION);
+    let trusted_networks = Arc::new(config.trusted_networks.clone());
     tower::layer::layer_fn(move |inner| TrustedOrToken {
         inner,
-        state: state.clone(),
+        auth: auth.clone(),
+        trusted_networks: trusted_networks.clone(),
         header: header.clone(),
     })
 }
@@ -124,21 +130,16 @@ pub fn trusted_or_token<S>(state: AppState) -> LayerFn<impl Fn(S) -> TrustedOrTo
 #[derive(Clone)]
 pub struct TrustedOrToken<S> {
     inner: S,
-    state: AppState,
+    auth: Auth,
+    /// `[scheduler] trusted_networks`.
+    trusted_networks: Arc<Vec<ipnet::IpNet>>,
     /// `[scheduler] token_header`.
     header: HeaderName,
 }
 
 impl<S> TrustedOrToken<S> {
     fn trusted(&self, peer: Option<IpAddr>) -> bool {
-        peer.is_some_and(|ip| {
-            self.state
-                .config
-                .scheduler
-                .trusted_networks
-                .iter()
-                .any(|n| n.contains(&ip))
-        })
+        peer.is_some_and(|ip| self.trusted_networks.iter().any(|n| n.contains(&ip)))
     }
 }
 
@@ -146,7 +147,7 @@ impl<S> TrustedOrToken<S> {
 /// with `Bearer `). `Err` for an `Authorization` header of another scheme.
 fn credential<'a>(headers: &'a HeaderMap, extra: &HeaderName) -> Result<Option<&'a str>, Error> {
     if headers.contains_key(header::AUTHORIZATION) {
-        return crate::api::auth::bearer_token(headers).map(Some);
+        return crate::auth::bearer_token(headers).map(Some);
     }
     let Some(value) = headers.get(extra).and_then(|v| v.to_str().ok()) else {
         return Ok(None);
@@ -173,7 +174,7 @@ where
     }
 
     fn call(&mut self, mut request: Request) -> Self::Future {
-        let peer = crate::api::auth::peer(&request);
+        let peer = crate::auth::peer(&request);
         let completion = is_completion(request.uri().path());
         let who = if self.trusted(peer) {
             Who::Trusted
@@ -224,10 +225,10 @@ where
         // The ready service answers once the caller is known; a clone takes its place.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let state = self.state.clone();
+        let auth = self.auth.clone();
         Box::pin(async move {
             let admin_only = request.uri().path().starts_with("/ti/");
-            let allowed = match crate::api::auth::sign_in(&state, &token, &mut request).await {
+            let allowed = match crate::auth::sign_in(&auth, &token, &mut request).await {
                 Ok(caller) if admin_only => caller.require_admin().map(|()| caller),
                 other => other,
             };

@@ -12,6 +12,7 @@
 
 mod access;
 pub(crate) mod client;
+pub mod config;
 pub mod instances;
 pub mod raw;
 mod result_socket;
@@ -21,10 +22,10 @@ pub mod strategies;
 pub mod tasks;
 pub mod trace;
 
-use crate::config::SchedulerConfig;
 use crate::error::{Code, Error, Result};
 use crate::registry::Plugins;
 use crate::store::{Store, now_ms};
+use config::SchedulerConfig;
 use instances::{TaskInstance, TiClient};
 use raw::RawJson;
 use serde::{Deserialize, Serialize};

@@ -10,10 +10,11 @@
 //! HTTP (`/queue/submit`), never over this socket.
 
 use super::Completion;
+use super::Scheduler;
 use super::access::SpAccess;
 use super::raw::RawJson;
 use super::routes::record;
-use crate::state::AppState;
+use crate::auth::Auth;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::Response;
@@ -28,13 +29,20 @@ const REGISTER_WITHIN: Duration = Duration::from_secs(10);
 const MAX_MESSAGE: usize = 16 << 20;
 
 pub async fn serve(
-    State(state): State<AppState>,
+    State(scheduler): State<Scheduler>,
+    State(auth): State<Auth>,
     access: SpAccess,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     upgrade
         .max_message_size(MAX_MESSAGE)
-        .on_upgrade(move |socket| session(state, access, socket))
+        .on_upgrade(move |socket| session(Reporting { scheduler, auth }, access, socket))
+}
+
+/// The services a result socket reports to.
+struct Reporting {
+    scheduler: Scheduler,
+    auth: Auth,
 }
 
 /// What every message has. Each kind is then read on its own: results are kept as raw JSON,
@@ -79,7 +87,7 @@ struct ResultMessage {
     error: Option<String>,
 }
 
-async fn session(state: AppState, access: SpAccess, mut socket: WebSocket) {
+async fn session(state: Reporting, access: SpAccess, mut socket: WebSocket) {
     let Some(instance_id) = register(&state, &access, &mut socket).await else {
         return;
     };
@@ -130,7 +138,7 @@ async fn session(state: AppState, access: SpAccess, mut socket: WebSocket) {
 
 /// Waits for the registration; answers it, or closes the socket with the reason (1008, as
 /// SwarmPilot does) and returns `None`.
-async fn register(state: &AppState, access: &SpAccess, socket: &mut WebSocket) -> Option<String> {
+async fn register(state: &Reporting, access: &SpAccess, socket: &mut WebSocket) -> Option<String> {
     let first = tokio::time::timeout(REGISTER_WITHIN, socket.recv()).await;
     let refusal = match first {
         Err(_) => "Registration timeout".to_string(),
@@ -177,7 +185,7 @@ fn kind(text: &str) -> String {
 }
 
 /// Records one result message and builds its acknowledgement.
-async fn take(state: &AppState, access: &SpAccess, instance_id: &str, text: &str) -> Value {
+async fn take(state: &Reporting, access: &SpAccess, instance_id: &str, text: &str) -> Value {
     let Ok(ResultMessage {
         task_id: Some(task_id),
         execution_time: Some(execution_time),
@@ -194,7 +202,7 @@ async fn take(state: &AppState, access: &SpAccess, instance_id: &str, text: &str
         result: Some(output),
         error,
     };
-    match record(state, access, report).await {
+    match record(&state.scheduler, &state.auth, access, report).await {
         Ok(_) => ack(Some(&task_id), true, "Result received"),
         Err(err) => ack(Some(&task_id), false, &err.message),
     }

@@ -7,16 +7,18 @@
 //! The admin API lives under `/api/v1/scheduler`.
 
 use super::access::{SpAccess, Who};
+use super::config::SchedulerConfig;
 use super::raw::{self, RawJson};
 use super::sp_http::{SpError, SpJson, SpQuery};
-use super::{Completion, DecisionStats, QueueItem, TaskView};
+use super::{Completion, DecisionStats, QueueItem, Scheduler, TaskView};
 use crate::api::extract::{Json, Query};
+use crate::auth::Auth;
 use crate::auth::Caller;
 use crate::error::Result;
+use crate::registry::Plugins;
 use crate::scheduler::instances::TaskInstance;
 use crate::scheduler::strategies::{ActiveView, InEffect};
-use crate::state::AppState;
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -25,7 +27,12 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// The SwarmPilot paths, served at the root of the scheduler's listener.
-pub fn swarmpilot_router(state: AppState) -> OpenApiRouter<AppState> {
+pub fn swarmpilot_router<S>(auth: Auth, config: &SchedulerConfig) -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Scheduler: FromRef<S>,
+    Auth: FromRef<S>,
+{
     let guarded = OpenApiRouter::new()
         .routes(routes!(register))
         .routes(routes!(remove))
@@ -38,12 +45,18 @@ pub fn swarmpilot_router(state: AppState) -> OpenApiRouter<AppState> {
             super::access::RESULT_SOCKET_PATH,
             axum::routing::get(super::result_socket::serve),
         )
-        .route_layer(super::access::trusted_or_token(state));
+        .route_layer(super::access::trusted_or_token(auth, config));
     OpenApiRouter::new().routes(routes!(health)).merge(guarded)
 }
 
 /// The admin API under `/api/v1`; all routes require a token.
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Scheduler: FromRef<S>,
+    Auth: FromRef<S>,
+    Plugins: FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(list_instances))
         .routes(routes!(list_strategies))
@@ -78,11 +91,10 @@ struct RegisterRequest {
 #[utoipa::path(post, path = "/ti/register", tag = "scheduler (SwarmPilot)", request_body = RegisterRequest,
     responses((status = 200, description = "`status` is `success` or `error` (unreachable instance)", body = Object)))]
 async fn register(
-    State(state): State<AppState>,
+    State(scheduler): State<Scheduler>,
     SpJson(body): SpJson<RegisterRequest>,
 ) -> Result<Response, SpError> {
-    match state
-        .scheduler
+    match scheduler
         .register(&body.host, body.port, body.model_name.as_deref(), true)
         .await
     {
@@ -117,22 +129,21 @@ struct RemoveRequest {
     responses((status = 200, description = "`status` is `success` or `error` (unknown instance)", body = Object),
               (status = 422, description = "not a UUID, or no instance named", body = Object)))]
 async fn remove(
-    State(state): State<AppState>,
+    State(scheduler): State<Scheduler>,
     SpJson(body): SpJson<RemoveRequest>,
 ) -> Result<Response, SpError> {
     let ti_uuid = match (&body.ti_uuid, &body.host, body.port) {
         (Some(id), _, _) => id.trim().to_string(),
-        (None, Some(host), Some(port)) => match state
-            .scheduler
-            .instance_named(&format!("{}:{port}", host.trim()))
-        {
-            Ok(id) => id,
-            Err(err) => {
-                return Ok(SpError(err).with_ok_status(json!({
-                    "ti_uuid": null, "host": host, "port": port,
-                })));
+        (None, Some(host), Some(port)) => {
+            match scheduler.instance_named(&format!("{}:{port}", host.trim())) {
+                Ok(id) => id,
+                Err(err) => {
+                    return Ok(SpError(err).with_ok_status(json!({
+                        "ti_uuid": null, "host": host, "port": port,
+                    })));
+                }
             }
-        },
+        }
         _ => {
             return Err(crate::error::Error::invalid_field(
                 "ti_uuid",
@@ -142,7 +153,7 @@ async fn remove(
         }
     };
     let named = json!({ "ti_uuid": ti_uuid, "host": body.host, "port": body.port });
-    match state.scheduler.remove(&ti_uuid).await {
+    match scheduler.remove(&ti_uuid).await {
         Ok(()) => {
             let mut answer = json!({
                 "status": "success",
@@ -184,12 +195,11 @@ struct SubmitAnswer {
     responses((status = 200, body = Object, example = json!({"status": "success", "task_id": "…", "scheduled_ti": "…"})),
               (status = 503, description = "no healthy instance serves the model", body = Object)))]
 async fn submit(
-    State(state): State<AppState>,
+    State(scheduler): State<Scheduler>,
     access: SpAccess,
     SpJson(body): SpJson<SubmitRequest>,
 ) -> Result<axum::Json<SubmitAnswer>, SpError> {
-    let submitted = state
-        .scheduler
+    let submitted = scheduler
         .submit(
             &body.model_name,
             body.task_input,
@@ -216,13 +226,10 @@ struct ModelParam {
 #[utoipa::path(get, path = "/queue/info", tag = "scheduler (SwarmPilot)", params(ModelParam),
     responses((status = 200, body = Object), (status = 404, description = "no instance serves the model", body = Object)))]
 async fn queue_info(
-    State(state): State<AppState>,
+    State(scheduler): State<Scheduler>,
     SpQuery(params): SpQuery<ModelParam>,
 ) -> Result<axum::Json<Value>, SpError> {
-    let queues: Vec<QueueItem> = state
-        .scheduler
-        .queue_info(params.model_name.as_deref())
-        .await?;
+    let queues: Vec<QueueItem> = scheduler.queue_info(params.model_name.as_deref()).await?;
     Ok(axum::Json(json!({ "status": "success", "queues": queues })))
 }
 
@@ -237,15 +244,12 @@ struct TaskParam {
 #[utoipa::path(get, path = "/task/query", tag = "scheduler (SwarmPilot)", params(TaskParam),
     responses((status = 200, body = TaskView), (status = 404, description = "unknown task, or someone else's", body = Object)))]
 async fn task_query(
-    State(state): State<AppState>,
+    State(scheduler): State<Scheduler>,
     access: SpAccess,
     SpQuery(params): SpQuery<TaskParam>,
 ) -> Result<axum::Json<TaskView>, SpError> {
     Ok(axum::Json(
-        state
-            .scheduler
-            .query(&params.task_id, access.viewer())
-            .await?,
+        scheduler.query(&params.task_id, access.viewer()).await?,
     ))
 }
 
@@ -260,12 +264,13 @@ async fn task_query(
               (status = 403, description = "the reporter is not the instance it names", body = Object),
               (status = 409, description = "reported by another instance than the one holding it", body = Object)))]
 async fn task_complete(
-    State(state): State<AppState>,
+    State(scheduler): State<Scheduler>,
+    State(auth): State<Auth>,
     access: SpAccess,
     SpJson(report): SpJson<Completion>,
 ) -> Result<Response, SpError> {
     answer(
-        record(&state, &access, report).await,
+        record(&scheduler, &auth, &access, report).await,
         |task| {
             json!({
                 "status": "success",
@@ -289,12 +294,13 @@ async fn task_complete(
               (status = 403, description = "the reporter is not the instance it names", body = Object),
               (status = 409, description = "reported by another instance than the one holding it", body = Object)))]
 async fn result_submit(
-    State(state): State<AppState>,
+    State(scheduler): State<Scheduler>,
+    State(auth): State<Auth>,
     access: SpAccess,
     SpJson(report): SpJson<Completion>,
 ) -> Result<Response, SpError> {
     answer(
-        record(&state, &access, report).await,
+        record(&scheduler, &auth, &access, report).await,
         |task| {
             json!({
                 "status": "success",
@@ -322,18 +328,19 @@ fn answer(
 /// Records a completion reported over HTTP or the result socket; a reporter presenting a
 /// wrong instance secret counts as a failed sign-in of its address.
 pub(super) async fn record(
-    state: &AppState,
+    scheduler: &Scheduler,
+    auth: &Auth,
     access: &SpAccess,
     report: Completion,
 ) -> crate::error::Result<TaskView> {
     if let (Who::InstanceSecret(_), Some(peer)) = (&access.who, access.peer) {
-        state.auth.check_sign_in_limit(peer)?;
+        auth.check_sign_in_limit(peer)?;
     }
-    let recorded = state.scheduler.complete(report, access.reporter()).await;
+    let recorded = scheduler.complete(report, access.reporter()).await;
     if let (Err(err), Who::InstanceSecret(_), Some(peer)) = (&recorded, &access.who, access.peer)
         && err.code == crate::error::Code::SchedulerNotInstance
     {
-        state.auth.sign_in_failed(peer);
+        auth.sign_in_failed(peer);
     }
     recorded
 }
@@ -341,8 +348,8 @@ pub(super) async fn record(
 /// Registered task instances and their health.
 #[utoipa::path(get, path = "/scheduler/instances", tag = "scheduler",
     responses((status = 200, body = Vec<TaskInstance>)))]
-async fn list_instances(State(state): State<AppState>) -> Json<Vec<TaskInstance>> {
-    Json(state.scheduler.instances())
+async fn list_instances(State(scheduler): State<Scheduler>) -> Json<Vec<TaskInstance>> {
+    Json(scheduler.instances())
 }
 
 /// A strategy plugin that can be activated.
@@ -366,9 +373,11 @@ struct StrategiesView {
 /// Scheduling strategies: available, in effect, recently deactivated.
 #[utoipa::path(get, path = "/scheduler/strategies", tag = "scheduler",
     responses((status = 200, body = StrategiesView)))]
-async fn list_strategies(State(state): State<AppState>) -> Result<Json<StrategiesView>> {
-    let available = state
-        .plugins
+async fn list_strategies(
+    State(plugins): State<Plugins>,
+    State(scheduler): State<Scheduler>,
+) -> Result<Json<StrategiesView>> {
+    let available = plugins
         .list()
         .await?
         .into_iter()
@@ -382,7 +391,7 @@ async fn list_strategies(State(state): State<AppState>) -> Result<Json<Strategie
         .collect();
     Ok(Json(StrategiesView {
         available,
-        in_effect: state.scheduler.strategies().in_effect(),
+        in_effect: scheduler.strategies().in_effect(),
     }))
 }
 
@@ -402,13 +411,12 @@ struct ActivateRequest {
     responses((status = 200, body = ActiveView), (status = 403, body = crate::api::ErrorBody),
               (status = 404, body = crate::api::ErrorBody)))]
 async fn activate(
-    State(state): State<AppState>,
+    State(scheduler): State<Scheduler>,
     caller: Caller,
     Json(body): Json<ActivateRequest>,
 ) -> Result<Json<ActiveView>> {
     caller.require_admin()?;
-    let view = state
-        .scheduler
+    let view = scheduler
         .strategies()
         .activate(&body.strategy, body.model_name.as_deref(), &caller.name)
         .await?;
@@ -427,22 +435,18 @@ struct DeactivateParams {
 #[utoipa::path(delete, path = "/scheduler/strategies/active", tag = "scheduler", params(DeactivateParams),
     responses((status = 204), (status = 404, body = crate::api::ErrorBody)))]
 async fn deactivate(
-    State(state): State<AppState>,
+    State(scheduler): State<Scheduler>,
     caller: Caller,
     Query(params): Query<DeactivateParams>,
 ) -> Result<StatusCode> {
     caller.require_admin()?;
-    state
-        .scheduler
-        .strategies()
-        .clear(&params.model_name)
-        .await?;
+    scheduler.strategies().clear(&params.model_name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Decision latency of the strategy calls (recent decisions).
 #[utoipa::path(get, path = "/scheduler/stats", tag = "scheduler",
     responses((status = 200, body = DecisionStats)))]
-async fn stats(State(state): State<AppState>) -> Json<DecisionStats> {
-    Json(state.scheduler.stats())
+async fn stats(State(scheduler): State<Scheduler>) -> Json<DecisionStats> {
+    Json(scheduler.stats())
 }

@@ -99,7 +99,7 @@ macro_rules! text_enum {
                 match self { $($ty::$variant => $text),* }
             }
 
-            fn parse(text: &str) -> $crate::error::Result<Self> {
+            pub(crate) fn parse(text: &str) -> $crate::error::Result<Self> {
                 match text {
                     $($text => Ok($ty::$variant),)*
                     other => Err($crate::error::Error::internal(format!("unknown {} '{other}' in the store", stringify!($ty)))),

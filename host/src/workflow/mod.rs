@@ -4,6 +4,7 @@
 //!
 //! Not here: HTTP concerns (see `routes`) and calling plugins (see [`crate::registry`]).
 
+pub mod config;
 mod crash;
 mod encoding;
 mod events;
@@ -23,10 +24,10 @@ pub use records::{
 pub use values::{RunValues, Stored, StoredKind};
 
 use crate::auth::Caller;
-use crate::config::WorkflowsConfig;
 use crate::error::{Code, Error, Result};
 use crate::registry::{Grantee, PluginUsers, Plugins};
 use crate::store::{Store, new_id};
+use config::WorkflowsConfig;
 use executor::{Prior, RunContext, RunInputs};
 use plan::{Bounds, Plan};
 use std::collections::HashMap;

@@ -1,13 +1,14 @@
 //! HTTP and WebSocket routes of workflows and runs under `/api/v1`.
 
-use super::{Definition, Event, Page, RunDetail, RunEvent, RunSummary, StoredKind, Workflow};
+use super::{
+    Definition, Event, Page, RunDetail, RunEvent, RunSummary, StoredKind, Workflow, Workflows,
+};
 use crate::api::extract::{Json, Path, Query, parse_json};
 use crate::auth::Caller;
 use crate::error::Result;
-use crate::state::AppState;
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
@@ -17,7 +18,11 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// Routes under `/api/v1`; all require a token.
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Workflows: FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(create_workflow, list_workflows))
         .routes(routes!(validate_workflow))
@@ -60,11 +65,11 @@ impl PageParams {
 #[utoipa::path(post, path = "/workflows", tag = "workflows", request_body = Definition,
     responses((status = 201, body = Workflow), (status = 422, body = crate::api::ErrorBody)))]
 async fn create_workflow(
-    State(state): State<AppState>,
+    State(workflows): State<Workflows>,
     caller: Caller,
     Json(definition): Json<Definition>,
 ) -> Result<(StatusCode, Json<Workflow>)> {
-    let workflow = state.workflows.create(&caller, definition).await?;
+    let workflow = workflows.create(&caller, definition).await?;
     Ok((StatusCode::CREATED, Json(workflow)))
 }
 
@@ -72,13 +77,12 @@ async fn create_workflow(
 #[utoipa::path(get, path = "/workflows", tag = "workflows", params(PageParams),
     responses((status = 200, body = Page<Workflow>)))]
 async fn list_workflows(
-    State(state): State<AppState>,
+    State(workflows): State<Workflows>,
     caller: Caller,
     Query(page): Query<PageParams>,
 ) -> Result<Json<Page<Workflow>>> {
     let limit = page.limit()?;
-    let listed = state
-        .workflows
+    let listed = workflows
         .list(&caller, page.cursor.as_deref(), limit)
         .await?;
     Ok(Json(listed))
@@ -99,11 +103,11 @@ struct Validated {
 #[utoipa::path(post, path = "/workflows/validate", tag = "workflows", request_body = Definition,
     responses((status = 200, body = Validated), (status = 422, body = crate::api::ErrorBody)))]
 async fn validate_workflow(
-    State(state): State<AppState>,
+    State(workflows): State<Workflows>,
     _caller: Caller,
     Json(definition): Json<Definition>,
 ) -> Result<Json<Validated>> {
-    let plan = state.workflows.validate(&definition).await?;
+    let plan = workflows.validate(&definition).await?;
     Ok(Json(Validated {
         valid: true,
         nodes: plan.nodes.len(),
@@ -128,14 +132,14 @@ struct VersionParam {
 #[utoipa::path(get, path = "/workflows/{id}", tag = "workflows", params(("id" = String, Path), VersionParam),
     responses((status = 200, body = Workflow), (status = 404, body = crate::api::ErrorBody)))]
 async fn get_workflow(
-    State(state): State<AppState>,
+    State(workflows): State<Workflows>,
     caller: Caller,
     Path(id): Path<String>,
     Query(params): Query<VersionParam>,
 ) -> Result<Json<Workflow>> {
     match params.version {
-        Some(version) => state.workflows.get_version(&caller, &id, version).await,
-        None => state.workflows.get(&caller, &id).await,
+        Some(version) => workflows.get_version(&caller, &id, version).await,
+        None => workflows.get(&caller, &id).await,
     }
     .map(Json)
 }
@@ -146,16 +150,12 @@ async fn get_workflow(
     responses((status = 200, body = Workflow), (status = 404, body = crate::api::ErrorBody),
               (status = 422, body = crate::api::ErrorBody)))]
 async fn update_workflow(
-    State(state): State<AppState>,
+    State(workflows): State<Workflows>,
     caller: Caller,
     Path(id): Path<String>,
     Json(definition): Json<Definition>,
 ) -> Result<Json<Workflow>> {
-    state
-        .workflows
-        .update(&caller, &id, definition)
-        .await
-        .map(Json)
+    workflows.update(&caller, &id, definition).await.map(Json)
 }
 
 /// Delete a workflow with its versions and runs; refused while a run is active.
@@ -163,11 +163,11 @@ async fn update_workflow(
     responses((status = 204), (status = 404, body = crate::api::ErrorBody),
               (status = 409, body = crate::api::ErrorBody)))]
 async fn delete_workflow(
-    State(state): State<AppState>,
+    State(workflows): State<Workflows>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    state.workflows.delete(&caller, &id).await?;
+    workflows.delete(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -187,7 +187,7 @@ struct ExecuteRequest {
     responses((status = 202, body = RunSummary), (status = 404, body = crate::api::ErrorBody),
               (status = 422, body = crate::api::ErrorBody)))]
 async fn execute_workflow(
-    State(state): State<AppState>,
+    State(workflows): State<Workflows>,
     caller: Caller,
     Path(id): Path<String>,
     body: std::result::Result<Bytes, axum::extract::rejection::BytesRejection>,
@@ -198,10 +198,7 @@ async fn execute_workflow(
     } else {
         parse_json(&body)?
     };
-    let run = state
-        .workflows
-        .execute(&caller, &id, request.inputs)
-        .await?;
+    let run = workflows.execute(&caller, &id, request.inputs).await?;
     Ok((StatusCode::ACCEPTED, Json(run)))
 }
 
@@ -209,11 +206,11 @@ async fn execute_workflow(
 #[utoipa::path(get, path = "/workflows/{id}/status", tag = "workflows", params(("id" = String, Path)),
     responses((status = 200, body = RunDetail), (status = 404, body = crate::api::ErrorBody)))]
 async fn workflow_status(
-    State(state): State<AppState>,
+    State(workflows): State<Workflows>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<RunDetail>> {
-    state.workflows.latest_run(&caller, &id).await.map(Json)
+    workflows.latest_run(&caller, &id).await.map(Json)
 }
 
 /// A workflow's runs, newest first.
@@ -221,14 +218,13 @@ async fn workflow_status(
     params(("id" = String, Path), PageParams),
     responses((status = 200, body = Page<RunSummary>), (status = 404, body = crate::api::ErrorBody)))]
 async fn workflow_runs(
-    State(state): State<AppState>,
+    State(workflows): State<Workflows>,
     caller: Caller,
     Path(id): Path<String>,
     Query(page): Query<PageParams>,
 ) -> Result<Json<Page<RunSummary>>> {
     let limit = page.limit()?;
-    state
-        .workflows
+    workflows
         .runs(&caller, &id, page.cursor.as_deref(), limit)
         .await
         .map(Json)
@@ -238,11 +234,11 @@ async fn workflow_runs(
 #[utoipa::path(get, path = "/runs/{run_id}", tag = "workflows", params(("run_id" = String, Path)),
     responses((status = 200, body = RunDetail), (status = 404, body = crate::api::ErrorBody)))]
 async fn get_run(
-    State(state): State<AppState>,
+    State(workflows): State<Workflows>,
     caller: Caller,
     Path(run_id): Path<String>,
 ) -> Result<Json<RunDetail>> {
-    state.workflows.run(&caller, &run_id).await.map(Json)
+    workflows.run(&caller, &run_id).await.map(Json)
 }
 
 /// One output of a node of a run, as it was produced: JSON text (`application/json`) or bytes
@@ -254,15 +250,12 @@ async fn get_run(
               (status = 200, content_type = "application/octet-stream"),
               (status = 404, body = crate::api::ErrorBody)))]
 async fn get_output(
-    State(state): State<AppState>,
+    State(workflows): State<Workflows>,
     caller: Caller,
     Path((run_id, node_id, port)): Path<(String, String, String)>,
 ) -> Result<Response> {
     use axum::response::IntoResponse as _;
-    let (kind, size, chunks) = state
-        .workflows
-        .output(&caller, &run_id, &node_id, &port)
-        .await?;
+    let (kind, size, chunks) = workflows.output(&caller, &run_id, &node_id, &port).await?;
     let content_type = match kind {
         StoredKind::Json => "application/json",
         StoredKind::Bytes => "application/octet-stream",
@@ -282,22 +275,22 @@ async fn get_output(
     responses((status = 200, body = RunSummary), (status = 404, body = crate::api::ErrorBody),
               (status = 409, body = crate::api::ErrorBody)))]
 async fn cancel_run(
-    State(state): State<AppState>,
+    State(workflows): State<Workflows>,
     caller: Caller,
     Path(run_id): Path<String>,
 ) -> Result<Json<RunSummary>> {
-    state.workflows.cancel(&caller, &run_id).await.map(Json)
+    workflows.cancel(&caller, &run_id).await.map(Json)
 }
 
 /// WebSocket: events of every run the caller may see, as JSON text messages.
 #[utoipa::path(get, path = "/workflows/status", tag = "workflows",
     responses((status = 101, description = "a stream of run events", body = RunEvent)))]
 async fn watch_all(
-    State(state): State<AppState>,
+    State(workflows): State<Workflows>,
     caller: Caller,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let events = state.workflows.events().subscribe();
+    let events = workflows.events().subscribe();
     ws.on_upgrade(move |socket| {
         stream(socket, events, None, move |e| {
             caller.is_admin() || e.owner_id == caller.user_id
@@ -310,14 +303,14 @@ async fn watch_all(
     responses((status = 101, description = "a snapshot, then the run's events", body = RunEvent),
               (status = 404, body = crate::api::ErrorBody)))]
 async fn watch_run(
-    State(state): State<AppState>,
+    State(workflows): State<Workflows>,
     caller: Caller,
     Path(run_id): Path<String>,
     ws: WebSocketUpgrade,
 ) -> Result<Response> {
     // Subscribe before reading the snapshot so nothing falls between the two.
-    let events = state.workflows.events().subscribe();
-    let detail = state.workflows.run(&caller, &run_id).await?;
+    let events = workflows.events().subscribe();
+    let detail = workflows.run(&caller, &run_id).await?;
     let snapshot = serde_json::json!({ "type": "snapshot", "run": detail });
     let finished = detail.run.status.is_finished();
     Ok(ws.on_upgrade(move |mut socket| async move {

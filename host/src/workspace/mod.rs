@@ -1,6 +1,7 @@
 //! What a student or data scientist touches: projects with their files, opened in workspace
 //! sessions (code-server or Jupyter in a container).
 
+pub mod config;
 pub mod images;
 pub mod keys;
 pub mod origin;
@@ -10,6 +11,7 @@ pub mod proxy;
 mod proxy_client;
 pub mod quota;
 pub mod reaper;
+mod records;
 pub mod routes;
 pub mod sessions;
 mod staging;

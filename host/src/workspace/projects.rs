@@ -1,18 +1,17 @@
 //! Projects and their files: records in the store, files in storage (opendal; a local folder by
 //! default). A project belongs to one user; others get 404.
 
+use super::config::{StorageKind, WorkspacesConfig};
 use super::paths;
+use super::records;
 use super::staging::Staging;
 use crate::auth::Caller;
-use crate::config::{StorageKind, WorkspacesConfig};
 use crate::error::{Code, Error, Result};
 use crate::store::{Store, new_id, now_ms, time};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use opendal::{EntryMode, ErrorKind, Operator};
 use serde::Serialize;
-use sqlx::Row as _;
-use sqlx::any::AnyRow;
 use std::path::Path;
 use utoipa::ToSchema;
 
@@ -41,16 +40,6 @@ pub struct Projects {
     store: Store,
     files: Operator,
     max_file_bytes: u64,
-}
-
-fn from_row(row: &AnyRow) -> Result<Project> {
-    Ok(Project {
-        id: row.try_get("id")?,
-        owner_id: row.try_get("owner_id")?,
-        name: row.try_get("name")?,
-        created_at: time(row.try_get("created_at")?),
-        updated_at: time(row.try_get("updated_at")?),
-    })
 }
 
 /// A storage failure as an API error; the storage's own words stay in the log.
@@ -136,18 +125,7 @@ impl Projects {
             created_at: time(now),
             updated_at: time(now),
         };
-        let inserted = sqlx::query(
-            "INSERT INTO projects (id, owner_id, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (owner_id, name) DO NOTHING",
-        )
-        .bind(&project.id)
-        .bind(&project.owner_id)
-        .bind(&project.name)
-        .bind(now)
-        .bind(now)
-        .execute(self.store.pool())
-        .await?;
-        if inserted.rows_affected() == 0 {
+        if !records::insert_project(&self.store, &project).await? {
             return Err(Error::new(
                 Code::ProjectExists,
                 format!("you already have a project named '{name}'"),
@@ -159,31 +137,13 @@ impl Projects {
 
     /// The caller's projects (an admin's lists all), oldest first.
     pub async fn list(&self, caller: &Caller) -> Result<Vec<Project>> {
-        let rows = if caller.is_admin() {
-            sqlx::query("SELECT id, owner_id, name, created_at, updated_at FROM projects ORDER BY created_at, id")
-                .fetch_all(self.store.pool())
-                .await?
-        } else {
-            sqlx::query(
-                "SELECT id, owner_id, name, created_at, updated_at FROM projects WHERE owner_id = $1 \
-                 ORDER BY created_at, id",
-            )
-            .bind(&caller.user_id)
-            .fetch_all(self.store.pool())
-            .await?
-        };
-        rows.iter().map(from_row).collect()
+        let owner = (!caller.is_admin()).then_some(caller.user_id.as_str());
+        records::projects(&self.store, owner).await
     }
 
     /// The project `id` if `caller` may see it (its owner or an admin).
     pub async fn get(&self, caller: &Caller, id: &str) -> Result<Project> {
-        let row = sqlx::query(
-            "SELECT id, owner_id, name, created_at, updated_at FROM projects WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(self.store.pool())
-        .await?;
-        match row.as_ref().map(from_row).transpose()? {
+        match records::project(&self.store, id).await? {
             Some(p) if p.owner_id == caller.user_id || caller.is_admin() => Ok(p),
             _ => Err(
                 Error::new(Code::ProjectNotFound, format!("project '{id}' not found"))
@@ -200,11 +160,7 @@ impl Projects {
             .recursive(true)
             .await
             .map_err(storage_error)?;
-        sqlx::query("DELETE FROM projects WHERE id = $1")
-            .bind(&project.id)
-            .execute(self.store.pool())
-            .await?;
-        Ok(())
+        records::delete_project(&self.store, &project.id).await
     }
 
     /// Every file of the project, by path.
@@ -277,12 +233,7 @@ impl Projects {
 
     /// Records that project `id`'s files changed.
     pub(super) async fn touch(&self, id: &str) -> Result<()> {
-        sqlx::query("UPDATE projects SET updated_at = $1 WHERE id = $2")
-            .bind(now_ms())
-            .bind(id)
-            .execute(self.store.pool())
-            .await?;
-        Ok(())
+        records::touch_project(&self.store, id, now_ms()).await
     }
 
     /// The content of a file of project `id` (no access check; `path` already checked).

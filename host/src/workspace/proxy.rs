@@ -14,12 +14,12 @@
 //! server's secret are taken out.
 
 use super::proxy_client::{self, ProxyClient};
-use super::sessions::{Credential, Upstream};
+use super::sessions::{Credential, Sessions, Upstream};
+use crate::auth::Auth;
 use crate::error::{Code, Error, Result};
-use crate::state::AppState;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{FromRef, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
@@ -46,7 +46,8 @@ const HOP_BY_HOP: [&str; 8] = [
 /// The proxy's services, and its client to the containers.
 #[derive(Clone)]
 struct Proxy {
-    state: AppState,
+    sessions: Sessions,
+    auth: Auth,
     /// Keeps idle connections to containers for reuse. One per router, not one per process: a
     /// pooled connection lives on the runtime that opened it, and serving the same Weft from
     /// another runtime must not pick up connections whose runtime is gone.
@@ -54,11 +55,20 @@ struct Proxy {
 }
 
 /// The sessions listener's whole application.
-pub fn router(state: AppState) -> Router {
+pub fn router<S>(state: S) -> Router
+where
+    Sessions: FromRef<S>,
+    Auth: FromRef<S>,
+{
     let client = proxy_client::client(proxy_client::POOL_IDLE);
+    let proxy_state = Proxy {
+        sessions: Sessions::from_ref(&state),
+        auth: Auth::from_ref(&state),
+        client,
+    };
     Router::new()
         .fallback(proxy)
-        .with_state(Proxy { state, client })
+        .with_state(proxy_state)
         .layer(CatchPanicLayer::custom(crate::api::error::panic_response))
 }
 
@@ -138,7 +148,7 @@ fn foreign(method: &Method, headers: &HeaderMap, origin: &str) -> bool {
 }
 
 async fn credential_caller(
-    state: &AppState,
+    state: &Proxy,
     headers: &HeaderMap,
     peer: Option<std::net::IpAddr>,
 ) -> Result<Option<crate::auth::Caller>> {
@@ -167,7 +177,7 @@ async fn proxy(State(proxy): State<Proxy>, request: Request) -> Response {
 /// upstream, and the cookie secret to set when a token was spent. (The request's parts come
 /// one by one: a `&Request` cannot be held across an await, its body not being `Sync`.)
 async fn open(
-    state: &AppState,
+    state: &Proxy,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
@@ -223,8 +233,8 @@ async fn open(
 }
 
 async fn forward(proxy: &Proxy, mut request: Request) -> Result<Response> {
-    let state = &proxy.state;
-    let peer = crate::api::auth::peer(&request);
+    let state = proxy;
+    let peer = crate::auth::peer(&request);
     let (upstream, new_cookie) = open(
         state,
         request.method(),

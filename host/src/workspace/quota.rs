@@ -2,12 +2,11 @@
 //! (UTC day, week or month), counted from the stored sessions (ready until stopped), so every
 //! stop counts, including those the reaper or a reconciliation found.
 
-use crate::config::{QuotaPeriod, WorkspacesConfig};
+use super::config::{QuotaPeriod, WorkspacesConfig};
 use crate::error::{Code, Error, Result};
 use crate::store::{Store, now_ms, time};
 use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use serde::Serialize;
-use sqlx::Row as _;
 use utoipa::ToSchema;
 
 /// A user's session time in the current period.
@@ -61,19 +60,10 @@ pub async fn usage(store: &Store, config: &WorkspacesConfig, owner: &str) -> Res
     let now_ms = now_ms();
     let (start, end) = period(config.quota_period, time(now_ms));
     let start_ms = start.timestamp_millis();
-    let rows = sqlx::query(
-        "SELECT ready_at, stopped_at FROM sessions WHERE owner_id = $1 AND ready_at IS NOT NULL \
-         AND (stopped_at IS NULL OR stopped_at > $2)",
-    )
-    .bind(owner)
-    .bind(start_ms)
-    .fetch_all(store.pool())
-    .await?;
+    let spans = super::records::session_spans(store, owner, start_ms).await?;
     let mut used_ms = 0i64;
     let mut active = 0;
-    for row in rows {
-        let ready: i64 = row.try_get("ready_at")?;
-        let stopped: Option<i64> = row.try_get("stopped_at")?;
+    for (ready, stopped) in spans {
         if stopped.is_none() {
             active += 1;
         }

@@ -4,7 +4,7 @@
 //! what the stopped container still holds). At start it fails sessions a restart interrupted
 //! while starting.
 
-use super::sessions::{COLUMNS, Session, SessionKind, SessionStatus, Sessions, owner};
+use super::sessions::{Session, SessionKind, SessionStatus, Sessions, owner};
 use crate::error::Result;
 use crate::store::now_ms;
 use std::collections::HashSet;
@@ -17,7 +17,7 @@ pub fn spawn(sessions: Sessions) {
             tracing::warn!(error = %e, "cannot recover sessions interrupted by a restart");
         }
         let mut warned = HashSet::new();
-        let every = Duration::from_secs(sessions.inner.config.reap_interval_secs.max(1));
+        let every = Duration::from_secs(sessions.config().reap_interval_secs.max(1));
         loop {
             tokio::time::sleep(every).await;
             if let Err(e) = sessions.reap(&mut warned).await {
@@ -28,18 +28,12 @@ pub fn spawn(sessions: Sessions) {
 }
 
 impl Sessions {
-    async fn with_status(&self, statuses: &str) -> Result<Vec<Session>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM sessions WHERE status IN ({statuses})"
-        ))
-        .fetch_all(self.inner.store.pool())
-        .await?;
-        rows.iter().map(|r| self.stored(r)).collect()
-    }
-
     /// Sessions a restart caught while starting: failed, their containers removed.
     async fn recover(&self) -> Result<()> {
-        for mut session in self.with_status("'pending', 'starting'").await? {
+        for mut session in self
+            .with_status(&[SessionStatus::Pending, SessionStatus::Starting])
+            .await?
+        {
             let _lock = self.lock(&session.owner_id, &session.project_id).await;
             tracing::warn!(session = %session.session_id, "a restart interrupted this session's start");
             self.shut(
@@ -54,9 +48,9 @@ impl Sessions {
 
     /// One round of the reaper.
     pub async fn reap(&self, warned: &mut HashSet<String>) -> Result<()> {
-        let config = &self.inner.config;
+        let config = self.config();
         let now = now_ms();
-        for listed in self.with_status("'ready'").await? {
+        for listed in self.with_status(&[SessionStatus::Ready]).await? {
             let _lock = self.lock(&listed.owner_id, &listed.project_id).await;
             let Some(mut session) = self
                 .by_id(&listed.session_id)
@@ -157,12 +151,7 @@ impl Sessions {
         let Some(id) = &session.container_id else {
             return Ok(false);
         };
-        let container = match self
-            .inner
-            .containers
-            .get(&owner(&session.owner_id), id)
-            .await
-        {
+        let container = match self.containers().get(&owner(&session.owner_id), id).await {
             Ok(container) => container,
             Err(e) if e.code == crate::error::Code::ContainerNotFound => return Ok(false),
             Err(e) => return Err(e),
@@ -171,8 +160,7 @@ impl Sessions {
             return Ok(false);
         };
         Ok(self
-            .inner
-            .containers
+            .containers()
             .driver()
             .inspect(&engine_id)
             .await?
@@ -184,10 +172,7 @@ impl Sessions {
         let Ok(upstream) = self.upstream_of(session).await else {
             return false;
         };
-        let mut request = self
-            .inner
-            .http
-            .get(format!("{}/api/kernels", upstream.base));
+        let mut request = self.http().get(format!("{}/api/kernels", upstream.base));
         if let Some(authorization) = upstream.authorization() {
             request = request.header("authorization", authorization);
         }

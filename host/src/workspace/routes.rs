@@ -1,16 +1,15 @@
 //! HTTP routes of projects and their files under `/api/v1`.
 
-use super::sessions::{Session, SessionEvent, SessionKind};
+use super::sessions::{Session, SessionEvent, SessionKind, Sessions};
 use super::sync::SyncReport;
-use super::{FileEntry, Project};
+use super::{FileEntry, Project, Projects};
 use crate::api::extract::{Json, Path};
 use crate::api::ws;
 use crate::auth::Caller;
 use crate::error::Result;
-use crate::state::AppState;
 use axum::body::Body;
-use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{FromRef, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::response::Response;
@@ -20,7 +19,12 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// Routes under `/api/v1`; all require a token. File uploads stream to storage, up to
 /// `[workspaces] max_file_bytes` (checked as they arrive, not by a body limit).
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Projects: FromRef<S>,
+    Sessions: FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(create_project, list_projects))
         .routes(routes!(get_project, delete_project))
@@ -44,12 +48,12 @@ struct OpenSession {
 #[utoipa::path(post, path = "/projects/{id}/session", tag = "projects", params(("id" = String, Path)), request_body = OpenSession,
     responses((status = 201, body = Session), (status = 200, body = Session), (status = 409, body = crate::api::ErrorBody)))]
 async fn open_session(
-    State(state): State<AppState>,
+    State(sessions): State<Sessions>,
     caller: Caller,
     Path(id): Path<String>,
     Json(body): Json<OpenSession>,
 ) -> Result<(StatusCode, Json<Session>)> {
-    let (session, created) = state.sessions.open(&caller, &id, body.kind).await?;
+    let (session, created) = sessions.open(&caller, &id, body.kind).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -62,11 +66,11 @@ async fn open_session(
 #[utoipa::path(get, path = "/projects/{id}/session", tag = "projects", params(("id" = String, Path)),
     responses((status = 200, body = Session), (status = 404, body = crate::api::ErrorBody)))]
 async fn get_session(
-    State(state): State<AppState>,
+    State(sessions): State<Sessions>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Session>> {
-    Ok(Json(state.sessions.get(&caller, &id).await?))
+    Ok(Json(sessions.get(&caller, &id).await?))
 }
 
 /// Stop the active session: sync its files back first, then remove its container. A failed
@@ -74,44 +78,44 @@ async fn get_session(
 #[utoipa::path(delete, path = "/projects/{id}/session", tag = "projects", params(("id" = String, Path)),
     responses((status = 200, body = Session), (status = 502, body = crate::api::ErrorBody)))]
 async fn stop_session(
-    State(state): State<AppState>,
+    State(sessions): State<Sessions>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Session>> {
-    Ok(Json(state.sessions.stop(&caller, &id).await?))
+    Ok(Json(sessions.stop(&caller, &id).await?))
 }
 
 /// Copy the workspace's changes (added, changed, deleted files) back to the project now.
 #[utoipa::path(post, path = "/projects/{id}/session/sync", tag = "projects", params(("id" = String, Path)),
     responses((status = 200, body = SyncReport), (status = 502, body = crate::api::ErrorBody)))]
 async fn sync_session(
-    State(state): State<AppState>,
+    State(sessions): State<Sessions>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<SyncReport>> {
-    Ok(Json(state.sessions.sync(&caller, &id).await?))
+    Ok(Json(sessions.sync(&caller, &id).await?))
 }
 
 /// Keep the active session from being reaped as idle.
 #[utoipa::path(post, path = "/projects/{id}/session/heartbeat", tag = "projects", params(("id" = String, Path)),
     responses((status = 200, body = Session), (status = 404, body = crate::api::ErrorBody)))]
 async fn heartbeat(
-    State(state): State<AppState>,
+    State(sessions): State<Sessions>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Session>> {
-    Ok(Json(state.sessions.heartbeat(&caller, &id).await?))
+    Ok(Json(sessions.heartbeat(&caller, &id).await?))
 }
 
 /// WebSocket: the caller's session events (status changes, sync results, warnings); an
 /// admin's sees all.
 #[utoipa::path(get, path = "/sessions/events", tag = "projects", responses((status = 101, body = SessionEvent)))]
 async fn session_events(
-    State(state): State<AppState>,
+    State(sessions): State<Sessions>,
     caller: Caller,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let events = state.sessions.subscribe();
+    let events = sessions.subscribe();
     let messages = ws::broadcast_stream(events, move |event: &SessionEvent| {
         caller.is_admin() || event.owner_id == caller.user_id
     });
@@ -128,44 +132,44 @@ struct NewProject {
 #[utoipa::path(post, path = "/projects", tag = "projects", request_body = NewProject,
     responses((status = 201, body = Project), (status = 409, body = crate::api::ErrorBody)))]
 async fn create_project(
-    State(state): State<AppState>,
+    State(projects): State<Projects>,
     caller: Caller,
     Json(body): Json<NewProject>,
 ) -> Result<(StatusCode, Json<Project>)> {
     Ok((
         StatusCode::CREATED,
-        Json(state.projects.create(&caller, &body.name).await?),
+        Json(projects.create(&caller, &body.name).await?),
     ))
 }
 
 /// The caller's projects (an admin's lists all).
 #[utoipa::path(get, path = "/projects", tag = "projects", responses((status = 200, body = Vec<Project>)))]
 async fn list_projects(
-    State(state): State<AppState>,
+    State(projects): State<Projects>,
     caller: Caller,
 ) -> Result<Json<Vec<Project>>> {
-    Ok(Json(state.projects.list(&caller).await?))
+    Ok(Json(projects.list(&caller).await?))
 }
 
 #[utoipa::path(get, path = "/projects/{id}", tag = "projects", params(("id" = String, Path)),
     responses((status = 200, body = Project), (status = 404, body = crate::api::ErrorBody)))]
 async fn get_project(
-    State(state): State<AppState>,
+    State(projects): State<Projects>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Project>> {
-    Ok(Json(state.projects.get(&caller, &id).await?))
+    Ok(Json(projects.get(&caller, &id).await?))
 }
 
 /// Delete a project and its files.
 #[utoipa::path(delete, path = "/projects/{id}", tag = "projects", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = crate::api::ErrorBody)))]
 async fn delete_project(
-    State(state): State<AppState>,
+    State(projects): State<Projects>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    state.projects.delete(&caller, &id).await?;
+    projects.delete(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -173,11 +177,11 @@ async fn delete_project(
 #[utoipa::path(get, path = "/projects/{id}/files", tag = "projects", params(("id" = String, Path)),
     responses((status = 200, body = Vec<FileEntry>), (status = 404, body = crate::api::ErrorBody)))]
 async fn list_files(
-    State(state): State<AppState>,
+    State(projects): State<Projects>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<FileEntry>>> {
-    Ok(Json(state.projects.files(&caller, &id).await?))
+    Ok(Json(projects.files(&caller, &id).await?))
 }
 
 /// Download one file (streamed from storage).
@@ -185,11 +189,11 @@ async fn list_files(
     params(("id" = String, Path), ("path" = String, Path, description = "relative, may hold '/'")),
     responses((status = 200, content_type = "application/octet-stream"), (status = 404, body = crate::api::ErrorBody)))]
 async fn download_file(
-    State(state): State<AppState>,
+    State(projects): State<Projects>,
     caller: Caller,
     Path((id, path)): Path<(String, String)>,
 ) -> Result<impl IntoResponse> {
-    let (size, chunks) = state.projects.read(&caller, &id, &path).await?;
+    let (size, chunks) = projects.read(&caller, &id, &path).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_string()),
@@ -206,7 +210,7 @@ async fn download_file(
     responses((status = 200, body = FileEntry), (status = 413, body = crate::api::ErrorBody),
               (status = 409, body = crate::api::ErrorBody), (status = 422, body = crate::api::ErrorBody)))]
 async fn upload_file(
-    State(state): State<AppState>,
+    State(projects): State<Projects>,
     caller: Caller,
     Path((id, path)): Path<(String, String)>,
     headers: HeaderMap,
@@ -216,8 +220,7 @@ async fn upload_file(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
-    let stored = state
-        .projects
+    let stored = projects
         .write_stream(&caller, &id, &path, declared, body.into_data_stream())
         .await?;
     Ok(Json(stored))
@@ -227,19 +230,19 @@ async fn upload_file(
     params(("id" = String, Path), ("path" = String, Path, description = "relative, may hold '/'")),
     responses((status = 204), (status = 404, body = crate::api::ErrorBody)))]
 async fn delete_file(
-    State(state): State<AppState>,
+    State(projects): State<Projects>,
     caller: Caller,
     Path((id, path)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    state.projects.remove(&caller, &id, &path).await?;
+    projects.remove(&caller, &id, &path).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// The caller's session time in the current quota period.
 #[utoipa::path(get, path = "/users/me/usage", tag = "projects", responses((status = 200, body = super::quota::Usage)))]
 async fn my_usage(
-    State(state): State<AppState>,
+    State(sessions): State<Sessions>,
     caller: Caller,
 ) -> Result<Json<super::quota::Usage>> {
-    Ok(Json(state.sessions.usage(&caller.user_id).await?))
+    Ok(Json(sessions.usage(&caller.user_id).await?))
 }

@@ -3,12 +3,13 @@
 //! on an origin of its own (see [`super::origin`]) with a one-time access token turned into a
 //! cookie.
 
+use super::config::{SessionKindConfig, WorkspacesConfig};
 use super::keys::SessionKeys;
 use super::origin::Origins;
 use super::projects::Projects;
+use super::records;
 use super::sync::{self, SyncReport};
 use crate::auth::{Caller, Role};
-use crate::config::{SessionKindConfig, WorkspacesConfig};
 use crate::container::{Containers, NewContainer, ResourceRequest};
 use crate::error::{Code, Error, Result};
 use crate::store::{Store, new_id, now_ms, text_enum, time};
@@ -17,8 +18,6 @@ use futures::future::BoxFuture;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqlx::Row as _;
-use sqlx::any::AnyRow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -145,20 +144,20 @@ impl Upstream {
 /// The sessions service, cheap to clone.
 #[derive(Clone)]
 pub struct Sessions {
-    pub(super) inner: Arc<Inner>,
+    inner: Arc<Inner>,
 }
 
-pub(super) struct Inner {
-    pub(super) store: Store,
+struct Inner {
+    store: Store,
     projects: Projects,
-    pub(super) containers: Containers,
-    pub(super) config: WorkspacesConfig,
+    containers: Containers,
+    config: WorkspacesConfig,
     origins: Origins,
     keys: SessionKeys,
     events: broadcast::Sender<SessionEvent>,
     /// One lock per (owner, project): opening, syncing and stopping happen one at a time.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    pub(super) http: reqwest::Client,
+    http: reqwest::Client,
     upstreams: Mutex<HashMap<String, (Upstream, std::time::Instant)>>,
     stop_hooks: Mutex<Vec<StopHook>>,
     /// When each session's activity was last recorded by [`Sessions::activity`].
@@ -167,29 +166,6 @@ pub(super) struct Inner {
 
 /// Called with a session whose server is about to go, after its files were synced back.
 pub type StopHook = Arc<dyn Fn(Session) -> BoxFuture<'static, ()> + Send + Sync>;
-
-pub(super) const COLUMNS: &str = "id, owner_id, project_id, kind, status, container_id, error, \
-                       created_at, ready_at, stopped_at, last_activity_at";
-
-fn from_row(row: &AnyRow, origins: &Origins) -> Result<Session> {
-    let id: String = row.try_get("id")?;
-    Ok(Session {
-        url: origins.url(&id),
-        session_id: id,
-        project_id: row.try_get("project_id")?,
-        owner_id: row.try_get("owner_id")?,
-        kind: SessionKind::parse(&row.try_get::<String, _>("kind")?)?,
-        status: SessionStatus::parse(&row.try_get::<String, _>("status")?)?,
-        container_id: row.try_get("container_id")?,
-        error: row.try_get("error")?,
-        created_at: time(row.try_get("created_at")?),
-        ready_at: row.try_get::<Option<i64>, _>("ready_at")?.map(time),
-        stopped_at: row.try_get::<Option<i64>, _>("stopped_at")?.map(time),
-        last_activity_at: time(row.try_get("last_activity_at")?),
-        access_token: None,
-        link: None,
-    })
-}
 
 fn secret() -> String {
     let mut bytes = [0u8; 32];
@@ -258,9 +234,24 @@ impl Sessions {
         &self.inner.origins
     }
 
-    /// A session as read from the store.
-    pub(super) fn stored(&self, row: &AnyRow) -> Result<Session> {
-        from_row(row, &self.inner.origins)
+    /// The workspace settings the sessions run under (for the reaper).
+    pub(super) fn config(&self) -> &WorkspacesConfig {
+        &self.inner.config
+    }
+
+    /// The container service the sessions' servers run in (for the reaper).
+    pub(super) fn containers(&self) -> &Containers {
+        &self.inner.containers
+    }
+
+    /// The client that talks to the sessions' servers (for the reaper).
+    pub(super) fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    /// Every session in one of `statuses` (for the reaper).
+    pub(super) async fn with_status(&self, statuses: &[SessionStatus]) -> Result<Vec<Session>> {
+        records::sessions_with_status(&self.inner.store, &self.inner.origins, statuses).await
     }
 
     /// `owner`'s session time in the current quota period.
@@ -325,40 +316,17 @@ impl Sessions {
     }
 
     pub(super) async fn save(&self, s: &Session) -> Result<()> {
-        sqlx::query(
-            "UPDATE sessions SET status = $1, container_id = $2, error = $3, ready_at = $4, stopped_at = $5, \
-             last_activity_at = $6 WHERE id = $7",
-        )
-        .bind(s.status.as_str())
-        .bind(&s.container_id)
-        .bind(&s.error)
-        .bind(s.ready_at.map(|t| t.timestamp_millis()))
-        .bind(s.stopped_at.map(|t| t.timestamp_millis()))
-        .bind(s.last_activity_at.timestamp_millis())
-        .bind(&s.session_id)
-        .execute(self.inner.store.pool())
-        .await?;
+        records::save_session(&self.inner.store, s).await?;
         self.announce(s, "status", s.error.clone(), None);
         Ok(())
     }
 
     pub(super) async fn by_id(&self, id: &str) -> Result<Option<Session>> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM sessions WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(self.inner.store.pool())
-            .await?;
-        row.as_ref().map(|r| self.stored(r)).transpose()
+        records::session(&self.inner.store, &self.inner.origins, id).await
     }
 
     async fn latest(&self, owner_id: &str, project_id: &str) -> Result<Option<Session>> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM sessions WHERE owner_id = $1 AND project_id = $2 ORDER BY created_at DESC, id DESC"
-        ))
-        .bind(owner_id)
-        .bind(project_id)
-        .fetch_optional(self.inner.store.pool())
-        .await?;
-        row.as_ref().map(|r| self.stored(r)).transpose()
+        records::latest_session(&self.inner.store, &self.inner.origins, owner_id, project_id).await
     }
 
     async fn active(&self, owner_id: &str, project_id: &str) -> Result<Option<Session>> {
@@ -413,10 +381,7 @@ impl Sessions {
                 .hint("stop it first (DELETE /api/v1/projects/{id}/session)"));
             }
             if fresh_token {
-                sqlx::query("UPDATE sessions SET token_hash = $1 WHERE id = $2")
-                    .bind(hash(&token))
-                    .bind(&active.session_id)
-                    .execute(self.inner.store.pool())
+                records::set_token_hash(&self.inner.store, &active.session_id, &hash(&token))
                     .await?;
                 active = active.with_access_token(token);
             }
@@ -427,18 +392,15 @@ impl Sessions {
         }
         let now = now_ms();
         let id = new_id();
-        sqlx::query(
-            "INSERT INTO sessions (id, owner_id, project_id, kind, status, token_hash, created_at, \
-             last_activity_at) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7)",
+        records::insert_session(
+            &self.inner.store,
+            &id,
+            &caller.user_id,
+            &project.id,
+            kind,
+            &hash(&token),
+            now,
         )
-        .bind(&id)
-        .bind(&caller.user_id)
-        .bind(&project.id)
-        .bind(kind.as_str())
-        .bind(hash(&token))
-        .bind(now)
-        .bind(now)
-        .execute(self.inner.store.pool())
         .await?;
         let mut session = self
             .by_id(&id)
@@ -653,12 +615,7 @@ impl Sessions {
 
     /// Records activity on a session (proxied traffic, heartbeats).
     pub async fn touch(&self, session_id: &str) -> Result<()> {
-        sqlx::query("UPDATE sessions SET last_activity_at = $1 WHERE id = $2")
-            .bind(now_ms())
-            .bind(session_id)
-            .execute(self.inner.store.pool())
-            .await?;
-        Ok(())
+        records::touch_session(&self.inner.store, session_id, now_ms()).await
     }
 
     /// Records that a session is in use (proxied traffic, notebook executions), at most once
@@ -829,21 +786,15 @@ impl Sessions {
         session_id: &str,
         credential: Credential<'_>,
     ) -> Result<(Upstream, Option<String>)> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS}, token_hash, cookie_hash FROM sessions WHERE id = $1"
-        ))
-        .bind(session_id)
-        .fetch_optional(self.inner.store.pool())
-        .await?;
-        let Some(row) = row else {
+        let stored =
+            records::session_with_secrets(&self.inner.store, &self.inner.origins, session_id)
+                .await?;
+        let Some((session, token_hash, cookie_hash)) = stored else {
             return Err(Error::new(
                 Code::SessionNotFound,
                 format!("no session '{session_id}'"),
             ));
         };
-        let session = self.stored(&row)?;
-        let token_hash: Option<String> = row.try_get("token_hash")?;
-        let cookie_hash: Option<String> = row.try_get("cookie_hash")?;
         let mut new_cookie = None;
         let allowed = match credential {
             Credential::Token(token) => {
@@ -851,13 +802,7 @@ impl Sessions {
                 if ok {
                     let cookie = secret();
                     // The token is spent; the cookie takes its place.
-                    sqlx::query(
-                        "UPDATE sessions SET token_hash = NULL, cookie_hash = $1 WHERE id = $2",
-                    )
-                    .bind(hash(&cookie))
-                    .bind(session_id)
-                    .execute(self.inner.store.pool())
-                    .await?;
+                    records::spend_token(&self.inner.store, session_id, &hash(&cookie)).await?;
                     new_cookie = Some(cookie);
                 }
                 ok

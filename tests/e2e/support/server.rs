@@ -58,7 +58,7 @@ impl TestServer {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let app = weft::api::router(state.clone());
+        let app = weft::app::router(state.clone());
         let api = tokio::spawn(async move {
             weft::api::serve(listener, app).await.expect("serve");
         });

@@ -505,8 +505,8 @@ pub async fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::WorkspacesConfig;
     use crate::store::Store;
+    use crate::workspace::config::WorkspacesConfig;
 
     /// A tar of the engine's layout (`workspace/...`) with raw names.
     fn archive(entries: &[(&[u8], tar::EntryType, &[u8])]) -> Vec<u8> {

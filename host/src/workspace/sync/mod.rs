@@ -11,9 +11,9 @@ mod source;
 mod tar_reader;
 
 use super::projects::Projects;
-use crate::config::WorkspacesConfig;
 use crate::container::driver::ContainerDriver;
 use crate::error::Result;
+use crate::workspace::config::WorkspacesConfig;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::ToSchema;

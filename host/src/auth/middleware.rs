@@ -1,8 +1,8 @@
-//! Bearer-token authentication for every non-public route.
+//! Bearer-token authentication for every non-public route: the middleware in front of them,
+//! and the [`Caller`] and [`Admin`] extractors handlers take.
 
-use crate::auth::{Admin, Caller};
+use super::{Admin, Auth, Caller};
 use crate::error::{Code, Error};
-use crate::state::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::header;
 use axum::http::request::Parts;
@@ -11,28 +11,28 @@ use axum::response::Response;
 
 /// Middleware: authenticates the request and stores its [`Caller`] for handlers.
 pub async fn require_token(
-    State(state): State<AppState>,
+    State(auth): State<Auth>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, Error> {
-    authenticate(&state, &mut request).await?;
+    authenticate(&auth, &mut request).await?;
     Ok(next.run(request).await)
 }
 
 /// Authenticates the request's Bearer token and stores its [`Caller`] for handlers.
-pub(crate) async fn authenticate(state: &AppState, request: &mut Request) -> Result<Caller, Error> {
+pub(crate) async fn authenticate(auth: &Auth, request: &mut Request) -> Result<Caller, Error> {
     let token = bearer_token(request.headers())?.to_string();
-    sign_in(state, &token, request).await
+    sign_in(auth, &token, request).await
 }
 
 /// Signs in with `token`, presented by `request`'s client, and stores the [`Caller`] for
 /// handlers.
 pub(crate) async fn sign_in(
-    state: &AppState,
+    auth: &Auth,
     token: &str,
     request: &mut Request,
 ) -> Result<Caller, Error> {
-    let caller = state.auth.sign_in(token, peer(request)).await?;
+    let caller = auth.sign_in(token, peer(request)).await?;
     tracing::Span::current().record("user", caller.name.as_str());
     request.extensions_mut().insert(caller.clone());
     Ok(caller)

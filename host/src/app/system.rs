@@ -41,10 +41,10 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
 /// Prometheus metrics in text format; needs an admin token unless `[api] public_metrics`.
 pub async fn metrics(State(state): State<AppState>, request: Request) -> Result<impl IntoResponse> {
     if !state.config.api.public_metrics {
-        let token = super::auth::bearer_token(request.headers())?;
+        let token = crate::auth::bearer_token(request.headers())?;
         state
             .auth
-            .sign_in(token, super::auth::peer(&request))
+            .sign_in(token, crate::auth::peer(&request))
             .await?
             .require_admin()?;
     }

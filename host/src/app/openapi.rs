@@ -13,7 +13,7 @@ use utoipa::{Modify, OpenApi};
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
-    components(schemas(super::ErrorBody)),
+    components(schemas(crate::api::ErrorBody)),
     tags(
         (name = "system", description = "Health"),
         (name = "auth", description = "Users and API tokens"),

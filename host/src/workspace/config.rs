@@ -1,0 +1,178 @@
+//! `[workspaces]`: projects and workspace sessions.
+
+use crate::container::quantity::quantity;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Projects and workspace sessions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkspacesConfig {
+    /// Where project files are kept with the local `fs` storage (default `<data_dir>/projects`).
+    pub files_dir: Option<PathBuf>,
+    /// `fs` (a local folder) or `s3` (an S3-compatible bucket, see `[workspaces.s3]`).
+    pub storage: StorageKind,
+    pub s3: S3Config,
+    /// Largest file a project holds, in bytes.
+    pub max_file_bytes: u64,
+    /// Most bytes a sync brings into one project; files past it are reported and skipped.
+    pub project_max_bytes: u64,
+    /// Most files a sync brings into one project; files past it are reported and skipped.
+    pub project_max_files: u64,
+    /// Seconds a session has to answer on its port before it is failed and its container removed.
+    pub start_timeout_secs: u64,
+    /// Folder and file names never synced back from a workspace.
+    pub sync_ignore: Vec<String>,
+    /// A session with no activity (proxied traffic, heartbeats, a busy Jupyter kernel) for
+    /// this long is synced and stopped.
+    pub idle_timeout_secs: u64,
+    /// A session is synced and stopped this long after it started, whatever it is doing.
+    pub max_lifetime_secs: u64,
+    /// How long before the hard limit a warning event is sent.
+    pub warn_before_secs: u64,
+    /// Seconds between the reaper's rounds.
+    pub reap_interval_secs: u64,
+    /// Session minutes each user has per period (fractions allowed); 0 for no quota.
+    pub quota_minutes: f64,
+    pub quota_period: QuotaPeriod,
+    /// CPU and memory of a session's container.
+    #[serde(deserialize_with = "quantity")]
+    pub cpu: String,
+    #[serde(deserialize_with = "quantity")]
+    pub memory: String,
+    pub jupyter: SessionKindConfig,
+    pub code_server: SessionKindConfig,
+    /// Where sessions are served, each on an origin of its own: `{session}` is the session's
+    /// id (one DNS label), `{port}` the port of `sessions_listen`. Behind a TLS reverse proxy,
+    /// e.g. `https://{session}.ws.example.com` with a wildcard DNS name and certificate.
+    pub sessions_url: String,
+    /// Address the session proxy listens on, apart from the API.
+    pub sessions_listen: SocketAddr,
+    /// The key session secrets are derived from [default: <data_dir>/keys/sessions.key];
+    /// created on first start. Weft hosts sharing a database must share it.
+    pub secret_key_file: Option<PathBuf>,
+}
+
+/// Where project files are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageKind {
+    Fs,
+    S3,
+}
+
+/// An S3-compatible bucket for project files (AWS, MinIO, Ceph, ...).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3Config {
+    pub bucket: String,
+    /// e.g. `https://s3.eu-west-1.amazonaws.com` or `http://minio:9000`.
+    pub endpoint: String,
+    pub region: String,
+    /// A folder inside the bucket (default its root).
+    pub root: String,
+    pub access_key_id: String,
+    /// Better given as `WEFT_WORKSPACES__S3__SECRET_ACCESS_KEY` than in the file.
+    pub secret_access_key: String,
+}
+
+/// The calendar period (UTC) a session time quota covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum QuotaPeriod {
+    Day,
+    Week,
+    Month,
+}
+
+impl QuotaPeriod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuotaPeriod::Day => "day",
+            QuotaPeriod::Week => "week",
+            QuotaPeriod::Month => "month",
+        }
+    }
+}
+
+/// How one kind of session is run, at the root of its session's origin. In `command`,
+/// `{origin}` is that origin (`http://<id>.localhost:8081`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionKindConfig {
+    pub image: String,
+    /// The port the server listens on inside the container.
+    pub port: u16,
+    pub command: Vec<String>,
+    /// Answers 200 once the server is up.
+    pub ready_path: String,
+}
+
+impl Default for WorkspacesConfig {
+    fn default() -> Self {
+        Self {
+            files_dir: None,
+            storage: StorageKind::Fs,
+            s3: S3Config::default(),
+            max_file_bytes: 100 * 1024 * 1024,
+            project_max_bytes: 10 * 1024 * 1024 * 1024,
+            project_max_files: 100_000,
+            start_timeout_secs: 30,
+            sync_ignore: [
+                "__pycache__",
+                ".venv",
+                "venv",
+                "node_modules",
+                ".git",
+                ".ipynb_checkpoints",
+            ]
+            .map(String::from)
+            .to_vec(),
+            idle_timeout_secs: 30 * 60,
+            max_lifetime_secs: 4 * 60 * 60,
+            warn_before_secs: 5 * 60,
+            reap_interval_secs: 15,
+            quota_minutes: 0.0,
+            quota_period: QuotaPeriod::Month,
+            cpu: "1".into(),
+            memory: "1Gi".into(),
+            jupyter: SessionKindConfig {
+                image: "weft/jupyter:2".into(),
+                port: 8888,
+                command: [
+                    "/opt/venv/bin/jupyter",
+                    "server",
+                    "--ip=0.0.0.0",
+                    "--port=8888",
+                    "--no-browser",
+                    "--ServerApp.root_dir=/workspace",
+                    "--ServerApp.default_url=/lab",
+                    "--ServerApp.allow_origin={origin}",
+                ]
+                .map(String::from)
+                .to_vec(),
+                ready_path: "api/status".into(),
+            },
+            code_server: SessionKindConfig {
+                image: "weft/code-server:2".into(),
+                port: 8888,
+                command: [
+                    "/opt/code-server/bin/code-server",
+                    "--bind-addr=0.0.0.0:8888",
+                    "--auth=password",
+                    "--disable-telemetry",
+                    "--disable-update-check",
+                    "--disable-workspace-trust",
+                    "/workspace",
+                ]
+                .map(String::from)
+                .to_vec(),
+                ready_path: "healthz".into(),
+            },
+            sessions_url: "http://{session}.localhost:{port}".into(),
+            sessions_listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            secret_key_file: None,
+        }
+    }
+}
