@@ -434,7 +434,7 @@ async fn bad_input_and_engine_faults() {
         json!({ "image": IMAGE, "privileged": true }),
     )
     .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_error(status, &body, 422, "90402");
     let (status, body) = create(
         &server,
         &token,

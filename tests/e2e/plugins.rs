@@ -200,10 +200,10 @@ async fn uploads_versions_and_removal(backend: Backend) {
         send(server.admin(Method::DELETE, "/api/v1/plugins/echo-node?version=1.0.0")).await;
     assert_eq!(status, StatusCode::OK, "{removed}");
     assert_eq!(removed["removed"], json!(["1.0.0"]));
-    let (status, _) = server
+    let (status, body) = server
         .run_plugin("echo-node@1.0.0", json!({"inputs": {"in": 1}}))
         .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error(status, &body, 404, "90203");
     let (status, _) = send(server.admin(Method::DELETE, "/api/v1/plugins/echo-node")).await;
     assert_eq!(status, StatusCode::OK);
     let (status, body) = send(server.admin(Method::GET, "/api/v1/plugins/echo-node")).await;

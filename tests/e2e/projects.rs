@@ -56,12 +56,7 @@ async fn projects_and_files(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{entry}");
     assert_eq!(entry["path"], "src/main.py");
     assert_eq!(entry["size"], content.len());
-    send(
-        server
-            .with_token(&bob, Method::PUT, &file("notes.md"))
-            .body("# notes"),
-    )
-    .await;
+    server.put_file(&bob, &id, "notes.md", "# notes").await;
     let back = server
         .with_token(&bob, Method::GET, &file("src/main.py"))
         .send()

@@ -144,18 +144,12 @@ async fn jupyter_session_round_trip() {
     let (_, eve) = server.user("eve").await;
     let project = server.project(&bob, "analysis").await;
     let files = |path: &str| format!("/api/v1/projects/{project}/files/{path}");
-    send(
-        server
-            .with_token(&bob, Method::PUT, &files("data/input.txt"))
-            .body("21"),
-    )
-    .await;
-    send(
-        server
-            .with_token(&bob, Method::PUT, &files("stale.txt"))
-            .body("delete me in the workspace"),
-    )
-    .await;
+    server
+        .put_file(&bob, &project, "data/input.txt", "21")
+        .await;
+    server
+        .put_file(&bob, &project, "stale.txt", "delete me in the workspace")
+        .await;
 
     // Open: a one-time token, then ready.
     let (status, opened) = server.open_session(&bob, &project, "jupyter").await;
@@ -214,11 +208,9 @@ async fn jupyter_session_round_trip() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        again.status(),
-        StatusCode::FORBIDDEN,
-        "a spent token opens nothing"
-    );
+    // A spent token opens nothing.
+    let status = again.status();
+    assert_error(status, &again.json().await.unwrap(), 403, "90305");
     let (status, body) = send(no_redirects.get(url("api/status")).bearer_auth(&eve)).await;
     assert_error(status, &body, 403, "90305");
     let (status, _) = send(no_redirects.get(url("api/status"))).await;
@@ -244,13 +236,13 @@ async fn jupyter_session_round_trip() {
         .unwrap();
     assert_eq!(navigation.status(), StatusCode::OK);
     // Neither the API's listener nor another host name serves the session.
-    let (status, _) = send(
+    let (status, body) = send(
         no_redirects
             .get(format!("http://{}/s/{session}/api/status", server.addr))
             .bearer_auth(&bob),
     )
     .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error(status, &body, 404, "90201");
     for host in [
         format!("127.0.0.1:{}", server.sessions_addr.port()),
         format!("{session}.evil.localhost:{}", server.sessions_addr.port()),
@@ -335,13 +327,14 @@ async fn jupyter_session_round_trip() {
     assert_eq!(status, StatusCode::OK, "{stopped}");
     assert_eq!(stopped["status"], "stopped");
     let container = stopped["container_id"].as_str().unwrap();
-    let (status, _) = send(server.with_token(
+    let (status, body) = send(server.with_token(
         &bob,
         Method::GET,
         &format!("/api/v1/containers/{container}"),
     ))
     .await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "the container is gone");
+    // The container is gone.
+    assert_error(status, &body, 404, "10201");
     let (status, body) = send(no_redirects.get(url("api/status")).bearer_auth(&bob)).await;
     assert_error(status, &body, 409, "10210");
     let late = server.download(&bob, &files("late.txt")).await;
@@ -710,16 +703,9 @@ async fn code_server_behind_the_proxy() {
     let (_, bob) = server.user("bob").await;
     let (_, eve) = server.user("eve").await;
     let project = server.project(&bob, "code").await;
-    send(
-        server
-            .with_token(
-                &bob,
-                Method::PUT,
-                &format!("/api/v1/projects/{project}/files/main.rs"),
-            )
-            .body("fn main() {}"),
-    )
-    .await;
+    server
+        .put_file(&bob, &project, "main.rs", "fn main() {}")
+        .await;
     let (status, opened) = server.open_session(&bob, &project, "code-server").await;
     assert_eq!(status, StatusCode::CREATED, "{opened}");
     let link = opened["link"].as_str().unwrap().to_string();
@@ -763,8 +749,8 @@ async fn code_server_behind_the_proxy() {
         page.contains("workbench") && !page.contains("name=\"password\""),
         "the workbench: {page}"
     );
-    let (status, _) = send(no_redirects.get(url("healthz")).bearer_auth(&eve)).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = send(no_redirects.get(url("healthz")).bearer_auth(&eve)).await;
+    assert_error(status, &body, 403, "90305");
 
     // code-server itself, reached around Weft, wants its password: Weft's cookie is not it.
     let direct = format!("http://{}:8888/", session_ip(&server, &bob, &ready).await);

@@ -204,6 +204,20 @@ impl TestServer {
         .await
     }
 
+    /// Writes `content` at `path` in the project's files, asserting it was stored.
+    pub async fn put_file(&self, token: &str, project: &str, path: &str, content: &str) {
+        let (status, body) = send(
+            self.with_token(
+                token,
+                Method::PUT,
+                &format!("/api/v1/projects/{project}/files/{path}"),
+            )
+            .body(content.to_string()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "PUT {path}: {body}");
+    }
+
     /// The paths of the project's files, sorted.
     pub async fn file_paths(&self, token: &str, project: &str) -> Vec<String> {
         let (status, listed) = send(self.with_token(
