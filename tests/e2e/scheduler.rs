@@ -157,7 +157,12 @@ async fn activate(server: &TestServer, strategy: &str, model: Option<&str>) -> (
     .await
 }
 
-on_both_backends!(swarmpilot_paths_route_complete_and_persist_tasks);
+on_both_backends!(
+    swarmpilot_paths_route_complete_and_persist_tasks,
+    hot_swapping_strategies_loses_no_submit_and_the_trace_replays,
+    failing_strategies_fall_back_and_active_ones_stay_installed,
+    finished_tasks_are_purged_after_their_retention
+);
 
 /// Every SwarmPilot path with its answers and errors, tasks run on two real instances, and
 /// `/task/query` answered from the database after a restart.
@@ -618,15 +623,11 @@ async fn unreachable_instances_lose_no_tasks_and_rejoin() {
 
 /// Strategies swapped while clients submit without pause: every submit succeeds and every
 /// task completes. The recorded trace then replays through two strategies.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hot_swapping_strategies_loses_no_submit_and_the_trace_replays() {
+async fn hot_swapping_strategies_loses_no_submit_and_the_trace_replays(backend: Backend) {
     let trace = tempfile::tempdir().unwrap();
     let trace_path = trace.path().join("trace.jsonl");
     let path = trace_path.clone();
-    let server = scheduler_with(Backend::Sqlite, move |c| {
-        c.scheduler.trace_path = Some(path)
-    })
-    .await;
+    let server = scheduler_with(backend, move |c| c.scheduler.trace_path = Some(path)).await;
     let base = server.url("");
     let _instances: Vec<TaskInstance> = ["exp:2ms", "exp:6ms", "exp:12ms"]
         .iter()
@@ -719,9 +720,8 @@ async fn hot_swapping_strategies_loses_no_submit_and_the_trace_replays() {
 
 /// A strategy that traps is deactivated and round-robin takes its place without failing the
 /// submit; an active strategy cannot be removed; per-model strategies and the CLI.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failing_strategies_fall_back_and_active_ones_stay_installed() {
-    let server = scheduler(Backend::Sqlite).await;
+async fn failing_strategies_fall_back_and_active_ones_stay_installed(backend: Backend) {
+    let server = scheduler(backend).await;
     let base = server.url("");
     let _ti = TaskInstance::start("m", 0, "1ms", &base, Some(&server.admin_token));
     let _other = TaskInstance::start("other", 0, "1ms", &base, Some(&server.admin_token));
@@ -902,9 +902,8 @@ async fn the_scheduler_can_have_its_own_listener() {
     assert!(server.terminate(Duration::from_secs(20)).success());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn finished_tasks_are_purged_after_their_retention() {
-    let server = scheduler_with(Backend::Sqlite, |c| {
+async fn finished_tasks_are_purged_after_their_retention(backend: Backend) {
+    let server = scheduler_with(backend, |c| {
         c.scheduler.retention_hours = 2.0 / 3600.0;
         c.scheduler.purge_interval_secs = 1;
     })

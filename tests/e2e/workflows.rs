@@ -4,7 +4,7 @@
 
 use crate::on_both_backends;
 use crate::support::fixtures::fixture;
-use crate::support::{Backend, TestServer, assert_error, node, send};
+use crate::support::{Backend, Site, TestServer, assert_error, node, send};
 use futures::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -12,7 +12,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 on_both_backends!(
     stored_versioned_and_private,
-    data_flows_and_branches_run_in_parallel
+    data_flows_and_branches_run_in_parallel,
+    a_killed_host_resumes_its_runs
 );
 
 fn chain(name: &str, n: usize) -> Value {
@@ -789,19 +790,15 @@ async fn plugins_in_use_stay() {
 
 /// A real `weft` is killed with SIGKILL in the middle of a run; the restarted one finishes the
 /// run without running again what had already succeeded.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_host_resumes_its_runs() {
-    let dir = tempfile::tempdir().unwrap();
-    let common = ["--data-dir", dir.path().to_str().unwrap()];
-    let token = crate::support::bootstrap(&[], &common);
-    let serve = || crate::support::WeftProcess::serve_args(&common);
-    let client = reqwest::Client::new();
-    let mut first_host = serve();
+async fn a_killed_host_resumes_its_runs(backend: Backend) {
+    let site = Site::new(backend).await;
+    let (client, token) = (&site.client, &site.token);
+    let mut first_host = site.serve(&[]);
     let base = first_host.base_url();
     let (status, _) = send(
         client
             .post(format!("{base}/api/v1/plugins"))
-            .bearer_auth(&token)
+            .bearer_auth(token)
             .header("content-type", "application/wasm")
             .body(fixture("slow-node")),
     )
@@ -810,7 +807,7 @@ async fn a_killed_host_resumes_its_runs() {
     let (status, workflow) = send(
         client
             .post(format!("{base}/api/v1/workflows"))
-            .bearer_auth(&token)
+            .bearer_auth(token)
             .json(&json!({
                 "name": "survives",
                 "nodes": [
@@ -828,13 +825,13 @@ async fn a_killed_host_resumes_its_runs() {
     assert_eq!(status, StatusCode::CREATED, "{workflow}");
     // Kill while `nap` runs, after `first` succeeded.
     let (run_id, before) =
-        crate::support::execute_until_running(&client, &base, &token, &workflow, "nap").await;
+        crate::support::execute_until_running(client, &base, token, &workflow, "nap").await;
     first_host.kill();
     let killed_at = chrono::Utc::now().timestamp_millis();
     assert_eq!(node(&before, "first")["status"], "succeeded");
 
-    let second_host = serve();
-    let run = crate::support::wait_for_run(&client, &second_host.base_url(), &token, &run_id).await;
+    let second_host = site.serve(&[]);
+    let run = crate::support::wait_for_run(client, &second_host.base_url(), token, &run_id).await;
     assert_eq!(run["status"], "succeeded", "{run}");
     let first = node(&run, "first");
     assert_eq!(first["attempts"], 1);
