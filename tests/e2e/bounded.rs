@@ -627,6 +627,7 @@ http.server.ThreadingHTTPServer(("0.0.0.0", 8888), Hostile).serve_forever()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn names_a_project_cannot_hold_are_skipped() {
     docker::require();
+    // Moto's server, a stand-in for S3: an object store that takes the 256-byte name.
     let s3 = crate::support::s3::S3Server::start().await;
     let (server, _cleanup) = docker::server(Backend::Sqlite, |c| {
         c.workspaces.start_timeout_secs = 90;
