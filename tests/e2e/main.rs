@@ -22,6 +22,7 @@ mod isolation;
 mod notebooks;
 mod plugins;
 mod projects;
+mod restarts;
 mod scheduler;
 mod sessions;
 mod swarmpilot;
