@@ -158,28 +158,44 @@ async fn activate(server: &TestServer, strategy: &str, model: Option<&str>) -> (
 }
 
 on_both_backends!(
-    swarmpilot_paths_route_complete_and_persist_tasks,
+    the_health_path_answers_as_swarmpilots,
+    registrations_are_idempotent_and_checked,
+    tasks_are_routed_run_and_completed,
+    queue_info_lists_each_instance_of_a_model,
+    bad_submits_queries_and_completions_change_nothing,
+    a_removed_instance_gets_no_tasks,
     hot_swapping_strategies_loses_no_submit_and_the_trace_replays,
     failing_strategies_fall_back_and_active_ones_stay_installed,
     finished_tasks_are_purged_after_their_retention
 );
 
-/// Every SwarmPilot path with its answers and errors, tasks run on two real instances.
-async fn swarmpilot_paths_route_complete_and_persist_tasks(backend: Backend) {
-    let server = scheduler(backend).await;
+/// Two instances serving `llm` on `server`: one registered itself, the other was registered
+/// by a client (its model read from its `/info`). Returns them with their ids.
+async fn two_llm_instances(server: &TestServer) -> ([TaskInstance; 2], String, String) {
     let base = server.url("");
+    let a = TaskInstance::start("llm", 0, "20ms", &base, Some(&server.admin_token));
+    let b = TaskInstance::start("llm", 0, "exp:10ms", &base, None);
+    let a_id = a.ti_uuid.clone().unwrap();
+    let b_id = register(server, b.port, None).await;
+    ([a, b], a_id, b_id)
+}
+
+/// `/health` answers as SwarmPilot's scheduler does.
+async fn the_health_path_answers_as_swarmpilots(backend: Backend) {
+    let server = scheduler(backend).await;
     let (status, health) = get(&server, "/health").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(health["status"], "healthy");
     assert_eq!(health["service"], "scheduler");
     assert!(health["version"].is_string());
+}
 
-    // One instance registers itself; the other is registered by a client, its model read
-    // from its /info.
-    let a = TaskInstance::start("llm", 0, "20ms", &base, Some(&server.admin_token));
-    let b = TaskInstance::start("llm", 0, "exp:10ms", &base, None);
-    let a_id = a.ti_uuid.clone().unwrap();
-    let b_id = register(&server, b.port, None).await;
+/// Registering is idempotent; the same address under another model is a conflict; an address
+/// that does not answer, a malformed port or host and a malformed body are refused.
+async fn registrations_are_idempotent_and_checked(backend: Backend) {
+    let server = scheduler(backend).await;
+    let (instances, a_id, b_id) = two_llm_instances(&server).await;
+    let [a, b] = &instances;
     assert_eq!(
         register(&server, b.port, None).await,
         b_id,
@@ -194,7 +210,6 @@ async fn swarmpilot_paths_route_complete_and_persist_tasks(backend: Backend) {
     .await;
     assert_sp_error(status, &clash, 409, "50205");
 
-    // Bad registrations.
     let (status, down) = post(
         &server,
         "/ti/register",
@@ -222,12 +237,16 @@ async fn swarmpilot_paths_route_complete_and_persist_tasks(backend: Backend) {
     )
     .await;
     assert_sp_error(status, &bad, 400, "90401");
+}
 
-    // Tasks are routed, run and completed with their results. Round-robin spreads them for
-    // sure (the default, shortest expected wait, may rightly send them all to the instance
-    // that has no history yet or answers fastest).
-    let (status, _) = activate(&server, "round-robin", None).await;
-    assert_eq!(status, StatusCode::OK);
+/// Tasks are routed, run and completed with their results, on both instances. Round-robin
+/// spreads them for sure (the default, shortest expected wait, may rightly send them all to
+/// the instance that has no history yet or answers fastest).
+async fn tasks_are_routed_run_and_completed(backend: Backend) {
+    let server = scheduler(backend).await;
+    let (_instances, a_id, b_id) = two_llm_instances(&server).await;
+    let (status, view) = activate(&server, "round-robin", None).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
     let submits = (0..20).map(|i| submit(&server, "llm", json!({"prompt": format!("p{i}")})));
     let mut ids = Vec::new();
     for answer in futures::future::join_all(submits).await {
@@ -259,16 +278,28 @@ async fn swarmpilot_paths_route_complete_and_persist_tasks(backend: Backend) {
         used.insert(task["scheduled_ti"].as_str().unwrap().to_string());
     }
     assert_eq!(used.len(), 2, "both instances ran tasks");
+}
 
-    // Queue information from the strategy's predictions.
+/// `/queue/info` lists the model's instances with the strategy's predicted wait; an unknown
+/// model is a 404.
+async fn queue_info_lists_each_instance_of_a_model(backend: Backend) {
+    let server = scheduler(backend).await;
+    let (_instances, a_id, b_id) = two_llm_instances(&server).await;
     let (status, info) = get(&server, "/queue/info?model_name=llm").await;
     assert_eq!(status, StatusCode::OK, "{info}");
     let queues = info["queues"].as_array().unwrap();
-    assert_eq!(queues.len(), 2, "{info}");
+    let mut listed: Vec<&str> = queues
+        .iter()
+        .map(|q| q["ti_uuid"].as_str().unwrap_or_default())
+        .collect();
+    listed.sort_unstable();
+    let mut want = [a_id.as_str(), b_id.as_str()];
+    want.sort_unstable();
+    assert_eq!(listed, want, "{info}");
     for q in queues {
         assert_eq!(q["model_name"], "llm");
-        assert!(q["waiting_time_expect"].as_f64().unwrap() >= 0.0, "{q}");
-        assert!(q["waiting_time_error"].as_f64().unwrap() >= 0.0, "{q}");
+        assert!(q["waiting_time_expect"].as_f64().is_some(), "{q}");
+        assert!(q["waiting_time_error"].as_f64().is_some(), "{q}");
     }
     let (status, all) = get(&server, "/queue/info").await;
     assert_eq!(
@@ -277,8 +308,13 @@ async fn swarmpilot_paths_route_complete_and_persist_tasks(backend: Backend) {
     );
     let (status, unknown) = get(&server, "/queue/info?model_name=nope").await;
     assert_sp_error(status, &unknown, 404, "50203");
+}
 
-    // Bad submits, queries and completions change nothing.
+/// Bad submits, queries and completions are refused with their codes and change nothing: a
+/// completion from the wrong instance is a conflict, a repeated one keeps the first result.
+async fn bad_submits_queries_and_completions_change_nothing(backend: Backend) {
+    let server = scheduler(backend).await;
+    let (_instances, a_id, b_id) = two_llm_instances(&server).await;
     let (status, none) = post(
         &server,
         "/queue/submit",
@@ -299,6 +335,10 @@ async fn swarmpilot_paths_route_complete_and_persist_tasks(backend: Backend) {
     assert_sp_error(status, &missing, 404, "50201");
     let (status, missing) = get(&server, "/task/query").await;
     assert_sp_error(status, &missing, 400, "90405");
+
+    let answer = submit(&server, "llm", json!({"prompt": "p0"})).await;
+    let id = answer["task_id"].as_str().unwrap().to_string();
+    let done = wait_finished(&server, std::slice::from_ref(&id)).await;
     let report = |task: &str, instance: &str| json!({"task_id": task, "instance_id": instance, "execution_time": 1.0, "result": {"forged": true}});
     let (status, unknown) = post(
         &server,
@@ -307,23 +347,27 @@ async fn swarmpilot_paths_route_complete_and_persist_tasks(backend: Backend) {
     )
     .await;
     assert_sp_error(status, &unknown, 404, "50201");
-    let owner = done[&ids[0]]["scheduled_ti"].as_str().unwrap();
+    let owner = done[&id]["scheduled_ti"].as_str().unwrap();
     let other = if owner == a_id { &b_id } else { &a_id };
-    let (status, wrong) = post(&server, "/notify/task_complete", report(&ids[0], other)).await;
+    let (status, wrong) = post(&server, "/notify/task_complete", report(&id, other)).await;
     assert_sp_error(status, &wrong, 409, "50202");
-    let (status, again) = post(&server, "/notify/task_complete", report(&ids[0], owner)).await;
+    let (status, again) = post(&server, "/notify/task_complete", report(&id, owner)).await;
     assert_eq!(
         (status, &again["status"]),
         (StatusCode::OK, &json!("success")),
         "{again}"
     );
-    let task = query(&server, &ids[0]).await;
+    let task = query(&server, &id).await;
     assert_eq!(
         task["result"]["output"]["prompt"], "p0",
         "a repeated report changes nothing: {task}"
     );
+}
 
-    // Removal.
+/// A removed instance gets no more tasks; removing an unknown or malformed id is refused.
+async fn a_removed_instance_gets_no_tasks(backend: Backend) {
+    let server = scheduler(backend).await;
+    let (_instances, a_id, b_id) = two_llm_instances(&server).await;
     let (status, bad) = post(&server, "/ti/remove", json!({"ti_uuid": "not-a-uuid"})).await;
     assert_sp_error(status, &bad, 422, "90402");
     let (status, unknown) = post(
@@ -347,7 +391,6 @@ async fn swarmpilot_paths_route_complete_and_persist_tasks(backend: Backend) {
             "only the remaining instance"
         );
     }
-
     // What a restart keeps: tests/e2e/restarts.rs.
 }
 
