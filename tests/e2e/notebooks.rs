@@ -483,18 +483,23 @@ async fn stopping_saves_every_output_and_reopening_starts_afresh() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn timeouts_crashes_queues_and_deletion() {
-    let (server, _cleanup) = server(Backend::Postgres).await;
+/// A server with Jupyter on PostgreSQL, user bob and an untitled notebook in a new project of
+/// his; returns them with the project's and the notebook's ids.
+async fn bobs_job() -> (TestServer, Cleanup, String, String, String) {
+    let (server, cleanup) = server(Backend::Postgres).await;
     let (_, bob) = server.user("bob").await;
     let project = server.project(&bob, "jobs").await;
     let (status, notebook) = create(&server, &bob, json!({"project_id": project})).await;
     assert_eq!(status, StatusCode::CREATED, "{notebook}");
     assert_eq!(notebook["path"], "Untitled.ipynb");
     let id = notebook["id"].as_str().unwrap().to_string();
-    let (_, second) = create(&server, &bob, json!({"project_id": project})).await;
-    assert_eq!(second["path"], "Untitled1.ipynb");
+    (server, cleanup, bob, project, id)
+}
 
+/// Executions with a bad body, of an unknown cell or notebook are refused with their codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_executions_are_refused() {
+    let (server, _cleanup, bob, _, id) = bobs_job().await;
     // Bad executions change nothing.
     let execute_path = format!("/api/v1/notebooks/{id}/execute");
     for (body, status, code) in [
@@ -518,7 +523,14 @@ async fn timeouts_crashes_queues_and_deletion() {
     )
     .await;
     assert_error(got, &answer, 404, "20201");
+    let history = get(&server, &bob, &format!("/api/v1/notebooks/{id}/history")).await;
+    assert_eq!(history, json!([]), "nothing ran");
+}
 
+/// A timeout interrupts the kernel, which lives on with its variables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_interrupts_the_kernel_which_lives_on() {
+    let (server, _cleanup, bob, _, id) = bobs_job().await;
     // A timeout interrupts the kernel, which lives on.
     let slow = execute(
         &server,
@@ -542,7 +554,15 @@ async fn timeouts_crashes_queues_and_deletion() {
         alive["outputs"][0]["data"]["text/plain"], "42",
         "same kernel: {alive}"
     );
+    let history = get(&server, &bob, &format!("/api/v1/notebooks/{id}/history")).await;
+    assert_eq!(statuses(&history), ["ok", "timeout"]);
+}
 
+/// Executions sent while one runs wait their turn, and run in the order they came.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn executions_wait_their_turn_in_order() {
+    let (server, _cleanup, bob, _, id) = bobs_job().await;
+    let execute_path = format!("/api/v1/notebooks/{id}/execute");
     // Executions sent while one runs wait their turn, in order.
     let send_code = |code: &'static str| {
         let (client, url, token) = (
@@ -597,7 +617,14 @@ async fn timeouts_crashes_queues_and_deletion() {
         time(&done[1], "started_at") >= time(&done[0], "finished_at"),
         "one at a time"
     );
+}
 
+/// A kernel that dies is restarted and the failure reported; its variables are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_kernel_is_restarted_and_reported() {
+    let (server, _cleanup, bob, _, id) = bobs_job().await;
+    let set = run(&server, &bob, &id, "x = 1").await;
+    assert_eq!(set["status"], "ok", "{set}");
     // A kernel that dies is restarted and the failure reported; its variables are gone.
     let mut socket = output(&server, &bob, &id).await;
     let crashed = run(&server, &bob, &id, "import os\nos._exit(1)").await;
@@ -619,18 +646,25 @@ async fn timeouts_crashes_queues_and_deletion() {
     let after = run(&server, &bob, &id, "print('back')\nx").await;
     assert_eq!(stdout(&after), "back\n", "{after}");
     assert_eq!(after["error"]["ename"], "NameError", "a new kernel process");
-
     let history = get(
         &server,
         &bob,
-        &format!("/api/v1/notebooks/{id}/history?limit=3"),
+        &format!("/api/v1/notebooks/{id}/history?limit=2"),
     )
     .await;
-    assert_eq!(statuses(&history), ["error", "kernel_died", "ok"]);
-    let all = get(&server, &bob, &format!("/api/v1/notebooks/{id}/history")).await;
-    assert_eq!(all.as_array().unwrap().len(), 7);
-    assert_eq!(all[6]["status"], "timeout");
+    assert_eq!(statuses(&history), ["error", "kernel_died"]);
+}
 
+/// A deleted notebook takes its kernel, its file (in the project and in the session) and its
+/// history with it; the project's other notebooks stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_notebook_goes_with_its_file() {
+    let (server, _cleanup, bob, project, id) = bobs_job().await;
+    let (status, second) = create(&server, &bob, json!({"project_id": project})).await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    assert_eq!(second["path"], "Untitled1.ipynb");
+    let ran = run(&server, &bob, &id, "print('kept?')").await;
+    assert_eq!(ran["status"], "ok", "{ran}");
     // Deleted: the kernel, the file and the history go.
     let (status, _) =
         send(server.with_token(&bob, Method::DELETE, &format!("/api/v1/notebooks/{id}"))).await;
