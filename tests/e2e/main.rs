@@ -28,5 +28,6 @@ mod sessions;
 mod swarmpilot;
 mod system;
 mod user_limits;
+mod workflow_rules;
 mod workflow_values;
 mod workflows;

@@ -486,7 +486,7 @@ async fn server_with(plugins: &[&str]) -> (TestServer, String) {
 }
 
 /// Reads the events of `stream` until the run finishes; returns them.
-async fn events_until_finished<S>(stream: &mut S) -> Vec<Value>
+pub(crate) async fn events_until_finished<S>(stream: &mut S) -> Vec<Value>
 where
     S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
 {
