@@ -864,6 +864,124 @@ async fn instances_load_from_a_config_file() {
     assert_eq!(instances[0].port, ti.port);
 }
 
+/// `SCHEDULER_CONFIG_PATH` names the instances file too (as SwarmPilot's scheduler reads it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_instances_file_can_come_from_scheduler_config_path() {
+    let ti = TaskInstance::start("from-env", 0, "1ms", "http://127.0.0.1:9", None);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("instances.yaml");
+    std::fs::write(
+        &file,
+        format!("instances:\n  - host: 127.0.0.1\n    port: {}\n", ti.port),
+    )
+    .unwrap();
+    let data = dir.path().to_str().unwrap();
+    let token = bootstrap(&[], &["--data-dir", data]);
+    let server = WeftProcess::serve_with(
+        &["--data-dir", data],
+        &[("SCHEDULER_CONFIG_PATH", file.to_str().unwrap())],
+    );
+    let (status, instances) = send(
+        reqwest::Client::new()
+            .get(format!("{}/api/v1/scheduler/instances", server.base_url()))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{instances}");
+    let listed = instances.as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{instances}");
+    assert_eq!(listed[0]["model_name"], "from-env");
+    assert_eq!(listed[0]["port"], ti.port);
+}
+
+/// `[scheduler] default_strategy` serves every model until an admin activates another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_strategy_is_configured() {
+    let server = scheduler_with(Backend::Sqlite, |c| {
+        c.scheduler.default_strategy = "round-robin".into()
+    })
+    .await;
+    let (status, strategies) =
+        send(server.admin(Method::GET, "/api/v1/scheduler/strategies")).await;
+    assert_eq!(status, StatusCode::OK, "{strategies}");
+    assert!(
+        strategies["global"]["strategy"]
+            .as_str()
+            .unwrap()
+            .starts_with("round-robin@"),
+        "{strategies}"
+    );
+}
+
+/// `weft scheduler activate NAME --model M` gives one model its own strategy; the others keep
+/// theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_activates_a_strategy_for_one_model() {
+    let server = scheduler(Backend::Sqlite).await;
+    let base = server.url("");
+    let _ti = TaskInstance::start("m", 0, "1ms", &base, Some(&server.admin_token));
+    let out = succeed(
+        weft()
+            .args(["scheduler", "activate", "round-robin", "--model", "m"])
+            .args(["--url", &base, "--token", &server.admin_token]),
+    );
+    assert!(out.contains("round-robin@0.1.0"), "{out}");
+    let (status, strategies) =
+        send(server.admin(Method::GET, "/api/v1/scheduler/strategies")).await;
+    assert_eq!(status, StatusCode::OK, "{strategies}");
+    assert!(
+        strategies["models"]["m"]["strategy"]
+            .as_str()
+            .unwrap()
+            .starts_with("round-robin@"),
+        "{strategies}"
+    );
+    assert!(
+        strategies["global"]["strategy"]
+            .as_str()
+            .unwrap()
+            .starts_with("shortest-expected-wait@"),
+        "the others keep theirs: {strategies}"
+    );
+}
+
+/// A strategy that runs past its limits is deactivated with the reason, and round-robin
+/// takes over without failing the submit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strategy_over_its_limits_is_replaced() {
+    let server = scheduler(Backend::Sqlite).await;
+    let base = server.url("");
+    let _ti = TaskInstance::start("m", 0, "1ms", &base, Some(&server.admin_token));
+    let (status, body) = server.upload(fixture("loop-strategy")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = send(
+        server
+            .admin(Method::PUT, "/api/v1/plugins/loop-strategy/limits")
+            .json(&json!({"cpu_ms": 100, "timeout_ms": 1000})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, view) = activate(&server, "loop-strategy", Some("m")).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+
+    let answer = submit(&server, "m", json!({"x": 1})).await;
+    assert!(answer["scheduled_ti"].is_string(), "{answer}");
+    let (status, s) = send(server.admin(Method::GET, "/api/v1/scheduler/strategies")).await;
+    assert_eq!(status, StatusCode::OK, "{s}");
+    assert!(
+        s["models"]["m"]["strategy"]
+            .as_str()
+            .unwrap()
+            .starts_with("round-robin@"),
+        "{s}"
+    );
+    let deactivated = s["deactivated"].as_array().unwrap();
+    assert_eq!(deactivated.len(), 1, "{s}");
+    assert_eq!(deactivated[0]["strategy"], "loop-strategy@1.0.0");
+    let reason = deactivated[0]["reason"].as_str().unwrap().to_lowercase();
+    assert!(reason.contains("cpu"), "the limit is named: {reason}");
+}
+
 /// `weft serve --scheduler-listen ADDR` serves the SwarmPilot paths there, and only there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scheduler_can_have_its_own_listener() {
