@@ -33,6 +33,8 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    // Listening for signals before saying Weft listens: a supervisor may stop it at once.
+    let stop = shutdown_signal();
     if let Some(scheduler) = &scheduler {
         let addr = scheduler.local_addr()?;
         tracing::info!(%addr, "scheduler listening on http://{addr}");
@@ -73,7 +75,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     );
     let server = api::serve(listener, app::router(state.clone()))
         .with_graceful_shutdown(async move {
-            shutdown_signal().await;
+            stop.await;
             let _ = stop_tx.send(true);
         })
         .into_future();
@@ -91,27 +93,45 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub(crate) async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGINT or SIGTERM. The handlers are installed at the call, not at the first
+/// poll: a signal that comes once Weft has said it listens shuts it down gracefully instead of
+/// killing it.
+pub(crate) fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(err) => {
-                tracing::error!(%err, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
+    let (interrupt, terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        )
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => tracing::info!("SIGINT received, shutting down"),
-        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    async move {
+        #[cfg(unix)]
+        let (interrupt, terminate) = (received(interrupt), received(terminate));
+        #[cfg(not(unix))]
+        let (interrupt, terminate) = (
+            async {
+                let _ = tokio::signal::ctrl_c().await;
+            },
+            std::future::pending::<()>(),
+        );
+        tokio::select! {
+            () = interrupt => tracing::info!("SIGINT received, shutting down"),
+            () = terminate => tracing::info!("SIGTERM received, shutting down"),
+        }
+    }
+}
+
+/// Resolves when the signal `listener` listens for arrives (never if it could not be set up).
+#[cfg(unix)]
+async fn received(listener: std::io::Result<tokio::signal::unix::Signal>) {
+    match listener {
+        Ok(mut signal) => {
+            signal.recv().await;
+        }
+        Err(err) => {
+            tracing::error!(%err, "cannot listen for a shutdown signal");
+            std::future::pending::<()>().await;
+        }
     }
 }

@@ -161,42 +161,30 @@ async fn nul_characters_are_refused_on_every_backend(backend: Backend) {
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
-#[tokio::test]
+/// A real `weft` whose health handler panics (`WEFT_PANIC_AT`, debug builds only): the
+/// answer is the JSON 500 of every error, without the panic's text, and the server serves on.
+#[cfg(debug_assertions)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_handler_is_a_json_500_and_the_server_lives_on() {
-    use axum::Router;
-    use axum::routing::get;
-    use tower::ServiceExt;
-    // The panic route exists only in this test: a fault that cannot be caused through the API.
-    let app: Router = Router::new()
-        .route(
-            "/boom",
-            get(|| async {
-                if true {
-                    panic!("deliberate test panic");
-                }
-                "unreachable"
-            }),
-        )
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            weft::api::error::panic_response,
-        ));
-    let response = app
-        .clone()
-        .oneshot(
-            axum::http::Request::get("/boom")
-                .body(axum::body::Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
-        .await
-        .unwrap();
-    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-    assert_error(StatusCode::INTERNAL_SERVER_ERROR, &body, 500, "90101");
-    assert!(
-        !body["message"].as_str().unwrap().contains("deliberate"),
-        "panic text leaked"
-    );
+    let dir = tempfile::tempdir().unwrap();
+    let common = ["--data-dir", dir.path().to_str().unwrap()];
+    let token = crate::support::bootstrap(&[], &common);
+    let server = crate::support::WeftProcess::serve_with(&common, &[("WEFT_PANIC_AT", "health")]);
+    let client = reqwest::Client::new();
+    for _ in 0..2 {
+        let (status, body) = send(client.get(format!("{}/api/v1/health", server.base_url()))).await;
+        assert_error(status, &body, 500, "90101");
+        assert!(
+            !body["message"].as_str().unwrap().contains("deliberate"),
+            "panic text leaked: {body}"
+        );
+    }
+    let (status, me) = send(
+        client
+            .get(format!("{}/api/v1/users/me", server.base_url()))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "the server lives on: {me}");
+    assert!(server.stderr_contains("deliberate panic in health"));
 }

@@ -494,7 +494,7 @@ async fn uploads_stream_within_the_limit() {
         .assert_grew_less_than(32 * MIB, "a 90 MiB download");
     assert_eq!(length, 90 * MIB, "the stored file is unchanged");
     assert!(unchanged);
-    let (status, _) = send(
+    let (status, body) = send(
         weft.request(
             Method::PUT,
             &format!("/api/v1/projects/{project}/files/data/big.bin/inside"),
@@ -502,11 +502,8 @@ async fn uploads_stream_within_the_limit() {
         .body("x"),
     )
     .await;
-    assert_eq!(
-        status,
-        StatusCode::CONFLICT,
-        "a file is in the way of that folder"
-    );
+    // A file is in the way of that folder.
+    assert_error(status, &body, 409, "10212");
 }
 
 /// A TCP server on the host's loopback that counts who reaches it and answers a secret.
@@ -630,6 +627,7 @@ http.server.ThreadingHTTPServer(("0.0.0.0", 8888), Hostile).serve_forever()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn names_a_project_cannot_hold_are_skipped() {
     docker::require();
+    // Moto's server, a stand-in for S3: an object store that takes the 256-byte name.
     let s3 = crate::support::s3::S3Server::start().await;
     let (server, _cleanup) = docker::server(Backend::Sqlite, |c| {
         c.workspaces.start_timeout_secs = 90;

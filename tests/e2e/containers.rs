@@ -4,7 +4,7 @@
 
 use crate::on_both_backends;
 use crate::support::docker::{self, Cleanup, inspect};
-use crate::support::{Backend, TestServer, WeftProcess, assert_error, bootstrap, send, wait};
+use crate::support::{Backend, Site, TestServer, assert_error, send, wait};
 use futures::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 const IMAGE: &str = "weft-test/busybox:1";
 
-on_both_backends!(admission_and_user_limits);
+on_both_backends!(admission_and_user_limits, reconcile_after_sigkill);
 
 async fn create(server: &TestServer, token: &str, body: Value) -> (StatusCode, Value) {
     send(
@@ -434,7 +434,7 @@ async fn bad_input_and_engine_faults() {
         json!({ "image": IMAGE, "privileged": true }),
     )
     .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_error(status, &body, 422, "90402");
     let (status, body) = create(
         &server,
         &token,
@@ -735,30 +735,18 @@ async fn driver_exec_copy_logs_stats_and_volumes() {
 /// SIGKILL a real `weft`, change its containers behind its back, restart it: the running one is
 /// adopted, the removed one is marked stopped with its time accounted, the one stopped outside
 /// shows stopped, the orphan is removed, another installation's container is left alone.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reconcile_after_sigkill() {
+async fn reconcile_after_sigkill(backend: Backend) {
     docker::require();
-    let data = tempfile::tempdir().unwrap();
-    let dir = data.path().to_str().unwrap().to_string();
-    let common = ["--data-dir", dir.as_str()];
-    let token = bootstrap(&["--name", "admin"], &common);
+    let site = Site::new(backend).await;
     let serve = || {
-        WeftProcess::serve(
-            crate::support::weft()
-                .env("WEFT_LISTEN", "127.0.0.1:0")
-                .env(
-                    "WEFT_PLUGINS__CACHE_DIR",
-                    crate::support::fixtures::shared_cache_dir(),
-                )
-                .env("WEFT_CONTAINERS__ORPHAN_GRACE_SECS", "0")
-                .env("WEFT_CONTAINERS__ALLOWED_IMAGES", r#"["weft-test/*"]"#)
-                .args(["serve"])
-                .args(common),
-        )
+        site.serve(&[
+            ("WEFT_CONTAINERS__ORPHAN_GRACE_SECS", "0"),
+            ("WEFT_CONTAINERS__ALLOWED_IMAGES", r#"["weft-test/*"]"#),
+        ])
     };
-    let client = reqwest::Client::new();
+    let (client, token) = (&site.client, &site.token);
     let call = |base: &str, method: Method, path: &str, body: Option<Value>| {
-        crate::support::call(&client, base, &token, method, path, body)
+        crate::support::call(client, base, token, method, path, body)
     };
 
     let mut first = serve();

@@ -8,7 +8,7 @@
 
 use crate::on_both_backends;
 use crate::support::fixtures::fixture;
-use crate::support::{Backend, WeftProcess, bootstrap, node, send, wait_for_run};
+use crate::support::{Backend, Site, node, send, wait_for_run};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::Row as _;
@@ -26,41 +26,8 @@ on_both_backends!(
 /// A node as stored: status, attempts, started_at and finished_at (ms).
 type Stored = (String, i64, Option<i64>, Option<i64>);
 
-/// One data folder and database, used by one host after another.
-struct Site {
-    _dir: tempfile::TempDir,
-    common: Vec<String>,
-    database_url: String,
-    token: String,
-    client: reqwest::Client,
-}
-
+/// What the crash tests do on a site.
 impl Site {
-    async fn new(backend: Backend) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let database_url = backend.fresh_database(dir.path()).await;
-        let common = vec![
-            "--data-dir".to_string(),
-            dir.path().to_str().unwrap().to_string(),
-            "--database-url".to_string(),
-            database_url.clone(),
-        ];
-        let args: Vec<&str> = common.iter().map(String::as_str).collect();
-        let token = bootstrap(&[], &args);
-        Self {
-            _dir: dir,
-            common,
-            database_url,
-            token,
-            client: reqwest::Client::new(),
-        }
-    }
-
-    fn serve(&self, env: &[(&str, &str)]) -> WeftProcess {
-        let args: Vec<&str> = self.common.iter().map(String::as_str).collect();
-        WeftProcess::serve_with(&args, env)
-    }
-
     /// Uploads the fixture `plugins` and stores `workflows`; returns the workflows' ids.
     async fn prepare(&self, plugins: &[&str], workflows: &[Value]) -> Vec<String> {
         let mut host = self.serve(&[]);

@@ -172,10 +172,25 @@ png = b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 2, 1, 8, 2, 
 display(Image(data=png))
 "#;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn outputs_streamed_saved_and_reopened() {
-    let (server, _cleanup) = server(Backend::Sqlite).await;
+/// A server with Jupyter, user bob (and his id), and a notebook `path` in a new project of his;
+/// returns them with the project's and the notebook's ids.
+async fn bobs_notebook(path: &str) -> (TestServer, Cleanup, String, String, String, String) {
+    let (server, cleanup) = server(Backend::Sqlite).await;
     let (bob_id, bob) = server.user("bob").await;
+    let project = server.project(&bob, "analysis").await;
+    let (status, notebook) =
+        create(&server, &bob, json!({"project_id": project, "path": path})).await;
+    assert_eq!(status, StatusCode::CREATED, "{notebook}");
+    let id = notebook["id"].as_str().unwrap().to_string();
+    (server, cleanup, bob_id, bob, project, id)
+}
+
+/// Bad paths, another user's project and a file that is no notebook are refused and create
+/// nothing; a notebook is created once (as a valid, empty file), and only its owner sees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notebooks_are_created_once_valid_and_private() {
+    let (server, _cleanup) = server(Backend::Sqlite).await;
+    let (_, bob) = server.user("bob").await;
     let (_, eve) = server.user("eve").await;
     let project = server.project(&bob, "analysis").await;
 
@@ -187,13 +202,9 @@ async fn outputs_streamed_saved_and_reopened() {
     }
     let (status, body) = create(&server, &eve, json!({"project_id": project})).await;
     assert_error(status, &body, 404, "10205");
-    let files = format!("/api/v1/projects/{project}/files/broken.ipynb");
-    send(
-        server
-            .with_token(&bob, Method::PUT, &files)
-            .body("{\"cells\": 1}"),
-    )
-    .await;
+    server
+        .put_file(&bob, &project, "broken.ipynb", "{\"cells\": 1}")
+        .await;
     let (status, body) = create(
         &server,
         &bob,
@@ -240,10 +251,13 @@ async fn outputs_streamed_saved_and_reopened() {
         )
         .await;
     nbformat_validate(&saved);
+}
 
-    // Open the output stream before running anything.
-    let mut socket = output(&server, &bob, &id).await;
-
+/// Each kind of output comes back from its execution (stream, result, image, error), a cell
+/// run again with new code is replaced, and the history lists every execution.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outputs_of_every_kind_come_back_and_cells_are_replaced() {
+    let (server, _cleanup, bob_id, bob, _, id) = bobs_notebook("work/first.ipynb").await;
     let printed = run(&server, &bob, &id, "print('hello')").await;
     assert_eq!(printed["status"], "ok", "{printed}");
     assert_eq!(stdout(&printed), "hello\n");
@@ -297,6 +311,56 @@ async fn outputs_streamed_saved_and_reopened() {
     );
     assert_eq!(raised["outputs"][0]["output_type"], "error");
 
+    // Run an existing cell again with new code: the cell is replaced, not added.
+    let again = execute(
+        &server,
+        &bob,
+        &id,
+        json!({"cell_id": print_cell, "code": "print('again')"}),
+    )
+    .await;
+    assert_eq!(stdout(&again), "again\n");
+    assert_eq!(again["cell_id"], print_cell.as_str());
+    let rerun = execute(&server, &bob, &id, json!({"cell_id": print_cell})).await;
+    assert_eq!(stdout(&rerun), "again\n", "the cell's own source ran");
+
+    let status = get(&server, &bob, &format!("/api/v1/notebooks/{id}/status")).await;
+    assert_eq!(status["kernel"]["state"], "idle", "{status}");
+    assert_eq!(status["running"], Value::Null);
+    assert_eq!(status["queued"], 0);
+
+    let history = get(&server, &bob, &format!("/api/v1/notebooks/{id}/history")).await;
+    assert_eq!(
+        statuses(&history),
+        ["ok", "ok", "error", "ok", "ok", "ok"],
+        "newest first"
+    );
+    assert_eq!(history[0]["code"], "print('again')");
+    assert_eq!(history[5]["code"], "print('hello')");
+    for entry in history.as_array().unwrap() {
+        assert_eq!(entry["user_id"], bob_id.as_str());
+        assert!(entry["duration_ms"].is_u64(), "whole milliseconds: {entry}");
+        assert!(
+            entry.get("outputs").is_none(),
+            "the history holds no outputs"
+        );
+    }
+
+    // The notebook as Weft shows it: four cells, outputs saved.
+    let shown = get(&server, &bob, &format!("/api/v1/notebooks/{id}")).await;
+    let cells = shown["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 4);
+    assert_eq!(cells[0]["id"], print_cell.as_str());
+    assert_eq!(cells[0]["source"], "print('again')");
+    assert_eq!(cells[1]["outputs"][0]["data"]["text/plain"], "42");
+    assert_eq!(cells[3]["outputs"][0]["ename"], "ValueError");
+}
+
+/// Lines a cell prints come over the notebook's WebSocket one by one, as they are printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn printed_lines_stream_as_they_are_printed() {
+    let (server, _cleanup, _, bob, _, id) = bobs_notebook("stream.ipynb").await;
+    let mut socket = output(&server, &bob, &id).await;
     // A loop printing once a second: each line comes over the WebSocket as it is printed.
     let looping = {
         let (client, url, token) = (
@@ -355,57 +419,28 @@ async fn outputs_streamed_saved_and_reopened() {
         "the first line came as it was printed, not with the end"
     );
     assert!(kinds.contains(&"execution_started".to_string()));
-
-    // Run an existing cell again with new code: the cell is replaced, not added.
-    let again = execute(
-        &server,
-        &bob,
-        &id,
-        json!({"cell_id": print_cell, "code": "print('again')"}),
-    )
-    .await;
-    assert_eq!(stdout(&again), "again\n");
-    assert_eq!(again["cell_id"], print_cell.as_str());
-    let rerun = execute(&server, &bob, &id, json!({"cell_id": print_cell})).await;
-    assert_eq!(stdout(&rerun), "again\n", "the cell's own source ran");
-
-    let status = get(&server, &bob, &format!("/api/v1/notebooks/{id}/status")).await;
-    assert_eq!(status["kernel"]["state"], "idle", "{status}");
-    assert_eq!(status["running"], Value::Null);
-    assert_eq!(status["queued"], 0);
-    let session = status["kernel"]["session_id"].as_str().unwrap().to_string();
-
     let history = get(&server, &bob, &format!("/api/v1/notebooks/{id}/history")).await;
-    assert_eq!(
-        statuses(&history),
-        ["ok", "ok", "ok", "error", "ok", "ok", "ok"],
-        "newest first"
-    );
-    assert_eq!(history[0]["code"], "print('again')");
-    assert_eq!(history[6]["code"], "print('hello')");
-    for entry in history.as_array().unwrap() {
-        assert_eq!(entry["user_id"], bob_id.as_str());
-        assert!(entry["duration_ms"].as_i64().unwrap() >= 0);
-        assert!(
-            entry.get("outputs").is_none(),
-            "the history holds no outputs"
-        );
-    }
     assert!(
-        history[2]["duration_ms"].as_i64().unwrap() >= 2000,
-        "the loop took its seconds"
+        history[0]["duration_ms"].as_i64().unwrap() >= 2000,
+        "the loop took its seconds: {history}"
     );
+}
 
-    // The notebook as Weft shows it: five cells, outputs saved.
-    let shown = get(&server, &bob, &format!("/api/v1/notebooks/{id}")).await;
-    let cells = shown["cells"].as_array().unwrap();
-    assert_eq!(cells.len(), 5);
-    assert_eq!(cells[0]["id"], print_cell.as_str());
-    assert_eq!(cells[0]["source"], "print('again')");
-    assert_eq!(cells[1]["outputs"][0]["data"]["text/plain"], "42");
-    assert_eq!(cells[3]["outputs"][0]["ename"], "ValueError");
-
-    // Stopping the session shuts the kernel down; the saved file holds every output.
+/// Stopping the session shuts the kernel down and the saved file holds every output;
+/// reopened, the notebook reads back from the project and runs in a new session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_saves_every_output_and_reopening_starts_afresh() {
+    let (server, _cleanup, _, bob, project, id) = bobs_notebook("work/first.ipynb").await;
+    for code in [
+        "print('hello')",
+        "x = 20\nx + 22",
+        PNG,
+        "raise ValueError('bad value')",
+    ] {
+        run(&server, &bob, &id, code).await;
+    }
+    let status = get(&server, &bob, &format!("/api/v1/notebooks/{id}/status")).await;
+    let session = status["kernel"]["session_id"].as_str().unwrap().to_string();
     let (status, stopped) = server.stop_session(&bob, &project).await;
     assert_eq!(status, StatusCode::OK, "{stopped}");
     let status = get(&server, &bob, &format!("/api/v1/notebooks/{id}/status")).await;
@@ -421,19 +456,14 @@ async fn outputs_streamed_saved_and_reopened() {
     assert_eq!(ipynb["nbformat"], 4);
     assert_eq!(ipynb["metadata"]["kernelspec"]["name"], "python3");
     let saved_cells = ipynb["cells"].as_array().unwrap();
-    assert_eq!(saved_cells.len(), 5);
-    assert_eq!(text(&saved_cells[0]["outputs"][0]), "again\n");
-    assert_eq!(saved_cells[1]["execution_count"], result["execution_count"]);
+    assert_eq!(saved_cells.len(), 4);
+    assert_eq!(text(&saved_cells[0]["outputs"][0]), "hello\n");
+    assert_eq!(saved_cells[1]["outputs"][0]["data"]["text/plain"], "42");
     assert!(saved_cells[2]["outputs"][0]["data"]["image/png"].is_string());
     assert_eq!(saved_cells[3]["outputs"][0]["evalue"], "bad value");
-    assert_eq!(
-        text(&saved_cells[4]["outputs"][0]),
-        "tick 0\ntick 1\ntick 2\n"
-    );
 
-    // Reopened: the notebook reads back from the project, and runs again in a new session.
     let reopened = get(&server, &bob, &format!("/api/v1/notebooks/{id}")).await;
-    assert_eq!(reopened["cells"].as_array().unwrap().len(), 5);
+    assert_eq!(reopened["cells"].as_array().unwrap().len(), 4);
     assert_eq!(reopened["kernel"]["state"], "shutdown");
     let fresh = run(&server, &bob, &id, "x").await;
     assert_eq!(fresh["status"], "error", "a new kernel: {fresh}");
@@ -449,22 +479,27 @@ async fn outputs_streamed_saved_and_reopened() {
             .as_array()
             .unwrap()
             .len(),
-        6
+        5
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn timeouts_crashes_queues_and_deletion() {
-    let (server, _cleanup) = server(Backend::Postgres).await;
+/// A server with Jupyter on PostgreSQL, user bob and an untitled notebook in a new project of
+/// his; returns them with the project's and the notebook's ids.
+async fn bobs_job() -> (TestServer, Cleanup, String, String, String) {
+    let (server, cleanup) = server(Backend::Postgres).await;
     let (_, bob) = server.user("bob").await;
     let project = server.project(&bob, "jobs").await;
     let (status, notebook) = create(&server, &bob, json!({"project_id": project})).await;
     assert_eq!(status, StatusCode::CREATED, "{notebook}");
     assert_eq!(notebook["path"], "Untitled.ipynb");
     let id = notebook["id"].as_str().unwrap().to_string();
-    let (_, second) = create(&server, &bob, json!({"project_id": project})).await;
-    assert_eq!(second["path"], "Untitled1.ipynb");
+    (server, cleanup, bob, project, id)
+}
 
+/// Executions with a bad body, of an unknown cell or notebook are refused with their codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_executions_are_refused() {
+    let (server, _cleanup, bob, _, id) = bobs_job().await;
     // Bad executions change nothing.
     let execute_path = format!("/api/v1/notebooks/{id}/execute");
     for (body, status, code) in [
@@ -488,7 +523,14 @@ async fn timeouts_crashes_queues_and_deletion() {
     )
     .await;
     assert_error(got, &answer, 404, "20201");
+    let history = get(&server, &bob, &format!("/api/v1/notebooks/{id}/history")).await;
+    assert_eq!(history, json!([]), "nothing ran");
+}
 
+/// A timeout interrupts the kernel, which lives on with its variables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_interrupts_the_kernel_which_lives_on() {
+    let (server, _cleanup, bob, _, id) = bobs_job().await;
     // A timeout interrupts the kernel, which lives on.
     let slow = execute(
         &server,
@@ -512,7 +554,15 @@ async fn timeouts_crashes_queues_and_deletion() {
         alive["outputs"][0]["data"]["text/plain"], "42",
         "same kernel: {alive}"
     );
+    let history = get(&server, &bob, &format!("/api/v1/notebooks/{id}/history")).await;
+    assert_eq!(statuses(&history), ["ok", "timeout"]);
+}
 
+/// Executions sent while one runs wait their turn, and run in the order they came.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn executions_wait_their_turn_in_order() {
+    let (server, _cleanup, bob, _, id) = bobs_job().await;
+    let execute_path = format!("/api/v1/notebooks/{id}/execute");
     // Executions sent while one runs wait their turn, in order.
     let send_code = |code: &'static str| {
         let (client, url, token) = (
@@ -567,7 +617,14 @@ async fn timeouts_crashes_queues_and_deletion() {
         time(&done[1], "started_at") >= time(&done[0], "finished_at"),
         "one at a time"
     );
+}
 
+/// A kernel that dies is restarted and the failure reported; its variables are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_kernel_is_restarted_and_reported() {
+    let (server, _cleanup, bob, _, id) = bobs_job().await;
+    let set = run(&server, &bob, &id, "x = 1").await;
+    assert_eq!(set["status"], "ok", "{set}");
     // A kernel that dies is restarted and the failure reported; its variables are gone.
     let mut socket = output(&server, &bob, &id).await;
     let crashed = run(&server, &bob, &id, "import os\nos._exit(1)").await;
@@ -589,18 +646,25 @@ async fn timeouts_crashes_queues_and_deletion() {
     let after = run(&server, &bob, &id, "print('back')\nx").await;
     assert_eq!(stdout(&after), "back\n", "{after}");
     assert_eq!(after["error"]["ename"], "NameError", "a new kernel process");
-
     let history = get(
         &server,
         &bob,
-        &format!("/api/v1/notebooks/{id}/history?limit=3"),
+        &format!("/api/v1/notebooks/{id}/history?limit=2"),
     )
     .await;
-    assert_eq!(statuses(&history), ["error", "kernel_died", "ok"]);
-    let all = get(&server, &bob, &format!("/api/v1/notebooks/{id}/history")).await;
-    assert_eq!(all.as_array().unwrap().len(), 7);
-    assert_eq!(all[6]["status"], "timeout");
+    assert_eq!(statuses(&history), ["error", "kernel_died"]);
+}
 
+/// A deleted notebook takes its kernel, its file (in the project and in the session) and its
+/// history with it; the project's other notebooks stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_notebook_goes_with_its_file() {
+    let (server, _cleanup, bob, project, id) = bobs_job().await;
+    let (status, second) = create(&server, &bob, json!({"project_id": project})).await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    assert_eq!(second["path"], "Untitled1.ipynb");
+    let ran = run(&server, &bob, &id, "print('kept?')").await;
+    assert_eq!(ran["status"], "ok", "{ran}");
     // Deleted: the kernel, the file and the history go.
     let (status, _) =
         send(server.with_token(&bob, Method::DELETE, &format!("/api/v1/notebooks/{id}"))).await;

@@ -56,12 +56,7 @@ async fn projects_and_files(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{entry}");
     assert_eq!(entry["path"], "src/main.py");
     assert_eq!(entry["size"], content.len());
-    send(
-        server
-            .with_token(&bob, Method::PUT, &file("notes.md"))
-            .body("# notes"),
-    )
-    .await;
+    server.put_file(&bob, &id, "notes.md", "# notes").await;
     let back = server
         .with_token(&bob, Method::GET, &file("src/main.py"))
         .send()
@@ -150,7 +145,8 @@ async fn projects_and_files(backend: Backend) {
     assert_error(status, &body, 404, "10205");
 }
 
-/// Project files in an S3-compatible bucket (a real S3 server: moto's), by configuration.
+/// Project files in an S3-compatible bucket, by configuration. The server is moto's, a
+/// stand-in for S3 (an emulator of its API, not Amazon's service).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn project_files_in_s3() {
     let s3 = crate::support::s3::S3Server::start().await;

@@ -2,8 +2,8 @@
 
 use crate::on_both_backends;
 use crate::support::{
-    Backend, TaskInstance, TestServer, WeftProcess, bootstrap, fixtures::fixture, send, succeed,
-    wait, weft,
+    Backend, TaskInstance, TestServer, WeftProcess, assert_error, bootstrap, fixtures::fixture,
+    send, succeed, wait, weft,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -157,25 +157,45 @@ async fn activate(server: &TestServer, strategy: &str, model: Option<&str>) -> (
     .await
 }
 
-on_both_backends!(swarmpilot_paths_route_complete_and_persist_tasks);
+on_both_backends!(
+    the_health_path_answers_as_swarmpilots,
+    registrations_are_idempotent_and_checked,
+    tasks_are_routed_run_and_completed,
+    queue_info_lists_each_instance_of_a_model,
+    bad_submits_queries_and_completions_change_nothing,
+    a_removed_instance_gets_no_tasks,
+    hot_swapping_strategies_loses_no_submit_and_the_trace_replays,
+    failing_strategies_fall_back_and_active_ones_stay_installed,
+    finished_tasks_are_purged_after_their_retention
+);
 
-/// Every SwarmPilot path with its answers and errors, tasks run on two real instances, and
-/// `/task/query` answered from the database after a restart.
-async fn swarmpilot_paths_route_complete_and_persist_tasks(backend: Backend) {
-    let server = scheduler(backend).await;
+/// Two instances serving `llm` on `server`: one registered itself, the other was registered
+/// by a client (its model read from its `/info`). Returns them with their ids.
+async fn two_llm_instances(server: &TestServer) -> ([TaskInstance; 2], String, String) {
     let base = server.url("");
+    let a = TaskInstance::start("llm", 0, "20ms", &base, Some(&server.admin_token));
+    let b = TaskInstance::start("llm", 0, "exp:10ms", &base, None);
+    let a_id = a.ti_uuid.clone().unwrap();
+    let b_id = register(server, b.port, None).await;
+    ([a, b], a_id, b_id)
+}
+
+/// `/health` answers as SwarmPilot's scheduler does.
+async fn the_health_path_answers_as_swarmpilots(backend: Backend) {
+    let server = scheduler(backend).await;
     let (status, health) = get(&server, "/health").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(health["status"], "healthy");
     assert_eq!(health["service"], "scheduler");
     assert!(health["version"].is_string());
+}
 
-    // One instance registers itself; the other is registered by a client, its model read
-    // from its /info.
-    let a = TaskInstance::start("llm", 0, "20ms", &base, Some(&server.admin_token));
-    let b = TaskInstance::start("llm", 0, "exp:10ms", &base, None);
-    let a_id = a.ti_uuid.clone().unwrap();
-    let b_id = register(&server, b.port, None).await;
+/// Registering is idempotent; the same address under another model is a conflict; an address
+/// that does not answer, a malformed port or host and a malformed body are refused.
+async fn registrations_are_idempotent_and_checked(backend: Backend) {
+    let server = scheduler(backend).await;
+    let (instances, a_id, b_id) = two_llm_instances(&server).await;
+    let [a, b] = &instances;
     assert_eq!(
         register(&server, b.port, None).await,
         b_id,
@@ -190,7 +210,6 @@ async fn swarmpilot_paths_route_complete_and_persist_tasks(backend: Backend) {
     .await;
     assert_sp_error(status, &clash, 409, "50205");
 
-    // Bad registrations.
     let (status, down) = post(
         &server,
         "/ti/register",
@@ -218,12 +237,16 @@ async fn swarmpilot_paths_route_complete_and_persist_tasks(backend: Backend) {
     )
     .await;
     assert_sp_error(status, &bad, 400, "90401");
+}
 
-    // Tasks are routed, run and completed with their results. Round-robin spreads them for
-    // sure (the default, shortest expected wait, may rightly send them all to the instance
-    // that has no history yet or answers fastest).
-    let (status, _) = activate(&server, "round-robin", None).await;
-    assert_eq!(status, StatusCode::OK);
+/// Tasks are routed, run and completed with their results, on both instances. Round-robin
+/// spreads them for sure (the default, shortest expected wait, may rightly send them all to
+/// the instance that has no history yet or answers fastest).
+async fn tasks_are_routed_run_and_completed(backend: Backend) {
+    let server = scheduler(backend).await;
+    let (_instances, a_id, b_id) = two_llm_instances(&server).await;
+    let (status, view) = activate(&server, "round-robin", None).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
     let submits = (0..20).map(|i| submit(&server, "llm", json!({"prompt": format!("p{i}")})));
     let mut ids = Vec::new();
     for answer in futures::future::join_all(submits).await {
@@ -250,20 +273,33 @@ async fn swarmpilot_paths_route_complete_and_persist_tasks(backend: Backend) {
             format!("p{i}"),
             "{task}"
         );
-        assert!(task["execution_time"].as_f64().unwrap() >= 0.0);
+        // Every simulated service time is drawn above zero.
+        assert!(task["execution_time"].as_f64().unwrap() > 0.0, "{task}");
         used.insert(task["scheduled_ti"].as_str().unwrap().to_string());
     }
     assert_eq!(used.len(), 2, "both instances ran tasks");
+}
 
-    // Queue information from the strategy's predictions.
+/// `/queue/info` lists the model's instances with the strategy's predicted wait; an unknown
+/// model is a 404.
+async fn queue_info_lists_each_instance_of_a_model(backend: Backend) {
+    let server = scheduler(backend).await;
+    let (_instances, a_id, b_id) = two_llm_instances(&server).await;
     let (status, info) = get(&server, "/queue/info?model_name=llm").await;
     assert_eq!(status, StatusCode::OK, "{info}");
     let queues = info["queues"].as_array().unwrap();
-    assert_eq!(queues.len(), 2, "{info}");
+    let mut listed: Vec<&str> = queues
+        .iter()
+        .map(|q| q["ti_uuid"].as_str().unwrap_or_default())
+        .collect();
+    listed.sort_unstable();
+    let mut want = [a_id.as_str(), b_id.as_str()];
+    want.sort_unstable();
+    assert_eq!(listed, want, "{info}");
     for q in queues {
         assert_eq!(q["model_name"], "llm");
-        assert!(q["waiting_time_expect"].as_f64().unwrap() >= 0.0, "{q}");
-        assert!(q["waiting_time_error"].as_f64().unwrap() >= 0.0, "{q}");
+        assert!(q["waiting_time_expect"].as_f64().is_some(), "{q}");
+        assert!(q["waiting_time_error"].as_f64().is_some(), "{q}");
     }
     let (status, all) = get(&server, "/queue/info").await;
     assert_eq!(
@@ -272,8 +308,13 @@ async fn swarmpilot_paths_route_complete_and_persist_tasks(backend: Backend) {
     );
     let (status, unknown) = get(&server, "/queue/info?model_name=nope").await;
     assert_sp_error(status, &unknown, 404, "50203");
+}
 
-    // Bad submits, queries and completions change nothing.
+/// Bad submits, queries and completions are refused with their codes and change nothing: a
+/// completion from the wrong instance is a conflict, a repeated one keeps the first result.
+async fn bad_submits_queries_and_completions_change_nothing(backend: Backend) {
+    let server = scheduler(backend).await;
+    let (_instances, a_id, b_id) = two_llm_instances(&server).await;
     let (status, none) = post(
         &server,
         "/queue/submit",
@@ -294,6 +335,10 @@ async fn swarmpilot_paths_route_complete_and_persist_tasks(backend: Backend) {
     assert_sp_error(status, &missing, 404, "50201");
     let (status, missing) = get(&server, "/task/query").await;
     assert_sp_error(status, &missing, 400, "90405");
+
+    let answer = submit(&server, "llm", json!({"prompt": "p0"})).await;
+    let id = answer["task_id"].as_str().unwrap().to_string();
+    let done = wait_finished(&server, std::slice::from_ref(&id)).await;
     let report = |task: &str, instance: &str| json!({"task_id": task, "instance_id": instance, "execution_time": 1.0, "result": {"forged": true}});
     let (status, unknown) = post(
         &server,
@@ -302,23 +347,27 @@ async fn swarmpilot_paths_route_complete_and_persist_tasks(backend: Backend) {
     )
     .await;
     assert_sp_error(status, &unknown, 404, "50201");
-    let owner = done[&ids[0]]["scheduled_ti"].as_str().unwrap();
+    let owner = done[&id]["scheduled_ti"].as_str().unwrap();
     let other = if owner == a_id { &b_id } else { &a_id };
-    let (status, wrong) = post(&server, "/notify/task_complete", report(&ids[0], other)).await;
+    let (status, wrong) = post(&server, "/notify/task_complete", report(&id, other)).await;
     assert_sp_error(status, &wrong, 409, "50202");
-    let (status, again) = post(&server, "/notify/task_complete", report(&ids[0], owner)).await;
+    let (status, again) = post(&server, "/notify/task_complete", report(&id, owner)).await;
     assert_eq!(
         (status, &again["status"]),
         (StatusCode::OK, &json!("success")),
         "{again}"
     );
-    let task = query(&server, &ids[0]).await;
+    let task = query(&server, &id).await;
     assert_eq!(
         task["result"]["output"]["prompt"], "p0",
         "a repeated report changes nothing: {task}"
     );
+}
 
-    // Removal.
+/// A removed instance gets no more tasks; removing an unknown or malformed id is refused.
+async fn a_removed_instance_gets_no_tasks(backend: Backend) {
+    let server = scheduler(backend).await;
+    let (_instances, a_id, b_id) = two_llm_instances(&server).await;
     let (status, bad) = post(&server, "/ti/remove", json!({"ti_uuid": "not-a-uuid"})).await;
     assert_sp_error(status, &bad, 422, "90402");
     let (status, unknown) = post(
@@ -342,25 +391,7 @@ async fn swarmpilot_paths_route_complete_and_persist_tasks(backend: Backend) {
             "only the remaining instance"
         );
     }
-
-    // A restarted Weft answers from the database.
-    let reopened = server.reopen().await;
-    let stored = reopened
-        .scheduler
-        .query(&ids[3], weft::scheduler::Viewer::All)
-        .await
-        .unwrap();
-    assert_eq!(
-        stored.task_status,
-        weft::scheduler::tasks::TaskStatus::Completed
-    );
-    assert_eq!(
-        serde_json::from_str::<Value>(stored.result.unwrap().get()).unwrap()["output"]["prompt"],
-        "p3"
-    );
-    let instances = reopened.scheduler.instances();
-    assert_eq!(instances.len(), 1);
-    assert_eq!(instances[0].ti_uuid, a_id);
+    // What a restart keeps: tests/e2e/restarts.rs.
 }
 
 /// The simulator's own TaskInstance paths: `/info`, `/queue/predict`, `/queue/submit` and
@@ -387,7 +418,7 @@ async fn the_simulator_speaks_the_task_instance_protocol() {
     assert_eq!(info["queue_info"]["length_of_queue"], 0, "{info}");
     assert_eq!(info["instance_status"], "idle", "{info}");
     assert!(info["timestamp"].as_f64().unwrap() > 1.7e9, "{info}");
-    assert!(info["uptime"].as_f64().unwrap() >= 0.0, "{info}");
+    assert!(info["uptime"].as_f64().unwrap() > 0.0, "{info}");
     let (status, queue) = send(http.get(at("/queue/status"))).await;
     assert_eq!(status, StatusCode::OK, "{queue}");
     assert_eq!(
@@ -617,15 +648,11 @@ async fn unreachable_instances_lose_no_tasks_and_rejoin() {
 
 /// Strategies swapped while clients submit without pause: every submit succeeds and every
 /// task completes. The recorded trace then replays through two strategies.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hot_swapping_strategies_loses_no_submit_and_the_trace_replays() {
+async fn hot_swapping_strategies_loses_no_submit_and_the_trace_replays(backend: Backend) {
     let trace = tempfile::tempdir().unwrap();
     let trace_path = trace.path().join("trace.jsonl");
     let path = trace_path.clone();
-    let server = scheduler_with(Backend::Sqlite, move |c| {
-        c.scheduler.trace_path = Some(path)
-    })
-    .await;
+    let server = scheduler_with(backend, move |c| c.scheduler.trace_path = Some(path)).await;
     let base = server.url("");
     let _instances: Vec<TaskInstance> = ["exp:2ms", "exp:6ms", "exp:12ms"]
         .iter()
@@ -718,9 +745,8 @@ async fn hot_swapping_strategies_loses_no_submit_and_the_trace_replays() {
 
 /// A strategy that traps is deactivated and round-robin takes its place without failing the
 /// submit; an active strategy cannot be removed; per-model strategies and the CLI.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failing_strategies_fall_back_and_active_ones_stay_installed() {
-    let server = scheduler(Backend::Sqlite).await;
+async fn failing_strategies_fall_back_and_active_ones_stay_installed(backend: Backend) {
+    let server = scheduler(backend).await;
     let base = server.url("");
     let _ti = TaskInstance::start("m", 0, "1ms", &base, Some(&server.admin_token));
     let _other = TaskInstance::start("other", 0, "1ms", &base, Some(&server.admin_token));
@@ -728,32 +754,24 @@ async fn failing_strategies_fall_back_and_active_ones_stay_installed() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
 
     let (status, body) = activate(&server, "fibo", None).await;
-    assert_eq!(
-        (status.as_u16(), body["code"].as_str()),
-        (409, Some("60204")),
-        "{body}"
-    );
+    assert_error(status, &body, 409, "60204");
     let (status, body) = activate(&server, "no-such-strategy", None).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_error(status, &body, 404, "90203");
     let (_, user) = server.user("plain").await;
-    let (status, _) = send(
+    let (status, body) = send(
         server
             .with_token(&user, Method::PUT, "/api/v1/scheduler/strategies/active")
             .json(&json!({"strategy": "round-robin"})),
     )
     .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_error(status, &body, 403, "90305");
 
     let (status, view) = activate(&server, "trap-strategy", Some("other")).await;
     assert_eq!(status, StatusCode::OK, "{view}");
     assert_eq!(view["strategy"], "trap-strategy@1.0.0");
     let (status, refused) =
         send(server.admin(Method::DELETE, "/api/v1/plugins/trap-strategy")).await;
-    assert_eq!(
-        (status.as_u16(), refused["code"].as_str()),
-        (409, Some("60202")),
-        "{refused}"
-    );
+    assert_error(status, &refused, 409, "60202");
     assert!(
         refused["message"]
             .as_str()
@@ -762,7 +780,8 @@ async fn failing_strategies_fall_back_and_active_ones_stay_installed() {
         "{refused}"
     );
 
-    activate(&server, "trap-strategy", Some("m")).await;
+    let (status, view) = activate(&server, "trap-strategy", Some("m")).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
     let answer = submit(&server, "m", json!({"x": 1})).await;
     assert!(answer["scheduled_ti"].is_string());
     let (_, s) = send(server.admin(Method::GET, "/api/v1/scheduler/strategies")).await;
@@ -821,12 +840,7 @@ async fn failing_strategies_fall_back_and_active_ones_stay_installed() {
         "/api/v1/scheduler/strategies/active?model_name=other",
     ))
     .await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
-
-    // The activation survives a restart.
-    let reopened = server.reopen().await;
-    let in_effect = reopened.scheduler.strategies().in_effect();
-    assert_eq!(in_effect.global.strategy, "probabilistic@0.1.0");
+    assert_error(status, &body, 404, "90203");
 }
 
 /// Instances listed in a SwarmPilot config file are registered at start.
@@ -848,6 +862,124 @@ async fn instances_load_from_a_config_file() {
     );
     assert_eq!(instances[0].model_name, "from-file");
     assert_eq!(instances[0].port, ti.port);
+}
+
+/// `SCHEDULER_CONFIG_PATH` names the instances file too (as SwarmPilot's scheduler reads it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_instances_file_can_come_from_scheduler_config_path() {
+    let ti = TaskInstance::start("from-env", 0, "1ms", "http://127.0.0.1:9", None);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("instances.yaml");
+    std::fs::write(
+        &file,
+        format!("instances:\n  - host: 127.0.0.1\n    port: {}\n", ti.port),
+    )
+    .unwrap();
+    let data = dir.path().to_str().unwrap();
+    let token = bootstrap(&[], &["--data-dir", data]);
+    let server = WeftProcess::serve_with(
+        &["--data-dir", data],
+        &[("SCHEDULER_CONFIG_PATH", file.to_str().unwrap())],
+    );
+    let (status, instances) = send(
+        reqwest::Client::new()
+            .get(format!("{}/api/v1/scheduler/instances", server.base_url()))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{instances}");
+    let listed = instances.as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{instances}");
+    assert_eq!(listed[0]["model_name"], "from-env");
+    assert_eq!(listed[0]["port"], ti.port);
+}
+
+/// `[scheduler] default_strategy` serves every model until an admin activates another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_strategy_is_configured() {
+    let server = scheduler_with(Backend::Sqlite, |c| {
+        c.scheduler.default_strategy = "round-robin".into()
+    })
+    .await;
+    let (status, strategies) =
+        send(server.admin(Method::GET, "/api/v1/scheduler/strategies")).await;
+    assert_eq!(status, StatusCode::OK, "{strategies}");
+    assert!(
+        strategies["global"]["strategy"]
+            .as_str()
+            .unwrap()
+            .starts_with("round-robin@"),
+        "{strategies}"
+    );
+}
+
+/// `weft scheduler activate NAME --model M` gives one model its own strategy; the others keep
+/// theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_activates_a_strategy_for_one_model() {
+    let server = scheduler(Backend::Sqlite).await;
+    let base = server.url("");
+    let _ti = TaskInstance::start("m", 0, "1ms", &base, Some(&server.admin_token));
+    let out = succeed(
+        weft()
+            .args(["scheduler", "activate", "round-robin", "--model", "m"])
+            .args(["--url", &base, "--token", &server.admin_token]),
+    );
+    assert!(out.contains("round-robin@0.1.0"), "{out}");
+    let (status, strategies) =
+        send(server.admin(Method::GET, "/api/v1/scheduler/strategies")).await;
+    assert_eq!(status, StatusCode::OK, "{strategies}");
+    assert!(
+        strategies["models"]["m"]["strategy"]
+            .as_str()
+            .unwrap()
+            .starts_with("round-robin@"),
+        "{strategies}"
+    );
+    assert!(
+        strategies["global"]["strategy"]
+            .as_str()
+            .unwrap()
+            .starts_with("shortest-expected-wait@"),
+        "the others keep theirs: {strategies}"
+    );
+}
+
+/// A strategy that runs past its limits is deactivated with the reason, and round-robin
+/// takes over without failing the submit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strategy_over_its_limits_is_replaced() {
+    let server = scheduler(Backend::Sqlite).await;
+    let base = server.url("");
+    let _ti = TaskInstance::start("m", 0, "1ms", &base, Some(&server.admin_token));
+    let (status, body) = server.upload(fixture("loop-strategy")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = send(
+        server
+            .admin(Method::PUT, "/api/v1/plugins/loop-strategy/limits")
+            .json(&json!({"cpu_ms": 100, "timeout_ms": 1000})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, view) = activate(&server, "loop-strategy", Some("m")).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+
+    let answer = submit(&server, "m", json!({"x": 1})).await;
+    assert!(answer["scheduled_ti"].is_string(), "{answer}");
+    let (status, s) = send(server.admin(Method::GET, "/api/v1/scheduler/strategies")).await;
+    assert_eq!(status, StatusCode::OK, "{s}");
+    assert!(
+        s["models"]["m"]["strategy"]
+            .as_str()
+            .unwrap()
+            .starts_with("round-robin@"),
+        "{s}"
+    );
+    let deactivated = s["deactivated"].as_array().unwrap();
+    assert_eq!(deactivated.len(), 1, "{s}");
+    assert_eq!(deactivated[0]["strategy"], "loop-strategy@1.0.0");
+    let reason = deactivated[0]["reason"].as_str().unwrap().to_lowercase();
+    assert!(reason.contains("cpu"), "the limit is named: {reason}");
 }
 
 /// `weft serve --scheduler-listen ADDR` serves the SwarmPilot paths there, and only there.
@@ -873,7 +1005,7 @@ async fn the_scheduler_can_have_its_own_listener() {
         "not on the main listener"
     );
     let (status, body) = send(http.get(format!("{scheduler}/api/v1/health"))).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_error(status, &body, 404, "90201");
 
     let _ti = TaskInstance::start("own", 0, "1ms", &scheduler, Some(&token));
     let (status, answer) = send(
@@ -908,9 +1040,8 @@ async fn the_scheduler_can_have_its_own_listener() {
     assert!(server.terminate(Duration::from_secs(20)).success());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn finished_tasks_are_purged_after_their_retention() {
-    let server = scheduler_with(Backend::Sqlite, |c| {
+async fn finished_tasks_are_purged_after_their_retention(backend: Backend) {
+    let server = scheduler_with(backend, |c| {
         c.scheduler.retention_hours = 2.0 / 3600.0;
         c.scheduler.purge_interval_secs = 1;
     })

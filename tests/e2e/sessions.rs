@@ -3,9 +3,10 @@
 //! on the session's own origin, a file written by the kernel synced back, stop, reopen, and the
 //! file is there.
 
+use crate::on_both_backends;
 use crate::support::docker::{self, Cleanup};
 use crate::support::loopback::{self, ws_connect};
-use crate::support::{Backend, TestServer, assert_error, send, wait};
+use crate::support::{Backend, Site, TestServer, assert_error, send, wait};
 use futures::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -26,6 +27,15 @@ fn session_ws(site: &str, token: &str, path: &str) -> Request {
     );
     request
 }
+
+// The ones whose state the database carries across requests and restarts; the others run on
+// SQLite alone, each costing a real workspace server's start.
+on_both_backends!(
+    jupyter_session_round_trip,
+    a_session_survives_a_restart,
+    the_reaper_saves_and_stops_idle_sessions,
+    time_quota_stops_and_refuses
+);
 
 /// The address of a ready session's container on its engine network, from `docker inspect`.
 async fn session_ip(server: &TestServer, token: &str, session: &Value) -> String {
@@ -127,15 +137,14 @@ async fn run_in_kernel(token: &str, site: &str, kernel: &str, code: &str) -> Str
     finish_in_kernel(&mut socket, &msg_id).await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn jupyter_session_round_trip() {
+async fn jupyter_session_round_trip(backend: Backend) {
     docker::require();
     let image = weft::config::WorkspacesConfig::default().jupyter.image;
     assert!(
         docker::docker(&["image", "inspect", &image]).0,
         "{image} is missing: run tests/run.sh (it builds it)"
     );
-    let (server, _cleanup) = docker::server(Backend::Sqlite, |c| {
+    let (server, _cleanup) = docker::server(backend, |c| {
         c.workspaces.start_timeout_secs = 90;
         c.workspaces.memory = "512Mi".into();
     })
@@ -144,18 +153,12 @@ async fn jupyter_session_round_trip() {
     let (_, eve) = server.user("eve").await;
     let project = server.project(&bob, "analysis").await;
     let files = |path: &str| format!("/api/v1/projects/{project}/files/{path}");
-    send(
-        server
-            .with_token(&bob, Method::PUT, &files("data/input.txt"))
-            .body("21"),
-    )
-    .await;
-    send(
-        server
-            .with_token(&bob, Method::PUT, &files("stale.txt"))
-            .body("delete me in the workspace"),
-    )
-    .await;
+    server
+        .put_file(&bob, &project, "data/input.txt", "21")
+        .await;
+    server
+        .put_file(&bob, &project, "stale.txt", "delete me in the workspace")
+        .await;
 
     // Open: a one-time token, then ready.
     let (status, opened) = server.open_session(&bob, &project, "jupyter").await;
@@ -214,11 +217,9 @@ async fn jupyter_session_round_trip() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        again.status(),
-        StatusCode::FORBIDDEN,
-        "a spent token opens nothing"
-    );
+    // A spent token opens nothing.
+    let status = again.status();
+    assert_error(status, &again.json().await.unwrap(), 403, "90305");
     let (status, body) = send(no_redirects.get(url("api/status")).bearer_auth(&eve)).await;
     assert_error(status, &body, 403, "90305");
     let (status, _) = send(no_redirects.get(url("api/status"))).await;
@@ -244,13 +245,13 @@ async fn jupyter_session_round_trip() {
         .unwrap();
     assert_eq!(navigation.status(), StatusCode::OK);
     // Neither the API's listener nor another host name serves the session.
-    let (status, _) = send(
+    let (status, body) = send(
         no_redirects
             .get(format!("http://{}/s/{session}/api/status", server.addr))
             .bearer_auth(&bob),
     )
     .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error(status, &body, 404, "90201");
     for host in [
         format!("127.0.0.1:{}", server.sessions_addr.port()),
         format!("{session}.evil.localhost:{}", server.sessions_addr.port()),
@@ -335,13 +336,14 @@ async fn jupyter_session_round_trip() {
     assert_eq!(status, StatusCode::OK, "{stopped}");
     assert_eq!(stopped["status"], "stopped");
     let container = stopped["container_id"].as_str().unwrap();
-    let (status, _) = send(server.with_token(
+    let (status, body) = send(server.with_token(
         &bob,
         Method::GET,
         &format!("/api/v1/containers/{container}"),
     ))
     .await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "the container is gone");
+    // The container is gone.
+    assert_error(status, &body, 404, "10201");
     let (status, body) = send(no_redirects.get(url("api/status")).bearer_auth(&bob)).await;
     assert_error(status, &body, 409, "10210");
     let late = server.download(&bob, &files("late.txt")).await;
@@ -458,6 +460,7 @@ async fn stored(server: &TestServer, token: &str, project: &str, path: &str) -> 
 /// A Docker test server whose reaper runs every second, `customize`d, with user bob and the
 /// session events as he sees them.
 async fn reaping_server(
+    backend: Backend,
     customize: impl FnOnce(&mut weft::config::Config),
 ) -> (
     TestServer,
@@ -466,7 +469,7 @@ async fn reaping_server(
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
 ) {
     docker::require();
-    let (server, cleanup) = docker::server(Backend::Sqlite, |c| {
+    let (server, cleanup) = docker::server(backend, |c| {
         c.workspaces.start_timeout_secs = 90;
         c.workspaces.memory = "512Mi".into();
         c.workspaces.reap_interval_secs = 1;
@@ -511,10 +514,9 @@ fn assert_event(kinds: &[(String, String)], wanted: (&str, &str)) {
 }
 
 /// An idle session is synced and stopped.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_reaper_saves_and_stops_idle_sessions() {
+async fn the_reaper_saves_and_stops_idle_sessions(backend: Backend) {
     let (server, _cleanup, bob, mut events) =
-        reaping_server(|c| c.workspaces.idle_timeout_secs = 3).await;
+        reaping_server(backend, |c| c.workspaces.idle_timeout_secs = 3).await;
     let (idle, _, alive) =
         ready_with_file(&server, &bob, "idle", "idle.txt", "saved when idle").await;
     drop(alive);
@@ -534,7 +536,7 @@ async fn the_reaper_saves_and_stops_idle_sessions() {
 /// lifetime.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reaper_stops_sessions_at_their_maximum_lifetime() {
-    let (server, _cleanup, bob, mut events) = reaping_server(|c| {
+    let (server, _cleanup, bob, mut events) = reaping_server(Backend::Sqlite, |c| {
         c.workspaces.max_lifetime_secs = 10;
         c.workspaces.warn_before_secs = 9;
     })
@@ -562,7 +564,7 @@ async fn the_reaper_stops_sessions_at_their_maximum_lifetime() {
 /// The container dies under the session: failed, and what it held is still saved.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reaper_fails_dead_sessions_and_saves_their_files() {
-    let (server, _cleanup, bob, mut events) = reaping_server(|_| {}).await;
+    let (server, _cleanup, bob, mut events) = reaping_server(Backend::Sqlite, |_| {}).await;
     let (dead, session, _alive) =
         ready_with_file(&server, &bob, "dead", "dead.txt", "saved from the dead").await;
     let container = session["container_id"].as_str().unwrap();
@@ -606,17 +608,14 @@ fn image_build_keeps_a_built_image() {
 
 /// SIGKILL a real `weft` with a session open, restart it: the session is still ready, reached
 /// through the proxy (routes come from the store), and stops with its files synced.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_session_survives_a_restart() {
+async fn a_session_survives_a_restart(backend: Backend) {
     docker::require();
-    let data = tempfile::tempdir().unwrap();
-    let dir = data.path().to_str().unwrap().to_string();
-    let common = ["--data-dir", dir.as_str()];
-    let token = crate::support::bootstrap(&["--name", "admin"], &common);
-    let serve = || crate::support::WeftProcess::serve_args(&common);
+    let data = Site::new(backend).await;
+    let token = &data.token;
+    let serve = || data.serve(&[]);
     let client = loopback::client_builder().build().unwrap();
     let call = |base: &str, method: Method, path: &str, body: Option<Value>| {
-        crate::support::call(&client, base, &token, method, path, body)
+        crate::support::call(&client, base, token, method, path, body)
     };
     let mut first = serve();
     let base = first.base_url();
@@ -710,16 +709,9 @@ async fn code_server_behind_the_proxy() {
     let (_, bob) = server.user("bob").await;
     let (_, eve) = server.user("eve").await;
     let project = server.project(&bob, "code").await;
-    send(
-        server
-            .with_token(
-                &bob,
-                Method::PUT,
-                &format!("/api/v1/projects/{project}/files/main.rs"),
-            )
-            .body("fn main() {}"),
-    )
-    .await;
+    server
+        .put_file(&bob, &project, "main.rs", "fn main() {}")
+        .await;
     let (status, opened) = server.open_session(&bob, &project, "code-server").await;
     assert_eq!(status, StatusCode::CREATED, "{opened}");
     let link = opened["link"].as_str().unwrap().to_string();
@@ -763,8 +755,8 @@ async fn code_server_behind_the_proxy() {
         page.contains("workbench") && !page.contains("name=\"password\""),
         "the workbench: {page}"
     );
-    let (status, _) = send(no_redirects.get(url("healthz")).bearer_auth(&eve)).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = send(no_redirects.get(url("healthz")).bearer_auth(&eve)).await;
+    assert_error(status, &body, 403, "90305");
 
     // code-server itself, reached around Weft, wants its password: Weft's cookie is not it.
     let direct = format!("http://{}:8888/", session_ip(&server, &bob, &ready).await);
@@ -837,10 +829,9 @@ async fn code_server_behind_the_proxy() {
 
 /// A time quota of 8 seconds: a warning, then the session is synced and stopped; the next
 /// start is refused with the time left (none) and when it resets; the usage says the same.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn time_quota_stops_and_refuses() {
+async fn time_quota_stops_and_refuses(backend: Backend) {
     docker::require();
-    let (server, _cleanup) = docker::server(Backend::Sqlite, |c| {
+    let (server, _cleanup) = docker::server(backend, |c| {
         c.workspaces.start_timeout_secs = 90;
         c.workspaces.memory = "512Mi".into();
         c.workspaces.quota_minutes = 8.0 / 60.0;

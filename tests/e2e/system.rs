@@ -1,11 +1,13 @@
 //! Health, docs, OpenAPI and metrics.
 
 use crate::on_both_backends;
-use crate::support::{Backend, TestServer, assert_error, send};
+use crate::support::{Backend, TestServer, WeftProcess, assert_error, send};
 use reqwest::{Method, StatusCode};
+use std::time::Duration;
 
 on_both_backends!(
     health_is_public_and_reports_the_database,
+    public_metrics_need_no_token,
     docs_and_openapi_are_public,
     metrics_count_requests_by_route_and_need_an_admin,
     made_up_methods_share_one_metrics_label,
@@ -168,4 +170,49 @@ async fn every_answer_carries_a_request_id(backend: Backend) {
     let response = server.anon(Method::GET, "/health").send().await.unwrap();
     let id = response.headers()["x-request-id"].to_str().unwrap();
     assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+}
+
+/// `[api] public_metrics = true`: `/metrics` answers without a token.
+async fn public_metrics_need_no_token(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| c.api.public_metrics = true).await;
+    send(server.anon(Method::GET, "/api/v1/health")).await;
+    let response = server.anon(Method::GET, "/metrics").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains("weft_http_requests_total") && text.contains("route=\"/api/v1/health\""),
+        "{text}"
+    );
+}
+
+/// `log_format = "json"`: every line Weft logs is one JSON object with its level and message.
+/// The SIGTERM comes right after Weft says it listens: it stops gracefully (it was killed by
+/// the signal while its handler was installed only at the first poll).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_json_log_is_one_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let common = ["--data-dir", dir.path().to_str().unwrap()];
+    let mut server = WeftProcess::serve_with(&common, &[("WEFT_LOG_FORMAT", "json")]);
+    let status = server.terminate(Duration::from_secs(20));
+    let lines = server.log_lines();
+    assert!(status.success(), "{status:?}: {lines:#?}");
+    assert!(!lines.is_empty());
+    for line in &lines {
+        let entry: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON object ({e}): {line}"));
+        assert!(entry["level"].is_string(), "{line}");
+        assert!(entry["message"].is_string(), "{line}");
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\"message\":\"weft listening on http://")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\"message\":\"weft stopped\"")),
+        "{lines:?}"
+    );
 }

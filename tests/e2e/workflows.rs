@@ -4,15 +4,19 @@
 
 use crate::on_both_backends;
 use crate::support::fixtures::fixture;
-use crate::support::{Backend, TestServer, assert_error, node, send};
+use crate::support::{Backend, Site, TestServer, assert_error, node, send};
 use futures::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 on_both_backends!(
-    stored_versioned_and_private,
-    data_flows_and_branches_run_in_parallel
+    versions_pin_their_runs_and_history_pages,
+    workflows_and_runs_are_private_to_their_owner,
+    a_deleted_workflow_goes_with_its_runs,
+    a_run_needs_its_required_inputs,
+    data_flows_and_branches_run_in_parallel,
+    a_killed_host_resumes_its_runs
 );
 
 fn chain(name: &str, n: usize) -> Value {
@@ -70,10 +74,12 @@ fn millis(value: &Value) -> i64 {
         .timestamp_millis()
 }
 
-async fn stored_versioned_and_private(backend: Backend) {
+/// A new version of a workflow leaves a run of the old one on the old one; types are pinned to
+/// the versions a run used; the latest run and the history (newest first, paginated) list the
+/// runs.
+async fn versions_pin_their_runs_and_history_pages(backend: Backend) {
     let server = TestServer::start(backend).await;
     let (alice, alice_token) = server.user("alice").await;
-    let (_, bob_token) = server.user("bob").await;
 
     let created = server
         .create_workflow(&alice_token, chain("three", 3))
@@ -96,12 +102,13 @@ async fn stored_versioned_and_private(backend: Backend) {
     .await;
     assert_eq!(status, StatusCode::OK, "{updated}");
     assert_eq!(updated["version"], 2);
-    let (_, old) = send(server.with_token(
+    let (status, old) = send(server.with_token(
         &alice_token,
         Method::GET,
         &format!("/api/v1/workflows/{id}?version=1"),
     ))
     .await;
+    assert_eq!(status, StatusCode::OK, "{old}");
     assert_eq!(old["name"], "three");
     assert_eq!(old["definition"]["nodes"].as_array().unwrap().len(), 3);
     let run = server.wait_run(&alice_token, &first_run).await;
@@ -128,32 +135,45 @@ async fn stored_versioned_and_private(backend: Backend) {
         &format!("/api/v1/workflows/{id}/status"),
     ))
     .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::OK, "{latest}");
     assert_eq!(latest["id"], second.as_str());
-    let (_, page) = send(server.with_token(
+    let (status, page) = send(server.with_token(
         &alice_token,
         Method::GET,
         &format!("/api/v1/workflows/{id}/runs?limit=1"),
     ))
     .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
     assert_eq!(page["items"][0]["id"], second.as_str());
     let cursor = page["next_cursor"]
         .as_str()
         .expect("a next page")
         .to_string();
-    let (_, page) = send(server.with_token(
+    let (status, page) = send(server.with_token(
         &alice_token,
         Method::GET,
         &format!("/api/v1/workflows/{id}/runs?limit=1&cursor={cursor}"),
     ))
     .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
     assert_eq!(page["items"][0]["id"], first_run.as_str());
+}
 
-    // Bob sees none of it; the admin sees all.
+/// Another user sees none of a workflow or its runs (404, as for what does not exist); an
+/// admin sees all.
+async fn workflows_and_runs_are_private_to_their_owner(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (_, alice_token) = server.user("alice").await;
+    let (_, bob_token) = server.user("bob").await;
+    let created = server
+        .create_workflow(&alice_token, chain("three", 3))
+        .await;
+    let id = created["id"].as_str().unwrap();
+    let run = server.execute(&alice_token, id, json!({})).await;
     for path in [
         format!("/api/v1/workflows/{id}"),
         format!("/api/v1/workflows/{id}/runs"),
-        format!("/api/v1/runs/{first_run}"),
+        format!("/api/v1/runs/{run}"),
     ] {
         let (status, body) = send(server.with_token(&bob_token, Method::GET, &path)).await;
         assert_error(status, &body, 404, "90203");
@@ -165,19 +185,32 @@ async fn stored_versioned_and_private(backend: Backend) {
     ))
     .await;
     assert_error(status, &body, 404, "90203");
-    let (_, bobs) = send(server.with_token(&bob_token, Method::GET, "/api/v1/workflows")).await;
+    let (status, bobs) =
+        send(server.with_token(&bob_token, Method::GET, "/api/v1/workflows")).await;
+    assert_eq!(status, StatusCode::OK, "{bobs}");
     assert_eq!(bobs["items"], json!([]));
-    let (_, all) = send(server.admin(Method::GET, "/api/v1/workflows")).await;
+    let (status, all) = send(server.admin(Method::GET, "/api/v1/workflows")).await;
+    assert_eq!(status, StatusCode::OK, "{all}");
     assert_eq!(all["items"].as_array().unwrap().len(), 1);
+}
 
-    // Deleted: gone, with its runs; running it again is a clear 404.
-    let (status, _) = send(server.with_token(
+/// A deleted workflow is gone with its runs; running it again is a clear 404.
+async fn a_deleted_workflow_goes_with_its_runs(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (_, alice_token) = server.user("alice").await;
+    let created = server
+        .create_workflow(&alice_token, chain("three", 3))
+        .await;
+    let id = created["id"].as_str().unwrap();
+    let run = server.execute(&alice_token, id, json!({})).await;
+    server.wait_run(&alice_token, &run).await;
+    let (status, body) = send(server.with_token(
         &alice_token,
         Method::DELETE,
         &format!("/api/v1/workflows/{id}"),
     ))
     .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     let (status, body) = send(server.with_token(
         &alice_token,
         Method::POST,
@@ -185,13 +218,52 @@ async fn stored_versioned_and_private(backend: Backend) {
     ))
     .await;
     assert_error(status, &body, 404, "90203");
-    let (status, body) = send(server.with_token(
-        &alice_token,
-        Method::GET,
-        &format!("/api/v1/runs/{first_run}"),
-    ))
-    .await;
+    let (status, body) =
+        send(server.with_token(&alice_token, Method::GET, &format!("/api/v1/runs/{run}"))).await;
     assert_error(status, &body, 404, "90203");
+}
+
+/// A run that does not supply a required input no edge feeds, or supplies one of the wrong
+/// kind, is refused before anything is stored.
+async fn a_run_needs_its_required_inputs(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let workflow = server
+        .create_workflow(
+            &server.admin_token,
+            json!({"name": "rows", "nodes": [
+                {"id": "rows", "type": "csv", "config": {"direction": "to-json"}}
+            ]}),
+        )
+        .await;
+    let id = workflow["id"].as_str().unwrap();
+    // `rows.in` is required and no edge feeds it: the run must supply it.
+    let (status, body) = send(
+        server
+            .admin(Method::POST, &format!("/api/v1/workflows/{id}/execute"))
+            .json(&json!({})),
+    )
+    .await;
+    assert_error(status, &body, 422, "40402");
+    assert!(
+        body["message"].as_str().unwrap().contains("rows.in"),
+        "{body}"
+    );
+    let (status, body) = send(
+        server
+            .admin(Method::POST, &format!("/api/v1/workflows/{id}/execute"))
+            .json(&json!({"inputs": {"rows": {"in": 42}, "ghost": {"in": 1}}})),
+    )
+    .await;
+    assert_error(status, &body, 422, "40402");
+    assert_eq!(
+        body["details"]["errors"].as_array().unwrap().len(),
+        1,
+        "{body}"
+    );
+    let (status, runs) =
+        send(server.admin(Method::GET, &format!("/api/v1/workflows/{id}/runs"))).await;
+    assert_eq!(status, StatusCode::OK, "{runs}");
+    assert_eq!(runs["items"], json!([]), "a refused run stores nothing");
 }
 
 async fn data_flows_and_branches_run_in_parallel(backend: Backend) {
@@ -236,33 +308,6 @@ async fn data_flows_and_branches_run_in_parallel(backend: Backend) {
         )
         .await;
     let id = workflow["id"].as_str().unwrap();
-    // `rows.in` is required and no edge feeds it: the run must supply it.
-    let (status, body) = send(
-        server
-            .admin(Method::POST, &format!("/api/v1/workflows/{id}/execute"))
-            .json(&json!({})),
-    )
-    .await;
-    assert_error(status, &body, 422, "40402");
-    assert!(
-        body["message"].as_str().unwrap().contains("rows.in"),
-        "{body}"
-    );
-    let (status, body) = send(
-        server
-            .admin(Method::POST, &format!("/api/v1/workflows/{id}/execute"))
-            .json(&json!({"inputs": {"rows": {"in": 42}, "ghost": {"in": 1}}})),
-    )
-    .await;
-    assert_error(status, &body, 422, "40402");
-    assert_eq!(
-        body["details"]["errors"].as_array().unwrap().len(),
-        1,
-        "{body}"
-    );
-    let (_, runs) = send(server.admin(Method::GET, &format!("/api/v1/workflows/{id}/runs"))).await;
-    assert_eq!(runs["items"], json!([]), "a refused run stores nothing");
-
     let csv = "name,amount\na,5\nb,30\nc,13\n";
     let run_id = server
         .execute(&token, id, json!({"rows": {"in": csv}}))
@@ -383,8 +428,12 @@ async fn validation_reports_every_fault() {
     // Nothing was stored.
     let (_, list) = send(server.admin(Method::GET, "/api/v1/workflows")).await;
     assert_eq!(list["items"], json!([]));
+}
 
-    // A valid definition passes the dry run and names the versions a run would use.
+/// A valid definition passes the dry run, which names the versions a run would use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_valid_definition_passes_the_dry_run() {
+    let server = TestServer::start(Backend::Sqlite).await;
     let (status, ok) = send(
         server
             .admin(Method::POST, "/api/v1/workflows/validate")
@@ -393,8 +442,12 @@ async fn validation_reports_every_fault() {
     .await;
     assert_eq!(status, StatusCode::OK, "{ok}");
     assert!(ok["plugins"]["f0"].as_str().unwrap().starts_with("fibo@"));
+}
 
-    // Malformed and unknown fields are 4xx with the field named; huge bodies are 413.
+/// Malformed and unknown fields are 4xx with the field named; huge bodies are 413.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_definitions_are_refused_with_the_field_named() {
+    let server = TestServer::start(Backend::Sqlite).await;
     let (status, body) = send(
         server
             .admin(Method::POST, "/api/v1/workflows")
@@ -433,7 +486,7 @@ async fn server_with(plugins: &[&str]) -> (TestServer, String) {
 }
 
 /// Reads the events of `stream` until the run finishes; returns them.
-async fn events_until_finished<S>(stream: &mut S) -> Vec<Value>
+pub(crate) async fn events_until_finished<S>(stream: &mut S) -> Vec<Value>
 where
     S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
 {
@@ -789,19 +842,15 @@ async fn plugins_in_use_stay() {
 
 /// A real `weft` is killed with SIGKILL in the middle of a run; the restarted one finishes the
 /// run without running again what had already succeeded.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_host_resumes_its_runs() {
-    let dir = tempfile::tempdir().unwrap();
-    let common = ["--data-dir", dir.path().to_str().unwrap()];
-    let token = crate::support::bootstrap(&[], &common);
-    let serve = || crate::support::WeftProcess::serve_args(&common);
-    let client = reqwest::Client::new();
-    let mut first_host = serve();
+async fn a_killed_host_resumes_its_runs(backend: Backend) {
+    let site = Site::new(backend).await;
+    let (client, token) = (&site.client, &site.token);
+    let mut first_host = site.serve(&[]);
     let base = first_host.base_url();
     let (status, _) = send(
         client
             .post(format!("{base}/api/v1/plugins"))
-            .bearer_auth(&token)
+            .bearer_auth(token)
             .header("content-type", "application/wasm")
             .body(fixture("slow-node")),
     )
@@ -810,7 +859,7 @@ async fn a_killed_host_resumes_its_runs() {
     let (status, workflow) = send(
         client
             .post(format!("{base}/api/v1/workflows"))
-            .bearer_auth(&token)
+            .bearer_auth(token)
             .json(&json!({
                 "name": "survives",
                 "nodes": [
@@ -828,13 +877,13 @@ async fn a_killed_host_resumes_its_runs() {
     assert_eq!(status, StatusCode::CREATED, "{workflow}");
     // Kill while `nap` runs, after `first` succeeded.
     let (run_id, before) =
-        crate::support::execute_until_running(&client, &base, &token, &workflow, "nap").await;
+        crate::support::execute_until_running(client, &base, token, &workflow, "nap").await;
     first_host.kill();
     let killed_at = chrono::Utc::now().timestamp_millis();
     assert_eq!(node(&before, "first")["status"], "succeeded");
 
-    let second_host = serve();
-    let run = crate::support::wait_for_run(&client, &second_host.base_url(), &token, &run_id).await;
+    let second_host = site.serve(&[]);
+    let run = crate::support::wait_for_run(client, &second_host.base_url(), token, &run_id).await;
     assert_eq!(run["status"], "succeeded", "{run}");
     let first = node(&run, "first");
     assert_eq!(first["attempts"], 1);

@@ -22,6 +22,7 @@ pub struct Health {
 #[utoipa::path(get, path = "/health", tag = "system", security(()),
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+    panic_point("health");
     let db_ok = state.store.ping().await;
     let status = if db_ok {
         StatusCode::OK
@@ -56,3 +57,22 @@ pub async fn metrics(State(state): State<AppState>, request: Request) -> Result<
         state.metrics.render(),
     ))
 }
+
+/// In debug builds (the ones `cargo test` runs), `WEFT_PANIC_AT=<handler>` makes that handler
+/// panic, so a test can prove the real stack answers a panic with a JSON 500 and serves on.
+/// Release builds compile it to nothing: no variable can make a shipped host panic.
+#[cfg(debug_assertions)]
+fn panic_point(handler: &str) {
+    static TARGET: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    if TARGET
+        .get_or_init(|| std::env::var("WEFT_PANIC_AT").ok())
+        .as_deref()
+        == Some(handler)
+    {
+        panic!("deliberate panic in {handler} (WEFT_PANIC_AT)");
+    }
+}
+
+#[cfg(not(debug_assertions))]
+#[inline(always)]
+fn panic_point(_handler: &str) {}

@@ -310,6 +310,11 @@ mod tests {
                 [10, 20, 30, 40, 50, 60, 90].contains(&module),
                 "{code:?}: unknown module {module}"
             );
+            let kind = (n / 100) % 10;
+            assert!(
+                (1..=4).contains(&kind),
+                "{code:?} ({n}): kind digit {kind} is none of 1 system, 2 business, 3 permission, 4 data"
+            );
             let ok = match code.kind() {
                 Kind::System => status >= 500,
                 Kind::Business => (400..500).contains(&status) && status != 401 && status != 403,

@@ -9,6 +9,7 @@ pub mod loopback;
 mod process;
 pub mod s3;
 mod server;
+mod site;
 pub mod wait;
 
 pub use backend::Backend;
@@ -17,6 +18,7 @@ pub use process::{WeftProcess, bootstrap, succeed, weft};
 pub use server::{
     TestServer, call, execute_until_running, node, send, wait_for_run, wait_for_session,
 };
+pub use site::Site;
 
 use serde_json::Value;
 

@@ -63,7 +63,11 @@ impl WeftProcess {
             let _end_of_log = end_of_log;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(addr) = line.split("weft listening on http://").nth(1) {
-                    let addr: String = addr.chars().take_while(|c| !c.is_whitespace()).collect();
+                    // Up to the end of the word, or of the JSON string in a JSON log.
+                    let addr: String = addr
+                        .chars()
+                        .take_while(|c| !c.is_whitespace() && *c != '"')
+                        .collect();
                     let _ = tx.send(addr);
                 }
                 sink.lock().unwrap().push(line);
@@ -162,7 +166,14 @@ impl WeftProcess {
             .iter()
             .find_map(|l| l.split(prefix).nth(1))
             .unwrap_or_else(|| panic!("no '{prefix}' in the log:\n{}", log.join("\n")));
-        at.chars().take_while(|c| !c.is_whitespace()).collect()
+        at.chars()
+            .take_while(|c| !c.is_whitespace() && *c != '"')
+            .collect()
+    }
+
+    /// The log lines captured so far.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
     }
 
     /// Whether any captured log line contains `needle`.

@@ -5,6 +5,7 @@ use super::Backend;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::Value;
 use std::net::SocketAddr;
+use std::panic::Location;
 use tempfile::TempDir;
 use weft::config::Config;
 use weft::state::AppState;
@@ -145,35 +146,43 @@ impl TestServer {
     }
 
     /// Creates a user with role `user` and returns (user id, token).
-    pub async fn user(&self, name: &str) -> (String, String) {
-        let (status, user) = send(
-            self.admin(Method::POST, "/api/v1/users")
-                .json(&serde_json::json!({ "name": name })),
-        )
-        .await;
-        assert_eq!(status, StatusCode::CREATED, "{user}");
-        let id = user["id"].as_str().expect("user id").to_string();
-        let (status, token) = send(
-            self.admin(Method::POST, "/api/v1/tokens")
-                .json(&serde_json::json!({ "name": "test", "user_id": id })),
-        )
-        .await;
-        assert_eq!(status, StatusCode::CREATED, "{token}");
-        (id, token["token"].as_str().expect("token").to_string())
+    #[track_caller]
+    pub fn user(&self, name: &str) -> impl Future<Output = (String, String)> {
+        let caller = Location::caller();
+        async move {
+            let (status, user) = send(
+                self.admin(Method::POST, "/api/v1/users")
+                    .json(&serde_json::json!({ "name": name })),
+            )
+            .await;
+            expect_status(caller, status, StatusCode::CREATED, &user);
+            let id = user["id"].as_str().expect("user id").to_string();
+            let (status, token) = send(
+                self.admin(Method::POST, "/api/v1/tokens")
+                    .json(&serde_json::json!({ "name": "test", "user_id": id })),
+            )
+            .await;
+            expect_status(caller, status, StatusCode::CREATED, &token);
+            (id, token["token"].as_str().expect("token").to_string())
+        }
     }
 }
 
 /// Project and session helpers, as `token`.
 impl TestServer {
     /// Creates a project named `name` and returns its id, asserting it was created.
-    pub async fn project(&self, token: &str, name: &str) -> String {
-        let (status, project) = send(
-            self.with_token(token, Method::POST, "/api/v1/projects")
-                .json(&serde_json::json!({ "name": name })),
-        )
-        .await;
-        assert_eq!(status, StatusCode::CREATED, "{project}");
-        project["id"].as_str().expect("project id").to_string()
+    #[track_caller]
+    pub fn project(&self, token: &str, name: &str) -> impl Future<Output = String> {
+        let caller = Location::caller();
+        async move {
+            let (status, project) = send(
+                self.with_token(token, Method::POST, "/api/v1/projects")
+                    .json(&serde_json::json!({ "name": name })),
+            )
+            .await;
+            expect_status(caller, status, StatusCode::CREATED, &project);
+            project["id"].as_str().expect("project id").to_string()
+        }
     }
 
     /// `POST /projects/{project}/session` for `kind`.
@@ -204,50 +213,101 @@ impl TestServer {
         .await
     }
 
+    /// Writes `content` at `path` in the project's files, asserting it was stored.
+    #[track_caller]
+    pub fn put_file(
+        &self,
+        token: &str,
+        project: &str,
+        path: &str,
+        content: &str,
+    ) -> impl Future<Output = ()> {
+        let caller = Location::caller();
+        let request = self
+            .with_token(
+                token,
+                Method::PUT,
+                &format!("/api/v1/projects/{project}/files/{path}"),
+            )
+            .body(content.to_string());
+        async move {
+            let (status, body) = send(request).await;
+            expect_status(caller, status, StatusCode::OK, &body);
+        }
+    }
+
     /// The paths of the project's files, sorted.
-    pub async fn file_paths(&self, token: &str, project: &str) -> Vec<String> {
-        let (status, listed) = send(self.with_token(
+    #[track_caller]
+    pub fn file_paths(&self, token: &str, project: &str) -> impl Future<Output = Vec<String>> {
+        let caller = Location::caller();
+        let request = self.with_token(
             token,
             Method::GET,
             &format!("/api/v1/projects/{project}/files"),
-        ))
-        .await;
-        assert_eq!(status, StatusCode::OK, "{listed}");
-        listed
-            .as_array()
-            .expect("a list of files")
-            .iter()
-            .map(|f| f["path"].as_str().expect("a path").to_string())
-            .collect()
+        );
+        async move {
+            let (status, listed) = send(request).await;
+            expect_status(caller, status, StatusCode::OK, &listed);
+            listed
+                .as_array()
+                .expect("a list of files")
+                .iter()
+                .map(|f| f["path"].as_str().expect("a path").to_string())
+                .collect()
+        }
     }
 
     /// The body of `GET path` as text, asserting 200.
-    pub async fn download(&self, token: &str, path: &str) -> String {
-        let response = self
-            .with_token(token, Method::GET, path)
-            .send()
-            .await
-            .expect("request sent");
-        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
-        response.text().await.expect("body read")
+    #[track_caller]
+    pub fn download(&self, token: &str, path: &str) -> impl Future<Output = String> {
+        let caller = Location::caller();
+        let request = self.with_token(token, Method::GET, path);
+        async move {
+            let response = request.send().await.expect("request sent");
+            let status = response.status();
+            let text = response.text().await.expect("body read");
+            expect_status(caller, status, StatusCode::OK, &Value::String(text.clone()));
+            text
+        }
     }
 }
 
 /// Workflow helpers: create, execute and wait, as `token`.
 impl TestServer {
     /// Creates a workflow and returns its stored form, asserting it was accepted.
-    pub async fn create_workflow(&self, token: &str, definition: Value) -> Value {
+    #[track_caller]
+    pub fn create_workflow(&self, token: &str, definition: Value) -> impl Future<Output = Value> {
+        self.create_workflow_at(Location::caller(), token, definition)
+    }
+
+    async fn create_workflow_at(
+        &self,
+        caller: &'static Location<'static>,
+        token: &str,
+        definition: Value,
+    ) -> Value {
         let (status, body) = send(
             self.with_token(token, Method::POST, "/api/v1/workflows")
                 .json(&definition),
         )
         .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
+        expect_status(caller, status, StatusCode::CREATED, &body);
         body
     }
 
     /// Starts a run of workflow `id` with `inputs` and returns the run id.
-    pub async fn execute(&self, token: &str, id: &str, inputs: Value) -> String {
+    #[track_caller]
+    pub fn execute(&self, token: &str, id: &str, inputs: Value) -> impl Future<Output = String> {
+        self.execute_at(Location::caller(), token, id, inputs)
+    }
+
+    async fn execute_at(
+        &self,
+        caller: &'static Location<'static>,
+        token: &str,
+        id: &str,
+        inputs: Value,
+    ) -> String {
         let (status, run) = send(
             self.with_token(
                 token,
@@ -257,7 +317,7 @@ impl TestServer {
             .json(&serde_json::json!({ "inputs": inputs })),
         )
         .await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{run}");
+        expect_status(caller, status, StatusCode::ACCEPTED, &run);
         run["id"].as_str().expect("run id").to_string()
     }
 
@@ -291,16 +351,17 @@ impl TestServer {
     }
 
     /// Creates a workflow, runs it once without inputs and returns the finished run.
-    pub async fn run_workflow(&self, token: &str, definition: Value) -> Value {
-        let workflow = self.create_workflow(token, definition).await;
-        let run = self
-            .execute(
-                token,
-                workflow["id"].as_str().unwrap(),
-                serde_json::json!({}),
-            )
-            .await;
-        self.wait_run(token, &run).await
+    #[track_caller]
+    pub fn run_workflow(&self, token: &str, definition: Value) -> impl Future<Output = Value> {
+        let caller = Location::caller();
+        async move {
+            let workflow = self.create_workflow_at(caller, token, definition).await;
+            let id = workflow["id"].as_str().expect("workflow id");
+            let run = self
+                .execute_at(caller, token, id, serde_json::json!({}))
+                .await;
+            run_finished(caller, &self.client, &self.base, token, &run).await
+        }
     }
 }
 
@@ -312,7 +373,18 @@ pub fn wait_for_run<'a>(
     token: &'a str,
     id: &'a str,
 ) -> impl Future<Output = Value> + 'a {
-    super::wait::until(
+    run_finished(Location::caller(), client, base, token, id)
+}
+
+fn run_finished<'a>(
+    caller: &'static Location<'static>,
+    client: &'a reqwest::Client,
+    base: &'a str,
+    token: &'a str,
+    id: &'a str,
+) -> impl Future<Output = Value> + 'a {
+    super::wait::until_at(
+        caller,
         "the run to finish",
         std::time::Duration::from_secs(60),
         move || async move {
@@ -322,7 +394,7 @@ pub fn wait_for_run<'a>(
                     .bearer_auth(token),
             )
             .await;
-            assert_eq!(status, StatusCode::OK, "{run}");
+            expect_status(caller, status, StatusCode::OK, &run);
             let finished = ["succeeded", "failed", "cancelled"]
                 .contains(&run["status"].as_str().unwrap_or(""));
             if finished { Ok(run) } else { Err(run) }
@@ -460,4 +532,17 @@ pub async fn send(request: RequestBuilder) -> (StatusCode, Value) {
         serde_json::from_str(&text).unwrap_or(Value::String(text))
     };
     (status, body)
+}
+
+/// Fails the test at `caller` (its line, not this helper's) unless `status` is `want`.
+fn expect_status(
+    caller: &'static Location<'static>,
+    status: StatusCode,
+    want: StatusCode,
+    body: &Value,
+) {
+    assert!(
+        status == want,
+        "{caller}: status {status}, expected {want}: {body}"
+    );
 }

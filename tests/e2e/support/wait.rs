@@ -15,14 +15,28 @@ const MAX_PAUSE: Duration = Duration::from_millis(250);
 /// state seen. The probe may panic itself for a state that can never turn into the awaited one
 /// (e.g. a session that failed).
 #[track_caller]
-pub fn until<T, S, F, Fut>(what: &str, within: Duration, mut probe: F) -> impl Future<Output = T>
+pub fn until<T, S, F, Fut>(what: &str, within: Duration, probe: F) -> impl Future<Output = T>
 where
     S: Debug,
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, S>>,
 {
-    let caller = Location::caller();
-    async move {
+    until_at(Location::caller(), what, within, probe)
+}
+
+/// [`until`] naming `caller` (for a helper that was itself given its caller's line).
+pub async fn until_at<T, S, F, Fut>(
+    caller: &'static Location<'static>,
+    what: &str,
+    within: Duration,
+    mut probe: F,
+) -> T
+where
+    S: Debug,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, S>>,
+{
+    {
         let deadline = Instant::now() + within;
         let mut pause = Duration::from_millis(10);
         loop {
