@@ -1,0 +1,101 @@
+// The API client: every call goes to the same /api/v1 as other clients, with the short-lived
+// token kept in this module's memory only (never in storage a page could read). A 401 is
+// answered by one refresh through the HttpOnly cookie, then the call is tried again.
+
+import type { ErrorBody, Session } from "./types";
+
+/** An API error: its code, message and hint, for the page to show. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly hint: string | null;
+  readonly details: Record<string, unknown>;
+
+  constructor(status: number, body: ErrorBody) {
+    super(body.message);
+    this.status = status;
+    this.code = body.code;
+    this.hint = body.hint;
+    this.details = body.details ?? {};
+  }
+}
+
+let token: string | null = null;
+let onSignedOut: () => void = () => {};
+
+export function setSignedOutHandler(handler: () => void): void {
+  onSignedOut = handler;
+}
+
+async function parse<T>(response: Response): Promise<T> {
+  const text = await response.text();
+  let body: unknown = null;
+  if (text) {
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = { code: "00000", message: text, details: {}, hint: null };
+    }
+  }
+  if (!response.ok) {
+    const error = (body ?? {
+      code: String(response.status),
+      message: response.statusText,
+      details: {},
+      hint: null,
+    }) as ErrorBody;
+    throw new ApiError(response.status, error);
+  }
+  return body as T;
+}
+
+async function authCall(path: string, body?: unknown): Promise<Session> {
+  const response = await fetch(`/api/v1/auth/${path}`, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: body === undefined ? {} : { "Content-Type": "application/json" },
+    body: body === undefined ? null : JSON.stringify(body),
+  });
+  const session = await parse<Session>(response);
+  token = session.token;
+  return session;
+}
+
+export function signIn(name: string, password: string): Promise<Session> {
+  return authCall("sign-in", { name, password });
+}
+
+/** A new token from the refresh cookie (after a reload); fails when not signed in. */
+export function refresh(): Promise<Session> {
+  return authCall("refresh");
+}
+
+export async function signOut(): Promise<void> {
+  token = null;
+  await fetch("/api/v1/auth/sign-out", { method: "POST", credentials: "same-origin" });
+}
+
+/** Calls `/api/v1{path}`; JSON in and out. */
+export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const send = () =>
+    fetch(`/api/v1${path}`, {
+      method,
+      headers: {
+        ...(token ? { Authorization: `Bearer ${token}` } : {}),
+        ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+      },
+      body: body === undefined ? null : JSON.stringify(body),
+    });
+  let response = await send();
+  if (response.status === 401 && token) {
+    try {
+      await refresh();
+    } catch {
+      token = null;
+      onSignedOut();
+      return parse<T>(response);
+    }
+    response = await send();
+  }
+  return parse<T>(response);
+}
