@@ -92,6 +92,9 @@ try {
   await page.getByTestId("node-template").locator(".title").click();
   await page.locator("#root_template").fill("fib(10) + 1 = {{ input }}");
   await page.getByRole("button", { name: "Auto-layout" }).click();
+  await page.locator('[data-testid="canvas"][data-layouts="1"]').waitFor();
+  // Two frames: the laid-out nodes render, then the view fits them.
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
   await page.getByTestId("node-fibo").locator(".title").click();
   await page.screenshot({ path: join(shotDir, "designer.png") });
 

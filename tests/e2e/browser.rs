@@ -408,3 +408,66 @@ async fn a_student_edits_saves_and_runs_python_in_code_server() {
         "the terminal ran python3"
     );
 }
+
+/// A person in Weft's own web app, served by the host: a wrong password is refused; signed
+/// in, they drag three nodes from the palette onto the canvas, see a connection of the wrong
+/// kind refused, connect the ports, undo and redo, fill the config forms, save and run the
+/// workflow and watch every node succeed; a reload keeps them signed in, signing out ends it.
+/// With `WEFT_UPDATE_SCREENSHOTS=1` the designer's screenshot replaces the README's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_signs_in_designs_runs_a_workflow_and_signs_out_in_the_web_app() {
+    require_browser();
+    let server = TestServer::start(Backend::Sqlite).await;
+    let (status, me) = send(server.admin(Method::GET, "/api/v1/users/me")).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    let password = "a long enough password";
+    server
+        .state
+        .auth
+        .set_password(me["id"].as_str().unwrap(), password)
+        .await
+        .unwrap();
+    let shots = screenshot_dir();
+    let seen = node(
+        "web-app.mjs",
+        &[&server.url("/"), "admin", password, &shots],
+    );
+    assert!(
+        seen["wrong_password"]
+            .as_str()
+            .unwrap()
+            .starts_with("wrong name or password (90308)"),
+        "{seen}"
+    );
+    assert_eq!(seen["nodes_dropped"], 3, "{seen}");
+    assert_eq!(
+        seen["refused"], "output 'out' (integer) cannot feed input 'in' (array)",
+        "{seen}"
+    );
+    assert_eq!(seen["edges_after_refusal"], 0, "{seen}");
+    assert_eq!(seen["edges_connected"], 2, "{seen}");
+    assert_eq!(seen["edges_after_undo"], 1, "{seen}");
+    assert_eq!(seen["edges_after_redo"], 2, "{seen}");
+    assert_eq!(seen["inline_error"], "must be <= 93", "{seen}");
+    assert_eq!(seen["run_status"], "succeeded", "{seen}");
+    for node in ["fibo", "math", "template"] {
+        assert_eq!(seen["node_states"][node], "succeeded", "{seen}");
+    }
+    assert!(
+        seen["template_output"]
+            .as_str()
+            .unwrap()
+            .contains("fib(10) + 1 = 56"),
+        "{seen}"
+    );
+    assert_eq!(seen["signed_in_after_reload"], true, "{seen}");
+    assert_eq!(seen["signed_out_after_reload"], true, "{seen}");
+    assert_eq!(seen["console_errors"], serde_json::json!([]), "{seen}");
+    if std::env::var_os("WEFT_UPDATE_SCREENSHOTS").is_some() {
+        std::fs::copy(
+            Path::new(&shots).join("designer.png"),
+            Path::new(BROWSER_DIR).join("screenshots/designer.png"),
+        )
+        .expect("copy the designer's screenshot");
+    }
+}

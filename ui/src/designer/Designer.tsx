@@ -360,6 +360,7 @@ function Designer({ workflowId }: { workflowId: string | null }) {
         <div
           className="canvas"
           data-testid="canvas"
+          data-layouts={fitTick}
           onDragOver={(event) => {
             event.preventDefault();
             event.dataTransfer.dropEffect = "move";
