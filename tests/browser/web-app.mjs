@@ -2,7 +2,8 @@
 // wrong password is refused; signs in; builds a 3-node workflow from the palette (fibo ->
 // math -> template), sees a connection of the wrong kind refused while drawing, connects the
 // ports, undoes and redoes, fills the config forms (an out-of-range value shows its error
-// inline), saves and runs it and watches every node turn succeeded; a reload keeps the
+// inline), saves and runs it and watches every node turn succeeded (over the run's
+// WebSocket); a reload keeps the
 // sign-in (the refresh cookie), signing out ends it. Prints what it saw as JSON. Saves
 // screenshots of the designer and the run in SHOT_DIR, or of a failure (web-app-failure.png).
 // Used by tests/e2e/browser.rs.
@@ -23,8 +24,12 @@ const browser = await chromium.launch({
 const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
 const page = await context.newPage();
 page.setDefaultTimeout(30_000);
-const seen = { console_errors: [] };
+const seen = { console_errors: [], websocket_messages: 0 };
 page.on("pageerror", (e) => seen.console_errors.push(String(e)));
+// The run view follows the run over its WebSocket (the token offered as a subprotocol).
+page.on("websocket", (ws) => {
+  if (ws.url().endsWith("/events")) ws.on("framereceived", () => seen.websocket_messages++);
+});
 
 /** The centre of what `selector` matches. */
 async function centre(selector) {

@@ -450,6 +450,10 @@ async fn a_person_signs_in_designs_runs_a_workflow_and_signs_out_in_the_web_app(
     assert_eq!(seen["edges_after_redo"], 2, "{seen}");
     assert_eq!(seen["inline_error"], "must be <= 93", "{seen}");
     assert_eq!(seen["run_status"], "succeeded", "{seen}");
+    assert!(
+        seen["websocket_messages"].as_u64().unwrap() >= 1,
+        "the run view did not follow the run's events: {seen}"
+    );
     for node in ["fibo", "math", "template"] {
         assert_eq!(seen["node_states"][node], "succeeded", "{seen}");
     }

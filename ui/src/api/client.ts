@@ -99,3 +99,11 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   }
   return parse<T>(response);
 }
+
+/** A WebSocket to `/api/v1{path}`, its token offered as a subprotocol (browsers cannot set
+ * headers on the handshake; the host answers with the `weft` protocol). */
+export function webSocket(path: string): WebSocket {
+  const scheme = window.location.protocol === "https:" ? "wss" : "ws";
+  const url = `${scheme}://${window.location.host}/api/v1${path}`;
+  return new WebSocket(url, token ? ["weft", `weft.bearer.${token}`] : []);
+}

@@ -1,11 +1,12 @@
-// One run: its graph with every node coloured by its state, kept current while the run is
-// unfinished, each node's attempts, inputs, outputs, logs and error, and cancel.
+// One run: its graph with every node coloured by its state, live over the run's WebSocket
+// (polling if it cannot be opened), each node's attempts, inputs, outputs, logs and error,
+// and cancel.
 
 import { Background, Controls, ReactFlow, ReactFlowProvider, type Edge } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
 import { useEffect, useMemo, useState } from "react";
-import { api } from "../api/client";
-import type { PluginVersion, Run, Workflow } from "../api/types";
+import { api, webSocket } from "../api/client";
+import type { NodeStatus, PluginVersion, Run, Workflow } from "../api/types";
 import { ErrorBox } from "../components/ErrorBox";
 import { type DesignNode, fromDefinition } from "../designer/graph";
 import { autoLayout } from "../designer/layout";
@@ -13,8 +14,25 @@ import { PluginNode } from "../designer/PluginNode";
 import { Link } from "../router";
 
 const nodeTypes = { plugin: PluginNode };
-/** How often an unfinished run is read again. */
+/** How often an unfinished run is read again when its events cannot be followed. */
 const POLL_MS = 500;
+
+/** A message of `/runs/{id}/events`. */
+interface RunEvent {
+  type: string;
+  run?: Run;
+  node?: string;
+  attempt?: number;
+}
+
+/** The node state each event means. */
+const NODE_STATE: Record<string, NodeStatus> = {
+  node_started: "running",
+  node_retried: "retrying",
+  node_succeeded: "succeeded",
+  node_failed: "failed",
+  node_skipped: "skipped",
+};
 
 function finished(status: string): boolean {
   return status === "succeeded" || status === "failed" || status === "cancelled";
@@ -29,19 +47,52 @@ export default function RunView({ runId }: { runId: string }) {
   useEffect(() => {
     let stop = false;
     let timer: number | undefined;
-    const read = async () => {
+    // Polling: when the WebSocket cannot be opened or drops before the run ends.
+    const poll = async () => {
       try {
         const current = await api<Run>("GET", `/runs/${encodeURIComponent(runId)}`);
         if (stop) return;
         setRun(current);
-        if (!finished(current.status)) timer = window.setTimeout(read, POLL_MS);
+        if (!finished(current.status)) timer = window.setTimeout(poll, POLL_MS);
       } catch (err) {
         setError(err);
       }
     };
-    void read();
+    // Live: a snapshot of the run, then its events until it finishes.
+    const socket = webSocket(`/runs/${encodeURIComponent(runId)}/events`);
+    let done = false;
+    socket.onmessage = (message) => {
+      const event = JSON.parse(String(message.data)) as RunEvent;
+      if (event.type === "snapshot" && event.run) {
+        setRun(event.run);
+        done = finished(event.run.status);
+        return;
+      }
+      if (event.type === "run_finished") {
+        done = true;
+        // The finished run with every node's outputs and logs.
+        void poll();
+        return;
+      }
+      const status = NODE_STATE[event.type];
+      if (status && event.node) {
+        setRun((r) => r && {
+          ...r,
+          status: r.status === "queued" ? "running" : r.status,
+          nodes: (r.nodes ?? []).map((n) =>
+            n.id === event.node
+              ? { ...n, status, attempts: event.attempt ?? n.attempts }
+              : n,
+          ),
+        });
+      }
+    };
+    socket.onclose = () => {
+      if (!done && !stop) void poll();
+    };
     return () => {
       stop = true;
+      socket.close();
       window.clearTimeout(timer);
     };
   }, [runId]);
