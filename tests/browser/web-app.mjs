@@ -6,12 +6,16 @@
 // WebSocket); a reload keeps the
 // sign-in (the refresh cookie), signing out ends it. Prints what it saw as JSON. Saves
 // screenshots of the designer and the run in SHOT_DIR, or of a failure (web-app-failure.png).
+// Checks each page with axe-core (its serious and critical violations are printed).
 // Used by tests/e2e/browser.rs.
 //
 //   node web-app.mjs BASE_URL NAME PASSWORD SHOT_DIR
 import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join } from "node:path";
+
+const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 const [base, name, password, shotDir] = process.argv.slice(2);
 mkdirSync(shotDir, { recursive: true });
@@ -24,7 +28,7 @@ const browser = await chromium.launch({
 const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
 const page = await context.newPage();
 page.setDefaultTimeout(30_000);
-const seen = { console_errors: [], websocket_messages: 0 };
+const seen = { console_errors: [], websocket_messages: 0, a11y: {} };
 page.on("pageerror", (e) => seen.console_errors.push(String(e)));
 // The run view follows the run over its WebSocket (the token offered as a subprotocol).
 page.on("websocket", (ws) => {
@@ -47,12 +51,26 @@ async function drag(from, to) {
   await page.mouse.up();
 }
 
+/** axe-core's serious and critical violations on the page as it is, under `seen.a11y[name]`. */
+async function audit(name) {
+  await page.evaluate(AXE);
+  const violations = await page.evaluate(async () => {
+    const result = await window.axe.run(document, { resultTypes: ["violations"] });
+    return result.violations
+      .filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target).join(", ")}`);
+  });
+  seen.a11y[name] = violations;
+}
+
 async function edges() {
   return page.locator(".react-flow__edge").count();
 }
 
 try {
   await page.goto(base);
+  await page.getByRole("button", { name: "Sign in" }).waitFor();
+  await audit("sign-in");
   await page.getByLabel("Name").fill(name);
   await page.getByLabel("Password").fill("not the password");
   await page.getByRole("button", { name: "Sign in" }).click();
@@ -60,15 +78,17 @@ try {
 
   await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("link", { name: "New workflow" }).waitFor();
+  await audit("workflows");
   await page.getByRole("link", { name: "New workflow" }).click();
   await page.getByTestId("palette-fibo").waitFor();
 
   // Three nodes dragged from the palette onto the canvas.
   const canvas = await page.getByTestId("canvas").boundingBox();
   const at = (dx, dy) => ({ x: canvas.x + dx, y: canvas.y + dy });
-  await drag(await centre('[data-testid="palette-fibo"]'), at(120, 120));
-  await drag(await centre('[data-testid="palette-math"]'), at(420, 220));
-  await drag(await centre('[data-testid="palette-template"]'), at(720, 120));
+  await drag(await centre('[data-testid="palette-fibo"]'), at(40, 100));
+  await drag(await centre('[data-testid="palette-math"]'), at(300, 220));
+  await drag(await centre('[data-testid="palette-template"]'), at(560, 100));
   for (const id of ["fibo", "math", "template"]) await page.getByTestId(`node-${id}`).waitFor();
   seen.nodes_dropped = await page.locator(".react-flow__node").count();
 
@@ -102,6 +122,7 @@ try {
   await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
   await page.getByTestId("node-fibo").locator(".title").click();
   await page.screenshot({ path: join(shotDir, "designer.png") });
+  await audit("designer");
 
   await page.getByRole("button", { name: "Save and run" }).click();
   await page.waitForURL(/\/runs\//);
@@ -115,6 +136,10 @@ try {
   await page.getByRole("button", { name: "template" }).click();
   seen.template_output = await page.locator(".node-detail pre").nth(1).innerText();
   await page.screenshot({ path: join(shotDir, "run.png") });
+  await audit("run");
+  await page.getByRole("link", { name: "Workspaces" }).click();
+  await page.getByRole("heading", { name: "Workspaces" }).waitFor();
+  await audit("workspaces");
 
   // A reload keeps the sign-in; signing out ends it, and a reload after that does not undo it.
   await page.reload();

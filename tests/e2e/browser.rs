@@ -19,9 +19,12 @@ fn require_browser() {
     let chromium = std::env::var("WEFT_TEST_CHROMIUM").unwrap_or("/usr/bin/chromium".into());
     assert!(
         Path::new(&chromium).exists()
-            && Path::new(BROWSER_DIR)
-                .join("node_modules/playwright-core")
-                .is_dir(),
+            && ["playwright-core", "axe-core"]
+                .iter()
+                .all(|package| Path::new(BROWSER_DIR)
+                    .join("node_modules")
+                    .join(package)
+                    .is_dir()),
         "no {chromium} or no tests/browser/node_modules: run the tests with tests/run.sh (it \
          installs Debian's chromium and runs `npm ci` in tests/browser)"
     );
@@ -413,6 +416,7 @@ async fn a_student_edits_saves_and_runs_python_in_code_server() {
 /// in, they drag three nodes from the palette onto the canvas, see a connection of the wrong
 /// kind refused, connect the ports, undo and redo, fill the config forms, save and run the
 /// workflow and watch every node succeed; a reload keeps them signed in, signing out ends it.
+/// axe-core finds no serious or critical accessibility violation on any page.
 /// With `WEFT_UPDATE_SCREENSHOTS=1` the designer's screenshot replaces the README's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_signs_in_designs_runs_a_workflow_and_signs_out_in_the_web_app() {
@@ -467,6 +471,13 @@ async fn a_person_signs_in_designs_runs_a_workflow_and_signs_out_in_the_web_app(
     assert_eq!(seen["signed_in_after_reload"], true, "{seen}");
     assert_eq!(seen["signed_out_after_reload"], true, "{seen}");
     assert_eq!(seen["console_errors"], serde_json::json!([]), "{seen}");
+    for page in ["sign-in", "workflows", "designer", "run", "workspaces"] {
+        assert_eq!(
+            seen["a11y"][page],
+            serde_json::json!([]),
+            "axe-core found serious or critical violations on the {page} page"
+        );
+    }
     if std::env::var_os("WEFT_UPDATE_SCREENSHOTS").is_some() {
         std::fs::copy(
             Path::new(&shots).join("designer.png"),
