@@ -3,8 +3,8 @@
 // math -> template), sees a connection of the wrong kind refused while drawing, connects the
 // ports, undoes and redoes, fills the config forms (an out-of-range value shows its error
 // inline), saves and runs it and watches every node turn succeeded (over the run's
-// WebSocket); a reload keeps the
-// sign-in (the refresh cookie), signing out ends it. Prints what it saw as JSON. Saves
+// WebSocket, and on a timeline); saves a second version and compares it with the first; a
+// reload keeps the sign-in (the refresh cookie), signing out ends it. Prints what it saw as JSON. Saves
 // screenshots of the designer and the run in SHOT_DIR, or of a failure (web-app-failure.png).
 // Checks each page with axe-core (its serious and critical violations are printed).
 // Used by tests/e2e/browser.rs.
@@ -137,6 +137,21 @@ try {
   seen.template_output = await page.locator(".node-detail pre").nth(1).innerText();
   await page.screenshot({ path: join(shotDir, "run.png") });
   await audit("run");
+  seen.timeline_bars = await page.locator(".timeline .bar").count();
+
+  // A second version (fibo's n changed), compared with the first on the canvas.
+  await page.getByRole("link", { name: "Open the workflow" }).click();
+  await page.getByTestId("node-fibo").locator(".title").click();
+  await page.locator("#root_n").fill("12");
+  await page.getByRole("button", { name: "Save", exact: true }).click();
+  await page.getByText("Saved version 2").waitFor();
+  await page.getByRole("button", { name: "Compare" }).click();
+  await page.locator('[data-testid="node-fibo"][data-change]').waitFor();
+  seen.diff = {};
+  for (const id of ["fibo", "math", "template"]) {
+    seen.diff[id] = await page.getByTestId(`node-${id}`).getAttribute("data-change");
+  }
+  await page.getByRole("button", { name: "Back to editing" }).click();
   await page.getByRole("link", { name: "Workspaces" }).click();
   await page.getByRole("heading", { name: "Workspaces" }).waitFor();
   await audit("workspaces");

@@ -415,7 +415,8 @@ async fn a_student_edits_saves_and_runs_python_in_code_server() {
 /// A person in Weft's own web app, served by the host: a wrong password is refused; signed
 /// in, they drag three nodes from the palette onto the canvas, see a connection of the wrong
 /// kind refused, connect the ports, undo and redo, fill the config forms, save and run the
-/// workflow and watch every node succeed; a reload keeps them signed in, signing out ends it.
+/// workflow and watch every node succeed (and on the timeline); they save a second version
+/// and compare it with the first; a reload keeps them signed in, signing out ends it.
 /// axe-core finds no serious or critical accessibility violation on any page.
 /// With `WEFT_UPDATE_SCREENSHOTS=1` the designer's screenshot replaces the README's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -466,6 +467,12 @@ async fn a_person_signs_in_designs_runs_a_workflow_and_signs_out_in_the_web_app(
             .as_str()
             .unwrap()
             .contains("fib(10) + 1 = 56"),
+        "{seen}"
+    );
+    assert_eq!(seen["timeline_bars"], 3, "{seen}");
+    assert_eq!(
+        seen["diff"],
+        serde_json::json!({"fibo": "changed", "math": null, "template": null}),
         "{seen}"
     );
     assert_eq!(seen["signed_in_after_reload"], true, "{seen}");

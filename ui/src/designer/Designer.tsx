@@ -25,6 +25,7 @@ import { navigate } from "../router";
 import { ConfigPanel } from "./ConfigPanel";
 import {
   type DesignNode,
+  diffGraph,
   edgeId,
   freshId,
   fromDefinition,
@@ -270,6 +271,27 @@ function Designer({ workflowId }: { workflowId: string | null }) {
 
   const selected = nodes.filter((n) => n.selected);
 
+  // Comparing two stored versions: both on the canvas, the graph being edited kept aside.
+  const [comparing, setComparing] = useState<{ from: number; to: number; stash: Graph } | null>(null);
+  const compare = (from: number, to: number) =>
+    act("compare", async () => {
+      if (!workflow) return;
+      const read = (v: number) =>
+        api<Workflow>("GET", `/workflows/${workflow.id}?version=${v}`).then((w) => w.definition);
+      const [a, b] = await Promise.all([read(from), read(to)]);
+      const diff = diffGraph(a, b, plugins);
+      setComparing((c) => ({ from, to, stash: c?.stash ?? graph.current }));
+      setEdges(diff.edges);
+      setNodes(await autoLayout(diff.nodes, diff.edges));
+      setFitTick((t) => t + 1);
+    });
+  const stopComparing = () => {
+    if (!comparing) return;
+    setNodes(comparing.stash.nodes);
+    setEdges(comparing.stash.edges);
+    setComparing(null);
+  };
+
   return (
     <main className="designer">
       <aside className="palette" aria-label="Node types">
@@ -310,17 +332,17 @@ function Designer({ workflowId }: { workflowId: string | null }) {
             <input value={name} onChange={(e) => setName(e.target.value)} />
           </label>
           {workflow && <span className="version">v{workflow.version}</span>}
-          <button type="button" disabled={!!busy}
+          <button type="button" disabled={!!busy || !!comparing}
             onClick={() => act("validate", async () => {
               await api("POST", "/workflows/validate", definition());
               setNotice("The workflow is valid");
             })}>
             Validate
           </button>
-          <button type="button" disabled={!!busy} onClick={() => act("save", async () => void (await save()))}>
+          <button type="button" disabled={!!busy || !!comparing} onClick={() => act("save", async () => void (await save()))}>
             {busy === "save" ? "Saving…" : "Save"}
           </button>
-          <button type="button" disabled={!!busy}
+          <button type="button" disabled={!!busy || !!comparing}
             onClick={() => act("run", async () => {
               const saved = await save();
               const run = await api<Run>("POST", `/workflows/${saved.id}/execute`, {});
@@ -353,6 +375,13 @@ function Designer({ workflowId }: { workflowId: string | null }) {
             }} />
           </label>
         </div>
+        {comparing && (
+          <div className="comparing" role="status">
+            Comparing version {comparing.from} with {comparing.to}: added, removed and changed
+            nodes are marked.{" "}
+            <button type="button" onClick={stopComparing}>Back to editing</button>
+          </div>
+        )}
         <div className="status-line" aria-live="polite">
           {notice && <span className="notice" data-testid="notice">{notice}</span>}
           <ErrorBox error={error} />
@@ -377,6 +406,7 @@ function Designer({ workflowId }: { workflowId: string | null }) {
             nodes={nodes}
             edges={edges}
             nodeTypes={nodeTypes}
+            nodesConnectable={!comparing}
             onNodesChange={onNodesChange}
             onEdgesChange={onEdgesChange}
             onConnect={onConnect}
@@ -410,9 +440,37 @@ function Designer({ workflowId }: { workflowId: string | null }) {
             {selected.length > 1 ? `${selected.length} nodes selected` : "Select a node to configure it."}
           </p>
         )}
+        {workflow && workflow.version > 1 && (
+          <Versions latest={workflow.version} onCompare={compare} />
+        )}
         {workflow && <RunHistory workflowId={workflow.id} />}
       </aside>
     </main>
+  );
+}
+
+/** Picks two versions of the workflow to compare on the canvas. */
+function Versions({ latest, onCompare }: { latest: number; onCompare: (from: number, to: number) => void }) {
+  const [from, setFrom] = useState(latest - 1);
+  const [to, setTo] = useState(latest);
+  const all = Array.from({ length: latest }, (_, i) => i + 1);
+  return (
+    <section className="versions" aria-label="Version history">
+      <h3>Versions</h3>
+      <label>
+        From
+        <select value={from} onChange={(e) => setFrom(Number(e.target.value))}>
+          {all.map((v) => <option key={v} value={v}>v{v}</option>)}
+        </select>
+      </label>
+      <label>
+        To
+        <select value={to} onChange={(e) => setTo(Number(e.target.value))}>
+          {all.map((v) => <option key={v} value={v}>v{v}</option>)}
+        </select>
+      </label>
+      <button type="button" onClick={() => onCompare(from, to)}>Compare</button>
+    </section>
   );
 }
 

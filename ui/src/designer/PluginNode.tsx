@@ -9,13 +9,15 @@ export function PluginNode({ data, selected }: NodeProps<DesignNode>) {
   if (selected) classes.push("selected");
   if (data.faults.length) classes.push("faulty");
   if (data.status) classes.push(`status-${data.status}`);
+  if (data.change) classes.push(`diff-${data.change}`);
   return (
-    <div className={classes.join(" ")} data-testid={`node-${data.spec.id}`} data-status={data.status}>
+    <div className={classes.join(" ")} data-testid={`node-${data.spec.id}`} data-status={data.status} data-change={data.change}>
       <div className="title">
         <strong>{data.spec.id}</strong>
         <span className="type">{data.spec.type}</span>
       </div>
       {data.status && <div className="state">{data.status}</div>}
+      {data.change && <div className="state">{data.change}</div>}
       <div className="ports">
         <div className="side">
           {inputs.map((p) => (

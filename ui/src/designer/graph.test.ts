@@ -96,3 +96,30 @@ describe("undo", () => {
     expect(h.undo(5)).toBe(2);
   });
 });
+
+describe("version diff", () => {
+  it("names added, removed and changed nodes and edges", async () => {
+    const { diffDefinitions } = await import("./graph");
+    const a = {
+      name: "w",
+      nodes: [
+        { id: "f", type: "fibo", config: { n: 3 } },
+        { id: "gone", type: "fibo", config: {} },
+        { id: "same", type: "math", config: { op: "add", b: 1 } },
+      ],
+      edges: [{ source: "f", target: "gone", source_port: "out", target_port: "n" }],
+    };
+    const b = {
+      name: "w",
+      nodes: [
+        { id: "f", type: "fibo", config: { n: 4 } },
+        { id: "same", type: "math", config: { b: 1, op: "add" } },
+        { id: "new", type: "math", config: {} },
+      ],
+      edges: [{ source: "f", target: "new", source_port: "out", target_port: "a" }],
+    };
+    const diff = diffDefinitions(a, b);
+    expect(Object.fromEntries(diff.nodes)).toEqual({ f: "changed", gone: "removed", new: "added" });
+    expect([...diff.edges.values()].sort()).toEqual(["added", "removed"]);
+  });
+});

@@ -12,6 +12,8 @@ export interface NodeData extends Record<string, unknown> {
   faults: string[];
   /** The node's state in a run (the runs view). */
   status?: string;
+  /** How the node differs between two compared versions. */
+  change?: Change;
 }
 
 export type DesignNode = Node<NodeData, "plugin">;
@@ -141,4 +143,63 @@ export function newestNodes(all: PluginVersion[]): PluginVersion[] {
     }
   }
   return [...newest.values()].sort((a, b) => a.name.localeCompare(b.name));
+}
+
+export type Change = "added" | "removed" | "changed";
+
+/** What changed from definition `a` to `b`: nodes by id (a changed type, config or policy),
+ * edges by their ports. */
+export function diffDefinitions(
+  a: Definition,
+  b: Definition,
+): { nodes: Map<string, Change>; edges: Map<string, Change> } {
+  const nodes = new Map<string, Change>();
+  const before = new Map(a.nodes.map((n) => [n.id, n]));
+  const after = new Map(b.nodes.map((n) => [n.id, n]));
+  for (const [id, node] of after) {
+    const old = before.get(id);
+    if (!old) nodes.set(id, "added");
+    else if (canonical(old) !== canonical(node)) nodes.set(id, "changed");
+  }
+  for (const id of before.keys()) if (!after.has(id)) nodes.set(id, "removed");
+  const edges = new Map<string, Change>();
+  const oldEdges = new Set(a.edges.map(edgeId));
+  const newEdges = new Set(b.edges.map(edgeId));
+  for (const id of newEdges) if (!oldEdges.has(id)) edges.set(id, "added");
+  for (const id of oldEdges) if (!newEdges.has(id)) edges.set(id, "removed");
+  return { nodes, edges };
+}
+
+/** JSON with object keys sorted, so equal values compare equal. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([x], [y]) => x.localeCompare(y)))
+      : v,
+  );
+}
+
+/** Both versions on one canvas: every node and edge of either, marked with its change. */
+export function diffGraph(
+  a: Definition,
+  b: Definition,
+  plugins: PluginVersion[],
+): { nodes: DesignNode[]; edges: Edge[] } {
+  const { nodes: nodeChanges, edges: edgeChanges } = diffDefinitions(a, b);
+  const union: Definition = {
+    name: b.name,
+    nodes: [...b.nodes, ...a.nodes.filter((n) => nodeChanges.get(n.id) === "removed")],
+    edges: [...b.edges, ...a.edges.filter((e) => edgeChanges.get(edgeId(e)) === "removed")],
+  };
+  const graph = fromDefinition(union, plugins);
+  return {
+    nodes: graph.nodes.map((n) => {
+      const change = nodeChanges.get(n.id);
+      return change ? { ...n, data: { ...n.data, change } } : n;
+    }),
+    edges: graph.edges.map((e) => {
+      const change = edgeChanges.get(e.id);
+      return change ? { ...e, className: `diff-${change}`, label: change } : e;
+    }),
+  };
 }

@@ -12,6 +12,7 @@ import { type DesignNode, fromDefinition } from "../designer/graph";
 import { autoLayout } from "../designer/layout";
 import { PluginNode } from "../designer/PluginNode";
 import { Link } from "../router";
+import { Timeline } from "./Timeline";
 
 const nodeTypes = { plugin: PluginNode };
 /** How often an unfinished run is read again when its events cannot be followed. */
@@ -188,6 +189,7 @@ export default function RunView({ runId }: { runId: string }) {
             ))}
           </tbody>
         </table>
+        <Timeline nodes={run?.nodes ?? []} now={Date.now()} />
       </section>
     </main>
   );
