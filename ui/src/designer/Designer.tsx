@@ -34,7 +34,7 @@ import {
   toDefinition,
 } from "./graph";
 import { History } from "./history";
-import { autoLayout } from "./layout";
+import { LARGE, autoLayout, quickLayout } from "./layout";
 import { PluginNode } from "./PluginNode";
 
 const nodeTypes = { plugin: PluginNode };
@@ -83,7 +83,11 @@ function Designer({ workflowId }: { workflowId: string | null }) {
       const loaded = fromDefinition(definition, all);
       setName(definition.name);
       setEdges(loaded.edges);
-      setNodes(await autoLayout(loaded.nodes, loaded.edges));
+      setNodes(
+        loaded.nodes.length > LARGE
+          ? quickLayout(loaded.nodes, loaded.edges)
+          : await autoLayout(loaded.nodes, loaded.edges),
+      );
       setFitTick((t) => t + 1);
     },
     [],
@@ -407,6 +411,8 @@ function Designer({ workflowId }: { workflowId: string | null }) {
             edges={edges}
             nodeTypes={nodeTypes}
             nodesConnectable={!comparing}
+            // Big graphs render only what is in view: 1,000 nodes otherwise cost every frame.
+            onlyRenderVisibleElements={nodes.length > LARGE}
             onNodesChange={onNodesChange}
             onEdgesChange={onEdgesChange}
             onConnect={onConnect}

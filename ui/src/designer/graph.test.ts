@@ -123,3 +123,15 @@ describe("version diff", () => {
     expect([...diff.edges.values()].sort()).toEqual(["added", "removed"]);
   });
 });
+
+describe("quick layout", () => {
+  it("puts each node in the column of its longest path from a source", async () => {
+    const { quickLayout } = await import("./layout");
+    const ns = [node("a", fibo), node("b", fibo), node("c", fibo)];
+    const es = [edge("a", "out", "b", "n"), edge("b", "out", "c", "n"), edge("a", "out", "c", "x")];
+    const laid = quickLayout(ns, es);
+    const x = Object.fromEntries(laid.map((n) => [n.id, n.position.x]));
+    expect(x.a).toBeLessThan(x.b as number);
+    expect(x.b).toBeLessThan(x.c as number);
+  });
+});
