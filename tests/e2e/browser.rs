@@ -493,3 +493,51 @@ async fn a_person_signs_in_designs_runs_a_workflow_and_signs_out_in_the_web_app(
         .expect("copy the designer's screenshot");
     }
 }
+
+/// On the web app's Workspaces page a person opens their project, sees and uploads files,
+/// opens Jupyter (the start shown on the page) and JupyterLab loads in the new tab, on the
+/// session's own origin, listing the uploaded file (real engine, real image).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_opens_jupyter_from_the_web_apps_workspaces_page() {
+    let (server, _cleanup, alice, project) = student().await;
+    let (status, me) = send(server.with_token(&alice, Method::GET, "/api/v1/users/me")).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    let password = "alice's long password";
+    server
+        .state
+        .auth
+        .set_password(me["id"].as_str().unwrap(), password)
+        .await
+        .unwrap();
+    put_file(&server, &alice, &project, "hello.txt", b"hello\n").await;
+    let shots = screenshot_dir();
+    let upload = Path::new(&shots).join("uploaded-from-the-app.txt");
+    std::fs::create_dir_all(&shots).unwrap();
+    std::fs::write(&upload, "from the web app\n").unwrap();
+    let seen = node(
+        "web-app-workspace.mjs",
+        &[
+            &server.url("/"),
+            "alice",
+            password,
+            "course",
+            upload.to_str().unwrap(),
+            &shots,
+        ],
+    );
+    assert_eq!(
+        seen["files"],
+        serde_json::json!(["hello.txt", "uploaded-from-the-app.txt"]),
+        "{seen}"
+    );
+    assert_eq!(
+        project_file(&server, &alice, &project, "uploaded-from-the-app.txt").await,
+        b"from the web app\n"
+    );
+    assert_eq!(seen["jupyterlab"], true, "{seen}");
+    let origin = seen["tab_origin"].as_str().unwrap();
+    assert!(
+        origin.ends_with(&format!(".localhost:{}", server.sessions_addr.port())),
+        "JupyterLab is not on the session's own origin: {origin}"
+    );
+}

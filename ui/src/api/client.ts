@@ -77,27 +77,45 @@ export async function signOut(): Promise<void> {
 
 /** Calls `/api/v1{path}`; JSON in and out. */
 export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const response = await call(
+    method,
+    path,
+    body === undefined ? null : JSON.stringify(body),
+    body === undefined ? {} : { "Content-Type": "application/json" },
+  );
+  return parse<T>(response);
+}
+
+/** Calls `/api/v1{path}` with raw bytes (files); an error answer is thrown as [`ApiError`]. */
+export async function apiRaw(method: string, path: string, body?: Blob): Promise<Response> {
+  const response = await call(method, path, body ?? null, {});
+  if (!response.ok) await parse(response);
+  return response;
+}
+
+/** Sends the request with the token; on a 401, refreshes the token once and sends it again. */
+async function call(
+  method: string,
+  path: string,
+  body: BodyInit | null,
+  headers: Record<string, string>,
+): Promise<Response> {
   const send = () =>
     fetch(`/api/v1${path}`, {
       method,
-      headers: {
-        ...(token ? { Authorization: `Bearer ${token}` } : {}),
-        ...(body === undefined ? {} : { "Content-Type": "application/json" }),
-      },
-      body: body === undefined ? null : JSON.stringify(body),
+      headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...headers },
+      body,
     });
-  let response = await send();
-  if (response.status === 401 && token) {
-    try {
-      await refresh();
-    } catch {
-      token = null;
-      onSignedOut();
-      return parse<T>(response);
-    }
-    response = await send();
+  const response = await send();
+  if (response.status !== 401 || !token) return response;
+  try {
+    await refresh();
+  } catch {
+    token = null;
+    onSignedOut();
+    return response;
   }
-  return parse<T>(response);
+  return send();
 }
 
 /** A WebSocket to `/api/v1{path}`, its token offered as a subprotocol (browsers cannot set

@@ -5,6 +5,11 @@ import { useCallback, useEffect, useState } from "react";
 import { ApiError, api } from "../api/client";
 import type { Page, Project, WorkspaceSession } from "../api/types";
 import { ErrorBox } from "../components/ErrorBox";
+import { ProjectFiles } from "./ProjectFiles";
+import { Usage } from "./Usage";
+
+/** How long the page waits for a session to become ready. */
+const START_TIMEOUT_MS = 180_000;
 
 export function Workspaces() {
   const [projects, setProjects] = useState<Project[]>([]);
@@ -12,6 +17,7 @@ export function Workspaces() {
   const [name, setName] = useState("");
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState<string | null>(null);
+  const [open, setOpen] = useState<string | null>(null);
 
   const load = useCallback(async () => {
     try {
@@ -38,14 +44,25 @@ export function Workspaces() {
 
   const openSession = async (project: Project, kind: "jupyter" | "code-server") => {
     // Opened now, inside the click, so that no pop-up blocker stops it; pointed at the
-    // session's link once the API gave it.
+    // session's one-time link once the session is ready.
     const tab = window.open("", "_blank");
     setBusy(project.id);
     setError(null);
     try {
-      const session = await api<WorkspaceSession>("POST", `/projects/${project.id}/session`, { kind });
+      const opened = await api<WorkspaceSession>("POST", `/projects/${project.id}/session`, { kind });
+      let session = opened;
       setSessions((s) => ({ ...s, [project.id]: session }));
-      if (tab && session.link) tab.location.href = session.link;
+      const deadline = Date.now() + START_TIMEOUT_MS;
+      while (session.status !== "ready") {
+        if (session.status === "failed" || session.status === "stopped") {
+          throw new Error(`the session ${session.status}: ${session.error ?? "no reason given"}`);
+        }
+        if (Date.now() > deadline) throw new Error("the session did not become ready in time");
+        await new Promise((r) => window.setTimeout(r, 500));
+        session = await api<WorkspaceSession>("GET", `/projects/${project.id}/session`);
+        setSessions((s) => ({ ...s, [project.id]: session }));
+      }
+      if (tab && opened.link) tab.location.href = opened.link;
       else tab?.close();
     } catch (err) {
       tab?.close();
@@ -58,6 +75,7 @@ export function Workspaces() {
   return (
     <main className="page">
       <h1>Workspaces</h1>
+      <Usage />
       <form className="inline" onSubmit={async (e) => {
         e.preventDefault();
         try {
@@ -79,12 +97,18 @@ export function Workspaces() {
             const session = sessions[p.id];
             return (
               <tr key={p.id}>
-                <td>{p.name}</td>
+                <td>
+                  <button type="button" className="link" aria-expanded={open === p.id}
+                    onClick={() => setOpen(open === p.id ? null : p.id)}>{p.name}</button>
+                  {open === p.id && <ProjectFiles projectId={p.id} />}
+                </td>
                 <td>{session ? <span className={`badge status-${session.status}`}>{session.kind}: {session.status}</span> : "—"}</td>
                 <td>
                   <button type="button" disabled={busy === p.id} onClick={() => openSession(p, "jupyter")}>Jupyter</button>{" "}
                   <button type="button" disabled={busy === p.id} onClick={() => openSession(p, "code-server")}>VS Code</button>
-                  {busy === p.id && <span aria-busy="true"> starting…</span>}
+                  {busy === p.id && (
+                    <span aria-busy="true" role="status"> {session ? session.status : "opening"}…</span>
+                  )}
                 </td>
                 <td>
                   {session && session.status !== "stopped" && (
