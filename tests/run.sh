@@ -100,14 +100,14 @@ setup_python() {
     export WEFT_TEST_PYTHON="$venv/bin/python"
 }
 
-# Headless Chromium (Debian's) and playwright-core (npm, pinned by tests/browser's lock file)
+# Headless Chromium (Debian's), playwright-core and axe-core (npm, pinned by tests/browser's lock file)
 # for the tests whose victim is a browser.
 setup_browser() {
     if [ ! -x /usr/bin/chromium ]; then
         apt_install chromium
     fi
-    if [ ! -d tests/browser/node_modules/playwright-core ]; then
-        log "installing playwright-core (npm ci in tests/browser)"
+    if [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -d tests/browser/node_modules/axe-core ]; then
+        log "installing playwright-core and axe-core (npm ci in tests/browser)"
         (cd tests/browser && npm ci --no-audit --no-fund >/dev/null)
     fi
 }

@@ -113,8 +113,8 @@ fn embed(out: &Path) {
     collect(out, out, &mut files);
     files.sort();
     let mut code = String::from(
-        "/// The built web app: (URL path, bytes, gzipped bytes for text).\n\
-         pub const UI_ASSETS: &[(&str, &[u8], Option<&[u8]>)] = &[\n",
+        "/// The built web app: (URL path, bytes, gzipped bytes for text), sorted by path.\n\
+         pub const UI_ASSETS: &[Asset] = &[\n",
     );
     for (url, file) in &files {
         let gzip = compressible(url).then(|| {

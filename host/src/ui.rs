@@ -12,6 +12,9 @@ use crate::api::error::route_not_found;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
+/// A file of the built app: its URL path, its bytes, and for text its gzipped bytes.
+type Asset = (&'static str, &'static [u8], Option<&'static [u8]>);
+
 include!(concat!(env!("OUT_DIR"), "/ui_assets.rs"));
 
 /// First path segments of the app's pages, answered with its index (`/` too).
@@ -43,8 +46,6 @@ pub async fn serve(method: Method, uri: Uri, headers: HeaderMap) -> Response {
         None => route_not_found(uri).await.into_response(),
     }
 }
-
-type Asset = (&'static str, &'static [u8], Option<&'static [u8]>);
 
 fn find(path: &str) -> Option<Asset> {
     UI_ASSETS

@@ -18,9 +18,12 @@ fn require_browser() {
     let chromium = std::env::var("WEFT_TEST_CHROMIUM").unwrap_or("/usr/bin/chromium".into());
     assert!(
         Path::new(&chromium).exists()
-            && Path::new(BROWSER_DIR)
-                .join("node_modules/playwright-core")
-                .is_dir(),
+            && ["playwright-core", "axe-core"]
+                .iter()
+                .all(|package| Path::new(BROWSER_DIR)
+                    .join("node_modules")
+                    .join(package)
+                    .is_dir()),
         "no {chromium} or no tests/browser/node_modules: run the tests with tests/run.sh (it \
          installs Debian's chromium and runs `npm ci` in tests/browser)"
     );
@@ -410,5 +413,135 @@ async fn a_student_edits_saves_and_runs_python_in_code_server() {
         server.download(&alice, &file("terminal-out.txt")).await,
         "42\n",
         "the terminal ran python3"
+    );
+}
+
+/// A person in Weft's own web app, served by the host: a wrong password is refused; signed
+/// in, they drag three nodes from the palette onto the canvas, see a connection of the wrong
+/// kind refused, connect the ports, undo and redo, fill the config forms, save and run the
+/// workflow and watch every node succeed (and on the timeline); they save a second version
+/// and compare it with the first; a reload keeps them signed in, signing out ends it.
+/// axe-core finds no serious or critical accessibility violation on any page.
+/// With `WEFT_UPDATE_SCREENSHOTS=1` the designer's screenshot replaces the README's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_signs_in_designs_runs_a_workflow_and_signs_out_in_the_web_app() {
+    require_browser();
+    let server = TestServer::start(Backend::Sqlite).await;
+    let (status, me) = send(server.admin(Method::GET, "/api/v1/users/me")).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    let password = "a long enough password";
+    server
+        .state
+        .auth
+        .set_password(me["id"].as_str().unwrap(), password)
+        .await
+        .unwrap();
+    let shots = screenshot_dir();
+    let seen = node(
+        "web-app.mjs",
+        &[&server.url("/"), "admin", password, &shots],
+    );
+    assert!(
+        seen["wrong_password"]
+            .as_str()
+            .unwrap()
+            .starts_with("wrong name or password (90308)"),
+        "{seen}"
+    );
+    assert_eq!(seen["nodes_dropped"], 3, "{seen}");
+    assert_eq!(
+        seen["refused"], "output 'out' (integer) cannot feed input 'in' (array)",
+        "{seen}"
+    );
+    assert_eq!(seen["edges_after_refusal"], 0, "{seen}");
+    assert_eq!(seen["edges_connected"], 2, "{seen}");
+    assert_eq!(seen["edges_after_undo"], 1, "{seen}");
+    assert_eq!(seen["edges_after_redo"], 2, "{seen}");
+    assert_eq!(seen["inline_error"], "must be <= 93", "{seen}");
+    assert_eq!(seen["run_status"], "succeeded", "{seen}");
+    assert!(
+        seen["websocket_messages"].as_u64().unwrap() >= 1,
+        "the run view did not follow the run's events: {seen}"
+    );
+    for node in ["fibo", "math", "template"] {
+        assert_eq!(seen["node_states"][node], "succeeded", "{seen}");
+    }
+    assert!(
+        seen["template_output"]
+            .as_str()
+            .unwrap()
+            .contains("fib(10) + 1 = 56"),
+        "{seen}"
+    );
+    assert_eq!(seen["timeline_bars"], 3, "{seen}");
+    assert_eq!(
+        seen["diff"],
+        serde_json::json!({"fibo": "changed", "math": null, "template": null}),
+        "{seen}"
+    );
+    assert_eq!(seen["signed_in_after_reload"], true, "{seen}");
+    assert_eq!(seen["signed_out_after_reload"], true, "{seen}");
+    assert_eq!(seen["console_errors"], serde_json::json!([]), "{seen}");
+    for page in ["sign-in", "workflows", "designer", "run", "workspaces"] {
+        assert_eq!(
+            seen["a11y"][page],
+            serde_json::json!([]),
+            "axe-core found serious or critical violations on the {page} page"
+        );
+    }
+    if std::env::var_os("WEFT_UPDATE_SCREENSHOTS").is_some() {
+        std::fs::copy(
+            Path::new(&shots).join("designer.png"),
+            Path::new(BROWSER_DIR).join("screenshots/designer.png"),
+        )
+        .expect("copy the designer's screenshot");
+    }
+}
+
+/// On the web app's Workspaces page a person opens their project, sees and uploads files,
+/// opens Jupyter (the start shown on the page) and JupyterLab loads in the new tab, on the
+/// session's own origin, listing the uploaded file (real engine, real image).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_opens_jupyter_from_the_web_apps_workspaces_page() {
+    let (server, _cleanup, alice, project) = student().await;
+    let (status, me) = send(server.with_token(&alice, Method::GET, "/api/v1/users/me")).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    let password = "alice's long password";
+    server
+        .state
+        .auth
+        .set_password(me["id"].as_str().unwrap(), password)
+        .await
+        .unwrap();
+    put_file(&server, &alice, &project, "hello.txt", b"hello\n").await;
+    let shots = screenshot_dir();
+    let upload = Path::new(&shots).join("uploaded-from-the-app.txt");
+    std::fs::create_dir_all(&shots).unwrap();
+    std::fs::write(&upload, "from the web app\n").unwrap();
+    let seen = node(
+        "web-app-workspace.mjs",
+        &[
+            &server.url("/"),
+            "alice",
+            password,
+            "course",
+            upload.to_str().unwrap(),
+            &shots,
+        ],
+    );
+    assert_eq!(
+        seen["files"],
+        serde_json::json!(["hello.txt", "uploaded-from-the-app.txt"]),
+        "{seen}"
+    );
+    assert_eq!(
+        project_file(&server, &alice, &project, "uploaded-from-the-app.txt").await,
+        b"from the web app\n"
+    );
+    assert_eq!(seen["jupyterlab"], true, "{seen}");
+    let origin = seen["tab_origin"].as_str().unwrap();
+    assert!(
+        origin.ends_with(&format!(".localhost:{}", server.sessions_addr.port())),
+        "JupyterLab is not on the session's own origin: {origin}"
     );
 }

@@ -13,6 +13,7 @@ on_both_backends!(
     password_sign_in_refresh_and_sign_out,
     only_admins_set_others_passwords_and_users_change_their_own,
     failed_password_sign_ins_are_limited_per_address,
+    a_browsers_websocket_carries_its_token_as_a_subprotocol,
 );
 
 /// Signs in; returns the answer's status and body, and the refresh cookie's `name=value` and
@@ -268,4 +269,55 @@ async fn failed_password_sign_ins_are_limited_per_address(backend: Backend) {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// Browsers cannot set headers on a WebSocket handshake: the app offers its token as the
+/// subprotocol `weft.bearer.<token>` beside `weft`, and the answer selects `weft`. A wrong
+/// token there is refused like a wrong Bearer token.
+async fn a_browsers_websocket_carries_its_token_as_a_subprotocol(backend: Backend) {
+    use futures::StreamExt as _;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    let server = TestServer::start(backend).await;
+    let workflow = server
+        .create_workflow(
+            &server.admin_token,
+            json!({"name": "one", "nodes": [{"id": "f", "type": "fibo", "config": {"n": 5}}]}),
+        )
+        .await;
+    let run = server
+        .execute(
+            &server.admin_token,
+            workflow["id"].as_str().unwrap(),
+            json!({}),
+        )
+        .await;
+    let request = |token: &str| {
+        let mut request = format!("ws://{}/api/v1/runs/{run}/events", server.addr)
+            .into_client_request()
+            .unwrap();
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            format!("weft, weft.bearer.{token}").parse().unwrap(),
+        );
+        request
+    };
+    let (mut socket, response) = crate::support::loopback::ws_connect(request(&server.admin_token))
+        .await
+        .expect("the handshake succeeds");
+    assert_eq!(response.headers()["sec-websocket-protocol"], "weft");
+    let first = socket.next().await.expect("a message").expect("a frame");
+    let first: Value = serde_json::from_str(first.to_text().unwrap()).unwrap();
+    assert_eq!(first["type"], "snapshot", "{first}");
+    assert_eq!(first["run"]["id"], run.as_str());
+
+    let refused = crate::support::loopback::ws_connect(request("weft_not-a-token")).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED)
+        }
+        other => panic!(
+            "a wrong token was let in: {:?}",
+            other.map(|(_, r)| r.status())
+        ),
+    }
 }

@@ -89,3 +89,21 @@ async fn the_app_never_shadows_the_api_docs_or_metrics() {
     let (status, body) = send(server.anon(Method::POST, "/workflows")).await;
     assert_error(status, &body, 404, "90201");
 }
+
+/// The app's own unit tests (Vitest: connection rules, definitions, undo), run where the
+/// build installed its packages.
+#[test]
+fn the_apps_unit_tests_pass() {
+    let ui = concat!(env!("CARGO_MANIFEST_DIR"), "/../ui");
+    let out = std::process::Command::new("npm")
+        .current_dir(ui)
+        .args(["run", "--silent", "test"])
+        .output()
+        .expect("run npm (the host's build needed it too)");
+    assert!(
+        out.status.success(),
+        "the app's unit tests failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,5 +1,9 @@
 //! Bearer-token authentication for every non-public route: the middleware in front of them,
 //! and the [`Caller`] and [`Admin`] extractors handlers take.
+//!
+//! Browsers cannot set headers on a WebSocket handshake, so a WebSocket request may carry its
+//! token as a subprotocol instead: `new WebSocket(url, ["weft", "weft.bearer.<token>"])`; the
+//! answer selects `weft` (as Kubernetes' API does for its `base64url.bearer...` protocol).
 
 use super::{Admin, Auth, Caller};
 use crate::error::{Code, Error};
@@ -16,7 +20,34 @@ pub async fn require_token(
     next: Next,
 ) -> Result<Response, Error> {
     authenticate(&auth, &mut request).await?;
-    Ok(next.run(request).await)
+    let by_protocol = protocol_token(request.headers()).is_some();
+    let mut response = next.run(request).await;
+    if by_protocol && response.status() == axum::http::StatusCode::SWITCHING_PROTOCOLS {
+        response.headers_mut().insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            header::HeaderValue::from_static(WS_PROTOCOL),
+        );
+    }
+    Ok(response)
+}
+
+/// The subprotocol a WebSocket answered through [`WS_TOKEN_PREFIX`] speaks.
+const WS_PROTOCOL: &str = "weft";
+/// Prefix of the subprotocol that carries a WebSocket request's token.
+const WS_TOKEN_PREFIX: &str = "weft.bearer.";
+
+/// The token a WebSocket handshake offers as a subprotocol, if any.
+fn protocol_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    if !headers.contains_key(header::UPGRADE) {
+        return None;
+    }
+    headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|p| p.trim().strip_prefix(WS_TOKEN_PREFIX))
+        .filter(|token| !token.is_empty())
 }
 
 /// Authenticates the request's Bearer token and stores its [`Caller`] for handlers.
@@ -48,6 +79,9 @@ pub fn peer<B>(request: &axum::http::Request<B>) -> Option<std::net::IpAddr> {
 
 pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Result<&str, Error> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
+        if let Some(token) = protocol_token(headers) {
+            return Ok(token);
+        }
         return Err(Error::new(Code::Unauthenticated, "authentication required")
             .hint("send Authorization: Bearer <token>; `weft admin bootstrap` prints the first admin token"));
     };

@@ -1,0 +1,88 @@
+//! Web app benchmark in headless Chromium: prints figures, asserts nothing.
+//!
+//! `cargo bench -p weft --bench web_app` starts Weft in-process, stores a 1,000-node workflow
+//! (a chain of fibo nodes) and runs tests/browser/web-app-bench.mjs (Debian's `chromium`,
+//! `npm ci` in tests/browser): the first page's JS+CSS as transferred and its first
+//! contentful paint; the designer opening the workflow (navigation -> laid out and drawn), a
+//! node dragged (frame times), and auto-layout with elkjs.
+
+use serde_json::{Value, json};
+use std::path::Path;
+
+mod common;
+
+const NODES: usize = 1000;
+const SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/browser/web-app-bench.mjs"
+);
+
+fn main() -> anyhow::Result<()> {
+    common::run(bench())
+}
+
+async fn bench() -> anyhow::Result<()> {
+    let chromium = std::env::var("WEFT_TEST_CHROMIUM").unwrap_or("/usr/bin/chromium".into());
+    let playwright = Path::new(SCRIPT).with_file_name("node_modules/playwright-core");
+    if !Path::new(&chromium).exists() || !playwright.is_dir() {
+        println!("skipped: no {chromium} or no tests/browser/node_modules (npm ci there)");
+        return Ok(());
+    }
+    let weft = common::serve(|_| {}).await?;
+    let password = "a bench password";
+    let admin = weft.state.auth.list_users().await?.remove(0);
+    weft.state.auth.set_password(&admin.id, password).await?;
+    let nodes: Vec<Value> = (0..NODES)
+        .map(|i| json!({"id": format!("f{i}"), "type": "fibo", "config": {"n": 10}}))
+        .collect();
+    let edges: Vec<Value> = (1..NODES)
+        .map(|i| json!({"source": format!("f{}", i - 1), "target": format!("f{i}")}))
+        .collect();
+    let stored: Value = reqwest::Client::new()
+        .post(format!("{}/api/v1/workflows", weft.base))
+        .bearer_auth(&weft.token)
+        .json(&json!({"name": "big", "nodes": nodes, "edges": edges}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let out = std::process::Command::new("node")
+        .arg(SCRIPT)
+        .args([&weft.base, &admin.name, password])
+        .arg(stored["id"].as_str().unwrap_or_default())
+        .arg(NODES.to_string())
+        .output()?;
+    let figures: Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| anyhow::anyhow!("{e}: {}", String::from_utf8_lossy(&out.stderr)))?;
+    println!("web app, first page (sign-in), cold:");
+    println!(
+        "  JS+CSS transferred {:.1} KB (gzipped; {:.1} KB decoded), first contentful paint {} ms",
+        figures["first_page_js_css_bytes_transferred"]
+            .as_f64()
+            .unwrap_or(0.0)
+            / 1024.0,
+        figures["first_page_js_css_bytes_decoded"]
+            .as_f64()
+            .unwrap_or(0.0)
+            / 1024.0,
+        figures["first_contentful_paint_ms"]
+    );
+    println!("designer, {NODES}-node workflow:");
+    println!(
+        "  navigation -> laid out and drawn {} ms ({} nodes in view rendered)",
+        figures["designer_load_ms"], figures["nodes_rendered"]
+    );
+    println!(
+        "  drag of a node: {} frames, p50 {} ms, p95 {} ms, {} fps",
+        figures["drag_frames"],
+        figures["drag_frame_ms_p50"],
+        figures["drag_frame_ms_p95"],
+        figures["drag_fps"]
+    );
+    println!(
+        "  auto-layout (elkjs, first in the page) {} ms",
+        figures["auto_layout_ms"]
+    );
+    Ok(())
+}

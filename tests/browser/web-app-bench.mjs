@@ -1,0 +1,101 @@
+// Figures of Weft's web app in headless Chromium (Debian's), printed as JSON; asserts
+// nothing. The first page: its JS and CSS as transferred (gzipped) and its first contentful
+// paint. The designer with the workflow WORKFLOW_ID (1,000 nodes): navigation -> laid out and
+// drawn (the app's start, the API, auto-layout, React Flow), a node dragged (frame times
+// from requestAnimationFrame), auto-layout -> laid out again. Used by host/benches/web_app.rs.
+//
+//   node web-app-bench.mjs BASE_URL NAME PASSWORD WORKFLOW_ID NODES
+import { chromium } from "playwright-core";
+
+const [base, name, password, workflow, count] = process.argv.slice(2);
+const nodes = Number(count);
+const browser = await chromium.launch({
+  executablePath: process.env.WEFT_TEST_CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  args: ["--no-sandbox", "--no-proxy-server"],
+});
+const page = await (await browser.newContext({ viewport: { width: 1280, height: 720 } })).newPage();
+page.setDefaultTimeout(60_000);
+const figures = {};
+
+function percentile(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+try {
+  // The first page, cold: what it transfers and when it paints.
+  await page.goto(base);
+  await page.getByRole("button", { name: "Sign in" }).waitFor();
+  Object.assign(
+    figures,
+    await page.evaluate(() => {
+      const resources = performance.getEntriesByType("resource");
+      const assets = resources.filter((r) => /\.(js|css)$/.test(new URL(r.name).pathname));
+      const fcp = performance.getEntriesByName("first-contentful-paint")[0];
+      return {
+        first_page_js_css_bytes_transferred: assets.reduce((sum, r) => sum + r.encodedBodySize, 0),
+        first_page_js_css_bytes_decoded: assets.reduce((sum, r) => sum + r.decodedBodySize, 0),
+        first_contentful_paint_ms: fcp ? Math.round(fcp.startTime) : null,
+      };
+    }),
+  );
+  await page.getByLabel("Name").fill(name);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("link", { name: "New workflow" }).waitFor();
+
+  // The designer with the big workflow: navigation -> laid out and drawn (the nodes in view:
+  // big graphs render only those).
+  await page.goto(`${base}/workflows/${workflow}`);
+  await page.locator('[data-testid="canvas"][data-layouts="1"]').waitFor();
+  await page.waitForFunction(() => document.querySelectorAll(".react-flow__node").length > 0, null, {
+    polling: "raf",
+  });
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+  figures.designer_load_ms = Math.round(await page.evaluate(() => performance.now()));
+  figures.nodes = nodes;
+  figures.nodes_rendered = await page.locator(".react-flow__node").count();
+
+  // A drag of one node: the time between frames while it moves.
+  const box = await page.locator(".react-flow__node").first().boundingBox();
+  await page.evaluate(() => {
+    window.__frames = [];
+    let last = performance.now();
+    const tick = (t) => {
+      window.__frames.push(t - last);
+      last = t;
+      if (window.__recording) requestAnimationFrame(tick);
+    };
+    window.__recording = true;
+    requestAnimationFrame(tick);
+  });
+  const x = box.x + box.width / 2;
+  const y = box.y + 8;
+  await page.mouse.move(x, y);
+  await page.mouse.down();
+  for (let i = 1; i <= 60; i++) await page.mouse.move(x + i * 4, y + i * 2);
+  await page.mouse.up();
+  const frames = await page.evaluate(() => {
+    window.__recording = false;
+    return window.__frames.slice(1);
+  });
+  const sorted = [...frames].sort((a, b) => a - b);
+  figures.drag_frames = frames.length;
+  figures.drag_frame_ms_p50 = Number(percentile(sorted, 50).toFixed(1));
+  figures.drag_frame_ms_p95 = Number(percentile(sorted, 95).toFixed(1));
+  figures.drag_fps = Number((1000 / (frames.reduce((a, b) => a + b, 0) / frames.length)).toFixed(1));
+
+  // Auto-layout of the whole graph (elkjs already loaded by the first layout).
+  const layouts = await page.getByTestId("canvas").getAttribute("data-layouts");
+  const before = await page.evaluate(() => performance.now());
+  await page.getByRole("button", { name: "Auto-layout" }).click();
+  await page.locator(`[data-testid="canvas"][data-layouts="${Number(layouts) + 1}"]`).waitFor();
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+  figures.auto_layout_ms = Math.round((await page.evaluate(() => performance.now())) - before);
+  console.log(JSON.stringify(figures));
+} catch (error) {
+  console.error(`${error.stack}\nfigures so far: ${JSON.stringify(figures)}`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,61 @@
+// A person on the Workspaces page of Weft's web app, in headless Chromium (Debian's): signs
+// in, opens the project PROJECT, sees its files, uploads UPLOAD with the page's file input,
+// opens Jupyter (the session's start shown on the page) and waits for JupyterLab to load in
+// the new tab, its file browser listing the uploaded file. Prints what it saw as JSON; saves a
+// screenshot of the tab in SHOT_DIR, or of a failure (web-app-workspace-failure.png). Used by
+// tests/e2e/browser.rs.
+//
+//   node web-app-workspace.mjs BASE_URL NAME PASSWORD PROJECT UPLOAD SHOT_DIR
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+import { basename, join } from "node:path";
+
+const [base, name, password, project, upload, shotDir] = process.argv.slice(2);
+mkdirSync(shotDir, { recursive: true });
+const browser = await chromium.launch({
+  executablePath: process.env.WEFT_TEST_CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  args: ["--no-sandbox", "--no-proxy-server"],
+});
+const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+const page = await context.newPage();
+page.setDefaultTimeout(30_000);
+const seen = { statuses: [] };
+let tab = null;
+
+try {
+  await page.goto(base);
+  await page.getByLabel("Name").fill(name);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("link", { name: "Workspaces" }).click();
+  await page.getByRole("button", { name: project }).click();
+  await page.locator(".files td", { hasText: "hello.txt" }).waitFor();
+  await page.locator('.files input[type="file"]').setInputFiles(upload);
+  await page.locator(".files td", { hasText: basename(upload) }).waitFor();
+  seen.files = await page.locator(".files tbody td:first-child").allInnerTexts();
+
+  const opened = context.waitForEvent("page");
+  await page.getByRole("button", { name: "Jupyter" }).click();
+  tab = await opened;
+  // The session's start as the page shows it, until the tab leaves about:blank.
+  const status = page.getByRole("status");
+  while (tab.url() === "about:blank") {
+    const text = await status.innerText({ timeout: 1000 }).catch(() => null);
+    if (text && seen.statuses.at(-1) !== text.trim()) seen.statuses.push(text.trim());
+    await page.waitForTimeout(200);
+  }
+  await tab.locator(".jp-LabShell").waitFor({ timeout: 90_000 });
+  await tab.locator(".jp-DirListing-item", { hasText: basename(upload) }).waitFor({ timeout: 60_000 });
+  seen.tab_origin = new URL(tab.url()).origin;
+  seen.jupyterlab = true;
+  await tab.screenshot({ path: join(shotDir, "workspace-jupyter.png") });
+  console.log(JSON.stringify(seen));
+} catch (error) {
+  const shot = join(shotDir, "web-app-workspace-failure.png");
+  await (tab ?? page).screenshot({ path: shot }).catch(() => {});
+  console.error(`${error.stack}\nscreenshot: ${shot}\nseen: ${JSON.stringify(seen)}`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,137 @@
+import { describe, expect, it } from "vitest";
+import type { Edge } from "@xyflow/react";
+import type { PluginVersion, Port } from "../api/types";
+import {
+  type DesignNode,
+  fits,
+  freshId,
+  fromDefinition,
+  newestNodes,
+  refusal,
+  toDefinition,
+} from "./graph";
+import { History } from "./history";
+
+function plugin(name: string, inputs: Port[], outputs: Port[], version = "0.1.0"): PluginVersion {
+  return {
+    name,
+    version,
+    kind: "node",
+    builtin: true,
+    description: { name, version, summary: "", inputs, outputs, config_schema: {}, capabilities: [] },
+  };
+}
+const p = (name: string, kind: Port["kind"]): Port => ({ name, kind, summary: "", optional: false });
+const fibo = plugin("fibo", [p("n", "integer")], [p("out", "integer")]);
+const math = plugin("math", [p("in", "array"), p("a", "number")], [p("out", "number")]);
+
+function node(id: string, pl: PluginVersion): DesignNode {
+  return { id, type: "plugin", position: { x: 0, y: 0 }, data: { spec: { id, type: pl.name, config: {} }, plugin: pl, faults: [] } };
+}
+const nodes = [node("f", fibo), node("m", math), node("g", fibo)];
+const edge = (source: string, sourceHandle: string, target: string, targetHandle: string): Edge =>
+  ({ id: `${source}-${target}-${targetHandle}`, source, sourceHandle, target, targetHandle });
+
+describe("connections", () => {
+  it("follow the host's kind rules", () => {
+    expect(fits("integer", "number")).toBe(true);
+    expect(fits("number", "integer")).toBe(false);
+    expect(fits("any", "string")).toBe(true);
+    expect(fits("any", "bytes")).toBe(false);
+    expect(fits("bytes", "any")).toBe(true);
+  });
+
+  it("refuse a port of the wrong kind, naming both", () => {
+    const c = { source: "f", sourceHandle: "out", target: "m", targetHandle: "in" };
+    expect(refusal(c, nodes, [])).toBe("output 'out' (integer) cannot feed input 'in' (array)");
+    expect(refusal({ ...c, targetHandle: "a" }, nodes, [])).toBeNull();
+  });
+
+  it("refuse a second edge into one input", () => {
+    const edges = [edge("f", "out", "m", "a")];
+    expect(refusal({ source: "g", sourceHandle: "out", target: "m", targetHandle: "a" }, nodes, edges))
+      .toMatch(/already fed/);
+  });
+
+  it("refuse a cycle and a self-loop", () => {
+    const edges = [edge("f", "out", "m", "a"), edge("m", "out", "g", "n")];
+    expect(refusal({ source: "g", sourceHandle: "out", target: "f", targetHandle: "n" }, nodes, edges))
+      .toMatch(/cycle/);
+    expect(refusal({ source: "f", sourceHandle: "out", target: "f", targetHandle: "n" }, nodes, []))
+      .toMatch(/itself/);
+  });
+});
+
+describe("definitions", () => {
+  it("round-trip through the canvas", () => {
+    const definition = {
+      name: "w",
+      nodes: [{ id: "f", type: "fibo", config: { n: 3 } }, { id: "m", type: "math@0.1.0", config: {} }],
+      edges: [{ source: "f", target: "m", source_port: "out", target_port: "a" }, { source: "f", target: "m" }],
+    };
+    const { nodes, edges } = fromDefinition(definition, [fibo, math]);
+    expect(nodes[1]?.data.plugin).toBe(math);
+    expect(toDefinition("w", nodes, edges)).toEqual(definition);
+  });
+
+  it("take fresh ids and the newest plugin versions", () => {
+    expect(freshId("csv", ["csv", "csv-2"])).toBe("csv-3");
+    expect(freshId("csv", [])).toBe("csv");
+    const newer = plugin("fibo", [], [], "0.10.0");
+    expect(newestNodes([fibo, newer, math]).map((x) => `${x.name}@${x.version}`))
+      .toEqual(["fibo@0.10.0", "math@0.1.0"]);
+  });
+});
+
+describe("undo", () => {
+  it("goes back and forth, and a new edit forgets what was undone", () => {
+    const h = new History<number>();
+    h.push(1);
+    h.push(2);
+    expect(h.undo(3)).toBe(2);
+    expect(h.undo(2)).toBe(1);
+    expect(h.redo(1)).toBe(2);
+    h.push(2);
+    expect(h.redo(5)).toBeUndefined();
+    expect(h.undo(5)).toBe(2);
+  });
+});
+
+describe("version diff", () => {
+  it("names added, removed and changed nodes and edges", async () => {
+    const { diffDefinitions } = await import("./graph");
+    const a = {
+      name: "w",
+      nodes: [
+        { id: "f", type: "fibo", config: { n: 3 } },
+        { id: "gone", type: "fibo", config: {} },
+        { id: "same", type: "math", config: { op: "add", b: 1 } },
+      ],
+      edges: [{ source: "f", target: "gone", source_port: "out", target_port: "n" }],
+    };
+    const b = {
+      name: "w",
+      nodes: [
+        { id: "f", type: "fibo", config: { n: 4 } },
+        { id: "same", type: "math", config: { b: 1, op: "add" } },
+        { id: "new", type: "math", config: {} },
+      ],
+      edges: [{ source: "f", target: "new", source_port: "out", target_port: "a" }],
+    };
+    const diff = diffDefinitions(a, b);
+    expect(Object.fromEntries(diff.nodes)).toEqual({ f: "changed", gone: "removed", new: "added" });
+    expect([...diff.edges.values()].sort()).toEqual(["added", "removed"]);
+  });
+});
+
+describe("quick layout", () => {
+  it("puts each node in the column of its longest path from a source", async () => {
+    const { quickLayout } = await import("./layout");
+    const ns = [node("a", fibo), node("b", fibo), node("c", fibo)];
+    const es = [edge("a", "out", "b", "n"), edge("b", "out", "c", "n"), edge("a", "out", "c", "x")];
+    const laid = quickLayout(ns, es);
+    const x = Object.fromEntries(laid.map((n) => [n.id, n.position.x]));
+    expect(x.a).toBeLessThan(x.b as number);
+    expect(x.b).toBeLessThan(x.c as number);
+  });
+});
