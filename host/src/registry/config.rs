@@ -62,38 +62,3 @@ pub struct Setup<'a> {
     /// `[workflows] max_running_nodes_per_user`.
     pub max_running_nodes_per_user: usize,
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn compiled_components_are_cached_outside_the_data_folder() {
-        figment::Jail::expect_with(|jail| {
-            let data = Path::new("/srv/weft-data");
-            jail.set_env("HOME", "/home/ada");
-            let plugins = PluginsConfig::default();
-            assert_eq!(
-                plugins.cache_dir(data),
-                PathBuf::from("/home/ada/.cache/weft/components")
-            );
-            jail.set_env("XDG_CACHE_HOME", "/var/cache/ada");
-            assert_eq!(
-                plugins.cache_dir(data),
-                PathBuf::from("/var/cache/ada/weft/components")
-            );
-            // A relative XDG_CACHE_HOME is invalid by the spec and ignored.
-            jail.set_env("XDG_CACHE_HOME", "cache");
-            assert_eq!(
-                plugins.cache_dir(data),
-                PathBuf::from("/home/ada/.cache/weft/components")
-            );
-            let set = PluginsConfig {
-                cache_dir: Some("/opt/cache".into()),
-                ..PluginsConfig::default()
-            };
-            assert_eq!(set.cache_dir(data), PathBuf::from("/opt/cache"));
-            Ok(())
-        });
-    }
-}
