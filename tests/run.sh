@@ -46,7 +46,7 @@ setup_postgres() {
         fi
         log "starting PostgreSQL on port $PG_PORT"
         "${run[@]}" "$bin/pg_ctl" -D "$PG_DIR" -l "$PG_DIR/server.log" \
-            -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" \
+            -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=1000 -c fsync=off" \
             -w start >/dev/null
     fi
     export WEFT_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PG_PORT"

@@ -2,8 +2,11 @@
 
 use crate::on_both_backends;
 use crate::support::{Backend, TestServer, assert_error, send};
+use futures::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 on_both_backends!(
     every_non_public_endpoint_needs_a_token,
@@ -520,7 +523,7 @@ async fn failed_sign_ins_are_limited_per_address(backend: Backend) {
 }
 
 /// A disabled user's session keeps running, but its link and cookie (which stand for the
-/// user) stop working until the user is enabled again.
+/// user) stop working until the user is enabled again, and the WebSockets they opened close.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disabled_users_session_links_stop_working() {
     let (server, _cleanup) = crate::support::docker::server(Backend::Sqlite, |c| {
@@ -555,10 +558,48 @@ async fn a_disabled_users_session_links_stop_working() {
         async move { request.send().await.unwrap().status() }
     };
     assert_eq!(status_with(cookie.clone()).await, StatusCode::OK);
+    // A WebSocket the cookie opened (Jupyter's event stream), alive: it answers a ping.
+    let mut request = url("api/events/subscribe")
+        .replacen("http://", "ws://", 1)
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("cookie", cookie.parse().unwrap());
+    let port = request.uri().port_u16().unwrap();
+    // The session's host name is `<id>.localhost`: connect to loopback, as a browser does.
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let (mut socket, _) = tokio_tungstenite::client_async(request, tcp)
+        .await
+        .expect("the event WebSocket opens");
+    socket
+        .send(Message::Ping(b"alive".to_vec().into()))
+        .await
+        .unwrap();
+    loop {
+        match socket.next().await {
+            Some(Ok(Message::Pong(_))) => break,
+            Some(Ok(_)) => {}
+            other => panic!("the WebSocket is not open: {other:?}"),
+        }
+    }
 
     let (status, _) =
         send(server.admin(Method::POST, &format!("/api/v1/users/{bob_id}/disable"))).await;
     assert_eq!(status, StatusCode::OK);
+    // It is closed at once (the bound only keeps a failing test from hanging).
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            match socket.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the disabled user's WebSocket stayed open");
     let (status, body) = send(browser.get(url("api/status")).header("cookie", &cookie)).await;
     assert_error(status, &body, 401, "90307");
     let (status, body) = send(browser.get(url("api/status")).bearer_auth(&bob)).await;

@@ -9,6 +9,7 @@
 //! user's state (there is no cache to invalidate).
 
 mod browser;
+mod disabled;
 mod limit;
 mod middleware;
 mod password;
@@ -17,6 +18,7 @@ pub mod routes;
 pub mod sign_in_routes;
 mod token;
 
+pub use disabled::DisabledWatch;
 pub(crate) use middleware::{bearer_token, sign_in};
 pub use middleware::{peer, require_token};
 
@@ -169,6 +171,7 @@ const LAST_USED_RESOLUTION_MS: i64 = 60_000;
 pub struct Auth {
     store: Store,
     limiter: Arc<SignInLimiter>,
+    disabled: disabled::Disabled,
 }
 
 impl Auth {
@@ -181,7 +184,13 @@ impl Auth {
                 Duration::from_secs(api.sign_in_window_secs),
                 api.sign_in_tracked_addresses,
             )),
+            disabled: disabled::Disabled::new(),
         }
+    }
+
+    /// A watch for users being disabled from now on.
+    pub fn watch_disabled(&self) -> DisabledWatch {
+        DisabledWatch::new(self.clone(), &self.disabled)
     }
 
     /// Signs in with a bearer token presented from `peer` (when known): refused without a
@@ -284,10 +293,15 @@ impl Auth {
     }
 
     /// Disables (`true`) or enables a user. Disabling stops every token of theirs and their
-    /// sessions' links at once; what they started keeps running.
+    /// sessions' links at once, and closes the WebSockets proxied for them; what they started
+    /// keeps running.
     pub async fn set_disabled(&self, user_id: &str, disabled: bool) -> Result<User> {
         records::set_disabled(&self.store, user_id, disabled.then(now_ms)).await?;
-        self.get_user(user_id).await
+        let user = self.get_user(user_id).await?;
+        if disabled {
+            self.disabled.announce(&user.id);
+        }
+        Ok(user)
     }
 
     /// Creates a user; names are unique.

@@ -243,12 +243,14 @@ async fn forward(proxy: &Proxy, mut request: Request) -> Result<Response> {
         peer,
     )
     .await?;
-    // The link and cookie stand for the owner: they stop working while the owner is disabled.
+    let upgrade = is_upgrade(request.headers());
+    // The link and cookie stand for the owner: they stop working while the owner is disabled,
+    // and a WebSocket they opened is closed when the owner is.
+    let disabled = upgrade.then(|| state.auth.watch_disabled());
     state.auth.require_enabled(&upstream.owner_id).await?;
     let origins = state.sessions.origins();
     let set_cookie = new_cookie.map(|secret| session_cookie(&secret, origins.secure()));
     state.sessions.activity(&upstream.session_id).await;
-    let upgrade = is_upgrade(request.headers());
 
     // A page opened with the token: set the cookie and take the token out of the address bar.
     if let Some(set_cookie) = &set_cookie
@@ -279,15 +281,23 @@ async fn forward(proxy: &Proxy, mut request: Request) -> Result<Response> {
             .hint("it may be restarting; retry in a moment")
         })?;
     let switched = response.status() == StatusCode::SWITCHING_PROTOCOLS;
-    if switched && let Some(client_upgrade) = client_upgrade {
+    if switched
+        && let (Some(client_upgrade), Some(disabled)) = (client_upgrade, disabled)
+    {
         let upstream_upgrade = hyper::upgrade::on(&mut response);
         let session = upstream.session_id.clone();
+        let owner = upstream.owner_id.clone();
         tokio::spawn(async move {
             match (client_upgrade.await, upstream_upgrade.await) {
                 (Ok(client), Ok(server)) => {
                     let mut client = TokioIo::new(client);
                     let mut server = TokioIo::new(server);
-                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        () = disabled.until(&owner) => {
+                            tracing::info!(%session, "WebSocket closed: its owner was disabled");
+                        }
+                    }
                 }
                 (c, s) => {
                     tracing::debug!(%session, client = c.is_ok(), upstream = s.is_ok(), "WebSocket upgrade failed")
