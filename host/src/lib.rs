@@ -8,19 +8,19 @@
 
 pub mod api;
 pub mod app;
-pub mod auth;
+mod auth;
 pub mod cli;
 pub mod config;
 pub mod container;
-pub mod error;
+mod error;
 pub mod notebook;
 pub mod registry;
 pub mod scheduler;
-pub mod server;
-pub mod simulation;
+mod server;
+mod simulation;
 pub mod state;
 pub mod store;
-pub mod telemetry;
+mod telemetry;
 pub mod workflow;
 pub mod workspace;
 

@@ -3,11 +3,11 @@
 //! ([`metrics`]) and serving a router on a listener. It knows no domain: the application's
 //! router is assembled in [`crate::app`].
 
-pub mod config;
+pub(crate) mod config;
 pub mod error;
-pub mod extract;
-pub mod metrics;
-pub mod ws;
+pub(crate) mod extract;
+pub(crate) mod metrics;
+pub(crate) mod ws;
 
 pub use error::ErrorBody;
 

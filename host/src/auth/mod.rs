@@ -11,11 +11,11 @@
 mod limit;
 mod middleware;
 mod records;
-pub mod routes;
+pub(crate) mod routes;
 mod token;
 
 pub(crate) use middleware::{bearer_token, sign_in};
-pub use middleware::{peer, require_token};
+pub(crate) use middleware::{peer, require_token};
 
 use crate::api::config::ApiConfig;
 use crate::error::{Code, Error, Result};
@@ -102,7 +102,7 @@ impl Caller {
 /// A caller known to be an admin. As an extractor it refuses anyone else before the handler
 /// runs, and so before the request body is read: a non-admin's upload is refused unread.
 #[derive(Debug, Clone)]
-pub struct Admin(pub Caller);
+pub(crate) struct Admin(pub Caller);
 
 /// Token metadata; the secret itself is never stored.
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -10,6 +10,9 @@
 //!
 //! Not here: what a container may reach outside its network (the firewall's job).
 
+// Part of the crate's public face not yet documented item by item (issue 22, item 4).
+#![allow(missing_docs)]
+
 use super::config::NetworkConfig;
 use super::driver::{ContainerDriver, NetworkCreated, NetworkSpec};
 use super::{LABEL_INSTALL, LABEL_OWNER};

@@ -3,6 +3,9 @@
 //! `/api/kernels/<id>/channels`). Runs one execution at a time, turning the kernel's messages
 //! into nbformat outputs as they come, and notices a kernel that dies or stops answering.
 
+// Part of the crate's public face not yet documented item by item (issue 22, item 4).
+#![allow(missing_docs)]
+
 use super::execution::{ExecutionStatus, Outcome};
 use super::jupyter::Jupyter;
 use super::outputs::{self, Outputs};

@@ -5,7 +5,7 @@ use serde_json::json;
 use weft_runtime::{CallError, LoadError};
 
 /// A component that could not be loaded.
-pub fn load_error(err: LoadError) -> Error {
+pub(super) fn load_error(err: LoadError) -> Error {
     match &err {
         LoadError::NotWasm => Error::new(Code::PluginNotWasm, err.to_string())
             .hint("upload the .wasm file built with `cargo build --release --target wasm32-wasip2`"),

@@ -5,12 +5,15 @@
 //! Admins upload, remove and grant capabilities; the built-ins from `plugins/` are registered
 //! at start. Other services (workflows, the scheduler) resolve plugins here.
 
+// Part of the crate's public face not yet documented item by item (issue 22, item 4).
+#![allow(missing_docs)]
+
 pub mod builtin;
-pub mod config;
+pub(crate) mod config;
 mod errors;
 mod grants;
 mod records;
-pub mod routes;
+pub(crate) mod routes;
 mod services;
 mod slots;
 

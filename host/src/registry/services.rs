@@ -3,6 +3,9 @@
 //! (`<data>/artifacts/<user id>/<sha256>`): a node reads and writes only the artifacts of the
 //! user it runs for, so a key learnt from another user's run reads nothing.
 
+// Part of the crate's public face not yet documented item by item (issue 22, item 4).
+#![allow(missing_docs)]
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;

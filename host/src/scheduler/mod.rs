@@ -10,17 +10,20 @@
 //! and only the instance a task was sent to reports its completion ([`Reporter`]): from the
 //! address it registered, or with the secret its registration returned.
 
+// Part of the crate's public face not yet documented item by item (issue 22, item 4).
+#![allow(missing_docs)]
+
 mod access;
 pub(crate) mod client;
-pub mod config;
-pub mod instances;
-pub mod raw;
+pub(crate) mod config;
+pub(crate) mod instances;
+pub(crate) mod raw;
 mod result_socket;
-pub mod routes;
+pub(crate) mod routes;
 mod sp_http;
-pub mod strategies;
+pub(crate) mod strategies;
 pub mod tasks;
-pub mod trace;
+pub(crate) mod trace;
 
 use crate::error::{Code, Error, Result};
 use crate::registry::Plugins;

@@ -16,10 +16,10 @@ use utoipa::ToSchema;
 use weft_runtime::{CallError, Completion, Decision, Instance, Prediction, StrategyInstance, Task};
 
 /// The strategy a failed one is replaced by.
-pub const FALLBACK: &str = "round-robin";
+pub(crate) const FALLBACK: &str = "round-robin";
 
 /// A strategy instance serving one scope.
-pub struct Active {
+pub(crate) struct Active {
     view: ActiveView,
     instance: StrategyInstance,
 }

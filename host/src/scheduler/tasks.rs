@@ -4,6 +4,9 @@
 //! transaction (group commit): thousands of submits a second cost a few commits, and a task's
 //! changes reach the database in the order they were made.
 
+// Part of the crate's public face not yet documented item by item (issue 22, item 4).
+#![allow(missing_docs)]
+
 use super::raw::RawJson;
 use crate::error::{Error, Result};
 use crate::store::{Backend, Store, now_ms};

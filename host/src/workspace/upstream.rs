@@ -4,6 +4,9 @@
 //! are read with a bound; and what such a server says reaches a caller only as a short, cleaned
 //! excerpt.
 
+// Part of the crate's public face not yet documented item by item (issue 22, item 4).
+#![allow(missing_docs)]
+
 use bytes::{Bytes, BytesMut};
 use std::time::Duration;
 
