@@ -6,7 +6,6 @@
 use super::client::HttpClient;
 use super::raw::RawJson;
 use crate::error::Result;
-use crate::store::{Store, now_ms};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
@@ -14,7 +13,6 @@ use http::Method;
 use rand::RngCore as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqlx::Row as _;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 use utoipa::ToSchema;
@@ -342,63 +340,4 @@ impl TiClient {
             .await
             .map(drop)
     }
-}
-
-/// Every stored instance.
-pub(crate) async fn all(store: &Store) -> Result<Vec<TaskInstance>> {
-    let rows = sqlx::query(
-        "SELECT ti_uuid, host, port, model_name, secret_hash FROM scheduler_instances \
-         ORDER BY ti_uuid",
-    )
-    .fetch_all(store.pool())
-    .await?;
-    rows.iter()
-        .map(|row| {
-            let port: i64 = row.try_get("port")?;
-            let mut ti = TaskInstance::new(
-                row.try_get("ti_uuid")?,
-                row.try_get("host")?,
-                u16::try_from(port).unwrap_or_default(),
-                row.try_get("model_name")?,
-            );
-            ti.secret_hash = row.try_get("secret_hash")?;
-            Ok(ti)
-        })
-        .collect()
-}
-
-/// Stores a registration.
-pub(crate) async fn insert(store: &Store, ti: &TaskInstance) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO scheduler_instances (ti_uuid, host, port, model_name, registered_at, \
-         secret_hash) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&ti.ti_uuid)
-    .bind(&ti.host)
-    .bind(i64::from(ti.port))
-    .bind(&ti.model_name)
-    .bind(now_ms())
-    .bind(&ti.secret_hash)
-    .execute(store.pool())
-    .await?;
-    Ok(())
-}
-
-/// Stores the hash of an instance's new secret.
-pub(crate) async fn set_secret(store: &Store, ti_uuid: &str, secret_hash: &str) -> Result<()> {
-    sqlx::query("UPDATE scheduler_instances SET secret_hash = $1 WHERE ti_uuid = $2")
-        .bind(secret_hash)
-        .bind(ti_uuid)
-        .execute(store.pool())
-        .await?;
-    Ok(())
-}
-
-/// Forgets a registration.
-pub(crate) async fn delete(store: &Store, ti_uuid: &str) -> Result<()> {
-    sqlx::query("DELETE FROM scheduler_instances WHERE ti_uuid = $1")
-        .bind(ti_uuid)
-        .execute(store.pool())
-        .await?;
-    Ok(())
 }

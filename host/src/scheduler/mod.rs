@@ -18,6 +18,7 @@ pub(crate) mod client;
 pub(crate) mod config;
 pub(crate) mod instances;
 pub(crate) mod raw;
+mod records;
 mod result_socket;
 pub(crate) mod routes;
 mod sp_http;
@@ -226,12 +227,12 @@ impl Scheduler {
             None => None,
         };
         let mut known = HashMap::new();
-        for mut ti in instances::all(&store).await? {
+        for mut ti in records::instances(&store).await? {
             ti.addresses = instances::resolve(&ti.host, ti.port).await;
             ti.resolved_at = Some(Instant::now());
             known.insert(ti.ti_uuid.clone(), ti);
         }
-        let unfinished = tasks::unfinished(&store).await?;
+        let unfinished = records::unfinished_tasks(&store).await?;
         for task in &unfinished {
             if let Some(ti) = task.ti_uuid.as_ref().and_then(|id| known.get_mut(id)) {
                 ti.in_flight += 1;
@@ -359,7 +360,7 @@ impl Scheduler {
         ti.resolved_at = Some(Instant::now());
         let secret = issue_secret.then(instances::new_secret);
         ti.secret_hash = secret.as_deref().map(instances::hash_secret);
-        instances::insert(&self.inner.store, &ti).await?;
+        records::insert_instance(&self.inner.store, &ti).await?;
         tracing::info!(ti = %ti.ti_uuid, %url, model = %ti.model_name, addresses = ?ti.addresses, "task instance registered");
         let id = ti.ti_uuid.clone();
         self.inner
@@ -378,7 +379,7 @@ impl Scheduler {
     async fn new_secret(&self, ti_uuid: &str) -> Result<String> {
         let secret = instances::new_secret();
         let hash = instances::hash_secret(&secret);
-        instances::set_secret(&self.inner.store, ti_uuid, &hash).await?;
+        records::set_instance_secret(&self.inner.store, ti_uuid, &hash).await?;
         if let Some(ti) = self
             .inner
             .instances
@@ -465,7 +466,7 @@ impl Scheduler {
             )
             .hint("GET /api/v1/scheduler/instances lists them"));
         };
-        instances::delete(&self.inner.store, &ti_uuid).await?;
+        records::delete_instance(&self.inner.store, &ti_uuid).await?;
         tracing::info!(ti = %ti_uuid, url = %ti.url(), "task instance removed");
         self.reroute_held(&ti_uuid, "its task instance was removed")
             .await;
@@ -839,7 +840,7 @@ impl Scheduler {
         let (view, committed) = match outcome {
             Some(result) => result?,
             None => {
-                let Some(stored) = tasks::get(&self.inner.store, &task_id).await? else {
+                let Some(stored) = records::task(&self.inner.store, &task_id).await? else {
                     return Err(task_not_found(&task_id));
                 };
                 if stored.ti_uuid.as_deref() != Some(report.instance_id.as_str()) {
@@ -886,7 +887,7 @@ impl Scheduler {
                 false => Err(task_not_found(task_id)),
             };
         }
-        tasks::get(&self.inner.store, task_id)
+        records::task(&self.inner.store, task_id)
             .await?
             .filter(|t| viewer.sees(t))
             .map(|t| TaskView::from(&t))
@@ -1103,7 +1104,7 @@ async fn health_loop(inner: Weak<Inner>) {
             last_purge = Some(Instant::now());
             let retention_ms = (config.retention_hours.max(0.0) * 3_600_000.0).min(i64::MAX as f64);
             let before = now_ms().saturating_sub(retention_ms as i64);
-            match tasks::purge(&scheduler.inner.store, before).await {
+            match records::purge_tasks(&scheduler.inner.store, before).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(tasks = n, "expired scheduler tasks purged"),
                 Err(err) => tracing::warn!(%err, "cannot purge expired scheduler tasks"),
