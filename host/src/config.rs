@@ -6,9 +6,6 @@
 //! Nested sections map to environment variables with a double underscore:
 //! `[api] max_body_bytes` is `WEFT_API__MAX_BODY_BYTES`.
 
-// Part of the crate's public face not yet documented item by item (issue 22, item 4).
-#![allow(missing_docs)]
-
 // The sections the tests and benchmarks name through the configuration.
 pub use crate::workspace::config::{S3Config, StorageKind, WorkspacesConfig};
 
@@ -38,12 +35,19 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Log output: `text` or `json`.
     pub log_format: LogFormat,
+    /// `[api]`: request limits, public metrics, sign-in limits.
     pub api: ApiConfig,
+    /// `[plugins]`: the plugin runtime and registry.
     pub plugins: PluginsConfig,
+    /// `[workflows]`: the workflow engine.
     pub workflows: WorkflowsConfig,
+    /// `[scheduler]`: the task scheduler (SwarmPilot API).
     pub scheduler: SchedulerConfig,
+    /// `[containers]`: the Docker engine, container limits and each user's share.
     pub containers: ContainersConfig,
+    /// `[workspaces]`: projects and workspace sessions.
     pub workspaces: WorkspacesConfig,
+    /// `[notebooks]`: notebooks run in a session's Jupyter kernel.
     pub notebooks: NotebooksConfig,
     /// Secrets plugins may read once granted (`[secrets] name = "value"`, or
     /// `WEFT_SECRETS__NAME=value`).
@@ -52,8 +56,11 @@ pub struct Config {
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
+/// How log lines are written.
 pub enum LogFormat {
+    /// Human-readable lines.
     Text,
+    /// One JSON object per line, for log collectors.
     Json,
 }
 

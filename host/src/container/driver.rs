@@ -4,7 +4,8 @@
 //! follow. Every method answers with Weft's [`Error`] so an engine fault reaches clients with a
 //! stable code.
 
-// Part of the crate's public face not yet documented item by item (issue 22, item 4).
+// Part of the crate's public face (reached through `AppState`'s services) not yet documented
+// item by item: issue 22, item 4.
 #![allow(missing_docs)]
 
 use crate::error::Result;

@@ -12,9 +12,6 @@
 //! Which images may run, and as whom, is [`Images`]: an allow-list, and nobody (`65534`) for
 //! images that would run as root unless an admin listed them.
 
-// Part of the crate's public face not yet documented item by item (issue 22, item 4).
-#![allow(missing_docs)]
-
 use super::driver::ContainerSpec;
 use crate::error::{Code, Error, Result};
 use bollard::models::{
@@ -25,7 +22,9 @@ use std::collections::HashMap;
 /// The parts of hardening an admin may tune.
 #[derive(Debug, Clone)]
 pub struct Policy {
+    /// Capabilities kept after dropping all (`[containers] capabilities`).
     pub capabilities: Vec<String>,
+    /// Most processes in one container.
     pub pids_limit: i64,
     /// Open files per process.
     pub nofile: u64,

@@ -5,7 +5,8 @@
 //! engine's events and a periodic reconciliation ([`reconcile`]) bring the ledger in line, so a
 //! container stopped, killed or removed behind Weft's back shows as such, and time is accounted.
 
-// Part of the crate's public face not yet documented item by item (issue 22, item 4).
+// Part of the crate's public face (reached through `AppState`'s services) not yet documented
+// item by item: issue 22, item 4.
 #![allow(missing_docs)]
 
 pub(crate) mod config;
@@ -21,8 +22,8 @@ pub(crate) mod records;
 pub(crate) mod resources;
 pub(crate) mod routes;
 
-pub use driver::{ContainerDriver, ContainerSpec, EngineContainer, Limits};
-pub use records::{Container, ContainerStatus};
+pub(crate) use driver::{ContainerDriver, ContainerSpec, EngineContainer, Limits};
+pub(crate) use records::{Container, ContainerStatus};
 
 use crate::auth::Caller;
 use crate::error::{Code, Error, Result};

@@ -10,9 +10,6 @@
 //!
 //! Not here: what a container may reach outside its network (the firewall's job).
 
-// Part of the crate's public face not yet documented item by item (issue 22, item 4).
-#![allow(missing_docs)]
-
 use super::config::NetworkConfig;
 use super::driver::{ContainerDriver, NetworkCreated, NetworkSpec};
 use super::{LABEL_INSTALL, LABEL_OWNER};
@@ -68,6 +65,8 @@ fn free_subnets(pool: Ipv4Net, prefix: u8, taken: &[IpNet]) -> impl Iterator<Ite
 }
 
 impl Networks {
+    /// Checks the subnet settings and keeps what creating networks needs; labels carry
+    /// `install_id`, so several installations can share an engine.
     pub fn new(
         driver: Arc<dyn ContainerDriver>,
         install_id: &str,

@@ -1,8 +1,5 @@
 //! What is stored about containers, as the API shows it, and the queries that keep it.
 
-// Part of the crate's public face not yet documented item by item (issue 22, item 4).
-#![allow(missing_docs)]
-
 use super::driver::Limits;
 use super::quantity::{format_cpu, format_memory};
 use crate::error::{Error, Result};

@@ -3,9 +3,6 @@
 //! `/api/kernels/<id>/channels`). Runs one execution at a time, turning the kernel's messages
 //! into nbformat outputs as they come, and notices a kernel that dies or stops answering.
 
-// Part of the crate's public face not yet documented item by item (issue 22, item 4).
-#![allow(missing_docs)]
-
 use super::execution::{ExecutionStatus, Outcome};
 use super::jupyter::Jupyter;
 use super::outputs::{self, Outputs};
@@ -31,8 +28,11 @@ type Socket = WebSocketStream<QuickAck>;
 pub enum KernelState {
     /// No kernel attached: the next execution starts or attaches one.
     Detached,
+    /// Jupyter is starting it.
     Starting,
+    /// Waiting for code.
     Idle,
+    /// Running code.
     Busy,
     /// It died and Jupyter is starting a new one.
     Restarting,
@@ -69,8 +69,11 @@ impl KernelState {
 /// its output is kept.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// How long an execution may run before it is interrupted.
     pub timeout: Duration,
+    /// How long an interrupted execution has to stop before the kernel is restarted.
     pub interrupt_grace: Duration,
+    /// Bytes of output one execution keeps (the tail).
     pub max_output_bytes: usize,
 }
 
@@ -94,8 +97,11 @@ struct Waiter {
 
 /// A notebook's kernel and the connection to its channels.
 pub struct Kernel {
+    /// Jupyter's id of the kernel.
     pub kernel_id: String,
+    /// Jupyter's session that holds the kernel.
     pub jupyter_session: String,
+    /// The client of the Jupyter server the kernel runs in.
     pub jupyter: Jupyter,
     client_session: String,
     sink: tokio::sync::Mutex<SplitSink<Socket, Message>>,

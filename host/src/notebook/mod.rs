@@ -6,7 +6,8 @@
 //! Executions on one notebook run one at a time, in the order they came. Not here: the
 //! sessions themselves ([`crate::workspace`]) and Jupyter's own UI, which the proxy serves.
 
-// Part of the crate's public face not yet documented item by item (issue 22, item 4).
+// Part of the crate's public face (reached through `AppState`'s services) not yet documented
+// item by item: issue 22, item 4.
 #![allow(missing_docs)]
 
 pub(crate) mod config;

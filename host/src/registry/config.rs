@@ -1,8 +1,5 @@
 //! `[plugins]`: the plugin runtime and registry.
 
-// Part of the crate's public face not yet documented item by item (issue 22, item 4).
-#![allow(missing_docs)]
-
 use crate::api::config::ApiConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

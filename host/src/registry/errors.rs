@@ -27,7 +27,7 @@ pub(super) fn load_error(err: LoadError) -> Error {
 }
 
 /// A call into a plugin that failed.
-pub fn call_error(plugin: &str, err: CallError) -> Error {
+pub(crate) fn call_error(plugin: &str, err: CallError) -> Error {
     let details = json!({ "plugin": plugin, "failure": err.kind(), "retryable": err.retryable() });
     let message = format!("{plugin}: {err}");
     match &err {

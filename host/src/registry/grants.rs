@@ -4,9 +4,6 @@
 //!
 //! Not here: what a capability allows once granted (`weft_runtime::Grants` and the runtime).
 
-// Part of the crate's public face not yet documented item by item (issue 22, item 4).
-#![allow(missing_docs)]
-
 use crate::auth::{Role, User};
 use crate::error::{Error, Result};
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
@@ -82,7 +79,7 @@ pub fn effective(grants: &[ScopedGrant], who: &Grantee) -> Grants {
 
 /// The body of `PUT /plugins/{name}/grants`: one grant, or a list of them.
 #[derive(Debug, Clone)]
-pub struct GrantList(pub Vec<ScopedGrant>);
+pub(crate) struct GrantList(pub Vec<ScopedGrant>);
 
 impl<'de> Deserialize<'de> for GrantList {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {

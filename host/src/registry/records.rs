@@ -1,8 +1,5 @@
 //! Stored plugin rows and settings (grants, limits).
 
-// Part of the crate's public face not yet documented item by item (issue 22, item 4).
-#![allow(missing_docs)]
-
 use super::grants::ScopedGrant;
 use crate::error::Result;
 use crate::store::{Store, new_id, now_ms, time};

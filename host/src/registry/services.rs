@@ -3,9 +3,6 @@
 //! (`<data>/artifacts/<user id>/<sha256>`): a node reads and writes only the artifacts of the
 //! user it runs for, so a key learnt from another user's run reads nothing.
 
-// Part of the crate's public face not yet documented item by item (issue 22, item 4).
-#![allow(missing_docs)]
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,7 +27,7 @@ pub struct CallServices {
 }
 
 /// A receiver of a call's log and progress events as they happen.
-pub type LiveEvents = Arc<dyn Fn(&serde_json::Value) + Send + Sync>;
+pub(crate) type LiveEvents = Arc<dyn Fn(&serde_json::Value) + Send + Sync>;
 
 impl CallServices {
     /// The owner's artifact folder; `None` for an owner id that is no safe folder name (ids are

@@ -2,9 +2,6 @@
 //! max_running_nodes_per_user`), across their workflow runs and direct runs, so one user cannot
 //! take every node slot of the host.
 
-// Part of the crate's public face not yet documented item by item (issue 22, item 4).
-#![allow(missing_docs)]
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};

@@ -10,7 +10,8 @@
 //! and only the instance a task was sent to reports its completion ([`Reporter`]): from the
 //! address it registered, or with the secret its registration returned.
 
-// Part of the crate's public face not yet documented item by item (issue 22, item 4).
+// Part of the crate's public face (reached through `AppState`'s services) not yet documented
+// item by item: issue 22, item 4.
 #![allow(missing_docs)]
 
 mod access;

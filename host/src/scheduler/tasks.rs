@@ -5,9 +5,6 @@
 //! transaction (group commit): thousands of submits a second cost a few commits, and a task's
 //! changes reach the database in the order they were made.
 
-// Part of the crate's public face not yet documented item by item (issue 22, item 4).
-#![allow(missing_docs)]
-
 use super::raw::RawJson;
 use crate::error::{Error, Result};
 use crate::store::{Store, now_ms};
@@ -19,9 +16,13 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskStatus {
+    /// Routed and stored; its instance has not accepted it yet.
     Queued,
+    /// Accepted by its instance.
     Scheduled,
+    /// Its instance reported a result.
     Completed,
+    /// Its instance reported an error, or it timed out.
     Failed,
 }
 
@@ -45,6 +46,7 @@ impl TaskStatus {
         })
     }
 
+    /// Whether the task has ended (completed or failed).
     pub fn is_finished(self) -> bool {
         matches!(self, TaskStatus::Completed | TaskStatus::Failed)
     }
@@ -53,18 +55,25 @@ impl TaskStatus {
 /// One submitted task.
 #[derive(Debug, Clone)]
 pub struct TaskRecord {
+    /// The submitter's id of the task.
     pub task_id: String,
+    /// The model the task is for.
     pub model_name: String,
     /// The instance it was routed to last.
     pub ti_uuid: Option<String>,
+    /// Where the task is.
     pub status: TaskStatus,
+    /// The task's input, as submitted.
     pub task_input: RawJson,
+    /// The submitter's metadata, passed through.
     pub metadata: RawJson,
+    /// What the instance reported, once completed.
     pub result: Option<RawJson>,
     /// Why it failed.
     pub error: Option<String>,
     /// Unix milliseconds.
     pub submit_time: i64,
+    /// Unix milliseconds, once ended.
     pub finished_at: Option<i64>,
     /// Stored in whole microseconds (floats do not cross sqlx's Any driver to PostgreSQL).
     pub execution_ms: Option<f64>,

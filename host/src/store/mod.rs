@@ -4,9 +4,6 @@
 //! backends through sqlx's `Any` driver. Schema changes are embedded migrations in
 //! `host/migrations/`. Domain modules own their queries; this module owns only the connection.
 
-// Part of the crate's public face not yet documented item by item (issue 22, item 4).
-#![allow(missing_docs)]
-
 use anyhow::Context as _;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
@@ -16,7 +13,9 @@ use std::time::Duration;
 /// Which database engine backs the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// An SQLite file (the default).
     Sqlite,
+    /// A PostgreSQL server (to share one database between hosts).
     Postgres,
 }
 
@@ -74,10 +73,12 @@ impl Store {
         Ok(Self { pool, backend })
     }
 
+    /// The connection pool, for the queries of each domain's `records.rs`.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
+    /// Which database this is (some statements differ).
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -98,6 +99,7 @@ impl Store {
 macro_rules! text_enum {
     ($ty:ident { $($variant:ident = $text:literal),* $(,)? }) => {
         impl $ty {
+            /// The word stored for it.
             pub fn as_str(self) -> &'static str {
                 match self { $($ty::$variant => $text),* }
             }

@@ -1,6 +1,7 @@
 //! Run events: announced (after they are stored) to every WebSocket watching a run or a user's runs.
 
-// Part of the crate's public face not yet documented item by item (issue 22, item 4).
+// Part of the crate's public face (reached through `AppState`'s services) not yet documented
+// item by item: issue 22, item 4.
 #![allow(missing_docs)]
 
 use super::records::{NodeFailure, RunStatus};

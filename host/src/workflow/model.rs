@@ -1,9 +1,6 @@
 //! The workflow definition format: `{name, nodes:[{id,type,config}], edges:[{source,target}]}`
 //! with optional ports, and per-node retry, timeout and failure policy.
 
-// Part of the crate's public face not yet documented item by item (issue 22, item 4).
-#![allow(missing_docs)]
-
 use serde::{Deserialize, Deserializer, Serialize};
 use std::time::Duration;
 use utoipa::ToSchema;

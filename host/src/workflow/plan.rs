@@ -1,9 +1,6 @@
 //! Validation: a [`Definition`] checked against the registered plugins becomes a [`Plan`], or
 //! every fault found is reported (not just the first), each naming its node or edge.
 
-// Part of the crate's public face not yet documented item by item (issue 22, item 4).
-#![allow(missing_docs)]
-
 use super::model::{Definition, EdgeSpec, NodeSpec};
 use crate::registry::{Plugins, ResolvedNode};
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -15,7 +12,7 @@ use weft_runtime::{Port, port_names};
 
 /// One thing wrong with a definition.
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
-pub struct Fault {
+pub(crate) struct Fault {
     /// Where: a JSON path into the definition, such as `nodes[2].config` or `edges[0]`.
     pub path: String,
     /// A stable name for the fault (`unknown-type`, `cycle`, ...).

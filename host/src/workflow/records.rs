@@ -1,8 +1,5 @@
 //! What is stored about workflows and runs, as the API shows it, and the queries that keep it.
 
-// Part of the crate's public face not yet documented item by item (issue 22, item 4).
-#![allow(missing_docs)]
-
 use super::encoding::{self, PortValues};
 use super::model::Definition;
 use super::values::{self, Held, Stored};

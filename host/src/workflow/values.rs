@@ -8,9 +8,6 @@
 //! Not here: how a row stores values and references (see `encoding`), the caps on outputs (see
 //! the executor).
 
-// Part of the crate's public face not yet documented item by item (issue 22, item 4).
-#![allow(missing_docs)]
-
 use crate::error::{Error, Result};
 use bytes::Bytes;
 use futures::StreamExt as _;

@@ -1,9 +1,6 @@
 //! Projects and their files: records in the store, files in storage (opendal; a local folder by
 //! default). A project belongs to one user; others get 404.
 
-// Part of the crate's public face not yet documented item by item (issue 22, item 4).
-#![allow(missing_docs)]
-
 use super::config::{StorageKind, WorkspacesConfig};
 use super::paths;
 use super::records;

@@ -3,7 +3,8 @@
 //! on an origin of its own (see [`super::origin`]) with a one-time access token turned into a
 //! cookie.
 
-// Part of the crate's public face not yet documented item by item (issue 22, item 4).
+// Part of the crate's public face (reached through `AppState`'s services) not yet documented
+// item by item: issue 22, item 4.
 #![allow(missing_docs)]
 
 use super::config::{SessionKindConfig, WorkspacesConfig};

@@ -4,9 +4,6 @@
 //! are read with a bound; and what such a server says reaches a caller only as a short, cleaned
 //! excerpt.
 
-// Part of the crate's public face not yet documented item by item (issue 22, item 4).
-#![allow(missing_docs)]
-
 use bytes::{Bytes, BytesMut};
 use std::time::Duration;
 
@@ -27,6 +24,7 @@ pub fn client(timeout: Duration) -> reqwest::Client {
 pub enum BodyError {
     /// Longer than the limit (in bytes); nothing past it was read.
     TooLarge(u64),
+    /// The connection failed or the body could not be read.
     Failed(reqwest::Error),
 }
 
