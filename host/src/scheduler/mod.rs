@@ -10,10 +10,6 @@
 //! and only the instance a task was sent to reports its completion ([`Reporter`]): from the
 //! address it registered, or with the secret its registration returned.
 
-// Part of the crate's public face (reached through `AppState`'s services) not yet documented
-// item by item: issue 22, item 4.
-#![allow(missing_docs)]
-
 mod access;
 pub(crate) mod client;
 pub(crate) mod config;
@@ -98,7 +94,9 @@ pub enum Reporter<'a> {
     /// as the instance it names when `peer` is that instance's registered address (unless
     /// `[scheduler] completions_by_address` is off) or `secret` is its secret.
     Peer {
+        /// The reporter's address, when the listener tells it.
         peer: Option<IpAddr>,
+        /// The instance secret presented, if any.
         secret: Option<&'a str>,
     },
 }
@@ -111,6 +109,7 @@ pub fn is_instance_secret(credential: &str) -> bool {
 /// The answer to a registration.
 #[derive(Debug, Clone)]
 pub struct Registered {
+    /// The instance's id.
     pub ti_uuid: String,
     /// Whether this registration added the instance (else it was registered already).
     pub created: bool,
@@ -122,21 +121,27 @@ pub struct Registered {
 /// The answer to a successful submit.
 #[derive(Debug, Clone)]
 pub struct Submitted {
+    /// The task's id.
     pub task_id: String,
+    /// The instance the task was routed to.
     pub ti_uuid: String,
 }
 
 /// A task as `/task/query` shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TaskView {
+    /// The task's id.
     pub task_id: String,
     /// `queued`, `scheduled`, `completed` or `failed`.
     pub task_status: TaskStatus,
+    /// The instance the task was routed to last.
     pub scheduled_ti: Option<String>,
     /// Unix seconds.
     pub submit_time: f64,
     #[schema(value_type = Option<Object>)]
+    /// What the instance reported, once completed.
     pub result: Option<RawJson>,
+    /// The model the task is for.
     pub model_name: String,
     /// Why the task failed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -164,7 +169,9 @@ impl From<&TaskRecord> for TaskView {
 /// One instance's predicted wait, as `/queue/info` lists it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct QueueItem {
+    /// The model the instance serves.
     pub model_name: String,
+    /// The instance's id.
     pub ti_uuid: String,
     /// Expected wait in ms.
     pub waiting_time_expect: f64,
@@ -175,12 +182,15 @@ pub struct QueueItem {
 /// A completion report from an instance.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct Completion {
+    /// The task the report is for.
     pub task_id: String,
+    /// The reporting instance's id.
     pub instance_id: String,
     /// Milliseconds the task executed.
     pub execution_time: f64,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
+    /// The task's result.
     pub result: Option<RawJson>,
     /// Set when the task failed on the instance.
     #[serde(default)]
@@ -192,8 +202,11 @@ pub struct Completion {
 pub struct DecisionStats {
     /// Decisions measured (the most recent ones are kept).
     pub decisions: usize,
+    /// Median decision time, in microseconds.
     pub p50_us: f64,
+    /// 99th percentile decision time, in microseconds.
     pub p99_us: f64,
+    /// Slowest decision, in microseconds.
     pub max_us: f64,
 }
 
