@@ -54,7 +54,7 @@ impl TaskStatus {
 
 /// One submitted task.
 #[derive(Debug, Clone)]
-pub struct TaskRecord {
+pub(crate) struct TaskRecord {
     /// The submitter's id of the task.
     pub task_id: String,
     /// The model the task is for.
@@ -86,7 +86,7 @@ pub struct TaskRecord {
 
 impl TaskRecord {
     /// A new task; its id is time-ordered, so stored tasks append to the table's index.
-    pub fn new(
+    pub(crate) fn new(
         model_name: String,
         task_input: RawJson,
         metadata: RawJson,
@@ -110,7 +110,7 @@ impl TaskRecord {
     }
 
     /// Marks the task finished now.
-    pub fn finish(&mut self, status: TaskStatus) {
+    pub(crate) fn finish(&mut self, status: TaskStatus) {
         self.status = status;
         self.finished_at = Some(now_ms());
     }
@@ -120,7 +120,7 @@ type Ack = oneshot::Sender<Result<()>>;
 
 /// The single writer of task records.
 #[derive(Clone)]
-pub struct Writer {
+pub(crate) struct Writer {
     tx: mpsc::UnboundedSender<(TaskRecord, Ack)>,
 }
 
@@ -131,7 +131,7 @@ const LINGER_YIELDS: usize = 2;
 
 impl Writer {
     /// Starts the writer task on `store`.
-    pub fn start(store: Store) -> Self {
+    pub(crate) fn start(store: Store) -> Self {
         let (tx, mut rx) = mpsc::unbounded_channel::<(TaskRecord, Ack)>();
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
@@ -164,7 +164,7 @@ impl Writer {
 
     /// Queues `record` for storing. Records queued in some order are stored in that order,
     /// so queue while holding whatever lock orders the changes; wait for the commit after.
-    pub fn queue(&self, record: TaskRecord) -> Committed {
+    pub(crate) fn queue(&self, record: TaskRecord) -> Committed {
         let (ack, done) = oneshot::channel();
         let _ = self.tx.send((record, ack));
         Committed(done)
@@ -172,11 +172,11 @@ impl Writer {
 }
 
 /// The commit of a queued record.
-pub struct Committed(oneshot::Receiver<Result<()>>);
+pub(crate) struct Committed(oneshot::Receiver<Result<()>>);
 
 impl Committed {
     /// Waits until the record is in the database.
-    pub async fn wait(self) -> Result<()> {
+    pub(crate) async fn wait(self) -> Result<()> {
         self.0
             .await
             .map_err(|_| Error::internal("the task writer has stopped"))?
