@@ -1,6 +1,6 @@
 //! Configuration: defaults, then a TOML file, then `WEFT_*` environment variables, then flags.
 //!
-//! Each domain owns its section's struct (`[workflows]` is [`crate::workflow::config`], ...);
+//! Each domain owns its section's struct (`[workflows]` is `crate::workflow::config`, ...);
 //! this module composes them into [`Config`] and loads it.
 //!
 //! Nested sections map to environment variables with a double underscore:

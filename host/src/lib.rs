@@ -1,6 +1,13 @@
 //! Weft's host: the `weft` binary's library.
 //!
-//! Data flows one way: HTTP -> [`api`] -> a domain service ([`auth`], [`registry`], [`workflow`], [`scheduler`], [`container`], [`workspace`], [`notebook`], ...) -> [`store`].
+//! Data flows one way: HTTP -> [`app`] (the router every domain's routes are assembled into, and
+//! [`state::AppState`]) -> a domain's routes and service (`auth`, [`registry`], [`workflow`],
+//! [`scheduler`], [`container`], [`workspace`], [`notebook`]) -> [`store`]. The domains use the
+//! HTTP kit [`api`] and own their config sections, which [`config`] composes; no domain imports
+//! `app`, `state` or `config`.
+//!
+//! Only what the binary, the benchmarks and the end-to-end tests name is public; the rest is
+//! `pub(crate)` (`unreachable_pub` and `missing_docs` hold in CI).
 //!
 //! Folders are named in the singular, after the concern they own (`workflow`, `container`,
 //! `workspace`, `registry`): a module is one concern, not a collection. The host's plugin

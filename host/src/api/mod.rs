@@ -1,6 +1,6 @@
 //! The HTTP kit every domain's routes use: the JSON error shape ([`ErrorBody`]), extractors
-//! with JSON rejections ([`extract`]), WebSocket helpers ([`ws`]), request metrics
-//! ([`metrics`]) and serving a router on a listener. It knows no domain: the application's
+//! with JSON rejections (`extract`), WebSocket helpers (`ws`), request metrics
+//! (`metrics`) and serving a router on a listener. It knows no domain: the application's
 //! router is assembled in [`crate::app`].
 
 pub(crate) mod config;

@@ -1,7 +1,7 @@
 //! What Weft needs from a container engine, independent of which engine it is.
 //!
 //! [`super::docker::DockerDriver`] implements it on the Docker Engine API; a Swarm driver can
-//! follow. Every method answers with Weft's [`Error`] so an engine fault reaches clients with a
+//! follow. Every method answers with Weft's `Error` so an engine fault reaches clients with a
 //! stable code.
 
 use crate::error::Result;
@@ -34,7 +34,7 @@ pub struct ContainerSpec {
     /// The network it joins (its owner's, see [`super::network`]); `None`: the engine's default.
     pub network: Option<String>,
     /// A size limit of the writable layer the engine enforces (only where its storage driver
-    /// can, see [`super::disk`]).
+    /// can, see `super::disk`).
     pub disk_bytes: Option<u64>,
 }
 

@@ -9,7 +9,7 @@
 //! `nofile` and `fsize` ulimits; the owner's network and, where the engine can enforce it, a
 //! writable-layer size limit.
 //!
-//! Which images may run, and as whom, is [`Images`]: an allow-list, and nobody (`65534`) for
+//! Which images may run, and as whom, is `Images`: an allow-list, and nobody (`65534`) for
 //! images that would run as root unless an admin listed them.
 
 use super::driver::ContainerSpec;

@@ -2,7 +2,7 @@
 //! remove, watch, and keep the store true to what the engine says.
 //!
 //! The store is the ledger of what Weft created; the engine is the truth about what runs. The
-//! engine's events and a periodic reconciliation ([`reconcile`]) bring the ledger in line, so a
+//! engine's events and a periodic reconciliation (`reconcile`) bring the ledger in line, so a
 //! container stopped, killed or removed behind Weft's back shows as such, and time is accounted.
 
 pub(crate) mod config;

@@ -1,10 +1,10 @@
 //! The task scheduler: routes inference tasks for a model to one of the task instances (TIs)
 //! serving it, choosing with a WebAssembly strategy that predicts each instance's wait.
 //!
-//! It speaks SwarmPilot on both sides: clients use the scheduler paths ([`routes`]), instances
-//! the TaskInstance protocol ([`instances`]). Tasks are stored before they are answered for
+//! It speaks SwarmPilot on both sides: clients use the scheduler paths (`routes`), instances
+//! the TaskInstance protocol (`instances`). Tasks are stored before they are answered for
 //! ([`tasks`]); instances are polled, and the tasks an unreachable one held are routed again
-//! or failed with the reason, never dropped. Strategies are hot-swapped ([`strategies`]).
+//! or failed with the reason, never dropped. Strategies are hot-swapped (`strategies`).
 //!
 //! Tasks belong to whoever submitted them: only the owner or an admin sees one ([`Viewer`]),
 //! and only the instance a task was sent to reports its completion ([`Reporter`]): from the

@@ -1,7 +1,7 @@
 //! Routed tasks: their record, and the one writer that persists them in order (through
-//! [`super::records`]).
+//! `super::records`).
 //!
-//! Every change to a task goes through [`Writer`], which batches whatever is waiting into one
+//! Every change to a task goes through `Writer`, which batches whatever is waiting into one
 //! transaction (group commit): thousands of submits a second cost a few commits, and a task's
 //! changes reach the database in the order they were made.
 

@@ -1,6 +1,6 @@
 //! The reverse proxy to workspace sessions, on a listener of its own: a request for host
 //! `<session>.<sessions domain>` goes to that session's container, HTTP and WebSocket,
-//! streaming both ways. Every session has its own origin (see [`super::origin`]); the API is
+//! streaming both ways. Every session has its own origin (see `super::origin`); the API is
 //! never served here, nor a session on the API's listener.
 //!
 //! What opens a session: its one-time access token (`?token=`), spent on first use for an

@@ -1,6 +1,6 @@
 //! Workspace sessions: one active code-server or Jupyter container per (user, project), its
 //! files copied in at start and synced back on demand and at stop, reached through Weft's proxy
-//! on an origin of its own (see [`super::origin`]) with a one-time access token turned into a
+//! on an origin of its own (see `super::origin`) with a one-time access token turned into a
 //! cookie.
 
 use super::config::{SessionKindConfig, WorkspacesConfig};
@@ -150,7 +150,7 @@ pub struct Upstream {
     pub base: String,
     /// The session's origin, as browsers send it in `Origin`.
     pub origin: String,
-    /// The secret the server demands (see [`super::keys`]).
+    /// The secret the server demands (see `super::keys`).
     pub secret: String,
     /// What runs in the session.
     pub kind: SessionKind,
