@@ -23,6 +23,7 @@ use weft::workflow::Event;
 
 mod common;
 #[path = "../../tests/e2e/support/fixtures.rs"]
+#[allow(unreachable_pub)] // shared with the tests, whose support modules are `pub`
 mod fixtures;
 
 fn main() -> anyhow::Result<()> {

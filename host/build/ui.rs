@@ -24,7 +24,7 @@ const SOURCES: &[&str] = &[
     "vite.config.ts",
 ];
 
-pub fn build(root: &Path) {
+pub(crate) fn build(root: &Path) {
     let ui = root.join("ui");
     for source in SOURCES {
         println!("cargo:rerun-if-changed={}", ui.join(source).display());
@@ -114,7 +114,7 @@ fn embed(out: &Path) {
     files.sort();
     let mut code = String::from(
         "/// The built web app: (URL path, bytes, gzipped bytes for text), sorted by path.\n\
-         pub const UI_ASSETS: &[Asset] = &[\n",
+         pub(crate) const UI_ASSETS: &[Asset] = &[\n",
     );
     for (url, file) in &files {
         let gzip = compressible(url).then(|| {

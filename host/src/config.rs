@@ -1,6 +1,6 @@
 //! Configuration: defaults, then a TOML file, then `WEFT_*` environment variables, then flags.
 //!
-//! Each domain owns its section's struct (`[workflows]` is [`crate::workflow::config`], ...);
+//! Each domain owns its section's struct (`[workflows]` is `crate::workflow::config`, ...);
 //! this module composes them into [`Config`] and loads it.
 //!
 //! Nested sections map to environment variables with a double underscore:
@@ -35,12 +35,19 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Log output: `text` or `json`.
     pub log_format: LogFormat,
+    /// `[api]`: request limits, public metrics, sign-in limits.
     pub api: ApiConfig,
+    /// `[plugins]`: the plugin runtime and registry.
     pub plugins: PluginsConfig,
+    /// `[workflows]`: the workflow engine.
     pub workflows: WorkflowsConfig,
+    /// `[scheduler]`: the task scheduler (SwarmPilot API).
     pub scheduler: SchedulerConfig,
+    /// `[containers]`: the Docker engine, container limits and each user's share.
     pub containers: ContainersConfig,
+    /// `[workspaces]`: projects and workspace sessions.
     pub workspaces: WorkspacesConfig,
+    /// `[notebooks]`: notebooks run in a session's Jupyter kernel.
     pub notebooks: NotebooksConfig,
     /// Secrets plugins may read once granted (`[secrets] name = "value"`, or
     /// `WEFT_SECRETS__NAME=value`).
@@ -49,8 +56,11 @@ pub struct Config {
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
+/// How log lines are written.
 pub enum LogFormat {
+    /// Human-readable lines.
     Text,
+    /// One JSON object per line, for log collectors.
     Json,
 }
 

@@ -1,6 +1,13 @@
 //! Weft's host: the `weft` binary's library.
 //!
-//! Data flows one way: HTTP -> [`api`] -> a domain service ([`auth`], [`registry`], [`workflow`], [`scheduler`], [`container`], [`workspace`], [`notebook`], ...) -> [`store`].
+//! Data flows one way: HTTP -> [`app`] (the router every domain's routes are assembled into, and
+//! [`state::AppState`]) -> a domain's routes and service (`auth`, [`registry`], [`workflow`],
+//! [`scheduler`], [`container`], [`workspace`], [`notebook`]) -> [`store`]. The domains use the
+//! HTTP kit [`api`] and own their config sections, which [`config`] composes; no domain imports
+//! `app`, `state` or `config`.
+//!
+//! Only what the binary, the benchmarks and the end-to-end tests name is public; the rest is
+//! `pub(crate)` (`unreachable_pub` and `missing_docs` hold in CI).
 //!
 //! Folders are named in the singular, after the concern they own (`workflow`, `container`,
 //! `workspace`, `registry`): a module is one concern, not a collection. The host's plugin
@@ -8,20 +15,20 @@
 
 pub mod api;
 pub mod app;
-pub mod auth;
+mod auth;
 pub mod cli;
 pub mod config;
 pub mod container;
-pub mod error;
+mod error;
 pub mod notebook;
 pub mod registry;
 pub mod scheduler;
-pub mod server;
-pub mod simulation;
+mod server;
+mod simulation;
 pub mod state;
 pub mod store;
-pub mod telemetry;
-pub mod ui;
+mod telemetry;
+mod ui;
 pub mod workflow;
 pub mod workspace;
 

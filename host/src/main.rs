@@ -1,3 +1,5 @@
+//! The `weft` binary: parses the command line and runs the command ([`weft::cli`]).
+
 use clap::Parser as _;
 use std::process::ExitCode;
 

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 
 /// Runs the server until a shutdown signal, then drains in-flight requests for a bounded time.
-pub async fn serve(mut config: Config) -> anyhow::Result<()> {
+pub(crate) async fn serve(mut config: Config) -> anyhow::Result<()> {
     // The sessions listener is bound first: session origins carry its port (`{port}`), so an
     // ephemeral one must be known before the services start.
     let sessions = TcpListener::bind(config.workspaces.sessions_listen)

@@ -20,16 +20,27 @@ pub struct AppState(Arc<Services>);
 
 /// Weft's services.
 pub struct Services {
+    /// The configuration Weft started with.
     pub config: Arc<Config>,
+    /// The database.
     pub store: Store,
+    /// Users, tokens and sign-ins.
     pub auth: Auth,
+    /// Request counters for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// The plugin registry.
     pub plugins: Plugins,
+    /// Workflows and their runs.
     pub workflows: Workflows,
+    /// The task scheduler.
     pub scheduler: Scheduler,
+    /// Containers on the engine.
     pub containers: Containers,
+    /// Projects and their files.
     pub projects: Projects,
+    /// Workspace sessions.
     pub sessions: Sessions,
+    /// Notebooks and their kernels.
     pub notebooks: Notebooks,
 }
 

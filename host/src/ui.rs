@@ -31,7 +31,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'un
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 /// The router's fallback: a file of the app, its index for a client route, or the JSON 404.
-pub async fn serve(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+pub(crate) async fn serve(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     if method != Method::GET && method != Method::HEAD {
         return route_not_found(uri).await.into_response();
     }

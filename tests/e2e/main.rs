@@ -6,6 +6,9 @@
 //! tests/images/build.sh (the test command provides both). Browser tests need Debian's
 //! `chromium` and `npm ci` in tests/browser (the test command does both).
 
+// A test binary has no public face: its support modules are `pub` to each other.
+#![allow(unreachable_pub)]
+
 mod support;
 
 mod api_errors;

@@ -6,7 +6,7 @@ use weft::state::AppState;
 
 /// A figure of this process from `/proc/self/status` (`VmRSS`, `VmHWM`, ...), in MB.
 #[allow(dead_code)] // read by the memory runs alone
-pub fn status_mb(field: &str) -> f64 {
+pub(crate) fn status_mb(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -22,7 +22,7 @@ pub fn status_mb(field: &str) -> f64 {
 }
 
 /// Runs `bench` on a multi-threaded tokio runtime.
-pub fn run(bench: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+pub(crate) fn run(bench: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
@@ -31,7 +31,7 @@ pub fn run(bench: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()
 
 /// A Weft server on ephemeral ports (the API's and the sessions'), its state, and an admin
 /// token.
-pub struct Local {
+pub(crate) struct Local {
     pub base: String,
     /// The sessions listener: a session answers there for host `<id>.localhost:<its port>`.
     #[allow(dead_code)] // read by the sessions bench alone
@@ -43,7 +43,7 @@ pub struct Local {
 }
 
 /// Starts Weft on its default SQLite store after `customize` adjusted the configuration.
-pub async fn serve(customize: impl FnOnce(&mut Config)) -> anyhow::Result<Local> {
+pub(crate) async fn serve(customize: impl FnOnce(&mut Config)) -> anyhow::Result<Local> {
     let data = tempfile::tempdir()?;
     let mut config = Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 
 /// A JSON request body (and a JSON response).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Json<T>(pub T);
+pub(crate) struct Json<T>(pub T);
 
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
@@ -48,7 +48,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
 
 /// Parses JSON text, telling malformed syntax (400) from a well-formed body of the wrong shape
 /// (422, naming the field).
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     refuse_nul(bytes)?;
     // Tracking the path costs on every field; only a body that fails needs it, so that one is
     // parsed again to name where.
@@ -142,12 +142,12 @@ fn json_error(path: &str, inner: serde_json::Error) -> Error {
 }
 
 /// Maps a failure to read the body; an over-limit body is 413.
-pub fn body_rejection(rejection: BytesRejection) -> Error {
+pub(crate) fn body_rejection(rejection: BytesRejection) -> Error {
     limited_body_rejection(rejection, "[api] max_body_bytes")
 }
 
 /// [`body_rejection`] for a route whose body limit is the `setting` named.
-pub fn limited_body_rejection(rejection: BytesRejection, setting: &str) -> Error {
+pub(crate) fn limited_body_rejection(rejection: BytesRejection, setting: &str) -> Error {
     if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
         Error::new(Code::PayloadTooLarge, "the request body is too large").hint(format!(
             "send a smaller body; the limit is set by {setting}"
@@ -159,7 +159,7 @@ pub fn limited_body_rejection(rejection: BytesRejection, setting: &str) -> Error
 
 /// Query-string parameters.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Query<T>(pub T);
+pub(crate) struct Query<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     type Rejection = Error;
@@ -178,7 +178,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
 
 /// Path parameters.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Path<T>(pub T);
+pub(crate) struct Path<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
     type Rejection = Error;

@@ -90,7 +90,7 @@ impl Metrics {
 /// Middleware: counts and times each request by its route template (never the raw path). A
 /// tower layer rather than a `from_fn` one: it runs on every request, and a `from_fn` layer
 /// clones the inner service and boxes a future on each.
-pub fn track<S>(metrics: Arc<Metrics>) -> LayerFn<impl Fn(S) -> Track<S> + Clone> {
+pub(crate) fn track<S>(metrics: Arc<Metrics>) -> LayerFn<impl Fn(S) -> Track<S> + Clone> {
     tower::layer::layer_fn(move |inner| Track {
         inner,
         metrics: metrics.clone(),
@@ -99,7 +99,7 @@ pub fn track<S>(metrics: Arc<Metrics>) -> LayerFn<impl Fn(S) -> Track<S> + Clone
 
 /// The service [`track`] wraps around `S`.
 #[derive(Clone)]
-pub struct Track<S> {
+pub(crate) struct Track<S> {
     inner: S,
     metrics: Arc<Metrics>,
 }

@@ -1,13 +1,13 @@
 //! The HTTP kit every domain's routes use: the JSON error shape ([`ErrorBody`]), extractors
-//! with JSON rejections ([`extract`]), WebSocket helpers ([`ws`]), request metrics
-//! ([`metrics`]) and serving a router on a listener. It knows no domain: the application's
+//! with JSON rejections (`extract`), WebSocket helpers (`ws`), request metrics
+//! (`metrics`) and serving a router on a listener. It knows no domain: the application's
 //! router is assembled in [`crate::app`].
 
-pub mod config;
+pub(crate) mod config;
 pub mod error;
-pub mod extract;
-pub mod metrics;
-pub mod ws;
+pub(crate) mod extract;
+pub(crate) mod metrics;
+pub(crate) mod ws;
 
 pub use error::ErrorBody;
 

@@ -7,7 +7,7 @@ use tokio::sync::broadcast;
 
 /// Sends each item of `items` as a JSON text message; closes when `items` ends, returns when
 /// the client closes or goes away.
-pub async fn forward<T: Serialize>(mut socket: WebSocket, items: impl Stream<Item = T>) {
+pub(crate) async fn forward<T: Serialize>(mut socket: WebSocket, items: impl Stream<Item = T>) {
     let mut items = std::pin::pin!(items);
     loop {
         tokio::select! {
@@ -29,7 +29,7 @@ pub async fn forward<T: Serialize>(mut socket: WebSocket, items: impl Stream<Ite
 
 /// The `wanted` items of a broadcast receiver as JSON; a receiver that fell behind gets a
 /// `{"type":"lagged","missed":N}` note in place of what it missed.
-pub fn broadcast_stream<T: Clone + Serialize + Send + 'static>(
+pub(crate) fn broadcast_stream<T: Clone + Serialize + Send + 'static>(
     receiver: broadcast::Receiver<T>,
     wanted: impl Fn(&T) -> bool + Send + 'static,
 ) -> impl Stream<Item = serde_json::Value> {

@@ -24,7 +24,7 @@ use utoipa::{Modify, OpenApi};
         (name = "notebooks", description = "Notebooks run in the kernel of a project's Jupyter session"),
     )
 )]
-pub struct ApiDoc;
+pub(super) struct ApiDoc;
 
 struct BearerAuth;
 

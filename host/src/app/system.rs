@@ -10,7 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Health {
+pub(super) struct Health {
     /// `ok`, or `degraded` when a dependency is down.
     status: &'static str,
     version: &'static str,
@@ -21,7 +21,7 @@ pub struct Health {
 /// Liveness and readiness; public.
 #[utoipa::path(get, path = "/health", tag = "system", security(()),
     responses((status = 200, body = Health), (status = 503, body = Health)))]
-pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+pub(super) async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     panic_point("health");
     let db_ok = state.store.ping().await;
     let status = if db_ok {
@@ -40,7 +40,10 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
 }
 
 /// Prometheus metrics in text format; needs an admin token unless `[api] public_metrics`.
-pub async fn metrics(State(state): State<AppState>, request: Request) -> Result<impl IntoResponse> {
+pub(super) async fn metrics(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<impl IntoResponse> {
     if !state.config.api.public_metrics {
         let token = crate::auth::bearer_token(request.headers())?;
         state

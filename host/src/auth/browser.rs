@@ -17,9 +17,9 @@ use chrono::{DateTime, Utc};
 use std::net::IpAddr;
 
 /// How long a token handed to the web app lives; the app refreshes it before it expires.
-pub const ACCESS_TTL: chrono::Duration = chrono::Duration::minutes(15);
+pub(super) const ACCESS_TTL: chrono::Duration = chrono::Duration::minutes(15);
 /// How long a sign-in lasts (its refresh cookie): a working day.
-pub const REFRESH_TTL: chrono::Duration = chrono::Duration::hours(12);
+pub(super) const REFRESH_TTL: chrono::Duration = chrono::Duration::hours(12);
 
 /// What a sign-in hands out.
 pub struct SignedIn {

@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The failure counts of recent client addresses.
-pub struct SignInLimiter {
+pub(super) struct SignInLimiter {
     max_failures: usize,
     window: Duration,
     /// Addresses tracked at once; past that the one whose last failure is oldest is forgotten.
@@ -26,7 +26,7 @@ pub struct SignInLimiter {
 
 impl SignInLimiter {
     /// `max_failures` 0 turns the limit off.
-    pub fn new(max_failures: u32, window: Duration, capacity: usize) -> Self {
+    pub(super) fn new(max_failures: u32, window: Duration, capacity: usize) -> Self {
         Self {
             max_failures: max_failures as usize,
             window,
@@ -36,12 +36,12 @@ impl SignInLimiter {
     }
 
     /// `Err(wait)` while `peer` is over its limit: how long until it may try again.
-    pub fn check(&self, peer: IpAddr) -> Result<(), Duration> {
+    pub(super) fn check(&self, peer: IpAddr) -> Result<(), Duration> {
         self.check_at(peer, Instant::now())
     }
 
     /// Counts a failed sign-in from `peer`.
-    pub fn failed(&self, peer: IpAddr) {
+    pub(super) fn failed(&self, peer: IpAddr) {
         self.failed_at(peer, Instant::now());
     }
 

@@ -14,7 +14,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 /// Middleware: authenticates the request and stores its [`Caller`] for handlers.
-pub async fn require_token(
+pub(crate) async fn require_token(
     State(auth): State<Auth>,
     mut request: Request,
     next: Next,
@@ -70,7 +70,7 @@ pub(crate) async fn sign_in(
 }
 
 /// The client's address (IPv4-mapped IPv6 addresses as IPv4), when the listener tells it.
-pub fn peer<B>(request: &axum::http::Request<B>) -> Option<std::net::IpAddr> {
+pub(crate) fn peer<B>(request: &axum::http::Request<B>) -> Option<std::net::IpAddr> {
     request
         .extensions()
         .get::<ConnectInfo<std::net::SocketAddr>>()

@@ -14,13 +14,13 @@ mod limit;
 mod middleware;
 mod password;
 mod records;
-pub mod routes;
-pub mod sign_in_routes;
+pub(crate) mod routes;
+pub(crate) mod sign_in_routes;
 mod token;
 
-pub use disabled::DisabledWatch;
+pub(crate) use disabled::DisabledWatch;
 pub(crate) use middleware::{bearer_token, sign_in};
-pub use middleware::{peer, require_token};
+pub(crate) use middleware::{peer, require_token};
 
 use crate::api::config::ApiConfig;
 use crate::error::{Code, Error, Result};
@@ -136,7 +136,7 @@ impl Caller {
 /// A caller known to be an admin. As an extractor it refuses anyone else before the handler
 /// runs, and so before the request body is read: a non-admin's upload is refused unread.
 #[derive(Debug, Clone)]
-pub struct Admin(pub Caller);
+pub(crate) struct Admin(pub Caller);
 
 /// Token metadata; the secret itself is never stored.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -413,7 +413,7 @@ impl Auth {
 }
 
 /// Refuses a password the policy does not allow (its length), before anything is stored.
-pub fn check_password_policy(password: &str) -> Result<()> {
+pub(crate) fn check_password_policy(password: &str) -> Result<()> {
     password::check_policy("password", password)
 }
 

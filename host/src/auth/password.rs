@@ -11,12 +11,12 @@ use rand::RngCore as _;
 use std::sync::OnceLock;
 
 /// Shortest password accepted.
-pub const MIN_LEN: usize = 8;
+pub(super) const MIN_LEN: usize = 8;
 /// Longest password accepted: hashing cost grows with length.
-pub const MAX_LEN: usize = 1024;
+pub(super) const MAX_LEN: usize = 1024;
 
 /// Refuses a password outside the length bounds.
-pub fn check_policy(field: &str, password: &str) -> Result<()> {
+pub(super) fn check_policy(field: &str, password: &str) -> Result<()> {
     let chars = password.chars().count();
     if (MIN_LEN..=MAX_LEN).contains(&chars) {
         Ok(())
@@ -29,7 +29,7 @@ pub fn check_policy(field: &str, password: &str) -> Result<()> {
 }
 
 /// The PHC string of `password` with a fresh salt.
-pub async fn hash(password: String) -> Result<String> {
+pub(super) async fn hash(password: String) -> Result<String> {
     tokio::task::spawn_blocking(move || hash_now(&password))
         .await
         .map_err(|e| Error::internal(format!("password hashing stopped: {e}")))?
@@ -49,7 +49,7 @@ fn hash_now(password: &str) -> Result<String> {
 /// Whether `password` matches `stored`. Without a stored hash (no such user, or no password
 /// set) a dummy hash is checked, so the answer takes as long either way and timing does not
 /// tell which names exist.
-pub async fn verify(password: String, stored: Option<String>) -> Result<bool> {
+pub(super) async fn verify(password: String, stored: Option<String>) -> Result<bool> {
     tokio::task::spawn_blocking(move || {
         let (stored, real) = match &stored {
             Some(hash) => (hash.as_str(), true),

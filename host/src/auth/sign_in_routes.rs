@@ -20,12 +20,12 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// The refresh cookie's name.
-pub const COOKIE: &str = "weft_refresh";
+pub(crate) const COOKIE: &str = "weft_refresh";
 /// The only paths the browser sends the cookie to.
-pub const COOKIE_PATH: &str = "/api/v1/auth";
+pub(crate) const COOKIE_PATH: &str = "/api/v1/auth";
 
 /// Routes under `/api/v1` that need no token: they are how the app gets one.
-pub fn router<S>() -> OpenApiRouter<S>
+pub(crate) fn router<S>() -> OpenApiRouter<S>
 where
     S: Clone + Send + Sync + 'static,
     Auth: FromRef<S>,

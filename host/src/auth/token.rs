@@ -6,22 +6,22 @@ use rand::RngCore as _;
 use sha2::{Digest, Sha256};
 
 /// Every token starts with this, so leaked tokens are easy to spot by secret scanners.
-pub const TOKEN_PREFIX: &str = "weft_";
+pub(super) const TOKEN_PREFIX: &str = "weft_";
 
 /// A new random token (256 bits) as shown once to its owner.
-pub fn generate() -> String {
+pub(super) fn generate() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// The stored form of a token. A fast hash suffices: tokens carry 256 bits of entropy.
-pub fn hash(token: &str) -> String {
+pub(super) fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// The leading characters kept in clear, to tell tokens apart in listings.
-pub fn display_prefix(token: &str) -> String {
+pub(super) fn display_prefix(token: &str) -> String {
     token.chars().take(TOKEN_PREFIX.len() + 6).collect()
 }
 

@@ -7,7 +7,7 @@ use clap::Subcommand;
 use std::path::Path;
 
 #[derive(Debug, Subcommand)]
-pub enum AdminCommand {
+pub(super) enum AdminCommand {
     /// Create the first admin user and print its API token (once).
     ///
     /// Works only while no admin exists; afterwards create users and tokens through the API
@@ -26,7 +26,7 @@ pub enum AdminCommand {
 }
 
 impl AdminCommand {
-    pub async fn run(self, config_file: Option<&Path>) -> anyhow::Result<()> {
+    pub(super) async fn run(self, config_file: Option<&Path>) -> anyhow::Result<()> {
         match self {
             AdminCommand::Bootstrap {
                 name,

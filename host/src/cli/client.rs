@@ -6,7 +6,7 @@ use serde_json::Value;
 
 /// Where the server is and who is calling.
 #[derive(Debug, Clone, clap::Args)]
-pub struct Remote {
+pub(super) struct Remote {
     /// Base URL of the Weft server.
     #[arg(
         long,
@@ -21,7 +21,7 @@ pub struct Remote {
 }
 
 /// An authenticated API client.
-pub struct Client {
+pub(super) struct Client {
     base: String,
     token: String,
     http: reqwest::Client,
@@ -29,7 +29,7 @@ pub struct Client {
 
 impl Client {
     /// A client for `remote`; fails early without a token.
-    pub fn new(remote: &Remote) -> anyhow::Result<Self> {
+    pub(super) fn new(remote: &Remote) -> anyhow::Result<Self> {
         let token = remote
             .token
             .clone()
@@ -42,14 +42,14 @@ impl Client {
     }
 
     /// A request to `/api/v1{path}`.
-    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+    pub(super) fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.http
             .request(method, format!("{}/api/v1{path}", self.base))
             .bearer_auth(&self.token)
     }
 
     /// Sends `request` and returns the JSON answer, turning an API error into a readable one.
-    pub async fn send(&self, request: RequestBuilder) -> anyhow::Result<Value> {
+    pub(super) async fn send(&self, request: RequestBuilder) -> anyhow::Result<Value> {
         let response = request
             .send()
             .await
@@ -70,7 +70,7 @@ impl Client {
 
 /// An error answer of the API, kept whole so commands can show its details.
 #[derive(Debug)]
-pub struct ApiError {
+pub(super) struct ApiError {
     pub status: u16,
     pub body: Value,
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Args)]
-pub struct ImageArgs {
+pub(super) struct ImageArgs {
     #[command(subcommand)]
     command: ImageCommand,
 }
@@ -31,7 +31,7 @@ enum ImageCommand {
 }
 
 impl ImageArgs {
-    pub async fn run(self) -> anyhow::Result<()> {
+    pub(super) async fn run(self) -> anyhow::Result<()> {
         let ImageCommand::Build {
             kind,
             tag,
@@ -63,7 +63,7 @@ impl ImageArgs {
                 bar.set_position(step - 1);
                 bar.set_message(text.to_string());
             }
-            Progress::Output(_) => bar.tick(),
+            Progress::Output => bar.tick(),
         })
         .await;
         match result {

@@ -56,12 +56,12 @@ enum Command {
 }
 
 impl Cli {
-    /// Runs the parsed command.
     /// Whether the command runs best on one thread.
     pub fn single_threaded(&self) -> bool {
         matches!(self.command, Command::TaskInstance(_))
     }
 
+    /// Runs the parsed command.
     pub async fn run(self) -> anyhow::Result<()> {
         match self.command {
             Command::Serve { overrides } => {

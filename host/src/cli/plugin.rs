@@ -5,7 +5,7 @@ use reqwest::Method;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
-pub struct PluginArgs {
+pub(super) struct PluginArgs {
     #[command(flatten)]
     remote: Remote,
     #[command(subcommand)]
@@ -41,7 +41,7 @@ enum PluginCommand {
 }
 
 impl PluginArgs {
-    pub async fn run(self) -> anyhow::Result<()> {
+    pub(super) async fn run(self) -> anyhow::Result<()> {
         let client = Client::new(&self.remote)?;
         match self.command {
             PluginCommand::Add { file } => {

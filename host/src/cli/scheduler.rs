@@ -12,7 +12,7 @@ use std::sync::Arc;
 use weft_runtime::{Limits, NoServices, Plugin, Runtime, RuntimeConfig, StrategyPlugin};
 
 #[derive(Debug, clap::Args)]
-pub struct SchedulerArgs {
+pub(super) struct SchedulerArgs {
     #[command(flatten)]
     remote: Remote,
     #[command(subcommand)]
@@ -56,7 +56,7 @@ enum SchedulerCommand {
 }
 
 impl SchedulerArgs {
-    pub async fn run(self) -> anyhow::Result<()> {
+    pub(super) async fn run(self) -> anyhow::Result<()> {
         match self.command {
             SchedulerCommand::Replay {
                 trace,
@@ -244,7 +244,7 @@ async fn load_strategy(runtime: &Arc<Runtime>, spec: &str) -> anyhow::Result<Str
 
 /// `weft task-instance`: a simulated SwarmPilot task instance.
 #[derive(Debug, clap::Args)]
-pub struct TaskInstanceArgs {
+pub(super) struct TaskInstanceArgs {
     /// The model it serves.
     #[arg(long)]
     model: String,
@@ -281,7 +281,7 @@ pub struct TaskInstanceArgs {
 }
 
 impl TaskInstanceArgs {
-    pub async fn run(self) -> anyhow::Result<()> {
+    pub(super) async fn run(self) -> anyhow::Result<()> {
         let mut servers = Vec::new();
         for i in 0..self.instances {
             let mut listen = self.listen;

@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 #[derive(Debug, clap::Args)]
-pub struct WorkflowArgs {
+pub(super) struct WorkflowArgs {
     #[command(flatten)]
     remote: Remote,
     #[command(subcommand)]
@@ -42,7 +42,7 @@ enum WorkflowCommand {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct RunArgs {
+pub(super) struct RunArgs {
     #[command(flatten)]
     remote: Remote,
     #[command(subcommand)]
@@ -62,7 +62,7 @@ enum RunCommand {
 }
 
 impl WorkflowArgs {
-    pub async fn run(self) -> anyhow::Result<()> {
+    pub(super) async fn run(self) -> anyhow::Result<()> {
         let client = Client::new(&self.remote)?;
         match self.command {
             WorkflowCommand::Validate { file } => validate(&client, &file).await,
@@ -88,7 +88,7 @@ impl WorkflowArgs {
 }
 
 impl RunArgs {
-    pub async fn run(self) -> anyhow::Result<()> {
+    pub(super) async fn run(self) -> anyhow::Result<()> {
         let client = Client::new(&self.remote)?;
         match self.command {
             RunCommand::Show { id, json } => {

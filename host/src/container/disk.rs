@@ -37,7 +37,7 @@ pub struct DiskQuotaReport {
 }
 
 /// The limit and how it is enforced on this engine (found out on first need).
-pub struct DiskQuota {
+pub(crate) struct DiskQuota {
     limit_bytes: u64,
     mode: Mutex<Option<Mode>>,
 }
@@ -52,14 +52,14 @@ fn mode_for(info: &EngineInfo) -> Mode {
 }
 
 impl DiskQuota {
-    pub fn new(limit_bytes: u64) -> Self {
+    pub(crate) fn new(limit_bytes: u64) -> Self {
         Self {
             limit_bytes,
             mode: Mutex::new((limit_bytes == 0).then_some(Mode::Off)),
         }
     }
 
-    pub fn limit_bytes(&self) -> u64 {
+    pub(crate) fn limit_bytes(&self) -> u64 {
         self.limit_bytes
     }
 
@@ -68,7 +68,7 @@ impl DiskQuota {
     }
 
     /// The mode on this engine, asking it once.
-    pub async fn mode(&self, driver: &dyn ContainerDriver) -> Result<Mode> {
+    pub(crate) async fn mode(&self, driver: &dyn ContainerDriver) -> Result<Mode> {
         if let Some(mode) = self.known() {
             return Ok(mode);
         }
@@ -78,7 +78,7 @@ impl DiskQuota {
     }
 
     /// The engine refused a size limit (xfs without `pquota`): watch from now on.
-    pub fn engine_refused(&self, error: &Error) -> bool {
+    pub(crate) fn engine_refused(&self, error: &Error) -> bool {
         let refused = error.message.contains("storage-opt") || error.message.contains("pquota");
         if refused {
             tracing::warn!(error = %error.message, "the engine cannot limit writable layers; watching their size instead");
@@ -87,7 +87,7 @@ impl DiskQuota {
         refused
     }
 
-    pub fn report(&self, info: Option<&EngineInfo>) -> DiskQuotaReport {
+    pub(crate) fn report(&self, info: Option<&EngineInfo>) -> DiskQuotaReport {
         DiskQuotaReport {
             mode: self
                 .known()
@@ -100,7 +100,7 @@ impl DiskQuota {
 
 /// Starts the watcher: every `every`, when the engine cannot enforce the limit, stops the
 /// running containers over it.
-pub fn spawn(containers: Containers, every: Duration) {
+pub(crate) fn spawn(containers: Containers, every: Duration) {
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(every).await;

@@ -1,7 +1,7 @@
 //! What Weft needs from a container engine, independent of which engine it is.
 //!
 //! [`super::docker::DockerDriver`] implements it on the Docker Engine API; a Swarm driver can
-//! follow. Every method answers with Weft's [`Error`] so an engine fault reaches clients with a
+//! follow. Every method answers with Weft's `Error` so an engine fault reaches clients with a
 //! stable code.
 
 use crate::error::Result;
@@ -17,20 +17,24 @@ use std::time::Duration;
 pub struct ContainerSpec {
     /// The engine-side name (unique on the engine).
     pub name: String,
+    /// The image, present on the engine.
     pub image: String,
     /// Replaces the image's command when set.
     pub command: Option<Vec<String>>,
+    /// Environment variables.
     pub env: BTreeMap<String, String>,
+    /// Labels, Weft's own included (see [`super::LABEL_INSTALL`]).
     pub labels: BTreeMap<String, String>,
     /// Named volumes only: host paths are never mounted.
     pub volumes: Vec<VolumeMount>,
+    /// CPU, memory and GPUs.
     pub limits: Limits,
     /// `uid:gid` to run as; `None` keeps the image's own user.
     pub user: Option<String>,
     /// The network it joins (its owner's, see [`super::network`]); `None`: the engine's default.
     pub network: Option<String>,
     /// A size limit of the writable layer the engine enforces (only where its storage driver
-    /// can, see [`super::disk`]).
+    /// can, see `super::disk`).
     pub disk_bytes: Option<u64>,
 }
 
@@ -44,17 +48,21 @@ pub struct ImageInfo {
 /// A bridge network for one user's containers.
 #[derive(Debug, Clone)]
 pub struct NetworkSpec {
+    /// The network's name on the engine.
     pub name: String,
     /// The host-side bridge interface (at most 15 characters), so the host firewall can match
     /// every Weft bridge by prefix.
     pub bridge: String,
+    /// Its addresses.
     pub subnet: ipnet::Ipv4Net,
+    /// Labels, Weft's own included.
     pub labels: BTreeMap<String, String>,
 }
 
 /// How a network creation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NetworkCreated {
+    /// It was made.
     Created,
     /// A network of that name (or bridge) is already there.
     Exists,
@@ -65,41 +73,56 @@ pub enum NetworkCreated {
 /// A network as the engine sees it.
 #[derive(Debug, Clone)]
 pub struct EngineNetwork {
+    /// The network's name.
     pub name: String,
+    /// Its labels.
     pub labels: BTreeMap<String, String>,
+    /// Its subnets.
     pub subnets: Vec<ipnet::IpNet>,
 }
 
 /// A named engine volume mounted into a container.
 #[derive(Debug, Clone)]
 pub struct VolumeMount {
+    /// The volume's name.
     pub volume: String,
+    /// Where it is mounted in the container.
     pub target: String,
+    /// Whether the container may only read it.
     pub read_only: bool,
 }
 
 /// The resources a container may use; always set.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Limits {
+    /// Thousandths of a core.
     pub cpu_millis: u64,
+    /// Memory, in bytes.
     pub memory_bytes: u64,
+    /// Whole GPUs.
     pub gpus: u32,
 }
 
 /// A container as the engine sees it.
 #[derive(Debug, Clone)]
 pub struct EngineContainer {
+    /// The engine's id.
     pub id: String,
     /// The engine's words: created, running, paused, restarting, removing, exited, dead.
     pub state: String,
+    /// The exit code, once exited.
     pub exit_code: Option<i64>,
+    /// Whether the kernel killed it for memory.
     pub oom_killed: bool,
     /// From the image's health check: starting, healthy, unhealthy; `None` without one.
     pub health: Option<String>,
     /// Unix milliseconds.
     pub created_at: Option<i64>,
+    /// Unix milliseconds.
     pub started_at: Option<i64>,
+    /// Unix milliseconds.
     pub finished_at: Option<i64>,
+    /// Its labels.
     pub labels: BTreeMap<String, String>,
     /// The engine's own error for a container that could not run.
     pub error: Option<String>,
@@ -108,6 +131,7 @@ pub struct EngineContainer {
 }
 
 impl EngineContainer {
+    /// Whether its processes are there (running, paused or restarting).
     pub fn is_running(&self) -> bool {
         matches!(self.state.as_str(), "running" | "paused" | "restarting")
     }
@@ -116,8 +140,11 @@ impl EngineContainer {
 /// What a command run with [`ContainerDriver::exec`] printed and how it ended.
 #[derive(Debug, Clone)]
 pub struct ExecOutput {
+    /// The command's exit code.
     pub exit_code: i64,
+    /// What it printed on standard output.
     pub stdout: String,
+    /// What it printed on standard error.
     pub stderr: String,
 }
 
@@ -125,7 +152,9 @@ pub struct ExecOutput {
 /// comes, then how it ended.
 #[derive(Debug, Clone)]
 pub enum ExecEvent {
+    /// Standard output, as it comes.
     Stdout(Bytes),
+    /// Standard error, as it comes.
     Stderr(Bytes),
     /// The last item: the command's exit code.
     Exited(i64),
@@ -136,23 +165,31 @@ pub enum ExecEvent {
 pub struct Stats {
     /// Of one core: 150.0 is one and a half cores.
     pub cpu_percent: f64,
+    /// Memory in use, in bytes.
     pub memory_bytes: u64,
+    /// The memory limit, in bytes.
     pub memory_limit_bytes: u64,
+    /// Processes in the container.
     pub pids: u64,
 }
 
 /// The engine and the host it runs on.
 #[derive(Debug, Clone)]
 pub struct EngineInfo {
+    /// The engine's version.
     pub version: String,
+    /// The engine's API version.
     pub api_version: String,
+    /// The host's cores, in thousandths.
     pub cpu_millis: u64,
+    /// The host's memory, in bytes.
     pub memory_bytes: u64,
     /// Whether the engine remaps container users into a user namespace.
     pub user_namespaces: bool,
     /// The engine's storage driver (`overlay2`, ...) and the file system under it (`xfs`,
     /// `extfs`, ...), which decide whether it can limit a writable layer's size.
     pub storage_driver: String,
+    /// The file system under the storage driver.
     pub backing_filesystem: String,
 }
 
@@ -160,23 +197,29 @@ pub struct EngineInfo {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogStream {
+    /// Standard output.
     Stdout,
+    /// Standard error.
     Stderr,
 }
 
 /// A chunk of a container's output (usually one line, newline included).
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct LogChunk {
+    /// Which stream it came from.
     pub stream: LogStream,
+    /// The text (lossy UTF-8).
     pub text: String,
 }
 
 /// Something that happened to a labelled container on the engine.
 #[derive(Debug, Clone)]
 pub struct EngineEvent {
+    /// The container's engine id.
     pub engine_id: String,
     /// The engine's action: start, die, stop, kill, oom, destroy, health_status: healthy, ...
     pub action: String,
+    /// The container's labels.
     pub labels: BTreeMap<String, String>,
 }
 
@@ -189,6 +232,7 @@ pub trait ContainerDriver: Send + Sync + 'static {
     async fn image(&self, image: &str) -> Result<Option<ImageInfo>>;
     /// Creates a container (not started); returns the engine's id.
     async fn create(&self, spec: &ContainerSpec) -> Result<String>;
+    /// Starts a created container.
     async fn start(&self, id: &str) -> Result<()>;
     /// SIGTERM, then SIGKILL after `grace`. Stopping a stopped container is not an error.
     async fn stop(&self, id: &str, grace: Duration) -> Result<()>;
@@ -213,6 +257,7 @@ pub trait ContainerDriver: Send + Sync + 'static {
         follow: bool,
         tail: Option<u64>,
     ) -> BoxStream<'static, Result<LogChunk>>;
+    /// One sample of a running container's use.
     async fn stats(&self, id: &str) -> Result<Stats>;
     /// Unpacks a tar archive, read as the engine takes it, into the folder `path` of the
     /// container.

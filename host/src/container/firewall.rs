@@ -23,9 +23,9 @@ use std::process::Command;
 use utoipa::ToSchema;
 
 /// The chain guarding the host.
-pub const HOST_CHAIN: &str = "WEFT-HOST";
+pub(crate) const HOST_CHAIN: &str = "WEFT-HOST";
 /// The chain guarding what containers reach through the host.
-pub const OUT_CHAIN: &str = "WEFT-OUT";
+pub(crate) const OUT_CHAIN: &str = "WEFT-OUT";
 
 /// The firewall's state, as `GET /resources` reports it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -41,7 +41,7 @@ pub struct FirewallReport {
 }
 
 /// What `iptables-restore --noflush` is given: both chains, emptied and filled.
-pub fn rules(config: &FirewallConfig) -> String {
+pub(crate) fn rules(config: &FirewallConfig) -> String {
     let bridges = format!("{BRIDGE_PREFIX}+");
     let mut out = format!("*filter\n:{HOST_CHAIN} - [0:0]\n:{OUT_CHAIN} - [0:0]\n");
     out.push_str(&format!(
@@ -67,7 +67,7 @@ pub fn rules(config: &FirewallConfig) -> String {
 
 /// Whether the engine at `address` runs on this host (only then do this host's rules guard
 /// its containers).
-pub fn engine_is_local(address: &str) -> bool {
+pub(crate) fn engine_is_local(address: &str) -> bool {
     if address.starts_with("unix://") {
         return true;
     }
@@ -82,7 +82,7 @@ pub fn engine_is_local(address: &str) -> bool {
 
 /// Installs (or rewrites) the chains and their jumps, once per host at a time; reports how
 /// it went and logs a warning when it did not.
-pub async fn install(config: &FirewallConfig, engine_address: &str) -> FirewallReport {
+pub(crate) async fn install(config: &FirewallConfig, engine_address: &str) -> FirewallReport {
     let mut report = FirewallReport {
         status: "active".into(),
         host_ports: config.host_ports.clone(),

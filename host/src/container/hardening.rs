@@ -9,7 +9,7 @@
 //! `nofile` and `fsize` ulimits; the owner's network and, where the engine can enforce it, a
 //! writable-layer size limit.
 //!
-//! Which images may run, and as whom, is [`Images`]: an allow-list, and nobody (`65534`) for
+//! Which images may run, and as whom, is `Images`: an allow-list, and nobody (`65534`) for
 //! images that would run as root unless an admin listed them.
 
 use super::driver::ContainerSpec;
@@ -22,7 +22,9 @@ use std::collections::HashMap;
 /// The parts of hardening an admin may tune.
 #[derive(Debug, Clone)]
 pub struct Policy {
+    /// Capabilities kept after dropping all (`[containers] capabilities`).
     pub capabilities: Vec<String>,
+    /// Most processes in one container.
     pub pids_limit: i64,
     /// Open files per process.
     pub nofile: u64,
@@ -31,20 +33,20 @@ pub struct Policy {
 }
 
 /// The user an image that would run as root runs as instead: nobody.
-pub const NOBODY: &str = "65534:65534";
+pub(crate) const NOBODY: &str = "65534:65534";
 
 /// Which images may run, and which may run as root.
 #[derive(Debug, Clone, Default)]
-pub struct Images {
+pub(crate) struct Images {
     /// Patterns (`*` matches anything) of images users may run, the workspace images included.
-    pub allowed: Vec<String>,
+    pub(crate) allowed: Vec<String>,
     /// Patterns of images that keep a root user.
-    pub root: Vec<String>,
+    pub(crate) root: Vec<String>,
 }
 
 impl Images {
     /// Refuses `image` unless a pattern allows it.
-    pub fn check(&self, image: &str) -> Result<()> {
+    pub(crate) fn check(&self, image: &str) -> Result<()> {
         if self.allowed.iter().any(|p| matches(p, image)) {
             return Ok(());
         }
@@ -59,7 +61,7 @@ impl Images {
     }
 
     /// The user to run `image` as, given the user its image names (`None`: keep that one).
-    pub fn user(&self, image: &str, image_user: &str) -> Option<String> {
+    pub(crate) fn user(&self, image: &str, image_user: &str) -> Option<String> {
         let root = matches!(image_user.split(':').next(), Some("" | "root" | "0"));
         (root && !self.root.iter().any(|p| matches(p, image))).then(|| NOBODY.to_string())
     }
@@ -87,7 +89,7 @@ fn matches(pattern: &str, text: &str) -> bool {
 }
 
 /// The engine's host configuration for `spec` under `policy`.
-pub fn host_config(spec: &ContainerSpec, policy: &Policy) -> HostConfig {
+pub(crate) fn host_config(spec: &ContainerSpec, policy: &Policy) -> HostConfig {
     let memory = i64::try_from(spec.limits.memory_bytes).unwrap_or(i64::MAX);
     let mounts = spec
         .volumes

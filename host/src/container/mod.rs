@@ -2,24 +2,24 @@
 //! remove, watch, and keep the store true to what the engine says.
 //!
 //! The store is the ledger of what Weft created; the engine is the truth about what runs. The
-//! engine's events and a periodic reconciliation ([`reconcile`]) bring the ledger in line, so a
+//! engine's events and a periodic reconciliation (`reconcile`) bring the ledger in line, so a
 //! container stopped, killed or removed behind Weft's back shows as such, and time is accounted.
 
-pub mod config;
-pub mod disk;
+pub(crate) mod config;
+pub(crate) mod disk;
 pub mod docker;
 pub mod driver;
-pub mod firewall;
+pub(crate) mod firewall;
 pub mod hardening;
 pub mod network;
-pub mod quantity;
-pub mod reconcile;
-pub mod records;
-pub mod resources;
-pub mod routes;
+pub(crate) mod quantity;
+pub(crate) mod reconcile;
+pub(crate) mod records;
+pub(crate) mod resources;
+pub(crate) mod routes;
 
-pub use driver::{ContainerDriver, ContainerSpec, EngineContainer, Limits};
-pub use records::{Container, ContainerStatus};
+pub(crate) use driver::{ContainerDriver, ContainerSpec, EngineContainer, Limits};
+pub(crate) use records::{Container, ContainerStatus};
 
 use crate::auth::Caller;
 use crate::error::{Code, Error, Result};
@@ -37,7 +37,9 @@ use utoipa::ToSchema;
 
 /// Labels on every container Weft creates.
 pub const LABEL_INSTALL: &str = "weft.install";
+/// The container's id in Weft.
 pub const LABEL_CONTAINER: &str = "weft.container";
+/// The id of the user who owns the container.
 pub const LABEL_OWNER: &str = "weft.owner";
 /// The data folder (project) a workspace container works on; empty for plain containers.
 pub const LABEL_DATA_FOLDER: &str = "weft.data-folder";
@@ -52,8 +54,10 @@ pub struct NewContainer {
     #[serde(default)]
     pub command: Option<Vec<String>>,
     #[serde(default)]
+    /// CPU, memory and GPUs; absent ones take the configured defaults.
     pub resources: ResourceRequest,
     #[serde(default)]
+    /// Environment variables set in the container.
     pub environment: BTreeMap<String, String>,
     /// Start it at once (default true).
     #[serde(default = "yes")]
@@ -79,23 +83,33 @@ pub struct ResourceRequest {
 /// A container's status changed.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct StatusEvent {
+    /// The container's id in Weft.
     pub container_id: String,
     #[serde(skip)]
+    /// Whose it is: events go to the owner and admins only.
     pub owner_id: String,
     /// `removed` once deleted; otherwise the container's status.
     pub status: String,
+    /// The engine's health check status, when the image has one.
     pub health: Option<String>,
+    /// The exit code, once exited.
     pub exit_code: Option<i64>,
+    /// Why it failed, when it did.
     pub error: Option<String>,
+    /// When the change was seen.
     pub at: DateTime<Utc>,
 }
 
 /// The engine, as `GET /resources` reports it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct EngineReport {
+    /// Whether the engine answers.
     pub available: bool,
+    /// Where the engine is (`unix:///var/run/docker.sock`, `tcp://...`).
     pub address: String,
+    /// The engine's version, when it answers.
     pub version: Option<String>,
+    /// The engine's API version, when it answers.
     pub api_version: Option<String>,
     /// Whether containers' users are remapped into a user namespace by the engine.
     pub user_namespaces: bool,
@@ -110,19 +124,28 @@ pub struct EngineReport {
 /// The caller's share.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct UserReport {
+    /// Containers the caller has (any status).
     pub containers: u32,
+    /// Most containers the caller may have.
     pub max_containers: u32,
+    /// CPU the caller's created and running containers hold.
     pub cpu: String,
+    /// Most CPU the caller's containers may hold.
     pub max_cpu: String,
+    /// Memory the caller's created and running containers hold.
     pub memory: String,
+    /// Most memory the caller's containers may hold.
     pub max_memory: String,
 }
 
 /// `GET /resources`: the engine, per-resource capacity/allocated/free, and the caller's share.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ResourcesReport {
+    /// The engine and how it isolates containers.
     pub engine: EngineReport,
+    /// Per resource: capacity, allocated and free.
     pub resources: ResourceTable,
+    /// The caller's share.
     pub user: UserReport,
 }
 

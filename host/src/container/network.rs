@@ -2,7 +2,7 @@
 //! `POST /containers` alike) joins `weft-u-<user>`, created on first need.
 //!
 //! Separate bridges cut users apart (the engine drops traffic between its bridges, and the host
-//! firewall, [`super::firewall`], drops it again); inside a user's network inter-container
+//! firewall, `super::firewall`, drops it again); inside a user's network inter-container
 //! traffic is off too, so a container reaches only what it connects out to. Each network's
 //! subnet is drawn from `[containers.network] subnet_pool`; its host-side bridge is named
 //! `weft<hash>` so the firewall matches every Weft bridge with `weft+`. Networks are labelled
@@ -65,6 +65,8 @@ fn free_subnets(pool: Ipv4Net, prefix: u8, taken: &[IpNet]) -> impl Iterator<Ite
 }
 
 impl Networks {
+    /// Checks the subnet settings and keeps what creating networks needs; labels carry
+    /// `install_id`, so several installations can share an engine.
     pub fn new(
         driver: Arc<dyn ContainerDriver>,
         install_id: &str,

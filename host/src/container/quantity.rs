@@ -6,7 +6,7 @@ use std::fmt;
 
 /// Why a quantity was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QuantityError(String);
+pub(crate) struct QuantityError(String);
 
 impl fmt::Display for QuantityError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -53,7 +53,7 @@ fn scaled(text: &str, number: &str, scale: u128) -> Result<u64, QuantityError> {
 }
 
 /// CPU in millicores: `"2"` is 2000, `"0.5"` and `"500m"` are 500.
-pub fn cpu_millis(text: &str) -> Result<u64, QuantityError> {
+pub(crate) fn cpu_millis(text: &str) -> Result<u64, QuantityError> {
     let (number, suffix) = split(text)?;
     let scale = match suffix {
         "" => 1000,
@@ -72,7 +72,7 @@ pub fn cpu_millis(text: &str) -> Result<u64, QuantityError> {
 }
 
 /// Memory in bytes: binary suffixes `Ki Mi Gi Ti`, decimal `k M G T`, or plain bytes.
-pub fn memory_bytes(text: &str) -> Result<u64, QuantityError> {
+pub(crate) fn memory_bytes(text: &str) -> Result<u64, QuantityError> {
     let (number, suffix) = split(text)?;
     let scale: u128 = match suffix {
         "" => 1,
@@ -101,10 +101,10 @@ pub fn memory_bytes(text: &str) -> Result<u64, QuantityError> {
 }
 
 /// The smallest memory limit a container can have.
-pub const MIN_MEMORY: u64 = 6 << 20;
+pub(crate) const MIN_MEMORY: u64 = 6 << 20;
 
 /// A whole number of GPUs.
-pub fn gpus(text: &str) -> Result<u32, QuantityError> {
+pub(crate) fn gpus(text: &str) -> Result<u32, QuantityError> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(QuantityError(format!(
             "'{text}' is not a whole number of GPUs"
@@ -115,7 +115,7 @@ pub fn gpus(text: &str) -> Result<u32, QuantityError> {
 }
 
 /// Millicores written back as a quantity (`2000` -> `"2"`, `500` -> `"500m"`).
-pub fn format_cpu(millis: u64) -> String {
+pub(crate) fn format_cpu(millis: u64) -> String {
     if millis.is_multiple_of(1000) {
         (millis / 1000).to_string()
     } else {
@@ -124,7 +124,7 @@ pub fn format_cpu(millis: u64) -> String {
 }
 
 /// Bytes written back in the largest binary unit that divides them (`4294967296` -> `"4Gi"`).
-pub fn format_memory(bytes: u64) -> String {
+pub(crate) fn format_memory(bytes: u64) -> String {
     for (suffix, shift) in [("Ti", 40), ("Gi", 30), ("Mi", 20), ("Ki", 10)] {
         if bytes != 0 && bytes.is_multiple_of(1 << shift) {
             return format!("{}{suffix}", bytes >> shift);

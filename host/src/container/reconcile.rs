@@ -31,7 +31,7 @@ pub struct Report {
 }
 
 /// Starts the event watcher and the periodic reconciliation.
-pub fn spawn(containers: Containers) {
+pub(crate) fn spawn(containers: Containers) {
     tokio::spawn(watch_events(containers.clone()));
     tokio::spawn(async move {
         let mut engine_was_down = false;

@@ -200,7 +200,7 @@ fn from_row(row: &AnyRow) -> Result<Container> {
 }
 
 /// Stores a new container record.
-pub async fn insert(store: &Store, c: &Container) -> Result<()> {
+pub(crate) async fn insert(store: &Store, c: &Container) -> Result<()> {
     sqlx::query(&format!(
         "INSERT INTO containers ({COLUMNS}, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
@@ -230,7 +230,7 @@ pub async fn insert(store: &Store, c: &Container) -> Result<()> {
 }
 
 /// Writes back what changes over a container's life.
-pub async fn save(store: &Store, c: &Container) -> Result<()> {
+pub(crate) async fn save(store: &Store, c: &Container) -> Result<()> {
     sqlx::query(
         "UPDATE containers SET engine_id = $1, status = $2, health = $3, exit_code = $4, \
          error = $5, started_at = $6, stopped_at = $7, run_ms = $8, updated_at = $9 WHERE id = $10",
@@ -250,7 +250,7 @@ pub async fn save(store: &Store, c: &Container) -> Result<()> {
     Ok(())
 }
 
-pub async fn get(store: &Store, id: &str) -> Result<Option<Container>> {
+pub(crate) async fn get(store: &Store, id: &str) -> Result<Option<Container>> {
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM containers WHERE id = $1"))
         .bind(id)
         .fetch_optional(store.pool())
@@ -259,7 +259,7 @@ pub async fn get(store: &Store, id: &str) -> Result<Option<Container>> {
 }
 
 /// Every container, or one owner's, oldest first.
-pub async fn list(store: &Store, owner_id: Option<&str>) -> Result<Vec<Container>> {
+pub(crate) async fn list(store: &Store, owner_id: Option<&str>) -> Result<Vec<Container>> {
     let rows = match owner_id {
         Some(owner) => {
             sqlx::query(&format!(
@@ -280,7 +280,7 @@ pub async fn list(store: &Store, owner_id: Option<&str>) -> Result<Vec<Container
     rows.iter().map(from_row).collect()
 }
 
-pub async fn delete(store: &Store, id: &str) -> Result<()> {
+pub(crate) async fn delete(store: &Store, id: &str) -> Result<()> {
     sqlx::query("DELETE FROM containers WHERE id = $1")
         .bind(id)
         .execute(store.pool())
@@ -289,7 +289,7 @@ pub async fn delete(store: &Store, id: &str) -> Result<()> {
 }
 
 /// This installation's id, made on first use: it labels every container created here.
-pub async fn install_id(store: &Store) -> Result<String> {
+pub(crate) async fn install_id(store: &Store) -> Result<String> {
     sqlx::query(
         "INSERT INTO installation (key, value) VALUES ('install_id', $1) ON CONFLICT (key) DO NOTHING",
     )

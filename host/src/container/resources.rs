@@ -35,7 +35,7 @@ impl Usage {
 
 /// What one user may hold.
 #[derive(Debug, Clone, Copy)]
-pub struct Quota {
+pub(crate) struct Quota {
     pub max_containers: u32,
     pub max_cpu_millis: u64,
     pub max_memory_bytes: u64,
@@ -133,7 +133,7 @@ fn refusal(
 
 /// Whether `request` fits the user's quota (given what they hold) and the host (given what
 /// every container holds); the refusal names the resource, what was required and what is left.
-pub fn admit(
+pub(crate) fn admit(
     request: Limits,
     user: Usage,
     quota: Quota,

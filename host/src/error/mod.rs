@@ -6,7 +6,7 @@
 
 mod codes;
 
-pub use codes::{Code, Kind};
+pub(crate) use codes::Code;
 
 use serde_json::Value;
 use std::fmt;
@@ -21,7 +21,7 @@ pub struct Error {
 }
 
 /// The result type of Weft's services.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(code: Code, message: impl Into<String>) -> Self {

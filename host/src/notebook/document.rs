@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 /// A notebook as stored in its `.ipynb` file.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Document {
+pub(crate) struct Document {
     pub cells: Vec<Cell>,
     #[serde(default)]
     #[schema(value_type = Object)]
@@ -96,7 +96,7 @@ fn invalid(path: &str, why: impl std::fmt::Display) -> Error {
 
 impl Document {
     /// An empty notebook on `kernel`.
-    pub fn new(kernel: &str) -> Self {
+    pub(crate) fn new(kernel: &str) -> Self {
         let (display_name, language) = if kernel.starts_with("python") {
             ("Python 3 (ipykernel)", "python")
         } else {
@@ -117,7 +117,7 @@ impl Document {
     }
 
     /// Reads and checks the file at `path`. Cells without ids (nbformat before 4.5) get one.
-    pub fn parse(path: &str, content: &[u8]) -> Result<Self> {
+    pub(crate) fn parse(path: &str, content: &[u8]) -> Result<Self> {
         let mut doc: Document = serde_json::from_slice(content).map_err(|e| invalid(path, e))?;
         if doc.nbformat != 4 {
             return Err(invalid(
@@ -153,7 +153,7 @@ impl Document {
     }
 
     /// The file's content, as nbformat writes it (one-space indent, lists of lines).
-    pub fn to_bytes(&self) -> Bytes {
+    pub(crate) fn to_bytes(&self) -> Bytes {
         let cells: Vec<Value> = self.cells.iter().map(Cell::to_ipynb).collect();
         let doc = json!({
             "cells": cells,
@@ -172,7 +172,7 @@ impl Document {
 
     /// The cell an execution runs, with the code to run. `cell_id` alone runs that code cell;
     /// with `code` too, its source is replaced first; `code` alone adds a new cell at the end.
-    pub fn prepare(
+    pub(crate) fn prepare(
         &mut self,
         cell_id: Option<&str>,
         code: Option<String>,
@@ -211,7 +211,12 @@ impl Document {
 
     /// Writes an execution's count and outputs into its cell (streams of one name that follow
     /// each other merged, as Jupyter saves them).
-    pub fn record(&mut self, cell_id: &str, execution_count: Option<i64>, outputs: &[Value]) {
+    pub(crate) fn record(
+        &mut self,
+        cell_id: &str,
+        execution_count: Option<i64>,
+        outputs: &[Value],
+    ) {
         let Some(cell) = self.cells.iter_mut().find(|c| c.id == cell_id) else {
             return;
         };

@@ -74,7 +74,7 @@ pub struct Execution {
 }
 
 /// Records an execution that starts now.
-pub async fn begin(
+pub(crate) async fn begin(
     store: &Store,
     notebook_id: &str,
     user_id: &str,
@@ -103,7 +103,11 @@ pub async fn begin(
 }
 
 /// Records how `execution` ended and fills it in from `outcome`.
-pub async fn finish(store: &Store, execution: &mut Execution, outcome: Outcome) -> Result<()> {
+pub(crate) async fn finish(
+    store: &Store,
+    execution: &mut Execution,
+    outcome: Outcome,
+) -> Result<()> {
     let finished = now_ms();
     execution.status = outcome.status;
     execution.execution_count = outcome.execution_count;
@@ -123,12 +127,16 @@ pub async fn finish(store: &Store, execution: &mut Execution, outcome: Outcome) 
 }
 
 /// A notebook's executions, newest first.
-pub async fn history(store: &Store, notebook_id: &str, limit: i64) -> Result<Vec<Execution>> {
+pub(crate) async fn history(
+    store: &Store,
+    notebook_id: &str,
+    limit: i64,
+) -> Result<Vec<Execution>> {
     records::executions(store, notebook_id, limit).await
 }
 
 /// Executions a restart of Weft caught running: their kernel may have finished them, but
 /// nobody saw how.
-pub async fn interrupt_running(store: &Store) -> Result<u64> {
+pub(crate) async fn interrupt_running(store: &Store) -> Result<u64> {
     records::interrupt_running_executions(store, now_ms()).await
 }

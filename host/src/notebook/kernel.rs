@@ -28,8 +28,11 @@ type Socket = WebSocketStream<QuickAck>;
 pub enum KernelState {
     /// No kernel attached: the next execution starts or attaches one.
     Detached,
+    /// Jupyter is starting it.
     Starting,
+    /// Waiting for code.
     Idle,
+    /// Running code.
     Busy,
     /// It died and Jupyter is starting a new one.
     Restarting,
@@ -66,8 +69,11 @@ impl KernelState {
 /// its output is kept.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// How long an execution may run before it is interrupted.
     pub timeout: Duration,
+    /// How long an interrupted execution has to stop before the kernel is restarted.
     pub interrupt_grace: Duration,
+    /// Bytes of output one execution keeps (the tail).
     pub max_output_bytes: usize,
 }
 
@@ -91,8 +97,11 @@ struct Waiter {
 
 /// A notebook's kernel and the connection to its channels.
 pub struct Kernel {
+    /// Jupyter's id of the kernel.
     pub kernel_id: String,
+    /// Jupyter's session that holds the kernel.
     pub jupyter_session: String,
+    /// The client of the Jupyter server the kernel runs in.
     pub jupyter: Jupyter,
     client_session: String,
     sink: tokio::sync::Mutex<SplitSink<Socket, Message>>,

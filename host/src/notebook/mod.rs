@@ -6,15 +6,15 @@
 //! Executions on one notebook run one at a time, in the order they came. Not here: the
 //! sessions themselves ([`crate::workspace`]) and Jupyter's own UI, which the proxy serves.
 
-pub mod config;
-pub mod document;
-pub mod execution;
+pub(crate) mod config;
+pub(crate) mod document;
+pub(crate) mod execution;
 pub mod jupyter;
 pub mod kernel;
 mod outputs;
 mod quickack;
 mod records;
-pub mod routes;
+pub(crate) mod routes;
 
 use crate::auth::Caller;
 use crate::error::{Code, Error, Result};
@@ -41,14 +41,21 @@ use utoipa::ToSchema;
 /// A notebook: its file in a project and its kernel.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Notebook {
+    /// The notebook's id.
     pub id: String,
+    /// The project whose file it is.
     pub project_id: String,
+    /// The project's owner.
     pub owner_id: String,
     /// The `.ipynb` file, relative to the project.
     pub path: String,
+    /// The user who created it (the owner, or an admin).
     pub created_by: String,
+    /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// When its file was last written.
     pub updated_at: DateTime<Utc>,
+    /// Its kernel.
     pub kernel: KernelInfo,
     /// The cells with their outputs (when one notebook is asked for).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -58,6 +65,7 @@ pub struct Notebook {
 /// A notebook's kernel.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct KernelInfo {
+    /// What the kernel is doing.
     pub state: KernelState,
     /// Jupyter's kernel id, while one is attached.
     pub id: Option<String>,
@@ -68,7 +76,9 @@ pub struct KernelInfo {
 /// What a notebook's kernel is doing.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct NotebookStatus {
+    /// The notebook's id.
     pub notebook_id: String,
+    /// Its kernel.
     pub kernel: KernelInfo,
     /// The execution running now.
     pub running: Option<Running>,
@@ -79,36 +89,49 @@ pub struct NotebookStatus {
 /// The execution a kernel is running.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Running {
+    /// The execution's id.
     pub execution_id: String,
+    /// The cell it runs.
     pub cell_id: String,
+    /// The user who ran it.
     pub user_id: String,
+    /// The code it runs.
     pub code: String,
+    /// When it started.
     pub started_at: DateTime<Utc>,
 }
 
 /// What happens in a notebook, as the output WebSocket streams it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct NotebookEvent {
+    /// The notebook it happened in.
     pub notebook_id: String,
     #[serde(skip)]
+    /// The notebook's owner (not sent).
     pub owner_id: String,
     /// `execution_started`, `output`, `execution_finished` or `kernel`.
     #[serde(rename = "type")]
     pub kind: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// The execution it is about, if any.
     pub execution_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// The cell of that execution.
     pub cell_id: Option<String>,
     /// One nbformat output, as the kernel produced it.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub output: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// How the execution ended (`execution_finished`).
     pub status: Option<ExecutionStatus>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// The kernel's new state (`kernel`).
     pub kernel_state: Option<KernelState>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// What went wrong, or what changed.
     pub message: Option<String>,
+    /// When it happened.
     pub at: DateTime<Utc>,
 }
 
@@ -134,7 +157,9 @@ impl NotebookEvent {
 #[derive(Debug, Clone, Default, serde::Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExecuteRequest {
+    /// Code to run: a new cell's source, or the new source of `cell_id`.
     pub code: Option<String>,
+    /// The cell to run.
     pub cell_id: Option<String>,
     /// Seconds before the kernel is interrupted (default `[notebooks] execution_timeout_secs`).
     pub timeout_secs: Option<f64>,

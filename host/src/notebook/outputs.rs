@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 /// Outputs within a budget.
 #[derive(Debug)]
-pub struct Outputs {
+pub(super) struct Outputs {
     /// Each output with its size in bytes (a stream's text, else its JSON).
     items: Vec<(Value, usize)>,
     bytes: usize,
@@ -19,7 +19,7 @@ pub struct Outputs {
 }
 
 /// What an output weighs: a stream's text, anything else its JSON.
-pub fn size(output: &Value) -> usize {
+pub(super) fn size(output: &Value) -> usize {
     match output["text"].as_str() {
         Some(text) if output["output_type"] == "stream" => text.len(),
         _ => output.to_string().len(),
@@ -27,7 +27,7 @@ pub fn size(output: &Value) -> usize {
 }
 
 impl Outputs {
-    pub fn new(max: usize) -> Self {
+    pub(super) fn new(max: usize) -> Self {
         Self {
             items: Vec::new(),
             bytes: 0,
@@ -37,7 +37,7 @@ impl Outputs {
     }
 
     /// Adds an output after the others.
-    pub fn push(&mut self, output: Value) {
+    pub(super) fn push(&mut self, output: Value) {
         let weight = size(&output);
         let merged = match (self.items.last_mut(), output["text"].as_str()) {
             (Some((last, last_size)), Some(text))
@@ -89,19 +89,19 @@ impl Outputs {
     }
 
     /// Clears them all (a `clear_output`): what was cleared was not truncated.
-    pub fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         self.items.clear();
         self.bytes = 0;
         self.dropped = 0;
     }
 
     /// Whether some were dropped.
-    pub fn truncated(&self) -> bool {
+    pub(super) fn truncated(&self) -> bool {
         self.dropped > 0
     }
 
     /// The outputs kept, after a note on what was dropped when something was.
-    pub fn take(&mut self) -> Vec<Value> {
+    pub(super) fn take(&mut self) -> Vec<Value> {
         let mut out = Vec::with_capacity(self.items.len() + 1);
         if self.dropped > 0 {
             out.push(note(self.dropped, self.max));
@@ -114,7 +114,7 @@ impl Outputs {
 
 /// The nbformat output that says outputs were dropped (a `display_data`, so that it merges with
 /// no stream and validates).
-pub fn note(dropped: u64, max: usize) -> Value {
+pub(super) fn note(dropped: u64, max: usize) -> Value {
     json!({
         "output_type": "display_data",
         "data": {"text/plain": format!(

@@ -12,11 +12,11 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 /// A [`TcpStream`] that re-arms quick ACKs after every read.
-pub struct QuickAck(TcpStream);
+pub(super) struct QuickAck(TcpStream);
 
 impl QuickAck {
     /// Connects to `host:port` with Nagle's algorithm off on our side too.
-    pub async fn connect(host: &str, port: u16) -> io::Result<Self> {
+    pub(super) async fn connect(host: &str, port: u16) -> io::Result<Self> {
         let stream = TcpStream::connect((host, port)).await?;
         stream.set_nodelay(true)?;
         Ok(Self(stream))

@@ -5,7 +5,7 @@ use serde_json::json;
 use weft_runtime::{CallError, LoadError};
 
 /// A component that could not be loaded.
-pub fn load_error(err: LoadError) -> Error {
+pub(super) fn load_error(err: LoadError) -> Error {
     match &err {
         LoadError::NotWasm => Error::new(Code::PluginNotWasm, err.to_string())
             .hint("upload the .wasm file built with `cargo build --release --target wasm32-wasip2`"),
@@ -27,7 +27,7 @@ pub fn load_error(err: LoadError) -> Error {
 }
 
 /// A call into a plugin that failed.
-pub fn call_error(plugin: &str, err: CallError) -> Error {
+pub(crate) fn call_error(plugin: &str, err: CallError) -> Error {
     let details = json!({ "plugin": plugin, "failure": err.kind(), "retryable": err.retryable() });
     let message = format!("{plugin}: {err}");
     match &err {

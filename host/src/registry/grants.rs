@@ -79,7 +79,7 @@ pub fn effective(grants: &[ScopedGrant], who: &Grantee) -> Grants {
 
 /// The body of `PUT /plugins/{name}/grants`: one grant, or a list of them.
 #[derive(Debug, Clone)]
-pub struct GrantList(pub Vec<ScopedGrant>);
+pub(crate) struct GrantList(pub Vec<ScopedGrant>);
 
 impl<'de> Deserialize<'de> for GrantList {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
@@ -111,7 +111,7 @@ impl<'de> Deserialize<'de> for GrantList {
 
 /// Checks each grant (whom it is for, its host patterns) and stores users by id; `users` are
 /// every known user, to resolve names and refuse unknown ones.
-pub fn checked(grants: Vec<ScopedGrant>, users: &[User]) -> Result<Vec<ScopedGrant>> {
+pub(super) fn checked(grants: Vec<ScopedGrant>, users: &[User]) -> Result<Vec<ScopedGrant>> {
     let say_who = "say whom each grant is for: \"everyone\": true, or \"scope\": {\"users\": \
                    [id or name, ...], \"roles\": [\"admin\" | \"user\"]}";
     grants

@@ -6,20 +6,22 @@
 //! at start. Other services (workflows, the scheduler) resolve plugins here.
 
 pub mod builtin;
-pub mod config;
+pub(crate) mod config;
 mod errors;
 mod grants;
 mod records;
-pub mod routes;
+pub(crate) mod routes;
 mod services;
 mod slots;
 
-pub use config::Setup;
-pub use errors::call_error;
-pub use grants::{GrantList, Grantee, Scope, ScopedGrant, effective};
-pub use records::{PluginVersion, Settings};
-pub use services::{CallServices, LiveEvents, ServiceBackend};
-pub use slots::UserSlots;
+pub use grants::effective;
+
+pub(crate) use config::Setup;
+pub(crate) use errors::call_error;
+pub(crate) use grants::{GrantList, Grantee, ScopedGrant};
+pub(crate) use records::{PluginVersion, Settings};
+pub(crate) use services::{CallServices, LiveEvents, ServiceBackend};
+pub(crate) use slots::UserSlots;
 
 use crate::auth::Auth;
 use crate::error::{Code, Error, Result};
@@ -65,22 +67,29 @@ struct Inner {
 /// A loaded plugin of either kind.
 #[derive(Clone)]
 pub enum Loaded {
+    /// A workflow node.
     Node(NodePlugin),
+    /// A scheduling strategy.
     Strategy(StrategyPlugin),
 }
 
 /// A node resolved for a call: the plugin and what an admin set for it.
 #[derive(Clone)]
 pub struct ResolvedNode {
+    /// The plugin's name.
     pub name: String,
+    /// The version resolved (the latest when the workflow named none).
     pub version: String,
+    /// The loaded component.
     pub plugin: NodePlugin,
+    /// The grants and limits an admin set for the plugin.
     pub settings: Settings,
 }
 
 /// The result of an upload.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Added {
+    /// The version registered.
     pub plugin: PluginVersion,
     /// False when the same component was already registered under this name@version.
     pub created: bool,
@@ -92,6 +101,7 @@ pub struct Added {
 /// The result of running a node directly.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NodeRun {
+    /// The plugin that ran, as `name@version`.
     pub plugin: String,
     /// Output port -> value (bytes as `{"$bytes": "<base64>"}`).
     #[schema(value_type = Object)]
@@ -99,6 +109,7 @@ pub struct NodeRun {
     /// Log lines and progress the node reported.
     #[schema(value_type = Vec<Object>)]
     pub events: Vec<serde_json::Value>,
+    /// Wall-clock time of the call, in milliseconds.
     pub duration_ms: f64,
 }
 

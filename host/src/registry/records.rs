@@ -43,7 +43,7 @@ fn from_row(row: &AnyRow) -> Result<PluginVersion> {
     })
 }
 
-pub async fn all(store: &Store) -> Result<Vec<PluginVersion>> {
+pub(super) async fn all(store: &Store) -> Result<Vec<PluginVersion>> {
     sqlx::query(&format!(
         "SELECT {COLUMNS} FROM plugins ORDER BY name, created_at"
     ))
@@ -54,7 +54,7 @@ pub async fn all(store: &Store) -> Result<Vec<PluginVersion>> {
     .collect()
 }
 
-pub async fn versions(store: &Store, name: &str) -> Result<Vec<PluginVersion>> {
+pub(super) async fn versions(store: &Store, name: &str) -> Result<Vec<PluginVersion>> {
     sqlx::query(&format!(
         "SELECT {COLUMNS} FROM plugins WHERE name = $1 ORDER BY created_at"
     ))
@@ -67,7 +67,7 @@ pub async fn versions(store: &Store, name: &str) -> Result<Vec<PluginVersion>> {
 }
 
 /// Inserts a version, or (for built-ins) points an existing one at new content.
-pub async fn upsert(store: &Store, p: &PluginVersion, by: Option<&str>) -> Result<()> {
+pub(super) async fn upsert(store: &Store, p: &PluginVersion, by: Option<&str>) -> Result<()> {
     sqlx::query(
         "INSERT INTO plugins (id, name, version, kind, hash, size_bytes, description, builtin, created_at, created_by) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
@@ -89,7 +89,7 @@ pub async fn upsert(store: &Store, p: &PluginVersion, by: Option<&str>) -> Resul
     Ok(())
 }
 
-pub async fn delete(store: &Store, name: &str, version: &str) -> Result<()> {
+pub(super) async fn delete(store: &Store, name: &str, version: &str) -> Result<()> {
     sqlx::query("DELETE FROM plugins WHERE name = $1 AND version = $2")
         .bind(name)
         .bind(version)
@@ -99,7 +99,7 @@ pub async fn delete(store: &Store, name: &str, version: &str) -> Result<()> {
 }
 
 /// Whether any stored version uses the blob `hash`.
-pub async fn hash_in_use(store: &Store, hash: &str) -> Result<bool> {
+pub(super) async fn hash_in_use(store: &Store, hash: &str) -> Result<bool> {
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM plugins WHERE hash = $1")
         .bind(hash)
         .fetch_one(store.pool())
@@ -116,7 +116,7 @@ pub struct Settings {
     pub limits: Limits,
 }
 
-pub async fn settings(store: &Store, name: &str) -> Result<Settings> {
+pub(super) async fn settings(store: &Store, name: &str) -> Result<Settings> {
     let row = sqlx::query("SELECT grants, limits FROM plugin_settings WHERE name = $1")
         .bind(name)
         .fetch_optional(store.pool())
@@ -132,7 +132,7 @@ pub async fn settings(store: &Store, name: &str) -> Result<Settings> {
     })
 }
 
-pub async fn save_settings(store: &Store, name: &str, s: &Settings, by: &str) -> Result<()> {
+pub(super) async fn save_settings(store: &Store, name: &str, s: &Settings, by: &str) -> Result<()> {
     sqlx::query(
         "INSERT INTO plugin_settings (name, grants, limits, updated_at, updated_by) VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (name) DO UPDATE SET grants = excluded.grants, limits = excluded.limits, \

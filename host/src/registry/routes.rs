@@ -14,7 +14,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use weft_runtime::{Limits, Value};
 
 /// Routes under `/api/v1`; all require a token.
-pub fn router<S>(max_upload_bytes: usize) -> OpenApiRouter<S>
+pub(crate) fn router<S>(max_upload_bytes: usize) -> OpenApiRouter<S>
 where
     S: Clone + Send + Sync + 'static,
     Plugins: FromRef<S>,

@@ -27,7 +27,7 @@ pub struct CallServices {
 }
 
 /// A receiver of a call's log and progress events as they happen.
-pub type LiveEvents = Arc<dyn Fn(&serde_json::Value) + Send + Sync>;
+pub(crate) type LiveEvents = Arc<dyn Fn(&serde_json::Value) + Send + Sync>;
 
 impl CallServices {
     /// The owner's artifact folder; `None` for an owner id that is no safe folder name (ids are

@@ -32,10 +32,10 @@ use tower::Service;
 use tower::layer::LayerFn;
 
 /// The path task instances report completions on.
-pub const COMPLETION_PATH: &str = "/notify/task_complete";
+pub(super) const COMPLETION_PATH: &str = "/notify/task_complete";
 /// SwarmPilot's newer paths for results: the body and the WebSocket.
-pub const RESULT_PATH: &str = "/result/submit";
-pub const RESULT_SOCKET_PATH: &str = "/ws/result_submit";
+pub(super) const RESULT_PATH: &str = "/result/submit";
+pub(super) const RESULT_SOCKET_PATH: &str = "/ws/result_submit";
 
 /// Whether `path` is one an instance reports finished tasks on.
 fn is_completion(path: &str) -> bool {
@@ -44,7 +44,7 @@ fn is_completion(path: &str) -> bool {
 
 /// Who is calling a SwarmPilot path.
 #[derive(Clone)]
-pub struct SpAccess {
+pub(super) struct SpAccess {
     /// The client's address, when the listener tells it.
     pub peer: Option<IpAddr>,
     pub who: Who,
@@ -52,7 +52,7 @@ pub struct SpAccess {
 
 /// The credential a SwarmPilot caller was let in with.
 #[derive(Clone)]
-pub enum Who {
+pub(super) enum Who {
     /// From a trusted network: as an admin.
     Trusted,
     /// Signed in with an API token.
@@ -65,7 +65,7 @@ pub enum Who {
 
 impl SpAccess {
     /// Whose task a submit makes: the signed-in user's, or nobody's for a trusted network.
-    pub fn owner(&self) -> Option<&str> {
+    pub(super) fn owner(&self) -> Option<&str> {
         match &self.who {
             Who::User(caller) => Some(&caller.user_id),
             _ => None,
@@ -73,7 +73,7 @@ impl SpAccess {
     }
 
     /// Which tasks the caller may query.
-    pub fn viewer(&self) -> Viewer<'_> {
+    pub(super) fn viewer(&self) -> Viewer<'_> {
         match &self.who {
             Who::Trusted => Viewer::All,
             Who::User(caller) if caller.is_admin() => Viewer::All,
@@ -83,7 +83,7 @@ impl SpAccess {
     }
 
     /// The caller as the reporter of a completion.
-    pub fn reporter(&self) -> Reporter<'_> {
+    pub(super) fn reporter(&self) -> Reporter<'_> {
         match &self.who {
             Who::Trusted => Reporter::Admin,
             Who::User(caller) if caller.is_admin() => Reporter::Admin,
@@ -111,7 +111,7 @@ impl<S: Send + Sync> FromRequestParts<S> for SpAccess {
 
 /// Lets trusted networks through; asks everyone else for a token (or, for completions, leaves
 /// the question to the scheduler).
-pub fn trusted_or_token<S>(
+pub(super) fn trusted_or_token<S>(
     auth: Auth,
     config: &SchedulerConfig,
 ) -> LayerFn<impl Fn(S) -> TrustedOrToken<S> + Clone + use<S>> {
@@ -128,7 +128,7 @@ pub fn trusted_or_token<S>(
 
 /// The service [`trusted_or_token`] wraps around `S`.
 #[derive(Clone)]
-pub struct TrustedOrToken<S> {
+pub(super) struct TrustedOrToken<S> {
     inner: S,
     auth: Auth,
     /// `[scheduler] trusted_networks`.

@@ -25,7 +25,7 @@ type Sender = SendRequest<Full<Bytes>>;
 
 /// Cheap to clone; clones share the connection pool.
 #[derive(Clone)]
-pub struct HttpClient {
+pub(crate) struct HttpClient {
     pool: Arc<Mutex<Pool>>,
     timeout: Duration,
     connect_timeout: Duration,
@@ -71,7 +71,7 @@ impl Pool {
 
 impl HttpClient {
     /// Each exchange (connecting included) must finish within `timeout`.
-    pub fn new(timeout: Duration) -> Self {
+    pub(crate) fn new(timeout: Duration) -> Self {
         Self::with_idle_timeout(timeout, IDLE_TIMEOUT)
     }
 
@@ -90,7 +90,7 @@ impl HttpClient {
 
     /// One exchange: the answer's status and body. Errors read "connection refused or
     /// unreachable" or "timed out" when those are the cause.
-    pub async fn call(
+    pub(crate) async fn call(
         &self,
         method: Method,
         url: &str,

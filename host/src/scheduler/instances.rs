@@ -6,7 +6,6 @@
 use super::client::HttpClient;
 use super::raw::RawJson;
 use crate::error::Result;
-use crate::store::{Store, now_ms};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
@@ -14,14 +13,13 @@ use http::Method;
 use rand::RngCore as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqlx::Row as _;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 use utoipa::ToSchema;
 
 /// Every instance secret starts with this; API tokens start with `weft_`, so the two are told
 /// apart before any look-up.
-pub const SECRET_PREFIX: &str = "wefti_";
+pub(crate) const SECRET_PREFIX: &str = "wefti_";
 
 /// How often the addresses of an instance registered by host name are looked up again.
 const RESOLVE_EVERY: Duration = Duration::from_secs(30);
@@ -149,7 +147,7 @@ impl TaskInstance {
 }
 
 /// The addresses `host` resolves to (itself when it is one); none when it does not resolve.
-pub async fn resolve(host: &str, port: u16) -> Vec<IpAddr> {
+pub(crate) async fn resolve(host: &str, port: u16) -> Vec<IpAddr> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return vec![ip.to_canonical()];
     }
@@ -168,19 +166,19 @@ pub async fn resolve(host: &str, port: u16) -> Vec<IpAddr> {
 }
 
 /// A new instance secret (256 random bits).
-pub fn new_secret() -> String {
+pub(crate) fn new_secret() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     format!("{SECRET_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// The stored form of a secret.
-pub fn hash_secret(secret: &str) -> String {
+pub(crate) fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 /// `http://host:port`, bracketing IPv6 addresses.
-pub fn base_url(host: &str, port: u16) -> String {
+pub(crate) fn base_url(host: &str, port: u16) -> String {
     if host.contains(':') && !host.starts_with('[') {
         format!("http://[{host}]:{port}")
     } else {
@@ -260,7 +258,7 @@ impl From<InfoAnswer> for InstanceInfo {
 
 /// The body of `POST /queue/submit` to an instance.
 #[derive(Debug, Serialize)]
-pub struct Submit<'a> {
+pub(crate) struct Submit<'a> {
     pub task_id: &'a str,
     pub model_name: &'a str,
     pub task_input: &'a RawJson,
@@ -270,12 +268,12 @@ pub struct Submit<'a> {
 
 /// HTTP client for task instances.
 #[derive(Clone)]
-pub struct TiClient {
+pub(crate) struct TiClient {
     http: HttpClient,
 }
 
 impl TiClient {
-    pub fn new(timeout: Duration) -> Self {
+    pub(crate) fn new(timeout: Duration) -> Self {
         Self {
             http: HttpClient::new(timeout),
         }
@@ -307,14 +305,14 @@ impl TiClient {
     }
 
     /// `GET /info`.
-    pub async fn info(&self, base: &str) -> Result<InstanceInfo, String> {
+    pub(crate) async fn info(&self, base: &str) -> Result<InstanceInfo, String> {
         let body = self.exchange(Method::GET, base, "/info", None).await?;
         serde_json::from_slice(&body)
             .map_err(|e| format!("/info is not the TaskInstance shape: {e}"))
     }
 
     /// `POST /queue/predict`: the instance's own (expected, error) in ms.
-    pub async fn predict(&self, base: &str) -> Result<(f64, f64), String> {
+    pub(crate) async fn predict(&self, base: &str) -> Result<(f64, f64), String> {
         #[derive(Deserialize)]
         struct Predicted {
             expected_ms: f64,
@@ -333,7 +331,7 @@ impl TiClient {
     }
 
     /// `POST /queue/submit` with the scheduler's task id.
-    pub async fn submit(&self, base: &str, task: &Submit<'_>) -> Result<(), String> {
+    pub(crate) async fn submit(&self, base: &str, task: &Submit<'_>) -> Result<(), String> {
         // Sized up front: grown from empty, the body would be copied several times.
         let mut body =
             Vec::with_capacity(160 + task.task_input.get().len() + task.metadata.get().len());
@@ -342,63 +340,4 @@ impl TiClient {
             .await
             .map(drop)
     }
-}
-
-/// Every stored instance.
-pub async fn all(store: &Store) -> Result<Vec<TaskInstance>> {
-    let rows = sqlx::query(
-        "SELECT ti_uuid, host, port, model_name, secret_hash FROM scheduler_instances \
-         ORDER BY ti_uuid",
-    )
-    .fetch_all(store.pool())
-    .await?;
-    rows.iter()
-        .map(|row| {
-            let port: i64 = row.try_get("port")?;
-            let mut ti = TaskInstance::new(
-                row.try_get("ti_uuid")?,
-                row.try_get("host")?,
-                u16::try_from(port).unwrap_or_default(),
-                row.try_get("model_name")?,
-            );
-            ti.secret_hash = row.try_get("secret_hash")?;
-            Ok(ti)
-        })
-        .collect()
-}
-
-/// Stores a registration.
-pub async fn insert(store: &Store, ti: &TaskInstance) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO scheduler_instances (ti_uuid, host, port, model_name, registered_at, \
-         secret_hash) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&ti.ti_uuid)
-    .bind(&ti.host)
-    .bind(i64::from(ti.port))
-    .bind(&ti.model_name)
-    .bind(now_ms())
-    .bind(&ti.secret_hash)
-    .execute(store.pool())
-    .await?;
-    Ok(())
-}
-
-/// Stores the hash of an instance's new secret.
-pub async fn set_secret(store: &Store, ti_uuid: &str, secret_hash: &str) -> Result<()> {
-    sqlx::query("UPDATE scheduler_instances SET secret_hash = $1 WHERE ti_uuid = $2")
-        .bind(secret_hash)
-        .bind(ti_uuid)
-        .execute(store.pool())
-        .await?;
-    Ok(())
-}
-
-/// Forgets a registration.
-pub async fn delete(store: &Store, ti_uuid: &str) -> Result<()> {
-    sqlx::query("DELETE FROM scheduler_instances WHERE ti_uuid = $1")
-        .bind(ti_uuid)
-        .execute(store.pool())
-        .await?;
-    Ok(())
 }

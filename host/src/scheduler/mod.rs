@@ -1,10 +1,10 @@
 //! The task scheduler: routes inference tasks for a model to one of the task instances (TIs)
 //! serving it, choosing with a WebAssembly strategy that predicts each instance's wait.
 //!
-//! It speaks SwarmPilot on both sides: clients use the scheduler paths ([`routes`]), instances
-//! the TaskInstance protocol ([`instances`]). Tasks are stored before they are answered for
+//! It speaks SwarmPilot on both sides: clients use the scheduler paths (`routes`), instances
+//! the TaskInstance protocol (`instances`). Tasks are stored before they are answered for
 //! ([`tasks`]); instances are polled, and the tasks an unreachable one held are routed again
-//! or failed with the reason, never dropped. Strategies are hot-swapped ([`strategies`]).
+//! or failed with the reason, never dropped. Strategies are hot-swapped (`strategies`).
 //!
 //! Tasks belong to whoever submitted them: only the owner or an admin sees one ([`Viewer`]),
 //! and only the instance a task was sent to reports its completion ([`Reporter`]): from the
@@ -12,15 +12,16 @@
 
 mod access;
 pub(crate) mod client;
-pub mod config;
-pub mod instances;
-pub mod raw;
+pub(crate) mod config;
+pub(crate) mod instances;
+pub(crate) mod raw;
+mod records;
 mod result_socket;
-pub mod routes;
+pub(crate) mod routes;
 mod sp_http;
-pub mod strategies;
+pub(crate) mod strategies;
 pub mod tasks;
-pub mod trace;
+pub(crate) mod trace;
 
 use crate::error::{Code, Error, Result};
 use crate::registry::Plugins;
@@ -93,7 +94,9 @@ pub enum Reporter<'a> {
     /// as the instance it names when `peer` is that instance's registered address (unless
     /// `[scheduler] completions_by_address` is off) or `secret` is its secret.
     Peer {
+        /// The reporter's address, when the listener tells it.
         peer: Option<IpAddr>,
+        /// The instance secret presented, if any.
         secret: Option<&'a str>,
     },
 }
@@ -106,6 +109,7 @@ pub fn is_instance_secret(credential: &str) -> bool {
 /// The answer to a registration.
 #[derive(Debug, Clone)]
 pub struct Registered {
+    /// The instance's id.
     pub ti_uuid: String,
     /// Whether this registration added the instance (else it was registered already).
     pub created: bool,
@@ -117,21 +121,27 @@ pub struct Registered {
 /// The answer to a successful submit.
 #[derive(Debug, Clone)]
 pub struct Submitted {
+    /// The task's id.
     pub task_id: String,
+    /// The instance the task was routed to.
     pub ti_uuid: String,
 }
 
 /// A task as `/task/query` shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TaskView {
+    /// The task's id.
     pub task_id: String,
     /// `queued`, `scheduled`, `completed` or `failed`.
     pub task_status: TaskStatus,
+    /// The instance the task was routed to last.
     pub scheduled_ti: Option<String>,
     /// Unix seconds.
     pub submit_time: f64,
     #[schema(value_type = Option<Object>)]
+    /// What the instance reported, once completed.
     pub result: Option<RawJson>,
+    /// The model the task is for.
     pub model_name: String,
     /// Why the task failed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -159,7 +169,9 @@ impl From<&TaskRecord> for TaskView {
 /// One instance's predicted wait, as `/queue/info` lists it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct QueueItem {
+    /// The model the instance serves.
     pub model_name: String,
+    /// The instance's id.
     pub ti_uuid: String,
     /// Expected wait in ms.
     pub waiting_time_expect: f64,
@@ -170,12 +182,15 @@ pub struct QueueItem {
 /// A completion report from an instance.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct Completion {
+    /// The task the report is for.
     pub task_id: String,
+    /// The reporting instance's id.
     pub instance_id: String,
     /// Milliseconds the task executed.
     pub execution_time: f64,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
+    /// The task's result.
     pub result: Option<RawJson>,
     /// Set when the task failed on the instance.
     #[serde(default)]
@@ -187,8 +202,11 @@ pub struct Completion {
 pub struct DecisionStats {
     /// Decisions measured (the most recent ones are kept).
     pub decisions: usize,
+    /// Median decision time, in microseconds.
     pub p50_us: f64,
+    /// 99th percentile decision time, in microseconds.
     pub p99_us: f64,
+    /// Slowest decision, in microseconds.
     pub max_us: f64,
 }
 
@@ -223,12 +241,12 @@ impl Scheduler {
             None => None,
         };
         let mut known = HashMap::new();
-        for mut ti in instances::all(&store).await? {
+        for mut ti in records::instances(&store).await? {
             ti.addresses = instances::resolve(&ti.host, ti.port).await;
             ti.resolved_at = Some(Instant::now());
             known.insert(ti.ti_uuid.clone(), ti);
         }
-        let unfinished = tasks::unfinished(&store).await?;
+        let unfinished = records::unfinished_tasks(&store).await?;
         for task in &unfinished {
             if let Some(ti) = task.ti_uuid.as_ref().and_then(|id| known.get_mut(id)) {
                 ti.in_flight += 1;
@@ -356,7 +374,7 @@ impl Scheduler {
         ti.resolved_at = Some(Instant::now());
         let secret = issue_secret.then(instances::new_secret);
         ti.secret_hash = secret.as_deref().map(instances::hash_secret);
-        instances::insert(&self.inner.store, &ti).await?;
+        records::insert_instance(&self.inner.store, &ti).await?;
         tracing::info!(ti = %ti.ti_uuid, %url, model = %ti.model_name, addresses = ?ti.addresses, "task instance registered");
         let id = ti.ti_uuid.clone();
         self.inner
@@ -375,7 +393,7 @@ impl Scheduler {
     async fn new_secret(&self, ti_uuid: &str) -> Result<String> {
         let secret = instances::new_secret();
         let hash = instances::hash_secret(&secret);
-        instances::set_secret(&self.inner.store, ti_uuid, &hash).await?;
+        records::set_instance_secret(&self.inner.store, ti_uuid, &hash).await?;
         if let Some(ti) = self
             .inner
             .instances
@@ -462,7 +480,7 @@ impl Scheduler {
             )
             .hint("GET /api/v1/scheduler/instances lists them"));
         };
-        instances::delete(&self.inner.store, &ti_uuid).await?;
+        records::delete_instance(&self.inner.store, &ti_uuid).await?;
         tracing::info!(ti = %ti_uuid, url = %ti.url(), "task instance removed");
         self.reroute_held(&ti_uuid, "its task instance was removed")
             .await;
@@ -836,7 +854,7 @@ impl Scheduler {
         let (view, committed) = match outcome {
             Some(result) => result?,
             None => {
-                let Some(stored) = tasks::get(&self.inner.store, &task_id).await? else {
+                let Some(stored) = records::task(&self.inner.store, &task_id).await? else {
                     return Err(task_not_found(&task_id));
                 };
                 if stored.ti_uuid.as_deref() != Some(report.instance_id.as_str()) {
@@ -883,7 +901,7 @@ impl Scheduler {
                 false => Err(task_not_found(task_id)),
             };
         }
-        tasks::get(&self.inner.store, task_id)
+        records::task(&self.inner.store, task_id)
             .await?
             .filter(|t| viewer.sees(t))
             .map(|t| TaskView::from(&t))
@@ -1100,7 +1118,7 @@ async fn health_loop(inner: Weak<Inner>) {
             last_purge = Some(Instant::now());
             let retention_ms = (config.retention_hours.max(0.0) * 3_600_000.0).min(i64::MAX as f64);
             let before = now_ms().saturating_sub(retention_ms as i64);
-            match tasks::purge(&scheduler.inner.store, before).await {
+            match records::purge_tasks(&scheduler.inner.store, before).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(tasks = n, "expired scheduler tasks purged"),
                 Err(err) => tracing::warn!(%err, "cannot purge expired scheduler tasks"),

@@ -47,7 +47,7 @@ impl<'de> Deserialize<'de> for RawJson {
 }
 
 /// Deserializes a [`RawJson`] that must be an object.
-pub fn object<'de, D: Deserializer<'de>>(deserializer: D) -> Result<RawJson, D::Error> {
+pub(crate) fn object<'de, D: Deserializer<'de>>(deserializer: D) -> Result<RawJson, D::Error> {
     let raw = RawJson::deserialize(deserializer)?;
     if raw.is_object() {
         Ok(raw)

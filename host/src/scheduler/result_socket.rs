@@ -28,7 +28,7 @@ const REGISTER_WITHIN: Duration = Duration::from_secs(10);
 /// Largest message read: a batch of results.
 const MAX_MESSAGE: usize = 16 << 20;
 
-pub async fn serve(
+pub(super) async fn serve(
     State(scheduler): State<Scheduler>,
     State(auth): State<Auth>,
     access: SpAccess,

@@ -27,7 +27,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// The SwarmPilot paths, served at the root of the scheduler's listener.
-pub fn swarmpilot_router<S>(auth: Auth, config: &SchedulerConfig) -> OpenApiRouter<S>
+pub(crate) fn swarmpilot_router<S>(auth: Auth, config: &SchedulerConfig) -> OpenApiRouter<S>
 where
     S: Clone + Send + Sync + 'static,
     Scheduler: FromRef<S>,
@@ -50,7 +50,7 @@ where
 }
 
 /// The admin API under `/api/v1`; all routes require a token.
-pub fn router<S>() -> OpenApiRouter<S>
+pub(crate) fn router<S>() -> OpenApiRouter<S>
 where
     S: Clone + Send + Sync + 'static,
     Scheduler: FromRef<S>,

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 /// An error answer in the SwarmPilot shape.
-pub struct SpError(pub(super) Error);
+pub(super) struct SpError(pub(super) Error);
 
 impl From<Error> for SpError {
     fn from(err: Error) -> Self {
@@ -49,7 +49,7 @@ impl IntoResponse for SpError {
 }
 
 /// A JSON body whose rejection is a [`SpError`].
-pub struct SpJson<T>(pub T);
+pub(super) struct SpJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for SpJson<T> {
     type Rejection = SpError;
@@ -61,7 +61,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for SpJson<T> {
 }
 
 /// Query parameters whose rejection is a [`SpError`].
-pub struct SpQuery<T>(pub T);
+pub(super) struct SpQuery<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for SpQuery<T> {
     type Rejection = SpError;

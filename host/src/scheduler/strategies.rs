@@ -9,17 +9,16 @@ use crate::error::{Code, Error, Result};
 use crate::registry::{PluginUsers, Plugins, call_error};
 use crate::store::{Store, now_ms};
 use serde::Serialize;
-use sqlx::Row as _;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 use utoipa::ToSchema;
 use weft_runtime::{CallError, Completion, Decision, Instance, Prediction, StrategyInstance, Task};
 
 /// The strategy a failed one is replaced by.
-pub const FALLBACK: &str = "round-robin";
+pub(crate) const FALLBACK: &str = "round-robin";
 
 /// A strategy instance serving one scope.
-pub struct Active {
+pub(crate) struct Active {
     view: ActiveView,
     instance: StrategyInstance,
 }
@@ -70,25 +69,16 @@ const KEEP_DEACTIVATIONS: usize = 50;
 impl Strategies {
     /// Restores the stored activations; `default` serves every model otherwise.
     pub async fn start(plugins: Plugins, store: Store, default: &str) -> Result<Self> {
-        let rows = sqlx::query(
-            "SELECT scope, plugin, version, activated_by, activated_at FROM scheduler_strategies",
-        )
-        .fetch_all(store.pool())
-        .await?;
         let mut global = None;
         let mut models = HashMap::new();
-        for row in rows {
-            let scope: String = row.try_get("scope")?;
-            let reference = format!(
-                "{}@{}",
-                row.try_get::<String, _>("plugin")?,
-                row.try_get::<String, _>("version")?
-            );
+        for row in super::records::activations(&store).await? {
+            let scope = row.scope;
+            let reference = format!("{}@{}", row.plugin, row.version);
             let model = (!scope.is_empty()).then(|| scope.clone());
-            let by: String = row.try_get("activated_by")?;
+            let by = row.activated_by;
             match load(&plugins, &reference, model.clone(), &by).await {
                 Ok(mut active) => {
-                    active.view.activated_at = crate::store::time(row.try_get("activated_at")?);
+                    active.view.activated_at = crate::store::time(row.activated_at);
                     let active = Arc::new(active);
                     match model {
                         None => global = Some(active),
@@ -156,11 +146,7 @@ impl Strategies {
             return Err(Error::not_found("model strategy", model)
                 .hint("GET /api/v1/scheduler/strategies lists what is active"));
         }
-        sqlx::query("DELETE FROM scheduler_strategies WHERE scope = $1")
-            .bind(model)
-            .execute(self.store.pool())
-            .await?;
-        Ok(())
+        super::records::delete_activation(&self.store, model).await
     }
 
     /// What is in effect now.
@@ -295,20 +281,14 @@ impl Strategies {
             .strategy
             .split_once('@')
             .expect("views name name@version");
-        sqlx::query(
-            "INSERT INTO scheduler_strategies (scope, plugin, version, activated_by, activated_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (scope) DO UPDATE SET \
-             plugin = excluded.plugin, version = excluded.version, \
-             activated_by = excluded.activated_by, activated_at = excluded.activated_at",
-        )
-        .bind(view.model_name.as_deref().unwrap_or_default())
-        .bind(plugin)
-        .bind(version)
-        .bind(&view.activated_by)
-        .bind(view.activated_at.timestamp_millis())
-        .execute(self.store.pool())
-        .await?;
-        Ok(())
+        let row = super::records::Activation {
+            scope: view.model_name.clone().unwrap_or_default(),
+            plugin: plugin.to_string(),
+            version: version.to_string(),
+            activated_by: view.activated_by.clone(),
+            activated_at: view.activated_at.timestamp_millis(),
+        };
+        super::records::save_activation(&self.store, &row).await
     }
 
     fn all(&self) -> Vec<Arc<Active>> {

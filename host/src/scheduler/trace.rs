@@ -9,7 +9,7 @@ use std::sync::Mutex;
 /// One line of a trace.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "event", rename_all = "snake_case")]
-pub enum TraceEvent {
+pub(crate) enum TraceEvent {
     /// A task arrived.
     Submit {
         /// Unix milliseconds.
@@ -27,13 +27,13 @@ pub enum TraceEvent {
 }
 
 /// Appends events to a trace file.
-pub struct TraceWriter {
+pub(crate) struct TraceWriter {
     file: Mutex<std::io::BufWriter<std::fs::File>>,
 }
 
 impl TraceWriter {
     /// Opens `path` for appending (created when missing).
-    pub fn open(path: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn open(path: &Path) -> anyhow::Result<Self> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -48,7 +48,7 @@ impl TraceWriter {
     }
 
     /// Records one event; a trace that cannot be written is logged, never fatal.
-    pub fn record(&self, event: &TraceEvent) {
+    pub(crate) fn record(&self, event: &TraceEvent) {
         let mut file = self.file.lock().expect("trace lock");
         let line = serde_json::to_string(event).expect("trace events serialise");
         if let Err(err) = writeln!(file, "{line}").and_then(|()| file.flush()) {
@@ -58,7 +58,7 @@ impl TraceWriter {
 }
 
 /// Reads a whole trace; a malformed line is an error naming its number.
-pub fn read(path: &Path) -> anyhow::Result<Vec<TraceEvent>> {
+pub(crate) fn read(path: &Path) -> anyhow::Result<Vec<TraceEvent>> {
     let file = std::fs::File::open(path)
         .map_err(|e| anyhow::anyhow!("cannot open the trace {}: {e}", path.display()))?;
     let mut events = Vec::new();
@@ -75,7 +75,7 @@ pub fn read(path: &Path) -> anyhow::Result<Vec<TraceEvent>> {
 }
 
 /// Unix milliseconds with a fraction.
-pub fn now() -> f64 {
+pub(crate) fn now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()

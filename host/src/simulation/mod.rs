@@ -2,5 +2,5 @@
 //! instance (`weft task-instance`) and the replay of recorded traces through strategies
 //! (`weft scheduler replay`).
 
-pub mod replay;
-pub mod task_instance;
+pub(crate) mod replay;
+pub(crate) mod task_instance;

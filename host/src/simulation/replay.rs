@@ -24,7 +24,7 @@ struct Traced {
 
 /// A workload read from a trace.
 #[derive(Debug, Clone)]
-pub struct Workload {
+pub(crate) struct Workload {
     tasks: Vec<Traced>,
     /// Model -> instance id -> speed factor (1 = the model's mean; 2 = twice as slow).
     instances: BTreeMap<String, BTreeMap<String, f64>>,
@@ -32,7 +32,7 @@ pub struct Workload {
 
 impl Workload {
     /// Tasks that were both submitted and completed in the trace.
-    pub fn from_trace(events: &[TraceEvent]) -> anyhow::Result<Self> {
+    pub(crate) fn from_trace(events: &[TraceEvent]) -> anyhow::Result<Self> {
         let mut submits = HashMap::new();
         let mut done = Vec::new();
         for event in events {
@@ -100,24 +100,19 @@ impl Workload {
     }
 
     /// Tasks in the workload.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.tasks.len()
     }
 
-    /// Whether there are no tasks.
-    pub fn is_empty(&self) -> bool {
-        self.tasks.is_empty()
-    }
-
     /// Instances across models.
-    pub fn instance_count(&self) -> usize {
+    pub(crate) fn instance_count(&self) -> usize {
         self.instances.values().map(BTreeMap::len).sum()
     }
 }
 
 /// Completion-time figures of one strategy over a workload.
 #[derive(Debug, Clone, Serialize)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub strategy: String,
     pub tasks: usize,
     /// From submit to finish, ms.
@@ -154,7 +149,7 @@ impl Ord for Finish {
 }
 
 /// Plays `workload` through `strategy` (a fresh instance).
-pub async fn run(
+pub(crate) async fn run(
     workload: &Workload,
     label: &str,
     strategy: &StrategyInstance,

@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 
 /// How long a task takes, drawn per task.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum ServiceTime {
+pub(crate) enum ServiceTime {
     /// Always this many ms.
     Constant(f64),
     /// Exponential with this mean (ms).
@@ -74,7 +74,7 @@ impl FromStr for ServiceTime {
 
 impl ServiceTime {
     /// One draw, in ms.
-    pub fn sample(&self, rng: &mut impl rand::Rng) -> f64 {
+    pub(crate) fn sample(&self, rng: &mut impl rand::Rng) -> f64 {
         let u: f64 = rng.random_range(f64::EPSILON..1.0);
         match *self {
             Self::Constant(ms) => ms,
@@ -89,7 +89,7 @@ impl ServiceTime {
     }
 
     /// Mean and standard deviation, in ms.
-    pub fn moments(&self) -> (f64, f64) {
+    pub(crate) fn moments(&self) -> (f64, f64) {
         match *self {
             Self::Constant(ms) => (ms, 0.0),
             Self::Exponential(mean) => (mean, mean),
@@ -101,7 +101,7 @@ impl ServiceTime {
 
 /// What the simulated instance serves and where it reports.
 #[derive(Debug, Clone)]
-pub struct SimConfig {
+pub(crate) struct SimConfig {
     pub model: String,
     pub service: ServiceTime,
     /// Tasks run at once.
@@ -121,7 +121,7 @@ pub struct SimConfig {
 
 /// How an instance names itself when it reports a finished task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ReportAs {
+pub(crate) enum ReportAs {
     /// `host:port`, as registered (SwarmPilot's instances).
     Address,
     /// The ti_uuid the scheduler gave it.
@@ -155,14 +155,14 @@ struct Sim {
 /// The id the scheduler gave an instance, from registering or from its submits; shown on
 /// `/info` and used to report completions. Clones share it.
 #[derive(Clone, Default)]
-pub struct InstanceId(Arc<Mutex<Option<String>>>);
+pub(crate) struct InstanceId(Arc<Mutex<Option<String>>>);
 
 impl InstanceId {
-    pub fn get(&self) -> Option<String> {
+    pub(crate) fn get(&self) -> Option<String> {
         self.0.lock().expect("id lock").clone()
     }
 
-    pub fn set(&self, id: &str) {
+    pub(crate) fn set(&self, id: &str) {
         let mut current = self.0.lock().expect("id lock");
         if current.as_deref() != Some(id) {
             *current = Some(id.to_string());
@@ -172,13 +172,13 @@ impl InstanceId {
 
 /// What a registration answered: the instance's id, and the secret it reports completions
 /// with (when the scheduler handed one out).
-pub struct Registration {
+pub(crate) struct Registration {
     pub ti_uuid: String,
     pub secret: Option<String>,
 }
 
 /// Serves the simulator on `listener` until `shutdown` resolves.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     config: SimConfig,
     ti_uuid: InstanceId,
@@ -217,7 +217,7 @@ pub async fn serve(
 
 /// Registers an instance at `addr` with the scheduler, with the seed's body: the scheduler
 /// learns the model from `/info`.
-pub async fn register(
+pub(crate) async fn register(
     scheduler: &str,
     token: Option<&str>,
     addr: std::net::SocketAddr,

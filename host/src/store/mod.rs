@@ -13,7 +13,9 @@ use std::time::Duration;
 /// Which database engine backs the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// An SQLite file (the default).
     Sqlite,
+    /// A PostgreSQL server (to share one database between hosts).
     Postgres,
 }
 
@@ -71,10 +73,12 @@ impl Store {
         Ok(Self { pool, backend })
     }
 
+    /// The connection pool, for the queries of each domain's `records.rs`.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
+    /// Which database this is (some statements differ).
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -95,6 +99,7 @@ impl Store {
 macro_rules! text_enum {
     ($ty:ident { $($variant:ident = $text:literal),* $(,)? }) => {
         impl $ty {
+            /// The word stored for it.
             pub fn as_str(self) -> &'static str {
                 match self { $($ty::$variant => $text),* }
             }

@@ -19,12 +19,12 @@ use std::collections::BTreeMap;
 use weft_runtime::Value;
 
 /// Port name -> value, as stored for one node.
-pub type PortValues = BTreeMap<String, Held>;
+pub(super) type PortValues = BTreeMap<String, Held>;
 
 /// The old encoding: plain JSON, bytes as `{"$bytes": "<base64>"}`.
-pub const LEGACY: i64 = 1;
+pub(super) const LEGACY: i64 = 1;
 /// The kind outside the value.
-pub const TAGGED: i64 = 2;
+pub(super) const TAGGED: i64 = 2;
 
 #[derive(Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -44,7 +44,7 @@ enum Tagged {
 }
 
 /// The stored text of `values` (in the [`TAGGED`] encoding).
-pub fn encode<'a>(values: impl IntoIterator<Item = (&'a String, &'a Held)>) -> String {
+pub(super) fn encode<'a>(values: impl IntoIterator<Item = (&'a String, &'a Held)>) -> String {
     let tagged: BTreeMap<&str, TaggedRef<'_>> = values
         .into_iter()
         .map(|(port, held)| {
@@ -62,7 +62,7 @@ pub fn encode<'a>(values: impl IntoIterator<Item = (&'a String, &'a Held)>) -> S
 }
 
 /// The values stored as `text` in encoding `format`.
-pub fn decode(text: &str, format: i64) -> Result<PortValues> {
+pub(super) fn decode(text: &str, format: i64) -> Result<PortValues> {
     let unreadable = |e: &dyn std::fmt::Display| {
         Error::internal(format!("stored node values are unreadable: {e}"))
     };

@@ -26,10 +26,10 @@ use tokio_util::sync::CancellationToken;
 use weft_runtime::{CallError, Value};
 
 /// Values a run supplies to its nodes' inputs: node id -> (port, value).
-pub type RunInputs = HashMap<String, Vec<(String, Value)>>;
+pub(super) type RunInputs = HashMap<String, Vec<(String, Value)>>;
 
 /// Everything one run needs while it executes.
-pub struct RunContext {
+pub(super) struct RunContext {
     pub store: Store,
     pub plugins: Plugins,
     pub hub: EventHub,
@@ -55,7 +55,7 @@ pub struct RunContext {
 
 /// What the store says about a node when the run (re)starts.
 #[derive(Debug, Clone)]
-pub struct Prior {
+pub(super) struct Prior {
     pub status: NodeStatus,
     /// The attempt to run next, if the node runs.
     pub next_attempt: u32,
@@ -63,7 +63,7 @@ pub struct Prior {
 }
 
 impl Prior {
-    pub fn fresh() -> Self {
+    pub(super) fn fresh() -> Self {
         Self {
             status: NodeStatus::Pending,
             next_attempt: 1,
@@ -89,7 +89,7 @@ fn failure_reason(node: &str, message: &str) -> String {
 /// between two writes of an older version may have left them ahead of the run's state): a node
 /// that failed with `on_error: fail` failed the run, a node closed as cancelled means the run
 /// was being cancelled or failed. `None`: the run goes on.
-pub fn settled(plan: &Plan, nodes: &[NodeRecord]) -> Option<(RunStatus, Option<String>)> {
+pub(super) fn settled(plan: &Plan, nodes: &[NodeRecord]) -> Option<(RunStatus, Option<String>)> {
     let failed = plan.nodes.iter().zip(nodes).find(|(node, record)| {
         record.status == NodeStatus::Failed && node.spec.on_error == OnError::Fail
     });
@@ -123,7 +123,7 @@ impl RunContext {
 }
 
 /// Runs `ctx`'s plan to the end, starting from what `prior` says about each node.
-pub async fn drive(ctx: Arc<RunContext>, prior: Vec<Prior>) -> Result<RunStatus> {
+pub(super) async fn drive(ctx: Arc<RunContext>, prior: Vec<Prior>) -> Result<RunStatus> {
     let nodes = &ctx.plan.nodes;
     let mut status: Vec<NodeStatus> = prior.iter().map(|p| p.status).collect();
     let mut outputs: Vec<Option<HashMap<String, Held>>> =

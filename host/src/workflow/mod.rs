@@ -4,24 +4,24 @@
 //!
 //! Not here: HTTP concerns (see `routes`) and calling plugins (see [`crate::registry`]).
 
-pub mod config;
+pub(crate) mod config;
 mod crash;
 mod encoding;
 mod events;
 mod executor;
-pub mod model;
+pub(crate) mod model;
 mod plan;
 mod records;
-pub mod routes;
+pub(crate) mod routes;
 mod values;
 
-pub use events::{Event, EventHub, RunEvent};
-pub use model::Definition;
-pub use plan::Fault;
-pub use records::{
-    NodeFailure, NodeRecord, NodeStatus, RunDetail, RunStatus, RunSummary, Workflow,
-};
-pub use values::{RunValues, Stored, StoredKind};
+pub use events::{Event, RunEvent};
+
+pub(crate) use events::EventHub;
+pub(crate) use model::Definition;
+pub(crate) use plan::Fault;
+pub(crate) use records::{NodeStatus, RunDetail, RunStatus, RunSummary, Workflow};
+pub(crate) use values::{RunValues, StoredKind};
 
 use crate::auth::Caller;
 use crate::error::{Code, Error, Result};
@@ -59,7 +59,9 @@ struct Inner {
 /// One page of a listing; pass `next_cursor` back as `cursor` for the next.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
+    /// This page's items.
     pub items: Vec<T>,
+    /// The cursor of the next page; absent on the last.
     pub next_cursor: Option<String>,
 }
 

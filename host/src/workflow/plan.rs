@@ -12,7 +12,7 @@ use weft_runtime::{Port, port_names};
 
 /// One thing wrong with a definition.
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
-pub struct Fault {
+pub(crate) struct Fault {
     /// Where: a JSON path into the definition, such as `nodes[2].config` or `edges[0]`.
     pub path: String,
     /// A stable name for the fault (`unknown-type`, `cycle`, ...).
@@ -130,12 +130,12 @@ impl Plan {
 
 /// Limits on what one definition may hold.
 #[derive(Debug, Clone, Copy)]
-pub struct Bounds {
+pub(super) struct Bounds {
     pub max_nodes: usize,
 }
 
 /// Checks `definition` and binds it to plugins, or reports every fault.
-pub async fn plan(
+pub(super) async fn plan(
     plugins: &Plugins,
     definition: &Definition,
     bounds: Bounds,

@@ -219,7 +219,7 @@ async fn save_refs(
 }
 
 /// Stores a new workflow at version 1.
-pub async fn insert_workflow(store: &Store, w: &Workflow) -> Result<()> {
+pub(super) async fn insert_workflow(store: &Store, w: &Workflow) -> Result<()> {
     let mut tx = store.pool().begin().await?;
     let definition = to_json(&w.definition);
     sqlx::query(&format!(
@@ -261,7 +261,7 @@ async fn insert_version(
 }
 
 /// Saves `w` as its next version; fails with a conflict if someone saved in between.
-pub async fn update_workflow(store: &Store, w: &Workflow, by: &str) -> Result<()> {
+pub(super) async fn update_workflow(store: &Store, w: &Workflow, by: &str) -> Result<()> {
     let mut tx = store.pool().begin().await?;
     let definition = to_json(&w.definition);
     let updated = sqlx::query(
@@ -288,7 +288,7 @@ pub async fn update_workflow(store: &Store, w: &Workflow, by: &str) -> Result<()
     Ok(())
 }
 
-pub async fn workflow(store: &Store, id: &str) -> Result<Option<Workflow>> {
+pub(super) async fn workflow(store: &Store, id: &str) -> Result<Option<Workflow>> {
     sqlx::query(&format!(
         "SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE id = $1"
     ))
@@ -301,7 +301,11 @@ pub async fn workflow(store: &Store, id: &str) -> Result<Option<Workflow>> {
 }
 
 /// One saved version's definition.
-pub async fn workflow_version(store: &Store, id: &str, version: i64) -> Result<Option<Definition>> {
+pub(super) async fn workflow_version(
+    store: &Store,
+    id: &str,
+    version: i64,
+) -> Result<Option<Definition>> {
     sqlx::query("SELECT definition FROM workflow_versions WHERE workflow_id = $1 AND version = $2")
         .bind(id)
         .bind(version)
@@ -313,7 +317,7 @@ pub async fn workflow_version(store: &Store, id: &str, version: i64) -> Result<O
 }
 
 /// Workflows after `cursor` (ids sort by creation), of `owner` or of everyone.
-pub async fn workflows(
+pub(super) async fn workflows(
     store: &Store,
     owner: Option<&str>,
     cursor: &str,
@@ -344,7 +348,7 @@ pub async fn workflows(
 }
 
 /// Deletes a workflow with its versions and runs.
-pub async fn delete_workflow(store: &Store, id: &str) -> Result<()> {
+pub(super) async fn delete_workflow(store: &Store, id: &str) -> Result<()> {
     let mut tx = store.pool().begin().await?;
     for table in [
         "run_nodes WHERE run_id IN (SELECT id FROM runs WHERE workflow_id = $1)",
@@ -364,7 +368,7 @@ pub async fn delete_workflow(store: &Store, id: &str) -> Result<()> {
 
 /// A workflow whose current version names `plugin` at `version` (or, when `or_unversioned`,
 /// without a version).
-pub async fn workflow_using(
+pub(super) async fn workflow_using(
     store: &Store,
     plugin: &str,
     version: &str,
@@ -400,7 +404,7 @@ fn run_from_row(row: &AnyRow) -> Result<RunSummary> {
 }
 
 /// Stores a new run and its nodes (all pending) in one transaction.
-pub async fn insert_run(
+pub(super) async fn insert_run(
     store: &Store,
     run: &RunSummary,
     definition: &Definition,
@@ -456,7 +460,7 @@ pub async fn insert_run(
     Ok(())
 }
 
-pub async fn run(store: &Store, id: &str) -> Result<Option<RunSummary>> {
+pub(super) async fn run(store: &Store, id: &str) -> Result<Option<RunSummary>> {
     sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1"))
         .bind(id)
         .fetch_optional(store.pool())
@@ -467,7 +471,7 @@ pub async fn run(store: &Store, id: &str) -> Result<Option<RunSummary>> {
 }
 
 /// A run with its definition, inputs and nodes.
-pub async fn run_detail(store: &Store, id: &str) -> Result<Option<RunDetail>> {
+pub(super) async fn run_detail(store: &Store, id: &str) -> Result<Option<RunDetail>> {
     let Some(row) = sqlx::query(&format!(
         "SELECT {RUN_COLUMNS}, definition, inputs FROM runs WHERE id = $1"
     ))
@@ -513,7 +517,7 @@ pub async fn run_detail(store: &Store, id: &str) -> Result<Option<RunDetail>> {
 }
 
 /// Runs of a workflow, newest first, before `cursor` (a run id) when given.
-pub async fn runs_of(
+pub(super) async fn runs_of(
     store: &Store,
     workflow_id: &str,
     cursor: Option<&str>,
@@ -540,7 +544,7 @@ pub async fn runs_of(
 }
 
 /// Ids of runs that were not finished, oldest first.
-pub async fn unfinished_runs(store: &Store) -> Result<Vec<String>> {
+pub(super) async fn unfinished_runs(store: &Store) -> Result<Vec<String>> {
     let rows = sqlx::query("SELECT id FROM runs WHERE status IN ('queued', 'running') ORDER BY id")
         .fetch_all(store.pool())
         .await?;
@@ -550,7 +554,7 @@ pub async fn unfinished_runs(store: &Store) -> Result<Vec<String>> {
 }
 
 /// How many runs of `owner_id` are not finished.
-pub async fn active_runs_of(store: &Store, owner_id: &str) -> Result<i64> {
+pub(super) async fn active_runs_of(store: &Store, owner_id: &str) -> Result<i64> {
     let (n,): (i64,) = sqlx::query_as(
         "SELECT COUNT(*) FROM runs WHERE owner_id = $1 AND status IN ('queued', 'running')",
     )
@@ -561,7 +565,7 @@ pub async fn active_runs_of(store: &Store, owner_id: &str) -> Result<i64> {
 }
 
 /// Whether a workflow has a run that is not finished.
-pub async fn has_active_run(store: &Store, workflow_id: &str) -> Result<bool> {
+pub(super) async fn has_active_run(store: &Store, workflow_id: &str) -> Result<bool> {
     let (n,): (i64,) = sqlx::query_as(
         "SELECT COUNT(*) FROM runs WHERE workflow_id = $1 AND status IN ('queued', 'running')",
     )
@@ -572,7 +576,11 @@ pub async fn has_active_run(store: &Store, workflow_id: &str) -> Result<bool> {
 }
 
 /// An unfinished run that pinned `plugin@version`.
-pub async fn run_using(store: &Store, plugin: &str, version: &str) -> Result<Option<String>> {
+pub(super) async fn run_using(
+    store: &Store,
+    plugin: &str,
+    version: &str,
+) -> Result<Option<String>> {
     let row = sqlx::query(
         "SELECT n.run_id FROM run_nodes n JOIN runs r ON r.id = n.run_id \
          WHERE r.status IN ('queued', 'running') AND n.plugin = $1 LIMIT 1",
@@ -590,7 +598,7 @@ pub async fn run_using(store: &Store, plugin: &str, version: &str) -> Result<Opt
 const OPEN_NODE: &str = "status IN ('pending', 'running', 'retrying')";
 
 /// Sets a run's status (and start or finish time, once).
-pub async fn set_run_status(
+pub(super) async fn set_run_status(
     store: &Store,
     id: &str,
     status: RunStatus,
@@ -633,7 +641,7 @@ fn split(
 }
 
 /// The outputs of one node of a run: `None` for no such node.
-pub async fn node_outputs(
+pub(super) async fn node_outputs(
     store: &Store,
     run_id: &str,
     node_id: &str,
@@ -649,7 +657,7 @@ pub async fn node_outputs(
 }
 
 /// Ids of a workflow's runs.
-pub async fn runs_of_workflow(store: &Store, workflow_id: &str) -> Result<Vec<String>> {
+pub(super) async fn runs_of_workflow(store: &Store, workflow_id: &str) -> Result<Vec<String>> {
     let rows = sqlx::query("SELECT id FROM runs WHERE workflow_id = $1")
         .bind(workflow_id)
         .fetch_all(store.pool())
@@ -660,7 +668,7 @@ pub async fn runs_of_workflow(store: &Store, workflow_id: &str) -> Result<Vec<St
 }
 
 /// A node attempt started with `inputs`; false if the node was closed in the meantime.
-pub async fn node_started(
+pub(super) async fn node_started(
     store: &Store,
     run_id: &str,
     node_id: &str,
@@ -685,7 +693,7 @@ pub async fn node_started(
 }
 
 /// What a node reached: finished, or retrying after a failed attempt.
-pub struct NodeState<'a> {
+pub(super) struct NodeState<'a> {
     pub status: NodeStatus,
     pub outputs: Option<&'a [(String, Held)]>,
     pub error: Option<&'a NodeFailure>,
@@ -693,7 +701,7 @@ pub struct NodeState<'a> {
 }
 
 /// Stores `state` for an open node; false if the node was closed in the meantime.
-pub async fn node_state(
+pub(super) async fn node_state(
     store: &Store,
     run_id: &str,
     node_id: &str,
@@ -736,7 +744,7 @@ async fn write_node_state<'c>(
 /// closed as cancelled and the run failed with `reason`, in one transaction, so no crash can
 /// leave a failed node in a run that goes on. False (and nothing written) if the node was
 /// closed in the meantime.
-pub async fn node_failed_run(
+pub(super) async fn node_failed_run(
     store: &Store,
     run_id: &str,
     node_id: &str,
@@ -768,7 +776,7 @@ pub async fn node_failed_run(
 
 /// Ends an unfinished run with `status` and closes its open nodes as cancelled with
 /// `node_error`, in one transaction.
-pub async fn close_run(
+pub(super) async fn close_run(
     store: &Store,
     run_id: &str,
     status: RunStatus,
@@ -782,7 +790,7 @@ pub async fn close_run(
 }
 
 /// Why a node that never ran was closed when the run failed for `reason`.
-pub fn not_run(reason: &str) -> NodeFailure {
+pub(super) fn not_run(reason: &str) -> NodeFailure {
     NodeFailure {
         kind: "upstream".into(),
         message: format!("not run: {reason}"),
@@ -792,7 +800,7 @@ pub fn not_run(reason: &str) -> NodeFailure {
 }
 
 /// Why a node was closed when its run was cancelled.
-pub fn cancelled() -> NodeFailure {
+pub(super) fn cancelled() -> NodeFailure {
     NodeFailure {
         kind: "cancelled".into(),
         message: "the run was cancelled".into(),

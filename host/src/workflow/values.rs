@@ -58,7 +58,7 @@ impl Held {
 
 /// Splits a node's values into those kept inline and the references of those kept out of line,
 /// as the API shows them.
-pub fn split(
+pub(super) fn split(
     values: BTreeMap<String, Held>,
 ) -> (BTreeMap<String, Value>, BTreeMap<String, Stored>) {
     let mut inline = BTreeMap::new();
@@ -77,7 +77,7 @@ pub fn split(
 }
 
 /// The values [`split`] parted, together again.
-pub fn join(
+pub(super) fn join(
     inline: Option<&BTreeMap<String, Value>>,
     stored: &BTreeMap<String, Stored>,
 ) -> HashMap<String, Held> {
@@ -99,7 +99,7 @@ pub struct RunValues {
 }
 
 /// A download's content.
-pub type Chunks = BoxStream<'static, std::io::Result<Bytes>>;
+pub(super) type Chunks = BoxStream<'static, std::io::Result<Bytes>>;
 
 fn kind_of(value: &Value) -> StoredKind {
     match value {

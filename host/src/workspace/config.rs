@@ -13,6 +13,7 @@ pub struct WorkspacesConfig {
     pub files_dir: Option<PathBuf>,
     /// `fs` (a local folder) or `s3` (an S3-compatible bucket, see `[workspaces.s3]`).
     pub storage: StorageKind,
+    /// The bucket, with `storage = "s3"`.
     pub s3: S3Config,
     /// Largest file a project holds, in bytes.
     pub max_file_bytes: u64,
@@ -35,13 +36,17 @@ pub struct WorkspacesConfig {
     pub reap_interval_secs: u64,
     /// Session minutes each user has per period (fractions allowed); 0 for no quota.
     pub quota_minutes: f64,
+    /// The calendar period `quota_minutes` covers.
     pub quota_period: QuotaPeriod,
     /// CPU and memory of a session's container.
     #[serde(deserialize_with = "quantity")]
     pub cpu: String,
     #[serde(deserialize_with = "quantity")]
+    /// Memory of a session's container.
     pub memory: String,
+    /// How Jupyter sessions run.
     pub jupyter: SessionKindConfig,
+    /// How code-server sessions run.
     pub code_server: SessionKindConfig,
     /// Where sessions are served, each on an origin of its own: `{session}` is the session's
     /// id (one DNS label), `{port}` the port of `sessions_listen`. Behind a TLS reverse proxy,
@@ -58,7 +63,9 @@ pub struct WorkspacesConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StorageKind {
+    /// A local folder (`files_dir`).
     Fs,
+    /// An S3-compatible bucket (`[workspaces.s3]`).
     S3,
 }
 
@@ -66,12 +73,15 @@ pub enum StorageKind {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct S3Config {
+    /// The bucket's name.
     pub bucket: String,
     /// e.g. `https://s3.eu-west-1.amazonaws.com` or `http://minio:9000`.
     pub endpoint: String,
+    /// The bucket's region (`us-east-1` when empty).
     pub region: String,
     /// A folder inside the bucket (default its root).
     pub root: String,
+    /// The access key (with `secret_access_key`); left unset when empty.
     pub access_key_id: String,
     /// Better given as `WEFT_WORKSPACES__S3__SECRET_ACCESS_KEY` than in the file.
     pub secret_access_key: String,

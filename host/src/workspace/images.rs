@@ -8,7 +8,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// A kind of workspace image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ImageKind {
+pub(crate) enum ImageKind {
     Jupyter,
     #[value(name = "code-server")]
     CodeServer,
@@ -18,7 +18,7 @@ const COMMON: &str = include_str!("images/common.sh");
 
 impl ImageKind {
     /// The tag built by default, which the session configuration names by default.
-    pub fn default_tag(self) -> &'static str {
+    pub(crate) fn default_tag(self) -> &'static str {
         match self {
             ImageKind::Jupyter => "weft/jupyter:2",
             ImageKind::CodeServer => "weft/code-server:2",
@@ -33,22 +33,22 @@ impl ImageKind {
     }
 
     /// How many `##STEP` lines the recipe prints.
-    pub fn steps(self) -> u64 {
+    pub(crate) fn steps(self) -> u64 {
         (COMMON.matches("    step \"").count() + self.recipe().matches("\nstep \"").count()) as u64
     }
 }
 
 /// What a running build reports.
-pub enum Progress<'a> {
+pub(crate) enum Progress<'a> {
     /// A new step began.
     Step(&'a str),
-    /// A line of the build's output (also kept in the log file).
-    Output(&'a str),
+    /// A line of the build's output (kept in the log file).
+    Output,
 }
 
 /// Builds `kind` as `tag`, working in `work_dir` (emptied first; it needs ~1 GB), logging every
 /// line of output to `log`. Errors carry the last lines of output.
-pub async fn build(
+pub(crate) async fn build(
     kind: ImageKind,
     tag: &str,
     work_dir: &Path,
@@ -113,7 +113,7 @@ pub async fn build(
         log_file.write_all(b"\n").await?;
         match line.strip_prefix("##STEP ") {
             Some(step) => progress(Progress::Step(step)),
-            None => progress(Progress::Output(&line)),
+            None => progress(Progress::Output),
         }
         if tail.len() == 30 {
             tail.pop_front();

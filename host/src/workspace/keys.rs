@@ -21,11 +21,11 @@ const KEY_BYTES: usize = 32;
 
 /// The sessions key, cheap to clone.
 #[derive(Clone)]
-pub struct SessionKeys(Arc<[u8; KEY_BYTES]>);
+pub(crate) struct SessionKeys(Arc<[u8; KEY_BYTES]>);
 
 impl SessionKeys {
     /// Reads the key at `path`, or creates it (readable by Weft's user only) when missing.
-    pub fn load_or_create(path: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn load_or_create(path: &Path) -> anyhow::Result<Self> {
         match std::fs::read_to_string(path) {
             Ok(text) => Self::parse(&text)
                 .with_context(|| format!("the sessions key file {}", path.display())),
@@ -76,7 +76,7 @@ impl SessionKeys {
     }
 
     /// The token session `session_id`'s Jupyter server demands.
-    pub fn jupyter_token(&self, session_id: &str) -> String {
+    pub(crate) fn jupyter_token(&self, session_id: &str) -> String {
         hex::encode(self.derive("jupyter-token", session_id))
     }
 
@@ -86,7 +86,7 @@ impl SessionKeys {
     /// The hashed password is 256 random bits nobody ever types, and code-server compares the
     /// cookie to the hash as a string, so the hash's cost buys nothing: cheap parameters keep
     /// it quick to derive.
-    pub fn code_server_hash(&self, session_id: &str) -> String {
+    pub(crate) fn code_server_hash(&self, session_id: &str) -> String {
         let password = hex::encode(self.derive("code-server-password", session_id));
         let salt = self.derive("code-server-salt", session_id);
         let salt = SaltString::encode_b64(&salt[..16]).expect("16 bytes make a salt");

@@ -1,22 +1,22 @@
 //! What a student or data scientist touches: projects with their files, opened in workspace
 //! sessions (code-server or Jupyter in a container).
 
-pub mod config;
-pub mod images;
-pub mod keys;
-pub mod origin;
-pub mod paths;
-pub mod projects;
+pub(crate) mod config;
+pub(crate) mod images;
+pub(crate) mod keys;
+pub(crate) mod origin;
+pub(crate) mod paths;
+pub(crate) mod projects;
 pub mod proxy;
 mod proxy_client;
-pub mod quota;
-pub mod reaper;
+pub(crate) mod quota;
+pub(crate) mod reaper;
 mod records;
-pub mod routes;
+pub(crate) mod routes;
 pub mod sessions;
 mod staging;
-pub mod sync;
+pub(crate) mod sync;
 pub mod upstream;
 
-pub use projects::{FileEntry, Project, Projects};
-pub use sessions::Sessions;
+pub(crate) use projects::{FileEntry, Project, Projects};
+pub(crate) use sessions::Sessions;

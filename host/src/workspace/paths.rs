@@ -10,7 +10,7 @@ const MAX_PATH: usize = 1024;
 const MAX_NAME: usize = 255;
 
 /// `path` as a clean relative path (`a/b.txt`), or why it is refused.
-pub fn check(path: &str) -> std::result::Result<String, String> {
+pub(crate) fn check(path: &str) -> std::result::Result<String, String> {
     if path.is_empty() {
         return Err("the path is empty".into());
     }
@@ -44,7 +44,7 @@ pub fn check(path: &str) -> std::result::Result<String, String> {
 }
 
 /// [`check`] as an API error on `field`.
-pub fn checked(field: &str, path: &str) -> Result<String> {
+pub(crate) fn checked(field: &str, path: &str) -> Result<String> {
     check(path).map_err(|why| {
         Error::invalid_field(field, why).hint("use a relative path such as src/main.py")
     })

@@ -43,7 +43,7 @@ pub struct Projects {
 }
 
 /// A storage failure as an API error; the storage's own words stay in the log.
-pub fn storage_error(err: opendal::Error) -> Error {
+pub(crate) fn storage_error(err: opendal::Error) -> Error {
     match err.kind() {
         ErrorKind::NotFound => Error::new(Code::ProjectFileNotFound, "no such file in the project"),
         _ => {

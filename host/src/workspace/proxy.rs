@@ -1,6 +1,6 @@
 //! The reverse proxy to workspace sessions, on a listener of its own: a request for host
 //! `<session>.<sessions domain>` goes to that session's container, HTTP and WebSocket,
-//! streaming both ways. Every session has its own origin (see [`super::origin`]); the API is
+//! streaming both ways. Every session has its own origin (see `super::origin`); the API is
 //! never served here, nor a session on the API's listener.
 //!
 //! What opens a session: its one-time access token (`?token=`), spent on first use for an
@@ -281,9 +281,7 @@ async fn forward(proxy: &Proxy, mut request: Request) -> Result<Response> {
             .hint("it may be restarting; retry in a moment")
         })?;
     let switched = response.status() == StatusCode::SWITCHING_PROTOCOLS;
-    if switched
-        && let (Some(client_upgrade), Some(disabled)) = (client_upgrade, disabled)
-    {
+    if switched && let (Some(client_upgrade), Some(disabled)) = (client_upgrade, disabled) {
         let upstream_upgrade = hyper::upgrade::on(&mut response);
         let session = upstream.session_id.clone();
         let owner = upstream.owner_id.clone();

@@ -56,7 +56,7 @@ fn period(kind: QuotaPeriod, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc
 }
 
 /// `owner`'s session time in the current period.
-pub async fn usage(store: &Store, config: &WorkspacesConfig, owner: &str) -> Result<Usage> {
+pub(crate) async fn usage(store: &Store, config: &WorkspacesConfig, owner: &str) -> Result<Usage> {
     let now_ms = now_ms();
     let (start, end) = period(config.quota_period, time(now_ms));
     let start_ms = start.timestamp_millis();
@@ -83,7 +83,7 @@ pub async fn usage(store: &Store, config: &WorkspacesConfig, owner: &str) -> Res
 }
 
 /// Refuses a start when `usage` has no time left.
-pub fn check(usage: &Usage) -> Result<()> {
+pub(crate) fn check(usage: &Usage) -> Result<()> {
     match usage.remaining_seconds {
         Some(left) if left <= 0.0 => Err(Error::new(
             Code::SessionQuotaExceeded,

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 /// Starts the reaper.
-pub fn spawn(sessions: Sessions) {
+pub(crate) fn spawn(sessions: Sessions) {
     tokio::spawn(async move {
         if let Err(e) = sessions.recover().await {
             tracing::warn!(error = %e, "cannot recover sessions interrupted by a restart");

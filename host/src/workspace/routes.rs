@@ -19,7 +19,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// Routes under `/api/v1`; all require a token. File uploads stream to storage, up to
 /// `[workspaces] max_file_bytes` (checked as they arrive, not by a body limit).
-pub fn router<S>() -> OpenApiRouter<S>
+pub(crate) fn router<S>() -> OpenApiRouter<S>
 where
     S: Clone + Send + Sync + 'static,
     Projects: FromRef<S>,

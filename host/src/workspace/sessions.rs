@@ -1,6 +1,6 @@
 //! Workspace sessions: one active code-server or Jupyter container per (user, project), its
 //! files copied in at start and synced back on demand and at stop, reached through Weft's proxy
-//! on an origin of its own (see [`super::origin`]) with a one-time access token turned into a
+//! on an origin of its own (see `super::origin`) with a one-time access token turned into a
 //! cookie.
 
 use super::config::{SessionKindConfig, WorkspacesConfig};
@@ -31,8 +31,10 @@ pub const LABEL_SESSION: &str = "weft.session";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub enum SessionKind {
     #[serde(rename = "jupyter")]
+    /// JupyterLab and Notebook 7 on Jupyter Server.
     Jupyter,
     #[serde(rename = "code-server")]
+    /// VS Code in the browser.
     CodeServer,
 }
 
@@ -42,17 +44,24 @@ text_enum!(SessionKind { Jupyter = "jupyter", CodeServer = "code-server" });
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionStatus {
+    /// Recorded; its container is not created yet.
     Pending,
+    /// Its container runs; its server does not answer yet.
     Starting,
+    /// Its server answers through the proxy.
     Ready,
+    /// Its files are being synced back to the project.
     Syncing,
+    /// Ended: stopped by its user, or reaped (idle, lifetime, quota).
     Stopped,
+    /// Could not start, or its container died.
     Failed,
 }
 
 text_enum!(SessionStatus { Pending = "pending", Starting = "starting", Ready = "ready", Syncing = "syncing", Stopped = "stopped", Failed = "failed" });
 
 impl SessionStatus {
+    /// Whether the session holds a container (pending, starting, ready or syncing).
     pub fn is_active(self) -> bool {
         matches!(
             self,
@@ -64,10 +73,15 @@ impl SessionStatus {
 /// A session as a client sees it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Session {
+    /// The session's id, also the first label of its origin's host name.
     pub session_id: String,
+    /// The project it works on.
     pub project_id: String,
+    /// The project's owner.
     pub owner_id: String,
+    /// What runs in it.
     pub kind: SessionKind,
+    /// Where it is.
     pub status: SessionStatus,
     /// Where the workspace is served: the root of the session's own origin
     /// (`http://<session_id>.localhost:8081/` by default).
@@ -76,9 +90,13 @@ pub struct Session {
     pub container_id: Option<String>,
     /// Why it failed, or why the last sync did.
     pub error: Option<String>,
+    /// When it was opened.
     pub created_at: DateTime<Utc>,
+    /// When its server first answered.
     pub ready_at: Option<DateTime<Utc>>,
+    /// When it ended.
     pub stopped_at: Option<DateTime<Utc>>,
+    /// When it was last used (proxied traffic, heartbeats, a busy kernel).
     pub last_activity_at: DateTime<Utc>,
     /// Given once, when the session is opened: open `url?token=...` with it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -100,15 +118,21 @@ impl Session {
 /// Something that happened to a session.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SessionEvent {
+    /// The session it happened to.
     pub session_id: String,
     #[serde(skip)]
+    /// The session's owner: events go to the owner and admins only.
     pub owner_id: String,
     /// `status`, `sync` or `warning`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// The session's status after it.
     pub status: SessionStatus,
+    /// What happened, for warnings and failures.
     pub message: Option<String>,
+    /// What a sync brought back (`sync`).
     pub sync: Option<SyncReport>,
+    /// When it happened.
     pub at: DateTime<Utc>,
 }
 
@@ -118,14 +142,17 @@ pub const CODE_SERVER_COOKIE: &str = "code-server-session";
 /// Where the proxy sends a session's traffic.
 #[derive(Debug, Clone)]
 pub struct Upstream {
+    /// The session's id.
     pub session_id: String,
+    /// The session's owner.
     pub owner_id: String,
     /// `http://<container address>:<port>`.
     pub base: String,
     /// The session's origin, as browsers send it in `Origin`.
     pub origin: String,
-    /// The secret the server demands (see [`super::keys`]).
+    /// The secret the server demands (see `super::keys`).
     pub secret: String,
+    /// What runs in the session.
     pub kind: SessionKind,
 }
 
@@ -909,8 +936,12 @@ impl Sessions {
 
 /// What a proxied request carries to open a session.
 pub enum Credential<'a> {
+    /// The one-time access token (`?token=`), spent on use.
     Token(&'a str),
+    /// The cookie secret the spent token was exchanged for.
     Cookie(&'a str),
+    /// The owner's API identity (a signed-in Bearer token).
     Caller(&'a Caller),
+    /// Nothing that opens a session.
     None,
 }

@@ -16,13 +16,13 @@ const ROOT: &str = ".staging/";
 
 /// One batch of staged files; [`Staging::discard`] removes what was not committed.
 #[derive(Clone)]
-pub struct Staging {
+pub(super) struct Staging {
     op: Operator,
     root: String,
 }
 
 /// A file being staged: its content goes through [`StagedWriter::write`].
-pub struct StagedWriter {
+pub(super) struct StagedWriter {
     pub path: String,
     writer: opendal::Writer,
     digest: Sha256,
@@ -30,14 +30,14 @@ pub struct StagedWriter {
 }
 
 /// A staged file, written whole.
-pub struct Staged {
+pub(super) struct Staged {
     pub path: String,
     pub size: u64,
     pub sha256: [u8; 32],
 }
 
 impl Staging {
-    pub fn new(op: &Operator) -> Self {
+    pub(super) fn new(op: &Operator) -> Self {
         Self {
             op: op.clone(),
             root: format!("{ROOT}{}/", crate::store::new_id()),
@@ -45,7 +45,7 @@ impl Staging {
     }
 
     /// Starts staged file number `n` of the batch.
-    pub async fn writer(&self, n: u64) -> Result<StagedWriter> {
+    pub(super) async fn writer(&self, n: u64) -> Result<StagedWriter> {
         let path = format!("{}{n}", self.root);
         let writer = self.op.writer(&path).await.map_err(storage_error)?;
         Ok(StagedWriter {
@@ -57,14 +57,14 @@ impl Staging {
     }
 
     /// Stages `content` whole as file number `n`.
-    pub async fn put(&self, n: u64, content: Bytes) -> Result<Staged> {
+    pub(super) async fn put(&self, n: u64, content: Bytes) -> Result<Staged> {
         let mut writer = self.writer(n).await?;
         writer.write(content).await?;
         writer.finish().await
     }
 
     /// Moves a staged file to `target`, replacing what was there.
-    pub async fn commit(&self, staged: &str, target: &str) -> Result<()> {
+    pub(super) async fn commit(&self, staged: &str, target: &str) -> Result<()> {
         if self.op.info().capability().rename {
             self.op.rename(staged, target).await.map_err(storage_error)
         } else {
@@ -74,7 +74,7 @@ impl Staging {
     }
 
     /// Removes whatever of the batch is left (best effort: a leftover is only wasted space).
-    pub async fn discard(&self) {
+    pub(super) async fn discard(&self) {
         if let Err(e) = self.op.delete_with(&self.root).recursive(true).await {
             tracing::warn!(batch = %self.root, error = %e, "cannot remove staged files");
         }
@@ -82,14 +82,14 @@ impl Staging {
 }
 
 impl StagedWriter {
-    pub async fn write(&mut self, chunk: Bytes) -> Result<()> {
+    pub(super) async fn write(&mut self, chunk: Bytes) -> Result<()> {
         self.digest.update(&chunk);
         self.size += chunk.len() as u64;
         self.writer.write(chunk).await.map_err(storage_error)
     }
 
     /// Closes the file: it is staged whole.
-    pub async fn finish(mut self) -> Result<Staged> {
+    pub(super) async fn finish(mut self) -> Result<Staged> {
         self.writer.close().await.map_err(storage_error)?;
         Ok(Staged {
             path: self.path,
@@ -99,7 +99,7 @@ impl StagedWriter {
     }
 
     /// Drops the file (best effort).
-    pub async fn abort(mut self) {
+    pub(super) async fn abort(mut self) {
         if self.writer.abort().await.is_err() {
             // Writers that cannot abort (a local folder) leave a partial file behind; it goes
             // with the batch.
@@ -112,7 +112,7 @@ impl StagedWriter {
 const STALE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Removes the batches a crash left behind (best effort).
-pub async fn sweep(op: &Operator) {
+pub(super) async fn sweep(op: &Operator) {
     let batches = match op.list(ROOT).await {
         Ok(batches) => batches,
         Err(e) if e.kind() == opendal::ErrorKind::NotFound => return,
@@ -139,7 +139,7 @@ pub async fn sweep(op: &Operator) {
 }
 
 /// The SHA-256 of the stored file at `path`, of `size` bytes, read as a stream.
-pub async fn sha256_of(op: &Operator, path: &str, size: u64) -> Result<[u8; 32]> {
+pub(super) async fn sha256_of(op: &Operator, path: &str, size: u64) -> Result<[u8; 32]> {
     use futures::TryStreamExt;
     let reader = op.reader(path).await.map_err(storage_error)?;
     let mut stream = reader

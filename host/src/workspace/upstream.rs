@@ -24,6 +24,7 @@ pub fn client(timeout: Duration) -> reqwest::Client {
 pub enum BodyError {
     /// Longer than the limit (in bytes); nothing past it was read.
     TooLarge(u64),
+    /// The connection failed or the body could not be read.
     Failed(reqwest::Error),
 }
 

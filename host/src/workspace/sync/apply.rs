@@ -25,7 +25,7 @@ use tokio::task::JoinSet;
 
 /// A project's quotas and the per-file limit.
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
+pub(super) struct Limits {
     pub max_file_bytes: u64,
     pub max_bytes: u64,
     pub max_files: u64,
@@ -440,7 +440,7 @@ impl Run<'_> {
 }
 
 /// Brings project `id` in line with the workspace archive of `source`.
-pub async fn apply(
+pub(super) async fn apply(
     projects: &Projects,
     id: &str,
     mut source: Source,

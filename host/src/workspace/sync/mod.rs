@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::ToSchema;
 
-pub use pack::pack;
+pub(crate) use pack::pack;
 
 /// Paths listed per kind in a report, at most (the counts are exact).
 const LISTED: usize = 100;
@@ -104,7 +104,7 @@ fn ignored(path: &str, ignore: &[String]) -> bool {
 /// Brings project `id` in line with the workspace of engine container `engine_id` (running
 /// or stopped). Fails only when the engine or the storage does; the workspace's content is
 /// reported, never a failure.
-pub async fn pull(
+pub(crate) async fn pull(
     projects: &Projects,
     driver: &Arc<dyn ContainerDriver>,
     engine_id: &str,

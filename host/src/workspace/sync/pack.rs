@@ -109,7 +109,7 @@ fn plan(stored: Vec<(String, u64)>, ignore: &[String]) -> (Vec<(String, u64)>, V
 
 /// A tar of project `id`'s files (owned by the workspace user), to unpack in `/workspace`,
 /// and the stored files left out of it.
-pub async fn pack(
+pub(crate) async fn pack(
     projects: &Projects,
     id: &str,
     ignore: &[String],

@@ -35,7 +35,7 @@ const STDERR: usize = 4096;
 
 /// How entry names start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layout {
+pub(super) enum Layout {
     /// `./a/b`: the workspace's own `tar`, run in `/workspace`.
     Dot,
     /// `workspace/a/b`: the engine's archive of the folder.
@@ -44,7 +44,7 @@ pub enum Layout {
 
 impl Layout {
     /// An entry's name relative to the workspace; `None` for the workspace folder itself.
-    pub fn relative(self, raw: &[u8]) -> Option<&[u8]> {
+    pub(super) fn relative(self, raw: &[u8]) -> Option<&[u8]> {
         let rest = match self {
             Layout::Dot if raw == b"." => return None,
             Layout::Dot => raw.strip_prefix(b"./").unwrap_or(raw),
@@ -68,7 +68,7 @@ struct State {
 type Bytestream = StreamReader<BoxStream<'static, io::Result<Bytes>>, Bytes>;
 
 /// The workspace's archive, and what is known about it besides.
-pub struct Source {
+pub(super) struct Source {
     pub reader: Reader<Bytestream>,
     pub layout: Layout,
     /// Files over the size limit, by raw name and size; they are not in the archive.
@@ -260,7 +260,7 @@ fn engine_archive(
 impl Source {
     /// The archive of the workspace of container `engine_id`, without ignored names and (when
     /// the workspace can make it) without files over `max_file_bytes`.
-    pub async fn open(
+    pub(super) async fn open(
         driver: &Arc<dyn ContainerDriver>,
         engine_id: &str,
         ignore: &[String],
@@ -307,7 +307,7 @@ impl Source {
 
     /// An archive as the engine's (for tests of what reads it).
     #[cfg(test)]
-    pub fn engine(archive: Vec<u8>) -> Self {
+    pub(crate) fn engine(archive: Vec<u8>) -> Self {
         let stream = futures::stream::iter(
             archive
                 .chunks(700)
@@ -319,12 +319,12 @@ impl Source {
     }
 
     /// Whether entries over the size limit may be in the archive (to be read past).
-    pub fn unfiltered(&self) -> bool {
+    pub(super) fn unfiltered(&self) -> bool {
         self.layout == Layout::Folder
     }
 
     /// The engine's failure behind a read error, if it was the engine's.
-    pub fn engine_error(&self) -> Option<Error> {
+    pub(super) fn engine_error(&self) -> Option<Error> {
         self.state
             .lock()
             .expect("sync state poisoned")
@@ -334,7 +334,7 @@ impl Source {
 
     /// After the archive's end: reads what is left of the stream (the exit code comes last)
     /// and says why the archive may miss entries (`tar` or `find` complained), if it may.
-    pub async fn finish(self) -> Result<Option<String>> {
+    pub(super) async fn finish(self) -> Result<Option<String>> {
         let mut rest = self.reader.into_inner();
         let mut buf = vec![0u8; 64 * 1024];
         let mut drained = 0usize;

@@ -17,7 +17,7 @@ const MAX_META: u64 = 64 * 1024;
 
 /// What an entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(super) enum Kind {
     File,
     Directory,
     Symlink,
@@ -28,7 +28,7 @@ pub enum Kind {
 
 /// One entry's header, its extensions applied.
 #[derive(Debug, Clone)]
-pub struct Entry {
+pub(super) struct Entry {
     /// The raw name: not necessarily UTF-8.
     pub path: Vec<u8>,
     pub link: Vec<u8>,
@@ -37,7 +37,7 @@ pub struct Entry {
 }
 
 /// Reads entries one after the other; [`Reader::read`] reads the current one's content.
-pub struct Reader<R> {
+pub(super) struct Reader<R> {
     inner: R,
     /// Content bytes of the current entry not read yet.
     remaining: u64,
@@ -167,7 +167,7 @@ fn padding(size: u64) -> u64 {
 }
 
 impl<R: AsyncRead + Unpin> Reader<R> {
-    pub fn new(inner: R) -> Self {
+    pub(super) fn new(inner: R) -> Self {
         Self {
             inner,
             remaining: 0,
@@ -227,7 +227,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
     }
 
     /// The next entry, after skipping what is left of the current one; `None` at the end.
-    pub async fn next(&mut self) -> io::Result<Option<Entry>> {
+    pub(super) async fn next(&mut self) -> io::Result<Option<Entry>> {
         if self.done {
             return Ok(None);
         }
@@ -283,12 +283,12 @@ impl<R: AsyncRead + Unpin> Reader<R> {
     }
 
     /// What is left of the input after the archive.
-    pub fn into_inner(self) -> R {
+    pub(super) fn into_inner(self) -> R {
         self.inner
     }
 
     /// Reads the current entry's content into `buf`; 0 at its end.
-    pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    pub(super) async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.remaining == 0 {
             return Ok(0);
         }
