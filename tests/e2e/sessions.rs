@@ -37,6 +37,48 @@ on_both_backends!(
     time_quota_stops_and_refuses
 );
 
+/// Opening the project's session again returns the same session with a fresh one-time link
+/// token; the new link opens it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_again_gives_the_same_session_a_fresh_token() {
+    docker::require();
+    let (server, _cleanup) = docker::server(Backend::Sqlite, |c| {
+        c.workspaces.start_timeout_secs = 90;
+        c.workspaces.memory = "512Mi".into();
+    })
+    .await;
+    let (_, bob) = server.user("bob").await;
+    let project = server.project(&bob, "twice").await;
+    let (status, first) = server.open_session(&bob, &project, "jupyter").await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    server.session_ready(&bob, &project).await;
+    let (status, again) = server.open_session(&bob, &project, "jupyter").await;
+    assert!(status.is_success(), "{again}");
+    assert_eq!(again["session_id"], first["session_id"], "{again}");
+    let (old, new) = (
+        first["access_token"].as_str().unwrap(),
+        again["access_token"].as_str().unwrap(),
+    );
+    assert_ne!(old, new, "a fresh token");
+    let browser = loopback::no_redirects();
+    let opened = browser
+        .get(format!(
+            "{}api/status?token={new}",
+            again["url"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        opened.status(),
+        StatusCode::SEE_OTHER,
+        "the new link opens it"
+    );
+    assert!(opened.headers().contains_key("set-cookie"));
+    let (status, stopped) = server.stop_session(&bob, &project).await;
+    assert_eq!(status, StatusCode::OK, "{stopped}");
+}
+
 /// The address of a ready session's container on its engine network, from `docker inspect`.
 async fn session_ip(server: &TestServer, token: &str, session: &Value) -> String {
     let (_, container) = send(server.with_token(
