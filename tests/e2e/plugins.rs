@@ -563,3 +563,47 @@ async fn misbehaving_uploads_and_calls_are_explained() {
     let hint = err["hint"].as_str().unwrap();
     assert!(hint.contains("[plugins] max_upload_bytes"), "{hint}");
 }
+
+/// The example plugins of `examples/` build as their README says and load: the node runs with
+/// the answer the README shows, the strategy routes tasks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_plugins_build_and_load() {
+    use crate::support::fixtures::example;
+    let server = TestServer::start(Backend::Sqlite).await;
+    let (status, added) = server.upload(example("text-stats")).await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+    let (status, out) = server
+        .run_plugin(
+            "text-stats",
+            json!({"config": {"top": 2}, "inputs": {"in": "the cat and the hat"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(
+        out["outputs"]["out"],
+        json!({"chars": 19, "words": 5, "lines": 1,
+               "top_words": [{"word": "the", "count": 2}, {"word": "and", "count": 1}]}),
+        "{out}"
+    );
+
+    let (status, added) = server.upload(example("least-loaded")).await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+    let base = server.url("");
+    let _ti = crate::support::TaskInstance::start("m", 0, "1ms", &base, Some(&server.admin_token));
+    let (status, view) = send(
+        server
+            .admin(Method::PUT, "/api/v1/scheduler/strategies/active")
+            .json(&json!({"strategy": "least-loaded"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["strategy"], "least-loaded@0.1.0", "{view}");
+    let (status, answer) = send(
+        server
+            .admin(Method::POST, "/queue/submit")
+            .json(&json!({"model_name": "m", "task_input": {}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(answer["scheduled_ti"].is_string(), "{answer}");
+}
