@@ -568,7 +568,7 @@ async fn misbehaving_uploads_and_calls_are_explained() {
 /// the answer the README shows, the strategy routes tasks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_plugins_build_and_load() {
-    use crate::support::fixtures::example;
+    use crate::support::examples::component as example;
     let server = TestServer::start(Backend::Sqlite).await;
     let (status, added) = server.upload(example("text-stats")).await;
     assert_eq!(status, StatusCode::CREATED, "{added}");

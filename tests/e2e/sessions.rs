@@ -682,7 +682,7 @@ async fn a_session_survives_a_restart(backend: Backend) {
         .unwrap()
         .trim_end_matches('/')
         .to_string();
-    crate::support::wait_for_session(&client, &base, &token, &project).await;
+    crate::support::wait_for_session(&client, &base, token, &project).await;
     let (_, container) = call(&base, Method::GET, "/api/v1/containers", None).await;
     let install = docker::inspect(container[0]["engine_id"].as_str().unwrap()).unwrap()["Config"]["Labels"]["weft.install"]
         .as_str()
@@ -724,7 +724,7 @@ async fn a_session_survives_a_restart(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{stopped}");
     let saved = client
         .get(format!("{base}/api/v1/projects/{project}/files/kept.txt"))
-        .bearer_auth(&token)
+        .bearer_auth(token)
         .send()
         .await
         .unwrap()
