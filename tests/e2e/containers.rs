@@ -71,18 +71,34 @@ where
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lifecycle_hardening_logs_and_status() {
-    let (server, _cleanup) =
-        docker::server(Backend::Sqlite, |c| c.containers.pids_limit = 64).await;
-    let admin = server.admin_token.clone();
+/// A Docker test server (with `pids_limit = 64`), and user bob (id, token).
+async fn bobs_server() -> (TestServer, Cleanup, String, String) {
+    let (server, cleanup) = docker::server(Backend::Sqlite, |c| c.containers.pids_limit = 64).await;
     let (bob_id, bob) = server.user("bob").await;
-    let (_, eve) = server.user("eve").await;
+    (server, cleanup, bob_id, bob)
+}
+
+/// Bob's sleeper, created and running; returns (its id, its engine id).
+async fn running_sleeper(server: &TestServer, bob: &str) -> (String, String) {
+    let (status, c) = create(server, bob, sleeper()).await;
+    assert_eq!(status, StatusCode::CREATED, "{c}");
+    assert_eq!(c["status"], "running", "{c}");
+    (
+        c["id"].as_str().unwrap().to_string(),
+        c["engine_id"].as_str().unwrap().to_string(),
+    )
+}
+
+/// A container runs with its environment and limits, hardened as the engine and the container
+/// itself show: no privileges, capabilities dropped, nobody, the pids limit biting, no host
+/// path; its stats come through the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_runs_hardened_within_its_limits() {
+    let (server, _cleanup, bob_id, bob) = bobs_server().await;
     let (mut status_ws, _) =
         tokio_tungstenite::connect_async(server.ws_request(&bob, "/api/v1/containers/status"))
             .await
             .expect("status stream");
-
     // Create and start, with environment and limits.
     let mut body = sleeper();
     body["environment"] = json!({ "GREETING": "hello" });
@@ -170,7 +186,15 @@ async fn lifecycle_hardening_logs_and_status() {
     assert_eq!(status, StatusCode::OK, "{stats}");
     assert_eq!(stats["memory_limit_bytes"], 64 << 20);
     assert!(stats["pids"].as_u64().unwrap() >= 1);
+}
 
+/// Nobody but its owner sees or touches a container (404, as for none); an admin sees all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_are_private_to_their_owner() {
+    let (server, _cleanup, _, bob) = bobs_server().await;
+    let admin = server.admin_token.clone();
+    let (_, eve) = server.user("eve").await;
+    let (id, _) = running_sleeper(&server, &bob).await;
     // Nobody else sees it; an admin does.
     for (method, path) in [
         (Method::GET, format!("/api/v1/containers/{id}")),
@@ -184,7 +208,18 @@ async fn lifecycle_hardening_logs_and_status() {
     assert_eq!(listed, json!([]));
     let (_, listed) = send(server.with_token(&admin, Method::GET, "/api/v1/containers")).await;
     assert_eq!(listed.as_array().unwrap().len(), 1);
+}
 
+/// Stop and start again (run time adds up), then delete (gone from the engine and the store);
+/// the status stream follows each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_start_and_delete_are_streamed() {
+    let (server, _cleanup, _, bob) = bobs_server().await;
+    let (mut status_ws, _) =
+        tokio_tungstenite::connect_async(server.ws_request(&bob, "/api/v1/containers/status"))
+            .await
+            .expect("status stream");
+    let (id, engine_id) = running_sleeper(&server, &bob).await;
     // Stop, start again (time adds up), and the status stream follows.
     let (status, stopped) =
         send(server.with_token(&bob, Method::POST, &format!("/api/v1/containers/{id}/stop"))).await;
@@ -239,7 +274,13 @@ async fn lifecycle_hardening_logs_and_status() {
             break;
         }
     }
+}
 
+/// Logs stream live, line by line with their stream, and end when the container does; one
+/// that exits 0 is stopped, not failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_stream_live_until_the_container_ends() {
+    let (server, _cleanup, _, bob) = bobs_server().await;
     // Logs stream live, line by line, and the stream ends when the container does.
     let (status, talker) = create(
         &server,
@@ -279,14 +320,20 @@ async fn lifecycle_hardening_logs_and_status() {
     let ended = wait_until(&server, &bob, talker_id, |c| c["status"] != "running").await;
     assert_eq!(ended["status"], "stopped", "{ended}");
     assert_eq!(ended["exit_code"], 0);
+}
 
+/// A container that ignores SIGTERM is killed after the stop's timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_ignoring_sigterm_is_killed_after_the_timeout() {
+    let (server, _cleanup, _, bob) = bobs_server().await;
     // A container that ignores SIGTERM is killed after the timeout.
-    let (_, stubborn) = create(
+    let (status, stubborn) = create(
         &server,
         &bob,
         json!({ "image": IMAGE, "command": ["sh", "-c", "trap '' TERM; while true; do sleep 1; done"] }),
     )
     .await;
+    assert_eq!(status, StatusCode::CREATED, "{stubborn}");
     let stubborn_id = stubborn["id"].as_str().unwrap();
     let began = Instant::now();
     let (status, killed) = send(server.with_token(
@@ -303,9 +350,14 @@ async fn lifecycle_hardening_logs_and_status() {
         killed["error"].as_str().unwrap().contains("killed"),
         "{killed}"
     );
+}
 
+/// Created without starting, started later, killed behind Weft's back: the engine's events
+/// bring the store in line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_killed_behind_weft_shows_failed() {
+    let (server, _cleanup, _, bob) = bobs_server().await;
     // Created without starting; started later; killed behind Weft's back: the engine's events
-    // bring the store in line.
     let mut body = sleeper();
     body["start"] = json!(false);
     let (status, idle) = create(&server, &bob, body).await;
@@ -314,19 +366,25 @@ async fn lifecycle_hardening_logs_and_status() {
     let idle_id = idle["id"].as_str().unwrap();
     let idle_engine = idle["engine_id"].as_str().unwrap();
     assert_eq!(inspect(idle_engine).unwrap()["State"]["Status"], "created");
-    let (_, idle) = send(server.with_token(
+    let (status, idle) = send(server.with_token(
         &bob,
         Method::POST,
         &format!("/api/v1/containers/{idle_id}/start"),
     ))
     .await;
+    assert_eq!(status, StatusCode::OK, "{idle}");
     assert_eq!(idle["status"], "running");
     assert!(docker::docker(&["kill", idle_engine]).0);
     let killed_outside = wait_until(&server, &bob, idle_id, |c| c["status"] != "running").await;
     assert_eq!(killed_outside["status"], "failed", "{killed_outside}");
     assert_eq!(killed_outside["exit_code"], 137);
     assert_eq!(killed_outside["error"], "exited with code 137");
+}
 
+/// A container's health comes from its image's health check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_comes_from_the_images_check() {
+    let (server, _cleanup, _, bob) = bobs_server().await;
     // Health from the image's health check.
     let (status, healthy) = create(&server, &bob, json!({ "image": "weft-test/healthy:1" })).await;
     assert_eq!(status, StatusCode::CREATED, "{healthy}");
