@@ -8,12 +8,15 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 on_both_backends!(
-    builtins_are_registered_and_useful,
+    builtins_are_registered,
+    builtin_nodes_do_their_jobs,
+    bad_direct_runs_are_refused,
     uploads_versions_and_removal,
     grants_stored_before_scopes_are_kept_for_admins
 );
 
-async fn builtins_are_registered_and_useful(backend: Backend) {
+/// Every built-in is registered at start, described, with nothing granted.
+async fn builtins_are_registered(backend: Backend) {
     let server = TestServer::start(backend).await;
     let (status, list) = send(server.admin(Method::GET, "/api/v1/plugins")).await;
     assert_eq!(status, StatusCode::OK);
@@ -53,7 +56,11 @@ async fn builtins_are_registered_and_useful(backend: Backend) {
     let description = &fibo["versions"][0]["description"];
     assert_eq!(description["outputs"][0]["name"], "out");
     assert!(description["config_schema"].is_object());
+}
 
+/// Each built-in node does its job when run directly.
+async fn builtin_nodes_do_their_jobs(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let (status, out) = server
         .run_plugin("fibo", json!({"config": {"n": 10}}))
         .await;
@@ -110,7 +117,12 @@ async fn builtins_are_registered_and_useful(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{out}");
     assert_eq!(out["outputs"]["then"], json!({"score": 7}));
     assert!(out["outputs"].get("else").is_none());
+}
 
+/// A direct run with a bad config, an undeclared input, a strategy or an unknown name is
+/// refused with its code.
+async fn bad_direct_runs_are_refused(backend: Backend) {
+    let server = TestServer::start(backend).await;
     // A node's own error is typed and names the problem.
     let (status, err) = server
         .run_plugin(
