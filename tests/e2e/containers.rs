@@ -393,18 +393,32 @@ async fn health_comes_from_the_images_check() {
     assert_eq!(healthy["status"], "running");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_input_and_engine_faults() {
-    let (server, _cleanup) = docker::server(Backend::Sqlite, |c| {
+/// A Docker test server where CPU is not overcommitted and the per-user caps are out of the
+/// way: the host's own capacity is the limit. Returns it with the admin's token.
+async fn host_bound_server() -> (TestServer, Cleanup, String) {
+    let (server, cleanup) = docker::server(Backend::Sqlite, |c| {
         c.containers.cpu_overcommit = 1.0;
         c.containers.per_user.max_cpu = "1000".into();
         c.containers.per_user.max_memory = "1000Ti".into();
     })
     .await;
     let token = server.admin_token.clone();
+    (server, cleanup, token)
+}
 
-    // More than the host has: refused with what is free.
-    let (_, report) = send(server.admin(Method::GET, "/api/v1/resources")).await;
+/// The containers the admin sees.
+async fn listed(server: &TestServer) -> Vec<Value> {
+    let (status, listed) = send(server.admin(Method::GET, "/api/v1/containers")).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    listed.as_array().unwrap().clone()
+}
+
+/// More than the host has is refused (10101) with what is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_than_the_host_has_is_refused() {
+    let (server, _cleanup, token) = host_bound_server().await;
+    let (status, report) = send(server.admin(Method::GET, "/api/v1/resources")).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
     let cores = report["resources"]["cpu"]["capacity"].as_u64().unwrap() / 1000;
     assert_eq!(
         cores * 1000,
@@ -429,7 +443,13 @@ async fn bad_input_and_engine_faults() {
     .await;
     assert_error(status, &body, 503, "10101");
     assert_eq!(body["details"]["resource_type"], "memory");
+}
 
+/// A container that exits at once is a clear error with its output (10204), kept as failed;
+/// a program that is not there cannot start at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_that_cannot_run_is_a_clear_error() {
+    let (server, _cleanup, token) = host_bound_server().await;
     // A container that exits at once: a clear error with its output; kept as failed.
     let (status, body) = create(
         &server,
@@ -444,8 +464,9 @@ async fn bad_input_and_engine_faults() {
         "{body}"
     );
     let failed_id = body["details"]["container_id"].as_str().unwrap();
-    let (_, failed) =
+    let (status, failed) =
         send(server.admin(Method::GET, &format!("/api/v1/containers/{failed_id}"))).await;
+    assert_eq!(status, StatusCode::OK, "{failed}");
     assert_eq!(failed["status"], "failed");
     assert_eq!(failed["exit_code"], 3);
     assert_eq!(failed["error"], "exited with code 3");
@@ -457,7 +478,17 @@ async fn bad_input_and_engine_faults() {
     )
     .await;
     assert_error(status, &body, 422, "10204");
+    assert_eq!(
+        listed(&server).await.len(),
+        2,
+        "both failed starts are kept"
+    );
+}
 
+/// A missing image is named, with how to get it (10203); nothing is pulled or stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_image_is_named() {
+    let (server, _cleanup, token) = host_bound_server().await;
     // A missing image is named, with how to get it; nothing is pulled or stored.
     let (status, body) = create(&server, &token, json!({ "image": "weft-test/missing:1" })).await;
     assert_error(status, &body, 422, "10203");
@@ -468,7 +499,13 @@ async fn bad_input_and_engine_faults() {
             .contains("weft-test/missing:1")
     );
     assert!(body["hint"].as_str().unwrap().contains("docker load"));
+    assert_eq!(listed(&server).await, Vec::<Value>::new(), "nothing stored");
+}
 
+/// Quantities are strict; unknown fields and bad names are refused; nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn container_requests_are_strict() {
+    let (server, _cleanup, token) = host_bound_server().await;
     // Quantities are strict; unknown fields and bad names are refused.
     for (resources, field) in [
         (json!({ "memory": "4gi" }), "resources.memory"),
@@ -500,15 +537,14 @@ async fn bad_input_and_engine_faults() {
     )
     .await;
     assert_error(status, &body, 422, "90402");
-    let (_, listed) = send(server.admin(Method::GET, "/api/v1/containers")).await;
-    assert_eq!(
-        listed.as_array().unwrap().len(),
-        2,
-        "only the two failed starts are kept: {listed}"
-    );
+    assert_eq!(listed(&server).await, Vec::<Value>::new(), "nothing stored");
+}
 
+/// Without an engine, containers say so clearly (10102); the rest of Weft works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_engine_containers_say_so() {
     // No engine: containers say so clearly; the rest of Weft works.
-    // (Nothing can be created there, so nothing needs cleaning up.)
+    // Nothing can be created there, so nothing needs cleaning up.
     let lonely = TestServer::start_with(Backend::Sqlite, |c| {
         c.containers.docker_host = Some("unix:///nonexistent/weft-test-docker.sock".into());
     })
