@@ -31,7 +31,8 @@ fn session_ws(site: &str, token: &str, path: &str) -> Request {
 // The ones whose state the database carries across requests and restarts; the others run on
 // SQLite alone, each costing a real workspace server's start.
 on_both_backends!(
-    jupyter_session_round_trip,
+    the_one_time_link_becomes_a_host_only_cookie,
+    sync_and_stop_save_the_workspace_and_reopening_brings_it_back,
     a_session_survives_a_restart,
     the_reaper_saves_and_stops_idle_sessions,
     time_quota_stops_and_refuses
@@ -179,14 +180,16 @@ async fn run_in_kernel(token: &str, site: &str, kernel: &str, code: &str) -> Str
     finish_in_kernel(&mut socket, &msg_id).await
 }
 
-async fn jupyter_session_round_trip(backend: Backend) {
+/// A Jupyter test server on `backend` with users bob and eve (tokens), and bob's project
+/// "analysis" holding `data/input.txt` (21) and `stale.txt`.
+async fn jupyter_server(backend: Backend) -> (TestServer, Cleanup, String, String, String) {
     docker::require();
     let image = weft::config::WorkspacesConfig::default().jupyter.image;
     assert!(
         docker::docker(&["image", "inspect", &image]).0,
         "{image} is missing: run tests/run.sh (it builds it)"
     );
-    let (server, _cleanup) = docker::server(backend, |c| {
+    let (server, cleanup) = docker::server(backend, |c| {
         c.workspaces.start_timeout_secs = 90;
         c.workspaces.memory = "512Mi".into();
     })
@@ -194,14 +197,44 @@ async fn jupyter_session_round_trip(backend: Backend) {
     let (_, bob) = server.user("bob").await;
     let (_, eve) = server.user("eve").await;
     let project = server.project(&bob, "analysis").await;
-    let files = |path: &str| format!("/api/v1/projects/{project}/files/{path}");
     server
         .put_file(&bob, &project, "data/input.txt", "21")
         .await;
     server
         .put_file(&bob, &project, "stale.txt", "delete me in the workspace")
         .await;
+    (server, cleanup, bob, eve, project)
+}
 
+/// Bob's ready Jupyter session on `project`, reached through its one-time link: the session's
+/// id, its site (origin root URL), the session as ready, and the cookie the link gave.
+async fn opened_by_link(
+    server: &TestServer,
+    bob: &str,
+    project: &str,
+) -> (String, String, Value, String) {
+    let (status, opened) = server.open_session(bob, project, "jupyter").await;
+    assert_eq!(status, StatusCode::CREATED, "{opened}");
+    let session = opened["session_id"].as_str().unwrap().to_string();
+    let site = opened["url"].as_str().unwrap().to_string();
+    let access = opened["access_token"].as_str().unwrap();
+    let ready = server.session_ready(bob, project).await;
+    let first = loopback::no_redirects()
+        .get(format!("{site}api/status?token={access}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let cookie = first.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    (session, site, ready, cookie)
+}
+
+/// A session opens on its own origin with a one-time link token, spent on first use for a
+/// cookie of that host alone; anyone else, and another site's page, are refused; a link from
+/// anywhere opens the page.
+async fn the_one_time_link_becomes_a_host_only_cookie(backend: Backend) {
+    let (server, _cleanup, bob, eve, project) = jupyter_server(backend).await;
     // Open: a one-time token, then ready.
     let (status, opened) = server.open_session(&bob, &project, "jupyter").await;
     assert_eq!(status, StatusCode::CREATED, "{opened}");
@@ -286,6 +319,18 @@ async fn jupyter_session_round_trip(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(navigation.status(), StatusCode::OK);
+    let (status, stopped) = server.stop_session(&bob, &project).await;
+    assert_eq!(status, StatusCode::OK, "{stopped}");
+}
+
+/// Only the session's origin serves it: not the API's listener, not another host name; the
+/// workspace server reached around Weft demands its own token; its own errors pass through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_sessions_origin_serves_it() {
+    let (server, _cleanup, bob, _, project) = jupyter_server(Backend::Sqlite).await;
+    let (session, site, ready, cookie) = opened_by_link(&server, &bob, &project).await;
+    let no_redirects = loopback::no_redirects();
+    let url = |path: &str| format!("{site}{path}");
     // Neither the API's listener nor another host name serves the session.
     let (status, body) = send(
         no_redirects
@@ -329,7 +374,18 @@ async fn jupyter_session_round_trip(backend: Backend) {
         answer.contains("nope.txt") && !answer.contains("\"code\""),
         "Jupyter's answer, not Weft's: {answer}"
     );
+    let (status, stopped) = server.stop_session(&bob, &project).await;
+    assert_eq!(status, StatusCode::OK, "{stopped}");
+}
 
+/// Work done in the workspace (a kernel through the proxy writes a file, deletes one) is
+/// synced on demand (ignored folders left out) and by the stop; reopened, the files are there.
+async fn sync_and_stop_save_the_workspace_and_reopening_brings_it_back(backend: Backend) {
+    let (server, _cleanup, bob, _, project) = jupyter_server(backend).await;
+    let (session, site, _, cookie) = opened_by_link(&server, &bob, &project).await;
+    let no_redirects = loopback::no_redirects();
+    let url = |path: &str| format!("{site}{path}");
+    let files = |path: &str| format!("/api/v1/projects/{project}/files/{path}");
     // A kernel through the proxy: REST to start it, its WebSocket to run code that writes a file.
     let (status, kernel) = send(
         no_redirects
