@@ -4,7 +4,7 @@
 use crate::on_both_backends;
 use crate::support::{Backend, TestServer, assert_error, send};
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
 on_both_backends!(
     project_names_are_unique_per_user_and_checked,
@@ -12,7 +12,9 @@ on_both_backends!(
     paths_that_escape_are_refused,
     files_over_the_size_limit_are_refused,
     projects_are_private_to_their_owner,
-    deleted_files_and_projects_are_gone
+    deleted_files_and_projects_are_gone,
+    an_upload_that_breaks_off_changes_nothing,
+    a_storage_failure_is_503
 );
 
 /// A server whose files may be at most 1 KiB, users bob and eve (tokens) and bob's project
@@ -253,4 +255,57 @@ async fn project_files_in_s3() {
         s3.keys().await.is_empty(),
         "the project's objects are deleted with it"
     );
+}
+
+/// An upload whose body breaks off before its announced length is refused (`10213`) and the
+/// stored file is unchanged.
+async fn an_upload_that_breaks_off_changes_nothing(backend: Backend) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let (server, bob, _, id) = thesis(backend).await;
+    server.put_file(&bob, &id, "notes.md", "# kept").await;
+    let stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let head = format!(
+        "PUT /api/v1/projects/{id}/files/notes.md HTTP/1.1\r\nhost: weft\r\n\
+         authorization: Bearer {bob}\r\ncontent-length: 1000\r\n\r\n# repla"
+    );
+    writer.write_all(head.as_bytes()).await.unwrap();
+    // The client goes away mid-body: its side of the connection ends.
+    writer.shutdown().await.unwrap();
+    let mut answer = String::new();
+    reader.read_to_string(&mut answer).await.unwrap();
+    let status: u16 = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {answer}"));
+    let body: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}: {answer}"));
+    assert_error(StatusCode::from_u16(status).unwrap(), &body, 400, "10213");
+    let kept = server
+        .download(&bob, &format!("/api/v1/projects/{id}/files/notes.md"))
+        .await;
+    assert_eq!(kept, "# kept");
+}
+
+/// A project storage that fails (its folder replaced by a plain file, standing in for an
+/// outage) is answered 503 `10105`, not 500, with the storage's own words kept in the log.
+async fn a_storage_failure_is_503(backend: Backend) {
+    let (server, bob, _, id) = thesis(backend).await;
+    server.put_file(&bob, &id, "notes.md", "# notes").await;
+    let folder = server.config.data_dir.join("projects").join(&id);
+    std::fs::remove_dir_all(&folder).unwrap();
+    std::fs::write(&folder, b"not a folder").unwrap();
+    let (status, body) = send(
+        server
+            .with_token(
+                &bob,
+                Method::PUT,
+                &format!("/api/v1/projects/{id}/files/a/b.txt"),
+            )
+            .body("x"),
+    )
+    .await;
+    assert_error(status, &body, 503, "10105");
+    assert!(!body.to_string().contains("not a folder"), "{body}");
 }
