@@ -790,40 +790,70 @@ async fn a_session_survives_a_restart(backend: Backend) {
     assert_eq!(saved, "written before the crash");
 }
 
-/// The real code-server image behind the proxy, password-protected: opened with the link, its
-/// `/healthz` and workbench answer with no password page, while code-server reached directly
-/// wants its password; a WebSocket upgrade with the session's Origin (a cross-origin one is
-/// refused).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn code_server_behind_the_proxy() {
-    docker::require();
-    let image = weft::config::WorkspacesConfig::default().code_server.image;
-    assert!(
-        docker::docker(&["image", "inspect", &image]).0,
-        "{image} is missing: run tests/run.sh (it builds it)"
-    );
-    let (server, _cleanup) =
-        docker::server(Backend::Sqlite, |c| c.workspaces.start_timeout_secs = 90).await;
-    let (_, bob) = server.user("bob").await;
-    let (_, eve) = server.user("eve").await;
-    let project = server.project(&bob, "code").await;
-    server
-        .put_file(&bob, &project, "main.rs", "fn main() {}")
-        .await;
-    let (status, opened) = server.open_session(&bob, &project, "code-server").await;
-    assert_eq!(status, StatusCode::CREATED, "{opened}");
-    let link = opened["link"].as_str().unwrap().to_string();
-    let site = opened["url"].as_str().unwrap().to_string();
-    let origin = site.trim_end_matches('/').to_string();
-    let ready = server.session_ready(&bob, &project).await;
+/// A code-server session of bob's (with `main.rs` in its project), opened with its link:
+/// the server, its cleanup, bob's and eve's tokens, the project, the site, the session as
+/// ready and the cookie the link gave.
+struct CodeServer {
+    server: TestServer,
+    _cleanup: Cleanup,
+    bob: String,
+    eve: String,
+    project: String,
+    site: String,
+    ready: Value,
+    cookie: String,
+}
 
-    // The link signs the browser in; the workbench opens with no password page.
+impl CodeServer {
+    async fn open() -> Self {
+        docker::require();
+        let image = weft::config::WorkspacesConfig::default().code_server.image;
+        assert!(
+            docker::docker(&["image", "inspect", &image]).0,
+            "{image} is missing: run tests/run.sh (it builds it)"
+        );
+        let (server, cleanup) =
+            docker::server(Backend::Sqlite, |c| c.workspaces.start_timeout_secs = 90).await;
+        let (_, bob) = server.user("bob").await;
+        let (_, eve) = server.user("eve").await;
+        let project = server.project(&bob, "code").await;
+        server
+            .put_file(&bob, &project, "main.rs", "fn main() {}")
+            .await;
+        let (status, opened) = server.open_session(&bob, &project, "code-server").await;
+        assert_eq!(status, StatusCode::CREATED, "{opened}");
+        let link = opened["link"].as_str().unwrap().to_string();
+        let site = opened["url"].as_str().unwrap().to_string();
+        let ready = server.session_ready(&bob, &project).await;
+        let first = loopback::no_redirects().get(&link).send().await.unwrap();
+        assert_eq!(first.status(), StatusCode::SEE_OTHER);
+        let cookie = first.headers()["set-cookie"].to_str().unwrap();
+        let cookie = cookie.split(';').next().unwrap().to_string();
+        Self {
+            server,
+            _cleanup: cleanup,
+            bob,
+            eve,
+            project,
+            site,
+            ready,
+            cookie,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.site)
+    }
+}
+
+/// The real code-server image behind the proxy: the link signs the browser in, its
+/// `/healthz` and workbench answer with no password page; anyone else is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_server_opens_on_its_link_without_a_password() {
+    let session = CodeServer::open().await;
+    let (cookie, eve) = (session.cookie.clone(), session.eve.clone());
     let no_redirects = loopback::no_redirects();
-    let url = |path: &str| format!("{site}{path}");
-    let first = no_redirects.get(&link).send().await.unwrap();
-    assert_eq!(first.status(), StatusCode::SEE_OTHER);
-    let cookie = first.headers()["set-cookie"].to_str().unwrap();
-    let cookie = cookie.split(';').next().unwrap().to_string();
+    let url = |path: &str| session.url(path);
     let (status, health) = send(no_redirects.get(url("healthz")).header("cookie", &cookie)).await;
     assert_eq!(status, StatusCode::OK, "{health}");
     assert!(
@@ -855,9 +885,22 @@ async fn code_server_behind_the_proxy() {
     );
     let (status, body) = send(no_redirects.get(url("healthz")).bearer_auth(&eve)).await;
     assert_error(status, &body, 403, "90305");
+}
 
+/// code-server reached around Weft wants its own password: Weft's cookie is not it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_server_reached_directly_wants_its_password() {
+    let session = CodeServer::open().await;
+    let CodeServer {
+        server,
+        bob,
+        ready,
+        cookie,
+        ..
+    } = &session;
+    let no_redirects = loopback::no_redirects();
     // code-server itself, reached around Weft, wants its password: Weft's cookie is not it.
-    let direct = format!("http://{}:8888/", session_ip(&server, &bob, &ready).await);
+    let direct = format!("http://{}:8888/", session_ip(server, bob, ready).await);
     for jar in ["", cookie.as_str(), "code-server-session=guess"] {
         let answer = no_redirects
             .get(&direct)
@@ -881,10 +924,24 @@ async fn code_server_behind_the_proxy() {
         login.contains("name=\"password\""),
         "the login page: {login}"
     );
+}
 
+/// code-server's WebSocket upgrades through the proxy with the session's Origin, a
+/// cross-origin one is refused; the stop keeps the project's files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_servers_websocket_upgrades_only_from_its_origin() {
+    let session = CodeServer::open().await;
+    let CodeServer {
+        server,
+        bob,
+        project,
+        site,
+        ..
+    } = &session;
+    let origin = site.trim_end_matches('/').to_string();
     let mut request = session_ws(
-        &site,
-        &bob,
+        site,
+        bob,
         "?reconnectionToken=weft-test&reconnection=false&skipWebSocketFrames=false",
     );
     request
@@ -895,8 +952,8 @@ async fn code_server_behind_the_proxy() {
         .expect("code-server's WebSocket through the proxy");
     assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
     let mut foreign = session_ws(
-        &site,
-        &bob,
+        site,
+        bob,
         "?reconnectionToken=weft-test-2&reconnection=false&skipWebSocketFrames=false",
     );
     foreign
