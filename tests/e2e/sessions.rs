@@ -966,20 +966,8 @@ async fn code_servers_websocket_upgrades_only_from_its_origin() {
 
     let (status, stopped) = server.stop_session(&bob, &project).await;
     assert_eq!(status, StatusCode::OK, "{stopped}");
-    let (_, files) = send(server.with_token(
-        &bob,
-        Method::GET,
-        &format!("/api/v1/projects/{project}/files"),
-    ))
-    .await;
-    assert!(
-        files
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|f| f["path"] == "main.rs"),
-        "{files}"
-    );
+    let files = server.file_paths(bob, project).await;
+    assert!(files.iter().any(|f| f == "main.rs"), "{files:?}");
 }
 
 /// A time quota of 8 seconds: a warning, then the session is synced and stopped; the next
