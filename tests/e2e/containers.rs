@@ -13,7 +13,12 @@ use std::time::{Duration, Instant};
 
 const IMAGE: &str = "weft-test/busybox:1";
 
-on_both_backends!(admission_and_user_limits, reconcile_after_sigkill);
+on_both_backends!(
+    concurrent_creates_are_admitted_within_the_share,
+    a_stopped_container_releases_its_share,
+    the_container_count_and_restarts_are_capped,
+    reconcile_after_sigkill
+);
 
 async fn create(server: &TestServer, token: &str, body: Value) -> (StatusCode, Value) {
     send(
@@ -568,24 +573,40 @@ async fn without_an_engine_containers_say_so() {
     assert_eq!(status, StatusCode::OK);
 }
 
-async fn admission_and_user_limits(backend: Backend) {
-    let (server, _cleanup) = docker::server(backend, |c| {
+/// Half a CPU and 100 MiB, sleeping.
+fn small() -> Value {
+    json!({ "image": IMAGE, "command": ["sleep", "100000"], "resources": { "cpu": "500m", "memory": "100Mi" } })
+}
+
+/// A Docker test server on `backend` where a user may hold 3 containers, 1 CPU and 256 MiB,
+/// and user bob's token.
+async fn capped_users(backend: Backend) -> (TestServer, Cleanup, String) {
+    let (server, cleanup) = docker::server(backend, |c| {
         c.containers.per_user.max_containers = 3;
         c.containers.per_user.max_cpu = "1".into();
         c.containers.per_user.max_memory = "256Mi".into();
     })
     .await;
     let (_, bob) = server.user("bob").await;
-    let small = json!({ "image": IMAGE, "command": ["sleep", "100000"], "resources": { "cpu": "500m", "memory": "100Mi" } });
-    let post = |path: String| send(server.with_token(&bob, Method::POST, &path));
-    let allocate = |resources: Value| {
-        send(
-            server
-                .with_token(&bob, Method::POST, "/api/v1/resources/allocate")
-                .json(&json!({ "resources": resources })),
-        )
-    };
+    (server, cleanup, bob)
+}
 
+/// Bob's two small containers, filling his CPU share; returns their ids.
+async fn two_small(server: &TestServer, bob: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let (status, c) = create(server, bob, small()).await;
+        assert_eq!(status, StatusCode::CREATED, "{c}");
+        ids.push(c["id"].as_str().unwrap().to_string());
+    }
+    ids
+}
+
+/// Five creates at once with CPU for two: exactly two are admitted, the others refused with
+/// what is missing (10202); the resource report counts what the two hold.
+async fn concurrent_creates_are_admitted_within_the_share(backend: Backend) {
+    let (server, _cleanup, bob) = capped_users(backend).await;
+    let small = small();
     // Five at once with CPU for two: exactly two are admitted.
     let attempts = (0..5).map(|_| create(&server, &bob, small.clone()));
     let results = futures::future::join_all(attempts).await;
@@ -604,7 +625,8 @@ async fn admission_and_user_limits(backend: Backend) {
     }
 
     // The report counts what they hold.
-    let (_, report) = send(server.with_token(&bob, Method::GET, "/api/v1/resources")).await;
+    let (status, report) = send(server.with_token(&bob, Method::GET, "/api/v1/resources")).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
     assert_eq!(report["engine"]["available"], true);
     assert_eq!(report["resources"]["cpu"]["allocated"], 1000);
     assert_eq!(report["resources"]["memory"]["allocated"], 200 << 20);
@@ -616,7 +638,21 @@ async fn admission_and_user_limits(backend: Backend) {
     assert_eq!(report["user"]["containers"], 2);
     assert_eq!(report["user"]["cpu"], "1");
     assert_eq!(report["user"]["max_memory"], "256Mi");
+}
 
+/// A stopped container releases CPU and memory; the admission check says what fits, and a
+/// GPU the host has not is refused (10101).
+async fn a_stopped_container_releases_its_share(backend: Backend) {
+    let (server, _cleanup, bob) = capped_users(backend).await;
+    let created = two_small(&server, &bob).await;
+    let post = |path: String| send(server.with_token(&bob, Method::POST, &path));
+    let allocate = |resources: Value| {
+        send(
+            server
+                .with_token(&bob, Method::POST, "/api/v1/resources/allocate")
+                .json(&json!({ "resources": resources })),
+        )
+    };
     // A stopped container releases CPU and memory; the admission check says what fits.
     let (status, _) = post(format!("/api/v1/containers/{}/stop", created[0])).await;
     assert_eq!(status, StatusCode::OK);
@@ -641,7 +677,17 @@ async fn admission_and_user_limits(backend: Backend) {
         body["details"],
         json!({ "resource_type": "gpu", "required": "1", "available": "0" })
     );
+}
 
+/// The number of containers is capped, stopped ones included; starting a stopped one again
+/// is admitted against the share like a create.
+async fn the_container_count_and_restarts_are_capped(backend: Backend) {
+    let (server, _cleanup, bob) = capped_users(backend).await;
+    let created = two_small(&server, &bob).await;
+    let small = small();
+    let post = |path: String| send(server.with_token(&bob, Method::POST, &path));
+    let (status, body) = post(format!("/api/v1/containers/{}/stop", created[0])).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     // A third fits; a fourth is over the number of containers, stopped ones included.
     let (status, third) = create(&server, &bob, small.clone()).await;
     assert_eq!(status, StatusCode::CREATED, "{third}");
@@ -657,12 +703,13 @@ async fn admission_and_user_limits(backend: Backend) {
     // Starting the stopped one again is admitted against the share like a create.
     let (status, body) = post(format!("/api/v1/containers/{}/start", created[0])).await;
     assert_error(status, &body, 429, "10202");
-    let (_, still) = send(server.with_token(
+    let (status, still) = send(server.with_token(
         &bob,
         Method::GET,
         &format!("/api/v1/containers/{}", created[0]),
     ))
     .await;
+    assert_eq!(status, StatusCode::OK, "{still}");
     assert_eq!(still["status"], "stopped");
     let (status, _) = post(format!(
         "/api/v1/containers/{}/stop",
