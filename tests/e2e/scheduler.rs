@@ -1178,9 +1178,7 @@ async fn forged_completions_are_refused(backend: Backend) {
     let http = reqwest::Client::new();
     let url = server.url("/notify/task_complete");
     let attempts = [
-        http.post(&url)
-            .bearer_auth(&mallory)
-            .json(&forged(&held_id)),
+        http.post(&url).bearer_auth(mallory).json(&forged(&held_id)),
         http.post(&url)
             .header(TOKEN_HEADER, mallory)
             .json(&forged(&held_id)),
@@ -1188,7 +1186,7 @@ async fn forged_completions_are_refused(backend: Backend) {
         http.post(&url)
             .bearer_auth("wefti_made-up")
             .json(&forged(&held_id)),
-        http.post(&url).bearer_auth(&alice).json(&forged(&held_id)),
+        http.post(&url).bearer_auth(alice).json(&forged(&held_id)),
     ];
     for attempt in attempts {
         let (status, body) = send(attempt).await;
@@ -1197,7 +1195,7 @@ async fn forged_completions_are_refused(backend: Backend) {
     // Naming no registered instance gets the seed's warning, and touches no task.
     let (status, body) = send(
         http.post(&url)
-            .bearer_auth(&mallory)
+            .bearer_auth(mallory)
             .json(&forged("no-such-instance")),
     )
     .await;
@@ -1206,7 +1204,7 @@ async fn forged_completions_are_refused(backend: Backend) {
         (StatusCode::OK, &json!("warning")),
         "{body}"
     );
-    let (status, body) = send(http.post(&url).json(&forged(&local_id))).await;
+    let (status, body) = send(http.post(&url).json(&forged(local_id))).await;
     assert_sp_error(status, &body, 409, "50202");
     let (status, mine) = send(scene.query_as(alice, task)).await;
     assert_eq!(status, StatusCode::OK, "{mine}");
@@ -1223,13 +1221,13 @@ async fn only_the_submitter_sees_a_task(backend: Backend) {
     let query_as = |token: &str, id: &str| scene.query_as(token, id);
     // Only the owner (and an admin) sees the task, still unfinished; anyone else is told it
     // does not exist, exactly as for a task that does not.
-    let (status, mine) = send(query_as(&alice, task)).await;
+    let (status, mine) = send(query_as(alice, task)).await;
     assert_eq!(status, StatusCode::OK, "{mine}");
     assert_eq!(mine["task_status"], "scheduled", "{mine}");
     assert!(mine["result"].is_null(), "{mine}");
-    let (status, theirs) = send(query_as(&mallory, task)).await;
+    let (status, theirs) = send(query_as(mallory, task)).await;
     assert_sp_error(status, &theirs, 404, "50201");
-    let (_, missing) = send(query_as(&mallory, "no-such-task")).await;
+    let (_, missing) = send(query_as(mallory, "no-such-task")).await;
     assert_eq!(
         theirs["message"]
             .as_str()
@@ -1266,7 +1264,7 @@ async fn an_instances_own_reports_go_through(backend: Backend) {
     // The real instances' reports go through: by address, and by secret from elsewhere.
     for model in ["remote", "local"] {
         let task = wait::until("the task to complete", Duration::from_secs(30), || async {
-            let (status, task) = send(query_as(&alice, &ids[model])).await;
+            let (status, task) = send(query_as(alice, &ids[model])).await;
             assert_eq!(status, StatusCode::OK, "{task}");
             if task["task_status"] == "completed" {
                 Ok(task)
@@ -1279,7 +1277,7 @@ async fn an_instances_own_reports_go_through(backend: Backend) {
     }
     // A registration hands out a new secret each time; the answer carries it.
     let (_, again) = post(
-        &server,
+        server,
         "/ti/register",
         json!({"host": "127.0.0.1", "port": local.port}),
     )

@@ -964,7 +964,7 @@ async fn code_servers_websocket_upgrades_only_from_its_origin() {
         "a cross-origin upgrade is refused"
     );
 
-    let (status, stopped) = server.stop_session(&bob, &project).await;
+    let (status, stopped) = server.stop_session(bob, project).await;
     assert_eq!(status, StatusCode::OK, "{stopped}");
     let files = server.file_paths(bob, project).await;
     assert!(files.iter().any(|f| f == "main.rs"), "{files:?}");
