@@ -8,6 +8,7 @@ use base64::Engine as _;
 use futures::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use std::panic::Location;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -43,29 +44,57 @@ async fn create(server: &TestServer, token: &str, body: Value) -> (StatusCode, V
     .await
 }
 
-async fn execute(server: &TestServer, token: &str, notebook: &str, body: Value) -> Value {
-    let (status, execution) = send(
-        server
-            .with_token(
-                token,
-                Method::POST,
-                &format!("/api/v1/notebooks/{notebook}/execute"),
-            )
-            .json(&body),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{execution}");
-    execution
+/// `POST …/execute` with `body`, asserting it answered; returns the execution.
+#[track_caller]
+fn execute(
+    server: &TestServer,
+    token: &str,
+    notebook: &str,
+    body: Value,
+) -> impl Future<Output = Value> {
+    let caller = Location::caller();
+    let request = server
+        .with_token(
+            token,
+            Method::POST,
+            &format!("/api/v1/notebooks/{notebook}/execute"),
+        )
+        .json(&body);
+    async move {
+        let (status, execution) = send(request).await;
+        assert!(
+            status == StatusCode::OK,
+            "{caller}: status {status}: {execution}"
+        );
+        execution
+    }
 }
 
-async fn run(server: &TestServer, token: &str, notebook: &str, code: &str) -> Value {
-    execute(server, token, notebook, json!({ "code": code })).await
+/// Runs `code` in a new cell of the notebook; returns the execution.
+#[track_caller]
+fn run(
+    server: &TestServer,
+    token: &str,
+    notebook: &str,
+    code: &str,
+) -> impl Future<Output = Value> {
+    execute(server, token, notebook, json!({ "code": code }))
 }
 
-async fn get(server: &TestServer, token: &str, path: &str) -> Value {
-    let (status, body) = send(server.with_token(token, Method::GET, path)).await;
-    assert_eq!(status, StatusCode::OK, "{path}: {body}");
-    body
+/// `GET path`, asserting 200; returns the body.
+#[track_caller]
+fn get(server: &TestServer, token: &str, path: &str) -> impl Future<Output = Value> {
+    let caller = Location::caller();
+    let request = server.with_token(token, Method::GET, path);
+    let path = path.to_string();
+    async move {
+        let (status, body) = send(request).await;
+        assert!(
+            status == StatusCode::OK,
+            "{caller}: GET {path}: status {status}: {body}"
+        );
+        body
+    }
 }
 
 /// The text of a stream output (a string while streamed, lines once saved).

@@ -8,6 +8,7 @@ use crate::support::{
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
+use std::panic::Location;
 use std::time::Duration;
 
 async fn scheduler(backend: Backend) -> TestServer {
@@ -63,33 +64,58 @@ fn assert_sp_error(status: StatusCode, body: &Value, want: u16, code: &str) {
     );
 }
 
-pub(crate) async fn register(server: &TestServer, port: u16, model: Option<&str>) -> String {
+/// Fails the test at `caller` unless `answer` is a SwarmPilot success with `status` 200.
+fn expect_success(caller: &Location<'static>, status: StatusCode, answer: &Value) {
+    assert!(
+        status == StatusCode::OK && answer["status"] == "success",
+        "{caller}: status {status}: {answer}"
+    );
+}
+
+/// Registers the instance on `port` (with `model`, else read from its `/info`); returns its id.
+#[track_caller]
+pub(crate) fn register(
+    server: &TestServer,
+    port: u16,
+    model: Option<&str>,
+) -> impl Future<Output = String> {
+    let caller = Location::caller();
     let mut body = json!({"host": "127.0.0.1", "port": port});
     if let Some(m) = model {
         body["model_name"] = json!(m);
     }
-    let (status, answer) = post(server, "/ti/register", body).await;
-    assert_eq!(status, StatusCode::OK, "{answer}");
-    assert_eq!(answer["status"], "success", "{answer}");
-    answer["ti_uuid"].as_str().expect("ti_uuid").to_string()
+    async move {
+        let (status, answer) = post(server, "/ti/register", body).await;
+        expect_success(caller, status, &answer);
+        answer["ti_uuid"].as_str().expect("ti_uuid").to_string()
+    }
 }
 
-async fn submit(server: &TestServer, model: &str, input: Value) -> Value {
-    let (status, answer) = post(
-        server,
-        "/queue/submit",
-        json!({"model_name": model, "task_input": input, "metadata": {"size": 1}}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{answer}");
-    assert_eq!(answer["status"], "success", "{answer}");
-    answer
+/// Submits a task for `model`, asserting it was routed; returns the answer.
+#[track_caller]
+fn submit(server: &TestServer, model: &str, input: Value) -> impl Future<Output = Value> {
+    let caller = Location::caller();
+    let body = json!({"model_name": model, "task_input": input, "metadata": {"size": 1}});
+    async move {
+        let (status, answer) = post(server, "/queue/submit", body).await;
+        expect_success(caller, status, &answer);
+        answer
+    }
 }
 
-async fn query(server: &TestServer, task_id: &str) -> Value {
-    let (status, task) = get(server, &format!("/task/query?task_id={task_id}")).await;
-    assert_eq!(status, StatusCode::OK, "{task}");
-    task
+/// `/task/query` of `task_id`, asserting it answered.
+#[track_caller]
+fn query(server: &TestServer, task_id: &str) -> impl Future<Output = Value> {
+    let caller = Location::caller();
+    let path = format!("/task/query?task_id={task_id}");
+    async move {
+        let (status, task) = get(server, &path).await;
+        assert!(
+            status == StatusCode::OK,
+            "{caller}: status {status}: {task}"
+        );
+        task
+    }
 }
 
 /// Waits until every task is finished and returns them by id.
