@@ -13,7 +13,12 @@ use std::time::{Duration, Instant};
 
 const IMAGE: &str = "weft-test/busybox:1";
 
-on_both_backends!(admission_and_user_limits, reconcile_after_sigkill);
+on_both_backends!(
+    concurrent_creates_are_admitted_within_the_share,
+    a_stopped_container_releases_its_share,
+    the_container_count_and_restarts_are_capped,
+    reconcile_after_sigkill
+);
 
 async fn create(server: &TestServer, token: &str, body: Value) -> (StatusCode, Value) {
     send(
@@ -71,18 +76,34 @@ where
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lifecycle_hardening_logs_and_status() {
-    let (server, _cleanup) =
-        docker::server(Backend::Sqlite, |c| c.containers.pids_limit = 64).await;
-    let admin = server.admin_token.clone();
+/// A Docker test server (with `pids_limit = 64`), and user bob (id, token).
+async fn bobs_server() -> (TestServer, Cleanup, String, String) {
+    let (server, cleanup) = docker::server(Backend::Sqlite, |c| c.containers.pids_limit = 64).await;
     let (bob_id, bob) = server.user("bob").await;
-    let (_, eve) = server.user("eve").await;
+    (server, cleanup, bob_id, bob)
+}
+
+/// Bob's sleeper, created and running; returns (its id, its engine id).
+async fn running_sleeper(server: &TestServer, bob: &str) -> (String, String) {
+    let (status, c) = create(server, bob, sleeper()).await;
+    assert_eq!(status, StatusCode::CREATED, "{c}");
+    assert_eq!(c["status"], "running", "{c}");
+    (
+        c["id"].as_str().unwrap().to_string(),
+        c["engine_id"].as_str().unwrap().to_string(),
+    )
+}
+
+/// A container runs with its environment and limits, hardened as the engine and the container
+/// itself show: no privileges, capabilities dropped, nobody, the pids limit biting, no host
+/// path; its stats come through the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_runs_hardened_within_its_limits() {
+    let (server, _cleanup, bob_id, bob) = bobs_server().await;
     let (mut status_ws, _) =
         tokio_tungstenite::connect_async(server.ws_request(&bob, "/api/v1/containers/status"))
             .await
             .expect("status stream");
-
     // Create and start, with environment and limits.
     let mut body = sleeper();
     body["environment"] = json!({ "GREETING": "hello" });
@@ -170,7 +191,15 @@ async fn lifecycle_hardening_logs_and_status() {
     assert_eq!(status, StatusCode::OK, "{stats}");
     assert_eq!(stats["memory_limit_bytes"], 64 << 20);
     assert!(stats["pids"].as_u64().unwrap() >= 1);
+}
 
+/// Nobody but its owner sees or touches a container (404, as for none); an admin sees all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_are_private_to_their_owner() {
+    let (server, _cleanup, _, bob) = bobs_server().await;
+    let admin = server.admin_token.clone();
+    let (_, eve) = server.user("eve").await;
+    let (id, _) = running_sleeper(&server, &bob).await;
     // Nobody else sees it; an admin does.
     for (method, path) in [
         (Method::GET, format!("/api/v1/containers/{id}")),
@@ -184,7 +213,18 @@ async fn lifecycle_hardening_logs_and_status() {
     assert_eq!(listed, json!([]));
     let (_, listed) = send(server.with_token(&admin, Method::GET, "/api/v1/containers")).await;
     assert_eq!(listed.as_array().unwrap().len(), 1);
+}
 
+/// Stop and start again (run time adds up), then delete (gone from the engine and the store);
+/// the status stream follows each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_start_and_delete_are_streamed() {
+    let (server, _cleanup, _, bob) = bobs_server().await;
+    let (mut status_ws, _) =
+        tokio_tungstenite::connect_async(server.ws_request(&bob, "/api/v1/containers/status"))
+            .await
+            .expect("status stream");
+    let (id, engine_id) = running_sleeper(&server, &bob).await;
     // Stop, start again (time adds up), and the status stream follows.
     let (status, stopped) =
         send(server.with_token(&bob, Method::POST, &format!("/api/v1/containers/{id}/stop"))).await;
@@ -239,7 +279,13 @@ async fn lifecycle_hardening_logs_and_status() {
             break;
         }
     }
+}
 
+/// Logs stream live, line by line with their stream, and end when the container does; one
+/// that exits 0 is stopped, not failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_stream_live_until_the_container_ends() {
+    let (server, _cleanup, _, bob) = bobs_server().await;
     // Logs stream live, line by line, and the stream ends when the container does.
     let (status, talker) = create(
         &server,
@@ -279,14 +325,20 @@ async fn lifecycle_hardening_logs_and_status() {
     let ended = wait_until(&server, &bob, talker_id, |c| c["status"] != "running").await;
     assert_eq!(ended["status"], "stopped", "{ended}");
     assert_eq!(ended["exit_code"], 0);
+}
 
+/// A container that ignores SIGTERM is killed after the stop's timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_ignoring_sigterm_is_killed_after_the_timeout() {
+    let (server, _cleanup, _, bob) = bobs_server().await;
     // A container that ignores SIGTERM is killed after the timeout.
-    let (_, stubborn) = create(
+    let (status, stubborn) = create(
         &server,
         &bob,
         json!({ "image": IMAGE, "command": ["sh", "-c", "trap '' TERM; while true; do sleep 1; done"] }),
     )
     .await;
+    assert_eq!(status, StatusCode::CREATED, "{stubborn}");
     let stubborn_id = stubborn["id"].as_str().unwrap();
     let began = Instant::now();
     let (status, killed) = send(server.with_token(
@@ -303,9 +355,14 @@ async fn lifecycle_hardening_logs_and_status() {
         killed["error"].as_str().unwrap().contains("killed"),
         "{killed}"
     );
+}
 
+/// Created without starting, started later, killed behind Weft's back: the engine's events
+/// bring the store in line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_killed_behind_weft_shows_failed() {
+    let (server, _cleanup, _, bob) = bobs_server().await;
     // Created without starting; started later; killed behind Weft's back: the engine's events
-    // bring the store in line.
     let mut body = sleeper();
     body["start"] = json!(false);
     let (status, idle) = create(&server, &bob, body).await;
@@ -314,19 +371,25 @@ async fn lifecycle_hardening_logs_and_status() {
     let idle_id = idle["id"].as_str().unwrap();
     let idle_engine = idle["engine_id"].as_str().unwrap();
     assert_eq!(inspect(idle_engine).unwrap()["State"]["Status"], "created");
-    let (_, idle) = send(server.with_token(
+    let (status, idle) = send(server.with_token(
         &bob,
         Method::POST,
         &format!("/api/v1/containers/{idle_id}/start"),
     ))
     .await;
+    assert_eq!(status, StatusCode::OK, "{idle}");
     assert_eq!(idle["status"], "running");
     assert!(docker::docker(&["kill", idle_engine]).0);
     let killed_outside = wait_until(&server, &bob, idle_id, |c| c["status"] != "running").await;
     assert_eq!(killed_outside["status"], "failed", "{killed_outside}");
     assert_eq!(killed_outside["exit_code"], 137);
     assert_eq!(killed_outside["error"], "exited with code 137");
+}
 
+/// A container's health comes from its image's health check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_comes_from_the_images_check() {
+    let (server, _cleanup, _, bob) = bobs_server().await;
     // Health from the image's health check.
     let (status, healthy) = create(&server, &bob, json!({ "image": "weft-test/healthy:1" })).await;
     assert_eq!(status, StatusCode::CREATED, "{healthy}");
@@ -335,18 +398,32 @@ async fn lifecycle_hardening_logs_and_status() {
     assert_eq!(healthy["status"], "running");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_input_and_engine_faults() {
-    let (server, _cleanup) = docker::server(Backend::Sqlite, |c| {
+/// A Docker test server where CPU is not overcommitted and the per-user caps are out of the
+/// way: the host's own capacity is the limit. Returns it with the admin's token.
+async fn host_bound_server() -> (TestServer, Cleanup, String) {
+    let (server, cleanup) = docker::server(Backend::Sqlite, |c| {
         c.containers.cpu_overcommit = 1.0;
         c.containers.per_user.max_cpu = "1000".into();
         c.containers.per_user.max_memory = "1000Ti".into();
     })
     .await;
     let token = server.admin_token.clone();
+    (server, cleanup, token)
+}
 
-    // More than the host has: refused with what is free.
-    let (_, report) = send(server.admin(Method::GET, "/api/v1/resources")).await;
+/// The containers the admin sees.
+async fn listed(server: &TestServer) -> Vec<Value> {
+    let (status, listed) = send(server.admin(Method::GET, "/api/v1/containers")).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    listed.as_array().unwrap().clone()
+}
+
+/// More than the host has is refused (10101) with what is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_than_the_host_has_is_refused() {
+    let (server, _cleanup, token) = host_bound_server().await;
+    let (status, report) = send(server.admin(Method::GET, "/api/v1/resources")).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
     let cores = report["resources"]["cpu"]["capacity"].as_u64().unwrap() / 1000;
     assert_eq!(
         cores * 1000,
@@ -371,7 +448,13 @@ async fn bad_input_and_engine_faults() {
     .await;
     assert_error(status, &body, 503, "10101");
     assert_eq!(body["details"]["resource_type"], "memory");
+}
 
+/// A container that exits at once is a clear error with its output (10204), kept as failed;
+/// a program that is not there cannot start at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_that_cannot_run_is_a_clear_error() {
+    let (server, _cleanup, token) = host_bound_server().await;
     // A container that exits at once: a clear error with its output; kept as failed.
     let (status, body) = create(
         &server,
@@ -386,8 +469,9 @@ async fn bad_input_and_engine_faults() {
         "{body}"
     );
     let failed_id = body["details"]["container_id"].as_str().unwrap();
-    let (_, failed) =
+    let (status, failed) =
         send(server.admin(Method::GET, &format!("/api/v1/containers/{failed_id}"))).await;
+    assert_eq!(status, StatusCode::OK, "{failed}");
     assert_eq!(failed["status"], "failed");
     assert_eq!(failed["exit_code"], 3);
     assert_eq!(failed["error"], "exited with code 3");
@@ -399,7 +483,17 @@ async fn bad_input_and_engine_faults() {
     )
     .await;
     assert_error(status, &body, 422, "10204");
+    assert_eq!(
+        listed(&server).await.len(),
+        2,
+        "both failed starts are kept"
+    );
+}
 
+/// A missing image is named, with how to get it (10203); nothing is pulled or stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_image_is_named() {
+    let (server, _cleanup, token) = host_bound_server().await;
     // A missing image is named, with how to get it; nothing is pulled or stored.
     let (status, body) = create(&server, &token, json!({ "image": "weft-test/missing:1" })).await;
     assert_error(status, &body, 422, "10203");
@@ -410,7 +504,13 @@ async fn bad_input_and_engine_faults() {
             .contains("weft-test/missing:1")
     );
     assert!(body["hint"].as_str().unwrap().contains("docker load"));
+    assert_eq!(listed(&server).await, Vec::<Value>::new(), "nothing stored");
+}
 
+/// Quantities are strict; unknown fields and bad names are refused; nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn container_requests_are_strict() {
+    let (server, _cleanup, token) = host_bound_server().await;
     // Quantities are strict; unknown fields and bad names are refused.
     for (resources, field) in [
         (json!({ "memory": "4gi" }), "resources.memory"),
@@ -442,15 +542,14 @@ async fn bad_input_and_engine_faults() {
     )
     .await;
     assert_error(status, &body, 422, "90402");
-    let (_, listed) = send(server.admin(Method::GET, "/api/v1/containers")).await;
-    assert_eq!(
-        listed.as_array().unwrap().len(),
-        2,
-        "only the two failed starts are kept: {listed}"
-    );
+    assert_eq!(listed(&server).await, Vec::<Value>::new(), "nothing stored");
+}
 
+/// Without an engine, containers say so clearly (10102); the rest of Weft works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_engine_containers_say_so() {
     // No engine: containers say so clearly; the rest of Weft works.
-    // (Nothing can be created there, so nothing needs cleaning up.)
+    // Nothing can be created there, so nothing needs cleaning up.
     let lonely = TestServer::start_with(Backend::Sqlite, |c| {
         c.containers.docker_host = Some("unix:///nonexistent/weft-test-docker.sock".into());
     })
@@ -474,24 +573,40 @@ async fn bad_input_and_engine_faults() {
     assert_eq!(status, StatusCode::OK);
 }
 
-async fn admission_and_user_limits(backend: Backend) {
-    let (server, _cleanup) = docker::server(backend, |c| {
+/// Half a CPU and 100 MiB, sleeping.
+fn small() -> Value {
+    json!({ "image": IMAGE, "command": ["sleep", "100000"], "resources": { "cpu": "500m", "memory": "100Mi" } })
+}
+
+/// A Docker test server on `backend` where a user may hold 3 containers, 1 CPU and 256 MiB,
+/// and user bob's token.
+async fn capped_users(backend: Backend) -> (TestServer, Cleanup, String) {
+    let (server, cleanup) = docker::server(backend, |c| {
         c.containers.per_user.max_containers = 3;
         c.containers.per_user.max_cpu = "1".into();
         c.containers.per_user.max_memory = "256Mi".into();
     })
     .await;
     let (_, bob) = server.user("bob").await;
-    let small = json!({ "image": IMAGE, "command": ["sleep", "100000"], "resources": { "cpu": "500m", "memory": "100Mi" } });
-    let post = |path: String| send(server.with_token(&bob, Method::POST, &path));
-    let allocate = |resources: Value| {
-        send(
-            server
-                .with_token(&bob, Method::POST, "/api/v1/resources/allocate")
-                .json(&json!({ "resources": resources })),
-        )
-    };
+    (server, cleanup, bob)
+}
 
+/// Bob's two small containers, filling his CPU share; returns their ids.
+async fn two_small(server: &TestServer, bob: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let (status, c) = create(server, bob, small()).await;
+        assert_eq!(status, StatusCode::CREATED, "{c}");
+        ids.push(c["id"].as_str().unwrap().to_string());
+    }
+    ids
+}
+
+/// Five creates at once with CPU for two: exactly two are admitted, the others refused with
+/// what is missing (10202); the resource report counts what the two hold.
+async fn concurrent_creates_are_admitted_within_the_share(backend: Backend) {
+    let (server, _cleanup, bob) = capped_users(backend).await;
+    let small = small();
     // Five at once with CPU for two: exactly two are admitted.
     let attempts = (0..5).map(|_| create(&server, &bob, small.clone()));
     let results = futures::future::join_all(attempts).await;
@@ -510,7 +625,8 @@ async fn admission_and_user_limits(backend: Backend) {
     }
 
     // The report counts what they hold.
-    let (_, report) = send(server.with_token(&bob, Method::GET, "/api/v1/resources")).await;
+    let (status, report) = send(server.with_token(&bob, Method::GET, "/api/v1/resources")).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
     assert_eq!(report["engine"]["available"], true);
     assert_eq!(report["resources"]["cpu"]["allocated"], 1000);
     assert_eq!(report["resources"]["memory"]["allocated"], 200 << 20);
@@ -522,7 +638,21 @@ async fn admission_and_user_limits(backend: Backend) {
     assert_eq!(report["user"]["containers"], 2);
     assert_eq!(report["user"]["cpu"], "1");
     assert_eq!(report["user"]["max_memory"], "256Mi");
+}
 
+/// A stopped container releases CPU and memory; the admission check says what fits, and a
+/// GPU the host has not is refused (10101).
+async fn a_stopped_container_releases_its_share(backend: Backend) {
+    let (server, _cleanup, bob) = capped_users(backend).await;
+    let created = two_small(&server, &bob).await;
+    let post = |path: String| send(server.with_token(&bob, Method::POST, &path));
+    let allocate = |resources: Value| {
+        send(
+            server
+                .with_token(&bob, Method::POST, "/api/v1/resources/allocate")
+                .json(&json!({ "resources": resources })),
+        )
+    };
     // A stopped container releases CPU and memory; the admission check says what fits.
     let (status, _) = post(format!("/api/v1/containers/{}/stop", created[0])).await;
     assert_eq!(status, StatusCode::OK);
@@ -547,7 +677,17 @@ async fn admission_and_user_limits(backend: Backend) {
         body["details"],
         json!({ "resource_type": "gpu", "required": "1", "available": "0" })
     );
+}
 
+/// The number of containers is capped, stopped ones included; starting a stopped one again
+/// is admitted against the share like a create.
+async fn the_container_count_and_restarts_are_capped(backend: Backend) {
+    let (server, _cleanup, bob) = capped_users(backend).await;
+    let created = two_small(&server, &bob).await;
+    let small = small();
+    let post = |path: String| send(server.with_token(&bob, Method::POST, &path));
+    let (status, body) = post(format!("/api/v1/containers/{}/stop", created[0])).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     // A third fits; a fourth is over the number of containers, stopped ones included.
     let (status, third) = create(&server, &bob, small.clone()).await;
     assert_eq!(status, StatusCode::CREATED, "{third}");
@@ -563,12 +703,13 @@ async fn admission_and_user_limits(backend: Backend) {
     // Starting the stopped one again is admitted against the share like a create.
     let (status, body) = post(format!("/api/v1/containers/{}/start", created[0])).await;
     assert_error(status, &body, 429, "10202");
-    let (_, still) = send(server.with_token(
+    let (status, still) = send(server.with_token(
         &bob,
         Method::GET,
         &format!("/api/v1/containers/{}", created[0]),
     ))
     .await;
+    assert_eq!(status, StatusCode::OK, "{still}");
     assert_eq!(still["status"], "stopped");
     let (status, _) = post(format!(
         "/api/v1/containers/{}/stop",

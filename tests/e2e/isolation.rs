@@ -373,28 +373,51 @@ async fn users_reach_neither_each_other_nor_the_host_nor_metadata() {
     drop(metadata);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn images_users_ulimits_and_the_disk_limit() {
-    let (server, _cleanup) = docker::server(Backend::Sqlite, |c| {
+/// A server allowing only `weft-test/busybox:*` with a disk limit of 20 MiB (checked every
+/// second), user bob (id, token).
+async fn limited_server() -> (TestServer, Cleanup, String, String) {
+    let (server, cleanup) = docker::server(Backend::Sqlite, |c| {
         c.containers.allowed_images = vec!["weft-test/busybox:*".into()];
         c.containers.disk_limit = "20Mi".into();
         c.containers.disk_check_interval_secs = 1;
     })
     .await;
     let (bob_id, bob) = server.user("bob").await;
-    let create = |body: Value| {
-        send(
-            server
-                .with_token(&bob, Method::POST, "/api/v1/containers")
-                .json(&body),
-        )
-    };
+    (server, cleanup, bob_id, bob)
+}
 
+/// `POST /containers` as `token` with `body`.
+async fn create_as(server: &TestServer, token: &str, body: Value) -> (StatusCode, Value) {
+    send(
+        server
+            .with_token(token, Method::POST, "/api/v1/containers")
+            .json(&body),
+    )
+    .await
+}
+
+/// An image on the engine but not on the allowed list is refused (10301), before anything is
+/// made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_not_allowed_is_refused() {
+    let (server, _cleanup, _, bob) = limited_server().await;
+    let create = |body: Value| create_as(&server, &bob, body);
     // An image on the engine but not on the list is refused, before anything is made.
     let (status, body) = create(json!({ "image": "weft-test/healthy:1" })).await;
     assert_error(status, &body, 403, "10301");
     assert_eq!(body["details"]["image"], "weft-test/healthy:1");
     assert!(body["hint"].as_str().unwrap().contains("allowed_images"));
+    let (status, listed) = send(server.with_token(&bob, Method::GET, "/api/v1/containers")).await;
+    assert_eq!((status, listed), (StatusCode::OK, json!([])));
+}
+
+/// The workspace images keep their own (non-root) user; an image whose user is root runs as
+/// nobody, with the ulimits; a user's containers share his network, removed by reconciliation
+/// once he has none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_run_as_nobody_on_their_users_network() {
+    let (server, _cleanup, bob_id, bob) = limited_server().await;
+    let create = |body: Value| create_as(&server, &bob, body);
     // The workspace images are always allowed, and keep their own (non-root) user.
     let (status, jupyter) = create(json!({
         "image": "weft/jupyter:2", "command": ["sleep", "100000"],
@@ -429,9 +452,35 @@ async fn images_users_ulimits_and_the_disk_limit() {
         assert_eq!(network_of(&inspect(id).unwrap()).0, network);
     }
 
+    for c in [&jupyter, &busybox] {
+        let (status, _) = send(server.with_token(
+            &bob,
+            Method::DELETE,
+            &format!("/api/v1/containers/{}", c["id"].as_str().unwrap()),
+        ))
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+    }
+    let report = server.state.containers.reconcile().await.unwrap();
+    assert_eq!(report.networks_removed, 1, "{report:?}");
+    assert!(!docker::docker(&["network", "inspect", &network]).0);
+}
+
+/// A container writing past the disk limit is stopped (by the engine where it can limit a
+/// layer, else by the watcher, which says why); the others are left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writing_past_the_disk_limit_is_stopped() {
+    let (server, _cleanup, _, bob) = limited_server().await;
+    let create = |body: Value| create_as(&server, &bob, body);
+    let (status, busybox) = create(json!({
+        "image": "weft-test/busybox:1", "command": ["sleep", "100000"],
+        "resources": { "memory": "64Mi" }
+    }))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{busybox}");
     // Writing past the disk limit: the engine here cannot limit a layer, so the watcher stops
-    // the container and says why.
-    let (_, report) = send(server.with_token(&bob, Method::GET, "/api/v1/resources")).await;
+    let (status, report) = send(server.with_token(&bob, Method::GET, "/api/v1/resources")).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
     let (_, info, _) = docker::docker(&["info", "--format", "{{json .DriverStatus}}"]);
     let mode = if info.contains("xfs") {
         "engine"
@@ -485,25 +534,12 @@ async fn images_users_ulimits_and_the_disk_limit() {
         );
     }
     // The others were left alone.
-    let (_, still) = send(server.with_token(
+    let (status, still) = send(server.with_token(
         &bob,
         Method::GET,
         &format!("/api/v1/containers/{}", busybox["id"].as_str().unwrap()),
     ))
     .await;
-    assert_eq!(still["status"], "running");
-
-    // Once Bob has no container, reconciliation removes his network.
-    for c in [&jupyter, &busybox, &writer] {
-        let (status, _) = send(server.with_token(
-            &bob,
-            Method::DELETE,
-            &format!("/api/v1/containers/{}", c["id"].as_str().unwrap()),
-        ))
-        .await;
-        assert_eq!(status, StatusCode::NO_CONTENT);
-    }
-    let report = server.state.containers.reconcile().await.unwrap();
-    assert_eq!(report.networks_removed, 1, "{report:?}");
-    assert!(!docker::docker(&["network", "inspect", &network]).0);
+    assert_eq!(status, StatusCode::OK, "{still}");
+    assert_eq!(still["status"], "running", "{still}");
 }

@@ -8,6 +8,7 @@ use base64::Engine as _;
 use futures::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use std::panic::Location;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -43,29 +44,57 @@ async fn create(server: &TestServer, token: &str, body: Value) -> (StatusCode, V
     .await
 }
 
-async fn execute(server: &TestServer, token: &str, notebook: &str, body: Value) -> Value {
-    let (status, execution) = send(
-        server
-            .with_token(
-                token,
-                Method::POST,
-                &format!("/api/v1/notebooks/{notebook}/execute"),
-            )
-            .json(&body),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{execution}");
-    execution
+/// `POST …/execute` with `body`, asserting it answered; returns the execution.
+#[track_caller]
+fn execute(
+    server: &TestServer,
+    token: &str,
+    notebook: &str,
+    body: Value,
+) -> impl Future<Output = Value> {
+    let caller = Location::caller();
+    let request = server
+        .with_token(
+            token,
+            Method::POST,
+            &format!("/api/v1/notebooks/{notebook}/execute"),
+        )
+        .json(&body);
+    async move {
+        let (status, execution) = send(request).await;
+        assert!(
+            status == StatusCode::OK,
+            "{caller}: status {status}: {execution}"
+        );
+        execution
+    }
 }
 
-async fn run(server: &TestServer, token: &str, notebook: &str, code: &str) -> Value {
-    execute(server, token, notebook, json!({ "code": code })).await
+/// Runs `code` in a new cell of the notebook; returns the execution.
+#[track_caller]
+fn run(
+    server: &TestServer,
+    token: &str,
+    notebook: &str,
+    code: &str,
+) -> impl Future<Output = Value> {
+    execute(server, token, notebook, json!({ "code": code }))
 }
 
-async fn get(server: &TestServer, token: &str, path: &str) -> Value {
-    let (status, body) = send(server.with_token(token, Method::GET, path)).await;
-    assert_eq!(status, StatusCode::OK, "{path}: {body}");
-    body
+/// `GET path`, asserting 200; returns the body.
+#[track_caller]
+fn get(server: &TestServer, token: &str, path: &str) -> impl Future<Output = Value> {
+    let caller = Location::caller();
+    let request = server.with_token(token, Method::GET, path);
+    let path = path.to_string();
+    async move {
+        let (status, body) = send(request).await;
+        assert!(
+            status == StatusCode::OK,
+            "{caller}: GET {path}: status {status}: {body}"
+        );
+        body
+    }
 }
 
 /// The text of a stream output (a string while streamed, lines once saved).
@@ -685,6 +714,66 @@ async fn a_deleted_notebook_goes_with_its_file() {
         ["Untitled1.ipynb"],
         "the session's copy went too"
     );
+}
+
+/// A kernel that ignores the interrupt is restarted once the grace is over: the execution
+/// ends as a timeout that says so, and the next one runs on a fresh kernel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kernel_ignoring_the_interrupt_is_restarted() {
+    let (server, _cleanup, bob, _, id) = bobs_job().await;
+    let stubborn = execute(
+        &server,
+        &bob,
+        &id,
+        json!({
+            "code": "x = 7\nimport signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n\
+                     while True:\n    time.sleep(0.1)",
+            "timeout_secs": 2
+        }),
+    )
+    .await;
+    assert_eq!(stubborn["status"], "timeout", "{stubborn}");
+    let message = stubborn["message"].as_str().unwrap();
+    assert!(
+        message.contains("did not stop when interrupted") && message.contains("restarted"),
+        "{stubborn}"
+    );
+    let after = run(&server, &bob, &id, "print('back')\nx").await;
+    assert_eq!(stdout(&after), "back\n", "{after}");
+    assert_eq!(
+        after["error"]["ename"], "NameError",
+        "a fresh kernel: {after}"
+    );
+}
+
+/// A valid notebook already at the path is adopted, with its cells, not replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_notebook_is_adopted() {
+    let (server, _cleanup) = server(Backend::Sqlite).await;
+    let (_, bob) = server.user("bob").await;
+    let project = server.project(&bob, "kept").await;
+    let existing = json!({
+        "nbformat": 4, "nbformat_minor": 5,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "cells": [{"cell_type": "code", "id": "kept-cell", "metadata": {}, "execution_count": null,
+                   "outputs": [], "source": "print('written before')"}]
+    });
+    server
+        .put_file(&bob, &project, "old.ipynb", &existing.to_string())
+        .await;
+    let (status, notebook) = create(
+        &server,
+        &bob,
+        json!({"project_id": project, "path": "old.ipynb"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{notebook}");
+    let cells = notebook["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 1, "{notebook}");
+    assert_eq!(cells[0]["source"], "print('written before')", "{notebook}");
+    let id = notebook["id"].as_str().unwrap();
+    let ran = execute(&server, &bob, id, json!({"cell_id": cells[0]["id"]})).await;
+    assert_eq!(stdout(&ran), "written before\n", "{ran}");
 }
 
 /// With `max_pending_per_user = 1`, an execution sent while the user's first one runs is

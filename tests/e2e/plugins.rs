@@ -8,12 +8,15 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 on_both_backends!(
-    builtins_are_registered_and_useful,
+    builtins_are_registered,
+    builtin_nodes_do_their_jobs,
+    bad_direct_runs_are_refused,
     uploads_versions_and_removal,
     grants_stored_before_scopes_are_kept_for_admins
 );
 
-async fn builtins_are_registered_and_useful(backend: Backend) {
+/// Every built-in is registered at start, described, with nothing granted.
+async fn builtins_are_registered(backend: Backend) {
     let server = TestServer::start(backend).await;
     let (status, list) = send(server.admin(Method::GET, "/api/v1/plugins")).await;
     assert_eq!(status, StatusCode::OK);
@@ -53,7 +56,11 @@ async fn builtins_are_registered_and_useful(backend: Backend) {
     let description = &fibo["versions"][0]["description"];
     assert_eq!(description["outputs"][0]["name"], "out");
     assert!(description["config_schema"].is_object());
+}
 
+/// Each built-in node does its job when run directly.
+async fn builtin_nodes_do_their_jobs(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let (status, out) = server
         .run_plugin("fibo", json!({"config": {"n": 10}}))
         .await;
@@ -110,7 +117,12 @@ async fn builtins_are_registered_and_useful(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{out}");
     assert_eq!(out["outputs"]["then"], json!({"score": 7}));
     assert!(out["outputs"].get("else").is_none());
+}
 
+/// A direct run with a bad config, an undeclared input, a strategy or an unknown name is
+/// refused with its code.
+async fn bad_direct_runs_are_refused(backend: Backend) {
+    let server = TestServer::start(backend).await;
     // A node's own error is typed and names the problem.
     let (status, err) = server
         .run_plugin(
@@ -565,4 +577,48 @@ async fn misbehaving_uploads_and_calls_are_explained() {
     assert_error(status, &err, 413, "90403");
     let hint = err["hint"].as_str().unwrap();
     assert!(hint.contains("[plugins] max_upload_bytes"), "{hint}");
+}
+
+/// The example plugins of `examples/` build as their README says and load: the node runs with
+/// the answer the README shows, the strategy routes tasks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_plugins_build_and_load() {
+    use crate::support::examples::component as example;
+    let server = TestServer::start(Backend::Sqlite).await;
+    let (status, added) = server.upload(example("text-stats")).await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+    let (status, out) = server
+        .run_plugin(
+            "text-stats",
+            json!({"config": {"top": 2}, "inputs": {"in": "the cat and the hat"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(
+        out["outputs"]["out"],
+        json!({"chars": 19, "words": 5, "lines": 1,
+               "top_words": [{"word": "the", "count": 2}, {"word": "and", "count": 1}]}),
+        "{out}"
+    );
+
+    let (status, added) = server.upload(example("least-loaded")).await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+    let base = server.url("");
+    let _ti = crate::support::TaskInstance::start("m", 0, "1ms", &base, Some(&server.admin_token));
+    let (status, view) = send(
+        server
+            .admin(Method::PUT, "/api/v1/scheduler/strategies/active")
+            .json(&json!({"strategy": "least-loaded"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["strategy"], "least-loaded@0.1.0", "{view}");
+    let (status, answer) = send(
+        server
+            .admin(Method::POST, "/queue/submit")
+            .json(&json!({"model_name": "m", "task_input": {}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(answer["scheduled_ti"].is_string(), "{answer}");
 }

@@ -4,15 +4,34 @@
 use crate::on_both_backends;
 use crate::support::{Backend, TestServer, assert_error, send};
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
-on_both_backends!(projects_and_files);
+on_both_backends!(
+    project_names_are_unique_per_user_and_checked,
+    files_keep_their_paths_and_bytes,
+    paths_that_escape_are_refused,
+    files_over_the_size_limit_are_refused,
+    projects_are_private_to_their_owner,
+    deleted_files_and_projects_are_gone,
+    an_upload_that_breaks_off_changes_nothing,
+    a_storage_failure_is_503
+);
 
-async fn projects_and_files(backend: Backend) {
+/// A server whose files may be at most 1 KiB, users bob and eve (tokens) and bob's project
+/// "thesis" (its id).
+async fn thesis(backend: Backend) -> (TestServer, String, String, String) {
     let server = TestServer::start_with(backend, |c| c.workspaces.max_file_bytes = 1024).await;
+    let (_, bob) = server.user("bob").await;
+    let (_, eve) = server.user("eve").await;
+    let id = server.project(&bob, "thesis").await;
+    (server, bob, eve, id)
+}
+
+/// A project belongs to its creator; names are unique per user and checked.
+async fn project_names_are_unique_per_user_and_checked(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let (bob_id, bob) = server.user("bob").await;
     let (_, eve) = server.user("eve").await;
-
     let (status, project) = send(
         server
             .with_token(&bob, Method::POST, "/api/v1/projects")
@@ -21,7 +40,6 @@ async fn projects_and_files(backend: Backend) {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{project}");
     assert_eq!(project["owner_id"], bob_id.as_str());
-    let id = project["id"].as_str().unwrap().to_string();
     let (status, body) = send(
         server
             .with_token(&bob, Method::POST, "/api/v1/projects")
@@ -43,7 +61,12 @@ async fn projects_and_files(backend: Backend) {
     )
     .await;
     assert_error(status, &body, 422, "90402");
+}
 
+/// Files keep nested paths and their exact bytes, in the project's folder; the listing gives
+/// sizes.
+async fn files_keep_their_paths_and_bytes(backend: Backend) {
+    let (server, bob, _, id) = thesis(backend).await;
     // Files: nested paths, exact bytes back, a listing with sizes.
     let file = |path: &str| format!("/api/v1/projects/{id}/files/{path}");
     let content = b"print('hello')\n\x00\xff binary too";
@@ -64,8 +87,9 @@ async fn projects_and_files(backend: Backend) {
         .unwrap();
     assert_eq!(back.status(), StatusCode::OK);
     assert_eq!(back.bytes().await.unwrap().as_ref(), content);
-    let (_, listed) =
+    let (status, listed) =
         send(server.with_token(&bob, Method::GET, &format!("/api/v1/projects/{id}/files"))).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
     let paths: Vec<&str> = listed
         .as_array()
         .unwrap()
@@ -81,7 +105,12 @@ async fn projects_and_files(backend: Backend) {
         .join(&id)
         .join("src/main.py");
     assert_eq!(std::fs::read(on_disk).unwrap(), content);
+}
 
+/// Paths that escape the project are refused and nothing is written.
+async fn paths_that_escape_are_refused(backend: Backend) {
+    let (server, bob, _, id) = thesis(backend).await;
+    let file = |path: &str| format!("/api/v1/projects/{id}/files/{path}");
     // Paths that escape are refused; nothing is written. (Slashes are encoded: a client
     // normalises a literal `..` segment away before sending.)
     for bad in [
@@ -94,7 +123,12 @@ async fn projects_and_files(backend: Backend) {
     }
     assert!(!server.config.data_dir.join("projects/escape.txt").exists());
     assert!(!server.config.data_dir.join("escape.txt").exists());
+}
 
+/// A file over `max_file_bytes` is refused with the limit named; one at the limit is stored.
+async fn files_over_the_size_limit_are_refused(backend: Backend) {
+    let (server, bob, _, id) = thesis(backend).await;
+    let file = |path: &str| format!("/api/v1/projects/{id}/files/{path}");
     // Over the size limit: refused with the limit named.
     let (status, body) = send(
         server
@@ -104,14 +138,21 @@ async fn projects_and_files(backend: Backend) {
     .await;
     assert_error(status, &body, 413, "10401");
     assert_eq!(body["details"]["max_bytes"], 1024);
-    let (status, _) = send(
+    let (status, body) = send(
         server
             .with_token(&bob, Method::PUT, &file("fits.bin"))
             .body(vec![7u8; 1024]),
     )
     .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
 
+/// Another user sees and touches none of a project (404, as for none); an admin sees all.
+async fn projects_are_private_to_their_owner(backend: Backend) {
+    let (server, bob, eve, id) = thesis(backend).await;
+    let file = |path: &str| format!("/api/v1/projects/{id}/files/{path}");
+    server.put_file(&bob, &id, "notes.md", "# notes").await;
+    server.project(&eve, "thesis").await;
     // Another user sees none of it.
     for (method, path) in [
         (Method::GET, format!("/api/v1/projects/{id}")),
@@ -124,11 +165,20 @@ async fn projects_and_files(backend: Backend) {
         let (status, body) = send(server.with_token(&eve, method, &path)).await;
         assert_error(status, &body, 404, "10205");
     }
-    let (_, mine) = send(server.with_token(&eve, Method::GET, "/api/v1/projects")).await;
+    let (status, mine) = send(server.with_token(&eve, Method::GET, "/api/v1/projects")).await;
+    assert_eq!(status, StatusCode::OK, "{mine}");
     assert_eq!(mine.as_array().unwrap().len(), 1);
-    let (_, all) = send(server.admin(Method::GET, "/api/v1/projects")).await;
+    let (status, all) = send(server.admin(Method::GET, "/api/v1/projects")).await;
+    assert_eq!(status, StatusCode::OK, "{all}");
     assert_eq!(all.as_array().unwrap().len(), 2);
+}
 
+/// A deleted file is gone (and deleting it again says so); a deleted project goes with its
+/// files.
+async fn deleted_files_and_projects_are_gone(backend: Backend) {
+    let (server, bob, _, id) = thesis(backend).await;
+    let file = |path: &str| format!("/api/v1/projects/{id}/files/{path}");
+    server.put_file(&bob, &id, "notes.md", "# notes").await;
     // Delete a file, then the project with its files.
     let (status, _) = send(server.with_token(&bob, Method::DELETE, &file("notes.md"))).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
@@ -205,4 +255,57 @@ async fn project_files_in_s3() {
         s3.keys().await.is_empty(),
         "the project's objects are deleted with it"
     );
+}
+
+/// An upload whose body breaks off before its announced length is refused (`10213`) and the
+/// stored file is unchanged.
+async fn an_upload_that_breaks_off_changes_nothing(backend: Backend) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let (server, bob, _, id) = thesis(backend).await;
+    server.put_file(&bob, &id, "notes.md", "# kept").await;
+    let stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let head = format!(
+        "PUT /api/v1/projects/{id}/files/notes.md HTTP/1.1\r\nhost: weft\r\n\
+         authorization: Bearer {bob}\r\ncontent-length: 1000\r\n\r\n# repla"
+    );
+    writer.write_all(head.as_bytes()).await.unwrap();
+    // The client goes away mid-body: its side of the connection ends.
+    writer.shutdown().await.unwrap();
+    let mut answer = String::new();
+    reader.read_to_string(&mut answer).await.unwrap();
+    let status: u16 = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {answer}"));
+    let body: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}: {answer}"));
+    assert_error(StatusCode::from_u16(status).unwrap(), &body, 400, "10213");
+    let kept = server
+        .download(&bob, &format!("/api/v1/projects/{id}/files/notes.md"))
+        .await;
+    assert_eq!(kept, "# kept");
+}
+
+/// A project storage that fails (its folder replaced by a plain file, standing in for an
+/// outage) is answered 503 `10105`, not 500, with the storage's own words kept in the log.
+async fn a_storage_failure_is_503(backend: Backend) {
+    let (server, bob, _, id) = thesis(backend).await;
+    server.put_file(&bob, &id, "notes.md", "# notes").await;
+    let folder = server.config.data_dir.join("projects").join(&id);
+    std::fs::remove_dir_all(&folder).unwrap();
+    std::fs::write(&folder, b"not a folder").unwrap();
+    let (status, body) = send(
+        server
+            .with_token(
+                &bob,
+                Method::PUT,
+                &format!("/api/v1/projects/{id}/files/a/b.txt"),
+            )
+            .body("x"),
+    )
+    .await;
+    assert_error(status, &body, 503, "10105");
+    assert!(!body.to_string().contains("not a folder"), "{body}");
 }

@@ -8,6 +8,7 @@ use crate::support::{
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
+use std::panic::Location;
 use std::time::Duration;
 
 async fn scheduler(backend: Backend) -> TestServer {
@@ -63,33 +64,58 @@ fn assert_sp_error(status: StatusCode, body: &Value, want: u16, code: &str) {
     );
 }
 
-pub(crate) async fn register(server: &TestServer, port: u16, model: Option<&str>) -> String {
+/// Fails the test at `caller` unless `answer` is a SwarmPilot success with `status` 200.
+fn expect_success(caller: &Location<'static>, status: StatusCode, answer: &Value) {
+    assert!(
+        status == StatusCode::OK && answer["status"] == "success",
+        "{caller}: status {status}: {answer}"
+    );
+}
+
+/// Registers the instance on `port` (with `model`, else read from its `/info`); returns its id.
+#[track_caller]
+pub(crate) fn register(
+    server: &TestServer,
+    port: u16,
+    model: Option<&str>,
+) -> impl Future<Output = String> {
+    let caller = Location::caller();
     let mut body = json!({"host": "127.0.0.1", "port": port});
     if let Some(m) = model {
         body["model_name"] = json!(m);
     }
-    let (status, answer) = post(server, "/ti/register", body).await;
-    assert_eq!(status, StatusCode::OK, "{answer}");
-    assert_eq!(answer["status"], "success", "{answer}");
-    answer["ti_uuid"].as_str().expect("ti_uuid").to_string()
+    async move {
+        let (status, answer) = post(server, "/ti/register", body).await;
+        expect_success(caller, status, &answer);
+        answer["ti_uuid"].as_str().expect("ti_uuid").to_string()
+    }
 }
 
-async fn submit(server: &TestServer, model: &str, input: Value) -> Value {
-    let (status, answer) = post(
-        server,
-        "/queue/submit",
-        json!({"model_name": model, "task_input": input, "metadata": {"size": 1}}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{answer}");
-    assert_eq!(answer["status"], "success", "{answer}");
-    answer
+/// Submits a task for `model`, asserting it was routed; returns the answer.
+#[track_caller]
+fn submit(server: &TestServer, model: &str, input: Value) -> impl Future<Output = Value> {
+    let caller = Location::caller();
+    let body = json!({"model_name": model, "task_input": input, "metadata": {"size": 1}});
+    async move {
+        let (status, answer) = post(server, "/queue/submit", body).await;
+        expect_success(caller, status, &answer);
+        answer
+    }
 }
 
-async fn query(server: &TestServer, task_id: &str) -> Value {
-    let (status, task) = get(server, &format!("/task/query?task_id={task_id}")).await;
-    assert_eq!(status, StatusCode::OK, "{task}");
-    task
+/// `/task/query` of `task_id`, asserting it answered.
+#[track_caller]
+fn query(server: &TestServer, task_id: &str) -> impl Future<Output = Value> {
+    let caller = Location::caller();
+    let path = format!("/task/query?task_id={task_id}");
+    async move {
+        let (status, task) = get(server, &path).await;
+        assert!(
+            status == StatusCode::OK,
+            "{caller}: status {status}: {task}"
+        );
+        task
+    }
 }
 
 /// Waits until every task is finished and returns them by id.
@@ -1085,60 +1111,108 @@ fn client_from(ip: &str) -> reqwest::Client {
         .unwrap()
 }
 
-on_both_backends!(tasks_are_their_submitters_and_completions_their_instances);
+on_both_backends!(
+    forged_completions_are_refused,
+    only_the_submitter_sees_a_task,
+    an_instances_own_reports_go_through
+);
 
-/// The attack of issue 18: a second user reports a completion for the first user's task and
-/// reads it. Both are refused; only the instance a task was sent to reports its completion,
-/// from its registered address or with the secret its registration returned.
-async fn tasks_are_their_submitters_and_completions_their_instances(backend: Backend) {
-    let server = scheduler(backend).await;
-    let base = server.url("");
-    let admin = server.admin_token.clone();
-    // "held" never finishes during the test; it registered itself at 127.0.0.2, so its own
-    // reports (sent from 127.0.0.1) carry its secret, as those of "remote" do. "local" was
-    // registered by the admin at 127.0.0.1 and reports from there without a credential.
-    let held = TaskInstance::start_with("held", "127.0.0.2:0", "120s", &base, Some(&admin), &[]);
-    let _remote =
-        TaskInstance::start_with("remote", "127.0.0.2:0", "1ms", &base, Some(&admin), &[]);
-    let local = TaskInstance::start("local", 0, "1ms", &base, None);
-    let local_id = register(&server, local.port, None).await;
-    let held_id = held.ti_uuid.clone().unwrap();
+/// The scene of issue 18's attack: three instances and alice's task on each, mallory another
+/// user. "held" never finishes during a test; it registered itself at 127.0.0.2, so its own
+/// reports (sent from 127.0.0.1) carry its secret, as those of "remote" do. "local" was
+/// registered by the admin at 127.0.0.1 and reports from there without a credential.
+struct Issue18 {
+    server: TestServer,
+    held: TaskInstance,
+    _remote: TaskInstance,
+    local: TaskInstance,
+    local_id: String,
+    alice: String,
+    mallory: String,
+    /// alice's task per model.
+    ids: HashMap<&'static str, String>,
+}
 
-    let (_, alice) = server.user("alice").await;
-    let (_, mallory) = server.user("mallory").await;
-    let submit_as = |token: &str, model: &str| {
-        server
-            .with_token(token, Method::POST, "/queue/submit")
-            .json(&json!({"model_name": model, "task_input": {"who": "alice"}}))
-    };
-    let query_as = |token: &str, id: &str| {
-        server.with_token(token, Method::GET, &format!("/task/query?task_id={id}"))
-    };
-    let mut ids = HashMap::new();
-    for model in ["held", "remote", "local"] {
-        let (status, answer) = send(submit_as(&alice, model)).await;
-        assert_eq!(status, StatusCode::OK, "{answer}");
-        ids.insert(model, answer["task_id"].as_str().unwrap().to_string());
+impl Issue18 {
+    async fn set(backend: Backend) -> Self {
+        let server = scheduler(backend).await;
+        let base = server.url("");
+        let admin = server.admin_token.clone();
+        let held =
+            TaskInstance::start_with("held", "127.0.0.2:0", "120s", &base, Some(&admin), &[]);
+        let remote =
+            TaskInstance::start_with("remote", "127.0.0.2:0", "1ms", &base, Some(&admin), &[]);
+        let local = TaskInstance::start("local", 0, "1ms", &base, None);
+        let local_id = register(&server, local.port, None).await;
+        let (_, alice) = server.user("alice").await;
+        let (_, mallory) = server.user("mallory").await;
+        let mut ids = HashMap::new();
+        for model in ["held", "remote", "local"] {
+            let (status, answer) = send(
+                server
+                    .with_token(&alice, Method::POST, "/queue/submit")
+                    .json(&json!({"model_name": model, "task_input": {"who": "alice"}})),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{answer}");
+            ids.insert(model, answer["task_id"].as_str().unwrap().to_string());
+        }
+        Self {
+            server,
+            held,
+            _remote: remote,
+            local,
+            local_id,
+            alice,
+            mallory,
+            ids,
+        }
     }
-    let task = &ids["held"];
 
+    fn held_id(&self) -> String {
+        self.held.ti_uuid.clone().unwrap()
+    }
+
+    /// `/task/query` of task `id` as `token`.
+    fn query_as(&self, token: &str, id: &str) -> reqwest::RequestBuilder {
+        self.server
+            .with_token(token, Method::GET, &format!("/task/query?task_id={id}"))
+    }
+
+    /// A forged completion of alice's held task naming `instance`.
+    fn forged(&self, instance: &str) -> Value {
+        json!({"task_id": self.ids["held"], "instance_id": instance, "execution_time": 1.0, "result": {"forged": true}})
+    }
+}
+
+/// The attack of issue 18: completions for alice's task forged by another user, by nobody,
+/// with a made-up secret, by alice herself, or naming another instance, are all refused.
+async fn forged_completions_are_refused(backend: Backend) {
+    let scene = Issue18::set(backend).await;
+    let Issue18 {
+        server,
+        local_id,
+        alice,
+        mallory,
+        ..
+    } = &scene;
+    let held_id = scene.held_id();
+    let forged = |instance: &str| scene.forged(instance);
+    let task = &scene.ids["held"];
     // The forged completions: by another user, by nobody, with a made-up secret, by the owner
     // herself; and by a caller at another instance's address, which names that instance.
-    let forged = |instance: &str| json!({"task_id": task, "instance_id": instance, "execution_time": 1.0, "result": {"forged": true}});
     let http = reqwest::Client::new();
     let url = server.url("/notify/task_complete");
     let attempts = [
+        http.post(&url).bearer_auth(mallory).json(&forged(&held_id)),
         http.post(&url)
-            .bearer_auth(&mallory)
-            .json(&forged(&held_id)),
-        http.post(&url)
-            .header(TOKEN_HEADER, &mallory)
+            .header(TOKEN_HEADER, mallory)
             .json(&forged(&held_id)),
         http.post(&url).json(&forged(&held_id)),
         http.post(&url)
             .bearer_auth("wefti_made-up")
             .json(&forged(&held_id)),
-        http.post(&url).bearer_auth(&alice).json(&forged(&held_id)),
+        http.post(&url).bearer_auth(alice).json(&forged(&held_id)),
     ];
     for attempt in attempts {
         let (status, body) = send(attempt).await;
@@ -1147,7 +1221,7 @@ async fn tasks_are_their_submitters_and_completions_their_instances(backend: Bac
     // Naming no registered instance gets the seed's warning, and touches no task.
     let (status, body) = send(
         http.post(&url)
-            .bearer_auth(&mallory)
+            .bearer_auth(mallory)
             .json(&forged("no-such-instance")),
     )
     .await;
@@ -1156,18 +1230,30 @@ async fn tasks_are_their_submitters_and_completions_their_instances(backend: Bac
         (StatusCode::OK, &json!("warning")),
         "{body}"
     );
-    let (status, body) = send(http.post(&url).json(&forged(&local_id))).await;
+    let (status, body) = send(http.post(&url).json(&forged(local_id))).await;
     assert_sp_error(status, &body, 409, "50202");
+    let (status, mine) = send(scene.query_as(alice, task)).await;
+    assert_eq!(status, StatusCode::OK, "{mine}");
+    assert_eq!(mine["task_status"], "scheduled", "nothing changed: {mine}");
+}
 
+/// Only the submitter (and an admin) sees a task; anyone else is told it does not exist,
+/// exactly as for a task that does not.
+async fn only_the_submitter_sees_a_task(backend: Backend) {
+    let scene = Issue18::set(backend).await;
+    let Issue18 { alice, mallory, .. } = &scene;
+    let admin = scene.server.admin_token.clone();
+    let task = &scene.ids["held"];
+    let query_as = |token: &str, id: &str| scene.query_as(token, id);
     // Only the owner (and an admin) sees the task, still unfinished; anyone else is told it
     // does not exist, exactly as for a task that does not.
-    let (status, mine) = send(query_as(&alice, task)).await;
+    let (status, mine) = send(query_as(alice, task)).await;
     assert_eq!(status, StatusCode::OK, "{mine}");
     assert_eq!(mine["task_status"], "scheduled", "{mine}");
     assert!(mine["result"].is_null(), "{mine}");
-    let (status, theirs) = send(query_as(&mallory, task)).await;
+    let (status, theirs) = send(query_as(mallory, task)).await;
     assert_sp_error(status, &theirs, 404, "50201");
-    let (_, missing) = send(query_as(&mallory, "no-such-task")).await;
+    let (_, missing) = send(query_as(mallory, "no-such-task")).await;
     assert_eq!(
         theirs["message"]
             .as_str()
@@ -1183,11 +1269,28 @@ async fn tasks_are_their_submitters_and_completions_their_instances(backend: Bac
         (status, &by_admin["task_status"]),
         (StatusCode::OK, &json!("scheduled"))
     );
+}
 
+/// The real instances' reports go through: by address, and by secret from elsewhere; a
+/// registration hands out a new secret; a caller at an instance's registered address is
+/// taken for it.
+async fn an_instances_own_reports_go_through(backend: Backend) {
+    let scene = Issue18::set(backend).await;
+    let Issue18 {
+        server,
+        local,
+        alice,
+        ids,
+        ..
+    } = &scene;
+    let held_id = scene.held_id();
+    let forged = |instance: &str| scene.forged(instance);
+    let query_as = |token: &str, id: &str| scene.query_as(token, id);
+    let url = server.url("/notify/task_complete");
     // The real instances' reports go through: by address, and by secret from elsewhere.
     for model in ["remote", "local"] {
         let task = wait::until("the task to complete", Duration::from_secs(30), || async {
-            let (status, task) = send(query_as(&alice, &ids[model])).await;
+            let (status, task) = send(query_as(alice, &ids[model])).await;
             assert_eq!(status, StatusCode::OK, "{task}");
             if task["task_status"] == "completed" {
                 Ok(task)
@@ -1200,7 +1303,7 @@ async fn tasks_are_their_submitters_and_completions_their_instances(backend: Bac
     }
     // A registration hands out a new secret each time; the answer carries it.
     let (_, again) = post(
-        &server,
+        server,
         "/ti/register",
         json!({"host": "127.0.0.1", "port": local.port}),
     )

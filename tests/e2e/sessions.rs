@@ -31,11 +31,54 @@ fn session_ws(site: &str, token: &str, path: &str) -> Request {
 // The ones whose state the database carries across requests and restarts; the others run on
 // SQLite alone, each costing a real workspace server's start.
 on_both_backends!(
-    jupyter_session_round_trip,
+    the_one_time_link_becomes_a_host_only_cookie,
+    sync_and_stop_save_the_workspace_and_reopening_brings_it_back,
     a_session_survives_a_restart,
     the_reaper_saves_and_stops_idle_sessions,
     time_quota_stops_and_refuses
 );
+
+/// Opening the project's session again returns the same session with a fresh one-time link
+/// token; the new link opens it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_again_gives_the_same_session_a_fresh_token() {
+    docker::require();
+    let (server, _cleanup) = docker::server(Backend::Sqlite, |c| {
+        c.workspaces.start_timeout_secs = 90;
+        c.workspaces.memory = "512Mi".into();
+    })
+    .await;
+    let (_, bob) = server.user("bob").await;
+    let project = server.project(&bob, "twice").await;
+    let (status, first) = server.open_session(&bob, &project, "jupyter").await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    server.session_ready(&bob, &project).await;
+    let (status, again) = server.open_session(&bob, &project, "jupyter").await;
+    assert!(status.is_success(), "{again}");
+    assert_eq!(again["session_id"], first["session_id"], "{again}");
+    let (old, new) = (
+        first["access_token"].as_str().unwrap(),
+        again["access_token"].as_str().unwrap(),
+    );
+    assert_ne!(old, new, "a fresh token");
+    let browser = loopback::no_redirects();
+    let opened = browser
+        .get(format!(
+            "{}api/status?token={new}",
+            again["url"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        opened.status(),
+        StatusCode::SEE_OTHER,
+        "the new link opens it"
+    );
+    assert!(opened.headers().contains_key("set-cookie"));
+    let (status, stopped) = server.stop_session(&bob, &project).await;
+    assert_eq!(status, StatusCode::OK, "{stopped}");
+}
 
 /// The address of a ready session's container on its engine network, from `docker inspect`.
 async fn session_ip(server: &TestServer, token: &str, session: &Value) -> String {
@@ -137,14 +180,16 @@ async fn run_in_kernel(token: &str, site: &str, kernel: &str, code: &str) -> Str
     finish_in_kernel(&mut socket, &msg_id).await
 }
 
-async fn jupyter_session_round_trip(backend: Backend) {
+/// A Jupyter test server on `backend` with users bob and eve (tokens), and bob's project
+/// "analysis" holding `data/input.txt` (21) and `stale.txt`.
+async fn jupyter_server(backend: Backend) -> (TestServer, Cleanup, String, String, String) {
     docker::require();
     let image = weft::config::WorkspacesConfig::default().jupyter.image;
     assert!(
         docker::docker(&["image", "inspect", &image]).0,
         "{image} is missing: run tests/run.sh (it builds it)"
     );
-    let (server, _cleanup) = docker::server(backend, |c| {
+    let (server, cleanup) = docker::server(backend, |c| {
         c.workspaces.start_timeout_secs = 90;
         c.workspaces.memory = "512Mi".into();
     })
@@ -152,14 +197,44 @@ async fn jupyter_session_round_trip(backend: Backend) {
     let (_, bob) = server.user("bob").await;
     let (_, eve) = server.user("eve").await;
     let project = server.project(&bob, "analysis").await;
-    let files = |path: &str| format!("/api/v1/projects/{project}/files/{path}");
     server
         .put_file(&bob, &project, "data/input.txt", "21")
         .await;
     server
         .put_file(&bob, &project, "stale.txt", "delete me in the workspace")
         .await;
+    (server, cleanup, bob, eve, project)
+}
 
+/// Bob's ready Jupyter session on `project`, reached through its one-time link: the session's
+/// id, its site (origin root URL), the session as ready, and the cookie the link gave.
+async fn opened_by_link(
+    server: &TestServer,
+    bob: &str,
+    project: &str,
+) -> (String, String, Value, String) {
+    let (status, opened) = server.open_session(bob, project, "jupyter").await;
+    assert_eq!(status, StatusCode::CREATED, "{opened}");
+    let session = opened["session_id"].as_str().unwrap().to_string();
+    let site = opened["url"].as_str().unwrap().to_string();
+    let access = opened["access_token"].as_str().unwrap();
+    let ready = server.session_ready(bob, project).await;
+    let first = loopback::no_redirects()
+        .get(format!("{site}api/status?token={access}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let cookie = first.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    (session, site, ready, cookie)
+}
+
+/// A session opens on its own origin with a one-time link token, spent on first use for a
+/// cookie of that host alone; anyone else, and another site's page, are refused; a link from
+/// anywhere opens the page.
+async fn the_one_time_link_becomes_a_host_only_cookie(backend: Backend) {
+    let (server, _cleanup, bob, eve, project) = jupyter_server(backend).await;
     // Open: a one-time token, then ready.
     let (status, opened) = server.open_session(&bob, &project, "jupyter").await;
     assert_eq!(status, StatusCode::CREATED, "{opened}");
@@ -222,8 +297,9 @@ async fn jupyter_session_round_trip(backend: Backend) {
     assert_error(status, &again.json().await.unwrap(), 403, "90305");
     let (status, body) = send(no_redirects.get(url("api/status")).bearer_auth(&eve)).await;
     assert_error(status, &body, 403, "90305");
-    let (status, _) = send(no_redirects.get(url("api/status"))).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    // No credential at all: refused the same way.
+    let (status, body) = send(no_redirects.get(url("api/status"))).await;
+    assert_error(status, &body, 403, "90305");
     // Another site's page cannot use the cookie; a link from anywhere opens the page.
     let (status, body) = send(
         no_redirects
@@ -244,6 +320,18 @@ async fn jupyter_session_round_trip(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(navigation.status(), StatusCode::OK);
+    let (status, stopped) = server.stop_session(&bob, &project).await;
+    assert_eq!(status, StatusCode::OK, "{stopped}");
+}
+
+/// Only the session's origin serves it: not the API's listener, not another host name; the
+/// workspace server reached around Weft demands its own token; its own errors pass through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_sessions_origin_serves_it() {
+    let (server, _cleanup, bob, _, project) = jupyter_server(Backend::Sqlite).await;
+    let (session, site, ready, cookie) = opened_by_link(&server, &bob, &project).await;
+    let no_redirects = loopback::no_redirects();
+    let url = |path: &str| format!("{site}{path}");
     // Neither the API's listener nor another host name serves the session.
     let (status, body) = send(
         no_redirects
@@ -287,7 +375,18 @@ async fn jupyter_session_round_trip(backend: Backend) {
         answer.contains("nope.txt") && !answer.contains("\"code\""),
         "Jupyter's answer, not Weft's: {answer}"
     );
+    let (status, stopped) = server.stop_session(&bob, &project).await;
+    assert_eq!(status, StatusCode::OK, "{stopped}");
+}
 
+/// Work done in the workspace (a kernel through the proxy writes a file, deletes one) is
+/// synced on demand (ignored folders left out) and by the stop; reopened, the files are there.
+async fn sync_and_stop_save_the_workspace_and_reopening_brings_it_back(backend: Backend) {
+    let (server, _cleanup, bob, _, project) = jupyter_server(backend).await;
+    let (session, site, _, cookie) = opened_by_link(&server, &bob, &project).await;
+    let no_redirects = loopback::no_redirects();
+    let url = |path: &str| format!("{site}{path}");
+    let files = |path: &str| format!("/api/v1/projects/{project}/files/{path}");
     // A kernel through the proxy: REST to start it, its WebSocket to run code that writes a file.
     let (status, kernel) = send(
         no_redirects
@@ -692,40 +791,70 @@ async fn a_session_survives_a_restart(backend: Backend) {
     assert_eq!(saved, "written before the crash");
 }
 
-/// The real code-server image behind the proxy, password-protected: opened with the link, its
-/// `/healthz` and workbench answer with no password page, while code-server reached directly
-/// wants its password; a WebSocket upgrade with the session's Origin (a cross-origin one is
-/// refused).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn code_server_behind_the_proxy() {
-    docker::require();
-    let image = weft::config::WorkspacesConfig::default().code_server.image;
-    assert!(
-        docker::docker(&["image", "inspect", &image]).0,
-        "{image} is missing: run tests/run.sh (it builds it)"
-    );
-    let (server, _cleanup) =
-        docker::server(Backend::Sqlite, |c| c.workspaces.start_timeout_secs = 90).await;
-    let (_, bob) = server.user("bob").await;
-    let (_, eve) = server.user("eve").await;
-    let project = server.project(&bob, "code").await;
-    server
-        .put_file(&bob, &project, "main.rs", "fn main() {}")
-        .await;
-    let (status, opened) = server.open_session(&bob, &project, "code-server").await;
-    assert_eq!(status, StatusCode::CREATED, "{opened}");
-    let link = opened["link"].as_str().unwrap().to_string();
-    let site = opened["url"].as_str().unwrap().to_string();
-    let origin = site.trim_end_matches('/').to_string();
-    let ready = server.session_ready(&bob, &project).await;
+/// A code-server session of bob's (with `main.rs` in its project), opened with its link:
+/// the server, its cleanup, bob's and eve's tokens, the project, the site, the session as
+/// ready and the cookie the link gave.
+struct CodeServer {
+    server: TestServer,
+    _cleanup: Cleanup,
+    bob: String,
+    eve: String,
+    project: String,
+    site: String,
+    ready: Value,
+    cookie: String,
+}
 
-    // The link signs the browser in; the workbench opens with no password page.
+impl CodeServer {
+    async fn open() -> Self {
+        docker::require();
+        let image = weft::config::WorkspacesConfig::default().code_server.image;
+        assert!(
+            docker::docker(&["image", "inspect", &image]).0,
+            "{image} is missing: run tests/run.sh (it builds it)"
+        );
+        let (server, cleanup) =
+            docker::server(Backend::Sqlite, |c| c.workspaces.start_timeout_secs = 90).await;
+        let (_, bob) = server.user("bob").await;
+        let (_, eve) = server.user("eve").await;
+        let project = server.project(&bob, "code").await;
+        server
+            .put_file(&bob, &project, "main.rs", "fn main() {}")
+            .await;
+        let (status, opened) = server.open_session(&bob, &project, "code-server").await;
+        assert_eq!(status, StatusCode::CREATED, "{opened}");
+        let link = opened["link"].as_str().unwrap().to_string();
+        let site = opened["url"].as_str().unwrap().to_string();
+        let ready = server.session_ready(&bob, &project).await;
+        let first = loopback::no_redirects().get(&link).send().await.unwrap();
+        assert_eq!(first.status(), StatusCode::SEE_OTHER);
+        let cookie = first.headers()["set-cookie"].to_str().unwrap();
+        let cookie = cookie.split(';').next().unwrap().to_string();
+        Self {
+            server,
+            _cleanup: cleanup,
+            bob,
+            eve,
+            project,
+            site,
+            ready,
+            cookie,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.site)
+    }
+}
+
+/// The real code-server image behind the proxy: the link signs the browser in, its
+/// `/healthz` and workbench answer with no password page; anyone else is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_server_opens_on_its_link_without_a_password() {
+    let session = CodeServer::open().await;
+    let (cookie, eve) = (session.cookie.clone(), session.eve.clone());
     let no_redirects = loopback::no_redirects();
-    let url = |path: &str| format!("{site}{path}");
-    let first = no_redirects.get(&link).send().await.unwrap();
-    assert_eq!(first.status(), StatusCode::SEE_OTHER);
-    let cookie = first.headers()["set-cookie"].to_str().unwrap();
-    let cookie = cookie.split(';').next().unwrap().to_string();
+    let url = |path: &str| session.url(path);
     let (status, health) = send(no_redirects.get(url("healthz")).header("cookie", &cookie)).await;
     assert_eq!(status, StatusCode::OK, "{health}");
     assert!(
@@ -757,9 +886,22 @@ async fn code_server_behind_the_proxy() {
     );
     let (status, body) = send(no_redirects.get(url("healthz")).bearer_auth(&eve)).await;
     assert_error(status, &body, 403, "90305");
+}
 
+/// code-server reached around Weft wants its own password: Weft's cookie is not it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_server_reached_directly_wants_its_password() {
+    let session = CodeServer::open().await;
+    let CodeServer {
+        server,
+        bob,
+        ready,
+        cookie,
+        ..
+    } = &session;
+    let no_redirects = loopback::no_redirects();
     // code-server itself, reached around Weft, wants its password: Weft's cookie is not it.
-    let direct = format!("http://{}:8888/", session_ip(&server, &bob, &ready).await);
+    let direct = format!("http://{}:8888/", session_ip(server, bob, ready).await);
     for jar in ["", cookie.as_str(), "code-server-session=guess"] {
         let answer = no_redirects
             .get(&direct)
@@ -783,10 +925,24 @@ async fn code_server_behind_the_proxy() {
         login.contains("name=\"password\""),
         "the login page: {login}"
     );
+}
 
+/// code-server's WebSocket upgrades through the proxy with the session's Origin, a
+/// cross-origin one is refused; the stop keeps the project's files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_servers_websocket_upgrades_only_from_its_origin() {
+    let session = CodeServer::open().await;
+    let CodeServer {
+        server,
+        bob,
+        project,
+        site,
+        ..
+    } = &session;
+    let origin = site.trim_end_matches('/').to_string();
     let mut request = session_ws(
-        &site,
-        &bob,
+        site,
+        bob,
         "?reconnectionToken=weft-test&reconnection=false&skipWebSocketFrames=false",
     );
     request
@@ -797,8 +953,8 @@ async fn code_server_behind_the_proxy() {
         .expect("code-server's WebSocket through the proxy");
     assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
     let mut foreign = session_ws(
-        &site,
-        &bob,
+        site,
+        bob,
         "?reconnectionToken=weft-test-2&reconnection=false&skipWebSocketFrames=false",
     );
     foreign
@@ -809,22 +965,10 @@ async fn code_server_behind_the_proxy() {
         "a cross-origin upgrade is refused"
     );
 
-    let (status, stopped) = server.stop_session(&bob, &project).await;
+    let (status, stopped) = server.stop_session(bob, project).await;
     assert_eq!(status, StatusCode::OK, "{stopped}");
-    let (_, files) = send(server.with_token(
-        &bob,
-        Method::GET,
-        &format!("/api/v1/projects/{project}/files"),
-    ))
-    .await;
-    assert!(
-        files
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|f| f["path"] == "main.rs"),
-        "{files}"
-    );
+    let files = server.file_paths(bob, project).await;
+    assert!(files.iter().any(|f| f == "main.rs"), "{files:?}");
 }
 
 /// A time quota of 8 seconds: a warning, then the session is synced and stopped; the next

@@ -107,7 +107,13 @@ async fn instances(server: &TestServer) -> Vec<Value> {
     list.as_array().unwrap().clone()
 }
 
-on_both_backends!(a_swarmpilot_instance_serves_tasks_end_to_end);
+on_both_backends!(
+    a_swarmpilot_instance_serves_tasks_end_to_end,
+    a_reported_queue_counts_in_the_predicted_wait,
+    reports_from_the_wrong_instance_are_answered_as_swarmpilot_does,
+    the_result_socket_refuses_an_unknown_instance,
+    an_instance_is_removed_by_host_and_port
+);
 
 /// Three peers, one per way SwarmPilot's instances report (`/notify/task_complete`,
 /// `/result/submit`, `/ws/result_submit`), all naming themselves by `host:port` and sending
@@ -191,15 +197,36 @@ async fn a_swarmpilot_instance_serves_tasks_end_to_end(backend: Backend) {
             );
         }
     }
+}
 
-    // The queue the socket peer reports (40 waiting) shows in its predicted wait.
-    let socket_id = ids.iter().find(|(_, how)| *how == "ws").unwrap().0.clone();
-    let result_id = ids
-        .iter()
-        .find(|(_, how)| *how == "result")
-        .unwrap()
-        .0
-        .clone();
+/// The queue an instance reports on its `/info` (40 tasks from elsewhere waiting, its
+/// predictor off) counts in its predicted wait on `/queue/info`.
+async fn a_reported_queue_counts_in_the_predicted_wait(backend: Backend) {
+    let server = server(backend, |_| {}).await;
+    let base = server.url("");
+    let result = Peer::start("sp", &base, &["--report", "result"]);
+    let socket = Peer::start(
+        "sp",
+        &base,
+        &["--report", "ws", "--no-predict", "--backlog", "40"],
+    );
+    let result_id = register(&server, &result).await;
+    let socket_id = register(&server, &socket).await;
+    // A wait is predicted from service times seen: a few tasks on each first.
+    let (status, _) = send(
+        server
+            .admin(Method::PUT, "/api/v1/scheduler/strategies/active")
+            .json(&json!({"strategy": "round-robin"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let (status, answer) = submit(&server, json!({"n": i})).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        tasks.push(answer["task_id"].as_str().unwrap().to_string());
+    }
+    wait_finished(&server, &tasks).await;
     let heard = wait::until(
         "the socket peer's reported queue",
         Duration::from_secs(10),
@@ -235,7 +262,31 @@ async fn a_swarmpilot_instance_serves_tasks_end_to_end(backend: Backend) {
         wait(&socket_id) > 10.0 * wait(&result_id).max(1.0),
         "40 queued tasks wait longer than an idle queue: {info}"
     );
+}
 
+/// Reports naming no registered instance get the seed's answer (a warning) and SwarmPilot's
+/// (an error); a task is reported only by the instance that holds it, by whatever name.
+async fn reports_from_the_wrong_instance_are_answered_as_swarmpilot_does(backend: Backend) {
+    let server = server(backend, |_| {}).await;
+    let base = server.url("");
+    let notify = Peer::start("sp", &base, &["--report", "notify"]);
+    let result = Peer::start("sp", &base, &["--report", "result"]);
+    let notify_id = register(&server, &notify).await;
+    register(&server, &result).await;
+    let (status, _) = send(
+        server
+            .admin(Method::PUT, "/api/v1/scheduler/strategies/active")
+            .json(&json!({"strategy": "round-robin"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut tasks = Vec::new();
+    for i in 0..2 {
+        let (status, answer) = submit(&server, json!({"n": i})).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        tasks.push(answer["task_id"].as_str().unwrap().to_string());
+    }
+    let done = wait_finished(&server, &tasks).await;
     // The seed's answers to reports naming no registered instance, and SwarmPilot's.
     let unknown = json!({"task_id": tasks[0], "instance_id": "127.0.0.1:1", "execution_time": 1.0, "result": {}});
     let (status, warned) = send(
@@ -259,8 +310,8 @@ async fn a_swarmpilot_instance_serves_tasks_end_to_end(backend: Backend) {
     // A task is reported only by the instance that holds it, by whatever name it goes.
     let held_by_notify = tasks
         .iter()
-        .find(|id| ids[done[*id]["scheduled_ti"].as_str().unwrap()] == "notify")
-        .unwrap();
+        .find(|id| done[*id]["scheduled_ti"] == notify_id.as_str())
+        .expect("round-robin gave each peer a task");
     let forged = json!({"task_id": held_by_notify, "instance_id": format!("http://{}", result.address()), "execution_time": 1.0, "result": {"forged": true}});
     let (status, wrong) = send(server.anon(Method::POST, "/result/submit").json(&forged)).await;
     assert_eq!(
@@ -268,7 +319,12 @@ async fn a_swarmpilot_instance_serves_tasks_end_to_end(backend: Backend) {
         (StatusCode::CONFLICT, &json!("50202")),
         "{wrong}"
     );
+}
 
+/// The result socket closes (1008) on a registration naming no instance.
+async fn the_result_socket_refuses_an_unknown_instance(backend: Backend) {
+    let server = server(backend, |_| {}).await;
+    let base = server.url("");
     // The result socket closes on a registration naming no instance.
     let (mut ws, _) = tokio_tungstenite::connect_async(format!(
         "ws://{}/ws/result_submit",
@@ -288,7 +344,16 @@ async fn a_swarmpilot_instance_serves_tasks_end_to_end(backend: Backend) {
         }
         other => panic!("expected a close, got {other:?}"),
     }
+}
 
+/// SwarmPilot's newer scheduler removes an instance by host and port; so does Weft.
+async fn an_instance_is_removed_by_host_and_port(backend: Backend) {
+    let server = server(backend, |_| {}).await;
+    let base = server.url("");
+    let notify = Peer::start("sp", &base, &["--report", "notify"]);
+    let result = Peer::start("sp", &base, &["--report", "result"]);
+    let notify_id = register(&server, &notify).await;
+    register(&server, &result).await;
     // SwarmPilot's newer scheduler removes an instance by host and port.
     let (status, removed) = send(
         server
@@ -298,11 +363,8 @@ async fn a_swarmpilot_instance_serves_tasks_end_to_end(backend: Backend) {
     .await;
     assert_eq!(status, StatusCode::OK, "{removed}");
     assert_eq!(removed["status"], "success", "{removed}");
-    assert!(
-        ids[removed["ti_uuid"].as_str().unwrap()] == "notify",
-        "{removed}"
-    );
-    assert_eq!(instances(&server).await.len(), 2);
+    assert_eq!(removed["ti_uuid"], notify_id.as_str(), "{removed}");
+    assert_eq!(instances(&server).await.len(), 1);
 }
 
 /// A task its instance never reports fails after `task_timeout_secs` with the reason and

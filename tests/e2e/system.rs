@@ -8,6 +8,7 @@ use std::time::Duration;
 on_both_backends!(
     health_is_public_and_reports_the_database,
     public_metrics_need_no_token,
+    a_database_gone_is_503_unavailable,
     docs_and_openapi_are_public,
     metrics_count_requests_by_route_and_need_an_admin,
     made_up_methods_share_one_metrics_label,
@@ -215,4 +216,12 @@ async fn the_json_log_is_one_object_per_line() {
             .any(|l| l.contains("\"message\":\"weft stopped\"")),
         "{lines:?}"
     );
+}
+
+/// With the database gone, a request that needs it is answered 503 `90102`, not 500.
+async fn a_database_gone_is_503_unavailable(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server.state.store.close().await;
+    let (status, body) = send(server.admin(Method::GET, "/api/v1/users/me")).await;
+    assert_error(status, &body, 503, "90102");
 }

@@ -9,6 +9,10 @@ use crate::workflows::events_until_finished;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+/// Plugin instances the host may hold at once in the out-of-instances test: the active
+/// strategy's warm one and the running node's.
+const INSTANCES: u32 = 2;
+
 /// A server (customized) with the `slow-node` fixture uploaded.
 async fn server_with_slow_node(customize: impl FnOnce(&mut weft::config::Config)) -> TestServer {
     let server = TestServer::start_with(Backend::Sqlite, customize).await;
@@ -241,4 +245,31 @@ async fn progress_and_log_events_reach_the_runs_stream() {
         ],
         "{events:?}"
     );
+}
+
+/// With every plugin instance of the host in use, another call is answered 503 `60101`
+/// (retryable), not queued without bound or failed as the plugin's fault.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_out_of_plugin_instances_says_so() {
+    let server = server_with_slow_node(|c| c.plugins.max_instances = INSTANCES).await;
+    let token = server.admin_token.clone();
+    let workflow = server
+        .create_workflow(&token, sleepers("holds", 1, 60_000))
+        .await;
+    let run = server
+        .execute(&token, workflow["id"].as_str().unwrap(), json!({}))
+        .await;
+    server.wait_node_running(&token, &run, "s0").await;
+    let (status, body) = server
+        .run_plugin("fibo", json!({"config": {"n": 10}}))
+        .await;
+    assert_error(status, &body, 503, "60101");
+    let (status, body) =
+        send(server.admin(Method::POST, &format!("/api/v1/runs/{run}/cancel"))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    server.wait_run(&token, &run).await;
+    let (status, out) = server
+        .run_plugin("fibo", json!({"config": {"n": 10}}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "a free instance again: {out}");
 }

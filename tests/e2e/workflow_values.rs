@@ -11,7 +11,11 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 on_both_backends!(
-    large_outputs_are_capped_and_kept_out_of_line,
+    an_output_over_the_cap_fails_its_node,
+    large_outputs_are_kept_out_of_line,
+    outputs_are_the_run_owners,
+    outputs_past_the_runs_cap_fail_the_node,
+    deleting_a_workflow_deletes_its_stored_values,
     stored_outputs_survive_a_killed_host
 );
 
@@ -57,8 +61,11 @@ async fn output(
     (status, kind, response.bytes().await.expect("body").to_vec())
 }
 
-async fn large_outputs_are_capped_and_kept_out_of_line(backend: Backend) {
-    const MAX_OUTPUT: usize = 4 << 20;
+const MAX_OUTPUT: usize = 4 << 20;
+
+/// A server with outputs capped at 4 MiB (5 MiB a run) and the `big-output` and `echo-node`
+/// fixtures; returns it with the admin's token and its values folder.
+async fn capped_server(backend: Backend) -> (TestServer, String, std::path::PathBuf) {
     let server = TestServer::start_with(backend, |config| {
         config.workflows.max_output_bytes = MAX_OUTPUT as u64;
         config.workflows.max_run_output_bytes = 5 << 20;
@@ -70,7 +77,35 @@ async fn large_outputs_are_capped_and_kept_out_of_line(backend: Backend) {
     }
     let values_dir = server.config.data_dir.join("run-values");
     let token = server.admin_token.clone();
+    (server, token, values_dir)
+}
 
+/// The run of a workflow with a million-zero JSON output fed to `echo` and 200,001 zero bytes;
+/// returns the workflow's id, the run and the JSON text.
+async fn large_run(server: &TestServer, token: &str) -> (String, Value, String) {
+    let zeros = 1_000_000;
+    let text = zeros_text(zeros);
+    let workflow = server
+        .create_workflow(
+            token,
+            json!({"name": "large",
+                   "nodes": [big("big", zeros), {"id": "echo", "type": "echo-node"},
+                             {"id": "bytes", "type": "big-output",
+                              "config": {"zeros": 100_000, "bytes": true}}],
+                   "edges": [{"source": "big", "target": "echo", "target_port": "in"}]}),
+        )
+        .await;
+    let workflow_id = workflow["id"].as_str().unwrap().to_string();
+    let run_id = server.execute(token, &workflow_id, json!({})).await;
+    let run = server.wait_run(token, &run_id).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    (workflow_id, run, text)
+}
+
+/// One output over `max_output_bytes`: the node fails with 40204, nothing after it runs, the
+/// run fails, and nothing of the value is kept.
+async fn an_output_over_the_cap_fails_its_node(backend: Backend) {
+    let (server, token, values_dir) = capped_server(backend).await;
     // One output over the cap: the node fails with the limit code, nothing after it runs, the
     // run fails, and nothing of the value is kept.
     let too_big = MAX_OUTPUT / 2 + 1_000;
@@ -105,25 +140,14 @@ async fn large_outputs_are_capped_and_kept_out_of_line(backend: Backend) {
     let (status, _, body) = output(&server, &token, run_id, "big", "out").await;
     let body: Value = serde_json::from_slice(&body).unwrap();
     assert_error(status, &body, 404, "90203");
+}
 
-    // Under the cap: kept in a file, not in the row; the next node gets it whole; both outputs
-    // read back as produced.
-    let zeros = 1_000_000;
-    let text = zeros_text(zeros);
-    let workflow = server
-        .create_workflow(
-            &token,
-            json!({"name": "large",
-                   "nodes": [big("big", zeros), {"id": "echo", "type": "echo-node"},
-                             {"id": "bytes", "type": "big-output",
-                              "config": {"zeros": 100_000, "bytes": true}}],
-                   "edges": [{"source": "big", "target": "echo", "target_port": "in"}]}),
-        )
-        .await;
-    let workflow_id = workflow["id"].as_str().unwrap().to_string();
-    let run_id = server.execute(&token, &workflow_id, json!({})).await;
-    let run = server.wait_run(&token, &run_id).await;
-    assert_eq!(run["status"], "succeeded", "{run}");
+/// Under the cap, a large output is kept in a file, not in the row; the next node gets it
+/// whole; the outputs read back as produced.
+async fn large_outputs_are_kept_out_of_line(backend: Backend) {
+    let (server, token, values_dir) = capped_server(backend).await;
+    let (_, run, text) = large_run(&server, &token).await;
+    let run_id = run["id"].as_str().unwrap().to_string();
     let reference = |node_id: &str, kind: &str, size: usize| json!({"kind": kind, "size": size, "node": node_id, "port": "out"});
     let produced = node(&run, "big");
     assert_eq!(produced["outputs"], json!({}), "{produced}");
@@ -166,7 +190,13 @@ async fn large_outputs_are_capped_and_kept_out_of_line(backend: Backend) {
         (StatusCode::OK, "application/octet-stream")
     );
     assert!(body.len() == 200_001 && body.iter().all(|&b| b == 0));
+}
 
+/// Outputs are the run owner's: others get nothing; unknown nodes and ports are 404.
+async fn outputs_are_the_run_owners(backend: Backend) {
+    let (server, token, _) = capped_server(backend).await;
+    let (_, run, _) = large_run(&server, &token).await;
+    let run_id = run["id"].as_str().unwrap().to_string();
     // Outputs are the run owner's: others get nothing; unknown nodes and ports are 404.
     let (_, bob) = server.user("bob").await;
     let (status, _, body) = output(&server, &bob, &run_id, "big", "out").await;
@@ -185,7 +215,12 @@ async fn large_outputs_are_capped_and_kept_out_of_line(backend: Backend) {
             "90203",
         );
     }
+}
 
+/// Each output under the cap, together over `max_run_output_bytes`: the node going past it
+/// fails with 40204.
+async fn outputs_past_the_runs_cap_fail_the_node(backend: Backend) {
+    let (server, token, _) = capped_server(backend).await;
     // Each output under the cap, together over the run's: the node going past it fails.
     let run = server
         .run_workflow(
@@ -206,15 +241,22 @@ async fn large_outputs_are_capped_and_kept_out_of_line(backend: Backend) {
             .contains("max_run_output_bytes"),
         "{second}"
     );
+}
 
+/// Deleting the workflow deletes its runs' stored values.
+async fn deleting_a_workflow_deletes_its_stored_values(backend: Backend) {
+    let (server, token, values_dir) = capped_server(backend).await;
+    let (workflow_id, run, _) = large_run(&server, &token).await;
+    let run_id = run["id"].as_str().unwrap().to_string();
+    assert!(values_dir.join(&run_id).exists());
     // Deleting the workflow deletes its runs' stored values.
-    let (status, _) = send(server.with_token(
+    let (status, body) = send(server.with_token(
         &token,
         Method::DELETE,
         &format!("/api/v1/workflows/{workflow_id}"),
     ))
     .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     assert!(!values_dir.join(&run_id).exists());
 }
 

@@ -3,6 +3,7 @@
 
 mod backend;
 pub mod docker;
+pub mod examples;
 pub mod fixtures;
 mod instance;
 pub mod loopback;
