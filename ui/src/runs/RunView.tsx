@@ -195,7 +195,7 @@ export default function RunView({ runId }: { runId: string }) {
   );
 }
 
-function duration(start: string | null, end: string | null): string {
+function duration(start?: string | null, end?: string | null): string {
   if (!start) return "—";
   const ms = (end ? Date.parse(end) : Date.now()) - Date.parse(start);
   return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
