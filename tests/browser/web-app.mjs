@@ -3,7 +3,8 @@
 // math -> template), sees a connection of the wrong kind refused while drawing, connects the
 // ports, undoes and redoes, fills the config forms (an out-of-range value shows its error
 // inline), saves and runs it and watches every node turn succeeded (over the run's
-// WebSocket, and on a timeline); saves a second version and compares it with the first; a
+// WebSocket, and on a timeline); saves a second version and compares it with the first; lists
+// the workflow's runs and filters them by state; a
 // reload keeps the sign-in (the refresh cookie), signing out ends it. Prints what it saw as JSON. Saves
 // screenshots of the designer and the run in SHOT_DIR, or of a failure (web-app-failure.png).
 // Checks each page with axe-core (its serious and critical violations are printed).
@@ -152,6 +153,14 @@ try {
     seen.diff[id] = await page.getByTestId(`node-${id}`).getAttribute("data-change");
   }
   await page.getByRole("button", { name: "Back to editing" }).click();
+
+  // The workflow's runs, filtered by state.
+  await page.getByRole("link", { name: "all" }).click();
+  await page.locator("main table tbody tr").first().waitFor();
+  seen.runs_listed = await page.locator("main table tbody tr").count();
+  await audit("runs");
+  await page.getByLabel("State").selectOption("failed");
+  seen.runs_failed_listed = await page.locator("main table tbody tr").count();
   await page.getByRole("link", { name: "Workspaces" }).click();
   await page.getByRole("heading", { name: "Workspaces" }).waitFor();
   await audit("workspaces");

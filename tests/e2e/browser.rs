@@ -475,10 +475,12 @@ async fn a_person_signs_in_designs_runs_a_workflow_and_signs_out_in_the_web_app(
         serde_json::json!({"fibo": "changed", "math": null, "template": null}),
         "{seen}"
     );
+    assert_eq!(seen["runs_listed"], 1, "{seen}");
+    assert_eq!(seen["runs_failed_listed"], 0, "{seen}");
     assert_eq!(seen["signed_in_after_reload"], true, "{seen}");
     assert_eq!(seen["signed_out_after_reload"], true, "{seen}");
     assert_eq!(seen["console_errors"], serde_json::json!([]), "{seen}");
-    for page in ["sign-in", "workflows", "designer", "run", "workspaces"] {
+    for page in ["sign-in", "workflows", "designer", "run", "runs", "workspaces"] {
         assert_eq!(
             seen["a11y"][page],
             serde_json::json!([]),

@@ -490,7 +490,12 @@ function RunHistory({ workflowId }: { workflowId: string }) {
   if (!runs.length) return null;
   return (
     <section>
-      <h3>Runs</h3>
+      <h3>
+        Runs{" "}
+        <a href={`/workflows/${workflowId}/runs`} onClick={(e) => { e.preventDefault(); navigate(`/workflows/${workflowId}/runs`); }}>
+          all
+        </a>
+      </h3>
       <ul className="runs">
         {runs.slice(0, 10).map((r) => (
           <li key={r.id}>
