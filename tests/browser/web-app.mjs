@@ -5,8 +5,9 @@
 // inline), saves and runs it and watches every node turn succeeded (over the run's
 // WebSocket, and on a timeline); saves a second version and compares it with the first; lists
 // the workflow's runs and filters them by state; a reload keeps the sign-in (the refresh
-// cookie), signing out ends it. Prints what it saw as JSON. Saves screenshots of the designer and the run in SHOT_DIR, or of a failure (web-app-failure.png).
-// Checks each page with axe-core (its serious and critical violations are printed).
+// cookie), signing out ends it. Prints what it saw as JSON. Saves screenshots of the designer
+// and the run in SHOT_DIR, or of a failure (web-app-failure.png). Checks each page with
+// axe-core (its serious and critical violations are printed).
 // Used by tests/e2e/browser.rs.
 //
 //   node web-app.mjs BASE_URL NAME PASSWORD SHOT_DIR
