@@ -480,7 +480,14 @@ async fn a_person_signs_in_designs_runs_a_workflow_and_signs_out_in_the_web_app(
     assert_eq!(seen["signed_in_after_reload"], true, "{seen}");
     assert_eq!(seen["signed_out_after_reload"], true, "{seen}");
     assert_eq!(seen["console_errors"], serde_json::json!([]), "{seen}");
-    for page in ["sign-in", "workflows", "designer", "run", "runs", "workspaces"] {
+    for page in [
+        "sign-in",
+        "workflows",
+        "designer",
+        "run",
+        "runs",
+        "workspaces",
+    ] {
         assert_eq!(
             seen["a11y"][page],
             serde_json::json!([]),
