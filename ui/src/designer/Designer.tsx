@@ -411,6 +411,7 @@ function Designer({ workflowId }: { workflowId: string | null }) {
             edges={edges}
             nodeTypes={nodeTypes}
             nodesConnectable={!comparing}
+            colorMode="system"
             // Big graphs render only what is in view: 1,000 nodes otherwise cost every frame.
             onlyRenderVisibleElements={nodes.length > LARGE}
             onNodesChange={onNodesChange}

@@ -152,7 +152,7 @@ export default function RunView({ runId }: { runId: string }) {
       <div className="run-canvas">
         <ReactFlowProvider>
           <ReactFlow nodes={nodes} edges={graph?.edges ?? []} nodeTypes={nodeTypes}
-            nodesDraggable={false} nodesConnectable={false} fitView>
+            nodesDraggable={false} nodesConnectable={false} colorMode="system" fitView>
             <Background />
             <Controls showInteractive={false} />
           </ReactFlow>
