@@ -22,6 +22,7 @@ mod isolation;
 mod notebooks;
 mod plugins;
 mod projects;
+mod rerun;
 mod scheduler;
 mod sessions;
 mod sign_in;
