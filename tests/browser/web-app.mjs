@@ -10,7 +10,10 @@
 // axe-core (its serious and critical violations are printed).
 // Used by tests/e2e/browser.rs.
 //
-//   node web-app.mjs BASE_URL NAME PASSWORD SHOT_DIR
+// With FAILED_RUN (a finished run whose node `t` failed after `f` succeeded), it then opens
+// that run, and runs it again from `t`.
+//
+//   node web-app.mjs BASE_URL NAME PASSWORD SHOT_DIR [FAILED_RUN]
 import { chromium } from "playwright-core";
 import { mkdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -18,7 +21,7 @@ import { join } from "node:path";
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
-const [base, name, password, shotDir] = process.argv.slice(2);
+const [base, name, password, shotDir, failedRun] = process.argv.slice(2);
 mkdirSync(shotDir, { recursive: true });
 
 const browser = await chromium.launch({
@@ -164,6 +167,21 @@ try {
   await page.getByRole("link", { name: "Workspaces" }).click();
   await page.getByRole("heading", { name: "Workspaces" }).waitFor();
   await audit("workspaces");
+
+  if (failedRun) {
+    await page.goto(new URL(`/runs/${failedRun}`, base).href);
+    await page.locator('[data-testid="run-status"]', { hasText: "failed" }).waitFor();
+    await page.getByRole("button", { name: "t", exact: true }).click();
+    await page.getByRole("button", { name: "Re-run from t" }).click();
+    await page.waitForURL((url) => url.pathname.startsWith("/runs/") && !url.pathname.endsWith(failedRun));
+    await page.locator('[data-testid="run-status"]:text-matches("succeeded|failed|cancelled")').waitFor();
+    await page.locator('[data-testid="node-t"][data-status="failed"]').waitFor();
+    seen.rerun = {
+      run: new URL(page.url()).pathname.split("/").pop(),
+      f: await page.getByTestId("node-f").getAttribute("data-status"),
+      t: await page.getByTestId("node-t").getAttribute("data-status"),
+    };
+  }
 
   // A reload keeps the sign-in; signing out ends it, and a reload after that does not undo it.
   await page.reload();

@@ -70,7 +70,7 @@ function Page({ path }: { path: string }) {
   if ((params = match("/workflows/new", path))) return <Designer workflowId={null} />;
   if ((params = match("/workflows/:id/runs", path))) return <RunList workflowId={params.id ?? ""} />;
   if ((params = match("/workflows/:id", path))) return <Designer workflowId={params.id ?? null} />;
-  if ((params = match("/runs/:id", path))) return <RunView runId={params.id ?? ""} />;
+  if ((params = match("/runs/:id", path))) return <RunView key={params.id} runId={params.id ?? ""} />;
   if (match("/workspaces", path)) return <Workspaces />;
   return <WorkflowList />;
 }
