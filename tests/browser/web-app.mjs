@@ -3,13 +3,17 @@
 // math -> template), sees a connection of the wrong kind refused while drawing, connects the
 // ports, undoes and redoes, fills the config forms (an out-of-range value shows its error
 // inline), saves and runs it and watches every node turn succeeded (over the run's
-// WebSocket, and on a timeline); saves a second version and compares it with the first; a
-// reload keeps the sign-in (the refresh cookie), signing out ends it. Prints what it saw as JSON. Saves
-// screenshots of the designer and the run in SHOT_DIR, or of a failure (web-app-failure.png).
-// Checks each page with axe-core (its serious and critical violations are printed).
+// WebSocket, and on a timeline); saves a second version and compares it with the first; lists
+// the workflow's runs and filters them by state; a reload keeps the sign-in (the refresh
+// cookie), signing out ends it. Prints what it saw as JSON. Saves screenshots of the designer
+// and the run in SHOT_DIR, or of a failure (web-app-failure.png). Checks each page with
+// axe-core (its serious and critical violations are printed).
 // Used by tests/e2e/browser.rs.
 //
-//   node web-app.mjs BASE_URL NAME PASSWORD SHOT_DIR
+// With FAILED_RUN (a finished run whose node `t` failed after `f` succeeded), it then opens
+// that run, and runs it again from `t`.
+//
+//   node web-app.mjs BASE_URL NAME PASSWORD SHOT_DIR [FAILED_RUN]
 import { chromium } from "playwright-core";
 import { mkdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -17,7 +21,7 @@ import { join } from "node:path";
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
-const [base, name, password, shotDir] = process.argv.slice(2);
+const [base, name, password, shotDir, failedRun] = process.argv.slice(2);
 mkdirSync(shotDir, { recursive: true });
 
 const browser = await chromium.launch({
@@ -152,9 +156,32 @@ try {
     seen.diff[id] = await page.getByTestId(`node-${id}`).getAttribute("data-change");
   }
   await page.getByRole("button", { name: "Back to editing" }).click();
+
+  // The workflow's runs, filtered by state.
+  await page.getByRole("link", { name: "all" }).click();
+  await page.locator("main table tbody tr").first().waitFor();
+  seen.runs_listed = await page.locator("main table tbody tr").count();
+  await audit("runs");
+  await page.getByLabel("State").selectOption("failed");
+  seen.runs_failed_listed = await page.locator("main table tbody tr").count();
   await page.getByRole("link", { name: "Workspaces" }).click();
   await page.getByRole("heading", { name: "Workspaces" }).waitFor();
   await audit("workspaces");
+
+  if (failedRun) {
+    await page.goto(new URL(`/runs/${failedRun}`, base).href);
+    await page.locator('[data-testid="run-status"]', { hasText: "failed" }).waitFor();
+    await page.getByRole("button", { name: "t", exact: true }).click();
+    await page.getByRole("button", { name: "Re-run from t" }).click();
+    await page.waitForURL((url) => url.pathname.startsWith("/runs/") && !url.pathname.endsWith(failedRun));
+    await page.locator('[data-testid="run-status"]:text-matches("succeeded|failed|cancelled")').waitFor();
+    await page.locator('[data-testid="node-t"][data-status="failed"]').waitFor();
+    seen.rerun = {
+      run: new URL(page.url()).pathname.split("/").pop(),
+      f: await page.getByTestId("node-f").getAttribute("data-status"),
+      t: await page.getByTestId("node-t").getAttribute("data-status"),
+    };
+  }
 
   // A reload keeps the sign-in; signing out ends it, and a reload after that does not undo it.
   await page.reload();

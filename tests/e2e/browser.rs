@@ -420,7 +420,8 @@ async fn a_student_edits_saves_and_runs_python_in_code_server() {
 /// in, they drag three nodes from the palette onto the canvas, see a connection of the wrong
 /// kind refused, connect the ports, undo and redo, fill the config forms, save and run the
 /// workflow and watch every node succeed (and on the timeline); they save a second version
-/// and compare it with the first; a reload keeps them signed in, signing out ends it.
+/// and compare it with the first; they run a failed run again from its failed node (the node
+/// before it reused); a reload keeps them signed in, signing out ends it.
 /// axe-core finds no serious or critical accessibility violation on any page.
 /// With `WEFT_UPDATE_SCREENSHOTS=1` the designer's screenshot replaces the README's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -436,10 +437,22 @@ async fn a_person_signs_in_designs_runs_a_workflow_and_signs_out_in_the_web_app(
         .set_password(me["id"].as_str().unwrap(), password)
         .await
         .unwrap();
+    // A run whose node t failed after f succeeded, to run again from t in the app.
+    let failed = server
+        .run_workflow(
+            &server.admin_token,
+            serde_json::json!({"name": "fails",
+                "nodes": [{"id": "f", "type": "fibo", "config": {"n": 10}},
+                          {"id": "t", "type": "json-transform", "config": {"query": ".x"}}],
+                "edges": [{"source": "f", "target": "t", "target_port": "in"}]}),
+        )
+        .await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let failed = failed["id"].as_str().unwrap();
     let shots = screenshot_dir();
     let seen = node(
         "web-app.mjs",
-        &[&server.url("/"), "admin", password, &shots],
+        &[&server.url("/"), "admin", password, &shots, failed],
     );
     assert!(
         seen["wrong_password"]
@@ -479,10 +492,32 @@ async fn a_person_signs_in_designs_runs_a_workflow_and_signs_out_in_the_web_app(
         serde_json::json!({"fibo": "changed", "math": null, "template": null}),
         "{seen}"
     );
+    assert_eq!(seen["runs_listed"], 1, "{seen}");
+    assert_ne!(seen["rerun"]["run"], failed, "{seen}");
+    assert_eq!(seen["rerun"]["f"], "succeeded", "{seen}");
+    assert_eq!(seen["rerun"]["t"], "failed", "{seen}");
+    let (_, again) = send(server.admin(
+        Method::GET,
+        &format!("/api/v1/runs/{}", seen["rerun"]["run"].as_str().unwrap()),
+    ))
+    .await;
+    assert_eq!(
+        crate::support::node(&again, "f")["started_at"],
+        serde_json::Value::Null,
+        "f ran again: {again}"
+    );
+    assert_eq!(seen["runs_failed_listed"], 0, "{seen}");
     assert_eq!(seen["signed_in_after_reload"], true, "{seen}");
     assert_eq!(seen["signed_out_after_reload"], true, "{seen}");
     assert_eq!(seen["console_errors"], serde_json::json!([]), "{seen}");
-    for page in ["sign-in", "workflows", "designer", "run", "workspaces"] {
+    for page in [
+        "sign-in",
+        "workflows",
+        "designer",
+        "run",
+        "runs",
+        "workspaces",
+    ] {
         assert_eq!(
             seen["a11y"][page],
             serde_json::json!([]),

@@ -25,6 +25,7 @@ mod isolation;
 mod notebooks;
 mod plugins;
 mod projects;
+mod rerun;
 mod restarts;
 mod scheduler;
 mod sessions;

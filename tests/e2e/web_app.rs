@@ -107,3 +107,48 @@ fn the_apps_unit_tests_pass() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The app's API types (`ui/src/api/schema.d.ts`) are generated from the OpenAPI document by
+/// openapi-typescript: this regenerates them from the served document and fails when the
+/// committed file differs. `WEFT_UPDATE_API_TYPES=1` writes the new file instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_apps_api_types_match_the_openapi_document() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let document = server
+        .anon(Method::GET, "/api/v1/openapi.json")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("openapi.json");
+    let output = dir.path().join("schema.d.ts");
+    std::fs::write(&input, document).unwrap();
+    let ui = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui");
+    let out = std::process::Command::new("node")
+        .arg(ui.join("node_modules/openapi-typescript/bin/cli.js"))
+        .arg(&input)
+        .arg("-o")
+        .arg(&output)
+        .output()
+        .expect("run openapi-typescript (installed by the host's build)");
+    assert!(
+        out.status.success(),
+        "openapi-typescript failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let generated = std::fs::read_to_string(&output).unwrap();
+    let committed_path = ui.join("src/api/schema.d.ts");
+    if std::env::var_os("WEFT_UPDATE_API_TYPES").is_some() {
+        std::fs::write(&committed_path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&committed_path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "ui/src/api/schema.d.ts is not what the API's OpenAPI document generates: rerun this \
+         test with WEFT_UPDATE_API_TYPES=1 and commit the file (the build type-checks the app \
+         against it)"
+    );
+}

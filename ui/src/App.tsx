@@ -4,6 +4,7 @@ import type { User } from "./api/types";
 import { Link, match, navigate, usePath } from "./router";
 import { SignIn } from "./SignIn";
 import { WorkflowList } from "./designer/WorkflowList";
+import { RunList } from "./runs/RunList";
 import { Workspaces } from "./workspaces/Workspaces";
 
 // The designer and the runs view carry the graph canvas: loaded when first opened.
@@ -67,8 +68,9 @@ export function App() {
 function Page({ path }: { path: string }) {
   let params;
   if ((params = match("/workflows/new", path))) return <Designer workflowId={null} />;
+  if ((params = match("/workflows/:id/runs", path))) return <RunList workflowId={params.id ?? ""} />;
   if ((params = match("/workflows/:id", path))) return <Designer workflowId={params.id ?? null} />;
-  if ((params = match("/runs/:id", path))) return <RunView runId={params.id ?? ""} />;
+  if ((params = match("/runs/:id", path))) return <RunView key={params.id} runId={params.id ?? ""} />;
   if (match("/workspaces", path)) return <Workspaces />;
   return <WorkflowList />;
 }

@@ -45,7 +45,7 @@ struct SignInRequest {
 
 /// A short-lived API token for the app's memory.
 #[derive(Debug, Serialize, ToSchema)]
-struct Session {
+struct SignInToken {
     /// Send as `Authorization: Bearer <token>`; refresh before `expires_at`.
     token: String,
     expires_at: Option<DateTime<Utc>>,
@@ -56,7 +56,7 @@ struct Session {
 /// scoped to `/api/v1/auth`. Failed attempts are limited per client address (429 after
 /// `[api] sign_in_max_failures`).
 #[utoipa::path(post, path = "/auth/sign-in", tag = "auth", security(()), request_body = SignInRequest,
-    responses((status = 200, body = Session), (status = 401, body = crate::api::ErrorBody),
+    responses((status = 200, body = SignInToken), (status = 401, body = crate::api::ErrorBody),
               (status = 429, body = crate::api::ErrorBody)))]
 async fn sign_in(
     State(auth): State<Auth>,
@@ -67,7 +67,7 @@ async fn sign_in(
     let signed = auth
         .sign_in_with_password(&body.name, &body.password, peer)
         .await?;
-    let mut response = Json(Session {
+    let mut response = Json(SignInToken {
         token: signed.access.token,
         expires_at: signed.access.info.expires_at,
         user: signed.user,
@@ -87,7 +87,7 @@ async fn sign_in(
 /// A new short-lived token for the sign-in in the refresh cookie (after a reload, or before
 /// the last one expires).
 #[utoipa::path(post, path = "/auth/refresh", tag = "auth", security(()),
-    responses((status = 200, body = Session), (status = 401, body = crate::api::ErrorBody),
+    responses((status = 200, body = SignInToken), (status = 401, body = crate::api::ErrorBody),
               (status = 429, body = crate::api::ErrorBody)))]
 async fn refresh(
     State(auth): State<Auth>,
@@ -99,7 +99,7 @@ async fn refresh(
             .hint("sign in with your name and password: POST /api/v1/auth/sign-in"));
     };
     let signed = auth.refresh(secret, peer).await?;
-    let mut response = Json(Session {
+    let mut response = Json(SignInToken {
         token: signed.access.token,
         expires_at: signed.access.info.expires_at,
         user: signed.user,

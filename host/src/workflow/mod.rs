@@ -12,6 +12,7 @@ mod executor;
 pub(crate) mod model;
 mod plan;
 mod records;
+mod rerun;
 pub(crate) mod routes;
 mod values;
 
@@ -227,7 +228,6 @@ impl Workflows {
     ) -> Result<RunSummary> {
         let workflow = self.get(caller, id).await?;
         let plan = self.validate(&workflow.definition).await?;
-        let run_inputs = check_inputs(&plan, &inputs)?;
         let run = RunSummary {
             id: new_id(),
             workflow_id: workflow.id.clone(),
@@ -239,6 +239,21 @@ impl Workflows {
             started_at: None,
             finished_at: None,
         };
+        let prior = vec![Prior::fresh(); plan.nodes.len()];
+        self.launch(run, plan, inputs, prior).await
+    }
+
+    /// Stores and starts `run` of `plan` with `inputs`, the nodes as `prior` says (reused
+    /// outputs of succeeded nodes are stored with the run first); refused while the owner has
+    /// `[workflows] max_runs_per_user` unfinished runs.
+    async fn launch(
+        &self,
+        run: RunSummary,
+        plan: Plan,
+        inputs: serde_json::Map<String, serde_json::Value>,
+        prior: Vec<Prior>,
+    ) -> Result<RunSummary> {
+        let run_inputs = check_inputs(&plan, &inputs)?;
         let grantee = self.inner.plugins.grantee(&run.owner_id).await?;
         let pinned = plan.pinned_definition();
         let admission = self.inner.admission.lock().await;
@@ -260,8 +275,22 @@ impl Workflows {
             &serde_json::Value::Object(inputs),
         )
         .await?;
+        for (node, prior) in plan.nodes.iter().zip(&prior) {
+            if let (NodeStatus::Succeeded, Some(outputs)) = (prior.status, &prior.outputs) {
+                let outputs: Vec<(String, values::Held)> = outputs
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                let state = records::NodeState {
+                    status: NodeStatus::Succeeded,
+                    outputs: Some(&outputs),
+                    error: None,
+                    logs: &[],
+                };
+                records::node_state(&self.inner.store, &run.id, &node.spec.id, &state).await?;
+            }
+        }
         drop(admission);
-        let prior = vec![Prior::fresh(); plan.nodes.len()];
         self.spawn(&run, grantee, plan, run_inputs, prior);
         Ok(run)
     }

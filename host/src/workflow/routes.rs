@@ -33,6 +33,7 @@ where
         .routes(routes!(get_run))
         .routes(routes!(get_output))
         .routes(routes!(cancel_run))
+        .routes(routes!(rerun_run))
         .routes(routes!(watch_all))
         .routes(routes!(watch_run))
 }
@@ -280,6 +281,30 @@ async fn cancel_run(
     Path(run_id): Path<String>,
 ) -> Result<Json<RunSummary>> {
     workflows.cancel(&caller, &run_id).await.map(Json)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct RerunRequest {
+    /// The node to run again; everything after it runs again too.
+    from: String,
+}
+
+/// Run a finished run again from one node: a new run of the same version and inputs in which
+/// the nodes before `from` that succeeded keep their outputs (those held in the database; a
+/// node whose outputs went to the value storage runs again) and do not run.
+#[utoipa::path(post, path = "/runs/{run_id}/rerun", tag = "workflows", params(("run_id" = String, Path)),
+    request_body = RerunRequest,
+    responses((status = 202, body = RunSummary), (status = 404, body = crate::api::ErrorBody),
+              (status = 409, body = crate::api::ErrorBody), (status = 422, body = crate::api::ErrorBody)))]
+async fn rerun_run(
+    State(workflows): State<Workflows>,
+    caller: Caller,
+    Path(run_id): Path<String>,
+    Json(body): Json<RerunRequest>,
+) -> Result<(StatusCode, Json<RunSummary>)> {
+    let run = workflows.rerun(&caller, &run_id, &body.from).await?;
+    Ok((StatusCode::ACCEPTED, Json(run)))
 }
 
 /// WebSocket: events of every run the caller may see, as JSON text messages.

@@ -1,4 +1,11 @@
-// The shapes of Weft's /api/v1 answers the app reads (see /docs for the whole API).
+// The shapes of Weft's /api/v1 answers the app reads. Where the OpenAPI document describes
+// a shape, it is the type generated from it (schema.d.ts, by openapi-typescript; a test fails
+// when it is stale); the shapes the document leaves open (a plugin's description, a node's
+// config, validation faults) are written here.
+
+import type { components } from "./schema";
+
+type Schemas = components["schemas"];
 
 export interface ErrorBody {
   code: string;
@@ -7,19 +14,10 @@ export interface ErrorBody {
   hint: string | null;
 }
 
-export interface User {
-  id: string;
-  name: string;
-  role: "admin" | "user";
-  created_at: string;
-  disabled_at: string | null;
-}
+export type User = Schemas["User"];
 
-export interface Session {
-  token: string;
-  expires_at: string | null;
-  user: User;
-}
+/** What signing in or refreshing answers. */
+export type Session = Schemas["SignInToken"];
 
 export type ValueKind =
   | "any" | "null" | "boolean" | "number" | "integer" | "string" | "array" | "object" | "bytes";
@@ -105,49 +103,16 @@ export interface Fault {
   cycle?: string[];
 }
 
-export type RunStatus = "queued" | "running" | "succeeded" | "failed" | "cancelled";
-export type NodeStatus =
-  | "pending" | "running" | "retrying" | "succeeded" | "failed" | "skipped" | "cancelled";
+export type RunStatus = Schemas["RunStatus"];
+export type NodeStatus = Schemas["NodeStatus"];
 
-export interface NodeRecord {
-  id: string;
-  plugin: string;
-  status: NodeStatus;
-  attempts: number;
-  inputs: Record<string, unknown> | null;
-  outputs: Record<string, unknown> | null;
-  error: { kind: string; message: string; retryable: boolean; code?: string } | null;
-  logs: unknown[];
-  started_at: string | null;
-  finished_at: string | null;
-}
+export type NodeRecord = Schemas["NodeRecord"];
 
-export interface Run {
-  id: string;
-  workflow_id: string;
-  workflow_version: number;
-  status: RunStatus;
-  error?: string;
-  created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  nodes?: NodeRecord[];
-}
+/** A run, with its nodes when read alone (`GET /runs/{id}`). */
+export type Run = Schemas["RunSummary"] & { nodes?: NodeRecord[] };
 
-export interface Project {
-  id: string;
-  owner_id: string;
-  name: string;
-  created_at: string;
-  updated_at: string;
-}
+export type Project = Schemas["Project"];
 
-export interface WorkspaceSession {
-  session_id: string;
-  project_id: string;
-  kind: "jupyter" | "code-server";
-  status: string;
-  url: string;
-  error: string | null;
-  link?: string;
-}
+export type WorkspaceSession = Schemas["Session"];
+export type FileEntry = Schemas["FileEntry"];
+export type Usage = Schemas["Usage"];

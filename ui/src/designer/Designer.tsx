@@ -411,6 +411,7 @@ function Designer({ workflowId }: { workflowId: string | null }) {
             edges={edges}
             nodeTypes={nodeTypes}
             nodesConnectable={!comparing}
+            colorMode="system"
             // Big graphs render only what is in view: 1,000 nodes otherwise cost every frame.
             onlyRenderVisibleElements={nodes.length > LARGE}
             onNodesChange={onNodesChange}
@@ -490,7 +491,12 @@ function RunHistory({ workflowId }: { workflowId: string }) {
   if (!runs.length) return null;
   return (
     <section>
-      <h3>Runs</h3>
+      <h3>
+        Runs{" "}
+        <a href={`/workflows/${workflowId}/runs`} onClick={(e) => { e.preventDefault(); navigate(`/workflows/${workflowId}/runs`); }}>
+          all
+        </a>
+      </h3>
       <ul className="runs">
         {runs.slice(0, 10).map((r) => (
           <li key={r.id}>

@@ -11,7 +11,7 @@ import { ErrorBox } from "../components/ErrorBox";
 import { type DesignNode, fromDefinition } from "../designer/graph";
 import { autoLayout } from "../designer/layout";
 import { PluginNode } from "../designer/PluginNode";
-import { Link } from "../router";
+import { Link, navigate } from "../router";
 import { Timeline } from "./Timeline";
 
 const nodeTypes = { plugin: PluginNode };
@@ -152,7 +152,7 @@ export default function RunView({ runId }: { runId: string }) {
       <div className="run-canvas">
         <ReactFlowProvider>
           <ReactFlow nodes={nodes} edges={graph?.edges ?? []} nodeTypes={nodeTypes}
-            nodesDraggable={false} nodesConnectable={false} fitView>
+            nodesDraggable={false} nodesConnectable={false} colorMode="system" fitView>
             <Background />
             <Controls showInteractive={false} />
           </ReactFlow>
@@ -172,6 +172,18 @@ export default function RunView({ runId }: { runId: string }) {
                   {open === n.id && (
                     <div className="node-detail">
                       {n.error && <div className="error">{n.error.kind}: {n.error.message}</div>}
+                      {run && finished(run.status) && (
+                        <button type="button" onClick={async () => {
+                          try {
+                            const again = await api<Run>("POST", `/runs/${runId}/rerun`, { from: n.id });
+                            navigate(`/runs/${again.id}`);
+                          } catch (err) {
+                            setError(err);
+                          }
+                        }}>
+                          Re-run from {n.id}
+                        </button>
+                      )}
                       <h4>Inputs</h4>
                       <pre>{JSON.stringify(n.inputs, null, 2)}</pre>
                       <h4>Outputs</h4>
@@ -195,7 +207,7 @@ export default function RunView({ runId }: { runId: string }) {
   );
 }
 
-function duration(start: string | null, end: string | null): string {
+function duration(start?: string | null, end?: string | null): string {
   if (!start) return "—";
   const ms = (end ? Date.parse(end) : Date.now()) - Date.parse(start);
   return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;

@@ -2,13 +2,8 @@
 
 import { useCallback, useEffect, useState } from "react";
 import { api, apiRaw } from "../api/client";
+import type { FileEntry } from "../api/types";
 import { ErrorBox } from "../components/ErrorBox";
-
-interface FileEntry {
-  path: string;
-  size: number;
-  modified: string | null;
-}
 
 function filePath(project: string, path: string): string {
   return `/projects/${project}/files/${path.split("/").map(encodeURIComponent).join("/")}`;

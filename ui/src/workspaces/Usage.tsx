@@ -1,13 +1,6 @@
 import { useEffect, useState } from "react";
 import { api } from "../api/client";
-
-interface UsageBody {
-  period: string;
-  resets_at: string;
-  quota_minutes: number | null;
-  used_seconds: number;
-  active_sessions: number;
-}
+import type { Usage as UsageBody } from "../api/types";
 
 /** Workspace time used in this period against the quota, as a bar. */
 export function Usage() {
@@ -17,7 +10,7 @@ export function Usage() {
   }, []);
   if (!usage) return null;
   const used = Math.round(usage.used_seconds / 60);
-  if (usage.quota_minutes === null) {
+  if (usage.quota_minutes == null) {
     return <p className="muted">Workspace time used this {usage.period}: {used} min (no quota).</p>;
   }
   const quota = usage.quota_minutes;
