@@ -1227,6 +1227,7 @@ export interface components {
             compiled: string;
             /** @description False when the same component was already registered under this name@version. */
             created: boolean;
+            /** @description The version registered. */
             plugin: components["schemas"]["PluginVersion"];
         };
         /** @description Whether a container asking for these resources would be admitted now (nothing is held). */
@@ -1272,8 +1273,11 @@ export interface components {
              * @description Milliseconds the task executed.
              */
             execution_time: number;
+            /** @description The reporting instance's id. */
             instance_id: string;
+            /** @description The task's result. */
             result?: Record<string, never> | null;
+            /** @description The task the report is for. */
             task_id: string;
         };
         /** @description A container Weft created, as a client sees it. */
@@ -1343,11 +1347,20 @@ export interface components {
         DecisionStats: {
             /** @description Decisions measured (the most recent ones are kept). */
             decisions: number;
-            /** Format: double */
+            /**
+             * Format: double
+             * @description Slowest decision, in microseconds.
+             */
             max_us: number;
-            /** Format: double */
+            /**
+             * Format: double
+             * @description Median decision time, in microseconds.
+             */
             p50_us: number;
-            /** Format: double */
+            /**
+             * Format: double
+             * @description 99th percentile decision time, in microseconds.
+             */
             p99_us: number;
         };
         /** @description A workflow as clients write it. */
@@ -1375,8 +1388,11 @@ export interface components {
         };
         /** @description The engine, as `GET /resources` reports it. */
         EngineReport: {
+            /** @description Where the engine is (`unix:///var/run/docker.sock`, `tcp://...`). */
             address: string;
+            /** @description The engine's API version, when it answers. */
             api_version?: string | null;
+            /** @description Whether the engine answers. */
             available: boolean;
             /** @description How the writable-layer size limit is enforced. */
             disk_quota: components["schemas"]["DiskQuotaReport"];
@@ -1386,6 +1402,7 @@ export interface components {
             firewall: components["schemas"]["FirewallReport"];
             /** @description Whether containers' users are remapped into a user namespace by the engine. */
             user_namespaces: boolean;
+            /** @description The engine's version, when it answers. */
             version?: string | null;
         };
         /** @description The body of every error answer. */
@@ -1407,55 +1424,91 @@ export interface components {
             /** @enum {string} */
             type: "run_started";
         } | {
-            /** Format: int32 */
+            /**
+             * Format: int32
+             * @description Its attempt, from 1.
+             */
             attempt: number;
+            /** @description The node's id. */
             node: string;
             /** @enum {string} */
             type: "node_started";
         } | {
-            /** Format: float */
+            /**
+             * Format: float
+             * @description How much is done, from 0 to 1.
+             */
             fraction: number;
+            /** @description What it is doing. */
             message: string;
+            /** @description The node's id. */
             node: string;
             /** @enum {string} */
             type: "node_progress";
         } | {
+            /** @description The line's level (`trace`, `debug`, `info`, `warn`, `error`). */
             level: string;
+            /** @description The line. */
             message: string;
+            /** @description The node's id. */
             node: string;
             /** @enum {string} */
             type: "node_log";
         } | {
-            /** Format: int32 */
+            /**
+             * Format: int32
+             * @description The attempt that succeeded, from 1.
+             */
             attempt: number;
-            /** Format: double */
+            /**
+             * Format: double
+             * @description How long the attempt took, in milliseconds.
+             */
             duration_ms: number;
+            /** @description The node's id. */
             node: string;
             /** @enum {string} */
             type: "node_succeeded";
         } | {
-            /** Format: int32 */
+            /**
+             * Format: int32
+             * @description The attempt that failed, from 1.
+             */
             attempt: number;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description How long before the next attempt, in milliseconds.
+             */
             delay_ms: number;
+            /** @description Why it failed. */
             error: components["schemas"]["NodeFailure"];
+            /** @description The node's id. */
             node: string;
             /** @enum {string} */
             type: "node_retried";
         } | {
-            /** Format: int32 */
+            /**
+             * Format: int32
+             * @description The last attempt, from 1.
+             */
             attempt: number;
+            /** @description Why it failed. */
             error: components["schemas"]["NodeFailure"];
+            /** @description The node's id. */
             node: string;
             /** @enum {string} */
             type: "node_failed";
         } | {
+            /** @description The node's id. */
             node: string;
+            /** @description Why it did not run. */
             reason: string;
             /** @enum {string} */
             type: "node_skipped";
         } | {
+            /** @description Why it failed, when it did. */
             error?: string | null;
+            /** @description How it ended. */
             status: components["schemas"]["RunStatus"];
             /** @enum {string} */
             type: "run_finished";
@@ -1549,6 +1602,7 @@ export interface components {
             id?: string | null;
             /** @description The Weft session whose Jupyter server runs it. */
             session_id?: string | null;
+            /** @description What the kernel is doing. */
             state: components["schemas"]["KernelState"];
         };
         /**
@@ -1558,7 +1612,9 @@ export interface components {
         KernelState: "detached" | "starting" | "idle" | "busy" | "restarting" | "dead" | "disconnected" | "shutdown";
         /** @description A chunk of a container's output (usually one line, newline included). */
         LogChunk: {
+            /** @description Which stream it came from. */
             stream: components["schemas"]["LogStream"];
+            /** @description The text (lossy UTF-8). */
             text: string;
         };
         /**
@@ -1575,11 +1631,13 @@ export interface components {
         NewContainer: {
             /** @description Replaces the image's command. */
             command?: string[] | null;
+            /** @description Environment variables set in the container. */
             environment?: {
                 [key: string]: string;
             };
             /** @description A local image (nothing is pulled). */
             image: string;
+            /** @description CPU, memory and GPUs; absent ones take the configured defaults. */
             resources?: components["schemas"]["ResourceRequest"];
             /** @description Start it at once (default true). */
             start?: boolean;
@@ -1651,12 +1709,16 @@ export interface components {
         };
         /** @description The result of running a node directly. */
         NodeRun: {
-            /** Format: double */
+            /**
+             * Format: double
+             * @description Wall-clock time of the call, in milliseconds.
+             */
             duration_ms: number;
             /** @description Log lines and progress the node reported. */
             events: Record<string, never>[];
             /** @description Output port -> value (bytes as `{"$bytes": "<base64>"}`). */
             outputs: Record<string, never>;
+            /** @description The plugin that ran, as `name@version`. */
             plugin: string;
         };
         /** @description One node: an instance of a registered node plugin. */
@@ -1679,26 +1741,44 @@ export interface components {
         Notebook: {
             /** @description The cells with their outputs (when one notebook is asked for). */
             cells?: components["schemas"]["Cell"][] | null;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When it was created.
+             */
             created_at: string;
+            /** @description The user who created it (the owner, or an admin). */
             created_by: string;
+            /** @description The notebook's id. */
             id: string;
+            /** @description Its kernel. */
             kernel: components["schemas"]["KernelInfo"];
+            /** @description The project's owner. */
             owner_id: string;
             /** @description The `.ipynb` file, relative to the project. */
             path: string;
+            /** @description The project whose file it is. */
             project_id: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When its file was last written.
+             */
             updated_at: string;
         };
         /** @description What happens in a notebook, as the output WebSocket streams it. */
         NotebookEvent: {
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When it happened.
+             */
             at: string;
+            /** @description The cell of that execution. */
             cell_id?: string | null;
+            /** @description The execution it is about, if any. */
             execution_id?: string | null;
             kernel_state?: null | components["schemas"]["KernelState"];
+            /** @description What went wrong, or what changed. */
             message?: string | null;
+            /** @description The notebook it happened in. */
             notebook_id: string;
             /** @description One nbformat output, as the kernel produced it. */
             output?: Record<string, never> | null;
@@ -1708,7 +1788,9 @@ export interface components {
         };
         /** @description What a notebook's kernel is doing. */
         NotebookStatus: {
+            /** @description Its kernel. */
             kernel: components["schemas"]["KernelInfo"];
+            /** @description The notebook's id. */
             notebook_id: string;
             /** @description Executions waiting for their turn. */
             queued: number;
@@ -1724,6 +1806,7 @@ export interface components {
         };
         /** @description One page of a listing; pass `next_cursor` back as `cursor` for the next. */
         Page_RunSummary: {
+            /** @description This page's items. */
             items: {
                 /** Format: date-time */
                 created_at: string;
@@ -1739,10 +1822,12 @@ export interface components {
                 /** Format: int64 */
                 workflow_version: number;
             }[];
+            /** @description The cursor of the next page; absent on the last. */
             next_cursor?: string | null;
         };
         /** @description One page of a listing; pass `next_cursor` back as `cursor` for the next. */
         Page_Workflow: {
+            /** @description This page's items. */
             items: {
                 /** Format: date-time */
                 created_at: string;
@@ -1758,6 +1843,7 @@ export interface components {
                  */
                 version: number;
             }[];
+            /** @description The cursor of the next page; absent on the last. */
             next_cursor?: string | null;
         };
         /** @description A plugin name with all its versions and settings. */
@@ -1869,8 +1955,11 @@ export interface components {
         };
         /** @description `GET /resources`: the engine, per-resource capacity/allocated/free, and the caller's share. */
         ResourcesReport: {
+            /** @description The engine and how it isolates containers. */
             engine: components["schemas"]["EngineReport"];
+            /** @description Per resource: capacity, allocated and free. */
             resources: components["schemas"]["ResourceTable"];
+            /** @description The caller's share. */
             user: components["schemas"]["UserReport"];
         };
         /** @description How often a failing node is tried and how long to wait in between. */
@@ -1906,9 +1995,14 @@ export interface components {
         };
         /** @description One thing that happened in a run. */
         RunEvent: components["schemas"]["Event"] & {
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When it happened.
+             */
             at: string;
+            /** @description The run it happened in. */
             run_id: string;
+            /** @description The run's workflow. */
             workflow_id: string;
         };
         RunRequest: {
@@ -1940,11 +2034,18 @@ export interface components {
         };
         /** @description The execution a kernel is running. */
         Running: {
+            /** @description The cell it runs. */
             cell_id: string;
+            /** @description The code it runs. */
             code: string;
+            /** @description The execution's id. */
             execution_id: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When it started.
+             */
             started_at: string;
+            /** @description The user who ran it. */
             user_id: string;
         };
         /** @description Users (ids; names are accepted on the way in) and roles a grant is for. */
@@ -1970,25 +2071,42 @@ export interface components {
             access_token?: string | null;
             /** @description The Weft container it runs in. */
             container_id?: string | null;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When it was opened.
+             */
             created_at: string;
             /** @description Why it failed, or why the last sync did. */
             error?: string | null;
+            /** @description What runs in it. */
             kind: components["schemas"]["SessionKind"];
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When it was last used (proxied traffic, heartbeats, a busy kernel).
+             */
             last_activity_at: string;
             /**
              * @description Given with `access_token`: `url?token=...`, the link that signs a browser in to the
              *     session once (the token is then spent for a cookie of that origin).
              */
             link?: string | null;
+            /** @description The project's owner. */
             owner_id: string;
+            /** @description The project it works on. */
             project_id: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When its server first answered.
+             */
             ready_at?: string | null;
+            /** @description The session's id, also the first label of its origin's host name. */
             session_id: string;
+            /** @description Where it is. */
             status: components["schemas"]["SessionStatus"];
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When it ended.
+             */
             stopped_at?: string | null;
             /**
              * @description Where the workspace is served: the root of the session's own origin
@@ -1998,10 +2116,16 @@ export interface components {
         };
         /** @description Something that happened to a session. */
         SessionEvent: {
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When it happened.
+             */
             at: string;
+            /** @description What happened, for warnings and failures. */
             message?: string | null;
+            /** @description The session it happened to. */
             session_id: string;
+            /** @description The session's status after it. */
             status: components["schemas"]["SessionStatus"];
             sync?: null | components["schemas"]["SyncReport"];
             /** @description `status`, `sync` or `warning`. */
@@ -2060,12 +2184,21 @@ export interface components {
         };
         /** @description A container's status changed. */
         StatusEvent: {
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When the change was seen.
+             */
             at: string;
+            /** @description The container's id in Weft. */
             container_id: string;
+            /** @description Why it failed, when it did. */
             error?: string | null;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description The exit code, once exited.
+             */
             exit_code?: number | null;
+            /** @description The engine's health check status, when the image has one. */
             health?: string | null;
             /** @description `removed` once deleted; otherwise the container's status. */
             status: string;
@@ -2168,14 +2301,18 @@ export interface components {
              * @description Milliseconds, as the instance reported.
              */
             execution_time?: number | null;
+            /** @description The model the task is for. */
             model_name: string;
+            /** @description What the instance reported, once completed. */
             result?: Record<string, never> | null;
+            /** @description The instance the task was routed to last. */
             scheduled_ti?: string | null;
             /**
              * Format: double
              * @description Unix seconds.
              */
             submit_time: number;
+            /** @description The task's id. */
             task_id: string;
             /** @description `queued`, `scheduled`, `completed` or `failed`. */
             task_status: components["schemas"]["TaskStatus"];
@@ -2235,13 +2372,23 @@ export interface components {
         };
         /** @description The caller's share. */
         UserReport: {
-            /** Format: int32 */
+            /**
+             * Format: int32
+             * @description Containers the caller has (any status).
+             */
             containers: number;
+            /** @description CPU the caller's created and running containers hold. */
             cpu: string;
-            /** Format: int32 */
+            /**
+             * Format: int32
+             * @description Most containers the caller may have.
+             */
             max_containers: number;
+            /** @description Most CPU the caller's containers may hold. */
             max_cpu: string;
+            /** @description Most memory the caller's containers may hold. */
             max_memory: string;
+            /** @description Memory the caller's created and running containers hold. */
             memory: string;
         };
         /** @description The outcome of a validation. */
