@@ -1,7 +1,7 @@
 //! Host bindings generated from `wit/` for the two plugin worlds.
 
 /// The `node` world.
-pub mod node {
+pub(crate) mod node {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "weft:plugin/node",
@@ -17,7 +17,7 @@ pub mod node {
 }
 
 /// The `strategy` world; shares the `host` interface with the node world.
-pub mod strategy {
+pub(crate) mod strategy {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "weft:plugin/strategy",

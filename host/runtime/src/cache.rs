@@ -29,7 +29,7 @@ pub(crate) struct ComponentCache {
 }
 
 impl ComponentCache {
-    pub fn new(engine: &Engine, dir: PathBuf) -> wasmtime::Result<Self> {
+    pub(crate) fn new(engine: &Engine, dir: PathBuf) -> wasmtime::Result<Self> {
         // Only this user may write here: what is in this folder is loaded as native code.
         std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
             .create(&dir)?;
@@ -43,7 +43,7 @@ impl ComponentCache {
     }
 
     /// The compiled component for `bytes`, from memory, disk, or a fresh compile.
-    pub fn get_or_compile(
+    pub(crate) fn get_or_compile(
         &self,
         engine: &Engine,
         bytes: &[u8],

@@ -38,7 +38,9 @@ pub use value::{Value, ValueKind};
 
 /// A loaded component of either world.
 pub enum Plugin {
+    /// A component of the `node` world.
     Node(NodePlugin),
+    /// A component of the `strategy` world.
     Strategy(StrategyPlugin),
 }
 

@@ -12,7 +12,7 @@ pub(crate) struct LogBudget {
 }
 
 impl LogBudget {
-    pub fn new(limits: &Limits) -> Self {
+    pub(crate) fn new(limits: &Limits) -> Self {
         Self {
             messages_left: limits.log_messages,
             bytes_left: limits.log_bytes,
@@ -22,7 +22,7 @@ impl LogBudget {
     }
 
     /// Whether a message of `len` bytes may go out; one that may not is counted as dropped.
-    pub fn take(&mut self, len: usize) -> bool {
+    pub(crate) fn take(&mut self, len: usize) -> bool {
         let len = len as u64;
         if self.messages_left == 0 || self.bytes_left < len {
             self.dropped += 1;
@@ -34,7 +34,7 @@ impl LogBudget {
     }
 
     /// The note to log once the call ended, if messages were dropped; the count restarts.
-    pub fn dropped_note(&mut self) -> Option<String> {
+    pub(crate) fn dropped_note(&mut self) -> Option<String> {
         let dropped = std::mem::take(&mut self.dropped);
         (dropped > 0).then(|| {
             format!(

@@ -21,19 +21,28 @@ use wasmtime::component::Component;
 /// A named input or output of a node.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Port {
+    /// The port's name, unique among the node's inputs (or outputs).
     pub name: String,
+    /// What it carries; the host checks values against it.
     pub kind: ValueKind,
+    /// One line for people.
     pub summary: String,
+    /// Whether the node runs without it (inputs) or may leave it out (outputs).
     pub optional: bool,
 }
 
 /// What a node says about itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeDescription {
+    /// The node type's name in workflows.
     pub name: String,
+    /// Its semantic version.
     pub version: String,
+    /// One line saying what it does.
     pub summary: String,
+    /// Declared inputs.
     pub inputs: Vec<Port>,
+    /// Declared outputs.
     pub outputs: Vec<Port>,
     /// JSON Schema for the node's config.
     pub config_schema: serde_json::Value,

@@ -11,10 +11,15 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
+    /// Finest detail.
     Trace,
+    /// Detail for the plugin's author.
     Debug,
+    /// Normal progress.
     Info,
+    /// Something unexpected that the call survived.
     Warn,
+    /// A failure.
     Error,
 }
 

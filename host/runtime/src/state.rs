@@ -30,7 +30,7 @@ pub(crate) struct PluginState {
 }
 
 impl PluginState {
-    pub fn new(
+    pub(crate) fn new(
         grants: Arc<Grants>,
         services: Arc<dyn HostServices>,
         limits: &Limits,
@@ -67,13 +67,13 @@ impl PluginState {
     }
 
     /// The last of what the plugin wrote to stderr, lossily decoded.
-    pub fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         self.stderr.tail()
     }
 
     /// Ends a call's logging: logs an unfinished stderr line and how many messages were over
     /// the call's allowance.
-    pub fn finish_logs(&self) {
+    pub(crate) fn finish_logs(&self) {
         self.stderr.finish();
         let note = self.log_budget.lock().expect("budget lock").dropped_note();
         if let Some(note) = note {

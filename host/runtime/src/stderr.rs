@@ -31,7 +31,7 @@ struct Capture {
 }
 
 impl Stderr {
-    pub fn new(services: Arc<dyn HostServices>, budget: Arc<Mutex<LogBudget>>) -> Self {
+    pub(crate) fn new(services: Arc<dyn HostServices>, budget: Arc<Mutex<LogBudget>>) -> Self {
         Self(Arc::new(Mutex::new(Capture {
             tail: Vec::new(),
             line: Vec::new(),
@@ -41,12 +41,12 @@ impl Stderr {
     }
 
     /// The last bytes written, lossily decoded.
-    pub fn tail(&self) -> String {
+    pub(crate) fn tail(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().expect("stderr lock").tail).into_owned()
     }
 
     /// Logs what is left of an unfinished last line.
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         let mut capture = self.0.lock().expect("stderr lock");
         let line = std::mem::take(&mut capture.line);
         capture.log(&line);

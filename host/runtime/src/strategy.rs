@@ -22,15 +22,20 @@ pub use strategy_api::{Completion, Instance, Prediction, Task};
 /// A strategy's choice, and how long the call took (waiting for the instance not counted).
 #[derive(Debug, Clone)]
 pub struct Decision {
+    /// The chosen instance.
     pub instance_id: String,
+    /// How long the strategy took to choose.
     pub took: std::time::Duration,
 }
 
 /// Name, version and summary of a strategy.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StrategyDescription {
+    /// The strategy's name.
     pub name: String,
+    /// Its semantic version.
     pub version: String,
+    /// One line saying how it chooses.
     pub summary: String,
 }
 

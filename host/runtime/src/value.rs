@@ -128,14 +128,23 @@ impl<'de> Deserialize<'de> for Value {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ValueKind {
+    /// Anything, JSON or bytes.
     Any,
+    /// JSON `null`.
     Null,
+    /// JSON `true` or `false`.
     Boolean,
+    /// Any JSON number.
     Number,
+    /// A JSON number without a fractional part.
     Integer,
+    /// A JSON string.
     String,
+    /// A JSON array.
     Array,
+    /// A JSON object.
     Object,
+    /// Raw bytes.
     Bytes,
 }
 
