@@ -174,7 +174,12 @@ fn wait_health<'a>(
     )
 }
 
-async fn activate(server: &TestServer, strategy: &str, model: Option<&str>) -> (StatusCode, Value) {
+/// Makes `strategy` the active one (for `model`, or the default).
+pub(crate) async fn activate(
+    server: &TestServer,
+    strategy: &str,
+    model: Option<&str>,
+) -> (StatusCode, Value) {
     send(
         server
             .admin(Method::PUT, "/api/v1/scheduler/strategies/active")

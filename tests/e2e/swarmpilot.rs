@@ -145,13 +145,8 @@ async fn a_swarmpilot_instance_serves_tasks_end_to_end(backend: Backend) {
         );
     }
 
-    let (status, _) = send(
-        server
-            .admin(Method::PUT, "/api/v1/scheduler/strategies/active")
-            .json(&json!({"strategy": "round-robin"})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
+    let (status, body) = crate::scheduler::activate(&server, "round-robin", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let mut tasks = Vec::new();
     for i in 0..24 {
         let (status, answer) = submit(&server, json!({"n": i})).await;
@@ -213,13 +208,8 @@ async fn a_reported_queue_counts_in_the_predicted_wait(backend: Backend) {
     let result_id = register(&server, &result).await;
     let socket_id = register(&server, &socket).await;
     // A wait is predicted from service times seen: a few tasks on each first.
-    let (status, _) = send(
-        server
-            .admin(Method::PUT, "/api/v1/scheduler/strategies/active")
-            .json(&json!({"strategy": "round-robin"})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
+    let (status, body) = crate::scheduler::activate(&server, "round-robin", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let mut tasks = Vec::new();
     for i in 0..6 {
         let (status, answer) = submit(&server, json!({"n": i})).await;
@@ -273,13 +263,8 @@ async fn reports_from_the_wrong_instance_are_answered_as_swarmpilot_does(backend
     let result = Peer::start("sp", &base, &["--report", "result"]);
     let notify_id = register(&server, &notify).await;
     register(&server, &result).await;
-    let (status, _) = send(
-        server
-            .admin(Method::PUT, "/api/v1/scheduler/strategies/active")
-            .json(&json!({"strategy": "round-robin"})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
+    let (status, body) = crate::scheduler::activate(&server, "round-robin", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let mut tasks = Vec::new();
     for i in 0..2 {
         let (status, answer) = submit(&server, json!({"n": i})).await;
