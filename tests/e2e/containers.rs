@@ -17,6 +17,8 @@ on_both_backends!(
     concurrent_creates_are_admitted_within_the_share,
     a_stopped_container_releases_its_share,
     the_container_count_and_restarts_are_capped,
+    a_create_the_engine_refuses_is_10103_and_leaves_nothing,
+    an_engine_that_never_answers_is_10104_and_leaves_nothing,
     containers_changed_while_weft_was_down_show_stopped,
     a_restarted_weft_adopts_its_running_containers_and_removes_orphans
 );
@@ -572,6 +574,114 @@ async fn without_an_engine_containers_say_so() {
     );
     let (status, _) = send(lonely.admin(Method::GET, "/api/v1/plugins")).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+/// An image of one file with no command (no CMD, no ENTRYPOINT), tagged
+/// `weft-test/no-command:<random>`; removed on drop.
+struct NoCommandImage(String);
+
+impl NoCommandImage {
+    fn new() -> Self {
+        use std::io::Write as _;
+        let tag = format!(
+            "weft-test/no-command:{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        let mut archive = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(3);
+        header.set_mode(0o644);
+        archive.append_data(&mut header, "README", &b"hi\n"[..]).unwrap();
+        let mut import = std::process::Command::new("docker")
+            .args(["import", "-", &tag])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("run docker import");
+        let tarball = archive.into_inner().unwrap();
+        import.stdin.take().unwrap().write_all(&tarball).unwrap();
+        assert!(import.wait().unwrap().success(), "docker import {tag}");
+        Self(tag)
+    }
+}
+
+impl Drop for NoCommandImage {
+    fn drop(&mut self) {
+        docker::docker(&["rmi", "-f", &self.0]);
+    }
+}
+
+/// A create the engine refuses (an image with no command, and none given: Weft passes it on,
+/// the engine answers 400) is a 502 with 10103 in the engine's own words; nothing is stored and
+/// nothing is left on the engine.
+async fn a_create_the_engine_refuses_is_10103_and_leaves_nothing(backend: Backend) {
+    let (server, _cleanup) = docker::server(backend, |_| {}).await;
+    let image = NoCommandImage::new();
+    let (status, body) = create(&server, &server.admin_token, json!({ "image": image.0 })).await;
+    assert_error(status, &body, 502, "10103");
+    assert_eq!(
+        body["message"], "the Docker engine refused: No command specified",
+        "{body}"
+    );
+    assert_eq!(body["details"]["engine_status"], 400, "{body}");
+    assert_eq!(listed(&server).await, Vec::<Value>::new(), "nothing stored");
+    let label = format!("label=weft.install={}", server.state.containers.install_id());
+    let (_, on_engine, _) = docker::docker(&["ps", "-aq", "--filter", &label]);
+    assert_eq!(on_engine.trim(), "", "nothing on the engine");
+}
+
+/// A fake Docker engine: a TCP listener that accepts connections and never answers (it keeps
+/// them open, so a client waits for an answer). A fault the real engine cannot be made to show
+/// on demand: a hung or overloaded dockerd.
+struct SilentEngine {
+    address: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SilentEngine {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = format!("tcp://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        Self { address, task }
+    }
+}
+
+impl Drop for SilentEngine {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// An engine that does not answer within `engine_timeout_secs` makes a create a 504 with 10104,
+/// naming the engine and the wait, with what to check; nothing is stored.
+async fn an_engine_that_never_answers_is_10104_and_leaves_nothing(backend: Backend) {
+    let engine = SilentEngine::start().await;
+    let server = TestServer::start_with(backend, |c| {
+        c.containers.docker_host = Some(engine.address.clone());
+        c.containers.engine_timeout_secs = 1;
+    })
+    .await;
+    let (status, body) = create(&server, &server.admin_token, json!({ "image": IMAGE })).await;
+    assert_error(status, &body, 504, "10104");
+    assert_eq!(
+        body["message"],
+        format!(
+            "the Docker engine at {} did not answer within 1 s",
+            engine.address
+        ),
+        "{body}"
+    );
+    assert_eq!(
+        body["hint"], "the engine may be overloaded or hung; check dockerd's log",
+        "{body}"
+    );
+    assert_eq!(listed(&server).await, Vec::<Value>::new(), "nothing stored");
 }
 
 /// Half a CPU and 100 MiB, sleeping.
