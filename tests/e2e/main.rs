@@ -21,6 +21,7 @@ mod containers;
 // Crash points exist in debug builds only.
 #[cfg(debug_assertions)]
 mod crashes;
+mod image_build;
 mod isolation;
 mod notebooks;
 mod plugins;
