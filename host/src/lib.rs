@@ -19,6 +19,7 @@ mod auth;
 pub mod cli;
 pub mod config;
 pub mod container;
+mod crash;
 mod error;
 pub mod notebook;
 pub mod registry;
