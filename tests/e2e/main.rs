@@ -21,6 +21,10 @@ mod containers;
 // Crash points exist in debug builds only.
 #[cfg(debug_assertions)]
 mod crashes;
+mod git_api;
+#[cfg(debug_assertions)]
+mod git_crash;
+mod git_http;
 mod isolation;
 mod notebooks;
 mod plugins;
