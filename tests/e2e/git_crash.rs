@@ -1,6 +1,7 @@
 //! A real `weft` stopped (SIGABRT, as abrupt as SIGKILL) at each of versioning's crash points
 //! (`WEFT_CRASH_AT`, debug builds only: see host/src/crash.rs), then restarted: the repository
 //! passes `git fsck --strict` and the project's files equal a commit or what they were before.
+//! One test kills `weft` with SIGKILL while a large push streams in.
 
 use crate::on_both_backends;
 use crate::support::git::{GitUser, assert_fsck};
@@ -13,7 +14,8 @@ use std::time::Duration;
 on_both_backends!(
     a_crash_in_a_push_completes_the_files_on_restart,
     a_crash_in_a_checkout_completes_it_on_restart,
-    a_crash_in_a_commit_leaves_the_files_uncommitted
+    a_crash_in_a_commit_leaves_the_files_uncommitted,
+    a_sigkill_in_the_middle_of_a_push_leaves_a_sound_repository
 );
 
 /// Writes `text` to `a.txt` of project `id` through the host at `base`.
@@ -182,5 +184,86 @@ async fn a_crash_in_a_commit_leaves_the_files_uncommitted(backend: Backend) {
         state["changes"],
         json!([{ "path": "a.txt", "change": "modified" }]),
         "{state}"
+    );
+}
+
+/// Whether a push is being received into the repository at `repo` (its quarantine exists).
+fn receiving(repo: &std::path::Path) -> bool {
+    std::fs::read_dir(repo.join("objects")).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("tmp_objdir-incoming")
+        })
+    })
+}
+
+/// How many processes work in the folder `dir` (git runs in the repository).
+fn working_in(dir: &std::path::Path) -> usize {
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    processes
+        .flatten()
+        .filter(|p| std::fs::read_link(p.path().join("cwd")).is_ok_and(|cwd| cwd == dir))
+        .count()
+}
+
+/// SIGKILL while a 64 MB push is being received: after a restart the repository is sound and
+/// the files are a commit's (the push's, if it had landed, or the one before).
+async fn a_sigkill_in_the_middle_of_a_push_leaves_a_sound_repository(backend: Backend) {
+    use std::io::Read as _;
+    let site = Site::new(backend).await;
+    let id = prepared(&site).await;
+    let mut host = site.serve(&[]);
+    let git = GitUser::new();
+    let address = host.base_url().trim_start_matches("http://").to_string();
+    let clone = git
+        .clone_into(
+            &format!("http://x:{}@{address}/git/{id}.git", site.token),
+            "c",
+        )
+        .await;
+    let mut noise = vec![0u8; 64 << 20];
+    std::fs::File::open("/dev/urandom")
+        .unwrap()
+        .read_exact(&mut noise)
+        .unwrap();
+    std::fs::write(clone.join("noise.bin"), &noise).unwrap();
+    std::fs::write(clone.join("a.txt"), "pushed\n").unwrap();
+    git.ok(&clone, &["add", "-A"]).await;
+    git.ok(&clone, &["commit", "-qm", "big"]).await;
+    let pushed = tokio::spawn(async move { git.run(&clone, &["push", "origin", "main"]).await });
+    let repo = site.data_dir().join("git").join(format!("{id}.git"));
+    let watched = repo.clone();
+    crate::support::wait::until("the push to be received", Duration::from_secs(60), || {
+        let (receiving, done) = (receiving(&watched), pushed.is_finished());
+        async move {
+            if receiving || done {
+                Ok(())
+            } else {
+                Err("no push yet")
+            }
+        }
+    })
+    .await;
+    host.kill();
+    let _ = pushed.await;
+    // A receive-pack the killed host started ends on its own (its input closed).
+    crate::support::wait::until(
+        "the push's git processes to end",
+        Duration::from_secs(60),
+        || {
+            let left = working_in(&repo);
+            async move { if left > 0 { Err(left) } else { Ok(()) } }
+        },
+    )
+    .await;
+    let (state, text) = after_restart(&site, &id).await;
+    assert!(text == "one\n" || text == "pushed\n", "{text}");
+    assert_eq!(
+        state["changes"],
+        json!([]),
+        "the files are a commit's: {state}"
     );
 }
