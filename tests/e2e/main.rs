@@ -25,6 +25,7 @@ mod git_api;
 #[cfg(debug_assertions)]
 mod git_crash;
 mod git_http;
+mod git_session;
 mod isolation;
 mod notebooks;
 mod plugins;
