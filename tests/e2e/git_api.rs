@@ -17,7 +17,8 @@ on_both_backends!(
     a_conflicting_merge_changes_nothing_and_names_the_hunks,
     a_revert_undoes_a_commit,
     another_users_project_is_not_found,
-    concurrent_commits_land_one_after_the_other
+    concurrent_commits_land_one_after_the_other,
+    a_project_older_than_versioning_gets_its_files_committed_on_first_use
 );
 
 /// A server, user bob (token) and bob's project "thesis" (id) with `files` committed as
@@ -544,5 +545,36 @@ async fn concurrent_commits_land_one_after_the_other(backend: Backend) {
             "one line of commits"
         );
     }
+    assert_fsck(&repository(&server, &project)).await;
+}
+
+/// A project without a repository (made before versioning) gets one on first use, with a
+/// first commit of its files by its owner.
+async fn a_project_older_than_versioning_gets_its_files_committed_on_first_use(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (_, bob) = server.user("bob").await;
+    let project = server.project(&bob, "old").await;
+    server
+        .put_file(&bob, &project, "notes/a.md", "kept\n")
+        .await;
+    std::fs::remove_dir_all(repository(&server, &project)).unwrap();
+    let (status, history) = server
+        .git_get(&bob, &format!("history?project_id={project}&changes=true"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{history}");
+    let first = &history["commits"][0];
+    assert_eq!(history["commits"].as_array().unwrap().len(), 1);
+    assert_eq!(first["author"], "bob");
+    assert_eq!(
+        paths(&first["changes"]),
+        [("notes/a.md".into(), "added".into())]
+    );
+    let (_, status) = server
+        .git_get(&bob, &format!("status?project_id={project}"))
+        .await;
+    assert_eq!(
+        (status["branch"].as_str(), &status["changes"]),
+        (Some("main"), &json!([]))
+    );
     assert_fsck(&repository(&server, &project)).await;
 }

@@ -14,7 +14,8 @@ on_both_backends!(
     pull_fetches_what_the_api_committed,
     a_shallow_clone_has_one_commit,
     a_thousand_files_clone_and_push_back,
-    only_the_owner_s_token_reaches_a_repository
+    only_the_owner_s_token_reaches_a_repository,
+    without_git_the_git_paths_say_what_is_missing
 );
 
 /// Bob, his project "thesis" (id) with `readme.md` committed.
@@ -280,5 +281,30 @@ async fn only_the_owner_s_token_reaches_a_repository(backend: Backend) {
         dumb.status(),
         StatusCode::NOT_FOUND,
         "the dumb protocol is not served"
+    );
+}
+
+/// With no `git` to run, the `/git/` paths answer 503 naming what is missing; the API works.
+async fn without_git_the_git_paths_say_what_is_missing(backend: Backend) {
+    let server =
+        TestServer::start_with(backend, |c| c.git.binary = "/nonexistent/git".into()).await;
+    let (_, bob) = server.user("bob").await;
+    let project = server.project(&bob, "thesis").await;
+    server.put_file(&bob, &project, "a.txt", "1").await;
+    server.commit(&bob, &project, "works without git").await;
+    let refs = server.url("/git/bob/thesis.git/info/refs?service=git-upload-pack");
+    let response = server
+        .client
+        .get(refs)
+        .basic_auth("b", Some(&bob))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "30101");
+    assert!(
+        body["message"].as_str().unwrap().contains("install git"),
+        "{body}"
     );
 }
