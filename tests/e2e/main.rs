@@ -21,6 +21,11 @@ mod containers;
 // Crash points exist in debug builds only.
 #[cfg(debug_assertions)]
 mod crashes;
+mod git_api;
+#[cfg(debug_assertions)]
+mod git_crash;
+mod git_http;
+mod git_session;
 mod image_build;
 mod isolation;
 mod notebooks;

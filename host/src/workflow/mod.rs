@@ -5,7 +5,6 @@
 //! Not here: HTTP concerns (see `routes`) and calling plugins (see [`crate::registry`]).
 
 pub(crate) mod config;
-mod crash;
 mod encoding;
 mod events;
 mod executor;

@@ -5,6 +5,7 @@ mod backend;
 pub mod docker;
 pub mod examples;
 pub mod fixtures;
+pub mod git;
 mod instance;
 pub mod loopback;
 mod process;
