@@ -106,7 +106,14 @@ fn attackers_page<'a>(
     async move {
         let engine = engine.await;
         let (ok, _, err) = docker::docker(&[
-            "exec", "-d", "-w", "/workspace", &engine, "python3", "serve.py", "9000",
+            "exec",
+            "-d",
+            "-w",
+            "/workspace",
+            &engine,
+            "python3",
+            "serve.py",
+            "9000",
         ]);
         assert!(ok, "{waited}: {err}");
         let page = format!("{}proxy/9000/evil.html", sessions.attacker_site);
@@ -463,7 +470,14 @@ fn web_app(server: &TestServer, flow: &str, target: &str, pages: &[&str]) -> Val
     let shots = screenshot_dir();
     let seen = node(
         "web-app.mjs",
-        &[flow, &server.url("/"), "admin", ADMIN_PASSWORD, &shots, target],
+        &[
+            flow,
+            &server.url("/"),
+            "admin",
+            ADMIN_PASSWORD,
+            &shots,
+            target,
+        ],
     );
     assert_eq!(seen["console_errors"], serde_json::json!([]), "{seen}");
     for page in pages {

@@ -591,7 +591,9 @@ impl NoCommandImage {
         let mut header = tar::Header::new_gnu();
         header.set_size(3);
         header.set_mode(0o644);
-        archive.append_data(&mut header, "README", &b"hi\n"[..]).unwrap();
+        archive
+            .append_data(&mut header, "README", &b"hi\n"[..])
+            .unwrap();
         let mut import = std::process::Command::new("docker")
             .args(["import", "-", &tag])
             .stdin(std::process::Stdio::piped())
@@ -625,7 +627,10 @@ async fn a_create_the_engine_refuses_is_10103_and_leaves_nothing(backend: Backen
     );
     assert_eq!(body["details"]["engine_status"], 400, "{body}");
     assert_eq!(listed(&server).await, Vec::<Value>::new(), "nothing stored");
-    let label = format!("label=weft.install={}", server.state.containers.install_id());
+    let label = format!(
+        "label=weft.install={}",
+        server.state.containers.install_id()
+    );
     let (_, on_engine, _) = docker::docker(&["ps", "-aq", "--filter", &label]);
     assert_eq!(on_engine.trim(), "", "nothing on the engine");
 }
@@ -1010,11 +1015,15 @@ async fn the_driver_reads_a_containers_logs_and_stats() {
     use weft::container::driver::ContainerDriver;
     let made = DriverContainer::new(true).await;
     // The shell prints its line soon after the start.
-    let logs = wait::until("the container's output", Duration::from_secs(10), || async {
-        let logs: Vec<_> = made.driver.logs(&made.id, false, None).collect().await;
-        let text: String = logs.into_iter().map(|c| c.unwrap().text).collect();
-        if text.is_empty() { Err(text) } else { Ok(text) }
-    })
+    let logs = wait::until(
+        "the container's output",
+        Duration::from_secs(10),
+        || async {
+            let logs: Vec<_> = made.driver.logs(&made.id, false, None).collect().await;
+            let text: String = logs.into_iter().map(|c| c.unwrap().text).collect();
+            if text.is_empty() { Err(text) } else { Ok(text) }
+        },
+    )
     .await;
     assert_eq!(logs, "started\n");
     let stats = made.driver.stats(&made.id).await.unwrap();
@@ -1113,7 +1122,14 @@ impl Crashed {
         method: Method,
         path: &str,
     ) -> impl Future<Output = (StatusCode, Value)> + use<> {
-        crate::support::call(&self.site.client, base, &self.site.token, method, path, None)
+        crate::support::call(
+            &self.site.client,
+            base,
+            &self.site.token,
+            method,
+            path,
+            None,
+        )
     }
 }
 

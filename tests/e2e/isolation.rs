@@ -414,7 +414,10 @@ async fn users_reach_neither_each_other_nor_the_host_nor_metadata() {
     let targets = format!(
         "TARGETS = [('127.0.0.1', 8888), ('{jupyter_ip}', 8888), ('{code_ip}', 8888), \
          ('gateway', {host_port}), ('{gateway_a}', {host_port}), ('{METADATA}', 80)]\n",
-        gateway_a = subnet_of(&inspect_network(&network)).hosts().next().unwrap(),
+        gateway_a = subnet_of(&inspect_network(&network))
+            .hosts()
+            .next()
+            .unwrap(),
     );
     let out = in_kernel(&server, &bob, &attack, &format!("{targets}{PROBE}")).await;
     let results: Value = serde_json::from_str(out.trim()).expect("the probe's JSON");

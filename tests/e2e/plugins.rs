@@ -172,7 +172,10 @@ async fn an_upload_the_store_cannot_write_is_60102_and_registers_nothing(backend
     assert_error(status, &body, 404, "90203");
     let (_, list) = send(server.admin(Method::GET, "/api/v1/plugins")).await;
     assert!(
-        list.as_array().unwrap().iter().all(|p| p["name"] != "echo-node"),
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["name"] != "echo-node"),
         "{list}"
     );
 
