@@ -8,9 +8,6 @@ use crate::support::{docker, weft};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-/// A tag of the engine's that no build may replace: the test image tests/images/build.sh makes.
-const PRESENT: &str = "weft-test/busybox:1";
-
 /// A tag no image has.
 fn fresh_tag() -> String {
     format!(
@@ -19,10 +16,14 @@ fn fresh_tag() -> String {
     )
 }
 
-/// `weft image build jupyter --tag TAG --work-dir WORK` with `env`, run to its end.
-fn build(tag: &str, work: &Path, env: &[(&str, &str)]) -> Output {
+/// `weft image build jupyter --tag TAG --work-dir WORK` (the default tag without `tag`) with
+/// `env`, run to its end.
+fn build(tag: Option<&str>, work: &Path, env: &[(&str, &str)]) -> Output {
+    let tag = tag.map(|tag| ["--tag", tag]);
     weft()
-        .args(["image", "build", "jupyter", "--tag", tag, "--work-dir"])
+        .args(["image", "build", "jupyter"])
+        .args(tag.iter().flatten())
+        .arg("--work-dir")
         .arg(work)
         .envs(env.iter().copied())
         .output()
@@ -61,25 +62,37 @@ fn failed_build() -> (Output, tempfile::TempDir, PathBuf, String) {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().join("work");
     let tag = fresh_tag();
-    let out = build(&tag, &work, &[("WEFT_MIRROR", "http://127.0.0.1:1/debian")]);
+    let out = build(
+        Some(&tag),
+        &work,
+        &[("WEFT_MIRROR", "http://127.0.0.1:1/debian")],
+    );
     (out, dir, work, tag)
 }
 
-/// A tag the engine already has is kept: the command says so and succeeds, building nothing
-/// (not even its work folder is made).
+/// The default tag is the image sessions run, and one the engine already has is kept: the
+/// command says so and succeeds, building nothing (not even its work folder is made), and the
+/// image stays.
 #[test]
 fn a_tag_already_on_the_engine_is_kept_and_nothing_is_built() {
     docker::require();
+    let image = weft::config::WorkspacesConfig::default().jupyter.image;
+    assert!(
+        docker::docker(&["image", "inspect", &image]).0,
+        "{image} is missing: run tests/run.sh (it builds it)"
+    );
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().join("work");
-    let out = build(PRESENT, &work, &[]);
+    let out = build(None, &work, &[]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert_eq!(
         stdout,
-        format!("{PRESENT} is already on this host's engine (--force to build it again)\n")
+        format!("{image} is already on this host's engine (--force to build it again)\n")
     );
     assert!(!work.exists(), "a work folder was made");
+    let (kept, _, err) = docker::docker(&["image", "inspect", &image]);
+    assert!(kept, "{err}");
 }
 
 /// With no debootstrap on PATH the build stops before it starts, naming the tool and how to
@@ -90,7 +103,11 @@ fn a_build_without_debootstrap_on_path_names_it() {
     let empty = dir.path().join("bin");
     std::fs::create_dir(&empty).unwrap();
     let work = dir.path().join("work");
-    let out = build(&fresh_tag(), &work, &[("PATH", empty.to_str().unwrap())]);
+    let out = build(
+        Some(&fresh_tag()),
+        &work,
+        &[("PATH", empty.to_str().unwrap())],
+    );
     let (_, stderr) = text(&out);
     assert!(!out.status.success(), "{stderr}");
     assert!(
