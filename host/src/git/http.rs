@@ -198,7 +198,7 @@ async fn handle(git: &Git, auth: &Auth, path: &str, request: Request) -> Result<
         },
     };
     if service != Service::ReceivePack {
-        git.repository(&project).await?;
+        git.ready(&project).await?;
         return cgi.run(body, async {}).await;
     }
     let push = git.begin_push(project).await?;

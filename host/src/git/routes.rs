@@ -56,7 +56,7 @@ struct CommitRequest {
 }
 
 /// Commit the project's files (its running session synced first). Nothing changed: 409.
-#[utoipa::path(post, path = "/git/commit", tag = "git", request_body = CommitRequest,
+#[utoipa::path(post, path = "/git/commit", operation_id = "git_commit", tag = "git", request_body = CommitRequest,
     responses((status = 201, body = CodeVersion), (status = 409, body = crate::api::ErrorBody),
               (status = 422, body = crate::api::ErrorBody)))]
 async fn commit(
@@ -111,7 +111,7 @@ struct HistoryQuery {
 }
 
 /// A branch's commits, newest first, a page at a time.
-#[utoipa::path(get, path = "/git/history", tag = "git", params(HistoryQuery),
+#[utoipa::path(get, path = "/git/history", operation_id = "git_history", tag = "git", params(HistoryQuery),
     responses((status = 200, body = HistoryPage), (status = 404, body = crate::api::ErrorBody)))]
 async fn history(
     State(git): State<Git>,
@@ -140,7 +140,7 @@ struct NewBranch {
 }
 
 /// Make a branch.
-#[utoipa::path(post, path = "/git/branch", tag = "git", request_body = NewBranch,
+#[utoipa::path(post, path = "/git/branch", operation_id = "git_create_branch", tag = "git", request_body = NewBranch,
     responses((status = 201, body = Branch), (status = 409, body = crate::api::ErrorBody),
               (status = 422, body = crate::api::ErrorBody)))]
 async fn create_branch(
@@ -162,7 +162,7 @@ struct ProjectQuery {
 }
 
 /// The project's branches.
-#[utoipa::path(get, path = "/git/branch", tag = "git", params(ProjectQuery),
+#[utoipa::path(get, path = "/git/branch", operation_id = "git_list_branches", tag = "git", params(ProjectQuery),
     responses((status = 200, body = [Branch])))]
 async fn list_branches(
     State(git): State<Git>,
@@ -181,7 +181,7 @@ struct BranchQuery {
 }
 
 /// Delete a branch (not the current one); its commits stay reachable from others.
-#[utoipa::path(delete, path = "/git/branch", tag = "git", params(BranchQuery),
+#[utoipa::path(delete, path = "/git/branch", operation_id = "git_delete_branch", tag = "git", params(BranchQuery),
     responses((status = 200, body = Branch), (status = 404, body = crate::api::ErrorBody),
               (status = 409, body = crate::api::ErrorBody)))]
 async fn delete_branch(
@@ -195,7 +195,7 @@ async fn delete_branch(
 }
 
 /// The current branch and commit, and the files that differ from it.
-#[utoipa::path(get, path = "/git/status", tag = "git", params(ProjectQuery),
+#[utoipa::path(get, path = "/git/status", operation_id = "git_status", tag = "git", params(ProjectQuery),
     responses((status = 200, body = Status)))]
 async fn status(
     State(git): State<Git>,
@@ -217,7 +217,7 @@ struct DiffQuery {
 }
 
 /// The files changed between two commits, and the unified diff.
-#[utoipa::path(get, path = "/git/diff", tag = "git", params(DiffQuery),
+#[utoipa::path(get, path = "/git/diff", operation_id = "git_diff", tag = "git", params(DiffQuery),
     responses((status = 200, body = DiffView), (status = 404, body = crate::api::ErrorBody)))]
 async fn diff(
     State(git): State<Git>,
@@ -248,7 +248,7 @@ struct TreeQuery {
 }
 
 /// A folder of a commit.
-#[utoipa::path(get, path = "/git/tree", tag = "git", params(TreeQuery),
+#[utoipa::path(get, path = "/git/tree", operation_id = "git_tree", tag = "git", params(TreeQuery),
     responses((status = 200, body = TreeView), (status = 404, body = crate::api::ErrorBody)))]
 async fn tree(
     State(git): State<Git>,
@@ -281,7 +281,7 @@ struct BlobQuery {
 }
 
 /// One file's content at a commit.
-#[utoipa::path(get, path = "/git/blob", tag = "git", params(BlobQuery),
+#[utoipa::path(get, path = "/git/blob", operation_id = "git_blob", tag = "git", params(BlobQuery),
     responses((status = 200, content_type = "application/octet-stream"), (status = 404, body = crate::api::ErrorBody)))]
 async fn blob(
     State(git): State<Git>,
@@ -321,7 +321,7 @@ struct CheckoutRequest {
 
 /// Make the project's files a version's (its running session synced first, then given the
 /// new files). Uncommitted changes refuse it (409, listed) unless `force`.
-#[utoipa::path(post, path = "/git/checkout", tag = "git", request_body = CheckoutRequest,
+#[utoipa::path(post, path = "/git/checkout", operation_id = "git_checkout", tag = "git", request_body = CheckoutRequest,
     responses((status = 200, body = Checkout), (status = 409, body = crate::api::ErrorBody)))]
 async fn checkout(
     State(git): State<Git>,
@@ -348,7 +348,7 @@ struct MergeRequest {
 
 /// Three-way merge of `source` into branch `target`; conflicts answer 409 with each file's
 /// hunks (ours, base, theirs) and change nothing.
-#[utoipa::path(post, path = "/git/merge", tag = "git", request_body = MergeRequest,
+#[utoipa::path(post, path = "/git/merge", operation_id = "git_merge", tag = "git", request_body = MergeRequest,
     responses((status = 200, body = MergeResult), (status = 409, body = crate::api::ErrorBody)))]
 async fn merge(
     State(git): State<Git>,
@@ -378,7 +378,7 @@ struct RevertRequest {
 }
 
 /// Commit the undoing of a commit; conflicts answer 409 and change nothing.
-#[utoipa::path(post, path = "/git/revert", tag = "git", request_body = RevertRequest,
+#[utoipa::path(post, path = "/git/revert", operation_id = "git_revert", tag = "git", request_body = RevertRequest,
     responses((status = 201, body = CodeVersion), (status = 409, body = crate::api::ErrorBody)))]
 async fn revert(
     State(git): State<Git>,

@@ -331,11 +331,6 @@ impl Git {
         self.inner.backend.as_ref()
     }
 
-    /// The repository of `project`, ready to serve.
-    pub(super) async fn repository(&self, project: &Project) -> Result<PathBuf> {
-        self.ready(project).await
-    }
-
     /// The projects service (for the smart HTTP routes' lookups).
     pub(super) fn projects(&self) -> &Projects {
         &self.inner.projects
@@ -355,21 +350,27 @@ impl Git {
         lock.lock_owned().await
     }
 
+    /// The caller's project, its lock held, and its repository ready: how every write begins.
+    async fn open_locked(
+        &self,
+        caller: &Caller,
+        project_id: &str,
+    ) -> Result<(Project, tokio::sync::OwnedMutexGuard<()>, PathBuf)> {
+        let project = self.inner.projects.get(caller, project_id).await?;
+        let lock = self.lock(&project.id).await;
+        let path = self.ready_locked(&project).await?;
+        Ok((project, lock, path))
+    }
+
     fn ignore(&self) -> &[String] {
         &self.inner.config.ignore
     }
 
     /// The repository of `project`, ready for reading: created (with a first commit of the
     /// files of a project older than versioning), checked after a start.
-    async fn ready(&self, project: &Project) -> Result<PathBuf> {
+    pub(super) async fn ready(&self, project: &Project) -> Result<PathBuf> {
         let path = repo::path(&self.inner.root, &project.id);
-        let checked = self
-            .inner
-            .checked
-            .lock()
-            .expect("checked poisoned")
-            .contains(&project.id);
-        if checked && path.exists() {
+        if self.is_checked(&project.id) && path.exists() {
             return Ok(path);
         }
         let _lock = self.lock(&project.id).await;
@@ -516,15 +517,14 @@ impl Git {
         let snapshot = self.snapshot(project, path, false).await?;
         let at = path.to_path_buf();
         let ignore = self.ignore().to_vec();
-        let probe = snapshot.clone();
-        let (head, changes) = blocking(move || {
+        blocking(move || {
             let repo = repo::open(&at)?;
             let head = repo::head(&repo)?;
             let flat = files::flatten(&repo, tree_of(&repo, head.commit)?)?;
-            Ok((head.clone(), uncommitted(&flat, &probe, &ignore)))
+            let changes = uncommitted(&flat, &snapshot, &ignore);
+            Ok((snapshot, head, changes))
         })
-        .await?;
-        Ok((snapshot, head, changes))
+        .await
     }
 
     /// Commits the project's files (after syncing its session).
@@ -534,9 +534,7 @@ impl Git {
         project_id: &str,
         request: NewCommit,
     ) -> Result<CodeVersion> {
-        let project = self.inner.projects.get(caller, project_id).await?;
-        let _lock = self.lock(&project.id).await;
-        let path = self.ready_locked(&project).await?;
+        let (project, _lock, path) = self.open_locked(caller, project_id).await?;
         self.sync_session(&project).await?;
         self.commit_locked(&project, &path, Author::of(&caller.name), request)
             .await
@@ -595,9 +593,7 @@ impl Git {
 
     /// The branch, commit and uncommitted changes of the project.
     pub(super) async fn status(&self, caller: &Caller, project_id: &str) -> Result<Status> {
-        let project = self.inner.projects.get(caller, project_id).await?;
-        let _lock = self.lock(&project.id).await;
-        let path = self.ready_locked(&project).await?;
+        let (project, _lock, path) = self.open_locked(caller, project_id).await?;
         self.sync_session(&project).await?;
         let (_, head, changes) = self.state(&project, &path).await?;
         Ok(Status {
@@ -626,9 +622,7 @@ impl Git {
         project_id: &str,
         write: impl FnOnce(&Repository) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let project = self.inner.projects.get(caller, project_id).await?;
-        let _lock = self.lock(&project.id).await;
-        let path = self.ready_locked(&project).await?;
+        let (_, _lock, path) = self.open_locked(caller, project_id).await?;
         blocking(move || write(&repo::open(&path)?)).await
     }
 
@@ -702,9 +696,7 @@ impl Git {
         rev: String,
         force: bool,
     ) -> Result<Checkout> {
-        let project = self.inner.projects.get(caller, project_id).await?;
-        let _lock = self.lock(&project.id).await;
-        let path = self.ready_locked(&project).await?;
+        let (project, _lock, path) = self.open_locked(caller, project_id).await?;
         self.sync_session(&project).await?;
         let (snapshot, _, changes) = self.state(&project, &path).await?;
         if !changes.is_empty() && !force {
@@ -793,9 +785,7 @@ impl Git {
         target: String,
         message: Option<String>,
     ) -> Result<MergeResult> {
-        let project = self.inner.projects.get(caller, project_id).await?;
-        let _lock = self.lock(&project.id).await;
-        let path = self.ready_locked(&project).await?;
+        let (project, _lock, path) = self.open_locked(caller, project_id).await?;
         let at = path.clone();
         let branch = target.clone();
         let source_name = source.clone();
@@ -856,9 +846,7 @@ impl Git {
         rev: String,
         branch: Option<String>,
     ) -> Result<CodeVersion> {
-        let project = self.inner.projects.get(caller, project_id).await?;
-        let _lock = self.lock(&project.id).await;
-        let path = self.ready_locked(&project).await?;
+        let (project, _lock, path) = self.open_locked(caller, project_id).await?;
         let at = path.clone();
         let (branch, tip, undo) = blocking(move || {
             let repo = repo::open(&at)?;

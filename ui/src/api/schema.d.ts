@@ -196,7 +196,7 @@ export interface paths {
             cookie?: never;
         };
         /** One file's content at a commit. */
-        get: operations["blob"];
+        get: operations["git_blob"];
         put?: never;
         post?: never;
         delete?: never;
@@ -213,12 +213,12 @@ export interface paths {
             cookie?: never;
         };
         /** The project's branches. */
-        get: operations["list_branches"];
+        get: operations["git_list_branches"];
         put?: never;
         /** Make a branch. */
-        post: operations["create_branch"];
+        post: operations["git_create_branch"];
         /** Delete a branch (not the current one); its commits stay reachable from others. */
-        delete: operations["delete_branch"];
+        delete: operations["git_delete_branch"];
         options?: never;
         head?: never;
         patch?: never;
@@ -237,7 +237,7 @@ export interface paths {
          * Make the project's files a version's (its running session synced first, then given the
          *     new files). Uncommitted changes refuse it (409, listed) unless `force`.
          */
-        post: operations["checkout"];
+        post: operations["git_checkout"];
         delete?: never;
         options?: never;
         head?: never;
@@ -254,7 +254,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Commit the project's files (its running session synced first). Nothing changed: 409. */
-        post: operations["commit"];
+        post: operations["git_commit"];
         delete?: never;
         options?: never;
         head?: never;
@@ -269,7 +269,7 @@ export interface paths {
             cookie?: never;
         };
         /** The files changed between two commits, and the unified diff. */
-        get: operations["diff"];
+        get: operations["git_diff"];
         put?: never;
         post?: never;
         delete?: never;
@@ -286,7 +286,7 @@ export interface paths {
             cookie?: never;
         };
         /** A branch's commits, newest first, a page at a time. */
-        get: operations["history"];
+        get: operations["git_history"];
         put?: never;
         post?: never;
         delete?: never;
@@ -308,7 +308,7 @@ export interface paths {
          * Three-way merge of `source` into branch `target`; conflicts answer 409 with each file's
          *     hunks (ours, base, theirs) and change nothing.
          */
-        post: operations["merge"];
+        post: operations["git_merge"];
         delete?: never;
         options?: never;
         head?: never;
@@ -325,7 +325,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Commit the undoing of a commit; conflicts answer 409 and change nothing. */
-        post: operations["revert"];
+        post: operations["git_revert"];
         delete?: never;
         options?: never;
         head?: never;
@@ -340,7 +340,7 @@ export interface paths {
             cookie?: never;
         };
         /** The current branch and commit, and the files that differ from it. */
-        get: operations["status"];
+        get: operations["git_status"];
         put?: never;
         post?: never;
         delete?: never;
@@ -357,7 +357,7 @@ export interface paths {
             cookie?: never;
         };
         /** A folder of a commit. */
-        get: operations["tree"];
+        get: operations["git_tree"];
         put?: never;
         post?: never;
         delete?: never;
@@ -3117,7 +3117,7 @@ export interface operations {
             };
         };
     };
-    blob: {
+    git_blob: {
         parameters: {
             query: {
                 project_id: string;
@@ -3149,7 +3149,7 @@ export interface operations {
             };
         };
     };
-    list_branches: {
+    git_list_branches: {
         parameters: {
             query: {
                 project_id: string;
@@ -3170,7 +3170,7 @@ export interface operations {
             };
         };
     };
-    create_branch: {
+    git_create_branch: {
         parameters: {
             query?: never;
             header?: never;
@@ -3209,7 +3209,7 @@ export interface operations {
             };
         };
     };
-    delete_branch: {
+    git_delete_branch: {
         parameters: {
             query: {
                 project_id: string;
@@ -3247,7 +3247,7 @@ export interface operations {
             };
         };
     };
-    checkout: {
+    git_checkout: {
         parameters: {
             query?: never;
             header?: never;
@@ -3278,7 +3278,7 @@ export interface operations {
             };
         };
     };
-    commit: {
+    git_commit: {
         parameters: {
             query?: never;
             header?: never;
@@ -3317,7 +3317,7 @@ export interface operations {
             };
         };
     };
-    diff: {
+    git_diff: {
         parameters: {
             query: {
                 project_id: string;
@@ -3350,7 +3350,7 @@ export interface operations {
             };
         };
     };
-    history: {
+    git_history: {
         parameters: {
             query: {
                 project_id: string;
@@ -3389,7 +3389,7 @@ export interface operations {
             };
         };
     };
-    merge: {
+    git_merge: {
         parameters: {
             query?: never;
             header?: never;
@@ -3420,7 +3420,7 @@ export interface operations {
             };
         };
     };
-    revert: {
+    git_revert: {
         parameters: {
             query?: never;
             header?: never;
@@ -3451,7 +3451,7 @@ export interface operations {
             };
         };
     };
-    status: {
+    git_status: {
         parameters: {
             query: {
                 project_id: string;
@@ -3472,7 +3472,7 @@ export interface operations {
             };
         };
     };
-    tree: {
+    git_tree: {
         parameters: {
             query: {
                 project_id: string;
