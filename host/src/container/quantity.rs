@@ -190,8 +190,8 @@ mod tests {
     #[test]
     fn cpu_refuses_what_is_ambiguous_or_empty() {
         for bad in [
-            "", "0", "0m", "-1", "2 ", " 2", "2c", "2M", "1.", ".", "1..2", "0.0001", "1e3", "2.5m", "1m",
-            "9m", "0.005",
+            "", "0", "0m", "-1", "2 ", " 2", "2c", "2M", "1.", ".", "1..2", "0.0001", "1e3",
+            "2.5m", "1m", "9m", "0.005",
         ] {
             assert!(cpu_millis(bad).is_err(), "{bad:?} was accepted");
         }
