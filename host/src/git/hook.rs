@@ -33,7 +33,7 @@ within_limits() {
             print "error: the project would hold " files " files, over its limit of " max_files " files"; broken = 1
         }
         if (!broken && bytes + 0 > max_bytes + 0) {
-            print "error: the files of the project would take " bytes " bytes, over its limit of " max_bytes " bytes"; broken = 1
+            print "error: the project would hold " bytes " bytes, over its limit of " max_bytes " bytes"; broken = 1
         }
         exit broken
     }' >&2

@@ -55,23 +55,16 @@ pub(super) fn check(
         bytes += size;
         files += 1;
     }
-    if files > limits.max_files {
-        return Err(over(
-            format!(
-                "the files would be {files}, over the project's limit of {} files",
-                limits.max_files
-            ),
-            serde_json::json!({ "files": files, "max_files": limits.max_files }),
-        ));
-    }
-    if bytes > limits.max_bytes {
-        return Err(over(
-            format!(
-                "the files would take {bytes} bytes, over the project's limit of {} bytes",
-                limits.max_bytes
-            ),
-            serde_json::json!({ "bytes": bytes, "max_bytes": limits.max_bytes }),
-        ));
+    for (count, max, unit) in [
+        (files, limits.max_files, "files"),
+        (bytes, limits.max_bytes, "bytes"),
+    ] {
+        if count > max {
+            return Err(over(
+                format!("the project would hold {count} {unit}, over its limit of {max} {unit}"),
+                serde_json::json!({ (unit): count, (format!("max_{unit}")): max }),
+            ));
+        }
     }
     Ok(())
 }
