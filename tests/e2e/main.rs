@@ -28,6 +28,7 @@ mod git_http;
 mod git_session;
 mod image_build;
 mod isolation;
+mod mlflow;
 mod notebooks;
 mod plugins;
 mod projects;
