@@ -94,8 +94,11 @@ setup_docker() {
 
 # Python tools the tests use, from PyPI in one virtualenv: moto's S3-compatible server for the
 # storage tests, nbformat (Jupyter's own validator) to check the notebooks Weft saves,
-# websockets for the SwarmPilot task instance peer (tests/peers) reporting over a WebSocket, and
-# openapi-spec-validator to check the API's OpenAPI document.
+# websockets for the SwarmPilot task instance peer (tests/peers) reporting over a WebSocket,
+# openapi-spec-validator to check the API's OpenAPI document, and the real mlflow client (and
+# server, for the benchmark) against Weft's tracking server. mlflow 3.17.2 is pinned: 3.18.0
+# needs an mlflow-tracing 3.18.0 that is not on PyPI.
+MLFLOW_VERSION=3.17.2
 setup_python() {
     local venv="${WEFT_TEST_VENV:-/tmp/weft-test-venv}"
     if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python" -c 'import nbformat, websockets, openapi_spec_validator' 2>/dev/null; then
@@ -103,6 +106,10 @@ setup_python() {
         [ -x "$venv/bin/pip" ] || python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$venv"; }
         "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]' nbformat 'websockets==15.0.1' \
             'openapi-spec-validator==0.7.2'
+    fi
+    if [ "$("$venv/bin/python" -c 'import mlflow; print(mlflow.__version__)' 2>/dev/null)" != "$MLFLOW_VERSION" ]; then
+        log "installing mlflow $MLFLOW_VERSION from PyPI (a few minutes)"
+        "$venv/bin/pip" install -q --disable-pip-version-check "mlflow==$MLFLOW_VERSION"
     fi
     export WEFT_TEST_MOTO_SERVER="$venv/bin/moto_server"
     export WEFT_TEST_PYTHON="$venv/bin/python"

@@ -5,6 +5,7 @@ use crate::auth::Auth;
 use crate::config::Config;
 use crate::container::Containers;
 use crate::git::Git;
+use crate::mlflow::Tracking;
 use crate::notebook::Notebooks;
 use crate::registry::{Plugins, Setup};
 use crate::scheduler::Scheduler;
@@ -45,6 +46,8 @@ pub struct Services {
     pub notebooks: Notebooks,
     /// Code versions: the projects' repositories.
     pub git: Git,
+    /// Model versions: the MLflow tracking server.
+    pub(crate) tracking: Tracking,
 }
 
 impl AppState {
@@ -120,8 +123,10 @@ impl AppState {
         )
         .map_err(|e| anyhow::anyhow!("cannot start code versioning: {e:#}"))?;
         projects.on_change(git.project_hook());
+        let tracking = Tracking::new(store.clone(), projects.storage().clone());
         crate::workspace::reaper::spawn(sessions.clone());
         Ok(Self(Arc::new(Services {
+            tracking,
             git,
             notebooks,
             sessions,
@@ -162,6 +167,7 @@ substates! {
     sessions: Sessions,
     notebooks: Notebooks,
     git: Git,
+    tracking: Tracking,
 }
 
 impl std::ops::Deref for AppState {

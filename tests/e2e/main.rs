@@ -29,6 +29,7 @@ mod git_rules;
 mod git_session;
 mod image_build;
 mod isolation;
+mod mlflow;
 mod notebooks;
 mod plugins;
 mod projects;

@@ -57,7 +57,8 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", openapi_paths(spec)))
         .route("/metrics", get(system::metrics))
-        .merge(crate::git::http::router());
+        .merge(crate::git::http::router())
+        .merge(crate::mlflow::routes::router(state.auth.clone()));
     let app = with_layers(app, state.clone());
     match swarmpilot {
         Some(paths) => with_lean_layers(paths, &state)

@@ -19,8 +19,8 @@ pub(crate) mod sign_in_routes;
 mod token;
 
 pub(crate) use disabled::DisabledWatch;
+pub(crate) use middleware::{authenticate, peer, require_token};
 pub(crate) use middleware::{bearer_token, sign_in};
-pub(crate) use middleware::{peer, require_token};
 
 use crate::api::config::ApiConfig;
 use crate::error::{Code, Error, Result};

@@ -289,8 +289,10 @@ impl Projects {
         super::staging::sweep(&self.files).await;
     }
 
-    /// The storage the files live in (for sync, which stages and commits on its own).
-    pub(super) fn storage(&self) -> &Operator {
+    /// The storage the files live in (for sync, which stages and commits on its own, and for
+    /// model artifacts, kept below a root of their own that starts with a dot as no project
+    /// id does).
+    pub(crate) fn storage(&self) -> &Operator {
         &self.files
     }
 

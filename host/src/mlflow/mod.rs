@@ -1,0 +1,23 @@
+//! Model versions: an MLflow-compatible tracking server inside Weft. The official `mlflow`
+//! client logs to it unchanged (`MLFLOW_TRACKING_URI=http://HOST:8080/mlflow`,
+//! `MLFLOW_TRACKING_TOKEN=<Weft token>`): experiments, runs with params, metrics and tags,
+//! MLflow 3's logged models, the model registry, and artifacts through MLflow's proxy paths.
+//! Records live in Weft's database, artifacts in the projects' storage (a local folder or S3)
+//! below `.mlflow/`, streamed both ways.
+//!
+//! Not here: the projects and their files (the workspace domain, whose storage this module
+//! borrows).
+
+mod artifacts;
+mod experiments;
+mod filter;
+mod logged_models;
+mod registry;
+mod registry_routes;
+pub(crate) mod routes;
+mod runs;
+mod search;
+mod service;
+mod wire;
+
+pub(crate) use service::Tracking;
