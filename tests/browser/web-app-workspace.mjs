@@ -6,28 +6,18 @@
 // tests/e2e/browser.rs.
 //
 //   node web-app-workspace.mjs BASE_URL NAME PASSWORD PROJECT UPLOAD SHOT_DIR
-import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
 import { basename, join } from "node:path";
+import { launch, signIn } from "./app.mjs";
 
 const [base, name, password, project, upload, shotDir] = process.argv.slice(2);
 mkdirSync(shotDir, { recursive: true });
-const browser = await chromium.launch({
-  executablePath: process.env.WEFT_TEST_CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--no-proxy-server"],
-});
-const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
-const page = await context.newPage();
-page.setDefaultTimeout(30_000);
+const { browser, context, page } = await launch();
 const seen = { statuses: [] };
 let tab = null;
 
 try {
-  await page.goto(base);
-  await page.getByLabel("Name").fill(name);
-  await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await signIn(page, base, name, password);
   await page.getByRole("link", { name: "Workspaces" }).click();
   await page.getByRole("button", { name: project }).click();
   await page.locator(".files td", { hasText: "hello.txt" }).waitFor();

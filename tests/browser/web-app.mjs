@@ -14,24 +14,14 @@
 // that run, and runs it again from `t`.
 //
 //   node web-app.mjs BASE_URL NAME PASSWORD SHOT_DIR [FAILED_RUN]
-import { chromium } from "playwright-core";
-import { mkdirSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-
-const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+import { audit as violations, launch } from "./app.mjs";
 
 const [base, name, password, shotDir, failedRun] = process.argv.slice(2);
 mkdirSync(shotDir, { recursive: true });
 
-const browser = await chromium.launch({
-  executablePath: process.env.WEFT_TEST_CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--no-proxy-server"],
-});
-const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
-const page = await context.newPage();
-page.setDefaultTimeout(30_000);
+const { browser, page } = await launch();
 const seen = { console_errors: [], websocket_messages: 0, a11y: {} };
 page.on("pageerror", (e) => seen.console_errors.push(String(e)));
 // The run view follows the run over its WebSocket (the token offered as a subprotocol).
@@ -57,14 +47,7 @@ async function drag(from, to) {
 
 /** axe-core's serious and critical violations on the page as it is, under `seen.a11y[name]`. */
 async function audit(name) {
-  await page.evaluate(AXE);
-  const violations = await page.evaluate(async () => {
-    const result = await window.axe.run(document, { resultTypes: ["violations"] });
-    return result.violations
-      .filter((v) => v.impact === "serious" || v.impact === "critical")
-      .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target).join(", ")}`);
-  });
-  seen.a11y[name] = violations;
+  seen.a11y[name] = await violations(page);
 }
 
 async function edges() {

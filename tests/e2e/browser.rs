@@ -4,6 +4,7 @@
 
 use crate::support::docker;
 use crate::support::{Backend, TestServer, send, wait};
+use crate::workflows::{counting_flaky_node, succeeds_on_third_attempt};
 use rand::RngCore as _;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -416,6 +417,20 @@ async fn a_student_edits_saves_and_runs_python_in_code_server() {
     );
 }
 
+/// Gives the user of `token` a password to sign in to the web app with; returns it.
+async fn web_password(server: &TestServer, token: &str) -> &'static str {
+    let (status, me) = send(server.with_token(token, Method::GET, "/api/v1/users/me")).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    let password = "a long enough password";
+    server
+        .state
+        .auth
+        .set_password(me["id"].as_str().unwrap(), password)
+        .await
+        .unwrap();
+    password
+}
+
 /// A person in Weft's own web app, served by the host: a wrong password is refused; signed
 /// in, they drag three nodes from the palette onto the canvas, see a connection of the wrong
 /// kind refused, connect the ports, undo and redo, fill the config forms, save and run the
@@ -428,15 +443,7 @@ async fn a_student_edits_saves_and_runs_python_in_code_server() {
 async fn a_person_signs_in_designs_runs_a_workflow_and_signs_out_in_the_web_app() {
     require_browser();
     let server = TestServer::start(Backend::Sqlite).await;
-    let (status, me) = send(server.admin(Method::GET, "/api/v1/users/me")).await;
-    assert_eq!(status, StatusCode::OK, "{me}");
-    let password = "a long enough password";
-    server
-        .state
-        .auth
-        .set_password(me["id"].as_str().unwrap(), password)
-        .await
-        .unwrap();
+    let password = web_password(&server, &server.admin_token).await;
     // A run whose node t failed after f succeeded, to run again from t in the app.
     let failed = server
         .run_workflow(
@@ -533,21 +540,58 @@ async fn a_person_signs_in_designs_runs_a_workflow_and_signs_out_in_the_web_app(
     }
 }
 
+/// In the web app's run view a person opens a node that failed twice before it succeeded and
+/// reads every attempt: the two that failed with the node's error, the one that succeeded, each
+/// with its times and logs. axe-core finds no serious or critical violation on the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_reads_every_attempt_of_a_retried_node_in_the_web_app() {
+    require_browser();
+    let server = TestServer::start(Backend::Sqlite).await;
+    let password = web_password(&server, &server.admin_token).await;
+    counting_flaky_node(&server).await;
+    let run = server
+        .run_workflow(
+            &server.admin_token,
+            serde_json::json!({"name": "retried", "nodes": [succeeds_on_third_attempt("flaky")]}),
+        )
+        .await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let run = run["id"].as_str().unwrap();
+    let shots = screenshot_dir();
+    let seen = node(
+        "web-app-run.mjs",
+        &[&server.url("/"), "admin", password, run, "flaky", &shots],
+    );
+    let attempts = seen["attempts"].as_array().expect("attempts");
+    let states: Vec<&str> = attempts
+        .iter()
+        .map(|a| a["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["failed", "failed", "succeeded"], "{seen}");
+    for (i, attempt) in attempts.iter().enumerate() {
+        let head = attempt["head"].as_str().unwrap();
+        assert!(head.starts_with(&format!("Attempt {}", i + 1)), "{seen}");
+        assert!(head.contains(" ms)") || head.contains(" s)"), "{seen}");
+    }
+    for failed in &attempts[..2] {
+        let error = failed["error"].as_str().unwrap();
+        assert!(
+            error.contains("fails on purpose") && error.ends_with("(retryable)"),
+            "{seen}"
+        );
+    }
+    assert_eq!(attempts[2]["error"], Value::Null, "{seen}");
+    assert_eq!(seen["a11y"], serde_json::json!([]), "{seen}");
+    assert_eq!(seen["console_errors"], serde_json::json!([]), "{seen}");
+}
+
 /// On the web app's Workspaces page a person opens their project, sees and uploads files,
 /// opens Jupyter (the start shown on the page) and JupyterLab loads in the new tab, on the
 /// session's own origin, listing the uploaded file (real engine, real image).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_opens_jupyter_from_the_web_apps_workspaces_page() {
     let (server, _cleanup, alice, project) = student().await;
-    let (status, me) = send(server.with_token(&alice, Method::GET, "/api/v1/users/me")).await;
-    assert_eq!(status, StatusCode::OK, "{me}");
-    let password = "alice's long password";
-    server
-        .state
-        .auth
-        .set_password(me["id"].as_str().unwrap(), password)
-        .await
-        .unwrap();
+    let password = web_password(&server, &alice).await;
     put_file(&server, &alice, &project, "hello.txt", b"hello\n").await;
     let shots = screenshot_dir();
     let upload = Path::new(&shots).join("uploaded-from-the-app.txt");

@@ -12,6 +12,7 @@
 mod support;
 
 mod api_errors;
+mod attempts;
 mod auth;
 mod bounded;
 mod browser;

@@ -17,7 +17,7 @@ pub use backend::Backend;
 pub use instance::TaskInstance;
 pub use process::{WeftProcess, bootstrap, succeed, weft};
 pub use server::{
-    TestServer, call, execute_until_running, node, send, wait_for_run, wait_for_session,
+    TestServer, call, execute_until_running, millis, node, send, wait_for_run, wait_for_session,
 };
 pub use site::Site;
 

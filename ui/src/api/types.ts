@@ -107,6 +107,8 @@ export type RunStatus = Schemas["RunStatus"];
 export type NodeStatus = Schemas["NodeStatus"];
 
 export type NodeRecord = Schemas["NodeRecord"];
+/** One attempt of a node of a run (`GET /runs/{id}/nodes/{node}/attempts`). */
+export type Attempt = Schemas["Attempt"];
 
 /** A run, with its nodes when read alone (`GET /runs/{id}`). */
 export type Run = Schemas["RunSummary"] & { nodes?: NodeRecord[] };
