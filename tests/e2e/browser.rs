@@ -188,10 +188,18 @@ fn screenshot_dir() -> String {
 
 /// A student's server, token and project (a test's engine cleaned up with the guard).
 async fn student() -> (TestServer, docker::Cleanup, String, String) {
+    student_with(|_| {}).await
+}
+
+/// [`student`] with the server's configuration `customize`d.
+async fn student_with(
+    customize: impl FnOnce(&mut weft::config::Config),
+) -> (TestServer, docker::Cleanup, String, String) {
     docker::require();
     require_browser();
     let (server, cleanup) = docker::server(Backend::Sqlite, |c| {
         c.workspaces.start_timeout_secs = 90;
+        customize(c);
     })
     .await;
     let (_, alice) = server.user("alice").await;
@@ -587,10 +595,16 @@ async fn a_person_reads_every_attempt_of_a_retried_node_in_the_web_app() {
 
 /// On the web app's Workspaces page a person opens their project, sees and uploads files,
 /// opens Jupyter (the start shown on the page) and JupyterLab loads in the new tab, on the
-/// session's own origin, listing the uploaded file (real engine, real image).
+/// session's own origin, listing the uploaded file (real engine, real image). The page shows
+/// when the session will be stopped and the time used against the quota; stopping it shows the
+/// sync running, then what it synced and what it refused (a file over the size limit).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_opens_jupyter_from_the_web_apps_workspaces_page() {
-    let (server, _cleanup, alice, project) = student().await;
+    let (server, _cleanup, alice, project) = student_with(|c| {
+        c.workspaces.max_file_bytes = 1024;
+        c.workspaces.quota_minutes = 600.0;
+    })
+    .await;
     let password = web_password(&server, &alice).await;
     put_file(&server, &alice, &project, "hello.txt", b"hello\n").await;
     let shots = screenshot_dir();
@@ -622,5 +636,31 @@ async fn a_person_opens_jupyter_from_the_web_apps_workspaces_page() {
     assert!(
         origin.ends_with(&format!(".localhost:{}", server.sessions_addr.port())),
         "JupyterLab is not on the session's own origin: {origin}"
+    );
+    let text = |key: &str| seen[key].as_str().unwrap_or_default().to_string();
+    assert!(
+        text("idle").starts_with("Stops if idle in 29 min"),
+        "{seen}"
+    );
+    assert!(
+        text("lifetime").starts_with("Stops in any case in 3 h 5"),
+        "{seen}"
+    );
+    assert!(text("usage").contains("of 600 min used"), "{seen}");
+    assert_eq!(seen["usage_bar"], 36000, "the bar counts seconds: {seen}");
+    let progress: Vec<String> = serde_json::from_value(seen["stop_progress"].clone()).unwrap();
+    assert!(
+        progress[0].starts_with("Syncing the workspace's files back to the project"),
+        "{seen}"
+    );
+    assert_eq!(
+        progress.last().unwrap(),
+        "Stopped. 1 file synced, 1 refused",
+        "{seen}"
+    );
+    assert!(text("not_synced").starts_with("too-big.txt:"), "{seen}");
+    assert_eq!(
+        project_file(&server, &alice, &project, "made-in-jupyter.txt").await,
+        b"hello"
     );
 }

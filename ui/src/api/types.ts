@@ -118,3 +118,7 @@ export type Project = Schemas["Project"];
 export type WorkspaceSession = Schemas["Session"];
 export type FileEntry = Schemas["FileEntry"];
 export type Usage = Schemas["Usage"];
+export type SyncReport = Schemas["SyncReport"];
+export type SessionEvent = Schemas["SessionEvent"];
+/** What stopping a session answers: the session and what the sync before the stop did. */
+export type StoppedSession = Schemas["StoppedSession"];
