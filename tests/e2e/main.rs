@@ -35,6 +35,7 @@ mod swarmpilot;
 mod system;
 mod user_limits;
 mod web_app;
+mod workflow_layout;
 mod workflow_rules;
 mod workflow_values;
 mod workflows;

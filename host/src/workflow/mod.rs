@@ -10,6 +10,7 @@ mod crash;
 mod encoding;
 mod events;
 mod executor;
+mod layout;
 pub(crate) mod model;
 mod plan;
 mod records;

@@ -71,11 +71,23 @@ export interface EdgeSpec {
   target_port?: string;
 }
 
+export interface Point {
+  x: number;
+  y: number;
+}
+
+/** What the designer keeps with a definition (the engine ignores it): node id -> where the
+ * node is drawn. */
+export interface Layout {
+  positions?: Record<string, Point>;
+}
+
 export interface Definition {
   name: string;
   description?: string;
   nodes: NodeSpec[];
   edges: EdgeSpec[];
+  ui?: Layout;
 }
 
 export interface Workflow {

@@ -83,10 +83,13 @@ function Designer({ workflowId }: { workflowId: string | null }) {
       const loaded = fromDefinition(definition, all);
       setName(definition.name);
       setEdges(loaded.edges);
+      // Saved positions are used as they are; a definition without them is laid out.
       setNodes(
-        loaded.nodes.length > LARGE
-          ? quickLayout(loaded.nodes, loaded.edges)
-          : await autoLayout(loaded.nodes, loaded.edges),
+        loaded.placed
+          ? loaded.nodes
+          : loaded.nodes.length > LARGE
+            ? quickLayout(loaded.nodes, loaded.edges)
+            : await autoLayout(loaded.nodes, loaded.edges),
       );
       setFitTick((t) => t + 1);
     },
@@ -276,7 +279,9 @@ function Designer({ workflowId }: { workflowId: string | null }) {
   const selected = nodes.filter((n) => n.selected);
 
   // Comparing two stored versions: both on the canvas, the graph being edited kept aside.
-  const [comparing, setComparing] = useState<{ from: number; to: number; stash: Graph } | null>(null);
+  const [comparing, setComparing] = useState<
+    { from: number; to: number; moved: number; stash: Graph } | null
+  >(null);
   const compare = (from: number, to: number) =>
     act("compare", async () => {
       if (!workflow) return;
@@ -284,9 +289,9 @@ function Designer({ workflowId }: { workflowId: string | null }) {
         api<Workflow>("GET", `/workflows/${workflow.id}?version=${v}`).then((w) => w.definition);
       const [a, b] = await Promise.all([read(from), read(to)]);
       const diff = diffGraph(a, b, plugins);
-      setComparing((c) => ({ from, to, stash: c?.stash ?? graph.current }));
+      setComparing((c) => ({ from, to, moved: diff.moved.length, stash: c?.stash ?? graph.current }));
       setEdges(diff.edges);
-      setNodes(await autoLayout(diff.nodes, diff.edges));
+      setNodes(diff.placed ? diff.nodes : await autoLayout(diff.nodes, diff.edges));
       setFitTick((t) => t + 1);
     });
   const stopComparing = () => {
@@ -382,7 +387,11 @@ function Designer({ workflowId }: { workflowId: string | null }) {
         {comparing && (
           <div className="comparing" role="status">
             Comparing version {comparing.from} with {comparing.to}: added, removed and changed
-            nodes are marked.{" "}
+            nodes are marked
+            {comparing.moved
+              ? `; ${comparing.moved} ${comparing.moved === 1 ? "node" : "nodes"} only moved (not marked)`
+              : ""}
+            .{" "}
             <button type="button" onClick={stopComparing}>Back to editing</button>
           </div>
         )}

@@ -63,15 +63,30 @@ describe("connections", () => {
 });
 
 describe("definitions", () => {
-  it("round-trip through the canvas", () => {
+  it("round-trip through the canvas, positions included", () => {
     const definition = {
       name: "w",
       nodes: [{ id: "f", type: "fibo", config: { n: 3 } }, { id: "m", type: "math@0.1.0", config: {} }],
       edges: [{ source: "f", target: "m", source_port: "out", target_port: "a" }, { source: "f", target: "m" }],
+      ui: { positions: { f: { x: 10, y: -20 }, m: { x: 300, y: 40 } } },
     };
-    const { nodes, edges } = fromDefinition(definition, [fibo, math]);
+    const { nodes, edges, placed } = fromDefinition(definition, [fibo, math]);
+    expect(placed).toBe(true);
     expect(nodes[1]?.data.plugin).toBe(math);
+    expect(nodes[1]?.position).toEqual({ x: 300, y: 40 });
     expect(toDefinition("w", nodes, edges)).toEqual(definition);
+  });
+
+  it("save whole positions, and say when a node has none", () => {
+    const moved = { ...node("f", fibo), position: { x: 10.4, y: 20.6 } };
+    expect(toDefinition("w", [moved], []).ui).toEqual({ positions: { f: { x: 10, y: 21 } } });
+    const partly = fromDefinition(
+      { name: "w", nodes: [{ id: "f", type: "fibo", config: {} }, { id: "g", type: "fibo", config: {} }],
+        edges: [], ui: { positions: { f: { x: 1, y: 2 } } } },
+      [fibo],
+    );
+    expect(partly.placed).toBe(false);
+    expect(fromDefinition({ name: "w", nodes: [], edges: [] }, []).placed).toBe(true);
   });
 
   it("take fresh ids and the newest plugin versions", () => {
@@ -121,6 +136,22 @@ describe("version diff", () => {
     const diff = diffDefinitions(a, b);
     expect(Object.fromEntries(diff.nodes)).toEqual({ f: "changed", gone: "removed", new: "added" });
     expect([...diff.edges.values()].sort()).toEqual(["added", "removed"]);
+  });
+
+  it("does not mark a node that only moved, and lists it as moved", async () => {
+    const { diffDefinitions, diffGraph } = await import("./graph");
+    const nodes = [{ id: "f", type: "fibo", config: {} }, { id: "g", type: "fibo", config: {} }];
+    const a = { name: "w", nodes, edges: [], ui: { positions: { f: { x: 0, y: 0 }, g: { x: 0, y: 100 } } } };
+    const b = { name: "w", nodes, edges: [], ui: { positions: { f: { x: 0, y: 0 }, g: { x: 250, y: 100 } } } };
+    const diff = diffDefinitions(a, b);
+    expect(diff.nodes.size).toBe(0);
+    expect(diff.moved).toEqual(["g"]);
+    const without = { name: "w", nodes: nodes.slice(0, 1), edges: [], ui: { positions: { f: { x: 5, y: 5 } } } };
+    const graph = diffGraph(a, without, [fibo]);
+    expect(graph.placed).toBe(true);
+    // A removed node stays where the older version had it.
+    expect(graph.nodes.find((n) => n.id === "g")?.position).toEqual({ x: 0, y: 100 });
+    expect(graph.nodes.find((n) => n.id === "f")?.position).toEqual({ x: 5, y: 5 });
   });
 });
 

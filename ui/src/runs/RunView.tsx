@@ -111,7 +111,8 @@ export default function RunView({ runId }: { runId: string }) {
           api<PluginVersion[]>("GET", "/plugins?kind=node"),
         ]);
         const loaded = fromDefinition(workflow.definition, plugins);
-        setGraph({ nodes: await autoLayout(loaded.nodes, loaded.edges), edges: loaded.edges });
+        const nodes = loaded.placed ? loaded.nodes : await autoLayout(loaded.nodes, loaded.edges);
+        setGraph({ nodes, edges: loaded.edges });
       } catch (err) {
         setError(err);
       }
