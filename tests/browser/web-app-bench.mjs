@@ -1,27 +1,54 @@
 // Figures of Weft's web app in headless Chromium (Debian's), printed as JSON; asserts
 // nothing. The first page: its JS and CSS as transferred (gzipped) and its first contentful
-// paint. The designer with the workflow WORKFLOW_ID (1,000 nodes): navigation -> laid out and
-// drawn (the app's start, the API, auto-layout, React Flow), a node dragged (frame times
-// from requestAnimationFrame), auto-layout -> laid out again. Used by host/benches/web_app.rs.
+// paint. The designer with the workflow WORKFLOW_ID (1,000 nodes, saved with their positions):
+// navigation -> drawn (the app's start, the API, React Flow), a node dragged (frame times from
+// requestAnimationFrame), auto-layout -> laid out again; and, in a browser context of its own
+// (its own cache, as the first), the same workflow saved without positions, UNPLACED_ID:
+// navigation -> laid out and drawn. Used by host/benches/web_app.rs.
 //
-//   node web-app-bench.mjs BASE_URL NAME PASSWORD WORKFLOW_ID NODES
+//   node web-app-bench.mjs BASE_URL NAME PASSWORD WORKFLOW_ID NODES UNPLACED_ID
 import { chromium } from "playwright-core";
 
-const [base, name, password, workflow, count] = process.argv.slice(2);
+const [base, name, password, workflow, count, unplaced] = process.argv.slice(2);
 const nodes = Number(count);
 const browser = await chromium.launch({
   executablePath: process.env.WEFT_TEST_CHROMIUM || "/usr/bin/chromium",
   headless: true,
   args: ["--no-sandbox", "--no-proxy-server"],
 });
-const page = await (await browser.newContext({ viewport: { width: 1280, height: 720 } })).newPage();
-page.setDefaultTimeout(60_000);
 const figures = {};
+
+/** A page of a fresh context (its own cache and cookies), at 1280x720. */
+async function freshPage() {
+  const page = await (await browser.newContext({ viewport: { width: 1280, height: 720 } })).newPage();
+  page.setDefaultTimeout(60_000);
+  return page;
+}
+
+/** Signs in on `page`'s sign-in page, already open. */
+async function signIn(page) {
+  await page.getByLabel("Name").fill(name);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("link", { name: "New workflow" }).waitFor();
+}
+
+/** Opens the designer on workflow `id` and returns navigation -> first layout drawn, in ms. */
+async function openDesigner(page, id) {
+  await page.goto(`${base}/workflows/${id}`);
+  await page.locator('[data-testid="canvas"][data-layouts="1"]').waitFor();
+  await page.waitForFunction(() => document.querySelectorAll(".react-flow__node").length > 0, null, {
+    polling: "raf",
+  });
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+  return Math.round(await page.evaluate(() => performance.now()));
+}
 
 function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
+const page = await freshPage();
 try {
   // The first page, cold: what it transfers and when it paints.
   await page.goto(base);
@@ -39,20 +66,18 @@ try {
       };
     }),
   );
-  await page.getByLabel("Name").fill(name);
-  await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("link", { name: "New workflow" }).waitFor();
+  await signIn(page);
 
-  // The designer with the big workflow: navigation -> laid out and drawn (the nodes in view:
+  // The same workflow saved without positions, in a context of its own: laid out on opening.
+  const other = await freshPage();
+  await other.goto(base);
+  await signIn(other);
+  figures.designer_load_unplaced_ms = await openDesigner(other, unplaced);
+  await other.context().close();
+
+  // The designer with the big workflow at its saved positions (the nodes in view rendered:
   // big graphs render only those).
-  await page.goto(`${base}/workflows/${workflow}`);
-  await page.locator('[data-testid="canvas"][data-layouts="1"]').waitFor();
-  await page.waitForFunction(() => document.querySelectorAll(".react-flow__node").length > 0, null, {
-    polling: "raf",
-  });
-  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
-  figures.designer_load_ms = Math.round(await page.evaluate(() => performance.now()));
+  figures.designer_load_ms = await openDesigner(page, workflow);
   figures.nodes = nodes;
   figures.nodes_rendered = await page.locator(".react-flow__node").count();
 
@@ -85,7 +110,7 @@ try {
   figures.drag_frame_ms_p95 = Number(percentile(sorted, 95).toFixed(1));
   figures.drag_fps = Number((1000 / (frames.reduce((a, b) => a + b, 0) / frames.length)).toFixed(1));
 
-  // Auto-layout of the whole graph (elkjs already loaded by the first layout).
+  // Auto-layout of the whole graph (elk's worker started and warmed when the designer opened).
   const layouts = await page.getByTestId("canvas").getAttribute("data-layouts");
   const before = await page.evaluate(() => performance.now());
   await page.getByRole("button", { name: "Auto-layout" }).click();

@@ -11,6 +11,7 @@ import {
   applyEdgeChanges,
   applyNodeChanges,
   useReactFlow,
+  useStoreApi,
   type Connection,
   type Edge,
   type EdgeChange,
@@ -19,7 +20,7 @@ import {
 import "@xyflow/react/dist/style.css";
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { ApiError, api } from "../api/client";
-import type { Definition, Fault, Page, PluginVersion, Run, Workflow } from "../api/types";
+import type { Definition, Fault, NodeSpec, Page, PluginVersion, Run, Workflow } from "../api/types";
 import { ErrorBox } from "../components/ErrorBox";
 import { navigate } from "../router";
 import { ConfigPanel } from "./ConfigPanel";
@@ -34,7 +35,7 @@ import {
   toDefinition,
 } from "./graph";
 import { History } from "./history";
-import { LARGE, autoLayout, quickLayout } from "./layout";
+import { LARGE, autoLayout, fittedViewport, quickLayout, warmLayout } from "./layout";
 import { PluginNode } from "./PluginNode";
 
 const nodeTypes = { plugin: PluginNode };
@@ -55,6 +56,7 @@ export default function DesignerPage({ workflowId }: { workflowId: string | null
 
 function Designer({ workflowId }: { workflowId: string | null }) {
   const flow = useReactFlow<DesignNode, Edge>();
+  const store = useStoreApi();
   const [plugins, setPlugins] = useState<PluginVersion[]>([]);
   const [nodes, setNodes] = useState<DesignNode[]>([]);
   const [edges, setEdges] = useState<Edge[]>([]);
@@ -75,34 +77,56 @@ function Designer({ workflowId }: { workflowId: string | null }) {
     if (fitTick) window.requestAnimationFrame(() => void flow.fitView({ padding: 0.2 }));
   }, [fitTick, flow]);
 
+  // What can wait until the page has drawn (a stored workflow: until it is on the canvas): the
+  // minimap (on 1,000 nodes, 1,000 more elements for the first frame to style and lay out) and
+  // elk's worker, so an auto-layout finds it ready and the opening does not share the processor.
+  const [settled, setSettled] = useState(false);
+  useEffect(() => {
+    if (workflowId && !fitTick) return;
+    const idle = window.requestIdleCallback(
+      () => {
+        setSettled(true);
+        warmLayout();
+      },
+      { timeout: 2000 },
+    );
+    return () => window.cancelIdleCallback(idle);
+  }, [workflowId, fitTick]);
+
   /** Records the graph as it is before an edit, for undo. */
   const remember = useCallback(() => history.current.push(graph.current), []);
 
   const load = useCallback(
     async (definition: Definition, all: PluginVersion[]) => {
       const loaded = fromDefinition(definition, all);
+      // Saved positions are used as they are; a definition without them is laid out.
+      const placed = loaded.placed
+        ? loaded.nodes
+        : loaded.nodes.length > LARGE
+          ? quickLayout(loaded.nodes, loaded.edges)
+          : await autoLayout(loaded.nodes, loaded.edges);
+      const { width, height, panZoom } = store.getState();
+      void panZoom?.setViewport(fittedViewport(placed, width, height));
       setName(definition.name);
       setEdges(loaded.edges);
-      // Saved positions are used as they are; a definition without them is laid out.
-      setNodes(
-        loaded.placed
-          ? loaded.nodes
-          : loaded.nodes.length > LARGE
-            ? quickLayout(loaded.nodes, loaded.edges)
-            : await autoLayout(loaded.nodes, loaded.edges),
-      );
+      setNodes(placed);
       setFitTick((t) => t + 1);
     },
-    [],
+    [store],
   );
 
   useEffect(() => {
     (async () => {
       try {
-        const all = await api<PluginVersion[]>("GET", "/plugins?kind=node");
+        // The plugins and the workflow at once: neither needs the other to be asked for.
+        const [all, stored] = await Promise.all([
+          api<PluginVersion[]>("GET", "/plugins?kind=node"),
+          workflowId
+            ? api<Workflow>("GET", `/workflows/${encodeURIComponent(workflowId)}`)
+            : Promise.resolve(null),
+        ]);
         setPlugins(all);
-        if (workflowId) {
-          const stored = await api<Workflow>("GET", `/workflows/${encodeURIComponent(workflowId)}`);
+        if (stored) {
           setWorkflow(stored);
           await load(stored.definition, all);
         }
@@ -141,6 +165,15 @@ function Designer({ workflowId }: { workflowId: string | null }) {
     (changes: EdgeChange[]) => {
       if (changes.some((c) => c.type === "remove")) remember();
       setEdges((es) => applyEdgeChanges(changes, es));
+    },
+    [remember],
+  );
+
+  /** The selected node's settings changed in its panel. */
+  const changeSpec = useCallback(
+    (spec: NodeSpec) => {
+      remember();
+      setNodes((ns) => ns.map((n) => (n.id === spec.id ? { ...n, data: { ...n.data, spec } } : n)));
     },
     [remember],
   );
@@ -435,7 +468,7 @@ function Designer({ workflowId }: { workflowId: string | null }) {
           >
             <Background />
             <Controls />
-            <MiniMap pannable zoomable />
+            {settled && <MiniMap pannable zoomable />}
           </ReactFlow>
         </div>
       </section>
@@ -443,13 +476,9 @@ function Designer({ workflowId }: { workflowId: string | null }) {
         {selected.length === 1 && selected[0] ? (
           <ConfigPanel
             key={selected[0].id}
-            node={selected[0]}
-            onChange={(spec) => {
-              remember();
-              setNodes((ns) =>
-                ns.map((n) => (n.id === spec.id ? { ...n, data: { ...n.data, spec } } : n)),
-              );
-            }}
+            spec={selected[0].data.spec}
+            plugin={selected[0].data.plugin}
+            onChange={changeSpec}
           />
         ) : (
           <p className="muted">

@@ -166,3 +166,21 @@ describe("quick layout", () => {
     expect(x.b).toBeLessThan(x.c as number);
   });
 });
+
+describe("fitted viewport", () => {
+  it("centres the nodes, zoomed between 0.5 and 2", async () => {
+    const { fittedViewport } = await import("./layout");
+    const at = (id: string, x: number, y: number) => ({ ...node(id, fibo), position: { x, y } });
+    // Two nodes 1,000 units apart fit in a 1,000 x 500 canvas below zoom 1.
+    const wide = fittedViewport([at("a", 0, 0), at("b", 1000, 0)], 1000, 500);
+    expect(wide.zoom).toBeLessThan(1);
+    expect(wide.zoom).toBeGreaterThanOrEqual(0.5);
+    // A single node is shown at most twice its size, centred.
+    const one = fittedViewport([at("a", 100, 100)], 1000, 500);
+    expect(one.zoom).toBe(2);
+    expect(one.x + (100 + 100) * one.zoom).toBeCloseTo(500);
+    // Nothing to fit, or no canvas yet: the origin at zoom 1.
+    expect(fittedViewport([], 1000, 500)).toEqual({ x: 0, y: 0, zoom: 1 });
+    expect(fittedViewport([at("a", 5, 5)], 0, 0)).toEqual({ x: 0, y: 0, zoom: 1 });
+  });
+});
