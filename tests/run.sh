@@ -24,6 +24,14 @@ setup_rust() {
     rustup target add wasm32-wasip2 >/dev/null
 }
 
+# The real git client (the versioning tests clone and push with it; Weft serves through its
+# http-backend).
+setup_git() {
+    if ! command -v git >/dev/null 2>&1 || [ ! -x "$(git --exec-path 2>/dev/null)/git-http-backend" ]; then
+        apt_install git
+    fi
+}
+
 # A throwaway PostgreSQL cluster on a private port, trusted local access only.
 PG_PORT="${WEFT_TEST_PG_PORT:-55432}"
 PG_DIR="${WEFT_TEST_PG_DIR:-/tmp/weft-test-pg}"
@@ -132,6 +140,7 @@ wait_workspace_images() {
 }
 
 setup_rust
+setup_git
 setup_postgres
 setup_docker
 start_workspace_images

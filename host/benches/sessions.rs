@@ -21,33 +21,7 @@ fn main() -> anyhow::Result<()> {
     common::run(bench())
 }
 
-struct Api {
-    base: String,
-    token: String,
-    http: reqwest::Client,
-}
-
-impl Api {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<Value> {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await?;
-        let status = response.status();
-        let text = response.text().await?;
-        anyhow::ensure!(status.is_success(), "{path}: {status} {text}");
-        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
+impl common::Api {
     async fn ready(&self, project: &str) -> anyhow::Result<Value> {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
@@ -166,7 +140,7 @@ fn start_nginx(upstream: &str, dir: &std::path::Path) -> Option<(std::process::C
 
 async fn bench() -> anyhow::Result<()> {
     let local = common::serve(|c| c.workspaces.start_timeout_secs = 120).await?;
-    let api = Api {
+    let api = common::Api {
         base: local.base.clone(),
         token: local.token.clone(),
         http: reqwest::Client::new(),

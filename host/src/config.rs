@@ -11,6 +11,7 @@ pub use crate::workspace::config::{S3Config, StorageKind, WorkspacesConfig};
 
 use crate::api::config::ApiConfig;
 use crate::container::config::ContainersConfig;
+use crate::git::config::GitConfig;
 use crate::notebook::config::NotebooksConfig;
 use crate::registry::config::PluginsConfig;
 use crate::scheduler::config::SchedulerConfig;
@@ -49,6 +50,8 @@ pub struct Config {
     pub workspaces: WorkspacesConfig,
     /// `[notebooks]`: notebooks run in a session's Jupyter kernel.
     pub notebooks: NotebooksConfig,
+    /// `[git]`: the projects' repositories and smart HTTP.
+    pub git: GitConfig,
     /// Secrets plugins may read once granted (`[secrets] name = "value"`, or
     /// `WEFT_SECRETS__NAME=value`).
     pub secrets: BTreeMap<String, String>,
@@ -78,6 +81,7 @@ impl Default for Config {
             containers: ContainersConfig::default(),
             workspaces: WorkspacesConfig::default(),
             notebooks: NotebooksConfig::default(),
+            git: GitConfig::default(),
             secrets: BTreeMap::new(),
         }
     }

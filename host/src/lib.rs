@@ -2,7 +2,7 @@
 //!
 //! Data flows one way: HTTP -> [`app`] (the router every domain's routes are assembled into, and
 //! [`state::AppState`]) -> a domain's routes and service (`auth`, [`registry`], [`workflow`],
-//! [`scheduler`], [`container`], [`workspace`], [`notebook`]) -> [`store`]. The domains use the
+//! [`scheduler`], [`container`], [`workspace`], [`notebook`], [`git`]) -> [`store`]. The domains use the
 //! HTTP kit [`api`] and own their config sections, which [`config`] composes; no domain imports
 //! `app`, `state` or `config`.
 //!
@@ -19,7 +19,9 @@ mod auth;
 pub mod cli;
 pub mod config;
 pub mod container;
+mod crash;
 mod error;
+pub mod git;
 pub mod notebook;
 pub mod registry;
 pub mod scheduler;

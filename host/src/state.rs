@@ -4,6 +4,7 @@ use crate::api::metrics::Metrics;
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::container::Containers;
+use crate::git::Git;
 use crate::notebook::Notebooks;
 use crate::registry::{Plugins, Setup};
 use crate::scheduler::Scheduler;
@@ -42,6 +43,8 @@ pub struct Services {
     pub sessions: Sessions,
     /// Notebooks and their kernels.
     pub notebooks: Notebooks,
+    /// Code versions: the projects' repositories.
+    pub git: Git,
 }
 
 impl AppState {
@@ -108,8 +111,18 @@ impl AppState {
         )
         .await
         .map_err(|e| anyhow::anyhow!("cannot start the notebook service: {e}"))?;
+        let git = Git::open(
+            &config.git,
+            &config.data_dir,
+            store.clone(),
+            projects.clone(),
+            sessions.clone(),
+        )
+        .map_err(|e| anyhow::anyhow!("cannot start code versioning: {e:#}"))?;
+        projects.on_change(git.project_hook());
         crate::workspace::reaper::spawn(sessions.clone());
         Ok(Self(Arc::new(Services {
+            git,
             notebooks,
             sessions,
             projects,
@@ -148,6 +161,7 @@ substates! {
     projects: Projects,
     sessions: Sessions,
     notebooks: Notebooks,
+    git: Git,
 }
 
 impl std::ops::Deref for AppState {

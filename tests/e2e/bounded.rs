@@ -7,7 +7,7 @@
 //! reported and skipped instead of failing every sync.
 
 use crate::support::docker::{self, Cleanup};
-use crate::support::{Backend, WeftProcess, assert_error, bootstrap, send, weft};
+use crate::support::{Backend, WeftProcess, assert_error, bootstrap, expect_status, send, weft};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -317,51 +317,62 @@ for d in range(200):
     assert_eq!(files.as_array().unwrap().len(), 20000);
 }
 
-/// A kernel printing without end, through a Jupyter server that passes all of it (not 1 MB/s).
-/// Flushed (a megabyte a print, paced so that the kernel's own server keeps up) for its 30 s
-/// timeout, it all reaches Weft: Weft keeps the last 1 MiB, says
-/// the output was truncated, and its memory stays flat. `while True: print('x' * 100000)` as
-/// such fills the kernel's own buffer (ipykernel sends what was printed between flushes, and a
-/// loop this fast outruns them) until its container's memory kills the kernel or its server:
-/// Weft stays flat.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn endless_output_is_kept_within_its_budget() {
-    docker::require();
-    // Jupyter passes at most 1 MB/s of a kernel's output by default; a user who runs their own
-    // server passes all of it. The session's server here is told to, as theirs would.
-    let jupyter = weft::config::WorkspacesConfig::default().jupyter;
-    let mut command = jupyter.command.clone();
-    command.push("--ZMQChannelsWebsocketConnection.limit_rate=False".into());
-    let toml = format!(
-        "[workspaces.jupyter]\nimage = {:?}\nport = {}\ncommand = {:?}\nready_path = {:?}\n",
-        jupyter.image, jupyter.port, command, jupyter.ready_path
-    );
-    let weft = Weft::start_with(&[("WEFT_NOTEBOOKS__INTERRUPT_GRACE_SECS", "5")], &toml);
-    let project = weft.project("loud").await;
-    let (_, _cleanup, _) = weft.ready_session(&project).await;
-    let (status, notebook) = weft
-        .call(
-            Method::POST,
-            "/api/v1/notebooks",
-            Some(json!({ "project_id": project, "path": "loud.ipynb" })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{notebook}");
-    let id = notebook["id"].as_str().unwrap().to_string();
-    let path = format!("/api/v1/notebooks/{id}/execute");
-    let execute = |code: &str, timeout: f64| {
-        weft.call(
-            Method::POST,
-            &path,
-            Some(json!({ "code": code, "timeout_secs": timeout })),
-        )
-    };
-    let (status, warm) = execute("print('warm')", 60.0).await;
-    assert_eq!(status, StatusCode::OK, "{warm}");
-    assert_eq!(warm["truncated"], false);
+/// A Weft whose session's Jupyter passes all of a kernel's output (Jupyter passes at most
+/// 1 MB/s by default; a user who runs their own server passes all of it, and the session's
+/// server here is told to, as theirs would), with a notebook whose kernel answered once: the
+/// Weft, the cleanup of its session and the notebook's id.
+#[track_caller]
+fn loud_notebook() -> impl Future<Output = (Weft, Cleanup, String)> {
+    let caller = std::panic::Location::caller();
+    async move {
+        docker::require();
+        let jupyter = weft::config::WorkspacesConfig::default().jupyter;
+        let mut command = jupyter.command.clone();
+        command.push("--ZMQChannelsWebsocketConnection.limit_rate=False".into());
+        let toml = format!(
+            "[workspaces.jupyter]\nimage = {:?}\nport = {}\ncommand = {:?}\nready_path = {:?}\n",
+            jupyter.image, jupyter.port, command, jupyter.ready_path
+        );
+        let weft = Weft::start_with(&[("WEFT_NOTEBOOKS__INTERRUPT_GRACE_SECS", "5")], &toml);
+        let project = weft.project("loud").await;
+        let (_, cleanup, _) = weft.ready_session(&project).await;
+        let (status, notebook) = weft
+            .call(
+                Method::POST,
+                "/api/v1/notebooks",
+                Some(json!({ "project_id": project, "path": "loud.ipynb" })),
+            )
+            .await;
+        expect_status(caller, status, StatusCode::CREATED, &notebook);
+        let id = notebook["id"].as_str().unwrap().to_string();
+        let (status, warm) = execute(&weft, &id, "print('warm')", 60.0).await;
+        expect_status(caller, status, StatusCode::OK, &warm);
+        assert_eq!(warm["truncated"], false, "{caller}: {warm}");
+        (weft, cleanup, id)
+    }
+}
 
+/// Executes `code` in notebook `id` with a timeout of `timeout` seconds.
+async fn execute(weft: &Weft, id: &str, code: &str, timeout: f64) -> (StatusCode, Value) {
+    weft.call(
+        Method::POST,
+        &format!("/api/v1/notebooks/{id}/execute"),
+        Some(json!({ "code": code, "timeout_secs": timeout })),
+    )
+    .await
+}
+
+/// A kernel printing without end, flushed (a megabyte a print, paced so that the kernel's own
+/// server keeps up) for its 30 s timeout: it all reaches Weft, which keeps the last 1 MiB and
+/// says the output was truncated (in the answer, the saved notebook and the history), and
+/// Weft's memory stays flat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endless_flushed_output_is_kept_to_its_last_mebibyte_in_flat_memory() {
+    let (weft, _cleanup, id) = loud_notebook().await;
     let memory = weft.watch();
     let (status, loud) = execute(
+        &weft,
+        &id,
         "import time\nwhile True:\n    print('x' * 1000000, flush=True)\n    time.sleep(0.1)",
         30.0,
     )
@@ -422,10 +433,16 @@ async fn endless_output_is_kept_within_its_budget() {
         .await;
     assert_eq!(history[0]["truncated"], true);
     assert_eq!(history[1]["truncated"], false);
+}
 
-    // The loop as such: the kernel's own buffer fills its container.
+/// `while True: print('x' * 100000)` as such fills the kernel's own buffer (ipykernel sends
+/// what was printed between flushes, and a loop this fast outruns them) until its container's
+/// memory kills the kernel or its server: Weft's memory stays flat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unflushed_print_loop_fills_its_kernels_container_not_weft() {
+    let (weft, _cleanup, id) = loud_notebook().await;
     let memory = weft.watch();
-    let (status, raw) = execute("while True:\n    print('x' * 100000)", 30.0).await;
+    let (status, raw) = execute(&weft, &id, "while True:\n    print('x' * 100000)", 30.0).await;
     let memory = memory.stop();
     assert_eq!(status, StatusCode::OK, "{raw}");
     println!(
@@ -674,17 +691,9 @@ async fn names_a_project_cannot_hold_are_skipped() {
 
     let (status, opened) = server.open_session(&bob, &project, "jupyter").await;
     assert_eq!(status, StatusCode::CREATED, "{opened}");
-    let session = server.session_ready(&bob, &project).await;
-    let container = session["container_id"].as_str().unwrap();
-    let (_, container) = send(server.with_token(
-        &bob,
-        Method::GET,
-        &format!("/api/v1/containers/{container}"),
-    ))
-    .await;
-    let engine = container["engine_id"].as_str().unwrap();
+    let engine = server.session_engine_id(&bob, &project).await;
     exec(
-        engine,
+        &engine,
         "cd /workspace && python3 -c 'open(b\"caf\\xe9.txt\", \"w\").write(\"latin-1\")' && \
          echo file > d && echo fine > ok.txt",
     );

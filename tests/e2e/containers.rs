@@ -17,7 +17,10 @@ on_both_backends!(
     concurrent_creates_are_admitted_within_the_share,
     a_stopped_container_releases_its_share,
     the_container_count_and_restarts_are_capped,
-    reconcile_after_sigkill
+    a_create_the_engine_refuses_is_10103_and_leaves_nothing,
+    an_engine_that_never_answers_is_10104_and_leaves_nothing,
+    containers_changed_while_weft_was_down_show_stopped,
+    a_restarted_weft_adopts_its_running_containers_and_removes_orphans
 );
 
 async fn create(server: &TestServer, token: &str, body: Value) -> (StatusCode, Value) {
@@ -573,6 +576,119 @@ async fn without_an_engine_containers_say_so() {
     assert_eq!(status, StatusCode::OK);
 }
 
+/// An image of one file with no command (no CMD, no ENTRYPOINT), tagged
+/// `weft-test/no-command:<random>`; removed on drop.
+struct NoCommandImage(String);
+
+impl NoCommandImage {
+    fn new() -> Self {
+        use std::io::Write as _;
+        let tag = format!(
+            "weft-test/no-command:{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        let mut archive = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(3);
+        header.set_mode(0o644);
+        archive
+            .append_data(&mut header, "README", &b"hi\n"[..])
+            .unwrap();
+        let mut import = std::process::Command::new("docker")
+            .args(["import", "-", &tag])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("run docker import");
+        let tarball = archive.into_inner().unwrap();
+        import.stdin.take().unwrap().write_all(&tarball).unwrap();
+        assert!(import.wait().unwrap().success(), "docker import {tag}");
+        Self(tag)
+    }
+}
+
+impl Drop for NoCommandImage {
+    fn drop(&mut self) {
+        docker::docker(&["rmi", "-f", &self.0]);
+    }
+}
+
+/// A create the engine refuses (an image with no command, and none given: Weft passes it on,
+/// the engine answers 400) is a 502 with 10103 in the engine's own words; nothing is stored and
+/// nothing is left on the engine.
+async fn a_create_the_engine_refuses_is_10103_and_leaves_nothing(backend: Backend) {
+    let (server, _cleanup) = docker::server(backend, |_| {}).await;
+    let image = NoCommandImage::new();
+    let (status, body) = create(&server, &server.admin_token, json!({ "image": image.0 })).await;
+    assert_error(status, &body, 502, "10103");
+    assert_eq!(
+        body["message"], "the Docker engine refused: No command specified",
+        "{body}"
+    );
+    assert_eq!(body["details"]["engine_status"], 400, "{body}");
+    assert_eq!(listed(&server).await, Vec::<Value>::new(), "nothing stored");
+    let label = format!(
+        "label=weft.install={}",
+        server.state.containers.install_id()
+    );
+    let (_, on_engine, _) = docker::docker(&["ps", "-aq", "--filter", &label]);
+    assert_eq!(on_engine.trim(), "", "nothing on the engine");
+}
+
+/// A fake Docker engine: a TCP listener that accepts connections and never answers (it keeps
+/// them open, so a client waits for an answer). A fault the real engine cannot be made to show
+/// on demand: a hung or overloaded dockerd.
+struct SilentEngine {
+    address: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SilentEngine {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = format!("tcp://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        Self { address, task }
+    }
+}
+
+impl Drop for SilentEngine {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// An engine that does not answer within `engine_timeout_secs` makes a create a 504 with 10104,
+/// naming the engine and the wait, with what to check; nothing is stored.
+async fn an_engine_that_never_answers_is_10104_and_leaves_nothing(backend: Backend) {
+    let engine = SilentEngine::start().await;
+    let server = TestServer::start_with(backend, |c| {
+        c.containers.docker_host = Some(engine.address.clone());
+        c.containers.engine_timeout_secs = 1;
+    })
+    .await;
+    let (status, body) = create(&server, &server.admin_token, json!({ "image": IMAGE })).await;
+    assert_error(status, &body, 504, "10104");
+    assert_eq!(
+        body["message"],
+        format!(
+            "the Docker engine at {} did not answer within 1 s",
+            engine.address
+        ),
+        "{body}"
+    );
+    assert_eq!(
+        body["hint"], "the engine may be overloaded or hung; check dockerd's log",
+        "{body}"
+    );
+    assert_eq!(listed(&server).await, Vec::<Value>::new(), "nothing stored");
+}
+
 /// Half a CPU and 100 MiB, sleeping.
 fn small() -> Value {
     json!({ "image": IMAGE, "command": ["sleep", "100000"], "resources": { "cpu": "500m", "memory": "100Mi" } })
@@ -722,74 +838,121 @@ async fn the_container_count_and_restarts_are_capped(backend: Backend) {
     assert_eq!(body["status"], "running");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn driver_exec_copy_logs_stats_and_volumes() {
-    use weft::container::driver::{ContainerDriver, ContainerSpec, Limits, VolumeMount};
-    docker::require();
-    let driver = weft::container::docker::DockerDriver::new(
-        None,
-        Duration::from_secs(30),
-        weft::container::hardening::Policy {
-            capabilities: vec![],
-            pids_limit: 128,
-            nofile: 1024,
-            max_file_bytes: 0,
-        },
-    );
-    let tag = uuid::Uuid::new_v4().simple().to_string();
-    let _cleanup = Cleanup(tag.clone());
-    let volume = format!("weft-test-{tag}");
-    let labels = BTreeMap::from([("weft.install".to_string(), tag.clone())]);
-    let spec = ContainerSpec {
-        name: format!("weft-driver-{tag}"),
-        image: IMAGE.into(),
-        command: Some(vec![
-            "sh".into(),
-            "-c".into(),
-            "echo started; exec sleep 100000".into(),
-        ]),
-        env: BTreeMap::from([("A".to_string(), "1".to_string())]),
-        labels: labels.clone(),
-        volumes: vec![VolumeMount {
-            volume: volume.clone(),
-            target: "/data".into(),
-            read_only: false,
-        }],
-        limits: Limits {
-            cpu_millis: 500,
-            memory_bytes: 32 << 20,
-            gpus: 0,
-        },
-        ..Default::default()
-    };
-    let id = driver.create(&spec).await.expect("create");
-    let created = driver.inspect(&id).await.unwrap().expect("inspect");
-    assert_eq!(created.state, "created");
-    driver.start(&id).await.expect("start");
-    assert!(driver.inspect(&id).await.unwrap().unwrap().is_running());
-    let listed = driver.list(&labels).await.unwrap();
-    assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0].id, id);
+/// A container the driver made through its own face (no service above it): busybox running
+/// `echo started; exec sleep`, with `A=1`, a named volume on /data and 32 MiB of memory. It
+/// and its volume are removed on drop.
+struct DriverContainer {
+    driver: weft::container::docker::DockerDriver,
+    id: String,
+    volume: String,
+    labels: BTreeMap<String, String>,
+}
 
-    let out = driver
-        .exec(
-            &id,
-            &[
+impl DriverContainer {
+    /// Creates the container, and starts it when `start` says so.
+    async fn new(start: bool) -> Self {
+        use weft::container::driver::{ContainerDriver, ContainerSpec, Limits, VolumeMount};
+        docker::require();
+        let driver = weft::container::docker::DockerDriver::new(
+            None,
+            Duration::from_secs(30),
+            weft::container::hardening::Policy {
+                capabilities: vec![],
+                pids_limit: 128,
+                nofile: 1024,
+                max_file_bytes: 0,
+            },
+        );
+        let tag = uuid::Uuid::new_v4().simple().to_string();
+        let volume = format!("weft-test-{tag}");
+        let labels = BTreeMap::from([("weft.install".to_string(), tag.clone())]);
+        let spec = ContainerSpec {
+            name: format!("weft-driver-{tag}"),
+            image: IMAGE.into(),
+            command: Some(vec![
                 "sh".into(),
                 "-c".into(),
-                "echo out; echo err >&2; echo $A; exit 4".into(),
-            ],
-        )
-        .await
-        .unwrap();
+                "echo started; exec sleep 100000".into(),
+            ]),
+            env: BTreeMap::from([("A".to_string(), "1".to_string())]),
+            labels: labels.clone(),
+            volumes: vec![VolumeMount {
+                volume: volume.clone(),
+                target: "/data".into(),
+                read_only: false,
+            }],
+            limits: Limits {
+                cpu_millis: 500,
+                memory_bytes: 32 << 20,
+                gpus: 0,
+            },
+            ..Default::default()
+        };
+        let id = driver.create(&spec).await.expect("create");
+        let made = Self {
+            driver,
+            id,
+            volume,
+            labels,
+        };
+        if start {
+            made.driver.start(&made.id).await.expect("start");
+        }
+        made
+    }
+
+    /// Runs `sh -c script` in the container.
+    async fn sh(&self, script: &str) -> weft::container::driver::ExecOutput {
+        use weft::container::driver::ContainerDriver;
+        self.driver
+            .exec(&self.id, &["sh".into(), "-c".into(), script.into()])
+            .await
+            .expect("exec")
+    }
+}
+
+impl Drop for DriverContainer {
+    fn drop(&mut self) {
+        docker::docker(&["rm", "-f", &self.id]);
+        docker::docker(&["volume", "rm", "-f", &self.volume]);
+    }
+}
+
+/// The driver creates a container as specified (the named volume mounted), starts it, and
+/// finds it by its labels.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_driver_creates_starts_and_lists_a_container() {
+    use weft::container::driver::ContainerDriver;
+    let made = DriverContainer::new(false).await;
+    let (driver, id) = (&made.driver, made.id.as_str());
+    let created = driver.inspect(id).await.unwrap().expect("inspect");
+    assert_eq!(created.state, "created");
+    driver.start(id).await.expect("start");
+    assert!(driver.inspect(id).await.unwrap().unwrap().is_running());
+    let listed = driver.list(&made.labels).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, id);
+    // The named volume is what is mounted.
+    let inspected = inspect(id).unwrap();
+    assert_eq!(inspected["Mounts"][0]["Type"], "volume");
+    assert_eq!(inspected["Mounts"][0]["Name"], made.volume.as_str());
+}
+
+/// The driver runs a command in a container, with its environment: its output and exit code
+/// at once, or as a stream (output as it comes, then the exit code last).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_driver_runs_commands_with_their_output_and_exit_code() {
+    use weft::container::driver::{ContainerDriver, ExecEvent};
+    let made = DriverContainer::new(true).await;
+    let out = made.sh("echo out; echo err >&2; echo $A; exit 4").await;
     assert_eq!(
         (out.exit_code, out.stdout.as_str(), out.stderr.as_str()),
         (4, "out\n1\n", "err\n")
     );
-    // The same as a stream: output as it comes, then the exit code last.
-    let events: Vec<_> = driver
+    let events: Vec<_> = made
+        .driver
         .exec_stream(
-            &id,
+            &made.id,
             &[
                 "sh".into(),
                 "-c".into(),
@@ -801,18 +964,20 @@ async fn driver_exec_copy_logs_stats_and_volumes() {
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
     for event in &events[..events.len() - 1] {
         match event.as_ref().unwrap() {
-            weft::container::driver::ExecEvent::Stdout(b) => stdout.extend_from_slice(b),
-            weft::container::driver::ExecEvent::Stderr(b) => stderr.extend_from_slice(b),
+            ExecEvent::Stdout(b) => stdout.extend_from_slice(b),
+            ExecEvent::Stderr(b) => stderr.extend_from_slice(b),
             other => panic!("{other:?} before the end"),
         }
     }
-    assert!(matches!(
-        events.last().unwrap(),
-        Ok(weft::container::driver::ExecEvent::Exited(3))
-    ));
+    assert!(matches!(events.last().unwrap(), Ok(ExecEvent::Exited(3))));
     assert_eq!((&stdout[..], &stderr[..]), (&b"out\n"[..], &b"err\n"[..]));
+}
 
-    // A tar stream in, and the same file out.
+/// The driver copies a tar stream into a container, and the same file out again as a tar.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_driver_copies_tar_streams_in_and_out() {
+    use weft::container::driver::ContainerDriver;
+    let made = DriverContainer::new(true).await;
     let mut archive = tar::Builder::new(Vec::new());
     let content = b"hello from the host\n";
     let mut header = tar::Header::new_gnu();
@@ -821,21 +986,19 @@ async fn driver_exec_copy_logs_stats_and_volumes() {
     archive
         .append_data(&mut header, "hello.txt", &content[..])
         .unwrap();
-    driver
+    made.driver
         .copy_in(
-            &id,
+            &made.id,
             "/data",
             futures::stream::iter([Ok(archive.into_inner().unwrap().into())]).boxed(),
         )
         .await
         .unwrap();
-    let cat = driver
-        .exec(&id, &["cat".into(), "/data/hello.txt".into()])
-        .await
-        .unwrap();
+    let cat = made.sh("cat /data/hello.txt").await;
     assert_eq!(cat.stdout.as_bytes(), content);
-    let tarball: Vec<u8> = driver
-        .copy_out(&id, "/data/hello.txt")
+    let tarball: Vec<u8> = made
+        .driver
+        .copy_out(&made.id, "/data/hello.txt")
         .map(|chunk| chunk.unwrap().to_vec())
         .concat()
         .await;
@@ -844,81 +1007,180 @@ async fn driver_exec_copy_logs_stats_and_volumes() {
     let mut back = String::new();
     std::io::Read::read_to_string(&mut entry, &mut back).unwrap();
     assert_eq!(back.as_bytes(), content);
+}
 
-    // The named volume is what is mounted.
-    let inspected = inspect(&id).unwrap();
-    assert_eq!(inspected["Mounts"][0]["Type"], "volume");
-    assert_eq!(inspected["Mounts"][0]["Name"], volume.as_str());
-
-    let logs: Vec<_> = driver.logs(&id, false, None).collect().await;
-    assert_eq!(
-        logs.into_iter()
-            .map(|c| c.unwrap().text)
-            .collect::<String>(),
-        "started\n"
-    );
-    let stats = driver.stats(&id).await.unwrap();
+/// The driver reads what a container printed and its stats (with its memory limit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_driver_reads_a_containers_logs_and_stats() {
+    use weft::container::driver::ContainerDriver;
+    let made = DriverContainer::new(true).await;
+    // The shell prints its line soon after the start.
+    let logs = wait::until(
+        "the container's output",
+        Duration::from_secs(10),
+        || async {
+            let logs: Vec<_> = made.driver.logs(&made.id, false, None).collect().await;
+            let text: String = logs.into_iter().map(|c| c.unwrap().text).collect();
+            if text.is_empty() { Err(text) } else { Ok(text) }
+        },
+    )
+    .await;
+    assert_eq!(logs, "started\n");
+    let stats = made.driver.stats(&made.id).await.unwrap();
     assert_eq!(stats.memory_limit_bytes, 32 << 20);
+}
 
-    driver.stop(&id, Duration::from_secs(5)).await.unwrap();
+/// The driver stops and removes a container, each twice without error; the named volume the
+/// mount created stays for its owner to remove.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_driver_stops_and_removes_a_container_twice_without_error() {
+    use weft::container::driver::ContainerDriver;
+    let made = DriverContainer::new(true).await;
+    let (driver, id) = (&made.driver, made.id.as_str());
+    driver.stop(id, Duration::from_secs(5)).await.unwrap();
     driver
-        .stop(&id, Duration::from_secs(5))
+        .stop(id, Duration::from_secs(5))
         .await
         .expect("stopping twice is fine");
-    assert!(!driver.inspect(&id).await.unwrap().unwrap().is_running());
-    driver.remove(&id).await.unwrap();
-    driver.remove(&id).await.expect("removing twice is fine");
-    assert!(driver.inspect(&id).await.unwrap().is_none());
-    let (removed, _, _) = docker::docker(&["volume", "rm", &volume]);
+    assert!(!driver.inspect(id).await.unwrap().unwrap().is_running());
+    driver.remove(id).await.unwrap();
+    driver.remove(id).await.expect("removing twice is fine");
+    assert!(driver.inspect(id).await.unwrap().is_none());
+    let (removed, _, _) = docker::docker(&["volume", "rm", &made.volume]);
     assert!(removed, "the named volume was created by the mount");
 }
 
-/// SIGKILL a real `weft`, change its containers behind its back, restart it: the running one is
-/// adopted, the removed one is marked stopped with its time accounted, the one stopped outside
-/// shows stopped, the orphan is removed, another installation's container is left alone.
-async fn reconcile_after_sigkill(backend: Backend) {
-    docker::require();
-    let site = Site::new(backend).await;
-    let serve = || {
+/// A real `weft` that ran containers and was killed with SIGKILL, for what its restart makes of
+/// them.
+struct Crashed {
+    site: Site,
+    /// Its sleepers: (id, engine id).
+    sleepers: Vec<(String, String)>,
+    /// Its installation's id, labelling its containers.
+    install: String,
+    /// When its sleepers were last known running (each ran at least from its creation's
+    /// answer until it is touched behind Weft's back).
+    created: Instant,
+    _cleanup: Cleanup,
+}
+
+impl Crashed {
+    /// `weft serve` on `backend` with `count` running sleepers, then SIGKILLed.
+    async fn with_sleepers(backend: Backend, count: usize) -> Self {
+        docker::require();
+        let site = Site::new(backend).await;
+        let mut first = Self::serve_site(&site);
+        let base = first.base_url();
+        let mut sleepers = Vec::new();
+        for _ in 0..count {
+            let (status, c) = crate::support::call(
+                &site.client,
+                &base,
+                &site.token,
+                Method::POST,
+                "/api/v1/containers",
+                Some(sleeper()),
+            )
+            .await;
+            assert_eq!(status, StatusCode::CREATED, "{c}");
+            sleepers.push((
+                c["id"].as_str().unwrap().to_string(),
+                c["engine_id"].as_str().unwrap().to_string(),
+            ));
+        }
+        let install = inspect(&sleepers[0].1).unwrap()["Config"]["Labels"]["weft.install"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let created = Instant::now();
+        first.kill();
+        Self {
+            site,
+            sleepers,
+            _cleanup: Cleanup(install.clone()),
+            install,
+            created,
+        }
+    }
+
+    fn serve_site(site: &Site) -> crate::support::WeftProcess {
         site.serve(&[
             ("WEFT_CONTAINERS__ORPHAN_GRACE_SECS", "0"),
             ("WEFT_CONTAINERS__ALLOWED_IMAGES", r#"["weft-test/*"]"#),
         ])
-    };
-    let (client, token) = (&site.client, &site.token);
-    let call = |base: &str, method: Method, path: &str, body: Option<Value>| {
-        crate::support::call(client, base, token, method, path, body)
-    };
-
-    let mut first = serve();
-    let base = first.base_url();
-    let mut ids = Vec::new();
-    for _ in 0..3 {
-        let (status, c) = call(&base, Method::POST, "/api/v1/containers", Some(sleeper())).await;
-        assert_eq!(status, StatusCode::CREATED, "{c}");
-        ids.push((
-            c["id"].as_str().unwrap().to_string(),
-            c["engine_id"].as_str().unwrap().to_string(),
-        ));
     }
-    let install = inspect(&ids[0].1).unwrap()["Config"]["Labels"]["weft.install"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let _cleanup = Cleanup(install.clone());
-    // Each ran at least from its creation's answer until it is touched behind Weft's back.
-    let created = Instant::now();
-    first.kill();
 
-    let [
-        (kept, kept_engine),
-        (removed, removed_engine),
-        (halted, halted_engine),
-    ] = ids.try_into().unwrap();
-    let lived = created.elapsed().as_secs_f64();
+    /// `weft serve` again on the same site: the restart.
+    fn restart(&self) -> crate::support::WeftProcess {
+        Self::serve_site(&self.site)
+    }
+
+    /// Calls the restarted `weft` at `base` as the admin.
+    fn call(
+        &self,
+        base: &str,
+        method: Method,
+        path: &str,
+    ) -> impl Future<Output = (StatusCode, Value)> + use<> {
+        crate::support::call(
+            &self.site.client,
+            base,
+            &self.site.token,
+            method,
+            path,
+            None,
+        )
+    }
+}
+
+/// SIGKILL a real `weft`, remove one of its containers and stop another behind its back,
+/// restart it: the removed one is marked stopped with its time accounted, the one stopped
+/// outside shows stopped with its exit code.
+async fn containers_changed_while_weft_was_down_show_stopped(backend: Backend) {
+    let crashed = Crashed::with_sleepers(backend, 2).await;
+    let [(removed, removed_engine), (halted, halted_engine)] =
+        <[_; 2]>::try_from(crashed.sleepers.clone()).unwrap();
+    let lived = crashed.created.elapsed().as_secs_f64();
     assert!(docker::docker(&["rm", "-f", &removed_engine]).0);
     assert!(docker::docker(&["stop", "-t", "5", &halted_engine]).0);
-    let orphan_label = format!("weft.install={install}");
+
+    let second = crashed.restart();
+    let base = second.base_url();
+    let get = |id: &str| crashed.call(&base, Method::GET, &format!("/api/v1/containers/{id}"));
+    let (removed_now, halted_now) = wait::until(
+        "both containers stopped",
+        Duration::from_secs(20),
+        || async {
+            let ((_, removed_now), (_, halted_now)) = (get(&removed).await, get(&halted).await);
+            if removed_now["status"] == "stopped" && halted_now["status"] == "stopped" {
+                Ok((removed_now, halted_now))
+            } else {
+                Err((removed_now, halted_now))
+            }
+        },
+    )
+    .await;
+    assert!(
+        removed_now["error"].as_str().unwrap().contains("vanished"),
+        "{removed_now}"
+    );
+    // Its stint is counted up to when it was found gone (1 ms for the stored milliseconds).
+    assert!(
+        removed_now["run_seconds"].as_f64().unwrap() >= lived - 0.001,
+        "time accounted (at least {lived} s): {removed_now}"
+    );
+    assert!(removed_now["stopped_at"].is_string());
+    assert_eq!(halted_now["exit_code"], 143, "{halted_now}");
+}
+
+/// SIGKILL a real `weft`, start an orphan with its label and a container of another
+/// installation behind its back, restart it: its running container is adopted and still
+/// managed (it stops through the API), the orphan is removed, the other installation's
+/// container is left alone.
+async fn a_restarted_weft_adopts_its_running_containers_and_removes_orphans(backend: Backend) {
+    let crashed = Crashed::with_sleepers(backend, 1).await;
+    let (kept, kept_engine) = crashed.sleepers[0].clone();
+    let orphan_label = format!("weft.install={}", crashed.install);
     let (ok, orphan, err) = docker::docker(&[
         "run",
         "-d",
@@ -944,70 +1206,34 @@ async fn reconcile_after_sigkill(backend: Backend) {
     ]);
     assert!(ok, "{err}");
 
-    let second = serve();
+    let second = crashed.restart();
     let base = second.base_url();
-    let removed_now = wait::until(
-        "the vanished container stopped and the orphan removed",
-        Duration::from_secs(20),
-        || async {
-            let (_, removed_now) = call(
-                &base,
-                Method::GET,
-                &format!("/api/v1/containers/{removed}"),
-                None,
-            )
-            .await;
-            let orphan_gone = inspect(orphan.trim()).is_none();
-            if removed_now["status"] == "stopped" && orphan_gone {
-                Ok(removed_now)
-            } else {
-                Err((removed_now, orphan_gone))
-            }
-        },
-    )
+    wait::until("the orphan removed", Duration::from_secs(20), || async {
+        match inspect(orphan.trim()) {
+            None => Ok(()),
+            Some(found) => Err(found["State"]["Status"].clone()),
+        }
+    })
     .await;
-    assert!(
-        removed_now["error"].as_str().unwrap().contains("vanished"),
-        "{removed_now}"
-    );
-    // Its stint is counted up to when it was found gone (1 ms for the stored milliseconds).
-    assert!(
-        removed_now["run_seconds"].as_f64().unwrap() >= lived - 0.001,
-        "time accounted (at least {lived} s): {removed_now}"
-    );
-    assert!(removed_now["stopped_at"].is_string());
-    let (_, kept_now) = call(
-        &base,
-        Method::GET,
-        &format!("/api/v1/containers/{kept}"),
-        None,
-    )
-    .await;
+    let (_, kept_now) = crashed
+        .call(&base, Method::GET, &format!("/api/v1/containers/{kept}"))
+        .await;
     assert_eq!(kept_now["status"], "running", "{kept_now}");
     assert_eq!(kept_now["engine_id"], kept_engine.as_str());
     assert_eq!(inspect(&kept_engine).unwrap()["State"]["Running"], true);
-    let (_, halted_now) = call(
-        &base,
-        Method::GET,
-        &format!("/api/v1/containers/{halted}"),
-        None,
-    )
-    .await;
-    assert_eq!(halted_now["status"], "stopped", "{halted_now}");
-    assert_eq!(halted_now["exit_code"], 143);
     assert!(
         inspect(stranger.trim()).is_some(),
         "another installation's container is not touched"
     );
 
     // The adopted container is still managed: it stops through the API.
-    let (status, stopped) = call(
-        &base,
-        Method::POST,
-        &format!("/api/v1/containers/{kept}/stop"),
-        None,
-    )
-    .await;
+    let (status, stopped) = crashed
+        .call(
+            &base,
+            Method::POST,
+            &format!("/api/v1/containers/{kept}/stop"),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{stopped}");
     assert_eq!(stopped["status"], "stopped");
 }

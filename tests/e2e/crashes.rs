@@ -318,31 +318,16 @@ async fn a_run_an_older_host_left_ends_as_its_nodes_say(backend: Backend) {
     }
 }
 
-/// Every kind of value is stored by its producer, the host stops, and the restarted host hands
-/// each value from the store to its consumers: echoes give it back unchanged, jq names its JSON
-/// type, and CSV reads the bytes. JSON shaped like the API's bytes marker stays JSON. Two
-/// producers' rows are rewritten in the old encoding before the restart, as a database of the
-/// previous version holds them, and read as before.
-async fn values_read_back_as_written_after_a_crash(backend: Backend) {
-    use base64::Engine as _;
-    let csv = "a,b\n1,2\n";
-    let csv_base64 = base64::engine::general_purpose::STANDARD.encode(csv);
-    // (kind, value as the run's input gives it, jq's name of its type; None for bytes)
-    let kinds = [
-        ("null", json!(null), Some("null")),
-        ("bool", json!(true), Some("boolean")),
-        ("int", json!(-9_007_199_254_740_993_i64), Some("number")),
-        ("uint", json!(u64::MAX), Some("number")),
-        ("float", json!(1.5), Some("number")),
-        ("string", json!("{\"$bytes\": \"AQI=\"}"), Some("string")),
-        (
-            "array",
-            json!([1, "two", null, {"$bytes": "AQI="}]),
-            Some("array"),
-        ),
-        ("object", json!({"a": {"b": [1]}}), Some("object")),
-        ("bytes", json!({ "$bytes": csv_base64 }), None),
-    ];
+/// A value kind of [`values_read_back_as_written_after_a_crash`]: its name, the value as the
+/// run's input gives it, and jq's name of its type (`None` for bytes).
+type Kind = (&'static str, Value, Option<&'static str>);
+
+/// The workflow of [`values_read_back_as_written_after_a_crash`] and its run's inputs: per
+/// kind, a producer `p_KIND` (an echo of the input), an echo `e_KIND` of it and, but for bytes,
+/// a jq `t_KIND` naming its type; a producer `p_tag` of JSON shaped like the old bytes marker
+/// with its echo and jq, and CSV reading the bytes. Consumers start after a `gate` that
+/// follows every producer, so each reads its value from the store after the crash.
+fn values_workflow(kinds: &[Kind]) -> (Value, Value) {
     let mut nodes = vec![
         // JSON that looks like the old bytes marker, made by a node (a run's inputs read the
         // marker as bytes).
@@ -359,7 +344,7 @@ async fn values_read_back_as_written_after_a_crash(backend: Backend) {
         json!({"source": "p_bytes", "target": "c_bytes", "target_port": "in"}),
     ];
     let mut inputs = serde_json::Map::new();
-    for (kind, value, jq_type) in &kinds {
+    for (kind, value, jq_type) in kinds {
         nodes.push(json!({"id": format!("p_{kind}"), "type": "echo-node"}));
         nodes.push(json!({"id": format!("e_{kind}"), "type": "echo-node"}));
         inputs.insert(format!("p_{kind}"), json!({ "in": value }));
@@ -374,7 +359,6 @@ async fn values_read_back_as_written_after_a_crash(backend: Backend) {
             );
         }
     }
-    // Consumers start after the gate, so each reads its value from the store after the crash.
     let consumers: Vec<String> = nodes
         .iter()
         .filter_map(|n| n["id"].as_str())
@@ -384,16 +368,61 @@ async fn values_read_back_as_written_after_a_crash(backend: Backend) {
     for consumer in consumers {
         edges.push(json!({"source": "gate", "target": consumer}));
     }
-    let site = Site::new(backend).await;
-    let ids = site
-        .prepare(
-            &["echo-node"],
-            &[json!({"name": "values", "nodes": nodes, "edges": edges})],
+    (
+        json!({"name": "values", "nodes": nodes, "edges": edges}),
+        Value::Object(inputs),
+    )
+}
+
+/// Rewrites the outputs of each (producer, outputs) of run `run_id` as the previous version
+/// stored them: plain JSON, bytes as the marker.
+async fn store_as_the_previous_version(site: &Site, run_id: &str, rows: &[(&str, Value)]) {
+    let store = Store::open(&site.database_url).await.unwrap();
+    for (producer, legacy) in rows {
+        let done = sqlx::query(
+            "UPDATE run_nodes SET outputs = $1, value_format = 1 WHERE run_id = $2 AND node_id = $3",
         )
-        .await;
+        .bind(legacy.to_string())
+        .bind(run_id)
+        .bind(*producer)
+        .execute(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(done.rows_affected(), 1, "{producer}");
+    }
+    store.close().await;
+}
+
+/// Every kind of value is stored by its producer, the host stops, and the restarted host hands
+/// each value from the store to its consumers: echoes give it back unchanged, jq names its JSON
+/// type, and CSV reads the bytes. JSON shaped like the API's bytes marker stays JSON. Two
+/// producers' rows are rewritten in the old encoding before the restart, as a database of the
+/// previous version holds them, and read as before.
+async fn values_read_back_as_written_after_a_crash(backend: Backend) {
+    use base64::Engine as _;
+    let csv = "a,b\n1,2\n";
+    let csv_base64 = base64::engine::general_purpose::STANDARD.encode(csv);
+    let kinds: [Kind; 9] = [
+        ("null", json!(null), Some("null")),
+        ("bool", json!(true), Some("boolean")),
+        ("int", json!(-9_007_199_254_740_993_i64), Some("number")),
+        ("uint", json!(u64::MAX), Some("number")),
+        ("float", json!(1.5), Some("number")),
+        ("string", json!("{\"$bytes\": \"AQI=\"}"), Some("string")),
+        (
+            "array",
+            json!([1, "two", null, {"$bytes": "AQI="}]),
+            Some("array"),
+        ),
+        ("object", json!({"a": {"b": [1]}}), Some("object")),
+        ("bytes", json!({ "$bytes": csv_base64 }), None),
+    ];
+    let (workflow, inputs) = values_workflow(&kinds);
+    let site = Site::new(backend).await;
+    let ids = site.prepare(&["echo-node"], &[workflow]).await;
 
     let point = "node-succeeded:gate";
-    let (run_id, before) = site.crash_at(point, &ids[0], &Value::Object(inputs)).await;
+    let (run_id, before) = site.crash_at(point, &ids[0], &inputs).await;
     assert!(
         before
             .iter()
@@ -401,24 +430,15 @@ async fn values_read_back_as_written_after_a_crash(backend: Backend) {
                 == (status == "succeeded")),
         "producers and the gate done, no consumer started: {before:?}"
     );
-    // As the previous version stored them: plain JSON, bytes as the marker.
-    let store = Store::open(&site.database_url).await.unwrap();
-    for (producer, legacy) in [
-        ("p_int", json!({"out": -9_007_199_254_740_993_i64})),
-        ("p_bytes", json!({"out": {"$bytes": csv_base64}})),
-    ] {
-        let done = sqlx::query(
-            "UPDATE run_nodes SET outputs = $1, value_format = 1 WHERE run_id = $2 AND node_id = $3",
-        )
-        .bind(legacy.to_string())
-        .bind(&run_id)
-        .bind(producer)
-        .execute(store.pool())
-        .await
-        .unwrap();
-        assert_eq!(done.rows_affected(), 1);
-    }
-    store.close().await;
+    store_as_the_previous_version(
+        &site,
+        &run_id,
+        &[
+            ("p_int", json!({"out": -9_007_199_254_740_993_i64})),
+            ("p_bytes", json!({"out": {"$bytes": csv_base64}})),
+        ],
+    )
+    .await;
 
     let run = site.resume(&run_id).await;
     assert_eq!(run["status"], "succeeded", "{run}");

@@ -261,60 +261,56 @@ with ThreadPoolExecutor(8) as pool:
     print(json.dumps(dict(zip([str(t) for t in TARGETS], pool.map(probe, TARGETS)))))
 "#;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn users_reach_neither_each_other_nor_the_host_nor_metadata() {
-    docker::require();
-    for image in ["weft/jupyter:2", "weft/code-server:2"] {
-        assert!(
-            docker::docker(&["image", "inspect", image]).0,
-            "{image} is missing: run tests/run.sh (it builds it)"
-        );
-    }
-    let metadata = FakeMetadata::start();
-    let host_port = host_service();
-    // Without Weft's networks and firewall, a container reaches both.
-    assert!(
-        from_default_bridge(METADATA, 80).contains("metadata-secret"),
-        "the fake metadata service answers containers on the default bridge"
-    );
-    assert!(
-        from_default_bridge("gateway", host_port).contains("host-secret"),
-        "the host service answers containers on the default bridge"
-    );
+/// `docker network inspect NAME`.
+fn inspect_network(name: &str) -> Value {
+    let (ok, found, err) = docker::docker(&["network", "inspect", name]);
+    assert!(ok, "{name}: {err}");
+    serde_json::from_str::<Value>(&found).unwrap()[0].clone()
+}
 
-    let (server, _cleanup): (TestServer, Cleanup) = docker::server(Backend::Sqlite, |c| {
-        c.workspaces.start_timeout_secs = 90;
-        c.workspaces.memory = "512Mi".into();
-    })
-    .await;
+/// The subnet of a network as `docker network inspect` shows it.
+fn subnet_of(network: &Value) -> ipnet::Ipv4Net {
+    network["IPAM"]["Config"][0]["Subnet"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// `docker inspect` of a sleeping busybox that `POST /containers` made as `token`, asserting
+/// it was created.
+#[track_caller]
+fn sleeper_as<'a>(server: &'a TestServer, token: &'a str) -> impl Future<Output = Value> + 'a {
+    let caller = std::panic::Location::caller();
+    async move {
+        let body = json!({ "image": "weft-test/busybox:1", "command": ["sleep", "100000"] });
+        let (status, created) = create_as(server, token, body).await;
+        crate::support::expect_status(caller, status, StatusCode::CREATED, &created);
+        inspect(created["engine_id"].as_str().unwrap()).expect("on the engine")
+    }
+}
+
+/// The host firewall is active and denies link-local addresses; each user's containers join a
+/// bridge of that user's own (inter-container traffic off, a /27 of Weft's pool), another
+/// user's another one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_user_gets_a_network_of_their_own_behind_the_firewall() {
+    let (server, _cleanup) = docker::server(Backend::Sqlite, |_| {}).await;
     let (_, report) = send(server.admin(Method::GET, "/api/v1/resources")).await;
     assert_eq!(report["engine"]["firewall"]["status"], "active", "{report}");
     assert_eq!(
         report["engine"]["firewall"]["deny"],
         json!(["169.254.0.0/16"])
     );
-
     let (alice_id, alice) = server.user("alice").await;
     let (_, bob) = server.user("bob").await;
-    let notes = server.project(&alice, "notes").await;
-    let code = server.project(&alice, "code").await;
-    let attack = server.project(&bob, "attack").await;
-    for (project, kind) in [(&notes, "jupyter"), (&code, "code-server")] {
-        let (status, opened) = server.open_session(&alice, project, kind).await;
-        assert_eq!(status, StatusCode::CREATED, "{opened}");
-    }
-    let jupyter = session_container(&server, &alice, &notes).await;
-    let code_server = session_container(&server, &alice, &code).await;
-    let (network, jupyter_ip) = network_of(&jupyter);
-    let (code_network, code_ip) = network_of(&code_server);
-    assert_eq!(network, code_network, "one network per user");
+    let (network, _) = network_of(&sleeper_as(&server, &alice).await);
     assert_eq!(
         network,
         weft::container::network::name(&alice_id),
         "Alice's own network"
     );
-    let (_, found, _) = docker::docker(&["network", "inspect", &network]);
-    let found: Value = serde_json::from_str::<Value>(&found).unwrap()[0].clone();
+    let found = inspect_network(&network);
     assert_eq!(
         found["Options"]["com.docker.network.bridge.enable_icc"],
         "false"
@@ -325,11 +321,7 @@ async fn users_reach_neither_each_other_nor_the_host_nor_metadata() {
             .unwrap()
             .starts_with("weft")
     );
-    let subnet: ipnet::Ipv4Net = found["IPAM"]["Config"][0]["Subnet"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let subnet = subnet_of(&found);
     assert_eq!(subnet.prefix_len(), 27);
     assert!(
         "10.213.0.0/16"
@@ -337,6 +329,74 @@ async fn users_reach_neither_each_other_nor_the_host_nor_metadata() {
             .unwrap()
             .contains(&subnet)
     );
+    let (bobs, _) = network_of(&sleeper_as(&server, &bob).await);
+    assert_ne!(bobs, network, "Bob has his own network");
+}
+
+/// The targets of [`users_reach_neither_each_other_nor_the_host_nor_metadata`], shown
+/// reachable from a container on the engine's default bridge (no Weft network, no Weft
+/// firewall): the fake metadata service and a service of the host's (its port).
+fn targets_reachable_from_the_default_bridge() -> (FakeMetadata, u16) {
+    docker::require();
+    for image in ["weft/jupyter:2", "weft/code-server:2"] {
+        assert!(
+            docker::docker(&["image", "inspect", image]).0,
+            "{image} is missing: run tests/run.sh (it builds it)"
+        );
+    }
+    let metadata = FakeMetadata::start();
+    let host_port = host_service();
+    assert!(
+        from_default_bridge(METADATA, 80).contains("metadata-secret"),
+        "the fake metadata service answers containers on the default bridge"
+    );
+    assert!(
+        from_default_bridge("gateway", host_port).contains("host-secret"),
+        "the host service answers containers on the default bridge"
+    );
+    (metadata, host_port)
+}
+
+/// Alice's Jupyter and code-server sessions' containers, once both are ready.
+#[track_caller]
+fn alices_sessions<'a>(
+    server: &'a TestServer,
+    alice: &'a str,
+) -> impl Future<Output = (Value, Value)> + 'a {
+    let caller = std::panic::Location::caller();
+    async move {
+        let notes = server.project(alice, "notes").await;
+        let code = server.project(alice, "code").await;
+        for (project, kind) in [(&notes, "jupyter"), (&code, "code-server")] {
+            let (status, opened) = server.open_session(alice, project, kind).await;
+            crate::support::expect_status(caller, status, StatusCode::CREATED, &opened);
+        }
+        (
+            session_container(server, alice, &notes).await,
+            session_container(server, alice, &code).await,
+        )
+    }
+}
+
+/// Another user's Jupyter and code-server, the host's services through the bridge's gateway
+/// and the metadata service are all out of reach of a user's kernel (its own server answers);
+/// a user's own sessions do not reach each other either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_reach_neither_each_other_nor_the_host_nor_metadata() {
+    let (_metadata, host_port) = targets_reachable_from_the_default_bridge();
+    let (server, _cleanup): (TestServer, Cleanup) = docker::server(Backend::Sqlite, |c| {
+        c.workspaces.start_timeout_secs = 90;
+        c.workspaces.memory = "512Mi".into();
+    })
+    .await;
+    let (alice_id, alice) = server.user("alice").await;
+    let (_, bob) = server.user("bob").await;
+    let attack = server.project(&bob, "attack").await;
+    let (jupyter, code_server) = alices_sessions(&server, &alice).await;
+    let (network, jupyter_ip) = network_of(&jupyter);
+    let (code_network, code_ip) = network_of(&code_server);
+    assert_eq!(network, code_network, "one network per user");
+    assert_eq!(network, weft::container::network::name(&alice_id));
 
     // Alice's own containers do not reach each other either (inter-container traffic off).
     let (_, out, err) = docker::docker(&[
@@ -354,7 +414,10 @@ async fn users_reach_neither_each_other_nor_the_host_nor_metadata() {
     let targets = format!(
         "TARGETS = [('127.0.0.1', 8888), ('{jupyter_ip}', 8888), ('{code_ip}', 8888), \
          ('gateway', {host_port}), ('{gateway_a}', {host_port}), ('{METADATA}', 80)]\n",
-        gateway_a = subnet.hosts().next().unwrap(),
+        gateway_a = subnet_of(&inspect_network(&network))
+            .hosts()
+            .next()
+            .unwrap(),
     );
     let out = in_kernel(&server, &bob, &attack, &format!("{targets}{PROBE}")).await;
     let results: Value = serde_json::from_str(out.trim()).expect("the probe's JSON");
@@ -370,7 +433,6 @@ async fn users_reach_neither_each_other_nor_the_host_nor_metadata() {
         network,
         "Bob has his own network"
     );
-    drop(metadata);
 }
 
 /// A server allowing only `weft-test/busybox:*` with a disk limit of 20 MiB (checked every

@@ -22,6 +22,12 @@ mod containers;
 // Crash points exist in debug builds only.
 #[cfg(debug_assertions)]
 mod crashes;
+mod git_api;
+#[cfg(debug_assertions)]
+mod git_crash;
+mod git_http;
+mod git_session;
+mod image_build;
 mod isolation;
 mod notebooks;
 mod plugins;

@@ -12,6 +12,7 @@ on_both_backends!(
     builtin_nodes_do_their_jobs,
     bad_direct_runs_are_refused,
     uploads_versions_and_removal,
+    an_upload_the_store_cannot_write_is_60102_and_registers_nothing,
     grants_stored_before_scopes_are_kept_for_admins
 );
 
@@ -144,6 +145,45 @@ async fn bad_direct_runs_are_refused(backend: Backend) {
     assert_error(status, &err, 409, "60204");
     let (status, err) = server.run_plugin("no-such-node", json!({})).await;
     assert_error(status, &err, 404, "90203");
+}
+
+/// The component store cannot write (its folder replaced by a file, which stops root too): an
+/// upload is a 500 with 60102 saying so, with what to check, and nothing is registered; with
+/// the folder back, the same upload is stored as new.
+async fn an_upload_the_store_cannot_write_is_60102_and_registers_nothing(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let folder = server.config.data_dir.join("plugins");
+    let aside = server.config.data_dir.join("plugins-aside");
+    std::fs::rename(&folder, &aside).unwrap();
+    std::fs::write(&folder, "a file where the folder was").unwrap();
+
+    let (status, body) = server.upload(fixture("echo-node")).await;
+    assert_error(status, &body, 500, "60102");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("cannot store the component: ") && message.contains("Not a directory"),
+        "{body}"
+    );
+    assert!(
+        body["hint"].as_str().unwrap().contains("writable folder"),
+        "{body}"
+    );
+    let (status, body) = send(server.admin(Method::GET, "/api/v1/plugins/echo-node")).await;
+    assert_error(status, &body, 404, "90203");
+    let (_, list) = send(server.admin(Method::GET, "/api/v1/plugins")).await;
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["name"] != "echo-node"),
+        "{list}"
+    );
+
+    std::fs::remove_file(&folder).unwrap();
+    std::fs::rename(&aside, &folder).unwrap();
+    let (status, added) = server.upload(fixture("echo-node")).await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+    assert_eq!(added["created"], true, "{added}");
 }
 
 async fn uploads_versions_and_removal(backend: Backend) {

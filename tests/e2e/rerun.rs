@@ -19,7 +19,8 @@ async fn rerun(server: &TestServer, run: &str, from: &str) -> (StatusCode, Value
 
 async fn a_failed_run_runs_again_from_a_node_reusing_what_succeeded_before_it(backend: Backend) {
     let server = TestServer::start(backend).await;
-    // f feeds t, which fails (a number has no field `x`); g stands apart.
+    // f feeds t, which fails (a number has no field `x`); g feeds nothing but comes before t
+    // (standing apart, it could be cancelled by t's failure before it finished).
     let first = server
         .run_workflow(
             &server.admin_token,
@@ -27,7 +28,8 @@ async fn a_failed_run_runs_again_from_a_node_reusing_what_succeeded_before_it(ba
                    "nodes": [{"id": "f", "type": "fibo", "config": {"n": 10}},
                              {"id": "t", "type": "json-transform", "config": {"query": ".x"}},
                              {"id": "g", "type": "fibo", "config": {"n": 5}}],
-                   "edges": [{"source": "f", "target": "t", "target_port": "in"}]}),
+                   "edges": [{"source": "f", "target": "t", "target_port": "in"},
+                             {"source": "g", "target": "t"}]}),
         )
         .await;
     assert_eq!(first["status"], "failed", "{first}");
@@ -65,7 +67,7 @@ async fn a_failed_run_runs_again_from_a_node_reusing_what_succeeded_before_it(ba
         "{second}"
     );
 
-    // From the first node, it and what follows run again; what stands apart does not.
+    // From the first node, it and what follows run again; what does not follow it does not.
     let (status, again) = rerun(&server, new, "f").await;
     assert_eq!(status, StatusCode::ACCEPTED, "{again}");
     let third = server

@@ -706,20 +706,6 @@ async fn the_reaper_fails_dead_sessions_and_saves_their_files() {
     assert_event(&kinds, ("status", "failed"));
 }
 
-#[test]
-fn image_build_keeps_a_built_image() {
-    docker::require();
-    let image = weft::config::WorkspacesConfig::default().jupyter.image;
-    assert!(
-        docker::docker(&["image", "inspect", &image]).0,
-        "{image} is missing: run tests/run.sh (it builds it)"
-    );
-    let out = crate::support::succeed(crate::support::weft().args(["image", "build", "jupyter"]));
-    assert!(out.contains("already on this host"), "{out}");
-    let (ok, _, err) = docker::docker(&["image", "inspect", &image]);
-    assert!(ok, "{err}");
-}
-
 /// SIGKILL a real `weft` with a session open, restart it: the session is still ready, reached
 /// through the proxy (routes come from the store), and stops with its files synced.
 async fn a_session_survives_a_restart(backend: Backend) {

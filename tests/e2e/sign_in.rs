@@ -10,7 +10,11 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 on_both_backends!(
-    password_sign_in_refresh_and_sign_out,
+    wrong_and_missing_passwords_are_refused_alike,
+    a_sign_in_gives_a_short_token_and_a_strict_refresh_cookie,
+    the_refresh_cookie_gives_new_tokens_and_is_no_bearer_token,
+    signing_out_ends_every_token_of_the_sign_in,
+    a_disabled_users_password_signs_nobody_in,
     only_admins_set_others_passwords_and_users_change_their_own,
     failed_password_sign_ins_are_limited_per_address,
     a_browsers_websocket_carries_its_token_as_a_subprotocol,
@@ -62,10 +66,47 @@ async fn me(server: &TestServer, token: &str) -> (StatusCode, Value) {
     send(server.with_token(token, Method::GET, "/api/v1/users/me")).await
 }
 
-async fn password_sign_in_refresh_and_sign_out(backend: Backend) {
+/// The admin gives user `alice` the password `correct horse`.
+#[track_caller]
+fn set_correct_horse<'a>(server: &'a TestServer, alice: &'a str) -> impl Future<Output = ()> + 'a {
+    let caller = std::panic::Location::caller();
+    async move {
+        let (status, body) = set_password(
+            server,
+            &server.admin_token,
+            alice,
+            json!({"password": "correct horse"}),
+        )
+        .await;
+        crate::support::expect_status(caller, status, StatusCode::NO_CONTENT, &body);
+    }
+}
+
+/// A server where alice has the password `correct horse`: the server and alice's id.
+async fn alice_with_a_password(backend: Backend) -> (TestServer, String) {
     let server = TestServer::start(backend).await;
     let (alice, _) = server.user("alice").await;
-    // No password yet: no sign-in, and the same answer as a wrong one.
+    set_correct_horse(&server, &alice).await;
+    (server, alice)
+}
+
+/// Alice signed in: her session (token, expiry, user) and the refresh cookie's `name=value`
+/// with its attributes.
+#[track_caller]
+fn alice_signed_in(server: &TestServer) -> impl Future<Output = (Value, String)> + '_ {
+    let caller = std::panic::Location::caller();
+    async move {
+        let (status, session, cookie) = sign_in(server, "alice", "correct horse").await;
+        crate::support::expect_status(caller, status, StatusCode::OK, &session);
+        (session, cookie.expect("a refresh cookie"))
+    }
+}
+
+/// With no password set there is no sign-in, answered as a wrong one; a short password is
+/// refused; a wrong password and an unknown name are answered alike, with no cookie.
+async fn wrong_and_missing_passwords_are_refused_alike(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (alice, _) = server.user("alice").await;
     let (status, body, cookie) = sign_in(&server, "alice", "anything-at-all").await;
     assert_error(status, &body, 401, "90308");
     assert!(cookie.is_none());
@@ -77,26 +118,21 @@ async fn password_sign_in_refresh_and_sign_out(backend: Backend) {
     )
     .await;
     assert_error(status, &body, 422, "90402");
-    let (status, body) = set_password(
-        &server,
-        &server.admin_token,
-        &alice,
-        json!({"password": "correct horse"}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-
+    set_correct_horse(&server, &alice).await;
     for (name, password) in [("alice", "wrong horse"), ("nobody", "correct horse")] {
         let (status, body, cookie) = sign_in(&server, name, password).await;
         assert_error(status, &body, 401, "90308");
         assert_eq!(body["message"], "wrong name or password");
         assert!(cookie.is_none());
     }
+}
 
-    let (status, session, cookie) = sign_in(&server, "alice", "correct horse").await;
-    assert_eq!(status, StatusCode::OK, "{session}");
+/// The right password gives a token of 15 minutes that works, and an HttpOnly,
+/// SameSite=Strict refresh cookie of 12 hours scoped to /api/v1/auth.
+async fn a_sign_in_gives_a_short_token_and_a_strict_refresh_cookie(backend: Backend) {
+    let (server, alice) = alice_with_a_password(backend).await;
+    let (session, cookie) = alice_signed_in(&server).await;
     assert_eq!(session["user"]["name"], "alice");
-    let cookie = cookie.expect("a refresh cookie");
     for attribute in [
         "HttpOnly",
         "SameSite=Strict",
@@ -109,35 +145,54 @@ async fn password_sign_in_refresh_and_sign_out(backend: Backend) {
         session["expires_at"].as_str().unwrap().parse().unwrap();
     let left = expires - chrono::Utc::now();
     assert!(left <= chrono::Duration::minutes(15) && left > chrono::Duration::minutes(14));
-    let token = session["token"].as_str().unwrap().to_string();
-    let (status, body) = me(&server, &token).await;
+    let (status, body) = me(&server, session["token"].as_str().unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["id"], alice);
+}
 
-    // The cookie's secret refreshes, and is no Bearer token.
-    let refresh_pair = cookie.split(';').next().unwrap().to_string();
-    let secret = refresh_pair.split_once('=').unwrap().1.to_string();
-    let (status, body) = me(&server, &secret).await;
+/// The cookie's `name=value`.
+fn cookie_pair(cookie: &str) -> String {
+    cookie.split(';').next().unwrap().to_string()
+}
+
+/// `POST /auth/refresh` with the refresh cookie `pair` among others.
+async fn refresh(server: &TestServer, pair: &str) -> (StatusCode, Value) {
+    send(
+        server
+            .anon(Method::POST, "/api/v1/auth/refresh")
+            .header(COOKIE, format!("theme=dark; {pair}")),
+    )
+    .await
+}
+
+/// The refresh cookie gives a new token (none without it); its secret is no Bearer token.
+async fn the_refresh_cookie_gives_new_tokens_and_is_no_bearer_token(backend: Backend) {
+    let (server, _) = alice_with_a_password(backend).await;
+    let (session, cookie) = alice_signed_in(&server).await;
+    let pair = cookie_pair(&cookie);
+    let secret = pair.split_once('=').unwrap().1;
+    let (status, body) = me(&server, secret).await;
     assert_error(status, &body, 401, "90302");
-    let refresh = || {
-        send(
-            server
-                .anon(Method::POST, "/api/v1/auth/refresh")
-                .header(COOKIE, format!("theme=dark; {refresh_pair}")),
-        )
-    };
-    let (status, again) = refresh().await;
+    let (status, again) = refresh(&server, &pair).await;
     assert_eq!(status, StatusCode::OK, "{again}");
-    let second = again["token"].as_str().unwrap().to_string();
-    assert_ne!(second, token);
-    assert_eq!(me(&server, &second).await.0, StatusCode::OK);
+    let second = again["token"].as_str().unwrap();
+    assert_ne!(second, session["token"].as_str().unwrap());
+    assert_eq!(me(&server, second).await.0, StatusCode::OK);
     let (status, body) = send(server.anon(Method::POST, "/api/v1/auth/refresh")).await;
     assert_error(status, &body, 401, "90301");
+}
 
-    // Signing out ends the sign-in, both tokens it handed out, and clears the cookie.
+/// Signing out ends the sign-in, every token it handed out (refreshed ones too), and clears
+/// the cookie.
+async fn signing_out_ends_every_token_of_the_sign_in(backend: Backend) {
+    let (server, _) = alice_with_a_password(backend).await;
+    let (session, cookie) = alice_signed_in(&server).await;
+    let pair = cookie_pair(&cookie);
+    let (status, again) = refresh(&server, &pair).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
     let out = server
         .anon(Method::POST, "/api/v1/auth/sign-out")
-        .header(COOKIE, &refresh_pair)
+        .header(COOKIE, &pair)
         .send()
         .await
         .unwrap();
@@ -147,16 +202,18 @@ async fn password_sign_in_refresh_and_sign_out(backend: Backend) {
         cleared.starts_with("weft_refresh=;") && cleared.contains("Max-Age=0"),
         "{cleared}"
     );
-    for token in [&token, &second] {
-        let (status, body) = me(&server, token).await;
+    for token in [&session["token"], &again["token"]] {
+        let (status, body) = me(&server, token.as_str().unwrap()).await;
         assert_error(status, &body, 401, "90304");
     }
-    let (status, body) = refresh().await;
+    let (status, body) = refresh(&server, &pair).await;
     assert_error(status, &body, 401, "90304");
+}
 
-    // A disabled user's right password signs nobody in.
-    let (status, _, _) = sign_in(&server, "alice", "correct horse").await;
-    assert_eq!(status, StatusCode::OK);
+/// A disabled user's right password signs nobody in.
+async fn a_disabled_users_password_signs_nobody_in(backend: Backend) {
+    let (server, alice) = alice_with_a_password(backend).await;
+    alice_signed_in(&server).await;
     let (status, body) =
         send(server.admin(Method::POST, &format!("/api/v1/users/{alice}/disable"))).await;
     assert_eq!(status, StatusCode::OK, "{body}");

@@ -70,3 +70,35 @@ pub(crate) async fn serve(customize: impl FnOnce(&mut Config)) -> anyhow::Result
         _data: data,
     })
 }
+
+/// A client of the API with a token.
+#[allow(dead_code)] // used by the sessions and git benches
+pub(crate) struct Api {
+    pub base: String,
+    pub token: String,
+    pub http: reqwest::Client,
+}
+
+#[allow(dead_code)] // used by the sessions and git benches
+impl Api {
+    /// Calls `method path` with `body`: the answer's JSON, or an error with its status.
+    pub(crate) async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> anyhow::Result<serde_json::Value> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let text = response.text().await?;
+        anyhow::ensure!(status.is_success(), "{path}: {status} {text}");
+        Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+    }
+}

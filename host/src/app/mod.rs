@@ -56,7 +56,8 @@ pub fn router(state: AppState) -> Router {
     let app = Router::new()
         .merge(api)
         .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", openapi_paths(spec)))
-        .route("/metrics", get(system::metrics));
+        .route("/metrics", get(system::metrics))
+        .merge(crate::git::http::router());
     let app = with_layers(app, state.clone());
     match swarmpilot {
         Some(paths) => with_lean_layers(paths, &state)
@@ -121,6 +122,7 @@ fn api_router(state: AppState) -> OpenApiRouter<AppState> {
         .merge(crate::container::routes::router())
         .merge(crate::workspace::routes::router())
         .merge(crate::notebook::routes::router())
+        .merge(crate::git::routes::router())
         .route_layer(from_fn_with_state(
             state.auth.clone(),
             crate::auth::require_token,

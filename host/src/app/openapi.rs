@@ -22,6 +22,7 @@ use utoipa::{Modify, OpenApi};
         (name = "containers", description = "Containers on the Docker engine and the host's resources"),
         (name = "projects", description = "Projects and their files"),
         (name = "notebooks", description = "Notebooks run in the kernel of a project's Jupyter session"),
+        (name = "git", description = "Code versions: each project's git repository"),
     )
 )]
 pub(super) struct ApiDoc;

@@ -48,18 +48,24 @@ impl ImageArgs {
         });
         tokio::fs::create_dir_all(&work_dir).await?;
         let log = work_dir.join("build.log");
-        let bar = ProgressBar::new(kind.steps()).with_style(
+        let steps = kind.steps();
+        let bar = ProgressBar::new(steps).with_style(
             ProgressStyle::with_template(
                 "{spinner} [{elapsed_precise}] {bar:20} {pos}/{len} {msg}",
             )
             .expect("valid template"),
         );
         bar.enable_steady_tick(Duration::from_millis(120));
+        // Without a terminal the bar draws nothing (a log, CI): each step is a line instead.
+        let lines = bar.is_hidden();
         let began = Instant::now();
         let mut step = 0;
         let result = images::build(kind, &tag, &work_dir, &log, |progress| match progress {
             Progress::Step(text) => {
                 step += 1;
+                if lines {
+                    eprintln!("[{step}/{steps}] {text}");
+                }
                 bar.set_position(step - 1);
                 bar.set_message(text.to_string());
             }
@@ -68,10 +74,11 @@ impl ImageArgs {
         .await;
         match result {
             Ok(()) => {
-                bar.finish_with_message(format!(
-                    "built {tag} in {:.0} s",
-                    began.elapsed().as_secs_f64()
-                ));
+                let built = format!("built {tag} in {:.0} s", began.elapsed().as_secs_f64());
+                if lines {
+                    println!("{built}");
+                }
+                bar.finish_with_message(built);
                 Ok(())
             }
             Err(e) => {

@@ -526,14 +526,19 @@ impl Plugins {
             return Ok(());
         }
         let tmp = path.with_extension(format!("tmp{}", uuid::Uuid::new_v4().simple()));
-        let storage = |e: std::io::Error| {
-            Error::new(
-                Code::PluginStorage,
-                format!("cannot store the component: {e}"),
-            )
+        let written = match tokio::fs::write(&tmp, bytes).await {
+            Ok(()) => tokio::fs::rename(&tmp, &path).await,
+            Err(e) => Err(e),
         };
-        tokio::fs::write(&tmp, bytes).await.map_err(storage)?;
-        tokio::fs::rename(&tmp, &path).await.map_err(storage)
+        let Err(e) = written else { return Ok(()) };
+        // Half a component is of no use: nothing of it stays.
+        let _ = tokio::fs::remove_file(&tmp).await;
+        tracing::error!(folder = %self.inner.blobs.display(), error = %e, "cannot store a component");
+        Err(Error::new(
+            Code::PluginStorage,
+            format!("cannot store the component: {e}"),
+        )
+        .hint("the host's plugin folder (plugins/ in its data folder, named in the server log) must be a writable folder with room to spare"))
     }
 }
 

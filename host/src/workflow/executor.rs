@@ -7,12 +7,12 @@
 //! Outputs are checked against the caps on their size, and large ones are kept out of line
 //! (see [`super::values`]): they are read back only while a node takes them.
 
-use super::crash;
 use super::events::{Event, EventHub, RunEvent};
 use super::model::OnError;
 use super::plan::Plan;
 use super::records::{self, NodeFailure, NodeRecord, NodeState, NodeStatus, RunStatus};
 use super::values::{Held, RunValues};
+use crate::crash;
 use crate::error::{Code, Result};
 use crate::registry::{Grantee, Plugins};
 use crate::store::{Store, now_ms};

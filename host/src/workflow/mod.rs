@@ -6,7 +6,6 @@
 
 mod attempts;
 pub(crate) mod config;
-mod crash;
 mod encoding;
 mod events;
 mod executor;

@@ -58,7 +58,8 @@ pub(crate) async fn build(
     for tool in ["debootstrap", "chroot", "docker"] {
         if which(tool).is_none() {
             anyhow::bail!(
-                "`{tool}` is not installed (Debian: apt-get install debootstrap docker.io); image builds need it"
+                "`{tool}` is not on PATH (Debian: apt-get install debootstrap docker.io, and run as \
+                 root with /usr/sbin on PATH); image builds need it"
             );
         }
     }
@@ -132,10 +133,11 @@ pub(crate) async fn build(
     Ok(())
 }
 
+/// Where `tool` is on PATH. Only there: the recipe runs each tool by its name, so one found
+/// elsewhere (root's /usr/sbin when PATH lacks it) would pass this check and fail the build.
 fn which(tool: &str) -> Option<std::path::PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
-            .chain(["/usr/sbin".into(), "/sbin".into()])
             .map(|dir| dir.join(tool))
             .find(|p| p.is_file())
     })

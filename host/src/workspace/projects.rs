@@ -10,9 +10,11 @@ use crate::error::{Code, Error, Result};
 use crate::store::{Store, new_id, now_ms, time};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 use opendal::{EntryMode, ErrorKind, Operator};
 use serde::Serialize;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use utoipa::ToSchema;
 
 /// A user's project.
@@ -40,7 +42,21 @@ pub struct Projects {
     store: Store,
     files: Operator,
     max_file_bytes: u64,
+    hooks: Arc<Mutex<Vec<ProjectHook>>>,
 }
+
+/// What happened to a project, for services that keep something of their own per project
+/// (versioning keeps a repository).
+#[derive(Debug, Clone)]
+pub(crate) enum ProjectEvent {
+    /// The project with this id was made.
+    Created(String),
+    /// The project with this id and its files were deleted.
+    Deleted(String),
+}
+
+/// Called after each [`ProjectEvent`], awaited before the request answers.
+pub(crate) type ProjectHook = Arc<dyn Fn(ProjectEvent) -> BoxFuture<'static, ()> + Send + Sync>;
 
 /// A storage failure as an API error; the storage's own words stay in the log.
 pub(crate) fn storage_error(err: opendal::Error) -> Error {
@@ -101,7 +117,23 @@ impl Projects {
             store,
             files,
             max_file_bytes: config.max_file_bytes,
+            hooks: Arc::new(Mutex::new(Vec::new())),
         })
+    }
+
+    /// Runs `hook` after every project made or deleted from now on.
+    pub(crate) fn on_change(&self, hook: ProjectHook) {
+        self.hooks
+            .lock()
+            .expect("project hooks poisoned")
+            .push(hook);
+    }
+
+    async fn announce(&self, event: ProjectEvent) {
+        let hooks = self.hooks.lock().expect("project hooks poisoned").clone();
+        for hook in hooks {
+            hook(event.clone()).await;
+        }
     }
 
     /// Creates a project named `name` for `caller`.
@@ -132,6 +164,8 @@ impl Projects {
             )
             .details(serde_json::json!({ "name": name })));
         }
+        self.announce(ProjectEvent::Created(project.id.clone()))
+            .await;
         Ok(project)
     }
 
@@ -160,7 +194,9 @@ impl Projects {
             .recursive(true)
             .await
             .map_err(storage_error)?;
-        records::delete_project(&self.store, &project.id).await
+        records::delete_project(&self.store, &project.id).await?;
+        self.announce(ProjectEvent::Deleted(project.id)).await;
+        Ok(())
     }
 
     /// Every file of the project, by path.
@@ -267,6 +303,35 @@ impl Projects {
             size,
             modified: Some(time(now_ms())),
         })
+    }
+
+    /// Stores every `(path, content)` of `files` in project `id`, up to `parallel` at once,
+    /// each replacing what was at its path in one step; then records one change. No checks:
+    /// for versioning, which writes paths it checked and the sizes a commit holds.
+    pub(crate) async fn store_files(
+        &self,
+        id: &str,
+        files: futures::stream::BoxStream<'static, Result<(String, Bytes)>>,
+        parallel: usize,
+    ) -> Result<()> {
+        use futures::{StreamExt, TryStreamExt};
+        let staging = Staging::new(&self.files);
+        let stored = files
+            .enumerate()
+            .map(|(n, file)| {
+                let (staging, id) = (staging.clone(), id.to_string());
+                async move {
+                    let (path, content) = file?;
+                    let staged = staging.put(n as u64, content).await?;
+                    staging.commit(&staged.path, &format!("{id}/{path}")).await
+                }
+            })
+            .buffer_unordered(parallel)
+            .try_collect::<Vec<()>>()
+            .await;
+        staging.discard().await;
+        stored?;
+        self.touch(id).await
     }
 
     /// Stores the body at `path` as it arrives: it is staged, and replaces what was at `path`

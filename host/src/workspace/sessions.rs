@@ -728,6 +728,72 @@ impl Sessions {
         Ok(report)
     }
 
+    /// Syncs the project's session back if one is ready, so that the project's files are the
+    /// workspace's (for versioning, before it reads them). No session: nothing to do.
+    pub async fn sync_if_open(&self, owner_id: &str, project_id: &str) -> Result<()> {
+        let _lock = self.lock(owner_id, project_id).await;
+        let Some(mut session) = self.active(owner_id, project_id).await? else {
+            return Ok(());
+        };
+        if session.status != SessionStatus::Ready {
+            return Ok(());
+        }
+        self.sync_back(&mut session).await?;
+        session.status = SessionStatus::Ready;
+        self.save(&session).await
+    }
+
+    /// Gives the project's ready session the project's files again after versioning changed
+    /// them: the files are copied in and `deleted` removed from `/workspace`.
+    pub async fn deliver(
+        &self,
+        owner_id: &str,
+        project_id: &str,
+        written: &[String],
+        deleted: &[String],
+    ) -> Result<()> {
+        if written.is_empty() && deleted.is_empty() {
+            return Ok(());
+        }
+        let _lock = self.lock(owner_id, project_id).await;
+        let Some(session) = self.active(owner_id, project_id).await? else {
+            return Ok(());
+        };
+        let Some(container_id) = session.container_id.as_deref() else {
+            return Ok(());
+        };
+        let container = self
+            .inner
+            .containers
+            .get(&owner(owner_id), container_id)
+            .await?;
+        let Some(engine_id) = container.engine_id else {
+            return Ok(());
+        };
+        let driver = self.inner.containers.driver();
+        if !written.is_empty() {
+            let (files, _) = sync::pack(
+                &self.inner.projects,
+                project_id,
+                &self.inner.config.sync_ignore,
+            )
+            .await?;
+            driver.copy_in(&engine_id, "/workspace", files).await?;
+        }
+        for chunk in deleted.chunks(200) {
+            let mut command = vec!["rm".to_string(), "-f".into(), "--".into()];
+            command.extend(chunk.iter().map(|p| format!("/workspace/{p}")));
+            driver.exec(&engine_id, &command).await?;
+        }
+        self.announce(
+            &session,
+            "files",
+            Some("the project's files changed to another version".into()),
+            None,
+        );
+        Ok(())
+    }
+
     /// Syncs (status `syncing`), reporting the result as an event; on failure the session says
     /// so and keeps its container.
     async fn sync_back(&self, session: &mut Session) -> Result<SyncReport> {

@@ -5,6 +5,7 @@ mod backend;
 pub mod docker;
 pub mod examples;
 pub mod fixtures;
+pub mod git;
 mod instance;
 pub mod loopback;
 mod process;
@@ -17,7 +18,8 @@ pub use backend::Backend;
 pub use instance::TaskInstance;
 pub use process::{WeftProcess, bootstrap, succeed, weft};
 pub use server::{
-    TestServer, call, execute_until_running, millis, node, send, wait_for_run, wait_for_session,
+    TestServer, call, execute_until_running, expect_status, millis, node, send, wait_for_run,
+    wait_for_session,
 };
 pub use site::Site;
 

@@ -203,6 +203,32 @@ impl TestServer {
         .await
     }
 
+    /// The engine id of the container of `project`'s session, once the session is ready.
+    #[track_caller]
+    pub fn session_engine_id<'a>(
+        &'a self,
+        token: &'a str,
+        project: &'a str,
+    ) -> impl Future<Output = String> + 'a {
+        let caller = Location::caller();
+        let ready = self.session_ready(token, project);
+        async move {
+            let session = ready.await;
+            let container = session["container_id"].as_str().expect("a container");
+            let (status, container) = send(self.with_token(
+                token,
+                Method::GET,
+                &format!("/api/v1/containers/{container}"),
+            ))
+            .await;
+            expect_status(caller, status, StatusCode::OK, &container);
+            container["engine_id"]
+                .as_str()
+                .expect("an engine id")
+                .to_string()
+        }
+    }
+
     /// `DELETE /projects/{project}/session`: sync, then stop.
     pub async fn stop_session(&self, token: &str, project: &str) -> (StatusCode, Value) {
         send(self.with_token(
@@ -542,7 +568,7 @@ pub async fn send(request: RequestBuilder) -> (StatusCode, Value) {
 }
 
 /// Fails the test at `caller` (its line, not this helper's) unless `status` is `want`.
-fn expect_status(
+pub fn expect_status(
     caller: &'static Location<'static>,
     status: StatusCode,
     want: StatusCode,

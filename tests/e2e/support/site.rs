@@ -34,6 +34,11 @@ impl Site {
         }
     }
 
+    /// The site's data folder.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     /// The arguments that point a `weft` command at this site.
     pub fn common(&self) -> Vec<&str> {
         self.common.iter().map(String::as_str).collect()

@@ -188,6 +188,184 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/git/blob": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One file's content at a commit. */
+        get: operations["git_blob"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/git/branch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The project's branches. */
+        get: operations["git_list_branches"];
+        put?: never;
+        /** Make a branch. */
+        post: operations["git_create_branch"];
+        /** Delete a branch (not the current one); its commits stay reachable from others. */
+        delete: operations["git_delete_branch"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/git/checkout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Make the project's files a version's (its running session synced first, then given the
+         *     new files). Uncommitted changes refuse it (409, listed) unless `force`.
+         */
+        post: operations["git_checkout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/git/commit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Commit the project's files (its running session synced first). Nothing changed: 409. */
+        post: operations["git_commit"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/git/diff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The files changed between two commits, and the unified diff. */
+        get: operations["git_diff"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/git/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A branch's commits, newest first, a page at a time. */
+        get: operations["git_history"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/git/merge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Three-way merge of `source` into branch `target`; conflicts answer 409 with each file's
+         *     hunks (ours, base, theirs) and change nothing.
+         */
+        post: operations["git_merge"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/git/revert": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Commit the undoing of a commit; conflicts answer 409 and change nothing. */
+        post: operations["git_revert"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/git/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The current branch and commit, and the files that differ from it. */
+        get: operations["git_status"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/git/tree": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A folder of a commit. */
+        get: operations["git_tree"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/health": {
         parameters: {
             query?: never;
@@ -1297,6 +1475,14 @@ export interface components {
             name: string;
             version: string;
         };
+        /** @description A branch of the project's repository. */
+        Branch: {
+            /** @description The commit it is at. */
+            commit_id: string;
+            /** @description Whether it is the project's current branch (the one its files follow). */
+            current: boolean;
+            name: string;
+        };
         /** @description One cell. `execution_count` and `outputs` belong to code cells only. */
         Cell: {
             attachments?: Record<string, never> | null;
@@ -1314,6 +1500,66 @@ export interface components {
          * @enum {string}
          */
         CellType: "code" | "markdown" | "raw";
+        /** @description One file's change. */
+        Change: {
+            /** @description Lines added (0 for a binary file). */
+            additions: number;
+            /** @description Whether git sees the file as binary (no lines to count or show). */
+            binary: boolean;
+            change: components["schemas"]["ChangeKind"];
+            /** @description Lines removed (0 for a binary file). */
+            deletions: number;
+            path: string;
+        };
+        /**
+         * @description How a file changed.
+         * @enum {string}
+         */
+        ChangeKind: "added" | "modified" | "deleted";
+        /** @description What a checkout did. */
+        Checkout: {
+            /** @description The branch now current; absent when a commit was checked out directly. */
+            branch?: string | null;
+            commit_id: string;
+            deleted: number;
+            /** @description Files written and deleted to get there. */
+            written: number;
+        };
+        CheckoutRequest: {
+            /** @description Discard uncommitted changes instead of refusing. */
+            force?: boolean;
+            project_id: string;
+            /** @description A branch (it becomes current) or a commit (checked out on its own). */
+            ref: string;
+        };
+        /** @description A commit: the seed's CodeVersion. */
+        CodeVersion: {
+            /** @description The author's name. */
+            author: string;
+            author_email: string;
+            /** @description The files it changed against its first parent (`changes=true` on the history). */
+            changes?: components["schemas"]["Change"][] | null;
+            commit_id: string;
+            message: string;
+            /** @description The commits it follows (two for a merge). */
+            parents: string[];
+            /**
+             * Format: date-time
+             * @description When it was authored.
+             */
+            timestamp: string;
+        };
+        CommitRequest: {
+            /**
+             * @description Default: the current branch. Another branch (made from the current commit if new)
+             *     becomes the current one, as the files are now its commit.
+             */
+            branch?: string | null;
+            message: string;
+            /** @description Commit only these files or folders; the rest stays as the last commit has it. */
+            paths?: string[] | null;
+            project_id: string;
+        };
         /** @description A completion report from an instance. */
         Completion: {
             /** @description Set when the task failed on the instance. */
@@ -1421,6 +1667,17 @@ export interface components {
             nodes: components["schemas"]["NodeSpec"][];
             ui?: null | components["schemas"]["Layout"];
         };
+        /** @description The changes from one commit to another. */
+        DiffView: {
+            files: components["schemas"]["Change"][];
+            /** @description The commit compared from; absent for the empty tree before a first commit. */
+            from?: string | null;
+            /** @description The changes as a unified diff (binary files as "Binary files ... differ"). */
+            patch: string;
+            to: string;
+            /** @description Whether `patch` was cut at 8 MiB. */
+            truncated: boolean;
+        };
         /** @description `engine.disk_quota` in `GET /resources`. */
         DiskQuotaReport: {
             /** @description The limit per container (`"20Gi"`). */
@@ -1456,6 +1713,11 @@ export interface components {
             /** @description The engine's version, when it answers. */
             version?: string | null;
         };
+        /**
+         * @description What a tree entry is.
+         * @enum {string}
+         */
+        EntryKind: "file" | "folder" | "link" | "submodule";
         /** @description The body of every error answer. */
         ErrorBody: {
             /**
@@ -1603,6 +1865,11 @@ export interface components {
          * @enum {string}
          */
         ExecutionStatus: "running" | "ok" | "error" | "timeout" | "kernel_died" | "failed" | "interrupted";
+        /** @description A file that differs from the current commit. */
+        FileChange: {
+            change: components["schemas"]["ChangeKind"];
+            path: string;
+        };
         /** @description One file of a project. */
         FileEntry: {
             /** Format: date-time */
@@ -1631,6 +1898,12 @@ export interface components {
             /** @description `ok`, or `degraded` when a dependency is down. */
             status: string;
             version: string;
+        };
+        /** @description One page of history. */
+        HistoryPage: {
+            commits: components["schemas"]["CodeVersion"][];
+            /** @description Pass as `cursor` for the next page; absent on the last. */
+            next_cursor?: string | null;
         };
         /** @description Everything in effect, for `GET /api/v1/scheduler/strategies`. */
         InEffect: {
@@ -1684,10 +1957,41 @@ export interface components {
          */
         LogStream: "stdout" | "stderr";
         /**
+         * @description How a merge went.
+         * @enum {string}
+         */
+        MergeOutcome: "merged" | "fast_forward" | "up_to_date";
+        MergeRequest: {
+            /** @description The merge commit's message. */
+            message?: string | null;
+            project_id: string;
+            /** @description The branch or commit merged. */
+            source: string;
+            /** @description The branch merged into. */
+            target: string;
+        };
+        /** @description What a merge did. */
+        MergeResult: {
+            /** @description The branch merged into. */
+            branch: string;
+            /** @description What changed on it. */
+            changes: components["schemas"]["Change"][];
+            /** @description Where it is now. */
+            commit_id: string;
+            result: components["schemas"]["MergeOutcome"];
+        };
+        /**
          * @description How the disk limit is enforced.
          * @enum {string}
          */
         Mode: "engine" | "watcher" | "off";
+        NewBranch: {
+            /** @description Where it starts (a branch, tag or commit); default the current commit. */
+            from?: string | null;
+            /** @description A branch name by git's `check-ref-format` rules. */
+            name: string;
+            project_id: string;
+        };
         /** @description A request for a new container. */
         NewContainer: {
             /** @description Replaces the image's command. */
@@ -2050,6 +2354,13 @@ export interface components {
             /** @description The longest wait between attempts. */
             max_backoff?: string;
         };
+        RevertRequest: {
+            /** @description The branch the undoing is committed to; default the current one. */
+            branch?: string | null;
+            /** @description The commit undone. */
+            commit: string;
+            project_id: string;
+        };
         /** @description A revoked token, and how many tokens minted from it (at any depth) went with it. */
         Revoked: components["schemas"]["TokenInfo"] & {
             /** Format: int64 */
@@ -2269,6 +2580,15 @@ export interface components {
             /** Format: int64 */
             pids: number;
         };
+        /** @description What the project's repository and files are at. */
+        Status: {
+            /** @description The current branch; absent when a commit is checked out directly. */
+            branch?: string | null;
+            /** @description Files that differ from it. */
+            changes: components["schemas"]["FileChange"][];
+            /** @description The commit the files follow; absent before the first commit. */
+            commit_id?: string | null;
+        };
         /** @description A container's status changed. */
         StatusEvent: {
             /**
@@ -2425,6 +2745,25 @@ export interface components {
             /** Format: date-time */
             revoked_at?: string | null;
             user_id: string;
+        };
+        /** @description One entry of a commit's tree. */
+        TreeEntry: {
+            /** @description The object id (blob, tree or submodule commit). */
+            id: string;
+            kind: components["schemas"]["EntryKind"];
+            /** @description git's file mode, in octal (`100644`, `100755`, `120000`, `040000`, `160000`). */
+            mode: string;
+            /** @description From the repository's root. */
+            path: string;
+            /** @description Bytes, for files and links. */
+            size?: number | null;
+        };
+        /** @description A folder of a commit. */
+        TreeView: {
+            commit_id: string;
+            entries: components["schemas"]["TreeEntry"][];
+            /** @description The folder listed (empty for the root). */
+            path: string;
         };
         /** @description A user's session time in the current period. */
         Usage: {
@@ -2857,6 +3196,396 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Container"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    git_blob: {
+        parameters: {
+            query: {
+                project_id: string;
+                /** @description A branch, tag or commit; default the current commit. */
+                ref?: string;
+                path: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": unknown;
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    git_list_branches: {
+        parameters: {
+            query: {
+                project_id: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Branch"][];
+                };
+            };
+        };
+    };
+    git_create_branch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewBranch"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Branch"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    git_delete_branch: {
+        parameters: {
+            query: {
+                project_id: string;
+                name: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Branch"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    git_checkout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CheckoutRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Checkout"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    git_commit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CommitRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CodeVersion"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    git_diff: {
+        parameters: {
+            query: {
+                project_id: string;
+                /** @description Default: `to`'s first parent. */
+                from?: string;
+                /** @description Default: the current commit. */
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DiffView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    git_history: {
+        parameters: {
+            query: {
+                project_id: string;
+                /** @description Default: the current branch. */
+                branch?: string;
+                /** @description Only the commits that changed this file or folder. */
+                path?: string;
+                /** @description Commits per page (default 50, at most 500). */
+                limit?: number;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+                /** @description Include each commit's changed files. */
+                changes?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HistoryPage"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    git_merge: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MergeRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MergeResult"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    git_revert: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RevertRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CodeVersion"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    git_status: {
+        parameters: {
+            query: {
+                project_id: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Status"];
+                };
+            };
+        };
+    };
+    git_tree: {
+        parameters: {
+            query: {
+                project_id: string;
+                /** @description A branch, tag or commit; default the current commit. */
+                ref?: string;
+                /** @description The folder to list; default the root. */
+                path?: string;
+                /** @description Every file below the folder instead of its entries. */
+                recursive?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TreeView"];
                 };
             };
             404: {
