@@ -12,7 +12,7 @@
 //   again from `t`.
 // - attempts: opens the finished run ID and reads every attempt of its node `flaky` (state,
 //   times, error and logs).
-// Prints what it saw as JSON. Saves screenshots of the designer and the run in SHOT_DIR, or of
+// Prints what it saw as JSON, with what the Content-Security-Policy refused on any page. Saves screenshots of the designer and the run in SHOT_DIR, or of
 // a failure (web-app-FLOW-failure.png). Checks each page with axe-core (its serious and
 // critical violations are printed).
 //
@@ -26,8 +26,15 @@ const [flow, base, name, password, shotDir, target] = process.argv.slice(2);
 mkdirSync(shotDir, { recursive: true });
 
 const { browser, page } = await launch();
-const seen = { console_errors: [], websocket_messages: 0, a11y: {} };
+const seen = { console_errors: [], csp_violations: [], websocket_messages: 0, a11y: {} };
 page.on("pageerror", (e) => seen.console_errors.push(String(e)));
+// What the Content-Security-Policy refused on any page (e.g. an eval, with no 'unsafe-eval').
+await page.exposeFunction("weftCspViolation", (v) => seen.csp_violations.push(v));
+await page.addInitScript(() =>
+  document.addEventListener("securitypolicyviolation", (e) =>
+    window.weftCspViolation(`${e.violatedDirective} refused ${e.blockedURI} at ${e.sourceFile}:${e.lineNumber}`),
+  ),
+);
 // The run view follows the run over its WebSocket (the token offered as a subprotocol).
 page.on("websocket", (ws) => {
   if (ws.url().endsWith("/events")) ws.on("framereceived", () => seen.websocket_messages++);

@@ -481,8 +481,9 @@ fn give_password<'a>(
 }
 
 /// Runs `flow` of tests/browser/web-app.mjs as the admin (with `target`, the workflow or run
-/// it opens) and returns what it saw, asserting that no page raised an error and that
-/// axe-core found no serious or critical accessibility violation on `pages`.
+/// it opens) and returns what it saw, asserting that no page raised an error or met a refusal
+/// of the Content-Security-Policy (which allows no eval), and that axe-core found no serious
+/// or critical accessibility violation on `pages`.
 #[track_caller]
 fn web_app(server: &TestServer, flow: &str, target: &str, pages: &[&str]) -> Value {
     let shots = screenshot_dir();
@@ -498,6 +499,7 @@ fn web_app(server: &TestServer, flow: &str, target: &str, pages: &[&str]) -> Val
         ],
     );
     assert_eq!(seen["console_errors"], serde_json::json!([]), "{seen}");
+    assert_eq!(seen["csp_violations"], serde_json::json!([]), "{seen}");
     for page in pages {
         assert_eq!(
             seen["a11y"][page],
@@ -527,8 +529,9 @@ async fn the_web_app_refuses_a_wrong_password_and_keeps_a_sign_in_until_sign_out
 
 /// In the web app's designer a person drags three nodes from the palette onto the canvas, sees
 /// a connection of the wrong kind refused, connects the ports, undoes and redoes, fills the
-/// config forms (an out-of-range value shows its error inline), saves and runs the workflow
-/// and watches every node succeed, over the run's WebSocket and on the timeline.
+/// config forms (an out-of-range value shows its error inline: validated without eval), saves
+/// and runs the workflow and watches every node succeed, over the run's WebSocket and on the
+/// timeline.
 /// With `WEFT_UPDATE_SCREENSHOTS=1` the designer's screenshot replaces the README's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_workflow_drawn_in_the_web_app_runs_with_every_node_succeeding() {

@@ -3,6 +3,8 @@ import type { Edge } from "@xyflow/react";
 import type { PluginVersion, Port } from "../api/types";
 import {
   type DesignNode,
+  diffDefinitions,
+  diffGraph,
   fits,
   freshId,
   fromDefinition,
@@ -11,6 +13,7 @@ import {
   toDefinition,
 } from "./graph";
 import { History } from "./history";
+import { fittedViewport, quickLayout } from "./layout";
 
 function plugin(name: string, inputs: Port[], outputs: Port[], version = "0.1.0"): PluginVersion {
   return {
@@ -113,8 +116,7 @@ describe("undo", () => {
 });
 
 describe("version diff", () => {
-  it("names added, removed and changed nodes and edges", async () => {
-    const { diffDefinitions } = await import("./graph");
+  it("names added, removed and changed nodes and edges", () => {
     const a = {
       name: "w",
       nodes: [
@@ -138,8 +140,7 @@ describe("version diff", () => {
     expect([...diff.edges.values()].sort()).toEqual(["added", "removed"]);
   });
 
-  it("does not mark a node that only moved, and lists it as moved", async () => {
-    const { diffDefinitions, diffGraph } = await import("./graph");
+  it("does not mark a node that only moved, and lists it as moved", () => {
     const nodes = [{ id: "f", type: "fibo", config: {} }, { id: "g", type: "fibo", config: {} }];
     const a = { name: "w", nodes, edges: [], ui: { positions: { f: { x: 0, y: 0 }, g: { x: 0, y: 100 } } } };
     const b = { name: "w", nodes, edges: [], ui: { positions: { f: { x: 0, y: 0 }, g: { x: 250, y: 100 } } } };
@@ -156,8 +157,7 @@ describe("version diff", () => {
 });
 
 describe("quick layout", () => {
-  it("puts each node in the column of its longest path from a source", async () => {
-    const { quickLayout } = await import("./layout");
+  it("puts each node in the column of its longest path from a source", () => {
     const ns = [node("a", fibo), node("b", fibo), node("c", fibo)];
     const es = [edge("a", "out", "b", "n"), edge("b", "out", "c", "n"), edge("a", "out", "c", "x")];
     const laid = quickLayout(ns, es);
@@ -168,8 +168,7 @@ describe("quick layout", () => {
 });
 
 describe("fitted viewport", () => {
-  it("centres the nodes, zoomed between 0.5 and 2", async () => {
-    const { fittedViewport } = await import("./layout");
+  it("centres the nodes, zoomed between 0.5 and 2", () => {
     const at = (id: string, x: number, y: number) => ({ ...node(id, fibo), position: { x, y } });
     // Two nodes 1,000 units apart fit in a 1,000 x 500 canvas below zoom 1.
     const wide = fittedViewport([at("a", 0, 0), at("b", 1000, 0)], 1000, 500);
