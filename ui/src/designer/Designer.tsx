@@ -35,7 +35,15 @@ import {
   toDefinition,
 } from "./graph";
 import { History } from "./history";
-import { LARGE, autoLayout, fittedViewport, quickLayout, warmLayout } from "./layout";
+import {
+  LARGE,
+  autoLayout,
+  fittedViewport,
+  measuredAsDrawn,
+  quickLayout,
+  warmLayout,
+  withEstimatedSizes,
+} from "./layout";
 import { PluginNode } from "./PluginNode";
 
 const nodeTypes = { plugin: PluginNode };
@@ -100,11 +108,13 @@ function Designer({ workflowId }: { workflowId: string | null }) {
     async (definition: Definition, all: PluginVersion[]) => {
       const loaded = fromDefinition(definition, all);
       // Saved positions are used as they are; a definition without them is laid out.
-      const placed = loaded.placed
+      const large = loaded.nodes.length > LARGE;
+      const laidOut = loaded.placed
         ? loaded.nodes
-        : loaded.nodes.length > LARGE
+        : large
           ? quickLayout(loaded.nodes, loaded.edges)
           : await autoLayout(loaded.nodes, loaded.edges);
+      const placed = large ? withEstimatedSizes(laidOut) : laidOut;
       const { width, height, panZoom } = store.getState();
       void panZoom?.setViewport(fittedViewport(placed, width, height));
       setName(definition.name);
@@ -157,7 +167,8 @@ function Designer({ workflowId }: { workflowId: string | null }) {
   const onNodesChange = useCallback(
     (changes: NodeChange<DesignNode>[]) => {
       if (changes.some((c) => c.type === "remove")) remember();
-      setNodes((ns) => applyNodeChanges(changes, ns));
+      const measured = new Set(changes.flatMap((c) => (c.type === "dimensions" ? [c.id] : [])));
+      setNodes((ns) => measuredAsDrawn(applyNodeChanges(changes, ns), measured));
     },
     [remember],
   );

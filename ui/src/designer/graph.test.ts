@@ -13,7 +13,7 @@ import {
   toDefinition,
 } from "./graph";
 import { History } from "./history";
-import { fittedViewport, quickLayout } from "./layout";
+import { fittedViewport, measuredAsDrawn, quickLayout, withEstimatedSizes } from "./layout";
 
 function plugin(name: string, inputs: Port[], outputs: Port[], version = "0.1.0"): PluginVersion {
   return {
@@ -181,5 +181,20 @@ describe("fitted viewport", () => {
     // Nothing to fit, or no canvas yet: the origin at zoom 1.
     expect(fittedViewport([], 1000, 500)).toEqual({ x: 0, y: 0, zoom: 1 });
     expect(fittedViewport([at("a", 5, 5)], 0, 0)).toEqual({ x: 0, y: 0, zoom: 1 });
+  });
+});
+
+describe("estimated sizes of a big graph's nodes", () => {
+  it("gives each node a size and a handle per port, until the canvas measured it", () => {
+    const [estimated] = withEstimatedSizes([node("m", math)]);
+    expect(estimated?.handles?.map((h) => `${h.type} ${h.id}`)).toEqual(["target in", "target a", "source out"]);
+    // Each input below the one before it, within the node.
+    const [first, second] = (estimated?.handles ?? []).map((h) => h.y);
+    expect(first).toBeLessThan(second as number);
+    expect(second).toBeLessThan(estimated?.initialHeight as number);
+    // Measured: its estimated handles go (the canvas keeps those it measured), others stay.
+    const [m, other] = measuredAsDrawn(withEstimatedSizes([node("m", math), node("o", math)]), new Set(["m"]));
+    expect(m?.handles).toBeUndefined();
+    expect(other?.handles).toHaveLength(3);
   });
 });

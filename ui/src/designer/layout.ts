@@ -3,7 +3,7 @@
 // ahead (`warmLayout`, when the designer opens) and lays graphs out without blocking the page.
 // A saved workflow keeps its positions (see `fromDefinition`) and needs no layout to open.
 
-import { type Edge, type Viewport, getViewportForBounds } from "@xyflow/react";
+import { type Edge, Position, type Viewport, getViewportForBounds } from "@xyflow/react";
 import type { ELK as ElkApi } from "elkjs/lib/elk-api";
 import elkWorker from "elkjs/lib/elk-worker.min.js?url";
 import type { DesignNode } from "./graph";
@@ -93,6 +93,56 @@ export function fittedViewport(nodes: DesignNode[], width: number, height: numbe
   }
   const bounds = { x: left, y: top, width: right - left, height: bottom - top };
   return getViewportForBounds(bounds, width, height, 0.5, 2, 0.2);
+}
+
+/** Sizes on the canvas (styles.css, `.plugin-node`, measured in Chromium): a node's usual
+ * width, its border, the title row's height, the ports' padding and one port's row. */
+const DRAWN_WIDTH = 180;
+const BORDER = 1;
+const TITLE = 24;
+const PORTS_PAD = 4;
+const PORT_ROW = 19;
+
+/** `nodes` with their size and handles as the canvas will draw them (estimated from the
+ * styles), for big graphs: the canvas draws every node it has not measured yet, so without
+ * these opening 1,000 nodes drew all of them once only to drop all but those in view. A
+ * node's estimate goes once it is measured (see `measuredAsDrawn`). */
+export function withEstimatedSizes(nodes: DesignNode[]): DesignNode[] {
+  return nodes.map((n) => {
+    const inputs = n.data.plugin?.description.inputs ?? [];
+    const outputs = n.data.plugin?.description.outputs ?? [];
+    const rows = Math.max(inputs.length, outputs.length);
+    const handle = (type: "source" | "target", id: string, row: number) => ({
+      id,
+      type,
+      position: type === "target" ? Position.Left : Position.Right,
+      // A handle (6 x 6) is centred on the node's inner edge.
+      x: (type === "target" ? BORDER : DRAWN_WIDTH - BORDER) - 3,
+      y: TITLE + PORTS_PAD + row * PORT_ROW + PORT_ROW / 2 - 3,
+      width: 6,
+      height: 6,
+    });
+    return {
+      ...n,
+      initialWidth: DRAWN_WIDTH,
+      initialHeight: TITLE + 2 * PORTS_PAD + rows * PORT_ROW,
+      handles: [
+        ...inputs.map((p, i) => handle("target", p.name, i)),
+        ...outputs.map((p, i) => handle("source", p.name, i)),
+      ],
+    };
+  });
+}
+
+/** `nodes` after the canvas measured those named in `measured`: their estimated handles
+ * dropped, so the canvas keeps the handles it measured. */
+export function measuredAsDrawn(nodes: DesignNode[], measured: Set<string>): DesignNode[] {
+  if (!measured.size) return nodes;
+  return nodes.map((n) => {
+    if (!n.handles || !measured.has(n.id)) return n;
+    const { handles: _estimated, ...rest } = n;
+    return rest;
+  });
 }
 
 /** A layered layout without elk, linear in the graph's size: each node in the column of its
