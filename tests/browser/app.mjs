@@ -6,16 +6,17 @@ import { createRequire } from "node:module";
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
-/** Headless Chromium (WEFT_TEST_CHROMIUM or Debian's) with a 1280x720 page. */
-export async function launch() {
+/** Headless Chromium (WEFT_TEST_CHROMIUM or Debian's) with a page of `viewport` (1280x720 unless
+ * told) that waits up to `timeout` ms (30 s unless told) for what it is asked. */
+export async function launch({ viewport = { width: 1280, height: 720 }, timeout = 30_000 } = {}) {
   const browser = await chromium.launch({
     executablePath: process.env.WEFT_TEST_CHROMIUM || "/usr/bin/chromium",
     headless: true,
     args: ["--no-sandbox", "--no-proxy-server"],
   });
-  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  const context = await browser.newContext({ viewport });
   const page = await context.newPage();
-  page.setDefaultTimeout(30_000);
+  page.setDefaultTimeout(timeout);
   return { browser, context, page };
 }
 

@@ -2,36 +2,16 @@
 // nothing. The first page: its JS and CSS as transferred (gzipped) and its first contentful
 // paint. The designer with the workflow WORKFLOW_ID (1,000 nodes, saved with their positions):
 // navigation -> drawn (the app's start, the API, React Flow), a node dragged (frame times from
-// requestAnimationFrame), auto-layout -> laid out again; and, in a browser context of its own
-// (its own cache, as the first), the same workflow saved without positions, UNPLACED_ID:
+// requestAnimationFrame), auto-layout -> laid out again; and, in a browser of its own (its own
+// cache, as the first), the same workflow saved without positions, UNPLACED_ID:
 // navigation -> laid out and drawn. Used by host/benches/web_app.rs.
 //
 //   node web-app-bench.mjs BASE_URL NAME PASSWORD WORKFLOW_ID NODES UNPLACED_ID
-import { chromium } from "playwright-core";
+import { launch, signIn } from "./app.mjs";
 
 const [base, name, password, workflow, count, unplaced] = process.argv.slice(2);
 const nodes = Number(count);
-const browser = await chromium.launch({
-  executablePath: process.env.WEFT_TEST_CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--no-proxy-server"],
-});
 const figures = {};
-
-/** A page of a fresh context (its own cache and cookies), at 1280x720. */
-async function freshPage() {
-  const page = await (await browser.newContext({ viewport: { width: 1280, height: 720 } })).newPage();
-  page.setDefaultTimeout(60_000);
-  return page;
-}
-
-/** Signs in on `page`'s sign-in page, already open. */
-async function signIn(page) {
-  await page.getByLabel("Name").fill(name);
-  await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("link", { name: "New workflow" }).waitFor();
-}
 
 /** Opens the designer on workflow `id` and returns navigation -> first layout drawn, in ms. */
 async function openDesigner(page, id) {
@@ -48,7 +28,7 @@ function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-const page = await freshPage();
+const { browser, page } = await launch({ timeout: 60_000 });
 try {
   // The first page, cold: what it transfers and when it paints.
   await page.goto(base);
@@ -66,14 +46,16 @@ try {
       };
     }),
   );
-  await signIn(page);
+  await signIn(page, base, name, password);
 
-  // The same workflow saved without positions, in a context of its own: laid out on opening.
-  const other = await freshPage();
-  await other.goto(base);
-  await signIn(other);
-  figures.designer_load_unplaced_ms = await openDesigner(other, unplaced);
-  await other.context().close();
+  // The same workflow saved without positions, in a browser of its own: laid out on opening.
+  const other = await launch({ timeout: 60_000 });
+  try {
+    await signIn(other.page, base, name, password);
+    figures.designer_load_unplaced_ms = await openDesigner(other.page, unplaced);
+  } finally {
+    await other.browser.close();
+  }
 
   // The designer with the big workflow at its saved positions (the nodes in view rendered:
   // big graphs render only those).
