@@ -81,9 +81,13 @@ function Designer({ workflowId }: { workflowId: string | null }) {
   const palette = useMemo(() => newestNodes(plugins), [plugins]);
   // Bumped to fit the view once laid-out nodes have rendered.
   const [fitTick, setFitTick] = useState(0);
+  // Each layout is shown whole, from the nodes' positions as they are now (the canvas's own fit
+  // could still see the positions before, and on a big graph show an empty part of it).
   useEffect(() => {
-    if (fitTick) window.requestAnimationFrame(() => void flow.fitView({ padding: 0.2 }));
-  }, [fitTick, flow]);
+    if (!fitTick) return;
+    const { width, height, panZoom } = store.getState();
+    void panZoom?.setViewport(fittedViewport(graph.current.nodes, width, height));
+  }, [fitTick, store]);
 
   // What can wait until the page has drawn (a stored workflow: until it is on the canvas): the
   // minimap (on 1,000 nodes, 1,000 more elements for the first frame to style and lay out) and
@@ -94,7 +98,7 @@ function Designer({ workflowId }: { workflowId: string | null }) {
     const idle = window.requestIdleCallback(
       () => {
         setSettled(true);
-        warmLayout();
+        warmLayout(graph.current.nodes, graph.current.edges);
       },
       { timeout: 2000 },
     );

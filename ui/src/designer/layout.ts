@@ -3,7 +3,7 @@
 // ahead (`warmLayout`, when the designer opens) and lays graphs out without blocking the page.
 // A saved workflow keeps its positions (see `fromDefinition`) and needs no layout to open.
 
-import { type Edge, Position, type Viewport, getViewportForBounds } from "@xyflow/react";
+import { type Edge, Position, type Viewport, type XYPosition, getViewportForBounds } from "@xyflow/react";
 import type { ELK as ElkApi } from "elkjs/lib/elk-api";
 import elkWorker from "elkjs/lib/elk-worker.min.js?url";
 import type { DesignNode } from "./graph";
@@ -44,13 +44,26 @@ function elk(): Promise<ElkApi> {
   return engine;
 }
 
+/** A big graph's layout made ahead by `warmLayout`, for the graph of `key`: an auto-layout of
+ * that same graph (same nodes, sizes and edges) waits only for what is left of it. On 1,000
+ * nodes elk takes about a second even warm; made while the person looks at the graph, the
+ * layout is often ready when they ask for it. */
+let ahead: { key: string; laid: Promise<Map<string, XYPosition>> } | null = null;
+
 let warmed = false;
 
-/** Starts elk's worker and runs a small layout in it (once), so a later layout finds elk's code
- * loaded and compiled. */
-export function warmLayout(): void {
+/** Starts elk's worker and gets it ready for an auto-layout of `nodes` and `edges`, the graph
+ * just drawn: a big graph is laid out ahead (see `autoLayout`); otherwise a made-up graph is
+ * laid out (once a page), so that a later layout finds elk's code loaded and compiled. */
+export function warmLayout(nodes: DesignNode[], edges: Edge[]): void {
+  const key = nodes.length > LARGE ? graphKey(nodes, edges) : null;
+  if (key !== null && key !== ahead?.key) {
+    ahead = { key, laid: positions(nodes, edges) };
+    ahead.laid.catch(() => undefined);
+  }
   if (warmed) return;
   warmed = true;
+  if (ahead) return;
   // A tree with three children a node: layers, crossings and placement all have work to do.
   const ids = Array.from({ length: WARM_NODES }, (_, i) => `n${i}`);
   void elk().then((e) =>
@@ -63,7 +76,14 @@ export function warmLayout(): void {
   );
 }
 
-export async function autoLayout(nodes: DesignNode[], edges: Edge[]): Promise<DesignNode[]> {
+/** What elk's layout depends on: the nodes, their sizes and the edges. */
+function graphKey(nodes: DesignNode[], edges: Edge[]): string {
+  const sized = nodes.map((n) => `${n.id}:${n.measured?.width ?? WIDTH}x${n.measured?.height ?? HEIGHT}`);
+  return `${sized.join(",")}|${edges.map((e) => `${e.source}>${e.target}`).join(",")}`;
+}
+
+/** Each node's position in elk's layered layout of the graph, made in elk's worker. */
+async function positions(nodes: DesignNode[], edges: Edge[]): Promise<Map<string, XYPosition>> {
   const graph = await (await elk()).layout({
     id: "root",
     layoutOptions: { ...OPTIONS, ...(nodes.length > LARGE ? FAST : {}) },
@@ -74,7 +94,12 @@ export async function autoLayout(nodes: DesignNode[], edges: Edge[]): Promise<De
     })),
     edges: edges.map((e) => ({ id: e.id, sources: [e.source], targets: [e.target] })),
   });
-  const at = new Map((graph.children ?? []).map((c) => [c.id, { x: c.x ?? 0, y: c.y ?? 0 }]));
+  return new Map((graph.children ?? []).map((c) => [c.id, { x: c.x ?? 0, y: c.y ?? 0 }]));
+}
+
+export async function autoLayout(nodes: DesignNode[], edges: Edge[]): Promise<DesignNode[]> {
+  const made = ahead && ahead.key === graphKey(nodes, edges) ? ahead.laid : null;
+  const at = await (made ?? positions(nodes, edges));
   return nodes.map((n) => ({ ...n, position: at.get(n.id) ?? n.position }));
 }
 
