@@ -10,6 +10,8 @@
 //! - a clone of a 100 MB repository through Weft's smart HTTP and, on the same repository in
 //!   the same run, through `git daemon` (git's own server, no HTTP; nginx and fcgiwrap are
 //!   not installed here), median of 3 each.
+//!
+//! Names after `--` run only those cases: `cargo bench -p weft --bench git -- checkout`.
 
 use rand::RngCore as _;
 use serde_json::{Value, json};
@@ -316,9 +318,23 @@ async fn bench() -> anyhow::Result<()> {
         },
         data: local.state.config.data_dir.clone(),
     };
-    commits(&api).await?;
-    history(&api).await?;
-    checkouts(&api).await?;
-    clones(&api).await?;
+    let chosen: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let runs =
+        |name: &str| chosen.is_empty() || chosen.iter().any(|c| name.starts_with(c.as_str()));
+    if runs("commit") {
+        commits(&api).await?;
+    }
+    if runs("history") {
+        history(&api).await?;
+    }
+    if runs("checkout") {
+        checkouts(&api).await?;
+    }
+    if runs("clone") {
+        clones(&api).await?;
+    }
     Ok(())
 }

@@ -649,15 +649,7 @@ async fn names_a_project_cannot_hold_are_skipped() {
     let (server, _cleanup) = docker::server(Backend::Sqlite, |c| {
         c.workspaces.start_timeout_secs = 90;
         c.workspaces.memory = "512Mi".into();
-        c.workspaces.storage = weft::config::StorageKind::S3;
-        c.workspaces.s3 = weft::config::S3Config {
-            bucket: s3.bucket.clone(),
-            endpoint: s3.endpoint.clone(),
-            region: "us-east-1".into(),
-            root: "/".into(),
-            access_key_id: "test".into(),
-            secret_access_key: "test".into(),
-        };
+        s3.store_projects(c, "/");
     })
     .await;
     let (_, bob) = server.user("bob").await;

@@ -810,7 +810,7 @@ async fn the_container_count_and_restarts_are_capped(backend: Backend) {
     let (status, body) = create(
         &server,
         &bob,
-        json!({ "image": IMAGE, "resources": { "cpu": "1m", "memory": "6Mi" } }),
+        json!({ "image": IMAGE, "resources": { "cpu": "10m", "memory": "6Mi" } }),
     )
     .await;
     assert_error(status, &body, 429, "10202");

@@ -26,6 +26,7 @@ mod git_api;
 #[cfg(debug_assertions)]
 mod git_crash;
 mod git_http;
+mod git_rules;
 mod git_session;
 mod image_build;
 mod isolation;

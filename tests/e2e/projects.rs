@@ -201,15 +201,7 @@ async fn deleted_files_and_projects_are_gone(backend: Backend) {
 async fn project_files_in_s3() {
     let s3 = crate::support::s3::S3Server::start().await;
     let server = TestServer::start_with(Backend::Sqlite, |c| {
-        c.workspaces.storage = weft::config::StorageKind::S3;
-        c.workspaces.s3 = weft::config::S3Config {
-            bucket: s3.bucket.clone(),
-            endpoint: s3.endpoint.clone(),
-            region: "us-east-1".into(),
-            root: "/weft".into(),
-            access_key_id: "test".into(),
-            secret_access_key: "test".into(),
-        };
+        s3.store_projects(c, "/weft");
     })
     .await;
     let (_, bob) = server.user("bob").await;

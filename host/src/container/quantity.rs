@@ -68,8 +68,18 @@ pub(crate) fn cpu_millis(text: &str) -> Result<u64, QuantityError> {
     if millis == 0 {
         return Err(QuantityError(format!("'{text}' is no CPU at all")));
     }
+    // The engine refuses less than a hundredth of a CPU (after Weft's checks, as a 502); say so
+    // here, in our words.
+    if millis < MIN_CPU_MILLIS {
+        return Err(QuantityError(format!(
+            "'{text}' is below the smallest CPU share, 10m (0.01 CPU)"
+        )));
+    }
     Ok(millis)
 }
+
+/// The smallest CPU share a container can have, in millicores.
+const MIN_CPU_MILLIS: u64 = 10;
 
 /// Memory in bytes: binary suffixes `Ki Mi Gi Ti`, decimal `k M G T`, or plain bytes.
 pub(crate) fn memory_bytes(text: &str) -> Result<u64, QuantityError> {
@@ -171,6 +181,8 @@ mod tests {
         assert_eq!(cpu_millis("0.5"), Ok(500));
         assert_eq!(cpu_millis("1.25"), Ok(1250));
         assert_eq!(cpu_millis("500m"), Ok(500));
+        assert_eq!(cpu_millis("10m"), Ok(10));
+        assert_eq!(cpu_millis("0.01"), Ok(10));
         assert_eq!(format_cpu(2000), "2");
         assert_eq!(format_cpu(1500), "1500m");
     }
@@ -178,7 +190,8 @@ mod tests {
     #[test]
     fn cpu_refuses_what_is_ambiguous_or_empty() {
         for bad in [
-            "", "0", "0m", "-1", "2 ", " 2", "2c", "2M", "1.", ".", "1..2", "0.0001", "1e3", "2.5m",
+            "", "0", "0m", "-1", "2 ", " 2", "2c", "2M", "1.", ".", "1..2", "0.0001", "1e3",
+            "2.5m", "1m", "9m", "0.005",
         ] {
             assert!(cpu_millis(bad).is_err(), "{bad:?} was accepted");
         }

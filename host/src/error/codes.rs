@@ -72,6 +72,7 @@ pub enum Code {
     GitConflict,
     GitPathNotFound,
     GitEmpty,
+    GitOverLimits,
     GitInvalidRefName,
     GitPushTooLarge,
     // 40: workflows.
@@ -180,6 +181,7 @@ impl Code {
         Code::GitConflict,
         Code::GitPathNotFound,
         Code::GitEmpty,
+        Code::GitOverLimits,
         Code::GitInvalidRefName,
         Code::GitPushTooLarge,
         Code::RunFinished,
@@ -275,6 +277,7 @@ impl Code {
             Code::GitConflict => (30206, 409),
             Code::GitPathNotFound => (30207, 404),
             Code::GitEmpty => (30208, 409),
+            Code::GitOverLimits => (30209, 409),
             Code::GitInvalidRefName => (30401, 422),
             Code::GitPushTooLarge => (30402, 413),
             Code::RunFinished => (40201, 409),

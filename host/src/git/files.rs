@@ -5,6 +5,8 @@
 //! Files are read and written through the project storage (a local folder or S3), up to
 //! [`BUDGET`] bytes in flight; libgit2 runs on a blocking thread fed through a channel.
 
+use super::gitignore;
+use super::limits::Kept;
 use super::repo::failed;
 use crate::error::{Code, Error, Result};
 use crate::store::now_ms;
@@ -111,24 +113,47 @@ fn save_cache(repo: &Path, cache: &Cache) {
 }
 
 /// Reads the project's versioned files and gives each its blob id; with `write`, blobs not in
-/// the repository yet are stored in it.
+/// the repository yet are stored in it. A file the project's `.gitignore` files ignore is
+/// left out unless `tracked` has it; what is left out is counted in the [`Kept`].
 pub(super) async fn snapshot(
     projects: &Projects,
     project: &str,
     repo: &Path,
     ignore: &[String],
+    tracked: &Flat,
     write: bool,
-) -> Result<Snapshot> {
+) -> Result<(Snapshot, Kept)> {
     let listed = projects.list_files(project).await?;
-    let cache = {
+    let mut rules = Vec::new();
+    for file in listed.iter().filter(|f| gitignore::is_gitignore(&f.path)) {
+        if versioned(&file.path, ignore) {
+            rules.push((
+                file.path.clone(),
+                projects.read_file(project, &file.path).await?,
+            ));
+        }
+    }
+    let candidates: Vec<String> = listed
+        .iter()
+        .filter(|f| !tracked.contains_key(&f.path) && versioned(&f.path, ignore))
+        .map(|f| f.path.clone())
+        .collect();
+    let (cache, ignored) = {
         let repo = repo.to_path_buf();
-        blocking(move || Ok(load_cache(&repo))).await?
+        blocking(move || {
+            let ignored = gitignore::ignored(&repo, rules, candidates)?;
+            Ok((load_cache(&repo), ignored))
+        })
+        .await?
     };
     let mut snapshot = Snapshot::new();
+    let mut kept = Kept::default();
     let mut fresh = Cache::default();
     let mut unknown = Vec::new();
     for file in listed {
-        if !versioned(&file.path, ignore) {
+        if !versioned(&file.path, ignore) || ignored.contains(&file.path) {
+            kept.bytes += file.size;
+            kept.files += 1;
             continue;
         }
         let time = file.modified.map(|t| t.timestamp_millis());
@@ -189,7 +214,7 @@ pub(super) async fn snapshot(
         Ok(())
     })
     .await?;
-    Ok(snapshot)
+    Ok((snapshot, kept))
 }
 
 /// Reads `files` and hashes them (storing the blobs in the repository at `store`, if given).

@@ -204,6 +204,7 @@ async fn handle(git: &Git, auth: &Auth, path: &str, request: Request) -> Result<
     let push = git.begin_push(project).await?;
     cgi.env
         .push(("WEFT_CURRENT_REF", push.current.clone().unwrap_or_default()));
+    cgi.env.extend(push.limits.iter().cloned());
     if !push.uncommitted.is_empty() {
         let named: Vec<&str> = push
             .uncommitted

@@ -11,6 +11,7 @@ use super::changes::{self, Change, ChangeKind};
 use super::config::GitConfig;
 use super::files::{self, Applied, FILE_MODE, Flat, Snapshot, blocking, versioned};
 use super::history::{self, CodeVersion, HistoryPage};
+use super::limits::{self, Kept};
 use super::merge::{self, Conflict, Merged};
 use super::records;
 use super::refs::{self, Branch};
@@ -142,6 +143,18 @@ pub(super) struct Push {
     pub(super) uncommitted: Vec<FileChange>,
     /// The current branch's full ref name.
     pub(super) current: Option<String>,
+    /// What the `pre-receive` hook needs to hold a push to the project's limits.
+    pub(super) limits: Vec<(&'static str, String)>,
+}
+
+/// The project's files against `HEAD`.
+struct State {
+    snapshot: Snapshot,
+    /// The stored files versioning leaves as they are.
+    kept: Kept,
+    head: Head,
+    /// Where the files differ from `HEAD`'s commit.
+    changes: Vec<FileChange>,
 }
 
 fn uncommitted_error(changes: &[FileChange], action: &str) -> Error {
@@ -452,16 +465,20 @@ impl Git {
         current: Option<Snapshot>,
         commit: Oid,
     ) -> Result<Applied> {
-        let current = match current {
-            Some(current) => current,
-            None => self.snapshot(project, path, false).await?,
-        };
         let at = path.to_path_buf();
-        let tree = blocking(move || {
+        let (tree, tracked) = blocking(move || {
             let repo = repo::open(&at)?;
-            tree_of(&repo, Some(commit))
+            let tree = tree_of(&repo, Some(commit))?;
+            // Files either commit tracks are the files' to change, ignored or not.
+            let mut tracked = files::flatten(&repo, tree_of(&repo, repo::files_commit(&repo))?)?;
+            tracked.extend(files::flatten(&repo, tree)?);
+            Ok((tree, tracked))
         })
         .await?;
+        let current = match current {
+            Some(current) => current,
+            None => self.snapshot(project, path, &tracked, false).await?.0,
+        };
         let applied = files::apply(
             &self.inner.projects,
             &project.id,
@@ -489,12 +506,19 @@ impl Git {
         Ok(applied)
     }
 
-    async fn snapshot(&self, project: &Project, path: &Path, write: bool) -> Result<Snapshot> {
+    async fn snapshot(
+        &self,
+        project: &Project,
+        path: &Path,
+        tracked: &Flat,
+        write: bool,
+    ) -> Result<(Snapshot, Kept)> {
         files::snapshot(
             &self.inner.projects,
             &project.id,
             path,
             self.ignore(),
+            tracked,
             write,
         )
         .await
@@ -509,22 +533,23 @@ impl Git {
     }
 
     /// The files, `HEAD`, and what differs between them (the lock held).
-    async fn state(
-        &self,
-        project: &Project,
-        path: &Path,
-    ) -> Result<(Snapshot, Head, Vec<FileChange>)> {
-        let snapshot = self.snapshot(project, path, false).await?;
+    async fn state(&self, project: &Project, path: &Path) -> Result<State> {
         let at = path.to_path_buf();
-        let ignore = self.ignore().to_vec();
-        blocking(move || {
+        let (head, flat) = blocking(move || {
             let repo = repo::open(&at)?;
             let head = repo::head(&repo)?;
             let flat = files::flatten(&repo, tree_of(&repo, head.commit)?)?;
-            let changes = uncommitted(&flat, &snapshot, &ignore);
-            Ok((snapshot, head, changes))
+            Ok((head, flat))
         })
-        .await
+        .await?;
+        let (snapshot, kept) = self.snapshot(project, path, &flat, false).await?;
+        let changes = uncommitted(&flat, &snapshot, self.ignore());
+        Ok(State {
+            snapshot,
+            kept,
+            head,
+            changes,
+        })
     }
 
     /// Commits the project's files (after syncing its session).
@@ -547,15 +572,12 @@ impl Git {
         author: Author,
         request: NewCommit,
     ) -> Result<CodeVersion> {
-        let snapshot = self.snapshot(project, path, true).await?;
         let at = path.to_path_buf();
-        let ignore = self.ignore().to_vec();
-        blocking(move || {
+        let wanted = request.branch.clone();
+        let (head, branch, parent, base_tree, base) = blocking(move || {
             let repo = repo::open(&at)?;
             let head = repo::head(&repo)?;
-            let branch = request
-                .branch
-                .as_ref()
+            let branch = wanted
                 .map(|b| format!("refs/heads/{b}"))
                 .or(head.branch.clone());
             let parent = match &branch {
@@ -564,6 +586,14 @@ impl Git {
             };
             let base_tree = tree_of(&repo, parent)?;
             let base = files::flatten(&repo, base_tree)?;
+            Ok((head, branch, parent, base_tree, base))
+        })
+        .await?;
+        let (snapshot, _) = self.snapshot(project, path, &base, true).await?;
+        let at = path.to_path_buf();
+        let ignore = self.ignore().to_vec();
+        blocking(move || {
+            let repo = repo::open(&at)?;
             let tree = build_tree(&repo, &base, &snapshot, request.paths.as_deref(), &ignore)?;
             let empty = base_tree.is_none() && repo.find_tree(tree).map_err(failed)?.is_empty();
             if Some(tree) == base_tree || empty {
@@ -595,7 +625,7 @@ impl Git {
     pub(super) async fn status(&self, caller: &Caller, project_id: &str) -> Result<Status> {
         let (project, _lock, path) = self.open_locked(caller, project_id).await?;
         self.sync_session(&project).await?;
-        let (_, head, changes) = self.state(&project, &path).await?;
+        let State { head, changes, .. } = self.state(&project, &path).await?;
         Ok(Status {
             branch: head.branch_name().map(str::to_string),
             commit_id: head.commit.map(|c| c.to_string()),
@@ -698,17 +728,25 @@ impl Git {
     ) -> Result<Checkout> {
         let (project, _lock, path) = self.open_locked(caller, project_id).await?;
         self.sync_session(&project).await?;
-        let (snapshot, _, changes) = self.state(&project, &path).await?;
+        let State {
+            snapshot,
+            kept,
+            changes,
+            ..
+        } = self.state(&project, &path).await?;
         if !changes.is_empty() && !force {
             return Err(uncommitted_error(&changes, "checking out another version"));
         }
         let at = path.clone();
+        let (ignore, limits) = (self.ignore().to_vec(), self.inner.projects.limits());
         let (branch, commit) = blocking(move || {
             let repo = repo::open(&at)?;
             let (branch, commit) = match refs::branch_tip(&repo, &rev)? {
                 Some(tip) => (Some(rev.clone()), tip),
                 None => (None, refs::commit(&repo, &rev)?),
             };
+            let flat = files::flatten(&repo, tree_of(&repo, Some(commit))?)?;
+            limits::check(&repo, &flat, &ignore, limits, kept)?;
             match &branch {
                 Some(name) => repo.set_head(&format!("refs/heads/{name}")),
                 None => repo.set_head_detached(commit),
@@ -728,27 +766,35 @@ impl Git {
         })
     }
 
-    /// Brings `branch` to `result` (a commit on it), moving the files along when it is current.
-    /// The files must have no uncommitted changes then; they were read into `current`.
+    /// Brings `branch` to `result` (a commit on it), moving the files along when it is current
+    /// (if they fit the project's limits). The files must have no uncommitted changes then;
+    /// they were read into `current`.
     async fn advance(
         &self,
         project: &Project,
         path: &Path,
         branch: &str,
         result: Oid,
-        current: Option<Snapshot>,
+        current: Option<(Snapshot, Kept)>,
     ) -> Result<()> {
         let at = path.to_path_buf();
         let full = format!("refs/heads/{branch}");
+        let (ignore, limits) = (self.ignore().to_vec(), self.inner.projects.limits());
+        let kept = current.as_ref().map(|(_, kept)| *kept);
         blocking(move || {
-            repo::open(&at)?
-                .reference(&full, result, true, "weft: merge")
+            let repo = repo::open(&at)?;
+            if let Some(kept) = kept {
+                let flat = files::flatten(&repo, tree_of(&repo, Some(result))?)?;
+                limits::check(&repo, &flat, &ignore, limits, kept)?;
+            }
+            repo.reference(&full, result, true, "weft: merge")
                 .map(|_| ())
                 .map_err(failed)
         })
         .await?;
-        if current.is_some() {
-            self.move_files(project, path, current, result).await?;
+        if let Some((snapshot, _)) = current {
+            self.move_files(project, path, Some(snapshot), result)
+                .await?;
         }
         Ok(())
     }
@@ -761,18 +807,23 @@ impl Git {
         path: &Path,
         branch: &str,
         action: &str,
-    ) -> Result<Option<Snapshot>> {
+    ) -> Result<Option<(Snapshot, Kept)>> {
         let at = path.to_path_buf();
         let head = blocking(move || repo::head(&repo::open(&at)?)).await?;
         if head.branch_name() != Some(branch) {
             return Ok(None);
         }
         self.sync_session(project).await?;
-        let (snapshot, _, changes) = self.state(project, path).await?;
+        let State {
+            snapshot,
+            kept,
+            changes,
+            ..
+        } = self.state(project, path).await?;
         if !changes.is_empty() {
             return Err(uncommitted_error(&changes, action));
         }
-        Ok(Some(snapshot))
+        Ok(Some((snapshot, kept)))
     }
 
     /// Merges `source` (a branch or commit) into branch `target`: a fast-forward when it can,
@@ -905,10 +956,16 @@ impl Git {
         let lock = self.lock(&project.id).await;
         let repo = self.ready_locked(&project).await?;
         self.sync_session(&project).await?;
-        let (snapshot, before, uncommitted) = self.state(&project, &repo).await?;
+        let State {
+            snapshot,
+            kept,
+            head: before,
+            changes: uncommitted,
+        } = self.state(&project, &repo).await?;
         Ok(Push {
             _lock: lock,
             current: before.branch.clone(),
+            limits: limits::hook_env(self.inner.projects.limits(), kept, self.ignore()),
             project,
             repo,
             before,

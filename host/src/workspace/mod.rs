@@ -18,5 +18,5 @@ mod staging;
 pub(crate) mod sync;
 pub mod upstream;
 
-pub(crate) use projects::{FileEntry, Project, ProjectEvent, ProjectHook, Projects};
+pub(crate) use projects::{FileEntry, Limits, Project, ProjectEvent, ProjectHook, Projects};
 pub(crate) use sessions::Sessions;

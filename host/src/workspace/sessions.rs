@@ -561,6 +561,7 @@ impl Sessions {
             &self.inner.projects,
             &session.project_id,
             &self.inner.config.sync_ignore,
+            None,
         )
         .await?;
         if let Some(first) = left_out.first() {
@@ -743,8 +744,8 @@ impl Sessions {
         self.save(&session).await
     }
 
-    /// Gives the project's ready session the project's files again after versioning changed
-    /// them: the files are copied in and `deleted` removed from `/workspace`.
+    /// Gives the project's ready session what versioning changed in the project's files: the
+    /// `written` files are copied in (those alone) and `deleted` removed from `/workspace`.
     pub async fn deliver(
         &self,
         owner_id: &str,
@@ -776,6 +777,7 @@ impl Sessions {
                 &self.inner.projects,
                 project_id,
                 &self.inner.config.sync_ignore,
+                Some(written),
             )
             .await?;
             driver.copy_in(&engine_id, "/workspace", files).await?;

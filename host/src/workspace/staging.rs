@@ -10,6 +10,7 @@ use crate::error::Result;
 use bytes::Bytes;
 use opendal::Operator;
 use sha2::{Digest, Sha256};
+use std::path::Path;
 
 /// Where batches are staged, below the storage's root.
 const ROOT: &str = ".staging/";
@@ -61,6 +62,35 @@ impl Staging {
         let mut writer = self.writer(n).await?;
         writer.write(content).await?;
         writer.finish().await
+    }
+
+    /// Stages `content` as file number `n` and moves it to `target` in the local folder
+    /// `root` (the storage's), on one blocking thread and without flushing it to disk: for
+    /// files a repository holds too (see `Projects::store_files`).
+    pub(super) async fn put_local(
+        &self,
+        root: &Path,
+        n: u64,
+        content: Bytes,
+        target: &str,
+    ) -> Result<()> {
+        let staged = root.join(&self.root).join(n.to_string());
+        let target = root.join(target);
+        let moved = tokio::task::spawn_blocking(move || {
+            for folder in [staged.parent(), target.parent()].into_iter().flatten() {
+                std::fs::create_dir_all(folder)?;
+            }
+            std::fs::write(&staged, &content)?;
+            std::fs::rename(&staged, &target)
+        })
+        .await
+        .map_err(|e| crate::error::Error::internal(format!("a storage task failed: {e}")))?;
+        moved.map_err(|e| {
+            storage_error(opendal::Error::new(
+                opendal::ErrorKind::Unexpected,
+                e.to_string(),
+            ))
+        })
     }
 
     /// Moves a staged file to `target`, replacing what was there.

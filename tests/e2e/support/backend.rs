@@ -2,6 +2,7 @@
 
 use sqlx::Connection;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Which database a test server uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,17 +31,54 @@ fn postgres_server() -> String {
     })
 }
 
+/// Test databases are named `weft_test_<unix seconds>_<random>`: the age tells leftovers apart.
+const PREFIX: &str = "weft_test_";
+/// Databases older than this are left over from an earlier run (a test never lives this long).
+const LEFTOVER_SECS: u64 = 3600;
+
 async fn fresh_postgres() -> String {
     let server = postgres_server();
     let server = server.trim_end_matches('/');
     let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
         .await
         .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {server}: {e}"));
-    let name = format!("weft_test_{}", uuid::Uuid::new_v4().simple());
+    static SWEPT: AtomicBool = AtomicBool::new(false);
+    if !SWEPT.swap(true, Ordering::SeqCst) {
+        drop_leftovers(&mut admin).await;
+    }
+    let name = format!("{PREFIX}{}_{}", now_secs(), uuid::Uuid::new_v4().simple());
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut admin)
         .await
         .expect("create test database");
     let _ = admin.close().await;
     format!("{server}/{name}")
+}
+
+/// Drops the test databases earlier runs left (a test's database outlives it: dropping needs a
+/// connection the test's end cannot wait for), so runs on one machine do not fill its disk.
+/// One still in use refuses to be dropped, which is ignored.
+async fn drop_leftovers(admin: &mut sqlx::PgConnection) {
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'weft\\_test\\_%'")
+            .fetch_all(&mut *admin)
+            .await
+            .unwrap_or_default();
+    let now = now_secs();
+    for name in names {
+        let born = name[PREFIX.len()..]
+            .split_once('_')
+            .and_then(|(secs, _)| secs.parse::<u64>().ok());
+        if born.is_none_or(|born| now.saturating_sub(born) > LEFTOVER_SECS) {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\""))
+                .execute(&mut *admin)
+                .await;
+        }
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

@@ -15,6 +15,19 @@ pub struct S3Server {
 }
 
 impl S3Server {
+    /// Makes `config` keep the project files in this bucket, under `root`.
+    pub fn store_projects(&self, config: &mut weft::config::Config, root: &str) {
+        config.workspaces.storage = weft::config::StorageKind::S3;
+        config.workspaces.s3 = weft::config::S3Config {
+            bucket: self.bucket.clone(),
+            endpoint: self.endpoint.clone(),
+            region: "us-east-1".into(),
+            root: root.into(),
+            access_key_id: "test".into(),
+            secret_access_key: "test".into(),
+        };
+    }
+
     pub async fn start() -> Self {
         let program = std::env::var("WEFT_TEST_MOTO_SERVER").unwrap_or_else(|_| {
             panic!("WEFT_TEST_MOTO_SERVER is not set: run the tests with tests/run.sh, which installs moto's S3 server")

@@ -14,7 +14,7 @@ use super::tar_reader::Kind;
 use super::{SyncReport, ignored};
 use crate::error::{Error, Result};
 use crate::workspace::paths;
-use crate::workspace::projects::{Projects, storage_error};
+use crate::workspace::projects::{Limits, Projects, storage_error};
 use crate::workspace::staging::{Staging, sha256_of};
 use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt};
@@ -23,20 +23,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use tokio::task::JoinSet;
 
-/// A project's quotas and the per-file limit.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Limits {
-    pub max_file_bytes: u64,
-    pub max_bytes: u64,
-    pub max_files: u64,
-}
-
-impl Limits {
-    /// Entries of a workspace looked at in one sync: twenty per file the project may hold (at
-    /// least a million), so that an endless archive ends its sync in bounded time.
-    fn max_entries(&self) -> u64 {
-        self.max_files.saturating_mul(20).max(1_000_000)
-    }
+/// Entries of a workspace looked at in one sync: twenty per file the project may hold (at
+/// least a million), so that an endless archive ends its sync in bounded time.
+fn max_entries(limits: &Limits) -> u64 {
+    limits.max_files.saturating_mul(20).max(1_000_000)
 }
 
 /// Files staged at once in the background (a local folder syncs each to disk: together they
@@ -204,10 +194,10 @@ impl Run<'_> {
                 Err(e) => return broken(source, e).map(Some),
             };
             scanned += 1;
-            if scanned > limits.max_entries() {
+            if scanned > max_entries(&limits) {
                 return Ok(Some(format!(
                     "the workspace holds more than {} entries; those past them were not looked at",
-                    limits.max_entries()
+                    max_entries(&limits)
                 )));
             }
             let Some(raw) = source.layout.relative(&entry.path) else {

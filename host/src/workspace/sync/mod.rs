@@ -113,10 +113,5 @@ pub(crate) async fn pull(
 ) -> Result<SyncReport> {
     let ignore = &config.sync_ignore;
     let source = source::Source::open(driver, engine_id, ignore, config.max_file_bytes).await;
-    let limits = apply::Limits {
-        max_file_bytes: config.max_file_bytes,
-        max_bytes: config.project_max_bytes,
-        max_files: config.project_max_files,
-    };
-    apply::apply(projects, id, source, ignore, limits).await
+    apply::apply(projects, id, source, ignore, projects.limits()).await
 }

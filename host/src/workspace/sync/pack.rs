@@ -108,16 +108,19 @@ fn plan(stored: Vec<(String, u64)>, ignore: &[String]) -> (Vec<(String, u64)>, V
 }
 
 /// A tar of project `id`'s files (owned by the workspace user), to unpack in `/workspace`,
-/// and the stored files left out of it.
+/// and the stored files left out of it; with `only`, of those files alone (and their folders).
 pub(crate) async fn pack(
     projects: &Projects,
     id: &str,
     ignore: &[String],
+    only: Option<&[String]>,
 ) -> Result<(BoxStream<'static, Result<Bytes>>, Vec<Refused>)> {
+    let only: Option<BTreeSet<&str>> = only.map(|o| o.iter().map(String::as_str).collect());
     let stored = projects
         .list_files(id)
         .await?
         .into_iter()
+        .filter(|f| only.as_ref().is_none_or(|o| o.contains(f.path.as_str())))
         .map(|f| (f.path, f.size))
         .collect();
     let (entries, skipped) = plan(stored, ignore);
