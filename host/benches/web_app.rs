@@ -1,10 +1,11 @@
 //! Web app benchmark in headless Chromium: prints figures, asserts nothing.
 //!
 //! `cargo bench -p weft --bench web_app` starts Weft in-process, stores a 1,000-node workflow
-//! (a chain of fibo nodes) and runs tests/browser/web-app-bench.mjs (Debian's `chromium`,
-//! `npm ci` in tests/browser): the first page's JS+CSS as transferred and its first
-//! contentful paint; the designer opening the workflow (navigation -> laid out and drawn), a
-//! node dragged (frame times), and auto-layout with elkjs.
+//! (a chain of fibo nodes) twice, with its nodes' positions (as the designer saves it) and
+//! without, and runs tests/browser/web-app-bench.mjs (Debian's `chromium`, `npm ci` in
+//! tests/browser): the first page's JS+CSS as transferred and its first contentful paint; the
+//! designer opening each (navigation -> drawn), a node dragged (frame times), and auto-layout
+//! with elkjs.
 
 use serde_json::{Value, json};
 use std::path::Path;
@@ -38,20 +39,34 @@ async fn bench() -> anyhow::Result<()> {
     let edges: Vec<Value> = (1..NODES)
         .map(|i| json!({"source": format!("f{}", i - 1), "target": format!("f{i}")}))
         .collect();
-    let stored: Value = reqwest::Client::new()
-        .post(format!("{}/api/v1/workflows", weft.base))
-        .bearer_auth(&weft.token)
-        .json(&json!({"name": "big", "nodes": nodes, "edges": edges}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    // As the designer saves it: every node's position (a chain folded into rows of 20).
+    let positions: serde_json::Map<String, Value> = (0..NODES)
+        .map(|i| {
+            let at = json!({"x": (i % 20) * 280, "y": (i / 20) * 130});
+            (format!("f{i}"), at)
+        })
+        .collect();
+    let placed = store(
+        &weft,
+        json!({"name": "big", "nodes": nodes, "edges": edges,
+        "ui": {"positions": positions}}),
+    )
+    .await?;
+    let unplaced = store(
+        &weft,
+        json!({"name": "big-unplaced", "nodes": nodes, "edges": edges}),
+    )
+    .await?;
     let out = std::process::Command::new("node")
         .arg(SCRIPT)
-        .args([&weft.base, &admin.name, password])
-        .arg(stored["id"].as_str().unwrap_or_default())
-        .arg(NODES.to_string())
+        .args([
+            &weft.base,
+            &admin.name,
+            password,
+            &placed,
+            &NODES.to_string(),
+            &unplaced,
+        ])
         .output()?;
     let figures: Value = serde_json::from_slice(&out.stdout)
         .map_err(|e| anyhow::anyhow!("{e}: {}", String::from_utf8_lossy(&out.stderr)))?;
@@ -70,8 +85,12 @@ async fn bench() -> anyhow::Result<()> {
     );
     println!("designer, {NODES}-node workflow:");
     println!(
-        "  navigation -> laid out and drawn {} ms ({} nodes in view rendered)",
+        "  navigation -> drawn at its saved positions {} ms ({} nodes in view rendered)",
         figures["designer_load_ms"], figures["nodes_rendered"]
+    );
+    println!(
+        "  navigation -> laid out (saved without positions) and drawn {} ms",
+        figures["designer_load_unplaced_ms"]
     );
     println!(
         "  drag of a node: {} frames, p50 {} ms, p95 {} ms, {} fps",
@@ -81,8 +100,22 @@ async fn bench() -> anyhow::Result<()> {
         figures["drag_fps"]
     );
     println!(
-        "  auto-layout (elkjs, first in the page) {} ms",
-        figures["auto_layout_ms"]
+        "  auto-layout (elkjs in its worker): {} ms as opened (laid out ahead), {} ms after an edit",
+        figures["auto_layout_ms"], figures["auto_layout_edited_ms"]
     );
     Ok(())
+}
+
+/// Stores `definition` as a workflow of the bench's admin; returns its id.
+async fn store(weft: &common::Local, definition: Value) -> anyhow::Result<String> {
+    let stored: Value = reqwest::Client::new()
+        .post(format!("{}/api/v1/workflows", weft.base))
+        .bearer_auth(&weft.token)
+        .json(&definition)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(stored["id"].as_str().unwrap_or_default().to_string())
 }

@@ -20,10 +20,10 @@ include!(concat!(env!("OUT_DIR"), "/ui_assets.rs"));
 /// First path segments of the app's pages, answered with its index (`/` too).
 const CLIENT_ROUTES: &[&str] = &["sign-in", "workflows", "runs", "workspaces"];
 
-/// Where the app's scripts, styles and connections may come from: this origin only. Scripts
-/// may `eval` because the config forms' JSON Schema validator (ajv) compiles each plugin's
-/// schema to a function; inline styles are how the graph canvas positions its nodes.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'unsafe-eval'; \
+/// Where the app's scripts, styles and connections may come from: this origin only, and no
+/// `eval` (the config forms' JSON Schema validator interprets schemas, see
+/// ui/src/designer/validator.ts); inline styles are how the graph canvas positions its nodes.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
      style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; \
      worker-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'; \
      frame-ancestors 'none'";

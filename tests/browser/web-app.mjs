@@ -1,5 +1,5 @@
 // A person using Weft's web app in headless Chromium (Debian's), with real mouse drags, in one
-// of four flows, each its own test in tests/e2e/browser.rs:
+// of five flows, each its own test in tests/e2e/browser.rs:
 // - sign-in: a wrong password is refused; signs in; a reload keeps the sign-in (the refresh
 //   cookie), signing out ends it.
 // - design: builds a 3-node workflow from the palette (fibo -> math -> template), sees a
@@ -10,32 +10,31 @@
 //   version and compares it with the first; lists the workflow's runs and filters them by state.
 // - rerun: opens the finished run ID whose node `t` failed after `f` succeeded, and runs it
 //   again from `t`.
-// Prints what it saw as JSON. Saves screenshots of the designer and the run in SHOT_DIR, or of
+// - attempts: opens the finished run ID and reads every attempt of its node `flaky` (state,
+//   times, error and logs).
+// Prints what it saw as JSON, with what the Content-Security-Policy refused on any page. Saves screenshots of the designer and the run in SHOT_DIR, or of
 // a failure (web-app-FLOW-failure.png). Checks each page with axe-core (its serious and
 // critical violations are printed).
 //
 //   node web-app.mjs FLOW BASE_URL NAME PASSWORD SHOT_DIR [ID]
-// (ID, for versions and rerun, is the workflow or the run to open.)
-import { chromium } from "playwright-core";
-import { mkdirSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
+// (ID, for versions, rerun and attempts, is the workflow or the run to open.)
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-
-const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+import { audit as violations, launch, signIn } from "./app.mjs";
 
 const [flow, base, name, password, shotDir, target] = process.argv.slice(2);
 mkdirSync(shotDir, { recursive: true });
 
-const browser = await chromium.launch({
-  executablePath: process.env.WEFT_TEST_CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--no-proxy-server"],
-});
-const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
-const page = await context.newPage();
-page.setDefaultTimeout(30_000);
-const seen = { console_errors: [], websocket_messages: 0, a11y: {} };
+const { browser, page } = await launch();
+const seen = { console_errors: [], csp_violations: [], websocket_messages: 0, a11y: {} };
 page.on("pageerror", (e) => seen.console_errors.push(String(e)));
+// What the Content-Security-Policy refused on any page (e.g. an eval, with no 'unsafe-eval').
+await page.exposeFunction("weftCspViolation", (v) => seen.csp_violations.push(v));
+await page.addInitScript(() =>
+  document.addEventListener("securitypolicyviolation", (e) =>
+    window.weftCspViolation(`${e.violatedDirective} refused ${e.blockedURI} at ${e.sourceFile}:${e.lineNumber}`),
+  ),
+);
 // The run view follows the run over its WebSocket (the token offered as a subprotocol).
 page.on("websocket", (ws) => {
   if (ws.url().endsWith("/events")) ws.on("framereceived", () => seen.websocket_messages++);
@@ -59,28 +58,11 @@ async function drag(from, to) {
 
 /** axe-core's serious and critical violations on the page as it is, under `seen.a11y[name]`. */
 async function audit(name) {
-  await page.evaluate(AXE);
-  const violations = await page.evaluate(async () => {
-    const result = await window.axe.run(document, { resultTypes: ["violations"] });
-    return result.violations
-      .filter((v) => v.impact === "serious" || v.impact === "critical")
-      .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target).join(", ")}`);
-  });
-  seen.a11y[name] = violations;
+  seen.a11y[name] = await violations(page);
 }
 
 async function edges() {
   return page.locator(".react-flow__edge").count();
-}
-
-/** Signs in with the right password and waits for the workflows page. */
-async function signIn() {
-  await page.goto(base);
-  await page.getByRole("button", { name: "Sign in" }).waitFor();
-  await page.getByLabel("Name").fill(name);
-  await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("link", { name: "New workflow" }).waitFor();
 }
 
 /** Waits until the run shown has finished. */
@@ -115,7 +97,7 @@ const flows = {
   },
 
   async design() {
-    await signIn();
+    await signIn(page, base, name, password);
     await page.getByRole("link", { name: "New workflow" }).click();
     await page.getByTestId("palette-fibo").waitFor();
 
@@ -177,7 +159,7 @@ const flows = {
   },
 
   async versions() {
-    await signIn();
+    await signIn(page, base, name, password);
     // A second version (fibo's n changed), compared with the first on the canvas.
     await page.goto(new URL(`/workflows/${target}`, base).href);
     await page.getByTestId("node-fibo").locator(".title").click();
@@ -205,7 +187,7 @@ const flows = {
   },
 
   async rerun() {
-    await signIn();
+    await signIn(page, base, name, password);
     await page.goto(new URL(`/runs/${target}`, base).href);
     await page.locator('[data-testid="run-status"]', { hasText: "failed" }).waitFor();
     await page.getByRole("button", { name: "t", exact: true }).click();
@@ -218,6 +200,25 @@ const flows = {
       f: await page.getByTestId("node-f").getAttribute("data-status"),
       t: await page.getByTestId("node-t").getAttribute("data-status"),
     };
+  },
+
+  async attempts() {
+    await signIn(page, base, name, password);
+    await page.goto(new URL(`/runs/${target}`, base).href);
+    await runFinished();
+    await page.getByRole("button", { name: "flaky", exact: true }).click();
+    const list = page.getByRole("list", { name: "Attempts of flaky" });
+    await list.waitFor();
+    seen.attempts = [];
+    for (const item of await list.getByRole("listitem").all()) {
+      seen.attempts.push({
+        status: await item.getAttribute("data-status"),
+        head: (await item.locator(".attempt-head").innerText()).replace(/\s+/g, " "),
+        error: (await item.locator(".error").count()) ? await item.locator(".error").innerText() : null,
+        logs: await item.locator(".logs").innerText(),
+      });
+    }
+    await audit("run");
   },
 };
 

@@ -19,24 +19,17 @@
 // code-server work: opens `notes.txt` with Quick Open (Ctrl+P), types a line, saves with Ctrl+S;
 // opens a terminal and runs python3 there, which writes `terminal-out.txt`; opens the Extensions
 // view and lists the built-in extensions for Python (served by code-server, so offline works).
-import { chromium } from "playwright-core";
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
+import { launch } from "./app.mjs";
 
 const [kind, mode, link, shotDir, upload] = process.argv.slice(2);
 const TYPED = "typed in the browser";
 const TIMEOUT = 60_000;
 mkdirSync(shotDir, { recursive: true });
 
-const browser = await chromium.launch({
-  executablePath: process.env.WEFT_TEST_CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--no-proxy-server"],
-});
-const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-const page = await context.newPage();
-page.setDefaultTimeout(TIMEOUT);
+const { browser, context, page } = await launch({ viewport: { width: 1280, height: 800 }, timeout: TIMEOUT });
 // The browser's network log: every response and failed request. Failures are kept apart,
 // except the benign ones below, each inherent to the upstream UI and not served by Weft.
 const network = [];

@@ -4,6 +4,7 @@
 
 use crate::support::docker;
 use crate::support::{Backend, TestServer, expect_status, send, wait};
+use crate::workflows::{counting_flaky_node, succeeds_on_third_attempt};
 use rand::RngCore as _;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -211,10 +212,18 @@ fn screenshot_dir() -> String {
 
 /// A student's server, token and project (a test's engine cleaned up with the guard).
 async fn student() -> (TestServer, docker::Cleanup, String, String) {
+    student_with(|_| {}).await
+}
+
+/// [`student`] with the server's configuration `customize`d.
+async fn student_with(
+    customize: impl FnOnce(&mut weft::config::Config),
+) -> (TestServer, docker::Cleanup, String, String) {
     docker::require();
     require_browser();
     let (server, cleanup) = docker::server(Backend::Sqlite, |c| {
         c.workspaces.start_timeout_secs = 90;
+        customize(c);
     })
     .await;
     let (_, alice) = server.user("alice").await;
@@ -444,27 +453,37 @@ async fn a_student_edits_saves_and_runs_python_in_code_server() {
 const ADMIN_PASSWORD: &str = "a long enough password";
 
 /// A server whose bootstrap admin has [`ADMIN_PASSWORD`], for the web app's flows.
+async fn web_app_server() -> TestServer {
+    require_browser();
+    let server = TestServer::start(Backend::Sqlite).await;
+    give_password(&server, &server.admin_token, ADMIN_PASSWORD).await;
+    server
+}
+
+/// Gives the user of `token` `password`, to sign in to the web app with.
 #[track_caller]
-fn web_app_server() -> impl Future<Output = TestServer> {
+fn give_password<'a>(
+    server: &'a TestServer,
+    token: &'a str,
+    password: &'a str,
+) -> impl Future<Output = ()> + 'a {
     let caller = std::panic::Location::caller();
     async move {
-        require_browser();
-        let server = TestServer::start(Backend::Sqlite).await;
-        let (status, me) = send(server.admin(Method::GET, "/api/v1/users/me")).await;
+        let (status, me) = send(server.with_token(token, Method::GET, "/api/v1/users/me")).await;
         expect_status(caller, status, StatusCode::OK, &me);
         server
             .state
             .auth
-            .set_password(me["id"].as_str().unwrap(), ADMIN_PASSWORD)
+            .set_password(me["id"].as_str().unwrap(), password)
             .await
             .unwrap();
-        server
     }
 }
 
 /// Runs `flow` of tests/browser/web-app.mjs as the admin (with `target`, the workflow or run
-/// it opens) and returns what it saw, asserting that no page raised an error and that
-/// axe-core found no serious or critical accessibility violation on `pages`.
+/// it opens) and returns what it saw, asserting that no page raised an error or met a refusal
+/// of the Content-Security-Policy (which allows no eval), and that axe-core found no serious
+/// or critical accessibility violation on `pages`.
 #[track_caller]
 fn web_app(server: &TestServer, flow: &str, target: &str, pages: &[&str]) -> Value {
     let shots = screenshot_dir();
@@ -480,6 +499,7 @@ fn web_app(server: &TestServer, flow: &str, target: &str, pages: &[&str]) -> Val
         ],
     );
     assert_eq!(seen["console_errors"], serde_json::json!([]), "{seen}");
+    assert_eq!(seen["csp_violations"], serde_json::json!([]), "{seen}");
     for page in pages {
         assert_eq!(
             seen["a11y"][page],
@@ -509,8 +529,9 @@ async fn the_web_app_refuses_a_wrong_password_and_keeps_a_sign_in_until_sign_out
 
 /// In the web app's designer a person drags three nodes from the palette onto the canvas, sees
 /// a connection of the wrong kind refused, connects the ports, undoes and redoes, fills the
-/// config forms (an out-of-range value shows its error inline), saves and runs the workflow
-/// and watches every node succeed, over the run's WebSocket and on the timeline.
+/// config forms (an out-of-range value shows its error inline: validated without eval), saves
+/// and runs the workflow and watches every node succeed, over the run's WebSocket and on the
+/// timeline.
 /// With `WEFT_UPDATE_SCREENSHOTS=1` the designer's screenshot replaces the README's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_workflow_drawn_in_the_web_app_runs_with_every_node_succeeding() {
@@ -613,21 +634,56 @@ async fn a_failed_run_runs_again_from_its_failed_node_in_the_web_app() {
     );
 }
 
+/// In the web app's run view a person opens a node that failed twice before it succeeded and
+/// reads every attempt: the two that failed with the node's error, the one that succeeded, each
+/// with its times and logs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_reads_every_attempt_of_a_retried_node_in_the_web_app() {
+    let server = web_app_server().await;
+    counting_flaky_node(&server).await;
+    let run = server
+        .run_workflow(
+            &server.admin_token,
+            serde_json::json!({"name": "retried", "nodes": [succeeds_on_third_attempt("flaky")]}),
+        )
+        .await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let seen = web_app(&server, "attempts", run["id"].as_str().unwrap(), &["run"]);
+    let attempts = seen["attempts"].as_array().expect("attempts");
+    let states: Vec<&str> = attempts
+        .iter()
+        .map(|a| a["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["failed", "failed", "succeeded"], "{seen}");
+    for (i, attempt) in attempts.iter().enumerate() {
+        let head = attempt["head"].as_str().unwrap();
+        assert!(head.starts_with(&format!("Attempt {}", i + 1)), "{seen}");
+        assert!(head.contains(" ms)") || head.contains(" s)"), "{seen}");
+    }
+    for failed in &attempts[..2] {
+        let error = failed["error"].as_str().unwrap();
+        assert!(
+            error.contains("fails on purpose") && error.ends_with("(retryable)"),
+            "{seen}"
+        );
+    }
+    assert_eq!(attempts[2]["error"], Value::Null, "{seen}");
+}
+
 /// On the web app's Workspaces page a person opens their project, sees and uploads files,
 /// opens Jupyter (the start shown on the page) and JupyterLab loads in the new tab, on the
-/// session's own origin, listing the uploaded file (real engine, real image).
+/// session's own origin, listing the uploaded file (real engine, real image). The page shows
+/// when the session will be stopped and the time used against the quota; stopping it shows the
+/// sync running, then what it synced and what it refused (a file over the size limit).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_opens_jupyter_from_the_web_apps_workspaces_page() {
-    let (server, _cleanup, alice, project) = student().await;
-    let (status, me) = send(server.with_token(&alice, Method::GET, "/api/v1/users/me")).await;
-    assert_eq!(status, StatusCode::OK, "{me}");
+    let (server, _cleanup, alice, project) = student_with(|c| {
+        c.workspaces.max_file_bytes = 1024;
+        c.workspaces.quota_minutes = 600.0;
+    })
+    .await;
     let password = "alice's long password";
-    server
-        .state
-        .auth
-        .set_password(me["id"].as_str().unwrap(), password)
-        .await
-        .unwrap();
+    give_password(&server, &alice, password).await;
     put_file(&server, &alice, &project, "hello.txt", b"hello\n").await;
     let shots = screenshot_dir();
     let upload = Path::new(&shots).join("uploaded-from-the-app.txt");
@@ -658,5 +714,31 @@ async fn a_person_opens_jupyter_from_the_web_apps_workspaces_page() {
     assert!(
         origin.ends_with(&format!(".localhost:{}", server.sessions_addr.port())),
         "JupyterLab is not on the session's own origin: {origin}"
+    );
+    let text = |key: &str| seen[key].as_str().unwrap_or_default().to_string();
+    assert!(
+        text("idle").starts_with("Stops if idle in 29 min"),
+        "{seen}"
+    );
+    assert!(
+        text("lifetime").starts_with("Stops in any case in 3 h 5"),
+        "{seen}"
+    );
+    assert!(text("usage").contains("of 600 min used"), "{seen}");
+    assert_eq!(seen["usage_bar"], 36000, "the bar counts seconds: {seen}");
+    let progress: Vec<String> = serde_json::from_value(seen["stop_progress"].clone()).unwrap();
+    assert!(
+        progress[0].starts_with("Syncing the workspace's files back to the project"),
+        "{seen}"
+    );
+    assert_eq!(
+        progress.last().unwrap(),
+        "Stopped. 1 file synced, 1 refused",
+        "{seen}"
+    );
+    assert!(text("not_synced").starts_with("too-big.txt:"), "{seen}");
+    assert_eq!(
+        project_file(&server, &alice, &project, "made-in-jupyter.txt").await,
+        b"hello"
     );
 }

@@ -12,6 +12,7 @@
 mod support;
 
 mod api_errors;
+mod attempts;
 mod auth;
 mod bounded;
 mod browser;
@@ -42,6 +43,7 @@ mod swarmpilot;
 mod system;
 mod user_limits;
 mod web_app;
+mod workflow_layout;
 mod workflow_rules;
 mod workflow_values;
 mod workflows;

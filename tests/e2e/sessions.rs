@@ -6,7 +6,7 @@
 use crate::on_both_backends;
 use crate::support::docker::{self, Cleanup};
 use crate::support::loopback::{self, ws_connect};
-use crate::support::{Backend, Site, TestServer, assert_error, send, wait};
+use crate::support::{Backend, Site, TestServer, assert_error, millis, send, wait};
 use futures::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -434,6 +434,9 @@ async fn sync_and_stop_save_the_workspace_and_reopening_brings_it_back(backend: 
     let (status, stopped) = server.stop_session(&bob, &project).await;
     assert_eq!(status, StatusCode::OK, "{stopped}");
     assert_eq!(stopped["status"], "stopped");
+    // The answer says what the stop's sync brought back.
+    assert_eq!(stopped["sync"]["written"], json!(["late.txt"]), "{stopped}");
+    assert_eq!(stopped["sync"]["refused_count"], 0, "{stopped}");
     let container = stopped["container_id"].as_str().unwrap();
     let (status, body) = send(server.with_token(
         &bob,
@@ -640,10 +643,22 @@ async fn the_reaper_stops_sessions_at_their_maximum_lifetime() {
         c.workspaces.warn_before_secs = 9;
     })
     .await;
-    let (old, _, _alive) =
+    let (old, ready, _alive) =
         ready_with_file(&server, &bob, "old", "old.txt", "saved at the limit").await;
+    // A ready session says when the reaper stops it: idle (default 30 min) and lifetime.
+    let after = |at: &str, since: &str| millis(&ready[at]) - millis(&ready[since]);
+    assert_eq!(after("lifetime_stop_at", "ready_at"), 10_000, "{ready}");
+    assert_eq!(
+        after("idle_stop_at", "last_activity_at"),
+        1_800_000,
+        "{ready}"
+    );
     let ended = wait_ended(&server, &bob, &old).await;
     assert_eq!(ended["status"], "stopped", "{ended}");
+    assert!(
+        ended["lifetime_stop_at"].is_null() && ended["idle_stop_at"].is_null(),
+        "{ended}"
+    );
     assert!(
         ended["error"]
             .as_str()

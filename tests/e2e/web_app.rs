@@ -22,6 +22,10 @@ async fn the_app_is_served_at_the_root_and_its_client_routes() {
     assert_eq!(headers[CACHE_CONTROL], "no-cache");
     let csp = headers[CONTENT_SECURITY_POLICY].to_str().unwrap();
     assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"));
+    assert!(
+        csp.contains("script-src 'self';") && !csp.contains("unsafe-eval"),
+        "{csp}"
+    );
     let html = index.text().await.unwrap();
     assert!(html.contains("<div id=\"root\">"), "{html}");
 

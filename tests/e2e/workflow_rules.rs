@@ -4,7 +4,7 @@
 //! progress and log events reach the run's stream.
 
 use crate::support::fixtures::fixture;
-use crate::support::{Backend, TestServer, assert_error, node, send};
+use crate::support::{Backend, TestServer, assert_error, millis, node, send};
 use crate::workflows::events_until_finished;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -27,12 +27,6 @@ fn sleepers(name: &str, n: usize, ms: u64) -> Value {
         .map(|i| json!({"id": format!("s{i}"), "type": "slow-node", "config": {"ms": ms}}))
         .collect();
     json!({"name": name, "nodes": nodes})
-}
-
-fn millis(value: &Value) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(value.as_str().expect("a time"))
-        .expect("RFC 3339")
-        .timestamp_millis()
 }
 
 /// The most nodes of `runs` that ran at the same time, from their stored start and end.

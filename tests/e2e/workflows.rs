@@ -4,7 +4,7 @@
 
 use crate::on_both_backends;
 use crate::support::fixtures::fixture;
-use crate::support::{Backend, Site, TestServer, assert_error, node, send};
+use crate::support::{Backend, Site, TestServer, assert_error, millis, node, send};
 use futures::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -66,12 +66,6 @@ async fn announce_huge_body(server: &TestServer, path: &str, length: usize) -> (
         StatusCode::from_u16(status).unwrap(),
         serde_json::from_str(body).unwrap_or(Value::Null),
     )
-}
-
-fn millis(value: &Value) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(value.as_str().expect("a time"))
-        .expect("RFC 3339")
-        .timestamp_millis()
 }
 
 /// A new version of a workflow leaves a run of the old one on the old one; types are pinned to
@@ -511,12 +505,11 @@ where
     }
 }
 
-/// A node failing retryably is tried again after its backoff, each failure announced as
-/// `node_retried`, until an attempt succeeds. The node counts its attempts itself (in the
-/// artifact store), so nothing depends on timing.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retryable_failures_are_retried_until_one_succeeds() {
-    let (server, token) = server_with(&["flaky-node"]).await;
+/// Uploads the `flaky-node` fixture and grants everyone the artifact store it counts its
+/// attempts in.
+pub(crate) async fn counting_flaky_node(server: &TestServer) {
+    let (status, body) = server.upload(fixture("flaky-node")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     let (status, body) = send(
         server
             .admin(Method::PUT, "/api/v1/plugins/flaky-node/grants")
@@ -524,15 +517,28 @@ async fn retryable_failures_are_retried_until_one_succeeds() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// A node `id` (of [`counting_flaky_node`]) whose first two attempts fail retryably and whose
+/// third succeeds, 20 then 40 ms apart.
+pub(crate) fn succeeds_on_third_attempt(id: &str) -> Value {
+    json!({"id": id, "type": "flaky-node",
+           "config": {"succeed_on": 3, "count_as": uuid::Uuid::new_v4().to_string()},
+           "retry": {"max_attempts": 5, "backoff": "20ms", "max_backoff": "40ms", "jitter": false}})
+}
+
+/// A node failing retryably is tried again after its backoff, each failure announced as
+/// `node_retried`, until an attempt succeeds. The node counts its attempts itself (in the
+/// artifact store), so nothing depends on timing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retryable_failures_are_retried_until_one_succeeds() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let token = server.admin_token.clone();
+    counting_flaky_node(&server).await;
     let workflow = server
         .create_workflow(
             &token,
-            json!({"name": "retried", "nodes": [
-                {"id": "flaky", "type": "flaky-node",
-                 "config": {"succeed_on": 3, "count_as": uuid::Uuid::new_v4().to_string()},
-                 "retry": {"max_attempts": 5, "backoff": "20ms", "max_backoff": "40ms",
-                           "jitter": false}}
-            ]}),
+            json!({"name": "retried", "nodes": [succeeds_on_third_attempt("flaky")]}),
         )
         .await;
     let (mut events, _) =

@@ -1,4 +1,4 @@
-import { Suspense, lazy, useEffect, useState } from "react";
+import { type ComponentType, Suspense, lazy, useEffect, useState } from "react";
 import { refresh, setSignedOutHandler, signOut } from "./api/client";
 import type { User } from "./api/types";
 import { Link, match, navigate, usePath } from "./router";
@@ -7,9 +7,32 @@ import { WorkflowList } from "./designer/WorkflowList";
 import { RunList } from "./runs/RunList";
 import { Workspaces } from "./workspaces/Workspaces";
 
-// The designer and the runs view carry the graph canvas: loaded when first opened.
-const Designer = lazy(() => import("./designer/Designer"));
-const RunView = lazy(() => import("./runs/RunView"));
+/** A page whose code is loaded when first opened (`Page`), or ahead (`preload`): a page whose
+ * code is already here renders at once, without suspending. That matters on the page a reload
+ * opens: its Suspense boundary is new, so suspending would show the fallback, and React then
+ * holds the content back until 300 ms after the fallback appeared. */
+function lazyPage<P extends object>(load: () => Promise<{ default: ComponentType<P> }>) {
+  let loaded: ComponentType<P> | null = null;
+  const Lazy = lazy(load);
+  return {
+    preload: () =>
+      load().then(
+        (module) => void (loaded = module.default),
+        () => undefined,
+      ),
+    Page: (props: P) => {
+      const Component = loaded ?? Lazy;
+      return <Component {...props} />;
+    },
+  };
+}
+
+// The designer and the runs view carry the graph canvas: loaded when first opened, or, when
+// a reload opens on one of them, while the sign-in is refreshed.
+const designer = lazyPage(() => import("./designer/Designer"));
+const runView = lazyPage(() => import("./runs/RunView"));
+const Designer = designer.Page;
+const RunView = runView.Page;
 
 export function App() {
   const [user, setUser] = useState<User | null>(null);
@@ -18,11 +41,17 @@ export function App() {
 
   useEffect(() => {
     setSignedOutHandler(() => setUser(null));
+    const preload = match("/workflows/:id", path)
+      ? designer.preload()
+      : match("/runs/:id", path)
+        ? runView.preload()
+        : Promise.resolve();
     // A reload: the token was only in memory, the refresh cookie brings a new one.
-    refresh()
-      .then((session) => setUser(session.user))
+    Promise.all([refresh(), preload])
+      .then(([session]) => setUser(session.user))
       .catch(() => setUser(null))
       .finally(() => setChecked(true));
+    // Once, for the page the app opened on.
   }, []);
 
   if (!checked) return <main className="loading" aria-busy="true">Loading…</main>;

@@ -1,7 +1,7 @@
 // A small history-API router: the app has a handful of pages, and the host answers each of
 // their paths with the index (host/src/ui.rs lists the first segments it serves).
 
-import { useEffect, useState } from "react";
+import { startTransition, useEffect, useState } from "react";
 
 export function navigate(path: string): void {
   if (path !== window.location.pathname) {
@@ -13,7 +13,8 @@ export function navigate(path: string): void {
 export function usePath(): string {
   const [path, setPath] = useState(window.location.pathname);
   useEffect(() => {
-    const update = () => setPath(window.location.pathname);
+    // A transition: the page shown stays until the next one's code is loaded (see App).
+    const update = () => startTransition(() => setPath(window.location.pathname));
     window.addEventListener("popstate", update);
     return () => window.removeEventListener("popstate", update);
   }, []);

@@ -176,6 +176,7 @@ pub(super) async fn drive(ctx: Arc<RunContext>, prior: Vec<Prior>) -> Result<Run
                 };
                 let state = NodeState {
                     status: NodeStatus::Skipped,
+                    at: now_ms(),
                     outputs: None,
                     error: Some(&error),
                     logs: &[],
@@ -446,6 +447,7 @@ async fn run_node(
                 services,
             )
             .await;
+        let ended = now_ms();
         drop(permit);
         drop(user_slot);
         let duration_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -456,6 +458,7 @@ async fn run_node(
                 Ok(kept) => {
                     let state = NodeState {
                         status: NodeStatus::Succeeded,
+                        at: ended,
                         outputs: Some(&kept),
                         error: None,
                         logs: &logs,
@@ -489,6 +492,7 @@ async fn run_node(
                 .unwrap_or_default();
             let state = NodeState {
                 status: NodeStatus::Retrying,
+                at: ended,
                 outputs: None,
                 error: Some(&failure),
                 logs: &logs,
@@ -509,10 +513,20 @@ async fn run_node(
         }
         let stored = if node.spec.on_error == OnError::Fail {
             let reason = failure_reason(&id, &failure.message);
-            records::node_failed_run(&ctx.store, &ctx.run_id, &id, &failure, &logs, &reason).await?
+            records::node_failed_run(
+                &ctx.store,
+                &ctx.run_id,
+                &id,
+                &failure,
+                &logs,
+                &reason,
+                ended,
+            )
+            .await?
         } else {
             let state = NodeState {
                 status: NodeStatus::Failed,
+                at: ended,
                 outputs: None,
                 error: Some(&failure),
                 logs: &logs,

@@ -4,10 +4,12 @@
 //!
 //! Not here: HTTP concerns (see `routes`) and calling plugins (see [`crate::registry`]).
 
+mod attempts;
 pub(crate) mod config;
 mod encoding;
 mod events;
 mod executor;
+mod layout;
 pub(crate) mod model;
 mod plan;
 mod records;
@@ -17,6 +19,7 @@ mod values;
 
 pub use events::{Event, RunEvent};
 
+pub(crate) use attempts::Attempt;
 pub(crate) use events::EventHub;
 pub(crate) use model::Definition;
 pub(crate) use plan::Fault;
@@ -282,6 +285,7 @@ impl Workflows {
                     .collect();
                 let state = records::NodeState {
                     status: NodeStatus::Succeeded,
+                    at: crate::store::now_ms(),
                     outputs: Some(&outputs),
                     error: None,
                     logs: &[],
@@ -416,6 +420,14 @@ impl Workflows {
         owner_id == caller.user_id || caller.is_admin()
     }
 
+    /// A run without its nodes, if the caller may see it.
+    async fn visible_run(&self, caller: &Caller, run_id: &str) -> Result<RunSummary> {
+        match records::run(&self.inner.store, run_id).await? {
+            Some(run) if self.visible(caller, &run.owner_id) => Ok(run),
+            _ => Err(Error::not_found("run", run_id)),
+        }
+    }
+
     /// A run with its nodes, if the caller may see it.
     pub async fn run(&self, caller: &Caller, run_id: &str) -> Result<RunDetail> {
         match records::run_detail(&self.inner.store, run_id).await? {
@@ -433,10 +445,7 @@ impl Workflows {
         node_id: &str,
         port: &str,
     ) -> Result<(StoredKind, u64, values::Chunks)> {
-        match records::run(&self.inner.store, run_id).await? {
-            Some(run) if self.visible(caller, &run.owner_id) => {}
-            _ => return Err(Error::not_found("run", run_id)),
-        }
+        self.visible_run(caller, run_id).await?;
         let outputs = records::node_outputs(&self.inner.store, run_id, node_id)
             .await?
             .ok_or_else(|| Error::not_found("node", node_id))?;
@@ -445,6 +454,20 @@ impl Workflows {
                 .hint("a node has outputs once it succeeded, and only those it produced"));
         };
         self.inner.values.read(run_id, held).await
+    }
+
+    /// Every attempt of node `node_id` of a run the caller may see, first first.
+    pub async fn attempts(
+        &self,
+        caller: &Caller,
+        run_id: &str,
+        node_id: &str,
+    ) -> Result<Vec<Attempt>> {
+        self.visible_run(caller, run_id).await?;
+        if !records::has_node(&self.inner.store, run_id, node_id).await? {
+            return Err(Error::not_found("node", node_id));
+        }
+        attempts::of_node(&self.inner.store, run_id, node_id).await
     }
 
     /// The latest run of a workflow.
@@ -477,10 +500,7 @@ impl Workflows {
     /// Cancels a run: running nodes stop, nothing new starts.
     pub async fn cancel(&self, caller: &Caller, run_id: &str) -> Result<RunSummary> {
         // The summary is enough here: no need to read every node.
-        let run = match records::run(&self.inner.store, run_id).await? {
-            Some(run) if self.visible(caller, &run.owner_id) => run,
-            _ => return Err(Error::not_found("run", run_id)),
-        };
+        let run = self.visible_run(caller, run_id).await?;
         if run.status.is_finished() {
             return Err(Error::new(
                 Code::RunFinished,

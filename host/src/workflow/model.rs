@@ -1,6 +1,8 @@
 //! The workflow definition format: `{name, nodes:[{id,type,config}], edges:[{source,target}]}`
-//! with optional ports, and per-node retry, timeout and failure policy.
+//! with optional ports, per-node retry, timeout and failure policy, and an optional layout for
+//! visual editors (`ui`, see `super::layout`).
 
+use super::layout::Layout;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::time::Duration;
 use utoipa::ToSchema;
@@ -15,6 +17,9 @@ pub struct Definition {
     pub nodes: Vec<NodeSpec>,
     #[serde(default)]
     pub edges: Vec<EdgeSpec>,
+    /// Where a visual editor drew the nodes (optional; the engine ignores it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ui: Option<Layout>,
 }
 
 /// One node: an instance of a registered node plugin.

@@ -46,7 +46,7 @@ impl Fault {
         }
     }
 
-    fn workflow(path: &str, kind: &'static str, message: String) -> Self {
+    pub(super) fn workflow(path: &str, kind: &'static str, message: String) -> Self {
         Self {
             path: path.into(),
             kind,
@@ -118,9 +118,11 @@ impl Plan {
         self.nodes.iter().position(|n| n.spec.id == id)
     }
 
-    /// The definition with every node's type pinned to the version this plan uses.
+    /// The definition with every node's type pinned to the version this plan uses, for a run
+    /// (without the editor's layout: the engine has no use for it).
     pub fn pinned_definition(&self) -> Definition {
         let mut definition = self.definition.clone();
+        definition.ui = None;
         for (spec, node) in definition.nodes.iter_mut().zip(&self.nodes) {
             spec.kind = node.pinned_type();
         }
@@ -239,6 +241,10 @@ pub(super) async fn plan(
                 nodes.push(None);
             }
         }
+    }
+
+    if let Some(layout) = &definition.ui {
+        faults.extend(super::layout::faults(layout, &ids));
     }
 
     let mut graph: DiGraph<usize, ()> = DiGraph::with_capacity(nodes.len(), definition.edges.len());

@@ -1,5 +1,6 @@
 //! What is stored about workflows and runs, as the API shows it, and the queries that keep it.
 
+use super::attempts::{self, AttemptStatus};
 use super::encoding::{self, PortValues};
 use super::model::Definition;
 use super::values::{self, Held, Stored};
@@ -168,7 +169,10 @@ fn json_column<T: serde::de::DeserializeOwned>(row: &AnyRow, column: &str) -> Re
         .map_err(|e| Error::internal(format!("stored {column} is unreadable: {e}")))
 }
 
-fn opt_json<T: serde::de::DeserializeOwned>(row: &AnyRow, column: &str) -> Result<Option<T>> {
+pub(super) fn opt_json<T: serde::de::DeserializeOwned>(
+    row: &AnyRow,
+    column: &str,
+) -> Result<Option<T>> {
     let text: Option<String> = row.try_get(column)?;
     text.map(|t| {
         serde_json::from_str(&t)
@@ -351,6 +355,7 @@ pub(super) async fn workflows(
 pub(super) async fn delete_workflow(store: &Store, id: &str) -> Result<()> {
     let mut tx = store.pool().begin().await?;
     for table in [
+        "run_node_attempts WHERE run_id IN (SELECT id FROM runs WHERE workflow_id = $1)",
         "run_nodes WHERE run_id IN (SELECT id FROM runs WHERE workflow_id = $1)",
         "runs WHERE workflow_id = $1",
         "workflow_plugins WHERE workflow_id = $1",
@@ -656,6 +661,17 @@ pub(super) async fn node_outputs(
         .transpose()
 }
 
+/// Whether the run has a node `node_id`.
+pub(super) async fn has_node(store: &Store, run_id: &str, node_id: &str) -> Result<bool> {
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM run_nodes WHERE run_id = $1 AND node_id = $2")
+            .bind(run_id)
+            .bind(node_id)
+            .fetch_one(store.pool())
+            .await?;
+    Ok(n > 0)
+}
+
 /// Ids of a workflow's runs.
 pub(super) async fn runs_of_workflow(store: &Store, workflow_id: &str) -> Result<Vec<String>> {
     let rows = sqlx::query("SELECT id FROM runs WHERE workflow_id = $1")
@@ -667,7 +683,8 @@ pub(super) async fn runs_of_workflow(store: &Store, workflow_id: &str) -> Result
         .collect()
 }
 
-/// A node attempt started with `inputs`; false if the node was closed in the meantime.
+/// A node attempt started with `inputs` (stored with the attempt's own row); false if the node
+/// was closed in the meantime.
 pub(super) async fn node_started(
     store: &Store,
     run_id: &str,
@@ -676,6 +693,7 @@ pub(super) async fn node_started(
     inputs: &[(String, Held)],
     at: i64,
 ) -> Result<bool> {
+    let mut tx = store.pool().begin().await?;
     let done = sqlx::query(&format!(
         "UPDATE run_nodes SET status = 'running', attempts = $1, inputs = $2, value_format = $3, \
          error = NULL, started_at = $4, finished_at = NULL \
@@ -687,38 +705,53 @@ pub(super) async fn node_started(
     .bind(at)
     .bind(run_id)
     .bind(node_id)
-    .execute(store.pool())
+    .execute(&mut *tx)
     .await?;
-    Ok(done.rows_affected() == 1)
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    attempts::started(&mut tx, run_id, node_id, attempt, at).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// What a node reached: finished, or retrying after a failed attempt.
 pub(super) struct NodeState<'a> {
     pub status: NodeStatus,
+    /// When it reached it (Unix ms): for an attempt, when the plugin's call returned, taken
+    /// before the node gives its slot back, so no node that starts in that slot seems to
+    /// overlap it.
+    pub at: i64,
     pub outputs: Option<&'a [(String, Held)]>,
     pub error: Option<&'a NodeFailure>,
     pub logs: &'a [serde_json::Value],
 }
 
-/// Stores `state` for an open node; false if the node was closed in the meantime.
+/// Stores `state` for an open node (and how its running attempt ended); false if the node was
+/// closed in the meantime.
 pub(super) async fn node_state(
     store: &Store,
     run_id: &str,
     node_id: &str,
     state: &NodeState<'_>,
 ) -> Result<bool> {
-    write_node_state(store.pool(), run_id, node_id, state).await
+    let mut tx = store.pool().begin().await?;
+    let done = write_node_state(&mut tx, run_id, node_id, state).await?;
+    tx.commit().await?;
+    Ok(done)
 }
 
 // The format is written with the outputs: the row's inputs were written in it by
 // `node_started` of the same attempt (a skipped node has none).
-async fn write_node_state<'c>(
-    db: impl sqlx::Executor<'c, Database = sqlx::Any>,
+async fn write_node_state(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     run_id: &str,
     node_id: &str,
     state: &NodeState<'_>,
 ) -> Result<bool> {
-    let finished = state.status.is_finished().then(now_ms);
+    let finished = state.status.is_finished().then_some(state.at);
+    let error = state.error.map(to_json);
+    let logs = to_json(&state.logs);
     let done = sqlx::query(&format!(
         "UPDATE run_nodes SET status = $1, outputs = $2, value_format = $3, error = $4, \
          logs = $5, finished_at = $6 WHERE run_id = $7 AND node_id = $8 AND {OPEN_NODE}"
@@ -730,14 +763,29 @@ async fn write_node_state<'c>(
             .map(|outs| encoding::encode(outs.iter().map(|(k, v)| (k, v)))),
     )
     .bind(encoding::TAGGED)
-    .bind(state.error.map(to_json))
-    .bind(to_json(&state.logs))
+    .bind(error.as_deref())
+    .bind(&logs)
     .bind(finished)
     .bind(run_id)
     .bind(node_id)
-    .execute(db)
+    .execute(&mut **tx)
     .await?;
-    Ok(done.rows_affected() == 1)
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    if let Some(ended) = AttemptStatus::ended_as(state.status) {
+        attempts::ended(
+            tx,
+            run_id,
+            node_id,
+            ended,
+            error.as_deref(),
+            &logs,
+            state.at,
+        )
+        .await?;
+    }
+    Ok(true)
 }
 
 /// A node failed the run (its `on_error` is `fail`): the node's failure, every other open node
@@ -751,15 +799,17 @@ pub(super) async fn node_failed_run(
     failure: &NodeFailure,
     logs: &[serde_json::Value],
     reason: &str,
+    at: i64,
 ) -> Result<bool> {
     let mut tx = store.pool().begin().await?;
     let state = NodeState {
         status: NodeStatus::Failed,
+        at,
         outputs: None,
         error: Some(failure),
         logs,
     };
-    if !write_node_state(&mut *tx, run_id, node_id, &state).await? {
+    if !write_node_state(&mut tx, run_id, node_id, &state).await? {
         return Ok(false);
     }
     close_in(
@@ -817,15 +867,17 @@ async fn close_in(
     node_error: &NodeFailure,
 ) -> Result<()> {
     let now = now_ms();
+    let node_error = to_json(node_error);
     sqlx::query(&format!(
         "UPDATE run_nodes SET status = 'cancelled', error = $1, finished_at = $2 \
          WHERE run_id = $3 AND {OPEN_NODE}"
     ))
-    .bind(to_json(node_error))
+    .bind(&node_error)
     .bind(now)
     .bind(run_id)
     .execute(&mut **tx)
     .await?;
+    attempts::stop_running(tx, run_id, &node_error, now).await?;
     sqlx::query(
         "UPDATE runs SET status = $1, error = $2, started_at = COALESCE(started_at, $3), \
          finished_at = $4 WHERE id = $5 AND status IN ('queued', 'running')",

@@ -1,7 +1,8 @@
 //! HTTP and WebSocket routes of workflows and runs under `/api/v1`.
 
 use super::{
-    Definition, Event, Page, RunDetail, RunEvent, RunSummary, StoredKind, Workflow, Workflows,
+    Attempt, Definition, Event, Page, RunDetail, RunEvent, RunSummary, StoredKind, Workflow,
+    Workflows,
 };
 use crate::api::extract::{Json, Path, Query, parse_json};
 use crate::auth::Caller;
@@ -32,6 +33,7 @@ where
         .routes(routes!(workflow_runs))
         .routes(routes!(get_run))
         .routes(routes!(get_output))
+        .routes(routes!(node_attempts))
         .routes(routes!(cancel_run))
         .routes(routes!(rerun_run))
         .routes(routes!(watch_all))
@@ -269,6 +271,23 @@ async fn get_output(
         axum::body::Body::from_stream(chunks),
     )
         .into_response())
+}
+
+/// Every attempt of one node of a run, first first: its start and end, how it went, its error
+/// and its logs (the run itself shows only the node's latest attempt). A node not started yet
+/// has none; a node whose outputs a re-run reused has none in the new run.
+#[utoipa::path(get, path = "/runs/{run_id}/nodes/{node_id}/attempts", tag = "workflows",
+    params(("run_id" = String, Path), ("node_id" = String, Path)),
+    responses((status = 200, body = Vec<Attempt>), (status = 404, body = crate::api::ErrorBody)))]
+async fn node_attempts(
+    State(workflows): State<Workflows>,
+    caller: Caller,
+    Path((run_id, node_id)): Path<(String, String)>,
+) -> Result<Json<Vec<Attempt>>> {
+    workflows
+        .attempts(&caller, &run_id, &node_id)
+        .await
+        .map(Json)
 }
 
 /// Cancel a run: running nodes are stopped and nothing new starts.

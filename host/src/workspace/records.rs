@@ -103,6 +103,8 @@ fn session_from_row(row: &AnyRow, origins: &Origins) -> Result<Session> {
         last_activity_at: time(row.try_get("last_activity_at")?),
         access_token: None,
         link: None,
+        idle_stop_at: None,
+        lifetime_stop_at: None,
     })
 }
 

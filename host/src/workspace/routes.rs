@@ -1,6 +1,6 @@
 //! HTTP routes of projects and their files under `/api/v1`.
 
-use super::sessions::{Session, SessionEvent, SessionKind, Sessions};
+use super::sessions::{Session, SessionEvent, SessionKind, Sessions, StoppedSession};
 use super::sync::SyncReport;
 use super::{FileEntry, Project, Projects};
 use crate::api::extract::{Json, Path};
@@ -73,15 +73,16 @@ async fn get_session(
     Ok(Json(sessions.get(&caller, &id).await?))
 }
 
-/// Stop the active session: sync its files back first, then remove its container. A failed
-/// sync keeps both (10106).
+/// Stop the active session: sync its files back first, then remove its container; the answer
+/// says what the sync brought back (`sync`). A failed sync keeps both (10106). The session's
+/// events (`GET /sessions/events`) show the sync while it runs.
 #[utoipa::path(delete, path = "/projects/{id}/session", tag = "projects", params(("id" = String, Path)),
-    responses((status = 200, body = Session), (status = 502, body = crate::api::ErrorBody)))]
+    responses((status = 200, body = StoppedSession), (status = 502, body = crate::api::ErrorBody)))]
 async fn stop_session(
     State(sessions): State<Sessions>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Session>> {
+) -> Result<Json<StoppedSession>> {
     Ok(Json(sessions.stop(&caller, &id).await?))
 }
 

@@ -105,9 +105,41 @@ pub struct Session {
     /// session once (the token is then spent for a cookie of that origin).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
+    /// While ready: when the reaper stops it (after a sync) unless it is used before then,
+    /// `last_activity_at` + `[workspaces] idle_timeout_secs` (activity is recorded at most every
+    /// 10 s; the reaper looks every `reap_interval_secs`).
+    pub idle_stop_at: Option<DateTime<Utc>>,
+    /// While ready: when it is synced and stopped whatever it is doing, `ready_at` +
+    /// `[workspaces] max_lifetime_secs` (the time quota may end it before).
+    pub lifetime_stop_at: Option<DateTime<Utc>>,
+}
+
+/// A session stopped on request, and what the sync before the stop brought back.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StoppedSession {
+    /// The session, stopped.
+    #[serde(flatten)]
+    pub session: Session,
+    /// What the sync brought back: files written, deleted and refused (none when the session
+    /// was not ready, so there was nothing to sync).
+    pub sync: Option<SyncReport>,
 }
 
 impl Session {
+    /// The session with when the reaper will stop it (while it is ready), from `config`.
+    fn with_deadlines(mut self, config: &WorkspacesConfig) -> Self {
+        let ready = (self.status == SessionStatus::Ready)
+            .then_some(self.ready_at)
+            .flatten();
+        let after = |at: DateTime<Utc>, secs: u64| {
+            at.checked_add_signed(chrono::TimeDelta::seconds(secs.min(i64::MAX as u64) as i64))
+        };
+        self.idle_stop_at =
+            ready.and_then(|_| after(self.last_activity_at, config.idle_timeout_secs));
+        self.lifetime_stop_at = ready.and_then(|at| after(at, config.max_lifetime_secs));
+        self
+    }
+
     fn with_access_token(mut self, token: String) -> Self {
         self.link = Some(format!("{}?token={token}", self.url));
         self.access_token = Some(token);
@@ -371,7 +403,8 @@ impl Sessions {
         project_id: &str,
         kind: SessionKind,
     ) -> Result<(Session, bool)> {
-        self.open_with(caller, project_id, kind, true).await
+        let (session, created) = self.open_with(caller, project_id, kind, true).await?;
+        Ok((session.with_deadlines(&self.inner.config), created))
     }
 
     /// Like [`Self::open`], for services working in a session on the user's behalf: the
@@ -626,6 +659,7 @@ impl Sessions {
         let project = self.inner.projects.get(caller, project_id).await?;
         self.latest(&project.owner_id, &project.id)
             .await?
+            .map(|session| session.with_deadlines(&self.inner.config))
             .ok_or_else(|| no_session(project_id))
     }
 
@@ -638,7 +672,7 @@ impl Sessions {
             .ok_or_else(|| no_session(project_id))?;
         session.last_activity_at = time(now_ms());
         self.touch(&session.session_id).await?;
-        Ok(session)
+        Ok(session.with_deadlines(&self.inner.config))
     }
 
     /// Records activity on a session (proxied traffic, heartbeats).
@@ -815,27 +849,32 @@ impl Sessions {
 
     /// Syncs the workspace back, then stops and removes its container. A failed sync keeps the
     /// container and the session open.
-    pub async fn stop(&self, caller: &Caller, project_id: &str) -> Result<Session> {
+    pub async fn stop(&self, caller: &Caller, project_id: &str) -> Result<StoppedSession> {
         let (_lock, mut session) = self.active_locked(caller, project_id).await?;
-        self.shut(&mut session, SessionStatus::Stopped, None)
+        let sync = self
+            .shut(&mut session, SessionStatus::Stopped, None)
             .await?;
-        Ok(session)
+        Ok(StoppedSession { session, sync })
     }
 
     /// Syncs a session back (when its server was up), removes its container and records it
-    /// as `status` with `reason`. The caller holds the session's lock.
+    /// as `status` with `reason`; returns what the sync brought back. The caller holds the
+    /// session's lock.
     pub(super) async fn shut(
         &self,
         session: &mut Session,
         status: SessionStatus,
         reason: Option<String>,
-    ) -> Result<()> {
+    ) -> Result<Option<SyncReport>> {
         let mut note = None;
+        let mut synced = None;
         if matches!(
             session.status,
             SessionStatus::Ready | SessionStatus::Syncing
         ) {
-            note = self.sync_back(session).await?.summary();
+            let report = self.sync_back(session).await?;
+            note = report.summary();
+            synced = Some(report);
             let hooks = self
                 .inner
                 .stop_hooks
@@ -870,7 +909,7 @@ impl Sessions {
             .expect("touch map poisoned")
             .remove(&session.session_id);
         tracing::info!(session = %session.session_id, status = status.as_str(), reason = ?session.error, "session ended");
-        Ok(())
+        Ok(synced)
     }
 
     /// The upstream of a ready session, if `credential` opens it: the one-time access token

@@ -18,7 +18,7 @@ pub use backend::Backend;
 pub use instance::TaskInstance;
 pub use process::{WeftProcess, bootstrap, succeed, weft};
 pub use server::{
-    TestServer, call, execute_until_running, expect_status, node, send, wait_for_run,
+    TestServer, call, execute_until_running, expect_status, millis, node, send, wait_for_run,
     wait_for_session,
 };
 pub use site::Site;

@@ -509,6 +509,13 @@ pub async fn execute_until_running(
     (run_id, run)
 }
 
+/// A time the API wrote (RFC 3339) in Unix milliseconds.
+pub fn millis(value: &Value) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(value.as_str().expect("a time"))
+        .expect("RFC 3339")
+        .timestamp_millis()
+}
+
 /// The node `id` of a run as returned by the API.
 pub fn node<'a>(run: &'a Value, id: &str) -> &'a Value {
     run["nodes"]

@@ -684,8 +684,9 @@ export interface paths {
          */
         post: operations["open_session"];
         /**
-         * Stop the active session: sync its files back first, then remove its container. A failed
-         *     sync keeps both (10106).
+         * Stop the active session: sync its files back first, then remove its container; the answer
+         *     says what the sync brought back (`sync`). A failed sync keeps both (10106). The session's
+         *     events (`GET /sessions/events`) show the sync while it runs.
          */
         delete: operations["stop_session"];
         options?: never;
@@ -810,6 +811,27 @@ export interface paths {
         };
         /** WebSocket: a snapshot of one run, then its events until it finishes. */
         get: operations["watch_run"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{run_id}/nodes/{node_id}/attempts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every attempt of one node of a run, first first: its start and end, how it went, its error
+         *     and its logs (the run itself shows only the node's latest attempt). A node not started yet
+         *     has none; a node whose outputs a re-run reused has none in the new run.
+         */
+        get: operations["node_attempts"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1418,6 +1440,34 @@ export interface components {
         AllocateRequest: {
             resources: components["schemas"]["ResourceRequest"];
         };
+        /** @description One attempt of a node of a run. */
+        Attempt: {
+            /**
+             * Format: int64
+             * @description Its number, from 1.
+             */
+            attempt: number;
+            error?: null | components["schemas"]["NodeFailure"];
+            /**
+             * Format: date-time
+             * @description When it ended (none while it runs).
+             */
+            finished_at?: string | null;
+            /** @description Log lines and progress the node reported in this attempt. */
+            logs: Record<string, never>[];
+            /**
+             * Format: date-time
+             * @description When it started.
+             */
+            started_at: string;
+            /** @description How it went. */
+            status: components["schemas"]["AttemptStatus"];
+        };
+        /**
+         * @description How one attempt went.
+         * @enum {string}
+         */
+        AttemptStatus: "running" | "succeeded" | "failed" | "cancelled";
         /** @description A strategy plugin that can be activated. */
         Available: {
             builtin: boolean;
@@ -1615,6 +1665,7 @@ export interface components {
             edges?: components["schemas"]["EdgeSpec"][];
             name: string;
             nodes: components["schemas"]["NodeSpec"][];
+            ui?: null | components["schemas"]["Layout"];
         };
         /** @description The changes from one commit to another. */
         DiffView: {
@@ -1883,6 +1934,16 @@ export interface components {
          * @enum {string}
          */
         KernelState: "detached" | "starting" | "idle" | "busy" | "restarting" | "dead" | "disconnected" | "shutdown";
+        /** @description What a visual editor keeps with a definition; ignored by the engine. */
+        Layout: {
+            /**
+             * @description Node id -> the top-left corner of the node on the canvas. Only the definition's nodes,
+             *     each coordinate within ±10,000,000.
+             */
+            positions?: {
+                [key: string]: components["schemas"]["Position"];
+            };
+        };
         /** @description A chunk of a container's output (usually one line, newline included). */
         LogChunk: {
             /** @description Which stream it came from. */
@@ -2174,6 +2235,19 @@ export interface components {
             size_bytes: number;
             version: string;
         };
+        /** @description A point on the canvas. */
+        Position: {
+            /**
+             * Format: double
+             * @description Rightwards.
+             */
+            x: number;
+            /**
+             * Format: double
+             * @description Downwards.
+             */
+            y: number;
+        };
         /** @description A user's project. */
         Project: {
             /** Format: date-time */
@@ -2389,6 +2463,13 @@ export interface components {
             created_at: string;
             /** @description Why it failed, or why the last sync did. */
             error?: string | null;
+            /**
+             * Format: date-time
+             * @description While ready: when the reaper stops it (after a sync) unless it is used before then,
+             *     `last_activity_at` + `[workspaces] idle_timeout_secs` (activity is recorded at most every
+             *     10 s; the reaper looks every `reap_interval_secs`).
+             */
+            idle_stop_at?: string | null;
             /** @description What runs in it. */
             kind: components["schemas"]["SessionKind"];
             /**
@@ -2396,6 +2477,12 @@ export interface components {
              * @description When it was last used (proxied traffic, heartbeats, a busy kernel).
              */
             last_activity_at: string;
+            /**
+             * Format: date-time
+             * @description While ready: when it is synced and stopped whatever it is doing, `ready_at` +
+             *     `[workspaces] max_lifetime_secs` (the time quota may end it before).
+             */
+            lifetime_stop_at?: string | null;
             /**
              * @description Given with `access_token`: `url?token=...`, the link that signs a browser in to the
              *     session once (the token is then spent for a cookie of that origin).
@@ -2522,6 +2609,10 @@ export interface components {
             health?: string | null;
             /** @description `removed` once deleted; otherwise the container's status. */
             status: string;
+        };
+        /** @description A session stopped on request, and what the sync before the stop brought back. */
+        StoppedSession: components["schemas"]["Session"] & {
+            sync?: null | components["schemas"]["SyncReport"];
         };
         /** @description A value kept out of line: output `port` of node `node` in the same run. */
         Stored: {
@@ -4435,7 +4526,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Session"];
+                    "application/json": components["schemas"]["StoppedSession"];
                 };
             };
             502: {
@@ -4640,6 +4731,36 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RunEvent"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    node_attempts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+                node_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Attempt"][];
                 };
             };
             404: {

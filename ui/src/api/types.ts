@@ -71,11 +71,23 @@ export interface EdgeSpec {
   target_port?: string;
 }
 
+export interface Point {
+  x: number;
+  y: number;
+}
+
+/** What the designer keeps with a definition (the engine ignores it): node id -> where the
+ * node is drawn. */
+export interface Layout {
+  positions?: Record<string, Point>;
+}
+
 export interface Definition {
   name: string;
   description?: string;
   nodes: NodeSpec[];
   edges: EdgeSpec[];
+  ui?: Layout;
 }
 
 export interface Workflow {
@@ -107,6 +119,8 @@ export type RunStatus = Schemas["RunStatus"];
 export type NodeStatus = Schemas["NodeStatus"];
 
 export type NodeRecord = Schemas["NodeRecord"];
+/** One attempt of a node of a run (`GET /runs/{id}/nodes/{node}/attempts`). */
+export type Attempt = Schemas["Attempt"];
 
 /** A run, with its nodes when read alone (`GET /runs/{id}`). */
 export type Run = Schemas["RunSummary"] & { nodes?: NodeRecord[] };
@@ -116,3 +130,7 @@ export type Project = Schemas["Project"];
 export type WorkspaceSession = Schemas["Session"];
 export type FileEntry = Schemas["FileEntry"];
 export type Usage = Schemas["Usage"];
+export type SyncReport = Schemas["SyncReport"];
+export type SessionEvent = Schemas["SessionEvent"];
+/** What stopping a session answers: the session and what the sync before the stop did. */
+export type StoppedSession = Schemas["StoppedSession"];

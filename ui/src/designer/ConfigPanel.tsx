@@ -1,27 +1,34 @@
 // The selected node's settings: its configuration as a form generated from the plugin's JSON
-// Schema (@rjsf, validated live with ajv), and the retry / timeout / on_error policy.
+// Schema (@rjsf, validated live without eval, see ./validator), and the retry / timeout /
+// on_error policy.
 
 import Form from "@rjsf/core";
 import type { RJSFSchema } from "@rjsf/utils";
-import validator from "@rjsf/validator-ajv8";
-import type { NodeSpec, OnError } from "../api/types";
-import type { DesignNode } from "./graph";
+import { memo } from "react";
+import type { NodeSpec, OnError, PluginVersion } from "../api/types";
+import { validator } from "./validator";
 
-export function ConfigPanel({
-  node,
+/** The form has no submit button: every change applies at once. */
+const UI_SCHEMA = { "ui:submitButtonOptions": { norender: true } };
+
+/** Memoised: dragging the selected node changes its position, not its settings, and the form
+ * need not be drawn again on every frame of the drag. */
+export const ConfigPanel = memo(function ConfigPanel({
+  spec,
+  plugin,
   onChange,
 }: {
-  node: DesignNode;
+  spec: NodeSpec;
+  plugin: PluginVersion | undefined;
   onChange: (spec: NodeSpec) => void;
 }) {
-  const spec = node.data.spec;
-  const schema = (node.data.plugin?.description.config_schema ?? {}) as RJSFSchema;
+  const schema = (plugin?.description.config_schema ?? {}) as RJSFSchema;
   return (
     <section className="config" aria-label={`Configuration of ${spec.id}`}>
       <h2>{spec.id}</h2>
       <p className="muted">
         {spec.type}
-        {node.data.plugin ? ` — ${node.data.plugin.description.summary}` : " (unknown plugin)"}
+        {plugin ? ` — ${plugin.description.summary}` : " (unknown plugin)"}
       </p>
       <Form
         schema={schema}
@@ -29,7 +36,7 @@ export function ConfigPanel({
         validator={validator}
         liveValidate
         showErrorList={false}
-        uiSchema={{ "ui:submitButtonOptions": { norender: true } }}
+        uiSchema={UI_SCHEMA}
         onChange={(event) =>
           onChange({ ...spec, config: (event.formData ?? {}) as Record<string, unknown> })
         }
@@ -78,4 +85,4 @@ export function ConfigPanel({
       </fieldset>
     </section>
   );
-}
+});

@@ -11,6 +11,7 @@ import {
   applyEdgeChanges,
   applyNodeChanges,
   useReactFlow,
+  useStoreApi,
   type Connection,
   type Edge,
   type EdgeChange,
@@ -19,7 +20,7 @@ import {
 import "@xyflow/react/dist/style.css";
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { ApiError, api } from "../api/client";
-import type { Definition, Fault, Page, PluginVersion, Run, Workflow } from "../api/types";
+import type { Definition, Fault, NodeSpec, Page, PluginVersion, Run, Workflow } from "../api/types";
 import { ErrorBox } from "../components/ErrorBox";
 import { navigate } from "../router";
 import { ConfigPanel } from "./ConfigPanel";
@@ -34,7 +35,15 @@ import {
   toDefinition,
 } from "./graph";
 import { History } from "./history";
-import { LARGE, autoLayout, quickLayout } from "./layout";
+import {
+  LARGE,
+  autoLayout,
+  fittedViewport,
+  measuredAsDrawn,
+  quickLayout,
+  warmLayout,
+  withEstimatedSizes,
+} from "./layout";
 import { PluginNode } from "./PluginNode";
 
 const nodeTypes = { plugin: PluginNode };
@@ -55,6 +64,7 @@ export default function DesignerPage({ workflowId }: { workflowId: string | null
 
 function Designer({ workflowId }: { workflowId: string | null }) {
   const flow = useReactFlow<DesignNode, Edge>();
+  const store = useStoreApi();
   const [plugins, setPlugins] = useState<PluginVersion[]>([]);
   const [nodes, setNodes] = useState<DesignNode[]>([]);
   const [edges, setEdges] = useState<Edge[]>([]);
@@ -71,9 +81,29 @@ function Designer({ workflowId }: { workflowId: string | null }) {
   const palette = useMemo(() => newestNodes(plugins), [plugins]);
   // Bumped to fit the view once laid-out nodes have rendered.
   const [fitTick, setFitTick] = useState(0);
+  // Each layout is shown whole, from the nodes' positions as they are now (the canvas's own fit
+  // could still see the positions before, and on a big graph show an empty part of it).
   useEffect(() => {
-    if (fitTick) window.requestAnimationFrame(() => void flow.fitView({ padding: 0.2 }));
-  }, [fitTick, flow]);
+    if (!fitTick) return;
+    const { width, height, panZoom } = store.getState();
+    void panZoom?.setViewport(fittedViewport(graph.current.nodes, width, height));
+  }, [fitTick, store]);
+
+  // What can wait until the page has drawn (a stored workflow: until it is on the canvas): the
+  // minimap (on 1,000 nodes, 1,000 more elements for the first frame to style and lay out) and
+  // elk's worker, so an auto-layout finds it ready and the opening does not share the processor.
+  const [settled, setSettled] = useState(false);
+  useEffect(() => {
+    if (workflowId && !fitTick) return;
+    const idle = window.requestIdleCallback(
+      () => {
+        setSettled(true);
+        warmLayout(graph.current.nodes, graph.current.edges);
+      },
+      { timeout: 2000 },
+    );
+    return () => window.cancelIdleCallback(idle);
+  }, [workflowId, fitTick]);
 
   /** Records the graph as it is before an edit, for undo. */
   const remember = useCallback(() => history.current.push(graph.current), []);
@@ -81,25 +111,36 @@ function Designer({ workflowId }: { workflowId: string | null }) {
   const load = useCallback(
     async (definition: Definition, all: PluginVersion[]) => {
       const loaded = fromDefinition(definition, all);
+      // Saved positions are used as they are; a definition without them is laid out.
+      const large = loaded.nodes.length > LARGE;
+      const laidOut = loaded.placed
+        ? loaded.nodes
+        : large
+          ? quickLayout(loaded.nodes, loaded.edges)
+          : await autoLayout(loaded.nodes, loaded.edges);
+      const placed = large ? withEstimatedSizes(laidOut) : laidOut;
+      const { width, height, panZoom } = store.getState();
+      void panZoom?.setViewport(fittedViewport(placed, width, height));
       setName(definition.name);
       setEdges(loaded.edges);
-      setNodes(
-        loaded.nodes.length > LARGE
-          ? quickLayout(loaded.nodes, loaded.edges)
-          : await autoLayout(loaded.nodes, loaded.edges),
-      );
+      setNodes(placed);
       setFitTick((t) => t + 1);
     },
-    [],
+    [store],
   );
 
   useEffect(() => {
     (async () => {
       try {
-        const all = await api<PluginVersion[]>("GET", "/plugins?kind=node");
+        // The plugins and the workflow at once: neither needs the other to be asked for.
+        const [all, stored] = await Promise.all([
+          api<PluginVersion[]>("GET", "/plugins?kind=node"),
+          workflowId
+            ? api<Workflow>("GET", `/workflows/${encodeURIComponent(workflowId)}`)
+            : Promise.resolve(null),
+        ]);
         setPlugins(all);
-        if (workflowId) {
-          const stored = await api<Workflow>("GET", `/workflows/${encodeURIComponent(workflowId)}`);
+        if (stored) {
           setWorkflow(stored);
           await load(stored.definition, all);
         }
@@ -130,7 +171,8 @@ function Designer({ workflowId }: { workflowId: string | null }) {
   const onNodesChange = useCallback(
     (changes: NodeChange<DesignNode>[]) => {
       if (changes.some((c) => c.type === "remove")) remember();
-      setNodes((ns) => applyNodeChanges(changes, ns));
+      const measured = new Set(changes.flatMap((c) => (c.type === "dimensions" ? [c.id] : [])));
+      setNodes((ns) => measuredAsDrawn(applyNodeChanges(changes, ns), measured));
     },
     [remember],
   );
@@ -138,6 +180,15 @@ function Designer({ workflowId }: { workflowId: string | null }) {
     (changes: EdgeChange[]) => {
       if (changes.some((c) => c.type === "remove")) remember();
       setEdges((es) => applyEdgeChanges(changes, es));
+    },
+    [remember],
+  );
+
+  /** The selected node's settings changed in its panel. */
+  const changeSpec = useCallback(
+    (spec: NodeSpec) => {
+      remember();
+      setNodes((ns) => ns.map((n) => (n.id === spec.id ? { ...n, data: { ...n.data, spec } } : n)));
     },
     [remember],
   );
@@ -276,7 +327,9 @@ function Designer({ workflowId }: { workflowId: string | null }) {
   const selected = nodes.filter((n) => n.selected);
 
   // Comparing two stored versions: both on the canvas, the graph being edited kept aside.
-  const [comparing, setComparing] = useState<{ from: number; to: number; stash: Graph } | null>(null);
+  const [comparing, setComparing] = useState<
+    { from: number; to: number; moved: number; stash: Graph } | null
+  >(null);
   const compare = (from: number, to: number) =>
     act("compare", async () => {
       if (!workflow) return;
@@ -284,9 +337,9 @@ function Designer({ workflowId }: { workflowId: string | null }) {
         api<Workflow>("GET", `/workflows/${workflow.id}?version=${v}`).then((w) => w.definition);
       const [a, b] = await Promise.all([read(from), read(to)]);
       const diff = diffGraph(a, b, plugins);
-      setComparing((c) => ({ from, to, stash: c?.stash ?? graph.current }));
+      setComparing((c) => ({ from, to, moved: diff.moved.length, stash: c?.stash ?? graph.current }));
       setEdges(diff.edges);
-      setNodes(await autoLayout(diff.nodes, diff.edges));
+      setNodes(diff.placed ? diff.nodes : await autoLayout(diff.nodes, diff.edges));
       setFitTick((t) => t + 1);
     });
   const stopComparing = () => {
@@ -382,7 +435,11 @@ function Designer({ workflowId }: { workflowId: string | null }) {
         {comparing && (
           <div className="comparing" role="status">
             Comparing version {comparing.from} with {comparing.to}: added, removed and changed
-            nodes are marked.{" "}
+            nodes are marked
+            {comparing.moved
+              ? `; ${comparing.moved} ${comparing.moved === 1 ? "node" : "nodes"} only moved (not marked)`
+              : ""}
+            .{" "}
             <button type="button" onClick={stopComparing}>Back to editing</button>
           </div>
         )}
@@ -426,7 +483,7 @@ function Designer({ workflowId }: { workflowId: string | null }) {
           >
             <Background />
             <Controls />
-            <MiniMap pannable zoomable />
+            {settled && <MiniMap pannable zoomable />}
           </ReactFlow>
         </div>
       </section>
@@ -434,13 +491,9 @@ function Designer({ workflowId }: { workflowId: string | null }) {
         {selected.length === 1 && selected[0] ? (
           <ConfigPanel
             key={selected[0].id}
-            node={selected[0]}
-            onChange={(spec) => {
-              remember();
-              setNodes((ns) =>
-                ns.map((n) => (n.id === spec.id ? { ...n, data: { ...n.data, spec } } : n)),
-              );
-            }}
+            spec={selected[0].data.spec}
+            plugin={selected[0].data.plugin}
+            onChange={changeSpec}
           />
         ) : (
           <p className="muted">

@@ -3,7 +3,7 @@
 // definition the API stores.
 
 import type { Edge, Node } from "@xyflow/react";
-import type { Definition, EdgeSpec, NodeSpec, PluginVersion, Port, ValueKind } from "../api/types";
+import type { Definition, EdgeSpec, NodeSpec, PluginVersion, Point, Port, ValueKind } from "../api/types";
 
 export interface NodeData extends Record<string, unknown> {
   spec: NodeSpec;
@@ -91,7 +91,8 @@ export function edgeId(e: EdgeSpec): string {
   return `${e.source}:${e.source_port ?? ""}->${e.target}:${e.target_port ?? ""}`;
 }
 
-/** The definition the API stores for what is on the canvas. */
+/** The definition the API stores for what is on the canvas, with where each node is drawn
+ * (whole canvas units: positions need no more, and the definition stays small). */
 export function toDefinition(name: string, nodes: DesignNode[], edges: Edge[]): Definition {
   return {
     name,
@@ -102,6 +103,11 @@ export function toDefinition(name: string, nodes: DesignNode[], edges: Edge[]): 
       if (e.targetHandle) spec.target_port = e.targetHandle;
       return spec;
     }),
+    ui: {
+      positions: Object.fromEntries(
+        nodes.map((n) => [n.id, { x: Math.round(n.position.x), y: Math.round(n.position.y) }]),
+      ),
+    },
   };
 }
 
@@ -111,17 +117,24 @@ export function pluginFor(type: string, plugins: PluginVersion[]): PluginVersion
   return plugins.find((p) => p.name === name && (!version || p.version === version));
 }
 
-/** The canvas for a stored definition (positions come from auto-layout afterwards). */
+/** The canvas for a stored definition: each node where the definition's layout puts it.
+ * `placed` is false when a node has no saved position (the caller lays the graph out). */
 export function fromDefinition(
   definition: Definition,
   plugins: PluginVersion[],
-): { nodes: DesignNode[]; edges: Edge[] } {
-  const nodes = definition.nodes.map((spec, i) => ({
-    id: spec.id,
-    type: "plugin" as const,
-    position: { x: 0, y: i * 120 },
-    data: { spec, plugin: pluginFor(spec.type, plugins), faults: [] },
-  }));
+): { nodes: DesignNode[]; edges: Edge[]; placed: boolean } {
+  const positions = definition.ui?.positions ?? {};
+  let placed = true;
+  const nodes = definition.nodes.map((spec, i) => {
+    const saved = positions[spec.id];
+    if (!saved) placed = false;
+    return {
+      id: spec.id,
+      type: "plugin" as const,
+      position: saved ? { x: saved.x, y: saved.y } : { x: 0, y: i * 120 },
+      data: { spec, plugin: pluginFor(spec.type, plugins), faults: [] },
+    };
+  });
   const edges = definition.edges.map((e) => ({
     id: edgeId(e),
     source: e.source,
@@ -129,7 +142,7 @@ export function fromDefinition(
     sourceHandle: e.source_port ?? null,
     targetHandle: e.target_port ?? null,
   }));
-  return { nodes, edges };
+  return { nodes, edges, placed };
 }
 
 /** The newest version of each node plugin, by name. */
@@ -148,18 +161,21 @@ export function newestNodes(all: PluginVersion[]): PluginVersion[] {
 export type Change = "added" | "removed" | "changed";
 
 /** What changed from definition `a` to `b`: nodes by id (a changed type, config or policy),
- * edges by their ports. */
+ * edges by their ports. A node only moved on the canvas is not marked: positions are layout,
+ * not behaviour; `moved` lists those nodes, for the page to say so. */
 export function diffDefinitions(
   a: Definition,
   b: Definition,
-): { nodes: Map<string, Change>; edges: Map<string, Change> } {
+): { nodes: Map<string, Change>; edges: Map<string, Change>; moved: string[] } {
   const nodes = new Map<string, Change>();
+  const moved: string[] = [];
   const before = new Map(a.nodes.map((n) => [n.id, n]));
   const after = new Map(b.nodes.map((n) => [n.id, n]));
   for (const [id, node] of after) {
     const old = before.get(id);
     if (!old) nodes.set(id, "added");
     else if (canonical(old) !== canonical(node)) nodes.set(id, "changed");
+    else if (!samePoint(a.ui?.positions?.[id], b.ui?.positions?.[id])) moved.push(id);
   }
   for (const id of before.keys()) if (!after.has(id)) nodes.set(id, "removed");
   const edges = new Map<string, Change>();
@@ -167,7 +183,11 @@ export function diffDefinitions(
   const newEdges = new Set(b.edges.map(edgeId));
   for (const id of newEdges) if (!oldEdges.has(id)) edges.set(id, "added");
   for (const id of oldEdges) if (!newEdges.has(id)) edges.set(id, "removed");
-  return { nodes, edges };
+  return { nodes, edges, moved };
+}
+
+function samePoint(p?: Point, q?: Point): boolean {
+  return p?.x === q?.x && p?.y === q?.y;
 }
 
 /** JSON with object keys sorted, so equal values compare equal. */
@@ -179,20 +199,25 @@ function canonical(value: unknown): string {
   );
 }
 
-/** Both versions on one canvas: every node and edge of either, marked with its change. */
+/** Both versions on one canvas: every node and edge of either, marked with its change, each
+ * node where `b` puts it (a removed one where `a` had it); `placed` as in [`fromDefinition`]. */
 export function diffGraph(
   a: Definition,
   b: Definition,
   plugins: PluginVersion[],
-): { nodes: DesignNode[]; edges: Edge[] } {
-  const { nodes: nodeChanges, edges: edgeChanges } = diffDefinitions(a, b);
+): { nodes: DesignNode[]; edges: Edge[]; placed: boolean; moved: string[] } {
+  const { nodes: nodeChanges, edges: edgeChanges, moved } = diffDefinitions(a, b);
+  const removed = a.nodes.filter((n) => nodeChanges.get(n.id) === "removed");
   const union: Definition = {
     name: b.name,
-    nodes: [...b.nodes, ...a.nodes.filter((n) => nodeChanges.get(n.id) === "removed")],
+    nodes: [...b.nodes, ...removed],
     edges: [...b.edges, ...a.edges.filter((e) => edgeChanges.get(edgeId(e)) === "removed")],
+    ui: { positions: { ...a.ui?.positions, ...b.ui?.positions } },
   };
   const graph = fromDefinition(union, plugins);
   return {
+    placed: graph.placed,
+    moved,
     nodes: graph.nodes.map((n) => {
       const change = nodeChanges.get(n.id);
       return change ? { ...n, data: { ...n.data, change } } : n;

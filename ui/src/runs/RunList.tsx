@@ -5,6 +5,7 @@ import { api } from "../api/client";
 import type { Page, Run, RunStatus } from "../api/types";
 import { ErrorBox } from "../components/ErrorBox";
 import { Link } from "../router";
+import { duration } from "./format";
 
 const STATES: RunStatus[] = ["queued", "running", "succeeded", "failed", "cancelled"];
 
@@ -55,11 +56,7 @@ export function RunList({ workflowId }: { workflowId: string }) {
               <td><Link to={`/runs/${r.id}`}>{new Date(r.created_at).toLocaleString()}</Link></td>
               <td>{r.workflow_version}</td>
               <td><span className={`badge status-${r.status}`}>{r.status}</span></td>
-              <td>
-                {r.started_at && r.finished_at
-                  ? `${((Date.parse(r.finished_at) - Date.parse(r.started_at)) / 1000).toFixed(1)} s`
-                  : "—"}
-              </td>
+              <td>{r.finished_at ? duration(r.started_at, r.finished_at) : "—"}</td>
             </tr>
           ))}
         </tbody>

@@ -1,6 +1,6 @@
 // One run: its graph with every node coloured by its state, live over the run's WebSocket
-// (polling if it cannot be opened), each node's attempts, inputs, outputs, logs and error,
-// and cancel.
+// (polling if it cannot be opened); each node's inputs, outputs and error, and every attempt
+// with its times, error and logs; cancel and re-run from a node.
 
 import { Background, Controls, ReactFlow, ReactFlowProvider, type Edge } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
@@ -12,6 +12,8 @@ import { type DesignNode, fromDefinition } from "../designer/graph";
 import { autoLayout } from "../designer/layout";
 import { PluginNode } from "../designer/PluginNode";
 import { Link, navigate } from "../router";
+import { Attempts } from "./Attempts";
+import { duration } from "./format";
 import { Timeline } from "./Timeline";
 
 const nodeTypes = { plugin: PluginNode };
@@ -109,7 +111,8 @@ export default function RunView({ runId }: { runId: string }) {
           api<PluginVersion[]>("GET", "/plugins?kind=node"),
         ]);
         const loaded = fromDefinition(workflow.definition, plugins);
-        setGraph({ nodes: await autoLayout(loaded.nodes, loaded.edges), edges: loaded.edges });
+        const nodes = loaded.placed ? loaded.nodes : await autoLayout(loaded.nodes, loaded.edges);
+        setGraph({ nodes, edges: loaded.edges });
       } catch (err) {
         setError(err);
       }
@@ -188,8 +191,8 @@ export default function RunView({ runId }: { runId: string }) {
                       <pre>{JSON.stringify(n.inputs, null, 2)}</pre>
                       <h4>Outputs</h4>
                       <pre>{JSON.stringify(n.outputs, null, 2)}</pre>
-                      <h4>Logs</h4>
-                      <pre>{n.logs.map((l) => JSON.stringify(l)).join("\n") || "—"}</pre>
+                      <h4>Attempts</h4>
+                      <Attempts runId={runId} node={n.id} change={`${n.status}:${n.attempts}`} />
                     </div>
                   )}
                 </td>
@@ -205,10 +208,4 @@ export default function RunView({ runId }: { runId: string }) {
       </section>
     </main>
   );
-}
-
-function duration(start?: string | null, end?: string | null): string {
-  if (!start) return "—";
-  const ms = (end ? Date.parse(end) : Date.now()) - Date.parse(start);
-  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
 }

@@ -1,13 +1,17 @@
 // Projects and their workspaces: open Jupyter or code-server in a new tab (on the session's
-// own origin, through the one-time link), see the session's state, stop it with a sync.
+// own origin, through the one-time link), see the session's state and when it will be stopped,
+// stop it with a sync (its progress and result shown), and the time used against the quota.
 
 import { useCallback, useEffect, useState } from "react";
 import { ApiError, api } from "../api/client";
 import type { Page, Project, WorkspaceSession } from "../api/types";
 import { ErrorBox } from "../components/ErrorBox";
 import { ProjectFiles } from "./ProjectFiles";
+import { SessionState, StopButton } from "./SessionState";
 import { Usage } from "./Usage";
 
+/** How often sessions are read again while one is ready. */
+const REFRESH_MS = 30_000;
 /** How long the page waits for a session to become ready. */
 const START_TIMEOUT_MS = 180_000;
 
@@ -18,6 +22,8 @@ export function Workspaces() {
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState<string | null>(null);
   const [open, setOpen] = useState<string | null>(null);
+  // Bumped when sessions end, so the time used is read again.
+  const [usageTick, setUsageTick] = useState(0);
 
   const load = useCallback(async () => {
     try {
@@ -41,6 +47,14 @@ export function Workspaces() {
     }
   }, []);
   useEffect(() => void load(), [load]);
+  // A ready session's idle countdown starts again with each use: read the sessions again now
+  // and then while one is ready.
+  const anyReady = Object.values(sessions).some((s) => s?.status === "ready");
+  useEffect(() => {
+    if (!anyReady) return;
+    const timer = window.setInterval(() => void load(), REFRESH_MS);
+    return () => window.clearInterval(timer);
+  }, [anyReady, load]);
 
   const openSession = async (project: Project, kind: "jupyter" | "code-server") => {
     // Opened now, inside the click, so that no pop-up blocker stops it; pointed at the
@@ -75,7 +89,7 @@ export function Workspaces() {
   return (
     <main className="page">
       <h1>Workspaces</h1>
-      <Usage />
+      <Usage tick={usageTick} />
       <form className="inline" onSubmit={async (e) => {
         e.preventDefault();
         try {
@@ -102,7 +116,7 @@ export function Workspaces() {
                     onClick={() => setOpen(open === p.id ? null : p.id)}>{p.name}</button>
                   {open === p.id && <ProjectFiles projectId={p.id} />}
                 </td>
-                <td>{session ? <span className={`badge status-${session.status}`}>{session.kind}: {session.status}</span> : "—"}</td>
+                <td><SessionState session={session} /></td>
                 <td>
                   <button type="button" disabled={busy === p.id} onClick={() => openSession(p, "jupyter")}>Jupyter</button>{" "}
                   <button type="button" disabled={busy === p.id} onClick={() => openSession(p, "code-server")}>VS Code</button>
@@ -111,15 +125,11 @@ export function Workspaces() {
                   )}
                 </td>
                 <td>
-                  {session && session.status !== "stopped" && (
-                    <button type="button" onClick={async () => {
-                      try {
-                        await api("DELETE", `/projects/${p.id}/session`);
-                        await load();
-                      } catch (err) {
-                        setError(err);
-                      }
-                    }}>Stop (sync)</button>
+                  {session && (
+                    <StopButton projectId={p.id} session={session} onStopped={(stopped) => {
+                      setSessions((all) => ({ ...all, [p.id]: stopped }));
+                      setUsageTick((t) => t + 1);
+                    }} />
                   )}
                 </td>
               </tr>
