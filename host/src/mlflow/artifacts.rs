@@ -7,6 +7,7 @@ use super::service::{ARTIFACT_ROOT, Tracking};
 use super::wire::invalid;
 use crate::auth::Caller;
 use crate::error::{Code, Error, Result};
+use crate::workspace::projects::stream_file;
 use bytes::Bytes;
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
@@ -74,21 +75,9 @@ impl Tracking {
     ) -> Result<(u64, BoxStream<'static, std::io::Result<Bytes>>)> {
         let (path, experiment) = checked(path)?;
         self.experiment_access(caller, experiment).await?;
-        let full = format!("{ARTIFACT_ROOT}{path}");
-        let meta = self.files.stat(&full).await.map_err(storage_error)?;
-        if meta.mode() != EntryMode::FILE {
-            return Err(Error::new(
-                Code::ModelNotFound,
-                format!("'{path}' is no file"),
-            ));
-        }
-        let size = meta.content_length();
-        let reader = self.files.reader(&full).await.map_err(storage_error)?;
-        let chunks = reader
-            .into_bytes_stream(0..size)
+        stream_file(&self.files, &format!("{ARTIFACT_ROOT}{path}"))
             .await
-            .map_err(storage_error)?;
-        Ok((size, chunks.boxed()))
+            .map_err(storage_error)
     }
 
     /// The files and folders directly in `path`, by name, as the protocol lists them.

@@ -71,6 +71,25 @@ pub(crate) enum ProjectEvent {
 /// Called after each [`ProjectEvent`], awaited before the request answers.
 pub(crate) type ProjectHook = Arc<dyn Fn(ProjectEvent) -> BoxFuture<'static, ()> + Send + Sync>;
 
+/// The stored file at `path`, with its size, as a stream of chunks: read with flat memory
+/// whatever its size. Folders are refused as not found.
+pub(crate) async fn stream_file(
+    files: &opendal::Operator,
+    path: &str,
+) -> opendal::Result<(
+    u64,
+    futures::stream::BoxStream<'static, std::io::Result<Bytes>>,
+)> {
+    use futures::StreamExt;
+    let meta = files.stat(path).await?;
+    if meta.mode() != opendal::EntryMode::FILE {
+        return Err(opendal::Error::new(ErrorKind::NotFound, "not a file"));
+    }
+    let size = meta.content_length();
+    let chunks = files.reader(path).await?.into_bytes_stream(0..size).await?;
+    Ok((size, chunks.boxed()))
+}
+
 /// A storage failure as an API error; the storage's own words stay in the log.
 pub(crate) fn storage_error(err: opendal::Error) -> Error {
     match err.kind() {
@@ -267,21 +286,9 @@ impl Projects {
         u64,
         futures::stream::BoxStream<'static, std::io::Result<Bytes>>,
     )> {
-        use futures::StreamExt;
         let project = self.get(caller, id).await?;
         let full = format!("{}/{}", project.id, paths::checked("path", path)?);
-        let size = self
-            .files
-            .stat(&full)
-            .await
-            .map_err(storage_error)?
-            .content_length();
-        let reader = self.files.reader(&full).await.map_err(storage_error)?;
-        let chunks = reader
-            .into_bytes_stream(0..size)
-            .await
-            .map_err(storage_error)?;
-        Ok((size, chunks.boxed()))
+        stream_file(&self.files, &full).await.map_err(storage_error)
     }
 
     /// Removes files a crash left staged.
