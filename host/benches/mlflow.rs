@@ -39,6 +39,10 @@ async fn workload(uri: &str, token: Option<&str>, phase: &str) -> anyhow::Result
         .arg(phase)
         .env("MLFLOW_TRACKING_URI", uri)
         .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        // The client's telemetry thread edits os.environ while requests read it: a run
+        // failed on the race (KeyError: '_MLFLOW_TELEMETRY_SESSION_ID').
+        .env("MLFLOW_DISABLE_TELEMETRY", "true")
+        .env("DO_NOT_TRACK", "true")
         .env("HOME", home.path())
         .current_dir(home.path());
     if let Some(token) = token {
