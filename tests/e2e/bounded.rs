@@ -1,5 +1,5 @@
 //! What a user controls is read with a bound: a workspace of a sparse 50 GiB file and 200,000
-//! files, a kernel printing without end, a 90 MiB upload. Each runs against a real `weft`
+//! files, a kernel printing without end, a 90 MiB upload, a 256 MiB MLflow artifact. Each runs against a real `weft`
 //! process (the real Docker engine, the real `weft/jupyter:2` image) whose memory is sampled
 //! from `/proc`: its anonymous resident memory stays within a bound of where it was, printed
 //! by the test with what it measured (and VmHWM, for the record). Also: a user's Jupyter answering a
@@ -521,6 +521,55 @@ async fn uploads_stream_within_the_limit() {
     .await;
     // A file is in the way of that folder.
     assert_error(status, &body, 409, "10212");
+}
+
+/// A 256 MiB MLflow artifact (generated as it streams) goes up and comes back byte for byte
+/// through MLflow's artifact proxy paths while Weft's memory stays flat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_mlflow_artifact_streams_in_flat_memory() {
+    const SIZE_MIB: u64 = 256;
+    let weft = Weft::start(&[]);
+    let (status, created) = weft
+        .call(
+            Method::POST,
+            "/mlflow/api/2.0/mlflow/experiments/create",
+            Some(json!({"name": "big"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let experiment = created["experiment_id"].as_str().unwrap();
+    let path = format!("/mlflow/api/2.0/mlflow-artifacts/artifacts/{experiment}/run/big.bin");
+    let fill = |mib: u64| (mib % 251) as u8;
+    let chunks =
+        futures::stream::iter((0..SIZE_MIB).map(move |i| {
+            Ok::<_, std::io::Error>(bytes::Bytes::from(vec![fill(i); MIB as usize]))
+        }));
+
+    let memory = weft.watch();
+    let (status, body) = send(
+        weft.request(Method::PUT, &path)
+            .body(reqwest::Body::wrap_stream(chunks)),
+    )
+    .await;
+    let memory = memory.stop();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    memory.assert_grew_less_than(32 * MIB, "a 256 MiB MLflow artifact upload");
+
+    let memory = weft.watch();
+    let mut back = weft.request(Method::GET, &path).send().await.unwrap();
+    assert_eq!(back.status(), StatusCode::OK);
+    let (mut offset, mut identical) = (0u64, true);
+    while let Some(chunk) = back.chunk().await.unwrap() {
+        for byte in chunk.iter() {
+            identical &= *byte == fill(offset / MIB);
+            offset += 1;
+        }
+    }
+    memory
+        .stop()
+        .assert_grew_less_than(32 * MIB, "a 256 MiB MLflow artifact download");
+    assert_eq!(offset, SIZE_MIB * MIB);
+    assert!(identical, "the artifact comes back byte for byte");
 }
 
 /// A TCP server on the host's loopback that counts who reaches it and answers a secret.

@@ -31,6 +31,7 @@ mod git_session;
 mod image_build;
 mod isolation;
 mod mlflow;
+mod models;
 mod notebooks;
 mod plugins;
 mod projects;

@@ -13,7 +13,7 @@ on_both_backends!(
 );
 
 /// Runs `tests/fixtures/mlflow/train.py` with `token`; its JSON summary.
-async fn train(server: &TestServer, token: &str) -> Value {
+pub async fn train(server: &TestServer, token: &str) -> Value {
     let python = std::env::var("WEFT_TEST_PYTHON").unwrap_or_else(|_| {
         panic!(
             "WEFT_TEST_PYTHON is not set: run the tests with tests/run.sh, which installs mlflow"

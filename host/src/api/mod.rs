@@ -7,6 +7,7 @@ pub(crate) mod config;
 pub mod error;
 pub(crate) mod extract;
 pub(crate) mod metrics;
+pub mod page;
 pub(crate) mod ws;
 
 pub use error::ErrorBody;

@@ -15,7 +15,7 @@ use opendal::{EntryMode, ErrorKind};
 use serde_json::{Value, json};
 
 /// A storage failure as an API error; the storage's own words stay in the log.
-fn storage_error(err: opendal::Error) -> Error {
+pub(super) fn storage_error(err: opendal::Error) -> Error {
     if err.kind() == ErrorKind::NotFound {
         return Error::new(Code::ModelNotFound, "no such artifact");
     }

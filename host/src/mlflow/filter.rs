@@ -376,8 +376,10 @@ fn comparison(
     })
 }
 
-/// `EXISTS` a metric/param/tag row for the field's key (matching `condition` on `x`); for an
-/// attribute, that it is set.
+/// The run has a metric/param/tag row for the field's key (matching `condition` on `x`); for
+/// an attribute, that it is set. Written `r.id IN (SELECT run_id ...)` rather than a
+/// correlated `EXISTS`: SQLite then starts from the matching rows (metrics through their
+/// `(key, value)` index) instead of probing every run of the experiments.
 fn exists(field: &Field, condition: Option<&str>, first: usize, out: &mut Compiled) -> String {
     let (table, key) = match field {
         Field::Metric(k) => ("mlflow_latest_metrics", k),
@@ -387,7 +389,7 @@ fn exists(field: &Field, condition: Option<&str>, first: usize, out: &mut Compil
     };
     let key = out.placeholder(first, Bind::Text(key.clone()));
     let extra = condition.map(|c| format!(" AND {c}")).unwrap_or_default();
-    format!("EXISTS (SELECT 1 FROM {table} x WHERE x.run_id = r.id AND x.key = {key}{extra})")
+    format!("r.id IN (SELECT x.run_id FROM {table} x WHERE x.key = {key}{extra})")
 }
 
 /// One literal: a quoted string, or for numeric fields a number.
@@ -479,7 +481,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.sql.len(), 3);
         assert!(c.sql[1].contains("r.status IN ($5, $6)"), "{}", c.sql[1]);
-        assert!(c.sql[2].starts_with("NOT EXISTS"), "{}", c.sql[2]);
+        assert!(c.sql[2].starts_with("NOT r.id IN (SELECT"), "{}", c.sql[2]);
     }
 
     #[test]

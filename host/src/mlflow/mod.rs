@@ -5,13 +5,18 @@
 //! Records live in Weft's database, artifacts in the projects' storage (a local folder or S3)
 //! below `.mlflow/`, streamed both ways.
 //!
+//! The seed's `/api/v1/models` (`models_routes`) is a view of the same records.
+//!
 //! Not here: the projects and their files (the workspace domain, whose storage this module
 //! borrows).
 
 mod artifacts;
+mod compare;
 mod experiments;
 mod filter;
 mod logged_models;
+mod models;
+pub(crate) mod models_routes;
 mod registry;
 mod registry_routes;
 pub(crate) mod routes;

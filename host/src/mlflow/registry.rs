@@ -164,25 +164,21 @@ impl Tracking {
         let storage = self.storage_uri(caller, &new).await?;
         let now = now_ms();
         let mut tx = self.store.pool().begin().await?;
+        // The number is taken in the insert itself: a transaction that read it first could
+        // not take SQLite's write lock after another writer committed.
         let (next,): (i64,) = sqlx::query_as(
-            "SELECT COALESCE(MAX(version), 0) + 1 FROM mlflow_model_versions WHERE model_id = $1",
-        )
-        .bind(&id)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(
             "INSERT INTO mlflow_model_versions (model_id, version, source, run_id, logged_model_id, storage_uri, description, stage, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'None', $8, $8)",
+             SELECT $1, COALESCE(MAX(version), 0) + 1, $2, $3, $4, $5, $6, 'None', $7, $7 FROM mlflow_model_versions WHERE model_id = $1 \
+             RETURNING version",
         )
         .bind(&id)
-        .bind(next)
         .bind(&new.source)
         .bind(new.run_id.unwrap_or_default())
         .bind(new.model_id.unwrap_or_default())
         .bind(storage)
         .bind(new.description.unwrap_or_default())
         .bind(now)
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
         sqlx::query("UPDATE mlflow_registered_models SET updated_at = $1 WHERE id = $2")
             .bind(now)

@@ -187,7 +187,6 @@ impl Tracking {
         self.active_run(caller, id).await?;
         let mut tx = self.store.pool().begin().await?;
         if !batch.params.is_empty() {
-            check_params_unchanged(&mut tx, id, &batch.params).await?;
             let mut sql = String::from("INSERT INTO mlflow_params (run_id, key, value) VALUES ");
             push_rows(&mut sql, batch.params.len(), 3);
             sql.push_str(" ON CONFLICT (run_id, key) DO NOTHING");
@@ -196,6 +195,10 @@ impl Tracking {
                 query = query.bind(id).bind(key).bind(value);
             }
             query.execute(&mut *tx).await?;
+            // Checked after the write, not before: on SQLite a transaction that reads first
+            // cannot take the write lock once another writer committed (SQLITE_BUSY, no
+            // waiting), which failed concurrent batches.
+            check_params_unchanged(&mut tx, id, &batch.params).await?;
         }
         upsert_pairs(&mut tx, "mlflow_tags", id, &batch.tags).await?;
         log_metrics(&mut tx, id, &batch.metrics).await?;

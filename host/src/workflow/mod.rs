@@ -17,6 +17,7 @@ mod rerun;
 pub(crate) mod routes;
 mod values;
 
+pub use crate::api::page::Page;
 pub use events::{Event, RunEvent};
 
 pub(crate) use attempts::Attempt;
@@ -57,15 +58,6 @@ struct Inner {
     admission: tokio::sync::Mutex<()>,
     /// Runs executing in this process, by id.
     active: Mutex<HashMap<String, CancellationToken>>,
-}
-
-/// One page of a listing; pass `next_cursor` back as `cursor` for the next.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct Page<T> {
-    /// This page's items.
-    pub items: Vec<T>,
-    /// The cursor of the next page; absent on the last.
-    pub next_cursor: Option<String>,
 }
 
 impl Workflows {

@@ -5,6 +5,7 @@ use super::{
     Workflows,
 };
 use crate::api::extract::{Json, Path, Query, parse_json};
+use crate::api::page::PageParams;
 use crate::auth::Caller;
 use crate::error::Result;
 use axum::body::Bytes;
@@ -38,30 +39,6 @@ where
         .routes(routes!(rerun_run))
         .routes(routes!(watch_all))
         .routes(routes!(watch_run))
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-struct PageParams {
-    /// `next_cursor` of the previous page.
-    cursor: Option<String>,
-    /// Items per page, 1-200 (default 50).
-    limit: Option<i64>,
-}
-
-impl PageParams {
-    fn limit(&self) -> Result<i64> {
-        match self.limit {
-            None => Ok(50),
-            Some(n) if (1..=200).contains(&n) => Ok(n),
-            Some(_) => Err(crate::error::Error::new(
-                crate::error::Code::InvalidParameter,
-                "limit must be between 1 and 200",
-            )
-            .details(serde_json::json!({ "parameter": "limit" }))),
-        }
-    }
 }
 
 /// Create a workflow (validated first; every fault is reported).

@@ -383,6 +383,85 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the caller's models (an admin's lists all), by id. */
+        get: operations["models_list"];
+        put?: never;
+        /**
+         * Record a new model version: params and metrics logged to its run (the source run, or a
+         *     new one when none is given), its files that run's artifacts (below `artifact_path`).
+         *     The model is made on its first version.
+         */
+        post: operations["models_record_version"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/models/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A model and its versions (params, metrics, artifacts, timestamps), newest first. */
+        get: operations["models_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/models/{id}/compare": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Compare versions: the params that differ, each metric side by side, and the best version
+         *     per metric. Lower is better for metrics named like a cost (loss, error, err, rmse, mse,
+         *     mae, mape, perplexity, latency, duration), higher for the others, unless
+         *     `lower_is_better`/`higher_is_better` say otherwise.
+         */
+        get: operations["models_compare"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/models/{id}/versions/{version}/artifacts/{path}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Download one file of a version (streamed). */
+        get: operations["models_download_artifact"];
+        /** Upload one file of a version (the raw body, streamed into its storage location). */
+        put: operations["models_upload_artifact"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/notebooks": {
         parameters: {
             query?: never;
@@ -1475,6 +1554,11 @@ export interface components {
             name: string;
             version: string;
         };
+        /**
+         * @description Which value of a metric is better.
+         * @enum {string}
+         */
+        Better: "lower" | "higher";
         /** @description A branch of the project's repository. */
         Branch: {
             /** @description The commit it is at. */
@@ -1559,6 +1643,20 @@ export interface components {
             /** @description Commit only these files or folders; the rest stays as the last commit has it. */
             paths?: string[] | null;
             project_id: string;
+        };
+        /** @description The comparison of some versions of one model. */
+        Comparison: {
+            /** @description Every metric any version has, side by side. */
+            metrics: components["schemas"]["MetricRow"][];
+            model_id: string;
+            /** @description Params whose value is not the same in every version. */
+            params_differ: components["schemas"]["ParamDiff"][];
+            /** @description Params every version has with the same value. */
+            params_same: {
+                [key: string]: string;
+            };
+            /** @description The versions compared, in the order asked. */
+            versions: number[];
         };
         /** @description A completion report from an instance. */
         Completion: {
@@ -1980,11 +2078,86 @@ export interface components {
             commit_id: string;
             result: components["schemas"]["MergeOutcome"];
         };
+        /** @description One metric across the versions, and the best of them. */
+        MetricRow: {
+            /** @description The version(s) with the best value (several on a tie; none when no version has one). */
+            best: number[];
+            better: components["schemas"]["Better"];
+            key: string;
+            /** @description By version number (as text); null where missing or NaN. */
+            values: {
+                [key: string]: number | null;
+            };
+        };
         /**
          * @description How the disk limit is enforced.
          * @enum {string}
          */
         Mode: "engine" | "watcher" | "off";
+        /** @description A model: a registered model of the MLflow registry. */
+        Model: {
+            /** Format: date-time */
+            created_at: string;
+            description: string;
+            id: string;
+            /**
+             * Format: int64
+             * @description The newest version's number; absent while the model has none.
+             */
+            latest_version?: number | null;
+            name: string;
+            owner_id: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        /** @description A model with its versions, newest first. */
+        ModelDetail: components["schemas"]["Model"] & {
+            versions: components["schemas"]["ModelVersion"][];
+        };
+        /**
+         * @description One version of a model: the seed's ModelVersion (id, params, metrics, artifacts,
+         *     timestamp) and where it came from.
+         */
+        ModelVersion: {
+            aliases: string[];
+            /**
+             * @description The files below the version's storage location, relative to it, by path (at most
+             *     1000; `artifacts_unlisted` counts the rest).
+             */
+            artifacts: string[];
+            artifacts_unlisted: number;
+            description: string;
+            /** @description The version's id within its model: its number, as text. */
+            id: string;
+            logged_model_id?: string | null;
+            /** @description The source run's latest value of each metric; null for NaN. */
+            metrics: {
+                [key: string]: number | null;
+            };
+            model_id: string;
+            /**
+             * @description The source run's params (for a version registered from a logged model: that
+             *     model's source run), with the logged model's params over them.
+             */
+            params: {
+                [key: string]: string;
+            };
+            /** @description What it was made from, as MLflow names it (`runs:/<run>/<path>`, `models:/<id>`). */
+            source: string;
+            source_run_id?: string | null;
+            stage: string;
+            /** @description Where its files are (`mlflow-artifacts:/...`). */
+            storage_location: string;
+            /**
+             * Format: date-time
+             * @description When the version was made.
+             */
+            timestamp: string;
+            /** Format: date-time */
+            updated_at: string;
+            /** Format: int64 */
+            version: number;
+        };
         NewBranch: {
             /** @description Where it starts (a branch, tag or commit); default the current commit. */
             from?: string | null;
@@ -2006,6 +2179,31 @@ export interface components {
             resources?: components["schemas"]["ResourceRequest"];
             /** @description Start it at once (default true). */
             start?: boolean;
+        };
+        /** @description A new version of model `name` (made when it is new). */
+        NewModelVersion: {
+            /**
+             * @description The folder within the run's artifacts that holds the model (default: all of a given
+             *     source run's artifacts; `model` in a new run).
+             */
+            artifact_path?: string | null;
+            description?: string | null;
+            /** @description Where the new run goes when there is no source run. */
+            experiment_id?: string | null;
+            /** @description Metrics logged to the run (step 0, now). */
+            metrics?: {
+                [key: string]: number;
+            };
+            /** @description The model's name (the caller's registered model; made if it does not exist). */
+            name: string;
+            /** @description Params logged to the run (values as text; a run's params cannot change once logged). */
+            params?: Record<string, never>;
+            /**
+             * @description The run whose artifacts, params and metrics the version takes. Without one, a run
+             *     is made (in `experiment_id`, or the caller's "Default" experiment) to hold the given
+             *     params and metrics and the files uploaded to the version afterwards.
+             */
+            source_run_id?: string | null;
         };
         NewNotebook: {
             /**
@@ -2170,6 +2368,27 @@ export interface components {
             kind: components["schemas"]["SessionKind"];
         };
         /** @description One page of a listing; pass `next_cursor` back as `cursor` for the next. */
+        Page_Model: {
+            /** @description This page's items. */
+            items: {
+                /** Format: date-time */
+                created_at: string;
+                description: string;
+                id: string;
+                /**
+                 * Format: int64
+                 * @description The newest version's number; absent while the model has none.
+                 */
+                latest_version?: number | null;
+                name: string;
+                owner_id: string;
+                /** Format: date-time */
+                updated_at: string;
+            }[];
+            /** @description The cursor of the next page; absent on the last. */
+            next_cursor?: string | null;
+        };
+        /** @description One page of a listing; pass `next_cursor` back as `cursor` for the next. */
         Page_RunSummary: {
             /** @description This page's items. */
             items: {
@@ -2210,6 +2429,14 @@ export interface components {
             }[];
             /** @description The cursor of the next page; absent on the last. */
             next_cursor?: string | null;
+        };
+        /** @description One param across the versions: its value in each (null where a version lacks it). */
+        ParamDiff: {
+            key: string;
+            /** @description By version number (as text). */
+            values: {
+                [key: string]: string | null;
+            };
         };
         /** @description A plugin name with all its versions and settings. */
         PluginDetail: components["schemas"]["Settings"] & {
@@ -3621,6 +3848,256 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+    models_list: {
+        parameters: {
+            query?: {
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+                /** @description Items per page, 1-200 (default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_Model"];
+                };
+            };
+        };
+    };
+    models_record_version: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewModelVersion"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersion"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    models_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelDetail"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    models_compare: {
+        parameters: {
+            query: {
+                /** @description Version numbers, comma-separated (`1,2,3`; 1 to 50 of them). */
+                versions: string;
+                /** @description Metrics where lower is better, comma-separated (overrides the rule by name). */
+                lower_is_better?: string;
+                /** @description Metrics where higher is better, comma-separated (overrides the rule by name). */
+                higher_is_better?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Comparison"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    models_download_artifact: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                version: number;
+                /** @description relative, may hold '/' */
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": unknown;
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    models_upload_artifact: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                version: number;
+                /** @description relative, may hold '/' */
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/octet-stream": number[];
+            };
+        };
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
