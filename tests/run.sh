@@ -99,6 +99,8 @@ setup_docker() {
 # server, for the benchmark) against Weft's tracking server. mlflow 3.17.2 is pinned: 3.18.0
 # needs an mlflow-tracing 3.18.0 that is not on PyPI.
 MLFLOW_VERSION=3.17.2
+# The real DVC client the data versions tests push to and pull from Weft with.
+DVC_VERSION=3.67.1
 setup_python() {
     local venv="${WEFT_TEST_VENV:-/tmp/weft-test-venv}"
     if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python" -c 'import nbformat, websockets, openapi_spec_validator' 2>/dev/null; then
@@ -111,6 +113,11 @@ setup_python() {
         log "installing mlflow $MLFLOW_VERSION from PyPI (a few minutes)"
         "$venv/bin/pip" install -q --disable-pip-version-check "mlflow==$MLFLOW_VERSION"
     fi
+    if [ "$("$venv/bin/dvc" --version 2>/dev/null)" != "$DVC_VERSION" ]; then
+        log "installing dvc $DVC_VERSION from PyPI (under a minute; its http remote comes with it)"
+        "$venv/bin/pip" install -q --disable-pip-version-check "dvc==$DVC_VERSION"
+    fi
+    export WEFT_TEST_DVC="$venv/bin/dvc"
     export WEFT_TEST_MOTO_SERVER="$venv/bin/moto_server"
     export WEFT_TEST_PYTHON="$venv/bin/python"
 }
