@@ -129,6 +129,7 @@ impl AppState {
         let tracking = Tracking::new(store.clone(), projects.storage().clone());
         let datasets = Datasets::new(store.clone(), &projects, git.clone(), &config.datasets);
         projects.on_change(datasets.project_hook());
+        git.on_push(datasets.push_hook());
         crate::workspace::reaper::spawn(sessions.clone());
         Ok(Self(Arc::new(Services {
             datasets,

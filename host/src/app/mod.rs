@@ -125,6 +125,7 @@ fn api_router(state: AppState) -> OpenApiRouter<AppState> {
         .merge(crate::workspace::routes::router())
         .merge(crate::notebook::routes::router())
         .merge(crate::git::routes::router())
+        .merge(crate::dataset::routes::router())
         .route_layer(from_fn_with_state(
             state.auth.clone(),
             crate::auth::require_token,

@@ -23,6 +23,7 @@ use utoipa::{Modify, OpenApi};
         (name = "projects", description = "Projects and their files"),
         (name = "notebooks", description = "Notebooks run in the kernel of a project's Jupyter session"),
         (name = "git", description = "Code versions: each project's git repository"),
+        (name = "datasets", description = "Data versions: datasets recorded from DVC files or project files, diffs, storage"),
     )
 )]
 pub(super) struct ApiDoc;

@@ -8,9 +8,11 @@
 //! the projects' files (the workspace domain).
 
 pub(crate) mod config;
+mod manifest;
 mod objects;
 mod records;
 pub(crate) mod remote;
+pub(crate) mod routes;
 mod service;
 
 pub(crate) use service::Datasets;

@@ -140,8 +140,34 @@ impl Objects {
         project: &str,
         owner: &str,
         oid: &Oid,
-        mut body: impl futures::Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+        body: impl futures::Stream<Item = std::result::Result<Bytes, E>> + Unpin,
     ) -> Result<Stored> {
+        let (_, _, stored) = self.put(caller, project, owner, Some(oid), body).await?;
+        Ok(stored)
+    }
+
+    /// Stores `body` as the object its md5 names (a file of the project, which DVC has not
+    /// named yet); its oid and size.
+    pub(crate) async fn add<E: std::fmt::Display>(
+        &self,
+        caller: &Caller,
+        project: &str,
+        owner: &str,
+        body: impl futures::Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+    ) -> Result<(Oid, u64)> {
+        let (oid, size, _) = self.put(caller, project, owner, None, body).await?;
+        Ok((oid, size))
+    }
+
+    /// [`Self::write`], or [`Self::add`] when `expected` is absent.
+    async fn put<E: std::fmt::Display>(
+        &self,
+        caller: &Caller,
+        project: &str,
+        owner: &str,
+        expected: Option<&Oid>,
+        mut body: impl futures::Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+    ) -> Result<(Oid, u64, Stored)> {
         let used = records::stored_bytes_of_owner(&self.store, owner).await?;
         let room = self.max_bytes_per_user.saturating_sub(used);
         let staging = Staging::new(&self.files);
@@ -169,26 +195,27 @@ impl Objects {
             }
             let staged = writer.finish().await?;
             let md5 = hex::encode(digest.finalize());
-            if md5 != oid.md5() {
-                return Err(Error::new(
+            match expected {
+                None => Ok((Oid(md5), staged)),
+                Some(oid) if oid.md5() == md5 => Ok((oid.clone(), staged)),
+                Some(oid) => Err(Error::new(
                     Code::DataObjectCorrupt,
                     format!("the content's md5 is {md5}, not the {} its path names", oid.md5()),
                 )
                 .details(serde_json::json!({ "oid": oid.as_str(), "md5": md5 }))
-                .hint("the object was changed on the way or in the local cache: `dvc status` or `dvc add` again, then push"));
+                .hint("the object was changed on the way or in the local cache: `dvc status` or `dvc add` again, then push")),
             }
-            Ok(staged)
         }
         .await;
         let outcome = async {
-            let staged = staged?;
-            if self.size(project, oid).await?.is_some() {
-                return Ok(Stored::Existed);
+            let (oid, staged) = staged?;
+            if self.size(project, &oid).await?.is_some() {
+                return Ok((oid, staged.size, Stored::Existed));
             }
-            staging.commit(&staged.path, &key(project, oid)).await?;
+            staging.commit(&staged.path, &key(project, &oid)).await?;
             let by = &caller.user_id;
             records::insert_object(&self.store, project, oid.as_str(), staged.size, by).await?;
-            Ok(Stored::Created)
+            Ok((oid, staged.size, Stored::Created))
         }
         .await;
         staging.discard().await;

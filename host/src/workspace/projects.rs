@@ -232,6 +232,12 @@ impl Projects {
         }
     }
 
+    /// Project `id`, whoever owns it (no access check: for hooks that act for a user already
+    /// checked, such as a pusher).
+    pub(crate) async fn find(&self, id: &str) -> Result<Option<Project>> {
+        records::project(&self.store, id).await
+    }
+
     /// Deletes a project and its files.
     pub async fn delete(&self, caller: &Caller, id: &str) -> Result<()> {
         let project = self.get(caller, id).await?;
