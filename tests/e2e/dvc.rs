@@ -109,6 +109,13 @@ async fn other_users_corrupted_and_cut_short_uploads_are_refused(backend: Backen
     let content = b"ada's measurements".to_vec();
     let md5 = hex::encode(Md5::digest(&content));
     let object = format!("/dvc/ada/private/files/md5/{}/{}", &md5[..2], &md5[2..]);
+    let head = || async {
+        let answer = server
+            .with_token(&ada_token, Method::HEAD, &object)
+            .send()
+            .await;
+        answer.unwrap().status()
+    };
     let put =
         |token: &str, body: Vec<u8>| server.with_token(token, Method::POST, &object).body(body);
 
@@ -122,12 +129,7 @@ async fn other_users_corrupted_and_cut_short_uploads_are_refused(backend: Backen
     // A body whose md5 is not the one its path names is refused and leaves nothing.
     let (status, body) = send(put(&ada_token, b"tampered".to_vec())).await;
     assert_error(status, &body, 400, "30420");
-    let head = server
-        .with_token(&ada_token, Method::HEAD, &object)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(head.status(), StatusCode::NOT_FOUND);
+    assert_eq!(head().await, StatusCode::NOT_FOUND);
 
     // An upload cut short leaves nothing either.
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![
@@ -140,12 +142,7 @@ async fn other_users_corrupted_and_cut_short_uploads_are_refused(backend: Backen
         .send()
         .await;
     assert!(cut.is_err() || !cut.unwrap().status().is_success());
-    let head = server
-        .with_token(&ada_token, Method::HEAD, &object)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(head.status(), StatusCode::NOT_FOUND);
+    assert_eq!(head().await, StatusCode::NOT_FOUND);
     assert_eq!(stored_objects(&server, &project), 0);
 
     // The whole object goes in once, and Ada alone reads it back.
@@ -170,33 +167,21 @@ async fn an_upload_past_the_owner_s_quota_is_refused(backend: Backend) {
     let server = TestServer::start_with(backend, |c| c.datasets.max_bytes_per_user = 10).await;
     let (_, token) = server.user("ada").await;
     let project = server.project(&token, "big").await;
-    let small = b"0123456789".to_vec();
-    let large = b"0123456789A".to_vec();
-    let path = |content: &[u8]| {
+    let post = |content: &[u8]| {
         let md5 = hex::encode(Md5::digest(content));
-        format!("/dvc/{project}/files/md5/{}/{}", &md5[..2], &md5[2..])
+        let path = format!("/dvc/{project}/files/md5/{}/{}", &md5[..2], &md5[2..]);
+        send(
+            server
+                .with_token(&token, Method::POST, &path)
+                .body(content.to_vec()),
+        )
     };
-    let (status, body) = send(
-        server
-            .with_token(&token, Method::POST, &path(&large))
-            .body(large.clone()),
-    )
-    .await;
+    let (status, body) = post(b"0123456789A").await;
     assert_error(status, &body, 429, "30223");
     assert_eq!(body["details"]["quota_bytes"], 10);
-    let (status, _) = send(
-        server
-            .with_token(&token, Method::POST, &path(&small))
-            .body(small.clone()),
-    )
-    .await;
+    let (status, _) = post(b"0123456789").await;
     assert_eq!(status, StatusCode::CREATED, "exactly the quota fits");
-    let (status, body) = send(
-        server
-            .with_token(&token, Method::POST, &path(b"x"))
-            .body(b"x".to_vec()),
-    )
-    .await;
+    let (status, body) = post(b"x").await;
     assert_error(status, &body, 429, "30223");
     assert_eq!(stored_objects(&server, &project), 1);
 }

@@ -12,7 +12,6 @@ use crate::store::Store;
 use crate::workspace::projects::stream_file;
 use crate::workspace::staging::Staging;
 use bytes::Bytes;
-use futures::StreamExt as _;
 use futures::stream::BoxStream;
 use md5::{Digest as _, Md5};
 use opendal::{ErrorKind, Operator};
@@ -166,34 +165,24 @@ impl Objects {
         project: &str,
         owner: &str,
         expected: Option<&Oid>,
-        mut body: impl futures::Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+        body: impl futures::Stream<Item = std::result::Result<Bytes, E>> + Unpin,
     ) -> Result<(Oid, u64, Stored)> {
         let used = records::stored_bytes_of_owner(&self.store, owner).await?;
         let room = self.max_bytes_per_user.saturating_sub(used);
         let staging = Staging::new(&self.files);
         let staged = async {
-            let mut writer = staging.writer(0).await?;
             let mut digest = Md5::new();
-            while let Some(chunk) = body.next().await {
-                let chunk = match chunk {
-                    Ok(chunk) => chunk,
-                    Err(e) => {
-                        writer.abort().await;
-                        return Err(Error::new(
-                            Code::UploadIncomplete,
-                            format!("the upload broke off: {e}"),
-                        )
-                        .hint("push again; nothing of this object was kept"));
-                    }
-                };
-                if writer.size + chunk.len() as u64 > room {
-                    writer.abort().await;
-                    return Err(self.over_quota(used));
-                }
-                digest.update(&chunk);
-                writer.write(chunk).await?;
-            }
-            let staged = writer.finish().await?;
+            let staged = staging
+                .writer(0)
+                .await?
+                .write_all(
+                    body,
+                    room,
+                    || self.over_quota(used),
+                    "push again; nothing of this object was kept",
+                    |chunk| digest.update(chunk),
+                )
+                .await?;
             let md5 = hex::encode(digest.finalize());
             match expected {
                 None => Ok((Oid(md5), staged)),

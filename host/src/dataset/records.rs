@@ -78,16 +78,17 @@ pub(super) async fn object_sizes(store: &Store, project: &str) -> Result<HashMap
 const VERSION_COLUMNS: &str = "v.id, v.dataset_id, v.number, v.oid, v.git_commit, v.source, \
      v.created_by, u.name AS created_by_name, v.created_at, v.files, v.bytes, v.complete";
 
-fn version_from_row(row: &AnyRow) -> Result<DatasetVersion> {
+/// The version in `row`, whose id and time are in columns `id` and `created_at`.
+fn version_from_row(row: &AnyRow, id: &str, created_at: &str) -> Result<DatasetVersion> {
     Ok(DatasetVersion {
-        id: row.try_get("id")?,
+        id: row.try_get(id)?,
         number: row.try_get("number")?,
         oid: row.try_get("oid")?,
         git_commit: row.try_get("git_commit")?,
         source: row.try_get("source")?,
         created_by: row.try_get("created_by")?,
         created_by_name: row.try_get("created_by_name")?,
-        created_at: time(row.try_get("created_at")?),
+        created_at: time(row.try_get(created_at)?),
         files: row.try_get("files")?,
         bytes: row.try_get("bytes")?,
         complete: row.try_get::<i64, _>("complete")? != 0,
@@ -96,19 +97,7 @@ fn version_from_row(row: &AnyRow) -> Result<DatasetVersion> {
 
 fn dataset_from_row(row: &AnyRow) -> Result<Dataset> {
     let latest = match row.try_get::<Option<String>, _>("v_id")? {
-        Some(_) => Some(DatasetVersion {
-            id: row.try_get("v_id")?,
-            number: row.try_get("number")?,
-            oid: row.try_get("oid")?,
-            git_commit: row.try_get("git_commit")?,
-            source: row.try_get("source")?,
-            created_by: row.try_get("created_by")?,
-            created_by_name: row.try_get("created_by_name")?,
-            created_at: time(row.try_get("v_created_at")?),
-            files: row.try_get("files")?,
-            bytes: row.try_get("bytes")?,
-            complete: row.try_get::<i64, _>("complete")? != 0,
-        }),
+        Some(_) => Some(version_from_row(row, "v_id", "v_created_at")?),
         None => None,
     };
     Ok(Dataset {
@@ -189,7 +178,9 @@ pub(super) async fn versions(store: &Store, id: &str) -> Result<Vec<DatasetVersi
     .bind(id)
     .fetch_all(store.pool())
     .await?;
-    rows.iter().map(version_from_row).collect()
+    rows.iter()
+        .map(|row| version_from_row(row, "id", "created_at"))
+        .collect()
 }
 
 /// The files of version `id`, by path.

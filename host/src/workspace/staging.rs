@@ -118,6 +118,40 @@ impl StagedWriter {
         self.writer.write(chunk).await.map_err(storage_error)
     }
 
+    /// Writes the chunks of an upload's `body` and closes the file, calling `each` on every
+    /// chunk: refused (the file dropped) with `10213` and `hint` when the body breaks off, and
+    /// with `over()` before the file would pass `limit` bytes.
+    pub(crate) async fn write_all<E: std::fmt::Display>(
+        mut self,
+        mut body: impl futures::Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+        limit: u64,
+        over: impl FnOnce() -> crate::error::Error,
+        hint: &str,
+        mut each: impl FnMut(&Bytes),
+    ) -> Result<Staged> {
+        use futures::StreamExt as _;
+        while let Some(chunk) = body.next().await {
+            let chunk = match chunk {
+                Ok(chunk) => chunk,
+                Err(e) => {
+                    self.abort().await;
+                    return Err(crate::error::Error::new(
+                        crate::error::Code::UploadIncomplete,
+                        format!("the upload broke off: {e}"),
+                    )
+                    .hint(hint));
+                }
+            };
+            if self.size + chunk.len() as u64 > limit {
+                self.abort().await;
+                return Err(over());
+            }
+            each(&chunk);
+            self.write(chunk).await?;
+        }
+        self.finish().await
+    }
+
     /// Closes the file: it is staged whole.
     pub(crate) async fn finish(mut self) -> Result<Staged> {
         self.writer.close().await.map_err(storage_error)?;
