@@ -185,3 +185,33 @@ async fn an_upload_past_the_owner_s_quota_is_refused(backend: Backend) {
     assert_error(status, &body, 429, "30223");
     assert_eq!(stored_objects(&server, &project), 1);
 }
+
+/// The remote's objects in an S3-compatible bucket (moto's server, a stand-in for S3): pushed
+/// there once each under `.dvc-objects/`, pulled back whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_in_s3() {
+    let s3 = crate::support::s3::S3Server::start().await;
+    let server = TestServer::start_with(Backend::Sqlite, |c| s3.store_projects(c, "/weft")).await;
+    let (_, token) = server.user("ada").await;
+    let project = server.project(&token, "cloud").await;
+    let ada = DvcUser::new();
+    let first = ada.clone(&server, &token, "ada/cloud", "first").await;
+    ada.ok(&first, &["init", "-q"]).await;
+    write_data(&first, 5, 7);
+    ada.ok(&first, &["add", "-q", "data"]).await;
+    ada.remote(&first, &server, "ada/cloud", &token).await;
+    let pushed = ada.ok(&first, &["push"]).await;
+    assert!(pushed.contains("6 files pushed"), "{pushed}");
+    let prefix = format!("weft/.dvc-objects/{project}/files/md5/");
+    let keys = s3.keys().await;
+    let objects = keys.iter().filter(|k| k.starts_with(&prefix)).count();
+    assert_eq!(objects, 6, "{keys:?}");
+    assert!(!keys.iter().any(|k| k.contains(".staging/")), "{keys:?}");
+    ada.git.ok(&first, &["add", "-A"]).await;
+    ada.git.ok(&first, &["commit", "-qm", "data"]).await;
+    ada.git.ok(&first, &["push", "-q", "origin", "HEAD"]).await;
+    let second = ada.clone(&server, &token, "ada/cloud", "second").await;
+    ada.remote(&second, &server, "ada/cloud", &token).await;
+    ada.ok(&second, &["pull"]).await;
+    assert_eq!(files(&second.join("data")), files(&first.join("data")));
+}
