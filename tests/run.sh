@@ -13,10 +13,33 @@ as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-apt_install() {
-    log "installing $* from Debian's packages"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+# Debian packages the tests need, installed in one apt run: every `apt-get update` costs seconds.
+postgres_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true; }
+setup_packages() {
+    local missing=()
+    # The real git client (the versioning tests clone and push with it; Weft serves through its
+    # http-backend).
+    if ! command -v git >/dev/null 2>&1 || [ ! -x "$(git --exec-path 2>/dev/null)/git-http-backend" ]; then
+        missing+=(git)
+    fi
+    local pg; pg="$(postgres_bin)"
+    [ -n "$pg" ] && [ -x "$pg/pg_ctl" ] || missing+=(postgresql)
+    command -v dockerd >/dev/null 2>&1 && command -v docker >/dev/null 2>&1 || missing+=(docker.io)
+    # The test images' rootfs, and the container firewall Weft installs and the network namespaces
+    # the isolation tests build (a fake metadata service behind a veth pair).
+    dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
+    command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+    command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+    # The workspace images' root file systems.
+    command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+    # Headless Chromium for the tests whose victim is a browser.
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
+    python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+    if [ "${#missing[@]}" -gt 0 ]; then
+        log "installing ${missing[*]} from Debian's packages"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
 }
 
 # The wasm32-wasip2 target: rust-toolchain.toml lists it, but rustup does not always install it.
@@ -24,24 +47,11 @@ setup_rust() {
     rustup target add wasm32-wasip2 >/dev/null
 }
 
-# The real git client (the versioning tests clone and push with it; Weft serves through its
-# http-backend).
-setup_git() {
-    if ! command -v git >/dev/null 2>&1 || [ ! -x "$(git --exec-path 2>/dev/null)/git-http-backend" ]; then
-        apt_install git
-    fi
-}
-
 # A throwaway PostgreSQL cluster on a private port, trusted local access only.
 PG_PORT="${WEFT_TEST_PG_PORT:-55432}"
 PG_DIR="${WEFT_TEST_PG_DIR:-/tmp/weft-test-pg}"
 setup_postgres() {
-    local bin
-    bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)"
-    if [ -z "$bin" ] || [ ! -x "$bin/pg_ctl" ]; then
-        apt_install postgresql
-        bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)"
-    fi
+    local bin; bin="$(postgres_bin)"
     local run=()
     if [ "$(id -u)" -eq 0 ]; then run=(runuser -u postgres --); fi
     if ! "${run[@]}" "$bin/pg_ctl" -D "$PG_DIR" status >/dev/null 2>&1; then
@@ -63,17 +73,6 @@ setup_postgres() {
 # A Docker engine (Debian's docker.io), started if no daemon answers, and the test images built
 # locally: there is no registry to pull from.
 setup_docker() {
-    if ! command -v dockerd >/dev/null 2>&1 || ! command -v docker >/dev/null 2>&1; then
-        apt_install docker.io
-    fi
-    if ! dpkg -s busybox-static >/dev/null 2>&1; then
-        apt_install busybox-static
-    fi
-    # The container firewall Weft installs, and the network namespaces the isolation tests
-    # build (a fake metadata service behind a veth pair).
-    if ! command -v iptables >/dev/null 2>&1 || ! command -v ip >/dev/null 2>&1; then
-        apt_install iptables iproute2
-    fi
     if ! as_root docker info >/dev/null 2>&1; then
         log "starting dockerd"
         as_root sh -c 'nohup dockerd >/tmp/weft-test-dockerd.log 2>&1 </dev/null &'
@@ -101,65 +100,69 @@ setup_docker() {
 MLFLOW_VERSION=3.17.2
 # The real DVC client the data versions tests push to and pull from Weft with.
 DVC_VERSION=3.67.1
+VENV="${WEFT_TEST_VENV:-/tmp/weft-test-venv}"
 setup_python() {
-    local venv="${WEFT_TEST_VENV:-/tmp/weft-test-venv}"
-    if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python" -c 'import nbformat, websockets, openapi_spec_validator' 2>/dev/null; then
-        log "installing moto's S3 server, nbformat, websockets and openapi-spec-validator from PyPI"
-        [ -x "$venv/bin/pip" ] || python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$venv"; }
-        "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]' nbformat 'websockets==15.0.1' \
+    if [ ! -x "$VENV/bin/moto_server" ] || ! "$VENV/bin/python" -c 'import nbformat, websockets, openapi_spec_validator' 2>/dev/null; then
+        echo "installing moto's S3 server, nbformat, websockets and openapi-spec-validator from PyPI"
+        [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
+        "$VENV/bin/pip" install -q --disable-pip-version-check 'moto[server]' nbformat 'websockets==15.0.1' \
             'openapi-spec-validator==0.7.2'
     fi
-    if [ "$("$venv/bin/python" -c 'import mlflow; print(mlflow.__version__)' 2>/dev/null)" != "$MLFLOW_VERSION" ]; then
-        log "installing mlflow $MLFLOW_VERSION from PyPI (a few minutes)"
-        "$venv/bin/pip" install -q --disable-pip-version-check "mlflow==$MLFLOW_VERSION"
+    if [ "$("$VENV/bin/python" -c 'import mlflow; print(mlflow.__version__)' 2>/dev/null)" != "$MLFLOW_VERSION" ]; then
+        echo "installing mlflow $MLFLOW_VERSION from PyPI"
+        "$VENV/bin/pip" install -q --disable-pip-version-check "mlflow==$MLFLOW_VERSION"
     fi
-    if [ "$("$venv/bin/dvc" --version 2>/dev/null)" != "$DVC_VERSION" ]; then
-        log "installing dvc $DVC_VERSION from PyPI (under a minute; its http remote comes with it)"
-        "$venv/bin/pip" install -q --disable-pip-version-check "dvc==$DVC_VERSION"
+    if [ "$("$VENV/bin/dvc" --version 2>/dev/null)" != "$DVC_VERSION" ]; then
+        echo "installing dvc $DVC_VERSION from PyPI (under a minute; its http remote comes with it)"
+        "$VENV/bin/pip" install -q --disable-pip-version-check "dvc==$DVC_VERSION"
     fi
-    export WEFT_TEST_DVC="$venv/bin/dvc"
-    export WEFT_TEST_MOTO_SERVER="$venv/bin/moto_server"
-    export WEFT_TEST_PYTHON="$venv/bin/python"
 }
 
-# Headless Chromium (Debian's), playwright-core and axe-core (npm, pinned by tests/browser's lock file)
-# for the tests whose victim is a browser.
+# playwright-core and axe-core (npm, pinned by tests/browser's lock file) for the browser tests.
 setup_browser() {
-    if [ ! -x /usr/bin/chromium ]; then
-        apt_install chromium
-    fi
     if [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -d tests/browser/node_modules/axe-core ]; then
-        log "installing playwright-core and axe-core (npm ci in tests/browser)"
-        (cd tests/browser && npm ci --no-audit --no-fund >/dev/null)
+        echo "installing playwright-core and axe-core (npm ci in tests/browser)"
+        (cd tests/browser && npm ci --no-audit --no-fund)
     fi
 }
 
-# The workspace images (minutes: debootstrap, PyPI, npm), built in the background while the
-# lints run; the tests wait for them.
-WORKSPACE_IMAGES_LOG=/tmp/weft-test-workspace-images.log
-start_workspace_images() {
-    if ! command -v debootstrap >/dev/null 2>&1; then
-        apt_install debootstrap
-    fi
-    as_root tests/images/workspaces.sh jupyter code-server >"$WORKSPACE_IMAGES_LOG" 2>&1 &
-    WORKSPACE_IMAGES_PID=$!
-}
-wait_workspace_images() {
-    if ! wait "$WORKSPACE_IMAGES_PID"; then
-        echo "building the workspace images failed; the end of $WORKSPACE_IMAGES_LOG:" >&2
-        tail -n 40 "$WORKSPACE_IMAGES_LOG" >&2
-        exit 1
-    fi
-    log "workspace images ready"
+# The workspace images (minutes: debootstrap, PyPI, npm).
+setup_workspace_images() {
+    as_root tests/images/workspaces.sh jupyter code-server
 }
 
+# Downloads and image builds run in the background while the code is linted and built (minutes on
+# 2 cores); the tests wait for them. Each writes a log, shown if it fails.
+BACKGROUND=()
+in_background() {
+    local log_file="/tmp/weft-test-$1.log"
+    "setup_$1" >"$log_file" 2>&1 &
+    BACKGROUND+=("$1:$!")
+}
+wait_background() {
+    local job name pid
+    for job in "${BACKGROUND[@]}"; do
+        name="${job%%:*}"
+        pid="${job##*:}"
+        if ! wait "$pid"; then
+            echo "setting up $name failed; the end of /tmp/weft-test-$name.log:" >&2
+            tail -n 40 "/tmp/weft-test-$name.log" >&2
+            exit 1
+        fi
+        log "$name ready"
+    done
+}
+
+setup_packages
 setup_rust
-setup_git
 setup_postgres
 setup_docker
-start_workspace_images
-setup_python
-setup_browser
+in_background workspace_images
+in_background python
+in_background browser
+export WEFT_TEST_MOTO_SERVER="$VENV/bin/moto_server"
+export WEFT_TEST_DVC="$VENV/bin/dvc"
+export WEFT_TEST_PYTHON="$VENV/bin/python"
 
 # Clippy lints the workspace's crates while they are built for the tests, as `cargo clippy` does
 # (clippy-driver as the workspace's rustc wrapper; CLIPPY_ARGS carries `cargo clippy -- ARGS`), so
@@ -173,7 +176,10 @@ log "cargo fmt --check"
 cargo fmt --all --check
 log "cargo clippy (every target, built for the tests)"
 cargo test "${lint_and_build[@]}" --workspace --all-targets --locked --no-run
-wait_workspace_images
+wait_background
+# Most tests wait on sockets and child processes, not on the cores: six at once, of which three at
+# most drive the Docker engine (tests/e2e/support/docker.rs).
+export RUST_TEST_THREADS="${RUST_TEST_THREADS:-6}"
 log "cargo test"
 cargo test "${lint_and_build[@]}" --workspace --locked "$@"
 log "all tests passed"

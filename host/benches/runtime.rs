@@ -21,7 +21,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn bench() -> anyhow::Result<()> {
-    let (_, fibo) = weft::registry::builtin::BUILTIN
+    let (_, fibo) = weft_builtins::BUILTIN
         .iter()
         .find(|(name, _)| name.ends_with("fibo"))
         .expect("the fibo plugin is built in");

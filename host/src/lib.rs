@@ -36,7 +36,8 @@ mod ui;
 pub mod workflow;
 pub mod workspace;
 
-/// jemalloc: under the scheduler's load (thousands of small requests a second on every
-/// thread) glibc's allocator spent a seventh of the CPU time in malloc and free.
+/// mimalloc: under the scheduler's load (thousands of small requests a second on every
+/// thread) glibc's allocator spent a seventh of the CPU time in malloc and free. jemalloc did
+/// as well, but building it (a configure script, then make) took minutes of every fresh build.
 #[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

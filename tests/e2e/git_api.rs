@@ -13,6 +13,7 @@ on_both_backends!(
     branches_are_made_listed_and_deleted_by_git_rules,
     diffs_trees_and_blobs_read_old_versions,
     checkout_switches_the_files_and_refuses_uncommitted_changes,
+    a_checkout_turns_a_folder_into_a_file_and_back,
     a_clean_merge_commits_and_moves_the_files,
     a_conflicting_merge_changes_nothing_and_names_the_hunks,
     a_revert_undoes_a_commit,
@@ -335,6 +336,38 @@ async fn checkout_switches_the_files_and_refuses_uncommitted_changes(backend: Ba
     assert_eq!(status["branch"], "feature");
     assert_eq!(status["changes"], json!([]));
     assert_fsck(&repository(&server, &project)).await;
+}
+
+/// A folder on one branch and a file of the same name on another: each checkout leaves the
+/// one it needs, with no empty folder in the way of the file.
+async fn a_checkout_turns_a_folder_into_a_file_and_back(backend: Backend) {
+    let (server, bob, project) = committed(backend, &[("a/b.txt", "in a folder")]).await;
+    let checkout = |rev: &str| json!({ "project_id": project, "ref": rev });
+    server
+        .git_post(
+            &bob,
+            "branch",
+            json!({ "project_id": project, "name": "flat" }),
+        )
+        .await;
+    server.git_post(&bob, "checkout", checkout("flat")).await;
+    server.remove_file(&bob, &project, "a/b.txt").await;
+    server.put_file(&bob, &project, "a", "a file").await;
+    server.commit(&bob, &project, "a is a file").await;
+    for (rev, paths, path, text) in [
+        ("main", ["a/b.txt"], "a/b.txt", "in a folder"),
+        ("flat", ["a"], "a", "a file"),
+        ("main", ["a/b.txt"], "a/b.txt", "in a folder"),
+    ] {
+        let (status, done) = server.git_post(&bob, "checkout", checkout(rev)).await;
+        assert_eq!(status, StatusCode::OK, "checkout {rev}: {done}");
+        assert_eq!(server.file_paths(&bob, &project).await, paths, "on {rev}");
+        assert_eq!(server.file_text(&bob, &project, path).await, text);
+    }
+    let (_, status) = server
+        .git_get(&bob, &format!("status?project_id={project}"))
+        .await;
+    assert_eq!(status["changes"], json!([]), "{status}");
 }
 
 /// `committed` with `files`, then `on_main` (path, content) committed on main and `on_feature`

@@ -220,11 +220,11 @@ async fn load_strategy(runtime: &Arc<Runtime>, spec: &str) -> anyhow::Result<Str
     } else {
         let name = spec.split('@').next().unwrap_or(spec);
         let crate_name = format!("weft-strategy-{name}");
-        let known: Vec<&str> = crate::registry::builtin::BUILTIN
+        let known: Vec<&str> = weft_builtins::BUILTIN
             .iter()
             .filter_map(|(c, _)| c.strip_prefix("weft-strategy-"))
             .collect();
-        crate::registry::builtin::BUILTIN
+        weft_builtins::BUILTIN
             .iter()
             .find(|(c, _)| *c == crate_name)
             .map(|(_, b)| b.to_vec())

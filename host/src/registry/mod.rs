@@ -5,7 +5,6 @@
 //! Admins upload, remove and grant capabilities; the built-ins from `plugins/` are registered
 //! at start. Other services (workflows, the scheduler) resolve plugins here.
 
-pub mod builtin;
 pub(crate) mod config;
 mod errors;
 mod grants;
@@ -137,7 +136,7 @@ impl Plugins {
                 users: RwLock::default(),
             }),
         };
-        for (crate_name, bytes) in builtin::BUILTIN {
+        for (crate_name, bytes) in weft_builtins::BUILTIN {
             plugins
                 .add(bytes, None, true)
                 .await

@@ -518,8 +518,32 @@ impl Projects {
         self.remove_file_at(format!("{id}/{path}")).await
     }
 
-    /// Deletes the stored file at `full` (`<project>/<path>`).
+    /// Deletes the stored file at `full` (`<project>/<path>`), and the folders it leaves
+    /// empty: on a local disk an empty folder `a` would stand in the way of a file `a` (a
+    /// checkout that turns a folder into a file), and the project's listing has no folders.
     pub(super) async fn remove_file_at(&self, full: String) -> Result<()> {
-        self.files.delete(&full).await.map_err(storage_error)
+        self.files.delete(&full).await.map_err(storage_error)?;
+        let mut folder = full.as_str();
+        while let Some((parent, _)) = folder.rsplit_once('/') {
+            if !parent.contains('/') {
+                break; // the project's own folder
+            }
+            let dir = format!("{parent}/");
+            match self.files.list_with(&dir).limit(2).await {
+                // A local disk lists the folder itself first.
+                Ok(entries) if entries.iter().all(|e| e.path() == dir) => {
+                    // A file written into it meanwhile keeps it: that is no failure.
+                    if let Err(e) = self.files.delete(&dir).await {
+                        tracing::debug!(folder = %dir, error = %e, "emptied folder kept");
+                        break;
+                    }
+                }
+                Ok(_) => break,
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(storage_error(e)),
+            }
+            folder = parent;
+        }
+        Ok(())
     }
 }

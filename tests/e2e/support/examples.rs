@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 /// The bytes of the example plugin `name` (its crate name) from `examples/`, built as
 /// `examples/README.md` tells a plugin author (`cargo build --release --target wasm32-wasip2`),
-/// once per test run, beside the built-in plugins (`host/build.rs`, same settings), whose
+/// once per test run, beside the built-in plugins (`host/builtins/build.rs`, same settings), whose
 /// compiled dependencies they share.
 pub fn component(name: &str) -> Vec<u8> {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
