@@ -98,6 +98,8 @@ setup_docker() {
 # server, for the benchmark) against Weft's tracking server. mlflow 3.17.2 is pinned: 3.18.0
 # needs an mlflow-tracing 3.18.0 that is not on PyPI.
 MLFLOW_VERSION=3.17.2
+# The real DVC client the data versions tests push to and pull from Weft with.
+DVC_VERSION=3.67.1
 VENV="${WEFT_TEST_VENV:-/tmp/weft-test-venv}"
 setup_python() {
     if [ ! -x "$VENV/bin/moto_server" ] || ! "$VENV/bin/python" -c 'import nbformat, websockets, openapi_spec_validator' 2>/dev/null; then
@@ -109,6 +111,10 @@ setup_python() {
     if [ "$("$VENV/bin/python" -c 'import mlflow; print(mlflow.__version__)' 2>/dev/null)" != "$MLFLOW_VERSION" ]; then
         echo "installing mlflow $MLFLOW_VERSION from PyPI"
         "$VENV/bin/pip" install -q --disable-pip-version-check "mlflow==$MLFLOW_VERSION"
+    fi
+    if [ "$("$VENV/bin/dvc" --version 2>/dev/null)" != "$DVC_VERSION" ]; then
+        echo "installing dvc $DVC_VERSION from PyPI (under a minute; its http remote comes with it)"
+        "$VENV/bin/pip" install -q --disable-pip-version-check "dvc==$DVC_VERSION"
     fi
 }
 
@@ -155,6 +161,7 @@ in_background workspace_images
 in_background python
 in_background browser
 export WEFT_TEST_MOTO_SERVER="$VENV/bin/moto_server"
+export WEFT_TEST_DVC="$VENV/bin/dvc"
 export WEFT_TEST_PYTHON="$VENV/bin/python"
 
 # Clippy lints the workspace's crates while they are built for the tests, as `cargo clippy` does

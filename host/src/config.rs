@@ -11,6 +11,7 @@ pub use crate::workspace::config::{S3Config, StorageKind, WorkspacesConfig};
 
 use crate::api::config::ApiConfig;
 use crate::container::config::ContainersConfig;
+use crate::dataset::config::DatasetsConfig;
 use crate::git::config::GitConfig;
 use crate::notebook::config::NotebooksConfig;
 use crate::registry::config::PluginsConfig;
@@ -52,6 +53,8 @@ pub struct Config {
     pub notebooks: NotebooksConfig,
     /// `[git]`: the projects' repositories and smart HTTP.
     pub git: GitConfig,
+    /// `[datasets]`: data versions (the DVC remote) and each user's quota.
+    pub datasets: DatasetsConfig,
     /// Secrets plugins may read once granted (`[secrets] name = "value"`, or
     /// `WEFT_SECRETS__NAME=value`).
     pub secrets: BTreeMap<String, String>,
@@ -82,6 +85,7 @@ impl Default for Config {
             workspaces: WorkspacesConfig::default(),
             notebooks: NotebooksConfig::default(),
             git: GitConfig::default(),
+            datasets: DatasetsConfig::default(),
             secrets: BTreeMap::new(),
         }
     }

@@ -2,7 +2,7 @@
 //!
 //! Data flows one way: HTTP -> [`app`] (the router every domain's routes are assembled into, and
 //! [`state::AppState`]) -> a domain's routes and service (`auth`, [`registry`], [`workflow`],
-//! [`scheduler`], [`container`], [`workspace`], [`notebook`], [`git`]) -> [`store`]. The domains use the
+//! [`scheduler`], [`container`], [`workspace`], [`notebook`], [`git`], `mlflow`, `dataset`) -> [`store`]. The domains use the
 //! HTTP kit [`api`] and own their config sections, which [`config`] composes; no domain imports
 //! `app`, `state` or `config`.
 //!
@@ -20,6 +20,7 @@ pub mod cli;
 pub mod config;
 pub mod container;
 mod crash;
+mod dataset;
 mod error;
 pub mod git;
 mod mlflow;

@@ -4,6 +4,7 @@ use crate::api::metrics::Metrics;
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::container::Containers;
+use crate::dataset::Datasets;
 use crate::git::Git;
 use crate::mlflow::Tracking;
 use crate::notebook::Notebooks;
@@ -48,6 +49,8 @@ pub struct Services {
     pub git: Git,
     /// Model versions: the MLflow tracking server.
     pub(crate) tracking: Tracking,
+    /// Data versions: the DVC remote and datasets.
+    pub(crate) datasets: Datasets,
 }
 
 impl AppState {
@@ -124,8 +127,12 @@ impl AppState {
         .map_err(|e| anyhow::anyhow!("cannot start code versioning: {e:#}"))?;
         projects.on_change(git.project_hook());
         let tracking = Tracking::new(store.clone(), projects.storage().clone());
+        let datasets = Datasets::new(store.clone(), &projects, git.clone(), &config.datasets);
+        projects.on_change(datasets.project_hook());
+        git.on_push(datasets.push_hook());
         crate::workspace::reaper::spawn(sessions.clone());
         Ok(Self(Arc::new(Services {
+            datasets,
             tracking,
             git,
             notebooks,
@@ -168,6 +175,7 @@ substates! {
     notebooks: Notebooks,
     git: Git,
     tracking: Tracking,
+    datasets: Datasets,
 }
 
 impl std::ops::Deref for AppState {

@@ -22,6 +22,8 @@ mod containers;
 // Crash points exist in debug builds only.
 #[cfg(debug_assertions)]
 mod crashes;
+mod datasets;
+mod dvc;
 mod git_api;
 #[cfg(debug_assertions)]
 mod git_crash;

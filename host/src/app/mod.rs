@@ -58,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", openapi_paths(spec)))
         .route("/metrics", get(system::metrics))
         .merge(crate::git::http::router())
+        .merge(crate::dataset::remote::router())
         .merge(crate::mlflow::routes::router(state.auth.clone()));
     let app = with_layers(app, state.clone());
     match swarmpilot {
@@ -125,6 +126,7 @@ fn api_router(state: AppState) -> OpenApiRouter<AppState> {
         .merge(crate::notebook::routes::router())
         .merge(crate::git::routes::router())
         .merge(crate::mlflow::models_routes::router())
+        .merge(crate::dataset::routes::router())
         .route_layer(from_fn_with_state(
             state.auth.clone(),
             crate::auth::require_token,

@@ -24,6 +24,7 @@ use utoipa::{Modify, OpenApi};
         (name = "notebooks", description = "Notebooks run in the kernel of a project's Jupyter session"),
         (name = "git", description = "Code versions: each project's git repository"),
         (name = "models", description = "Model versions: the registry the MLflow client writes to (/mlflow)"),
+        (name = "datasets", description = "Data versions: datasets recorded from DVC files or project files, diffs, storage"),
     )
 )]
 pub(super) struct ApiDoc;

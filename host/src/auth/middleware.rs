@@ -100,6 +100,60 @@ pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Result<&str, Erro
     }
 }
 
+/// The token a client of another tool's protocol sends (git, DVC): Basic auth's password (or
+/// its user name when the password is empty, as in `http://TOKEN@host/...`), or a Bearer token.
+pub(crate) fn basic_or_bearer_token(headers: &axum::http::HeaderMap) -> Result<String, Error> {
+    use base64::Engine as _;
+    let missing = || {
+        Error::new(Code::Unauthenticated, "authentication required")
+            .hint("give any user name and a Weft API token as the password")
+    };
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(missing)?;
+    let (scheme, rest) = value.split_once(' ').ok_or_else(missing)?;
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(rest.trim().to_string());
+    }
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(missing());
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(missing)?;
+    let (user, password) = decoded.split_once(':').unwrap_or((&decoded, ""));
+    let token = if password.is_empty() { user } else { password };
+    if token.is_empty() {
+        return Err(missing());
+    }
+    Ok(token.to_string())
+}
+
+/// `error` as an answer; a failed sign-in carries a Basic challenge, so that clients which
+/// ask for a password (git) do.
+pub(crate) fn challenged(error: Error) -> Response {
+    use axum::response::IntoResponse as _;
+    let basic = matches!(
+        error.code,
+        Code::Unauthenticated
+            | Code::InvalidToken
+            | Code::TokenExpired
+            | Code::TokenRevoked
+            | Code::UserDisabled
+    );
+    let mut response = error.into_response();
+    if basic {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Basic realm=\"Weft\""),
+        );
+    }
+    response
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = Error;
 

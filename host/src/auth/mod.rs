@@ -20,7 +20,7 @@ mod token;
 
 pub(crate) use disabled::DisabledWatch;
 pub(crate) use middleware::{authenticate, peer, require_token};
-pub(crate) use middleware::{bearer_token, sign_in};
+pub(crate) use middleware::{basic_or_bearer_token, bearer_token, challenged, sign_in};
 
 use crate::api::config::ApiConfig;
 use crate::error::{Code, Error, Result};

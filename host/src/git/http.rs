@@ -16,10 +16,9 @@ use crate::error::{Code, Error, Result};
 use crate::workspace::Project;
 use axum::Router;
 use axum::extract::{FromRef, Request, State};
-use axum::http::{HeaderValue, Method, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::Method;
+use axum::response::Response;
 use axum::routing::any;
-use base64::Engine as _;
 
 /// Changes shown in a refused push's message, at most.
 const LISTED: usize = 5;
@@ -64,51 +63,11 @@ fn parse(path: &str) -> Option<(&str, Service, &'static str)> {
     (!repo.is_empty()).then_some((repo, service, suffix))
 }
 
-/// The token a git client sends: Basic auth's password (or its user name when the password
-/// is empty, as in `http://TOKEN@host/...`), or a Bearer token.
-fn token(request: &Request) -> Result<String> {
-    let missing = || {
-        Error::new(Code::Unauthenticated, "authentication required")
-            .hint("give any user name and a Weft API token as the password")
-    };
-    let value = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(missing)?;
-    let (scheme, rest) = value.split_once(' ').ok_or_else(missing)?;
-    if scheme.eq_ignore_ascii_case("bearer") {
-        return Ok(rest.trim().to_string());
-    }
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return Err(missing());
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(rest.trim())
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(missing)?;
-    let (user, password) = decoded.split_once(':').unwrap_or((&decoded, ""));
-    let token = if password.is_empty() { user } else { password };
-    if token.is_empty() {
-        return Err(missing());
-    }
-    Ok(token.to_string())
-}
-
 /// The project the path names, if `caller` may reach it (404 otherwise, as for none).
 async fn project(git: &Git, caller: &Caller, name: &str) -> Result<Project> {
-    let id = match name.split_once('/') {
-        Some((owner, project)) => git
-            .project_by_name(owner, project)
-            .await?
-            .unwrap_or_else(|| name.to_string()),
-        None => name.to_string(),
-    };
-    git.projects().get(caller, &id).await.map_err(|e| {
+    git.project_named(caller, name).await.map_err(|e| {
         if e.code == Code::ProjectNotFound {
-            Error::new(Code::ProjectNotFound, format!("no repository '{name}'"))
-                .hint("clone /git/<owner>/<project>.git or /git/<project id>.git with your token")
+            e.hint("clone /git/<owner>/<project>.git or /git/<project id>.git with your token")
         } else {
             e
         }
@@ -123,24 +82,7 @@ async fn serve(
 ) -> Response {
     match handle(&git, &auth, &path, request).await {
         Ok(response) => response,
-        Err(e) => {
-            let basic = matches!(
-                e.code,
-                Code::Unauthenticated
-                    | Code::InvalidToken
-                    | Code::TokenExpired
-                    | Code::TokenRevoked
-                    | Code::UserDisabled
-            );
-            let mut response = e.into_response();
-            if basic {
-                response.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Basic realm=\"Weft\""),
-                );
-            }
-            response
-        }
+        Err(e) => crate::auth::challenged(e),
     }
 }
 
@@ -160,7 +102,10 @@ async fn handle(git: &Git, auth: &Auth, path: &str, request: Request) -> Result<
         ));
     }
     let caller = auth
-        .sign_in(&token(&request)?, crate::auth::peer(&request))
+        .sign_in(
+            &crate::auth::basic_or_bearer_token(request.headers())?,
+            crate::auth::peer(&request),
+        )
         .await?;
     let project = project(git, &caller, name).await?;
     if let Err(missing) = git.backend() {
@@ -201,7 +146,7 @@ async fn handle(git: &Git, auth: &Auth, path: &str, request: Request) -> Result<
         git.ready(&project).await?;
         return cgi.run(body, async {}).await;
     }
-    let push = git.begin_push(project).await?;
+    let push = git.begin_push(project, &caller).await?;
     cgi.env
         .push(("WEFT_CURRENT_REF", push.current.clone().unwrap_or_default()));
     cgi.env.extend(push.limits.iter().cloned());

@@ -18,10 +18,12 @@ mod hook;
 pub(crate) mod http;
 mod limits;
 mod merge;
+mod pushed;
 mod records;
 mod refs;
 mod repo;
 pub(crate) mod routes;
 mod service;
 
+pub(crate) use pushed::{PushHook, Pushed};
 pub(crate) use service::Git;

@@ -47,6 +47,8 @@ struct Inner {
     checked: Mutex<HashSet<String>>,
     /// git's version, or what is missing for smart HTTP.
     backend: std::result::Result<String, String>,
+    /// Run after a push moves a project's current branch.
+    push_hooks: Mutex<Vec<super::pushed::PushHook>>,
 }
 
 /// A file that differs from the current commit.
@@ -136,6 +138,8 @@ pub(super) struct MergeResult {
 pub(super) struct Push {
     _lock: tokio::sync::OwnedMutexGuard<()>,
     pub(super) project: Project,
+    /// The user pushing.
+    pusher: String,
     pub(super) repo: PathBuf,
     before: Head,
     snapshot: Snapshot,
@@ -325,6 +329,7 @@ impl Git {
                 locks: Mutex::new(HashMap::new()),
                 checked: Mutex::new(HashSet::new()),
                 backend,
+                push_hooks: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -344,14 +349,27 @@ impl Git {
         self.inner.backend.as_ref()
     }
 
-    /// The projects service (for the smart HTTP routes' lookups).
-    pub(super) fn projects(&self) -> &Projects {
-        &self.inner.projects
+    /// The hooks run after a push.
+    pub(super) fn push_hooks(&self) -> &Mutex<Vec<super::pushed::PushHook>> {
+        &self.inner.push_hooks
     }
 
-    /// The project `owner`/`name` names (owner by user name), if any.
-    pub(super) async fn project_by_name(&self, owner: &str, name: &str) -> Result<Option<String>> {
-        records::project_id(&self.inner.store, owner, name).await
+    /// The project `name` names (`<owner>/<project>`, owner by user name, or a project id), if
+    /// `caller` may reach it (404 otherwise, as for none): how other tools' paths name one.
+    pub(crate) async fn project_named(&self, caller: &Caller, name: &str) -> Result<Project> {
+        let id = match name.split_once('/') {
+            Some((owner, project)) => records::project_id(&self.inner.store, owner, project)
+                .await?
+                .unwrap_or_else(|| name.to_string()),
+            None => name.to_string(),
+        };
+        self.inner.projects.get(caller, &id).await.map_err(|e| {
+            if e.code == Code::ProjectNotFound {
+                Error::new(Code::ProjectNotFound, format!("no project '{name}'"))
+            } else {
+                e
+            }
+        })
     }
 
     async fn lock(&self, project_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
@@ -952,7 +970,7 @@ impl Git {
 
     /// Takes the project's lock for a push and reads what it is before: the current branch
     /// and the files' uncommitted changes (a push to the current branch is refused with them).
-    pub(super) async fn begin_push(&self, project: Project) -> Result<Push> {
+    pub(super) async fn begin_push(&self, project: Project, pusher: &Caller) -> Result<Push> {
         let lock = self.lock(&project.id).await;
         let repo = self.ready_locked(&project).await?;
         self.sync_session(&project).await?;
@@ -964,6 +982,7 @@ impl Git {
         } = self.state(&project, &repo).await?;
         Ok(Push {
             _lock: lock,
+            pusher: pusher.user_id.clone(),
             current: before.branch.clone(),
             limits: limits::hook_env(self.inner.projects.limits(), kept, self.ignore()),
             project,
@@ -987,6 +1006,13 @@ impl Git {
         {
             self.move_files(&push.project, &push.repo, Some(push.snapshot), commit)
                 .await?;
+            self.announce_push(super::pushed::Pushed {
+                project_id: push.project.id.clone(),
+                user_id: push.pusher.clone(),
+                before: push.before.commit.map(|c| c.to_string()),
+                after: commit.to_string(),
+            })
+            .await;
         }
         Ok(())
     }

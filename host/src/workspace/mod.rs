@@ -14,7 +14,7 @@ pub(crate) mod reaper;
 mod records;
 pub(crate) mod routes;
 pub mod sessions;
-mod staging;
+pub(crate) mod staging;
 pub(crate) mod sync;
 pub mod upstream;
 

@@ -232,6 +232,12 @@ impl Projects {
         }
     }
 
+    /// Project `id`, whoever owns it (no access check: for hooks that act for a user already
+    /// checked, such as a pusher).
+    pub(crate) async fn find(&self, id: &str) -> Result<Option<Project>> {
+        records::project(&self.store, id).await
+    }
+
     /// Deletes a project and its files.
     pub async fn delete(&self, caller: &Caller, id: &str) -> Result<()> {
         let project = self.get(caller, id).await?;
@@ -393,9 +399,8 @@ impl Projects {
         id: &str,
         path: &str,
         declared: Option<u64>,
-        mut body: impl futures::Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+        body: impl futures::Stream<Item = std::result::Result<Bytes, E>> + Unpin,
     ) -> Result<FileEntry> {
-        use futures::StreamExt;
         let project = self.get(caller, id).await?;
         let path = paths::checked("path", path)?;
         if let Some(size) = declared.filter(|size| *size > self.limits.max_file_bytes) {
@@ -403,27 +408,18 @@ impl Projects {
         }
         self.check_free(&project.id, &path).await?;
         let staging = Staging::new(&self.files);
-        let stored = async {
-            let mut writer = staging.writer(0).await?;
-            while let Some(chunk) = body.next().await {
-                let chunk = match chunk {
-                    Ok(chunk) => chunk,
-                    Err(e) => {
-                        writer.abort().await;
-                        return Err(Error::new(
-                            Code::UploadIncomplete,
-                            format!("the upload broke off: {e}"),
-                        )
-                        .hint("send the file again; the stored one is unchanged"));
-                    }
-                };
-                if writer.size + chunk.len() as u64 > self.limits.max_file_bytes {
-                    writer.abort().await;
-                    return Err(self.too_large(&path, None));
-                }
-                writer.write(chunk).await?;
-            }
-            let staged = writer.finish().await?;
+        let stored: Result<u64> = async {
+            let staged = staging
+                .writer(0)
+                .await?
+                .write_all(
+                    body,
+                    self.limits.max_file_bytes,
+                    || self.too_large(&path, None),
+                    "send the file again; the stored one is unchanged",
+                    |_| {},
+                )
+                .await?;
             staging
                 .commit(&staged.path, &format!("{}/{path}", project.id))
                 .await?;

@@ -17,13 +17,13 @@ const ROOT: &str = ".staging/";
 
 /// One batch of staged files; [`Staging::discard`] removes what was not committed.
 #[derive(Clone)]
-pub(super) struct Staging {
+pub(crate) struct Staging {
     op: Operator,
     root: String,
 }
 
 /// A file being staged: its content goes through [`StagedWriter::write`].
-pub(super) struct StagedWriter {
+pub(crate) struct StagedWriter {
     pub path: String,
     writer: opendal::Writer,
     digest: Sha256,
@@ -31,14 +31,14 @@ pub(super) struct StagedWriter {
 }
 
 /// A staged file, written whole.
-pub(super) struct Staged {
+pub(crate) struct Staged {
     pub path: String,
     pub size: u64,
     pub sha256: [u8; 32],
 }
 
 impl Staging {
-    pub(super) fn new(op: &Operator) -> Self {
+    pub(crate) fn new(op: &Operator) -> Self {
         Self {
             op: op.clone(),
             root: format!("{ROOT}{}/", crate::store::new_id()),
@@ -46,7 +46,7 @@ impl Staging {
     }
 
     /// Starts staged file number `n` of the batch.
-    pub(super) async fn writer(&self, n: u64) -> Result<StagedWriter> {
+    pub(crate) async fn writer(&self, n: u64) -> Result<StagedWriter> {
         let path = format!("{}{n}", self.root);
         let writer = self.op.writer(&path).await.map_err(storage_error)?;
         Ok(StagedWriter {
@@ -94,7 +94,7 @@ impl Staging {
     }
 
     /// Moves a staged file to `target`, replacing what was there.
-    pub(super) async fn commit(&self, staged: &str, target: &str) -> Result<()> {
+    pub(crate) async fn commit(&self, staged: &str, target: &str) -> Result<()> {
         if self.op.info().capability().rename {
             self.op.rename(staged, target).await.map_err(storage_error)
         } else {
@@ -104,7 +104,7 @@ impl Staging {
     }
 
     /// Removes whatever of the batch is left (best effort: a leftover is only wasted space).
-    pub(super) async fn discard(&self) {
+    pub(crate) async fn discard(&self) {
         if let Err(e) = self.op.delete_with(&self.root).recursive(true).await {
             tracing::warn!(batch = %self.root, error = %e, "cannot remove staged files");
         }
@@ -112,14 +112,48 @@ impl Staging {
 }
 
 impl StagedWriter {
-    pub(super) async fn write(&mut self, chunk: Bytes) -> Result<()> {
+    pub(crate) async fn write(&mut self, chunk: Bytes) -> Result<()> {
         self.digest.update(&chunk);
         self.size += chunk.len() as u64;
         self.writer.write(chunk).await.map_err(storage_error)
     }
 
+    /// Writes the chunks of an upload's `body` and closes the file, calling `each` on every
+    /// chunk: refused (the file dropped) with `10213` and `hint` when the body breaks off, and
+    /// with `over()` before the file would pass `limit` bytes.
+    pub(crate) async fn write_all<E: std::fmt::Display>(
+        mut self,
+        mut body: impl futures::Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+        limit: u64,
+        over: impl FnOnce() -> crate::error::Error,
+        hint: &str,
+        mut each: impl FnMut(&Bytes),
+    ) -> Result<Staged> {
+        use futures::StreamExt as _;
+        while let Some(chunk) = body.next().await {
+            let chunk = match chunk {
+                Ok(chunk) => chunk,
+                Err(e) => {
+                    self.abort().await;
+                    return Err(crate::error::Error::new(
+                        crate::error::Code::UploadIncomplete,
+                        format!("the upload broke off: {e}"),
+                    )
+                    .hint(hint));
+                }
+            };
+            if self.size + chunk.len() as u64 > limit {
+                self.abort().await;
+                return Err(over());
+            }
+            each(&chunk);
+            self.write(chunk).await?;
+        }
+        self.finish().await
+    }
+
     /// Closes the file: it is staged whole.
-    pub(super) async fn finish(mut self) -> Result<Staged> {
+    pub(crate) async fn finish(mut self) -> Result<Staged> {
         self.writer.close().await.map_err(storage_error)?;
         Ok(Staged {
             path: self.path,
@@ -129,7 +163,7 @@ impl StagedWriter {
     }
 
     /// Drops the file (best effort).
-    pub(super) async fn abort(mut self) {
+    pub(crate) async fn abort(mut self) {
         if self.writer.abort().await.is_err() {
             // Writers that cannot abort (a local folder) leave a partial file behind; it goes
             // with the batch.

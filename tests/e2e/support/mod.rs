@@ -3,6 +3,7 @@
 
 mod backend;
 pub mod docker;
+pub mod dvc;
 pub mod examples;
 pub mod fixtures;
 pub mod git;

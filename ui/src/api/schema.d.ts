@@ -188,6 +188,98 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/datasets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's datasets (an admin's: everyone's) with their latest version, oldest first. */
+        get: operations["datasets_list"];
+        put?: never;
+        /**
+         * Record a data version: each output of a `.dvc` file at a commit, or the project's files
+         *     under `paths` (stored in the project's DVC remote, once per content).
+         */
+        post: operations["datasets_record"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/datasets/storage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What a user's data takes: stored (each object once) against logical (each version whole),
+         *     per project and in all against the quota.
+         */
+        get: operations["datasets_storage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/datasets/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A dataset and its versions (files, bytes, content, git commit, who, when). */
+        get: operations["datasets_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/datasets/{id}/diff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What changed from one version to another: files added, removed and changed, and bytes. */
+        get: operations["datasets_diff"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/datasets/{id}/versions/{number}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One version of a dataset with its files (path, md5, size). */
+        get: operations["datasets_version"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/git/blob": {
         parameters: {
             query?: never;
@@ -1600,6 +1692,16 @@ export interface components {
          * @enum {string}
          */
         ChangeKind: "added" | "modified" | "deleted";
+        /** @description A file in both versions with different content. */
+        ChangedFile: {
+            new_md5: string;
+            /** Format: int64 */
+            new_size: number;
+            old_md5: string;
+            /** Format: int64 */
+            old_size: number;
+            path: string;
+        };
         /** @description What a checkout did. */
         Checkout: {
             /** @description The branch now current; absent when a commit was checked out directly. */
@@ -1728,6 +1830,64 @@ export interface components {
             /** @description Unique name: letters, digits, '-', '_', '.', '@'. */
             name: string;
             role?: null | components["schemas"]["Role"];
+        };
+        /** @description A dataset with its latest version. */
+        Dataset: {
+            /** Format: date-time */
+            created_at: string;
+            id: string;
+            latest?: null | components["schemas"]["DatasetVersion"];
+            /** @description Its path in the project (what a `.dvc` file tracks) or the name it was recorded with. */
+            name: string;
+            owner_id: string;
+            project_id: string;
+            /**
+             * Format: int64
+             * @description How many versions it has.
+             */
+            versions: number;
+        };
+        DatasetDetail: {
+            dataset: components["schemas"]["Dataset"];
+            /** @description Oldest first. */
+            versions: components["schemas"]["DatasetVersion"][];
+        };
+        /** @description One file of a version. */
+        DatasetFile: {
+            md5: string;
+            /** @description Relative to the dataset's folder. */
+            path: string;
+            /** Format: int64 */
+            size: number;
+        };
+        /** @description One version of a dataset. */
+        DatasetVersion: {
+            /** Format: int64 */
+            bytes: number;
+            /** @description Whether its files are listed: its manifest and objects are in the project's remote. */
+            complete: boolean;
+            /** Format: date-time */
+            created_at: string;
+            /** @description The user who recorded it (pushed, or called the API), and their name. */
+            created_by: string;
+            created_by_name?: string | null;
+            /**
+             * Format: int64
+             * @description Files and bytes it holds (as its `.dvc` file states them until `complete`).
+             */
+            files: number;
+            /** @description The commit of the project's repository it came from. */
+            git_commit?: string | null;
+            id: string;
+            /**
+             * Format: int64
+             * @description 1 for the first version, then one more for each.
+             */
+            number: number;
+            /** @description Its content in DVC's terms: a file's md5, or `<md5>.dir` for a folder's manifest. */
+            oid: string;
+            /** @description How it was recorded: `push` (a push changed its `.dvc` file), `dvc_file` or `files`. */
+            source: string;
         };
         /** @description A strategy taken out of service, and why. */
         Deactivation: {
@@ -2485,11 +2645,54 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
         };
+        /** @description Storage one project's data takes. */
+        ProjectStorage: {
+            /**
+             * Format: int64
+             * @description What its dataset versions hold together, counted per version (what copies would take).
+             */
+            logical_bytes: number;
+            name: string;
+            /** Format: int64 */
+            objects: number;
+            project_id: string;
+            /**
+             * Format: int64
+             * @description What its objects take, each stored once.
+             */
+            stored_bytes: number;
+        };
         /**
          * @description The calendar period (UTC) a session time quota covers.
          * @enum {string}
          */
         QuotaPeriod: "day" | "week" | "month";
+        /**
+         * @description A version to record: from a `.dvc` file at a commit of the project's repository, or from
+         *     the project's files under `paths`.
+         */
+        RecordRequest: {
+            /** @description The commit (or branch, tag) to read `dvc_file` at; default `HEAD`. */
+            commit?: string | null;
+            /** @description A `.dvc` file of the project's repository: each output it tracks is a dataset. */
+            dvc_file?: string | null;
+            /** @description The dataset `paths` are a version of (required with `paths`). */
+            name?: string | null;
+            /** @description Files or folders of the project to record as one version of dataset `name`. */
+            paths?: string[] | null;
+            project_id: string;
+        };
+        RecordResult: {
+            /** @description One per dataset the request touched. */
+            recorded: components["schemas"]["Recorded"][];
+        };
+        /** @description What recording found: the dataset, its version, and whether that version is new. */
+        Recorded: {
+            /** @description False when the dataset's latest version already had this content. */
+            created: boolean;
+            dataset: components["schemas"]["Dataset"];
+            version: components["schemas"]["DatasetVersion"];
+        };
         /** @description An entry of the workspace that was not synced. */
         Refused: {
             path: string;
@@ -2841,6 +3044,27 @@ export interface components {
         StoppedSession: components["schemas"]["Session"] & {
             sync?: null | components["schemas"]["SyncReport"];
         };
+        Storage: {
+            /**
+             * Format: int64
+             * @description What the user's dataset versions hold, counted per version.
+             */
+            logical_bytes: number;
+            /** Format: int64 */
+            objects: number;
+            projects: components["schemas"]["ProjectStorage"][];
+            /**
+             * Format: int64
+             * @description What the user's objects may take, each counted once.
+             */
+            quota_bytes: number;
+            /**
+             * Format: int64
+             * @description What they take, each stored once.
+             */
+            stored_bytes: number;
+            user_id: string;
+        };
         /** @description A value kept out of line: output `port` of node `node` in the same run. */
         Stored: {
             kind: components["schemas"]["StoredKind"];
@@ -3055,6 +3279,31 @@ export interface components {
             /** @description Every node's type as a run would pin it now: node id -> `name@version`. */
             plugins: Record<string, never>;
             valid: boolean;
+        };
+        /** @description What changed from one version's files to another's. */
+        VersionDiff: {
+            added: components["schemas"]["DatasetFile"][];
+            /**
+             * Format: int64
+             * @description Bytes of the files added and of the new content of those changed.
+             */
+            bytes_added: number;
+            /**
+             * Format: int64
+             * @description Bytes of the files removed and of the old content of those changed.
+             */
+            bytes_removed: number;
+            changed: components["schemas"]["ChangedFile"][];
+            /** Format: int64 */
+            from: number;
+            removed: components["schemas"]["DatasetFile"][];
+            /** Format: int64 */
+            to: number;
+        };
+        VersionFiles: {
+            /** @description By path. */
+            files: components["schemas"]["DatasetFile"][];
+            version: components["schemas"]["DatasetVersion"];
         };
         /** @description A stored workflow at its current version. */
         Workflow: {
@@ -3426,6 +3675,214 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    datasets_list: {
+        parameters: {
+            query?: {
+                /** @description Only this project's datasets. */
+                project_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Dataset"][];
+                };
+            };
+        };
+    };
+    datasets_record: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RecordRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordResult"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    datasets_storage: {
+        parameters: {
+            query?: {
+                /** @description Another user's (admins only); default the caller. */
+                user_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Storage"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    datasets_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetDetail"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    datasets_diff: {
+        parameters: {
+            query: {
+                /** @description The older version's number. */
+                from: number;
+                /** @description The newer version's number. */
+                to: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionDiff"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    datasets_version: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                number: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionFiles"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,0 +1,269 @@
+//! The objects of the projects' DVC remotes, in the projects' storage below `.dvc-objects/`
+//! (project ids never start with a dot) in DVC 3's layout: `<project>/files/md5/<2>/<30>`,
+//! `.dir` after a folder's manifest. An object is written once per project and content:
+//! staged while its md5 is computed chunk by chunk, moved into place only when the md5 is the
+//! one its name says, and visible only once its row is in the database, so a corrupted or cut
+//! short upload leaves nothing anyone can read.
+
+use super::records;
+use crate::auth::Caller;
+use crate::error::{Code, Error, Result};
+use crate::store::Store;
+use crate::workspace::projects::stream_file;
+use crate::workspace::staging::Staging;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use md5::{Digest as _, Md5};
+use opendal::{ErrorKind, Operator};
+
+/// Where the objects are, below the storage's root.
+const ROOT: &str = ".dvc-objects/";
+
+/// The name of an object: its md5 in lowercase hex, with `.dir` for a folder's manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Oid(String);
+
+impl Oid {
+    /// The oid `name` spells (`<md5>` or `<md5>.dir`), if it is one.
+    pub(crate) fn parse(name: &str) -> Option<Self> {
+        let md5 = name.strip_suffix(".dir").unwrap_or(name);
+        let hex = md5.len() == 32
+            && md5
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        hex.then(|| Self(name.to_string()))
+    }
+
+    /// The oid of the object at `path` in DVC 3's layout (`files/md5/ab/cdef...`).
+    pub(crate) fn from_path(path: &str) -> Option<Self> {
+        let rest = path.strip_prefix("files/md5/")?;
+        let (prefix, tail) = rest.split_once('/')?;
+        (prefix.len() == 2 && !tail.contains('/'))
+            .then(|| Self::parse(&format!("{prefix}{tail}")))
+            .flatten()
+    }
+
+    /// The md5 of the content.
+    pub(crate) fn md5(&self) -> &str {
+        self.0.strip_suffix(".dir").unwrap_or(&self.0)
+    }
+
+    /// Whether it is a folder's manifest.
+    pub(crate) fn is_dir(&self) -> bool {
+        self.0.ends_with(".dir")
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Where the object `oid` of project `project` is stored.
+fn key(project: &str, oid: &Oid) -> String {
+    format!("{ROOT}{project}/files/md5/{}/{}", &oid.0[..2], &oid.0[2..])
+}
+
+/// A storage failure as an API error; the storage's own words stay in the log.
+pub(super) fn storage_error(err: opendal::Error) -> Error {
+    if err.kind() == ErrorKind::NotFound {
+        return Error::new(Code::DataObjectNotFound, "no such object");
+    }
+    tracing::error!(error = %err, "data storage failed");
+    Error::new(Code::DatasetStorage, "the data storage is unavailable")
+        .hint("retry shortly; if it persists, check the storage configured in [workspaces]")
+}
+
+/// The objects of every project's remote.
+#[derive(Clone)]
+pub(crate) struct Objects {
+    store: Store,
+    files: Operator,
+    max_bytes_per_user: u64,
+}
+
+/// How an upload ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stored {
+    /// The object is new.
+    Created,
+    /// The project had it already; what was sent matched it and was dropped.
+    Existed,
+}
+
+impl Objects {
+    pub(super) fn new(store: Store, files: Operator, max_bytes_per_user: u64) -> Self {
+        Self {
+            store,
+            files,
+            max_bytes_per_user,
+        }
+    }
+
+    /// The size of object `oid` of `project`, if it has it.
+    pub(crate) async fn size(&self, project: &str, oid: &Oid) -> Result<Option<u64>> {
+        records::object_size(&self.store, project, oid.as_str()).await
+    }
+
+    /// Object `oid` of `project` as a stream of chunks, with its size.
+    pub(crate) async fn read(
+        &self,
+        project: &str,
+        oid: &Oid,
+    ) -> Result<(u64, BoxStream<'static, std::io::Result<Bytes>>)> {
+        if self.size(project, oid).await?.is_none() {
+            return Err(not_found(oid));
+        }
+        stream_file(&self.files, &key(project, oid))
+            .await
+            .map_err(storage_error)
+    }
+
+    /// Object `oid` of `project` whole (manifests, which are small).
+    pub(crate) async fn read_whole(&self, project: &str, oid: &Oid) -> Result<Option<Bytes>> {
+        if self.size(project, oid).await?.is_none() {
+            return Ok(None);
+        }
+        match self.files.read(&key(project, oid)).await {
+            Ok(buffer) => Ok(Some(buffer.to_bytes())),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(storage_error(e)),
+        }
+    }
+
+    /// Stores `body` as object `oid` of project `project` (owned by `owner`), uploaded by
+    /// `caller`: refused, with nothing stored, when its md5 is not `oid`'s or it would take
+    /// the owner past their quota.
+    pub(crate) async fn write<E: std::fmt::Display>(
+        &self,
+        caller: &Caller,
+        project: &str,
+        owner: &str,
+        oid: &Oid,
+        body: impl futures::Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+    ) -> Result<Stored> {
+        let (_, _, stored) = self.put(caller, project, owner, Some(oid), body).await?;
+        Ok(stored)
+    }
+
+    /// Stores `body` as the object its md5 names (a file of the project, which DVC has not
+    /// named yet); its oid and size.
+    pub(crate) async fn add<E: std::fmt::Display>(
+        &self,
+        caller: &Caller,
+        project: &str,
+        owner: &str,
+        body: impl futures::Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+    ) -> Result<(Oid, u64)> {
+        let (oid, size, _) = self.put(caller, project, owner, None, body).await?;
+        Ok((oid, size))
+    }
+
+    /// [`Self::write`], or [`Self::add`] when `expected` is absent.
+    async fn put<E: std::fmt::Display>(
+        &self,
+        caller: &Caller,
+        project: &str,
+        owner: &str,
+        expected: Option<&Oid>,
+        body: impl futures::Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+    ) -> Result<(Oid, u64, Stored)> {
+        let used = records::stored_bytes_of_owner(&self.store, owner).await?;
+        let room = self.max_bytes_per_user.saturating_sub(used);
+        let staging = Staging::new(&self.files);
+        let staged = async {
+            let mut digest = Md5::new();
+            let staged = staging
+                .writer(0)
+                .await?
+                .write_all(
+                    body,
+                    room,
+                    || self.over_quota(used),
+                    "push again; nothing of this object was kept",
+                    |chunk| digest.update(chunk),
+                )
+                .await?;
+            let md5 = hex::encode(digest.finalize());
+            match expected {
+                None => Ok((Oid(md5), staged)),
+                Some(oid) if oid.md5() == md5 => Ok((oid.clone(), staged)),
+                Some(oid) => Err(Error::new(
+                    Code::DataObjectCorrupt,
+                    format!("the content's md5 is {md5}, not the {} its path names", oid.md5()),
+                )
+                .details(serde_json::json!({ "oid": oid.as_str(), "md5": md5 }))
+                .hint("the object was changed on the way or in the local cache: `dvc status` or `dvc add` again, then push")),
+            }
+        }
+        .await;
+        let outcome = async {
+            let (oid, staged) = staged?;
+            if self.size(project, &oid).await?.is_some() {
+                return Ok((oid, staged.size, Stored::Existed));
+            }
+            staging.commit(&staged.path, &key(project, &oid)).await?;
+            let by = &caller.user_id;
+            records::insert_object(&self.store, project, oid.as_str(), staged.size, by).await?;
+            Ok((oid, staged.size, Stored::Created))
+        }
+        .await;
+        staging.discard().await;
+        outcome
+    }
+
+    fn over_quota(&self, used: u64) -> Error {
+        Error::new(
+            Code::DatasetQuota,
+            format!(
+                "the object would take the project owner's data past their quota of {} bytes ({used} used)",
+                self.max_bytes_per_user
+            ),
+        )
+        .details(serde_json::json!({ "used_bytes": used, "quota_bytes": self.max_bytes_per_user }))
+        .hint("remove unused objects (datasets' old versions) or ask an admin to raise [datasets] max_bytes_per_user")
+    }
+
+    /// Removes every object of project `project` (it is gone).
+    pub(super) async fn remove_project(&self, project: &str) -> Result<()> {
+        records::delete_objects(&self.store, project).await?;
+        self.files
+            .delete_with(&format!("{ROOT}{project}/"))
+            .recursive(true)
+            .await
+            .map_err(storage_error)
+    }
+}
+
+/// The answer for an object the project does not have.
+pub(super) fn not_found(oid: &Oid) -> Error {
+    Error::new(
+        Code::DataObjectNotFound,
+        format!("no object {}", oid.as_str()),
+    )
+    .details(serde_json::json!({ "oid": oid.as_str() }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Oid;
+
+    #[test]
+    fn objects_are_named_as_dvc_3_lays_them_out() {
+        let oid = Oid::from_path("files/md5/d4/1d8cd98f00b204e9800998ecf8427e").unwrap();
+        assert_eq!(oid.as_str(), "d41d8cd98f00b204e9800998ecf8427e");
+        assert!(!oid.is_dir());
+        let dir = Oid::from_path("files/md5/d4/1d8cd98f00b204e9800998ecf8427e.dir").unwrap();
+        assert!(dir.is_dir());
+        assert_eq!(dir.md5(), "d41d8cd98f00b204e9800998ecf8427e");
+        for bad in [
+            "d4/1d8cd98f00b204e9800998ecf8427e",
+            "files/md5/d41/d8cd98f00b204e9800998ecf8427e",
+            "files/md5/d4/1D8CD98F00B204E9800998ECF8427E",
+            "files/md5/d4/1d8cd98f00b204e9800998ecf8427e/x",
+            "files/md5/../1d8cd98f00b204e9800998ecf8427e",
+            "files/sha256/d4/1d8cd98f00b204e9800998ecf8427e",
+        ] {
+            assert_eq!(Oid::from_path(bad), None, "{bad}");
+        }
+    }
+}

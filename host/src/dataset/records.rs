@@ -1,0 +1,331 @@
+//! What is stored about data versions, and every query on them: no other module of the
+//! dataset domain builds SQL.
+
+use super::service::{Dataset, DatasetFile, DatasetVersion, ProjectStorage};
+use crate::error::{Error, Result};
+use crate::store::{Store, new_id, now_ms, time};
+use sqlx::Row as _;
+use sqlx::any::AnyRow;
+use std::collections::HashMap;
+
+/// The size of object `oid` of project `project`, if it has it.
+pub(super) async fn object_size(store: &Store, project: &str, oid: &str) -> Result<Option<u64>> {
+    let row = sqlx::query("SELECT size FROM dvc_objects WHERE project_id = $1 AND oid = $2")
+        .bind(project)
+        .bind(oid)
+        .fetch_optional(store.pool())
+        .await?;
+    Ok(row
+        .map(|r| r.try_get::<i64, _>("size"))
+        .transpose()?
+        .map(|size| size as u64))
+}
+
+/// Makes object `oid` of project `project` visible.
+pub(super) async fn insert_object(
+    store: &Store,
+    project: &str,
+    oid: &str,
+    size: u64,
+    by: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO dvc_objects (project_id, oid, size, uploaded_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (project_id, oid) DO NOTHING",
+    )
+    .bind(project)
+    .bind(oid)
+    .bind(size as i64)
+    .bind(by)
+    .bind(now_ms())
+    .execute(store.pool())
+    .await?;
+    Ok(())
+}
+
+/// The bytes the objects of every project of user `owner` take.
+pub(super) async fn stored_bytes_of_owner(store: &Store, owner: &str) -> Result<u64> {
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(o.size), 0) AS BIGINT) AS bytes FROM dvc_objects o \
+         JOIN projects p ON p.id = o.project_id WHERE p.owner_id = $1",
+    )
+    .bind(owner)
+    .fetch_one(store.pool())
+    .await?;
+    Ok(row.try_get::<i64, _>("bytes")? as u64)
+}
+
+/// Forgets every object of project `project`.
+pub(super) async fn delete_objects(store: &Store, project: &str) -> Result<()> {
+    sqlx::query("DELETE FROM dvc_objects WHERE project_id = $1")
+        .bind(project)
+        .execute(store.pool())
+        .await?;
+    Ok(())
+}
+
+/// The size of every object of project `project`, by oid.
+pub(super) async fn object_sizes(store: &Store, project: &str) -> Result<HashMap<String, u64>> {
+    let rows = sqlx::query("SELECT oid, size FROM dvc_objects WHERE project_id = $1")
+        .bind(project)
+        .fetch_all(store.pool())
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("oid")?, r.try_get::<i64, _>("size")? as u64)))
+        .collect()
+}
+
+const VERSION_COLUMNS: &str = "v.id, v.dataset_id, v.number, v.oid, v.git_commit, v.source, \
+     v.created_by, u.name AS created_by_name, v.created_at, v.files, v.bytes, v.complete";
+
+/// The version in `row`, whose id and time are in columns `id` and `created_at`.
+fn version_from_row(row: &AnyRow, id: &str, created_at: &str) -> Result<DatasetVersion> {
+    Ok(DatasetVersion {
+        id: row.try_get(id)?,
+        number: row.try_get("number")?,
+        oid: row.try_get("oid")?,
+        git_commit: row.try_get("git_commit")?,
+        source: row.try_get("source")?,
+        created_by: row.try_get("created_by")?,
+        created_by_name: row.try_get("created_by_name")?,
+        created_at: time(row.try_get(created_at)?),
+        files: row.try_get("files")?,
+        bytes: row.try_get("bytes")?,
+        complete: row.try_get::<i64, _>("complete")? != 0,
+    })
+}
+
+fn dataset_from_row(row: &AnyRow) -> Result<Dataset> {
+    let latest = match row.try_get::<Option<String>, _>("v_id")? {
+        Some(_) => Some(version_from_row(row, "v_id", "v_created_at")?),
+        None => None,
+    };
+    Ok(Dataset {
+        id: row.try_get("id")?,
+        project_id: row.try_get("project_id")?,
+        owner_id: row.try_get("owner_id")?,
+        name: row.try_get("name")?,
+        created_at: time(row.try_get("created_at")?),
+        versions: latest.as_ref().map_or(0, |v| v.number),
+        latest,
+    })
+}
+
+/// Datasets with their latest version, oldest first: of `owner` (every one's when absent),
+/// of `project` (every project's when absent), or the one `id`.
+pub(super) async fn datasets(
+    store: &Store,
+    owner: Option<&str>,
+    project: Option<&str>,
+    id: Option<&str>,
+) -> Result<Vec<Dataset>> {
+    let rows = sqlx::query(
+        "SELECT d.id, d.project_id, d.owner_id, d.name, d.created_at, v.id AS v_id, v.number, \
+         v.oid, v.git_commit, v.source, v.created_by, u.name AS created_by_name, \
+         v.created_at AS v_created_at, v.files, v.bytes, v.complete \
+         FROM datasets d \
+         LEFT JOIN dataset_versions v ON v.dataset_id = d.id AND v.number = \
+           (SELECT MAX(number) FROM dataset_versions WHERE dataset_id = d.id) \
+         LEFT JOIN users u ON u.id = v.created_by \
+         WHERE ($1 IS NULL OR d.owner_id = $1) AND ($2 IS NULL OR d.project_id = $2) \
+           AND ($3 IS NULL OR d.id = $3) \
+         ORDER BY d.created_at, d.id",
+    )
+    .bind(owner)
+    .bind(project)
+    .bind(id)
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter().map(dataset_from_row).collect()
+}
+
+/// The dataset `name` of project `project` (owned by `owner`), made if new.
+pub(super) async fn dataset(
+    store: &Store,
+    project: &str,
+    owner: &str,
+    name: &str,
+) -> Result<Dataset> {
+    sqlx::query(
+        "INSERT INTO datasets (id, project_id, owner_id, name, created_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (project_id, name) DO NOTHING",
+    )
+    .bind(new_id())
+    .bind(project)
+    .bind(owner)
+    .bind(name)
+    .bind(now_ms())
+    .execute(store.pool())
+    .await?;
+    let row = sqlx::query("SELECT id FROM datasets WHERE project_id = $1 AND name = $2")
+        .bind(project)
+        .bind(name)
+        .fetch_one(store.pool())
+        .await?;
+    let id: String = row.try_get("id")?;
+    let mut found = datasets(store, None, None, Some(&id)).await?;
+    found
+        .pop()
+        .ok_or_else(|| Error::internal("a dataset vanished as it was made"))
+}
+
+/// The versions of dataset `id`, oldest first.
+pub(super) async fn versions(store: &Store, id: &str) -> Result<Vec<DatasetVersion>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {VERSION_COLUMNS} FROM dataset_versions v LEFT JOIN users u ON u.id = v.created_by \
+         WHERE v.dataset_id = $1 ORDER BY v.number"
+    ))
+    .bind(id)
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter()
+        .map(|row| version_from_row(row, "id", "created_at"))
+        .collect()
+}
+
+/// The files of version `id`, by path.
+pub(super) async fn files(store: &Store, id: &str) -> Result<Vec<DatasetFile>> {
+    let rows = sqlx::query(
+        "SELECT path, md5, size FROM dataset_files WHERE version_id = $1 ORDER BY path",
+    )
+    .bind(id)
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(DatasetFile {
+                path: r.try_get("path")?,
+                md5: r.try_get("md5")?,
+                size: r.try_get("size")?,
+            })
+        })
+        .collect()
+}
+
+/// Rows per insert of files (4 values each: well under both backends' parameter limits).
+const FILES_PER_INSERT: usize = 500;
+
+async fn insert_files(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    version: &str,
+    files: &[DatasetFile],
+) -> Result<()> {
+    for batch in files.chunks(FILES_PER_INSERT) {
+        let values: Vec<String> = (0..batch.len())
+            .map(|i| {
+                format!(
+                    "(${}, ${}, ${}, ${})",
+                    4 * i + 1,
+                    4 * i + 2,
+                    4 * i + 3,
+                    4 * i + 4
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO dataset_files (version_id, path, md5, size) VALUES {}",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for file in batch {
+            query = query
+                .bind(version)
+                .bind(&file.path)
+                .bind(&file.md5)
+                .bind(file.size);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Stores `version` of its dataset with its `files` (when known), in one transaction.
+pub(super) async fn insert_version(
+    store: &Store,
+    dataset: &str,
+    version: &DatasetVersion,
+    files: Option<&[DatasetFile]>,
+) -> Result<()> {
+    let mut tx = store.pool().begin().await?;
+    sqlx::query(
+        "INSERT INTO dataset_versions (id, dataset_id, number, oid, git_commit, source, created_by, \
+         created_at, files, bytes, complete) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&version.id)
+    .bind(dataset)
+    .bind(version.number)
+    .bind(&version.oid)
+    .bind(&version.git_commit)
+    .bind(&version.source)
+    .bind(&version.created_by)
+    .bind(version.created_at.timestamp_millis())
+    .bind(version.files)
+    .bind(version.bytes)
+    .bind(i64::from(version.complete))
+    .execute(&mut *tx)
+    .await?;
+    if let Some(files) = files {
+        insert_files(&mut tx, &version.id, files).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Records the files of version `id`, whose manifest is now known.
+pub(super) async fn complete_version(store: &Store, id: &str, files: &[DatasetFile]) -> Result<()> {
+    let mut tx = store.pool().begin().await?;
+    let done = sqlx::query(
+        "UPDATE dataset_versions SET complete = 1, files = $2, bytes = $3 WHERE id = $1 AND complete = 0",
+    )
+    .bind(id)
+    .bind(files.len() as i64)
+    .bind(files.iter().map(|f| f.size).sum::<i64>())
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() > 0 {
+        insert_files(&mut tx, id, files).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Storage used by each project of user `owner`, oldest project first.
+pub(super) async fn storage(store: &Store, owner: &str) -> Result<Vec<ProjectStorage>> {
+    let rows = sqlx::query(
+        "SELECT p.id, p.name, \
+         (SELECT CAST(COALESCE(SUM(o.size), 0) AS BIGINT) FROM dvc_objects o WHERE o.project_id = p.id) AS stored, \
+         (SELECT CAST(COUNT(*) AS BIGINT) FROM dvc_objects o WHERE o.project_id = p.id) AS objects, \
+         (SELECT CAST(COALESCE(SUM(v.bytes), 0) AS BIGINT) FROM dataset_versions v \
+            JOIN datasets d ON d.id = v.dataset_id WHERE d.project_id = p.id) AS logical \
+         FROM projects p WHERE p.owner_id = $1 ORDER BY p.created_at, p.id",
+    )
+    .bind(owner)
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ProjectStorage {
+                project_id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                stored_bytes: r.try_get("stored")?,
+                objects: r.try_get("objects")?,
+                logical_bytes: r.try_get("logical")?,
+            })
+        })
+        .collect()
+}
+
+/// Forgets the datasets of project `project` and their versions.
+pub(super) async fn delete_datasets(store: &Store, project: &str) -> Result<()> {
+    let mut tx = store.pool().begin().await?;
+    for sql in [
+        "DELETE FROM dataset_files WHERE version_id IN (SELECT v.id FROM dataset_versions v \
+           JOIN datasets d ON d.id = v.dataset_id WHERE d.project_id = $1)",
+        "DELETE FROM dataset_versions WHERE dataset_id IN (SELECT id FROM datasets WHERE project_id = $1)",
+        "DELETE FROM datasets WHERE project_id = $1",
+    ] {
+        sqlx::query(sql).bind(project).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

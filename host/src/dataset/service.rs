@@ -1,0 +1,561 @@
+//! The data versions service: the remotes' objects, datasets and their versions. A dataset is
+//! what one path of a project holds (a folder or file a `.dvc` file tracks, or files named
+//! when recording); each version is one content (its oid), numbered from 1, with the files it
+//! holds once its manifest is in the project's remote.
+
+use super::config::DatasetsConfig;
+use super::manifest::{self, Out};
+use super::objects::{Objects, Oid};
+use super::records;
+use crate::auth::Caller;
+use crate::error::{Code, Error, Result};
+use crate::git::{Git, PushHook, Pushed};
+use crate::store::{Store, new_id, now_ms, time};
+use crate::workspace::{Project, ProjectEvent, ProjectHook, Projects};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use utoipa::ToSchema;
+
+/// A dataset with its latest version.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub(crate) struct Dataset {
+    pub(crate) id: String,
+    pub(crate) project_id: String,
+    pub(crate) owner_id: String,
+    /// Its path in the project (what a `.dvc` file tracks) or the name it was recorded with.
+    pub(crate) name: String,
+    pub(crate) created_at: DateTime<Utc>,
+    /// How many versions it has.
+    pub(crate) versions: i64,
+    pub(crate) latest: Option<DatasetVersion>,
+}
+
+/// One version of a dataset.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub(crate) struct DatasetVersion {
+    pub(crate) id: String,
+    /// 1 for the first version, then one more for each.
+    pub(crate) number: i64,
+    /// Its content in DVC's terms: a file's md5, or `<md5>.dir` for a folder's manifest.
+    pub(crate) oid: String,
+    /// The commit of the project's repository it came from.
+    pub(crate) git_commit: Option<String>,
+    /// How it was recorded: `push` (a push changed its `.dvc` file), `dvc_file` or `files`.
+    pub(crate) source: String,
+    /// The user who recorded it (pushed, or called the API), and their name.
+    pub(crate) created_by: String,
+    pub(crate) created_by_name: Option<String>,
+    pub(crate) created_at: DateTime<Utc>,
+    /// Files and bytes it holds (as its `.dvc` file states them until `complete`).
+    pub(crate) files: i64,
+    pub(crate) bytes: i64,
+    /// Whether its files are listed: its manifest and objects are in the project's remote.
+    pub(crate) complete: bool,
+}
+
+/// One file of a version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub(crate) struct DatasetFile {
+    /// Relative to the dataset's folder.
+    pub(crate) path: String,
+    pub(crate) md5: String,
+    pub(crate) size: i64,
+}
+
+/// What recording found: the dataset, its version, and whether that version is new.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Recorded {
+    pub(crate) dataset: Dataset,
+    pub(crate) version: DatasetVersion,
+    /// False when the dataset's latest version already had this content.
+    pub(crate) created: bool,
+}
+
+/// Storage one project's data takes.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ProjectStorage {
+    pub(crate) project_id: String,
+    pub(crate) name: String,
+    /// What its objects take, each stored once.
+    pub(crate) stored_bytes: i64,
+    pub(crate) objects: i64,
+    /// What its dataset versions hold together, counted per version (what copies would take).
+    pub(crate) logical_bytes: i64,
+}
+
+/// Data versions, cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Datasets {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    objects: Objects,
+    store: Store,
+    git: Git,
+    projects: Projects,
+    quota: u64,
+}
+
+/// What a recording is from, and by whom.
+pub(super) struct Origin<'a> {
+    pub(super) source: &'static str,
+    pub(super) git_commit: Option<String>,
+    pub(super) by: &'a str,
+}
+
+impl Datasets {
+    pub(crate) fn new(
+        store: Store,
+        projects: &Projects,
+        git: Git,
+        config: &DatasetsConfig,
+    ) -> Self {
+        let objects = Objects::new(
+            store.clone(),
+            projects.storage().clone(),
+            config.max_bytes_per_user,
+        );
+        Self {
+            inner: Arc::new(Inner {
+                objects,
+                store,
+                git,
+                projects: projects.clone(),
+                quota: config.max_bytes_per_user,
+            }),
+        }
+    }
+
+    /// The remotes' objects.
+    pub(super) fn objects(&self) -> &Objects {
+        &self.inner.objects
+    }
+
+    pub(super) fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub(super) fn projects(&self) -> &Projects {
+        &self.inner.projects
+    }
+
+    pub(super) fn git(&self) -> &Git {
+        &self.inner.git
+    }
+
+    pub(super) fn quota(&self) -> u64 {
+        self.inner.quota
+    }
+
+    /// The files of content `oid` in `project`'s remote (`name` names a single file), or
+    /// `None` while its manifest or one of its objects is not there.
+    async fn contents(
+        &self,
+        project: &str,
+        name: &str,
+        oid: &Oid,
+    ) -> Result<Option<Vec<DatasetFile>>> {
+        if !oid.is_dir() {
+            let size = self.objects().size(project, oid).await?;
+            let file = name.rsplit('/').next().unwrap_or(name).to_string();
+            return Ok(size.map(|size| {
+                vec![DatasetFile {
+                    path: file,
+                    md5: oid.md5().to_string(),
+                    size: size as i64,
+                }]
+            }));
+        }
+        let Some(manifest) = self.objects().read_whole(project, oid).await? else {
+            return Ok(None);
+        };
+        let sizes = records::object_sizes(self.store(), project).await?;
+        let mut files = Vec::new();
+        for (path, md5) in manifest::entries(&manifest)? {
+            let Some(size) = sizes.get(&md5) else {
+                return Ok(None);
+            };
+            files.push(DatasetFile {
+                path,
+                md5,
+                size: *size as i64,
+            });
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(Some(files))
+    }
+
+    /// Records `out` of `project` as the next version of the dataset at its path, unless its
+    /// latest version has that content already.
+    pub(super) async fn record(
+        &self,
+        project: &Project,
+        out: Out,
+        origin: Origin<'_>,
+    ) -> Result<Recorded> {
+        let mut dataset =
+            records::dataset(self.store(), &project.id, &project.owner_id, &out.path).await?;
+        if let Some(latest) = dataset.latest.clone().filter(|v| v.oid == out.oid.as_str()) {
+            return Ok(Recorded {
+                dataset,
+                version: latest,
+                created: false,
+            });
+        }
+        let files = self.contents(&project.id, &out.path, &out.oid).await?;
+        let (count, bytes) = match &files {
+            Some(files) => (files.len() as i64, files.iter().map(|f| f.size).sum()),
+            None => (out.files, out.bytes),
+        };
+        let version = DatasetVersion {
+            id: new_id(),
+            number: dataset.versions + 1,
+            oid: out.oid.as_str().to_string(),
+            git_commit: origin.git_commit,
+            source: origin.source.to_string(),
+            created_by: origin.by.to_string(),
+            created_by_name: None,
+            created_at: time(now_ms()),
+            files: count,
+            bytes,
+            complete: files.is_some(),
+        };
+        records::insert_version(self.store(), &dataset.id, &version, files.as_deref()).await?;
+        dataset.versions = version.number;
+        dataset.latest = Some(version.clone());
+        Ok(Recorded {
+            dataset,
+            version,
+            created: true,
+        })
+    }
+
+    /// Records each output of the `.dvc` file `path` at commit `rev` (default `HEAD`) of the
+    /// caller's project.
+    pub(super) async fn record_dvc_file(
+        &self,
+        caller: &Caller,
+        project_id: &str,
+        path: String,
+        rev: Option<String>,
+    ) -> Result<Vec<Recorded>> {
+        let project = self.projects().get(caller, project_id).await?;
+        let (commit, text) = self
+            .git()
+            .file_at(caller, &project.id, rev, path.clone())
+            .await?;
+        let mut recorded = Vec::new();
+        for out in manifest::dvc_file(&path, &text)? {
+            let origin = Origin {
+                source: "dvc_file",
+                git_commit: Some(commit.clone()),
+                by: &caller.user_id,
+            };
+            recorded.push(self.record(&project, out, origin).await?);
+        }
+        Ok(recorded)
+    }
+
+    /// Records the files of the caller's project under `paths` as a version of dataset
+    /// `name`: each file stored in the project's remote once, with a manifest as DVC writes
+    /// one (paths relative to the one folder named, or to the project).
+    pub(super) async fn record_files(
+        &self,
+        caller: &Caller,
+        project_id: &str,
+        name: String,
+        paths: Vec<String>,
+    ) -> Result<Recorded> {
+        use crate::workspace::projects::stream_file;
+        let project = self.projects().get(caller, project_id).await?;
+        let under = |file: &str, path: &str| {
+            file == path || (file.starts_with(path) && file[path.len()..].starts_with('/'))
+        };
+        let chosen: Vec<String> = self
+            .projects()
+            .list_files(&project.id)
+            .await?
+            .into_iter()
+            .map(|f| f.path)
+            .filter(|f| paths.iter().any(|p| under(f, p)))
+            .collect();
+        if chosen.is_empty() {
+            return Err(Error::new(
+                Code::DatasetInvalid,
+                "no files of the project are under the paths given",
+            )
+            .details(serde_json::json!({ "paths": paths }))
+            .hint("GET /api/v1/projects/{id}/files lists the project's files"));
+        }
+        let base = match paths.as_slice() {
+            [one] if !chosen.iter().any(|f| f == one) => Some(format!("{one}/")),
+            _ => None,
+        };
+        let storage = self.projects().storage().clone();
+        let mut entries = Vec::with_capacity(chosen.len());
+        for file in chosen {
+            let (_, chunks) = stream_file(&storage, &format!("{}/{file}", project.id))
+                .await
+                .map_err(super::objects::storage_error)?;
+            let (oid, _) = self
+                .objects()
+                .add(caller, &project.id, &project.owner_id, chunks)
+                .await?;
+            let relpath = match &base {
+                Some(base) => file
+                    .strip_prefix(base.as_str())
+                    .unwrap_or(&file)
+                    .to_string(),
+                None => file,
+            };
+            entries.push((relpath, oid.md5().to_string()));
+        }
+        let listed = manifest::manifest(&mut entries);
+        let md5 = {
+            use md5::{Digest as _, Md5};
+            hex::encode(Md5::digest(&listed))
+        };
+        let oid = Oid::parse(&format!("{md5}.dir"))
+            .ok_or_else(|| Error::internal("a manifest's md5 is not hex"))?;
+        let body = futures::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(listed))]);
+        self.objects()
+            .write(caller, &project.id, &project.owner_id, &oid, body)
+            .await?;
+        let out = Out {
+            path: name,
+            oid,
+            bytes: 0,
+            files: entries.len() as i64,
+        };
+        let origin = Origin {
+            source: "files",
+            git_commit: None,
+            by: &caller.user_id,
+        };
+        self.record(&project, out, origin).await
+    }
+
+    /// The caller's datasets (an admin's: everyone's), of one project if named.
+    pub(super) async fn list(
+        &self,
+        caller: &Caller,
+        project_id: Option<&str>,
+    ) -> Result<Vec<Dataset>> {
+        let owner = (!caller.is_admin()).then_some(caller.user_id.as_str());
+        records::datasets(self.store(), owner, project_id, None).await
+    }
+
+    /// Dataset `id`, if the caller may see it (its owner or an admin).
+    pub(super) async fn get(&self, caller: &Caller, id: &str) -> Result<Dataset> {
+        let found = records::datasets(self.store(), None, None, Some(id))
+            .await?
+            .pop();
+        match found {
+            Some(d) if d.owner_id == caller.user_id || caller.is_admin() => Ok(d),
+            _ => Err(
+                Error::new(Code::DatasetNotFound, format!("dataset '{id}' not found"))
+                    .details(serde_json::json!({ "dataset_id": id }))
+                    .hint("GET /api/v1/datasets lists yours"),
+            ),
+        }
+    }
+
+    /// The versions of dataset `id`, oldest first (those whose objects arrived since they
+    /// were recorded are completed on the way).
+    pub(super) async fn versions(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<(Dataset, Vec<DatasetVersion>)> {
+        let dataset = self.get(caller, id).await?;
+        let mut versions = records::versions(self.store(), &dataset.id).await?;
+        for version in versions.iter_mut().filter(|v| !v.complete) {
+            self.complete(&dataset, version).await?;
+        }
+        Ok((dataset, versions))
+    }
+
+    /// Lists `version`'s files if its objects are in the remote now.
+    async fn complete(&self, dataset: &Dataset, version: &mut DatasetVersion) -> Result<()> {
+        let Some(oid) = Oid::parse(&version.oid) else {
+            return Ok(());
+        };
+        if let Some(files) = self
+            .contents(&dataset.project_id, &dataset.name, &oid)
+            .await?
+        {
+            records::complete_version(self.store(), &version.id, &files).await?;
+            version.files = files.len() as i64;
+            version.bytes = files.iter().map(|f| f.size).sum();
+            version.complete = true;
+        }
+        Ok(())
+    }
+
+    /// Version `number` of dataset `id` and its files.
+    pub(super) async fn version(
+        &self,
+        caller: &Caller,
+        id: &str,
+        number: i64,
+    ) -> Result<(DatasetVersion, Vec<DatasetFile>)> {
+        let (_, versions) = self.versions(caller, id).await?;
+        let version = versions
+            .into_iter()
+            .find(|v| v.number == number)
+            .ok_or_else(|| {
+                Error::new(
+                    Code::DatasetVersionNotFound,
+                    format!("dataset '{id}' has no version {number}"),
+                )
+                .details(serde_json::json!({ "dataset_id": id, "number": number }))
+                .hint("GET /api/v1/datasets/{id} lists its versions")
+            })?;
+        if !version.complete {
+            return Err(Error::new(
+                Code::DatasetInvalid,
+                format!("the files of version {number} are not in the project's remote yet"),
+            )
+            .hint("`dvc push` them to Weft's remote"));
+        }
+        let files = records::files(self.store(), &version.id).await?;
+        Ok((version, files))
+    }
+
+    /// What the data of each project of user `user_id` takes.
+    pub(super) async fn storage(&self, user_id: &str) -> Result<Vec<ProjectStorage>> {
+        records::storage(self.store(), user_id).await
+    }
+
+    /// The hook the git service calls after a push: each `.dvc` file the push adds or changes
+    /// records a version of what it tracks.
+    pub(crate) fn push_hook(&self) -> PushHook {
+        let datasets = self.clone();
+        Arc::new(move |pushed| {
+            let datasets = datasets.clone();
+            Box::pin(async move {
+                let project = pushed.project_id.clone();
+                if let Err(e) = datasets.record_push(pushed).await {
+                    tracing::warn!(%project, error = %e, "cannot record the data versions a push changed");
+                }
+            })
+        })
+    }
+
+    async fn record_push(&self, pushed: Pushed) -> Result<()> {
+        let Some(project) = self.projects().find(&pushed.project_id).await? else {
+            return Ok(());
+        };
+        let changed = self
+            .git()
+            .changed_files(&project.id, pushed.before, pushed.after.clone(), ".dvc")
+            .await?;
+        for (path, text) in changed {
+            let outs = match manifest::dvc_file(&path, &text) {
+                Ok(outs) => outs,
+                Err(e) => {
+                    tracing::info!(project = %project.id, %path, error = %e, "a pushed .dvc file records no version");
+                    continue;
+                }
+            };
+            for out in outs {
+                let origin = Origin {
+                    source: "push",
+                    git_commit: Some(pushed.after.clone()),
+                    by: &pushed.user_id,
+                };
+                self.record(&project, out, origin).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The hook the projects service calls: a deleted project loses its objects and datasets.
+    pub(crate) fn project_hook(&self) -> ProjectHook {
+        let datasets = self.clone();
+        Arc::new(move |event| {
+            let datasets = datasets.clone();
+            Box::pin(async move {
+                if let ProjectEvent::Deleted(id) = event {
+                    let removed = async {
+                        records::delete_datasets(datasets.store(), &id).await?;
+                        datasets.objects().remove_project(&id).await
+                    };
+                    if let Err(e) = removed.await {
+                        tracing::warn!(project = %id, error = %e, "cannot remove the data of a deleted project");
+                    }
+                }
+            })
+        })
+    }
+}
+
+/// What changed from one version's files to another's.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct VersionDiff {
+    pub(crate) from: i64,
+    pub(crate) to: i64,
+    pub(crate) added: Vec<DatasetFile>,
+    pub(crate) removed: Vec<DatasetFile>,
+    pub(crate) changed: Vec<ChangedFile>,
+    /// Bytes of the files added and of the new content of those changed.
+    pub(crate) bytes_added: i64,
+    /// Bytes of the files removed and of the old content of those changed.
+    pub(crate) bytes_removed: i64,
+}
+
+/// A file in both versions with different content.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ChangedFile {
+    pub(crate) path: String,
+    pub(crate) old_md5: String,
+    pub(crate) new_md5: String,
+    pub(crate) old_size: i64,
+    pub(crate) new_size: i64,
+}
+
+/// The diff from files `old` to files `new`.
+pub(super) fn diff(
+    from: i64,
+    to: i64,
+    old: Vec<DatasetFile>,
+    new: Vec<DatasetFile>,
+) -> VersionDiff {
+    let mut old: BTreeMap<String, DatasetFile> =
+        old.into_iter().map(|f| (f.path.clone(), f)).collect();
+    let mut out = VersionDiff {
+        from,
+        to,
+        added: Vec::new(),
+        removed: Vec::new(),
+        changed: Vec::new(),
+        bytes_added: 0,
+        bytes_removed: 0,
+    };
+    for file in new {
+        match old.remove(&file.path) {
+            Some(was) if was.md5 == file.md5 => {}
+            Some(was) => {
+                out.bytes_added += file.size;
+                out.bytes_removed += was.size;
+                out.changed.push(ChangedFile {
+                    path: file.path,
+                    old_md5: was.md5,
+                    new_md5: file.md5,
+                    old_size: was.size,
+                    new_size: file.size,
+                });
+            }
+            None => {
+                out.bytes_added += file.size;
+                out.added.push(file);
+            }
+        }
+    }
+    out.bytes_removed += old.values().map(|f| f.size).sum::<i64>();
+    out.removed = old.into_values().collect();
+    out
+}

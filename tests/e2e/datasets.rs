@@ -1,0 +1,222 @@
+//! Data versions under `/api/v1/datasets`, fed by the real `dvc` and `git`: a push that
+//! changes a `.dvc` file records a version (who, when, which commit, which files), two
+//! versions diff, storage counts each object once; a version whose objects arrive after its
+//! commit is completed when they do; a project's files become a version DVC would name alike.
+
+use crate::on_both_backends;
+use crate::support::dvc::{DvcUser, write_data};
+use crate::support::{Backend, TestServer, assert_error, send, wait};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use std::time::Duration;
+
+on_both_backends!(
+    pushes_record_versions_that_diff_and_count_once,
+    versions_complete_late_and_project_files_become_versions
+);
+
+/// The project's datasets, once `versions` versions of its first are recorded.
+async fn datasets_with(server: &TestServer, token: &str, project: &str, versions: i64) -> Value {
+    let path = format!("/api/v1/datasets?project_id={project}");
+    wait::until(
+        "the push's data version",
+        Duration::from_secs(20),
+        || async {
+            let (_, list) = send(server.with_token(token, Method::GET, &path)).await;
+            if list[0]["versions"] == versions {
+                Ok(list)
+            } else {
+                Err(list)
+            }
+        },
+    )
+    .await
+}
+
+async fn pushes_record_versions_that_diff_and_count_once(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (ada_id, token) = server.user("ada").await;
+    let (_, bob) = server.user("bob").await;
+    let project = server.project(&token, "survey").await;
+    let ada = DvcUser::new();
+    let clone = ada.clone(&server, &token, "ada/survey", "clone").await;
+    ada.ok(&clone, &["init", "-q"]).await;
+    write_data(&clone, 6, 3);
+    ada.ok(&clone, &["add", "-q", "data"]).await;
+    ada.remote(&clone, &server, "ada/survey", &token).await;
+    ada.ok(&clone, &["push"]).await;
+    ada.git.ok(&clone, &["add", "-A"]).await;
+    ada.git.ok(&clone, &["commit", "-qm", "v1"]).await;
+    ada.git.ok(&clone, &["push", "-q", "origin", "HEAD"]).await;
+    let first_commit = ada.git.ok(&clone, &["rev-parse", "HEAD"]).await;
+    let list = datasets_with(&server, &token, &project, 1).await;
+    let v1 = &list[0]["latest"];
+    assert_eq!(list[0]["name"], "data");
+    assert_eq!(v1["source"], "push");
+    assert_eq!(v1["git_commit"], first_commit.trim());
+    assert_eq!(
+        (v1["created_by"].as_str(), v1["created_by_name"].as_str()),
+        (Some(ada_id.as_str()), Some("ada"))
+    );
+    assert_eq!(
+        (v1["files"].as_i64(), v1["complete"].as_bool()),
+        (Some(6), Some(true))
+    );
+
+    // One file changed, one removed, one added.
+    std::fs::write(clone.join("data/part-1.bin"), b"revised").unwrap();
+    std::fs::remove_file(clone.join("data/part-2.bin")).unwrap();
+    std::fs::write(clone.join("data/extra.csv"), b"a,b\n1,2\n").unwrap();
+    ada.ok(&clone, &["add", "-q", "data"]).await;
+    ada.ok(&clone, &["push"]).await;
+    ada.git.ok(&clone, &["commit", "-qam", "v2"]).await;
+    ada.git.ok(&clone, &["push", "-q", "origin", "HEAD"]).await;
+    let list = datasets_with(&server, &token, &project, 2).await;
+    let id = list[0]["id"].as_str().unwrap().to_string();
+
+    let (status, diff) = send(server.with_token(
+        &token,
+        Method::GET,
+        &format!("/api/v1/datasets/{id}/diff?from=1&to=2"),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{diff}");
+    assert_eq!(diff["added"][0]["path"], "extra.csv");
+    assert_eq!(diff["removed"][0]["path"], "part-2.bin");
+    assert_eq!(diff["changed"][0]["path"], "part-1.bin");
+    assert_eq!(diff["changed"][0]["new_size"], 7);
+    assert_eq!(diff["bytes_added"], 7 + 8);
+
+    let (_, detail) =
+        send(server.with_token(&token, Method::GET, &format!("/api/v1/datasets/{id}"))).await;
+    let versions = detail["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 2);
+    let logical = versions[0]["bytes"].as_i64().unwrap() + versions[1]["bytes"].as_i64().unwrap();
+    let (_, files) = send(server.with_token(
+        &token,
+        Method::GET,
+        &format!("/api/v1/datasets/{id}/versions/2"),
+    ))
+    .await;
+    assert_eq!(files["files"].as_array().unwrap().len(), 6);
+    assert!(
+        files["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["md5"].as_str().unwrap().len() == 32)
+    );
+
+    // Storage: the 5 files both versions share are stored once.
+    let (_, storage) =
+        send(server.with_token(&token, Method::GET, "/api/v1/datasets/storage")).await;
+    assert_eq!(storage["logical_bytes"], logical);
+    let stored = storage["stored_bytes"].as_i64().unwrap();
+    assert!(stored < logical, "{storage}");
+    assert_eq!(
+        storage["objects"],
+        6 + 2 + 2,
+        "6 files, 2 new ones, 2 manifests: {storage}"
+    );
+    assert_eq!(storage["projects"][0]["project_id"], project.as_str());
+
+    // Bob sees none of it.
+    let (status, body) =
+        send(server.with_token(&bob, Method::GET, &format!("/api/v1/datasets/{id}"))).await;
+    assert_error(status, &body, 404, "30220");
+    let (_, list) = send(server.with_token(&bob, Method::GET, "/api/v1/datasets")).await;
+    assert_eq!(list, serde_json::json!([]));
+    let (status, body) = send(server.with_token(
+        &bob,
+        Method::GET,
+        &format!("/api/v1/datasets/storage?user_id={ada_id}"),
+    ))
+    .await;
+    assert_error(status, &body, 403, "90305");
+}
+
+async fn versions_complete_late_and_project_files_become_versions(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (_, token) = server.user("ada").await;
+    let project = server.project(&token, "late").await;
+    let ada = DvcUser::new();
+    let clone = ada.clone(&server, &token, "ada/late", "clone").await;
+    ada.ok(&clone, &["init", "-q"]).await;
+    write_data(&clone, 4, 9);
+    ada.ok(&clone, &["add", "-q", "data"]).await;
+    ada.remote(&clone, &server, "ada/late", &token).await;
+    // git first: the version is recorded before its objects are in the remote.
+    ada.git.ok(&clone, &["add", "-A"]).await;
+    ada.git.ok(&clone, &["commit", "-qm", "data"]).await;
+    ada.git.ok(&clone, &["push", "-q", "origin", "HEAD"]).await;
+    let list = datasets_with(&server, &token, &project, 1).await;
+    assert_eq!(list[0]["latest"]["complete"], false);
+    assert_eq!(list[0]["latest"]["files"], 4, "as the .dvc file says");
+    let id = list[0]["id"].as_str().unwrap().to_string();
+    let (status, body) = send(server.with_token(
+        &token,
+        Method::GET,
+        &format!("/api/v1/datasets/{id}/versions/1"),
+    ))
+    .await;
+    assert_error(status, &body, 422, "30421");
+    ada.ok(&clone, &["push"]).await;
+    let (_, files) = send(server.with_token(
+        &token,
+        Method::GET,
+        &format!("/api/v1/datasets/{id}/versions/1"),
+    ))
+    .await;
+    assert_eq!(files["version"]["complete"], true, "{files}");
+    assert_eq!(files["files"].as_array().unwrap().len(), 4);
+
+    // Recording the same .dvc file at its commit again finds the version there.
+    let record = |body: Value| {
+        server
+            .with_token(&token, Method::POST, "/api/v1/datasets")
+            .json(&body)
+    };
+    let (status, again) = send(record(
+        serde_json::json!({"project_id": project, "dvc_file": "data.dvc", "commit": "HEAD"}),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    assert_eq!(again["recorded"][0]["created"], false);
+    assert_eq!(again["recorded"][0]["version"]["number"], 1);
+
+    // The top-level data files, uploaded to the project's folder copy/ and recorded from
+    // there, get the oid `dvc add` gives the same folder.
+    for entry in std::fs::read_dir(clone.join("data"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_file())
+    {
+        let name = entry.file_name().into_string().unwrap();
+        let path = format!("/api/v1/projects/{project}/files/copy/{name}");
+        let (status, body) = send(
+            server
+                .with_token(&token, Method::PUT, &path)
+                .body(std::fs::read(entry.path()).unwrap()),
+        )
+        .await;
+        assert!(status.is_success(), "{body}");
+    }
+    let (status, made) = send(record(
+        serde_json::json!({"project_id": project, "paths": ["copy"], "name": "copy"}),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    std::fs::remove_dir_all(clone.join("data/nested")).unwrap();
+    ada.ok(&clone, &["add", "-q", "data"]).await;
+    let dvc_file = std::fs::read_to_string(clone.join("data.dvc")).unwrap();
+    let oid = made["recorded"][0]["version"]["oid"].as_str().unwrap();
+    assert!(
+        dvc_file.contains(oid),
+        "DVC names the same files {oid}: {dvc_file}"
+    );
+    let (status, body) = send(record(
+        serde_json::json!({"project_id": project, "paths": ["nothing"], "name": "x"}),
+    ))
+    .await;
+    assert_error(status, &body, 422, "30421");
+}
