@@ -22,6 +22,7 @@ pub mod container;
 mod crash;
 mod error;
 pub mod git;
+mod job;
 mod mlflow;
 pub mod notebook;
 pub mod registry;
