@@ -30,6 +30,7 @@ mod git_rules;
 mod git_session;
 mod image_build;
 mod isolation;
+mod jobs;
 mod mlflow;
 mod notebooks;
 mod plugins;
