@@ -99,7 +99,16 @@ impl Jobs {
     /// Stops and removes a job's container (SIGTERM, then SIGKILL after the stop grace) and
     /// marks it ended with `status`; failures are logged, the reconciliation catches up.
     async fn discard(&self, id: &str, owner: &str, container: Option<&str>, status: &str) {
-        if let Some(container) = container {
+        // A call dropped while its container was being made has no id for it: the engine's
+        // labels tell.
+        let labelled = match container {
+            Some(_) => Vec::new(),
+            None => self.labelled(id).await,
+        };
+        for container in container
+            .into_iter()
+            .chain(labelled.iter().map(String::as_str))
+        {
             match self
                 .inner
                 .containers
@@ -119,6 +128,21 @@ impl Jobs {
         self.inner.queue.wake();
     }
 
+    /// The ids of the containers labelled as job `id`'s on the engine.
+    async fn labelled(&self, id: &str) -> Vec<String> {
+        let labels = BTreeMap::from([(LABEL_JOB.to_string(), id.to_string())]);
+        match self.inner.containers.driver().list(&labels).await {
+            Ok(found) => found
+                .into_iter()
+                .filter_map(|c| c.labels.get(crate::container::LABEL_CONTAINER).cloned())
+                .collect(),
+            Err(e) => {
+                tracing::warn!(job = %id, err = %e.message, "cannot list a job's containers");
+                Vec::new()
+            }
+        }
+    }
+
     /// The project `name` (id or name) of `owner`; another user's is not found.
     async fn project(&self, owner: &str, name: &str) -> Result<String> {
         let projects = self.inner.projects.list(&as_owner(owner)).await?;
@@ -136,7 +160,7 @@ impl Jobs {
     /// Starts `spec` for `call` as its `seq`-th job: adopts the job a restarted host left for
     /// this attempt, else queues for room, creates the container, copies the project in and
     /// starts it.
-    async fn submit(&self, call: &CallJobs, spec: JobSpec, seq: u32) -> Result<Arc<Running>> {
+    async fn submit(&self, call: &CallJobs, spec: JobSpec, seq: u32) -> Result<u32> {
         let caller = as_owner(&call.owner);
         let workdir = spec
             .workdir
@@ -152,7 +176,7 @@ impl Jobs {
                 workdir.clone(),
             );
             if let Some(running) = self.adopt(call, &found, fresh, seq).await {
-                return Ok(running);
+                return Ok(call.register(running));
             }
             self.discard(
                 &found.id,
@@ -212,7 +236,9 @@ impl Jobs {
             spec.outputs.clone(),
             workdir.clone(),
         );
-        // From here the handle owns the container: a failure or a dropped call removes it.
+        // From here the call owns the container: a failure, or the call dropped even while this
+        // runs, removes it.
+        let handle = call.register(running.clone());
         let prepared = async {
             let engine_id = container
                 .engine_id
@@ -242,9 +268,10 @@ impl Jobs {
         match prepared.await {
             Ok(engine_id) => {
                 running.follow(self, &engine_id, call.emit.clone(), seq);
-                Ok(running)
+                Ok(handle)
             }
             Err(e) => {
+                running.done();
                 self.discard(&id, &call.owner, Some(&container.id), "failed")
                     .await;
                 Err(e)
@@ -530,14 +557,17 @@ impl CallJobs {
     /// `jobs.submit`: the handle is the job's index in this call.
     pub(crate) async fn submit(&self, spec: JobSpec) -> std::result::Result<u32, String> {
         let seq = self.seq.fetch_add(1, Ordering::SeqCst);
-        match self.jobs.submit(self, spec, seq).await {
-            Ok(running) => {
-                let mut handles = self.handles.lock().expect("handles lock");
-                handles.push(running);
-                Ok((handles.len() - 1) as u32)
-            }
-            Err(e) => Err(described(&e)),
-        }
+        self.jobs
+            .submit(self, spec, seq)
+            .await
+            .map_err(|e| described(&e))
+    }
+
+    /// Makes the call own `running` (its container goes when the call does); its handle.
+    fn register(&self, running: Arc<Running>) -> u32 {
+        let mut handles = self.handles.lock().expect("handles lock");
+        handles.push(running);
+        (handles.len() - 1) as u32
     }
 
     fn handle(&self, job: u32) -> Option<Arc<Running>> {
