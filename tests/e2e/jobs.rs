@@ -4,7 +4,7 @@
 
 use crate::on_both_backends;
 use crate::support::docker::{self, docker};
-use crate::support::{Backend, TestServer, node, send, wait};
+use crate::support::{Backend, Site, TestServer, call, node, send, wait};
 use futures::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -16,6 +16,7 @@ on_both_backends!(
     timeouts_and_cancels_remove_the_container,
     jobs_need_a_grant_the_owners_project_and_gpus_that_exist,
     with_room_for_one_job_three_runs_queue_and_finish_in_order,
+    a_host_killed_mid_job_adopts_it_after_a_restart,
 );
 
 /// Grants `jobs` to `plugin` for everyone, asserting it worked.
@@ -117,7 +118,7 @@ async fn the_training_pipeline_runs_with_live_logs(backend: Backend) {
         "{metrics}"
     );
     assert_eq!(node(&finished, "data_prep")["outputs"]["out"]["rows"], 64);
-    let at = |pred: &dyn Fn(&Value) -> bool| events.iter().position(|e| pred(e));
+    let at = |pred: &dyn Fn(&Value) -> bool| events.iter().position(pred);
     let log = at(&|e| {
         e["type"] == "node_log"
             && e["node"] == "train"
@@ -304,4 +305,72 @@ async fn with_room_for_one_job_three_runs_queue_and_finish_in_order(backend: Bac
     assert!(!queued.is_empty(), "{last_events:?}");
     assert!(queued.iter().any(|e| e["position"] == 1), "{queued:?}");
     no_job_containers(&server).await;
+}
+
+/// A real `weft` is killed (SIGKILL) while its job runs; the restarted one adopts the job's
+/// container (same attempt, the job's whole output), the run succeeds and no container is left.
+async fn a_host_killed_mid_job_adopts_it_after_a_restart(backend: Backend) {
+    docker::require();
+    let site = Site::new(backend).await;
+    let env = [("WEFT_CONTAINERS__ALLOWED_IMAGES", r#"["weft-test/*"]"#)];
+    let mut first = site.serve(&env);
+    let base = first.base_url();
+    let admin = |base: &str, method, path: &str, body| {
+        call(&site.client, base, &site.token, method, path, body)
+    };
+    let grant = json!({"everyone": true, "jobs": true});
+    let (status, body) = admin(
+        &base,
+        Method::PUT,
+        "/api/v1/plugins/container-job/grants",
+        Some(grant),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let script = "echo started; sleep 4; echo finished";
+    let config = json!({"image": "weft-test/busybox:1", "command": ["sh", "-c", script]});
+    let definition = one_job(config, json!({"timeout": "60s"}));
+    let (status, workflow) =
+        admin(&base, Method::POST, "/api/v1/workflows", Some(definition)).await;
+    assert_eq!(status, StatusCode::CREATED, "{workflow}");
+    let (run, _) =
+        crate::support::execute_until_running(&site.client, &base, &site.token, &workflow, "job")
+            .await;
+    let engine_id = wait::until(
+        "the job's container runs",
+        Duration::from_secs(30),
+        || async {
+            let (_, list) = admin(&base, Method::GET, "/api/v1/containers", None).await;
+            let running = list
+                .as_array()
+                .and_then(|l| l.iter().find(|c| c["status"] == "running"));
+            running
+                .map(|c| c["engine_id"].as_str().unwrap().to_string())
+                .ok_or(list)
+        },
+    )
+    .await;
+    let install = docker::inspect(&engine_id).unwrap()["Config"]["Labels"]["weft.install"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let _cleanup = docker::Cleanup(install);
+    first.kill();
+
+    let second = site.serve(&env);
+    let run =
+        crate::support::wait_for_run(&site.client, &second.base_url(), &site.token, &run).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let job = node(&run, "job");
+    assert_eq!(
+        job["attempts"], 1,
+        "the same attempt adopted its job: {job}"
+    );
+    assert_eq!(job["outputs"]["out"]["logs"], "started\nfinished", "{job}");
+    wait::until(
+        "the adopted container is removed",
+        Duration::from_secs(30),
+        || async { docker::inspect(&engine_id).map_or(Ok(()), |_| Err("still there")) },
+    )
+    .await;
 }
