@@ -36,16 +36,7 @@ fn millis(value: &Value) -> anyhow::Result<f64> {
 
 async fn bench() -> anyhow::Result<()> {
     let local = common::serve(|c| c.containers.allowed_images = vec![IMAGE.into()]).await?;
-    if local
-        .state
-        .containers
-        .driver()
-        .image(IMAGE)
-        .await?
-        .is_none()
-    {
-        anyhow::bail!("the image {IMAGE} is missing: run tests/images/build.sh");
-    }
+    local.require_image(IMAGE).await?;
     let http = reqwest::Client::new();
     let url = |path: &str| format!("{}/api/v1{path}", local.base);
     http.put(url("/plugins/container-job/grants"))
