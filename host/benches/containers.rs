@@ -46,16 +46,7 @@ async fn bench() -> anyhow::Result<()> {
     let info = local.state.containers.driver().info().await.map_err(|e| {
         anyhow::anyhow!("{e}: start dockerd (tests/run.sh does) and build the test images")
     })?;
-    if local
-        .state
-        .containers
-        .driver()
-        .image(IMAGE)
-        .await?
-        .is_none()
-    {
-        anyhow::bail!("the image {IMAGE} is missing: run tests/images/build.sh");
-    }
+    local.require_image(IMAGE).await?;
     println!(
         "Docker {} (API {}), image {IMAGE}",
         info.version, info.api_version

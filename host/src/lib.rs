@@ -23,6 +23,7 @@ mod crash;
 mod dataset;
 mod error;
 pub mod git;
+mod job;
 mod mlflow;
 pub mod notebook;
 pub mod registry;

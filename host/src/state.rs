@@ -71,6 +71,25 @@ impl AppState {
             max_running_nodes_per_user: config.workflows.max_running_nodes_per_user,
         };
         let plugins = Plugins::start(store.clone(), setup).await?;
+        let workspace_images = [
+            config.workspaces.jupyter.image.clone(),
+            config.workspaces.code_server.image.clone(),
+        ];
+        let containers = Containers::start(store.clone(), &config.containers, &workspace_images)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot start the container service: {e}"))?;
+        let projects = Projects::open(store.clone(), &config.workspaces, &config.data_dir)?;
+        tokio::spawn({
+            let projects = projects.clone();
+            async move { projects.sweep_staging().await }
+        });
+        let jobs = crate::job::Jobs::new(
+            store.clone(),
+            containers.clone(),
+            projects.clone(),
+            config.workspaces.sync_ignore.clone(),
+        );
+        plugins.set_jobs(jobs.clone());
         let values_dir = config
             .workflows
             .values_dir
@@ -85,21 +104,13 @@ impl AppState {
         )
         .await
         .map_err(|e| anyhow::anyhow!("cannot start the workflow engine: {e}"))?;
+        // After the runs resumed: jobs of runs that go on wait for their nodes to adopt them.
+        if let Err(e) = jobs.sweep().await {
+            tracing::warn!(err = %e.message, "cannot sweep the container jobs left by a previous host");
+        }
         let scheduler = Scheduler::start(store.clone(), plugins.clone(), config.scheduler.clone())
             .await
             .map_err(|e| anyhow::anyhow!("cannot start the scheduler: {e}"))?;
-        let workspace_images = [
-            config.workspaces.jupyter.image.clone(),
-            config.workspaces.code_server.image.clone(),
-        ];
-        let containers = Containers::start(store.clone(), &config.containers, &workspace_images)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot start the container service: {e}"))?;
-        let projects = Projects::open(store.clone(), &config.workspaces, &config.data_dir)?;
-        tokio::spawn({
-            let projects = projects.clone();
-            async move { projects.sweep_staging().await }
-        });
         let sessions = Sessions::new(
             store.clone(),
             projects.clone(),

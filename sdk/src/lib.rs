@@ -114,9 +114,9 @@
 //! ## Host services
 //!
 //! - [`log`] (and the [`info!`]-style macros) and [`progress`]: always available.
-//! - [`secrets`], [`artifacts`] and [`http`]: nodes only, and only once an administrator granted
-//!   the capability the node declares (`"secrets"`, `"artifacts"`, `"http"`); otherwise the
-//!   host answers with a `denied` error.
+//! - [`secrets`], [`artifacts`], [`http`] and [`jobs`] (container jobs): nodes only, and only
+//!   once an administrator granted the capability the node declares (`"secrets"`,
+//!   `"artifacts"`, `"http"`, `"jobs"`); otherwise the host answers with a `denied` error.
 //!
 //! Everything compiles natively too, so `cargo test` works on a plugin crate: logging and
 //! progress then go to standard error, and secrets, artifacts and HTTP return an error.
@@ -124,6 +124,7 @@
 
 pub mod artifacts;
 pub mod http;
+pub mod jobs;
 pub mod log;
 pub mod node;
 pub mod secrets;

@@ -32,6 +32,7 @@ mod git_rules;
 mod git_session;
 mod image_build;
 mod isolation;
+mod jobs;
 mod mlflow;
 mod models;
 mod notebooks;

@@ -5,6 +5,7 @@
 #   weft-test/busybox:1   a 2 MB rootfs of Debian's busybox-static (every applet linked), users
 #                         root and weft (1000)
 #   weft-test/healthy:1   the same with a Docker health check: healthy once /tmp/healthy exists
+#   weft-test/python:1    Debian bookworm minbase with python3 (standard library), user weft (1000)
 set -euo pipefail
 
 have() { docker image inspect "$1" >/dev/null 2>&1; }
@@ -40,4 +41,18 @@ DOCKERFILE
     DOCKER_BUILDKIT=0 docker build -q -t weft-test/healthy:1 "$context" >/dev/null
     rm -rf "$context"
     echo "built weft-test/healthy:1"
+fi
+
+# weft-test/python:1: Debian's python3 (standard library only) on a minbase root, user weft
+# (1000), for container-job and python-script nodes. ~1 minute (debootstrap).
+if ! have weft-test/python:1; then
+    root="$(mktemp -d /tmp/weft-python-root.XXXXXX)"
+    debootstrap --variant=minbase --include=python3 bookworm "$root" "${WEFT_MIRROR:-http://deb.debian.org/debian}" >/dev/null
+    chroot "$root" useradd --uid 1000 --create-home --home-dir /home/weft --shell /bin/sh weft
+    mkdir -p "$root/workspace" && chown 1000:1000 "$root/workspace"
+    rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+    tar -C "$root" -c . | docker import -c 'CMD ["python3"]' -c 'USER 1000' -c 'WORKDIR /workspace' \
+        -c 'ENV HOME=/home/weft LANG=C.UTF-8 PATH=/usr/local/bin:/usr/bin:/bin' - weft-test/python:1 >/dev/null
+    rm -rf "$root"
+    echo "built weft-test/python:1"
 fi

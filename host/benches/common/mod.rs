@@ -42,6 +42,18 @@ pub(crate) struct Local {
     _data: tempfile::TempDir,
 }
 
+impl Local {
+    /// Fails with what to do when `image` is not on the engine.
+    #[allow(dead_code)] // used by the container benches
+    pub(crate) async fn require_image(&self, image: &str) -> anyhow::Result<()> {
+        let driver = self.state.containers.driver();
+        if driver.image(image).await?.is_none() {
+            anyhow::bail!("the image {image} is missing: run tests/images/build.sh");
+        }
+        Ok(())
+    }
+}
+
 /// Starts Weft on its default SQLite store after `customize` adjusted the configuration.
 pub(crate) async fn serve(customize: impl FnOnce(&mut Config)) -> anyhow::Result<Local> {
     let data = tempfile::tempdir()?;

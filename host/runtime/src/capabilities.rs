@@ -14,6 +14,8 @@ pub enum Capability {
     Secrets,
     /// Storing and reading artifacts.
     Artifacts,
+    /// Running container jobs for the run's owner.
+    Jobs,
 }
 
 impl Capability {
@@ -23,6 +25,7 @@ impl Capability {
             "http" => Some(Capability::Http),
             "secrets" => Some(Capability::Secrets),
             "artifacts" => Some(Capability::Artifacts),
+            "jobs" => Some(Capability::Jobs),
             _ => None,
         }
     }
@@ -41,6 +44,8 @@ pub struct Grants {
     pub secrets: Vec<String>,
     /// Whether the plugin may store and read artifacts.
     pub artifacts: bool,
+    /// Whether the plugin may run container jobs (for the run's owner, under their limits).
+    pub jobs: bool,
 }
 
 impl Grants {
@@ -58,6 +63,7 @@ impl Grants {
                 Vec::new()
             },
             artifacts: self.artifacts && declared.contains(&Capability::Artifacts),
+            jobs: self.jobs && declared.contains(&Capability::Jobs),
         }
     }
 
@@ -86,6 +92,7 @@ impl Grants {
             }
         }
         self.artifacts |= other.artifacts;
+        self.jobs |= other.jobs;
     }
 
     /// Whether the secret `name` may be read.
@@ -115,15 +122,17 @@ mod tests {
             http: vec!["a".into()],
             secrets: vec!["x".into()],
             artifacts: false,
+            jobs: false,
         };
         a.merge(&Grants {
             http: vec!["a".into(), "b".into()],
             secrets: vec![],
             artifacts: true,
+            jobs: true,
         });
         assert_eq!(a.http, ["a", "b"]);
         assert_eq!(a.secrets, ["x"]);
-        assert!(a.artifacts);
+        assert!(a.artifacts && a.jobs);
     }
 
     #[test]
@@ -132,6 +141,7 @@ mod tests {
             http: vec!["a".into()],
             secrets: vec!["*".into()],
             artifacts: true,
+            jobs: true,
         };
         let none = grants.restricted_to(&[]);
         assert_eq!(none, Grants::default());

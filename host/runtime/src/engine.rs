@@ -1,7 +1,7 @@
 //! The process-wide engine: pooling allocator, epoch ticks for CPU limits, the two linkers and
 //! the component cache.
 
-use crate::bindings::node::weft::plugin::{artifacts, host, secrets};
+use crate::bindings::node::weft::plugin::{artifacts, host, jobs, secrets};
 use crate::cache::{CacheOutcome, ComponentCache};
 use crate::error::LoadError;
 use crate::state::PluginState;
@@ -74,6 +74,7 @@ impl Runtime {
         host::add_to_linker::<_, HasSelf<PluginState>>(&mut node_linker, |s| s)?;
         secrets::add_to_linker::<_, HasSelf<PluginState>>(&mut node_linker, |s| s)?;
         artifacts::add_to_linker::<_, HasSelf<PluginState>>(&mut node_linker, |s| s)?;
+        jobs::add_to_linker::<_, HasSelf<PluginState>>(&mut node_linker, |s| s)?;
 
         let mut strategy_linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut strategy_linker)?;

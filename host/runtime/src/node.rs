@@ -46,7 +46,7 @@ pub struct NodeDescription {
     pub outputs: Vec<Port>,
     /// JSON Schema for the node's config.
     pub config_schema: serde_json::Value,
-    /// Capabilities the node needs (`http`, `secrets`, `artifacts`).
+    /// Capabilities the node needs (`http`, `secrets`, `artifacts`, `jobs`).
     pub capabilities: Vec<Capability>,
 }
 
@@ -233,7 +233,7 @@ fn convert_description(d: node_api::NodeDescription) -> Result<NodeDescription, 
         .map(|c| {
             Capability::parse(c).ok_or_else(|| {
                 bad(format!(
-                    "unknown capability '{c}' (known: http, secrets, artifacts)"
+                    "unknown capability '{c}' (known: http, secrets, artifacts, jobs)"
                 ))
             })
         })

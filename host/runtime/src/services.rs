@@ -1,6 +1,8 @@
-//! What the host offers plugins beyond computation: logs, progress, secrets and artifacts.
+//! What the host offers plugins beyond computation: logs, progress, secrets, artifacts and
+//! container jobs.
 //! The runtime checks grants; the embedder (the `weft` host) supplies the implementation.
 
+use crate::jobs::{JobExit, JobSpec};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -48,6 +50,19 @@ pub trait HostServices: Send + Sync + 'static {
     fn put_artifact(&self, name: &str, data: Vec<u8>) -> BoxFuture<'_, Result<String, String>>;
     /// Reads bytes back by key (the grant was checked already).
     fn get_artifact(&self, key: &str) -> BoxFuture<'_, Result<Vec<u8>, String>>;
+    /// Starts a container job and returns its handle for this call (the grant was checked
+    /// already). Hosts without an engine refuse.
+    fn submit_job(&self, _spec: JobSpec) -> BoxFuture<'_, Result<u32, String>> {
+        Box::pin(async { Err("no container engine is available for jobs".to_string()) })
+    }
+    /// The job's next output lines, waiting for some; `None` once it ended and all were read.
+    fn job_logs(&self, _job: u32) -> BoxFuture<'_, Option<Vec<String>>> {
+        Box::pin(async { None })
+    }
+    /// Waits for the job to end, collects its outputs and removes it.
+    fn wait_job(&self, job: u32) -> BoxFuture<'_, Result<JobExit, String>> {
+        Box::pin(async move { Err(format!("no job {job} in this call")) })
+    }
 }
 
 /// Services that log through `tracing` and offer no secrets or artifacts.

@@ -1,7 +1,7 @@
 //! The data each wasmtime store carries: WASI with nothing granted, wasi:http behind the grants,
 //! the memory limiter, captured stderr, and the host services of the call.
 
-use crate::bindings::node::weft::plugin::{artifacts, host, secrets};
+use crate::bindings::node::weft::plugin::{artifacts, host, jobs, secrets};
 use crate::capabilities::Grants;
 use crate::destinations::HostPattern;
 use crate::limits::{Limits, MemoryLimiter};
@@ -186,6 +186,29 @@ impl artifacts::Host for PluginState {
             return Err("denied: artifacts are not granted to this plugin".into());
         }
         self.services.get_artifact(&key).await
+    }
+}
+
+impl jobs::Host for PluginState {
+    async fn submit(&mut self, spec: jobs::JobSpec) -> Result<u32, String> {
+        if !self.grants.jobs {
+            return Err("denied: jobs are not granted to this plugin".into());
+        }
+        self.services.submit_job(spec.into()).await
+    }
+
+    async fn logs(&mut self, job: u32) -> Option<Vec<String>> {
+        if !self.grants.jobs {
+            return None;
+        }
+        self.services.job_logs(job).await
+    }
+
+    async fn wait(&mut self, job: u32) -> Result<jobs::JobExit, String> {
+        if !self.grants.jobs {
+            return Err("denied: jobs are not granted to this plugin".into());
+        }
+        self.services.wait_job(job).await.map(Into::into)
     }
 }
 

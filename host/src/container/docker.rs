@@ -298,6 +298,7 @@ impl ContainerDriver for DockerDriver {
             env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             labels: Some(spec.labels.clone().into_iter().collect()),
             user: spec.user.clone(),
+            working_dir: spec.workdir.clone(),
             host_config: Some(hardening::host_config(spec, &self.inner.policy)),
             ..Default::default()
         };

@@ -23,6 +23,8 @@ pub struct ContainerSpec {
     pub command: Option<Vec<String>>,
     /// Environment variables.
     pub env: BTreeMap<String, String>,
+    /// The working folder; `None` keeps the image's.
+    pub workdir: Option<String>,
     /// Labels, Weft's own included (see [`super::LABEL_INSTALL`]).
     pub labels: BTreeMap<String, String>,
     /// Named volumes only: host paths are never mounted.

@@ -59,6 +59,9 @@ pub struct NewContainer {
     #[serde(default)]
     /// Environment variables set in the container.
     pub environment: BTreeMap<String, String>,
+    /// The working folder (absolute); the image's own when absent.
+    #[serde(default)]
+    pub workdir: Option<String>,
     /// Start it at once (default true).
     #[serde(default = "yes")]
     pub start: bool,
@@ -402,6 +405,33 @@ impl Containers {
         }
     }
 
+    /// Whether `request` could ever be admitted for `owner`: it fits their limits and the
+    /// host when nothing else runs. A job that fails this is refused; one that passes waits
+    /// for room.
+    pub(crate) async fn could_fit(&self, request: &ResourceRequest) -> Result<Limits> {
+        let limits = self.limits(request)?;
+        resources::admit(
+            limits,
+            Usage::default(),
+            self.inner.quota,
+            Usage::default(),
+            self.capacity().await?,
+        )?;
+        Ok(limits)
+    }
+
+    /// Starts a created container of a job: unlike [`Self::start_container`] an exit right
+    /// after the start is no failure (a job may be that quick), and nothing waits for it.
+    pub(crate) async fn start_job(&self, caller: &Caller, id: &str) -> Result<Container> {
+        let _lock = self.lock(id).await;
+        let mut record = self.get(caller, id).await?;
+        let engine_id = record.engine_id.clone().ok_or_else(|| gone(&record))?;
+        self.inner.driver.start(&engine_id).await?;
+        record.mark_running(now_ms());
+        self.save(&record).await?;
+        Ok(record)
+    }
+
     /// `POST /resources/allocate`: whether a container with `request` would be admitted now.
     pub async fn check(&self, caller: &Caller, request: &ResourceRequest) -> Result<Limits> {
         let limits = self.limits(request)?;
@@ -488,6 +518,7 @@ impl Containers {
             image: request.image.clone(),
             command: request.command.clone(),
             env: request.environment.clone(),
+            workdir: request.workdir.clone(),
             labels,
             volumes: Vec::new(),
             limits,
@@ -779,6 +810,14 @@ fn validate(request: &NewContainer) -> Result<()> {
         return Err(Error::invalid_field(
             "image",
             "must be an image name such as debian:bookworm",
+        ));
+    }
+    if let Some(workdir) = &request.workdir
+        && (!workdir.starts_with('/') || workdir.split('/').any(|part| part == ".."))
+    {
+        return Err(Error::invalid_field(
+            "workdir",
+            "must be an absolute path without '..'",
         ));
     }
     if let Some(command) = &request.command

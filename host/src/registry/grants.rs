@@ -30,6 +30,9 @@ pub struct ScopedGrant {
     /// Storing and reading artifacts (in the run owner's own namespace).
     #[serde(default)]
     pub artifacts: bool,
+    /// Running container jobs (for the run's owner, under their container limits).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub jobs: bool,
 }
 
 /// Users (ids; names are accepted on the way in) and roles a grant is for.
@@ -64,6 +67,7 @@ impl ScopedGrant {
             http: self.http.clone(),
             secrets: self.secrets.clone(),
             artifacts: self.artifacts,
+            jobs: self.jobs,
         }
     }
 }

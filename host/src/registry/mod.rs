@@ -130,6 +130,7 @@ impl Plugins {
                 backend: Arc::new(ServiceBackend {
                     secrets: config.secrets.clone(),
                     artifacts_dir: config.data_dir.join("artifacts"),
+                    jobs: std::sync::OnceLock::new(),
                 }),
                 slots: Arc::new(UserSlots::new(config.max_running_nodes_per_user)),
                 loaded: RwLock::default(),
@@ -425,7 +426,7 @@ impl Plugins {
             ));
         };
         let grants = effective(&node.settings.grants, who);
-        let services = self.services(&label, &who.user_id, Arc::default(), None);
+        let services = self.services(&label, &who.user_id, Arc::default(), None, None);
         let started = std::time::Instant::now();
         let result = node
             .plugin
@@ -451,20 +452,33 @@ impl Plugins {
 
     /// Services for one call of `plugin` run for `owner` (whose artifacts it reaches),
     /// recording into `events` and telling `live`.
-    pub fn services(
+    pub(crate) fn services(
         &self,
         plugin: &str,
         owner: &str,
         events: Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
         live: Option<LiveEvents>,
+        scope: Option<crate::job::JobScope>,
     ) -> Arc<CallServices> {
+        let jobs = self.inner.backend.jobs.get().map(|jobs| {
+            let (events, live) = (events.clone(), live.clone());
+            let emit: crate::job::Emit =
+                Arc::new(move |event| services::record(&events, live.as_ref(), event));
+            jobs.call(owner, scope, emit)
+        });
         Arc::new(CallServices {
             backend: self.inner.backend.clone(),
             plugin: plugin.to_string(),
             owner: owner.to_string(),
             events,
             live,
+            jobs,
         })
+    }
+
+    /// Lets nodes granted `jobs` run containers through `jobs` (set once, at start).
+    pub(crate) fn set_jobs(&self, jobs: crate::job::Jobs) {
+        let _ = self.inner.backend.jobs.set(jobs);
     }
 
     async fn resolve(&self, reference: &str) -> Result<(String, String, Loaded)> {

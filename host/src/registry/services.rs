@@ -1,21 +1,24 @@
-//! The host services plugins reach through the runtime: logs, progress, secrets and
-//! content-addressed artifacts in the data folder, one namespace per user
+//! The host services plugins reach through the runtime: logs, progress, secrets, container
+//! jobs (run for the call's user by [`crate::job`]) and content-addressed artifacts in the
+//! data folder, one namespace per user
 //! (`<data>/artifacts/<user id>/<sha256>`): a node reads and writes only the artifacts of the
 //! user it runs for, so a key learnt from another user's run reads nothing.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use weft_runtime::{HostServices, LogLevel};
+use weft_runtime::{HostServices, JobExit, JobSpec, LogLevel};
 
 /// Shared backing for every call's services.
-pub struct ServiceBackend {
+pub(crate) struct ServiceBackend {
     pub secrets: BTreeMap<String, String>,
     pub artifacts_dir: PathBuf,
+    /// Container jobs, once the container service is up.
+    pub(crate) jobs: std::sync::OnceLock<crate::job::Jobs>,
 }
 
 /// Services for one call, attributing logs to `plugin`.
-pub struct CallServices {
+pub(crate) struct CallServices {
     pub backend: Arc<ServiceBackend>,
     pub plugin: String,
     /// The user the call runs for: the caller of a direct run, a workflow run's owner.
@@ -24,6 +27,8 @@ pub struct CallServices {
     pub events: Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
     /// Where each event also goes as it happens (a workflow run's live stream).
     pub live: Option<LiveEvents>,
+    /// The call's container jobs; `None` where the host runs none.
+    pub(crate) jobs: Option<crate::job::CallJobs>,
 }
 
 /// A receiver of a call's log and progress events as they happen.
@@ -42,13 +47,22 @@ impl CallServices {
     }
 
     fn record(&self, event: serde_json::Value) {
-        if let Some(live) = &self.live {
-            live(&event);
-        }
-        let mut events = self.events.lock().expect("events lock");
-        if events.len() < 1_000 {
-            events.push(event);
-        }
+        record(&self.events, self.live.as_ref(), event);
+    }
+}
+
+/// Keeps a call's event (the first 1,000) and hands it to the live stream.
+pub(super) fn record(
+    events: &std::sync::Mutex<Vec<serde_json::Value>>,
+    live: Option<&LiveEvents>,
+    event: serde_json::Value,
+) {
+    if let Some(live) = live {
+        live(&event);
+    }
+    let mut events = events.lock().expect("events lock");
+    if events.len() < 1_000 {
+        events.push(event);
     }
 }
 
@@ -97,6 +111,28 @@ impl HostServices for CallServices {
                     .map_err(|e| format!("cannot store artifact: {e}"))?;
             }
             Ok(key)
+        })
+    }
+
+    fn submit_job(&self, spec: JobSpec) -> weft_runtime::BoxFuture<'_, Result<u32, String>> {
+        Box::pin(async move {
+            match &self.jobs {
+                Some(jobs) => jobs.submit(spec).await,
+                None => Err("no container engine is available for jobs".into()),
+            }
+        })
+    }
+
+    fn job_logs(&self, job: u32) -> weft_runtime::BoxFuture<'_, Option<Vec<String>>> {
+        Box::pin(async move { self.jobs.as_ref()?.logs(job).await })
+    }
+
+    fn wait_job(&self, job: u32) -> weft_runtime::BoxFuture<'_, Result<JobExit, String>> {
+        Box::pin(async move {
+            match &self.jobs {
+                Some(jobs) => jobs.wait(job).await,
+                None => Err(format!("no job {job} in this call")),
+            }
         })
     }
 

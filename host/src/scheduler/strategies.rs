@@ -315,7 +315,7 @@ async fn load(
     let settings = plugins.settings(&name).await?;
     let label = format!("{name}@{version}");
     // The strategy world imports no artifacts or secrets: the instance runs for no user.
-    let services = plugins.services(&label, "", Arc::default(), None);
+    let services = plugins.services(&label, "", Arc::default(), None, None);
     let instance = plugin
         .instantiate(plugins.runtime(), settings.limits, services)
         .await

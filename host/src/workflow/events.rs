@@ -46,6 +46,15 @@ pub enum Event {
         /// What it is doing.
         message: String,
     },
+    /// A node's container job waits for room on the host.
+    NodeQueued {
+        /// The node's id.
+        node: String,
+        /// How many jobs waiting for the host come before it (0: it is next).
+        position: u64,
+        /// The same, in words.
+        message: String,
+    },
     /// A node wrote a log line.
     NodeLog {
         /// The node's id.

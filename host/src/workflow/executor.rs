@@ -432,6 +432,11 @@ async fn run_node(
             &ctx.owner_id,
             Arc::clone(&events),
             Some(live_events(ctx, &id)),
+            Some(crate::job::JobScope {
+                run_id: ctx.run_id.clone(),
+                node_id: id.clone(),
+                attempt,
+            }),
         );
         let values = load(ctx, &inputs).await?;
         let started = Instant::now();
@@ -560,6 +565,14 @@ fn live_events(ctx: &Arc<RunContext>, node: &str) -> crate::registry::LiveEvents
                 .to_string()
         };
         let event = match event.get("type").and_then(|t| t.as_str()) {
+            Some("queued") => Event::NodeQueued {
+                node: node.clone(),
+                position: event
+                    .get("position")
+                    .and_then(|p| p.as_u64())
+                    .unwrap_or_default(),
+                message: text("message"),
+            },
             Some("progress") => Event::NodeProgress {
                 node: node.clone(),
                 fraction: event

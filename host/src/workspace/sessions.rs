@@ -543,6 +543,7 @@ impl Sessions {
                 gpu: None,
             },
             environment: BTreeMap::from([self.server_secret(session)]),
+            workdir: None,
             start: false,
         };
         let labels = BTreeMap::from([(LABEL_SESSION.to_string(), session.session_id.clone())]);

@@ -34,7 +34,7 @@ impl Description {
         self
     }
 
-    /// Declares a host capability the node needs: `"http"`, `"secrets"` or `"artifacts"`.
+    /// Declares a host capability the node needs: `"http"`, `"secrets"`, `"artifacts"` or `"jobs"`.
     pub fn capability(mut self, capability: &str) -> Self {
         self.capabilities.push(capability.into());
         self

@@ -2017,6 +2017,18 @@ export interface components {
             /** @enum {string} */
             type: "node_progress";
         } | {
+            /** @description The same, in words. */
+            message: string;
+            /** @description The node's id. */
+            node: string;
+            /**
+             * Format: int64
+             * @description How many jobs waiting for the host come before it (0: it is next).
+             */
+            position: number;
+            /** @enum {string} */
+            type: "node_queued";
+        } | {
             /** @description The line's level (`trace`, `debug`, `info`, `warn`, `error`). */
             level: string;
             /** @description The line. */
@@ -2339,6 +2351,8 @@ export interface components {
             resources?: components["schemas"]["ResourceRequest"];
             /** @description Start it at once (default true). */
             start?: boolean;
+            /** @description The working folder (absolute); the image's own when absent. */
+            workdir?: string | null;
         };
         /** @description A new version of model `name` (made when it is new). */
         NewModelVersion: {
@@ -2876,6 +2890,8 @@ export interface components {
             everyone?: boolean;
             /** @description Hosts and addresses, as in `weft_runtime::Grants::http`. */
             http?: string[];
+            /** @description Running container jobs (for the run's owner, under their container limits). */
+            jobs?: boolean;
             scope?: null | components["schemas"]["Scope"];
             /** @description Secret names; `*` for all. */
             secrets?: string[];
