@@ -60,11 +60,24 @@ async fn workload(uri: &str, token: Option<&str>, phase: &str) -> anyhow::Result
     )?)
 }
 
-/// A real `mlflow server` on a free port, killed when dropped.
+/// A real `mlflow server` on a free port, stopped with every process it started when
+/// dropped.
 struct MlflowServer {
     uri: String,
-    _child: tokio::process::Child,
+    child: tokio::process::Child,
     _data: tempfile::TempDir,
+}
+
+impl Drop for MlflowServer {
+    /// `mlflow server` starts uvicorn, a job runner and huey consumers that outlive it when
+    /// it alone is killed: the whole process group is stopped.
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", "--", &format!("-{pid}")])
+                .status();
+        }
+    }
 }
 
 async fn mlflow_server() -> anyhow::Result<MlflowServer> {
@@ -81,6 +94,7 @@ async fn mlflow_server() -> anyhow::Result<MlflowServer> {
         .arg(data.path().join("artifacts"))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
+        .process_group(0)
         .kill_on_drop(true)
         .spawn()?;
     let uri = format!("http://127.0.0.1:{port}");
@@ -100,7 +114,7 @@ async fn mlflow_server() -> anyhow::Result<MlflowServer> {
     }
     Ok(MlflowServer {
         uri,
-        _child: child,
+        child,
         _data: data,
     })
 }
