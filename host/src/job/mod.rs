@@ -99,16 +99,7 @@ impl Jobs {
     /// Stops and removes a job's container (SIGTERM, then SIGKILL after the stop grace) and
     /// marks it ended with `status`; failures are logged, the reconciliation catches up.
     async fn discard(&self, id: &str, owner: &str, container: Option<&str>, status: &str) {
-        // A call dropped while its container was being made has no id for it: the engine's
-        // labels tell.
-        let labelled = match container {
-            Some(_) => Vec::new(),
-            None => self.labelled(id).await,
-        };
-        for container in container
-            .into_iter()
-            .chain(labelled.iter().map(String::as_str))
-        {
+        if let Some(container) = container {
             match self
                 .inner
                 .containers
@@ -122,23 +113,39 @@ impl Jobs {
                 }
             }
         }
+        // A call dropped while its container was being made may have left one the record
+        // does not know (yet): the engine's labels tell.
+        self.remove_labelled(id, owner).await;
         if let Err(e) = records::ended(&self.inner.store, id, status, None, None, None).await {
             tracing::warn!(job = %id, err = %e.message, "cannot store a job's end");
         }
         self.inner.queue.wake();
     }
 
-    /// The ids of the containers labelled as job `id`'s on the engine.
-    async fn labelled(&self, id: &str) -> Vec<String> {
+    /// Removes the containers labelled as job `id`'s from the engine, and their records.
+    async fn remove_labelled(&self, id: &str, owner: &str) {
         let labels = BTreeMap::from([(LABEL_JOB.to_string(), id.to_string())]);
-        match self.inner.containers.driver().list(&labels).await {
-            Ok(found) => found
-                .into_iter()
-                .filter_map(|c| c.labels.get(crate::container::LABEL_CONTAINER).cloned())
-                .collect(),
+        let driver = self.inner.containers.driver();
+        let found = match driver.list(&labels).await {
+            Ok(found) => found,
             Err(e) => {
                 tracing::warn!(job = %id, err = %e.message, "cannot list a job's containers");
-                Vec::new()
+                return;
+            }
+        };
+        for engine in found {
+            if let Some(record) = engine.labels.get(crate::container::LABEL_CONTAINER) {
+                let _ = self.inner.containers.remove(&as_owner(owner), record).await;
+            }
+            // The engine refuses while a start the dropped call asked for is under way.
+            for retry in 1..=3 {
+                match driver.remove(&engine.id).await {
+                    Ok(()) => break,
+                    Err(e) if retry == 3 => {
+                        tracing::warn!(job = %id, err = %e.message, "cannot remove a job's container");
+                    }
+                    Err(_) => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
+                }
             }
         }
     }
@@ -288,15 +295,7 @@ impl Jobs {
         labels: BTreeMap<String, String>,
     ) -> Result<crate::container::Container> {
         let containers = &self.inner.containers;
-        if self.inner.queue.is_empty() {
-            match containers
-                .create_labelled(caller, request.clone(), labels.clone(), "")
-                .await
-            {
-                Err(e) if waits(&e) => {}
-                done => return done,
-            }
-        }
+        // In the queue before the first try, so no job overtakes one that tried just before.
         let mut ticket = self.inner.queue.join(&call.owner);
         let mut told = None;
         loop {
