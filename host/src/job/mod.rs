@@ -37,6 +37,8 @@ pub(crate) const LABEL_JOB: &str = "weft.job";
 const DEFAULT_WORKDIR: &str = "/workspace";
 /// The largest file a job output may be.
 const MAX_OUTPUT_BYTES: u64 = 64 << 20;
+/// Lines read back from the engine for a job's end (the tail keeps their last 64 KiB).
+const TAIL_LINES: u64 = 2_000;
 
 /// Where a call's job events go (the call's log and the run's live events).
 pub(crate) type Emit = Arc<dyn Fn(serde_json::Value) + Send + Sync>;
@@ -410,7 +412,10 @@ impl Jobs {
             };
             files.push((path.clone(), data));
         }
-        let log_tail = job.lines.lock().expect("lines lock").tail();
+        let log_tail = match self.final_tail(&engine_id).await {
+            Some(tail) => tail,
+            None => job.lines.lock().expect("lines lock").tail(),
+        };
         job.done();
         self.inner
             .containers
@@ -443,6 +448,24 @@ impl Jobs {
             log_tail,
             outputs: files,
         })
+    }
+}
+
+impl Jobs {
+    /// The job's last output as the engine kept it. The followed stream can end before it
+    /// carried a quick job's last words (a `cat` of a short file came back empty), so the end
+    /// reads them again; `None` when the engine cannot say.
+    async fn final_tail(&self, engine_id: &str) -> Option<String> {
+        let driver = self.inner.containers.driver();
+        let mut logs = driver.logs(engine_id, false, Some(TAIL_LINES));
+        let mut lines = Lines::default();
+        while let Some(chunk) = logs.next().await {
+            let chunk = chunk.ok()?;
+            let stream = usize::from(chunk.stream == crate::container::driver::LogStream::Stderr);
+            lines.push(stream, &chunk.text);
+        }
+        lines.finish();
+        Some(lines.tail())
     }
 }
 
