@@ -177,9 +177,10 @@ cargo fmt --all --check
 log "cargo clippy (every target, built for the tests)"
 cargo test "${lint_and_build[@]}" --workspace --all-targets --locked --no-run
 wait_background
-# Most tests wait on sockets and child processes, not on the cores: six at once, of which three at
-# most drive the Docker engine (tests/e2e/support/docker.rs).
-export RUST_TEST_THREADS="${RUST_TEST_THREADS:-6}"
+# Two tests at once: with six (three on the Docker engine) the suite took as long on 2 cores (it
+# is CPU-bound) and a Jupyter server once missed its 90 s start. More with RUST_TEST_THREADS;
+# WEFT_TEST_DOCKER_SLOTS bounds those on the engine (tests/e2e/support/docker.rs).
+export RUST_TEST_THREADS="${RUST_TEST_THREADS:-2}"
 log "cargo test"
 cargo test "${lint_and_build[@]}" --workspace --locked "$@"
 log "all tests passed"

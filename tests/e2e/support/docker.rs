@@ -21,11 +21,11 @@ pub fn require() {
     Slot::take();
 }
 
-/// The suite runs more tests at once than the machine has cores, since most of them wait on
-/// sockets; those driving the Docker engine are held to `WEFT_TEST_DOCKER_SLOTS` at once (3 by
-/// default), because Jupyter servers and kernels starting side by side on 2 cores miss their
-/// start timeouts. A test takes a slot once and keeps it until its thread ends (libtest runs each
-/// test on a thread of its own), so a failing test gives it back too.
+/// Tests driving the Docker engine are held to `WEFT_TEST_DOCKER_SLOTS` at once (2 by default)
+/// however many run (`RUST_TEST_THREADS`), because Jupyter servers and kernels starting side by
+/// side on 2 cores miss their start timeouts. A test takes a slot once and keeps it until its
+/// thread ends (libtest runs each test on a thread of its own), so a failing test gives it back
+/// too.
 struct Slot;
 
 static SLOTS_TAKEN: Mutex<usize> = Mutex::new(0);
@@ -43,7 +43,7 @@ impl Slot {
         let slots = std::env::var("WEFT_TEST_DOCKER_SLOTS")
             .ok()
             .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(3)
+            .unwrap_or(2)
             .max(1);
         let mut taken = SLOTS_TAKEN.lock().unwrap_or_else(|e| e.into_inner());
         while *taken >= slots {
