@@ -177,9 +177,8 @@ cargo fmt --all --check
 log "cargo clippy (every target, built for the tests)"
 cargo test "${lint_and_build[@]}" --workspace --all-targets --locked --no-run
 wait_background
-# Two tests at once: with six (three on the Docker engine) the suite took as long on 2 cores (it
-# is CPU-bound) and a Jupyter server once missed its 90 s start. More with RUST_TEST_THREADS;
-# WEFT_TEST_DOCKER_SLOTS bounds those on the engine (tests/e2e/support/docker.rs).
+# Two tests at once: six took as long on 2 cores (the suite is CPU-bound) and a Jupyter server
+# then missed its 90 s start. RUST_TEST_THREADS overrides it.
 export RUST_TEST_THREADS="${RUST_TEST_THREADS:-2}"
 log "cargo test"
 cargo test "${lint_and_build[@]}" --workspace --locked "$@"

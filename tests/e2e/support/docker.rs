@@ -2,12 +2,9 @@
 //! used to look at and change containers behind Weft's back).
 
 use serde_json::Value;
-use std::cell::RefCell;
 use std::process::Command;
-use std::sync::{Condvar, Mutex};
 
-/// Fails the test with what to do when no engine answers, and otherwise waits for one of the
-/// engine's slots (see [`Slot`]).
+/// Fails the test with what to do when no engine answers.
 pub fn require() {
     let answers = Command::new("docker")
         .args(["info", "--format", "{{.ServerVersion}}"])
@@ -18,47 +15,6 @@ pub fn require() {
         "no Docker engine answers: run the tests with tests/run.sh, which installs docker.io, starts \
          dockerd and builds the test images (tests/images/build.sh)"
     );
-    Slot::take();
-}
-
-/// Tests driving the Docker engine are held to `WEFT_TEST_DOCKER_SLOTS` at once (2 by default)
-/// however many run (`RUST_TEST_THREADS`), because Jupyter servers and kernels starting side by
-/// side on 2 cores miss their start timeouts. A test takes a slot once and keeps it until its
-/// thread ends (libtest runs each test on a thread of its own), so a failing test gives it back
-/// too.
-struct Slot;
-
-static SLOTS_TAKEN: Mutex<usize> = Mutex::new(0);
-static SLOT_FREED: Condvar = Condvar::new();
-
-thread_local! {
-    static HELD: RefCell<Option<Slot>> = const { RefCell::new(None) };
-}
-
-impl Slot {
-    fn take() {
-        if HELD.with_borrow(Option::is_some) {
-            return;
-        }
-        let slots = std::env::var("WEFT_TEST_DOCKER_SLOTS")
-            .ok()
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(2)
-            .max(1);
-        let mut taken = SLOTS_TAKEN.lock().unwrap_or_else(|e| e.into_inner());
-        while *taken >= slots {
-            taken = SLOT_FREED.wait(taken).unwrap_or_else(|e| e.into_inner());
-        }
-        *taken += 1;
-        HELD.set(Some(Slot));
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        *SLOTS_TAKEN.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
-        SLOT_FREED.notify_one();
-    }
 }
 
 /// A test server on `backend` with a Docker engine required, and the cleanup of its
