@@ -6,6 +6,8 @@ import react from "@vitejs/plugin-react";
 
 export default defineConfig({
   plugins: [react()],
+  // No public/ folder: every file is imported and hashed (host/build/ui.rs watches only what exists).
+  publicDir: false,
   resolve: {
     alias: {
       // @rjsf/core's test helper (getTestRegistry, unused by the app) imports ajv's validator;

@@ -13,10 +13,12 @@ use std::process::Command;
 /// The oldest Node.js that Vite 8 runs on.
 const MIN_NODE: (u32, u32) = (20, 19);
 
-/// What `ui/` holds that the build reads (node_modules and outputs are not watched).
+/// What `ui/` holds that the build reads (node_modules and outputs are not watched). Each must
+/// exist: cargo reruns a build script that watches a missing path on every build, and this one
+/// would rebuild the app and relink every binary each time (`ui/vite.config.ts` therefore turns
+/// Vite's `public/` folder off).
 const SOURCES: &[&str] = &[
     "src",
-    "public",
     "index.html",
     "package.json",
     "package-lock.json",
