@@ -70,8 +70,7 @@ setup_postgres() {
     export WEFT_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PG_PORT"
 }
 
-# A Docker engine (Debian's docker.io), started if no daemon answers, and the test images built
-# locally: there is no registry to pull from.
+# A Docker engine (Debian's docker.io), started if no daemon answers.
 setup_docker() {
     if ! as_root docker info >/dev/null 2>&1; then
         log "starting dockerd"
@@ -87,7 +86,6 @@ setup_docker() {
             waited=$((waited + 1))
         done
     fi
-    as_root tests/images/build.sh
     export WEFT_TEST_DOCKER=1
 }
 
@@ -126,9 +124,14 @@ setup_browser() {
     fi
 }
 
-# The workspace images (minutes: debootstrap, PyPI, npm).
-setup_workspace_images() {
-    as_root tests/images/workspaces.sh jupyter code-server
+# The test images and the workspace images, built locally (there is no registry to pull from),
+# all from one Debian root folder: minutes (PyPI, npm).
+setup_images() {
+    as_root tests/images/build.sh
+    if ! as_root docker image inspect weft/jupyter:2 weft/code-server:2 >/dev/null 2>&1; then
+        as_root env WEFT_DEBIAN_BASE="$(as_root tests/images/debian-base.sh)" \
+            tests/images/workspaces.sh jupyter code-server
+    fi
 }
 
 # Downloads and image builds run in the background while the code is linted and built (minutes on
@@ -157,7 +160,7 @@ setup_packages
 setup_rust
 setup_postgres
 setup_docker
-in_background workspace_images
+in_background images
 in_background python
 in_background browser
 export WEFT_TEST_MOTO_SERVER="$VENV/bin/moto_server"

@@ -44,10 +44,14 @@ DOCKERFILE
 fi
 
 # weft-test/python:1: Debian's python3 (standard library only) on a minbase root, user weft
-# (1000), for container-job and python-script nodes. ~1 minute (debootstrap).
+# (1000), for container-job and python-script nodes, from the shared Debian root (debian-base.sh).
 if ! have weft-test/python:1; then
+    base="$("$(dirname "$0")/debian-base.sh")"
     root="$(mktemp -d /tmp/weft-python-root.XXXXXX)"
-    debootstrap --variant=minbase --include=python3 bookworm "$root" "${WEFT_MIRROR:-http://deb.debian.org/debian}" >/dev/null
+    tar -C "$root" -xf "$base"
+    chroot "$root" apt-get update -qq
+    chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 >/dev/null
+    chroot "$root" apt-get clean
     chroot "$root" useradd --uid 1000 --create-home --home-dir /home/weft --shell /bin/sh weft
     mkdir -p "$root/workspace" && chown 1000:1000 "$root/workspace"
     rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*

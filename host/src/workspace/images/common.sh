@@ -8,9 +8,15 @@ step() { echo "##STEP $*"; }
 in_root() { chroot "$WEFT_ROOT" env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"; }
 
+# WEFT_DEBIAN_BASE may name a tarball of such a root made earlier (the test command builds
+# several images from one debootstrap); it is unpacked instead.
 debian_root() {
     step "debootstrap Debian bookworm (minbase)"
-    debootstrap --variant=minbase bookworm "$WEFT_ROOT" "$WEFT_MIRROR"
+    if [ -n "${WEFT_DEBIAN_BASE:-}" ]; then
+        tar -C "$WEFT_ROOT" -xf "$WEFT_DEBIAN_BASE"
+    else
+        debootstrap --variant=minbase bookworm "$WEFT_ROOT" "$WEFT_MIRROR"
+    fi
     # Outgoing HTTPS may go through a proxy whose CA only the host trusts; the build uses the
     # host's bundle (kept apart: installing ca-certificates rewrites the usual one).
     cp /etc/ssl/certs/ca-certificates.crt "$WEFT_ROOT/etc/weft-build-ca.crt"
