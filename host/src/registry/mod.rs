@@ -28,7 +28,7 @@ use crate::store::Store;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 use utoipa::ToSchema;
 use weft_runtime::{
     CacheOutcome, Limits, NodePlugin, Plugin, Runtime, RuntimeConfig, StrategyPlugin, Value,
@@ -60,7 +60,9 @@ struct Inner {
     backend: Arc<ServiceBackend>,
     slots: Arc<UserSlots>,
     loaded: RwLock<HashMap<(String, String), Loaded>>,
-    users: RwLock<Vec<Arc<dyn PluginUsers>>>,
+    /// Weak: the services that use plugins hold the registry, and a cycle would keep every
+    /// service (and the runtime's epoch thread) alive after the last handle went.
+    users: RwLock<Vec<Weak<dyn PluginUsers>>>,
 }
 
 /// A loaded plugin of either kind.
@@ -173,7 +175,7 @@ impl Plugins {
     }
 
     /// Registers a component that checks out something else using plugins.
-    pub fn add_users(&self, users: Arc<dyn PluginUsers>) {
+    pub fn add_users(&self, users: Weak<dyn PluginUsers>) {
         self.inner.users.write().expect("users lock").push(users);
     }
 
@@ -345,7 +347,7 @@ impl Plugins {
                 ));
             }
             let users: Vec<_> = self.inner.users.read().expect("users lock").clone();
-            for users in users {
+            for users in users.iter().filter_map(Weak::upgrade) {
                 if let Some(user) = users.user_of(name, &target.version, last).await? {
                     return Err(Error::new(
                         Code::PluginInUse,

@@ -233,7 +233,7 @@ impl Scheduler {
         let strategies = Arc::new(
             Strategies::start(plugins.clone(), store.clone(), &config.default_strategy).await?,
         );
-        plugins.add_users(strategies.clone());
+        plugins.add_users(Arc::<Strategies>::downgrade(&strategies));
         let trace = match &config.trace_path {
             Some(path) => {
                 Some(TraceWriter::open(path).map_err(|e| Error::internal(format!("{e:#}")))?)

@@ -80,7 +80,7 @@ impl Workflows {
                 active: Mutex::default(),
             }),
         };
-        plugins.add_users(Arc::new(workflows.clone()));
+        plugins.add_users(Arc::<Inner>::downgrade(&workflows.inner));
         for id in records::unfinished_runs(&workflows.inner.store).await? {
             tracing::info!(run = %id, "resuming an unfinished run");
             if let Err(err) = workflows.resume(&id).await {
@@ -633,7 +633,7 @@ fn check_inputs(
     .hint("send {\"inputs\": {\"<node id>\": {\"<port>\": value}}}"))
 }
 
-impl PluginUsers for Workflows {
+impl PluginUsers for Inner {
     fn user_of<'a>(
         &'a self,
         name: &'a str,
@@ -642,11 +642,11 @@ impl PluginUsers for Workflows {
     ) -> weft_runtime::BoxFuture<'a, Result<Option<String>>> {
         Box::pin(async move {
             if let Some((id, wf)) =
-                records::workflow_using(&self.inner.store, name, version, last).await?
+                records::workflow_using(&self.store, name, version, last).await?
             {
                 return Ok(Some(format!("workflow '{wf}' ({id})")));
             }
-            Ok(records::run_using(&self.inner.store, name, version)
+            Ok(records::run_using(&self.store, name, version)
                 .await?
                 .map(|run| format!("run {run}")))
         })
