@@ -99,20 +99,22 @@ MLFLOW_VERSION=3.17.2
 # The real DVC client the data versions tests push to and pull from Weft with.
 DVC_VERSION=3.67.1
 VENV="${WEFT_TEST_VENV:-/tmp/weft-test-venv}"
+# --no-compile: pip would byte-compile all 16,000 modules (~40 CPU-s); Python compiles the few the
+# tests import when they first import them.
 setup_python() {
     if [ ! -x "$VENV/bin/moto_server" ] || ! "$VENV/bin/python" -c 'import nbformat, websockets, openapi_spec_validator' 2>/dev/null; then
         echo "installing moto's S3 server, nbformat, websockets and openapi-spec-validator from PyPI"
         [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
-        "$VENV/bin/pip" install -q --disable-pip-version-check 'moto[server]' nbformat 'websockets==15.0.1' \
+        "$VENV/bin/pip" install -q --disable-pip-version-check --no-compile 'moto[server]' nbformat 'websockets==15.0.1' \
             'openapi-spec-validator==0.7.2'
     fi
     if [ "$("$VENV/bin/python" -c 'import mlflow; print(mlflow.__version__)' 2>/dev/null)" != "$MLFLOW_VERSION" ]; then
         echo "installing mlflow $MLFLOW_VERSION from PyPI"
-        "$VENV/bin/pip" install -q --disable-pip-version-check "mlflow==$MLFLOW_VERSION"
+        "$VENV/bin/pip" install -q --disable-pip-version-check --no-compile "mlflow==$MLFLOW_VERSION"
     fi
     if [ "$("$VENV/bin/dvc" --version 2>/dev/null)" != "$DVC_VERSION" ]; then
         echo "installing dvc $DVC_VERSION from PyPI (under a minute; its http remote comes with it)"
-        "$VENV/bin/pip" install -q --disable-pip-version-check "dvc==$DVC_VERSION"
+        "$VENV/bin/pip" install -q --disable-pip-version-check --no-compile "dvc==$DVC_VERSION"
     fi
 }
 
