@@ -1,5 +1,7 @@
 //! Content-addressed artifact storage, for nodes that declare and were granted the
-//! `artifacts` capability. Pass content keys between nodes instead of large payloads.
+//! `artifacts` capability. Pass content keys between nodes instead of large payloads. The
+//! same capability reads the run owner's dataset versions and records model versions; the
+//! host records each in the run's lineage (`GET /api/v1/runs/{id}/lineage`).
 
 use crate::__private::node::weft::plugin::artifacts;
 use crate::node::NodeError;
