@@ -263,6 +263,7 @@ impl Lineage {
             .await?;
         let versions = records::of_ref(&self.inner.store, Kind::Model, id).await?;
         let mut runs: Vec<String> = versions.iter().map(|v| v.run_id.clone()).collect();
+        runs.sort();
         runs.dedup();
         Ok(ModelLineage {
             model_id: id.to_string(),
