@@ -2,7 +2,7 @@
 //!
 //! Data flows one way: HTTP -> [`app`] (the router every domain's routes are assembled into, and
 //! [`state::AppState`]) -> a domain's routes and service (`auth`, [`registry`], [`workflow`],
-//! [`scheduler`], [`container`], [`workspace`], [`notebook`], [`git`], `mlflow`, `dataset`) -> [`store`]. The domains use the
+//! [`scheduler`], [`container`], [`workspace`], [`notebook`], [`git`], `mlflow`, `dataset`, `lineage`) -> [`store`]. The domains use the
 //! HTTP kit [`api`] and own their config sections, which [`config`] composes; no domain imports
 //! `app`, `state` or `config`.
 //!
@@ -24,6 +24,7 @@ mod dataset;
 mod error;
 pub mod git;
 mod job;
+mod lineage;
 mod mlflow;
 pub mod notebook;
 pub mod registry;

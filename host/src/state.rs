@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::container::Containers;
 use crate::dataset::Datasets;
 use crate::git::Git;
+use crate::lineage::Lineage;
 use crate::mlflow::Tracking;
 use crate::notebook::Notebooks;
 use crate::registry::{Plugins, Setup};
@@ -51,6 +52,8 @@ pub struct Services {
     pub(crate) tracking: Tracking,
     /// Data versions: the DVC remote and datasets.
     pub(crate) datasets: Datasets,
+    /// What runs used and produced.
+    pub(crate) lineage: Lineage,
 }
 
 impl AppState {
@@ -90,24 +93,6 @@ impl AppState {
             config.workspaces.sync_ignore.clone(),
         );
         plugins.set_jobs(jobs.clone());
-        let values_dir = config
-            .workflows
-            .values_dir
-            .clone()
-            .unwrap_or_else(|| config.data_dir.join("run-values"));
-        let values = RunValues::open(&values_dir, config.workflows.inline_value_bytes)?;
-        let workflows = Workflows::start(
-            store.clone(),
-            plugins.clone(),
-            values,
-            config.workflows.clone(),
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot start the workflow engine: {e}"))?;
-        // After the runs resumed: jobs of runs that go on wait for their nodes to adopt them.
-        if let Err(e) = jobs.sweep().await {
-            tracing::warn!(err = %e.message, "cannot sweep the container jobs left by a previous host");
-        }
         let scheduler = Scheduler::start(store.clone(), plugins.clone(), config.scheduler.clone())
             .await
             .map_err(|e| anyhow::anyhow!("cannot start the scheduler: {e}"))?;
@@ -141,8 +126,36 @@ impl AppState {
         let datasets = Datasets::new(store.clone(), &projects, git.clone(), &config.datasets);
         projects.on_change(datasets.project_hook());
         git.on_push(datasets.push_hook());
+        let lineage = Lineage::new(
+            store.clone(),
+            projects.clone(),
+            git.clone(),
+            datasets.clone(),
+            tracking.clone(),
+        );
+        plugins.set_lineage(lineage.clone());
+        let values_dir = config
+            .workflows
+            .values_dir
+            .clone()
+            .unwrap_or_else(|| config.data_dir.join("run-values"));
+        let values = RunValues::open(&values_dir, config.workflows.inline_value_bytes)?;
+        let workflows = Workflows::start(
+            store.clone(),
+            plugins.clone(),
+            lineage.clone(),
+            values,
+            config.workflows.clone(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot start the workflow engine: {e}"))?;
+        // After the runs resumed: jobs of runs that go on wait for their nodes to adopt them.
+        if let Err(e) = jobs.sweep().await {
+            tracing::warn!(err = %e.message, "cannot sweep the container jobs left by a previous host");
+        }
         crate::workspace::reaper::spawn(sessions.clone());
         Ok(Self(Arc::new(Services {
+            lineage,
             datasets,
             tracking,
             git,
@@ -187,6 +200,7 @@ substates! {
     git: Git,
     tracking: Tracking,
     datasets: Datasets,
+    lineage: Lineage,
 }
 
 impl std::ops::Deref for AppState {

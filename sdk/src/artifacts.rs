@@ -1,5 +1,7 @@
 //! Content-addressed artifact storage, for nodes that declare and were granted the
-//! `artifacts` capability. Pass content keys between nodes instead of large payloads.
+//! `artifacts` capability. Pass content keys between nodes instead of large payloads. The
+//! same capability reads the run owner's dataset versions and records model versions; the
+//! host records each in the run's lineage (`GET /api/v1/runs/{id}/lineage`).
 
 use crate::__private::node::weft::plugin::artifacts;
 use crate::node::NodeError;
@@ -19,4 +21,36 @@ pub fn get(key: &str) -> Result<Vec<u8>, NodeError> {
         return Err(crate::not_in_host("artifacts::get"));
     }
     artifacts::get(key).map_err(NodeError::from_host)
+}
+
+/// Version `version` (the newest when `None`) of the run owner's dataset `dataset` (its id):
+/// its files, sizes and hashes as JSON (`{"dataset_id", "name", "project_id", "version",
+/// "oid", "git_commit", "files": [{"path", "md5", "size"}]}`). The host records in the run's
+/// lineage that the run read it. Outside a Weft host (native tests) this always fails.
+pub fn dataset(dataset: &str, version: Option<u32>) -> Result<serde_json::Value, NodeError> {
+    if !cfg!(target_arch = "wasm32") {
+        return Err(crate::not_in_host("artifacts::dataset"));
+    }
+    let text = artifacts::dataset(dataset, version).map_err(NodeError::from_host)?;
+    serde_json::from_str(&text)
+        .map_err(|e| NodeError::failed(format!("the host sent an unreadable manifest: {e}")))
+}
+
+/// File `path` of version `version` of dataset `dataset`; recorded as read by the run.
+/// Outside a Weft host (native tests) this always fails.
+pub fn read_dataset_file(dataset: &str, version: u32, path: &str) -> Result<Vec<u8>, NodeError> {
+    if !cfg!(target_arch = "wasm32") {
+        return Err(crate::not_in_host("artifacts::read_dataset_file"));
+    }
+    artifacts::read_dataset_file(dataset, version, path).map_err(NodeError::from_host)
+}
+
+/// Records the artifact under `key` (from [`put`]) as the next version of the run owner's
+/// model `name`, with the run's lineage (its code and the data it read); returns the model's
+/// id and the version's number. Outside a Weft host (native tests) this always fails.
+pub fn record_model(name: &str, key: &str) -> Result<(String, u64), NodeError> {
+    if !cfg!(target_arch = "wasm32") {
+        return Err(crate::not_in_host("artifacts::record_model"));
+    }
+    artifacts::record_model(name, key).map_err(NodeError::from_host)
 }

@@ -33,6 +33,7 @@ mod git_session;
 mod image_build;
 mod isolation;
 mod jobs;
+mod lineage;
 mod mlflow;
 mod models;
 mod notebooks;

@@ -1,5 +1,5 @@
-//! What the host offers plugins beyond computation: logs, progress, secrets, artifacts and
-//! container jobs.
+//! What the host offers plugins beyond computation: logs, progress, secrets, artifacts (with
+//! data versions and models) and container jobs.
 //! The runtime checks grants; the embedder (the `weft` host) supplies the implementation.
 
 use crate::jobs::{JobExit, JobSpec};
@@ -50,6 +50,32 @@ pub trait HostServices: Send + Sync + 'static {
     fn put_artifact(&self, name: &str, data: Vec<u8>) -> BoxFuture<'_, Result<String, String>>;
     /// Reads bytes back by key (the grant was checked already).
     fn get_artifact(&self, key: &str) -> BoxFuture<'_, Result<Vec<u8>, String>>;
+    /// A dataset version's manifest as JSON text (the grant was checked already). Hosts
+    /// without data versions refuse.
+    fn dataset(
+        &self,
+        dataset: &str,
+        _version: Option<u32>,
+    ) -> BoxFuture<'_, Result<String, String>> {
+        let msg = format!("no data versions are available for '{dataset}'");
+        Box::pin(async move { Err(msg) })
+    }
+    /// A file of a dataset version (the grant was checked already).
+    fn read_dataset_file(
+        &self,
+        dataset: &str,
+        _version: u32,
+        _path: &str,
+    ) -> BoxFuture<'_, Result<Vec<u8>, String>> {
+        let msg = format!("no data versions are available for '{dataset}'");
+        Box::pin(async move { Err(msg) })
+    }
+    /// Records artifact `key` as the next version of model `name`; returns the model's id and
+    /// the version's number (the grant was checked already).
+    fn record_model(&self, name: &str, _key: &str) -> BoxFuture<'_, Result<(String, u64), String>> {
+        let msg = format!("no model registry is available for '{name}'");
+        Box::pin(async move { Err(msg) })
+    }
     /// Starts a container job and returns its handle for this call (the grant was checked
     /// already). Hosts without an engine refuse.
     fn submit_job(&self, _spec: JobSpec) -> BoxFuture<'_, Result<u32, String>> {

@@ -187,6 +187,34 @@ impl artifacts::Host for PluginState {
         }
         self.services.get_artifact(&key).await
     }
+
+    async fn dataset(&mut self, dataset: String, version: Option<u32>) -> Result<String, String> {
+        if !self.grants.artifacts {
+            return Err("denied: artifacts are not granted to this plugin".into());
+        }
+        self.services.dataset(&dataset, version).await
+    }
+
+    async fn read_dataset_file(
+        &mut self,
+        dataset: String,
+        version: u32,
+        path: String,
+    ) -> Result<Vec<u8>, String> {
+        if !self.grants.artifacts {
+            return Err("denied: artifacts are not granted to this plugin".into());
+        }
+        self.services
+            .read_dataset_file(&dataset, version, &path)
+            .await
+    }
+
+    async fn record_model(&mut self, name: String, key: String) -> Result<(String, u64), String> {
+        if !self.grants.artifacts {
+            return Err("denied: artifacts are not granted to this plugin".into());
+        }
+        self.services.record_model(&name, &key).await
+    }
 }
 
 impl jobs::Host for PluginState {

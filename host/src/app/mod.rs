@@ -127,6 +127,7 @@ fn api_router(state: AppState) -> OpenApiRouter<AppState> {
         .merge(crate::git::routes::router())
         .merge(crate::mlflow::models_routes::router())
         .merge(crate::dataset::routes::router())
+        .merge(crate::lineage::routes::router())
         .route_layer(from_fn_with_state(
             state.auth.clone(),
             crate::auth::require_token,

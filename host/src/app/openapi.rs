@@ -25,6 +25,7 @@ use utoipa::{Modify, OpenApi};
         (name = "git", description = "Code versions: each project's git repository"),
         (name = "models", description = "Model versions: the registry the MLflow client writes to (/mlflow)"),
         (name = "datasets", description = "Data versions: datasets recorded from DVC files or project files, diffs, storage"),
+        (name = "lineage", description = "The code, data and models workflow runs used and produced"),
     )
 )]
 pub(super) struct ApiDoc;

@@ -349,7 +349,7 @@ impl Datasets {
     }
 
     /// Dataset `id`, if the caller may see it (its owner or an admin).
-    pub(super) async fn get(&self, caller: &Caller, id: &str) -> Result<Dataset> {
+    pub(crate) async fn get(&self, caller: &Caller, id: &str) -> Result<Dataset> {
         let found = records::datasets(self.store(), None, None, Some(id))
             .await?
             .pop();
@@ -423,6 +423,66 @@ impl Datasets {
         }
         let files = records::files(self.store(), &version.id).await?;
         Ok((version, files))
+    }
+
+    /// Version `number` of dataset `id` (the newest when `None`) with its dataset and files:
+    /// what a workflow node reads through the `artifacts` capability.
+    pub(crate) async fn pick(
+        &self,
+        caller: &Caller,
+        id: &str,
+        number: Option<i64>,
+    ) -> Result<(Dataset, DatasetVersion, Vec<DatasetFile>)> {
+        let (dataset, versions) = self.versions(caller, id).await?;
+        let number = match number {
+            Some(n) => n,
+            None => versions.last().map(|v| v.number).ok_or_else(|| {
+                Error::new(
+                    Code::DatasetVersionNotFound,
+                    format!("dataset '{id}' has no version yet"),
+                )
+                .hint("record one with POST /api/v1/datasets or a push of its .dvc file")
+            })?,
+        };
+        let (version, files) = self.version(caller, id, number).await?;
+        Ok((dataset, version, files))
+    }
+
+    /// File `path` of version `number` of dataset `id`, whole: refused above `max_bytes`.
+    pub(crate) async fn file(
+        &self,
+        caller: &Caller,
+        id: &str,
+        number: i64,
+        path: &str,
+        max_bytes: u64,
+    ) -> Result<(Dataset, bytes::Bytes)> {
+        let (dataset, _, files) = self.pick(caller, id, Some(number)).await?;
+        let file = files.iter().find(|f| f.path == path).ok_or_else(|| {
+            Error::new(
+                Code::DatasetFileNotFound,
+                format!("version {number} of dataset '{id}' has no file '{path}'"),
+            )
+            .details(serde_json::json!({ "dataset_id": id, "number": number, "path": path }))
+            .hint("the version's manifest lists its files (paths relative to the dataset)")
+        })?;
+        if file.size as u64 > max_bytes {
+            return Err(Error::new(
+                Code::DatasetFileTooLarge,
+                format!(
+                    "'{path}' has {} bytes, more than the {max_bytes} a node may read whole",
+                    file.size
+                ),
+            )
+            .hint("split the file, or read it in a container job of the project"));
+        }
+        let oid = Oid::parse(&file.md5).ok_or_else(|| Error::internal("a file without an md5"))?;
+        let content = self
+            .objects()
+            .read_whole(&dataset.project_id, &oid)
+            .await?
+            .ok_or_else(|| super::objects::not_found(&oid))?;
+        Ok((dataset, content))
     }
 
     /// What the data of each project of user `user_id` takes.

@@ -45,6 +45,16 @@ impl Error {
         self
     }
 
+    /// The error as a plugin sees it through a host import: its stable code first, then the
+    /// message and the hint (`10101: no room ... (hint: ...)`).
+    pub(crate) fn for_guest(&self) -> String {
+        let mut text = format!("{}: {}", self.code.as_string(), self.message);
+        if let Some(hint) = &self.hint {
+            text.push_str(&format!(" (hint: {hint})"));
+        }
+        text
+    }
+
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(Code::Internal, message)
     }

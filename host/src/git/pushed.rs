@@ -1,6 +1,6 @@
 //! What other domains learn from and read in the projects' repositories: a hook run after a
 //! push moves a project's current branch (data versions record the `.dvc` files it changed),
-//! and reads of files at a commit. The repositories stay this module's.
+//! reads of files at a commit, and the commit a workflow run ran on. The repositories stay this module's.
 
 use super::files::{blocking, flatten};
 use super::repo::{self, failed};
@@ -61,6 +61,19 @@ impl Git {
         self.read(caller, project_id, move |repo| {
             let (commit, content) = super::browse::blob(repo, rev.as_deref(), &path)?;
             Ok((commit.to_string(), content))
+        })
+        .await
+    }
+
+    /// The commit `HEAD` of the caller's project `project_id` is at (`None` before the first
+    /// commit): what a workflow run naming the project ran on.
+    pub(crate) async fn head_commit(
+        &self,
+        caller: &Caller,
+        project_id: &str,
+    ) -> Result<Option<String>> {
+        self.read(caller, project_id, |repo| {
+            Ok(repo::head(repo)?.commit.map(|c| c.to_string()))
         })
         .await
     }

@@ -152,20 +152,6 @@ impl Jobs {
         }
     }
 
-    /// The project `name` (id or name) of `owner`; another user's is not found.
-    async fn project(&self, owner: &str, name: &str) -> Result<String> {
-        let projects = self.inner.projects.list(&as_owner(owner)).await?;
-        projects
-            .into_iter()
-            .find(|p| p.owner_id == owner && (p.id == name || p.name == name))
-            .map(|p| p.id)
-            .ok_or_else(|| {
-                Error::new(Code::ProjectNotFound, format!("project '{name}' not found"))
-                    .details(serde_json::json!({ "project": name }))
-                    .hint("a job may name only a project of the run's owner")
-            })
-    }
-
     /// Starts `spec` for `call` as its `seq`-th job: adopts the job a restarted host left for
     /// this attempt, else queues for room, creates the container, copies the project in and
     /// starts it.
@@ -208,7 +194,7 @@ impl Jobs {
             start: false,
         };
         let project = match &spec.project {
-            Some(name) => Some(self.project(&call.owner, name).await?),
+            Some(name) => Some(self.inner.projects.owned(&call.owner, name).await?.id),
             None => None,
         };
         self.inner.containers.could_fit(&request.resources).await?;
@@ -582,7 +568,7 @@ impl CallJobs {
         self.jobs
             .submit(self, spec, seq)
             .await
-            .map_err(|e| described(&e))
+            .map_err(|e| e.for_guest())
     }
 
     /// Makes the call own `running` (its container goes when the call does); its handle.
@@ -617,17 +603,8 @@ impl CallJobs {
         self.jobs
             .finish(self, &running, &outputs)
             .await
-            .map_err(|e| described(&e))
+            .map_err(|e| e.for_guest())
     }
-}
-
-/// An error as the guest sees it: its stable code first.
-fn described(e: &Error) -> String {
-    let mut text = format!("{}: {}", e.code.as_string(), e.message);
-    if let Some(hint) = &e.hint {
-        text.push_str(&format!(" (hint: {hint})"));
-    }
-    text
 }
 
 impl Drop for CallJobs {

@@ -263,6 +263,36 @@ impl Tracking {
             .ok_or_else(|| Error::internal("the new version vanished"))
     }
 
+    /// Records the next version of the caller's model `name` holding `content` as its file
+    /// `file` (a workflow node's artifact; `description` says where it came from); returns
+    /// the model's id and the version's number.
+    pub(crate) async fn record_file_version(
+        &self,
+        caller: &Caller,
+        name: &str,
+        description: String,
+        file: &str,
+        content: bytes::Bytes,
+    ) -> Result<(String, i64)> {
+        let new = NewModelVersion {
+            name: name.to_string(),
+            source_run_id: None,
+            artifact_path: None,
+            experiment_id: None,
+            params: BTreeMap::new(),
+            metrics: BTreeMap::new(),
+            description: Some(description),
+        };
+        let version = self.record_version(caller, new).await?;
+        let folder = self
+            .version_folder(caller, &version.model_id, version.version)
+            .await?;
+        let body = futures::stream::iter([Ok::<_, std::convert::Infallible>(content)]);
+        self.upload_artifact(caller, &format!("{folder}/{file}"), body)
+            .await?;
+        Ok((version.model_id, version.version))
+    }
+
     /// A finished run made to hold a version recorded without a source run.
     async fn holding_run(
         &self,

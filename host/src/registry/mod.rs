@@ -133,6 +133,7 @@ impl Plugins {
                     secrets: config.secrets.clone(),
                     artifacts_dir: config.data_dir.join("artifacts"),
                     jobs: std::sync::OnceLock::new(),
+                    lineage: std::sync::OnceLock::new(),
                 }),
                 slots: Arc::new(UserSlots::new(config.max_running_nodes_per_user)),
                 loaded: RwLock::default(),
@@ -466,7 +467,7 @@ impl Plugins {
             let (events, live) = (events.clone(), live.clone());
             let emit: crate::job::Emit =
                 Arc::new(move |event| services::record(&events, live.as_ref(), event));
-            jobs.call(owner, scope, emit)
+            jobs.call(owner, scope.clone(), emit)
         });
         Arc::new(CallServices {
             backend: self.inner.backend.clone(),
@@ -475,7 +476,14 @@ impl Plugins {
             events,
             live,
             jobs,
+            scope,
         })
+    }
+
+    /// Lets nodes granted `artifacts` read data versions and record models through `lineage`,
+    /// which records what runs' nodes do (set once, at start).
+    pub(crate) fn set_lineage(&self, lineage: crate::lineage::Lineage) {
+        let _ = self.inner.backend.lineage.set(lineage);
     }
 
     /// Lets nodes granted `jobs` run containers through `jobs` (set once, at start).

@@ -1,6 +1,7 @@
 //! The host services plugins reach through the runtime: logs, progress, secrets, container
-//! jobs (run for the call's user by [`crate::job`]) and content-addressed artifacts in the
-//! data folder, one namespace per user
+//! jobs (run for the call's user by [`crate::job`]), dataset versions and model versions
+//! (through [`crate::lineage`], which records what a run's node read and produced) and
+//! content-addressed artifacts in the data folder, one namespace per user
 //! (`<data>/artifacts/<user id>/<sha256>`): a node reads and writes only the artifacts of the
 //! user it runs for, so a key learnt from another user's run reads nothing.
 
@@ -15,6 +16,9 @@ pub(crate) struct ServiceBackend {
     pub artifacts_dir: PathBuf,
     /// Container jobs, once the container service is up.
     pub(crate) jobs: std::sync::OnceLock<crate::job::Jobs>,
+    /// Data versions, models and the lineage of what runs' nodes do with them, once those
+    /// services are up.
+    pub(crate) lineage: std::sync::OnceLock<crate::lineage::Lineage>,
 }
 
 /// Services for one call, attributing logs to `plugin`.
@@ -29,6 +33,9 @@ pub(crate) struct CallServices {
     pub live: Option<LiveEvents>,
     /// The call's container jobs; `None` where the host runs none.
     pub(crate) jobs: Option<crate::job::CallJobs>,
+    /// The run's node this call is an attempt of, whose lineage records what the call reads
+    /// and produces; `None` for a node run directly (nothing is recorded).
+    pub(crate) scope: Option<crate::job::JobScope>,
 }
 
 /// A receiver of a call's log and progress events as they happen.
@@ -48,6 +55,13 @@ impl CallServices {
 
     fn record(&self, event: serde_json::Value) {
         record(&self.events, self.live.as_ref(), event);
+    }
+
+    fn lineage(&self) -> Result<&crate::lineage::Lineage, String> {
+        self.backend
+            .lineage
+            .get()
+            .ok_or_else(|| "data versions are not available yet".to_string())
     }
 }
 
@@ -90,10 +104,11 @@ impl HostServices for CallServices {
 
     fn put_artifact(
         &self,
-        _name: &str,
+        name: &str,
         data: Vec<u8>,
     ) -> weft_runtime::BoxFuture<'_, Result<String, String>> {
         let dir = self.artifacts_dir();
+        let name = name.to_string();
         Box::pin(async move {
             let dir = dir.ok_or("artifact store unavailable for this user")?;
             let key = weft_runtime::content_hash(&data);
@@ -110,7 +125,67 @@ impl HostServices for CallServices {
                     .await
                     .map_err(|e| format!("cannot store artifact: {e}"))?;
             }
+            self.lineage()?
+                .stored_artifact(self.scope.as_ref(), &key, &name)
+                .await
+                .map_err(|e| e.for_guest())?;
             Ok(key)
+        })
+    }
+
+    fn dataset(
+        &self,
+        dataset: &str,
+        version: Option<u32>,
+    ) -> weft_runtime::BoxFuture<'_, Result<String, String>> {
+        let dataset = dataset.to_string();
+        Box::pin(async move {
+            let manifest = self
+                .lineage()?
+                .read_dataset(&self.owner, self.scope.as_ref(), &dataset, version)
+                .await
+                .map_err(|e| e.for_guest())?;
+            Ok(manifest.to_string())
+        })
+    }
+
+    fn read_dataset_file(
+        &self,
+        dataset: &str,
+        version: u32,
+        path: &str,
+    ) -> weft_runtime::BoxFuture<'_, Result<Vec<u8>, String>> {
+        let (dataset, path) = (dataset.to_string(), path.to_string());
+        Box::pin(async move {
+            let content = self
+                .lineage()?
+                .read_dataset_file(&self.owner, self.scope.as_ref(), &dataset, version, &path)
+                .await
+                .map_err(|e| e.for_guest())?;
+            Ok(content.to_vec())
+        })
+    }
+
+    fn record_model(
+        &self,
+        name: &str,
+        key: &str,
+    ) -> weft_runtime::BoxFuture<'_, Result<(String, u64), String>> {
+        let (name, key) = (name.to_string(), key.to_string());
+        Box::pin(async move {
+            let content = self.get_artifact(&key).await?;
+            let (model, version) = self
+                .lineage()?
+                .record_model(
+                    &self.owner,
+                    self.scope.as_ref(),
+                    &name,
+                    &key,
+                    content.into(),
+                )
+                .await
+                .map_err(|e| e.for_guest())?;
+            Ok((model, version as u64))
         })
     }
 

@@ -29,6 +29,7 @@ pub(crate) use values::{RunValues, StoredKind};
 
 use crate::auth::Caller;
 use crate::error::{Code, Error, Result};
+use crate::lineage::Lineage;
 use crate::registry::{Grantee, PluginUsers, Plugins};
 use crate::store::{Store, new_id};
 use config::WorkflowsConfig;
@@ -58,13 +59,16 @@ struct Inner {
     admission: tokio::sync::Mutex<()>,
     /// Runs executing in this process, by id.
     active: Mutex<HashMap<String, CancellationToken>>,
+    /// Pins the project a run names to its commit.
+    lineage: Lineage,
 }
 
 impl Workflows {
     /// Starts the service and resumes every run a previous process left unfinished.
-    pub async fn start(
+    pub(crate) async fn start(
         store: Store,
         plugins: Plugins,
+        lineage: Lineage,
         values: RunValues,
         config: WorkflowsConfig,
     ) -> Result<Self> {
@@ -78,6 +82,7 @@ impl Workflows {
                 config,
                 admission: tokio::sync::Mutex::default(),
                 active: Mutex::default(),
+                lineage,
             }),
         };
         plugins.add_users(Arc::<Inner>::downgrade(&workflows.inner));
@@ -212,16 +217,26 @@ impl Workflows {
         Ok(())
     }
 
-    /// Starts a run of the workflow's current version with `inputs` (node id -> port -> value);
-    /// refused while the workflow's owner has `[workflows] max_runs_per_user` unfinished runs.
+    /// Starts a run of the workflow's current version with `inputs` (node id -> port -> value),
+    /// on `project` of the workflow's owner (id or name, as its container jobs name one) at
+    /// its current commit when named; refused while the workflow's owner has
+    /// `[workflows] max_runs_per_user` unfinished runs.
     pub async fn execute(
         &self,
         caller: &Caller,
         id: &str,
         inputs: serde_json::Map<String, serde_json::Value>,
+        project: Option<&str>,
     ) -> Result<RunSummary> {
         let workflow = self.get(caller, id).await?;
         let plan = self.validate(&workflow.definition).await?;
+        let (project_id, git_commit) = match project {
+            Some(name) => {
+                let (id, commit) = self.inner.lineage.pin(&workflow.owner_id, name).await?;
+                (Some(id), commit)
+            }
+            None => (None, None),
+        };
         let run = RunSummary {
             id: new_id(),
             workflow_id: workflow.id.clone(),
@@ -232,6 +247,8 @@ impl Workflows {
             created_at: chrono::Utc::now(),
             started_at: None,
             finished_at: None,
+            project_id,
+            git_commit,
         };
         let prior = vec![Prior::fresh(); plan.nodes.len()];
         self.launch(run, plan, inputs, prior).await
@@ -418,6 +435,11 @@ impl Workflows {
             Some(run) if self.visible(caller, &run.owner_id) => Ok(run),
             _ => Err(Error::not_found("run", run_id)),
         }
+    }
+
+    /// A run without its nodes, if the caller may see it.
+    pub(crate) async fn summary(&self, caller: &Caller, run_id: &str) -> Result<RunSummary> {
+        self.visible_run(caller, run_id).await
     }
 
     /// A run with its nodes, if the caller may see it.

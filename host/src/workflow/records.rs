@@ -104,6 +104,12 @@ pub struct RunSummary {
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The project the run named, and the commit it was at when the run started (absent
+    /// while the project had none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub git_commit: Option<String>,
 }
 
 /// One node of a run.
@@ -392,7 +398,7 @@ pub(super) async fn workflow_using(
         .transpose()
 }
 
-const RUN_COLUMNS: &str = "id, workflow_id, workflow_version, owner_id, status, error, created_at, started_at, finished_at";
+const RUN_COLUMNS: &str = "id, workflow_id, workflow_version, owner_id, status, error, created_at, started_at, finished_at, project_id, git_commit";
 
 fn run_from_row(row: &AnyRow) -> Result<RunSummary> {
     Ok(RunSummary {
@@ -405,6 +411,8 @@ fn run_from_row(row: &AnyRow) -> Result<RunSummary> {
         created_at: time(row.try_get("created_at")?),
         started_at: row.try_get::<Option<i64>, _>("started_at")?.map(time),
         finished_at: row.try_get::<Option<i64>, _>("finished_at")?.map(time),
+        project_id: row.try_get("project_id")?,
+        git_commit: row.try_get("git_commit")?,
     })
 }
 
@@ -417,7 +425,7 @@ pub(super) async fn insert_run(
 ) -> Result<()> {
     let mut tx = store.pool().begin().await?;
     sqlx::query(&format!(
-        "INSERT INTO runs ({RUN_COLUMNS}, definition, inputs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        "INSERT INTO runs ({RUN_COLUMNS}, definition, inputs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
     ))
     .bind(&run.id)
     .bind(&run.workflow_id)
@@ -428,6 +436,8 @@ pub(super) async fn insert_run(
     .bind(run.created_at.timestamp_millis())
     .bind(run.started_at.map(|t| t.timestamp_millis()))
     .bind(run.finished_at.map(|t| t.timestamp_millis()))
+    .bind(run.project_id.as_deref())
+    .bind(run.git_commit.as_deref())
     .bind(to_json(definition))
     .bind(to_json(inputs))
     .execute(&mut *tx)

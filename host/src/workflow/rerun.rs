@@ -79,6 +79,9 @@ impl Workflows {
             created_at: chrono::Utc::now(),
             started_at: None,
             finished_at: None,
+            // The same code as the run it repeats.
+            project_id: old.run.project_id.clone(),
+            git_commit: old.run.git_commit.clone(),
         };
         tracing::info!(run = %run.id, from_run = %run_id, from, by = %caller.name, "run again");
         self.launch(run, plan, inputs, prior).await

@@ -159,6 +159,10 @@ struct ExecuteRequest {
     #[serde(default)]
     #[schema(value_type = Object)]
     inputs: serde_json::Map<String, serde_json::Value>,
+    /// A project of the workflow's owner (id or name, as a container job names one) the run
+    /// works on: its current commit is pinned as the run's code in its lineage.
+    #[serde(default)]
+    project: Option<String>,
 }
 
 /// Start a run of the workflow's current version. The body is optional.
@@ -178,7 +182,9 @@ async fn execute_workflow(
     } else {
         parse_json(&body)?
     };
-    let run = workflows.execute(&caller, &id, request.inputs).await?;
+    let run = workflows
+        .execute(&caller, &id, request.inputs, request.project.as_deref())
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(run)))
 }
 

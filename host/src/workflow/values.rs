@@ -41,14 +41,14 @@ pub enum StoredKind {
 
 /// A port's value as a run holds it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Held {
+pub(crate) enum Held {
     Inline(Value),
     Stored(Stored),
 }
 
 impl Held {
     /// The value's size in bytes, wherever it is.
-    pub fn size(&self) -> u64 {
+    pub(crate) fn size(&self) -> u64 {
         match self {
             Held::Inline(value) => value.len() as u64,
             Held::Stored(stored) => stored.size,
@@ -93,7 +93,7 @@ pub(super) fn join(
 
 /// The storage of a run's large values.
 #[derive(Clone)]
-pub struct RunValues {
+pub(crate) struct RunValues {
     storage: Operator,
     inline_bytes: u64,
 }
@@ -120,7 +120,7 @@ fn storage_error(err: opendal::Error) -> Error {
 
 impl RunValues {
     /// Values larger than `inline_bytes` go to the folder `dir`.
-    pub fn open(dir: &Path, inline_bytes: u64) -> anyhow::Result<Self> {
+    pub(crate) fn open(dir: &Path, inline_bytes: u64) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)
             .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
         let storage = Operator::new(opendal::services::Fs::default().root(&dir.to_string_lossy()))?;
@@ -131,7 +131,13 @@ impl RunValues {
     }
 
     /// Keeps `value`, output `port` of node `node`: inline when small, else written to storage.
-    pub async fn keep(&self, run: &str, node: &str, port: &str, value: Value) -> Result<Held> {
+    pub(crate) async fn keep(
+        &self,
+        run: &str,
+        node: &str,
+        port: &str,
+        value: Value,
+    ) -> Result<Held> {
         if value.len() as u64 <= self.inline_bytes {
             return Ok(Held::Inline(value));
         }
@@ -150,7 +156,7 @@ impl RunValues {
     }
 
     /// The value itself, read back from storage if it was stored.
-    pub async fn load(&self, run: &str, held: &Held) -> Result<Value> {
+    pub(crate) async fn load(&self, run: &str, held: &Held) -> Result<Value> {
         let stored = match held {
             Held::Inline(value) => return Ok(value.clone()),
             Held::Stored(stored) => stored,
@@ -176,7 +182,7 @@ impl RunValues {
 
     /// A value as a download: its kind, its size and its content in chunks (a stored value is
     /// streamed, never read whole).
-    pub async fn read(&self, run: &str, held: &Held) -> Result<(StoredKind, u64, Chunks)> {
+    pub(crate) async fn read(&self, run: &str, held: &Held) -> Result<(StoredKind, u64, Chunks)> {
         let stored = match held {
             Held::Inline(value) => {
                 let chunk = value.to_bytes();
@@ -199,7 +205,7 @@ impl RunValues {
     }
 
     /// Removes every stored value of `run`.
-    pub async fn remove_run(&self, run: &str) -> Result<()> {
+    pub(crate) async fn remove_run(&self, run: &str) -> Result<()> {
         self.storage
             .delete_with(&format!("{run}/"))
             .recursive(true)

@@ -232,6 +232,21 @@ impl Projects {
         }
     }
 
+    /// The project of user `owner` that `name` names (its id or its name): how a workflow
+    /// run and the container jobs of its nodes name the project they work on. Even an admin's
+    /// run names only the admin's own projects.
+    pub(crate) async fn owned(&self, owner: &str, name: &str) -> Result<Project> {
+        records::projects(&self.store, Some(owner))
+            .await?
+            .into_iter()
+            .find(|p| p.owner_id == owner && (p.id == name || p.name == name))
+            .ok_or_else(|| {
+                Error::new(Code::ProjectNotFound, format!("project '{name}' not found"))
+                    .details(serde_json::json!({ "project": name }))
+                    .hint("a run and its jobs may name only a project of the run's owner")
+            })
+    }
+
     /// Project `id`, whoever owns it (no access check: for hooks that act for a user already
     /// checked, such as a pusher).
     pub(crate) async fn find(&self, id: &str) -> Result<Option<Project>> {

@@ -263,6 +263,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/datasets/{id}/lineage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The runs that read a dataset's versions, and the model versions those runs recorded. */
+        get: operations["lineage_dataset"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/datasets/{id}/versions/{number}": {
         parameters: {
             query?: never;
@@ -528,6 +545,26 @@ export interface paths {
          *     `lower_is_better`/`higher_is_better` say otherwise.
          */
         get: operations["models_compare"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/models/{id}/lineage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The data and code behind a model: the runs that recorded its versions, their projects'
+         *     commits and the dataset versions they read.
+         */
+        get: operations["lineage_model"];
         put?: never;
         post?: never;
         delete?: never;
@@ -982,6 +1019,26 @@ export interface paths {
         };
         /** WebSocket: a snapshot of one run, then its events until it finishes. */
         get: operations["watch_run"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{run_id}/lineage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What a run ran on (its project's commit), the dataset versions its nodes read and the
+         *     artifacts and model versions they produced, as the host saw the nodes do it.
+         */
+        get: operations["lineage_run"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1860,6 +1917,17 @@ export interface components {
             /** Format: int64 */
             size: number;
         };
+        /** @description Which runs used a dataset, and the models that came from them. */
+        DatasetLineage: {
+            dataset_id: string;
+            /** @description Model versions recorded by runs that read it. */
+            models: components["schemas"]["Entry"][];
+            /**
+             * @description Each run's read of one of its versions (runs only read datasets: a version is written
+             *     by a push or a recording, whose commit its version shows).
+             */
+            runs: components["schemas"]["Entry"][];
+        };
         /** @description One version of a dataset. */
         DatasetVersion: {
             /** Format: int64 */
@@ -1970,6 +2038,29 @@ export interface components {
             user_namespaces: boolean;
             /** @description The engine's version, when it answers. */
             version?: string | null;
+        };
+        /** @description One thing a run's node read or produced. */
+        Entry: {
+            /**
+             * Format: date-time
+             * @description When the node first did it.
+             */
+            at: string;
+            /** @description The dataset's id, the artifact's content key or the model's id. */
+            id: string;
+            kind: components["schemas"]["Kind"];
+            /**
+             * @description The dataset's or model's name, the artifact's name as the node gave it (absent for a
+             *     dataset or model since deleted).
+             */
+            name?: string | null;
+            node_id: string;
+            run_id: string;
+            /**
+             * Format: int64
+             * @description The dataset's or the model's version number; absent for an artifact.
+             */
+            version?: number | null;
         };
         /**
          * @description What a tree entry is.
@@ -2100,6 +2191,11 @@ export interface components {
         ExecuteRequest: {
             /** @description Values for inputs no edge feeds: `{"<node id>": {"<port>": value}}`. */
             inputs?: Record<string, never>;
+            /**
+             * @description A project of the workflow's owner (id or name, as a container job names one) the run
+             *     works on: its current commit is pinned as the run's code in its lineage.
+             */
+            project?: string | null;
         };
         /** @description One execution of code in a notebook. */
         Execution: {
@@ -2204,6 +2300,11 @@ export interface components {
          * @enum {string}
          */
         KernelState: "detached" | "starting" | "idle" | "busy" | "restarting" | "dead" | "disconnected" | "shutdown";
+        /**
+         * @description What a node's call touched.
+         * @enum {string}
+         */
+        Kind: "dataset" | "artifact" | "model";
         /** @description What a visual editor keeps with a definition; ignored by the engine. */
         Layout: {
             /**
@@ -2285,6 +2386,16 @@ export interface components {
         /** @description A model with its versions, newest first. */
         ModelDetail: components["schemas"]["Model"] & {
             versions: components["schemas"]["ModelVersion"][];
+        };
+        /** @description The code and data behind each version of a model recorded by a workflow run. */
+        ModelLineage: {
+            /** @description The runs that recorded them: project and commit. */
+            code: components["schemas"]["RunCode"][];
+            /** @description The dataset versions those runs read. */
+            datasets: components["schemas"]["Entry"][];
+            model_id: string;
+            /** @description The versions workflow runs recorded (those the MLflow client made have no lineage). */
+            versions: components["schemas"]["Entry"][];
         };
         /**
          * @description One version of a model: the seed's ModelVersion (id, params, metrics, artifacts,
@@ -2571,8 +2682,14 @@ export interface components {
                 error?: string | null;
                 /** Format: date-time */
                 finished_at?: string | null;
+                git_commit?: string | null;
                 id: string;
                 owner_id: string;
+                /**
+                 * @description The project the run named, and the commit it was at when the run started (absent
+                 *     while the project had none).
+                 */
+                project_id?: string | null;
                 /** Format: date-time */
                 started_at?: string | null;
                 status: components["schemas"]["RunStatus"];
@@ -2815,6 +2932,13 @@ export interface components {
          * @enum {string}
          */
         Role: "admin" | "user";
+        /** @description What a run ran on: its project and that project's commit when it started. */
+        RunCode: {
+            git_commit?: string | null;
+            project_id?: string | null;
+            run_id: string;
+            workflow_id: string;
+        };
         /** @description A run with every node. */
         RunDetail: components["schemas"]["RunSummary"] & {
             /** @description The definition the run uses, node types pinned to `name@version`. */
@@ -2832,6 +2956,23 @@ export interface components {
             /** @description The run it happened in. */
             run_id: string;
             /** @description The run's workflow. */
+            workflow_id: string;
+        };
+        /** @description What a run ran on, read and produced. */
+        RunLineage: {
+            /** @description Artifacts they stored. */
+            artifacts: components["schemas"]["Entry"][];
+            /** @description Dataset versions the run's nodes read. */
+            datasets: components["schemas"]["Entry"][];
+            git_commit?: string | null;
+            /** @description Model versions they recorded. */
+            models: components["schemas"]["Entry"][];
+            /**
+             * @description The project the run named, and its commit when the run started (absent when the run
+             *     named none, or the project had no commit yet).
+             */
+            project_id?: string | null;
+            run_id: string;
             workflow_id: string;
         };
         RunRequest: {
@@ -2852,8 +2993,14 @@ export interface components {
             error?: string | null;
             /** Format: date-time */
             finished_at?: string | null;
+            git_commit?: string | null;
             id: string;
             owner_id: string;
+            /**
+             * @description The project the run named, and the commit it was at when the run started (absent
+             *     while the project had none).
+             */
+            project_id?: string | null;
             /** Format: date-time */
             started_at?: string | null;
             status: components["schemas"]["RunStatus"];
@@ -3870,6 +4017,35 @@ export interface operations {
             };
         };
     };
+    lineage_dataset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetLineage"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     datasets_version: {
         parameters: {
             query?: never;
@@ -4465,6 +4641,43 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    lineage_model: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelLineage"];
                 };
             };
             403: {
@@ -5681,6 +5894,35 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RunEvent"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    lineage_run: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunLineage"];
                 };
             };
             404: {
