@@ -2,6 +2,7 @@
 //! pointing at a logged model, a run's artifacts or an artifact URI), stages, aliases and
 //! tags. A version is READY as soon as it is made: its files are already in Weft's storage.
 
+use super::filter::{self, Scope};
 use super::service::{Tracking, check_length, hex_id, not_found};
 use super::wire::invalid;
 use crate::auth::Caller;
@@ -83,28 +84,25 @@ impl Tracking {
         self.registered_model_json(&row, &caller.name).await
     }
 
-    /// The caller's registered models, by name, filtered by name (`name LIKE '...'`).
+    /// The caller's registered models matching `filter` (MLflow's grammar over `name` and
+    /// `tags.<key>`), by name.
     pub(crate) async fn search_registered_models(
         &self,
         caller: &Caller,
         filter: Option<&str>,
     ) -> Result<Value> {
-        let mut sql = "SELECT id, name, description, created_at, updated_at FROM mlflow_registered_models WHERE owner_id = $1".to_string();
-        let name = match filter.map(str::trim).filter(|f| !f.is_empty()) {
-            None => None,
-            Some(f) => Some(super::experiments::name_filter(f)?),
-        };
-        if let Some((op, _)) = &name {
-            sql.push_str(&format!(" AND name {op} $2"));
-        }
-        sql.push_str(" ORDER BY name");
-        let mut query = sqlx::query(&sql).bind(&caller.user_id);
-        if let Some((_, value)) = &name {
-            query = query.bind(value.clone());
-        }
-        let mut models = Vec::new();
-        for row in query.fetch_all(self.store.pool()).await? {
-            models.push(self.registered_model_json(&row, &caller.name).await?);
+        let compiled = filter::compile(Scope::RegisteredModels, filter.unwrap_or_default(), 2)?;
+        let conditions: String = compiled.sql.iter().map(|c| format!(" AND {c}")).collect();
+        let sql = format!(
+            "SELECT m.id, m.name, m.description, m.created_at, m.updated_at FROM mlflow_registered_models m \
+             WHERE m.owner_id = $1{conditions} ORDER BY m.name"
+        );
+        let rows = filter::bind_all(sqlx::query(&sql).bind(&caller.user_id), compiled.binds)
+            .fetch_all(self.store.pool())
+            .await?;
+        let mut models = Vec::with_capacity(rows.len());
+        for row in &rows {
+            models.push(self.registered_model_json(row, &caller.name).await?);
         }
         Ok(json!({ "registered_models": models }))
     }
@@ -245,23 +243,24 @@ impl Tracking {
         self.version_json(&row, name, &caller.name).await
     }
 
-    /// Every version of the caller's models matching `name` and `run_id` when given.
+    /// The versions of the caller's models matching `filter` (MLflow's grammar over `name`,
+    /// `version_number`, `run_id`, `source_path` and `tags.<key>`), by model then newest first.
     pub(crate) async fn search_model_versions(
         &self,
         caller: &Caller,
-        name: Option<&str>,
-        run_id: Option<&str>,
+        filter: Option<&str>,
     ) -> Result<Value> {
-        let rows = sqlx::query(&format!(
-            "SELECT {VERSION_COLUMNS}, m.name AS model_name FROM mlflow_model_versions v JOIN mlflow_registered_models m ON m.id = v.model_id \
-             WHERE m.owner_id = $1 AND ($2 = '' OR m.name = $2) AND ($3 = '' OR v.run_id = $3) ORDER BY m.name, v.version DESC"
-        ))
-        .bind(&caller.user_id)
-        .bind(name.unwrap_or_default())
-        .bind(run_id.unwrap_or_default())
-        .fetch_all(self.store.pool())
-        .await?;
-        let mut versions = Vec::new();
+        let compiled = filter::compile(Scope::ModelVersions, filter.unwrap_or_default(), 2)?;
+        let conditions: String = compiled.sql.iter().map(|c| format!(" AND {c}")).collect();
+        let sql = format!(
+            "SELECT {VERSION_COLUMNS}, m.name AS model_name FROM mlflow_model_versions v \
+             JOIN mlflow_registered_models m ON m.id = v.model_id \
+             WHERE m.owner_id = $1{conditions} ORDER BY m.name, v.version DESC"
+        );
+        let rows = filter::bind_all(sqlx::query(&sql).bind(&caller.user_id), compiled.binds)
+            .fetch_all(self.store.pool())
+            .await?;
+        let mut versions = Vec::with_capacity(rows.len());
         for row in &rows {
             let model: String = row.try_get("model_name")?;
             versions.push(self.version_json(row, &model, &caller.name).await?);
