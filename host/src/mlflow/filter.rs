@@ -595,7 +595,11 @@ mod tests {
         assert_eq!(c.sql[1], "v.version >= $3");
         assert_eq!(c.binds[1], Bind::Real(2.0));
         assert_eq!(c.sql[2], "v.run_id IN ($4, $5)");
-        assert!(c.sql[3].contains("x.kind = 'model_version'"), "{}", c.sql[3]);
+        assert!(
+            c.sql[3].contains("x.kind = 'model_version'"),
+            "{}",
+            c.sql[3]
+        );
         // The client's prompt filter also passes models without the tag.
         let c = compile(
             Scope::RegisteredModels,
@@ -611,7 +615,11 @@ mod tests {
             (Scope::Experiments, "params.lr = '1'"),
         ] {
             let err = compile(scope, filter, 1).unwrap_err();
-            assert!(err.message.contains("position"), "{filter}: {}", err.message);
+            assert!(
+                err.message.contains("position"),
+                "{filter}: {}",
+                err.message
+            );
         }
     }
 

@@ -25,15 +25,8 @@ pub(crate) struct Run {
     outputs: Outputs,
 }
 
-impl Run {
-    /// The run's RunInfo alone.
-    pub(super) fn into_info(self) -> Info {
-        self.info
-    }
-}
-
 #[derive(Debug, Serialize)]
-pub(crate) struct Info {
+struct Info {
     run_id: String,
     run_uuid: String,
     run_name: String,
