@@ -159,7 +159,7 @@ impl Tracking {
         new: NewVersion,
     ) -> Result<Value> {
         let id = self.registered_model_id(caller, name).await?;
-        let storage = self.storage_uri(caller, &new).await?;
+        let (storage, run_id) = self.storage_uri(caller, &new).await?;
         let now = now_ms();
         let mut tx = self.store.pool().begin().await?;
         // The number is taken in the insert itself: a transaction that read it first could
@@ -171,7 +171,7 @@ impl Tracking {
         )
         .bind(&id)
         .bind(&new.source)
-        .bind(new.run_id.unwrap_or_default())
+        .bind(run_id)
         .bind(new.model_id.unwrap_or_default())
         .bind(storage)
         .bind(new.description.unwrap_or_default())
@@ -189,38 +189,45 @@ impl Tracking {
         self.model_version(caller, name, &next.to_string()).await
     }
 
-    /// Where a version's files are: the logged model's folder, a run's artifacts, or the
-    /// source itself.
-    async fn storage_uri(&self, caller: &Caller, new: &NewVersion) -> Result<String> {
-        if let Some(model_id) = new.model_id.as_deref().filter(|m| !m.is_empty()) {
+    /// Where a version's files are (the logged model's folder, a run's artifacts, or the
+    /// source itself), and the run it came from: the one given, else the logged model's source
+    /// run, as MLflow fills it in.
+    async fn storage_uri(&self, caller: &Caller, new: &NewVersion) -> Result<(String, String)> {
+        let given_run = new.run_id.clone().unwrap_or_default();
+        let logged = new
+            .model_id
+            .as_deref()
+            .filter(|m| !m.is_empty())
+            .or_else(|| {
+                new.source
+                    .strip_prefix("models:/")
+                    .filter(|m| m.starts_with("m-"))
+            });
+        if let Some(model_id) = logged {
             let model = self.logged_model(caller, model_id).await?;
-            return Ok(model["info"]["artifact_uri"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string());
-        }
-        if let Some(model_id) = new
-            .source
-            .strip_prefix("models:/")
-            .filter(|m| m.starts_with("m-"))
-        {
-            let model = self.logged_model(caller, model_id).await?;
-            return Ok(model["info"]["artifact_uri"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string());
+            let info = &model["info"];
+            let run = if given_run.is_empty() {
+                info["source_run_id"].as_str().unwrap_or_default().to_string()
+            } else {
+                given_run
+            };
+            return Ok((
+                info["artifact_uri"].as_str().unwrap_or_default().to_string(),
+                run,
+            ));
         }
         if let Some(rest) = new.source.strip_prefix("runs:/") {
             let (run, path) = rest.split_once('/').unwrap_or((rest, ""));
             let info = self.run(caller, run).await?;
             let root = info["info"]["artifact_uri"].as_str().unwrap_or_default();
-            return Ok(if path.is_empty() {
+            let uri = if path.is_empty() {
                 root.to_string()
             } else {
                 format!("{root}/{path}")
-            });
+            };
+            return Ok((uri, given_run));
         }
-        Ok(new.source.clone())
+        Ok((new.source.clone(), given_run))
     }
 
     /// Version `version` of registered model `name`.
