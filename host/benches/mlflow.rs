@@ -7,7 +7,9 @@
 //! - logging: 100 runs x (10 params + 100 metric steps in one log_batch + 1 small artifact);
 //! - populating 10,000 runs from 8 threads (create + log_batch each);
 //! - `search_runs` over those 10,000 runs with a filter (`metrics.acc > 0.9 and
-//!   params.group = 'g3'`, 100 hits) and ordered by a metric (first 100), median of 5;
+//!   params.group = 'g3'`, 100 hits) and ordered by a metric (first 100), median of 5; the
+//!   filtered search also as its bare HTTP call, which leaves out the client's parsing of the
+//!   answer (the same for both servers, and a floor under the client's figure);
 //! - Weft's resident memory after each phase (this process: the server and little else).
 //!
 //! The client comes from the test virtualenv (`WEFT_TEST_PYTHON`, default
@@ -164,6 +166,12 @@ async fn bench() -> anyhow::Result<()> {
     row(
         "search_runs, filter over 10,000 runs (median)",
         "search_s",
+        &weft_search,
+        &ml_search,
+    );
+    row(
+        "  the same search's HTTP call alone (median)",
+        "search_raw_s",
         &weft_search,
         &ml_search,
     );

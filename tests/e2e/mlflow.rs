@@ -78,7 +78,9 @@ async fn call(
 
 /// Everything a script logs comes back: the filtered search finds the one run, the history
 /// has 100 steps, the artifacts download byte-identical, the model loads by its alias and
-/// predicts; another user's token is refused the run, an admin's reaches it.
+/// predicts; the searches of runs, experiments and the registry filter as MLflow's do
+/// (LIKE case-sensitive, ILIKE not, on both backends); another user's token is refused the
+/// run, an admin's reaches it.
 async fn a_training_script_logs_registers_and_loads_its_model(backend: Backend) {
     let server = TestServer::start(backend).await;
     let (_, alice) = server.user("alice").await;
@@ -95,6 +97,34 @@ async fn a_training_script_logs_registers_and_loads_its_model(backend: Backend) 
     assert_eq!(summary["tags"], json!({"team": "vision"}));
     assert_eq!(summary["alias_version"], "1");
     assert_eq!(summary["version_tags"], json!({"validated": "yes"}));
+    let v1 = json!([["adder", "1"]]);
+    let invalid = "INVALID_PARAMETER_VALUE";
+    assert_eq!(
+        summary["searches"],
+        json!({
+            "runs: tags.team LIKE 'Vis%'": [],
+            "runs: tags.team ILIKE 'Vis%'": [true],
+            "runs: params.lr LIKE '0.0%'": [true],
+            "experiments: name LIKE 'WEFT%'": [],
+            "experiments: name ILIKE 'WEFT%'": ["weft-demo"],
+            "models: name LIKE 'add%'": ["adder"],
+            "models: name LIKE 'ADD%'": [],
+            "models: name ILIKE 'ADD%'": ["adder"],
+            "models: tags.owner = 'Vision'": ["adder"],
+            "models: tags.owner LIKE 'vis%'": [],
+            "models: tags.owner ILIKE 'vis%'": ["adder"],
+            "versions: name = 'adder'": v1,
+            "versions: run_id IN": v1,
+            "versions: version_number": v1,
+            "versions: version_number > 1": [],
+            "versions: source_path LIKE": v1,
+            "versions: tags.validated": v1,
+            "versions: tags.validated ILIKE": v1,
+            "versions: metrics.acc > 1": invalid,
+            "models: version_number = 1": invalid,
+        }),
+        "LIKE is case-sensitive, ILIKE is not, as in MLflow; the registry's filters"
+    );
 
     let run = json!({"run_id": summary["run_id"]});
     let (_, bob) = server.user("bob").await;

@@ -1,6 +1,7 @@
 //! Experiments: create, read (by id or by the caller's name for it), search, rename, delete,
 //! restore and tags. Names are unique per owner, so two users may each have "demo".
 
+use super::filter::{self, Scope};
 use super::service::{
     Tracking, check_length, next_token, not_found, numeric_id, page_offset, pair_json,
 };
@@ -85,7 +86,8 @@ impl Tracking {
     }
 
     /// The caller's experiments (an admin's: everyone's) in `view` (ACTIVE_ONLY,
-    /// DELETED_ONLY, ALL), newest first, filtered by name (`name = '...'`, `name LIKE '...'`).
+    /// DELETED_ONLY, ALL), newest first, filtered as MLflow's grammar allows (`name LIKE 'a%'`,
+    /// `tags.team = 'vision'`, `creation_time > 0`).
     pub(crate) async fn search_experiments(
         &self,
         caller: &Caller,
@@ -96,30 +98,25 @@ impl Tracking {
     ) -> Result<Value> {
         let limit = max_results.unwrap_or(1000).clamp(1, 50000);
         let offset = page_offset(page_token)?;
-        let mut sql = format!(
-            "SELECT {COLUMNS} FROM mlflow_experiments WHERE ($1 = '' OR owner_id = $1) AND {}",
-            stage_condition("lifecycle_stage", view)
+        let compiled = filter::compile(Scope::Experiments, filter.unwrap_or_default(), 2)?;
+        let mut conditions = vec![
+            "($1 = '' OR e.owner_id = $1)".to_string(),
+            stage_condition("e.lifecycle_stage", view),
+        ];
+        conditions.extend(compiled.sql);
+        let sql = format!(
+            "SELECT {COLUMNS} FROM mlflow_experiments e WHERE {} \
+             ORDER BY e.created_at DESC, e.id LIMIT {limit} OFFSET {offset}",
+            conditions.join(" AND ")
         );
-        let name = match filter.map(str::trim).filter(|f| !f.is_empty()) {
-            None => None,
-            Some(f) => Some(name_filter(f)?),
-        };
-        if let Some((op, _)) = &name {
-            sql.push_str(&format!(" AND name {op} $2"));
-        }
-        sql.push_str(&format!(
-            " ORDER BY created_at DESC, id LIMIT {limit} OFFSET {offset}"
-        ));
         let owner = if caller.is_admin() {
             ""
         } else {
             caller.user_id.as_str()
         };
-        let mut query = sqlx::query(&sql).bind(owner);
-        if let Some((_, value)) = &name {
-            query = query.bind(value.clone());
-        }
-        let rows = query.fetch_all(self.store.pool()).await?;
+        let rows = filter::bind_all(sqlx::query(&sql).bind(owner), compiled.binds)
+            .fetch_all(self.store.pool())
+            .await?;
         let mut experiments = Vec::with_capacity(rows.len());
         for row in &rows {
             experiments.push(self.experiment_json(row).await?);
@@ -265,39 +262,4 @@ pub(super) fn stage_condition(column: &str, view: Option<&str>) -> String {
         "ALL" | "3" => "1 = 1".to_string(),
         _ => format!("{column} = 'active'"),
     }
-}
-
-/// An experiment search filter on the name: `name = 'x'`, `name LIKE 'x%'` or `ILIKE`.
-pub(super) fn name_filter(filter: &str) -> Result<(&'static str, String)> {
-    let bad = || {
-        invalid(format!(
-            "Invalid filter '{filter}': experiments are searched by name only \
-             (name = 'x', name LIKE 'x%', name ILIKE 'x%')"
-        ))
-    };
-    let rest = filter
-        .strip_prefix("name")
-        .or_else(|| filter.strip_prefix("attribute.name"))
-        .or_else(|| filter.strip_prefix("attributes.name"))
-        .ok_or_else(bad)?
-        .trim_start();
-    let (op, rest) = [
-        ("!=", "!="),
-        ("=", "="),
-        ("ILIKE", "LIKE"),
-        ("LIKE", "LIKE"),
-    ]
-    .into_iter()
-    .find_map(|(word, op)| {
-        let head = rest.get(..word.len())?;
-        head.eq_ignore_ascii_case(word)
-            .then(|| (op, rest[word.len()..].trim()))
-    })
-    .ok_or_else(bad)?;
-    let value = rest
-        .strip_prefix('\'')
-        .and_then(|r| r.strip_suffix('\''))
-        .or_else(|| rest.strip_prefix('"').and_then(|r| r.strip_suffix('"')))
-        .ok_or_else(bad)?;
-    Ok((op, value.to_string()))
 }

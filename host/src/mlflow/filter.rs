@@ -1,8 +1,11 @@
-//! MLflow's search grammar for runs: a filter of comparisons joined by `AND`
+//! MLflow's search grammar: a filter of comparisons joined by `AND`
 //! (`metrics.acc > 0.9 and params.lr = '0.01'`, `tags."my tag" LIKE 'a%'`,
-//! `attributes.status IN ('FINISHED', 'FAILED')`, `tags.x IS NULL`) and `order_by` clauses
-//! (`metrics.acc DESC`), compiled to SQL over the runs table `r`. An error names the position
-//! in the filter where it went wrong, as INVALID_PARAMETER_VALUE.
+//! `attributes.status IN ('FINISHED', 'FAILED')`, `tags.x IS NULL`) and, for runs, `order_by`
+//! clauses (`metrics.acc DESC`), compiled to SQL. Runs are searched over the runs table `r`,
+//! experiments over `e`, registered models over `m` and model versions over `v` joined to
+//! their model `m`, each with the fields MLflow lets one name there. LIKE is case-sensitive
+//! and ILIKE is not, as in MLflow (the store makes SQLite's LIKE case-sensitive). An error
+//! names the position in the filter where it went wrong, as INVALID_PARAMETER_VALUE.
 
 use super::wire::invalid;
 use crate::error::Result;
@@ -14,15 +17,27 @@ pub(crate) enum Bind {
     Real(f64),
 }
 
+/// What a filter searches.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Scope {
+    Runs,
+    Experiments,
+    RegisteredModels,
+    ModelVersions,
+}
+
 /// What a comparison or an order looks at.
 #[derive(Debug, Clone, PartialEq)]
 enum Field {
     Metric(String),
     Param(String),
     Tag(String),
-    /// A column of the runs table.
+    /// A column of the searched table, with its alias (`r.status`).
     Attribute(&'static str),
 }
+
+/// The tag MLflow marks prompts with: registry searches treat a model without it as no prompt.
+const IS_PROMPT_TAG: &str = "mlflow.prompt.is_prompt";
 
 #[derive(Debug, Clone, PartialEq)]
 enum Token {
@@ -142,38 +157,68 @@ fn error(text: &str, at: usize, what: &str) -> crate::error::Error {
         .details(serde_json::json!({ "position": at }))
 }
 
-/// The field an identifier names: `metrics.acc`, `params."my key"` (the quoted key follows
-/// as the next token), `attributes.status`, or a bare attribute name (`status`).
-fn field(word: &str, quoted_key: Option<&str>) -> Option<Field> {
+/// The field an identifier names in `scope`: `metrics.acc`, `params."my key"` (the quoted
+/// key follows as the next token), `attributes.status`, or a bare attribute name (`status`).
+fn field(scope: Scope, word: &str, quoted_key: Option<&str>) -> Option<Field> {
     let (entity, key) = match (word.strip_suffix('.'), quoted_key) {
         (Some(entity), Some(key)) => (entity, key),
         _ => word.split_once('.').unwrap_or(("attributes", word)),
     };
     let key = key.to_string();
-    match entity.to_ascii_lowercase().as_str() {
-        "metric" | "metrics" => Some(Field::Metric(key)),
-        "param" | "params" | "parameter" | "parameters" => Some(Field::Param(key)),
-        "tag" | "tags" => Some(Field::Tag(key)),
-        "attribute" | "attributes" | "attr" | "run" => attribute(&key).map(Field::Attribute),
+    match (entity.to_ascii_lowercase().as_str(), scope) {
+        ("metric" | "metrics", Scope::Runs) => Some(Field::Metric(key)),
+        ("param" | "params" | "parameter" | "parameters", Scope::Runs) => Some(Field::Param(key)),
+        ("tag" | "tags", _) => Some(Field::Tag(key)),
+        ("attribute" | "attributes" | "attr" | "run", Scope::Runs)
+        | ("attribute" | "attributes", _) => attribute(scope, &key).map(Field::Attribute),
         _ => None,
     }
 }
 
-/// The runs table's column for an attribute MLflow lets one search or order by.
-fn attribute(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "run_id" | "run_uuid" => "id",
-        "run_name" => "name",
-        "status" => "status",
-        "start_time" | "created" | "Created" => "start_time",
-        "end_time" => "end_time",
-        "artifact_uri" => "artifact_uri",
-        "user_id" => "user_name",
+/// The column (with its table's alias) for an attribute MLflow lets one search or order by
+/// in `scope`.
+fn attribute(scope: Scope, name: &str) -> Option<&'static str> {
+    Some(match (scope, name) {
+        (Scope::Runs, "run_id" | "run_uuid") => "r.id",
+        (Scope::Runs, "run_name") => "r.name",
+        (Scope::Runs, "status") => "r.status",
+        (Scope::Runs, "start_time" | "created" | "Created") => "r.start_time",
+        (Scope::Runs, "end_time") => "r.end_time",
+        (Scope::Runs, "artifact_uri") => "r.artifact_uri",
+        (Scope::Runs, "user_id") => "r.user_name",
+        (Scope::Experiments, "name") => "e.name",
+        (Scope::Experiments, "creation_time") => "e.created_at",
+        (Scope::Experiments, "last_update_time") => "e.updated_at",
+        (Scope::RegisteredModels | Scope::ModelVersions, "name") => "m.name",
+        (Scope::ModelVersions, "version_number") => "v.version",
+        (Scope::ModelVersions, "run_id") => "v.run_id",
+        (Scope::ModelVersions, "source_path") => "v.source",
         _ => return None,
     })
 }
 
-/// A compiled filter: SQL conditions (ANDed) over `r` with `$n` placeholders counted from
+/// The columns compared as numbers.
+fn numeric_column(column: &str) -> bool {
+    matches!(
+        column,
+        "r.start_time" | "r.end_time" | "e.created_at" | "e.updated_at" | "v.version"
+    )
+}
+
+/// The fields `scope` offers, for error messages.
+fn fields(scope: Scope) -> &'static str {
+    match scope {
+        Scope::Runs => {
+            "metrics.<key>, params.<key>, tags.<key> or \
+             attributes.<run_id|run_name|status|start_time|end_time|artifact_uri|user_id>"
+        }
+        Scope::Experiments => "name, creation_time, last_update_time or tags.<key>",
+        Scope::RegisteredModels => "name or tags.<key>",
+        Scope::ModelVersions => "name, version_number, run_id, source_path or tags.<key>",
+    }
+}
+
+/// A compiled filter: SQL conditions (ANDed) over the scope's tables with `$n` placeholders counted from
 /// `first`, and their values.
 #[derive(Debug, Default)]
 pub(crate) struct Compiled {
@@ -188,8 +233,23 @@ impl Compiled {
     }
 }
 
-/// Compiles `text` to conditions whose placeholders start at `$first`.
-pub(crate) fn compile(text: &str, first: usize) -> Result<Compiled> {
+/// `query` with `binds` bound in their order.
+pub(crate) fn bind_all<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    binds: Vec<Bind>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for bind in binds {
+        query = match bind {
+            Bind::Text(t) => query.bind(t),
+            Bind::Real(r) => query.bind(r),
+        };
+    }
+    query
+}
+
+/// Compiles `text`, a filter over `scope`, to conditions whose placeholders start at
+/// `$first`.
+pub(crate) fn compile(scope: Scope, text: &str, first: usize) -> Result<Compiled> {
     let tokens = tokens(text)?;
     let mut out = Compiled::default();
     let mut i = 0;
@@ -214,17 +274,14 @@ pub(crate) fn compile(text: &str, first: usize) -> Result<Compiled> {
             }
             _ => None,
         };
-        let field = field(&word, quoted.as_deref()).ok_or_else(|| {
+        let field = field(scope, &word, quoted.as_deref()).ok_or_else(|| {
             error(
                 text,
                 pos,
-                &format!(
-                    "'{word}' is no searchable field (metrics.<key>, params.<key>, tags.<key> \
-                     or attributes.<run_id|run_name|status|start_time|end_time|artifact_uri|user_id>)"
-                ),
+                &format!("'{word}' is no searchable field ({})", fields(scope)),
             )
         })?;
-        let condition = comparison(text, &tokens, &mut i, &field, first, &mut out)?;
+        let condition = comparison(scope, text, &tokens, &mut i, &field, first, &mut out)?;
         out.sql.push(condition);
         // AND or the end.
         match tokens.get(i) {
@@ -249,6 +306,7 @@ pub(crate) fn compile(text: &str, first: usize) -> Result<Compiled> {
 
 /// One comparison after its field: the operator and the value(s).
 fn comparison(
+    scope: Scope,
     text: &str,
     tokens: &[(usize, Token)],
     i: &mut usize,
@@ -290,7 +348,7 @@ fn comparison(
                 ));
             }
             *i += 1;
-            let exists = exists(field, None, first, out);
+            let exists = exists(scope, field, None, first, out);
             return Ok(if not { exists } else { format!("NOT {exists}") });
         }
         _ => {
@@ -301,11 +359,15 @@ fn comparison(
             ));
         }
     };
+    let numeric = match field {
+        Field::Metric(_) => true,
+        Field::Attribute(column) => numeric_column(column),
+        Field::Param(_) | Field::Tag(_) => false,
+    };
     let allowed: &[&str] = match field {
-        Field::Metric(_) => &["=", "!=", ">", ">=", "<", "<="],
-        Field::Param(_) | Field::Tag(_) => &["=", "!=", "LIKE", "ILIKE", "IN", "NOT IN"],
-        Field::Attribute("start_time" | "end_time") => &["=", "!=", ">", ">=", "<", "<="],
-        Field::Attribute(_) => &["=", "!=", "LIKE", "ILIKE", "IN", "NOT IN"],
+        _ if numeric => &["=", "!=", ">", ">=", "<", "<="],
+        Field::Tag(_) if scope != Scope::Runs => &["=", "!=", "LIKE", "ILIKE"],
+        _ => &["=", "!=", "LIKE", "ILIKE", "IN", "NOT IN"],
     };
     if !allowed.contains(&op.as_str()) {
         return Err(error(
@@ -317,10 +379,6 @@ fn comparison(
             ),
         ));
     }
-    let numeric = matches!(
-        field,
-        Field::Metric(_) | Field::Attribute("start_time" | "end_time")
-    );
     // The value(s).
     let vpos = tokens.get(*i).map_or(end, |(p, _)| *p);
     let mut values = Vec::new();
@@ -349,6 +407,15 @@ fn comparison(
     } else {
         values.push(value(text, tokens, i, numeric)?);
     }
+    // A registry search's `tags.`mlflow.prompt.is_prompt` != 'true'` (which the client adds
+    // to every registered model search) also finds what has no such tag, as MLflow's does.
+    let untagged_passes = scope != Scope::Runs
+        && matches!(field, Field::Tag(key) if key == IS_PROMPT_TAG)
+        && match (op.as_str(), values.as_slice()) {
+            ("=", [Bind::Text(v)]) => v == "false",
+            ("!=", [Bind::Text(v)]) => v == "true",
+            _ => false,
+        };
     let mut placeholders: Vec<String> = values
         .into_iter()
         .map(|v| out.placeholder(first, v))
@@ -365,31 +432,62 @@ fn comparison(
         }
     };
     Ok(match field {
-        Field::Attribute(col) => column(&format!("r.{col}")),
+        Field::Attribute(col) => column(col),
         Field::Metric(_) => exists(
+            scope,
             field,
             Some(&(column("x.value") + " AND x.is_nan = 0")),
             first,
             out,
         ),
-        Field::Param(_) | Field::Tag(_) => exists(field, Some(&column("x.value")), first, out),
+        Field::Param(_) | Field::Tag(_) => {
+            let matching = exists(scope, field, Some(&column("x.value")), first, out);
+            if untagged_passes {
+                let tagged = exists(scope, field, None, first, out);
+                format!("(NOT {tagged} OR {matching})")
+            } else {
+                matching
+            }
+        }
     })
 }
 
-/// The run has a metric/param/tag row for the field's key (matching `condition` on `x`); for
-/// an attribute, that it is set. Written `r.id IN (SELECT run_id ...)` rather than a
-/// correlated `EXISTS`: SQLite then starts from the matching rows (metrics through their
-/// `(key, value)` index) instead of probing every run of the experiments.
-fn exists(field: &Field, condition: Option<&str>, first: usize, out: &mut Compiled) -> String {
-    let (table, key) = match field {
-        Field::Metric(k) => ("mlflow_latest_metrics", k),
-        Field::Param(k) => ("mlflow_params", k),
-        Field::Tag(k) => ("mlflow_tags", k),
-        Field::Attribute(col) => return format!("r.{col} IS NOT NULL"),
+/// The searched record has a metric/param/tag row for the field's key (matching `condition`
+/// on `x`); for an attribute, that it is set. A run's is written `r.id IN (SELECT run_id ...)`
+/// rather than a correlated `EXISTS`: SQLite then starts from the matching rows (metrics
+/// through their `(key, value)` index) instead of probing every run of the experiments.
+fn exists(
+    scope: Scope,
+    field: &Field,
+    condition: Option<&str>,
+    first: usize,
+    out: &mut Compiled,
+) -> String {
+    let (rows, key) = match (field, scope) {
+        (Field::Metric(k), _) => (
+            "r.id IN (SELECT x.run_id FROM mlflow_latest_metrics x WHERE",
+            k,
+        ),
+        (Field::Param(k), _) => ("r.id IN (SELECT x.run_id FROM mlflow_params x WHERE", k),
+        (Field::Tag(k), Scope::Runs) => ("r.id IN (SELECT x.run_id FROM mlflow_tags x WHERE", k),
+        (Field::Tag(k), Scope::Experiments) => (
+            "e.id IN (SELECT x.experiment_id FROM mlflow_experiment_tags x WHERE",
+            k,
+        ),
+        (Field::Tag(k), Scope::RegisteredModels) => (
+            "m.id IN (SELECT x.owner FROM mlflow_entity_tags x WHERE x.kind = 'registered_model' AND",
+            k,
+        ),
+        (Field::Tag(k), Scope::ModelVersions) => (
+            "EXISTS (SELECT 1 FROM mlflow_entity_tags x WHERE x.kind = 'model_version' \
+             AND x.owner = v.model_id || '/' || CAST(v.version AS TEXT) AND",
+            k,
+        ),
+        (Field::Attribute(col), _) => return format!("{col} IS NOT NULL"),
     };
     let key = out.placeholder(first, Bind::Text(key.clone()));
     let extra = condition.map(|c| format!(" AND {c}")).unwrap_or_default();
-    format!("r.id IN (SELECT x.run_id FROM {table} x WHERE x.key = {key}{extra})")
+    format!("{rows} x.key = {key}{extra})")
 }
 
 /// One literal: a quoted string, or for numeric fields a number.
@@ -429,9 +527,9 @@ pub(crate) fn order(clause: &str, first: usize, out: &mut Compiled) -> Result<St
         Some(q) => (&name[..q], Some(name[q + 1..].trim_end_matches(['"', '`']))),
         None => (name, None),
     };
-    let field = field(word, quoted).ok_or_else(bad)?;
+    let field = field(Scope::Runs, word, quoted).ok_or_else(bad)?;
     let expr = match &field {
-        Field::Attribute(col) => format!("r.{col}"),
+        Field::Attribute(col) => col.to_string(),
         Field::Metric(key) => {
             let p = out.placeholder(first, Bind::Text(key.clone()));
             format!(
@@ -458,7 +556,7 @@ mod tests {
 
     #[test]
     fn compiles_the_issue_s_example() {
-        let c = compile("metrics.acc > 0.9 and params.lr = '0.01'", 1).unwrap();
+        let c = compile(Scope::Runs, "metrics.acc > 0.9 and params.lr = '0.01'", 1).unwrap();
         assert_eq!(c.sql.len(), 2);
         assert_eq!(
             c.binds,
@@ -475,6 +573,7 @@ mod tests {
     #[test]
     fn quoted_keys_in_lists_and_null_checks() {
         let c = compile(
+            Scope::Runs,
             "tags.\"my tag\" LIKE 'a%' AND attributes.status IN ('FINISHED', 'FAILED') AND tags.x IS NULL",
             3,
         )
@@ -485,14 +584,54 @@ mod tests {
     }
 
     #[test]
+    fn registry_filters_name_their_own_fields() {
+        let c = compile(
+            Scope::ModelVersions,
+            "name ILIKE 'Add%' AND version_number >= 2 AND run_id IN ('a', 'b') AND tags.`k` = 'v'",
+            2,
+        )
+        .unwrap();
+        assert_eq!(c.sql[0], "LOWER(m.name) LIKE LOWER($2)");
+        assert_eq!(c.sql[1], "v.version >= $3");
+        assert_eq!(c.binds[1], Bind::Real(2.0));
+        assert_eq!(c.sql[2], "v.run_id IN ($4, $5)");
+        assert!(
+            c.sql[3].contains("x.kind = 'model_version'"),
+            "{}",
+            c.sql[3]
+        );
+        // The client's prompt filter also passes models without the tag.
+        let c = compile(
+            Scope::RegisteredModels,
+            "tag.`mlflow.prompt.is_prompt` != 'true'",
+            2,
+        )
+        .unwrap();
+        assert!(c.sql[0].starts_with("(NOT m.id IN (SELECT"), "{}", c.sql[0]);
+        for (scope, filter) in [
+            (Scope::RegisteredModels, "version_number = 1"),
+            (Scope::ModelVersions, "metrics.acc > 1"),
+            (Scope::ModelVersions, "tags.k IN ('a')"),
+            (Scope::Experiments, "params.lr = '1'"),
+        ] {
+            let err = compile(scope, filter, 1).unwrap_err();
+            assert!(
+                err.message.contains("position"),
+                "{filter}: {}",
+                err.message
+            );
+        }
+    }
+
+    #[test]
     fn errors_name_the_position() {
-        let err = compile("metrics.acc > 0.9 and params.lr == '1'", 1).unwrap_err();
+        let err = compile(Scope::Runs, "metrics.acc > 0.9 and params.lr == '1'", 1).unwrap_err();
         assert!(err.message.contains("position 33"), "{}", err.message);
-        let err = compile("metrics.acc > 'x' or", 1).unwrap_err();
+        let err = compile(Scope::Runs, "metrics.acc > 'x' or", 1).unwrap_err();
         assert!(err.message.contains("position 14"), "{}", err.message);
-        let err = compile("metrics.acc > 0.9 or params.lr = '1'", 1).unwrap_err();
+        let err = compile(Scope::Runs, "metrics.acc > 0.9 or params.lr = '1'", 1).unwrap_err();
         assert!(err.message.contains("position 18"), "{}", err.message);
-        let err = compile("bogus.x = '1'", 1).unwrap_err();
+        let err = compile(Scope::Runs, "bogus.x = '1'", 1).unwrap_err();
         assert!(err.message.contains("position 0"), "{}", err.message);
     }
 }

@@ -20,6 +20,7 @@ pub(crate) mod models_routes;
 mod registry;
 mod registry_routes;
 pub(crate) mod routes;
+mod run_view;
 mod runs;
 mod search;
 mod service;

@@ -2,6 +2,7 @@
 //! pointing at a logged model, a run's artifacts or an artifact URI), stages, aliases and
 //! tags. A version is READY as soon as it is made: its files are already in Weft's storage.
 
+use super::filter::{self, Scope};
 use super::service::{Tracking, check_length, hex_id, not_found};
 use super::wire::invalid;
 use crate::auth::Caller;
@@ -83,28 +84,25 @@ impl Tracking {
         self.registered_model_json(&row, &caller.name).await
     }
 
-    /// The caller's registered models, by name, filtered by name (`name LIKE '...'`).
+    /// The caller's registered models matching `filter` (MLflow's grammar over `name` and
+    /// `tags.<key>`), by name.
     pub(crate) async fn search_registered_models(
         &self,
         caller: &Caller,
         filter: Option<&str>,
     ) -> Result<Value> {
-        let mut sql = "SELECT id, name, description, created_at, updated_at FROM mlflow_registered_models WHERE owner_id = $1".to_string();
-        let name = match filter.map(str::trim).filter(|f| !f.is_empty()) {
-            None => None,
-            Some(f) => Some(super::experiments::name_filter(f)?),
-        };
-        if let Some((op, _)) = &name {
-            sql.push_str(&format!(" AND name {op} $2"));
-        }
-        sql.push_str(" ORDER BY name");
-        let mut query = sqlx::query(&sql).bind(&caller.user_id);
-        if let Some((_, value)) = &name {
-            query = query.bind(value.clone());
-        }
-        let mut models = Vec::new();
-        for row in query.fetch_all(self.store.pool()).await? {
-            models.push(self.registered_model_json(&row, &caller.name).await?);
+        let compiled = filter::compile(Scope::RegisteredModels, filter.unwrap_or_default(), 2)?;
+        let conditions: String = compiled.sql.iter().map(|c| format!(" AND {c}")).collect();
+        let sql = format!(
+            "SELECT m.id, m.name, m.description, m.created_at, m.updated_at FROM mlflow_registered_models m \
+             WHERE m.owner_id = $1{conditions} ORDER BY m.name"
+        );
+        let rows = filter::bind_all(sqlx::query(&sql).bind(&caller.user_id), compiled.binds)
+            .fetch_all(self.store.pool())
+            .await?;
+        let mut models = Vec::with_capacity(rows.len());
+        for row in &rows {
+            models.push(self.registered_model_json(row, &caller.name).await?);
         }
         Ok(json!({ "registered_models": models }))
     }
@@ -161,7 +159,7 @@ impl Tracking {
         new: NewVersion,
     ) -> Result<Value> {
         let id = self.registered_model_id(caller, name).await?;
-        let storage = self.storage_uri(caller, &new).await?;
+        let (storage, run_id) = self.storage_uri(caller, &new).await?;
         let now = now_ms();
         let mut tx = self.store.pool().begin().await?;
         // The number is taken in the insert itself: a transaction that read it first could
@@ -173,7 +171,7 @@ impl Tracking {
         )
         .bind(&id)
         .bind(&new.source)
-        .bind(new.run_id.unwrap_or_default())
+        .bind(run_id)
         .bind(new.model_id.unwrap_or_default())
         .bind(storage)
         .bind(new.description.unwrap_or_default())
@@ -191,38 +189,45 @@ impl Tracking {
         self.model_version(caller, name, &next.to_string()).await
     }
 
-    /// Where a version's files are: the logged model's folder, a run's artifacts, or the
-    /// source itself.
-    async fn storage_uri(&self, caller: &Caller, new: &NewVersion) -> Result<String> {
-        if let Some(model_id) = new.model_id.as_deref().filter(|m| !m.is_empty()) {
+    /// Where a version's files are (the logged model's folder, a run's artifacts, or the
+    /// source itself), and the run it came from: the one given, else the logged model's source
+    /// run, as MLflow fills it in.
+    async fn storage_uri(&self, caller: &Caller, new: &NewVersion) -> Result<(String, String)> {
+        let given_run = new.run_id.clone().unwrap_or_default();
+        let logged = new
+            .model_id
+            .as_deref()
+            .filter(|m| !m.is_empty())
+            .or_else(|| {
+                new.source
+                    .strip_prefix("models:/")
+                    .filter(|m| m.starts_with("m-"))
+            });
+        if let Some(model_id) = logged {
             let model = self.logged_model(caller, model_id).await?;
-            return Ok(model["info"]["artifact_uri"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string());
-        }
-        if let Some(model_id) = new
-            .source
-            .strip_prefix("models:/")
-            .filter(|m| m.starts_with("m-"))
-        {
-            let model = self.logged_model(caller, model_id).await?;
-            return Ok(model["info"]["artifact_uri"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string());
+            let info = &model["info"];
+            let run = if given_run.is_empty() {
+                info["source_run_id"].as_str().unwrap_or_default().to_string()
+            } else {
+                given_run
+            };
+            return Ok((
+                info["artifact_uri"].as_str().unwrap_or_default().to_string(),
+                run,
+            ));
         }
         if let Some(rest) = new.source.strip_prefix("runs:/") {
             let (run, path) = rest.split_once('/').unwrap_or((rest, ""));
             let info = self.run(caller, run).await?;
             let root = info["info"]["artifact_uri"].as_str().unwrap_or_default();
-            return Ok(if path.is_empty() {
+            let uri = if path.is_empty() {
                 root.to_string()
             } else {
                 format!("{root}/{path}")
-            });
+            };
+            return Ok((uri, given_run));
         }
-        Ok(new.source.clone())
+        Ok((new.source.clone(), given_run))
     }
 
     /// Version `version` of registered model `name`.
@@ -245,23 +250,24 @@ impl Tracking {
         self.version_json(&row, name, &caller.name).await
     }
 
-    /// Every version of the caller's models matching `name` and `run_id` when given.
+    /// The versions of the caller's models matching `filter` (MLflow's grammar over `name`,
+    /// `version_number`, `run_id`, `source_path` and `tags.<key>`), by model then newest first.
     pub(crate) async fn search_model_versions(
         &self,
         caller: &Caller,
-        name: Option<&str>,
-        run_id: Option<&str>,
+        filter: Option<&str>,
     ) -> Result<Value> {
-        let rows = sqlx::query(&format!(
-            "SELECT {VERSION_COLUMNS}, m.name AS model_name FROM mlflow_model_versions v JOIN mlflow_registered_models m ON m.id = v.model_id \
-             WHERE m.owner_id = $1 AND ($2 = '' OR m.name = $2) AND ($3 = '' OR v.run_id = $3) ORDER BY m.name, v.version DESC"
-        ))
-        .bind(&caller.user_id)
-        .bind(name.unwrap_or_default())
-        .bind(run_id.unwrap_or_default())
-        .fetch_all(self.store.pool())
-        .await?;
-        let mut versions = Vec::new();
+        let compiled = filter::compile(Scope::ModelVersions, filter.unwrap_or_default(), 2)?;
+        let conditions: String = compiled.sql.iter().map(|c| format!(" AND {c}")).collect();
+        let sql = format!(
+            "SELECT {VERSION_COLUMNS}, m.name AS model_name FROM mlflow_model_versions v \
+             JOIN mlflow_registered_models m ON m.id = v.model_id \
+             WHERE m.owner_id = $1{conditions} ORDER BY m.name, v.version DESC"
+        );
+        let rows = filter::bind_all(sqlx::query(&sql).bind(&caller.user_id), compiled.binds)
+            .fetch_all(self.store.pool())
+            .await?;
+        let mut versions = Vec::with_capacity(rows.len());
         for row in &rows {
             let model: String = row.try_get("model_name")?;
             versions.push(self.version_json(row, &model, &caller.name).await?);

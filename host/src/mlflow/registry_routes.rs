@@ -4,7 +4,7 @@
 use super::registry::NewVersion;
 use super::routes::{KeyValue, pairs};
 use super::service::{Tracking, required};
-use super::wire::{Msg, WireResult, invalid, list};
+use super::wire::{Msg, WireResult, list};
 use crate::auth::Caller;
 use axum::extract::{FromRef, State};
 use axum::routing::{get, post};
@@ -308,41 +308,13 @@ async fn delete_version(
     Ok(Json(json!({})))
 }
 
-/// `name = 'x'` or `run_id = 'y'`: the filters the client's `search_model_versions` sends.
 async fn search_versions(
     State(t): State<Tracking>,
     caller: Caller,
     Msg(r): Msg<RegistryReq>,
 ) -> Reply {
-    let filter = r.filter.as_deref().unwrap_or_default().trim();
-    let (mut name, mut run) = (None, None);
-    for clause in filter
-        .split(" and ")
-        .flat_map(|c| c.split(" AND "))
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-    {
-        let (field, value) = clause
-            .split_once('=')
-            .map(|(f, v)| (f.trim(), v.trim().trim_matches(['\'', '"'])))
-            .ok_or_else(|| {
-                invalid(format!(
-                    "Invalid filter '{filter}': expected name = '...' or run_id = '...'"
-                ))
-            })?;
-        match field {
-            "name" => name = Some(value.to_string()),
-            "run_id" => run = Some(value.to_string()),
-            _ => {
-                return Err(invalid(format!(
-                    "Invalid filter '{filter}': unsupported field '{field}'"
-                ))
-                .into());
-            }
-        }
-    }
     Ok(Json(
-        t.search_model_versions(&caller, name.as_deref(), run.as_deref())
+        t.search_model_versions(&caller, r.filter.as_deref())
             .await?,
     ))
 }

@@ -5,7 +5,7 @@
 
 use super::logged_models::NewLoggedModel;
 use super::runs::{Batch, Metric, NewRun};
-use super::search::RunSearch;
+use super::search::{RunSearch, RunsPage};
 use super::service::{Tracking, required};
 use super::wire::{Msg, Wire, WireResult, double, endpoint_not_found, int, invalid, list};
 use crate::auth::{Auth, Caller};
@@ -317,7 +317,11 @@ async fn restore_run(State(t): State<Tracking>, caller: Caller, Msg(r): Msg<RunR
     ok(json!({}))
 }
 
-async fn search_runs(State(t): State<Tracking>, caller: Caller, Msg(r): Msg<SearchReq>) -> Reply {
+async fn search_runs(
+    State(t): State<Tracking>,
+    caller: Caller,
+    Msg(r): Msg<SearchReq>,
+) -> WireResult<Json<RunsPage>> {
     let search = RunSearch {
         experiment_ids: r.experiment_ids,
         filter: r.filter,
@@ -326,7 +330,7 @@ async fn search_runs(State(t): State<Tracking>, caller: Caller, Msg(r): Msg<Sear
         order_by: r.order_by,
         page_token: r.page_token,
     };
-    ok(t.search_runs(&caller, search).await?)
+    Ok(Json(t.search_runs(&caller, search).await?))
 }
 
 #[derive(Debug, Default, Deserialize)]

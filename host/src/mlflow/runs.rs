@@ -2,14 +2,14 @@
 //! kept for the history, the latest per key for searches), tags, dataset and model inputs,
 //! model outputs; MLflow's limits on keys, values and batch sizes.
 
-use super::service::{Tracking, check_length, hex_id, not_found, pair_json};
-use super::wire::{double_value, invalid};
+use super::run_view::{self, Metric as StoredMetric, RUN_COLUMNS};
+use super::service::{Tracking, check_length, hex_id, not_found};
+use super::wire::invalid;
 use crate::auth::Caller;
 use crate::error::Result;
 use crate::store::now_ms;
 use serde_json::{Value, json};
 use sqlx::Row as _;
-use sqlx::any::AnyRow;
 use std::collections::HashMap;
 
 /// One metric value as logged.
@@ -37,8 +37,6 @@ pub(crate) struct Batch {
     pub params: Vec<(String, String)>,
     pub tags: Vec<(String, String)>,
 }
-
-const RUN_COLUMNS: &str = "r.id, r.experiment_id, r.name, r.user_name, r.status, r.start_time, r.end_time, r.lifecycle_stage, r.artifact_uri";
 
 /// The tag MLflow keeps a run's name in as well.
 const RUN_NAME_TAG: &str = "mlflow.runName";
@@ -102,9 +100,11 @@ impl Tracking {
         .bind(id)
         .fetch_all(self.store.pool())
         .await?;
-        let mut runs = self.runs_json(&rows).await?;
-        runs.pop()
-            .ok_or_else(|| not_found(format!("Run with id={id} not found")))
+        let run = run_view::load(self.store.pool(), &rows)
+            .await?
+            .pop()
+            .ok_or_else(|| not_found(format!("Run with id={id} not found")))?;
+        serde_json::to_value(run).map_err(|e| crate::error::Error::internal(e.to_string()))
     }
 
     /// Updates run `id`'s status, end time or name; answers its info.
@@ -238,7 +238,10 @@ impl Tracking {
         .bind(key)
         .fetch_all(self.store.pool())
         .await?;
-        let metrics = rows.iter().map(metric_json).collect::<Result<Vec<_>>>()?;
+        let metrics = rows
+            .iter()
+            .map(StoredMetric::from_row)
+            .collect::<Result<Vec<_>>>()?;
         Ok(json!({ "metrics": metrics }))
     }
 
@@ -268,111 +271,6 @@ impl Tracking {
         tx.commit().await?;
         Ok(())
     }
-
-    /// The protocol's Run objects for `rows` (selected with `RUN_COLUMNS`), in their order,
-    /// their data read in one query per kind.
-    pub(super) async fn runs_json(&self, rows: &[AnyRow]) -> Result<Vec<Value>> {
-        let ids: Vec<String> = rows
-            .iter()
-            .map(|r| r.try_get("id"))
-            .collect::<Result<_, _>>()?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let placeholders = (1..=ids.len())
-            .map(|n| format!("${n}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let pool = self.store.pool();
-        let mut data: HashMap<String, Value> = ids
-            .iter()
-            .map(|id| (id.clone(), json!({"metrics": [], "params": [], "tags": [], "inputs": [], "models": [], "outputs": []})))
-            .collect();
-        for row in fetch_in(pool, &format!("SELECT run_id, key, value, is_nan, timestamp, step FROM mlflow_latest_metrics WHERE run_id IN ({placeholders}) ORDER BY key"), &ids).await? {
-            push(&mut data, &row, "metrics", metric_json(&row)?)?;
-        }
-        for (table, field) in [("mlflow_params", "params"), ("mlflow_tags", "tags")] {
-            for row in fetch_in(pool, &format!("SELECT run_id, key, value FROM {table} WHERE run_id IN ({placeholders}) ORDER BY key"), &ids).await? {
-                let pair = pair_json(&row)?;
-                push(&mut data, &row, field, pair)?;
-            }
-        }
-        for row in fetch_in(pool, &format!("SELECT run_id, kind, body FROM mlflow_run_inputs WHERE run_id IN ({placeholders}) ORDER BY kind, ref"), &ids).await? {
-            let body: Value = serde_json::from_str(&row.try_get::<String, _>("body")?).unwrap_or_default();
-            let field = match row.try_get::<String, _>("kind")?.as_str() {
-                "dataset" => "inputs",
-                "model" => "models",
-                _ => "outputs",
-            };
-            push(&mut data, &row, field, body)?;
-        }
-        rows.iter()
-            .map(|row| {
-                let id: String = row.try_get("id")?;
-                let mut d = data.remove(&id).unwrap_or_default();
-                Ok(json!({
-                    "info": run_info(row)?,
-                    "data": {"metrics": d["metrics"].take(), "params": d["params"].take(), "tags": d["tags"].take()},
-                    "inputs": {"dataset_inputs": d["inputs"].take(), "model_inputs": d["models"].take()},
-                    "outputs": {"model_outputs": d["outputs"].take()},
-                }))
-            })
-            .collect()
-    }
-}
-
-/// The columns runs are selected with, for searches.
-pub(super) fn run_columns() -> &'static str {
-    RUN_COLUMNS
-}
-
-/// Rows of `sql`, whose placeholders `$1..` are `ids`.
-async fn fetch_in(pool: &sqlx::AnyPool, sql: &str, ids: &[String]) -> Result<Vec<AnyRow>> {
-    let mut query = sqlx::query(sql);
-    for id in ids {
-        query = query.bind(id);
-    }
-    Ok(query.fetch_all(pool).await?)
-}
-
-fn push(data: &mut HashMap<String, Value>, row: &AnyRow, field: &str, item: Value) -> Result<()> {
-    let id: String = row.try_get("run_id")?;
-    if let Some(Value::Array(list)) = data.get_mut(&id).map(|d| &mut d[field]) {
-        list.push(item);
-    }
-    Ok(())
-}
-
-/// A run's RunInfo.
-fn run_info(row: &AnyRow) -> Result<Value> {
-    let id: String = row.try_get("id")?;
-    let mut info = json!({
-        "run_id": id,
-        "run_uuid": id,
-        "run_name": row.try_get::<String, _>("name")?,
-        "experiment_id": row.try_get::<String, _>("experiment_id")?,
-        "user_id": row.try_get::<String, _>("user_name")?,
-        "status": row.try_get::<String, _>("status")?,
-        "start_time": row.try_get::<i64, _>("start_time")?,
-        "artifact_uri": row.try_get::<String, _>("artifact_uri")?,
-        "lifecycle_stage": row.try_get::<String, _>("lifecycle_stage")?,
-    });
-    if let Some(end) = row.try_get::<Option<i64>, _>("end_time")? {
-        info["end_time"] = end.into();
-    }
-    Ok(info)
-}
-
-/// A stored metric row as the protocol's Metric (NaN back as "NaN").
-fn metric_json(row: &AnyRow) -> Result<Value> {
-    let is_nan = row.try_get::<i64, _>("is_nan")? != 0;
-    let value: f64 = row.try_get("value")?;
-    Ok(json!({
-        "key": row.try_get::<String, _>("key")?,
-        "value": double_value(if is_nan { f64::NAN } else { value }),
-        "timestamp": row.try_get::<i64, _>("timestamp")?,
-        "step": row.try_get::<i64, _>("step")?,
-    }))
 }
 
 /// `(value stored, is_nan)` for a logged value: NaN as 0 with the flag, the infinities as

@@ -3,11 +3,19 @@
 
 use super::experiments::stage_condition;
 use super::filter::{self, Bind};
-use super::runs::run_columns;
+use super::run_view::{self, RUN_COLUMNS, Run};
 use super::service::{Tracking, next_token, page_offset};
 use crate::auth::Caller;
 use crate::error::Result;
-use serde_json::{Value, json};
+use serde::Serialize;
+
+/// A page of runs as the protocol answers a search.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct RunsPage {
+    runs: Vec<Run>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page_token: Option<String>,
+}
 
 /// A runs search as the protocol asks it.
 #[derive(Debug, Default)]
@@ -22,12 +30,12 @@ pub(crate) struct RunSearch {
 
 impl Tracking {
     /// The runs of `search.experiment_ids` that match, a page at a time.
-    pub(crate) async fn search_runs(&self, caller: &Caller, search: RunSearch) -> Result<Value> {
+    pub(crate) async fn search_runs(&self, caller: &Caller, search: RunSearch) -> Result<RunsPage> {
         for id in &search.experiment_ids {
             self.experiment_access(caller, id).await?;
         }
         if search.experiment_ids.is_empty() {
-            return Ok(json!({ "runs": [] }));
+            return Ok(RunsPage::default());
         }
         let limit = search.max_results.unwrap_or(1000).clamp(1, 50000);
         let offset = page_offset(search.page_token.as_deref())?;
@@ -46,6 +54,7 @@ impl Tracking {
             stage_condition("r.lifecycle_stage", search.view.as_deref()),
         ];
         let compiled = filter::compile(
+            filter::Scope::Runs,
             search.filter.as_deref().unwrap_or_default(),
             binds.len() + 1,
         )?;
@@ -60,23 +69,16 @@ impl Tracking {
         orders.push("r.start_time DESC, r.id".into());
         let sql = format!(
             "SELECT {} FROM mlflow_runs r WHERE {} ORDER BY {} LIMIT {limit} OFFSET {offset}",
-            run_columns(),
+            RUN_COLUMNS,
             conditions.join(" AND "),
             orders.join(", ")
         );
-        let mut query = sqlx::query(&sql);
-        for bind in binds {
-            query = match bind {
-                Bind::Text(t) => query.bind(t),
-                Bind::Real(r) => query.bind(r),
-            };
-        }
-        let rows = query.fetch_all(self.store.pool()).await?;
-        let runs = self.runs_json(&rows).await?;
-        let mut out = json!({ "runs": runs });
-        if let Some(token) = next_token(offset, rows.len(), limit) {
-            out["next_page_token"] = token.into();
-        }
-        Ok(out)
+        let rows = filter::bind_all(sqlx::query(&sql), binds)
+            .fetch_all(self.store.pool())
+            .await?;
+        Ok(RunsPage {
+            runs: run_view::load(self.store.pool(), &rows).await?,
+            next_page_token: next_token(offset, rows.len(), limit),
+        })
     }
 }

@@ -54,9 +54,12 @@ impl Store {
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
+                        // LIKE case-sensitive as on PostgreSQL (and as MLflow sets it: its
+                        // searches' LIKE is case-sensitive, ILIKE is not).
                         conn.execute(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
+                             PRAGMA case_sensitive_like = ON;",
                         )
                         .await?;
                     }
