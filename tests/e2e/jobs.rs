@@ -239,18 +239,6 @@ async fn jobs_need_a_grant_the_owners_project_and_gpus_that_exist(backend: Backe
     server
         .put_file(&alice, &project, "hello.txt", "hello from the project")
         .await;
-    let run = server
-        .run_workflow(
-            &alice,
-            one_job(
-                json!({"image": "weft-test/busybox:1", "command": ["true"], "project": "models"}),
-                json!({}),
-            ),
-        )
-        .await;
-    let message = node(&run, "job")["error"]["message"].to_string();
-    assert!(message.contains("has no commit yet"), "{message}");
-    server.commit(&alice, &project, "hello").await;
     let cat = |project: &str| json!({"image": "weft-test/busybox:1", "command": ["cat", "hello.txt"], "project": project});
     let run = server
         .run_workflow(&alice, one_job(cat("models"), json!({})))
@@ -262,6 +250,12 @@ async fn jobs_need_a_grant_the_owners_project_and_gpus_that_exist(backend: Backe
     );
 
     grant_jobs(&server, "container-job").await;
+    let run = server
+        .run_workflow(&alice, one_job(cat("models"), json!({})))
+        .await;
+    let message = node(&run, "job")["error"]["message"].to_string();
+    assert!(message.contains("has no commit yet"), "{message}");
+    server.commit(&alice, &project, "hello").await;
     let run = server
         .run_workflow(&alice, one_job(cat("models"), json!({})))
         .await;

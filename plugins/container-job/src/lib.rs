@@ -123,6 +123,8 @@ impl Node for ContainerJob {
         )
         .output(Port::new("out", Kind::Object).summary("{exit_code, logs, files}"))
         .capability("jobs")
+        // Only for inputs that name an artifact; without the grant such a job is refused.
+        .capability("artifacts")
         .config_schema(json!({
             "type": "object",
             "required": ["image"],
