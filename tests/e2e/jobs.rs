@@ -350,12 +350,15 @@ async fn a_job_sees_the_commit_pinned_at_the_runs_start_and_its_input_files(back
 
     // A path that leaves the working folder is refused before any container is made.
     let escape = json!({"image": busybox, "command": ["true"],
-        "inputs": {"../x": {"input": ""}}});
+        "inputs": {"../x": {"artifact": key}}});
     let run = server
         .run_workflow(&alice, one_job(escape, json!({})))
         .await;
     let message = node(&run, "job")["error"]["message"].to_string();
-    assert!(message.contains("inputs"), "{message}");
+    assert!(
+        message.contains("inputs") && message.contains("../x"),
+        "{message}"
+    );
     no_job_containers(&server).await;
 }
 

@@ -27,7 +27,11 @@ pub(super) fn tar(inputs: &[(String, Vec<u8>)]) -> Result<BoxStream<'static, Res
     let mut folders = BTreeSet::new();
     let mut seen = BTreeSet::new();
     for (path, _) in inputs {
-        let clean = paths::checked("inputs", path)?;
+        let clean = paths::check(path).map_err(|why| {
+            Error::invalid_field("inputs", format!("'{path}': {why}")).hint(
+                "name input files by paths relative to the working folder, such as data/train.csv",
+            )
+        })?;
         if clean != *path || !seen.insert(path.as_str()) {
             return Err(Error::invalid_field(
                 "inputs",
