@@ -86,16 +86,6 @@ impl AppState {
             let projects = projects.clone();
             async move { projects.sweep_staging().await }
         });
-        let jobs = crate::job::Jobs::new(
-            store.clone(),
-            containers.clone(),
-            projects.clone(),
-            config.workspaces.sync_ignore.clone(),
-        );
-        plugins.set_jobs(jobs.clone());
-        let scheduler = Scheduler::start(store.clone(), plugins.clone(), config.scheduler.clone())
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot start the scheduler: {e}"))?;
         let sessions = Sessions::new(
             store.clone(),
             projects.clone(),
@@ -104,6 +94,25 @@ impl AppState {
             &config.data_dir,
         )
         .map_err(|e| anyhow::anyhow!("cannot start the session service: {e:#}"))?;
+        let git = Git::open(
+            &config.git,
+            &config.data_dir,
+            store.clone(),
+            projects.clone(),
+            sessions.clone(),
+        )
+        .map_err(|e| anyhow::anyhow!("cannot start code versioning: {e:#}"))?;
+        // Jobs copy a project's files at a commit: code versioning comes first.
+        let jobs = crate::job::Jobs::new(
+            store.clone(),
+            containers.clone(),
+            projects.clone(),
+            git.clone(),
+        );
+        plugins.set_jobs(jobs.clone());
+        let scheduler = Scheduler::start(store.clone(), plugins.clone(), config.scheduler.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot start the scheduler: {e}"))?;
         let notebooks = Notebooks::start(
             store.clone(),
             projects.clone(),
@@ -113,14 +122,6 @@ impl AppState {
         )
         .await
         .map_err(|e| anyhow::anyhow!("cannot start the notebook service: {e}"))?;
-        let git = Git::open(
-            &config.git,
-            &config.data_dir,
-            store.clone(),
-            projects.clone(),
-            sessions.clone(),
-        )
-        .map_err(|e| anyhow::anyhow!("cannot start code versioning: {e:#}"))?;
         projects.on_change(git.project_hook());
         let tracking = Tracking::new(store.clone(), projects.storage().clone());
         let datasets = Datasets::new(store.clone(), &projects, git.clone(), &config.datasets);

@@ -42,6 +42,7 @@ impl JobSpec {
                 gpu: None,
             },
             project: None,
+            inputs: Vec::new(),
             outputs: Vec::new(),
         })
     }
@@ -83,6 +84,26 @@ impl JobSpec {
     /// A project of the run's owner (id or name) copied into the working folder.
     pub fn project(mut self, project: Option<String>) -> Self {
         self.0.project = project;
+        self
+    }
+
+    /// Puts artifact `key` of the run's owner (from `artifacts::put`; the plugin needs the
+    /// `artifacts` capability too) at `path`, relative to the working folder, before the start.
+    pub fn input_artifact(mut self, path: &str, key: &str) -> Self {
+        self.0.inputs.push(wit::InputFile {
+            path: path.into(),
+            source: wit::InputSource::Artifact(key.into()),
+        });
+        self
+    }
+
+    /// Puts `data` (a previous node's output, say) at `path`, relative to the working folder,
+    /// before the start.
+    pub fn input_data(mut self, path: &str, data: impl Into<Vec<u8>>) -> Self {
+        self.0.inputs.push(wit::InputFile {
+            path: path.into(),
+            source: wit::InputSource::Data(data.into()),
+        });
         self
     }
 

@@ -1,6 +1,7 @@
 //! Container jobs (the `jobs` capability) through the built-in `container-job` and
 //! `python-script` nodes, on the real Docker engine: the seed's training pipeline, failures,
-//! retries, timeouts, cancels, grants, projects, GPUs and the queue for room.
+//! retries, timeouts, cancels, grants, projects (at the run's pinned commit), input files, GPUs
+//! and the queue for room.
 
 use crate::on_both_backends;
 use crate::support::docker::{self, docker};
@@ -15,6 +16,7 @@ on_both_backends!(
     a_failing_job_fails_its_node_and_a_retry_gets_a_new_container,
     timeouts_and_cancels_remove_the_container,
     jobs_need_a_grant_the_owners_project_and_gpus_that_exist,
+    a_job_sees_the_commit_pinned_at_the_runs_start_and_its_input_files,
     with_room_for_one_job_three_runs_queue_and_finish_in_order,
     a_host_killed_mid_job_adopts_it_after_a_restart,
 );
@@ -251,6 +253,12 @@ async fn jobs_need_a_grant_the_owners_project_and_gpus_that_exist(backend: Backe
     let run = server
         .run_workflow(&alice, one_job(cat("models"), json!({})))
         .await;
+    let message = node(&run, "job")["error"]["message"].to_string();
+    assert!(message.contains("has no commit yet"), "{message}");
+    server.commit(&alice, &project, "hello").await;
+    let run = server
+        .run_workflow(&alice, one_job(cat("models"), json!({})))
+        .await;
     assert_eq!(run["status"], "succeeded", "{run}");
     assert_eq!(
         node(&run, "job")["outputs"]["out"]["logs"],
@@ -272,6 +280,83 @@ async fn jobs_need_a_grant_the_owners_project_and_gpus_that_exist(backend: Backe
     let message = node(&run, "job")["error"]["message"].to_string();
     assert!(
         message.contains("10101") && message.contains("GPU"),
+        "{message}"
+    );
+    no_job_containers(&server).await;
+}
+
+/// A job gets its project's files as of the commit its run pinned at its start: a commit made
+/// while the run waits (here on a first job held until the test lets it go) does not reach it.
+/// Its input files arrive before it starts: an artifact of the owner by its key and a part of
+/// the previous node's output.
+async fn a_job_sees_the_commit_pinned_at_the_runs_start_and_its_input_files(backend: Backend) {
+    let (server, _cleanup) = docker::server(backend, |_| {}).await;
+    let (status, _) = server
+        .upload(crate::support::fixtures::fixture("artifact-store"))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    for plugin in ["container-job", "artifact-store"] {
+        let (status, body) = send(
+            server
+                .admin(Method::PUT, &format!("/api/v1/plugins/{plugin}/grants"))
+                .json(&json!({"everyone": true, "jobs": true, "artifacts": true})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (_, alice) = server.user("alice").await;
+    let project = server.project(&alice, "code").await;
+    server.put_file(&alice, &project, "hello.txt", "v1").await;
+    let pinned = server.commit(&alice, &project, "v1").await;
+
+    // SHA-256 of "hello artifacts", the artifact node `store` writes before `job` runs.
+    let key = "fe6ad633adbe0867d26cd0620978e74f605dc53d853cee4ff111b11a54ee4954";
+    let busybox = "weft-test/busybox:1";
+    let workflow = json!({"name": "pinned", "nodes": [
+        {"id": "gate", "type": "container-job", "config": {"image": busybox,
+            "command": ["sh", "-c", "while [ ! -e /go ]; do sleep 0.1; done"]}},
+        {"id": "store", "type": "artifact-store", "config": {"text": "hello artifacts"}},
+        {"id": "job", "type": "container-job", "config": {"image": busybox, "project": "code",
+            "command": ["sh", "-c", "cat hello.txt; echo; cat data/art.txt; echo; cat key.txt"],
+            "inputs": {"data/art.txt": {"artifact": key}, "key.txt": {"input": "/key"}}}}
+    ], "edges": [
+        {"source": "gate", "target": "job"},
+        {"source": "store", "target": "job", "target_port": "in"}
+    ]});
+    let workflow = server.create_workflow(&alice, workflow).await;
+    let run = server
+        .execute(&alice, workflow["id"].as_str().unwrap(), json!({}))
+        .await;
+    let gate = wait::until("the gate job runs", Duration::from_secs(60), || async {
+        match job_containers(&server).as_slice() {
+            [one] => Ok(one.clone()),
+            other => Err(other.to_vec()),
+        }
+    })
+    .await;
+    server.put_file(&alice, &project, "hello.txt", "v2").await;
+    let later = server.commit(&alice, &project, "v2").await;
+    assert_ne!(later["commit_id"], pinned["commit_id"], "{later}");
+    let (ok, _, err) = docker(&["exec", "-u", "0", &gate, "touch", "/go"]);
+    assert!(ok, "{err}");
+
+    let run = server.wait_run(&alice, &run).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(
+        node(&run, "job")["outputs"]["out"]["logs"],
+        format!("v1\nhello artifacts\n{key}"),
+        "{run}"
+    );
+
+    // A path that leaves the working folder is refused before any container is made.
+    let escape = json!({"image": busybox, "command": ["true"],
+        "inputs": {"../x": {"artifact": key}}});
+    let run = server
+        .run_workflow(&alice, one_job(escape, json!({})))
+        .await;
+    let message = node(&run, "job")["error"]["message"].to_string();
+    assert!(
+        message.contains("inputs") && message.contains("../x"),
         "{message}"
     );
     no_job_containers(&server).await;

@@ -23,6 +23,9 @@ pub struct JobSpec {
     pub gpu: Option<String>,
     /// A project of the run's owner (id or name) copied into the working folder.
     pub project: Option<String>,
+    /// Files put into the working folder before the start: each path and its content (an
+    /// artifact named by the node already read from the owner's store).
+    pub inputs: Vec<(String, Vec<u8>)>,
     /// Files to collect after the job ends, relative to the working folder.
     pub outputs: Vec<String>,
 }
@@ -38,8 +41,9 @@ pub struct JobExit {
     pub outputs: Vec<(String, Option<Vec<u8>>)>,
 }
 
-impl From<wit::JobSpec> for JobSpec {
-    fn from(spec: wit::JobSpec) -> Self {
+impl JobSpec {
+    /// The spec a guest gave, its input files' contents read already.
+    pub(crate) fn from_guest(spec: wit::JobSpec, inputs: Vec<(String, Vec<u8>)>) -> Self {
         Self {
             image: spec.image,
             command: spec.command,
@@ -49,6 +53,7 @@ impl From<wit::JobSpec> for JobSpec {
             memory: spec.resources.memory,
             gpu: spec.resources.gpu,
             project: spec.project,
+            inputs,
             outputs: spec.outputs,
         }
     }

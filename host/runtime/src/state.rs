@@ -218,11 +218,31 @@ impl artifacts::Host for PluginState {
 }
 
 impl jobs::Host for PluginState {
-    async fn submit(&mut self, spec: jobs::JobSpec) -> Result<u32, String> {
+    async fn submit(&mut self, mut spec: jobs::JobSpec) -> Result<u32, String> {
         if !self.grants.jobs {
             return Err("denied: jobs are not granted to this plugin".into());
         }
-        self.services.submit_job(spec.into()).await
+        let mut inputs = Vec::with_capacity(spec.inputs.len());
+        for input in std::mem::take(&mut spec.inputs) {
+            let data = match input.source {
+                jobs::InputSource::Data(data) => data,
+                jobs::InputSource::Artifact(key) => {
+                    if !self.grants.artifacts {
+                        return Err(format!(
+                            "denied: artifacts are not granted to this plugin (job input '{}')",
+                            input.path
+                        ));
+                    }
+                    self.services
+                        .get_artifact(&key)
+                        .await
+                        .map_err(|e| format!("job input '{}': {e}", input.path))?
+                }
+            };
+            inputs.push((input.path, data));
+        }
+        let spec = crate::jobs::JobSpec::from_guest(spec, inputs);
+        self.services.submit_job(spec).await
     }
 
     async fn logs(&mut self, job: u32) -> Option<Vec<String>> {

@@ -336,6 +336,23 @@ impl ContainerDriver for DockerDriver {
         }
     }
 
+    async fn wait(&self, id: &str) -> Result<i64> {
+        let options = bollard::query_parameters::WaitContainerOptionsBuilder::default()
+            .condition("not-running")
+            .build();
+        let mut waits = self.client().await?.wait_container(id, Some(options));
+        match waits.next().await {
+            Some(Ok(done)) => Ok(done.status_code),
+            // bollard reports an exit code other than 0 as an error.
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
+            Some(Err(e)) => Err(self.fault(e)),
+            None => Err(Error::new(
+                Code::ContainerEngineFailed,
+                "the engine ended the wait without an exit code",
+            )),
+        }
+    }
+
     async fn remove(&self, id: &str) -> Result<()> {
         let options = RemoveContainerOptionsBuilder::default()
             .force(true)

@@ -240,6 +240,9 @@ pub trait ContainerDriver: Send + Sync + 'static {
     async fn stop(&self, id: &str, grace: Duration) -> Result<()>;
     /// Removes a container, running or not, with its anonymous volumes; a missing one is fine.
     async fn remove(&self, id: &str) -> Result<()>;
+    /// Waits until the container is not running (its output written by then) and returns its
+    /// exit code.
+    async fn wait(&self, id: &str) -> Result<i64>;
     /// `None` when the engine does not know the container.
     async fn inspect(&self, id: &str) -> Result<Option<EngineContainer>>;
     /// The bytes a container's writable layer holds; `None` when the engine does not know it.

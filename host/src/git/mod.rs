@@ -7,6 +7,7 @@
 //! Not here: the project's files and sessions (the workspace domain, whose projects face this
 //! module uses, never the other way round but for the two hooks it offers).
 
+mod archive;
 mod backend;
 mod browse;
 mod changes;

@@ -65,19 +65,6 @@ impl Git {
         .await
     }
 
-    /// The commit `HEAD` of the caller's project `project_id` is at (`None` before the first
-    /// commit): what a workflow run naming the project ran on.
-    pub(crate) async fn head_commit(
-        &self,
-        caller: &Caller,
-        project_id: &str,
-    ) -> Result<Option<String>> {
-        self.read(caller, project_id, |repo| {
-            Ok(repo::head(repo)?.commit.map(|c| c.to_string()))
-        })
-        .await
-    }
-
     /// The files whose name ends with `suffix` that commit `after` of project `project_id`
     /// adds or changes since `before` (every one when `before` is absent), as they are at
     /// `after`. No access check: for hooks, which run for the pusher.

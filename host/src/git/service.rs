@@ -1033,6 +1033,32 @@ impl Git {
             .remove(id);
     }
 
+    /// The commit `HEAD` names in `caller`'s project `project_id`; `None` before a first commit.
+    pub(crate) async fn head_commit(
+        &self,
+        caller: &Caller,
+        project_id: &str,
+    ) -> Result<Option<String>> {
+        self.read(caller, project_id, |repo| {
+            Ok(repo::head(repo)?.commit.map(|c| c.to_string()))
+        })
+        .await
+    }
+
+    /// The files of `commit` in `caller`'s project `project_id`, as a tar stream.
+    pub(crate) async fn archive(
+        &self,
+        caller: &Caller,
+        project_id: &str,
+        commit: &str,
+    ) -> Result<futures::stream::BoxStream<'static, Result<bytes::Bytes>>> {
+        let project = self.inner.projects.get(caller, project_id).await?;
+        let path = self.ready(&project).await?;
+        let commit = Oid::from_str(commit)
+            .map_err(|_| Error::internal(format!("'{commit}' is no commit id")))?;
+        Ok(super::archive::stream(path, commit))
+    }
+
     /// Makes the repository of a new project `id` (empty, on `main`).
     pub(crate) async fn create(&self, id: &str) -> Result<()> {
         let root = self.inner.root.clone();

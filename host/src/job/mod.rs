@@ -11,7 +11,9 @@
 //! Not here: how a node gets the capability (the registry's grants) or what it does with the
 //! outcome (the `container-job` and `python-script` plugins).
 
+mod inputs;
 mod output;
+mod pin;
 mod queue;
 mod records;
 
@@ -19,6 +21,7 @@ pub(crate) use records::JobScope;
 
 use crate::container::{Containers, NewContainer, ResourceRequest};
 use crate::error::{Code, Error, Result};
+use crate::git::Git;
 use crate::store::{Store, new_id};
 use crate::workspace::Projects;
 use crate::workspace::sessions::owner as as_owner;
@@ -53,23 +56,18 @@ struct Inner {
     store: Store,
     containers: Containers,
     projects: Projects,
-    sync_ignore: Vec<String>,
+    git: Git,
     queue: Queue,
 }
 
 impl Jobs {
-    pub(crate) fn new(
-        store: Store,
-        containers: Containers,
-        projects: Projects,
-        sync_ignore: Vec<String>,
-    ) -> Self {
+    pub(crate) fn new(store: Store, containers: Containers, projects: Projects, git: Git) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store,
                 containers,
                 projects,
-                sync_ignore,
+                git,
                 queue: Queue::new(),
             }),
         }
@@ -84,6 +82,29 @@ impl Jobs {
                 .await;
         }
         Ok(())
+    }
+
+    /// Pins, for run `run_id` of `owner` at its start, the current commit of each project its
+    /// nodes name (ids or names): its jobs then see the files as they are now. A name that is no
+    /// project of the owner is left for the job naming it to refuse.
+    pub(crate) async fn pin_run(&self, run_id: &str, owner: &str, projects: &[String]) {
+        for name in projects {
+            let Ok(id) = self.inner.projects.owned(owner, name).await.map(|p| p.id) else {
+                continue;
+            };
+            let caller = as_owner(owner);
+            let pinned = pin::pin_commit(
+                &self.inner.store,
+                &self.inner.git,
+                &caller,
+                Some(run_id),
+                &id,
+            )
+            .await;
+            if let Err(e) = pinned {
+                tracing::warn!(run = %run_id, project = %id, err = %e.message, "cannot pin a project's commit for a run");
+            }
+        }
     }
 
     /// The jobs of one node call, for `owner`; `scope` names the run's node and attempt.
@@ -194,9 +215,23 @@ impl Jobs {
             start: false,
         };
         let project = match &spec.project {
-            Some(name) => Some(self.inner.projects.owned(&call.owner, name).await?.id),
+            Some(name) => {
+                let id = self.inner.projects.owned(&call.owner, name).await?.id;
+                let run = call.scope.as_ref().map(|s| s.run_id.as_str());
+                let commit =
+                    pin::pin_commit(&self.inner.store, &self.inner.git, &caller, run, &id)
+                        .await?
+                        .ok_or_else(|| {
+                            Error::new(Code::GitEmpty, format!("project '{name}' has no commit yet"))
+                                .hint("a job gets the project's files as committed: commit them first (POST /api/v1/git/commit)")
+                        })?;
+                Some((id, commit))
+            }
             None => None,
         };
+        let inputs = (!spec.inputs.is_empty())
+            .then(|| inputs::tar(&spec.inputs))
+            .transpose()?;
         self.inner.containers.could_fit(&request.resources).await?;
         let id = new_id();
         records::insert(
@@ -239,18 +274,19 @@ impl Jobs {
                 .engine_id
                 .clone()
                 .ok_or_else(|| Error::internal("the job's container has no engine id"))?;
-            if let Some(project) = &project {
-                let (files, _left_out) = crate::workspace::sync::pack(
-                    &self.inner.projects,
-                    project,
-                    &self.inner.sync_ignore,
-                    None,
-                )
-                .await?;
+            if let Some((project, commit)) = &project {
+                let files = self.inner.git.archive(&caller, project, commit).await?;
                 self.inner
                     .containers
                     .driver()
                     .copy_in(&engine_id, &workdir, files)
+                    .await?;
+            }
+            if let Some(inputs) = inputs {
+                self.inner
+                    .containers
+                    .driver()
+                    .copy_in(&engine_id, &workdir, inputs)
                     .await?;
             }
             self.inner
@@ -474,7 +510,8 @@ struct Running {
     ended: watch::Sender<bool>,
     /// Collected (or discarded) already: the call's end leaves it alone.
     finished: std::sync::atomic::AtomicBool,
-    pump: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The tasks following the job: its output, and the engine's wait for its end.
+    pump: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Running {
@@ -488,13 +525,27 @@ impl Running {
             more: Notify::new(),
             ended: watch::channel(false).0,
             finished: Default::default(),
-            pump: Mutex::new(None),
+            pump: Mutex::default(),
         })
     }
 
-    /// Reads the container's output until it ends: into the lines, and to `emit` as log events.
+    /// Reads the container's output until it ends (into the lines, and to `emit` as log
+    /// events) and marks the job ended when the engine says it stopped: the output stream's
+    /// own end comes later (hundreds of milliseconds for a quick job), and the end's tail is
+    /// read again from the engine anyway.
     fn follow(self: &Arc<Self>, jobs: &Jobs, engine_id: &str, emit: Emit, seq: u32) {
-        let mut logs = jobs.inner.containers.driver().logs(engine_id, true, None);
+        let driver = jobs.inner.containers.driver().clone();
+        let mut logs = driver.logs(engine_id, true, None);
+        let me = Arc::downgrade(self);
+        let engine = engine_id.to_string();
+        let waiter = tokio::spawn(async move {
+            // A failed wait leaves the end to the output stream's.
+            if driver.wait(&engine).await.is_ok()
+                && let Some(job) = me.upgrade()
+            {
+                job.ended.send_replace(true);
+            }
+        });
         let me = Arc::downgrade(self);
         let pump = tokio::spawn(async move {
             while let Some(chunk) = logs.next().await {
@@ -517,7 +568,7 @@ impl Running {
                 job.ended.send_replace(true);
             }
         });
-        *self.pump.lock().expect("pump lock") = Some(pump);
+        *self.pump.lock().expect("pump lock") = vec![pump, waiter];
     }
 
     fn done(&self) {
@@ -616,8 +667,8 @@ impl Drop for CallJobs {
             .filter(|h| !h.finished.load(Ordering::SeqCst))
             .collect();
         for job in &left {
-            if let Some(pump) = job.pump.lock().expect("pump lock").take() {
-                pump.abort();
+            for task in job.pump.lock().expect("pump lock").drain(..) {
+                task.abort();
             }
         }
         let (jobs, owner, scope) = (self.jobs.clone(), self.owner.clone(), self.scope.clone());

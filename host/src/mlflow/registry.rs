@@ -207,12 +207,18 @@ impl Tracking {
             let model = self.logged_model(caller, model_id).await?;
             let info = &model["info"];
             let run = if given_run.is_empty() {
-                info["source_run_id"].as_str().unwrap_or_default().to_string()
+                info["source_run_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
             } else {
                 given_run
             };
             return Ok((
-                info["artifact_uri"].as_str().unwrap_or_default().to_string(),
+                info["artifact_uri"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
                 run,
             ));
         }

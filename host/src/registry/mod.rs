@@ -486,6 +486,13 @@ impl Plugins {
         let _ = self.inner.backend.lineage.set(lineage);
     }
 
+    /// Pins, for a run starting, the commit its jobs will see of each project in `projects`.
+    pub(crate) async fn pin_run(&self, run_id: &str, owner: &str, projects: &[String]) {
+        if let Some(jobs) = self.inner.backend.jobs.get() {
+            jobs.pin_run(run_id, owner, projects).await;
+        }
+    }
+
     /// Lets nodes granted `jobs` run containers through `jobs` (set once, at start).
     pub(crate) fn set_jobs(&self, jobs: crate::job::Jobs) {
         let _ = self.inner.backend.jobs.set(jobs);

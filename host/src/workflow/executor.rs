@@ -148,6 +148,9 @@ pub(super) async fn drive(ctx: Arc<RunContext>, prior: Vec<Prior>) -> Result<Run
         .collect();
 
     records::set_run_status(&ctx.store, &ctx.run_id, RunStatus::Running, None).await?;
+    ctx.plugins
+        .pin_run(&ctx.run_id, &ctx.owner_id, &named_projects(&ctx.plan))
+        .await;
     crash::point("run-started", None);
     ctx.announce(Event::RunStarted);
 
@@ -270,6 +273,19 @@ pub(super) async fn drive(ctx: Arc<RunContext>, prior: Vec<Prior>) -> Result<Run
 /// Why node `i` must be skipped, if it must: an upstream node was skipped or failed with
 /// `skip_dependents`, or a wire's source succeeded without producing the wired output (a branch
 /// not taken).
+/// The projects the run's nodes name in their config (`"project"`, as the container-job and
+/// python-script nodes spell it): their commits are pinned as the run starts.
+fn named_projects(plan: &Plan) -> Vec<String> {
+    let mut names: Vec<String> = plan
+        .nodes
+        .iter()
+        .filter_map(|n| n.spec.config.get("project")?.as_str().map(str::to_string))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 fn blocked(
     plan: &Plan,
     i: usize,

@@ -3,9 +3,13 @@
 //!
 //! Config: `{"image": "weft-test/python:1", "command": ["python3", "train.py"], "workdir":
 //! "/workspace", "env": {"SEED": "1"}, "resources": {"cpu": "2", "memory": "1Gi", "gpu": "1"},
-//! "project": "my-project", "outputs": ["metrics.json"]}`. The project (one of the run owner's)
-//! is copied into the working folder first. Input `in`, when connected, reaches the job as
-//! JSON text in the environment variable `WEFT_INPUT`.
+//! "project": "my-project", "inputs": {"data/train.csv": {"artifact": "<key>"}, "prev.json":
+//! {"input": "/files/metrics.json"}}, "outputs": ["metrics.json"]}`. The project (one of the run
+//! owner's, at the commit the run pinned as it started) is copied into the working folder
+//! first, then the inputs: an artifact of the owner by its key, or a part of input `in` (a JSON
+//! pointer; `""` for all of it; a string is written as its text, anything else as JSON). Input
+//! `in`, when connected, also reaches the job as JSON text in the environment variable
+//! `WEFT_INPUT`.
 //!
 //! Output `out`: `{"exit_code": 0, "logs": "<last lines>", "files": {"metrics.json": ...}}`,
 //! each file parsed as JSON when it is JSON, else as text (`null`: not written). An exit code
@@ -38,13 +42,39 @@ pub struct Config {
     pub resources: Resources,
     /// A project of the run's owner copied into the working folder.
     pub project: Option<String>,
+    /// Files put into the working folder before the start, by path.
+    #[serde(default)]
+    pub inputs: BTreeMap<String, InputSource>,
     /// Files to collect, relative to the working folder.
     #[serde(default)]
     pub outputs: Vec<String>,
 }
 
+/// Where an input file comes from.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum InputSource {
+    /// An artifact of the run's owner, by its key.
+    Artifact(String),
+    /// The part of input `in` this JSON pointer names.
+    Input(String),
+}
+
+/// The bytes of the part of `input` that `pointer` names: a string's text, else JSON.
+fn input_part(input: Option<&Value>, path: &str, pointer: &str) -> Result<Vec<u8>, NodeError> {
+    let part = input.and_then(|v| v.pointer(pointer)).ok_or_else(|| {
+        NodeError::invalid_input(format!(
+            "input file '{path}': input 'in' has nothing at '{pointer}'"
+        ))
+    })?;
+    Ok(match part {
+        Value::String(text) => text.clone().into_bytes(),
+        other => other.to_string().into_bytes(),
+    })
+}
+
 /// The job `config` describes, with `input` as `WEFT_INPUT`.
-pub fn spec(config: &Config, input: Option<&Value>) -> JobSpec {
+pub fn spec(config: &Config, input: Option<&Value>) -> Result<JobSpec, NodeError> {
     let mut spec = JobSpec::new(&config.image)
         .command(config.command.iter().cloned())
         .workdir(config.workdir.clone())
@@ -56,10 +86,16 @@ pub fn spec(config: &Config, input: Option<&Value>) -> JobSpec {
     if let Some(input) = input {
         spec = spec.env("WEFT_INPUT", &input.to_string());
     }
+    for (path, source) in &config.inputs {
+        spec = match source {
+            InputSource::Artifact(key) => spec.input_artifact(path, key),
+            InputSource::Input(pointer) => spec.input_data(path, input_part(input, path, pointer)?),
+        };
+    }
     for path in &config.outputs {
         spec = spec.output(path);
     }
-    spec
+    Ok(spec)
 }
 
 /// A collected file as a JSON value: parsed JSON, else text, `null` when not written.
@@ -87,6 +123,8 @@ impl Node for ContainerJob {
         )
         .output(Port::new("out", Kind::Object).summary("{exit_code, logs, files}"))
         .capability("jobs")
+        // Only for inputs that name an artifact; without the grant such a job is refused.
+        .capability("artifacts")
         .config_schema(json!({
             "type": "object",
             "required": ["image"],
@@ -97,6 +135,16 @@ impl Node for ContainerJob {
                 "env": { "type": "object", "additionalProperties": { "type": "string" } },
                 "resources": resources_schema(),
                 "project": { "type": "string", "description": "a project of the run's owner, copied into the working folder" },
+                "inputs": {
+                    "type": "object",
+                    "description": "files put into the working folder before the start, by relative path",
+                    "additionalProperties": {
+                        "oneOf": [
+                            { "type": "object", "required": ["artifact"], "properties": { "artifact": { "type": "string", "description": "an artifact key of the run's owner" } }, "additionalProperties": false },
+                            { "type": "object", "required": ["input"], "properties": { "input": { "type": "string", "description": "a JSON pointer into input 'in' (\"\" for all of it)" } }, "additionalProperties": false }
+                        ]
+                    }
+                },
                 "outputs": { "type": "array", "items": { "type": "string" }, "description": "files to collect, relative to the working folder" }
             },
             "additionalProperties": false
@@ -105,7 +153,7 @@ impl Node for ContainerJob {
 
     fn run(config: Config, inputs: Inputs) -> Result<Outputs, NodeError> {
         let input = inputs.opt_json("in")?;
-        let exit = weft_sdk::jobs::run(&spec(&config, input.as_ref()))?;
+        let exit = weft_sdk::jobs::run(&spec(&config, input.as_ref())?)?;
         let files: Map<String, Value> = exit
             .outputs
             .iter()
