@@ -19,7 +19,6 @@ use crate::git::Git;
 use crate::job::JobScope;
 use crate::mlflow::Tracking;
 use crate::store::Store;
-use crate::workflow::RunSummary;
 use crate::workspace::Projects;
 use crate::workspace::sessions::owner as as_owner;
 use bytes::Bytes;
@@ -83,6 +82,14 @@ struct Inner {
     git: Git,
     datasets: Datasets,
     tracking: Tracking,
+}
+
+/// A run as its lineage names it; the workflow engine owns runs and says who may see one.
+pub(crate) struct RunRef {
+    pub(crate) id: String,
+    pub(crate) workflow_id: String,
+    pub(crate) project_id: Option<String>,
+    pub(crate) git_commit: Option<String>,
 }
 
 impl Lineage {
@@ -231,7 +238,7 @@ impl Lineage {
     }
 
     /// The lineage of `run` (already checked visible to its caller).
-    pub(crate) async fn of_run(&self, run: RunSummary) -> Result<RunLineage> {
+    pub(crate) async fn of_run(&self, run: RunRef) -> Result<RunLineage> {
         let entries = records::of_run(&self.inner.store, &run.id).await?;
         let of = |kind: Kind| entries.iter().filter(|e| e.kind == kind).cloned().collect();
         Ok(RunLineage {

@@ -1,11 +1,11 @@
-//! The lineage API: `GET /api/v1/runs/{id}/lineage`, `/datasets/{id}/lineage` and
-//! `/models/{id}/lineage`, for the owner of the run, dataset or model (an admin: anyone's).
+//! The lineage API of datasets and models: `GET /api/v1/datasets/{id}/lineage` and
+//! `/models/{id}/lineage`, for their owner (an admin: anyone's). A run's lineage is served with
+//! the run (`workflow::routes`), which knows who may see it.
 
-use super::{DatasetLineage, Lineage, ModelLineage, RunLineage};
+use super::{DatasetLineage, Lineage, ModelLineage};
 use crate::api::extract::Json;
 use crate::auth::Caller;
 use crate::error::Result;
-use crate::workflow::Workflows;
 use axum::extract::{FromRef, Path, State};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -14,27 +14,10 @@ pub(crate) fn router<S>() -> OpenApiRouter<S>
 where
     S: Clone + Send + Sync + 'static,
     Lineage: FromRef<S>,
-    Workflows: FromRef<S>,
 {
     OpenApiRouter::new()
-        .routes(routes!(run_lineage))
         .routes(routes!(dataset_lineage))
         .routes(routes!(model_lineage))
-}
-
-/// What a run ran on (its project's commit), the dataset versions its nodes read and the
-/// artifacts and model versions they produced, as the host saw the nodes do it.
-#[utoipa::path(get, path = "/runs/{run_id}/lineage", operation_id = "lineage_run", tag = "lineage",
-    params(("run_id" = String, Path)),
-    responses((status = 200, body = RunLineage), (status = 404, body = crate::api::ErrorBody)))]
-async fn run_lineage(
-    State(lineage): State<Lineage>,
-    State(workflows): State<Workflows>,
-    caller: Caller,
-    Path(run_id): Path<String>,
-) -> Result<Json<RunLineage>> {
-    let run = workflows.summary(&caller, &run_id).await?;
-    lineage.of_run(run).await.map(Json)
 }
 
 /// The runs that read a dataset's versions, and the model versions those runs recorded.

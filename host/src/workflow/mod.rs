@@ -29,7 +29,7 @@ pub(crate) use values::{RunValues, StoredKind};
 
 use crate::auth::Caller;
 use crate::error::{Code, Error, Result};
-use crate::lineage::Lineage;
+use crate::lineage::{Lineage, RunLineage, RunRef};
 use crate::registry::{Grantee, PluginUsers, Plugins};
 use crate::store::{Store, new_id};
 use config::WorkflowsConfig;
@@ -215,6 +215,20 @@ impl Workflows {
             }
         }
         Ok(())
+    }
+
+    /// Run `id`'s lineage (what it ran on, read and produced), if `caller` may see the run.
+    pub(crate) async fn lineage(&self, caller: &Caller, id: &str) -> Result<RunLineage> {
+        let run = self.summary(caller, id).await?;
+        self.inner
+            .lineage
+            .of_run(RunRef {
+                id: run.id,
+                workflow_id: run.workflow_id,
+                project_id: run.project_id,
+                git_commit: run.git_commit,
+            })
+            .await
     }
 
     /// Starts a run of the workflow's current version with `inputs` (node id -> port -> value),

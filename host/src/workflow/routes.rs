@@ -35,6 +35,7 @@ where
         .routes(routes!(get_run))
         .routes(routes!(get_output))
         .routes(routes!(node_attempts))
+        .routes(routes!(run_lineage))
         .routes(routes!(cancel_run))
         .routes(routes!(rerun_run))
         .routes(routes!(watch_all))
@@ -396,4 +397,17 @@ async fn stream(
         }
     }
     let _ = socket.send(Message::Close(None)).await;
+}
+
+/// What a run ran on (its project's commit), the dataset versions its nodes read and the
+/// artifacts and model versions they produced, as the host saw the nodes do it.
+#[utoipa::path(get, path = "/runs/{run_id}/lineage", operation_id = "lineage_run", tag = "lineage",
+    params(("run_id" = String, Path)),
+    responses((status = 200, body = crate::lineage::RunLineage), (status = 404, body = crate::api::ErrorBody)))]
+async fn run_lineage(
+    State(workflows): State<Workflows>,
+    caller: Caller,
+    Path(run_id): Path<String>,
+) -> Result<Json<crate::lineage::RunLineage>> {
+    workflows.lineage(&caller, &run_id).await.map(Json)
 }
