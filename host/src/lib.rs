@@ -24,6 +24,8 @@ mod dataset;
 mod error;
 pub mod git;
 mod job;
+#[cfg(test)]
+mod layers;
 mod lineage;
 mod mlflow;
 pub mod notebook;
