@@ -15,37 +15,42 @@ fn imports(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
     let mut graph = BTreeMap::new();
     for folder in &folders {
         let mut named = BTreeSet::new();
-        let mut pending = vec![src.join(folder)];
-        while let Some(dir) = pending.pop() {
-            for entry in std::fs::read_dir(&dir)
-                .expect("folder")
-                .filter_map(|e| e.ok())
-            {
-                let path = entry.path();
-                if path.is_dir() {
-                    pending.push(path);
-                } else if path.extension().is_some_and(|x| x == "rs") {
-                    let text = std::fs::read_to_string(&path).expect("source");
-                    for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
-                        for (_, rest) in line
-                            .match_indices("crate::")
-                            .map(|(i, _)| line.split_at(i + 7))
-                        {
-                            let name: String = rest
-                                .chars()
-                                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
-                                .collect();
-                            if name != *folder && folders.contains(&name) {
-                                named.insert(name);
-                            }
-                        }
-                    }
+        for file in rust_files(&src.join(folder)) {
+            let text = std::fs::read_to_string(&file).expect("source");
+            let code = text.lines().filter(|l| !l.trim_start().starts_with("//"));
+            for rest in code.flat_map(|line| line.split("crate::").skip(1)) {
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
+                if name != *folder && folders.contains(&name) {
+                    named.insert(name);
                 }
             }
         }
         graph.insert(folder.clone(), named);
     }
     graph
+}
+
+/// The `.rs` files below `dir`.
+fn rust_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for path in std::fs::read_dir(&dir)
+            .expect("folder")
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+        {
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|x| x == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    files
 }
 
 /// A path `from` -> ... -> `to` through `graph`, if one exists.
