@@ -1,8 +1,7 @@
 -- Lineage: what each workflow run ran on, read and produced, recorded by the host as the run's
--- nodes call it (never as a plugin claims). A run names the project it ran on and the
--- project's commit when it started.
+-- nodes call it (never as a plugin claims). A run names the project it ran on; the commit it
+-- ran on is that project's pin in `run_commits` (0023).
 ALTER TABLE runs ADD COLUMN project_id TEXT;
-ALTER TABLE runs ADD COLUMN git_commit TEXT;
 
 CREATE TABLE run_lineage (
     run_id     TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,

@@ -1,7 +1,8 @@
 //! Which commit of a project a run's jobs see. A run pins each project's `HEAD` once: as it is
-//! made for the run's own project, at its start for the projects its nodes name, else when its
-//! first job names one; every later job of the run (a retry, a job after a host restart) gets
-//! the same commit, so a commit made while the run goes on reaches none of them. A call outside a run gets `HEAD` as it is.
+//! made for the run's own project (`workflow::records`: the commit its lineage names), at its
+//! start for the projects its nodes name, else when its first job names one; every later job of
+//! the run (a retry, a job after a host restart) gets the same commit, so a commit made while
+//! the run goes on reaches none of them. A call outside a run gets `HEAD` as it is.
 
 use crate::auth::Caller;
 use crate::error::Result;
@@ -41,19 +42,7 @@ pub(crate) async fn pin_commit(
     Ok(pinned(store, run_id, project_id).await?.or(Some(head)))
 }
 
-/// The run's own project (`POST .../execute` with `project`) was pinned as the run was made, and
-/// that commit is the one its lineage names; other projects are pinned in `run_commits`.
 async fn pinned(store: &Store, run_id: &str, project_id: &str) -> Result<Option<String>> {
-    let own = sqlx::query(
-        "SELECT git_commit FROM runs WHERE id = $1 AND project_id = $2 AND git_commit IS NOT NULL",
-    )
-    .bind(run_id)
-    .bind(project_id)
-    .fetch_optional(store.pool())
-    .await?;
-    if let Some(row) = own {
-        return Ok(Some(row.try_get("git_commit")?));
-    }
     let row =
         sqlx::query("SELECT commit_id FROM run_commits WHERE run_id = $1 AND project_id = $2")
             .bind(run_id)

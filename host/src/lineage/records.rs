@@ -179,10 +179,14 @@ pub(super) async fn datasets_of_runs(store: &Store, run_ids: &[String]) -> Resul
 pub(super) async fn code_of_runs(store: &Store, run_ids: &[String]) -> Result<Vec<RunCode>> {
     let mut code = Vec::new();
     for run in run_ids {
-        let row = sqlx::query("SELECT workflow_id, project_id, git_commit FROM runs WHERE id = $1")
-            .bind(run)
-            .fetch_optional(store.pool())
-            .await?;
+        let row = sqlx::query(
+            "SELECT workflow_id, project_id, (SELECT commit_id FROM run_commits c \
+             WHERE c.run_id = runs.id AND c.project_id = runs.project_id) AS git_commit \
+             FROM runs WHERE id = $1",
+        )
+        .bind(run)
+        .fetch_optional(store.pool())
+        .await?;
         if let Some(row) = row {
             code.push(RunCode {
                 run_id: run.clone(),

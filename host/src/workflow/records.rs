@@ -398,7 +398,10 @@ pub(super) async fn workflow_using(
         .transpose()
 }
 
-const RUN_COLUMNS: &str = "id, workflow_id, workflow_version, owner_id, status, error, created_at, started_at, finished_at, project_id, git_commit";
+const RUN_FIELDS: &str = "id, workflow_id, workflow_version, owner_id, status, error, created_at, started_at, finished_at, project_id";
+/// A run's commit is its own project's pin among the commits its jobs see (`run_commits`).
+const RUN_COLUMNS: &str = "id, workflow_id, workflow_version, owner_id, status, error, created_at, started_at, finished_at, project_id, \
+     (SELECT commit_id FROM run_commits c WHERE c.run_id = runs.id AND c.project_id = runs.project_id) AS git_commit";
 
 fn run_from_row(row: &AnyRow) -> Result<RunSummary> {
     Ok(RunSummary {
@@ -425,7 +428,7 @@ pub(super) async fn insert_run(
 ) -> Result<()> {
     let mut tx = store.pool().begin().await?;
     sqlx::query(&format!(
-        "INSERT INTO runs ({RUN_COLUMNS}, definition, inputs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        "INSERT INTO runs ({RUN_FIELDS}, definition, inputs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
     ))
     .bind(&run.id)
     .bind(&run.workflow_id)
@@ -437,11 +440,21 @@ pub(super) async fn insert_run(
     .bind(run.started_at.map(|t| t.timestamp_millis()))
     .bind(run.finished_at.map(|t| t.timestamp_millis()))
     .bind(run.project_id.as_deref())
-    .bind(run.git_commit.as_deref())
     .bind(to_json(definition))
     .bind(to_json(inputs))
     .execute(&mut *tx)
     .await?;
+    if let (Some(project), Some(commit)) = (&run.project_id, &run.git_commit) {
+        sqlx::query(
+            "INSERT INTO run_commits (run_id, project_id, commit_id, pinned_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&run.id)
+        .bind(project)
+        .bind(commit)
+        .bind(run.created_at.timestamp_millis())
+        .execute(&mut *tx)
+        .await?;
+    }
     // Many rows per statement: a 1,000-node run is a handful of round trips, not a thousand.
     for (chunk_index, chunk) in definition.nodes.chunks(200).enumerate() {
         let mut sql = String::from(
