@@ -177,6 +177,9 @@ struct Inner {
     firewall: firewall::FirewallReport,
     /// Held from the admission check until the new record is stored.
     admission: tokio::sync::Mutex<()>,
+    /// The host's capacity as last asked and when: admission runs per container and job, and
+    /// the engine's `/info` (10-40 ms here) answers the same cores and memory every time.
+    capacity_seen: Mutex<Option<(std::time::Instant, Capacity)>>,
     /// One lock per container: API operations, events and reconciliation change a record one
     /// at a time.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -304,6 +307,7 @@ impl Containers {
                 reconcile_every: Duration::from_secs(config.reconcile_interval_secs.max(1)),
                 orphan_grace: Duration::from_secs(config.orphan_grace_secs),
                 admission: tokio::sync::Mutex::new(()),
+                capacity_seen: Mutex::new(None),
                 locks: Mutex::new(HashMap::new()),
                 events: broadcast::channel(1024).0,
             }),
@@ -392,7 +396,17 @@ impl Containers {
     }
 
     async fn capacity(&self) -> Result<Capacity> {
-        Ok(self.capacity_of(&self.inner.driver.info().await?))
+        const FRESH: Duration = Duration::from_secs(10);
+        let seen = *self.inner.capacity_seen.lock().expect("capacity poisoned");
+        if let Some((at, capacity)) = seen
+            && at.elapsed() < FRESH
+        {
+            return Ok(capacity);
+        }
+        let capacity = self.capacity_of(&self.inner.driver.info().await?);
+        *self.inner.capacity_seen.lock().expect("capacity poisoned") =
+            Some((std::time::Instant::now(), capacity));
+        Ok(capacity)
     }
 
     /// What Weft may hand out on the engine's host: its cores times the overcommit, its
