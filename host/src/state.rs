@@ -1,6 +1,5 @@
 //! The shared state every request handler sees.
 
-use crate::telemetry::Metrics;
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::container::Containers;
@@ -12,6 +11,7 @@ use crate::notebook::Notebooks;
 use crate::registry::{Plugins, Setup};
 use crate::scheduler::Scheduler;
 use crate::store::Store;
+use crate::telemetry::Metrics;
 use crate::workflow::{RunValues, Workflows};
 use crate::workspace::{Projects, Sessions};
 use axum::extract::FromRef;
@@ -119,7 +119,7 @@ impl AppState {
             metrics.clone(),
         )
         .await
-            .map_err(|e| anyhow::anyhow!("cannot start the scheduler: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("cannot start the scheduler: {e}"))?;
         let notebooks = Notebooks::start(
             store.clone(),
             projects.clone(),

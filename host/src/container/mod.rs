@@ -476,7 +476,11 @@ impl Containers {
     pub(crate) async fn record_usage(&self, meters: &HostMeters) -> Result<()> {
         let stored = records::counts_by_purpose(&self.inner.store).await?;
         let counts = ["session", "job", "api"].map(|purpose| {
-            let n = stored.iter().filter(|(p, _)| p == purpose).map(|(_, n)| n).sum();
+            let n = stored
+                .iter()
+                .filter(|(p, _)| p == purpose)
+                .map(|(_, n)| n)
+                .sum();
             (purpose, n)
         });
         meters.set_containers(&counts);

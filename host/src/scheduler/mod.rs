@@ -921,7 +921,13 @@ impl Scheduler {
     /// Sets `weft_scheduler_queue_length`: the tasks routed and not finished, per model served.
     pub fn record_queues(&self) {
         let mut lengths: Vec<(String, usize)> = Vec::new();
-        for ti in self.inner.instances.read().expect("instances lock").values() {
+        for ti in self
+            .inner
+            .instances
+            .read()
+            .expect("instances lock")
+            .values()
+        {
             match lengths.iter_mut().find(|(m, _)| *m == ti.model_name) {
                 Some((_, n)) => *n += ti.in_flight as usize,
                 None => lengths.push((ti.model_name.clone(), ti.in_flight as usize)),

@@ -98,7 +98,9 @@ impl SessionMeters {
     /// state that emptied shows 0 rather than its last value.
     pub(crate) fn set_sessions(&self, counts: &[(&'static str, &'static str, i64)]) {
         for &(kind, state, n) in counts {
-            self.sessions.get_or_create(&KindState { kind, state }).set(n);
+            self.sessions
+                .get_or_create(&KindState { kind, state })
+                .set(n);
         }
     }
 

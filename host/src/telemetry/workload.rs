@@ -108,7 +108,11 @@ impl WorkloadMeters {
 
     /// The model's own label while fewer than [`MAX_MODELS`] have one, else `other`.
     fn model(&self, name: &str) -> Model {
-        let known = self.models.read().expect("model labels lock").contains(name);
+        let known = self
+            .models
+            .read()
+            .expect("model labels lock")
+            .contains(name);
         if known {
             return Model { model: name.into() };
         }
@@ -164,7 +168,11 @@ mod tests {
         }
         metrics.workload.decision("model-0");
         let text = metrics.render();
-        let labelled = |name: &str| text.contains(&format!("weft_scheduler_decisions_total{{model=\"{name}\"}}"));
+        let labelled = |name: &str| {
+            text.contains(&format!(
+                "weft_scheduler_decisions_total{{model=\"{name}\"}}"
+            ))
+        };
         assert!(labelled("model-0") && labelled(&format!("model-{}", MAX_MODELS - 1)));
         assert!(!labelled(&format!("model-{MAX_MODELS}")));
         assert!(text.contains("weft_scheduler_decisions_total{model=\"other\"} 5"));

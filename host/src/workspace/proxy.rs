@@ -18,11 +18,11 @@ use super::sessions::{Credential, Sessions, Upstream};
 use crate::auth::Auth;
 use crate::error::{Code, Error, Result};
 use axum::body::{Body, HttpBody};
-use axum::{BoxError, Router};
-use http_body_util::BodyExt as _;
 use axum::extract::{FromRef, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use axum::{BoxError, Router};
+use http_body_util::BodyExt as _;
 use hyper_util::rt::TokioIo;
 use tower_http::catch_panic::CatchPanicLayer;
 

@@ -273,9 +273,10 @@ pub(super) async fn session_spans(
 
 /// How many sessions are on record of each (kind, status).
 pub(super) async fn session_counts(store: &Store) -> Result<Vec<(String, String, i64)>> {
-    let rows = sqlx::query("SELECT kind, status, COUNT(*) AS n FROM sessions GROUP BY kind, status")
-        .fetch_all(store.pool())
-        .await?;
+    let rows =
+        sqlx::query("SELECT kind, status, COUNT(*) AS n FROM sessions GROUP BY kind, status")
+            .fetch_all(store.pool())
+            .await?;
     rows.iter()
         .map(|r| Ok((r.try_get("kind")?, r.try_get("status")?, r.try_get("n")?)))
         .collect()
