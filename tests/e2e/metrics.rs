@@ -1,6 +1,6 @@
 //! What `/metrics` tells an operator after real work: workflow runs and nodes, a scheduler task
 //! through a real `weft task-instance`, and a Jupyter session opened by a notebook execution,
-//! reached through the proxy and stopped. Every label comes from a bounded set: no id is one.
+//! reached through the proxy (HTTP and a WebSocket) and stopped. Every label comes from a bounded set: no id is one.
 
 use crate::on_both_backends;
 use crate::support::docker;
@@ -11,6 +11,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use std::collections::HashMap;
 use std::time::Duration;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 on_both_backends!(workflow_runs_and_scheduler_tasks_are_counted);
 
@@ -219,6 +220,27 @@ async fn a_session_its_proxy_and_notebook_executions_are_counted() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
+    // A WebSocket to the notebook's kernel through the proxy, open while the metrics are read.
+    let (status, kernels) = send(
+        loopback::no_redirects()
+            .get(format!("{site}api/kernels"))
+            .bearer_auth(&bob),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{kernels}");
+    let kernel = kernels[0]["id"].as_str().expect("the notebook's kernel");
+    let mut request = format!(
+        "{}api/kernels/{kernel}/channels",
+        site.replacen("http", "ws", 1)
+    )
+    .into_client_request()
+    .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {bob}").parse().unwrap());
+    let (mut socket, _) = loopback::ws_connect(request)
+        .await
+        .expect("a kernel WebSocket");
 
     let (series, text) = scrape(&server).await;
     let sessions = |series: &HashMap<String, f64>, state: &str| {
@@ -244,7 +266,7 @@ async fn a_session_its_proxy_and_notebook_executions_are_counted() {
     );
     assert_eq!(
         value(&series, "weft_proxy_websockets{kind=\"jupyter\"}"),
-        0.0
+        1.0
     );
     assert_eq!(
         value(&series, "weft_notebook_executions_total{outcome=\"ok\"}"),
@@ -257,6 +279,27 @@ async fn a_session_its_proxy_and_notebook_executions_are_counted() {
         value(&series, "weft_pool_containers{kind=\"jupyter\"}"),
         0.0
     );
+
+    socket.close(None).await.unwrap();
+    drop(socket);
+    wait::until(
+        "the WebSocket to close",
+        Duration::from_secs(30),
+        || async {
+            let (series, _) = scrape(&server).await;
+            let open = value(&series, "weft_proxy_websockets{kind=\"jupyter\"}");
+            let sent_in = value(
+                &series,
+                "weft_proxy_bytes_total{kind=\"jupyter\",direction=\"in\"}",
+            );
+            if open == 0.0 && sent_in > 0.0 {
+                Ok(())
+            } else {
+                Err((open, sent_in))
+            }
+        },
+    )
+    .await;
 
     let (status, stopped) = server.stop_session(&bob, &project).await;
     assert_eq!(status, StatusCode::OK, "{stopped}");
