@@ -1,6 +1,5 @@
 //! The shared state every request handler sees.
 
-use crate::api::metrics::Metrics;
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::container::Containers;
@@ -12,6 +11,7 @@ use crate::notebook::Notebooks;
 use crate::registry::{Plugins, Setup};
 use crate::scheduler::Scheduler;
 use crate::store::Store;
+use crate::telemetry::Metrics;
 use crate::workflow::{RunValues, Workflows};
 use crate::workspace::{Projects, Sessions};
 use axum::extract::FromRef;
@@ -30,7 +30,7 @@ pub struct Services {
     pub store: Store,
     /// Users, tokens and sign-ins.
     pub auth: Auth,
-    /// Request counters for `/metrics`.
+    /// The metrics served at `/metrics`.
     pub metrics: Arc<Metrics>,
     /// The plugin registry.
     pub plugins: Plugins,
@@ -66,6 +66,7 @@ impl AppState {
             )
         })?;
         let store = Store::open(&config.database_url()).await?;
+        let metrics = Metrics::new();
         let setup = Setup {
             plugins: &config.plugins,
             data_dir: &config.data_dir,
@@ -92,6 +93,7 @@ impl AppState {
             containers.clone(),
             &config.workspaces,
             &config.data_dir,
+            metrics.clone(),
         )
         .map_err(|e| anyhow::anyhow!("cannot start the session service: {e:#}"))?;
         let git = Git::open(
@@ -110,15 +112,21 @@ impl AppState {
             git.clone(),
         );
         plugins.set_jobs(jobs.clone());
-        let scheduler = Scheduler::start(store.clone(), plugins.clone(), config.scheduler.clone())
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot start the scheduler: {e}"))?;
+        let scheduler = Scheduler::start(
+            store.clone(),
+            plugins.clone(),
+            config.scheduler.clone(),
+            metrics.clone(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot start the scheduler: {e}"))?;
         let notebooks = Notebooks::start(
             store.clone(),
             projects.clone(),
             sessions.clone(),
             &config.notebooks,
             &config.workspaces,
+            metrics.clone(),
         )
         .await
         .map_err(|e| anyhow::anyhow!("cannot start the notebook service: {e}"))?;
@@ -147,6 +155,7 @@ impl AppState {
             lineage.clone(),
             values,
             config.workflows.clone(),
+            metrics.clone(),
         )
         .await
         .map_err(|e| anyhow::anyhow!("cannot start the workflow engine: {e}"))?;
@@ -168,7 +177,7 @@ impl AppState {
             workflows,
             plugins,
             auth: Auth::new(store.clone(), &config.api),
-            metrics: Metrics::new(),
+            metrics,
             config: Arc::new(config),
             store,
         })))

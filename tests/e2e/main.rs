@@ -34,6 +34,7 @@ mod image_build;
 mod isolation;
 mod jobs;
 mod lineage;
+mod metrics;
 mod mlflow;
 mod models;
 mod notebooks;

@@ -1,12 +1,10 @@
-//! Prometheus metrics: requests by route and status, and a latency histogram.
+//! The middleware that counts and times every request into the registry's HTTP meters
+//! (`crate::telemetry`).
 
+use crate::telemetry::Metrics;
+use crate::telemetry::http::method_label;
 use axum::extract::MatchedPath;
-use axum::http::{Method, Request, Response};
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use axum::http::{Request, Response};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -15,76 +13,10 @@ use std::time::Instant;
 use tower::Service;
 use tower::layer::LayerFn;
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RequestLabels {
-    method: &'static str,
-    route: String,
-    status: u16,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+/// A request's method and route template, taken as it arrives.
 struct RouteLabels {
     method: &'static str,
     route: String,
-}
-
-/// The method as a label: the standard ones by name, any other as `other`, so that clients
-/// sending made-up methods cannot grow the label set (and the memory it takes) without bound.
-fn method_label(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::PATCH => "PATCH",
-        Method::HEAD => "HEAD",
-        Method::OPTIONS => "OPTIONS",
-        Method::CONNECT => "CONNECT",
-        Method::TRACE => "TRACE",
-        _ => "other",
-    }
-}
-
-/// The server's metric registry.
-pub struct Metrics {
-    registry: Registry,
-    requests: Family<RequestLabels, Counter>,
-    latency: Family<RouteLabels, Histogram>,
-}
-
-impl Metrics {
-    pub fn new() -> Arc<Self> {
-        let mut registry = Registry::with_prefix("weft");
-        let requests = Family::<RequestLabels, Counter>::default();
-        let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
-            // 50 us .. ~100 s
-            Histogram::new(exponential_buckets(0.00005, 2.5, 17))
-        });
-        registry.register(
-            "http_requests",
-            "HTTP requests by method, route and status",
-            requests.clone(),
-        );
-        registry.register(
-            "http_request_duration_seconds",
-            "HTTP request latency by method and route",
-            latency.clone(),
-        );
-        Arc::new(Self {
-            registry,
-            requests,
-            latency,
-        })
-    }
-
-    /// The registry in Prometheus text format.
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
-            tracing::error!("cannot encode metrics");
-        }
-        out
-    }
 }
 
 /// Middleware: counts and times each request by its route template (never the raw path). A
@@ -156,34 +88,13 @@ where
         let this = self.project();
         let result = std::task::ready!(this.inner.poll(cx));
         if let (Ok(response), Some(labels)) = (&result, this.labels.take()) {
-            this.metrics
-                .latency
-                .get_or_create(&labels)
-                .observe(this.start.elapsed().as_secs_f64());
-            this.metrics
-                .requests
-                .get_or_create(&RequestLabels {
-                    method: labels.method,
-                    route: labels.route,
-                    status: response.status().as_u16(),
-                })
-                .inc();
+            this.metrics.http.observe(
+                labels.method,
+                labels.route,
+                response.status().as_u16(),
+                this.start.elapsed().as_secs_f64(),
+            );
         }
         Poll::Ready(result)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_standard_methods_are_labels_of_their_own() {
-        assert_eq!(method_label(&Method::GET), "GET");
-        assert_eq!(method_label(&Method::PATCH), "PATCH");
-        for made_up in ["FOO", "get", "PROPFIND", "X-1"] {
-            let method = Method::from_bytes(made_up.as_bytes()).unwrap();
-            assert_eq!(method_label(&method), "other", "{made_up}");
-        }
     }
 }

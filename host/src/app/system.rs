@@ -52,6 +52,7 @@ pub(super) async fn metrics(
             .await?
             .require_admin()?;
     }
+    record_gauges(&state).await;
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -59,6 +60,19 @@ pub(super) async fn metrics(
         )],
         state.metrics.render(),
     ))
+}
+
+/// Brings the gauges read from the services up to now, once per scrape: sessions by state
+/// and containers by purpose from the store, capacity from the engine, queues from the
+/// scheduler. One that cannot be read keeps its last value; the scrape still answers.
+async fn record_gauges(state: &AppState) {
+    if let Err(e) = state.sessions.record_counts().await {
+        tracing::warn!(error = %e, "cannot count sessions for the metrics");
+    }
+    if let Err(e) = state.containers.record_usage(&state.metrics.host).await {
+        tracing::warn!(error = %e, "cannot count containers for the metrics");
+    }
+    state.scheduler.record_queues();
 }
 
 /// In debug builds (the ones `cargo test` runs), `WEFT_PANIC_AT=<handler>` makes that handler

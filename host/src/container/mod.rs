@@ -24,6 +24,7 @@ pub(crate) use records::{Container, ContainerStatus};
 use crate::auth::Caller;
 use crate::error::{Code, Error, Result};
 use crate::store::{Store, now_ms, time};
+use crate::telemetry::host::{HostMeters, Resources};
 use chrono::{DateTime, Utc};
 use config::ContainersConfig;
 use futures::stream::BoxStream;
@@ -482,6 +483,34 @@ impl Containers {
                 max_memory: quantity::format_memory(quota.max_memory_bytes),
             },
         })
+    }
+
+    /// Sets the host's metrics: containers holding resources by purpose, capacity (when the
+    /// engine answers) and what is allocated.
+    pub(crate) async fn record_usage(&self, meters: &HostMeters) -> Result<()> {
+        let stored = records::counts_by_purpose(&self.inner.store).await?;
+        let counts = ["session", "job", "api"].map(|purpose| {
+            let n = stored
+                .iter()
+                .filter(|(p, _)| p == purpose)
+                .map(|(_, n)| n)
+                .sum();
+            (purpose, n)
+        });
+        meters.set_containers(&counts);
+        let all = records::list(&self.inner.store, None).await?;
+        let capacity = self.capacity().await.ok();
+        let in_units = |cpu_millis: u64, memory_bytes: u64, gpus: u32| Resources {
+            cpu_cores: cpu_millis as f64 / 1000.0,
+            memory_bytes: memory_bytes as f64,
+            gpus: f64::from(gpus),
+        };
+        let allocated = Usage::of(&all);
+        meters.set_resources(
+            capacity.map(|c| in_units(c.cpu_millis, c.memory_bytes, c.gpus)),
+            in_units(allocated.cpu_millis, allocated.memory_bytes, allocated.gpus),
+        );
+        Ok(())
     }
 
     /// Creates (and by default starts) a container for `caller`.

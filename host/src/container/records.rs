@@ -301,3 +301,21 @@ pub(crate) async fn install_id(store: &Store) -> Result<String> {
         .await?;
     Ok(row.try_get("value")?)
 }
+
+/// How many containers holding resources (created or running) serve each purpose: a
+/// session's server (`session`), a workflow's job (`job`), or a user's own from the API
+/// (`api`). The purpose is read from the tables that point at the container.
+pub(crate) async fn counts_by_purpose(store: &Store) -> Result<Vec<(String, i64)>> {
+    let rows = sqlx::query(
+        "SELECT purpose, COUNT(*) AS n FROM (SELECT CASE \
+           WHEN EXISTS (SELECT 1 FROM sessions s WHERE s.container_id = c.id) THEN 'session' \
+           WHEN EXISTS (SELECT 1 FROM jobs j WHERE j.container_id = c.id) THEN 'job' \
+           ELSE 'api' END AS purpose \
+         FROM containers c WHERE c.status IN ('created', 'running')) AS held GROUP BY purpose",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("purpose")?, r.try_get("n")?)))
+        .collect()
+}

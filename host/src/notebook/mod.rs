@@ -19,6 +19,7 @@ pub(crate) mod routes;
 use crate::auth::Caller;
 use crate::error::{Code, Error, Result};
 use crate::store::{Store, new_id, now_ms, time};
+use crate::telemetry::Metrics;
 use crate::workspace::config::WorkspacesConfig;
 use crate::workspace::sessions::{Session, SessionKind, SessionStatus, owner};
 use crate::workspace::{Projects, Sessions, paths};
@@ -226,6 +227,7 @@ struct Inner {
     live: Mutex<HashMap<String, Arc<Live>>>,
     /// Executions running or waiting, per user (`[notebooks] max_pending_per_user`).
     pending: Mutex<HashMap<String, usize>>,
+    metrics: Arc<Metrics>,
 }
 
 /// One of a user's pending executions; its place is given back when it is dropped.
@@ -283,6 +285,7 @@ impl Notebooks {
         sessions: Sessions,
         config: &NotebooksConfig,
         workspaces: &WorkspacesConfig,
+        metrics: Arc<Metrics>,
     ) -> Result<Self> {
         let interrupted = execution::interrupt_running(&store).await?;
         if interrupted > 0 {
@@ -303,6 +306,7 @@ impl Notebooks {
                 events: broadcast::channel(4096).0,
                 live: Mutex::new(HashMap::new()),
                 pending: Mutex::new(HashMap::new()),
+                metrics,
             }),
         };
         let hook = this.clone();
@@ -777,6 +781,10 @@ impl Notebooks {
             });
         }
         execution::finish(&self.inner.store, &mut execution, outcome).await?;
+        self.inner
+            .metrics
+            .workload
+            .notebook_executed(execution.status.as_str());
         live.running.lock().expect("running poisoned").take();
         finished.status = Some(execution.status);
         finished.message = execution.message.clone();

@@ -26,6 +26,7 @@ pub(crate) mod trace;
 use crate::error::{Code, Error, Result};
 use crate::registry::Plugins;
 use crate::store::{Store, now_ms};
+use crate::telemetry::Metrics;
 use config::SchedulerConfig;
 use instances::{TaskInstance, TiClient};
 use raw::RawJson;
@@ -57,6 +58,7 @@ struct Inner {
     trace: Option<TraceWriter>,
     decisions: Mutex<VecDeque<f32>>,
     registering: tokio::sync::Mutex<()>,
+    metrics: Arc<Metrics>,
 }
 
 /// Decision latencies kept for [`Scheduler::stats`].
@@ -229,7 +231,12 @@ struct InstancesFile {
 
 impl Scheduler {
     /// Restores instances, unfinished tasks and strategies, then starts health checks.
-    pub async fn start(store: Store, plugins: Plugins, config: SchedulerConfig) -> Result<Self> {
+    pub async fn start(
+        store: Store,
+        plugins: Plugins,
+        config: SchedulerConfig,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self> {
         let strategies = Arc::new(
             Strategies::start(plugins.clone(), store.clone(), &config.default_strategy).await?,
         );
@@ -269,6 +276,7 @@ impl Scheduler {
                 trace,
                 decisions: Mutex::default(),
                 registering: tokio::sync::Mutex::default(),
+                metrics,
             }),
         };
         if let Some(path) = scheduler.inner.config.config_path.clone() {
@@ -645,6 +653,7 @@ impl Scheduler {
             metadata: record.metadata.get().to_string(),
         };
         let decision = self.inner.strategies.select(&task, candidates).await?;
+        self.inner.metrics.workload.decision(&record.model_name);
         let mut decisions = self.inner.decisions.lock().expect("decisions lock");
         if decisions.len() == KEEP_DECISIONS {
             decisions.pop_front();
@@ -870,6 +879,7 @@ impl Scheduler {
         committed.wait().await?;
         self.inner.live.lock().expect("tasks lock").remove(&task_id);
         self.note_sent(&report.instance_id, -1);
+        self.inner.metrics.workload.completion(&view.model_name);
         if let Some(trace) = &self.inner.trace {
             trace.record(&TraceEvent::Complete {
                 at_ms: trace::now(),
@@ -906,6 +916,24 @@ impl Scheduler {
             .filter(|t| viewer.sees(t))
             .map(|t| TaskView::from(&t))
             .ok_or_else(|| task_not_found(task_id))
+    }
+
+    /// Sets `weft_scheduler_queue_length`: the tasks routed and not finished, per model served.
+    pub fn record_queues(&self) {
+        let mut lengths: Vec<(String, usize)> = Vec::new();
+        for ti in self
+            .inner
+            .instances
+            .read()
+            .expect("instances lock")
+            .values()
+        {
+            match lengths.iter_mut().find(|(m, _)| *m == ti.model_name) {
+                Some((_, n)) => *n += ti.in_flight as usize,
+                None => lengths.push((ti.model_name.clone(), ti.in_flight as usize)),
+            }
+        }
+        self.inner.metrics.workload.set_queues(&lengths);
     }
 
     /// The predicted wait on every instance (of `model` when given).

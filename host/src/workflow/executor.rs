@@ -16,6 +16,7 @@ use crate::crash;
 use crate::error::{Code, Result};
 use crate::registry::{Grantee, Plugins};
 use crate::store::{Store, now_ms};
+use crate::telemetry::Metrics;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,6 +52,7 @@ pub(super) struct RunContext {
     pub max_run_output_bytes: u64,
     /// Bytes of the outputs the run's nodes produced so far.
     pub output_bytes: AtomicU64,
+    pub metrics: Arc<Metrics>,
 }
 
 /// What the store says about a node when the run (re)starts.
@@ -255,6 +257,7 @@ pub(super) async fn drive(ctx: Arc<RunContext>, prior: Vec<Prior>) -> Result<Run
         }
     }
 
+    count_nodes(&ctx.metrics, &status, &prior);
     let (status, error) = match stopped {
         Some(stopped) => {
             tasks.abort_all();
@@ -268,6 +271,22 @@ pub(super) async fn drive(ctx: Arc<RunContext>, prior: Vec<Prior>) -> Result<Run
     };
     ctx.announce(Event::RunFinished { status, error });
     Ok(status)
+}
+
+/// Counts the nodes this drive ended into `weft_workflow_nodes_total`: those that finished
+/// here by their status, those left unfinished (the run stopped) as `cancelled`; nodes that had
+/// finished before a restart were counted then.
+fn count_nodes(metrics: &Metrics, status: &[NodeStatus], prior: &[Prior]) {
+    for (now, before) in status.iter().zip(prior) {
+        if before.status.is_finished() {
+            continue;
+        }
+        let label = match now.is_finished() {
+            true => now.as_str(),
+            false => NodeStatus::Cancelled.as_str(),
+        };
+        metrics.workload.node_finished(label);
+    }
 }
 
 /// Why node `i` must be skipped, if it must: an upstream node was skipped or failed with

@@ -32,6 +32,7 @@ use crate::error::{Code, Error, Result};
 use crate::lineage::{Lineage, RunLineage, RunRef};
 use crate::registry::{Grantee, PluginUsers, Plugins};
 use crate::store::{Store, new_id};
+use crate::telemetry::Metrics;
 use config::WorkflowsConfig;
 use executor::{Prior, RunContext, RunInputs};
 use plan::{Bounds, Plan};
@@ -61,6 +62,7 @@ struct Inner {
     active: Mutex<HashMap<String, CancellationToken>>,
     /// Pins the project a run names to its commit.
     lineage: Lineage,
+    metrics: Arc<Metrics>,
 }
 
 impl Workflows {
@@ -71,6 +73,7 @@ impl Workflows {
         lineage: Lineage,
         values: RunValues,
         config: WorkflowsConfig,
+        metrics: Arc<Metrics>,
     ) -> Result<Self> {
         let workflows = Self {
             inner: Arc::new(Inner {
@@ -83,6 +86,7 @@ impl Workflows {
                 admission: tokio::sync::Mutex::default(),
                 active: Mutex::default(),
                 lineage,
+                metrics,
             }),
         };
         plugins.add_users(Arc::<Inner>::downgrade(&workflows.inner));
@@ -416,7 +420,9 @@ impl Workflows {
             max_output_bytes: self.inner.config.max_output_bytes,
             max_run_output_bytes: self.inner.config.max_run_output_bytes,
             output_bytes: produced.into(),
+            metrics: self.inner.metrics.clone(),
         });
+        let created_at = run.created_at;
         let service = self.clone();
         tokio::spawn(async move {
             let run_id = ctx.run_id.clone();
@@ -429,6 +435,12 @@ impl Workflows {
                 .remove(&run_id);
             match outcome {
                 Ok(status) => {
+                    let took = chrono::Utc::now() - created_at;
+                    service
+                        .inner
+                        .metrics
+                        .workload
+                        .run_finished(status.as_str(), took.num_milliseconds() as f64 / 1000.0);
                     tracing::info!(run = %run_id, status = status.as_str(), "run finished")
                 }
                 Err(err) => {

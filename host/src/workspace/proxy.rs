@@ -17,11 +17,12 @@ use super::proxy_client::{self, ProxyClient};
 use super::sessions::{Credential, Sessions, Upstream};
 use crate::auth::Auth;
 use crate::error::{Code, Error, Result};
-use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
 use axum::extract::{FromRef, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use axum::{BoxError, Router};
+use http_body_util::BodyExt as _;
 use hyper_util::rt::TokioIo;
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -269,7 +270,15 @@ async fn forward(proxy: &Proxy, mut request: Request) -> Result<Response> {
         return Ok(response);
     }
 
+    let meters = state.sessions.proxy_meters(upstream.kind).clone();
+    meters.request();
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
+    let request = if request.body().is_end_stream() {
+        request
+    } else {
+        let meters = meters.clone();
+        request.map(|body| counted(body, move |n| meters.sent_in(n)))
+    };
     let outgoing = upstream_request(&upstream, request, upgrade, origins.scheme())?;
     let mut response = proxy_client::send(&proxy.client, outgoing)
         .await
@@ -285,13 +294,20 @@ async fn forward(proxy: &Proxy, mut request: Request) -> Result<Response> {
         let upstream_upgrade = hyper::upgrade::on(&mut response);
         let session = upstream.session_id.clone();
         let owner = upstream.owner_id.clone();
+        let meters = meters.clone();
         tokio::spawn(async move {
             match (client_upgrade.await, upstream_upgrade.await) {
                 (Ok(client), Ok(server)) => {
+                    let _open = meters.websocket();
                     let mut client = TokioIo::new(client);
                     let mut server = TokioIo::new(server);
                     tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        copied = tokio::io::copy_bidirectional(&mut client, &mut server) => {
+                            if let Ok((sent_in, sent_out)) = copied {
+                                meters.sent_in(sent_in);
+                                meters.sent_out(sent_out);
+                            }
+                        }
                         () = disabled.until(&owner) => {
                             tracing::info!(%session, "WebSocket closed: its owner was disabled");
                         }
@@ -312,7 +328,24 @@ async fn forward(proxy: &Proxy, mut request: Request) -> Result<Response> {
     if let Some(set_cookie) = set_cookie {
         parts.headers.append(header::SET_COOKIE, set_cookie);
     }
-    Ok(Response::from_parts(parts, Body::new(body)))
+    Ok(Response::from_parts(
+        parts,
+        counted(body, move |n| meters.sent_out(n)),
+    ))
+}
+
+/// `body` as it streams through, its data bytes counted into `count` frame by frame.
+fn counted<B>(body: B, count: impl Fn(u64) + Send + Sync + 'static) -> Body
+where
+    B: HttpBody<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    Body::new(body.map_frame(move |frame| {
+        if let Some(data) = frame.data_ref() {
+            count(data.len() as u64);
+        }
+        frame
+    }))
 }
 
 /// Takes out of `headers` the ones naming other hops (`Connection` and what it lists; on a

@@ -270,3 +270,14 @@ pub(super) async fn session_spans(
         .map(|row| Ok((row.try_get("ready_at")?, row.try_get("stopped_at")?)))
         .collect()
 }
+
+/// How many sessions are on record of each (kind, status).
+pub(super) async fn session_counts(store: &Store) -> Result<Vec<(String, String, i64)>> {
+    let rows =
+        sqlx::query("SELECT kind, status, COUNT(*) AS n FROM sessions GROUP BY kind, status")
+            .fetch_all(store.pool())
+            .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("kind")?, r.try_get("status")?, r.try_get("n")?)))
+        .collect()
+}

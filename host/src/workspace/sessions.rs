@@ -13,6 +13,8 @@ use crate::auth::{Caller, Role};
 use crate::container::{Containers, NewContainer, ResourceRequest};
 use crate::error::{Code, Error, Result};
 use crate::store::{Store, new_id, now_ms, text_enum, time};
+use crate::telemetry::Metrics;
+use crate::telemetry::sessions::ProxyMeters;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use rand::RngCore;
@@ -40,6 +42,11 @@ pub enum SessionKind {
 
 text_enum!(SessionKind { Jupyter = "jupyter", CodeServer = "code-server" });
 
+impl SessionKind {
+    /// Every kind, for the metrics.
+    const ALL: [SessionKind; 2] = [SessionKind::Jupyter, SessionKind::CodeServer];
+}
+
 /// Where a session is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -59,6 +66,18 @@ pub enum SessionStatus {
 }
 
 text_enum!(SessionStatus { Pending = "pending", Starting = "starting", Ready = "ready", Syncing = "syncing", Stopped = "stopped", Failed = "failed" });
+
+impl SessionStatus {
+    /// Every status, for the metrics.
+    const ALL: [SessionStatus; 6] = [
+        SessionStatus::Pending,
+        SessionStatus::Starting,
+        SessionStatus::Ready,
+        SessionStatus::Syncing,
+        SessionStatus::Stopped,
+        SessionStatus::Failed,
+    ];
+}
 
 impl SessionStatus {
     /// Whether the session holds a container (pending, starting, ready or syncing).
@@ -221,6 +240,9 @@ struct Inner {
     stop_hooks: Mutex<Vec<StopHook>>,
     /// When each session's activity was last recorded by [`Sessions::activity`].
     touched: Mutex<HashMap<String, std::time::Instant>>,
+    metrics: Arc<Metrics>,
+    /// The proxy's meters of each kind, in [`SessionKind::ALL`]'s order.
+    proxy_meters: [ProxyMeters; 2],
 }
 
 /// Called with a session whose server is about to go, after its files were synced back.
@@ -263,7 +285,12 @@ impl Sessions {
         containers: Containers,
         config: &WorkspacesConfig,
         data_dir: &std::path::Path,
+        metrics: Arc<Metrics>,
     ) -> anyhow::Result<Self> {
+        for kind in SessionKind::ALL {
+            metrics.sessions.set_pool(kind.as_str(), 0);
+        }
+        let proxy_meters = SessionKind::ALL.map(|kind| metrics.sessions.proxy(kind.as_str()));
         let origins = Origins::new(&config.sessions_url, config.sessions_listen.port())?;
         let key_file = config
             .secret_key_file
@@ -284,6 +311,8 @@ impl Sessions {
                 stop_hooks: Mutex::new(Vec::new()),
                 touched: Mutex::new(HashMap::new()),
                 http: super::upstream::client(Duration::from_secs(2)),
+                metrics,
+                proxy_meters,
             }),
         })
     }
@@ -291,6 +320,30 @@ impl Sessions {
     /// Where sessions are served.
     pub fn origins(&self) -> &Origins {
         &self.inner.origins
+    }
+
+    /// The proxy's meters for sessions of `kind`.
+    pub(super) fn proxy_meters(&self, kind: SessionKind) -> &ProxyMeters {
+        let index = SessionKind::ALL.iter().position(|k| *k == kind);
+        &self.inner.proxy_meters[index.unwrap_or_default()]
+    }
+
+    /// Sets `weft_sessions` to the sessions on record by kind and status.
+    pub async fn record_counts(&self) -> Result<()> {
+        let stored = records::session_counts(&self.inner.store).await?;
+        let mut counts = Vec::new();
+        for kind in SessionKind::ALL {
+            for status in SessionStatus::ALL {
+                let n = stored
+                    .iter()
+                    .filter(|(k, s, _)| k == kind.as_str() && s == status.as_str())
+                    .map(|(_, _, n)| n)
+                    .sum();
+                counts.push((kind.as_str(), status.as_str(), n));
+            }
+        }
+        self.inner.metrics.sessions.set_sessions(&counts);
+        Ok(())
     }
 
     /// The workspace settings the sessions run under (for the reaper).
@@ -501,6 +554,12 @@ impl Sessions {
                 // Idle time counts from when the user could first use it, not from the request:
                 // a slow start must not make a fresh session look idle.
                 session.last_activity_at = session.ready_at.unwrap_or(session.last_activity_at);
+                let took = session.last_activity_at - session.created_at;
+                self.inner.metrics.sessions.opened(
+                    session.kind.as_str(),
+                    "cold",
+                    took.num_milliseconds() as f64 / 1000.0,
+                );
                 tracing::info!(session = %session.session_id, kind = session.kind.as_str(), "session ready");
             }
             Some(reason) => {
@@ -904,6 +963,13 @@ impl Sessions {
         };
         session.stopped_at = Some(time(now_ms()));
         self.save(session).await?;
+        if let (Some(ready), Some(stopped)) = (session.ready_at, session.stopped_at) {
+            let used = stopped - ready;
+            self.inner
+                .metrics
+                .sessions
+                .quota_used(used.num_milliseconds() as f64 / 60_000.0);
+        }
         self.inner
             .touched
             .lock()
