@@ -130,11 +130,19 @@ async fn bench() -> anyhow::Result<()> {
         token: local.token.clone(),
         http: reqwest::Client::new(),
     };
-    let body = serde_json::json!({ "name": "bench" });
-    let project = api
-        .call(reqwest::Method::POST, "/api/v1/projects", Some(body))
-        .await?;
-    let project = project["id"].as_str().unwrap_or_default().to_string();
+    let new_project = |name: &'static str| {
+        let api = &api;
+        async move {
+            let body = serde_json::json!({ "name": name });
+            let project = api
+                .call(reqwest::Method::POST, "/api/v1/projects", Some(body))
+                .await?;
+            anyhow::Ok(project["id"].as_str().unwrap_or_default().to_string())
+        }
+    };
+    let project = new_project("bench").await?;
+    // The webdav remote pushes to a project of its own: the http remote's has every object.
+    let webdav_project = new_project("bench-webdav").await?;
     let work = tempfile::tempdir()?;
     let host = local.base.trim_start_matches("http://");
     let url = format!("http://bench:{}@{host}/git/{project}.git", local.token);
@@ -151,7 +159,7 @@ async fn bench() -> anyhow::Result<()> {
     run(&dvc, &repo, &["init", "-q"]).await?;
     run(&dvc, &repo, &["add", "-q", "data"]).await?;
     let remote = format!("{}/dvc/{project}", local.base);
-    let webdav = remote.replacen("http", "webdav", 1);
+    let webdav = format!("{}/dvc/{webdav_project}", local.base).replacen("http", "webdav", 1);
     let folder = work.path().join("folder-remote");
     let nginx = Nginx::start(&work.path().join("nginx")).await;
     let mut config = vec![
@@ -197,7 +205,26 @@ async fn bench() -> anyhow::Result<()> {
         if remote == "nginx" && nginx.is_none() {
             continue;
         }
+        let before = dvc_server_time(&local.state);
         figures.push((remote, push_pull(&dvc, &repo, remote).await?));
+        if remote.starts_with("weft") {
+            let after = dvc_server_time(&local.state);
+            let spent: Vec<String> = after
+                .iter()
+                .map(|(method, (count, secs))| {
+                    let (count0, secs0) = before.get(method).copied().unwrap_or_default();
+                    let (count, secs) = (count - count0, secs - secs0);
+                    format!(
+                        "{method} {count:.0} x {:.2} ms",
+                        secs * 1000.0 / count.max(1.0)
+                    )
+                })
+                .collect();
+            println!(
+                "  {remote}: Weft's answers during its push and pull (requests x mean server time): {}",
+                spent.join(", ")
+            );
+        }
     }
     if let Some(nginx) = &nginx {
         nginx.control(&["-s", "stop"]).await;
@@ -247,8 +274,42 @@ async fn bench() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The requests the DVC remote answered so far, by method: (count, seconds spent on them
+/// from the request's arrival to the answer's headers, its upload read whole by then).
+fn dvc_server_time(
+    state: &weft::state::AppState,
+) -> std::collections::BTreeMap<String, (f64, f64)> {
+    let mut out = std::collections::BTreeMap::<String, (f64, f64)>::new();
+    for line in state.metrics.render().lines() {
+        let Some(rest) = line.strip_prefix("weft_http_request_duration_seconds_") else {
+            continue;
+        };
+        if !rest.contains("route=\"/dvc/{*path}\"") {
+            continue;
+        }
+        let method = rest
+            .split("method=\"")
+            .nth(1)
+            .and_then(|m| m.split('"').next())
+            .unwrap_or_default()
+            .to_string();
+        let value: f64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_default();
+        let entry = out.entry(method).or_default();
+        if rest.starts_with("count") {
+            entry.0 += value;
+        } else if rest.starts_with("sum") {
+            entry.1 += value;
+        }
+    }
+    out
+}
+
 /// The median time, in ms, of `rounds` reads of version `number` of dataset `id` (which has
-/// `files` files) through the API.
+/// `files` files) through the API, to the answer's last byte.
 async fn listing(
     api: &common::Api,
     id: &str,
@@ -258,14 +319,24 @@ async fn listing(
 ) -> anyhow::Result<f64> {
     let mut times = Vec::new();
     for _ in 0..rounds {
-        let started = Instant::now();
         let path = format!("/api/v1/datasets/{id}/versions/{number}");
-        let version = api.call(reqwest::Method::GET, &path, None).await?;
+        let started = Instant::now();
+        let answer = api
+            .http
+            .get(format!("{}{path}", api.base))
+            .bearer_auth(&api.token)
+            .send()
+            .await?
+            .error_for_status()?
+            .bytes()
+            .await?;
+        // Timed to the answer's last byte: parsing it is the client's work.
+        times.push(started.elapsed());
+        let version: serde_json::Value = serde_json::from_slice(&answer)?;
         anyhow::ensure!(
             version["files"].as_array().map(Vec::len) == Some(files),
             "{path}: not {files} files"
         );
-        times.push(started.elapsed());
     }
     times.sort();
     Ok(times[rounds / 2].as_secs_f64() * 1000.0)
