@@ -96,8 +96,10 @@ setup_docker() {
 # server, for the benchmark) against Weft's tracking server. mlflow 3.17.2 is pinned: 3.18.0
 # needs an mlflow-tracing 3.18.0 that is not on PyPI.
 MLFLOW_VERSION=3.17.2
-# The real DVC client the data versions tests push to and pull from Weft with.
+# The real DVC client the data versions tests push to and pull from Weft with, and its WebDAV
+# remote (dvc-webdav over webdav4), which lists and deletes: `dvc gc -c`.
 DVC_VERSION=3.67.1
+DVC_WEBDAV_VERSION=3.0.1
 VENV="${WEFT_TEST_VENV:-/tmp/weft-test-venv}"
 # --no-compile: pip would byte-compile all 16,000 modules (~40 CPU-s); Python compiles the few the
 # tests import when they first import them.
@@ -112,9 +114,10 @@ setup_python() {
         echo "installing mlflow $MLFLOW_VERSION from PyPI"
         "$VENV/bin/pip" install -q --disable-pip-version-check --no-compile "mlflow==$MLFLOW_VERSION"
     fi
-    if [ "$("$VENV/bin/dvc" --version 2>/dev/null)" != "$DVC_VERSION" ]; then
-        echo "installing dvc $DVC_VERSION from PyPI (under a minute; its http remote comes with it)"
-        "$VENV/bin/pip" install -q --disable-pip-version-check --no-compile "dvc==$DVC_VERSION"
+    if [ "$("$VENV/bin/dvc" --version 2>/dev/null)" != "$DVC_VERSION" ] \
+        || [ "$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("dvc-webdav"))' 2>/dev/null)" != "$DVC_WEBDAV_VERSION" ]; then
+        echo "installing dvc $DVC_VERSION and dvc-webdav $DVC_WEBDAV_VERSION from PyPI (under a minute; its http remote comes with it)"
+        "$VENV/bin/pip" install -q --disable-pip-version-check --no-compile "dvc==$DVC_VERSION" "dvc-webdav==$DVC_WEBDAV_VERSION"
     fi
 }
 

@@ -1,11 +1,13 @@
 //! Data versions benchmark: prints figures, asserts nothing.
 //!
 //! `cargo bench -p weft --bench dvc` starts Weft in-process (SQLite, local files) and, with the
-//! real `dvc` (`$WEFT_TEST_DVC`, else `dvc` on the PATH) and `git`, prints side by side in one
-//! run: `dvc push` and `dvc pull` (cache emptied first) of 1,000 files / 200 MB to Weft's DVC
-//! remote and to a plain local-folder remote; then listing that version's 1,000 files through
-//! `/api/v1/datasets/{id}/versions/1` (median of 20). nginx is not installed here, so no
-//! nginx+WebDAV remote is measured.
+//! real `dvc` (`$WEFT_TEST_DVC`, else `dvc` on the PATH; dvc-webdav beside it) and `git`,
+//! prints side by side in one run: `dvc push` and `dvc pull` (cache emptied first) of 1,000
+//! files / 200 MB to Weft's DVC remote (as an http remote and as a webdav remote), to a plain
+//! local-folder remote, and to Debian's nginx serving a folder with its dav module as an http
+//! remote (`method PUT`; installed with apt when missing, skipped if that fails); then the
+//! listing of that version's 1,000 files and of a 100,000-file version
+//! (`/api/v1/datasets/{id}/versions/{n}`, median of 20 and of 5).
 
 use rand::RngCore as _;
 use std::path::Path;
@@ -49,6 +51,77 @@ async fn push_pull(dvc: &str, repo: &Path, remote: &str) -> anyhow::Result<(Dura
     Ok((push, pull))
 }
 
+/// Debian's nginx serving a folder with its dav module (PUT, DELETE, MKCOL, COPY, MOVE), on
+/// a free loopback port; stopped when dropped.
+struct Nginx {
+    prefix: std::path::PathBuf,
+    url: String,
+}
+
+impl Nginx {
+    /// Starts nginx below `prefix` (its folder, configuration and logs), installing Debian's
+    /// `nginx-light` first when there is no nginx; `None` (with why) if it cannot be had.
+    async fn start(prefix: &Path) -> Option<Self> {
+        let installed = tokio::process::Command::new("nginx")
+            .arg("-v")
+            .output()
+            .await;
+        if installed.is_err() {
+            println!("nginx is missing: apt-get install -y nginx-light");
+            let apt = tokio::process::Command::new("apt-get")
+                .args(["install", "-y", "-q", "nginx-light"])
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .output()
+                .await;
+            if !apt.is_ok_and(|o| o.status.success()) {
+                println!("nginx could not be installed: its figures are skipped");
+                return None;
+            }
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .ok()?
+            .port();
+        let root = prefix.join("remote");
+        std::fs::create_dir_all(&root).ok()?;
+        std::fs::create_dir_all(prefix.join("tmp")).ok()?;
+        let conf = format!(
+            "daemon on; user root; worker_processes 2; pid {p}/nginx.pid; error_log {p}/error.log;\n\
+             events {{ worker_connections 256; }}\n\
+             http {{ access_log off; client_body_temp_path {p}/tmp; client_max_body_size 0;\n\
+               server {{ listen 127.0.0.1:{port}; root {p};\n\
+                 location /remote/ {{ dav_methods PUT DELETE MKCOL COPY MOVE; \
+                   create_full_put_path on; dav_access user:rw; }} }} }}\n",
+            p = prefix.display()
+        );
+        std::fs::write(prefix.join("nginx.conf"), conf).ok()?;
+        let nginx = Self {
+            prefix: prefix.to_path_buf(),
+            url: format!("http://127.0.0.1:{port}/remote"),
+        };
+        let started = nginx.control(&[]).await;
+        if !started {
+            println!("nginx did not start: its figures are skipped");
+            return None;
+        }
+        Some(nginx)
+    }
+
+    /// Runs `nginx -p PREFIX -c nginx.conf args`; whether it succeeded.
+    async fn control(&self, args: &[&str]) -> bool {
+        let conf = self.prefix.join("nginx.conf");
+        tokio::process::Command::new("nginx")
+            .arg("-p")
+            .arg(&self.prefix)
+            .arg("-c")
+            .arg(&conf)
+            .args(args)
+            .status()
+            .await
+            .is_ok_and(|s| s.success())
+    }
+}
+
 async fn bench() -> anyhow::Result<()> {
     let dvc = std::env::var("WEFT_TEST_DVC").unwrap_or_else(|_| "dvc".into());
     let local = common::serve(|_| {}).await?;
@@ -57,11 +130,19 @@ async fn bench() -> anyhow::Result<()> {
         token: local.token.clone(),
         http: reqwest::Client::new(),
     };
-    let body = serde_json::json!({ "name": "bench" });
-    let project = api
-        .call(reqwest::Method::POST, "/api/v1/projects", Some(body))
-        .await?;
-    let project = project["id"].as_str().unwrap_or_default().to_string();
+    let new_project = |name: &'static str| {
+        let api = &api;
+        async move {
+            let body = serde_json::json!({ "name": name });
+            let project = api
+                .call(reqwest::Method::POST, "/api/v1/projects", Some(body))
+                .await?;
+            anyhow::Ok(project["id"].as_str().unwrap_or_default().to_string())
+        }
+    };
+    let project = new_project("bench").await?;
+    // The webdav remote pushes to a project of its own: the http remote's has every object.
+    let webdav_project = new_project("bench-webdav").await?;
     let work = tempfile::tempdir()?;
     let host = local.base.trim_start_matches("http://");
     let url = format!("http://bench:{}@{host}/git/{project}.git", local.token);
@@ -78,8 +159,10 @@ async fn bench() -> anyhow::Result<()> {
     run(&dvc, &repo, &["init", "-q"]).await?;
     run(&dvc, &repo, &["add", "-q", "data"]).await?;
     let remote = format!("{}/dvc/{project}", local.base);
+    let webdav = format!("{}/dvc/{webdav_project}", local.base).replacen("http", "webdav", 1);
     let folder = work.path().join("folder-remote");
-    for args in [
+    let nginx = Nginx::start(&work.path().join("nginx")).await;
+    let mut config = vec![
         vec!["remote", "add", "-d", "weft", remote.as_str()],
         vec!["remote", "modify", "weft", "auth", "custom"],
         vec![
@@ -89,37 +172,81 @@ async fn bench() -> anyhow::Result<()> {
             "custom_auth_header",
             "Authorization",
         ],
+        vec!["remote", "add", "weft-webdav", webdav.as_str()],
+        vec![
+            "remote",
+            "modify",
+            "--local",
+            "weft-webdav",
+            "token",
+            local.token.as_str(),
+        ],
         vec![
             "remote",
             "add",
             "folder",
             folder.to_str().unwrap_or_default(),
         ],
-    ] {
-        run(&dvc, &repo, &args).await?;
+    ];
+    if let Some(nginx) = &nginx {
+        config.push(vec!["remote", "add", "nginx", nginx.url.as_str()]);
+        config.push(vec!["remote", "modify", "nginx", "method", "PUT"]);
     }
     let bearer = format!("Bearer {}", local.token);
-    run(
-        &dvc,
-        &repo,
-        &["remote", "modify", "--local", "weft", "password", &bearer],
-    )
-    .await?;
+    config.push(vec![
+        "remote", "modify", "--local", "weft", "password", &bearer,
+    ]);
+    for args in config {
+        run(&dvc, &repo, &args).await?;
+    }
 
-    let (weft_push, weft_pull) = push_pull(&dvc, &repo, "weft").await?;
-    let (folder_push, folder_pull) = push_pull(&dvc, &repo, "folder").await?;
-    println!(
-        "dvc push of 1,000 files / 200 MB: Weft {}, local folder remote {} ({:.2}x)",
-        secs(weft_push),
-        secs(folder_push),
-        weft_push.as_secs_f64() / folder_push.as_secs_f64()
-    );
-    println!(
-        "dvc pull of 1,000 files / 200 MB (cache emptied): Weft {}, local folder remote {} ({:.2}x)",
-        secs(weft_pull),
-        secs(folder_pull),
-        weft_pull.as_secs_f64() / folder_pull.as_secs_f64()
-    );
+    let mut figures = Vec::new();
+    for remote in ["weft", "weft-webdav", "folder", "nginx"] {
+        if remote == "nginx" && nginx.is_none() {
+            continue;
+        }
+        let before = dvc_server_time(&local.state);
+        figures.push((remote, push_pull(&dvc, &repo, remote).await?));
+        if remote.starts_with("weft") {
+            let after = dvc_server_time(&local.state);
+            let spent: Vec<String> = after
+                .iter()
+                .map(|(method, (count, secs))| {
+                    let (count0, secs0) = before.get(method).copied().unwrap_or_default();
+                    let (count, secs) = (count - count0, secs - secs0);
+                    format!(
+                        "{method} {count:.0} x {:.2} ms",
+                        secs * 1000.0 / count.max(1.0)
+                    )
+                })
+                .collect();
+            println!(
+                "  {remote}: Weft's answers during its push and pull (requests x mean server time): {}",
+                spent.join(", ")
+            );
+        }
+    }
+    if let Some(nginx) = &nginx {
+        nginx.control(&["-s", "stop"]).await;
+    }
+    let folder = figures[2].1;
+    for (what, pick) in [("push", 0), ("pull (cache emptied)", 1)] {
+        let of = |(push, pull): (Duration, Duration)| if pick == 0 { push } else { pull };
+        let line: Vec<String> = figures
+            .iter()
+            .map(|(remote, times)| {
+                format!(
+                    "{remote} {} ({:.2}x)",
+                    secs(of(*times)),
+                    of(*times).as_secs_f64() / of(folder).as_secs_f64()
+                )
+            })
+            .collect();
+        println!(
+            "dvc {what} of 1,000 files / 200 MB: {} (x: against the local folder remote)",
+            line.join(", ")
+        );
+    }
 
     run("git", &repo, &["add", "-A"]).await?;
     let who = ["-c", "user.name=Bench", "-c", "user.email=bench@weft.local"];
@@ -138,21 +265,144 @@ async fn bench() -> anyhow::Result<()> {
         )
         .await?;
     let id = list[0]["id"].as_str().unwrap_or_default().to_string();
+    let median = listing(&api, &id, 1, 1000, 20).await?;
+    println!("listing a 1,000-file dataset version: {median:.1} ms (median of 20)");
+    let owner = project_owner(&api, &project).await?;
+    let big = big_version(&local.state, &project, &owner, 100_000).await?;
+    let median = listing(&api, &big, 1, 100_000, 5).await?;
+    println!("listing a 100,000-file dataset version: {median:.1} ms (median of 5)");
+    Ok(())
+}
+
+/// The requests the DVC remote answered so far, by method: (count, seconds spent on them
+/// from the request's arrival to the answer's headers, its upload read whole by then).
+fn dvc_server_time(
+    state: &weft::state::AppState,
+) -> std::collections::BTreeMap<String, (f64, f64)> {
+    let mut out = std::collections::BTreeMap::<String, (f64, f64)>::new();
+    for line in state.metrics.render().lines() {
+        let Some(rest) = line.strip_prefix("weft_http_request_duration_seconds_") else {
+            continue;
+        };
+        if !rest.contains("route=\"/dvc/{*path}\"") {
+            continue;
+        }
+        let method = rest
+            .split("method=\"")
+            .nth(1)
+            .and_then(|m| m.split('"').next())
+            .unwrap_or_default()
+            .to_string();
+        let value: f64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_default();
+        let entry = out.entry(method).or_default();
+        if rest.starts_with("count") {
+            entry.0 += value;
+        } else if rest.starts_with("sum") {
+            entry.1 += value;
+        }
+    }
+    out
+}
+
+/// The median time, in ms, of `rounds` reads of version `number` of dataset `id` (which has
+/// `files` files) through the API, to the answer's last byte.
+async fn listing(
+    api: &common::Api,
+    id: &str,
+    number: i64,
+    files: usize,
+    rounds: usize,
+) -> anyhow::Result<f64> {
     let mut times = Vec::new();
-    for _ in 0..20 {
+    for _ in 0..rounds {
+        let path = format!("/api/v1/datasets/{id}/versions/{number}");
         let started = Instant::now();
-        let path = format!("/api/v1/datasets/{id}/versions/1");
-        let version = api.call(reqwest::Method::GET, &path, None).await?;
-        anyhow::ensure!(
-            version["files"].as_array().map(Vec::len) == Some(1000),
-            "{version}"
-        );
+        let answer = api
+            .http
+            .get(format!("{}{path}", api.base))
+            .bearer_auth(&api.token)
+            .send()
+            .await?
+            .error_for_status()?
+            .bytes()
+            .await?;
+        // Timed to the answer's last byte: parsing it is the client's work.
         times.push(started.elapsed());
+        let version: serde_json::Value = serde_json::from_slice(&answer)?;
+        anyhow::ensure!(
+            version["files"].as_array().map(Vec::len) == Some(files),
+            "{path}: not {files} files"
+        );
     }
     times.sort();
-    println!(
-        "listing a 1,000-file dataset version: {:.1} ms (median of 20)",
-        times[10].as_secs_f64() * 1000.0
+    Ok(times[rounds / 2].as_secs_f64() * 1000.0)
+}
+
+async fn project_owner(api: &common::Api, project: &str) -> anyhow::Result<String> {
+    let answer = api
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/projects/{project}"),
+            None,
+        )
+        .await?;
+    Ok(answer["owner_id"].as_str().unwrap_or_default().to_string())
+}
+
+/// A dataset of `project` whose version 1 lists `count` files, written straight into the
+/// database as recording a pushed folder of that many files leaves it (pushing 100,000
+/// objects first would make the benchmark minutes longer and measure the listing no better).
+async fn big_version(
+    state: &weft::state::AppState,
+    project: &str,
+    owner: &str,
+    count: usize,
+) -> anyhow::Result<String> {
+    let (dataset, version) = (
+        uuid::Uuid::now_v7().to_string(),
+        uuid::Uuid::now_v7().to_string(),
     );
-    Ok(())
+    let mut tx = state.store.pool().begin().await?;
+    sqlx::query(
+        "INSERT INTO datasets (id, project_id, owner_id, name, created_at) VALUES ($1, $2, $3, 'big', 0)",
+    )
+    .bind(&dataset)
+    .bind(project)
+    .bind(owner)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO dataset_versions (id, dataset_id, number, oid, git_commit, source, created_by, \
+         created_at, files, bytes, complete) VALUES ($1, $2, 1, $3, NULL, 'files', $4, 0, $5, $6, 1)",
+    )
+    .bind(&version)
+    .bind(&dataset)
+    .bind(format!("{:032x}.dir", 0xb16u128))
+    .bind(owner)
+    .bind(count as i64)
+    .bind(count as i64 * 4096)
+    .execute(&mut *tx)
+    .await?;
+    for batch in (0..count).collect::<Vec<_>>().chunks(500) {
+        let values: Vec<String> = (0..batch.len())
+            .map(|i| format!("($1, ${}, ${}, 4096)", 2 * i + 2, 2 * i + 3))
+            .collect();
+        let sql = format!(
+            "INSERT INTO dataset_files (version_id, path, md5, size) VALUES {}",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(&version);
+        for n in batch {
+            query = query
+                .bind(format!("shard{:02}/sample{n:06}.bin", n % 100))
+                .bind(format!("{:032x}", *n as u128 * 0x9e37_79b9_7f4a_7c15));
+        }
+        query.execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(dataset)
 }

@@ -1,6 +1,7 @@
 //! The real `dvc` client (the version tests/run.sh pins) with real `git` against Weft's DVC
 //! remote: push, pull in another clone, pushes that send only what changed, who may reach a
-//! remote, and uploads that must leave nothing behind (corrupted, cut short, over quota).
+//! remote, and uploads that must leave nothing behind (corrupted, cut short, over quota);
+//! dvc-webdav against the same remote, down to `dvc gc -c`.
 
 use crate::on_both_backends;
 use crate::support::dvc::{DvcUser, write_data};
@@ -12,7 +13,8 @@ use std::path::Path;
 on_both_backends!(
     pushed_data_pulls_back_byte_identical_and_a_change_sends_one_object,
     other_users_corrupted_and_cut_short_uploads_are_refused,
-    an_upload_past_the_owner_s_quota_is_refused
+    an_upload_past_the_owner_s_quota_is_refused,
+    gc_through_the_webdav_remote_deletes_what_the_workspace_no_longer_uses
 );
 
 /// The objects stored for the project, below the storage's `.dvc-objects/<project>/`.
@@ -184,6 +186,94 @@ async fn an_upload_past_the_owner_s_quota_is_refused(backend: Backend) {
     let (status, body) = post(b"x").await;
     assert_error(status, &body, 429, "30223");
     assert_eq!(stored_objects(&server, &project), 1);
+}
+
+async fn gc_through_the_webdav_remote_deletes_what_the_workspace_no_longer_uses(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (_, token) = server.user("ada").await;
+    let (_, bob_token) = server.user("bob").await;
+    let project = server.project(&token, "tidy").await;
+    let ada = DvcUser::new();
+    let first = ada.clone(&server, &token, "ada/tidy", "first").await;
+    ada.ok(&first, &["init", "-q"]).await;
+    write_data(&first, 6, 3);
+    ada.ok(&first, &["add", "-q", "data"]).await;
+    ada.webdav(&first, &server, "ada/tidy", &token).await;
+    let pushed = ada.ok(&first, &["push"]).await;
+    assert!(pushed.contains("7 files pushed"), "{pushed}");
+    let status = ada.ok(&first, &["status", "-c"]).await;
+    assert!(status.contains("in sync"), "{status}");
+    let commit = |message: &'static str| {
+        let (ada, first) = (&ada, &first);
+        async move {
+            ada.git.ok(first, &["add", "-A"]).await;
+            ada.git.ok(first, &["commit", "-qm", message]).await;
+            ada.git.ok(first, &["push", "-q", "origin", "HEAD"]).await;
+        }
+    };
+    commit("tidy data").await;
+    let storage = || async {
+        let (_, storage) =
+            send(server.with_token(&token, Method::GET, "/api/v1/datasets/storage")).await;
+        storage
+    };
+    let before = storage().await;
+    assert_eq!(before["objects"], 7, "{before}");
+
+    // One file goes from the workspace: gc removes its object and the old manifest.
+    let removed = std::fs::read(first.join("data/part-1.bin")).unwrap();
+    std::fs::remove_file(first.join("data/part-1.bin")).unwrap();
+    ada.ok(&first, &["add", "-q", "data"]).await;
+    ada.ok(&first, &["push"]).await;
+    commit("less data").await;
+    let gc = ada.ok(&first, &["gc", "-w", "-c", "-f"]).await;
+    assert!(gc.contains("Removed 2 objects from remote"), "{gc}");
+    assert_eq!(stored_objects(&server, &project), 6);
+    let after = storage().await;
+    assert_eq!(after["objects"], 6, "{after}");
+    let freed = before["stored_bytes"].as_i64().unwrap() - after["stored_bytes"].as_i64().unwrap();
+    assert!(
+        freed > removed.len() as i64,
+        "the file's bytes and the old manifest's: {before} {after}"
+    );
+    let status = ada.ok(&first, &["status", "-c"]).await;
+    assert!(status.contains("in sync"), "{status}");
+
+    // The first version stays listed with its files (history); the second clone pulls the
+    // current one.
+    let (_, list) = send(server.with_token(
+        &token,
+        Method::GET,
+        &format!("/api/v1/datasets?project_id={project}"),
+    ))
+    .await;
+    let id = list[0]["id"].as_str().unwrap();
+    let (_, v1) = send(server.with_token(
+        &token,
+        Method::GET,
+        &format!("/api/v1/datasets/{id}/versions/1"),
+    ))
+    .await;
+    assert_eq!(v1["files"].as_array().map(Vec::len), Some(6), "{v1}");
+    let second = ada.clone(&server, &token, "ada/tidy", "second").await;
+    ada.webdav(&second, &server, "ada/tidy", &token).await;
+    ada.ok(&second, &["pull"]).await;
+    assert_eq!(files(&second.join("data")), files(&first.join("data")));
+
+    // Bob lists nothing of Ada's remote; paths outside DVC's layout and unbounded depths are
+    // refused.
+    let propfind = Method::from_bytes(b"PROPFIND").unwrap();
+    let listing = |token: &str, path: &str, depth: &str| {
+        server
+            .with_token(token, propfind.clone(), path)
+            .header("Depth", depth)
+    };
+    let (status, body) = send(listing(&bob_token, "/dvc/ada/tidy/files/md5", "1")).await;
+    assert_error(status, &body, 404, "10205");
+    let (status, body) = send(listing(&token, "/dvc/ada/tidy/.dvc/tmp", "1")).await;
+    assert_error(status, &body, 404, "90201");
+    let (status, body) = send(listing(&token, "/dvc/ada/tidy/files", "infinity")).await;
+    assert_error(status, &body, 422, "30421");
 }
 
 /// The remote's objects in an S3-compatible bucket (moto's server, a stand-in for S3): pushed

@@ -5,7 +5,7 @@
 //! one its name says, and visible only once its row is in the database, so a corrupted or cut
 //! short upload leaves nothing anyone can read.
 
-use super::records;
+use super::records::{self, ObjectEntry};
 use crate::auth::Caller;
 use crate::error::{Code, Error, Result};
 use crate::store::Store;
@@ -102,6 +102,35 @@ impl Objects {
     /// The size of object `oid` of `project`, if it has it.
     pub(crate) async fn size(&self, project: &str, oid: &Oid) -> Result<Option<u64>> {
         records::object_size(&self.store, project, oid.as_str()).await
+    }
+
+    /// Object `oid` of `project` as a listing shows it, if it has it.
+    pub(super) async fn entry(&self, project: &str, oid: &Oid) -> Result<Option<ObjectEntry>> {
+        records::object(&self.store, project, oid.as_str()).await
+    }
+
+    /// The objects of `project` in the layout's folder `prefix` (two hex digits).
+    pub(super) async fn entries(&self, project: &str, prefix: &str) -> Result<Vec<ObjectEntry>> {
+        records::objects_under(&self.store, project, prefix).await
+    }
+
+    /// The layout's folders below `files/md5/` that hold objects of `project`.
+    pub(super) async fn prefixes(&self, project: &str) -> Result<Vec<String>> {
+        records::object_prefixes(&self.store, project).await
+    }
+
+    /// Removes object `oid` from `project`'s remote (`dvc gc -c`). Its row goes first, so it
+    /// is invisible before its content goes and a crash in between leaves only unreachable
+    /// bytes (replaced if the object is pushed again). Versions that listed it keep their
+    /// files: a version is history, as a git commit whose blobs were collected is.
+    pub(super) async fn delete(&self, project: &str, oid: &Oid) -> Result<()> {
+        if !records::delete_object(&self.store, project, oid.as_str()).await? {
+            return Err(not_found(oid));
+        }
+        match self.files.delete(&key(project, oid)).await {
+            Err(e) if e.kind() != ErrorKind::NotFound => Err(storage_error(e)),
+            _ => Ok(()),
+        }
     }
 
     /// Object `oid` of `project` as a stream of chunks, with its size.

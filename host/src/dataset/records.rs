@@ -21,6 +21,77 @@ pub(super) async fn object_size(store: &Store, project: &str, oid: &str) -> Resu
         .map(|size| size as u64))
 }
 
+/// An object of a project's remote as a WebDAV listing shows it.
+pub(super) struct ObjectEntry {
+    pub oid: String,
+    pub size: u64,
+    pub created_at: i64,
+}
+
+fn entry_from_row(row: &AnyRow) -> Result<ObjectEntry> {
+    Ok(ObjectEntry {
+        oid: row.try_get("oid")?,
+        size: row.try_get::<i64, _>("size")? as u64,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// Object `oid` of project `project`, if it has it.
+pub(super) async fn object(store: &Store, project: &str, oid: &str) -> Result<Option<ObjectEntry>> {
+    sqlx::query("SELECT oid, size, created_at FROM dvc_objects WHERE project_id = $1 AND oid = $2")
+        .bind(project)
+        .bind(oid)
+        .fetch_optional(store.pool())
+        .await?
+        .as_ref()
+        .map(entry_from_row)
+        .transpose()
+}
+
+/// The objects of project `project` whose oid starts with `prefix` (two hex digits), by oid:
+/// a range of the primary key, so that both backends read only those rows.
+pub(super) async fn objects_under(
+    store: &Store,
+    project: &str,
+    prefix: &str,
+) -> Result<Vec<ObjectEntry>> {
+    sqlx::query(
+        "SELECT oid, size, created_at FROM dvc_objects \
+         WHERE project_id = $1 AND oid >= $2 AND oid < $3 ORDER BY oid",
+    )
+    .bind(project)
+    .bind(prefix)
+    // '~' sorts after every hex digit and '.'.
+    .bind(format!("{prefix}~"))
+    .fetch_all(store.pool())
+    .await?
+    .iter()
+    .map(entry_from_row)
+    .collect()
+}
+
+/// The first two hex digits of the oids of project `project`: the folders of its layout.
+pub(super) async fn object_prefixes(store: &Store, project: &str) -> Result<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT DISTINCT SUBSTR(oid, 1, 2) AS prefix FROM dvc_objects WHERE project_id = $1 \
+         ORDER BY prefix",
+    )
+    .bind(project)
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter().map(|r| Ok(r.try_get("prefix")?)).collect()
+}
+
+/// Forgets object `oid` of project `project`; whether it had it.
+pub(super) async fn delete_object(store: &Store, project: &str, oid: &str) -> Result<bool> {
+    let done = sqlx::query("DELETE FROM dvc_objects WHERE project_id = $1 AND oid = $2")
+        .bind(project)
+        .bind(oid)
+        .execute(store.pool())
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
 /// Makes object `oid` of project `project` visible.
 pub(super) async fn insert_object(
     store: &Store,

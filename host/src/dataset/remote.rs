@@ -1,13 +1,15 @@
-//! The DVC remote over HTTP: `dvc remote add -d weft http://HOST:8080/dvc/<owner>/<project>`
-//! (or `/dvc/<project id>`). DVC's http remote (dvc-http over fsspec's HTTPFileSystem) asks
-//! for objects in DVC 3's layout below the URL: `GET` to download and to ask whether one
-//! exists (status, push), `HEAD` for a size, `POST` (or `PUT` with `method = PUT`) with a
-//! chunked body to upload. It cannot list or delete, so `dvc gc -c` is not available on http
-//! remotes (DVC refuses it in the client).
+//! The DVC remote: `dvc remote add -d weft http://HOST:8080/dvc/<owner>/<project>` (or
+//! `/dvc/<project id>`), or the same URL as `webdav://` for dvc-webdav. DVC's http remote
+//! (dvc-http over fsspec's HTTPFileSystem) asks for objects in DVC 3's layout below the URL:
+//! `GET` to download and to ask whether one exists (status, push), `HEAD` for a size, `POST`
+//! (or `PUT` with `method = PUT`) with a chunked body to upload. It cannot list or delete, so
+//! `dvc gc -c` needs the WebDAV face (see `webdav`), which lists the layout's folders and
+//! takes `DELETE` of an object; both faces share these routes.
 //!
 //! Auth is DVC's own `auth = basic` with the Weft token as the password (any user name), or
-//! `auth = custom` with `custom_auth_header = Authorization` and `password = Bearer <token>`.
-//! Only the project's owner and admins reach its remote; anyone else gets 404, as for none.
+//! `auth = custom` with `custom_auth_header = Authorization` and `password = Bearer <token>`
+//! (dvc-webdav: `user` and `password`, or `token`). Only the project's owner and admins
+//! reach its remote; anyone else gets 404, as for none.
 
 use super::objects::{Oid, Stored};
 use super::service::Datasets;
@@ -32,20 +34,55 @@ where
     Router::new().route("/dvc/{*path}", any(serve))
 }
 
-/// The project a path names and the object in it.
-fn parse(path: &str) -> Result<(&str, Oid)> {
+/// Where a path points in a project's remote: DVC 3's layout and nothing else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Place {
+    /// The remote's URL itself.
+    Root,
+    /// `files/`.
+    Files,
+    /// `files/md5/`.
+    Md5,
+    /// `files/md5/<2 hex digits>/`.
+    Prefix(String),
+    /// `files/md5/<2>/<30>[.dir]`.
+    Object(Oid),
+}
+
+/// The project a path names (`<owner>/<name>`, or a project id alone) and the place in its
+/// remote; anything outside DVC 3's layout is refused.
+fn parse(path: &str) -> Result<(String, Place)> {
     let no_route = || {
-        Error::new(Code::RouteNotFound, format!("no DVC object at /dvc/{path}")).hint(
-            "Weft's DVC remote is http://HOST/dvc/<owner>/<project> and serves DVC 3's layout (files/md5/..)",
+        Error::new(Code::RouteNotFound, format!("nothing at /dvc/{path}")).hint(
+            "Weft's DVC remote is http://HOST/dvc/<owner>/<project> (webdav:// for dvc-webdav) and serves only DVC 3's layout below it (files/md5/..)",
         )
     };
-    let (project, object) = path.split_once("/files/md5/").ok_or_else(no_route)?;
-    let oid = Oid::from_path(&format!("files/md5/{object}")).ok_or_else(no_route)?;
-    let project = project.trim_matches('/');
-    if project.is_empty() {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let named_by_id = uuid::Uuid::parse_str(segments[0]).is_ok();
+    let project_len = if named_by_id { 1 } else { 2 };
+    if segments.len() < project_len || segments.iter().any(|s| s.is_empty()) {
         return Err(no_route());
     }
-    Ok((project, oid))
+    let (project, rest) = segments.split_at(project_len);
+    let place = match rest {
+        [] => Place::Root,
+        ["files"] => Place::Files,
+        ["files", "md5"] => Place::Md5,
+        ["files", "md5", prefix] if is_prefix(prefix) => Place::Prefix(prefix.to_string()),
+        ["files", "md5", _, _] => {
+            Place::Object(Oid::from_path(&rest.join("/")).ok_or_else(no_route)?)
+        }
+        _ => return Err(no_route()),
+    };
+    Ok((project.join("/"), place))
+}
+
+/// Whether `name` is a folder of the layout below `files/md5/`: two lowercase hex digits.
+fn is_prefix(name: &str) -> bool {
+    name.len() == 2
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 async fn serve(
@@ -68,18 +105,34 @@ async fn handle(
     path: &str,
     request: Request,
 ) -> Result<Response> {
-    let (name, oid) = parse(path)?;
+    let (name, place) = parse(path)?;
     let method = request.method().clone();
-    if ![Method::GET, Method::HEAD, Method::POST, Method::PUT].contains(&method) {
+    let for_objects = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+    ];
+    let allowed = match place {
+        Place::Object(_) => for_objects.contains(&method) || super::webdav::serves(&method),
+        _ => super::webdav::serves(&method),
+    };
+    if !allowed {
         return Err(Error::new(
             Code::MethodNotAllowed,
-            format!("{method} is not allowed on a DVC object"),
-        ));
+            format!("{method} is not allowed on /dvc/{path}"),
+        )
+        .hint("objects take GET, HEAD, PUT, POST and DELETE; folders of the layout PROPFIND and MKCOL"));
     }
     let token = crate::auth::basic_or_bearer_token(request.headers())?;
     let caller = auth.sign_in(&token, crate::auth::peer(&request)).await?;
-    let project = git.project_named(&caller, name).await?;
+    let project = git.project_named(&caller, &name).await?;
     let objects = datasets.objects();
+    let oid = match place {
+        Place::Object(oid) if for_objects.contains(&method) => oid,
+        place => return super::webdav::serve(objects, &project.id, place, request).await,
+    };
     let response = Response::builder();
     let response = match method {
         Method::HEAD => {
@@ -99,6 +152,10 @@ async fn handle(
                 .header(header::CONTENT_TYPE, "application/octet-stream")
                 .body(Body::from_stream(chunks))
         }
+        Method::DELETE => {
+            objects.delete(&project.id, &oid).await?;
+            response.status(StatusCode::NO_CONTENT).body(Body::empty())
+        }
         _ => {
             let body = request.into_body().into_data_stream();
             let stored = objects
@@ -116,16 +173,35 @@ async fn handle(
 
 #[cfg(test)]
 mod tests {
-    use super::parse;
+    use super::{Place, parse};
 
     #[test]
-    fn paths_name_a_project_and_an_object() {
-        let (project, oid) =
+    fn paths_name_a_project_and_a_place_in_dvc_3_s_layout() {
+        let (project, place) =
             parse("ada/my data/files/md5/d4/1d8cd98f00b204e9800998ecf8427e.dir").unwrap();
         assert_eq!(project, "ada/my data");
+        let Place::Object(oid) = place else {
+            panic!("an object: {place:?}")
+        };
         assert_eq!(oid.as_str(), "d41d8cd98f00b204e9800998ecf8427e.dir");
-        assert!(parse("0190-abc/files/md5/d4/1d8cd98f00b204e9800998ecf8427e").is_ok());
-        assert!(parse("files/md5/d4/1d8cd98f00b204e9800998ecf8427e").is_err());
-        assert!(parse("ada/p/d4/1d8cd98f00b204e9800998ecf8427e").is_err());
+        let id = "0190a3c4-0000-7000-8000-000000000000";
+        let (project, place) = parse(&format!("{id}/files/md5/d4/")).unwrap();
+        assert_eq!((project.as_str(), place), (id, Place::Prefix("d4".into())));
+        assert_eq!(parse(id).unwrap().1, Place::Root);
+        assert_eq!(parse("ada/p/").unwrap(), ("ada/p".into(), Place::Root));
+        assert_eq!(parse("ada/p/files").unwrap().1, Place::Files);
+        assert_eq!(parse("ada/p/files/md5/").unwrap().1, Place::Md5);
+        for outside in [
+            "ada",
+            "ada/p/d4/1d8cd98f00b204e9800998ecf8427e",
+            "ada/p/files/md5/D4",
+            "ada/p/files/md5/d4/1d8cd98f00b204e9800998ecf8427e/x",
+            "ada/p/files/sha256",
+            "ada/p/files/md5/../../q",
+            "ada//p/files",
+            "ada/p/.dvc/tmp",
+        ] {
+            assert!(parse(outside).is_err(), "{outside}");
+        }
     }
 }

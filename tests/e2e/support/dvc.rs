@@ -78,9 +78,22 @@ impl DvcUser {
     /// `token` as the password (kept in `.dvc/config.local`, out of git).
     pub async fn remote(&self, dir: &Path, server: &TestServer, repo: &str, token: &str) {
         let url = server.url(&format!("/dvc/{repo}"));
-        self.ok(dir, &["remote", "add", "-f", "-d", "weft", &url])
-            .await;
+        self.add_remote(dir, &url, token).await;
         self.ok(dir, &["remote", "modify", "weft", "auth", "basic"])
+            .await;
+    }
+
+    /// Points the clone's remote `weft` at `repo`'s remote on `server` through dvc-webdav
+    /// (`webdav://`, which can list and delete: `dvc gc -c`), with `token` as the password.
+    pub async fn webdav(&self, dir: &Path, server: &TestServer, repo: &str, token: &str) {
+        let url = server
+            .url(&format!("/dvc/{repo}"))
+            .replacen("http", "webdav", 1);
+        self.add_remote(dir, &url, token).await;
+    }
+
+    async fn add_remote(&self, dir: &Path, url: &str, token: &str) {
+        self.ok(dir, &["remote", "add", "-f", "-d", "weft", url])
             .await;
         self.ok(dir, &["remote", "modify", "weft", "user", "ada"])
             .await;
