@@ -38,6 +38,7 @@ mod mlflow;
 mod models;
 mod notebooks;
 mod plugins;
+mod pool;
 mod projects;
 mod rerun;
 mod restarts;

@@ -250,6 +250,31 @@ pub(crate) async fn save(store: &Store, c: &Container) -> Result<()> {
     Ok(())
 }
 
+/// Gives a pooled container to its new owner with the limits it now runs under.
+pub(crate) async fn hand_over(
+    store: &Store,
+    c: &mut Container,
+    owner: &str,
+    limits: Limits,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE containers SET owner_id = $1, cpu_millis = $2, memory_bytes = $3, gpus = $4, \
+         updated_at = $5 WHERE id = $6",
+    )
+    .bind(owner)
+    .bind(limits.cpu_millis as i64)
+    .bind(limits.memory_bytes as i64)
+    .bind(i64::from(limits.gpus))
+    .bind(now_ms())
+    .bind(&c.id)
+    .execute(store.pool())
+    .await?;
+    c.owner_id = owner.into();
+    c.resources = quantities(limits);
+    c.limits = limits;
+    Ok(())
+}
+
 pub(crate) async fn get(store: &Store, id: &str) -> Result<Option<Container>> {
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM containers WHERE id = $1"))
         .bind(id)

@@ -28,7 +28,7 @@ use utoipa::ToSchema;
 pub const LABEL_SESSION: &str = "weft.session";
 
 /// What runs in a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 pub enum SessionKind {
     #[serde(rename = "jupyter")]
     /// JupyterLab and Notebook 7 on Jupyter Server.
@@ -221,6 +221,8 @@ struct Inner {
     stop_hooks: Mutex<Vec<StopHook>>,
     /// When each session's activity was last recorded by [`Sessions::activity`].
     touched: Mutex<HashMap<String, std::time::Instant>>,
+    /// The idle pooled containers (see `super::pool`).
+    pool: super::pool::Pool,
 }
 
 /// Called with a session whose server is about to go, after its files were synced back.
@@ -283,6 +285,7 @@ impl Sessions {
                 upstreams: Mutex::new(HashMap::new()),
                 stop_hooks: Mutex::new(Vec::new()),
                 touched: Mutex::new(HashMap::new()),
+                pool: super::pool::Pool::default(),
                 http: super::upstream::client(Duration::from_secs(2)),
             }),
         })
@@ -333,7 +336,12 @@ impl Sessions {
         self.inner.events.subscribe()
     }
 
-    fn kind_config(&self, kind: SessionKind) -> &SessionKindConfig {
+    /// The warm pools' idle containers.
+    pub(super) fn pool(&self) -> &super::pool::Pool {
+        &self.inner.pool
+    }
+
+    pub(super) fn kind_config(&self, kind: SessionKind) -> &SessionKindConfig {
         match kind {
             SessionKind::Jupyter => &self.inner.config.jupyter,
             SessionKind::CodeServer => &self.inner.config.code_server,
@@ -451,8 +459,12 @@ impl Sessions {
             super::quota::check(&self.usage(&caller.user_id).await?)?;
         }
         let now = now_ms();
-        let id = new_id();
-        records::insert_session(
+        // A pooled container was started for a session id drawn ahead: the session takes it.
+        let pooled = self.pool_take(kind);
+        let id = pooled
+            .as_ref()
+            .map_or_else(new_id, |p| p.session_id.clone());
+        let inserted = records::insert_session(
             &self.inner.store,
             &id,
             &caller.user_id,
@@ -461,7 +473,13 @@ impl Sessions {
             &hash(&token),
             now,
         )
-        .await?;
+        .await;
+        if let Err(e) = inserted {
+            if let Some(pooled) = pooled {
+                self.pool_return(kind, pooled);
+            }
+            return Err(e);
+        }
         let mut session = self
             .by_id(&id)
             .await?
@@ -469,7 +487,7 @@ impl Sessions {
         self.announce(&session, "status", None, None);
         let this = self.clone();
         let starting = session.clone();
-        tokio::spawn(async move { this.start(starting).await });
+        tokio::spawn(async move { this.start(starting, pooled).await });
         if fresh_token {
             session = session.with_access_token(token);
         }
@@ -477,7 +495,7 @@ impl Sessions {
     }
 
     /// Starts the session's container with the project's files and waits until it answers.
-    async fn start(&self, mut session: Session) {
+    async fn start(&self, mut session: Session, pooled: Option<super::pool::Pooled>) {
         session.status = SessionStatus::Starting;
         if let Err(e) = self.save(&session).await {
             tracing::error!(session = %session.session_id, error = %e, "cannot record a starting session");
@@ -485,7 +503,7 @@ impl Sessions {
         }
         let deadline =
             tokio::time::Instant::now() + Duration::from_secs(self.inner.config.start_timeout_secs);
-        let outcome = tokio::time::timeout_at(deadline, self.bring_up(&mut session)).await;
+        let outcome = tokio::time::timeout_at(deadline, self.bring_up(&mut session, pooled)).await;
         let failure = match outcome {
             Ok(Ok(())) => None,
             Ok(Err(e)) => Some(e.message),
@@ -525,28 +543,25 @@ impl Sessions {
         }
     }
 
-    async fn bring_up(&self, session: &mut Session) -> Result<()> {
-        let config = self.kind_config(session.kind).clone();
-        let origin = self.inner.origins.origin(&session.session_id);
-        let command = config
-            .command
-            .iter()
-            .map(|part| part.replace("{origin}", &origin))
-            .collect();
+    /// Brings the session's server up: the pooled container given, or else (or when taking
+    /// it fails) a new one.
+    async fn bring_up(
+        &self,
+        session: &mut Session,
+        pooled: Option<super::pool::Pooled>,
+    ) -> Result<()> {
+        if let Some(pooled) = pooled {
+            match self.take_over(session, &pooled).await {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    tracing::warn!(session = %session.session_id, error = %e, "cannot take a pooled container; starting a new one");
+                    self.discard_pooled(&pooled, &session.owner_id).await;
+                    session.container_id = None;
+                }
+            }
+        }
         let caller = owner(&session.owner_id);
-        let request = NewContainer {
-            image: config.image.clone(),
-            command: Some(command),
-            resources: ResourceRequest {
-                cpu: Some(self.inner.config.cpu.clone()),
-                memory: Some(self.inner.config.memory.clone()),
-                gpu: None,
-            },
-            environment: BTreeMap::from([self.server_secret(session)]),
-            workdir: None,
-            start: false,
-        };
-        let labels = BTreeMap::from([(LABEL_SESSION.to_string(), session.session_id.clone())]);
+        let (request, labels) = self.server_request(session.kind, &session.session_id, false);
         let container = self
             .inner
             .containers
@@ -558,6 +573,54 @@ impl Sessions {
             .engine_id
             .clone()
             .ok_or_else(|| Error::internal("the container has no engine id"))?;
+        self.copy_project_in(session, &engine_id).await?;
+        self.inner
+            .containers
+            .start_container(&caller, &container.id)
+            .await?;
+        self.wait_answering(session.kind, &session.session_id, &engine_id)
+            .await
+    }
+
+    /// The container of a `kind` server for session `session_id` (its secret, its origin in
+    /// the command, its labels), started at once if `start`.
+    pub(super) fn server_request(
+        &self,
+        kind: SessionKind,
+        session_id: &str,
+        start: bool,
+    ) -> (NewContainer, BTreeMap<String, String>) {
+        let config = self.kind_config(kind);
+        let origin = self.inner.origins.origin(session_id);
+        let command = config
+            .command
+            .iter()
+            .map(|part| part.replace("{origin}", &origin))
+            .collect();
+        let request = NewContainer {
+            image: config.image.clone(),
+            command: Some(command),
+            resources: self.resources(),
+            environment: BTreeMap::from([self.server_secret(kind, session_id)]),
+            workdir: None,
+            start,
+        };
+        let labels = BTreeMap::from([(LABEL_SESSION.to_string(), session_id.to_string())]);
+        (request, labels)
+    }
+
+    /// The CPU and memory of a session's container.
+    pub(super) fn resources(&self) -> ResourceRequest {
+        ResourceRequest {
+            cpu: Some(self.inner.config.cpu.clone()),
+            memory: Some(self.inner.config.memory.clone()),
+            gpu: None,
+        }
+    }
+
+    /// Copies the project's files into `/workspace` of the session's container (created or
+    /// running), warning about those that cannot be in a workspace.
+    pub(super) async fn copy_project_in(&self, session: &Session, engine_id: &str) -> Result<()> {
         let (files, left_out) = sync::pack(
             &self.inner.projects,
             &session.project_id,
@@ -579,14 +642,21 @@ impl Sessions {
         self.inner
             .containers
             .driver()
-            .copy_in(&engine_id, "/workspace", files)
-            .await?;
-        self.inner
-            .containers
-            .start_container(&caller, &container.id)
-            .await?;
+            .copy_in(engine_id, "/workspace", files)
+            .await
+    }
+
+    /// Waits until the `kind` server of session `session_id` in running container `engine_id`
+    /// answers its ready path with the session's secret; fails when the container stops.
+    pub(super) async fn wait_answering(
+        &self,
+        kind: SessionKind,
+        session_id: &str,
+        engine_id: &str,
+    ) -> Result<()> {
+        let ready_path = &self.kind_config(kind).ready_path;
         loop {
-            let engine = self.inner.containers.driver().inspect(&engine_id).await?;
+            let engine = self.inner.containers.driver().inspect(engine_id).await?;
             let Some(engine) = engine.filter(|e| e.is_running()) else {
                 return Err(Error::new(
                     Code::ContainerStartFailed,
@@ -594,8 +664,8 @@ impl Sessions {
                 ));
             };
             if let Some(address) = engine.address {
-                let upstream = self.upstream_at(session, &address);
-                let url = format!("{}/{}", upstream.base, config.ready_path);
+                let upstream = self.server_at(kind, session_id, "", &address);
+                let url = format!("{}/{ready_path}", upstream.base);
                 let mut probe = self.inner.http.get(&url);
                 if let Some(authorization) = upstream.authorization() {
                     probe = probe.header("authorization", authorization);
@@ -1012,32 +1082,41 @@ impl Sessions {
 
     /// The session's server at container address `address`, with the secret it demands.
     fn upstream_at(&self, session: &Session, address: &str) -> Upstream {
-        let keys = &self.inner.keys;
+        self.server_at(
+            session.kind,
+            &session.session_id,
+            &session.owner_id,
+            address,
+        )
+    }
+
+    /// The `kind` server of session `session_id` (owned by `owner_id`) at container address
+    /// `address`, with the secret it demands.
+    fn server_at(
+        &self,
+        kind: SessionKind,
+        session_id: &str,
+        owner_id: &str,
+        address: &str,
+    ) -> Upstream {
         Upstream {
-            session_id: session.session_id.clone(),
-            owner_id: session.owner_id.clone(),
-            base: format!("http://{address}:{}", self.kind_config(session.kind).port),
-            origin: self.inner.origins.origin(&session.session_id),
-            secret: match session.kind {
-                SessionKind::Jupyter => keys.jupyter_token(&session.session_id),
-                SessionKind::CodeServer => keys.code_server_hash(&session.session_id),
-            },
-            kind: session.kind,
+            session_id: session_id.into(),
+            owner_id: owner_id.into(),
+            base: format!("http://{address}:{}", self.kind_config(kind).port),
+            origin: self.inner.origins.origin(session_id),
+            secret: self.server_secret(kind, session_id).1,
+            kind,
         }
     }
 
-    /// The environment variable that gives the session's server its secret.
-    fn server_secret(&self, session: &Session) -> (String, String) {
+    /// The environment variable that gives the server of session `session_id` its secret.
+    fn server_secret(&self, kind: SessionKind, session_id: &str) -> (String, String) {
         let keys = &self.inner.keys;
-        match session.kind {
-            SessionKind::Jupyter => (
-                "JUPYTER_TOKEN".into(),
-                keys.jupyter_token(&session.session_id),
-            ),
-            SessionKind::CodeServer => (
-                "HASHED_PASSWORD".into(),
-                keys.code_server_hash(&session.session_id),
-            ),
+        match kind {
+            SessionKind::Jupyter => ("JUPYTER_TOKEN".into(), keys.jupyter_token(session_id)),
+            SessionKind::CodeServer => {
+                ("HASHED_PASSWORD".into(), keys.code_server_hash(session_id))
+            }
         }
     }
 }
