@@ -157,7 +157,8 @@ async fn a_session_opens_from_the_pool_and_the_pool_refills() {
 
 /// Pooled containers outlive a Weft process: the next one adopts those that still answer
 /// (no duplicate is started for them), removes the one that died meanwhile and starts one in
-/// its place; a session then opens from the pool.
+/// its place; a session then opens on the adopted one, its memory limit raised to the new
+/// configuration's on the running container.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pooled_containers_are_adopted_after_a_restart() {
     docker::require();
@@ -195,6 +196,9 @@ async fn pooled_containers_are_adopted_after_a_restart() {
     let (dead, alive) = (&left[0], &left[1]);
     assert!(docker::docker(&["kill", &dead.1]).0);
 
+    // The next Weft gives sessions more memory: a taken container is updated to it.
+    let mut env = env.to_vec();
+    env[1] = ("WEFT_WORKSPACES__MEMORY", "768Mi");
     let second = data.serve(&env);
     let base = second.base_url();
     let now = pooled(&client, &base, token).await;
@@ -229,10 +233,15 @@ async fn pooled_containers_are_adopted_after_a_restart() {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{opened}");
     let ready = crate::support::wait_for_session(&client, &base, token, &project).await;
-    assert!(
-        full.iter()
-            .any(|(id, _)| ready["container_id"] == id.as_str()),
-        "opened from the pool: {ready}"
+    assert_eq!(
+        ready["container_id"],
+        alive.0.as_str(),
+        "opened from the pool, the adopted container first: {ready}"
+    );
+    assert_eq!(
+        docker::inspect(&alive.1).unwrap()["HostConfig"]["Memory"],
+        768 << 20,
+        "the session's limits applied to the running container"
     );
 }
 

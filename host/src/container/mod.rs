@@ -469,10 +469,12 @@ impl Containers {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Gives the running pooled container `id` to `owner` under `limits`: counted in their
-    /// share from now on (refused like a new container when it does not fit it), its limits
-    /// changed on the engine when they differ, joined to the owner's network and taken off the
-    /// pool's. On an error the container may be half way: remove it.
+    /// Gives the running pooled container `id` to `owner` under `limits`: claimed in the store
+    /// first (so that of two Weft hosts sharing the database one alone gets it), counted in
+    /// their share from then on (refused like a new container when it does not fit it), its
+    /// limits changed on the engine when they differ, joined to the owner's network and taken
+    /// off the pool's. On an error after the claim the container may be half way: the caller
+    /// removes it (it is the owner's by then).
     pub(crate) async fn hand_over(
         &self,
         id: &str,
@@ -496,7 +498,12 @@ impl Containers {
             Usage::of(all.iter().filter(|c| c.id != id)),
             self.capacity().await?,
         )?;
-        if record.limits != limits {
+        let pooled_limits = record.limits;
+        if !records::hand_over(&self.inner.store, &mut record, POOL_OWNER, owner, limits).await? {
+            return Err(not_found(id));
+        }
+        self.announce(&record);
+        if pooled_limits != limits {
             self.inner.driver.update_limits(&engine_id, limits).await?;
         }
         {
@@ -508,8 +515,6 @@ impl Containers {
             .driver
             .disconnect(&engine_id, &network::name(POOL_OWNER))
             .await?;
-        records::hand_over(&self.inner.store, &mut record, owner, limits).await?;
-        self.announce(&record);
         tracing::info!(container = %id, owner, "pooled container handed over");
         Ok(record)
     }

@@ -250,16 +250,19 @@ pub(crate) async fn save(store: &Store, c: &Container) -> Result<()> {
     Ok(())
 }
 
-/// Gives a pooled container to its new owner with the limits it now runs under.
+/// Gives the pooled container `c` (owned by `pool`) to `owner` with the limits it now runs
+/// under; `false` when it is no longer the pool's (another Weft host sharing the database took
+/// it first).
 pub(crate) async fn hand_over(
     store: &Store,
     c: &mut Container,
+    pool: &str,
     owner: &str,
     limits: Limits,
-) -> Result<()> {
-    sqlx::query(
+) -> Result<bool> {
+    let done = sqlx::query(
         "UPDATE containers SET owner_id = $1, cpu_millis = $2, memory_bytes = $3, gpus = $4, \
-         updated_at = $5 WHERE id = $6",
+         updated_at = $5 WHERE id = $6 AND owner_id = $7",
     )
     .bind(owner)
     .bind(limits.cpu_millis as i64)
@@ -267,12 +270,16 @@ pub(crate) async fn hand_over(
     .bind(i64::from(limits.gpus))
     .bind(now_ms())
     .bind(&c.id)
+    .bind(pool)
     .execute(store.pool())
     .await?;
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
     c.owner_id = owner.into();
     c.resources = quantities(limits);
     c.limits = limits;
-    Ok(())
+    Ok(true)
 }
 
 pub(crate) async fn get(store: &Store, id: &str) -> Result<Option<Container>> {

@@ -68,7 +68,7 @@ pub struct WorkspacesConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct PoolConfig {
     pub jupyter: u32,
-    #[serde(rename = "code-server")]
+    #[serde(rename = "code-server", alias = "code_server")]
     pub code_server: u32,
 }
 

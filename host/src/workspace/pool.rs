@@ -81,8 +81,8 @@ impl Sessions {
             .map_or(0, Vec::len)
     }
 
-    /// An idle container of `kind` for a new session, if the pool has one; the refill is
-    /// woken.
+    /// The longest idle container of `kind` for a new session, if the pool has one; the
+    /// refill is woken.
     pub(super) fn pool_take(&self, kind: SessionKind) -> Option<Pooled> {
         let taken = self
             .pool()
@@ -90,7 +90,8 @@ impl Sessions {
             .lock()
             .expect("pool poisoned")
             .get_mut(&kind)
-            .and_then(Vec::pop);
+            // The oldest first: adopted ones before new ones.
+            .and_then(|idle| (!idle.is_empty()).then(|| idle.remove(0)));
         if taken.is_some() {
             self.pool().wake.notify_one();
         }
