@@ -37,7 +37,7 @@ async fn pooled(client: &reqwest::Client, base: &str, admin: &str) -> Vec<(Strin
 async fn pool_holds(server: &TestServer, n: usize) {
     wait::until(
         "the Jupyter pool to fill",
-        Duration::from_secs(120),
+        Duration::from_secs(300),
         || async {
             let idle = server.state.sessions.pool_idle(SessionKind::Jupyter);
             if idle == n { Ok(()) } else { Err(idle) }
@@ -66,7 +66,7 @@ fn networks_of(engine_id: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_opens_from_the_pool_and_the_pool_refills() {
     let (server, _cleanup) = docker::server(Backend::Sqlite, |c| {
-        c.workspaces.start_timeout_secs = 90;
+        c.workspaces.start_timeout_secs = 240;
         c.workspaces.memory = "512Mi".into();
         c.workspaces.pool.jupyter = 1;
     })
@@ -167,13 +167,13 @@ async fn pooled_containers_are_adopted_after_a_restart() {
     let env = [
         ("WEFT_WORKSPACES__POOL__JUPYTER", "2"),
         ("WEFT_WORKSPACES__MEMORY", "512Mi"),
-        ("WEFT_WORKSPACES__START_TIMEOUT_SECS", "90"),
+        ("WEFT_WORKSPACES__START_TIMEOUT_SECS", "240"),
     ];
     let client = loopback::client_builder().build().unwrap();
     let mut first = data.serve(&env);
     let base = first.base_url();
     // Both started and answering (Jupyter says so in its log).
-    let left = wait::until("two pooled servers", Duration::from_secs(120), || async {
+    let left = wait::until("two pooled servers", Duration::from_secs(300), || async {
         let left = pooled(&client, &base, token).await;
         let serving = left.iter().all(|(_, engine)| {
             let (_, out, err) = docker::docker(&["logs", engine]);
@@ -208,7 +208,7 @@ async fn pooled_containers_are_adopted_after_a_restart() {
         docker::inspect(&dead.1).is_none(),
         "and removed from the engine"
     );
-    let full = wait::until("the pool to refill", Duration::from_secs(120), || async {
+    let full = wait::until("the pool to refill", Duration::from_secs(300), || async {
         let now = pooled(&client, &base, token).await;
         if now.len() == 2 { Ok(now) } else { Err(now) }
     })
@@ -256,7 +256,7 @@ async fn the_pool_gives_way_to_a_users_cold_start() {
     // Two sessions fit the host, three do not.
     let share = format!("{}Mi", total / (1 << 20) * 2 / 5);
     let (server, _cleanup) = docker::server(Backend::Sqlite, |c| {
-        c.workspaces.start_timeout_secs = 90;
+        c.workspaces.start_timeout_secs = 240;
         c.workspaces.memory = share;
         c.containers.per_user.max_memory = "1024Gi".into();
         c.workspaces.pool.jupyter = 2;
