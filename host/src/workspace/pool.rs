@@ -9,7 +9,8 @@
 //! when a user's container needs the room (see `Containers::admit_new`). Taken, it is the
 //! session's for good: a stopped session's container is removed, never pooled again.
 //!
-//! After a take the pool refills in the background, within admission; after a pooled container
+//! After a take the pool refills in the background (after [`SETTLE`], so that the take does not
+//! compete with a new server's start), within admission; after a pooled container
 //! gave way to a user's, refilling waits [`PRESSURE_BACKOFF`] so the pool does not take the room
 //! back at once.
 //!
@@ -37,6 +38,9 @@ const PRESSURE_BACKOFF: Duration = Duration::from_secs(60);
 
 /// How often the pools are looked at when nothing wakes them (after pressure, a failed start).
 const ROUND: Duration = Duration::from_secs(15);
+
+/// How long the refill waits after a take before it starts a new container.
+const SETTLE: Duration = Duration::from_secs(2);
 
 /// How long an adopted container has to answer at start.
 const ADOPT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -238,7 +242,12 @@ impl Sessions {
                 tokio::pin!(round);
                 loop {
                     tokio::select! {
-                        () = sessions.pool().wake.notified() => break,
+                        () = sessions.pool().wake.notified() => {
+                            // A session is taking a container: a new server's start would
+                            // compete with the take for the CPU and the engine.
+                            tokio::time::sleep(SETTLE).await;
+                            break;
+                        }
                         () = &mut round => break,
                         event = events.recv() => match event {
                             // A pooled container that gave way leaves the pool at once.
