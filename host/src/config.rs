@@ -205,11 +205,11 @@ mod tests {
     }
 
     #[test]
-    fn pool_sizes_name_kinds_as_sessions_do_and_as_the_environment_can() {
+    fn pool_sizes_are_read_from_the_file_and_the_environment() {
         Jail::expect_with(|jail| {
             jail.create_file(
                 "weft.toml",
-                "[workspaces.pool]\njupyter = 2\ncode-server = 1\n",
+                "[workspaces.pool]\njupyter = 2\ncode_server = 1\n",
             )?;
             let c = Config::load(None, &Overrides::default()).unwrap();
             assert_eq!(

@@ -63,12 +63,12 @@ pub struct WorkspacesConfig {
 }
 
 /// `[workspaces.pool]`: idle, started containers kept per session kind (0: none, every session
-/// starts its own).
+/// starts its own). Keys are spelt as the kinds' own sections (`code_server`, as in
+/// `[workspaces.code_server]`), so the environment can set them.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PoolConfig {
     pub jupyter: u32,
-    #[serde(rename = "code-server", alias = "code_server")]
     pub code_server: u32,
 }
 
