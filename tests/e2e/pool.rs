@@ -172,6 +172,20 @@ async fn pooled_containers_are_adopted_after_a_restart() {
     let client = loopback::client_builder().build().unwrap();
     let mut first = data.serve(&env);
     let base = first.base_url();
+    // The first pooled container names the installation, so that a failure below leaves
+    // nothing running.
+    let install = wait::until("a pooled container", Duration::from_secs(300), || async {
+        let left = pooled(&client, &base, token).await;
+        left.iter()
+            .find_map(|(_, engine)| {
+                docker::inspect(engine)?["Config"]["Labels"]["weft.install"]
+                    .as_str()
+                    .map(String::from)
+            })
+            .ok_or(left)
+    })
+    .await;
+    let _cleanup = Cleanup(install);
     // Both started and answering (Jupyter says so in its log).
     let left = wait::until("two pooled servers", Duration::from_secs(300), || async {
         let left = pooled(&client, &base, token).await;
@@ -186,11 +200,6 @@ async fn pooled_containers_are_adopted_after_a_restart() {
         }
     })
     .await;
-    let install = docker::inspect(&left[0].1).unwrap()["Config"]["Labels"]["weft.install"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let _cleanup = Cleanup(install);
     first.kill();
     // One dies while no Weft runs.
     let (dead, alive) = (&left[0], &left[1]);
