@@ -205,6 +205,28 @@ mod tests {
     }
 
     #[test]
+    fn pool_sizes_are_read_from_the_file_and_the_environment() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "weft.toml",
+                "[workspaces.pool]\njupyter = 2\ncode_server = 1\n",
+            )?;
+            let c = Config::load(None, &Overrides::default()).unwrap();
+            assert_eq!(
+                (c.workspaces.pool.jupyter, c.workspaces.pool.code_server),
+                (2, 1)
+            );
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.set_env("WEFT_WORKSPACES__POOL__CODE_SERVER", "3");
+            let c = Config::load(None, &Overrides::default()).unwrap();
+            assert_eq!(c.workspaces.pool.code_server, 3);
+            Ok(())
+        });
+    }
+
+    #[test]
     fn precedence_is_file_then_env_then_flags() {
         Jail::expect_with(|jail| {
             jail.create_file(

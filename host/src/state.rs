@@ -164,6 +164,9 @@ impl AppState {
             tracing::warn!(err = %e.message, "cannot sweep the container jobs left by a previous host");
         }
         crate::workspace::reaper::spawn(sessions.clone());
+        // Before serving: a session opened now finds the pooled containers a previous Weft left.
+        sessions.adopt_pool().await;
+        sessions.spawn_pool();
         Ok(Self(Arc::new(Services {
             lineage,
             datasets,

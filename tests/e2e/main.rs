@@ -39,6 +39,7 @@ mod mlflow;
 mod models;
 mod notebooks;
 mod plugins;
+mod pool;
 mod projects;
 mod rerun;
 mod restarts;

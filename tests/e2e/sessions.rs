@@ -175,7 +175,7 @@ async fn finish_in_kernel(socket: &mut KernelSocket, msg_id: &str) -> String {
 }
 
 /// Runs `code` in a kernel over its WebSocket (through the proxy) and returns its stdout.
-async fn run_in_kernel(token: &str, site: &str, kernel: &str, code: &str) -> String {
+pub(crate) async fn run_in_kernel(token: &str, site: &str, kernel: &str, code: &str) -> String {
     let (mut socket, msg_id) = begin_in_kernel(token, site, kernel, code).await;
     finish_in_kernel(&mut socket, &msg_id).await
 }

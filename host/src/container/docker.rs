@@ -2,7 +2,8 @@
 
 use super::driver::{
     ContainerDriver, ContainerSpec, EngineContainer, EngineEvent, EngineInfo, EngineNetwork,
-    ExecEvent, ExecOutput, ImageInfo, LogChunk, LogStream, NetworkCreated, NetworkSpec, Stats,
+    ExecEvent, ExecOutput, ImageInfo, Limits, LogChunk, LogStream, NetworkCreated, NetworkSpec,
+    Stats,
 };
 use super::hardening::{self, Policy};
 use crate::error::{Code, Error, Result};
@@ -11,7 +12,8 @@ use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, Ipam, IpamConfig, NetworkCreateRequest,
+    ContainerCreateBody, ContainerInspectResponse, ContainerUpdateBody, Ipam, IpamConfig,
+    NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder, EventsOptionsBuilder,
@@ -670,6 +672,56 @@ impl ContainerDriver for DockerDriver {
             }
             Err(e) => Err(self.fault(e)),
         }
+    }
+
+    async fn connect(&self, id: &str, network: &str) -> Result<()> {
+        let request = NetworkConnectRequest {
+            container: id.into(),
+            ..Default::default()
+        };
+        self.client()
+            .await?
+            .connect_network(network, request)
+            .await
+            .map_err(|e| self.fault(e))
+    }
+
+    async fn disconnect(&self, id: &str, network: &str) -> Result<()> {
+        let request = NetworkDisconnectRequest {
+            container: id.into(),
+            force: Some(true),
+        };
+        match self
+            .client()
+            .await?
+            .disconnect_network(network, request)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { message, .. })
+                if message.contains("is not connected") =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(self.fault(e)),
+        }
+    }
+
+    async fn update_limits(&self, id: &str, limits: Limits) -> Result<()> {
+        let memory = i64::try_from(limits.memory_bytes).unwrap_or(i64::MAX);
+        let body = ContainerUpdateBody {
+            memory: Some(memory),
+            memory_swap: Some(memory),
+            nano_cpus: Some(
+                i64::try_from(limits.cpu_millis.saturating_mul(1_000_000)).unwrap_or(i64::MAX),
+            ),
+            ..Default::default()
+        };
+        self.client()
+            .await?
+            .update_container(id, body)
+            .await
+            .map_err(|e| self.fault(e))
     }
 
     fn events(&self, labels: &BTreeMap<String, String>) -> BoxStream<'static, Result<EngineEvent>> {

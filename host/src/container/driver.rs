@@ -280,6 +280,12 @@ pub trait ContainerDriver: Send + Sync + 'static {
     async fn networks(&self, labels: &BTreeMap<String, String>) -> Result<Vec<EngineNetwork>>;
     /// Removes a network; `false` when containers still use it. A missing one is fine.
     async fn remove_network(&self, name: &str) -> Result<bool>;
+    /// Joins a running container to network `network`.
+    async fn connect(&self, id: &str, network: &str) -> Result<()>;
+    /// Takes a container off network `network`; not being on it is fine.
+    async fn disconnect(&self, id: &str, network: &str) -> Result<()>;
+    /// Changes a running container's CPU and memory limits (swap included in the memory).
+    async fn update_limits(&self, id: &str, limits: Limits) -> Result<()>;
     /// Events of containers carrying all of `labels`, from now on.
     fn events(&self, labels: &BTreeMap<String, String>) -> BoxStream<'static, Result<EngineEvent>>;
 }

@@ -45,6 +45,13 @@ pub const LABEL_OWNER: &str = "weft.owner";
 /// The data folder (project) a workspace container works on; empty for plain containers.
 pub const LABEL_DATA_FOLDER: &str = "weft.data-folder";
 
+/// The owner of the containers Weft keeps started for users to come (warm pools, see
+/// `crate::workspace::pool`): they sit on a network of their own, count against the host's
+/// capacity and no user's quota, and give way when a user's container needs the room. Handed
+/// to a user ([`Containers::hand_over`]), a container keeps this as its `weft.owner` label
+/// (labels are fixed at creation); its record names the user.
+pub const POOL_OWNER: &str = "weft-pool";
+
 /// A request for a new container.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -181,6 +188,8 @@ struct Inner {
     /// The host's capacity as last asked and when: admission runs per container and job, and
     /// the engine's `/info` (10-40 ms here) answers the same cores and memory every time.
     capacity_seen: Mutex<Option<(std::time::Instant, Capacity)>>,
+    /// When a pooled container last gave way to a user's (Unix ms; 0: never).
+    last_eviction_ms: std::sync::atomic::AtomicI64,
     /// One lock per container: API operations, events and reconciliation change a record one
     /// at a time.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -309,6 +318,7 @@ impl Containers {
                 orphan_grace: Duration::from_secs(config.orphan_grace_secs),
                 admission: tokio::sync::Mutex::new(()),
                 capacity_seen: Mutex::new(None),
+                last_eviction_ms: std::sync::atomic::AtomicI64::new(0),
                 locks: Mutex::new(HashMap::new()),
                 events: broadcast::channel(1024).0,
             }),
@@ -340,6 +350,16 @@ impl Containers {
         lock.lock_owned().await
     }
 
+    /// The container's lock when nobody holds it.
+    fn try_lock(&self, id: &str) -> Option<OwnedMutexGuard<()>> {
+        let lock = {
+            let mut locks = self.inner.locks.lock().expect("container locks poisoned");
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+            locks.entry(id.to_owned()).or_default().clone()
+        };
+        lock.try_lock_owned().ok()
+    }
+
     fn announce(&self, c: &Container) {
         let _ = self.inner.events.send(StatusEvent {
             container_id: c.id.clone(),
@@ -359,7 +379,7 @@ impl Containers {
     }
 
     /// The request's limits, defaults filled in, quantities checked.
-    fn limits(&self, request: &ResourceRequest) -> Result<Limits> {
+    pub(crate) fn limits(&self, request: &ResourceRequest) -> Result<Limits> {
         let field = |name: &str, e: quantity::QuantityError| {
             Error::invalid_field(&format!("resources.{name}"), e)
         };
@@ -384,16 +404,124 @@ impl Containers {
     async fn admit(&self, owner: &str, limits: Limits, restart: Option<&str>) -> Result<()> {
         let all = records::list(&self.inner.store, None).await?;
         let capacity = self.capacity().await?;
+        let quota = if owner == POOL_OWNER {
+            Quota::unlimited()
+        } else {
+            self.inner.quota
+        };
         resources::admit(
             limits,
             Usage::of(
                 all.iter()
                     .filter(|c| c.owner_id == owner && Some(c.id.as_str()) != restart),
             ),
-            self.inner.quota,
+            quota,
             Usage::of(&all),
             capacity,
         )
+    }
+
+    /// [`Self::admit`] for a new container; when the host is what is short, pooled containers
+    /// give way one at a time first (a user never waits on a pool). The caller holds the
+    /// admission lock.
+    async fn admit_new(&self, owner: &str, limits: Limits) -> Result<()> {
+        loop {
+            match self.admit(owner, limits, None).await {
+                Err(e) if e.code == Code::ContainerNoResources && owner != POOL_OWNER => {
+                    if !self.evict_pooled().await? {
+                        return Err(e);
+                    }
+                }
+                admitted => return admitted,
+            }
+        }
+    }
+
+    /// Removes one pooled container nobody is working on (the newest); `false` when there is
+    /// none. The caller holds the admission lock.
+    async fn evict_pooled(&self) -> Result<bool> {
+        let pooled = records::list(&self.inner.store, Some(POOL_OWNER)).await?;
+        for record in pooled.iter().rev() {
+            let Some(_lock) = self.try_lock(&record.id) else {
+                continue;
+            };
+            if let Some(engine_id) = &record.engine_id {
+                self.inner.driver.remove(engine_id).await?;
+            }
+            records::delete(&self.inner.store, &record.id).await?;
+            let _ = self.inner.events.send(StatusEvent {
+                container_id: record.id.clone(),
+                owner_id: record.owner_id.clone(),
+                status: "removed".into(),
+                health: None,
+                exit_code: None,
+                error: Some("gave way to a user's container".into()),
+                at: time(now_ms()),
+            });
+            self.inner
+                .last_eviction_ms
+                .store(now_ms(), std::sync::atomic::Ordering::Relaxed);
+            tracing::info!(container = %record.id, "a pooled container gave way to a user's");
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// When a pooled container last gave way to a user's (Unix ms; 0: never).
+    pub(crate) fn last_eviction_ms(&self) -> i64 {
+        self.inner
+            .last_eviction_ms
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Gives the running pooled container `id` to `owner` under `limits`: claimed in the store
+    /// first (so that of two Weft hosts sharing the database one alone gets it), counted in
+    /// their share from then on (refused like a new container when it does not fit it), its
+    /// limits changed on the engine when they differ, joined to the owner's network and taken
+    /// off the pool's. On an error after the claim the container may be half way: the caller
+    /// removes it (it is the owner's by then).
+    pub(crate) async fn hand_over(
+        &self,
+        id: &str,
+        owner: &str,
+        limits: Limits,
+    ) -> Result<Container> {
+        // The admission lock first, as everywhere: an eviction holds it while taking a
+        // container's lock.
+        let _admission = self.inner.admission.lock().await;
+        let _lock = self.lock(id).await;
+        let mut record = records::get(&self.inner.store, id)
+            .await?
+            .filter(|c| c.owner_id == POOL_OWNER && c.status == ContainerStatus::Running)
+            .ok_or_else(|| not_found(id))?;
+        let engine_id = record.engine_id.clone().ok_or_else(|| gone(&record))?;
+        let all = records::list(&self.inner.store, None).await?;
+        resources::admit(
+            limits,
+            Usage::of(all.iter().filter(|c| c.owner_id == owner)),
+            self.inner.quota,
+            Usage::of(all.iter().filter(|c| c.id != id)),
+            self.capacity().await?,
+        )?;
+        let pooled_limits = record.limits;
+        if !records::hand_over(&self.inner.store, &mut record, POOL_OWNER, owner, limits).await? {
+            return Err(not_found(id));
+        }
+        self.announce(&record);
+        if pooled_limits != limits {
+            self.inner.driver.update_limits(&engine_id, limits).await?;
+        }
+        {
+            let _network = self.inner.networks.lock(owner).await;
+            let network = self.inner.networks.ensure(owner).await?;
+            self.inner.driver.connect(&engine_id, &network).await?;
+        }
+        self.inner
+            .driver
+            .disconnect(&engine_id, &network::name(POOL_OWNER))
+            .await?;
+        tracing::info!(container = %id, owner, "pooled container handed over");
+        Ok(record)
     }
 
     async fn capacity(&self) -> Result<Capacity> {
@@ -489,7 +617,7 @@ impl Containers {
     /// engine answers) and what is allocated.
     pub(crate) async fn record_usage(&self, meters: &HostMeters) -> Result<()> {
         let stored = records::counts_by_purpose(&self.inner.store).await?;
-        let counts = ["session", "job", "api"].map(|purpose| {
+        let counts = ["session", "job", "pool", "api"].map(|purpose| {
             let n = stored
                 .iter()
                 .filter(|(p, _)| p == purpose)
@@ -548,7 +676,7 @@ impl Containers {
         let _lock = self.lock(&record.id).await;
         {
             let _admission = self.inner.admission.lock().await;
-            self.admit(&caller.user_id, limits, None).await?;
+            self.admit_new(&caller.user_id, limits).await?;
             records::insert(&self.inner.store, &record).await?;
         }
         let mut labels = extra_labels;

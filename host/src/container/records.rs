@@ -250,6 +250,38 @@ pub(crate) async fn save(store: &Store, c: &Container) -> Result<()> {
     Ok(())
 }
 
+/// Gives the pooled container `c` (owned by `pool`) to `owner` with the limits it now runs
+/// under; `false` when it is no longer the pool's (another Weft host sharing the database took
+/// it first).
+pub(crate) async fn hand_over(
+    store: &Store,
+    c: &mut Container,
+    pool: &str,
+    owner: &str,
+    limits: Limits,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE containers SET owner_id = $1, cpu_millis = $2, memory_bytes = $3, gpus = $4, \
+         updated_at = $5 WHERE id = $6 AND owner_id = $7",
+    )
+    .bind(owner)
+    .bind(limits.cpu_millis as i64)
+    .bind(limits.memory_bytes as i64)
+    .bind(i64::from(limits.gpus))
+    .bind(now_ms())
+    .bind(&c.id)
+    .bind(pool)
+    .execute(store.pool())
+    .await?;
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    c.owner_id = owner.into();
+    c.resources = quantities(limits);
+    c.limits = limits;
+    Ok(true)
+}
+
 pub(crate) async fn get(store: &Store, id: &str) -> Result<Option<Container>> {
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM containers WHERE id = $1"))
         .bind(id)
@@ -308,11 +340,13 @@ pub(crate) async fn install_id(store: &Store) -> Result<String> {
 pub(crate) async fn counts_by_purpose(store: &Store) -> Result<Vec<(String, i64)>> {
     let rows = sqlx::query(
         "SELECT purpose, COUNT(*) AS n FROM (SELECT CASE \
+           WHEN c.owner_id = $1 THEN 'pool' \
            WHEN EXISTS (SELECT 1 FROM sessions s WHERE s.container_id = c.id) THEN 'session' \
            WHEN EXISTS (SELECT 1 FROM jobs j WHERE j.container_id = c.id) THEN 'job' \
            ELSE 'api' END AS purpose \
          FROM containers c WHERE c.status IN ('created', 'running')) AS held GROUP BY purpose",
     )
+    .bind(super::POOL_OWNER)
     .fetch_all(store.pool())
     .await?;
     rows.iter()

@@ -41,6 +41,17 @@ pub(crate) struct Quota {
     pub max_memory_bytes: u64,
 }
 
+impl Quota {
+    /// No limit but the host's.
+    pub(crate) fn unlimited() -> Self {
+        Self {
+            max_containers: u32::MAX - 1,
+            max_cpu_millis: u64::MAX,
+            max_memory_bytes: u64::MAX,
+        }
+    }
+}
+
 /// What Weft may hand out on this host.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Capacity {

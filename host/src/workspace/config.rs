@@ -57,6 +57,19 @@ pub struct WorkspacesConfig {
     /// The key session secrets are derived from [default: <data_dir>/keys/sessions.key];
     /// created on first start. Weft hosts sharing a database must share it.
     pub secret_key_file: Option<PathBuf>,
+    /// Warm pools: containers per kind kept started and idle, so opening a session takes one
+    /// instead of starting a server (see `super::pool`).
+    pub pool: PoolConfig,
+}
+
+/// `[workspaces.pool]`: idle, started containers kept per session kind (0: none, every session
+/// starts its own). Keys are spelt as the kinds' own sections (`code_server`, as in
+/// `[workspaces.code_server]`), so the environment can set them.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoolConfig {
+    pub jupyter: u32,
+    pub code_server: u32,
 }
 
 /// Where project files are stored.
@@ -183,6 +196,7 @@ impl Default for WorkspacesConfig {
             sessions_url: "http://{session}.localhost:{port}".into(),
             sessions_listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
             secret_key_file: None,
+            pool: PoolConfig::default(),
         }
     }
 }

@@ -6,6 +6,7 @@ pub(crate) mod images;
 pub(crate) mod keys;
 pub(crate) mod origin;
 pub(crate) mod paths;
+pub(crate) mod pool;
 pub(crate) mod projects;
 pub mod proxy;
 mod proxy_client;

@@ -30,7 +30,7 @@ use utoipa::ToSchema;
 pub const LABEL_SESSION: &str = "weft.session";
 
 /// What runs in a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 pub enum SessionKind {
     #[serde(rename = "jupyter")]
     /// JupyterLab and Notebook 7 on Jupyter Server.
@@ -243,6 +243,8 @@ struct Inner {
     metrics: Arc<Metrics>,
     /// The proxy's meters of each kind, in [`SessionKind::ALL`]'s order.
     proxy_meters: [ProxyMeters; 2],
+    /// The idle pooled containers (see `super::pool`).
+    pool: super::pool::Pool,
 }
 
 /// Called with a session whose server is about to go, after its files were synced back.
@@ -287,9 +289,6 @@ impl Sessions {
         data_dir: &std::path::Path,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<Self> {
-        for kind in SessionKind::ALL {
-            metrics.sessions.set_pool(kind.as_str(), 0);
-        }
         let proxy_meters = SessionKind::ALL.map(|kind| metrics.sessions.proxy(kind.as_str()));
         let origins = Origins::new(&config.sessions_url, config.sessions_listen.port())?;
         let key_file = config
@@ -310,6 +309,7 @@ impl Sessions {
                 upstreams: Mutex::new(HashMap::new()),
                 stop_hooks: Mutex::new(Vec::new()),
                 touched: Mutex::new(HashMap::new()),
+                pool: super::pool::Pool::default(),
                 http: super::upstream::client(Duration::from_secs(2)),
                 metrics,
                 proxy_meters,
@@ -328,7 +328,8 @@ impl Sessions {
         &self.inner.proxy_meters[index.unwrap_or_default()]
     }
 
-    /// Sets `weft_sessions` to the sessions on record by kind and status.
+    /// Sets `weft_sessions` to the sessions on record by kind and status, and
+    /// `weft_pool_containers` to the idle pooled containers.
     pub async fn record_counts(&self) -> Result<()> {
         let stored = records::session_counts(&self.inner.store).await?;
         let mut counts = Vec::new();
@@ -341,6 +342,10 @@ impl Sessions {
                     .sum();
                 counts.push((kind.as_str(), status.as_str(), n));
             }
+            self.inner
+                .metrics
+                .sessions
+                .set_pool(kind.as_str(), self.pool_idle(kind) as u64);
         }
         self.inner.metrics.sessions.set_sessions(&counts);
         Ok(())
@@ -386,7 +391,12 @@ impl Sessions {
         self.inner.events.subscribe()
     }
 
-    fn kind_config(&self, kind: SessionKind) -> &SessionKindConfig {
+    /// The warm pools' idle containers.
+    pub(super) fn pool(&self) -> &super::pool::Pool {
+        &self.inner.pool
+    }
+
+    pub(super) fn kind_config(&self, kind: SessionKind) -> &SessionKindConfig {
         match kind {
             SessionKind::Jupyter => &self.inner.config.jupyter,
             SessionKind::CodeServer => &self.inner.config.code_server,
@@ -504,8 +514,12 @@ impl Sessions {
             super::quota::check(&self.usage(&caller.user_id).await?)?;
         }
         let now = now_ms();
-        let id = new_id();
-        records::insert_session(
+        // A pooled container was started for a session id drawn ahead: the session takes it.
+        let pooled = self.pool_take(kind);
+        let id = pooled
+            .as_ref()
+            .map_or_else(new_id, |p| p.session_id.clone());
+        let inserted = records::insert_session(
             &self.inner.store,
             &id,
             &caller.user_id,
@@ -514,7 +528,13 @@ impl Sessions {
             &hash(&token),
             now,
         )
-        .await?;
+        .await;
+        if let Err(e) = inserted {
+            if let Some(pooled) = pooled {
+                self.pool_return(kind, pooled);
+            }
+            return Err(e);
+        }
         let mut session = self
             .by_id(&id)
             .await?
@@ -522,7 +542,7 @@ impl Sessions {
         self.announce(&session, "status", None, None);
         let this = self.clone();
         let starting = session.clone();
-        tokio::spawn(async move { this.start(starting).await });
+        tokio::spawn(async move { this.start(starting, pooled).await });
         if fresh_token {
             session = session.with_access_token(token);
         }
@@ -530,7 +550,7 @@ impl Sessions {
     }
 
     /// Starts the session's container with the project's files and waits until it answers.
-    async fn start(&self, mut session: Session) {
+    async fn start(&self, mut session: Session, pooled: Option<super::pool::Pooled>) {
         session.status = SessionStatus::Starting;
         if let Err(e) = self.save(&session).await {
             tracing::error!(session = %session.session_id, error = %e, "cannot record a starting session");
@@ -538,14 +558,17 @@ impl Sessions {
         }
         let deadline =
             tokio::time::Instant::now() + Duration::from_secs(self.inner.config.start_timeout_secs);
-        let outcome = tokio::time::timeout_at(deadline, self.bring_up(&mut session)).await;
-        let failure = match outcome {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e.message),
-            Err(_) => Some(format!(
-                "not ready within {} s",
-                self.inner.config.start_timeout_secs
-            )),
+        let outcome = tokio::time::timeout_at(deadline, self.bring_up(&mut session, pooled)).await;
+        let (source, failure) = match outcome {
+            Ok(Ok(source)) => (source, None),
+            Ok(Err(e)) => ("cold", Some(e.message)),
+            Err(_) => (
+                "cold",
+                Some(format!(
+                    "not ready within {} s",
+                    self.inner.config.start_timeout_secs
+                )),
+            ),
         };
         match failure {
             None => {
@@ -557,7 +580,7 @@ impl Sessions {
                 let took = session.last_activity_at - session.created_at;
                 self.inner.metrics.sessions.opened(
                     session.kind.as_str(),
-                    "cold",
+                    source,
                     took.num_milliseconds() as f64 / 1000.0,
                 );
                 tracing::info!(session = %session.session_id, kind = session.kind.as_str(), "session ready");
@@ -584,28 +607,25 @@ impl Sessions {
         }
     }
 
-    async fn bring_up(&self, session: &mut Session) -> Result<()> {
-        let config = self.kind_config(session.kind).clone();
-        let origin = self.inner.origins.origin(&session.session_id);
-        let command = config
-            .command
-            .iter()
-            .map(|part| part.replace("{origin}", &origin))
-            .collect();
+    /// Brings the session's server up: the pooled container given, or else (or when taking
+    /// it fails) a new one. Which of the two (`pool`, `cold`), for the open latency's metric.
+    async fn bring_up(
+        &self,
+        session: &mut Session,
+        pooled: Option<super::pool::Pooled>,
+    ) -> Result<&'static str> {
+        if let Some(pooled) = pooled {
+            match self.take_over(session, &pooled).await {
+                Ok(()) => return Ok("pool"),
+                Err(e) => {
+                    tracing::warn!(session = %session.session_id, error = %e, "cannot take a pooled container; starting a new one");
+                    self.discard_pooled(&pooled, &session.owner_id).await;
+                    session.container_id = None;
+                }
+            }
+        }
         let caller = owner(&session.owner_id);
-        let request = NewContainer {
-            image: config.image.clone(),
-            command: Some(command),
-            resources: ResourceRequest {
-                cpu: Some(self.inner.config.cpu.clone()),
-                memory: Some(self.inner.config.memory.clone()),
-                gpu: None,
-            },
-            environment: BTreeMap::from([self.server_secret(session)]),
-            workdir: None,
-            start: false,
-        };
-        let labels = BTreeMap::from([(LABEL_SESSION.to_string(), session.session_id.clone())]);
+        let (request, labels) = self.server_request(session.kind, &session.session_id, false);
         let container = self
             .inner
             .containers
@@ -617,6 +637,55 @@ impl Sessions {
             .engine_id
             .clone()
             .ok_or_else(|| Error::internal("the container has no engine id"))?;
+        self.copy_project_in(session, &engine_id).await?;
+        self.inner
+            .containers
+            .start_container(&caller, &container.id)
+            .await?;
+        self.wait_answering(session.kind, &session.session_id, &engine_id)
+            .await?;
+        Ok("cold")
+    }
+
+    /// The container of a `kind` server for session `session_id` (its secret, its origin in
+    /// the command, its labels), started at once if `start`.
+    pub(super) fn server_request(
+        &self,
+        kind: SessionKind,
+        session_id: &str,
+        start: bool,
+    ) -> (NewContainer, BTreeMap<String, String>) {
+        let config = self.kind_config(kind);
+        let origin = self.inner.origins.origin(session_id);
+        let command = config
+            .command
+            .iter()
+            .map(|part| part.replace("{origin}", &origin))
+            .collect();
+        let request = NewContainer {
+            image: config.image.clone(),
+            command: Some(command),
+            resources: self.resources(),
+            environment: BTreeMap::from([self.server_secret(kind, session_id)]),
+            workdir: None,
+            start,
+        };
+        let labels = BTreeMap::from([(LABEL_SESSION.to_string(), session_id.to_string())]);
+        (request, labels)
+    }
+
+    /// The CPU and memory of a session's container.
+    pub(super) fn resources(&self) -> ResourceRequest {
+        ResourceRequest {
+            cpu: Some(self.inner.config.cpu.clone()),
+            memory: Some(self.inner.config.memory.clone()),
+            gpu: None,
+        }
+    }
+
+    /// Copies the project's files into `/workspace` of the session's container (created or
+    /// running), warning about those that cannot be in a workspace.
+    pub(super) async fn copy_project_in(&self, session: &Session, engine_id: &str) -> Result<()> {
         let (files, left_out) = sync::pack(
             &self.inner.projects,
             &session.project_id,
@@ -638,14 +707,21 @@ impl Sessions {
         self.inner
             .containers
             .driver()
-            .copy_in(&engine_id, "/workspace", files)
-            .await?;
-        self.inner
-            .containers
-            .start_container(&caller, &container.id)
-            .await?;
+            .copy_in(engine_id, "/workspace", files)
+            .await
+    }
+
+    /// Waits until the `kind` server of session `session_id` in running container `engine_id`
+    /// answers its ready path with the session's secret; fails when the container stops.
+    pub(super) async fn wait_answering(
+        &self,
+        kind: SessionKind,
+        session_id: &str,
+        engine_id: &str,
+    ) -> Result<()> {
+        let ready_path = &self.kind_config(kind).ready_path;
         loop {
-            let engine = self.inner.containers.driver().inspect(&engine_id).await?;
+            let engine = self.inner.containers.driver().inspect(engine_id).await?;
             let Some(engine) = engine.filter(|e| e.is_running()) else {
                 return Err(Error::new(
                     Code::ContainerStartFailed,
@@ -653,8 +729,8 @@ impl Sessions {
                 ));
             };
             if let Some(address) = engine.address {
-                let upstream = self.upstream_at(session, &address);
-                let url = format!("{}/{}", upstream.base, config.ready_path);
+                let upstream = self.server_at(kind, session_id, "", &address);
+                let url = format!("{}/{ready_path}", upstream.base);
                 let mut probe = self.inner.http.get(&url);
                 if let Some(authorization) = upstream.authorization() {
                     probe = probe.header("authorization", authorization);
@@ -1078,32 +1154,41 @@ impl Sessions {
 
     /// The session's server at container address `address`, with the secret it demands.
     fn upstream_at(&self, session: &Session, address: &str) -> Upstream {
-        let keys = &self.inner.keys;
+        self.server_at(
+            session.kind,
+            &session.session_id,
+            &session.owner_id,
+            address,
+        )
+    }
+
+    /// The `kind` server of session `session_id` (owned by `owner_id`) at container address
+    /// `address`, with the secret it demands.
+    fn server_at(
+        &self,
+        kind: SessionKind,
+        session_id: &str,
+        owner_id: &str,
+        address: &str,
+    ) -> Upstream {
         Upstream {
-            session_id: session.session_id.clone(),
-            owner_id: session.owner_id.clone(),
-            base: format!("http://{address}:{}", self.kind_config(session.kind).port),
-            origin: self.inner.origins.origin(&session.session_id),
-            secret: match session.kind {
-                SessionKind::Jupyter => keys.jupyter_token(&session.session_id),
-                SessionKind::CodeServer => keys.code_server_hash(&session.session_id),
-            },
-            kind: session.kind,
+            session_id: session_id.into(),
+            owner_id: owner_id.into(),
+            base: format!("http://{address}:{}", self.kind_config(kind).port),
+            origin: self.inner.origins.origin(session_id),
+            secret: self.server_secret(kind, session_id).1,
+            kind,
         }
     }
 
-    /// The environment variable that gives the session's server its secret.
-    fn server_secret(&self, session: &Session) -> (String, String) {
+    /// The environment variable that gives the server of session `session_id` its secret.
+    fn server_secret(&self, kind: SessionKind, session_id: &str) -> (String, String) {
         let keys = &self.inner.keys;
-        match session.kind {
-            SessionKind::Jupyter => (
-                "JUPYTER_TOKEN".into(),
-                keys.jupyter_token(&session.session_id),
-            ),
-            SessionKind::CodeServer => (
-                "HASHED_PASSWORD".into(),
-                keys.code_server_hash(&session.session_id),
-            ),
+        match kind {
+            SessionKind::Jupyter => ("JUPYTER_TOKEN".into(), keys.jupyter_token(session_id)),
+            SessionKind::CodeServer => {
+                ("HASHED_PASSWORD".into(), keys.code_server_hash(session_id))
+            }
         }
     }
 }
