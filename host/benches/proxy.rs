@@ -166,12 +166,12 @@ fn start_nginx(upstream: &str, dir: &std::path::Path) -> Option<(std::process::C
          events {{ worker_connections 4096; }}\n\
          http {{ access_log off; client_body_temp_path {dir}; proxy_temp_path {dir};\n\
            keepalive_requests 1000000;\n\
-           map $http_upgrade $connection {{ default upgrade; '' ''; }}\n\
+           map $http_upgrade $connection_upgrade {{ default upgrade; '' ''; }}\n\
            upstream ws {{ server {upstream}; keepalive 64; }}\n\
            server {{ listen 127.0.0.1:{port};\n\
              location / {{ proxy_pass http://ws; proxy_http_version 1.1;\n\
                            proxy_set_header Upgrade $http_upgrade;\n\
-                           proxy_set_header Connection $connection;\n\
+                           proxy_set_header Connection $connection_upgrade;\n\
                            client_max_body_size 0; proxy_request_buffering off;\n\
                            proxy_buffering off; }} }} }}\n",
         dir = dir.display()

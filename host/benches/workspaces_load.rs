@@ -21,7 +21,9 @@
 //!
 //! Overrides: `WEFT_LOAD_USERS`, `WEFT_LOAD_CONCURRENCY`, `WEFT_LOAD_THINK_MS`,
 //! `WEFT_LOAD_EXECUTIONS` (runs of `1+1` after the first), `WEFT_LOAD_CPU` and
-//! `WEFT_LOAD_MEMORY` (each session's limits, default `100m` and `384Mi`).
+//! `WEFT_LOAD_MEMORY` (each session's limits, default `1` and `384Mi`). CPU is overcommitted
+//! as a class's host would be (`[containers] cpu_overcommit` = the users at once, at least 4):
+//! a limit caps use, and starting Jupyter under a small limit (100m) takes it 25 s.
 
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -83,7 +85,7 @@ impl Scenario {
             together: together && concurrency == users,
             think: Duration::from_millis(number("WEFT_LOAD_THINK_MS", 500)? as u64),
             executions: number("WEFT_LOAD_EXECUTIONS", 2)?,
-            cpu: var("WEFT_LOAD_CPU").unwrap_or_else(|| "100m".into()),
+            cpu: var("WEFT_LOAD_CPU").unwrap_or_else(|| "1".into()),
             memory: var("WEFT_LOAD_MEMORY").unwrap_or_else(|| "384Mi".into()),
         })
     }
@@ -467,8 +469,11 @@ fn containers_of(owners: &[String]) -> usize {
 
 async fn bench(scenario: Scenario) -> anyhow::Result<()> {
     let config = format!(
-        "[workspaces]\ncpu = \"{}\"\nmemory = \"{}\"\nstart_timeout_secs = 240\n",
-        scenario.cpu, scenario.memory
+        "[workspaces]\ncpu = \"{}\"\nmemory = \"{}\"\nstart_timeout_secs = 240\n\
+         [containers]\ncpu_overcommit = {}.0\n",
+        scenario.cpu,
+        scenario.memory,
+        scenario.concurrency.max(4)
     );
     let weft = tokio::task::block_in_place(|| common::Process::start(&config))?;
     let http = reqwest::Client::builder()
