@@ -113,7 +113,7 @@ fn complaints(log: &std::path::Path) -> BTreeMap<String, usize> {
         let line = strip_ansi(&line);
         for level in [" WARN ", " ERROR "] {
             if let Some(at) = line.find(level) {
-                let message: String = line[at + 1..].chars().take(160).collect();
+                let message = short(&line[at + 1..], 24);
                 *found.entry(message).or_default() += 1;
             }
         }
@@ -338,7 +338,7 @@ async fn ready(run: &Run, token: &str) -> Result<(String, String), Failure> {
                     Some("ready") => return Ok(()),
                     Some("failed") => {
                         let why = event["message"].as_str().unwrap_or_default();
-                        return Err(fail("open -> ready", format!("failed: {}", short(why))));
+                        return Err(fail("open -> ready", format!("failed: {}", short(why, 8))));
                     }
                     _ => {}
                 }
@@ -358,14 +358,14 @@ fn ws_kind(e: &tungstenite::Error) -> String {
     match e {
         tungstenite::Error::Http(response) => format!("HTTP {}", response.status().as_u16()),
         tungstenite::Error::Io(_) => "connect".into(),
-        other => short(&other.to_string()),
+        other => short(&other.to_string(), 8),
     }
 }
 
-/// The first words of `text`, with ids and numbers kept out so errors group by kind.
-fn short(text: &str) -> String {
+/// The first `words` of `text`, with ids and numbers kept out so errors group by kind.
+fn short(text: &str, words: usize) -> String {
     text.split_whitespace()
-        .take(8)
+        .take(words)
         .map(|w| {
             if w.chars().any(|c| c.is_ascii_digit()) {
                 "#"

@@ -221,6 +221,8 @@ struct Inner {
     stop_hooks: Mutex<Vec<StopHook>>,
     /// When each session's activity was last recorded by [`Sessions::activity`].
     touched: Mutex<HashMap<String, std::time::Instant>>,
+    /// A permit per session starting (`[workspaces] max_starting`).
+    starting: tokio::sync::Semaphore,
 }
 
 /// Called with a session whose server is about to go, after its files were synced back.
@@ -243,6 +245,14 @@ pub fn owner(owner_id: &str) -> Caller {
         name: String::new(),
         role: Role::User,
         token_id: String::new(),
+    }
+}
+
+/// How many sessions may start at once under `config`.
+fn max_starting(config: &WorkspacesConfig) -> usize {
+    match config.max_starting {
+        0 => 2 * std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n as usize,
     }
 }
 
@@ -283,6 +293,7 @@ impl Sessions {
                 upstreams: Mutex::new(HashMap::new()),
                 stop_hooks: Mutex::new(Vec::new()),
                 touched: Mutex::new(HashMap::new()),
+                starting: tokio::sync::Semaphore::new(max_starting(config)),
                 http: super::upstream::client(Duration::from_secs(2)),
             }),
         })
@@ -476,12 +487,28 @@ impl Sessions {
         Ok((session, true))
     }
 
-    /// Starts the session's container with the project's files and waits until it answers.
+    /// Starts the session's container with the project's files and waits until it answers,
+    /// once fewer than `max_starting` others are starting.
     async fn start(&self, mut session: Session) {
-        session.status = SessionStatus::Starting;
-        if let Err(e) = self.save(&session).await {
-            tracing::error!(session = %session.session_id, error = %e, "cannot record a starting session");
+        let Ok(_permit) = self.inner.starting.acquire().await else {
             return;
+        };
+        {
+            // A session stopped while it waited stays stopped.
+            let _lock = self.lock(&session.owner_id, &session.project_id).await;
+            match self.by_id(&session.session_id).await {
+                Ok(Some(current)) if current.status == SessionStatus::Pending => session = current,
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::error!(session = %session.session_id, error = %e, "cannot read a waiting session");
+                    return;
+                }
+            }
+            session.status = SessionStatus::Starting;
+            if let Err(e) = self.save(&session).await {
+                tracing::error!(session = %session.session_id, error = %e, "cannot record a starting session");
+                return;
+            }
         }
         let deadline =
             tokio::time::Instant::now() + Duration::from_secs(self.inner.config.start_timeout_secs);
