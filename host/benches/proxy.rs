@@ -254,12 +254,22 @@ async fn bench() -> anyhow::Result<()> {
         }),
         None => println!("nginx skipped: not installed (apt-get install nginx)"),
     }
+    let measured = measure(&routes).await;
+    if let Some((mut child, _)) = nginx {
+        common::terminate(&mut child);
+    }
+    api.call(reqwest::Method::DELETE, &path, None).await?;
+    measured
+}
+
+/// Measures every route and prints the figures against the goal.
+async fn measure(routes: &[Route]) -> anyhow::Result<()> {
     println!(
         "proxy benchmark, load average before {}; {CLIENTS} clients for small requests, {SOCKETS} WebSockets",
         common::load_average()
     );
     let mut figures = Vec::new();
-    for route in &routes {
+    for route in routes {
         let small = request_rate(route).await?;
         let down = transfer_rate(route, false).await?;
         let up = transfer_rate(route, true).await?;
@@ -287,11 +297,6 @@ async fn bench() -> anyhow::Result<()> {
             );
         }
     }
-    if let Some((mut child, _)) = nginx {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    api.call(reqwest::Method::DELETE, &path, None).await?;
     println!("load average after {}", common::load_average());
     Ok(())
 }

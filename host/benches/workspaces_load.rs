@@ -240,9 +240,34 @@ fn transport(e: &reqwest::Error) -> String {
 
 /// A user's walk through a session; the user's token.
 async fn user(run: Arc<Run>, token: String) -> Result<(), Failure> {
-    let reached = ready(&run, &token).await;
+    let project = run
+        .call(
+            "create project",
+            &token,
+            reqwest::Method::POST,
+            "/api/v1/projects",
+            Some(json!({ "name": "load" })),
+        )
+        .await;
+    let reached = match &project {
+        Ok(project) => ready(&run, &token, project["id"].as_str().unwrap_or_default()).await,
+        Err(_) => Err(Failure {
+            step: "create project",
+            kind: String::new(),
+        }),
+    };
     run.arrive().await;
-    let (project, session) = reached?;
+    let project = project?["id"].as_str().unwrap_or_default().to_string();
+    let Ok(session) = reached else {
+        // A session still waiting to start is not left behind.
+        let _ = run
+            .http
+            .delete(format!("{}/api/v1/projects/{project}/session", run.base))
+            .bearer_auth(&token)
+            .send()
+            .await;
+        return reached.map(drop);
+    };
     if run.scenario.together {
         run.meet().await;
     }
@@ -272,19 +297,8 @@ async fn user(run: Arc<Run>, token: String) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Creates the project and opens its session, waiting for `ready` on the events WebSocket:
-/// the project's and the session's ids.
-async fn ready(run: &Run, token: &str) -> Result<(String, String), Failure> {
-    let project = run
-        .call(
-            "create project",
-            token,
-            reqwest::Method::POST,
-            "/api/v1/projects",
-            Some(json!({ "name": "load" })),
-        )
-        .await?;
-    let project = project["id"].as_str().unwrap_or_default().to_string();
+/// Opens `project`'s session, waiting for `ready` on the events WebSocket: the session's id.
+async fn ready(run: &Run, token: &str, project: &str) -> Result<String, Failure> {
     run.think().await;
     let fail = |step, kind: String| Failure { step, kind };
     let mut request = format!(
@@ -351,7 +365,7 @@ async fn ready(run: &Run, token: &str) -> Result<(String, String), Failure> {
     }
     run.record("open -> ready", opened.elapsed()).await;
     let _ = events.close(None).await;
-    Ok((project, id))
+    Ok(id)
 }
 
 fn ws_kind(e: &tungstenite::Error) -> String {

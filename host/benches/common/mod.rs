@@ -149,9 +149,26 @@ pub(crate) struct Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        terminate(&mut self.child);
     }
+}
+
+/// Stops `child` with SIGTERM (nginx's master then stops its workers, which SIGKILL would
+/// leave behind holding the bench's output), killing it after 10 s.
+#[allow(dead_code)] // used by the proxy and workspaces_load benches
+pub(crate) fn terminate(child: &mut std::process::Child) {
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let began = std::time::Instant::now();
+    while began.elapsed() < std::time::Duration::from_secs(10) {
+        if !matches!(child.try_wait(), Ok(None)) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 #[allow(dead_code)] // used by the proxy and workspaces_load benches
