@@ -1040,6 +1040,73 @@ async fn time_quota_stops_and_refuses(backend: Backend) {
     assert_eq!(theirs["used_seconds"], 0.0);
 }
 
+/// Past `max_starting`, sessions wait `pending` for a start to end (a class opening its
+/// sessions at once must not share the CPU so evenly that all miss the start timeout), and one
+/// stopped while it waits stays stopped and never gets a container.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_past_max_starting_wait_their_turn() {
+    let (server, _cleanup, bob, mut events) =
+        reaping_server(Backend::Sqlite, |c| c.workspaces.max_starting = 1).await;
+    let mut projects = Vec::new();
+    for name in ["first", "second", "stopped"] {
+        projects.push(server.project(&bob, name).await);
+    }
+    let mut ids = Vec::new();
+    for project in &projects[..2] {
+        let (status, session) = server.open_session(&bob, project, "jupyter").await;
+        assert_eq!(status, StatusCode::CREATED, "{session}");
+        ids.push(session["session_id"].as_str().expect("id").to_string());
+    }
+    let mut starting = std::collections::HashSet::new();
+    let mut ready = 0;
+    let mut waiting_one_stopped = false;
+    while ready < 2 {
+        let message = tokio::time::timeout(Duration::from_secs(120), events.next())
+            .await
+            .expect("session events within 120 s")
+            .expect("the events stream is open")
+            .expect("an event");
+        let event: Value = serde_json::from_str(message.to_text().unwrap_or_default()).unwrap();
+        let id = event["session_id"].as_str().unwrap_or_default().to_string();
+        match event["status"].as_str() {
+            Some("starting") => {
+                starting.insert(id);
+                assert!(
+                    starting.len() <= 1,
+                    "two sessions starting at once: {starting:?}"
+                );
+            }
+            Some("ready") if ids.contains(&id) => {
+                starting.remove(&id);
+                ready += 1;
+            }
+            Some("failed") => panic!("a session failed: {event}"),
+            _ => {}
+        }
+        if !starting.is_empty() && !waiting_one_stopped {
+            // While one starts, a third one waits; stopped now, it stays stopped.
+            let (status, third) = server.open_session(&bob, &projects[2], "jupyter").await;
+            assert_eq!(status, StatusCode::CREATED, "{third}");
+            let (status, stopped) = server.stop_session(&bob, &projects[2]).await;
+            assert_eq!(
+                (status, &stopped["status"]),
+                (StatusCode::OK, &json!("stopped"))
+            );
+            waiting_one_stopped = true;
+        }
+    }
+    let (_, third) = send(server.with_token(
+        &bob,
+        Method::GET,
+        &format!("/api/v1/projects/{}/session", projects[2]),
+    ))
+    .await;
+    assert_eq!(third["status"], "stopped", "{third}");
+    assert_eq!(third["container_id"], Value::Null, "{third}");
+    let (_, containers) = send(server.with_token(&bob, Method::GET, "/api/v1/containers")).await;
+    assert_eq!(containers.as_array().map(Vec::len), Some(2), "{containers}");
+}
+
 /// A session whose server never answers is failed after the start timeout, with the reason, and
 /// its container removed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,13 @@ use weft::state::AppState;
 /// A figure of this process from `/proc/self/status` (`VmRSS`, `VmHWM`, ...), in MB.
 #[allow(dead_code)] // read by the memory runs alone
 pub(crate) fn status_mb(field: &str) -> f64 {
-    std::fs::read_to_string("/proc/self/status")
+    process_status_mb("self", field)
+}
+
+/// A figure of process `pid` (a number, or `self`) from its `/proc` status, in MB.
+#[allow(dead_code)] // read by the memory runs alone
+pub(crate) fn process_status_mb(pid: &str, field: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
@@ -21,6 +27,17 @@ pub(crate) fn status_mb(field: &str) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// The machine's load averages over 1, 5 and 15 minutes, as `/proc/loadavg` has them.
+#[allow(dead_code)] // printed by the benches that share the machine's cores with their load
+pub(crate) fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Runs `bench` on a multi-threaded tokio runtime.
 pub(crate) fn run(bench: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread()
@@ -31,6 +48,7 @@ pub(crate) fn run(bench: impl Future<Output = anyhow::Result<()>>) -> anyhow::Re
 
 /// A Weft server on ephemeral ports (the API's and the sessions'), its state, and an admin
 /// token.
+#[allow(dead_code)] // the benches that run `weft serve` as a process of its own build none
 pub(crate) struct Local {
     pub base: String,
     /// The sessions listener: a session answers there for host `<id>.localhost:<its port>`.
@@ -55,6 +73,7 @@ impl Local {
 }
 
 /// Starts Weft on its default SQLite store after `customize` adjusted the configuration.
+#[allow(dead_code)] // the benches that run `weft serve` as a process of its own call none
 pub(crate) async fn serve(customize: impl FnOnce(&mut Config)) -> anyhow::Result<Local> {
     let data = tempfile::tempdir()?;
     let mut config = Config {
@@ -112,5 +131,112 @@ impl Api {
         let text = response.text().await?;
         anyhow::ensure!(status.is_success(), "{path}: {status} {text}");
         Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+    }
+}
+
+/// A `weft serve` child process of this build on a fresh data folder, with its log in that
+/// folder: the benches that measure Weft apart from their own client's load.
+#[allow(dead_code)] // used by the proxy and workspaces_load benches
+pub(crate) struct Process {
+    child: std::process::Child,
+    pub base: String,
+    pub sessions_port: u16,
+    /// The first admin's token.
+    pub admin: String,
+    pub log: std::path::PathBuf,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        terminate(&mut self.child);
+    }
+}
+
+/// Stops `child` with SIGTERM (nginx's master then stops its workers, which SIGKILL would
+/// leave behind holding the bench's output), killing it after 10 s.
+#[allow(dead_code)] // used by the proxy and workspaces_load benches
+pub(crate) fn terminate(child: &mut std::process::Child) {
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let began = std::time::Instant::now();
+    while began.elapsed() < std::time::Duration::from_secs(10) {
+        if !matches!(child.try_wait(), Ok(None)) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[allow(dead_code)] // used by the proxy and workspaces_load benches
+impl Process {
+    /// Bootstraps an admin and serves with `config` (TOML) on ephemeral ports.
+    pub(crate) fn start(config: &str) -> anyhow::Result<Self> {
+        use std::io::BufRead;
+        let data = tempfile::tempdir()?;
+        let file = data.path().join("weft.toml");
+        std::fs::write(&file, config)?;
+        let weft = |args: &[&str]| {
+            let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_weft"));
+            command
+                .args(args)
+                .env("WEFT_CONFIG", &file)
+                .env("WEFT_DATA_DIR", data.path())
+                .env("WEFT_LISTEN", "127.0.0.1:0")
+                .env("WEFT_WORKSPACES__SESSIONS_LISTEN", "127.0.0.1:0")
+                .env("RUST_LOG", "warn,weft=info");
+            command
+        };
+        let out = weft(&["admin", "bootstrap", "--name", "admin"]).output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "weft admin bootstrap: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let admin = String::from_utf8(out.stdout)?.trim().to_string();
+        let log = data.path().join("weft.log");
+        let child = weft(&["serve"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()?;
+        let mut process = Self {
+            child,
+            base: String::new(),
+            sessions_port: 0,
+            admin,
+            log,
+            _data: data,
+        };
+        let began = std::time::Instant::now();
+        while process.base.is_empty() || process.sessions_port == 0 {
+            anyhow::ensure!(
+                began.elapsed() < std::time::Duration::from_secs(300),
+                "weft did not say where it listens within 300 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let file = std::fs::File::open(&process.log)?;
+            for line in std::io::BufReader::new(file).lines().map_while(Result::ok) {
+                let after = |marker: &str| {
+                    let rest = line.split(marker).nth(1)?;
+                    Some(rest.split_whitespace().next()?.to_string())
+                };
+                if let Some(addr) = after("weft listening on http://") {
+                    process.base = format!("http://{addr}");
+                }
+                if let Some(port) = after("sessions listening on http://")
+                    .and_then(|a| a.rsplit(':').next()?.parse().ok())
+                {
+                    process.sessions_port = port;
+                }
+            }
+        }
+        Ok(process)
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
     }
 }

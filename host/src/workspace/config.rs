@@ -22,7 +22,13 @@ pub struct WorkspacesConfig {
     /// Most files a sync brings into one project; files past it are reported and skipped.
     pub project_max_files: u64,
     /// Seconds a session has to answer on its port before it is failed and its container removed.
+    /// Counted from when its start began (see `max_starting`), not from the request.
     pub start_timeout_secs: u64,
+    /// Sessions starting at once; more wait, `pending`, for a start to end. Starting a
+    /// workspace server is CPU-bound: a class opening 50 at once on 2 cores shared the CPU
+    /// so evenly that none was ready within the start timeout and all failed together. 0
+    /// means two per core of this host.
+    pub max_starting: u32,
     /// Folder and file names never synced back from a workspace.
     pub sync_ignore: Vec<String>,
     /// A session with no activity (proxied traffic, heartbeats, a busy Jupyter kernel) for
@@ -142,6 +148,7 @@ impl Default for WorkspacesConfig {
             project_max_bytes: 10 * 1024 * 1024 * 1024,
             project_max_files: 100_000,
             start_timeout_secs: 30,
+            max_starting: 0,
             sync_ignore: [
                 "__pycache__",
                 ".venv",

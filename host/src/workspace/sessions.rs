@@ -10,7 +10,7 @@ use super::projects::Projects;
 use super::records;
 use super::sync::{self, SyncReport};
 use crate::auth::{Caller, Role};
-use crate::container::{Containers, NewContainer, ResourceRequest};
+use crate::container::{Containers, NewContainer, POOL_OWNER, ResourceRequest};
 use crate::error::{Code, Error, Result};
 use crate::store::{Store, new_id, now_ms, text_enum, time};
 use crate::telemetry::Metrics;
@@ -245,6 +245,8 @@ struct Inner {
     proxy_meters: [ProxyMeters; 2],
     /// The idle pooled containers (see `super::pool`).
     pool: super::pool::Pool,
+    /// A permit per session starting (`[workspaces] max_starting`).
+    starting: tokio::sync::Semaphore,
 }
 
 /// Called with a session whose server is about to go, after its files were synced back.
@@ -267,6 +269,14 @@ pub fn owner(owner_id: &str) -> Caller {
         name: String::new(),
         role: Role::User,
         token_id: String::new(),
+    }
+}
+
+/// How many sessions may start at once under `config`.
+fn max_starting(config: &WorkspacesConfig) -> usize {
+    match config.max_starting {
+        0 => 2 * std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n as usize,
     }
 }
 
@@ -310,6 +320,7 @@ impl Sessions {
                 stop_hooks: Mutex::new(Vec::new()),
                 touched: Mutex::new(HashMap::new()),
                 pool: super::pool::Pool::default(),
+                starting: tokio::sync::Semaphore::new(max_starting(config)),
                 http: super::upstream::client(Duration::from_secs(2)),
                 metrics,
                 proxy_meters,
@@ -549,11 +560,39 @@ impl Sessions {
         Ok((session, true))
     }
 
-    /// Starts the session's container with the project's files and waits until it answers.
+    /// Starts the session's container with the project's files and waits until it answers:
+    /// from a pooled container at once, else once fewer than `max_starting` others are
+    /// starting.
     async fn start(&self, mut session: Session, pooled: Option<super::pool::Pooled>) {
-        session.status = SessionStatus::Starting;
-        if let Err(e) = self.save(&session).await {
-            tracing::error!(session = %session.session_id, error = %e, "cannot record a starting session");
+        let _permit = match pooled {
+            Some(_) => None,
+            None => match self.inner.starting.acquire().await {
+                Ok(permit) => Some(permit),
+                Err(_) => return,
+            },
+        };
+        let waited = {
+            // A session stopped while it waited stays stopped.
+            let _lock = self.lock(&session.owner_id, &session.project_id).await;
+            match self.by_id(&session.session_id).await {
+                Ok(Some(current)) if current.status == SessionStatus::Pending => {
+                    session = current;
+                    session.status = SessionStatus::Starting;
+                    self.save(&session).await.map(|()| true)
+                }
+                Ok(_) => Ok(false),
+                Err(e) => Err(e),
+            }
+        };
+        if !matches!(waited, Ok(true)) {
+            if let Err(e) = waited {
+                tracing::error!(session = %session.session_id, error = %e, "cannot record a starting session");
+            }
+            // A pooled container taken for this session serves no other (its secret is this
+            // session's).
+            if let Some(pooled) = &pooled {
+                self.discard_pooled(pooled, POOL_OWNER).await;
+            }
             return;
         }
         let deadline =
