@@ -14,6 +14,7 @@ pub(crate) mod quota;
 pub(crate) mod reaper;
 mod records;
 pub(crate) mod routes;
+mod seen;
 pub mod sessions;
 pub(crate) mod staging;
 pub(crate) mod sync;

@@ -237,6 +237,8 @@ struct Inner {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     http: reqwest::Client,
     upstreams: Mutex<HashMap<String, (Upstream, std::time::Instant)>>,
+    /// The records proxied requests were authorized by lately.
+    seen: super::seen::Seen,
     stop_hooks: Mutex<Vec<StopHook>>,
     /// When each session's activity was last recorded by [`Sessions::activity`].
     touched: Mutex<HashMap<String, std::time::Instant>>,
@@ -317,6 +319,7 @@ impl Sessions {
                 events: broadcast::channel(1024).0,
                 locks: Mutex::new(HashMap::new()),
                 upstreams: Mutex::new(HashMap::new()),
+                seen: super::seen::Seen::default(),
                 stop_hooks: Mutex::new(Vec::new()),
                 touched: Mutex::new(HashMap::new()),
                 pool: super::pool::Pool::default(),
@@ -449,7 +452,10 @@ impl Sessions {
     }
 
     pub(super) async fn save(&self, s: &Session) -> Result<()> {
-        records::save_session(&self.inner.store, s).await?;
+        let saved = records::save_session(&self.inner.store, s).await;
+        // After the write: a read that raced it is not kept (see `super::seen`).
+        self.inner.seen.forget(&s.session_id);
+        saved?;
         self.announce(s, "status", s.error.clone(), None);
         Ok(())
     }
@@ -515,8 +521,11 @@ impl Sessions {
                 .hint("stop it first (DELETE /api/v1/projects/{id}/session)"));
             }
             if fresh_token {
-                records::set_token_hash(&self.inner.store, &active.session_id, &hash(&token))
-                    .await?;
+                let set =
+                    records::set_token_hash(&self.inner.store, &active.session_id, &hash(&token))
+                        .await;
+                self.inner.seen.forget(&active.session_id);
+                set?;
                 active = active.with_access_token(token);
             }
             return Ok((active, false));
@@ -1102,15 +1111,28 @@ impl Sessions {
         session_id: &str,
         credential: Credential<'_>,
     ) -> Result<(Upstream, Option<String>)> {
-        let stored =
-            records::session_with_secrets(&self.inner.store, &self.inner.origins, session_id)
+        let stored = match self.inner.seen.get(session_id) {
+            Some(seen) => seen,
+            None => {
+                let generation = self.inner.seen.generation();
+                let stored = records::session_with_secrets(
+                    &self.inner.store,
+                    &self.inner.origins,
+                    session_id,
+                )
                 .await?;
-        let Some((session, token_hash, cookie_hash)) = stored else {
-            return Err(Error::new(
-                Code::SessionNotFound,
-                format!("no session '{session_id}'"),
-            ));
+                let Some(stored) = stored else {
+                    return Err(Error::new(
+                        Code::SessionNotFound,
+                        format!("no session '{session_id}'"),
+                    ));
+                };
+                let stored = Arc::new(stored);
+                self.inner.seen.keep(session_id, generation, stored.clone());
+                stored
+            }
         };
+        let (session, token_hash, cookie_hash) = &*stored;
         let mut new_cookie = None;
         let allowed = match credential {
             Credential::Token(token) => {
@@ -1118,7 +1140,10 @@ impl Sessions {
                 if ok {
                     let cookie = secret();
                     // The token is spent; the cookie takes its place.
-                    records::spend_token(&self.inner.store, session_id, &hash(&cookie)).await?;
+                    let spent =
+                        records::spend_token(&self.inner.store, session_id, &hash(&cookie)).await;
+                    self.inner.seen.forget(session_id);
+                    spent?;
                     new_cookie = Some(cookie);
                 }
                 ok
@@ -1139,7 +1164,7 @@ impl Sessions {
             .details(serde_json::json!({ "status": session.status }))
             .hint("wait until it is ready, or open a new one"));
         }
-        Ok((self.upstream_of(&session).await?, new_cookie))
+        Ok((self.upstream_of(session).await?, new_cookie))
     }
 
     /// Where a session's server answers now; remembered for a few seconds, so proxied requests
