@@ -380,8 +380,13 @@ async fn with_room_for_one_job_three_runs_queue_and_finish_in_order(backend: Bac
                             "resources": {"cpu": cores, "memory": "64Mi"}});
         one_job(config, json!({}))
     };
+    // The holder runs until the test opens its gate: a fixed sleep raced the queueing of the
+    // other two on a loaded machine.
     let holder = server
-        .create_workflow(&token, job("echo holding; sleep 10"))
+        .create_workflow(
+            &token,
+            job("echo holding; while [ ! -e /go ]; do sleep 0.1; done"),
+        )
         .await;
     let short = server.create_workflow(&token, job("sleep 1")).await;
     let first = server
@@ -403,6 +408,10 @@ async fn with_room_for_one_job_three_runs_queue_and_finish_in_order(backend: Bac
         );
         runs.push(run);
     }
+    let [holding] =
+        <[String; 1]>::try_from(job_containers(&server)).expect("the holder's container alone");
+    let (ok, _, err) = docker(&["exec", "-u", "0", &holding, "touch", "/go"]);
+    assert!(ok, "{err}");
     let mut ends = Vec::new();
     for run in &runs {
         let run = server.wait_run(&token, run).await;
