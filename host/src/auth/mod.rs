@@ -172,6 +172,8 @@ pub struct Auth {
     store: Store,
     limiter: Arc<SignInLimiter>,
     disabled: disabled::Disabled,
+    /// Users seen enabled lately: the session proxy asks for each request.
+    enabled: Arc<crate::store::recent::Recent<()>>,
 }
 
 impl Auth {
@@ -185,6 +187,7 @@ impl Auth {
                 api.sign_in_tracked_addresses,
             )),
             disabled: disabled::Disabled::new(),
+            enabled: Arc::default(),
         }
     }
 
@@ -281,9 +284,16 @@ impl Auth {
     /// Fails unless `user_id` exists and is not disabled: for credentials that stand for a
     /// user without being their API token (a session's link and cookie).
     pub async fn require_enabled(&self, user_id: &str) -> Result<()> {
+        if self.enabled.get(user_id).is_some() {
+            return Ok(());
+        }
+        let generation = self.enabled.generation();
         let user = self.get_user(user_id).await?;
         match user.disabled_at {
-            None => Ok(()),
+            None => {
+                self.enabled.keep(user_id, generation, Arc::new(()));
+                Ok(())
+            }
             Some(at) => Err(
                 Error::new(Code::UserDisabled, "this user has been disabled")
                     .details(serde_json::json!({ "disabled_at": at }))
@@ -296,7 +306,9 @@ impl Auth {
     /// sessions' links at once, and closes the WebSockets proxied for them; what they started
     /// keeps running.
     pub async fn set_disabled(&self, user_id: &str, disabled: bool) -> Result<User> {
-        records::set_disabled(&self.store, user_id, disabled.then(now_ms)).await?;
+        let set = records::set_disabled(&self.store, user_id, disabled.then(now_ms)).await;
+        self.enabled.forget(user_id);
+        set?;
         let user = self.get_user(user_id).await?;
         if disabled {
             self.disabled.announce(&user.id);

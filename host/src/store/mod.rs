@@ -4,6 +4,7 @@
 //! backends through sqlx's `Any` driver. Schema changes are embedded migrations in
 //! `host/migrations/`. Domain modules own their queries; this module owns only the connection.
 
+pub(crate) mod recent;
 use anyhow::Context as _;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};

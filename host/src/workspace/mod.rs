@@ -14,7 +14,6 @@ pub(crate) mod quota;
 pub(crate) mod reaper;
 mod records;
 pub(crate) mod routes;
-mod seen;
 pub mod sessions;
 pub(crate) mod staging;
 pub(crate) mod sync;

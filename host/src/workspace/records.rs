@@ -203,11 +203,14 @@ pub(super) async fn sessions_with_status(
 }
 
 /// A session with the hashes of its one-time access token and of its cookie secret.
+pub(super) type Secrets = (Session, Option<String>, Option<String>);
+
+/// A session with the hashes of its one-time access token and of its cookie secret.
 pub(super) async fn session_with_secrets(
     store: &Store,
     origins: &Origins,
     id: &str,
-) -> Result<Option<(Session, Option<String>, Option<String>)>> {
+) -> Result<Option<Secrets>> {
     let row = sqlx::query(&format!(
         "SELECT {SESSION_COLUMNS}, token_hash, cookie_hash FROM sessions WHERE id = $1"
     ))

@@ -238,7 +238,7 @@ struct Inner {
     http: reqwest::Client,
     upstreams: Mutex<HashMap<String, (Upstream, std::time::Instant)>>,
     /// The records proxied requests were authorized by lately.
-    seen: super::seen::Seen,
+    seen: crate::store::recent::Recent<records::Secrets>,
     stop_hooks: Mutex<Vec<StopHook>>,
     /// When each session's activity was last recorded by [`Sessions::activity`].
     touched: Mutex<HashMap<String, std::time::Instant>>,
@@ -319,7 +319,7 @@ impl Sessions {
                 events: broadcast::channel(1024).0,
                 locks: Mutex::new(HashMap::new()),
                 upstreams: Mutex::new(HashMap::new()),
-                seen: super::seen::Seen::default(),
+                seen: crate::store::recent::Recent::default(),
                 stop_hooks: Mutex::new(Vec::new()),
                 touched: Mutex::new(HashMap::new()),
                 pool: super::pool::Pool::default(),
