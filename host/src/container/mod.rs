@@ -185,8 +185,7 @@ struct Inner {
     firewall: firewall::FirewallReport,
     /// Held from the admission check until the new record is stored.
     admission: tokio::sync::Mutex<()>,
-    /// The host's capacity as last asked and when: admission runs per container and job, and
-    /// the engine's `/info` (10-40 ms here) answers the same cores and memory every time.
+    /// The host's capacity as last asked and when (see [`Containers::capacity`]).
     capacity_seen: Mutex<Option<(std::time::Instant, Capacity)>>,
     /// When a pooled container last gave way to a user's (Unix ms; 0: never).
     last_eviction_ms: std::sync::atomic::AtomicI64,
@@ -524,14 +523,32 @@ impl Containers {
         Ok(record)
     }
 
+    /// The host's capacity: asked of the engine once, then answered from what it said last
+    /// while a refresh runs in the background when that is over 10 s old. A busy engine's
+    /// `/info` took 10-30 s under the test suite's load, and every admission waited on it.
     async fn capacity(&self) -> Result<Capacity> {
         const FRESH: Duration = Duration::from_secs(10);
         let seen = *self.inner.capacity_seen.lock().expect("capacity poisoned");
-        if let Some((at, capacity)) = seen
-            && at.elapsed() < FRESH
-        {
-            return Ok(capacity);
+        match seen {
+            Some((at, capacity)) => {
+                if at.elapsed() >= FRESH {
+                    // Marked fresh now, so one refresh runs at a time.
+                    *self.inner.capacity_seen.lock().expect("capacity poisoned") =
+                        Some((std::time::Instant::now(), capacity));
+                    let this = self.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = this.ask_capacity().await {
+                            tracing::debug!(error = %e.message, "cannot refresh the host's capacity");
+                        }
+                    });
+                }
+                Ok(capacity)
+            }
+            None => self.ask_capacity().await,
         }
+    }
+
+    async fn ask_capacity(&self) -> Result<Capacity> {
         let capacity = self.capacity_of(&self.inner.driver.info().await?);
         *self.inner.capacity_seen.lock().expect("capacity poisoned") =
             Some((std::time::Instant::now(), capacity));
