@@ -528,22 +528,25 @@ impl Containers {
     /// `/info` took 10-30 s under the test suite's load, and every admission waited on it.
     async fn capacity(&self) -> Result<Capacity> {
         const FRESH: Duration = Duration::from_secs(10);
-        let seen = *self.inner.capacity_seen.lock().expect("capacity poisoned");
-        match seen {
-            Some((at, capacity)) => {
-                if at.elapsed() >= FRESH {
-                    // Marked fresh now, so one refresh runs at a time.
-                    *self.inner.capacity_seen.lock().expect("capacity poisoned") =
-                        Some((std::time::Instant::now(), capacity));
-                    let this = self.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = this.ask_capacity().await {
-                            tracing::debug!(error = %e.message, "cannot refresh the host's capacity");
-                        }
-                    });
-                }
-                Ok(capacity)
+        let seen = {
+            let mut seen = self.inner.capacity_seen.lock().expect("capacity poisoned");
+            let last = *seen;
+            if let Some((at, capacity)) = last
+                && at.elapsed() >= FRESH
+            {
+                // Marked fresh now, so one refresh runs at a time.
+                *seen = Some((std::time::Instant::now(), capacity));
+                let this = self.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = this.ask_capacity().await {
+                        tracing::debug!(error = %e.message, "cannot refresh the host's capacity");
+                    }
+                });
             }
+            last
+        };
+        match seen {
+            Some((_, capacity)) => Ok(capacity),
             None => self.ask_capacity().await,
         }
     }

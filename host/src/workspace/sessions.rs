@@ -580,29 +580,19 @@ impl Sessions {
                 Err(_) => return,
             },
         };
-        let waited = {
-            // A session stopped while it waited stays stopped.
-            let _lock = self.lock(&session.owner_id, &session.project_id).await;
-            match self.by_id(&session.session_id).await {
-                Ok(Some(current)) if current.status == SessionStatus::Pending => {
-                    session = current;
-                    session.status = SessionStatus::Starting;
-                    self.save(&session).await.map(|()| true)
+        match self.begin(&mut session).await {
+            Ok(true) => {}
+            stopped_or_failed => {
+                if let Err(e) = stopped_or_failed {
+                    tracing::error!(session = %session.session_id, error = %e, "cannot record a starting session");
                 }
-                Ok(_) => Ok(false),
-                Err(e) => Err(e),
+                // A pooled container taken for this session serves no other (its secret is
+                // this session's).
+                if let Some(pooled) = &pooled {
+                    self.discard_pooled(pooled, POOL_OWNER).await;
+                }
+                return;
             }
-        };
-        if !matches!(waited, Ok(true)) {
-            if let Err(e) = waited {
-                tracing::error!(session = %session.session_id, error = %e, "cannot record a starting session");
-            }
-            // A pooled container taken for this session serves no other (its secret is this
-            // session's).
-            if let Some(pooled) = &pooled {
-                self.discard_pooled(pooled, POOL_OWNER).await;
-            }
-            return;
         }
         let deadline =
             tokio::time::Instant::now() + Duration::from_secs(self.inner.config.start_timeout_secs);
@@ -652,6 +642,21 @@ impl Sessions {
         }
         if let Err(e) = self.save(&session).await {
             tracing::error!(session = %session.session_id, error = %e, "cannot record a session's start");
+        }
+    }
+
+    /// Marks a session that waited for its start as starting; `false` when it was stopped
+    /// meanwhile (it stays stopped).
+    async fn begin(&self, session: &mut Session) -> Result<bool> {
+        let _lock = self.lock(&session.owner_id, &session.project_id).await;
+        match self.by_id(&session.session_id).await? {
+            Some(current) if current.status == SessionStatus::Pending => {
+                *session = current;
+                session.status = SessionStatus::Starting;
+                self.save(session).await?;
+                Ok(true)
+            }
+            _ => Ok(false),
         }
     }
 
