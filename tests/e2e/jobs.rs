@@ -18,16 +18,8 @@ on_both_backends!(
     jobs_need_a_grant_the_owners_project_and_gpus_that_exist,
     a_job_sees_the_commit_pinned_at_the_runs_start_and_its_input_files,
     a_host_killed_mid_job_adopts_it_after_a_restart,
+    with_room_for_one_job_three_runs_queue_and_finish_in_order,
 );
-
-/// Ignored while a regression of 2026-12-03 is open: run with the whole suite, the second
-/// queued run's job was held 30 s before it joined the queue (until its call's time limit), in
-/// each of that day's three full runs; alone it passes. `--ignored` runs it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "held before the queue under the full suite's load: a regression being fixed"]
-async fn with_room_for_one_job_three_runs_queue_and_finish_in_order_sqlite() {
-    with_room_for_one_job_three_runs_queue_and_finish_in_order(Backend::Sqlite).await;
-}
 
 /// Grants `jobs` to `plugin` for everyone, asserting it worked.
 async fn grant_jobs(server: &TestServer, plugin: &str) {
@@ -414,6 +406,9 @@ async fn with_room_for_one_job_three_runs_queue_and_finish_in_order(backend: Bac
             queued(seen.last().unwrap()),
             "queued at {position}: {seen:?}"
         );
+        // A watcher coming later learns the place right after the snapshot.
+        let late = events_until(&server, &token, &run, queued).await;
+        assert_eq!(late.len(), 2, "the snapshot, then the place: {late:?}");
         runs.push(run);
     }
     let [holding] =
@@ -421,10 +416,17 @@ async fn with_room_for_one_job_three_runs_queue_and_finish_in_order(backend: Bac
     let (ok, _, err) = docker(&["exec", "-u", "0", &holding, "touch", "/go"]);
     assert!(ok, "{err}");
     let mut ends = Vec::new();
-    for run in &runs {
+    for (i, run) in runs.iter().enumerate() {
         let run = server.wait_run(&token, run).await;
         assert_eq!(run["status"], "succeeded", "{run}");
-        ends.push(crate::support::millis(&node(&run, "job")["finished_at"]));
+        let job = node(&run, "job");
+        ends.push(crate::support::millis(&job["finished_at"]));
+        let logs = job["logs"].to_string();
+        assert_eq!(
+            i > 0,
+            logs.contains("the job got room on the host"),
+            "{logs}"
+        );
     }
     assert!(ends[0] < ends[1] && ends[1] < ends[2], "in order: {ends:?}");
     no_job_containers(&server).await;

@@ -330,7 +330,15 @@ impl Jobs {
                     .await
                 {
                     Err(e) if waits(&e) => ticket.blocked(e.code == Code::ContainerQuota),
-                    done => return done,
+                    done => {
+                        if done.is_ok() && told.is_some() {
+                            (call.emit)(serde_json::json!({
+                                "type": "log", "level": "info",
+                                "message": "weft: the job got room on the host",
+                            }));
+                        }
+                        return done;
+                    }
                 }
             }
             let position = ticket.position();

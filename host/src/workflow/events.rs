@@ -3,7 +3,8 @@
 use super::records::{NodeFailure, RunStatus};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 use utoipa::ToSchema;
 
@@ -110,16 +111,24 @@ pub enum Event {
     },
 }
 
-/// The fan-out point of run events.
+/// The fan-out point of run events. It also remembers, per node, the queue position last told
+/// while its job waits: that state lives in no record, and a watcher connecting after it was
+/// announced would otherwise see a running node and nothing more until the node moves.
 #[derive(Clone)]
 pub struct EventHub {
     sender: broadcast::Sender<Arc<RunEvent>>,
+    /// Each waiting node's latest [`Event::NodeQueued`], until the node announces anything else.
+    waiting: Arc<Mutex<Waiting>>,
 }
+
+/// `(run, node)` -> the node's latest queue position.
+type Waiting = HashMap<(String, String), Arc<RunEvent>>;
 
 impl Default for EventHub {
     fn default() -> Self {
         Self {
             sender: broadcast::channel(4096).0,
+            waiting: Arc::default(),
         }
     }
 }
@@ -130,7 +139,99 @@ impl EventHub {
     }
 
     pub fn announce(&self, event: RunEvent) {
+        let event = Arc::new(event);
+        {
+            let mut waiting = self.waiting.lock().expect("waiting nodes poisoned");
+            match &event.event {
+                Event::NodeQueued { node, .. } => {
+                    waiting.insert((event.run_id.clone(), node.clone()), event.clone());
+                }
+                Event::RunFinished { .. } => waiting.retain(|(run, _), _| *run != event.run_id),
+                other => {
+                    if let Some(node) = other.node() {
+                        waiting.remove(&(event.run_id.clone(), node.to_string()));
+                    }
+                }
+            }
+        }
         // No subscriber is fine: the store already has the state.
-        let _ = self.sender.send(Arc::new(event));
+        let _ = self.sender.send(event);
+    }
+
+    /// The latest queue position of each node of `run` whose job waits for room now; a watcher
+    /// sends them after the run's snapshot (subscribed before, so a later move still reaches it).
+    pub fn waiting(&self, run: &str) -> Vec<Arc<RunEvent>> {
+        let waiting = self.waiting.lock().expect("waiting nodes poisoned");
+        let mut found: Vec<_> = waiting
+            .iter()
+            .filter(|((r, _), _)| r == run)
+            .map(|(_, e)| e.clone())
+            .collect();
+        found.sort_by_key(|e| e.at);
+        found
+    }
+}
+
+impl Event {
+    /// The node it is about, if any.
+    fn node(&self) -> Option<&str> {
+        match self {
+            Event::RunStarted | Event::RunFinished { .. } => None,
+            Event::NodeStarted { node, .. }
+            | Event::NodeProgress { node, .. }
+            | Event::NodeQueued { node, .. }
+            | Event::NodeLog { node, .. }
+            | Event::NodeSucceeded { node, .. }
+            | Event::NodeRetried { node, .. }
+            | Event::NodeFailed { node, .. }
+            | Event::NodeSkipped { node, .. } => Some(node),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(event: Event) -> RunEvent {
+        RunEvent {
+            run_id: "r".into(),
+            workflow_id: "w".into(),
+            owner_id: "o".into(),
+            at: Utc::now(),
+            event,
+        }
+    }
+
+    #[test]
+    fn a_waiting_node_is_remembered_until_it_moves_on() {
+        let hub = EventHub::default();
+        let queued = |position| Event::NodeQueued {
+            node: "a".into(),
+            position,
+            message: String::new(),
+        };
+        hub.announce(event(queued(1)));
+        hub.announce(event(queued(0)));
+        let waiting = hub.waiting("r");
+        assert_eq!(waiting.len(), 1);
+        assert!(matches!(
+            waiting[0].event,
+            Event::NodeQueued { position: 0, .. }
+        ));
+        assert!(hub.waiting("other").is_empty());
+        let log = Event::NodeLog {
+            node: "a".into(),
+            level: "info".into(),
+            message: "got room".into(),
+        };
+        hub.announce(event(log));
+        assert!(hub.waiting("r").is_empty());
+        hub.announce(event(queued(2)));
+        hub.announce(event(Event::RunFinished {
+            status: RunStatus::Cancelled,
+            error: None,
+        }));
+        assert!(hub.waiting("r").is_empty());
     }
 }

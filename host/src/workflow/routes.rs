@@ -341,6 +341,8 @@ async fn watch_run(
     let detail = workflows.run(&caller, &run_id).await?;
     let snapshot = serde_json::json!({ "type": "snapshot", "run": detail });
     let finished = detail.run.status.is_finished();
+    // What the snapshot's records cannot say: where its waiting jobs stand in the queue.
+    let waiting = workflows.events().waiting(&run_id);
     Ok(ws.on_upgrade(move |mut socket| async move {
         if socket
             .send(Message::Text(snapshot.to_string().into()))
@@ -350,6 +352,12 @@ async fn watch_run(
         {
             let _ = socket.send(Message::Close(None)).await;
             return;
+        }
+        for event in waiting {
+            let text = serde_json::to_string(&*event).expect("events serialise");
+            if socket.send(Message::Text(text.into())).await.is_err() {
+                return;
+            }
         }
         stream(socket, events, Some(run_id.clone()), move |e| {
             e.run_id == run_id
