@@ -86,6 +86,9 @@ setup_docker() {
             waited=$((waited + 1))
         done
     fi
+    # User networks of test servers killed before their cleanup (each takes a subnet of the
+    # pool): those no container uses go; a live server makes its own again when it needs it.
+    as_root docker network prune -f --filter label=weft.network >/dev/null || true
     export WEFT_TEST_DOCKER=1
 }
 

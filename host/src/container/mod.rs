@@ -486,8 +486,9 @@ impl Containers {
         limits: Limits,
     ) -> Result<Container> {
         // The admission lock first, as everywhere: an eviction holds it while taking a
-        // container's lock.
-        let _admission = self.inner.admission.lock().await;
+        // container's lock. It is held only until the claim is stored: the engine calls after it
+        // (seconds on a busy engine) would hold every other admission back.
+        let admission = self.inner.admission.lock().await;
         let _lock = self.lock(id).await;
         let mut record = records::get(&self.inner.store, id)
             .await?
@@ -506,6 +507,7 @@ impl Containers {
         if !records::hand_over(&self.inner.store, &mut record, POOL_OWNER, owner, limits).await? {
             return Err(not_found(id));
         }
+        drop(admission);
         self.announce(&record);
         if pooled_limits != limits {
             self.inner.driver.update_limits(&engine_id, limits).await?;

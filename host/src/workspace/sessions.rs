@@ -800,10 +800,12 @@ impl Sessions {
         }
     }
 
-    /// Waits until session `id` is ready (or fails, stops, or `timeout` passes).
+    /// Waits until session `id` is ready (or fails, stops, or `timeout` passes from the start of
+    /// its start: time spent `pending` behind `max_starting` other starts does not count, or a
+    /// class opening at once would time out in the queue).
     pub async fn wait_ready(&self, id: &str, timeout: Duration) -> Result<Session> {
         let mut events = self.subscribe();
-        let deadline = tokio::time::Instant::now() + timeout;
+        let mut deadline = tokio::time::Instant::now() + timeout;
         loop {
             let session = self
                 .by_id(id)
@@ -811,7 +813,8 @@ impl Sessions {
                 .ok_or_else(|| Error::new(Code::SessionNotFound, format!("no session '{id}'")))?;
             match session.status {
                 SessionStatus::Ready | SessionStatus::Syncing => return Ok(session),
-                SessionStatus::Pending | SessionStatus::Starting => {}
+                SessionStatus::Pending => deadline = tokio::time::Instant::now() + timeout,
+                SessionStatus::Starting => {}
                 status => {
                     return Err(Error::new(
                         Code::SessionNotReady,
@@ -829,6 +832,8 @@ impl Sessions {
                     Ok(Ok(event)) if event.session_id != id => continue,
                     // Its own event, or events missed: the store says where it is now.
                     Ok(Ok(_) | Err(broadcast::error::RecvError::Lagged(_))) => break,
+                    // Still waiting for its turn, the last we saw: look again.
+                    Err(_) if session.status == SessionStatus::Pending => break,
                     Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => {
                         return Err(Error::new(
                             Code::SessionNotReady,
@@ -1187,14 +1192,13 @@ impl Sessions {
             return Ok(upstream.clone());
         }
         let upstream = self.find_upstream(session).await?;
-        self.inner
-            .upstreams
-            .lock()
-            .expect("upstreams poisoned")
-            .insert(
-                session.session_id.clone(),
-                (upstream.clone(), std::time::Instant::now()),
-            );
+        let mut upstreams = self.inner.upstreams.lock().expect("upstreams poisoned");
+        // Stale ones go as a new one comes, so ended sessions do not pile up.
+        upstreams.retain(|_, (_, at)| at.elapsed() < FRESH);
+        upstreams.insert(
+            session.session_id.clone(),
+            (upstream.clone(), std::time::Instant::now()),
+        );
         Ok(upstream)
     }
 
