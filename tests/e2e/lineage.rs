@@ -188,4 +188,11 @@ async fn a_run_records_the_code_data_and_models_it_used(backend: Backend) {
         out["error"].as_str().unwrap().starts_with("30225: "),
         "{out}"
     );
+    // A file must be an artifact of the run's owner.
+    let config = json!({"text": "x", "write": "results", "write_key": "0".repeat(64)});
+    let (_, run) = server
+        .run_plugin("artifact-store", json!({ "config": config }))
+        .await;
+    let error = run["outputs"]["out"]["error"].as_str().unwrap();
+    assert!(error.starts_with("30226: "), "{run}");
 }
