@@ -54,3 +54,20 @@ pub fn record_model(name: &str, key: &str) -> Result<(String, u64), NodeError> {
     }
     artifacts::record_model(name, key).map_err(NodeError::from_host)
 }
+
+/// Records the artifacts `files` (each a path in the dataset and a key from [`put`]) as the
+/// next version of dataset `name` of the run's project (the project the workflow run names);
+/// the host stores them in the project's DVC remote and records in the run's lineage that
+/// the run wrote the version. Returns the dataset's id and the version's number (the latest
+/// version's when it holds these files already). Outside a Weft host (native tests) this
+/// always fails.
+pub fn record_dataset(name: &str, files: &[(&str, &str)]) -> Result<(String, u32), NodeError> {
+    if !cfg!(target_arch = "wasm32") {
+        return Err(crate::not_in_host("artifacts::record_dataset"));
+    }
+    let files: Vec<(String, String)> = files
+        .iter()
+        .map(|(path, key)| (path.to_string(), key.to_string()))
+        .collect();
+    artifacts::record_dataset(name, &files).map_err(NodeError::from_host)
+}

@@ -1,7 +1,8 @@
 //! Data versions under `/api/v1/datasets`, fed by the real `dvc` and `git`: a push that
 //! changes a `.dvc` file records a version (who, when, which commit, which files), two
 //! versions diff, storage counts each object once; a version whose objects arrive after its
-//! commit is completed when they do; a project's files become a version DVC would name alike.
+//! commit is completed when they do; a project's files become a version DVC would name alike;
+//! a pipeline's `dvc.lock`, made by `dvc repro`, records each stage's outputs.
 
 use crate::on_both_backends;
 use crate::support::dvc::{DvcUser, write_data};
@@ -12,7 +13,8 @@ use std::time::Duration;
 
 on_both_backends!(
     pushes_record_versions_that_diff_and_count_once,
-    versions_complete_late_and_project_files_become_versions
+    versions_complete_late_and_project_files_become_versions,
+    a_pushed_lock_file_records_what_each_stage_produced
 );
 
 /// The project's datasets, once `versions` versions of its first are recorded.
@@ -219,4 +221,161 @@ async fn versions_complete_late_and_project_files_become_versions(backend: Backe
     ))
     .await;
     assert_error(status, &body, 422, "30421");
+}
+
+/// The project's datasets by name, once dataset `name` has `versions` versions.
+async fn named(
+    server: &TestServer,
+    token: &str,
+    project: &str,
+    name: &str,
+    versions: i64,
+) -> std::collections::BTreeMap<String, Value> {
+    let path = format!("/api/v1/datasets?project_id={project}");
+    wait::until(
+        "the push's data versions",
+        Duration::from_secs(20),
+        || async {
+            let (_, list) = send(server.with_token(token, Method::GET, &path)).await;
+            let by_name: std::collections::BTreeMap<String, Value> = list
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|d| {
+                    (
+                        d["name"].as_str().unwrap_or_default().to_string(),
+                        d.clone(),
+                    )
+                })
+                .collect();
+            match by_name.get(name) {
+                Some(d) if d["versions"] == versions => Ok(by_name),
+                _ => Err(list),
+            }
+        },
+    )
+    .await
+}
+
+async fn a_pushed_lock_file_records_what_each_stage_produced(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (_, token) = server.user("ada").await;
+    let project = server.project(&token, "pipeline").await;
+    let ada = DvcUser::new();
+    let clone = ada.clone(&server, &token, "ada/pipeline", "clone").await;
+    ada.ok(&clone, &["init", "-q"]).await;
+    write_data(&clone, 5, 4);
+    ada.ok(&clone, &["add", "-q", "data"]).await;
+    let stages: [&[&str]; 2] = [
+        &[
+            "stage",
+            "add",
+            "-q",
+            "-n",
+            "prepare",
+            "-d",
+            "data",
+            "-o",
+            "prepared",
+            "cp -r data prepared",
+        ],
+        &[
+            "stage",
+            "add",
+            "-q",
+            "-n",
+            "count",
+            "-d",
+            "prepared",
+            "-o",
+            "count.txt",
+            "ls -R prepared | wc -l > count.txt",
+        ],
+    ];
+    for stage in stages {
+        ada.ok(&clone, stage).await;
+    }
+    ada.ok(&clone, &["repro", "-q"]).await;
+    ada.remote(&clone, &server, "ada/pipeline", &token).await;
+    ada.ok(&clone, &["push"]).await;
+    ada.git.ok(&clone, &["add", "-A"]).await;
+    ada.git.ok(&clone, &["commit", "-qm", "pipeline"]).await;
+    ada.git.ok(&clone, &["push", "-q", "origin", "HEAD"]).await;
+    let first = ada.git.ok(&clone, &["rev-parse", "HEAD"]).await;
+    let lock = std::fs::read_to_string(clone.join("dvc.lock")).unwrap();
+
+    // The .dvc file's output and each stage's output are datasets, with the files pushed.
+    let found = named(&server, &token, &project, "count.txt", 1).await;
+    let names: Vec<&str> = found.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        ["count.txt", "data", "prepared"],
+        "deps are no outputs"
+    );
+    let prepared = &found["prepared"]["latest"];
+    assert_eq!(prepared["source"], "push");
+    assert_eq!(prepared["git_commit"], first.trim());
+    assert_eq!(
+        (prepared["files"].as_i64(), prepared["complete"].as_bool()),
+        (Some(5), Some(true))
+    );
+    assert!(lock.contains(prepared["oid"].as_str().unwrap()), "{lock}");
+    assert_eq!(
+        prepared["oid"], found["data"]["latest"]["oid"],
+        "a copy is the same content"
+    );
+    let count = &found["count.txt"]["latest"];
+    assert_eq!(
+        (count["files"].as_i64(), count["complete"].as_bool()),
+        (Some(1), Some(true))
+    );
+
+    // A changed input reruns both stages; only the output whose content changed gets a version.
+    std::fs::write(clone.join("data/part-1.bin"), b"revised").unwrap();
+    ada.ok(&clone, &["add", "-q", "data"]).await;
+    ada.ok(&clone, &["repro", "-q"]).await;
+    ada.ok(&clone, &["push"]).await;
+    ada.git.ok(&clone, &["commit", "-qam", "revised"]).await;
+    ada.git.ok(&clone, &["push", "-q", "origin", "HEAD"]).await;
+    let found = named(&server, &token, &project, "prepared", 2).await;
+    assert_eq!(
+        found["count.txt"]["versions"], 1,
+        "same count, same content"
+    );
+    let id = found["prepared"]["id"].as_str().unwrap();
+    let (_, diff) = send(server.with_token(
+        &token,
+        Method::GET,
+        &format!("/api/v1/datasets/{id}/diff?from=1&to=2"),
+    ))
+    .await;
+    assert_eq!(diff["changed"][0]["path"], "part-1.bin", "{diff}");
+
+    // Recording the lock file by hand finds every version there; dvc.yaml names no content.
+    let record = |body: Value| {
+        server
+            .with_token(&token, Method::POST, "/api/v1/datasets")
+            .json(&body)
+    };
+    let (status, again) = send(record(
+        serde_json::json!({"project_id": project, "dvc_file": "dvc.lock"}),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    let created: Vec<&Value> = again["recorded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["created"])
+        .collect();
+    assert_eq!(
+        created,
+        [&Value::Bool(false), &Value::Bool(false)],
+        "{again}"
+    );
+    let (status, body) = send(record(
+        serde_json::json!({"project_id": project, "dvc_file": "dvc.yaml"}),
+    ))
+    .await;
+    assert_error(status, &body, 422, "90402");
 }

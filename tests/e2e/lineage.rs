@@ -1,6 +1,7 @@
-//! Lineage: a workflow run on a project's commit reads a dataset version and stores an
-//! artifact recorded as a model version, all through the `artifacts` capability; the run's,
-//! the dataset's and the model's lineage show what the host saw the node do. A node without
+//! Lineage: a workflow run on a project's commit reads a dataset version, stores an artifact
+//! recorded as a model version and writes it as a version of another dataset of the project,
+//! all through the `artifacts` capability; the run's, the datasets' and the model's lineage
+//! show what the host saw the node do. A node without
 //! the grant is refused (and nothing is recorded); another user is refused every lineage.
 
 use crate::on_both_backends;
@@ -47,7 +48,8 @@ async fn a_run_records_the_code_data_and_models_it_used(backend: Backend) {
         .create_workflow(
             &ada,
             json!({"name": "train", "edges": [], "nodes": [{"id": "train", "type": "artifact-store",
-                "config": {"dataset": dataset, "path": "a.txt", "text": "trained", "model": "survey-model"}}]}),
+                "config": {"dataset": dataset, "path": "a.txt", "text": "trained", "model": "survey-model",
+                    "write": "results"}}]}),
         )
         .await;
     let path = format!(
@@ -80,6 +82,7 @@ async fn a_run_records_the_code_data_and_models_it_used(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{seen}");
     assert_eq!(seen["project_id"], project.as_str());
     assert_eq!(seen["datasets"], json!([]));
+    assert_eq!(seen["datasets_written"], json!([]));
     assert_eq!(seen["artifacts"], json!([]));
 
     let (status, body) = send(
@@ -97,6 +100,8 @@ async fn a_run_records_the_code_data_and_models_it_used(backend: Backend) {
     let key = out["key"].as_str().unwrap().to_string();
     let model = out["model"][0].as_str().unwrap().to_string();
     assert_eq!(out["model"][1], 1);
+    let written = out["written"][0].as_str().unwrap().to_string();
+    assert_eq!(out["written"][1], 1);
 
     let (status, seen) = lineage(&ada, format!("/api/v1/runs/{run_id}/lineage")).await;
     assert_eq!(status, StatusCode::OK, "{seen}");
@@ -115,6 +120,30 @@ async fn a_run_records_the_code_data_and_models_it_used(backend: Backend) {
     assert_eq!(seen["artifacts"][0]["name"], "note.txt");
     assert_eq!(seen["models"][0]["id"], model.as_str(), "{seen}");
     assert_eq!(seen["models"][0]["name"], "survey-model");
+    let wrote = &seen["datasets_written"];
+    assert_eq!(wrote.as_array().map(Vec::len), Some(1), "{seen}");
+    assert_eq!(wrote[0]["id"], written.as_str());
+    assert_eq!(wrote[0]["name"], "results");
+    assert_eq!(wrote[0]["version"], 1);
+    assert_eq!(wrote[0]["kind"], "dataset_written");
+
+    // The written version is the project's, at the run's commit, with the node's file.
+    let (_, version) = lineage(&ada, format!("/api/v1/datasets/{written}/versions/1")).await;
+    assert_eq!(version["version"]["source"], "run", "{version}");
+    assert_eq!(version["version"]["git_commit"], commit.as_str());
+    assert_eq!(version["version"]["complete"], true);
+    let md5 = hex::encode(<md5::Md5 as md5::Digest>::digest(b"alpha\ntrained"));
+    assert_eq!(
+        version["files"],
+        json!([{"path": "note.txt", "md5": md5, "size": 13}]),
+        "{version}"
+    );
+    let (_, seen) = lineage(&ada, format!("/api/v1/datasets/{written}/lineage")).await;
+    assert_eq!(seen["writers"][0]["run_id"], run_id.as_str(), "{seen}");
+    assert_eq!(seen["runs"], json!([]), "nobody read it: {seen}");
+    let (status, list) = lineage(&ada, format!("/api/v1/datasets?project_id={project}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
 
     let (status, seen) = lineage(&ada, format!("/api/v1/datasets/{dataset}/lineage")).await;
     assert_eq!(status, StatusCode::OK, "{seen}");
@@ -126,6 +155,7 @@ async fn a_run_records_the_code_data_and_models_it_used(backend: Backend) {
         .collect();
     assert_eq!(runs, [run_id.as_str()], "{seen}");
     assert_eq!(seen["models"][0]["id"], model.as_str(), "{seen}");
+    assert_eq!(seen["writers"], json!([]), "{seen}");
 
     let (status, seen) = lineage(&ada, format!("/api/v1/models/{model}/lineage")).await;
     assert_eq!(status, StatusCode::OK, "{seen}");
@@ -148,4 +178,21 @@ async fn a_run_records_the_code_data_and_models_it_used(backend: Backend) {
     let admin = server.admin_token.clone();
     let (status, seen) = lineage(&admin, format!("/api/v1/models/{model}/lineage")).await;
     assert_eq!(status, StatusCode::OK, "{seen}");
+
+    // A run that names no project has nowhere to write.
+    let (status, run) = send(post(&path, json!({}))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{run}");
+    let run = server.wait_run(&ada, run["id"].as_str().unwrap()).await;
+    let out = &node(&run, "train")["outputs"]["out"];
+    assert!(
+        out["error"].as_str().unwrap().starts_with("30225: "),
+        "{out}"
+    );
+    // A file must be an artifact of the run's owner.
+    let config = json!({"text": "x", "write": "results", "write_key": "0".repeat(64)});
+    let (_, run) = server
+        .run_plugin("artifact-store", json!({ "config": config }))
+        .await;
+    let error = run["outputs"]["out"]["error"].as_str().unwrap();
+    assert!(error.starts_with("30226: "), "{run}");
 }

@@ -76,6 +76,17 @@ pub trait HostServices: Send + Sync + 'static {
         let msg = format!("no model registry is available for '{name}'");
         Box::pin(async move { Err(msg) })
     }
+    /// Records the artifacts `files` (path in the dataset, content key) as the next version
+    /// of dataset `name` of the run's project; returns the dataset's id and the version's
+    /// number (the grant was checked already).
+    fn record_dataset(
+        &self,
+        name: &str,
+        _files: Vec<(String, String)>,
+    ) -> BoxFuture<'_, Result<(String, u32), String>> {
+        let msg = format!("no data versions are available for '{name}'");
+        Box::pin(async move { Err(msg) })
+    }
     /// Starts a container job and returns its handle for this call (the grant was checked
     /// already). Hosts without an engine refuse.
     fn submit_job(&self, _spec: JobSpec) -> BoxFuture<'_, Result<u32, String>> {

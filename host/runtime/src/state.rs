@@ -215,6 +215,17 @@ impl artifacts::Host for PluginState {
         }
         self.services.record_model(&name, &key).await
     }
+
+    async fn record_dataset(
+        &mut self,
+        name: String,
+        files: Vec<(String, String)>,
+    ) -> Result<(String, u32), String> {
+        if !self.grants.artifacts {
+            return Err("denied: artifacts are not granted to this plugin".into());
+        }
+        self.services.record_dataset(&name, files).await
+    }
 }
 
 impl jobs::Host for PluginState {

@@ -1,17 +1,19 @@
-//! DVC's own files, read and written: a `.dvc` file's outputs (YAML) and a folder's manifest
-//! (the `.dir` object: JSON, `[{"md5": ..., "relpath": ...}, ...]` sorted by path).
+//! DVC's own files, read and written: the outputs a `.dvc` file tracks and those each stage of
+//! a `dvc.lock` file produced (YAML), and a folder's manifest (the `.dir` object: JSON,
+//! `[{"md5": ..., "relpath": ...}, ...]` sorted by path).
 
 use super::objects::Oid;
 use crate::error::{Code, Error, Result};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
-/// One output a `.dvc` file tracks.
+/// One output a `.dvc` file tracks or a `dvc.lock` stage produced.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Out {
-    /// Relative to the project: the `.dvc` file's folder joined with the output's path.
+    /// Relative to the project: the DVC file's folder joined with the output's path.
     pub(super) path: String,
     pub(super) oid: Oid,
-    /// Bytes and files as the `.dvc` file states them (until the manifest is known).
+    /// Bytes and files as the DVC file states them (until the manifest is known).
     pub(super) bytes: i64,
     pub(super) files: i64,
 }
@@ -20,6 +22,14 @@ pub(super) struct Out {
 struct DvcFile {
     #[serde(default)]
     outs: Vec<RawOut>,
+}
+
+/// A `dvc.lock` file (DVC 2's and 3's `schema: '2.0'`): what each stage last produced.
+#[derive(Deserialize)]
+struct LockFile {
+    schema: Option<String>,
+    #[serde(default)]
+    stages: BTreeMap<String, DvcFile>,
 }
 
 #[derive(Deserialize)]
@@ -34,41 +44,86 @@ struct RawOut {
 fn invalid(file: &str, why: impl std::fmt::Display) -> Error {
     Error::new(
         Code::DatasetInvalid,
-        format!("'{file}' is not a usable .dvc file: {why}"),
+        format!("'{file}' is not a usable DVC file: {why}"),
     )
     .details(serde_json::json!({ "dvc_file": file }))
 }
 
-/// The outputs of the `.dvc` file at `file` (its path in the project), whose text is `text`.
-pub(super) fn dvc_file(file: &str, text: &[u8]) -> Result<Vec<Out>> {
+/// Whether the project's file `path` is one whose outputs become dataset versions: a `.dvc`
+/// file or a `dvc.lock` file.
+pub(super) fn is_dvc_file(path: &str) -> bool {
+    path.ends_with(".dvc") || is_lock_file(path)
+}
+
+fn is_lock_file(path: &str) -> bool {
+    path == "dvc.lock" || path.ends_with("/dvc.lock")
+}
+
+/// The outputs the DVC file at `file` (its path in the project: a `.dvc` or `dvc.lock`
+/// file), whose text is `text`, names.
+pub(super) fn outs(file: &str, text: &[u8]) -> Result<Vec<Out>> {
+    if is_lock_file(file) {
+        dvc_lock(file, text)
+    } else {
+        dvc_file(file, text)
+    }
+}
+
+/// The outputs of the `.dvc` file at `file`, whose text is `text`.
+fn dvc_file(file: &str, text: &[u8]) -> Result<Vec<Out>> {
     let parsed: DvcFile = serde_norway::from_slice(text).map_err(|e| invalid(file, e))?;
-    let folder = file.rsplit_once('/').map(|(folder, _)| folder);
+    let hint = "`dvc add` or `dvc commit` it, then commit the .dvc file";
     parsed
         .outs
         .into_iter()
-        .map(|out| {
-            if out.hash.as_deref() != Some("md5") {
-                return Err(invalid(file, format!("'{}' was added by DVC 2", out.path))
-                    .hint("Weft's remote keeps DVC 3's objects: `dvc cache migrate --dvc-files` with DVC 3, commit and push"));
-            }
-            let oid = out.md5.as_deref().and_then(Oid::parse).ok_or_else(|| {
-                invalid(file, format!("'{}' has no md5", out.path))
-                    .hint("`dvc add` or `dvc commit` it, then commit the .dvc file")
-            })?;
-            let path = match folder {
-                Some(folder) => format!("{folder}/{}", out.path),
-                None => out.path.clone(),
-            };
-            let path = crate::workspace::paths::checked("outs.path", &path)
-                .map_err(|_| invalid(file, format!("'{}' is outside the project", out.path)))?;
-            Ok(Out {
-                path,
-                files: out.nfiles.unwrap_or(1),
-                bytes: out.size.unwrap_or(0),
-                oid,
-            })
-        })
+        .map(|out| output(file, out, hint))
         .collect()
+}
+
+/// The outputs of every stage of the `dvc.lock` file at `file`, whose text is `text`, in
+/// the order of the stages' names.
+fn dvc_lock(file: &str, text: &[u8]) -> Result<Vec<Out>> {
+    let parsed: LockFile = serde_norway::from_slice(text).map_err(|e| invalid(file, e))?;
+    if parsed.schema.as_deref() != Some("2.0") {
+        return Err(
+            invalid(file, "it is not a lock file of schema 2.0 (DVC 2 or 3)")
+                .hint("`dvc repro` with DVC 3 rewrites it; commit and push it"),
+        );
+    }
+    let hint = "`dvc repro` (or `dvc commit`) the stage, then commit dvc.lock";
+    let mut outs = Vec::new();
+    for stage in parsed.stages.into_values() {
+        for out in stage.outs {
+            outs.push(output(file, out, hint)?);
+        }
+    }
+    Ok(outs)
+}
+
+/// Output `out` of DVC file `file`, its path made relative to the project; `hint` says how
+/// to give an output without an md5 one.
+fn output(file: &str, out: RawOut, hint: &str) -> Result<Out> {
+    if out.hash.as_deref() != Some("md5") {
+        return Err(invalid(file, format!("'{}' was added by DVC 2", out.path))
+            .hint("Weft's remote keeps DVC 3's objects: `dvc cache migrate --dvc-files` with DVC 3, commit and push"));
+    }
+    let oid = out
+        .md5
+        .as_deref()
+        .and_then(Oid::parse)
+        .ok_or_else(|| invalid(file, format!("'{}' has no md5", out.path)).hint(hint))?;
+    let path = match file.rsplit_once('/') {
+        Some((folder, _)) => format!("{folder}/{}", out.path),
+        None => out.path.clone(),
+    };
+    let path = crate::workspace::paths::checked("outs.path", &path)
+        .map_err(|_| invalid(file, format!("'{}' is outside the project", out.path)))?;
+    Ok(Out {
+        path,
+        files: out.nfiles.unwrap_or(1),
+        bytes: out.size.unwrap_or(0),
+        oid,
+    })
 }
 
 #[derive(Deserialize)]
@@ -148,6 +203,29 @@ mod tests {
         let escaping =
             b"outs:\n- md5: 2c673be473351c2377be4e610f588a00\n  hash: md5\n  path: ../x\n";
         assert!(dvc_file("a.dvc", escaping).is_err());
+    }
+
+    #[test]
+    fn a_lock_file_names_each_stage_s_outputs_below_its_folder() {
+        let text = b"schema: '2.0'\nstages:\n  prepare:\n    cmd: cp -r raw out\n    deps:\n    - path: raw\n      hash: md5\n      md5: 11111111111111111111111111111111.dir\n    outs:\n    - path: out\n      hash: md5\n      md5: 2c673be473351c2377be4e610f588a00.dir\n      size: 21\n      nfiles: 3\n  score:\n    cmd: wc -l out > n.txt\n    outs:\n    - path: n.txt\n      hash: md5\n      md5: 2c673be473351c2377be4e610f588a01\n      size: 2\n";
+        assert!(is_dvc_file("pipeline/dvc.lock") && is_dvc_file("dvc.lock"));
+        assert!(!is_dvc_file("notdvc.lock"));
+        let outs = outs("pipeline/dvc.lock", text).unwrap();
+        let paths: Vec<&str> = outs.iter().map(|o| o.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["pipeline/out", "pipeline/n.txt"],
+            "outs only, not deps"
+        );
+        assert_eq!((outs[0].bytes, outs[0].files), (21, 3));
+        assert!(!outs[1].oid.is_dir());
+        let old = b"prepare:\n  cmd: x\n  outs:\n  - path: out\n    md5: 2c673be473351c2377be4e610f588a00\n";
+        assert_eq!(
+            super::outs("dvc.lock", old).unwrap_err().code,
+            Code::DatasetInvalid
+        );
+        let unrun = b"schema: '2.0'\nstages:\n  a:\n    cmd: x\n    outs:\n    - path: out\n      hash: md5\n";
+        assert!(super::outs("dvc.lock", unrun).is_err());
     }
 
     #[test]

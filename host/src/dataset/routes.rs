@@ -36,7 +36,8 @@ where
 #[serde(deny_unknown_fields)]
 struct RecordRequest {
     project_id: String,
-    /// A `.dvc` file of the project's repository: each output it tracks is a dataset.
+    /// A `.dvc` file of the project's repository (each output it tracks is a dataset) or a
+    /// `dvc.lock` file (each output of each stage is one).
     dvc_file: Option<String>,
     /// The commit (or branch, tag) to read `dvc_file` at; default `HEAD`.
     commit: Option<String>,
@@ -66,8 +67,11 @@ async fn record(
     let recorded = match (body.dvc_file, body.paths) {
         (Some(file), None) => {
             let file = paths::checked("dvc_file", &file)?;
-            if !file.ends_with(".dvc") {
-                return Err(Error::invalid_field("dvc_file", "a .dvc file's path"));
+            if !super::manifest::is_dvc_file(&file) {
+                return Err(
+                    Error::invalid_field("dvc_file", "a .dvc or dvc.lock file's path")
+                        .hint("dvc.yaml names no content: record its dvc.lock"),
+                );
             }
             datasets
                 .record_dvc_file(&caller, &body.project_id, file, body.commit)

@@ -42,7 +42,8 @@ pub(crate) struct DatasetVersion {
     pub(crate) oid: String,
     /// The commit of the project's repository it came from.
     pub(crate) git_commit: Option<String>,
-    /// How it was recorded: `push` (a push changed its `.dvc` file), `dvc_file` or `files`.
+    /// How it was recorded: `push` (a push changed its `.dvc` or `dvc.lock` file), `dvc_file`,
+    /// `files` or `run` (a workflow run's node wrote it).
     pub(crate) source: String,
     /// The user who recorded it (pushed, or called the API), and their name.
     pub(crate) created_by: String,
@@ -233,8 +234,8 @@ impl Datasets {
         })
     }
 
-    /// Records each output of the `.dvc` file `path` at commit `rev` (default `HEAD`) of the
-    /// caller's project.
+    /// Records each output of the `.dvc` file (or each stage's output of the `dvc.lock` file)
+    /// `path` at commit `rev` (default `HEAD`) of the caller's project.
     pub(super) async fn record_dvc_file(
         &self,
         caller: &Caller,
@@ -248,7 +249,7 @@ impl Datasets {
             .file_at(caller, &project.id, rev, path.clone())
             .await?;
         let mut recorded = Vec::new();
-        for out in manifest::dvc_file(&path, &text)? {
+        for out in manifest::outs(&path, &text)? {
             let origin = Origin {
                 source: "dvc_file",
                 git_commit: Some(commit.clone()),
@@ -313,6 +314,88 @@ impl Datasets {
             };
             entries.push((relpath, oid.md5().to_string()));
         }
+        let origin = Origin {
+            source: "files",
+            git_commit: None,
+            by: &caller.user_id,
+        };
+        self.record_folder(caller, &project, name, entries, origin)
+            .await
+    }
+
+    /// Records the files `files` (each a path in the dataset and its content), produced by a
+    /// workflow run of `caller` (the run's owner) on `project_id` at `git_commit`, as the next
+    /// version of dataset `name` of that project.
+    pub(crate) async fn record_produced(
+        &self,
+        caller: &Caller,
+        project_id: &str,
+        git_commit: Option<String>,
+        name: &str,
+        files: Vec<(String, bytes::Bytes)>,
+    ) -> Result<Recorded> {
+        let project = self.projects().get(caller, project_id).await?;
+        let name = crate::workspace::paths::checked("name", name).map_err(|_| {
+            Error::new(
+                Code::DatasetInvalid,
+                format!("'{name}' is no dataset name: a relative path in the project"),
+            )
+            .hint("name it as a folder of the project, for example `data/prepared`")
+        })?;
+        if files.is_empty() {
+            return Err(Error::new(
+                Code::DatasetInvalid,
+                format!("a version of '{name}' needs at least one file"),
+            )
+            .hint("pass each file's path and the key `put` returned for its content"));
+        }
+        let mut entries = Vec::with_capacity(files.len());
+        for (path, content) in files {
+            let checked = crate::workspace::paths::checked("path", &path).map_err(|_| {
+                Error::new(
+                    Code::DatasetInvalid,
+                    format!("'{path}' is no file path: a relative path in the dataset"),
+                )
+                .details(serde_json::json!({ "path": path }))
+                .hint("use relative paths without `..`, for example `part-1.csv`")
+            })?;
+            if entries
+                .iter()
+                .any(|(p, _): &(String, String)| *p == checked)
+            {
+                return Err(Error::new(
+                    Code::DatasetInvalid,
+                    format!("'{checked}' is named twice in one version"),
+                )
+                .details(serde_json::json!({ "path": checked }))
+                .hint("each path of a version holds one file"));
+            }
+            let body = futures::stream::iter([Ok::<_, std::io::Error>(content)]);
+            let (oid, _) = self
+                .objects()
+                .add(caller, &project.id, &project.owner_id, body)
+                .await?;
+            entries.push((checked, oid.md5().to_string()));
+        }
+        let origin = Origin {
+            source: "run",
+            git_commit,
+            by: &caller.user_id,
+        };
+        self.record_folder(caller, &project, name, entries, origin)
+            .await
+    }
+
+    /// Writes the manifest of `entries` (`(relpath, md5)` of objects already in `project`'s
+    /// remote) and records that folder as the next version of dataset `name`.
+    async fn record_folder(
+        &self,
+        caller: &Caller,
+        project: &Project,
+        name: String,
+        mut entries: Vec<(String, String)>,
+        origin: Origin<'_>,
+    ) -> Result<Recorded> {
         let listed = manifest::manifest(&mut entries);
         let md5 = {
             use md5::{Digest as _, Md5};
@@ -330,12 +413,7 @@ impl Datasets {
             bytes: 0,
             files: entries.len() as i64,
         };
-        let origin = Origin {
-            source: "files",
-            git_commit: None,
-            by: &caller.user_id,
-        };
-        self.record(&project, out, origin).await
+        self.record(project, out, origin).await
     }
 
     /// The caller's datasets (an admin's: everyone's), of one project if named.
@@ -490,8 +568,8 @@ impl Datasets {
         records::storage(self.store(), user_id).await
     }
 
-    /// The hook the git service calls after a push: each `.dvc` file the push adds or changes
-    /// records a version of what it tracks.
+    /// The hook the git service calls after a push: each `.dvc` or `dvc.lock` file the push
+    /// adds or changes records a version of what it tracks (of each stage's outputs).
     pub(crate) fn push_hook(&self) -> PushHook {
         let datasets = self.clone();
         Arc::new(move |pushed| {
@@ -511,13 +589,18 @@ impl Datasets {
         };
         let changed = self
             .git()
-            .changed_files(&project.id, pushed.before, pushed.after.clone(), ".dvc")
+            .changed_files(
+                &project.id,
+                pushed.before,
+                pushed.after.clone(),
+                manifest::is_dvc_file,
+            )
             .await?;
         for (path, text) in changed {
-            let outs = match manifest::dvc_file(&path, &text) {
+            let outs = match manifest::outs(&path, &text) {
                 Ok(outs) => outs,
                 Err(e) => {
-                    tracing::info!(project = %project.id, %path, error = %e, "a pushed .dvc file records no version");
+                    tracing::info!(project = %project.id, %path, error = %e, "a pushed DVC file records no version");
                     continue;
                 }
             };

@@ -65,7 +65,7 @@ impl Git {
         .await
     }
 
-    /// The files whose name ends with `suffix` that commit `after` of project `project_id`
+    /// The files whose path `wanted` accepts that commit `after` of project `project_id`
     /// adds or changes since `before` (every one when `before` is absent), as they are at
     /// `after`. No access check: for hooks, which run for the pusher.
     pub(crate) async fn changed_files(
@@ -73,7 +73,7 @@ impl Git {
         project_id: &str,
         before: Option<String>,
         after: String,
-        suffix: &'static str,
+        wanted: fn(&str) -> bool,
     ) -> Result<Vec<FileAt>> {
         let path = repo::path(self.root(), project_id);
         blocking(move || {
@@ -87,7 +87,7 @@ impl Git {
             let old = before.as_deref().map(tree).transpose()?;
             let (old, new) = (flatten(&repo, old)?, flatten(&repo, Some(tree(&after)?))?);
             let mut out = Vec::new();
-            for (name, (id, _)) in new.iter().filter(|(name, _)| name.ends_with(suffix)) {
+            for (name, (id, _)) in new.iter().filter(|(name, _)| wanted(name)) {
                 if old.get(name).is_some_and(|(was, _)| was == id) {
                     continue;
                 }

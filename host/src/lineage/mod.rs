@@ -1,6 +1,6 @@
 //! Lineage: which code, data and models every workflow run used and produced. A run may name a
 //! project of its owner, pinned to the project's commit when the run starts; its nodes read
-//! dataset versions and store artifacts and model versions through the `artifacts`
+//! and write dataset versions and store artifacts and model versions through the `artifacts`
 //! capability, and the host records each such call here as it serves it, so lineage is what
 //! the nodes did, never what a plugin says it did. `GET /api/v1/runs/{id}/lineage`,
 //! `/datasets/{id}/lineage` and `/models/{id}/lineage` read it back, for owners and admins.
@@ -14,7 +14,7 @@ pub(crate) mod routes;
 
 use crate::auth::Caller;
 use crate::dataset::Datasets;
-use crate::error::Result;
+use crate::error::{Code, Error, Result};
 use crate::git::Git;
 use crate::job::JobScope;
 use crate::mlflow::Tracking;
@@ -41,6 +41,8 @@ pub(crate) struct RunLineage {
     pub(crate) git_commit: Option<String>,
     /// Dataset versions the run's nodes read.
     pub(crate) datasets: Vec<Entry>,
+    /// Dataset versions they wrote (of the run's project).
+    pub(crate) datasets_written: Vec<Entry>,
     /// Artifacts they stored.
     pub(crate) artifacts: Vec<Entry>,
     /// Model versions they recorded.
@@ -51,9 +53,11 @@ pub(crate) struct RunLineage {
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct DatasetLineage {
     pub(crate) dataset_id: String,
-    /// Each run's read of one of its versions (runs only read datasets: a version is written
-    /// by a push or a recording, whose commit its version shows).
+    /// Each run's read of one of its versions.
     pub(crate) runs: Vec<Entry>,
+    /// The runs that wrote its versions (other versions come from a push or a recording,
+    /// whose commit the version shows).
+    pub(crate) writers: Vec<Entry>,
     /// Model versions recorded by runs that read it.
     pub(crate) models: Vec<Entry>,
 }
@@ -237,12 +241,53 @@ impl Lineage {
         Ok((model, version))
     }
 
+    /// Records `files` (each a path in the dataset and its content) as the next version of
+    /// dataset `name` of the project `scope`'s run names, at the commit it was pinned to, and
+    /// that the run wrote it; returns the dataset's id and the version's number.
+    pub(crate) async fn write_dataset(
+        &self,
+        owner: &str,
+        scope: Option<&JobScope>,
+        name: &str,
+        files: Vec<(String, Bytes)>,
+    ) -> Result<(String, i64)> {
+        let no_project = || {
+            Error::new(
+                Code::DatasetNoProject,
+                format!("dataset '{name}' would be written to the run's project, and this run names none"),
+            )
+            .hint("execute the workflow with {\"project\": \"<name or id>\"}; a node run directly writes no dataset")
+        };
+        let scope = scope.ok_or_else(no_project)?;
+        let code = records::code_of_runs(&self.inner.store, std::slice::from_ref(&scope.run_id))
+            .await?
+            .pop();
+        let Some(RunCode {
+            project_id: Some(project),
+            git_commit,
+            ..
+        }) = code
+        else {
+            return Err(no_project());
+        };
+        let recorded = self
+            .inner
+            .datasets
+            .record_produced(&as_owner(owner), &project, git_commit, name, files)
+            .await?;
+        let (dataset, version) = (recorded.dataset.id, recorded.version.number);
+        self.record(Some(scope), Kind::DatasetWritten, &dataset, version, "")
+            .await?;
+        Ok((dataset, version))
+    }
+
     /// The lineage of `run` (already checked visible to its caller).
     pub(crate) async fn of_run(&self, run: RunRef) -> Result<RunLineage> {
         let entries = records::of_run(&self.inner.store, &run.id).await?;
         let of = |kind: Kind| entries.iter().filter(|e| e.kind == kind).cloned().collect();
         Ok(RunLineage {
             datasets: of(Kind::Dataset),
+            datasets_written: of(Kind::DatasetWritten),
             artifacts: of(Kind::Artifact),
             models: of(Kind::Model),
             run_id: run.id,
@@ -257,6 +302,7 @@ impl Lineage {
         let dataset_id = self.inner.datasets.get(caller, id).await?.id;
         Ok(DatasetLineage {
             runs: records::of_ref(&self.inner.store, Kind::Dataset, &dataset_id).await?,
+            writers: records::of_ref(&self.inner.store, Kind::DatasetWritten, &dataset_id).await?,
             models: records::models_from_dataset(&self.inner.store, &dataset_id).await?,
             dataset_id,
         })

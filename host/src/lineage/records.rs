@@ -12,10 +12,12 @@ use utoipa::ToSchema;
 
 /// What a node's call touched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum Kind {
     /// A dataset version it read.
     Dataset,
+    /// A dataset version it wrote.
+    DatasetWritten,
     /// An artifact it stored.
     Artifact,
     /// A model version it recorded.
@@ -26,6 +28,7 @@ impl Kind {
     fn as_str(self) -> &'static str {
         match self {
             Kind::Dataset => "dataset",
+            Kind::DatasetWritten => "dataset_written",
             Kind::Artifact => "artifact",
             Kind::Model => "model",
         }
@@ -34,6 +37,7 @@ impl Kind {
     fn parse(text: &str) -> Self {
         match text {
             "dataset" => Kind::Dataset,
+            "dataset_written" => Kind::DatasetWritten,
             "model" => Kind::Model,
             _ => Kind::Artifact,
         }
@@ -96,13 +100,13 @@ pub(super) async fn insert(
 /// Entries with the names of their datasets and models.
 const ENTRIES: &str = "SELECT l.run_id, l.node_id, l.kind, l.ref_id, l.version, l.name, \
      l.created_at, d.name AS dataset_name, m.name AS model_name FROM run_lineage l \
-     LEFT JOIN datasets d ON l.kind = 'dataset' AND d.id = l.ref_id \
+     LEFT JOIN datasets d ON l.kind IN ('dataset', 'dataset_written') AND d.id = l.ref_id \
      LEFT JOIN mlflow_registered_models m ON l.kind = 'model' AND m.id = l.ref_id";
 
 fn entry(row: &AnyRow) -> Result<Entry> {
     let kind = Kind::parse(&row.try_get::<String, _>("kind")?);
     let name = match kind {
-        Kind::Dataset => row.try_get("dataset_name")?,
+        Kind::Dataset | Kind::DatasetWritten => row.try_get("dataset_name")?,
         Kind::Model => row.try_get("model_name")?,
         Kind::Artifact => Some(row.try_get("name")?),
     };
@@ -132,7 +136,8 @@ pub(super) async fn of_run(store: &Store, run_id: &str) -> Result<Vec<Entry>> {
     .collect()
 }
 
-/// Every run's use of `id` as `kind` (a dataset's reads, a model's versions), oldest first.
+/// Every run's use of `id` as `kind` (a dataset's reads or writes, a model's versions),
+/// oldest first.
 pub(super) async fn of_ref(store: &Store, kind: Kind, id: &str) -> Result<Vec<Entry>> {
     sqlx::query(&format!(
         "{ENTRIES} WHERE l.kind = $1 AND l.ref_id = $2 ORDER BY l.created_at, l.run_id"

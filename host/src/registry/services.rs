@@ -1,6 +1,7 @@
 //! The host services plugins reach through the runtime: logs, progress, secrets, container
-//! jobs (run for the call's user by [`crate::job`]), dataset versions and model versions
-//! (through [`crate::lineage`], which records what a run's node read and produced) and
+//! jobs (run for the call's user by [`crate::job`]), dataset versions (read and written) and
+//! model versions (through [`crate::lineage`], which records what a run's node read and
+//! produced) and
 //! content-addressed artifacts in the data folder, one namespace per user
 //! (`<data>/artifacts/<user id>/<sha256>`): a node reads and writes only the artifacts of the
 //! user it runs for, so a key learnt from another user's run reads nothing.
@@ -9,6 +10,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use weft_runtime::{HostServices, JobExit, JobSpec, LogLevel};
+
+/// The most a node writes as one dataset version (its files are read whole to be stored).
+const MAX_DATASET_WRITE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Shared backing for every call's services.
 pub(crate) struct ServiceBackend {
@@ -51,6 +55,57 @@ impl CallServices {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         safe.then(|| self.backend.artifacts_dir.join(&self.owner))
+    }
+
+    /// The content of each artifact `(path, key)` a node names as a dataset version's file,
+    /// refused past [`MAX_DATASET_WRITE_BYTES`] together before any is read.
+    async fn dataset_contents(
+        &self,
+        files: Vec<(String, String)>,
+    ) -> crate::error::Result<Vec<(String, bytes::Bytes)>> {
+        use crate::error::{Code, Error};
+        let missing = |path: &str, key: &str| {
+            Error::new(
+                Code::DatasetArtifactNotFound,
+                format!(
+                    "file '{path}' names artifact '{key}', which the run's owner does not have"
+                ),
+            )
+            .details(serde_json::json!({ "path": path, "key": key }))
+            .hint("name each file's content by the key `put` returned")
+        };
+        let dir = self
+            .artifacts_dir()
+            .ok_or_else(|| Error::internal("artifact store unavailable for this user"))?;
+        let mut total = 0u64;
+        for (path, key) in &files {
+            let valid = key.len() == 64 && key.chars().all(|c| c.is_ascii_hexdigit());
+            let size = match valid {
+                true => tokio::fs::metadata(dir.join(key))
+                    .await
+                    .ok()
+                    .map(|m| m.len()),
+                false => None,
+            };
+            total += size.ok_or_else(|| missing(path, key))?;
+        }
+        if total > MAX_DATASET_WRITE_BYTES {
+            return Err(Error::new(
+                Code::DatasetFileTooLarge,
+                format!(
+                    "the files hold {total} bytes, more than the {MAX_DATASET_WRITE_BYTES} a node may write as one version"
+                ),
+            )
+            .hint("write the data with `dvc push` from a container job of the project"));
+        }
+        let mut contents = Vec::with_capacity(files.len());
+        for (path, key) in files {
+            let content = tokio::fs::read(dir.join(&key))
+                .await
+                .map_err(|_| missing(&path, &key))?;
+            contents.push((path, content.into()));
+        }
+        Ok(contents)
     }
 
     fn record(&self, event: serde_json::Value) {
@@ -186,6 +241,26 @@ impl HostServices for CallServices {
                 .await
                 .map_err(|e| e.for_guest())?;
             Ok((model, version as u64))
+        })
+    }
+
+    fn record_dataset(
+        &self,
+        name: &str,
+        files: Vec<(String, String)>,
+    ) -> weft_runtime::BoxFuture<'_, Result<(String, u32), String>> {
+        let name = name.to_string();
+        Box::pin(async move {
+            let contents = self
+                .dataset_contents(files)
+                .await
+                .map_err(|e| e.for_guest())?;
+            let (dataset, version) = self
+                .lineage()?
+                .write_dataset(&self.owner, self.scope.as_ref(), &name, contents)
+                .await
+                .map_err(|e| e.for_guest())?;
+            Ok((dataset, version as u32))
         })
     }
 

@@ -1922,11 +1922,13 @@ export interface components {
             dataset_id: string;
             /** @description Model versions recorded by runs that read it. */
             models: components["schemas"]["Entry"][];
-            /**
-             * @description Each run's read of one of its versions (runs only read datasets: a version is written
-             *     by a push or a recording, whose commit its version shows).
-             */
+            /** @description Each run's read of one of its versions. */
             runs: components["schemas"]["Entry"][];
+            /**
+             * @description The runs that wrote its versions (other versions come from a push or a recording,
+             *     whose commit the version shows).
+             */
+            writers: components["schemas"]["Entry"][];
         };
         /** @description One version of a dataset. */
         DatasetVersion: {
@@ -1954,7 +1956,10 @@ export interface components {
             number: number;
             /** @description Its content in DVC's terms: a file's md5, or `<md5>.dir` for a folder's manifest. */
             oid: string;
-            /** @description How it was recorded: `push` (a push changed its `.dvc` file), `dvc_file` or `files`. */
+            /**
+             * @description How it was recorded: `push` (a push changed its `.dvc` or `dvc.lock` file), `dvc_file`,
+             *     `files` or `run` (a workflow run's node wrote it).
+             */
             source: string;
         };
         /** @description A strategy taken out of service, and why. */
@@ -2304,7 +2309,7 @@ export interface components {
          * @description What a node's call touched.
          * @enum {string}
          */
-        Kind: "dataset" | "artifact" | "model";
+        Kind: "dataset" | "dataset_written" | "artifact" | "model";
         /** @description What a visual editor keeps with a definition; ignored by the engine. */
         Layout: {
             /**
@@ -2805,7 +2810,10 @@ export interface components {
         RecordRequest: {
             /** @description The commit (or branch, tag) to read `dvc_file` at; default `HEAD`. */
             commit?: string | null;
-            /** @description A `.dvc` file of the project's repository: each output it tracks is a dataset. */
+            /**
+             * @description A `.dvc` file of the project's repository (each output it tracks is a dataset) or a
+             *     `dvc.lock` file (each output of each stage is one).
+             */
             dvc_file?: string | null;
             /** @description The dataset `paths` are a version of (required with `paths`). */
             name?: string | null;
@@ -2964,6 +2972,8 @@ export interface components {
             artifacts: components["schemas"]["Entry"][];
             /** @description Dataset versions the run's nodes read. */
             datasets: components["schemas"]["Entry"][];
+            /** @description Dataset versions they wrote (of the run's project). */
+            datasets_written: components["schemas"]["Entry"][];
             git_commit?: string | null;
             /** @description Model versions they recorded. */
             models: components["schemas"]["Entry"][];
