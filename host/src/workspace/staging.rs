@@ -33,9 +33,14 @@ pub(crate) struct StagedWriter {
 enum Sink {
     /// The storage's writer (a local folder's flushes the file to disk as it closes).
     Storage(opendal::Writer),
-    /// A file of the local folder, written without that flush (see [`Staging::local_writer`]).
-    Local(tokio::fs::File),
+    /// A file of the local folder, written without that flush (see [`Staging::local_writer`]),
+    /// and what is held for it: an upload arrives in chunks of a few KiB, and each write
+    /// of the file is a hand-off to a blocking thread.
+    Local(tokio::fs::File, Vec<u8>),
 }
+
+/// What a local staged file holds back before it is written.
+const LOCAL_BUFFER: usize = 1 << 20;
 
 /// A staged file, written whole.
 pub(crate) struct Staged {
@@ -79,7 +84,7 @@ impl Staging {
         let file = opened.map_err(local_error)?;
         Ok(StagedWriter {
             path,
-            sink: Sink::Local(file),
+            sink: Sink::Local(file, Vec::new()),
             size: 0,
         })
     }
@@ -144,7 +149,14 @@ impl StagedWriter {
         self.size += chunk.len() as u64;
         match &mut self.sink {
             Sink::Storage(writer) => writer.write(chunk).await.map_err(storage_error),
-            Sink::Local(file) => file.write_all(&chunk).await.map_err(local_error),
+            Sink::Local(file, held) => {
+                held.extend_from_slice(&chunk);
+                if held.len() >= LOCAL_BUFFER {
+                    file.write_all(held).await.map_err(local_error)?;
+                    held.clear();
+                }
+                Ok(())
+            }
         }
     }
 
@@ -190,7 +202,10 @@ impl StagedWriter {
                 writer.close().await.map_err(storage_error)?;
             }
             // Waits for the last write to reach the file (not the disk).
-            Sink::Local(mut file) => file.flush().await.map_err(local_error)?,
+            Sink::Local(mut file, held) => {
+                file.write_all(&held).await.map_err(local_error)?;
+                file.flush().await.map_err(local_error)?;
+            }
         }
         Ok(Staged {
             path: self.path,
