@@ -133,6 +133,16 @@ impl AppState {
         projects.on_change(git.project_hook());
         let tracking = Tracking::new(store.clone(), projects.storage().clone());
         let datasets = Datasets::new(store.clone(), &projects, git.clone(), &config.datasets);
+        let converted = datasets
+            .convert_file_rows()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot convert the file lists of data versions: {e}"))?;
+        if converted > 0 {
+            tracing::info!(
+                versions = converted,
+                "converted the file lists of data versions"
+            );
+        }
         projects.on_change(datasets.project_hook());
         git.on_push(datasets.push_hook());
         let lineage = Lineage::new(

@@ -2,7 +2,8 @@
 //! changes a `.dvc` file records a version (who, when, which commit, which files), two
 //! versions diff, storage counts each object once; a version whose objects arrive after its
 //! commit is completed when they do; a project's files become a version DVC would name alike;
-//! a pipeline's `dvc.lock`, made by `dvc repro`, records each stage's outputs.
+//! a pipeline's `dvc.lock`, made by `dvc repro`, records each stage's outputs; versions stored a row per file (before migration 0024) read the same after a restart; an
+//! object damaged in storage is never served as good.
 
 use crate::on_both_backends;
 use crate::support::dvc::{DvcUser, write_data};
@@ -14,7 +15,8 @@ use std::time::Duration;
 on_both_backends!(
     pushes_record_versions_that_diff_and_count_once,
     versions_complete_late_and_project_files_become_versions,
-    a_pushed_lock_file_records_what_each_stage_produced
+    a_pushed_lock_file_records_what_each_stage_produced,
+    rows_of_old_versions_become_lists_and_damaged_objects_are_dropped,
 );
 
 /// The project's datasets, once `versions` versions of its first are recorded.
@@ -378,4 +380,154 @@ async fn a_pushed_lock_file_records_what_each_stage_produced(backend: Backend) {
     ))
     .await;
     assert_error(status, &body, 422, "90402");
+}
+
+/// A version stored as a Weft before migration 0024 stored it (a row per file) is converted
+/// by a restart and lists the same files; an object whose stored bytes are not its md5's
+/// (as a crash of the machine may leave one, unflushed) breaks its download off, is
+/// forgotten (its bytes leave the owner's usage) and is taken again by the next push.
+async fn rows_of_old_versions_become_lists_and_damaged_objects_are_dropped(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (ada_id, token) = server.user("ada").await;
+    let project = server.project(&token, "old").await;
+    let pool = server.state.store.pool();
+    let (dataset, version) = (
+        "0190a3c4-0000-7000-8000-00000000d000",
+        "0190a3c4-0000-7000-8000-00000000d001",
+    );
+    sqlx::query("INSERT INTO datasets (id, project_id, owner_id, name, created_at) VALUES ($1, $2, $3, 'old', 0)")
+        .bind(dataset)
+        .bind(&project)
+        .bind(&ada_id)
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO dataset_versions (id, dataset_id, number, oid, git_commit, source, created_by, \
+         created_at, files, bytes, complete) VALUES ($1, $2, 1, $3, NULL, 'files', $4, 0, 3, 15, 1)",
+    )
+    .bind(version)
+    .bind(dataset)
+    .bind(format!("{:032x}.dir", 7))
+    .bind(&ada_id)
+    .execute(pool)
+    .await
+    .unwrap();
+    let rows = [
+        ("b/z.csv", "0123456789abcdef0123456789abcdef", 5i64),
+        ("a.txt", "d41d8cd98f00b204e9800998ecf8427e", 0),
+        ("b/y y.csv", "ffffffffffffffffffffffffffffffff", 10),
+    ];
+    for (path, md5, size) in rows {
+        sqlx::query(
+            "INSERT INTO dataset_files (version_id, path, md5, size) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(version)
+        .bind(path)
+        .bind(md5)
+        .bind(size)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    let _restarted = server.reopen().await;
+    let left: i64 = sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM dataset_files")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "the rows are converted");
+    let (status, listed) = send(server.with_token(
+        &token,
+        Method::GET,
+        &format!("/api/v1/datasets/{dataset}/versions/1"),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(
+        listed["files"],
+        serde_json::json!([
+            {"path": "a.txt", "md5": "d41d8cd98f00b204e9800998ecf8427e", "size": 0},
+            {"path": "b/y y.csv", "md5": "ffffffffffffffffffffffffffffffff", "size": 10},
+            {"path": "b/z.csv", "md5": "0123456789abcdef0123456789abcdef", "size": 5},
+        ])
+    );
+
+    // An object pushed, then damaged on disk.
+    let content = b"hello, data";
+    let md5 = {
+        use md5::{Digest as _, Md5};
+        hex::encode(Md5::digest(content))
+    };
+    let url = format!(
+        "{}/dvc/{project}/files/md5/{}/{}",
+        server.base,
+        &md5[..2],
+        &md5[2..]
+    );
+    let put = || {
+        server
+            .client
+            .put(&url)
+            .bearer_auth(&token)
+            .body(content.to_vec())
+            .send()
+    };
+    assert_eq!(put().await.unwrap().status(), StatusCode::CREATED);
+    let used = || async {
+        let (_, storage) =
+            send(server.with_token(&token, Method::GET, "/api/v1/datasets/storage")).await;
+        (
+            storage["stored_bytes"].as_i64().unwrap(),
+            storage["objects"].as_i64().unwrap(),
+        )
+    };
+    assert_eq!(used().await, (content.len() as i64, 1));
+    let stored = server
+        .state
+        .config
+        .data_dir
+        .join("projects/.dvc-objects")
+        .join(&project)
+        .join(format!("files/md5/{}/{}", &md5[..2], &md5[2..]));
+    std::fs::write(&stored, b"hello, dat\0").unwrap();
+    let answer = server
+        .client
+        .get(&url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.status(),
+        StatusCode::OK,
+        "its headers left before its end was read"
+    );
+    assert!(answer.bytes().await.is_err(), "the download breaks off");
+    let head = server
+        .client
+        .head(&url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.status(),
+        StatusCode::NOT_FOUND,
+        "the damaged object is forgotten"
+    );
+    assert_eq!(used().await, (0, 0));
+    assert_eq!(
+        put().await.unwrap().status(),
+        StatusCode::CREATED,
+        "pushed again"
+    );
+    let again = server
+        .client
+        .get(&url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(&again.bytes().await.unwrap()[..], content);
+    assert_eq!(used().await, (content.len() as i64, 1));
 }

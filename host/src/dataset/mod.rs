@@ -8,6 +8,7 @@
 //! the projects' files (the workspace domain).
 
 pub(crate) mod config;
+mod file_list;
 mod manifest;
 mod objects;
 mod records;

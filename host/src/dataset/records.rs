@@ -1,6 +1,7 @@
 //! What is stored about data versions, and every query on them: no other module of the
 //! dataset domain builds SQL.
 
+use super::file_list;
 use super::service::{Dataset, DatasetFile, DatasetVersion, ProjectStorage};
 use crate::error::{Error, Result};
 use crate::store::{Store, new_id, now_ms, time};
@@ -82,25 +83,41 @@ pub(super) async fn object_prefixes(store: &Store, project: &str) -> Result<Vec<
     rows.iter().map(|r| Ok(r.try_get("prefix")?)).collect()
 }
 
-/// Forgets object `oid` of project `project`; whether it had it.
+/// Forgets object `oid` of project `project`, and its bytes in the project's usage; whether
+/// it had it.
 pub(super) async fn delete_object(store: &Store, project: &str, oid: &str) -> Result<bool> {
-    let done = sqlx::query("DELETE FROM dvc_objects WHERE project_id = $1 AND oid = $2")
-        .bind(project)
-        .bind(oid)
-        .execute(store.pool())
-        .await?;
-    Ok(done.rows_affected() > 0)
+    let mut tx = store.pool().begin().await?;
+    let deleted =
+        sqlx::query("DELETE FROM dvc_objects WHERE project_id = $1 AND oid = $2 RETURNING size")
+            .bind(project)
+            .bind(oid)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(row) = deleted else {
+        return Ok(false);
+    };
+    sqlx::query(
+        "UPDATE dvc_usage SET objects = objects - 1, bytes = bytes - $2 WHERE project_id = $1",
+    )
+    .bind(project)
+    .bind(row.try_get::<i64, _>("size")?)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
-/// Makes object `oid` of project `project` visible.
+/// Makes object `oid` of project `project` visible and counts it in the project's usage, in
+/// one transaction; whether it is new (false: the project had it).
 pub(super) async fn insert_object(
     store: &Store,
     project: &str,
     oid: &str,
     size: u64,
     by: &str,
-) -> Result<()> {
-    sqlx::query(
+) -> Result<bool> {
+    let mut tx = store.pool().begin().await?;
+    let inserted = sqlx::query(
         "INSERT INTO dvc_objects (project_id, oid, size, uploaded_by, created_at) \
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (project_id, oid) DO NOTHING",
     )
@@ -109,29 +126,61 @@ pub(super) async fn insert_object(
     .bind(size as i64)
     .bind(by)
     .bind(now_ms())
-    .execute(store.pool())
-    .await?;
-    Ok(())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        > 0;
+    if inserted {
+        sqlx::query(
+            "INSERT INTO dvc_usage (project_id, objects, bytes) VALUES ($1, 1, $2) \
+             ON CONFLICT (project_id) DO UPDATE SET objects = dvc_usage.objects + 1, \
+             bytes = dvc_usage.bytes + excluded.bytes",
+        )
+        .bind(project)
+        .bind(size as i64)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(inserted)
 }
 
-/// The bytes the objects of every project of user `owner` take.
-pub(super) async fn stored_bytes_of_owner(store: &Store, owner: &str) -> Result<u64> {
+/// What an upload of object `oid` to project `project` needs to know first, in one query:
+/// the bytes the objects of every project of its owner `owner` take, and the object's size
+/// if the project has it (when it is named).
+pub(super) async fn before_upload(
+    store: &Store,
+    owner: &str,
+    project: &str,
+    oid: Option<&str>,
+) -> Result<(u64, Option<u64>)> {
     let row = sqlx::query(
-        "SELECT CAST(COALESCE(SUM(o.size), 0) AS BIGINT) AS bytes FROM dvc_objects o \
-         JOIN projects p ON p.id = o.project_id WHERE p.owner_id = $1",
+        "SELECT (SELECT CAST(COALESCE(SUM(u.bytes), 0) AS BIGINT) FROM dvc_usage u \
+           JOIN projects p ON p.id = u.project_id WHERE p.owner_id = $1) AS used, \
+         (SELECT size FROM dvc_objects WHERE project_id = $2 AND oid = $3) AS size",
     )
     .bind(owner)
+    .bind(project)
+    .bind(oid)
     .fetch_one(store.pool())
     .await?;
-    Ok(row.try_get::<i64, _>("bytes")? as u64)
+    let size: Option<i64> = row.try_get("size")?;
+    Ok((
+        row.try_get::<i64, _>("used")? as u64,
+        size.map(|s| s as u64),
+    ))
 }
 
-/// Forgets every object of project `project`.
+/// Forgets every object of project `project` and its usage.
 pub(super) async fn delete_objects(store: &Store, project: &str) -> Result<()> {
-    sqlx::query("DELETE FROM dvc_objects WHERE project_id = $1")
-        .bind(project)
-        .execute(store.pool())
-        .await?;
+    let mut tx = store.pool().begin().await?;
+    for sql in [
+        "DELETE FROM dvc_objects WHERE project_id = $1",
+        "DELETE FROM dvc_usage WHERE project_id = $1",
+    ] {
+        sqlx::query(sql).bind(project).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 
@@ -254,15 +303,50 @@ pub(super) async fn versions(store: &Store, id: &str) -> Result<Vec<DatasetVersi
         .collect()
 }
 
-/// The files of version `id`, by path.
+/// The files of version `id`, by path (none before its list is recorded).
 pub(super) async fn files(store: &Store, id: &str) -> Result<Vec<DatasetFile>> {
-    let rows = sqlx::query(
-        "SELECT path, md5, size FROM dataset_files WHERE version_id = $1 ORDER BY path",
-    )
-    .bind(id)
-    .fetch_all(store.pool())
-    .await?;
-    rows.iter()
+    let row = sqlx::query("SELECT files FROM dataset_file_lists WHERE version_id = $1")
+        .bind(id)
+        .fetch_optional(store.pool())
+        .await?;
+    match row {
+        Some(row) => file_list::decode(&row.try_get::<Vec<u8>, _>("files")?),
+        None => Ok(Vec::new()),
+    }
+}
+
+async fn insert_files(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    version: &str,
+    files: &[DatasetFile],
+) -> Result<()> {
+    sqlx::query("INSERT INTO dataset_file_lists (version_id, files) VALUES ($1, $2)")
+        .bind(version)
+        .bind(file_list::encode(files))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Converts the files of up to `batch` versions recorded before their lists were one value
+/// (a row per file in `dataset_files`, before migration 0024) into one value each; how many
+/// it converted. Each version's list and the removal of its rows are one transaction, so a
+/// crash half way leaves every version listed once, one way or the other.
+pub(super) async fn convert_file_rows(store: &Store, batch: i64) -> Result<usize> {
+    let versions = sqlx::query("SELECT DISTINCT version_id FROM dataset_files LIMIT $1")
+        .bind(batch)
+        .fetch_all(store.pool())
+        .await?;
+    for row in &versions {
+        let version: String = row.try_get("version_id")?;
+        let mut tx = store.pool().begin().await?;
+        let files = sqlx::query(
+            "SELECT path, md5, size FROM dataset_files WHERE version_id = $1 ORDER BY path",
+        )
+        .bind(&version)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
         .map(|r| {
             Ok(DatasetFile {
                 path: r.try_get("path")?,
@@ -270,44 +354,22 @@ pub(super) async fn files(store: &Store, id: &str) -> Result<Vec<DatasetFile>> {
                 size: r.try_get("size")?,
             })
         })
-        .collect()
-}
-
-/// Rows per insert of files (4 values each: well under both backends' parameter limits).
-const FILES_PER_INSERT: usize = 500;
-
-async fn insert_files(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    version: &str,
-    files: &[DatasetFile],
-) -> Result<()> {
-    for batch in files.chunks(FILES_PER_INSERT) {
-        let values: Vec<String> = (0..batch.len())
-            .map(|i| {
-                format!(
-                    "(${}, ${}, ${}, ${})",
-                    4 * i + 1,
-                    4 * i + 2,
-                    4 * i + 3,
-                    4 * i + 4
-                )
-            })
-            .collect();
-        let sql = format!(
-            "INSERT INTO dataset_files (version_id, path, md5, size) VALUES {}",
-            values.join(", ")
-        );
-        let mut query = sqlx::query(&sql);
-        for file in batch {
-            query = query
-                .bind(version)
-                .bind(&file.path)
-                .bind(&file.md5)
-                .bind(file.size);
-        }
-        query.execute(&mut **tx).await?;
+        .collect::<Result<Vec<_>>>()?;
+        sqlx::query(
+            "INSERT INTO dataset_file_lists (version_id, files) VALUES ($1, $2) \
+             ON CONFLICT (version_id) DO NOTHING",
+        )
+        .bind(&version)
+        .bind(file_list::encode(&files))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM dataset_files WHERE version_id = $1")
+            .bind(&version)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
     }
-    Ok(())
+    Ok(versions.len())
 }
 
 /// Stores `version` of its dataset with its `files` (when known), in one transaction.
@@ -364,11 +426,11 @@ pub(super) async fn complete_version(store: &Store, id: &str, files: &[DatasetFi
 pub(super) async fn storage(store: &Store, owner: &str) -> Result<Vec<ProjectStorage>> {
     let rows = sqlx::query(
         "SELECT p.id, p.name, \
-         (SELECT CAST(COALESCE(SUM(o.size), 0) AS BIGINT) FROM dvc_objects o WHERE o.project_id = p.id) AS stored, \
-         (SELECT CAST(COUNT(*) AS BIGINT) FROM dvc_objects o WHERE o.project_id = p.id) AS objects, \
+         CAST(COALESCE(u.bytes, 0) AS BIGINT) AS stored, CAST(COALESCE(u.objects, 0) AS BIGINT) AS objects, \
          (SELECT CAST(COALESCE(SUM(v.bytes), 0) AS BIGINT) FROM dataset_versions v \
             JOIN datasets d ON d.id = v.dataset_id WHERE d.project_id = p.id) AS logical \
-         FROM projects p WHERE p.owner_id = $1 ORDER BY p.created_at, p.id",
+         FROM projects p LEFT JOIN dvc_usage u ON u.project_id = p.id \
+         WHERE p.owner_id = $1 ORDER BY p.created_at, p.id",
     )
     .bind(owner)
     .fetch_all(store.pool())
@@ -390,7 +452,7 @@ pub(super) async fn storage(store: &Store, owner: &str) -> Result<Vec<ProjectSto
 pub(super) async fn delete_datasets(store: &Store, project: &str) -> Result<()> {
     let mut tx = store.pool().begin().await?;
     for sql in [
-        "DELETE FROM dataset_files WHERE version_id IN (SELECT v.id FROM dataset_versions v \
+        "DELETE FROM dataset_file_lists WHERE version_id IN (SELECT v.id FROM dataset_versions v \
            JOIN datasets d ON d.id = v.dataset_id WHERE d.project_id = $1)",
         "DELETE FROM dataset_versions WHERE dataset_id IN (SELECT id FROM datasets WHERE project_id = $1)",
         "DELETE FROM datasets WHERE project_id = $1",

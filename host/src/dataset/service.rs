@@ -117,6 +117,7 @@ impl Datasets {
         let objects = Objects::new(
             store.clone(),
             projects.storage().clone(),
+            projects.local_root().map(ToOwned::to_owned),
             config.max_bytes_per_user,
         );
         Self {
@@ -127,6 +128,19 @@ impl Datasets {
                 projects: projects.clone(),
                 quota: config.max_bytes_per_user,
             }),
+        }
+    }
+
+    /// Converts the files of the versions recorded before migration 0024 (a row per file)
+    /// into one list each: once, as Weft starts; a few at a time so that a big version's rows
+    /// are never all in memory with another's. How many versions it converted.
+    pub(crate) async fn convert_file_rows(&self) -> Result<usize> {
+        let mut converted = 0;
+        loop {
+            match records::convert_file_rows(self.store(), 16).await? {
+                0 => return Ok(converted),
+                n => converted += n,
+            }
         }
     }
 

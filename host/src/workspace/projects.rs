@@ -324,6 +324,12 @@ impl Projects {
         &self.files
     }
 
+    /// The local folder the storage is (`None` for a bucket): for writers that stage there
+    /// without opendal's flush of each file.
+    pub(crate) fn local_root(&self) -> Option<&std::path::Path> {
+        self.local.as_deref()
+    }
+
     /// Records that project `id`'s files changed.
     pub(super) async fn touch(&self, id: &str) -> Result<()> {
         records::touch_project(&self.store, id, now_ms()).await

@@ -25,16 +25,27 @@ pub(crate) struct Staging {
 /// A file being staged: its content goes through [`StagedWriter::write`].
 pub(crate) struct StagedWriter {
     pub path: String,
-    writer: opendal::Writer,
-    digest: Sha256,
+    sink: Sink,
     pub size: u64,
 }
+
+/// Where a staged file's bytes go.
+enum Sink {
+    /// The storage's writer (a local folder's flushes the file to disk as it closes).
+    Storage(opendal::Writer),
+    /// A file of the local folder, written without that flush (see [`Staging::local_writer`]),
+    /// and what is held for it: an upload arrives in chunks of a few KiB, and each write
+    /// of the file is a hand-off to a blocking thread.
+    Local(tokio::fs::File, Vec<u8>),
+}
+
+/// What a local staged file holds back before it is written.
+const LOCAL_BUFFER: usize = 1 << 20;
 
 /// A staged file, written whole.
 pub(crate) struct Staged {
     pub path: String,
     pub size: u64,
-    pub sha256: [u8; 32],
 }
 
 impl Staging {
@@ -51,8 +62,29 @@ impl Staging {
         let writer = self.op.writer(&path).await.map_err(storage_error)?;
         Ok(StagedWriter {
             path,
-            writer,
-            digest: Sha256::new(),
+            sink: Sink::Storage(writer),
+            size: 0,
+        })
+    }
+
+    /// Starts staged file number `n` of the batch in the local folder `root` (the storage's),
+    /// not flushed to disk as it closes: for content whose reader checks it against its hash
+    /// (what a crash of the machine leaves unflushed is then found and dropped, see
+    /// `dataset::objects`), where one flush per file would cost a disk round trip each.
+    pub(crate) async fn local_writer(&self, root: &Path, n: u64) -> Result<StagedWriter> {
+        let path = format!("{}{n}", self.root);
+        let full = root.join(&path);
+        let opened = async {
+            if let Some(folder) = full.parent() {
+                tokio::fs::create_dir_all(folder).await?;
+            }
+            tokio::fs::File::create(&full).await
+        }
+        .await;
+        let file = opened.map_err(local_error)?;
+        Ok(StagedWriter {
+            path,
+            sink: Sink::Local(file, Vec::new()),
             size: 0,
         })
     }
@@ -113,9 +145,19 @@ impl Staging {
 
 impl StagedWriter {
     pub(crate) async fn write(&mut self, chunk: Bytes) -> Result<()> {
-        self.digest.update(&chunk);
+        use tokio::io::AsyncWriteExt as _;
         self.size += chunk.len() as u64;
-        self.writer.write(chunk).await.map_err(storage_error)
+        match &mut self.sink {
+            Sink::Storage(writer) => writer.write(chunk).await.map_err(storage_error),
+            Sink::Local(file, held) => {
+                held.extend_from_slice(&chunk);
+                if held.len() >= LOCAL_BUFFER {
+                    file.write_all(held).await.map_err(local_error)?;
+                    held.clear();
+                }
+                Ok(())
+            }
+        }
     }
 
     /// Writes the chunks of an upload's `body` and closes the file, calling `each` on every
@@ -153,23 +195,41 @@ impl StagedWriter {
     }
 
     /// Closes the file: it is staged whole.
-    pub(crate) async fn finish(mut self) -> Result<Staged> {
-        self.writer.close().await.map_err(storage_error)?;
+    pub(crate) async fn finish(self) -> Result<Staged> {
+        use tokio::io::AsyncWriteExt as _;
+        match self.sink {
+            Sink::Storage(mut writer) => {
+                writer.close().await.map_err(storage_error)?;
+            }
+            // Waits for the last write to reach the file (not the disk).
+            Sink::Local(mut file, held) => {
+                file.write_all(&held).await.map_err(local_error)?;
+                file.flush().await.map_err(local_error)?;
+            }
+        }
         Ok(Staged {
             path: self.path,
             size: self.size,
-            sha256: self.digest.finalize().into(),
         })
     }
 
     /// Drops the file (best effort).
-    pub(crate) async fn abort(mut self) {
-        if self.writer.abort().await.is_err() {
-            // Writers that cannot abort (a local folder) leave a partial file behind; it goes
-            // with the batch.
-            let _ = self.writer.close().await;
+    pub(crate) async fn abort(self) {
+        // Writers that cannot abort (a local folder) leave a partial file behind; it goes
+        // with the batch.
+        if let Sink::Storage(mut writer) = self.sink
+            && writer.abort().await.is_err()
+        {
+            let _ = writer.close().await;
         }
     }
+}
+
+fn local_error(e: std::io::Error) -> crate::error::Error {
+    storage_error(opendal::Error::new(
+        opendal::ErrorKind::Unexpected,
+        e.to_string(),
+    ))
 }
 
 /// A batch this old was left by a crash (syncs and uploads take minutes, not hours).

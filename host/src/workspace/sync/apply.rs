@@ -314,7 +314,9 @@ impl Run<'_> {
         target: String,
         stored_size: Option<u64>,
     ) -> Result<Option<String>> {
+        use sha2::Digest as _;
         let mut writer = self.staging.writer(self.next).await?;
+        let mut digest = sha2::Sha256::new();
         let mut buf = vec![0u8; CHUNK];
         loop {
             let n = match source.reader.read(&mut buf).await {
@@ -327,11 +329,13 @@ impl Run<'_> {
             if n == 0 {
                 break;
             }
+            digest.update(&buf[..n]);
             writer.write(Bytes::copy_from_slice(&buf[..n])).await?;
         }
         let staged = writer.finish().await?;
         let same = stored_size == Some(staged.size)
-            && sha256_of(&self.op, &target, staged.size).await? == staged.sha256;
+            && sha256_of(&self.op, &target, staged.size).await?
+                == <[u8; 32]>::from(digest.finalize());
         if same {
             self.report.unchanged += 1;
         } else {
