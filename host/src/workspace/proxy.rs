@@ -160,7 +160,7 @@ async fn credential_caller(
     else {
         return Ok(None);
     };
-    match state.auth.sign_in(bearer.trim(), peer).await {
+    match state.auth.sign_in_recent(bearer.trim(), peer).await {
         Ok(caller) => Ok(Some(caller)),
         Err(err) if err.code == crate::error::Code::SignInRateLimited => Err(err),
         Err(_) => Ok(None),
