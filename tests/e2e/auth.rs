@@ -589,7 +589,9 @@ async fn a_disabled_users_session_links_stop_working() {
     // The owner's API token opens the session too; the proxy keeps it as read lately, so
     // revoking it must still stop it at once.
     assert_eq!(
-        send(browser.get(url("api/status")).bearer_auth(&bob)).await.0,
+        send(browser.get(url("api/status")).bearer_auth(&bob))
+            .await
+            .0,
         StatusCode::OK
     );
     let (status, spare) = send(

@@ -222,7 +222,12 @@ impl Auth {
         self.sign_in_as(token, peer, Lookup::Recent).await
     }
 
-    async fn sign_in_as(&self, token: &str, peer: Option<IpAddr>, lookup: Lookup) -> Result<Caller> {
+    async fn sign_in_as(
+        &self,
+        token: &str,
+        peer: Option<IpAddr>,
+        lookup: Lookup,
+    ) -> Result<Caller> {
         if let Some(peer) = peer {
             self.limiter.check(peer).map_err(too_many_failures)?;
         }
