@@ -586,6 +586,30 @@ async fn a_disabled_users_session_links_stop_working() {
         }
     }
 
+    // The owner's API token opens the session too; the proxy keeps it as read lately, so
+    // revoking it must still stop it at once.
+    assert_eq!(
+        send(browser.get(url("api/status")).bearer_auth(&bob))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (status, spare) = send(
+        server
+            .with_token(&bob, Method::POST, "/api/v1/tokens")
+            .json(&json!({ "name": "spare" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{spare}");
+    let spare_token = spare["token"].as_str().unwrap();
+    let with_spare = || browser.get(url("api/status")).bearer_auth(spare_token);
+    assert_eq!(send(with_spare()).await.0, StatusCode::OK);
+    let revoke = format!("/api/v1/tokens/{}", spare["id"].as_str().unwrap());
+    let (status, _) = send(server.with_token(&bob, Method::DELETE, &revoke)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = send(with_spare()).await;
+    assert_error(status, &body, 403, "90305");
+
     let (status, _) =
         send(server.admin(Method::POST, &format!("/api/v1/users/{bob_id}/disable"))).await;
     assert_eq!(status, StatusCode::OK);

@@ -6,7 +6,8 @@
 //!
 //! A token minted with another token is its child: it never outlives its parent and is
 //! revoked with it. A disabled user's tokens all stop at once, since every sign-in reads the
-//! user's state (there is no cache to invalidate).
+//! user's state; the sessions proxy alone keeps tokens read lately ([`Auth::sign_in_recent`]),
+//! and forgets them all when a token is revoked or a user disabled.
 
 mod browser;
 mod disabled;
@@ -174,6 +175,15 @@ pub struct Auth {
     disabled: disabled::Disabled,
     /// Users seen enabled lately: the session proxy asks for each request.
     enabled: Arc<crate::store::recent::Recent<()>>,
+    /// API tokens read valid lately, by hash: the session proxy signs in on each request.
+    signed_in: Arc<crate::store::recent::Recent<records::SignInRow>>,
+}
+
+/// Where a sign-in reads its token: from the store, or from what was read lately.
+#[derive(Clone, Copy)]
+enum Lookup {
+    Store,
+    Recent,
 }
 
 impl Auth {
@@ -188,6 +198,7 @@ impl Auth {
             )),
             disabled: disabled::Disabled::new(),
             enabled: Arc::default(),
+            signed_in: Arc::default(),
         }
     }
 
@@ -200,10 +211,27 @@ impl Auth {
     /// look-up while `peer` is over its limit of failed sign-ins; a token that does not
     /// authenticate counts against it.
     pub async fn sign_in(&self, token: &str, peer: Option<IpAddr>) -> Result<Caller> {
+        self.sign_in_as(token, peer, Lookup::Store).await
+    }
+
+    /// [`Self::sign_in`] for the sessions proxy, where a page makes dozens of requests a
+    /// second with the same token: a token read valid within the last second signs in again
+    /// without a store read. Revoking a token or disabling a user here forgets every such
+    /// token at once; another Weft host sharing the store is heard within that second.
+    pub async fn sign_in_recent(&self, token: &str, peer: Option<IpAddr>) -> Result<Caller> {
+        self.sign_in_as(token, peer, Lookup::Recent).await
+    }
+
+    async fn sign_in_as(
+        &self,
+        token: &str,
+        peer: Option<IpAddr>,
+        lookup: Lookup,
+    ) -> Result<Caller> {
         if let Some(peer) = peer {
             self.limiter.check(peer).map_err(too_many_failures)?;
         }
-        let result = self.authenticate(token).await;
+        let result = self.authenticate(token, lookup).await;
         if let (Some(peer), Err(err)) = (peer, &result)
             && is_credential_failure(err.code)
         {
@@ -225,60 +253,56 @@ impl Auth {
     }
 
     /// Resolves a bearer token to its caller, or says why it is refused.
-    async fn authenticate(&self, token: &str) -> Result<Caller> {
-        let row = self.valid_row(token, Purpose::Api).await?;
+    async fn authenticate(&self, token: &str, lookup: Lookup) -> Result<Caller> {
+        let hash = token::hash(token);
+        let row = match lookup {
+            Lookup::Recent => match self.signed_in.get(&hash) {
+                Some(row) => row,
+                None => {
+                    let generation = self.signed_in.generation();
+                    let row = Arc::new(self.row_of(&hash, Purpose::Api).await?);
+                    self.signed_in.keep(&hash, generation, row.clone());
+                    row
+                }
+            },
+            Lookup::Store => Arc::new(self.row_of(&hash, Purpose::Api).await?),
+        };
+        // A kept row is checked again: it may have expired since it was read.
+        let row = valid(&row)?;
         let now = now_ms();
         if row
             .last_used_at
             .is_none_or(|t| now - t > LAST_USED_RESOLUTION_MS)
         {
             records::touch_token(&self.store, &row.token_id, now).await?;
+            // The kept row's `last_used_at` is now old: read it again next time.
+            self.signed_in.forget(&hash);
         }
         Ok(Caller {
-            user_id: row.user_id,
-            name: row.name,
+            user_id: row.user_id.clone(),
+            name: row.name.clone(),
             role: row.role,
-            token_id: row.token_id,
+            token_id: row.token_id.clone(),
         })
     }
 
     /// The stored token whose secret is `token`, if it is for `purpose`, neither revoked
     /// nor expired, and its user is enabled; else why it is refused.
     async fn valid_row(&self, token: &str, purpose: Purpose) -> Result<records::SignInRow> {
-        let row = records::sign_in_row(&self.store, &token::hash(token))
+        let row = self.row_of(&token::hash(token), purpose).await?;
+        valid(&row)?;
+        Ok(row)
+    }
+
+    /// The stored token whose hash is `hash`, if it is for `purpose`.
+    async fn row_of(&self, hash: &str, purpose: Purpose) -> Result<records::SignInRow> {
+        let row = records::sign_in_row(&self.store, hash)
             .await?
             .filter(|row| row.purpose == purpose);
-        let Some(row) = row else {
-            return Err(
-                Error::new(Code::InvalidToken, "the bearer token is not valid")
-                    .hint("check the token, or ask an admin for a new one"),
-            );
-        };
-        let now = now_ms();
-        // The parent's revocation is read too: a child minted while its parent was being
-        // revoked may have escaped the cascade.
-        if row.revoked_at.is_some() || row.parent_revoked_at.is_some() {
-            return Err(Error::new(
-                Code::TokenRevoked,
-                "the bearer token has been revoked",
-            ));
-        }
-        if let Some(expires) = row.expires_at
-            && expires <= now
-        {
-            return Err(
-                Error::new(Code::TokenExpired, "the bearer token has expired")
-                    .details(serde_json::json!({ "expired_at": time(expires) })),
-            );
-        }
-        if let Some(disabled) = row.disabled_at {
-            return Err(
-                Error::new(Code::UserDisabled, "the token's user has been disabled")
-                    .details(serde_json::json!({ "disabled_at": time(disabled) }))
-                    .hint("ask an admin to enable the user again"),
-            );
-        }
-        Ok(row)
+        row.ok_or_else(|| {
+            Error::new(Code::InvalidToken, "the bearer token is not valid")
+                .hint("check the token, or ask an admin for a new one")
+        })
     }
 
     /// Fails unless `user_id` exists and is not disabled: for credentials that stand for a
@@ -308,6 +332,7 @@ impl Auth {
     pub async fn set_disabled(&self, user_id: &str, disabled: bool) -> Result<User> {
         let set = records::set_disabled(&self.store, user_id, disabled.then(now_ms)).await;
         self.enabled.forget(user_id);
+        self.signed_in.forget_all();
         set?;
         let user = self.get_user(user_id).await?;
         if disabled {
@@ -408,7 +433,9 @@ impl Auth {
     /// Revokes a token and every token minted from it, at any depth; revoking again
     /// changes nothing. Returns the token and how many descendants were revoked with it.
     pub async fn revoke_token(&self, id: &str) -> Result<(TokenInfo, u64)> {
-        let descendants = records::revoke_tree(&self.store, id, now_ms()).await?;
+        let revoked = records::revoke_tree(&self.store, id, now_ms()).await;
+        self.signed_in.forget_all();
+        let descendants = revoked?;
         Ok((self.get_token(id).await?, descendants))
     }
 
@@ -422,6 +449,36 @@ impl Auth {
         let token = self.issue_token(&user.id, "bootstrap", None, None).await?;
         Ok((user, token))
     }
+}
+
+/// `row` if its token is neither revoked nor expired and its user is enabled; else why it is
+/// refused.
+fn valid(row: &records::SignInRow) -> Result<&records::SignInRow> {
+    let now = now_ms();
+    // The parent's revocation is read too: a child minted while its parent was being
+    // revoked may have escaped the cascade.
+    if row.revoked_at.is_some() || row.parent_revoked_at.is_some() {
+        return Err(Error::new(
+            Code::TokenRevoked,
+            "the bearer token has been revoked",
+        ));
+    }
+    if let Some(expires) = row.expires_at
+        && expires <= now
+    {
+        return Err(
+            Error::new(Code::TokenExpired, "the bearer token has expired")
+                .details(serde_json::json!({ "expired_at": time(expires) })),
+        );
+    }
+    if let Some(disabled) = row.disabled_at {
+        return Err(
+            Error::new(Code::UserDisabled, "the token's user has been disabled")
+                .details(serde_json::json!({ "disabled_at": time(disabled) }))
+                .hint("ask an admin to enable the user again"),
+        );
+    }
+    Ok(row)
 }
 
 /// Refuses a password the policy does not allow (its length), before anything is stored.

@@ -77,6 +77,14 @@ impl<V> Recent<V> {
         state.generation += 1;
         state.records.remove(id);
     }
+
+    /// Records may have changed in ways not told by id (a revoked token's descendants):
+    /// forgets them all.
+    pub(crate) fn forget_all(&self) {
+        let mut state = self.state();
+        state.generation += 1;
+        state.records.clear();
+    }
 }
 
 #[cfg(test)]
@@ -94,6 +102,12 @@ mod tests {
         recent.keep("s", now, Arc::new("fresh"));
         assert_eq!(recent.get("s").as_deref(), Some(&"fresh"));
         recent.forget("s");
+        assert!(recent.get("s").is_none());
+        let now = recent.generation();
+        recent.keep("s", now, Arc::new("again"));
+        recent.forget_all();
+        assert!(recent.get("s").is_none());
+        recent.keep("s", now, Arc::new("stale"));
         assert!(recent.get("s").is_none());
     }
 }

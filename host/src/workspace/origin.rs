@@ -54,6 +54,16 @@ impl Origins {
         format!("{}://{session_id}{}", self.scheme, self.suffix)
     }
 
+    /// Whether `origin` (an `Origin` header's value) is `session_id`'s, as [`Self::origin`]
+    /// writes it; asked on every proxied request, so nothing is allocated.
+    pub fn is_origin(&self, origin: &str, session_id: &str) -> bool {
+        origin
+            .strip_prefix(self.scheme.as_str())
+            .and_then(|rest| rest.strip_prefix("://"))
+            .and_then(|rest| rest.strip_prefix(session_id))
+            .is_some_and(|rest| rest == self.suffix)
+    }
+
     /// Where a session's web app opens: its origin's root.
     pub fn url(&self, session_id: &str) -> String {
         format!("{}/", self.origin(session_id))
@@ -79,11 +89,6 @@ impl Origins {
     pub fn secure(&self) -> bool {
         self.scheme == "https"
     }
-
-    /// `http` or `https`, for `X-Forwarded-Proto`.
-    pub fn scheme(&self) -> &str {
-        &self.scheme
-    }
 }
 
 #[cfg(test)]
@@ -101,6 +106,16 @@ mod tests {
             origins.session_of(&format!("{ID}.localhost:8081")),
             Some(ID)
         );
+        assert!(origins.is_origin(&origins.origin(ID), ID));
+        for other in [
+            format!("https://{ID}.localhost:8081"),
+            format!("http://{ID}.localhost:8082"),
+            format!("http://{ID}.localhost"),
+            format!("http://x{ID}.localhost:8081"),
+            "null".to_string(),
+        ] {
+            assert!(!origins.is_origin(&other, ID), "{other}");
+        }
         assert_eq!(
             origins.session_of(&format!("{}.LOCALHOST:8081", ID)),
             Some(ID)

@@ -135,9 +135,9 @@ fn host<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<&'a str> {
 /// a frame): its browser says so in `Origin` or `Sec-Fetch-Site`. Top-level navigations by
 /// GET are not foreign: a link from anywhere may open the session (as its owner, or not at
 /// all), but nothing else may use the session's cookie from another page.
-fn foreign(method: &Method, headers: &HeaderMap, origin: &str) -> bool {
+fn foreign(method: &Method, headers: &HeaderMap, own: impl Fn(&str) -> bool) -> bool {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if header("origin").is_some_and(|o| o != origin) {
+    if header("origin").is_some_and(|o| !own(o)) {
         return true;
     }
     let navigation = header("sec-fetch-mode") == Some("navigate")
@@ -160,7 +160,7 @@ async fn credential_caller(
     else {
         return Ok(None);
     };
-    match state.auth.sign_in(bearer.trim(), peer).await {
+    match state.auth.sign_in_recent(bearer.trim(), peer).await {
         Ok(caller) => Ok(Some(caller)),
         Err(err) if err.code == crate::error::Code::SignInRateLimited => Err(err),
         Err(_) => Ok(None),
@@ -193,7 +193,7 @@ async fn open(
         )
         .hint("open the session's url from POST /api/v1/projects/{id}/session")
     })?;
-    if foreign(method, headers, &origins.origin(session_id)) {
+    if foreign(method, headers, |o| origins.is_origin(o, session_id)) {
         return Err(Error::new(
             Code::SessionForeignRequest,
             "a page of another site cannot use this session",
@@ -279,7 +279,7 @@ async fn forward(proxy: &Proxy, mut request: Request) -> Result<Response> {
         let meters = meters.clone();
         request.map(|body| counted(body, move |n| meters.sent_in(n)))
     };
-    let outgoing = upstream_request(&upstream, request, upgrade, origins.scheme())?;
+    let outgoing = upstream_request(&upstream, request, upgrade, origins.secure())?;
     let mut response = proxy_client::send(&proxy.client, outgoing)
         .await
         .map_err(|e| {
@@ -417,7 +417,7 @@ fn upstream_request(
     upstream: &Upstream,
     request: Request,
     upgrade: bool,
-    scheme: &str,
+    secure: bool,
 ) -> Result<hyper::Request<Body>> {
     let (mut parts, body) = request.into_parts();
     let path = parts.uri.path();
@@ -454,7 +454,7 @@ fn upstream_request(
     }
     headers.insert(
         "x-forwarded-proto",
-        HeaderValue::from_str(scheme).map_err(|e| Error::internal(e.to_string()))?,
+        HeaderValue::from_static(if secure { "https" } else { "http" }),
     );
     Ok(hyper::Request::from_parts(parts, body))
 }
@@ -464,6 +464,10 @@ mod tests {
     use super::*;
 
     const ORIGIN: &str = "http://a.localhost:8081";
+
+    fn own(origin: &str) -> bool {
+        origin == ORIGIN
+    }
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -494,7 +498,7 @@ mod tests {
                 ("sec-fetch-dest", "iframe"),
             ],
         ] {
-            assert!(foreign(&get, &headers(pairs), ORIGIN), "{pairs:?}");
+            assert!(foreign(&get, &headers(pairs), own), "{pairs:?}");
         }
         // A form posted from elsewhere, even as a navigation.
         let post = headers(&[
@@ -502,7 +506,7 @@ mod tests {
             ("sec-fetch-mode", "navigate"),
             ("sec-fetch-dest", "document"),
         ]);
-        assert!(foreign(&Method::POST, &post, ORIGIN));
+        assert!(foreign(&Method::POST, &post, own));
     }
 
     #[test]
@@ -517,7 +521,7 @@ mod tests {
                 ("sec-fetch-dest", "document"),
             ],
         ] {
-            assert!(!foreign(&Method::GET, &headers(pairs), ORIGIN), "{pairs:?}");
+            assert!(!foreign(&Method::GET, &headers(pairs), own), "{pairs:?}");
         }
     }
 

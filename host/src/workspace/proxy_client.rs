@@ -26,6 +26,8 @@ pub(super) type ProxyClient = Client<HttpConnector, Body>;
 pub(super) fn client(pool_idle: Duration) -> ProxyClient {
     let mut connector = HttpConnector::new();
     connector.set_connect_timeout(Some(Duration::from_secs(5)));
+    // Small writes (a WebSocket message, a request's head) go at once, as on the browser's side.
+    connector.set_nodelay(true);
     Client::builder(TokioExecutor::new())
         .pool_idle_timeout(pool_idle)
         .pool_timer(TokioTimer::new())
