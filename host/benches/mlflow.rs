@@ -126,11 +126,7 @@ async fn mlflow_server(database: Option<&Path>) -> anyhow::Result<MlflowServer> 
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    Ok(MlflowServer {
-        uri,
-        child,
-        data,
-    })
+    Ok(MlflowServer { uri, child, data })
 }
 
 impl MlflowServer {
