@@ -490,19 +490,13 @@ async fn rows_of_old_versions_become_lists_and_damaged_objects_are_dropped(backe
         .join(&project)
         .join(format!("files/md5/{}/{}", &md5[..2], &md5[2..]));
     std::fs::write(&stored, b"hello, dat\0").unwrap();
-    let answer = server
-        .client
-        .get(&url)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        answer.status(),
-        StatusCode::OK,
-        "its headers left before its end was read"
-    );
-    assert!(answer.bytes().await.is_err(), "the download breaks off");
+    // A small object may be read to its end before the headers leave: then the answer breaks
+    // off before them, else after them; never does it end as if whole.
+    let received = match server.client.get(&url).bearer_auth(&token).send().await {
+        Ok(answer) => answer.bytes().await,
+        Err(e) => Err(e),
+    };
+    assert!(received.is_err(), "the download breaks off: {received:?}");
     let head = server
         .client
         .head(&url)
