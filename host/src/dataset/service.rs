@@ -337,16 +337,17 @@ impl Datasets {
             .await
     }
 
-    /// Records the files `files` (each a path in the dataset and its content), produced by a
-    /// workflow run of `caller` (the run's owner) on `project_id` at `git_commit`, as the next
-    /// version of dataset `name` of that project.
+    /// Records the files `files` (each a path in the dataset and the local file holding its
+    /// content, streamed into the remote), produced by a workflow run of `caller` (the run's
+    /// owner) on `project_id` at `git_commit`, as the next version of dataset `name` of that
+    /// project.
     pub(crate) async fn record_produced(
         &self,
         caller: &Caller,
         project_id: &str,
         git_commit: Option<String>,
         name: &str,
-        files: Vec<(String, bytes::Bytes)>,
+        files: Vec<(String, std::path::PathBuf)>,
     ) -> Result<Recorded> {
         let project = self.projects().get(caller, project_id).await?;
         let name = crate::workspace::paths::checked("name", name).map_err(|_| {
@@ -364,7 +365,8 @@ impl Datasets {
             .hint("pass each file's path and the key `put` returned for its content"));
         }
         let mut entries = Vec::with_capacity(files.len());
-        for (path, content) in files {
+        let mut seen = std::collections::HashSet::with_capacity(files.len());
+        for (path, stored) in files {
             let checked = crate::workspace::paths::checked("path", &path).map_err(|_| {
                 Error::new(
                     Code::DatasetInvalid,
@@ -373,10 +375,7 @@ impl Datasets {
                 .details(serde_json::json!({ "path": path }))
                 .hint("use relative paths without `..`, for example `part-1.csv`")
             })?;
-            if entries
-                .iter()
-                .any(|(p, _): &(String, String)| *p == checked)
-            {
+            if !seen.insert(checked.clone()) {
                 return Err(Error::new(
                     Code::DatasetInvalid,
                     format!("'{checked}' is named twice in one version"),
@@ -384,7 +383,10 @@ impl Datasets {
                 .details(serde_json::json!({ "path": checked }))
                 .hint("each path of a version holds one file"));
             }
-            let body = futures::stream::iter([Ok::<_, std::io::Error>(content)]);
+            let file = tokio::fs::File::open(&stored)
+                .await
+                .map_err(|e| Error::internal(format!("cannot open a written file: {e}")))?;
+            let body = tokio_util::io::ReaderStream::new(file);
             let (oid, _) = self
                 .objects()
                 .add(caller, &project.id, &project.owner_id, body)

@@ -241,15 +241,15 @@ impl Lineage {
         Ok((model, version))
     }
 
-    /// Records `files` (each a path in the dataset and its content) as the next version of
-    /// dataset `name` of the project `scope`'s run names, at the commit it was pinned to, and
-    /// that the run wrote it; returns the dataset's id and the version's number.
+    /// Records `files` (each a path in the dataset and the file holding its content) as the
+    /// next version of dataset `name` of the project `scope`'s run names, at the commit it was
+    /// pinned to, and that the run wrote it; returns the dataset's id and the version's number.
     pub(crate) async fn write_dataset(
         &self,
         owner: &str,
         scope: Option<&JobScope>,
         name: &str,
-        files: Vec<(String, Bytes)>,
+        files: Vec<(String, std::path::PathBuf)>,
     ) -> Result<(String, i64)> {
         let no_project = || {
             Error::new(

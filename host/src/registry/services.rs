@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use weft_runtime::{HostServices, JobExit, JobSpec, LogLevel};
 
-/// The most a node writes as one dataset version (its files are read whole to be stored).
+/// The most a node writes as one dataset version.
 const MAX_DATASET_WRITE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Shared backing for every call's services.
@@ -57,12 +57,12 @@ impl CallServices {
         safe.then(|| self.backend.artifacts_dir.join(&self.owner))
     }
 
-    /// The content of each artifact `(path, key)` a node names as a dataset version's file,
-    /// refused past [`MAX_DATASET_WRITE_BYTES`] together before any is read.
+    /// Where the content of each artifact `(path, key)` a node names as a dataset version's
+    /// file is stored, refused past [`MAX_DATASET_WRITE_BYTES`] together before any is read.
     async fn dataset_contents(
         &self,
         files: Vec<(String, String)>,
-    ) -> crate::error::Result<Vec<(String, bytes::Bytes)>> {
+    ) -> crate::error::Result<Vec<(String, PathBuf)>> {
         use crate::error::{Code, Error};
         let missing = |path: &str, key: &str| {
             Error::new(
@@ -98,14 +98,10 @@ impl CallServices {
             )
             .hint("write the data with `dvc push` from a container job of the project"));
         }
-        let mut contents = Vec::with_capacity(files.len());
-        for (path, key) in files {
-            let content = tokio::fs::read(dir.join(&key))
-                .await
-                .map_err(|_| missing(&path, &key))?;
-            contents.push((path, content.into()));
-        }
-        Ok(contents)
+        Ok(files
+            .into_iter()
+            .map(|(path, key)| (path, dir.join(key)))
+            .collect())
     }
 
     fn record(&self, event: serde_json::Value) {
