@@ -12,6 +12,7 @@ use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use serde::Serialize;
 use serde_json::{Value, json};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -86,6 +87,9 @@ const REPLIES: usize = 4;
 /// execution keeps, and what bounds the memory of a reply in flight.
 const MAX_MESSAGE: usize = 32 * 1024 * 1024;
 
+/// How long a kernel-info request of [`Kernel::nudge`] waits before it is sent again.
+const NUDGE_INTERVAL: Duration = Duration::from_millis(500);
+
 /// Called on every change of the kernel's state.
 pub type StateHook = Arc<dyn Fn(KernelState) + Send + Sync>;
 
@@ -104,6 +108,10 @@ pub struct Kernel {
     /// The client of the Jupyter server the kernel runs in.
     pub jupyter: Jupyter,
     client_session: String,
+    /// How long a (re)started kernel has to answer.
+    start_timeout: Duration,
+    /// Set when the kernel restarted: the next execution first waits for it to answer.
+    restarted: AtomicBool,
     sink: tokio::sync::Mutex<SplitSink<Socket, Message>>,
     waiter: Arc<Mutex<Option<Waiter>>>,
     state: watch::Receiver<KernelState>,
@@ -156,32 +164,64 @@ impl Kernel {
             jupyter_session,
             jupyter,
             client_session,
+            start_timeout,
+            restarted: AtomicBool::new(false),
             sink: tokio::sync::Mutex::new(sink),
             waiter,
             state,
             reader,
         };
-        let mut replies = kernel
-            .request("shell", "kernel_info_request", json!({}))
-            .await?;
-        let answered = tokio::time::timeout(start_timeout, async {
-            while let Some(reply) = replies.recv().await {
-                if reply["header"]["msg_type"] == "kernel_info_reply" {
-                    return true;
+        kernel.nudge().await?;
+        Ok(kernel)
+    }
+
+    /// Waits until the kernel answers on its shell and on its iopub channel. After a (re)start
+    /// the server's iopub subscription joins late and drops what the kernel published before
+    /// (an execution sent then would never see its closing idle status), so, as Jupyter's own
+    /// server does, this asks for the kernel's info until one request is answered on both.
+    async fn nudge(&self) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + self.start_timeout;
+        loop {
+            let mut replies = self
+                .request("shell", "kernel_info_request", json!({}))
+                .await?;
+            let round = (tokio::time::Instant::now() + NUDGE_INTERVAL).min(deadline);
+            let (mut shell, mut iopub) = (false, false);
+            let answered = loop {
+                match tokio::time::timeout_at(round, replies.recv()).await {
+                    Ok(Some(reply)) => {
+                        match reply["header"]["msg_type"].as_str() {
+                            Some("kernel_info_reply") => shell = true,
+                            // Only this request's statuses come here, besides a dying kernel's.
+                            Some("status")
+                                if matches!(
+                                    reply["content"]["execution_state"].as_str(),
+                                    Some("busy" | "idle")
+                                ) =>
+                            {
+                                iopub = true
+                            }
+                            _ => {}
+                        }
+                        if shell && iopub {
+                            break Ok(true);
+                        }
+                    }
+                    Ok(None) => break Err(lost("the connection closed while the kernel started")),
+                    Err(_) => break Ok(false),
                 }
+            };
+            self.clear_waiter();
+            if answered? {
+                return Ok(());
             }
-            false
-        })
-        .await;
-        kernel.clear_waiter();
-        match answered {
-            Ok(true) => Ok(kernel),
-            Ok(false) => Err(lost("the connection closed while the kernel started")),
-            Err(_) => Err(Error::new(
-                Code::KernelUnavailable,
-                format!("the kernel did not answer within {} s", start_timeout.as_secs()),
-            )
-            .hint("the kernel may be out of memory; retry, or raise [notebooks] kernel_start_timeout_secs")),
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::new(
+                    Code::KernelUnavailable,
+                    format!("the kernel did not answer within {} s", self.start_timeout.as_secs()),
+                )
+                .hint("the kernel may be out of memory; retry, or raise [notebooks] kernel_start_timeout_secs"));
+            }
         }
     }
 
@@ -240,6 +280,12 @@ impl Kernel {
             "user_expressions": {}, "allow_stdin": false, "stop_on_error": true,
         });
         let mut collected = Collected::new(limits.max_output_bytes);
+        if (self.restarted.swap(false, Ordering::SeqCst) || self.state() == KernelState::Restarting)
+            && let Err(e) = self.nudge().await
+        {
+            self.restarted.store(true, Ordering::SeqCst);
+            return collected.end(ExecutionStatus::Failed, Some(e.message));
+        }
         let mut replies = match self.request("shell", "execute_request", content).await {
             Ok(replies) => replies,
             Err(e) => return collected.end(ExecutionStatus::Failed, Some(e.message)),
@@ -264,6 +310,7 @@ impl Kernel {
             match tokio::time::timeout_at(deadline, replies.recv()).await {
                 Ok(Some(message)) => {
                     if let Some(died) = collected.take(&message, on_output) {
+                        self.restarted.store(true, Ordering::SeqCst);
                         let message = match died {
                             KernelState::Dead => {
                                 "the kernel died while running this code (it exited or ran out of memory) and could not be restarted; the next execution starts a new one"
@@ -305,6 +352,7 @@ impl Kernel {
                 Err(_) => {
                     tracing::warn!(kernel = %self.kernel_id, "the kernel ignored the interrupt; restarting it");
                     let restarted = self.jupyter.restart(&self.kernel_id).await;
+                    self.restarted.store(true, Ordering::SeqCst);
                     let message = format!(
                         "ran past its timeout of {} s and did not stop when interrupted; {}",
                         limits.timeout.as_secs_f64(),
