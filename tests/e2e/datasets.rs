@@ -268,7 +268,7 @@ async fn a_pushed_lock_file_records_what_each_stage_produced(backend: Backend) {
     ada.ok(&clone, &["init", "-q"]).await;
     write_data(&clone, 5, 4);
     ada.ok(&clone, &["add", "-q", "data"]).await;
-    let stages: [&[&str]; 2] = [
+    let stages: [&[&str]; 3] = [
         &[
             "stage",
             "add",
@@ -293,7 +293,24 @@ async fn a_pushed_lock_file_records_what_each_stage_produced(backend: Backend) {
             "count.txt",
             "ls -R prepared | wc -l > count.txt",
         ],
+        // Its paths are relative to its wdir, which only dvc.yaml names.
+        &[
+            "stage",
+            "add",
+            "-q",
+            "-n",
+            "tally",
+            "--wdir",
+            "reports",
+            "-d",
+            "../count.txt",
+            "-o",
+            "tally.txt",
+            "wc -c ../count.txt > tally.txt",
+        ],
     ];
+    std::fs::create_dir(clone.join("reports")).unwrap();
+    std::fs::write(clone.join("reports/README"), "made by dvc repro\n").unwrap();
     for stage in stages {
         ada.ok(&clone, stage).await;
     }
@@ -311,9 +328,10 @@ async fn a_pushed_lock_file_records_what_each_stage_produced(backend: Backend) {
     let names: Vec<&str> = found.keys().map(String::as_str).collect();
     assert_eq!(
         names,
-        ["count.txt", "data", "prepared"],
-        "deps are no outputs"
+        ["count.txt", "data", "prepared", "reports/tally.txt"],
+        "deps are no outputs; a stage's outputs are below its wdir"
     );
+    assert!(lock.contains("path: tally.txt"), "{lock}");
     let prepared = &found["prepared"]["latest"];
     assert_eq!(prepared["source"], "push");
     assert_eq!(prepared["git_commit"], first.trim());
@@ -370,11 +388,7 @@ async fn a_pushed_lock_file_records_what_each_stage_produced(backend: Backend) {
         .iter()
         .map(|r| &r["created"])
         .collect();
-    assert_eq!(
-        created,
-        [&Value::Bool(false), &Value::Bool(false)],
-        "{again}"
-    );
+    assert_eq!(created, [&Value::Bool(false); 3], "{again}");
     let (status, body) = send(record(
         serde_json::json!({"project_id": project, "dvc_file": "dvc.yaml"}),
     ))

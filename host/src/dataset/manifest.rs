@@ -59,11 +59,18 @@ fn is_lock_file(path: &str) -> bool {
     path == "dvc.lock" || path.ends_with("/dvc.lock")
 }
 
+/// The `dvc.yaml` beside the lock file `file`: it holds each stage's `wdir`, which the lock
+/// file leaves out although its paths are relative to it.
+pub(super) fn pipeline_of(file: &str) -> Option<String> {
+    is_lock_file(file).then(|| format!("{}dvc.yaml", &file[..file.len() - "dvc.lock".len()]))
+}
+
 /// The outputs the DVC file at `file` (its path in the project: a `.dvc` or `dvc.lock`
-/// file), whose text is `text`, names.
-pub(super) fn outs(file: &str, text: &[u8]) -> Result<Vec<Out>> {
+/// file), whose text is `text`, names; `pipeline` is the text of a lock file's
+/// [`pipeline_of`], where there is one.
+pub(super) fn outs(file: &str, text: &[u8], pipeline: Option<&[u8]>) -> Result<Vec<Out>> {
     if is_lock_file(file) {
-        dvc_lock(file, text)
+        dvc_lock(file, text, pipeline)
     } else {
         dvc_file(file, text)
     }
@@ -80,9 +87,52 @@ fn dvc_file(file: &str, text: &[u8]) -> Result<Vec<Out>> {
         .collect()
 }
 
+/// A stage of a `dvc.yaml` file, for its working directory. A `foreach` or `matrix` stage
+/// gives it under `do` or beside the matrix.
+#[derive(Deserialize)]
+struct PipelineStage {
+    wdir: Option<String>,
+    #[serde(rename = "do")]
+    each: Option<Box<PipelineStage>>,
+}
+
+#[derive(Deserialize)]
+struct Pipeline {
+    #[serde(default)]
+    stages: BTreeMap<String, PipelineStage>,
+}
+
+/// The working directory of each stage of `pipeline` (a `dvc.yaml`) that names one other
+/// than its own folder.
+fn working_dirs(file: &str, pipeline: &[u8]) -> Result<BTreeMap<String, String>> {
+    let parsed: Pipeline = serde_norway::from_slice(pipeline).map_err(|e| {
+        invalid(file, format!("its dvc.yaml cannot be read: {e}"))
+            .hint("`dvc repro` reads it: fix what it reports, commit and push")
+    })?;
+    let mut dirs = BTreeMap::new();
+    for (name, stage) in parsed.stages {
+        let wdir = stage.wdir.or(stage.each.and_then(|each| each.wdir));
+        match wdir.as_deref().map(|w| w.trim_end_matches('/')) {
+            None | Some("." | "") => {}
+            Some(templated) if templated.contains("${") => {
+                return Err(invalid(
+                    file,
+                    format!("stage '{name}' has a templated wdir ('{templated}')"),
+                )
+                .hint("record its outputs with a .dvc file, or give the stage a literal wdir"));
+            }
+            Some(wdir) => {
+                dirs.insert(name, wdir.trim_start_matches("./").to_string());
+            }
+        }
+    }
+    Ok(dirs)
+}
+
 /// The outputs of every stage of the `dvc.lock` file at `file`, whose text is `text`, in
-/// the order of the stages' names.
-fn dvc_lock(file: &str, text: &[u8]) -> Result<Vec<Out>> {
+/// the order of the stages' names; each below its stage's working directory, which
+/// `pipeline` (the `dvc.yaml` beside it) names.
+fn dvc_lock(file: &str, text: &[u8], pipeline: Option<&[u8]>) -> Result<Vec<Out>> {
     let parsed: LockFile = serde_norway::from_slice(text).map_err(|e| invalid(file, e))?;
     if parsed.schema.as_deref() != Some("2.0") {
         return Err(
@@ -90,10 +140,19 @@ fn dvc_lock(file: &str, text: &[u8]) -> Result<Vec<Out>> {
                 .hint("`dvc repro` with DVC 3 rewrites it; commit and push it"),
         );
     }
+    let wdirs = pipeline
+        .map(|pipeline| working_dirs(file, pipeline))
+        .transpose()?
+        .unwrap_or_default();
     let hint = "`dvc repro` (or `dvc commit`) the stage, then commit dvc.lock";
     let mut outs = Vec::new();
-    for stage in parsed.stages.into_values() {
-        for out in stage.outs {
+    for (name, stage) in parsed.stages {
+        // A `foreach` or `matrix` stage's entries are named `stage@key`.
+        let base = name.split_once('@').map_or(name.as_str(), |(base, _)| base);
+        for mut out in stage.outs {
+            if let Some(wdir) = wdirs.get(base) {
+                out.path = format!("{wdir}/{}", out.path);
+            }
             outs.push(output(file, out, hint)?);
         }
     }
@@ -210,7 +269,7 @@ mod tests {
         let text = b"schema: '2.0'\nstages:\n  prepare:\n    cmd: cp -r raw out\n    deps:\n    - path: raw\n      hash: md5\n      md5: 11111111111111111111111111111111.dir\n    outs:\n    - path: out\n      hash: md5\n      md5: 2c673be473351c2377be4e610f588a00.dir\n      size: 21\n      nfiles: 3\n  score:\n    cmd: wc -l out > n.txt\n    outs:\n    - path: n.txt\n      hash: md5\n      md5: 2c673be473351c2377be4e610f588a01\n      size: 2\n";
         assert!(is_dvc_file("pipeline/dvc.lock") && is_dvc_file("dvc.lock"));
         assert!(!is_dvc_file("notdvc.lock"));
-        let outs = outs("pipeline/dvc.lock", text).unwrap();
+        let outs = outs("pipeline/dvc.lock", text, None).unwrap();
         let paths: Vec<&str> = outs.iter().map(|o| o.path.as_str()).collect();
         assert_eq!(
             paths,
@@ -221,11 +280,29 @@ mod tests {
         assert!(!outs[1].oid.is_dir());
         let old = b"prepare:\n  cmd: x\n  outs:\n  - path: out\n    md5: 2c673be473351c2377be4e610f588a00\n";
         assert_eq!(
-            super::outs("dvc.lock", old).unwrap_err().code,
+            super::outs("dvc.lock", old, None).unwrap_err().code,
             Code::DatasetInvalid
         );
         let unrun = b"schema: '2.0'\nstages:\n  a:\n    cmd: x\n    outs:\n    - path: out\n      hash: md5\n";
-        assert!(super::outs("dvc.lock", unrun).is_err());
+        assert!(super::outs("dvc.lock", unrun, None).is_err());
+    }
+
+    #[test]
+    fn a_lock_file_s_outputs_are_below_their_stage_s_wdir() {
+        // As `dvc repro` wrote it for these stages: paths relative to each stage's wdir.
+        let lock = b"schema: '2.0'\nstages:\n  make:\n    cmd: echo hi > out.txt\n    outs:\n    - path: out.txt\n      hash: md5\n      md5: 764efa883dda1e11db47671c4a3bbd9e\n      size: 3\n  each@a:\n    cmd: x\n    outs:\n    - path: a.txt\n      hash: md5\n      md5: 764efa883dda1e11db47671c4a3bbd9f\n  here:\n    cmd: x\n    outs:\n    - path: h.txt\n      hash: md5\n      md5: 764efa883dda1e11db47671c4a3bbd90\n";
+        let pipeline = b"stages:\n  make:\n    wdir: sub\n    cmd: echo hi > out.txt\n    outs: [out.txt]\n  each:\n    foreach: [a]\n    do:\n      wdir: ./by-key/\n      cmd: x\n      outs:\n      - ${item}.txt\n  here:\n    wdir: .\n    cmd: x\n    outs: [h.txt]\n";
+        let found = outs("p/dvc.lock", lock, Some(pipeline)).unwrap();
+        let paths: Vec<&str> = found.iter().map(|o| o.path.as_str()).collect();
+        assert_eq!(paths, ["p/by-key/a.txt", "p/h.txt", "p/sub/out.txt"]);
+        assert_eq!(pipeline_of("p/dvc.lock").as_deref(), Some("p/dvc.yaml"));
+        assert_eq!(pipeline_of("dvc.lock").as_deref(), Some("dvc.yaml"));
+        assert_eq!(pipeline_of("a.dvc"), None);
+        let templated = b"stages:\n  make:\n    wdir: ${dir}\n    cmd: x\n";
+        assert_eq!(
+            outs("dvc.lock", lock, Some(templated)).unwrap_err().code,
+            Code::DatasetInvalid
+        );
     }
 
     #[test]

@@ -262,8 +262,9 @@ impl Datasets {
             .git()
             .file_at(caller, &project.id, rev, path.clone())
             .await?;
+        let pipeline = self.pipeline_of(&project.id, &commit, &path).await?;
         let mut recorded = Vec::new();
-        for out in manifest::outs(&path, &text)? {
+        for out in manifest::outs(&path, &text, pipeline.as_deref())? {
             let origin = Origin {
                 source: "dvc_file",
                 git_commit: Some(commit.clone()),
@@ -613,7 +614,8 @@ impl Datasets {
             )
             .await?;
         for (path, text) in changed {
-            let outs = match manifest::outs(&path, &text) {
+            let pipeline = self.pipeline_of(&project.id, &pushed.after, &path).await?;
+            let outs = match manifest::outs(&path, &text, pipeline.as_deref()) {
                 Ok(outs) => outs,
                 Err(e) => {
                     tracing::info!(project = %project.id, %path, error = %e, "a pushed DVC file records no version");
@@ -630,6 +632,24 @@ impl Datasets {
             }
         }
         Ok(())
+    }
+
+    /// The `dvc.yaml` beside the lock file `path` at `commit` of the project, if `path` is a
+    /// lock file and the commit has one.
+    async fn pipeline_of(
+        &self,
+        project_id: &str,
+        commit: &str,
+        path: &str,
+    ) -> Result<Option<bytes::Bytes>> {
+        match manifest::pipeline_of(path) {
+            Some(pipeline) => {
+                self.git()
+                    .file_in_commit(project_id, commit.to_string(), pipeline)
+                    .await
+            }
+            None => Ok(None),
+        }
     }
 
     /// The hook the projects service calls: a deleted project loses its objects and datasets.

@@ -6,7 +6,7 @@ use super::files::{blocking, flatten};
 use super::repo::{self, failed};
 use super::service::Git;
 use crate::auth::Caller;
-use crate::error::Result;
+use crate::error::{Code, Result};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use std::sync::Arc;
@@ -61,6 +61,26 @@ impl Git {
         self.read(caller, project_id, move |repo| {
             let (commit, content) = super::browse::blob(repo, rev.as_deref(), &path)?;
             Ok((commit.to_string(), content))
+        })
+        .await
+    }
+
+    /// File `path` of project `project_id` at commit `commit`, or `None` where it has no such
+    /// file. No access check: for hooks, and for callers that checked access already.
+    pub(crate) async fn file_in_commit(
+        &self,
+        project_id: &str,
+        commit: String,
+        path: String,
+    ) -> Result<Option<Bytes>> {
+        let repo_path = repo::path(self.root(), project_id);
+        blocking(move || {
+            let repo = repo::open(&repo_path)?;
+            match super::browse::blob(&repo, Some(&commit), &path) {
+                Ok((_, content)) => Ok(Some(content)),
+                Err(e) if e.code == Code::GitPathNotFound => Ok(None),
+                Err(e) => Err(e),
+            }
         })
         .await
     }
