@@ -110,7 +110,8 @@ pub struct Kernel {
     client_session: String,
     /// How long a (re)started kernel has to answer.
     start_timeout: Duration,
-    /// Set when the kernel restarted: the next execution first waits for it to answer.
+    /// Set when Weft restarted the kernel: the next execution first waits for it to answer, as
+    /// after a restart of Jupyter's own (the state says `restarting` then).
     restarted: AtomicBool,
     sink: tokio::sync::Mutex<SplitSink<Socket, Message>>,
     waiter: Arc<Mutex<Option<Waiter>>>,
@@ -186,31 +187,7 @@ impl Kernel {
                 .request("shell", "kernel_info_request", json!({}))
                 .await?;
             let round = (tokio::time::Instant::now() + NUDGE_INTERVAL).min(deadline);
-            let (mut shell, mut iopub) = (false, false);
-            let answered = loop {
-                match tokio::time::timeout_at(round, replies.recv()).await {
-                    Ok(Some(reply)) => {
-                        match reply["header"]["msg_type"].as_str() {
-                            Some("kernel_info_reply") => shell = true,
-                            // Only this request's statuses come here, besides a dying kernel's.
-                            Some("status")
-                                if matches!(
-                                    reply["content"]["execution_state"].as_str(),
-                                    Some("busy" | "idle")
-                                ) =>
-                            {
-                                iopub = true
-                            }
-                            _ => {}
-                        }
-                        if shell && iopub {
-                            break Ok(true);
-                        }
-                    }
-                    Ok(None) => break Err(lost("the connection closed while the kernel started")),
-                    Err(_) => break Ok(false),
-                }
-            };
+            let answered = answered_on_both(&mut replies, round).await;
             self.clear_waiter();
             if answered? {
                 return Ok(());
@@ -310,7 +287,6 @@ impl Kernel {
             match tokio::time::timeout_at(deadline, replies.recv()).await {
                 Ok(Some(message)) => {
                     if let Some(died) = collected.take(&message, on_output) {
-                        self.restarted.store(true, Ordering::SeqCst);
                         let message = match died {
                             KernelState::Dead => {
                                 "the kernel died while running this code (it exited or ran out of memory) and could not be restarted; the next execution starts a new one"
@@ -375,6 +351,30 @@ impl Kernel {
         }
         self.reader.abort();
     }
+}
+
+/// Whether a kernel-info request whose replies come on `replies` is answered on the shell
+/// (its reply) and on iopub (its `busy` or `idle` status) before `until`.
+async fn answered_on_both(
+    replies: &mut mpsc::Receiver<Value>,
+    until: tokio::time::Instant,
+) -> Result<bool> {
+    let (mut shell, mut iopub) = (false, false);
+    while !(shell && iopub) {
+        let reply = match tokio::time::timeout_at(until, replies.recv()).await {
+            Ok(Some(reply)) => reply,
+            Ok(None) => return Err(lost("the connection closed while the kernel started")),
+            Err(_) => return Ok(false),
+        };
+        // Only this request's statuses come here, besides a dying kernel's.
+        let state = reply["content"]["execution_state"].as_str();
+        match reply["header"]["msg_type"].as_str() {
+            Some("kernel_info_reply") => shell = true,
+            Some("status") if matches!(state, Some("busy" | "idle")) => iopub = true,
+            _ => {}
+        }
+    }
+    Ok(true)
 }
 
 /// Reads the kernel's messages: tracks its state and hands the current request's replies over.
