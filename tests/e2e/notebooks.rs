@@ -818,3 +818,63 @@ async fn executions_per_user_are_capped() {
     let next = run(&server, &bob, &id, "print('next')").await;
     assert_eq!(stdout(&next), "next\n");
 }
+
+/// A notebook whose session waits `pending` behind `max_starting` other starts does not time
+/// out in the queue: the start timeout counts from its session's own start. Two code-server
+/// sessions that never answer hold the one start slot for a start timeout each, so the
+/// notebook's session waits twice the start timeout (longer than the notebook's wait for it)
+/// before it starts; its kernel still comes up, without a second try, and runs the cell.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kernel_waits_out_the_start_queue() {
+    let code_server = weft::config::WorkspacesConfig::default().code_server.image;
+    let (server, _cleanup) = server_with(Backend::Sqlite, |c| {
+        c.workspaces.max_starting = 1;
+        c.workspaces.start_timeout_secs = 15;
+        c.workspaces.code_server.ready_path = "never/answers".into();
+    })
+    .await;
+    assert!(
+        docker::docker(&["image", "inspect", &code_server]).0,
+        "{code_server} is missing: run tests/run.sh (it builds it)"
+    );
+    let (_, bob) = server.user("bob").await;
+    let mut slow = Vec::new();
+    for name in ["slow-1", "slow-2"] {
+        let project = server.project(&bob, name).await;
+        let (status, opened) = server.open_session(&bob, &project, "code-server").await;
+        assert_eq!(status, StatusCode::CREATED, "{opened}");
+        slow.push(project);
+    }
+    let project = server.project(&bob, "queued").await;
+    let (status, notebook) = create(&server, &bob, json!({"project_id": project})).await;
+    assert_eq!(status, StatusCode::CREATED, "{notebook}");
+    let id = notebook["id"].as_str().unwrap().to_string();
+    // The kernel the notebook's creation started comes up; a wait that gave up in the queue
+    // would have left it detached until the next execution tried again.
+    let path = format!("/api/v1/notebooks/{id}/status");
+    let started = wait::until("the kernel started", Duration::from_secs(180), || async {
+        let status = get(&server, &bob, &path).await;
+        match status["kernel"]["state"].as_str() {
+            Some("starting") => Err(status),
+            _ => Ok(status),
+        }
+    })
+    .await;
+    assert_eq!(started["kernel"]["state"], "idle", "{started}");
+    let ran = run(&server, &bob, &id, "print(1 + 1)").await;
+    assert_eq!(stdout(&ran), "2\n", "{ran}");
+    // The slow sessions held the slot to their timeout: the queue was as long as claimed.
+    for project in &slow {
+        let (_, session) = send(server.with_token(
+            &bob,
+            Method::GET,
+            &format!("/api/v1/projects/{project}/session"),
+        ))
+        .await;
+        assert_eq!(
+            (&session["status"], &session["error"]),
+            (&json!("failed"), &json!("not ready within 15 s")),
+            "{session}"
+        );
+    }
+}
