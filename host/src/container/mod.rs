@@ -888,16 +888,29 @@ impl Containers {
         Ok(record)
     }
 
-    /// Removes a container from the engine (stopping it first) and forgets it.
+    /// Removes a container from the engine (stopping it first, within the stop grace) and
+    /// forgets it.
     pub async fn remove(&self, caller: &Caller, id: &str) -> Result<()> {
+        self.remove_after(caller, id, Some(self.inner.stop_grace))
+            .await
+    }
+
+    /// Removes a container at once, with no time to exit on SIGTERM, and forgets it: for one
+    /// whose contents were saved elsewhere already (a session's container after its sync), where
+    /// a graceful exit only makes its user wait (Jupyter's takes seconds on a busy host).
+    pub async fn discard(&self, caller: &Caller, id: &str) -> Result<()> {
+        self.remove_after(caller, id, None).await
+    }
+
+    /// Removes a container, stopped within `grace` first if it is running and `grace` is given.
+    async fn remove_after(&self, caller: &Caller, id: &str, grace: Option<Duration>) -> Result<()> {
         let _lock = self.lock(id).await;
         let record = self.get(caller, id).await?;
         if let Some(engine_id) = &record.engine_id {
-            if record.status == ContainerStatus::Running {
-                self.inner
-                    .driver
-                    .stop(engine_id, self.inner.stop_grace)
-                    .await?;
+            if let Some(grace) = grace
+                && record.status == ContainerStatus::Running
+            {
+                self.inner.driver.stop(engine_id, grace).await?;
             }
             self.inner.driver.remove(engine_id).await?;
         }

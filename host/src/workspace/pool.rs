@@ -137,7 +137,7 @@ impl Sessions {
         for whose in [owner_id, POOL_OWNER] {
             match self
                 .containers()
-                .remove(&owner(whose), &pooled.container_id)
+                .discard(&owner(whose), &pooled.container_id)
                 .await
             {
                 Err(e) if e.code == Code::ContainerNotFound => continue,
@@ -179,7 +179,7 @@ impl Sessions {
                 tracing::info!(container = %container.id, "pooled container adopted");
             } else if let Err(e) = self
                 .containers()
-                .remove(&owner(POOL_OWNER), &container.id)
+                .discard(&owner(POOL_OWNER), &container.id)
                 .await
             {
                 tracing::warn!(container = %container.id, error = %e, "cannot remove a pooled container");

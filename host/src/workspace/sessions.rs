@@ -630,7 +630,7 @@ impl Sessions {
                     && let Err(e) = self
                         .inner
                         .containers
-                        .remove(&owner(&session.owner_id), container)
+                        .discard(&owner(&session.owner_id), container)
                         .await
                 {
                     tracing::warn!(session = %session.session_id, error = %e, "cannot remove a failed session's container");
@@ -1051,7 +1051,8 @@ impl Sessions {
         Ok(StoppedSession { session, sync })
     }
 
-    /// Syncs a session back (when its server was up), removes its container and records it
+    /// Syncs a session back (when its server was up), removes its container (at once: all it
+    /// held worth keeping was synced, its kernels shut down by the stop hooks) and records it
     /// as `status` with `reason`; returns what the sync brought back. The caller holds the
     /// session's lock.
     pub(super) async fn shut(
@@ -1083,7 +1084,7 @@ impl Sessions {
             match self
                 .inner
                 .containers
-                .remove(&owner(&session.owner_id), container)
+                .discard(&owner(&session.owner_id), container)
                 .await
             {
                 Err(e) if e.code != Code::ContainerNotFound => return Err(e),
