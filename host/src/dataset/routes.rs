@@ -158,8 +158,7 @@ struct VersionFiles {
     files: FileList,
 }
 
-/// One version of a dataset with its files (path, md5, size). The files are serialised from
-/// their stored list as it is read, not decoded first: 100,000 of them are one pass.
+/// One version of a dataset with its files (path, md5, size).
 #[utoipa::path(get, path = "/datasets/{id}/versions/{number}", operation_id = "datasets_version", tag = "datasets",
     params(("id" = String, Path), ("number" = i64, Path)),
     responses((status = 200, body = VersionFiles), (status = 404, body = crate::api::ErrorBody),
@@ -170,7 +169,8 @@ async fn version(
     Path((id, number)): Path<(String, i64)>,
 ) -> Result<Response> {
     let (version, files) = datasets.version(&caller, &id, number).await?;
-    // Serialised here rather than by `Json`, whose failure (a damaged list) is no JSON error.
+    // The files are serialised from their stored list as it is read, not decoded first, and
+    // here rather than by `Json`, whose failure (a damaged list) would be no JSON error.
     let body = serde_json::to_vec(&VersionFiles { version, files })
         .map_err(|e| Error::internal(format!("cannot list a version's files: {e}")))?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
