@@ -8,6 +8,8 @@
 
 use super::service::DatasetFile;
 use crate::error::{Error, Result};
+use serde::ser::{Error as _, SerializeSeq as _};
+use serde::{Serialize, Serializer};
 
 /// The first byte of every list this module writes.
 const FORMAT: u8 = 1;
@@ -51,42 +53,104 @@ pub(super) fn encode(files: &[DatasetFile]) -> Vec<u8> {
     out
 }
 
-/// The files `encoded` holds, by path.
-pub(super) fn decode(encoded: &[u8]) -> Result<Vec<DatasetFile>> {
+/// A version's files as stored, read from its row without decoding: serialised straight
+/// from the encoded bytes (one entry at a time, nothing allocated per file), so that a listing
+/// of 100,000 files costs one pass over them rather than 200,000 strings.
+#[derive(Debug, Clone)]
+pub(super) struct FileList {
+    encoded: Vec<u8>,
+}
+
+impl FileList {
+    /// The list as read from its row.
+    pub(super) fn stored(encoded: Vec<u8>) -> Self {
+        Self { encoded }
+    }
+
+    /// The list of a version without files.
+    pub(super) fn empty() -> Self {
+        Self::stored(encode(&[]))
+    }
+
+    /// The files it holds, by path.
+    pub(super) fn decode(&self) -> Result<Vec<DatasetFile>> {
+        let mut files = Vec::new();
+        walk(&self.encoded, corrupt, |path, md5, size| {
+            files.push(DatasetFile {
+                path: path.to_string(),
+                md5: md5.to_string(),
+                size,
+            });
+            Ok(())
+        })?;
+        Ok(files)
+    }
+}
+
+/// As a JSON array of [`DatasetFile`]s, by path; a damaged list is an error, not a panic.
+impl Serialize for FileList {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        /// [`DatasetFile`] borrowed: the same fields in the same order.
+        #[derive(Serialize)]
+        struct Entry<'a> {
+            path: &'a str,
+            md5: &'a str,
+            size: i64,
+        }
+        let mut seq = serializer.serialize_seq(None)?;
+        walk(
+            &self.encoded,
+            |what| S::Error::custom(format!("a stored file list is corrupt: {what}")),
+            |path, md5, size| seq.serialize_element(&Entry { path, md5, size }),
+        )?;
+        seq.end()
+    }
+}
+
+/// Calls `each` with the path, md5 and size of every file of `encoded`, by path; a damage
+/// found is `corrupt(what)`.
+fn walk<E>(
+    encoded: &[u8],
+    corrupt: impl Fn(&'static str) -> E,
+    mut each: impl FnMut(&str, &str, i64) -> Result<(), E>,
+) -> Result<(), E> {
     let mut input = Input { bytes: encoded };
-    if input.byte()? != FORMAT {
+    if input.byte().map_err(&corrupt)? != FORMAT {
         return Err(corrupt("an unknown format"));
     }
-    let count = input.varint()? as usize;
-    // Each file takes at least 4 bytes: no count can claim more files than there are bytes.
-    let mut files = Vec::with_capacity(count.min(encoded.len() / 4));
+    let count = input.varint().map_err(&corrupt)?;
     let mut path = Vec::new();
+    let mut hex_md5 = [0u8; 32];
     for _ in 0..count {
-        let shared = input.varint()? as usize;
-        let rest = input.varint()? as usize;
+        let shared = input.varint().map_err(&corrupt)? as usize;
+        let rest = input.varint().map_err(&corrupt)? as usize;
         if shared > path.len() {
             return Err(corrupt("a path sharing more than the previous one has"));
         }
         path.truncate(shared);
-        path.extend_from_slice(input.take(rest)?);
-        let md5 = match input.byte()? {
-            RAW_MD5 => hex::encode(input.take(16)?),
+        path.extend_from_slice(input.take(rest).map_err(&corrupt)?);
+        let md5 = match input.byte().map_err(&corrupt)? {
+            RAW_MD5 => {
+                let raw = input.take(16).map_err(&corrupt)?;
+                hex::encode_to_slice(raw, &mut hex_md5)
+                    .map_err(|_| corrupt("an md5 of the wrong length"))?;
+                &hex_md5[..]
+            }
             TEXT_MD5 => {
-                let len = input.varint()? as usize;
-                text(input.take(len)?)?
+                let len = input.varint().map_err(&corrupt)? as usize;
+                input.take(len).map_err(&corrupt)?
             }
             _ => return Err(corrupt("an unknown md5 kind")),
         };
-        files.push(DatasetFile {
-            path: text(&path)?,
-            md5,
-            size: input.varint()? as i64,
-        });
+        let md5 = std::str::from_utf8(md5).map_err(|_| corrupt("an md5 that is not UTF-8"))?;
+        let size = input.varint().map_err(&corrupt)? as i64;
+        let path = std::str::from_utf8(&path).map_err(|_| corrupt("a path that is not UTF-8"))?;
+        each(path, md5, size)?;
     }
     if !input.bytes.is_empty() {
         return Err(corrupt("bytes after the last file"));
     }
-    Ok(files)
+    Ok(())
 }
 
 /// The 16 bytes an md5 in lowercase hex spells (uppercase would not come back the same).
@@ -111,30 +175,26 @@ fn corrupt(what: &str) -> Error {
     Error::internal(format!("a stored file list is corrupt: {what}"))
 }
 
-fn text(bytes: &[u8]) -> Result<String> {
-    String::from_utf8(bytes.to_vec()).map_err(|_| corrupt("a path that is not UTF-8"))
-}
-
 /// What is left to read of a list.
 struct Input<'a> {
     bytes: &'a [u8],
 }
 
 impl<'a> Input<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], &'static str> {
         if n > self.bytes.len() {
-            return Err(corrupt("cut short"));
+            return Err("cut short");
         }
         let (taken, rest) = self.bytes.split_at(n);
         self.bytes = rest;
         Ok(taken)
     }
 
-    fn byte(&mut self) -> Result<u8> {
+    fn byte(&mut self) -> Result<u8, &'static str> {
         Ok(self.take(1)?[0])
     }
 
-    fn varint(&mut self) -> Result<u64> {
+    fn varint(&mut self) -> Result<u64, &'static str> {
         let mut n = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.byte()?;
@@ -143,7 +203,7 @@ impl<'a> Input<'a> {
                 return Ok(n);
             }
         }
-        Err(corrupt("a number longer than 64 bits"))
+        Err("a number longer than 64 bits")
     }
 }
 
@@ -157,6 +217,10 @@ mod tests {
             md5: md5.into(),
             size,
         }
+    }
+
+    fn decode(encoded: &[u8]) -> Result<Vec<DatasetFile>> {
+        FileList::stored(encoded.to_vec()).decode()
     }
 
     #[test]
@@ -177,6 +241,43 @@ mod tests {
         sorted.sort_by(|a, b| a.path.cmp(&b.path));
         assert_eq!(decode(&encoded).unwrap(), sorted);
         assert_eq!(decode(&encode(&[])).unwrap(), vec![]);
+        assert_eq!(FileList::empty().decode().unwrap(), vec![]);
+    }
+
+    #[test]
+    fn a_list_serialises_as_its_decoded_files_do() {
+        let files = vec![
+            file(
+                "quote\"d \\ back\\slash",
+                "d41d8cd98f00b204e9800998ecf8427e",
+                1,
+            ),
+            file(
+                "tab\tnew\nline\r\u{8}\u{c}\u{1}\u{1f}\u{7f}",
+                "not-an-md5",
+                2,
+            ),
+            file("é/naïve 名前 😀.csv", "0123456789ABCDEF0123456789ABCDEF", 3),
+            file(
+                "é/naïve 名前 😁.csv",
+                "ffffffffffffffffffffffffffffffff",
+                -1,
+            ),
+            file("</script>/a.bin", "with \"quotes\" and \\", i64::MAX),
+        ];
+        let list = FileList::stored(encode(&files));
+        let json = serde_json::to_vec(&list).unwrap();
+        assert_eq!(json, serde_json::to_vec(&list.decode().unwrap()).unwrap());
+        let back: Vec<serde_json::Value> = serde_json::from_slice(&json).unwrap();
+        assert_eq!(back.len(), files.len());
+        assert_eq!(
+            back[2]["path"],
+            "tab\tnew\nline\r\u{8}\u{c}\u{1}\u{1f}\u{7f}"
+        );
+        assert_eq!(back[2]["md5"], "not-an-md5");
+        assert_eq!(back[0]["md5"], "with \"quotes\" and \\");
+        assert_eq!(back[0]["size"], i64::MAX);
+        assert_eq!(serde_json::to_string(&FileList::empty()).unwrap(), "[]");
     }
 
     #[test]
@@ -199,13 +300,21 @@ mod tests {
     #[test]
     fn damaged_lists_are_errors_not_panics() {
         let encoded = encode(&[file("a", "d41d8cd98f00b204e9800998ecf8427e", 7)]);
+        let damaged = |bytes: &[u8]| {
+            let list = FileList::stored(bytes.to_vec());
+            list.decode().is_err() && serde_json::to_vec(&list).is_err()
+        };
         for cut in 0..encoded.len() {
-            assert!(decode(&encoded[..cut]).is_err(), "cut at {cut}");
+            assert!(damaged(&encoded[..cut]), "cut at {cut}");
         }
         let mut extra = encoded.clone();
         extra.push(0);
-        assert!(decode(&extra).is_err());
-        assert!(decode(&[FORMAT, 1, 5, 1, b'a']).is_err(), "shares too much");
-        assert!(decode(&[9]).is_err(), "unknown format");
+        assert!(damaged(&extra));
+        assert!(damaged(&[FORMAT, 1, 5, 1, b'a']), "shares too much");
+        assert!(
+            damaged(&[FORMAT, 1, 0, 1, 0xff, TEXT_MD5, 0, 0]),
+            "not UTF-8"
+        );
+        assert!(damaged(&[9]), "unknown format");
     }
 }

@@ -1,7 +1,7 @@
 //! What is stored about data versions, and every query on them: no other module of the
 //! dataset domain builds SQL.
 
-use super::file_list;
+use super::file_list::{self, FileList};
 use super::service::{Dataset, DatasetFile, DatasetVersion, ProjectStorage};
 use crate::error::{Error, Result};
 use crate::store::{Store, new_id, now_ms, time};
@@ -303,15 +303,15 @@ pub(super) async fn versions(store: &Store, id: &str) -> Result<Vec<DatasetVersi
         .collect()
 }
 
-/// The files of version `id`, by path (none before its list is recorded).
-pub(super) async fn files(store: &Store, id: &str) -> Result<Vec<DatasetFile>> {
+/// The files of version `id`, as stored (none before its list is recorded).
+pub(super) async fn files(store: &Store, id: &str) -> Result<FileList> {
     let row = sqlx::query("SELECT files FROM dataset_file_lists WHERE version_id = $1")
         .bind(id)
         .fetch_optional(store.pool())
         .await?;
     match row {
-        Some(row) => file_list::decode(&row.try_get::<Vec<u8>, _>("files")?),
-        None => Ok(Vec::new()),
+        Some(row) => Ok(FileList::stored(row.try_get("files")?)),
+        None => Ok(FileList::empty()),
     }
 }
 

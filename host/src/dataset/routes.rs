@@ -2,6 +2,7 @@
 //! datasets, one dataset with its versions, a version's files, the diff of two versions, and
 //! what the caller's data takes against their quota.
 
+use super::file_list::FileList;
 use super::service::{
     Dataset, DatasetFile, DatasetVersion, Datasets, ProjectStorage, Recorded, VersionDiff,
 };
@@ -10,7 +11,8 @@ use crate::auth::Caller;
 use crate::error::{Code, Error, Result};
 use crate::workspace::paths;
 use axum::extract::{FromRef, Path, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse as _, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -152,7 +154,8 @@ async fn get(
 struct VersionFiles {
     version: DatasetVersion,
     /// By path.
-    files: Vec<DatasetFile>,
+    #[schema(value_type = Vec<DatasetFile>)]
+    files: FileList,
 }
 
 /// One version of a dataset with its files (path, md5, size).
@@ -164,9 +167,13 @@ async fn version(
     State(datasets): State<Datasets>,
     caller: Caller,
     Path((id, number)): Path<(String, i64)>,
-) -> Result<Json<VersionFiles>> {
+) -> Result<Response> {
     let (version, files) = datasets.version(&caller, &id, number).await?;
-    Ok(Json(VersionFiles { version, files }))
+    // The files are serialised from their stored list as it is read, not decoded first, and
+    // here rather than by `Json`, whose failure (a damaged list) would be no JSON error.
+    let body = serde_json::to_vec(&VersionFiles { version, files })
+        .map_err(|e| Error::internal(format!("cannot list a version's files: {e}")))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -192,7 +199,12 @@ async fn diff(
 ) -> Result<Json<VersionDiff>> {
     let (_, old) = datasets.version(&caller, &id, query.from).await?;
     let (_, new) = datasets.version(&caller, &id, query.to).await?;
-    Ok(Json(super::service::diff(query.from, query.to, old, new)))
+    Ok(Json(super::service::diff(
+        query.from,
+        query.to,
+        old.decode()?,
+        new.decode()?,
+    )))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -4,6 +4,7 @@
 //! holds once its manifest is in the project's remote.
 
 use super::config::DatasetsConfig;
+use super::file_list::FileList;
 use super::manifest::{self, Out};
 use super::objects::{Objects, Oid};
 use super::records;
@@ -490,13 +491,13 @@ impl Datasets {
         Ok(())
     }
 
-    /// Version `number` of dataset `id` and its files.
+    /// Version `number` of dataset `id` and its files, as stored.
     pub(super) async fn version(
         &self,
         caller: &Caller,
         id: &str,
         number: i64,
-    ) -> Result<(DatasetVersion, Vec<DatasetFile>)> {
+    ) -> Result<(DatasetVersion, FileList)> {
         let (_, versions) = self.versions(caller, id).await?;
         let version = versions
             .into_iter()
@@ -540,7 +541,7 @@ impl Datasets {
             })?,
         };
         let (version, files) = self.version(caller, id, number).await?;
-        Ok((dataset, version, files))
+        Ok((dataset, version, files.decode()?))
     }
 
     /// File `path` of version `number` of dataset `id`, whole: refused above `max_bytes`.
