@@ -296,7 +296,7 @@ impl Objects {
         let (used, had) =
             records::before_upload(&self.store, owner, project, expected.map(Oid::as_str)).await?;
         let room = self.max_bytes_per_user.saturating_sub(used);
-        let staging = Staging::new(&self.files);
+        let staging = Staging::single(&self.files);
         let staged = async {
             let mut digest = Md5::new();
             let writer = match &self.local {
@@ -333,6 +333,7 @@ impl Objects {
                 None => self.size(project, &oid).await?,
             };
             if had.is_some() {
+                staging.discard().await;
                 return Ok((oid, staged.size, Stored::Existed));
             }
             staging.commit(&staged.path, &key(project, &oid)).await?;
@@ -347,7 +348,10 @@ impl Objects {
             Ok((oid, staged.size, stored))
         }
         .await;
-        staging.discard().await;
+        // What failed may have left its staged file; a committed one is gone already.
+        if outcome.is_err() {
+            staging.discard().await;
+        }
         outcome
     }
 

@@ -4,6 +4,7 @@
 //! Staged files live under `.staging/<batch>/` in the projects' storage (project ids never
 //! start with a dot), named by number so that no user path ever names a staging file. A batch
 //! is named by a time-ordered id, so that what a crash left behind is recognised and swept.
+//! A batch of one file may be that file itself, `.staging/<id>` ([`Staging::single`]).
 
 use super::projects::storage_error;
 use crate::error::Result;
@@ -19,6 +20,7 @@ const ROOT: &str = ".staging/";
 #[derive(Clone)]
 pub(crate) struct Staging {
     op: Operator,
+    /// The batch's folder (ending in `/`), or its one file.
     root: String,
 }
 
@@ -56,9 +58,28 @@ impl Staging {
         }
     }
 
+    /// A batch of one file (number 0), staged as `.staging/<id>` with no folder of its own:
+    /// for uploads of one file each (the DVC remote's objects), where making and removing a
+    /// folder per upload cost more than writing a small file.
+    pub(crate) fn single(op: &Operator) -> Self {
+        Self {
+            op: op.clone(),
+            root: format!("{ROOT}{}", crate::store::new_id()),
+        }
+    }
+
+    /// The path of staged file number `n`.
+    fn path(&self, n: u64) -> String {
+        if self.root.ends_with('/') {
+            format!("{}{n}", self.root)
+        } else {
+            self.root.clone()
+        }
+    }
+
     /// Starts staged file number `n` of the batch.
     pub(crate) async fn writer(&self, n: u64) -> Result<StagedWriter> {
-        let path = format!("{}{n}", self.root);
+        let path = self.path(n);
         let writer = self.op.writer(&path).await.map_err(storage_error)?;
         Ok(StagedWriter {
             path,
@@ -72,7 +93,7 @@ impl Staging {
     /// (what a crash of the machine leaves unflushed is then found and dropped, see
     /// `dataset::objects`), where one flush per file would cost a disk round trip each.
     pub(crate) async fn local_writer(&self, root: &Path, n: u64) -> Result<StagedWriter> {
-        let path = format!("{}{n}", self.root);
+        let path = self.path(n);
         let full = root.join(&path);
         let opened = async {
             if let Some(folder) = full.parent() {
@@ -106,7 +127,7 @@ impl Staging {
         content: Bytes,
         target: &str,
     ) -> Result<()> {
-        let staged = root.join(&self.root).join(n.to_string());
+        let staged = root.join(self.path(n));
         let target = root.join(target);
         let moved = tokio::task::spawn_blocking(move || {
             for folder in [staged.parent(), target.parent()].into_iter().flatten() {
@@ -137,7 +158,8 @@ impl Staging {
 
     /// Removes whatever of the batch is left (best effort: a leftover is only wasted space).
     pub(crate) async fn discard(&self) {
-        if let Err(e) = self.op.delete_with(&self.root).recursive(true).await {
+        let recursive = self.root.ends_with('/');
+        if let Err(e) = self.op.delete_with(&self.root).recursive(recursive).await {
             tracing::warn!(batch = %self.root, error = %e, "cannot remove staged files");
         }
     }
@@ -255,7 +277,8 @@ pub(super) async fn sweep(op: &Operator) {
             .map(|t| std::time::Duration::from_secs(t.to_unix().0));
         if started.is_some_and(|started| now.saturating_sub(started) > STALE) {
             tracing::info!(batch = %batch.path(), "removing files staged before a crash");
-            if let Err(e) = op.delete_with(batch.path()).recursive(true).await {
+            let folder = batch.metadata().mode() == opendal::EntryMode::DIR;
+            if let Err(e) = op.delete_with(batch.path()).recursive(folder).await {
                 tracing::warn!(batch = %batch.path(), error = %e, "cannot remove staged files");
             }
         }
@@ -302,7 +325,15 @@ mod tests {
             two_hours_ago,
             0,
         ));
+        let old_single = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            two_hours_ago,
+            1,
+        ));
         op.write(&format!("{ROOT}{old}/0"), "left by a crash")
+            .await
+            .unwrap();
+        op.write(&format!("{ROOT}{old_single}"), "left by a crash too")
             .await
             .unwrap();
         let fresh = Staging::new(&op);
@@ -310,10 +341,23 @@ mod tests {
             .put(0, Bytes::from_static(b"in progress"))
             .await
             .unwrap();
+        let single = Staging::single(&op);
+        single
+            .put(0, Bytes::from_static(b"in progress too"))
+            .await
+            .unwrap();
         sweep(&op).await;
         assert!(!op.exists(&format!("{ROOT}{old}/0")).await.unwrap());
+        assert!(!op.exists(&format!("{ROOT}{old_single}")).await.unwrap());
         assert!(op.exists(&format!("{}0", fresh.root)).await.unwrap());
+        assert!(op.exists(&single.path(0)).await.unwrap());
         fresh.discard().await;
+        single.discard().await;
         assert!(!op.exists(&format!("{}0", fresh.root)).await.unwrap());
+        assert!(!op.exists(&single.path(0)).await.unwrap());
+        assert!(
+            op.exists(ROOT).await.unwrap(),
+            "the staging folder itself stays"
+        );
     }
 }
