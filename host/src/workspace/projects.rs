@@ -430,7 +430,7 @@ impl Projects {
                     let (path, content) = file?;
                     let target = format!("{project}/{path}");
                     match local {
-                        Some(root) => staging.put_local(&root, n as u64, content, &target).await,
+                        Some(root) => staging.put_local_n(&root, n as u64, content, &target).await,
                         None => op
                             .write(&target, content)
                             .await

@@ -11,7 +11,7 @@ use crate::error::Result;
 use bytes::Bytes;
 use opendal::Operator;
 use sha2::{Digest, Sha256};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Where batches are staged, below the storage's root.
 const ROOT: &str = ".staging/";
@@ -35,10 +35,11 @@ pub(crate) struct StagedWriter {
 enum Sink {
     /// The storage's writer (a local folder's flushes the file to disk as it closes).
     Storage(opendal::Writer),
-    /// A file of the local folder, written without that flush (see [`Staging::local_writer`]),
-    /// and what is held for it: an upload arrives in chunks of a few KiB, and each write
-    /// of the file is a hand-off to a blocking thread.
-    Local(tokio::fs::File, Vec<u8>),
+    /// A file of the local folder (its full path), written without that flush (see
+    /// [`Staging::local_writer`]), and what is held for it: an upload arrives in chunks of a
+    /// few KiB, and each write of the file is a hand-off to a blocking thread. The file is
+    /// opened once more than [`LOCAL_BUFFER`] is held; a smaller one is only ever held.
+    Local(PathBuf, Option<tokio::fs::File>, Vec<u8>),
 }
 
 /// What a local staged file holds back before it is written.
@@ -48,6 +49,9 @@ const LOCAL_BUFFER: usize = 1 << 20;
 pub(crate) struct Staged {
     pub path: String,
     pub size: u64,
+    /// The content of a small file of the local folder, held rather than written: see
+    /// [`Staging::commit_local`].
+    pub held: Option<Bytes>,
 }
 
 impl Staging {
@@ -91,23 +95,30 @@ impl Staging {
     /// Starts staged file number `n` of the batch in the local folder `root` (the storage's),
     /// not flushed to disk as it closes: for content whose reader checks it against its hash
     /// (what a crash of the machine leaves unflushed is then found and dropped, see
-    /// `dataset::objects`), where one flush per file would cost a disk round trip each.
-    pub(crate) async fn local_writer(&self, root: &Path, n: u64) -> Result<StagedWriter> {
+    /// `dataset::objects`), where one flush per file would cost a disk round trip each. A
+    /// file of at most [`LOCAL_BUFFER`] bytes is held until [`Self::commit_local`] writes and
+    /// moves it in one go.
+    pub(crate) fn local_writer(&self, root: &Path, n: u64) -> StagedWriter {
         let path = self.path(n);
-        let full = root.join(&path);
-        let opened = async {
-            if let Some(folder) = full.parent() {
-                tokio::fs::create_dir_all(folder).await?;
-            }
-            tokio::fs::File::create(&full).await
-        }
-        .await;
-        let file = opened.map_err(local_error)?;
-        Ok(StagedWriter {
+        StagedWriter {
+            sink: Sink::Local(root.join(&path), None, Vec::new()),
             path,
-            sink: Sink::Local(file, Vec::new()),
             size: 0,
-        })
+        }
+    }
+
+    /// Moves `staged`, staged by [`Self::local_writer`] in the local folder `root`, to
+    /// `target`: a file still held is written and moved on one blocking thread.
+    pub(crate) async fn commit_local(
+        &self,
+        root: &Path,
+        staged: Staged,
+        target: &str,
+    ) -> Result<()> {
+        match staged.held {
+            Some(content) => self.put_local(root, &staged.path, content, target).await,
+            None => self.commit(&staged.path, target).await,
+        }
     }
 
     /// Stages `content` whole as file number `n`.
@@ -120,14 +131,25 @@ impl Staging {
     /// Stages `content` as file number `n` and moves it to `target` in the local folder
     /// `root` (the storage's), on one blocking thread and without flushing it to disk: for
     /// files a repository holds too (see `Projects::store_files`).
-    pub(super) async fn put_local(
+    pub(super) async fn put_local_n(
         &self,
         root: &Path,
         n: u64,
         content: Bytes,
         target: &str,
     ) -> Result<()> {
-        let staged = root.join(self.path(n));
+        self.put_local(root, &self.path(n), content, target).await
+    }
+
+    /// Writes `content` at `staged` and moves it to `target`, as [`Self::put_local_n`].
+    async fn put_local(
+        &self,
+        root: &Path,
+        staged: &str,
+        content: Bytes,
+        target: &str,
+    ) -> Result<()> {
+        let staged = root.join(staged);
         let target = root.join(target);
         let moved = tokio::task::spawn_blocking(move || {
             for folder in [staged.parent(), target.parent()].into_iter().flatten() {
@@ -171,9 +193,13 @@ impl StagedWriter {
         self.size += chunk.len() as u64;
         match &mut self.sink {
             Sink::Storage(writer) => writer.write(chunk).await.map_err(storage_error),
-            Sink::Local(file, held) => {
+            Sink::Local(path, file, held) => {
                 held.extend_from_slice(&chunk);
                 if held.len() >= LOCAL_BUFFER {
+                    let file = match file {
+                        Some(file) => file,
+                        None => file.insert(create_local(path).await?),
+                    };
                     file.write_all(held).await.map_err(local_error)?;
                     held.clear();
                 }
@@ -223,8 +249,15 @@ impl StagedWriter {
             Sink::Storage(mut writer) => {
                 writer.close().await.map_err(storage_error)?;
             }
+            Sink::Local(_, None, held) => {
+                return Ok(Staged {
+                    path: self.path,
+                    size: self.size,
+                    held: Some(Bytes::from(held)),
+                });
+            }
             // Waits for the last write to reach the file (not the disk).
-            Sink::Local(mut file, held) => {
+            Sink::Local(_, Some(mut file), held) => {
                 file.write_all(&held).await.map_err(local_error)?;
                 file.flush().await.map_err(local_error)?;
             }
@@ -232,6 +265,7 @@ impl StagedWriter {
         Ok(Staged {
             path: self.path,
             size: self.size,
+            held: None,
         })
     }
 
@@ -245,6 +279,20 @@ impl StagedWriter {
             let _ = writer.close().await;
         }
     }
+}
+
+/// Creates the local file `path` (and its folder), on one blocking thread.
+async fn create_local(path: &Path) -> Result<tokio::fs::File> {
+    let path = path.to_path_buf();
+    let created = tokio::task::spawn_blocking(move || {
+        if let Some(folder) = path.parent() {
+            std::fs::create_dir_all(folder)?;
+        }
+        std::fs::File::create(&path)
+    })
+    .await
+    .map_err(|e| crate::error::Error::internal(format!("a storage task failed: {e}")))?;
+    Ok(tokio::fs::File::from_std(created.map_err(local_error)?))
 }
 
 fn local_error(e: std::io::Error) -> crate::error::Error {
