@@ -14,6 +14,7 @@ on_both_backends!(
     pushed_data_pulls_back_byte_identical_and_a_change_sends_one_object,
     other_users_corrupted_and_cut_short_uploads_are_refused,
     an_upload_past_the_owner_s_quota_is_refused,
+    a_revoked_token_and_a_deleted_project_are_refused_at_once,
     gc_through_the_webdav_remote_deletes_what_the_workspace_no_longer_uses
 );
 
@@ -163,6 +164,33 @@ async fn other_users_corrupted_and_cut_short_uploads_are_refused(backend: Backen
 
     let staging = server.config.data_dir.join("projects/.staging");
     assert_eq!(walk(&staging), 0, "nothing left staged");
+}
+
+/// The remote keeps the token and the project a request named for a second (a push asks twice
+/// per object); revoking the token or deleting the project still takes effect at once.
+async fn a_revoked_token_and_a_deleted_project_are_refused_at_once(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (_, token) = server.user("ada").await;
+    let object = "/dvc/ada/brief/files/md5/d4/1d8cd98f00b204e9800998ecf8427e";
+    let ask = || send(server.with_token(&token, Method::GET, object));
+    let project = server.project(&token, "brief").await;
+    let (status, body) = ask().await;
+    assert_error(status, &body, 404, "30222");
+    let (status, _) =
+        send(server.admin(Method::DELETE, &format!("/api/v1/projects/{project}"))).await;
+    assert!(status.is_success(), "{status}");
+    let (status, body) = ask().await;
+    assert_error(status, &body, 404, "10205");
+
+    server.project(&token, "brief").await;
+    let (status, body) = ask().await;
+    assert_error(status, &body, 404, "30222");
+    let (_, tokens) = send(server.with_token(&token, Method::GET, "/api/v1/tokens")).await;
+    let id = tokens[0]["id"].as_str().unwrap().to_string();
+    let revoke = server.with_token(&token, Method::DELETE, &format!("/api/v1/tokens/{id}"));
+    assert_eq!(send(revoke).await.0, StatusCode::OK);
+    let (status, body) = ask().await;
+    assert_error(status, &body, 401, "90304");
 }
 
 async fn an_upload_past_the_owner_s_quota_is_refused(backend: Backend) {

@@ -6,8 +6,8 @@
 //!
 //! A token minted with another token is its child: it never outlives its parent and is
 //! revoked with it. A disabled user's tokens all stop at once, since every sign-in reads the
-//! user's state; the sessions proxy alone keeps tokens read lately ([`Auth::sign_in_recent`]),
-//! and forgets them all when a token is revoked or a user disabled.
+//! user's state; the sessions proxy and the DVC remote alone keep tokens read lately
+//! ([`Auth::sign_in_recent`]), and forget them all when a token is revoked or a user disabled.
 
 mod browser;
 mod disabled;
@@ -215,7 +215,8 @@ impl Auth {
     }
 
     /// [`Self::sign_in`] for the sessions proxy, where a page makes dozens of requests a
-    /// second with the same token: a token read valid within the last second signs in again
+    /// second with the same token, and for the DVC remote, whose client sends two requests
+    /// per object pushed: a token read valid within the last second signs in again
     /// without a store read. Revoking a token or disabling a user here forgets every such
     /// token at once; another Weft host sharing the store is heard within that second.
     pub async fn sign_in_recent(&self, token: &str, peer: Option<IpAddr>) -> Result<Caller> {

@@ -296,11 +296,11 @@ impl Objects {
         let (used, had) =
             records::before_upload(&self.store, owner, project, expected.map(Oid::as_str)).await?;
         let room = self.max_bytes_per_user.saturating_sub(used);
-        let staging = Staging::new(&self.files);
+        let staging = Staging::single(&self.files);
         let staged = async {
             let mut digest = Md5::new();
             let writer = match &self.local {
-                Some(root) => staging.local_writer(root, 0).await?,
+                Some(root) => staging.local_writer(root, 0),
                 None => staging.writer(0).await?,
             };
             let staged = writer
@@ -333,21 +333,35 @@ impl Objects {
                 None => self.size(project, &oid).await?,
             };
             if had.is_some() {
+                if staged.held.is_none() {
+                    staging.discard().await;
+                }
                 return Ok((oid, staged.size, Stored::Existed));
             }
-            staging.commit(&staged.path, &key(project, &oid)).await?;
+            let size = staged.size;
+            match &self.local {
+                Some(root) => {
+                    staging
+                        .commit_local(root, staged, &key(project, &oid))
+                        .await?
+                }
+                None => staging.commit(&staged.path, &key(project, &oid)).await?,
+            }
             let by = &caller.user_id;
             let created =
-                records::insert_object(&self.store, project, oid.as_str(), staged.size, by).await?;
+                records::insert_object(&self.store, project, oid.as_str(), size, by).await?;
             let stored = if created {
                 Stored::Created
             } else {
                 Stored::Existed
             };
-            Ok((oid, staged.size, stored))
+            Ok((oid, size, stored))
         }
         .await;
-        staging.discard().await;
+        // What failed may have left its staged file; a committed one is gone already.
+        if outcome.is_err() {
+            staging.discard().await;
+        }
         outcome
     }
 

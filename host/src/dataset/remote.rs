@@ -15,7 +15,6 @@ use super::objects::{Oid, Stored};
 use super::service::Datasets;
 use crate::auth::Auth;
 use crate::error::{Code, Error, Result};
-use crate::git::Git;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRef, Path, Request, State};
@@ -28,7 +27,6 @@ pub(crate) fn router<S>() -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
     Datasets: FromRef<S>,
-    Git: FromRef<S>,
     Auth: FromRef<S>,
 {
     Router::new().route("/dvc/{*path}", any(serve))
@@ -87,12 +85,11 @@ fn is_prefix(name: &str) -> bool {
 
 async fn serve(
     State(datasets): State<Datasets>,
-    State(git): State<Git>,
     State(auth): State<Auth>,
     Path(path): Path<String>,
     request: Request,
 ) -> Response {
-    match handle(&datasets, &git, &auth, &path, request).await {
+    match handle(&datasets, &auth, &path, request).await {
         Ok(response) => response,
         Err(e) => crate::auth::challenged(e),
     }
@@ -100,7 +97,6 @@ async fn serve(
 
 async fn handle(
     datasets: &Datasets,
-    git: &Git,
     auth: &Auth,
     path: &str,
     request: Request,
@@ -125,9 +121,13 @@ async fn handle(
         )
         .hint("objects take GET, HEAD, PUT, POST and DELETE; folders of the layout PROPFIND and MKCOL"));
     }
+    // A push asks twice per object (whether it exists, then its upload), with the same
+    // token and project each time: both are read from the store at most once a second.
     let token = crate::auth::basic_or_bearer_token(request.headers())?;
-    let caller = auth.sign_in(&token, crate::auth::peer(&request)).await?;
-    let project = git.project_named(&caller, &name).await?;
+    let caller = auth
+        .sign_in_recent(&token, crate::auth::peer(&request))
+        .await?;
+    let project = datasets.projects().named(&caller, &name, true).await?;
     let objects = datasets.objects();
     let oid = match place {
         Place::Object(oid) if for_objects.contains(&method) => oid,

@@ -357,19 +357,7 @@ impl Git {
     /// The project `name` names (`<owner>/<project>`, owner by user name, or a project id), if
     /// `caller` may reach it (404 otherwise, as for none): how other tools' paths name one.
     pub(crate) async fn project_named(&self, caller: &Caller, name: &str) -> Result<Project> {
-        let id = match name.split_once('/') {
-            Some((owner, project)) => records::project_id(&self.inner.store, owner, project)
-                .await?
-                .unwrap_or_else(|| name.to_string()),
-            None => name.to_string(),
-        };
-        self.inner.projects.get(caller, &id).await.map_err(|e| {
-            if e.code == Code::ProjectNotFound {
-                Error::new(Code::ProjectNotFound, format!("no project '{name}'"))
-            } else {
-                e
-            }
-        })
+        self.inner.projects.named(caller, name, false).await
     }
 
     async fn lock(&self, project_id: &str) -> tokio::sync::OwnedMutexGuard<()> {

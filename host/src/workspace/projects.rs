@@ -56,6 +56,9 @@ pub struct Projects {
     local: Option<std::path::PathBuf>,
     limits: Limits,
     hooks: Arc<Mutex<Vec<ProjectHook>>>,
+    /// Projects read lately by the name a request gave: the DVC remote's client names the
+    /// project in each of its requests, two per object pushed.
+    named: Arc<crate::store::recent::Recent<Project>>,
 }
 
 /// What happened to a project, for services that keep something of their own per project
@@ -159,6 +162,7 @@ impl Projects {
                 max_files: config.project_max_files,
             },
             hooks: Arc::new(Mutex::new(Vec::new())),
+            named: Arc::default(),
         })
     }
 
@@ -232,6 +236,37 @@ impl Projects {
         }
     }
 
+    /// The project `name` names (`<owner name>/<project name>`, or its id) if `caller` may
+    /// see it (its owner or an admin). With `recent`, a project read within the last second
+    /// answers again without a store read: for the DVC remote, whose client asks twice per
+    /// object. Only a deletion could make such a project stale (owners and names never
+    /// change); this host forgets them all as it deletes one, another host sharing the store
+    /// is seen within that second. Access is checked on every call, against a caller that
+    /// [`crate::auth::Auth::sign_in_recent`] keeps no longer either.
+    pub(crate) async fn named(&self, caller: &Caller, name: &str, recent: bool) -> Result<Project> {
+        let kept = if recent { self.named.get(name) } else { None };
+        let project = match kept {
+            Some(project) => Some(project),
+            None => {
+                let generation = self.named.generation();
+                let found = records::project_named(&self.store, name)
+                    .await?
+                    .map(Arc::new);
+                if let Some(project) = &found {
+                    self.named.keep(name, generation, project.clone());
+                }
+                found
+            }
+        };
+        match project {
+            Some(p) if p.owner_id == caller.user_id || caller.is_admin() => Ok((*p).clone()),
+            _ => Err(
+                Error::new(Code::ProjectNotFound, format!("no project '{name}'"))
+                    .details(serde_json::json!({ "project": name })),
+            ),
+        }
+    }
+
     /// The project of user `owner` that `name` names (its id or its name): how a workflow
     /// run and the container jobs of its nodes name the project they work on. Even an admin's
     /// run names only the admin's own projects.
@@ -262,6 +297,7 @@ impl Projects {
             .await
             .map_err(storage_error)?;
         records::delete_project(&self.store, &project.id).await?;
+        self.named.forget_all();
         self.announce(ProjectEvent::Deleted(project.id)).await;
         Ok(())
     }
@@ -394,7 +430,7 @@ impl Projects {
                     let (path, content) = file?;
                     let target = format!("{project}/{path}");
                     match local {
-                        Some(root) => staging.put_local(&root, n as u64, content, &target).await,
+                        Some(root) => staging.put_local_n(&root, n as u64, content, &target).await,
                         None => op
                             .write(&target, content)
                             .await

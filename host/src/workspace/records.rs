@@ -66,6 +66,24 @@ pub(super) async fn project(store: &Store, id: &str) -> Result<Option<Project>> 
     row.as_ref().map(project_from_row).transpose()
 }
 
+/// The project `name` names: `<owner name>/<project name>`, or its id; in one query.
+pub(super) async fn project_named(store: &Store, name: &str) -> Result<Option<Project>> {
+    let row = match name.split_once('/') {
+        Some((owner, project)) => {
+            sqlx::query(
+                "SELECT p.id, p.owner_id, p.name, p.created_at, p.updated_at FROM projects p \
+                 JOIN users u ON u.id = p.owner_id WHERE u.name = $1 AND p.name = $2",
+            )
+            .bind(owner)
+            .bind(project)
+            .fetch_optional(store.pool())
+            .await?
+        }
+        None => return project(store, name).await,
+    };
+    row.as_ref().map(project_from_row).transpose()
+}
+
 pub(super) async fn delete_project(store: &Store, id: &str) -> Result<()> {
     sqlx::query("DELETE FROM projects WHERE id = $1")
         .bind(id)

@@ -4,13 +4,14 @@
 //! Staged files live under `.staging/<batch>/` in the projects' storage (project ids never
 //! start with a dot), named by number so that no user path ever names a staging file. A batch
 //! is named by a time-ordered id, so that what a crash left behind is recognised and swept.
+//! A batch of one file may be that file itself, `.staging/<id>` ([`Staging::single`]).
 
 use super::projects::storage_error;
 use crate::error::Result;
 use bytes::Bytes;
 use opendal::Operator;
 use sha2::{Digest, Sha256};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Where batches are staged, below the storage's root.
 const ROOT: &str = ".staging/";
@@ -19,6 +20,7 @@ const ROOT: &str = ".staging/";
 #[derive(Clone)]
 pub(crate) struct Staging {
     op: Operator,
+    /// The batch's folder (ending in `/`), or its one file.
     root: String,
 }
 
@@ -33,10 +35,11 @@ pub(crate) struct StagedWriter {
 enum Sink {
     /// The storage's writer (a local folder's flushes the file to disk as it closes).
     Storage(opendal::Writer),
-    /// A file of the local folder, written without that flush (see [`Staging::local_writer`]),
-    /// and what is held for it: an upload arrives in chunks of a few KiB, and each write
-    /// of the file is a hand-off to a blocking thread.
-    Local(tokio::fs::File, Vec<u8>),
+    /// A file of the local folder (its full path), written without that flush (see
+    /// [`Staging::local_writer`]), and what is held for it: an upload arrives in chunks of a
+    /// few KiB, and each write of the file is a hand-off to a blocking thread. The file is
+    /// opened once more than [`LOCAL_BUFFER`] is held; a smaller one is only ever held.
+    Local(PathBuf, Option<tokio::fs::File>, Vec<u8>),
 }
 
 /// What a local staged file holds back before it is written.
@@ -46,6 +49,9 @@ const LOCAL_BUFFER: usize = 1 << 20;
 pub(crate) struct Staged {
     pub path: String,
     pub size: u64,
+    /// The content of a small file of the local folder, held rather than written: see
+    /// [`Staging::commit_local`].
+    pub held: Option<Bytes>,
 }
 
 impl Staging {
@@ -56,9 +62,28 @@ impl Staging {
         }
     }
 
+    /// A batch of one file (number 0), staged as `.staging/<id>` with no folder of its own:
+    /// for uploads of one file each (the DVC remote's objects), where making and removing a
+    /// folder per upload cost more than writing a small file.
+    pub(crate) fn single(op: &Operator) -> Self {
+        Self {
+            op: op.clone(),
+            root: format!("{ROOT}{}", crate::store::new_id()),
+        }
+    }
+
+    /// The path of staged file number `n`.
+    fn path(&self, n: u64) -> String {
+        if self.root.ends_with('/') {
+            format!("{}{n}", self.root)
+        } else {
+            self.root.clone()
+        }
+    }
+
     /// Starts staged file number `n` of the batch.
     pub(crate) async fn writer(&self, n: u64) -> Result<StagedWriter> {
-        let path = format!("{}{n}", self.root);
+        let path = self.path(n);
         let writer = self.op.writer(&path).await.map_err(storage_error)?;
         Ok(StagedWriter {
             path,
@@ -70,23 +95,30 @@ impl Staging {
     /// Starts staged file number `n` of the batch in the local folder `root` (the storage's),
     /// not flushed to disk as it closes: for content whose reader checks it against its hash
     /// (what a crash of the machine leaves unflushed is then found and dropped, see
-    /// `dataset::objects`), where one flush per file would cost a disk round trip each.
-    pub(crate) async fn local_writer(&self, root: &Path, n: u64) -> Result<StagedWriter> {
-        let path = format!("{}{n}", self.root);
-        let full = root.join(&path);
-        let opened = async {
-            if let Some(folder) = full.parent() {
-                tokio::fs::create_dir_all(folder).await?;
-            }
-            tokio::fs::File::create(&full).await
-        }
-        .await;
-        let file = opened.map_err(local_error)?;
-        Ok(StagedWriter {
+    /// `dataset::objects`), where one flush per file would cost a disk round trip each. A
+    /// file of at most [`LOCAL_BUFFER`] bytes is held until [`Self::commit_local`] writes and
+    /// moves it in one go.
+    pub(crate) fn local_writer(&self, root: &Path, n: u64) -> StagedWriter {
+        let path = self.path(n);
+        StagedWriter {
+            sink: Sink::Local(root.join(&path), None, Vec::new()),
             path,
-            sink: Sink::Local(file, Vec::new()),
             size: 0,
-        })
+        }
+    }
+
+    /// Moves `staged`, staged by [`Self::local_writer`] in the local folder `root`, to
+    /// `target`: a file still held is written and moved on one blocking thread.
+    pub(crate) async fn commit_local(
+        &self,
+        root: &Path,
+        staged: Staged,
+        target: &str,
+    ) -> Result<()> {
+        match staged.held {
+            Some(content) => self.put_local(root, &staged.path, content, target).await,
+            None => self.commit(&staged.path, target).await,
+        }
     }
 
     /// Stages `content` whole as file number `n`.
@@ -99,14 +131,25 @@ impl Staging {
     /// Stages `content` as file number `n` and moves it to `target` in the local folder
     /// `root` (the storage's), on one blocking thread and without flushing it to disk: for
     /// files a repository holds too (see `Projects::store_files`).
-    pub(super) async fn put_local(
+    pub(super) async fn put_local_n(
         &self,
         root: &Path,
         n: u64,
         content: Bytes,
         target: &str,
     ) -> Result<()> {
-        let staged = root.join(&self.root).join(n.to_string());
+        self.put_local(root, &self.path(n), content, target).await
+    }
+
+    /// Writes `content` at `staged` and moves it to `target`, as [`Self::put_local_n`].
+    async fn put_local(
+        &self,
+        root: &Path,
+        staged: &str,
+        content: Bytes,
+        target: &str,
+    ) -> Result<()> {
+        let staged = root.join(staged);
         let target = root.join(target);
         let moved = tokio::task::spawn_blocking(move || {
             for folder in [staged.parent(), target.parent()].into_iter().flatten() {
@@ -137,7 +180,8 @@ impl Staging {
 
     /// Removes whatever of the batch is left (best effort: a leftover is only wasted space).
     pub(crate) async fn discard(&self) {
-        if let Err(e) = self.op.delete_with(&self.root).recursive(true).await {
+        let recursive = self.root.ends_with('/');
+        if let Err(e) = self.op.delete_with(&self.root).recursive(recursive).await {
             tracing::warn!(batch = %self.root, error = %e, "cannot remove staged files");
         }
     }
@@ -149,9 +193,13 @@ impl StagedWriter {
         self.size += chunk.len() as u64;
         match &mut self.sink {
             Sink::Storage(writer) => writer.write(chunk).await.map_err(storage_error),
-            Sink::Local(file, held) => {
+            Sink::Local(path, file, held) => {
                 held.extend_from_slice(&chunk);
                 if held.len() >= LOCAL_BUFFER {
+                    let file = match file {
+                        Some(file) => file,
+                        None => file.insert(create_local(path).await?),
+                    };
                     file.write_all(held).await.map_err(local_error)?;
                     held.clear();
                 }
@@ -201,8 +249,15 @@ impl StagedWriter {
             Sink::Storage(mut writer) => {
                 writer.close().await.map_err(storage_error)?;
             }
+            Sink::Local(_, None, held) => {
+                return Ok(Staged {
+                    path: self.path,
+                    size: self.size,
+                    held: Some(Bytes::from(held)),
+                });
+            }
             // Waits for the last write to reach the file (not the disk).
-            Sink::Local(mut file, held) => {
+            Sink::Local(_, Some(mut file), held) => {
                 file.write_all(&held).await.map_err(local_error)?;
                 file.flush().await.map_err(local_error)?;
             }
@@ -210,6 +265,7 @@ impl StagedWriter {
         Ok(Staged {
             path: self.path,
             size: self.size,
+            held: None,
         })
     }
 
@@ -223,6 +279,20 @@ impl StagedWriter {
             let _ = writer.close().await;
         }
     }
+}
+
+/// Creates the local file `path` (and its folder), on one blocking thread.
+async fn create_local(path: &Path) -> Result<tokio::fs::File> {
+    let path = path.to_path_buf();
+    let created = tokio::task::spawn_blocking(move || {
+        if let Some(folder) = path.parent() {
+            std::fs::create_dir_all(folder)?;
+        }
+        std::fs::File::create(&path)
+    })
+    .await
+    .map_err(|e| crate::error::Error::internal(format!("a storage task failed: {e}")))?;
+    Ok(tokio::fs::File::from_std(created.map_err(local_error)?))
 }
 
 fn local_error(e: std::io::Error) -> crate::error::Error {
@@ -255,7 +325,8 @@ pub(super) async fn sweep(op: &Operator) {
             .map(|t| std::time::Duration::from_secs(t.to_unix().0));
         if started.is_some_and(|started| now.saturating_sub(started) > STALE) {
             tracing::info!(batch = %batch.path(), "removing files staged before a crash");
-            if let Err(e) = op.delete_with(batch.path()).recursive(true).await {
+            let folder = batch.metadata().mode() == opendal::EntryMode::DIR;
+            if let Err(e) = op.delete_with(batch.path()).recursive(folder).await {
                 tracing::warn!(batch = %batch.path(), error = %e, "cannot remove staged files");
             }
         }
@@ -302,7 +373,15 @@ mod tests {
             two_hours_ago,
             0,
         ));
+        let old_single = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            two_hours_ago,
+            1,
+        ));
         op.write(&format!("{ROOT}{old}/0"), "left by a crash")
+            .await
+            .unwrap();
+        op.write(&format!("{ROOT}{old_single}"), "left by a crash too")
             .await
             .unwrap();
         let fresh = Staging::new(&op);
@@ -310,10 +389,23 @@ mod tests {
             .put(0, Bytes::from_static(b"in progress"))
             .await
             .unwrap();
+        let single = Staging::single(&op);
+        single
+            .put(0, Bytes::from_static(b"in progress too"))
+            .await
+            .unwrap();
         sweep(&op).await;
         assert!(!op.exists(&format!("{ROOT}{old}/0")).await.unwrap());
+        assert!(!op.exists(&format!("{ROOT}{old_single}")).await.unwrap());
         assert!(op.exists(&format!("{}0", fresh.root)).await.unwrap());
+        assert!(op.exists(&single.path(0)).await.unwrap());
         fresh.discard().await;
+        single.discard().await;
         assert!(!op.exists(&format!("{}0", fresh.root)).await.unwrap());
+        assert!(!op.exists(&single.path(0)).await.unwrap());
+        assert!(
+            op.exists(ROOT).await.unwrap(),
+            "the staging folder itself stays"
+        );
     }
 }
