@@ -14,6 +14,7 @@
 //! server's secret are taken out.
 
 use super::proxy_client::{self, ProxyClient};
+use super::pump;
 use super::sessions::{Credential, Sessions, Upstream};
 use crate::auth::Auth;
 use crate::error::{Code, Error, Result};
@@ -23,7 +24,6 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, he
 use axum::response::{IntoResponse, Response};
 use axum::{BoxError, Router};
 use http_body_util::BodyExt as _;
-use hyper_util::rt::TokioIo;
 use tower_http::catch_panic::CatchPanicLayer;
 
 /// Weft's cookie on a session's origin over plain HTTP.
@@ -299,17 +299,17 @@ async fn forward(proxy: &Proxy, mut request: Request) -> Result<Response> {
             match (client_upgrade.await, upstream_upgrade.await) {
                 (Ok(client), Ok(server)) => {
                     let _open = meters.websocket();
-                    let mut client = TokioIo::new(client);
-                    let mut server = TokioIo::new(server);
-                    tokio::select! {
-                        copied = tokio::io::copy_bidirectional(&mut client, &mut server) => {
-                            if let Ok((sent_in, sent_out)) = copied {
-                                meters.sent_in(sent_in);
-                                meters.sent_out(sent_out);
-                            }
+                    let (moved, ended) =
+                        pump::websocket(client, server, disabled.until(&owner)).await;
+                    meters.sent_in(moved.to_server);
+                    meters.sent_out(moved.to_client);
+                    match ended {
+                        pump::Ended::Closed => {}
+                        pump::Ended::Failed(error) => {
+                            tracing::debug!(%session, %error, "WebSocket broke off")
                         }
-                        () = disabled.until(&owner) => {
-                            tracing::info!(%session, "WebSocket closed: its owner was disabled");
+                        pump::Ended::Stopped => {
+                            tracing::info!(%session, "WebSocket closed: its owner was disabled")
                         }
                     }
                 }
