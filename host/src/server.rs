@@ -68,11 +68,15 @@ pub(crate) async fn serve(mut config: Config) -> anyhow::Result<()> {
     if let Some(scheduler) = scheduler {
         beside(scheduler, app::scheduler_router(state.clone()), "scheduler");
     }
-    beside(
-        sessions,
-        crate::workspace::proxy::router(state.clone()),
-        "sessions",
-    );
+    if std::env::var_os("WEFT_PROXY_ON_MAIN").is_some() {
+        beside(
+            sessions,
+            crate::workspace::proxy::router(state.clone()),
+            "sessions",
+        );
+    } else {
+        serve_sessions(sessions, &state, stop_tx.subscribe())?;
+    }
     let server = api::serve(listener, app::router(state.clone()))
         .with_graceful_shutdown(async move {
             stop.await;
@@ -90,6 +94,53 @@ pub(crate) async fn serve(mut config: Config) -> anyhow::Result<()> {
     }
     state.store.close().await;
     tracing::info!("weft stopped");
+    Ok(())
+}
+
+/// Serves the sessions proxy on `[workspaces] proxy_threads` threads of its own, each a
+/// single-threaded runtime accepting from `listener` until `stop`. On the work-stealing
+/// runtime, each proxied request woke tasks across threads (the browser's connection, the
+/// container's, the pool's): a profile of small requests showed more time in the scheduler
+/// than in the proxy. Here a request and its container connection stay on one thread, and
+/// the threads share nothing but the listening socket and the services' caches.
+fn serve_sessions(
+    listener: TcpListener,
+    state: &AppState,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let threads = match state.config.workspaces.proxy_threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n as usize,
+    };
+    let listener = listener.into_std()?;
+    for n in 0..threads {
+        let listener = listener.try_clone()?;
+        let app = crate::workspace::proxy::router(state.clone());
+        let mut stop = stop.clone();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name(format!("weft-proxy-{n}"))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let stopped = async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    };
+                    let served = match TcpListener::from_std(listener) {
+                        Ok(listener) => {
+                            api::serve(listener, app)
+                                .with_graceful_shutdown(stopped)
+                                .await
+                        }
+                        Err(err) => Err(err),
+                    };
+                    if let Err(err) = served {
+                        tracing::error!(%err, "the sessions listener failed");
+                    }
+                })
+            })?;
+    }
     Ok(())
 }
 

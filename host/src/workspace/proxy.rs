@@ -24,6 +24,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, he
 use axum::response::{IntoResponse, Response};
 use axum::{BoxError, Router};
 use http_body_util::BodyExt as _;
+use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
 
 /// Weft's cookie on a session's origin over plain HTTP.
@@ -33,15 +34,15 @@ const COOKIE: &str = "weft_session";
 const SECURE_COOKIE: &str = "__Host-weft_session";
 
 /// Headers meaningful for one connection only (RFC 9110 7.6.1), never forwarded.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
 ];
 
 /// The proxy's services, and its client to the containers.
@@ -183,7 +184,7 @@ async fn open(
     uri: &Uri,
     headers: &HeaderMap,
     peer: Option<std::net::IpAddr>,
-) -> Result<(Upstream, Option<String>)> {
+) -> Result<(Arc<Upstream>, Option<String>)> {
     let origins = state.sessions.origins();
     let host = host(uri, headers).unwrap_or_default();
     let session_id = origins.session_of(host).ok_or_else(|| {
@@ -362,8 +363,8 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, switching: bool) {
     for name in listed {
         headers.remove(name);
     }
-    for hop in HOP_BY_HOP {
-        if !(switching && hop == "connection") {
+    for hop in &HOP_BY_HOP {
+        if !(switching && hop == header::CONNECTION) {
             headers.remove(hop);
         }
     }
