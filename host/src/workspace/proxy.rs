@@ -352,12 +352,19 @@ where
 /// Takes out of `headers` the ones naming other hops (`Connection` and what it lists; on a
 /// protocol switch, `Connection` and `Upgrade` stay).
 fn strip_hop_by_hop(headers: &mut HeaderMap, switching: bool) {
+    // Usually `keep-alive` or `close`, gone below anyway: nothing to parse or keep.
     let listed: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .map(str::trim)
+        .filter(|name| {
+            !HOP_BY_HOP
+                .iter()
+                .any(|hop| hop.as_str().eq_ignore_ascii_case(name))
+        })
+        .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
         .filter(|name| !switching || *name != header::UPGRADE)
         .collect();
     for name in listed {
@@ -422,12 +429,16 @@ fn upstream_request(
 ) -> Result<hyper::Request<Body>> {
     let (mut parts, body) = request.into_parts();
     let path = parts.uri.path();
-    let target = match without_token(parts.uri.query()) {
-        Some(query) => format!("{}{path}?{query}", upstream.base),
-        None => format!("{}{path}", upstream.base),
-    };
-    parts.uri = target
-        .parse()
+    let query = without_token(parts.uri.query());
+    let query_len = query.as_ref().map_or(0, |q| q.len() + 1);
+    let mut target = String::with_capacity(upstream.base.len() + path.len() + query_len);
+    target.push_str(&upstream.base);
+    target.push_str(path);
+    if let Some(query) = query {
+        target.push('?');
+        target.push_str(&query);
+    }
+    parts.uri = hyper::Uri::try_from(target)
         .map_err(|e| Error::internal(format!("bad upstream address: {e}")))?;
     let headers = &mut parts.headers;
     strip_hop_by_hop(headers, upgrade);
