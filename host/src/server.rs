@@ -93,8 +93,8 @@ pub(crate) async fn serve(mut config: Config) -> anyhow::Result<()> {
 /// single-threaded runtime accepting from `listener` until `stop`. On the shared work-stealing
 /// runtime, a proxied request's tasks (the browser's connection, the container's, the pool's)
 /// woke one another across threads; here a request and its container connection stay on one
-/// thread, and the threads share only the listening socket and the services' caches. Measured
-/// on 2 cores: 33-37 us of CPU per small proxied request, against 40-52 us before.
+/// thread, and the threads share only the listening socket and the services' caches (the
+/// README's proxy benchmark has the figures).
 fn serve_sessions(
     listener: TcpListener,
     state: &AppState,
