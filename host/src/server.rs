@@ -68,11 +68,7 @@ pub(crate) async fn serve(mut config: Config) -> anyhow::Result<()> {
     if let Some(scheduler) = scheduler {
         beside(scheduler, app::scheduler_router(state.clone()), "scheduler");
     }
-    beside(
-        sessions,
-        crate::workspace::proxy::router(state.clone()),
-        "sessions",
-    );
+    serve_sessions(sessions, &state, stop_tx.subscribe())?;
     let server = api::serve(listener, app::router(state.clone()))
         .with_graceful_shutdown(async move {
             stop.await;
@@ -90,6 +86,53 @@ pub(crate) async fn serve(mut config: Config) -> anyhow::Result<()> {
     }
     state.store.close().await;
     tracing::info!("weft stopped");
+    Ok(())
+}
+
+/// Serves the sessions proxy on `[workspaces] proxy_threads` threads of its own, each a
+/// single-threaded runtime accepting from `listener` until `stop`. On the shared work-stealing
+/// runtime, a proxied request's tasks (the browser's connection, the container's, the pool's)
+/// woke one another across threads; here a request and its container connection stay on one
+/// thread, and the threads share only the listening socket and the services' caches (the
+/// README's proxy benchmark has the figures).
+fn serve_sessions(
+    listener: TcpListener,
+    state: &AppState,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let threads = match state.config.workspaces.proxy_threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n as usize,
+    };
+    let listener = listener.into_std()?;
+    for n in 0..threads {
+        let listener = listener.try_clone()?;
+        let app = crate::workspace::proxy::router(state.clone());
+        let mut stop = stop.clone();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name(format!("weft-proxy-{n}"))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let stopped = async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    };
+                    let served = match TcpListener::from_std(listener) {
+                        Ok(listener) => {
+                            api::serve(listener, app)
+                                .with_graceful_shutdown(stopped)
+                                .await
+                        }
+                        Err(err) => Err(err),
+                    };
+                    if let Err(err) = served {
+                        tracing::error!(%err, "the sessions listener failed");
+                    }
+                })
+            })?;
+    }
     Ok(())
 }
 

@@ -41,6 +41,7 @@ mod notebooks;
 mod plugins;
 mod pool;
 mod projects;
+mod proxy_threads;
 mod rerun;
 mod restarts;
 mod scheduler;

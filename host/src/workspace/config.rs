@@ -60,6 +60,10 @@ pub struct WorkspacesConfig {
     pub sessions_url: String,
     /// Address the session proxy listens on, apart from the API.
     pub sessions_listen: SocketAddr,
+    /// Threads serving `sessions_listen`, each a single-threaded event loop accepting from the
+    /// same socket (as nginx's workers do), so a proxied request, its connection to the
+    /// container and a WebSocket's pump stay on one thread. 0 means one per core of this host.
+    pub proxy_threads: u32,
     /// The key session secrets are derived from [default: <data_dir>/keys/sessions.key];
     /// created on first start. Weft hosts sharing a database must share it.
     pub secret_key_file: Option<PathBuf>,
@@ -202,6 +206,7 @@ impl Default for WorkspacesConfig {
             },
             sessions_url: "http://{session}.localhost:{port}".into(),
             sessions_listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            proxy_threads: 0,
             secret_key_file: None,
             pool: PoolConfig::default(),
         }

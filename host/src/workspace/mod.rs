@@ -10,6 +10,7 @@ pub(crate) mod pool;
 pub(crate) mod projects;
 pub mod proxy;
 mod proxy_client;
+mod pump;
 pub(crate) mod quota;
 pub(crate) mod reaper;
 mod records;

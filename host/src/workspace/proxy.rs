@@ -14,6 +14,7 @@
 //! server's secret are taken out.
 
 use super::proxy_client::{self, ProxyClient};
+use super::pump;
 use super::sessions::{Credential, Sessions, Upstream};
 use crate::auth::Auth;
 use crate::error::{Code, Error, Result};
@@ -23,7 +24,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, he
 use axum::response::{IntoResponse, Response};
 use axum::{BoxError, Router};
 use http_body_util::BodyExt as _;
-use hyper_util::rt::TokioIo;
+use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
 
 /// Weft's cookie on a session's origin over plain HTTP.
@@ -33,15 +34,15 @@ const COOKIE: &str = "weft_session";
 const SECURE_COOKIE: &str = "__Host-weft_session";
 
 /// Headers meaningful for one connection only (RFC 9110 7.6.1), never forwarded.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
 ];
 
 /// The proxy's services, and its client to the containers.
@@ -183,7 +184,7 @@ async fn open(
     uri: &Uri,
     headers: &HeaderMap,
     peer: Option<std::net::IpAddr>,
-) -> Result<(Upstream, Option<String>)> {
+) -> Result<(Arc<Upstream>, Option<String>)> {
     let origins = state.sessions.origins();
     let host = host(uri, headers).unwrap_or_default();
     let session_id = origins.session_of(host).ok_or_else(|| {
@@ -299,17 +300,17 @@ async fn forward(proxy: &Proxy, mut request: Request) -> Result<Response> {
             match (client_upgrade.await, upstream_upgrade.await) {
                 (Ok(client), Ok(server)) => {
                     let _open = meters.websocket();
-                    let mut client = TokioIo::new(client);
-                    let mut server = TokioIo::new(server);
-                    tokio::select! {
-                        copied = tokio::io::copy_bidirectional(&mut client, &mut server) => {
-                            if let Ok((sent_in, sent_out)) = copied {
-                                meters.sent_in(sent_in);
-                                meters.sent_out(sent_out);
-                            }
+                    let (moved, ended) =
+                        pump::websocket(client, server, disabled.until(&owner)).await;
+                    meters.sent_in(moved.to_server);
+                    meters.sent_out(moved.to_client);
+                    match ended {
+                        pump::Ended::Closed => {}
+                        pump::Ended::Failed(error) => {
+                            tracing::debug!(%session, %error, "WebSocket broke off")
                         }
-                        () = disabled.until(&owner) => {
-                            tracing::info!(%session, "WebSocket closed: its owner was disabled");
+                        pump::Ended::Stopped => {
+                            tracing::info!(%session, "WebSocket closed: its owner was disabled")
                         }
                     }
                 }
@@ -351,19 +352,26 @@ where
 /// Takes out of `headers` the ones naming other hops (`Connection` and what it lists; on a
 /// protocol switch, `Connection` and `Upgrade` stay).
 fn strip_hop_by_hop(headers: &mut HeaderMap, switching: bool) {
+    // Usually `keep-alive` or `close`, gone below anyway: nothing to parse or keep.
     let listed: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .map(str::trim)
+        .filter(|name| {
+            !HOP_BY_HOP
+                .iter()
+                .any(|hop| hop.as_str().eq_ignore_ascii_case(name))
+        })
+        .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
         .filter(|name| !switching || *name != header::UPGRADE)
         .collect();
     for name in listed {
         headers.remove(name);
     }
-    for hop in HOP_BY_HOP {
-        if !(switching && hop == "connection") {
+    for hop in &HOP_BY_HOP {
+        if !(switching && hop == header::CONNECTION) {
             headers.remove(hop);
         }
     }
@@ -421,12 +429,16 @@ fn upstream_request(
 ) -> Result<hyper::Request<Body>> {
     let (mut parts, body) = request.into_parts();
     let path = parts.uri.path();
-    let target = match without_token(parts.uri.query()) {
-        Some(query) => format!("{}{path}?{query}", upstream.base),
-        None => format!("{}{path}", upstream.base),
-    };
-    parts.uri = target
-        .parse()
+    let query = without_token(parts.uri.query());
+    let query_len = query.as_ref().map_or(0, |q| q.len() + 1);
+    let mut target = String::with_capacity(upstream.base.len() + path.len() + query_len);
+    target.push_str(&upstream.base);
+    target.push_str(path);
+    if let Some(query) = query {
+        target.push('?');
+        target.push_str(&query);
+    }
+    parts.uri = hyper::Uri::try_from(target)
         .map_err(|e| Error::internal(format!("bad upstream address: {e}")))?;
     let headers = &mut parts.headers;
     strip_hop_by_hop(headers, upgrade);

@@ -236,7 +236,7 @@ struct Inner {
     /// One lock per (owner, project): opening, syncing and stopping happen one at a time.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     http: reqwest::Client,
-    upstreams: Mutex<HashMap<String, (Upstream, std::time::Instant)>>,
+    upstreams: Mutex<HashMap<String, (Arc<Upstream>, std::time::Instant)>>,
     /// The records proxied requests were authorized by lately.
     seen: crate::store::recent::Recent<records::Secrets>,
     stop_hooks: Mutex<Vec<StopHook>>,
@@ -1121,7 +1121,7 @@ impl Sessions {
         &self,
         session_id: &str,
         credential: Credential<'_>,
-    ) -> Result<(Upstream, Option<String>)> {
+    ) -> Result<(Arc<Upstream>, Option<String>)> {
         let stored = match self.inner.seen.get(session_id) {
             Some(seen) => seen,
             None => {
@@ -1179,8 +1179,8 @@ impl Sessions {
     }
 
     /// Where a session's server answers now; remembered for a few seconds, so proxied requests
-    /// do not each ask the engine.
-    pub async fn upstream_of(&self, session: &Session) -> Result<Upstream> {
+    /// do not each ask the engine (nor copy it).
+    pub async fn upstream_of(&self, session: &Session) -> Result<Arc<Upstream>> {
         const FRESH: Duration = Duration::from_secs(5);
         if let Some((upstream, at)) = self
             .inner
@@ -1192,7 +1192,7 @@ impl Sessions {
         {
             return Ok(upstream.clone());
         }
-        let upstream = self.find_upstream(session).await?;
+        let upstream = Arc::new(self.find_upstream(session).await?);
         let mut upstreams = self.inner.upstreams.lock().expect("upstreams poisoned");
         // Stale ones go as a new one comes, so ended sessions do not pile up.
         upstreams.retain(|_, (_, at)| at.elapsed() < FRESH);
