@@ -40,6 +40,9 @@ pub(crate) async fn serve(mut config: Config) -> anyhow::Result<()> {
         tracing::info!(%addr, "scheduler listening on http://{addr}");
     }
     let sessions_addr = sessions.local_addr()?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // Its threads run before Weft says it listens: whoever reads the line finds them.
+    serve_sessions(sessions, &state, stop_tx.subscribe())?;
     tracing::info!(
         addr = %sessions_addr,
         sessions_url = %state.config.workspaces.sessions_url,
@@ -53,7 +56,6 @@ pub(crate) async fn serve(mut config: Config) -> anyhow::Result<()> {
         version = env!("CARGO_PKG_VERSION"),
         "weft listening on http://{addr}"
     );
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let beside = |listener: TcpListener, app: axum::Router, name: &'static str| {
         let mut stopped = stop_tx.subscribe();
         tokio::spawn(async move {
@@ -68,7 +70,6 @@ pub(crate) async fn serve(mut config: Config) -> anyhow::Result<()> {
     if let Some(scheduler) = scheduler {
         beside(scheduler, app::scheduler_router(state.clone()), "scheduler");
     }
-    serve_sessions(sessions, &state, stop_tx.subscribe())?;
     let server = api::serve(listener, app::router(state.clone()))
         .with_graceful_shutdown(async move {
             stop.await;

@@ -34,13 +34,23 @@ async fn weft_serve_proxies_sessions_on_its_own_threads() {
             .args(["serve", "--data-dir", &dir]),
     );
     let base = process.base_url();
-    let mut threads: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", process.pid()))
-        .unwrap()
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-        .map(|name| name.trim().to_string())
-        .filter(|name| name.starts_with("weft-proxy"))
-        .collect();
-    threads.sort();
+    // A thread takes its name as it starts running, a moment after it is made.
+    let proxy_threads = || {
+        let mut threads: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", process.pid()))
+            .unwrap()
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+            .map(|name| name.trim().to_string())
+            .filter(|name| name.starts_with("weft-proxy"))
+            .collect();
+        threads.sort();
+        threads
+    };
+    let named = std::time::Instant::now() + Duration::from_secs(10);
+    let mut threads = proxy_threads();
+    while threads.len() < 2 && std::time::Instant::now() < named {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        threads = proxy_threads();
+    }
     assert_eq!(threads, ["weft-proxy-0", "weft-proxy-1"]);
     let sessions = process.logged_url("sessions listening on ");
     let client = reqwest::Client::new();
