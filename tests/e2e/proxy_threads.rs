@@ -4,7 +4,7 @@
 
 use crate::support::docker::{self, Cleanup};
 use crate::support::loopback::ws_connect;
-use crate::support::{WeftProcess, bootstrap, send, wait_for_session, weft};
+use crate::support::{WeftProcess, bootstrap, send, wait, wait_for_session, weft};
 use futures::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -45,12 +45,19 @@ async fn weft_serve_proxies_sessions_on_its_own_threads() {
         threads.sort();
         threads
     };
-    let named = std::time::Instant::now() + Duration::from_secs(10);
-    let mut threads = proxy_threads();
-    while threads.len() < 2 && std::time::Instant::now() < named {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        threads = proxy_threads();
-    }
+    let threads = wait::until(
+        "the proxy threads named",
+        Duration::from_secs(10),
+        || async {
+            let threads = proxy_threads();
+            if threads.len() < 2 {
+                Err(threads)
+            } else {
+                Ok(threads)
+            }
+        },
+    )
+    .await;
     assert_eq!(threads, ["weft-proxy-0", "weft-proxy-1"]);
     let sessions = process.logged_url("sessions listening on ");
     let client = reqwest::Client::new();
