@@ -192,5 +192,12 @@ wait_background
 # then missed its 90 s start. RUST_TEST_THREADS overrides it.
 export RUST_TEST_THREADS="${RUST_TEST_THREADS:-2}"
 log "cargo test"
-cargo test "${lint_and_build[@]}" --workspace --locked "$@"
+# The output is kept so that, when a test fails, why is printed again at the very end, where a
+# log cut to its start and end still shows it.
+output=/tmp/weft-test-output.log
+if ! cargo test "${lint_and_build[@]}" --workspace --locked "$@" 2>&1 | tee "$output"; then
+    echo "why each failing test failed:" >&2
+    grep -A 4 -e '^---- .* stdout ----$' "$output" | grep -v -e '^stack backtrace:' -e '^$' >&2
+    exit 1
+fi
 log "all tests passed"

@@ -39,6 +39,7 @@ const METADATA: &str = "169.254.169.254";
 
 impl FakeMetadata {
     fn start() -> Self {
+        Self::remove_leftovers();
         let tag = &uuid::Uuid::new_v4().simple().to_string()[..6];
         let namespace = format!("weft-meta-{tag}");
         let (host_link, inner_link) = (format!("wm{tag}h"), format!("wm{tag}n"));
@@ -112,6 +113,34 @@ impl FakeMetadata {
             },
         );
         this
+    }
+}
+
+impl FakeMetadata {
+    /// A run killed part way (no drop) leaves its namespace, veth pair and route behind; the
+    /// next run's route would then lead to the dead namespace, so they go first. Only this
+    /// fixture makes `weft-meta-*` namespaces and `wm<tag>h` links.
+    fn remove_leftovers() {
+        let listed = |args: &[&str]| {
+            let out = Command::new("ip").args(args).output().expect("run ip");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        for line in listed(&["-o", "link", "show"]).lines() {
+            let name = line.split(": ").nth(1).unwrap_or_default();
+            let name = name.split('@').next().unwrap_or_default();
+            if name.len() == 9 && name.starts_with("wm") && name.ends_with('h') {
+                ip(&["link", "del", name]);
+            }
+        }
+        for line in listed(&["netns", "list"]).lines() {
+            let name = line.split_whitespace().next().unwrap_or_default();
+            if name.starts_with("weft-meta-") {
+                ip(&["netns", "del", name]);
+            }
+        }
+        let _ = Command::new("ip")
+            .args(["route", "del", &format!("{METADATA}/32")])
+            .status();
     }
 }
 

@@ -22,7 +22,7 @@ use crate::store::Store;
 use crate::workspace::Projects;
 use crate::workspace::sessions::owner as as_owner;
 use bytes::Bytes;
-use records::{Entry, Kind, RunCode};
+use records::{Entry, Kind, RunCode, Runs};
 use serde::Serialize;
 use std::sync::Arc;
 use utoipa::ToSchema;
@@ -259,7 +259,7 @@ impl Lineage {
             .hint("execute the workflow with {\"project\": \"<name or id>\"}; a node run directly writes no dataset")
         };
         let scope = scope.ok_or_else(no_project)?;
-        let code = records::code_of_runs(&self.inner.store, std::slice::from_ref(&scope.run_id))
+        let code = records::code_of_runs(&self.inner.store, Runs::One(&scope.run_id))
             .await?
             .pop();
         let Some(RunCode {
@@ -314,15 +314,12 @@ impl Lineage {
             .tracking
             .model_detail(caller, id, Some(&[]))
             .await?;
-        let versions = records::of_ref(&self.inner.store, Kind::Model, id).await?;
-        let mut runs: Vec<String> = versions.iter().map(|v| v.run_id.clone()).collect();
-        runs.sort();
-        runs.dedup();
+        let runs = Runs::OfModel(id);
         Ok(ModelLineage {
             model_id: id.to_string(),
-            code: records::code_of_runs(&self.inner.store, &runs).await?,
-            datasets: records::datasets_of_runs(&self.inner.store, &runs).await?,
-            versions,
+            code: records::code_of_runs(&self.inner.store, runs).await?,
+            datasets: records::datasets_of_runs(&self.inner.store, runs).await?,
+            versions: records::of_ref(&self.inner.store, Kind::Model, id).await?,
         })
     }
 }

@@ -166,40 +166,66 @@ pub(super) async fn models_from_dataset(store: &Store, id: &str) -> Result<Vec<E
     .collect()
 }
 
-/// The dataset versions runs `run_ids` read.
-pub(super) async fn datasets_of_runs(store: &Store, run_ids: &[String]) -> Result<Vec<Entry>> {
-    let mut entries = Vec::new();
-    for run in run_ids {
-        entries.extend(
-            of_run(store, run)
-                .await?
-                .into_iter()
-                .filter(|e| e.kind == Kind::Dataset),
-        );
-    }
-    Ok(entries)
+/// Which runs a query is about: one run, or every run that recorded a version of a model.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Runs<'a> {
+    One(&'a str),
+    OfModel(&'a str),
 }
 
-/// The project and commit of each of runs `run_ids` (those that still exist).
-pub(super) async fn code_of_runs(store: &Store, run_ids: &[String]) -> Result<Vec<RunCode>> {
-    let mut code = Vec::new();
-    for run in run_ids {
-        let row = sqlx::query(
-            "SELECT workflow_id, project_id, (SELECT commit_id FROM run_commits c \
-             WHERE c.run_id = runs.id AND c.project_id = runs.project_id) AS git_commit \
-             FROM runs WHERE id = $1",
-        )
-        .bind(run)
-        .fetch_optional(store.pool())
-        .await?;
-        if let Some(row) = row {
-            code.push(RunCode {
-                run_id: run.clone(),
-                workflow_id: row.try_get("workflow_id")?,
-                project_id: row.try_get("project_id")?,
-                git_commit: row.try_get("git_commit")?,
-            });
+impl<'a> Runs<'a> {
+    /// The condition on `column` (a run id) selecting these runs, with `$1` bound to
+    /// [`Runs::id`]: one query however many runs there are.
+    fn condition(self, column: &str) -> String {
+        match self {
+            Runs::One(_) => format!("{column} = $1"),
+            Runs::OfModel(_) => format!(
+                "{column} IN (SELECT run_id FROM run_lineage WHERE kind = 'model' AND ref_id = $1)"
+            ),
         }
     }
-    Ok(code)
+
+    fn id(self) -> &'a str {
+        match self {
+            Runs::One(id) | Runs::OfModel(id) => id,
+        }
+    }
+}
+
+/// The dataset versions `runs` read, run by run (by id), each in the order it first read them.
+pub(super) async fn datasets_of_runs(store: &Store, runs: Runs<'_>) -> Result<Vec<Entry>> {
+    sqlx::query(&format!(
+        "{ENTRIES} WHERE l.kind = 'dataset' AND {} \
+         ORDER BY l.run_id, l.created_at, l.node_id, l.kind, l.ref_id",
+        runs.condition("l.run_id")
+    ))
+    .bind(runs.id())
+    .fetch_all(store.pool())
+    .await?
+    .iter()
+    .map(entry)
+    .collect()
+}
+
+/// The project and commit of each of `runs` (those that still exist), by run id.
+pub(super) async fn code_of_runs(store: &Store, runs: Runs<'_>) -> Result<Vec<RunCode>> {
+    sqlx::query(&format!(
+        "SELECT id, workflow_id, project_id, (SELECT commit_id FROM run_commits c \
+         WHERE c.run_id = runs.id AND c.project_id = runs.project_id) AS git_commit \
+         FROM runs WHERE {} ORDER BY id",
+        runs.condition("id")
+    ))
+    .bind(runs.id())
+    .fetch_all(store.pool())
+    .await?
+    .iter()
+    .map(|row| {
+        Ok(RunCode {
+            run_id: row.try_get("id")?,
+            workflow_id: row.try_get("workflow_id")?,
+            project_id: row.try_get("project_id")?,
+            git_commit: row.try_get("git_commit")?,
+        })
+    })
+    .collect()
 }
