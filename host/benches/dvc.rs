@@ -5,7 +5,9 @@
 //! prints side by side in one run: `dvc push` and `dvc pull` (cache emptied first) of 1,000
 //! files / 200 MB to Weft's DVC remote (as an http remote and as a webdav remote), to a plain
 //! local-folder remote, and to Debian's nginx serving a folder with its dav module as an http
-//! remote (`method PUT`; installed with apt when missing, skipped if that fails); then the
+//! remote (`method PUT`; installed with apt when missing, skipped if that fails), and, as the
+//! floor any HTTP remote can reach with this client, a push to the same nginx answering every
+//! upload `201` and storing nothing; with the dvc client's own CPU time for each push; then the
 //! listing of that version's 1,000 files and of a 100,000-file version
 //! (`/api/v1/datasets/{id}/versions/{n}`, median of 20 and of 5), the latter written as rows
 //! the way a Weft before migration 0024 stored it and converted by a restart (timed).
@@ -43,20 +45,66 @@ async fn run(program: &str, dir: &Path, args: &[&str]) -> anyhow::Result<Duratio
     Ok(started.elapsed())
 }
 
-/// Pushes to `remote`, then pulls it back into an emptied cache: (push, pull).
-async fn push_pull(dvc: &str, repo: &Path, remote: &str) -> anyhow::Result<(Duration, Duration)> {
+/// CPU time (user and system) of this process's children waited for so far: the clients
+/// the bench ran, whatever the machine's load did to their wall-clock time.
+fn children_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // After the command's name (in parentheses), cutime and cstime are the 14th and 15th
+    // fields, in USER_HZ ticks (100 a second on Linux).
+    let fields: Vec<u64> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or_default())
+        .collect();
+    let ticks =
+        fields.get(13).copied().unwrap_or_default() + fields.get(14).copied().unwrap_or_default();
+    Duration::from_millis(ticks * 10)
+}
+
+/// One remote's figures.
+#[derive(Clone, Copy)]
+struct Figures {
+    push: Duration,
+    /// The dvc client's CPU time during the push.
+    push_cpu: Duration,
+    /// None for the floor, which keeps nothing to pull.
+    pull: Option<Duration>,
+}
+
+/// Which of a remote's figures a line shows.
+type Pick = fn(&Figures) -> Option<Duration>;
+
+/// Pushes to `remote`, then (if `pull`) pulls it back into an emptied cache.
+async fn push_pull(dvc: &str, repo: &Path, remote: &str, pull: bool) -> anyhow::Result<Figures> {
+    let cpu = children_cpu();
     let push = run(dvc, repo, &["push", "-q", "-r", remote]).await?;
+    let push_cpu = children_cpu().saturating_sub(cpu);
+    if !pull {
+        return Ok(Figures {
+            push,
+            push_cpu,
+            pull: None,
+        });
+    }
     std::fs::remove_dir_all(repo.join(".dvc/cache"))?;
     std::fs::remove_dir_all(repo.join("data"))?;
     let pull = run(dvc, repo, &["pull", "-q", "-r", remote]).await?;
-    Ok((push, pull))
+    Ok(Figures {
+        push,
+        push_cpu,
+        pull: Some(pull),
+    })
 }
 
-/// Debian's nginx serving a folder with its dav module (PUT, DELETE, MKCOL, COPY, MOVE), on
-/// a free loopback port; stopped when dropped.
+/// Debian's nginx serving a folder with its dav module (PUT, DELETE, MKCOL, COPY, MOVE), and
+/// below `/floor/` answering every `PUT` 201 (reading the body, keeping nothing) and any other
+/// request 404, on a free loopback port; stopped when dropped.
 struct Nginx {
     prefix: std::path::PathBuf,
     url: String,
+    floor: String,
 }
 
 impl Nginx {
@@ -92,13 +140,15 @@ impl Nginx {
              http {{ access_log off; client_body_temp_path {p}/tmp; client_max_body_size 0;\n\
                server {{ listen 127.0.0.1:{port}; root {p};\n\
                  location /remote/ {{ dav_methods PUT DELETE MKCOL COPY MOVE; \
-                   create_full_put_path on; dav_access user:rw; }} }} }}\n",
+                   create_full_put_path on; dav_access user:rw; }}\n\
+                 location /floor/ {{ if ($request_method = PUT) {{ return 201; }} return 404; }} }} }}\n",
             p = prefix.display()
         );
         std::fs::write(prefix.join("nginx.conf"), conf).ok()?;
         let nginx = Self {
             prefix: prefix.to_path_buf(),
             url: format!("http://127.0.0.1:{port}/remote"),
+            floor: format!("http://127.0.0.1:{port}/floor"),
         };
         let started = nginx.control(&[]).await;
         if !started {
@@ -192,6 +242,8 @@ async fn bench() -> anyhow::Result<()> {
     if let Some(nginx) = &nginx {
         config.push(vec!["remote", "add", "nginx", nginx.url.as_str()]);
         config.push(vec!["remote", "modify", "nginx", "method", "PUT"]);
+        config.push(vec!["remote", "add", "floor", nginx.floor.as_str()]);
+        config.push(vec!["remote", "modify", "floor", "method", "PUT"]);
     }
     let bearer = format!("Bearer {}", local.token);
     config.push(vec![
@@ -202,12 +254,13 @@ async fn bench() -> anyhow::Result<()> {
     }
 
     let mut figures = Vec::new();
-    for remote in ["weft", "weft-webdav", "folder", "nginx"] {
-        if remote == "nginx" && nginx.is_none() {
+    for remote in ["weft", "weft-webdav", "folder", "nginx", "floor"] {
+        if ["nginx", "floor"].contains(&remote) && nginx.is_none() {
             continue;
         }
         let before = dvc_server_time(&local.state);
-        figures.push((remote, push_pull(&dvc, &repo, remote).await?));
+        let pull = remote != "floor";
+        figures.push((remote, push_pull(&dvc, &repo, remote, pull).await?));
         if remote.starts_with("weft") {
             let after = dvc_server_time(&local.state);
             let spent: Vec<String> = after
@@ -231,16 +284,21 @@ async fn bench() -> anyhow::Result<()> {
         nginx.control(&["-s", "stop"]).await;
     }
     let folder = figures[2].1;
-    for (what, pick) in [("push", 0), ("pull (cache emptied)", 1)] {
-        let of = |(push, pull): (Duration, Duration)| if pick == 0 { push } else { pull };
+    let rows: [(&str, Pick); 3] = [
+        ("push", |f| Some(f.push)),
+        ("pull (cache emptied)", |f| f.pull),
+        ("push, the client's own CPU time,", |f| Some(f.push_cpu)),
+    ];
+    for (what, of) in rows {
         let line: Vec<String> = figures
             .iter()
-            .map(|(remote, times)| {
-                format!(
+            .filter_map(|(remote, f)| {
+                let (time, base) = (of(f)?, of(&folder)?);
+                Some(format!(
                     "{remote} {} ({:.2}x)",
-                    secs(of(*times)),
-                    of(*times).as_secs_f64() / of(folder).as_secs_f64()
-                )
+                    secs(time),
+                    time.as_secs_f64() / base.as_secs_f64()
+                ))
             })
             .collect();
         println!(
@@ -248,6 +306,10 @@ async fn bench() -> anyhow::Result<()> {
             line.join(", ")
         );
     }
+    println!(
+        "  floor: nginx answering every upload 201 and keeping nothing, the fastest any HTTP \
+         remote can be with this client"
+    );
 
     run("git", &repo, &["add", "-A"]).await?;
     let who = ["-c", "user.name=Bench", "-c", "user.email=bench@weft.local"];
