@@ -21,7 +21,9 @@
 //!
 //! Overrides: `WEFT_LOAD_USERS`, `WEFT_LOAD_CONCURRENCY`, `WEFT_LOAD_THINK_MS`,
 //! `WEFT_LOAD_EXECUTIONS` (runs of `1+1` after the first), `WEFT_LOAD_CPU` and
-//! `WEFT_LOAD_MEMORY` (each session's limits, default `1` and `384Mi`). CPU is overcommitted
+//! `WEFT_LOAD_MEMORY` (each session's limits, default `1` and `384Mi`), `WEFT_LOAD_POOL` (a warm
+//! pool of that many Jupyter containers, filled before the users arrive, as an operator would
+//! size it for a class; default 0: every open is a cold start). CPU is overcommitted
 //! as a class's host would be (`[containers] cpu_overcommit` = the users at once, at least 4):
 //! a limit caps use, and starting Jupyter under a small limit (100m) takes it 25 s.
 
@@ -54,6 +56,8 @@ struct Scenario {
     executions: usize,
     cpu: String,
     memory: String,
+    /// Jupyter containers in the warm pool.
+    pool: usize,
 }
 
 impl Scenario {
@@ -87,6 +91,7 @@ impl Scenario {
             executions: number("WEFT_LOAD_EXECUTIONS", 2)?,
             cpu: var("WEFT_LOAD_CPU").unwrap_or_else(|| "1".into()),
             memory: var("WEFT_LOAD_MEMORY").unwrap_or_else(|| "384Mi".into()),
+            pool: number("WEFT_LOAD_POOL", 0)?,
         })
     }
 }
@@ -484,11 +489,13 @@ fn containers_of(owners: &[String]) -> usize {
 async fn bench(scenario: Scenario) -> anyhow::Result<()> {
     let config = format!(
         "[workspaces]\ncpu = \"{}\"\nmemory = \"{}\"\nstart_timeout_secs = 240\n\
-         [containers]\ncpu_overcommit = {}.0\n",
+         [workspaces.pool]\njupyter = {}\n[containers]\ncpu_overcommit = {}.0\n",
         scenario.cpu,
         scenario.memory,
-        scenario.concurrency.max(4)
+        scenario.pool,
+        (scenario.concurrency + scenario.pool).max(4)
     );
+    let launched = Instant::now();
     let weft = tokio::task::block_in_place(|| common::Process::start(&config))?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(300))
@@ -517,8 +524,16 @@ async fn bench(scenario: Scenario) -> anyhow::Result<()> {
             .await?;
         users.push((id, token["token"].as_str().unwrap_or_default().to_string()));
     }
+    if scenario.pool > 0 {
+        pool_filled(&http, &weft, scenario.pool).await?;
+        println!(
+            "warm pool: {} Jupyter containers started and idle {:.1} s after Weft was launched",
+            scenario.pool,
+            launched.elapsed().as_secs_f64()
+        );
+    }
     println!(
-        "workspaces_load {}: {} users, at most {} at once{}, think {} ms, {} executions of 1+1 after the first; sessions {} CPU, {} memory; load average before {}",
+        "workspaces_load {}: {} users, at most {} at once{}, think {} ms, {} executions of 1+1 after the first; sessions {} CPU, {} memory; warm pool {}; load average before {}",
         scenario.name,
         scenario.users,
         scenario.concurrency,
@@ -531,6 +546,7 @@ async fn bench(scenario: Scenario) -> anyhow::Result<()> {
         scenario.executions,
         scenario.cpu,
         scenario.memory,
+        scenario.pool,
         common::load_average()
     );
 
@@ -545,7 +561,12 @@ async fn bench(scenario: Scenario) -> anyhow::Result<()> {
         arrival: Notify::new(),
     });
     let pid = weft.pid();
-    let owners: Vec<String> = users.iter().map(|(id, _)| id.clone()).collect();
+    // Pooled containers keep the pool's owner label after they are handed over.
+    let owners: Vec<String> = users
+        .iter()
+        .map(|(id, _)| id.clone())
+        .chain((scenario.pool > 0).then(|| "weft-pool".to_string()))
+        .collect();
     let peaks = Arc::new(std::sync::Mutex::new(Peaks::default()));
     let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let sampler = {
@@ -598,6 +619,38 @@ async fn bench(scenario: Scenario) -> anyhow::Result<()> {
     )
     .await;
     Ok(())
+}
+
+/// Waits until `/metrics` shows `size` idle Jupyter containers in the warm pool (a pool fills
+/// with starts limited by `max_starting`: minutes for a class-sized pool on 2 cores).
+async fn pool_filled(
+    http: &reqwest::Client,
+    weft: &common::Process,
+    size: usize,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(900);
+    loop {
+        let text = http
+            .get(format!("{}/metrics", weft.base))
+            .bearer_auth(&weft.admin)
+            .send()
+            .await?
+            .text()
+            .await?;
+        let idle = text
+            .lines()
+            .filter(|l| l.starts_with("weft_pool_containers{") && l.contains("kind=\"jupyter\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>();
+        if idle as usize >= size {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the warm pool held {idle} of {size} containers after 15 min"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 fn quantile(sorted: &[Duration], q: f64) -> Duration {

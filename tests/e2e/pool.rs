@@ -290,3 +290,27 @@ async fn the_pool_gives_way_to_a_users_cold_start() {
     let (status, stopped) = server.stop_session(&bob, &project).await;
     assert_eq!(status, StatusCode::OK, "{stopped}");
 }
+
+/// The pool's network is wider than a user's: with user networks of /29 (5 containers), a
+/// pool of 6 fills (the engine had no address left for the sixth when the pool's network was
+/// as narrow as a user's, and a pool stopped growing at 29 Jupyter containers by default).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pool_outgrows_a_users_network() {
+    let (server, _cleanup) = docker::server(Backend::Sqlite, |c| {
+        c.workspaces.start_timeout_secs = 240;
+        c.workspaces.memory = "256Mi".into();
+        c.containers.network.subnet_prefix = 29;
+        c.workspaces.pool.jupyter = 6;
+    })
+    .await;
+    pool_holds(&server, 6).await;
+    let admin = &server.admin_token;
+    assert_eq!(pooled(&server.client, &server.base, admin).await.len(), 6);
+    let (ok, network, err) = docker::docker(&["network", "inspect", "weft-u-weftpool"]);
+    assert!(ok, "{err}");
+    let network: Value = serde_json::from_str(&network).unwrap();
+    let subnet = network[0]["IPAM"]["Config"][0]["Subnet"].as_str().unwrap();
+    let prefix: u8 = subnet.rsplit('/').next().unwrap().parse().unwrap();
+    // Made here (a /24), or by another test on the defaults (a /22).
+    assert!(prefix <= 24, "the pool's network is {subnet}");
+}

@@ -68,7 +68,8 @@ pub struct ContainersConfig {
 pub struct NetworkConfig {
     /// Where each user network's subnet is drawn from.
     pub subnet_pool: ipnet::Ipv4Net,
-    /// The prefix length of each user network (27: 30 containers per user).
+    /// The prefix length of each user network (27: 29 containers per user). The warm pool's
+    /// network is 5 bits wider (a /22), at most half of `subnet_pool`.
     pub subnet_prefix: u8,
 }
 

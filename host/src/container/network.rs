@@ -8,11 +8,17 @@
 //! `weft<hash>` so the firewall matches every Weft bridge with `weft+`. Networks are labelled
 //! with the installation and the owner; reconciliation removes those no container needs.
 //!
+//! The warm pool's network (owner `weft-pool`) holds every idle pooled container at once, so it
+//! is wider than a user's: [`POOL_WIDER`] bits shorter a prefix (a /22, 1,021 containers, with
+//! the default /27), at most half the subnet pool. A pool as wide as a user's network stopped
+//! growing at 29 Jupyter containers, the engine out of addresses; such a network left by an
+//! older Weft is made anew once no container is on it.
+//!
 //! Not here: what a container may reach outside its network (the firewall's job).
 
 use super::config::NetworkConfig;
 use super::driver::{ContainerDriver, NetworkCreated, NetworkSpec};
-use super::{LABEL_INSTALL, LABEL_OWNER};
+use super::{LABEL_INSTALL, LABEL_OWNER, POOL_OWNER};
 use crate::error::{Code, Error, Result};
 use ipnet::{IpNet, Ipv4Net};
 use sha2::{Digest, Sha256};
@@ -25,12 +31,18 @@ pub const LABEL_NETWORK: &str = "weft.network";
 /// The prefix of every Weft bridge interface on the host.
 pub const BRIDGE_PREFIX: &str = "weft";
 
+/// How many bits shorter the pool network's prefix is than a user network's (32 times the
+/// addresses).
+const POOL_WIDER: u8 = 5;
+
 /// The per-user networks of one installation.
 pub struct Networks {
     driver: Arc<dyn ContainerDriver>,
     install_id: String,
     pool: Ipv4Net,
     prefix: u8,
+    /// The warm pool network's prefix.
+    pool_prefix: u8,
     /// One lock per owner: creating a container on a network and removing the network do
     /// not interleave.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -49,6 +61,15 @@ pub fn name(owner: &str) -> String {
 pub fn bridge(name: &str) -> String {
     let digest = hex::encode(Sha256::digest(name.as_bytes()));
     format!("{BRIDGE_PREFIX}{}", &digest[..11])
+}
+
+/// The warm pool network's prefix, given the subnet pool's and a user network's: `POOL_WIDER`
+/// bits shorter than a user's, but at most half the subnet pool and never narrower than a
+/// user's.
+fn pool_prefix(subnet_pool: u8, user: u8) -> u8 {
+    user.saturating_sub(POOL_WIDER)
+        .max(subnet_pool.saturating_add(1))
+        .min(user)
 }
 
 /// The `/prefix` subnets of `pool` none of `taken` overlaps, in order.
@@ -83,6 +104,7 @@ impl Networks {
             install_id: install_id.into(),
             pool: config.subnet_pool.trunc(),
             prefix: config.subnet_prefix,
+            pool_prefix: pool_prefix(config.subnet_pool.prefix_len(), config.subnet_prefix),
             locks: Mutex::new(HashMap::new()),
         })
     }
@@ -106,20 +128,32 @@ impl Networks {
             (LABEL_NETWORK.to_string(), "user".to_string()),
             (LABEL_OWNER.to_string(), owner.to_string()),
         ]);
-        let all = self.driver.networks(&BTreeMap::new()).await?;
-        if all.iter().any(|n| n.name == name) {
-            return Ok(name);
+        let prefix = if owner == POOL_OWNER {
+            self.pool_prefix
+        } else {
+            self.prefix
+        };
+        let mut all = self.driver.networks(&BTreeMap::new()).await?;
+        if let Some(existing) = all.iter().find(|n| n.name == name) {
+            // A pool network made by an older Weft, as narrow as a user's, is made anew once
+            // no container is on it.
+            let narrow = existing.subnets.iter().any(|s| s.prefix_len() > prefix);
+            if !(owner == POOL_OWNER && narrow && self.driver.remove_network(&name).await?) {
+                return Ok(name);
+            }
+            tracing::info!(network = %name, "a narrow pool network removed to be made wider");
+            all.retain(|n| n.name != name);
         }
         let mut taken: Vec<IpNet> = all.into_iter().flat_map(|n| n.subnets).collect();
         // Another engine client may take a subnet between the listing and the creation: the
         // engine says so, and the next free one is tried.
         loop {
-            let Some(subnet) = free_subnets(self.pool, self.prefix, &taken).next() else {
+            let Some(subnet) = free_subnets(self.pool, prefix, &taken).next() else {
                 return Err(Error::new(
                     Code::ContainerNoResources,
                     format!(
-                        "no free /{} subnet is left in the pool {} for a new user network",
-                        self.prefix, self.pool
+                        "no free /{prefix} subnet is left in the pool {} for a new user network",
+                        self.pool
                     ),
                 )
                 .details(serde_json::json!({ "resource_type": "network" }))
@@ -207,5 +241,20 @@ mod tests {
         // A wider network covering the whole pool leaves nothing.
         let all: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
         assert_eq!(free_subnets(pool, 27, &all).count(), 0);
+        // The pool's wider network skips the users' narrower ones it would overlap.
+        let users: Vec<IpNet> = vec!["10.213.0.0/27".parse().unwrap()];
+        let first = free_subnets(pool, 22, &users).next().unwrap();
+        assert_eq!(first.to_string(), "10.213.4.0/22");
+    }
+
+    #[test]
+    fn the_pool_network_is_wider_than_a_users() {
+        // The defaults: a /22 (1,021 containers) beside /27s (29).
+        assert_eq!(pool_prefix(16, 27), 22);
+        // Never more than half the subnet pool, never narrower than a user's network.
+        assert_eq!(pool_prefix(24, 27), 25);
+        assert_eq!(pool_prefix(24, 25), 25);
+        assert_eq!(pool_prefix(27, 27), 27);
+        assert_eq!(pool_prefix(8, 29), 24);
     }
 }
