@@ -495,6 +495,8 @@ async fn bench(scenario: Scenario) -> anyhow::Result<()> {
         scenario.pool,
         (scenario.concurrency + scenario.pool).max(4)
     );
+    // Declared before Weft, so dropped after it has stopped (and can refill nothing).
+    let _pool = PoolRemoved(scenario.pool > 0);
     let launched = Instant::now();
     let weft = tokio::task::block_in_place(|| common::Process::start(&config))?;
     let http = reqwest::Client::builder()
@@ -619,6 +621,33 @@ async fn bench(scenario: Scenario) -> anyhow::Result<()> {
     )
     .await;
     Ok(())
+}
+
+/// Removes the warm pool's containers when dropped: Weft leaves them running when it stops
+/// (to adopt them when it starts again), and the next run must start from an empty engine.
+struct PoolRemoved(bool);
+
+impl Drop for PoolRemoved {
+    fn drop(&mut self) {
+        if !self.0 {
+            return;
+        }
+        let label = "label=weft.owner=weft-pool";
+        let Ok(listed) = Command::new("docker")
+            .args(["ps", "-aq", "--filter", label])
+            .output()
+        else {
+            return;
+        };
+        let ids = String::from_utf8_lossy(&listed.stdout).into_owned();
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if !ids.is_empty() {
+            let _ = Command::new("docker")
+                .args(["rm", "-f"])
+                .args(&ids)
+                .output();
+        }
+    }
 }
 
 /// Waits until `/metrics` shows `size` idle Jupyter containers in the warm pool (a pool fills
