@@ -152,11 +152,8 @@ impl Staging {
         let staged = root.join(staged);
         let target = root.join(target);
         let moved = tokio::task::spawn_blocking(move || {
-            for folder in [staged.parent(), target.parent()].into_iter().flatten() {
-                std::fs::create_dir_all(folder)?;
-            }
-            std::fs::write(&staged, &content)?;
-            std::fs::rename(&staged, &target)
+            with_folder(&staged, || std::fs::write(&staged, &content))?;
+            with_folder(&target, || std::fs::rename(&staged, &target))
         })
         .await
         .map_err(|e| crate::error::Error::internal(format!("a storage task failed: {e}")))?;
@@ -278,6 +275,22 @@ impl StagedWriter {
         {
             let _ = writer.close().await;
         }
+    }
+}
+
+/// Runs `make`, which makes the file `path`; if its folder is missing, creates that and runs it
+/// again. Trying first spares the two system calls of creating a folder that exists, for each
+/// file, and the lock they take on the folder's parent (which serialises the uploads of a push
+/// that share it).
+fn with_folder(path: &Path, mut make: impl FnMut() -> std::io::Result<()>) -> std::io::Result<()> {
+    match make() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(folder) = path.parent() {
+                std::fs::create_dir_all(folder)?;
+            }
+            make()
+        }
+        done => done,
     }
 }
 
