@@ -1,10 +1,9 @@
 //! The rows that make uploaded objects visible, written in groups. A push uploads several
-//! objects at once (DVC's http remote: eight), and on SQLite each upload's own write
-//! transaction collided with the others' (one writer at a time): the loser slept in SQLite's
-//! busy handler, 1, 2, 5, 10 ms and more, which was most of an upload's time in Weft and left
-//! the machine idle. Here one write runs at a time; the rows that arrive meanwhile wait for it
-//! (woken at its end, not polling) and go together in the next one, one transaction (one
-//! commit on PostgreSQL too).
+//! objects at once (DVC's http remote: four per core of its machine), and on SQLite each
+//! upload's own write transaction collided with the others' (one writer at a time): the loser
+//! slept in SQLite's busy handler, 1, 2, 5 ... 100 ms, more the busier the machine. Here one
+//! write runs at a time; the rows that arrive meanwhile wait for it (woken at its end, not
+//! polling) and go together in the next one, one transaction (one commit on PostgreSQL too).
 
 use super::records::{self, NewObject};
 use crate::error::{Error, Result};
