@@ -3,11 +3,12 @@
 //! `cargo bench -p weft --bench dvc` starts Weft in-process (SQLite, local files) and, with the
 //! real `dvc` (`$WEFT_TEST_DVC`, else `dvc` on the PATH; dvc-webdav beside it) and `git`,
 //! prints side by side in one run: `dvc push` and `dvc pull` (cache emptied first) of 1,000
-//! files / 200 MB to Weft's DVC remote (as an http remote and as a webdav remote), to a plain
-//! local-folder remote, and to Debian's nginx serving a folder with its dav module as an http
-//! remote (`method PUT`; installed with apt when missing, skipped if that fails), and, as the
-//! floor any HTTP remote can reach with this client, a push to the same nginx answering every
-//! upload `201` and storing nothing; with the dvc client's own CPU time for each push; then the
+//! files / 200 MB to Weft's DVC remote (as an http remote uploading with `POST`, DVC's
+//! default, and with `PUT`, and as a webdav remote), to a plain local-folder remote, and to
+//! Debian's nginx serving a folder with its dav module as an http remote (`method PUT`;
+//! installed with apt when missing, skipped if that fails), and, as the floor any HTTP remote
+//! can reach with this client, a push to the same nginx answering every upload `201` and
+//! storing nothing; with the dvc client's own CPU time for each push; then the
 //! listing of that version's 1,000 files and of a 100,000-file version
 //! (`/api/v1/datasets/{id}/versions/{n}`, median of 20 and of 5), the latter written as rows
 //! the way a Weft before migration 0024 stored it and converted by a restart (timed).
@@ -192,8 +193,9 @@ async fn bench() -> anyhow::Result<()> {
         }
     };
     let project = new_project("bench").await?;
-    // The webdav remote pushes to a project of its own: the http remote's has every object.
+    // The other remotes of Weft push to a project each: the first one's has every object.
     let webdav_project = new_project("bench-webdav").await?;
+    let put_project = new_project("bench-put").await?;
     let work = tempfile::tempdir()?;
     let host = local.base.trim_start_matches("http://");
     let url = format!("http://bench:{}@{host}/git/{project}.git", local.token);
@@ -210,19 +212,12 @@ async fn bench() -> anyhow::Result<()> {
     run(&dvc, &repo, &["init", "-q"]).await?;
     run(&dvc, &repo, &["add", "-q", "data"]).await?;
     let remote = format!("{}/dvc/{project}", local.base);
+    let put_remote = format!("{}/dvc/{put_project}", local.base);
     let webdav = format!("{}/dvc/{webdav_project}", local.base).replacen("http", "webdav", 1);
     let folder = work.path().join("folder-remote");
     let nginx = Nginx::start(&work.path().join("nginx")).await;
     let mut config = vec![
         vec!["remote", "add", "-d", "weft", remote.as_str()],
-        vec!["remote", "modify", "weft", "auth", "custom"],
-        vec![
-            "remote",
-            "modify",
-            "weft",
-            "custom_auth_header",
-            "Authorization",
-        ],
         vec!["remote", "add", "weft-webdav", webdav.as_str()],
         vec![
             "remote",
@@ -245,16 +240,36 @@ async fn bench() -> anyhow::Result<()> {
         config.push(vec!["remote", "add", "floor", nginx.floor.as_str()]);
         config.push(vec!["remote", "modify", "floor", "method", "PUT"]);
     }
+    // The same http remote of Weft uploading with `PUT`, as nginx's does.
+    config.push(vec!["remote", "add", "weft-put", put_remote.as_str()]);
+    config.push(vec!["remote", "modify", "weft-put", "method", "PUT"]);
     let bearer = format!("Bearer {}", local.token);
-    config.push(vec![
-        "remote", "modify", "--local", "weft", "password", &bearer,
-    ]);
+    for remote in ["weft", "weft-put"] {
+        config.push(vec!["remote", "modify", remote, "auth", "custom"]);
+        config.push(vec![
+            "remote",
+            "modify",
+            remote,
+            "custom_auth_header",
+            "Authorization",
+        ]);
+        config.push(vec![
+            "remote", "modify", "--local", remote, "password", &bearer,
+        ]);
+    }
     for args in config {
         run(&dvc, &repo, &args).await?;
     }
 
     let mut figures = Vec::new();
-    for remote in ["weft", "weft-webdav", "folder", "nginx", "floor"] {
+    for remote in [
+        "weft",
+        "weft-put",
+        "weft-webdav",
+        "folder",
+        "nginx",
+        "floor",
+    ] {
         if ["nginx", "floor"].contains(&remote) && nginx.is_none() {
             continue;
         }
@@ -283,7 +298,11 @@ async fn bench() -> anyhow::Result<()> {
     if let Some(nginx) = &nginx {
         nginx.control(&["-s", "stop"]).await;
     }
-    let folder = figures[2].1;
+    let folder = figures
+        .iter()
+        .find(|(remote, _)| *remote == "folder")
+        .map(|(_, figures)| *figures)
+        .ok_or_else(|| anyhow::anyhow!("the folder remote has no figures"))?;
     let rows: [(&str, Pick); 3] = [
         ("push", |f| Some(f.push)),
         ("pull (cache emptied)", |f| f.pull),

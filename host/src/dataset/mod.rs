@@ -10,6 +10,7 @@
 pub(crate) mod config;
 mod file_list;
 mod manifest;
+mod object_rows;
 mod objects;
 mod records;
 pub(crate) mod remote;

@@ -12,7 +12,8 @@
 //! wrong bytes) and forgets the object, which the next `dvc push` sends again. A killed Weft
 //! loses nothing: the written bytes are the kernel's.
 
-use super::records::{self, ObjectEntry};
+use super::object_rows::ObjectRows;
+use super::records::{self, NewObject, ObjectEntry};
 use crate::auth::Caller;
 use crate::error::{Code, Error, Result};
 use crate::store::Store;
@@ -23,6 +24,7 @@ use futures::stream::BoxStream;
 use md5::{Digest as _, Md5};
 use opendal::{ErrorKind, Operator};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Where the objects are, below the storage's root.
 const ROOT: &str = ".dvc-objects/";
@@ -89,6 +91,7 @@ pub(crate) struct Objects {
     /// The storage's local folder (`None` for a bucket), where objects are staged unflushed.
     local: Option<PathBuf>,
     max_bytes_per_user: u64,
+    rows: Arc<ObjectRows>,
 }
 
 /// How an upload ended.
@@ -112,6 +115,7 @@ impl Objects {
             files,
             local,
             max_bytes_per_user,
+            rows: Arc::default(),
         }
     }
 
@@ -347,9 +351,13 @@ impl Objects {
                 }
                 None => staging.commit(&staged.path, &key(project, &oid)).await?,
             }
-            let by = &caller.user_id;
-            let created =
-                records::insert_object(&self.store, project, oid.as_str(), size, by).await?;
+            let row = NewObject {
+                project: project.to_string(),
+                oid: oid.as_str().to_string(),
+                size,
+                by: caller.user_id.clone(),
+            };
+            let created = self.rows.insert(&self.store, row).await?;
             let stored = if created {
                 Stored::Created
             } else {

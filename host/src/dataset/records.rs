@@ -107,42 +107,85 @@ pub(super) async fn delete_object(store: &Store, project: &str, oid: &str) -> Re
     Ok(true)
 }
 
-/// Makes object `oid` of project `project` visible and counts it in the project's usage, in
-/// one transaction; whether it is new (false: the project had it).
-pub(super) async fn insert_object(
-    store: &Store,
-    project: &str,
-    oid: &str,
-    size: u64,
-    by: &str,
-) -> Result<bool> {
+/// A new object of a project's remote, stored already, to be made visible.
+pub(super) struct NewObject {
+    pub project: String,
+    pub oid: String,
+    pub size: u64,
+    pub by: String,
+}
+
+/// How many objects one statement inserts (five parameters each: far below either
+/// backend's limit).
+const INSERT_ROWS: usize = 64;
+
+/// Makes `objects` visible and counts the new ones in their projects' usage, in one
+/// transaction; whether each is new (false: its project had it, or it came earlier in
+/// `objects`).
+pub(super) async fn insert_objects(store: &Store, objects: &[NewObject]) -> Result<Vec<bool>> {
+    let mut created = vec![false; objects.len()];
+    let mut added: HashMap<&str, (i64, i64)> = HashMap::new();
     let mut tx = store.pool().begin().await?;
-    let inserted = sqlx::query(
-        "INSERT INTO dvc_objects (project_id, oid, size, uploaded_by, created_at) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (project_id, oid) DO NOTHING",
-    )
-    .bind(project)
-    .bind(oid)
-    .bind(size as i64)
-    .bind(by)
-    .bind(now_ms())
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        > 0;
-    if inserted {
+    for (chunk_index, chunk) in objects.chunks(INSERT_ROWS).enumerate() {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let n = 5 * i;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${})",
+                    n + 1,
+                    n + 2,
+                    n + 3,
+                    n + 4,
+                    n + 5
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO dvc_objects (project_id, oid, size, uploaded_by, created_at) VALUES {} \
+             ON CONFLICT (project_id, oid) DO NOTHING RETURNING project_id, oid",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        let at = now_ms();
+        for object in chunk {
+            query = query
+                .bind(&object.project)
+                .bind(&object.oid)
+                .bind(object.size as i64)
+                .bind(&object.by)
+                .bind(at);
+        }
+        for row in query.fetch_all(&mut *tx).await? {
+            let (project, oid): (String, String) =
+                (row.try_get("project_id")?, row.try_get("oid")?);
+            let offset = chunk_index * INSERT_ROWS;
+            let Some(i) = chunk
+                .iter()
+                .enumerate()
+                .position(|(i, o)| !created[offset + i] && o.project == project && o.oid == oid)
+            else {
+                continue;
+            };
+            created[offset + i] = true;
+            let usage = added.entry(&chunk[i].project).or_default();
+            usage.0 += 1;
+            usage.1 += chunk[i].size as i64;
+        }
+    }
+    for (project, (count, bytes)) in added {
         sqlx::query(
-            "INSERT INTO dvc_usage (project_id, objects, bytes) VALUES ($1, 1, $2) \
-             ON CONFLICT (project_id) DO UPDATE SET objects = dvc_usage.objects + 1, \
+            "INSERT INTO dvc_usage (project_id, objects, bytes) VALUES ($1, $2, $3) \
+             ON CONFLICT (project_id) DO UPDATE SET objects = dvc_usage.objects + excluded.objects, \
              bytes = dvc_usage.bytes + excluded.bytes",
         )
         .bind(project)
-        .bind(size as i64)
+        .bind(count)
+        .bind(bytes)
         .execute(&mut *tx)
         .await?;
     }
     tx.commit().await?;
-    Ok(inserted)
+    Ok(created)
 }
 
 /// What an upload of object `oid` to project `project` needs to know first, in one query:

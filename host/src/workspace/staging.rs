@@ -36,14 +36,47 @@ enum Sink {
     /// The storage's writer (a local folder's flushes the file to disk as it closes).
     Storage(opendal::Writer),
     /// A file of the local folder (its full path), written without that flush (see
-    /// [`Staging::local_writer`]), and what is held for it: an upload arrives in chunks of a
-    /// few KiB, and each write of the file is a hand-off to a blocking thread. The file is
-    /// opened once more than [`LOCAL_BUFFER`] is held; a smaller one is only ever held.
-    Local(PathBuf, Option<tokio::fs::File>, Vec<u8>),
+    /// [`Staging::local_writer`]), and the chunks held for it: an upload arrives in chunks of
+    /// a few KiB, and each write of the file is a hand-off to a blocking thread. The file is
+    /// opened once more than [`LOCAL_BUFFER`] is held; a smaller one is only ever held, as its
+    /// chunks arrived (copied into one growing buffer, its reallocations and fresh pages
+    /// showed in the profile of a push).
+    Local(PathBuf, Option<tokio::fs::File>, Held),
 }
 
 /// What a local staged file holds back before it is written.
 const LOCAL_BUFFER: usize = 1 << 20;
+
+/// Chunks of a file held rather than written yet, and their bytes together.
+#[derive(Default)]
+pub(crate) struct Held {
+    chunks: Vec<Bytes>,
+    len: usize,
+}
+
+impl Held {
+    fn push(&mut self, chunk: Bytes) {
+        self.len += chunk.len();
+        self.chunks.push(chunk);
+    }
+
+    /// Writes the chunks to `file` in order, on this thread.
+    fn write_to(&self, file: &mut std::fs::File) -> std::io::Result<()> {
+        use std::io::Write as _;
+        self.chunks
+            .iter()
+            .try_for_each(|chunk| file.write_all(chunk))
+    }
+}
+
+impl From<Bytes> for Held {
+    fn from(content: Bytes) -> Self {
+        Self {
+            len: content.len(),
+            chunks: vec![content],
+        }
+    }
+}
 
 /// A staged file, written whole.
 pub(crate) struct Staged {
@@ -51,7 +84,7 @@ pub(crate) struct Staged {
     pub size: u64,
     /// The content of a small file of the local folder, held rather than written: see
     /// [`Staging::commit_local`].
-    pub held: Option<Bytes>,
+    pub held: Option<Held>,
 }
 
 impl Staging {
@@ -101,7 +134,7 @@ impl Staging {
     pub(crate) fn local_writer(&self, root: &Path, n: u64) -> StagedWriter {
         let path = self.path(n);
         StagedWriter {
-            sink: Sink::Local(root.join(&path), None, Vec::new()),
+            sink: Sink::Local(root.join(&path), None, Held::default()),
             path,
             size: 0,
         }
@@ -138,7 +171,8 @@ impl Staging {
         content: Bytes,
         target: &str,
     ) -> Result<()> {
-        self.put_local(root, &self.path(n), content, target).await
+        self.put_local(root, &self.path(n), content.into(), target)
+            .await
     }
 
     /// Writes `content` at `staged` and moves it to `target`, as [`Self::put_local_n`].
@@ -146,17 +180,16 @@ impl Staging {
         &self,
         root: &Path,
         staged: &str,
-        content: Bytes,
+        content: Held,
         target: &str,
     ) -> Result<()> {
         let staged = root.join(staged);
         let target = root.join(target);
         let moved = tokio::task::spawn_blocking(move || {
-            for folder in [staged.parent(), target.parent()].into_iter().flatten() {
-                std::fs::create_dir_all(folder)?;
-            }
-            std::fs::write(&staged, &content)?;
-            std::fs::rename(&staged, &target)
+            with_folder(&staged, || {
+                content.write_to(&mut std::fs::File::create(&staged)?)
+            })?;
+            with_folder(&target, || std::fs::rename(&staged, &target))
         })
         .await
         .map_err(|e| crate::error::Error::internal(format!("a storage task failed: {e}")))?;
@@ -194,14 +227,14 @@ impl StagedWriter {
         match &mut self.sink {
             Sink::Storage(writer) => writer.write(chunk).await.map_err(storage_error),
             Sink::Local(path, file, held) => {
-                held.extend_from_slice(&chunk);
-                if held.len() >= LOCAL_BUFFER {
+                held.push(chunk);
+                if held.len >= LOCAL_BUFFER {
                     let file = match file {
                         Some(file) => file,
                         None => file.insert(create_local(path).await?),
                     };
-                    file.write_all(held).await.map_err(local_error)?;
-                    held.clear();
+                    let buffer = std::mem::take(held).chunks.concat();
+                    file.write_all(&buffer).await.map_err(local_error)?;
                 }
                 Ok(())
             }
@@ -253,12 +286,14 @@ impl StagedWriter {
                 return Ok(Staged {
                     path: self.path,
                     size: self.size,
-                    held: Some(Bytes::from(held)),
+                    held: Some(held),
                 });
             }
             // Waits for the last write to reach the file (not the disk).
             Sink::Local(_, Some(mut file), held) => {
-                file.write_all(&held).await.map_err(local_error)?;
+                file.write_all(&held.chunks.concat())
+                    .await
+                    .map_err(local_error)?;
                 file.flush().await.map_err(local_error)?;
             }
         }
@@ -278,6 +313,22 @@ impl StagedWriter {
         {
             let _ = writer.close().await;
         }
+    }
+}
+
+/// Runs `make`, which makes the file `path`; if its folder is missing, creates that and runs it
+/// again. Trying first spares the two system calls of creating a folder that exists, for each
+/// file, and the lock they take on the folder's parent (which serialises the uploads of a push
+/// that share it).
+fn with_folder(path: &Path, mut make: impl FnMut() -> std::io::Result<()>) -> std::io::Result<()> {
+    match make() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(folder) = path.parent() {
+                std::fs::create_dir_all(folder)?;
+            }
+            make()
+        }
+        done => done,
     }
 }
 
