@@ -238,7 +238,7 @@ async fn session_container(server: &TestServer, token: &str, project: &str) -> V
     let ready = server
         .state
         .sessions
-        .wait_ready(id, Duration::from_secs(90))
+        .wait_ready(id, Duration::from_secs(240))
         .await
         .expect("the session is ready");
     let container = ready.container_id.expect("a container");
@@ -413,9 +413,12 @@ fn alices_sessions<'a>(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_reach_neither_each_other_nor_the_host_nor_metadata() {
     let (_metadata, host_port) = targets_reachable_from_the_default_bridge();
+    // Three servers and a kernel start on a CI machine running other tests: generous
+    // timeouts, as the pool's tests have.
     let (server, _cleanup): (TestServer, Cleanup) = docker::server(Backend::Sqlite, |c| {
-        c.workspaces.start_timeout_secs = 90;
+        c.workspaces.start_timeout_secs = 240;
         c.workspaces.memory = "512Mi".into();
+        c.notebooks.kernel_start_timeout_secs = 180;
     })
     .await;
     let (alice_id, alice) = server.user("alice").await;
