@@ -49,19 +49,7 @@ async fn run(program: &str, dir: &Path, args: &[&str]) -> anyhow::Result<Duratio
 /// CPU time (user and system) of this process's children waited for so far: the clients
 /// the bench ran, whatever the machine's load did to their wall-clock time.
 fn children_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // After the command's name (in parentheses), cutime and cstime are the 14th and 15th
-    // fields, in USER_HZ ticks (100 a second on Linux).
-    let fields: Vec<u64> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(|f| f.parse().unwrap_or_default())
-        .collect();
-    let ticks =
-        fields.get(13).copied().unwrap_or_default() + fields.get(14).copied().unwrap_or_default();
-    Duration::from_millis(ticks * 10)
+    Duration::from_secs_f64(common::cpu_seconds("self").1)
 }
 
 /// One remote's figures.

@@ -456,16 +456,6 @@ struct Peaks {
 }
 
 /// CPU seconds (user + system) process `pid` used so far.
-fn cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command (which may hold spaces) in parentheses; utime and stime are the
-    // 14th and 15th, in clock ticks of 1/100 s.
-    let rest = stat.rsplit(')').next().unwrap_or_default();
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let tick = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
-    tick(11).unwrap_or(0.0) / 100.0 + tick(12).unwrap_or(0.0) / 100.0
-}
-
 /// Running containers owned by `owners` on the engine.
 fn containers_of(owners: &[String]) -> usize {
     let Ok(out) = Command::new("docker")
@@ -587,6 +577,7 @@ async fn bench(scenario: Scenario) -> anyhow::Result<()> {
             }
         })
     };
+    let cpu_secs = |pid: u32| common::cpu_seconds(&pid.to_string()).0;
     let cpu_before = cpu_secs(pid);
     let began = Instant::now();
     let permits = Arc::new(Semaphore::new(scenario.concurrency));

@@ -27,6 +27,25 @@ pub(crate) fn process_status_mb(pid: &str, field: &str) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// CPU time of process `pid` (a number, or `self`) from its `/proc` stat, in seconds: its own
+/// (user and system) and its children's that it waited for.
+#[allow(dead_code)] // read by the benches that time a process's CPU
+pub(crate) fn cpu_seconds(pid: &str) -> (f64, f64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command (which may hold spaces) in parentheses: utime, stime, cutime
+    // and cstime are the 14th to 17th, in ticks of 1/100 s.
+    let rest = stat.rsplit(')').next().unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let secs = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 100.0
+    };
+    (secs(11) + secs(12), secs(13) + secs(14))
+}
+
 /// The machine's load averages over 1, 5 and 15 minutes, as `/proc/loadavg` has them.
 #[allow(dead_code)] // printed by the benches that share the machine's cores with their load
 pub(crate) fn load_average() -> String {

@@ -41,8 +41,6 @@ pub struct Networks {
     install_id: String,
     pool: Ipv4Net,
     prefix: u8,
-    /// The warm pool network's prefix.
-    pool_prefix: u8,
     /// One lock per owner: creating a container on a network and removing the network do
     /// not interleave.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -104,7 +102,6 @@ impl Networks {
             install_id: install_id.into(),
             pool: config.subnet_pool.trunc(),
             prefix: config.subnet_prefix,
-            pool_prefix: pool_prefix(config.subnet_pool.prefix_len(), config.subnet_prefix),
             locks: Mutex::new(HashMap::new()),
         })
     }
@@ -129,7 +126,7 @@ impl Networks {
             (LABEL_OWNER.to_string(), owner.to_string()),
         ]);
         let prefix = if owner == POOL_OWNER {
-            self.pool_prefix
+            pool_prefix(self.pool.prefix_len(), self.prefix)
         } else {
             self.prefix
         };

@@ -320,7 +320,7 @@ impl StagedWriter {
 /// again. Trying first spares the two system calls of creating a folder that exists, for each
 /// file, and the lock they take on the folder's parent (which serialises the uploads of a push
 /// that share it).
-fn with_folder(path: &Path, mut make: impl FnMut() -> std::io::Result<()>) -> std::io::Result<()> {
+fn with_folder<T>(path: &Path, mut make: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
     match make() {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if let Some(folder) = path.parent() {
@@ -335,14 +335,10 @@ fn with_folder(path: &Path, mut make: impl FnMut() -> std::io::Result<()>) -> st
 /// Creates the local file `path` (and its folder), on one blocking thread.
 async fn create_local(path: &Path) -> Result<tokio::fs::File> {
     let path = path.to_path_buf();
-    let created = tokio::task::spawn_blocking(move || {
-        if let Some(folder) = path.parent() {
-            std::fs::create_dir_all(folder)?;
-        }
-        std::fs::File::create(&path)
-    })
-    .await
-    .map_err(|e| crate::error::Error::internal(format!("a storage task failed: {e}")))?;
+    let created =
+        tokio::task::spawn_blocking(move || with_folder(&path, || std::fs::File::create(&path)))
+            .await
+            .map_err(|e| crate::error::Error::internal(format!("a storage task failed: {e}")))?;
     Ok(tokio::fs::File::from_std(created.map_err(local_error)?))
 }
 
