@@ -2,9 +2,17 @@
 // (polling if it cannot be opened); each node's inputs, outputs and error, and every attempt
 // with its times, error and logs; cancel and re-run from a node.
 
-import { Background, Controls, ReactFlow, ReactFlowProvider, type Edge } from "@xyflow/react";
+import {
+  applyNodeChanges,
+  Background,
+  Controls,
+  type Edge,
+  type NodeChange,
+  ReactFlow,
+  ReactFlowProvider,
+} from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
-import { useEffect, useMemo, useState } from "react";
+import { useCallback, useEffect, useMemo, useState } from "react";
 import { api, webSocket } from "../api/client";
 import type { NodeStatus, PluginVersion, Run, Workflow } from "../api/types";
 import { ErrorBox } from "../components/ErrorBox";
@@ -119,6 +127,14 @@ export default function RunView({ runId }: { runId: string }) {
     })();
   }, [workflowId, version]);
 
+  // The flow is controlled: its nodes keep the sizes React Flow measured, or each status update
+  // (new node objects) would leave them unmeasured, hidden, with nothing to measure them again.
+  const onNodesChange = useCallback(
+    (changes: NodeChange<DesignNode>[]) =>
+      setGraph((g) => g && { ...g, nodes: applyNodeChanges(changes, g.nodes) }),
+    [],
+  );
+
   const nodes = useMemo(
     () =>
       (graph?.nodes ?? []).map((n) => {
@@ -155,7 +171,7 @@ export default function RunView({ runId }: { runId: string }) {
       <div className="run-canvas">
         <ReactFlowProvider>
           <ReactFlow nodes={nodes} edges={graph?.edges ?? []} nodeTypes={nodeTypes}
-            nodesDraggable={false} nodesConnectable={false} colorMode="system" fitView>
+            onNodesChange={onNodesChange} nodesDraggable={false} nodesConnectable={false} colorMode="system" fitView>
             <Background />
             <Controls showInteractive={false} />
           </ReactFlow>
