@@ -8,7 +8,8 @@
 //! Debian's nginx serving a folder with its dav module as an http remote (`method PUT`;
 //! installed with apt when missing, skipped if that fails), and, as the floor any HTTP remote
 //! can reach with this client, a push to the same nginx answering every upload `201` and
-//! storing nothing; with the dvc client's own CPU time for each push; then the
+//! storing nothing; with the dvc client's own CPU time for each push and the server's
+//! (`WEFT_DVC_REMOTES=weft,nginx` runs only those remotes, and the folder); then the
 //! listing of that version's 1,000 files and of a 100,000-file version
 //! (`/api/v1/datasets/{id}/versions/{n}`, median of 20 and of 5), the latter written as rows
 //! the way a Weft before migration 0024 stored it and converted by a restart (timed).
@@ -18,6 +19,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 mod common;
+
+/// The files of the pushed folder (200 KiB each).
+const FILES: usize = 1000;
 
 fn main() -> anyhow::Result<()> {
     common::run(bench())
@@ -52,12 +56,32 @@ fn children_cpu() -> Duration {
     Duration::from_secs_f64(common::cpu_seconds("self").1)
 }
 
+/// CPU time of the server a remote is, so far: this process's own for Weft's (served
+/// in-process), the workers' of nginx (children of its master, whose pid `pid_file` holds).
+fn server_cpu(remote: &str, pid_file: Option<&Path>) -> Duration {
+    let secs = match pid_file {
+        Some(pid_file) if !remote.starts_with("weft") => {
+            let master = std::fs::read_to_string(pid_file).unwrap_or_default();
+            let master = master.trim();
+            std::fs::read_to_string(format!("/proc/{master}/task/{master}/children"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(|worker| common::cpu_seconds(worker).0)
+                .sum()
+        }
+        _ => common::cpu_seconds("self").0,
+    };
+    Duration::from_secs_f64(secs)
+}
+
 /// One remote's figures.
 #[derive(Clone, Copy)]
 struct Figures {
     push: Duration,
     /// The dvc client's CPU time during the push.
     push_cpu: Duration,
+    /// The server's CPU time during the push; None for the folder, which has no server.
+    server_cpu: Option<Duration>,
     /// None for the floor, which keeps nothing to pull.
     pull: Option<Duration>,
 }
@@ -65,15 +89,25 @@ struct Figures {
 /// Which of a remote's figures a line shows.
 type Pick = fn(&Figures) -> Option<Duration>;
 
-/// Pushes to `remote`, then (if `pull`) pulls it back into an emptied cache.
-async fn push_pull(dvc: &str, repo: &Path, remote: &str, pull: bool) -> anyhow::Result<Figures> {
-    let cpu = children_cpu();
+/// Pushes to `remote` (served by nginx, whose pid `nginx_pid` holds, unless it is Weft's or
+/// the folder), then (if `pull`) pulls it back into an emptied cache.
+async fn push_pull(
+    dvc: &str,
+    repo: &Path,
+    remote: &str,
+    nginx_pid: Option<&Path>,
+    pull: bool,
+) -> anyhow::Result<Figures> {
+    let (cpu, server) = (children_cpu(), server_cpu(remote, nginx_pid));
     let push = run(dvc, repo, &["push", "-q", "-r", remote]).await?;
     let push_cpu = children_cpu().saturating_sub(cpu);
+    let server_cpu =
+        (remote != "folder").then(|| server_cpu(remote, nginx_pid).saturating_sub(server));
     if !pull {
         return Ok(Figures {
             push,
             push_cpu,
+            server_cpu,
             pull: None,
         });
     }
@@ -83,6 +117,7 @@ async fn push_pull(dvc: &str, repo: &Path, remote: &str, pull: bool) -> anyhow::
     Ok(Figures {
         push,
         push_cpu,
+        server_cpu,
         pull: Some(pull),
     })
 }
@@ -191,7 +226,7 @@ async fn bench() -> anyhow::Result<()> {
     let repo = work.path().join("repo");
     let data = repo.join("data");
     let mut bytes = vec![0u8; 200 << 10];
-    for i in 0..1000 {
+    for i in 0..FILES {
         let dir = data.join(format!("shard{}", i % 10));
         std::fs::create_dir_all(&dir)?;
         rand::rng().fill_bytes(&mut bytes);
@@ -249,6 +284,15 @@ async fn bench() -> anyhow::Result<()> {
         run(&dvc, &repo, &args).await?;
     }
 
+    // `WEFT_DVC_REMOTES=weft,nginx` measures those alone (and the folder, the yardstick).
+    let chosen = std::env::var("WEFT_DVC_REMOTES").ok();
+    let chosen = |remote: &str| {
+        remote == "folder"
+            || chosen
+                .as_deref()
+                .is_none_or(|list| list.split(',').any(|r| r.trim() == remote))
+    };
+    let nginx_pid = nginx.as_ref().map(|n| n.prefix.join("nginx.pid"));
     let mut figures = Vec::new();
     for remote in [
         "weft",
@@ -258,12 +302,13 @@ async fn bench() -> anyhow::Result<()> {
         "nginx",
         "floor",
     ] {
-        if ["nginx", "floor"].contains(&remote) && nginx.is_none() {
+        if (["nginx", "floor"].contains(&remote) && nginx.is_none()) || !chosen(remote) {
             continue;
         }
         let before = dvc_server_time(&local.state);
         let pull = remote != "floor";
-        figures.push((remote, push_pull(&dvc, &repo, remote, pull).await?));
+        let measured = push_pull(&dvc, &repo, remote, nginx_pid.as_deref(), pull).await?;
+        figures.push((remote, measured));
         if remote.starts_with("weft") {
             let after = dvc_server_time(&local.state);
             let spent: Vec<String> = after
@@ -313,6 +358,17 @@ async fn bench() -> anyhow::Result<()> {
             line.join(", ")
         );
     }
+    let server: Vec<String> = figures
+        .iter()
+        .filter_map(|(remote, f)| {
+            let ms = f.server_cpu?.as_secs_f64() * 1000.0 / FILES as f64;
+            Some(format!("{remote} {ms:.2} ms"))
+        })
+        .collect();
+    println!(
+        "dvc push, the server's own CPU time per file (Weft's whole process; nginx's workers): {}",
+        server.join(", ")
+    );
     println!(
         "  floor: nginx answering every upload 201 and keeping nothing, the fastest any HTTP \
          remote can be with this client"

@@ -320,12 +320,15 @@ impl Objects {
             match expected {
                 None => Ok((Oid(md5), staged)),
                 Some(oid) if oid.md5() == md5 => Ok((oid.clone(), staged)),
-                Some(oid) => Err(Error::new(
-                    Code::DataObjectCorrupt,
-                    format!("the content's md5 is {md5}, not the {} its path names", oid.md5()),
-                )
-                .details(serde_json::json!({ "oid": oid.as_str(), "md5": md5 }))
-                .hint("the object was changed on the way or in the local cache: `dvc status` or `dvc add` again, then push")),
+                Some(oid) => {
+                    staged.settle().await;
+                    Err(Error::new(
+                        Code::DataObjectCorrupt,
+                        format!("the content's md5 is {md5}, not the {} its path names", oid.md5()),
+                    )
+                    .details(serde_json::json!({ "oid": oid.as_str(), "md5": md5 }))
+                    .hint("the object was changed on the way or in the local cache: `dvc status` or `dvc add` again, then push"))
+                }
             }
         }
         .await;
@@ -337,10 +340,10 @@ impl Objects {
                 None => self.size(project, &oid).await?,
             };
             if had.is_some() {
-                if staged.held.is_none() {
-                    staging.discard().await;
-                }
-                return Ok((oid, staged.size, Stored::Existed));
+                let size = staged.size;
+                staged.settle().await;
+                staging.discard().await;
+                return Ok((oid, size, Stored::Existed));
             }
             let size = staged.size;
             match &self.local {
