@@ -47,7 +47,7 @@ enum Sink {
 /// A staged file of the local folder, created on a blocking thread as soon as its writer
 /// starts, while its content arrives: creating a file took 50-700 us on a busy machine's
 /// ext4, as long as a 200 KB upload's body took to arrive, and it used to come after it.
-pub(crate) type Creating = tokio::task::JoinHandle<std::io::Result<std::fs::File>>;
+type Creating = tokio::task::JoinHandle<std::io::Result<std::fs::File>>;
 
 /// The local file of a [`Sink::Local`].
 enum LocalFile {
