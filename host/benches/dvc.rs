@@ -56,22 +56,26 @@ fn children_cpu() -> Duration {
     Duration::from_secs_f64(common::cpu_seconds("self").1)
 }
 
-/// CPU time of the server a remote is, so far: this process's own for Weft's (served
-/// in-process), the workers' of nginx (children of its master, whose pid `pid_file` holds).
-fn server_cpu(remote: &str, pid_file: Option<&Path>) -> Duration {
-    let secs = match pid_file {
-        Some(pid_file) if !remote.starts_with("weft") => {
-            let master = std::fs::read_to_string(pid_file).unwrap_or_default();
-            let master = master.trim();
-            std::fs::read_to_string(format!("/proc/{master}/task/{master}/children"))
-                .unwrap_or_default()
-                .split_whitespace()
-                .map(|worker| common::cpu_seconds(worker).0)
-                .sum()
-        }
-        _ => common::cpu_seconds("self").0,
-    };
-    Duration::from_secs_f64(secs)
+/// The server behind a remote, whose CPU time a push costs.
+#[derive(Clone, Copy)]
+enum Server<'a> {
+    /// The folder remote has none.
+    None,
+    /// Weft, served in this process: its CPU time is the process's own.
+    Weft,
+    Nginx(&'a Nginx),
+}
+
+impl Server<'_> {
+    /// The server's CPU time so far.
+    fn cpu(self) -> Option<Duration> {
+        let secs = match self {
+            Server::None => return None,
+            Server::Weft => common::cpu_seconds("self").0,
+            Server::Nginx(nginx) => nginx.workers_cpu(),
+        };
+        Some(Duration::from_secs_f64(secs))
+    }
 }
 
 /// One remote's figures.
@@ -89,20 +93,22 @@ struct Figures {
 /// Which of a remote's figures a line shows.
 type Pick = fn(&Figures) -> Option<Duration>;
 
-/// Pushes to `remote` (served by nginx, whose pid `nginx_pid` holds, unless it is Weft's or
-/// the folder), then (if `pull`) pulls it back into an emptied cache.
+/// Pushes to `remote`, served by `server`, then (if `pull`) pulls it back into an emptied
+/// cache.
 async fn push_pull(
     dvc: &str,
     repo: &Path,
     remote: &str,
-    nginx_pid: Option<&Path>,
+    server: Server<'_>,
     pull: bool,
 ) -> anyhow::Result<Figures> {
-    let (cpu, server) = (children_cpu(), server_cpu(remote, nginx_pid));
+    let (cpu, server_before) = (children_cpu(), server.cpu());
     let push = run(dvc, repo, &["push", "-q", "-r", remote]).await?;
     let push_cpu = children_cpu().saturating_sub(cpu);
-    let server_cpu =
-        (remote != "folder").then(|| server_cpu(remote, nginx_pid).saturating_sub(server));
+    let server_cpu = server
+        .cpu()
+        .zip(server_before)
+        .map(|(after, before)| after.saturating_sub(before));
     if !pull {
         return Ok(Figures {
             push,
@@ -180,6 +186,17 @@ impl Nginx {
             return None;
         }
         Some(nginx)
+    }
+
+    /// The CPU time, in seconds, of nginx's workers (its master's children) so far.
+    fn workers_cpu(&self) -> f64 {
+        let master = std::fs::read_to_string(self.prefix.join("nginx.pid")).unwrap_or_default();
+        let master = master.trim();
+        std::fs::read_to_string(format!("/proc/{master}/task/{master}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(|worker| common::cpu_seconds(worker).0)
+            .sum()
     }
 
     /// Runs `nginx -p PREFIX -c nginx.conf args`; whether it succeeded.
@@ -292,7 +309,6 @@ async fn bench() -> anyhow::Result<()> {
                 .as_deref()
                 .is_none_or(|list| list.split(',').any(|r| r.trim() == remote))
     };
-    let nginx_pid = nginx.as_ref().map(|n| n.prefix.join("nginx.pid"));
     let mut figures = Vec::new();
     for remote in [
         "weft",
@@ -302,12 +318,18 @@ async fn bench() -> anyhow::Result<()> {
         "nginx",
         "floor",
     ] {
-        if (["nginx", "floor"].contains(&remote) && nginx.is_none()) || !chosen(remote) {
+        let server = match (remote, &nginx) {
+            ("folder", _) => Server::None,
+            ("nginx" | "floor", Some(nginx)) => Server::Nginx(nginx),
+            ("nginx" | "floor", None) => continue,
+            _ => Server::Weft,
+        };
+        if !chosen(remote) {
             continue;
         }
         let before = dvc_server_time(&local.state);
         let pull = remote != "floor";
-        let measured = push_pull(&dvc, &repo, remote, nginx_pid.as_deref(), pull).await?;
+        let measured = push_pull(&dvc, &repo, remote, server, pull).await?;
         figures.push((remote, measured));
         if remote.starts_with("weft") {
             let after = dvc_server_time(&local.state);

@@ -37,6 +37,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, Notify, Semaphore};
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
+use weft::container::{LABEL_OWNER, POOL_OWNER};
 
 mod common;
 
@@ -455,7 +456,6 @@ struct Peaks {
     containers: usize,
 }
 
-/// CPU seconds (user + system) process `pid` used so far.
 /// Running containers owned by `owners` on the engine.
 fn containers_of(owners: &[String]) -> usize {
     let Ok(out) = Command::new("docker")
@@ -557,7 +557,7 @@ async fn bench(scenario: Scenario) -> anyhow::Result<()> {
     let owners: Vec<String> = users
         .iter()
         .map(|(id, _)| id.clone())
-        .chain((scenario.pool > 0).then(|| "weft-pool".to_string()))
+        .chain((scenario.pool > 0).then(|| POOL_OWNER.to_string()))
         .collect();
     let peaks = Arc::new(std::sync::Mutex::new(Peaks::default()));
     let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
@@ -623,9 +623,9 @@ impl Drop for PoolRemoved {
         if !self.0 {
             return;
         }
-        let label = "label=weft.owner=weft-pool";
+        let label = format!("label={LABEL_OWNER}={POOL_OWNER}");
         let Ok(listed) = Command::new("docker")
-            .args(["ps", "-aq", "--filter", label])
+            .args(["ps", "-aq", "--filter", &label])
             .output()
         else {
             return;

@@ -114,9 +114,7 @@ impl FakeMetadata {
         );
         this
     }
-}
 
-impl FakeMetadata {
     /// A run killed part way (no drop) leaves its namespace, veth pair and route behind; the
     /// next run's route would then lead to the dead namespace, so they go first. Only this
     /// fixture makes `weft-meta-*` namespaces and `wm<tag>h` links.
